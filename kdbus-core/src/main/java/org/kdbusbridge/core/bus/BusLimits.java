@@ -1,0 +1,62 @@
+package org.kdbusbridge.core.bus;
+
+/**
+ * Every resource limit, named as in dbus-daemon's {@code <limit name="...">}, with
+ * dbus-daemon's built-in defaults. Mutable only while the bus is configured.
+ */
+public final class BusLimits {
+    private static final long MIB = 1024L * 1024L;
+
+    public long maxIncomingBytes = 127 * MIB;
+    public int maxIncomingUnixFds = 16 * 4;
+    public long maxOutgoingBytes = 127 * MIB;
+    public int maxOutgoingUnixFds = 16 * 4;
+    public long maxMessageSize = 32 * MIB;
+    public int maxMessageUnixFds = 16;
+    public long serviceStartTimeout = 25_000;
+    public long authTimeout = 30_000;
+    public long pendingFdTimeout = 150_000;
+    public int maxCompletedConnections = 2048;
+    public int maxIncompleteConnections = 64;
+    public int maxConnectionsPerUser = 256;
+    public int maxPendingServiceStarts = 512;
+    public int maxNamesPerConnection = 512;
+    public int maxMatchRulesPerConnection = 512;
+    public int maxRepliesPerConnection = 128;
+    /** Milliseconds; -1 = never, as in dbus-daemon. */
+    public long replyTimeout = -1;
+    /** Our own addition: a cap on queued messages per receiver (kdbus had one too). */
+    public int maxQueuedMessages = 1 << 20;
+
+    /**
+     * Sets a limit by its dbus-daemon name. Returns false for an unknown name.
+     * The value is whatever the config said; ints saturate.
+     */
+    public boolean set(String name, long value) {
+        int iv = (int) Math.min(Integer.MAX_VALUE, Math.max(Integer.MIN_VALUE, value));
+        switch (name) {
+            case "max_incoming_bytes" -> maxIncomingBytes = value;
+            case "max_incoming_unix_fds" -> maxIncomingUnixFds = iv;
+            case "max_outgoing_bytes" -> maxOutgoingBytes = value;
+            case "max_outgoing_unix_fds" -> maxOutgoingUnixFds = iv;
+            case "max_message_size" -> maxMessageSize = value;
+            case "max_message_unix_fds" -> maxMessageUnixFds = iv;
+            case "service_start_timeout" -> serviceStartTimeout = value;
+            case "auth_timeout" -> authTimeout = value;
+            case "pending_fd_timeout" -> pendingFdTimeout = value;
+            case "max_completed_connections" -> maxCompletedConnections = iv;
+            case "max_incomplete_connections" -> maxIncompleteConnections = iv;
+            case "max_connections_per_user" -> maxConnectionsPerUser = iv;
+            case "max_pending_service_starts" -> maxPendingServiceStarts = iv;
+            case "max_names_per_connection" -> maxNamesPerConnection = iv;
+            case "max_match_rules_per_connection" -> maxMatchRulesPerConnection = iv;
+            case "max_replies_per_connection" -> maxRepliesPerConnection = iv;
+            case "reply_timeout" -> replyTimeout = value;
+            case "max_queued_messages" -> maxQueuedMessages = iv;
+            default -> {
+                return false;
+            }
+        }
+        return true;
+    }
+}

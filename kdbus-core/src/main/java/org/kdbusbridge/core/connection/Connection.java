@@ -1,0 +1,126 @@
+package org.kdbusbridge.core.connection;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+
+import org.kdbusbridge.core.message.Message;
+
+/**
+ * One peer of the bus.
+ *
+ * Invariants: {@link #id()} is never reused; the unique name is assigned once by Hello and is
+ * the first name gained and the last lost; {@code ownedNames} lists every well-known name the
+ * connection is queued for (primary or not) in acquisition order; after {@link #isClosed()}
+ * nothing is ever queued on it again. Touched on the bus thread only.
+ */
+public final class Connection {
+    private final long id;
+    private final Credentials credentials;
+    private final ConnectionSink sink;
+    private final ReceivePool pool;
+    private final List<String> ownedNames = new ArrayList<>();
+    /** Calls this connection must answer: key (caller id, serial) -> caller. */
+    private final LinkedHashMap<ReplyKey, Connection> pendingIncoming = new LinkedHashMap<>();
+    private String uniqueName;
+    private boolean closed;
+    private int matchRules;
+    private int pendingOutgoing;
+    private long matchStamp;
+    private Object attachment;
+
+    public Connection(long id, Credentials credentials, ConnectionSink sink, ReceivePool pool) {
+        this.id = id;
+        this.credentials = credentials;
+        this.sink = sink;
+        this.pool = pool;
+    }
+
+    public long id() { return id; }
+    public Credentials credentials() { return credentials; }
+    public ReceivePool pool() { return pool; }
+    public String uniqueName() { return uniqueName; }
+    public boolean isActive() { return uniqueName != null && !closed; }
+    public boolean isClosed() { return closed; }
+    public List<String> ownedNames() { return ownedNames; }
+    public int matchRuleCount() { return matchRules; }
+    public int pendingOutgoingReplies() { return pendingOutgoing; }
+    public int pendingIncomingReplies() { return pendingIncoming.size(); }
+
+    /** The bridge's per-connection state (socket session); opaque to the core. */
+    public Object attachment() { return attachment; }
+    public void attach(Object a) { this.attachment = a; }
+
+    void setUniqueName(String name) {
+        if (uniqueName != null) {
+            throw new IllegalStateException("unique name already set");
+        }
+        uniqueName = name;
+    }
+
+    /** Queues a message that fits the pool; false if the pool is full. */
+    public boolean offer(Message m) {
+        if (closed) {
+            return false;
+        }
+        if (!pool.offer(m)) {
+            return false;
+        }
+        sink.onQueued(this);
+        return true;
+    }
+
+    /** Queues a bus-originated message regardless of the budget. */
+    public void push(Message m) {
+        if (closed) {
+            return;
+        }
+        pool.push(m);
+        sink.onQueued(this);
+    }
+
+    // --- bookkeeping used by the bus package -------------------------------------------
+
+    public void addMatchRuleCount(int delta) { matchRules += delta; }
+    public void addPendingOutgoing(int delta) { pendingOutgoing += delta; }
+
+    public boolean addPendingIncoming(Connection caller, long serial) {
+        return pendingIncoming.putIfAbsent(new ReplyKey(caller.id(), serial), caller) == null;
+    }
+
+    /** Removes the slot for a reply to (caller, serial); returns the caller or null. */
+    public Connection takePendingIncoming(long callerId, long serial) {
+        return pendingIncoming.remove(new ReplyKey(callerId, serial));
+    }
+
+    public HashMap<ReplyKey, Connection> pendingIncoming() { return pendingIncoming; }
+
+    long matchStamp() { return matchStamp; }
+    void setMatchStamp(long s) { matchStamp = s; }
+
+    /** Marks it closed and drops everything it had not yet received. */
+    public void markClosed() {
+        closed = true;
+        pool.clear();
+    }
+
+    /** Stamp helper for de-duplicating broadcast recipients without allocation. */
+    public boolean stampOnce(long seq) {
+        if (matchStamp == seq) {
+            return false;
+        }
+        matchStamp = seq;
+        return true;
+    }
+
+    public void setUniqueNameOnce(String name) { setUniqueName(name); }
+
+    @Override
+    public String toString() {
+        return uniqueName != null ? uniqueName : ("#" + id);
+    }
+
+    /** Identifies an open reply slot: the caller and the serial of its call. */
+    public record ReplyKey(long callerId, long serial) { }
+}

@@ -1,0 +1,93 @@
+package org.kdbusbridge.core.message;
+
+import org.kdbusbridge.core.connection.Connection;
+
+/**
+ * One message as the core routes it: the routing header fields plus a sealed payload.
+ *
+ * Invariants: immutable once admitted; {@link #seq()} is assigned exactly once by the bus's
+ * single sequencer, and every receiver sees messages in sequence order. A null
+ * {@link #sender()} means the bus driver itself sent it.
+ */
+public final class Message {
+    public static final int METHOD_CALL = 1;
+    public static final int METHOD_RETURN = 2;
+    public static final int ERROR = 3;
+    public static final int SIGNAL = 4;
+
+    public static final int FLAG_NO_REPLY_EXPECTED = 0x1;
+    public static final int FLAG_NO_AUTO_START = 0x2;
+
+    /** No REPLY_SERIAL header field. */
+    public static final long NO_REPLY_SERIAL = -1;
+
+    private final int type;
+    private final int flags;
+    private final long serial;
+    private final long replySerial;
+    private final String destination;
+    private final String path;
+    private final String iface;
+    private final String member;
+    private final String errorName;
+    private final SealedPayload payload;
+    private final ArgSource args;
+    private Connection sender;
+    private long seq;
+
+    public Message(int type, int flags, long serial, long replySerial, String destination, String path,
+                   String iface, String member, String errorName, SealedPayload payload, ArgSource args) {
+        this.type = type;
+        this.flags = flags;
+        this.serial = serial;
+        this.replySerial = replySerial;
+        this.destination = destination;
+        this.path = path;
+        this.iface = iface;
+        this.member = member;
+        this.errorName = errorName;
+        this.payload = payload;
+        this.args = args == null ? ArgSource.NONE : args;
+    }
+
+    /** Called once by the bus at admission. */
+    public void admit(Connection from, long sequence) {
+        if (seq != 0) {
+            throw new IllegalStateException("message admitted twice");
+        }
+        this.sender = from;
+        this.seq = sequence;
+    }
+
+    public int type() { return type; }
+    public int flags() { return flags; }
+    public long serial() { return serial; }
+    public long replySerial() { return replySerial; }
+    public String destination() { return destination; }
+    public String path() { return path; }
+    public String iface() { return iface; }
+    public String member() { return member; }
+    public String errorName() { return errorName; }
+    public SealedPayload payload() { return payload; }
+    public ArgSource args() { return args; }
+    public Connection sender() { return sender; }
+    public long seq() { return seq; }
+
+    public boolean expectsReply() {
+        return type == METHOD_CALL && (flags & FLAG_NO_REPLY_EXPECTED) == 0;
+    }
+
+    public boolean isReply() {
+        return type == METHOD_RETURN || type == ERROR;
+    }
+
+    public int size() {
+        return payload.size();
+    }
+
+    @Override
+    public String toString() {
+        return "Message{seq=" + seq + " type=" + type + " serial=" + serial + " dest=" + destination
+                + " " + iface + "." + member + " path=" + path + "}";
+    }
+}

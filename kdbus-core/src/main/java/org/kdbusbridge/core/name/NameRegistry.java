@@ -1,0 +1,199 @@
+package org.kdbusbridge.core.name;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+import org.kdbusbridge.core.connection.Connection;
+
+/**
+ * Well-known names, each with a queue of owners (kdbus name registry, dbus-daemon semantics).
+ *
+ * Invariants: a name exists in the map iff its queue is non-empty; the queue head is the
+ * primary owner; a connection appears at most once per queue; each owner's stored flags are
+ * ALLOW_REPLACEMENT and DO_NOT_QUEUE from its latest request (REPLACE_EXISTING is never
+ * stored); a replaced primary moves to position 2, or leaves if it had DO_NOT_QUEUE.
+ * Changes are appended to the caller's list in the order the driver must emit them.
+ */
+public final class NameRegistry {
+    public static final int FLAG_ALLOW_REPLACEMENT = 0x1;
+    public static final int FLAG_REPLACE_EXISTING = 0x2;
+    public static final int FLAG_DO_NOT_QUEUE = 0x4;
+
+    public static final int REPLY_PRIMARY_OWNER = 1;
+    public static final int REPLY_IN_QUEUE = 2;
+    public static final int REPLY_EXISTS = 3;
+    public static final int REPLY_ALREADY_OWNER = 4;
+
+    public static final int RELEASE_RELEASED = 1;
+    public static final int RELEASE_NON_EXISTENT = 2;
+    public static final int RELEASE_NOT_OWNER = 3;
+
+    private static final class Owner {
+        final Connection conn;
+        int flags;
+
+        Owner(Connection conn, int flags) {
+            this.conn = conn;
+            this.flags = flags;
+        }
+
+        boolean allowReplacement() { return (flags & FLAG_ALLOW_REPLACEMENT) != 0; }
+        boolean doNotQueue() { return (flags & FLAG_DO_NOT_QUEUE) != 0; }
+    }
+
+    private final Map<String, ArrayList<Owner>> names = new HashMap<>();
+
+    /**
+     * RequestName for a well-known name. The caller has validated the name and the limits.
+     * Returns one of the REPLY_* codes; appends the resulting changes to {@code changes}.
+     */
+    public int request(Connection conn, String name, int flags, List<NameChange> changes) {
+        int stored = flags & (FLAG_ALLOW_REPLACEMENT | FLAG_DO_NOT_QUEUE);
+        ArrayList<Owner> queue = names.get(name);
+        if (queue == null) {
+            queue = new ArrayList<>(2);
+            queue.add(new Owner(conn, stored));
+            names.put(name, queue);
+            conn.ownedNames().add(name);
+            changes.add(new NameChange(name, null, conn));
+            return REPLY_PRIMARY_OWNER;
+        }
+        Owner primary = queue.get(0);
+        if (primary.conn == conn) {
+            primary.flags = stored;
+            return REPLY_ALREADY_OWNER;
+        }
+        boolean doNotQueue = (flags & FLAG_DO_NOT_QUEUE) != 0;
+        boolean replace = (flags & FLAG_REPLACE_EXISTING) != 0;
+        int existing = indexOf(queue, conn);
+        if (doNotQueue && (!primary.allowReplacement() || !replace)) {
+            if (existing >= 0) {
+                queue.remove(existing);
+                conn.ownedNames().remove(name);
+            }
+            return REPLY_EXISTS;
+        }
+        if (!doNotQueue && (!replace || !primary.allowReplacement())) {
+            enqueue(queue, existing, conn, stored, replace, name);
+            return REPLY_IN_QUEUE;
+        }
+        // Replace the primary: the newcomer goes to position 2, then the primary steps aside.
+        enqueue(queue, existing, conn, stored, true, name);
+        queue.remove(0);
+        if (primary.doNotQueue()) {
+            primary.conn.ownedNames().remove(name);
+        } else {
+            queue.add(1, primary);
+        }
+        changes.add(new NameChange(name, primary.conn, conn));
+        return REPLY_PRIMARY_OWNER;
+    }
+
+    private static void enqueue(ArrayList<Owner> queue, int existing, Connection conn, int stored,
+                                boolean jump, String name) {
+        Owner owner;
+        if (existing >= 0) {
+            owner = queue.get(existing);
+            owner.flags = stored;
+            if (jump) {
+                queue.remove(existing);
+                queue.add(1, owner);
+            }
+            return;
+        }
+        owner = new Owner(conn, stored);
+        if (jump) {
+            queue.add(1, owner);
+        } else {
+            queue.add(owner);
+        }
+        conn.ownedNames().add(name);
+    }
+
+    /** ReleaseName; returns one of the RELEASE_* codes. */
+    public int release(Connection conn, String name, List<NameChange> changes) {
+        ArrayList<Owner> queue = names.get(name);
+        if (queue == null) {
+            return RELEASE_NON_EXISTENT;
+        }
+        int idx = indexOf(queue, conn);
+        if (idx < 0) {
+            return RELEASE_NOT_OWNER;
+        }
+        remove(queue, idx, name, changes);
+        return RELEASE_RELEASED;
+    }
+
+    /** Drops every name of a closing connection, most recently acquired first. */
+    public void releaseAll(Connection conn, List<NameChange> changes) {
+        List<String> owned = conn.ownedNames();
+        while (!owned.isEmpty()) {
+            String name = owned.get(owned.size() - 1);
+            ArrayList<Owner> queue = names.get(name);
+            int idx = queue == null ? -1 : indexOf(queue, conn);
+            if (idx < 0) {
+                owned.remove(owned.size() - 1);
+                continue;
+            }
+            remove(queue, idx, name, changes);
+        }
+    }
+
+    private void remove(ArrayList<Owner> queue, int idx, String name, List<NameChange> changes) {
+        Owner gone = queue.remove(idx);
+        gone.conn.ownedNames().remove(name);
+        if (idx != 0) {
+            return;
+        }
+        if (queue.isEmpty()) {
+            names.remove(name);
+            changes.add(new NameChange(name, gone.conn, null));
+        } else {
+            changes.add(new NameChange(name, gone.conn, queue.get(0).conn));
+        }
+    }
+
+    /** The primary owner, or null. */
+    public Connection owner(String name) {
+        ArrayList<Owner> queue = names.get(name);
+        return queue == null ? null : queue.get(0).conn;
+    }
+
+    /** Unique names of everyone queued for {@code name}, primary first; empty if none. */
+    public List<Connection> queue(String name) {
+        ArrayList<Owner> queue = names.get(name);
+        List<Connection> out = new ArrayList<>();
+        if (queue != null) {
+            for (Owner o : queue) {
+                out.add(o.conn);
+            }
+        }
+        return out;
+    }
+
+    /** Every name that has a primary owner. */
+    public List<String> names() {
+        return new ArrayList<>(names.keySet());
+    }
+
+    /** The stored flags of {@code conn} in the queue of {@code name}, or -1. */
+    public int storedFlags(Connection conn, String name) {
+        ArrayList<Owner> queue = names.get(name);
+        if (queue == null) {
+            return -1;
+        }
+        int idx = indexOf(queue, conn);
+        return idx < 0 ? -1 : queue.get(idx).flags;
+    }
+
+    private static int indexOf(ArrayList<Owner> queue, Connection conn) {
+        for (int i = 0; i < queue.size(); i++) {
+            if (queue.get(i).conn == conn) {
+                return i;
+            }
+        }
+        return -1;
+    }
+}
