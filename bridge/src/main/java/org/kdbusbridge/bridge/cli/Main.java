@@ -1,0 +1,231 @@
+package org.kdbusbridge.bridge.cli;
+
+import java.io.FileOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.concurrent.CountDownLatch;
+
+import org.kdbusbridge.bridge.config.BusConfig;
+import org.kdbusbridge.bridge.config.BusConfigParser;
+import org.kdbusbridge.bridge.config.ConfigException;
+import org.kdbusbridge.bridge.server.BusServer;
+import org.kdbusbridge.bridge.transport.LibC;
+
+/**
+ * dbus-daemon's command line, so that launchers (dbus-run-session, test runners) can start
+ * us instead. Usage errors exit 1 with the usage line on stderr, as dbus-daemon does.
+ */
+public final class Main {
+    public static final String VERSION = "0.1.0";
+    static final String SESSION_CONF = "/usr/share/dbus-1/session.conf";
+    static final String SYSTEM_CONF = "/usr/share/dbus-1/system.conf";
+
+    private Main() { }
+
+    /** The parsed command line. */
+    static final class Options {
+        String configFile;
+        String address;
+        boolean printAddress;
+        String printAddressFd;
+        boolean printPid;
+        String printPidFd;
+        boolean fork;
+        boolean nofork;
+        boolean nopidfile;
+        boolean systemdActivation;
+        String syslog;
+        boolean introspect;
+        boolean version;
+    }
+
+    /** Thrown for a command line dbus-daemon would refuse; carries the message and exit code. */
+    static final class UsageException extends Exception {
+        final int exitCode;
+
+        UsageException(String message) {
+            super(message);
+            this.exitCode = 1;
+        }
+    }
+
+    static final String USAGE = "kdbus-bridge [--version] [--session] [--system] [--config-file=FILE]"
+            + " [--print-address[=DESCRIPTOR]] [--print-pid[=DESCRIPTOR]] [--introspect] [--address=ADDRESS]"
+            + " [--nopidfile] [--nosyslog] [--syslog] [--syslog-only] [--nofork] [--fork] [--systemd-activation]";
+
+    static Options parse(String[] argv) throws UsageException {
+        Options o = new Options();
+        String prev = null;
+        for (String arg : argv) {
+            switch (arg) {
+                case "--help", "-h", "-?" -> throw new UsageException("");
+                case "--version" -> o.version = true;
+                case "--introspect" -> o.introspect = true;
+                case "--nosyslog" -> o.syslog = "never";
+                case "--syslog" -> o.syslog = "always";
+                case "--syslog-only" -> o.syslog = "only";
+                case "--nofork" -> { o.nofork = true; o.fork = false; }
+                case "--fork" -> { o.fork = true; o.nofork = false; }
+                case "--systemd-activation" -> o.systemdActivation = true;
+                case "--nopidfile" -> o.nopidfile = true;
+                case "--system" -> o.configFile = once(o.configFile, SYSTEM_CONF, "system");
+                case "--session" -> o.configFile = once(o.configFile, SESSION_CONF, "session");
+                case "--config-file", "--address" -> { }
+                case "--print-address" -> o.printAddress = true;
+                case "--print-pid" -> o.printPid = true;
+                default -> {
+                    if (arg.startsWith("--config-file=")) {
+                        o.configFile = once(o.configFile, arg.substring(14), "config-file");
+                    } else if ("--config-file".equals(prev)) {
+                        o.configFile = once(o.configFile, arg, "config-file");
+                    } else if (arg.startsWith("--address=")) {
+                        o.address = onceAddress(o.address, arg.substring(10));
+                    } else if ("--address".equals(prev)) {
+                        o.address = onceAddress(o.address, arg);
+                    } else if (arg.startsWith("--print-address=")) {
+                        o.printAddressFd = onceFd(o.printAddressFd, arg.substring(16), "print-address");
+                        o.printAddress = true;
+                    } else if ("--print-address".equals(prev)) {
+                        o.printAddressFd = onceFd(o.printAddressFd, arg, "print-address");
+                    } else if (arg.startsWith("--print-pid=")) {
+                        o.printPidFd = onceFd(o.printPidFd, arg.substring(12), "print-pid");
+                        o.printPid = true;
+                    } else if ("--print-pid".equals(prev)) {
+                        o.printPidFd = onceFd(o.printPidFd, arg, "print-pid");
+                    } else {
+                        throw new UsageException("");
+                    }
+                }
+            }
+            prev = arg;
+        }
+        return o;
+    }
+
+    private static String once(String existing, String value, String what) throws UsageException {
+        if (existing != null) {
+            throw new UsageException("--" + what + " specified but configuration file " + existing + " already requested");
+        }
+        return value;
+    }
+
+    private static String onceAddress(String existing, String value) throws UsageException {
+        if (existing != null) {
+            throw new UsageException("--address specified but address " + existing + " already requested");
+        }
+        return value;
+    }
+
+    private static String onceFd(String existing, String value, String what) throws UsageException {
+        if (existing != null) {
+            throw new UsageException("--" + what + " specified but printing to " + existing + " already requested");
+        }
+        return value;
+    }
+
+    public static void main(String[] argv) {
+        System.exit(run(argv));
+    }
+
+    static int run(String[] argv) {
+        Options o;
+        try {
+            o = parse(argv);
+        } catch (UsageException e) {
+            if (!e.getMessage().isEmpty()) {
+                System.err.println(e.getMessage());
+            }
+            System.err.println(USAGE);
+            return e.exitCode;
+        }
+        if (o.version) {
+            System.out.println("kdbus-bridge Message Bus Daemon " + VERSION + " (dbus-daemon 1.14 command line)");
+            return 0;
+        }
+        if (o.introspect) {
+            System.out.print(org.kdbusbridge.bridge.driver.Driver.introspectionXml());
+            return 0;
+        }
+        if (o.configFile == null) {
+            System.err.println("No configuration file specified.");
+            System.err.println(USAGE);
+            return 1;
+        }
+        BusConfig config;
+        try {
+            config = BusConfigParser.parse(Path.of(o.configFile));
+        } catch (ConfigException e) {
+            System.err.println("Failed to start message bus: " + e.getMessage());
+            return 1;
+        }
+        if (o.address != null) {
+            config.overrideListen(o.address);
+        }
+        if (config.listen().isEmpty()) {
+            System.err.println("Failed to start message bus: No listen addresses specified in configuration file");
+            return 1;
+        }
+        BusServer server = new BusServer(config);
+        String address;
+        try {
+            address = server.start();
+        } catch (IOException | RuntimeException e) {
+            System.err.println("Failed to start message bus: " + e.getMessage());
+            return 1;
+        }
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            server.stop();
+            stopped.countDown();
+        }, "kdbus-bridge-shutdown"));
+        try {
+            if (o.printAddress) {
+                printTo(o.printAddressFd, address + "\n");
+            }
+            if (o.printPid) {
+                printTo(o.printPidFd, ProcessHandle.current().pid() + "\n");
+            }
+        } catch (IOException e) {
+            System.err.println("Failed to start message bus: failed to print: " + e.getMessage());
+            server.stop();
+            return 1;
+        }
+        try {
+            stopped.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return 0;
+    }
+
+    /** One write of the whole line, to stdout or to the given descriptor (closed after if > 2). */
+    private static void printTo(String fd, String line) throws IOException {
+        byte[] bytes = line.getBytes(StandardCharsets.UTF_8);
+        if (fd == null || fd.isEmpty() || fd.equals("1")) {
+            PrintStream out = System.out;
+            out.write(bytes);
+            out.flush();
+            return;
+        }
+        int n;
+        try {
+            n = Integer.parseInt(fd);
+        } catch (NumberFormatException e) {
+            throw new IOException("Invalid file descriptor: \"" + fd + "\"");
+        }
+        if (n == 2) {
+            System.err.write(bytes);
+            System.err.flush();
+            return;
+        }
+        try (OutputStream os = new FileOutputStream("/proc/self/fd/" + n)) {
+            os.write(bytes);
+        }
+        if (n > 2) {
+            LibC.INSTANCE.close(n);
+        }
+    }
+}

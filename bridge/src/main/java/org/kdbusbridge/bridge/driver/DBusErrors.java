@@ -1,0 +1,24 @@
+package org.kdbusbridge.bridge.driver;
+
+/** Error names the bus sends, as dbus-daemon spells them. */
+public final class DBusErrors {
+    private DBusErrors() { }
+
+    private static final String P = "org.freedesktop.DBus.Error.";
+    public static final String FAILED = P + "Failed";
+    public static final String SERVICE_UNKNOWN = P + "ServiceUnknown";
+    public static final String NAME_HAS_NO_OWNER = P + "NameHasNoOwner";
+    public static final String NO_REPLY = P + "NoReply";
+    public static final String ACCESS_DENIED = P + "AccessDenied";
+    public static final String LIMITS_EXCEEDED = P + "LimitsExceeded";
+    public static final String UNKNOWN_METHOD = P + "UnknownMethod";
+    public static final String UNKNOWN_INTERFACE = P + "UnknownInterface";
+    public static final String UNKNOWN_PROPERTY = P + "UnknownProperty";
+    public static final String PROPERTY_READ_ONLY = P + "PropertyReadOnly";
+    public static final String INVALID_ARGS = P + "InvalidArgs";
+    public static final String MATCH_RULE_INVALID = P + "MatchRuleInvalid";
+    public static final String MATCH_RULE_NOT_FOUND = P + "MatchRuleNotFound";
+    public static final String ADT_AUDIT_DATA_UNKNOWN = P + "AdtAuditDataUnknown";
+    public static final String SELINUX_CONTEXT_UNKNOWN = P + "SELinuxSecurityContextUnknown";
+    public static final String NOT_SUPPORTED = P + "NotSupported";
+}

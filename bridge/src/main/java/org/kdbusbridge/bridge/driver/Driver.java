@@ -1,0 +1,485 @@
+package org.kdbusbridge.bridge.driver;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import org.kdbusbridge.bridge.protocol.BodyWriter;
+import org.kdbusbridge.bridge.protocol.ProtocolException;
+import org.kdbusbridge.core.bus.Bus;
+import org.kdbusbridge.core.connection.Connection;
+import org.kdbusbridge.core.match.MatchRule;
+import org.kdbusbridge.core.match.MatchRuleException;
+import org.kdbusbridge.core.message.Message;
+import org.kdbusbridge.core.name.NameChange;
+import org.kdbusbridge.core.name.NameRegistry;
+import org.kdbusbridge.core.name.NameSyntax;
+import org.kdbusbridge.bridge.driver.DriverTables.Method;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * org.freedesktop.DBus: translates driver method calls into core operations and core
+ * results into replies and signals. It holds no bus state of its own.
+ *
+ * Invariants: each call is one transaction: the state change, its signals and the reply are
+ * queued before the call returns, in dbus-daemon's order (Hello: reply, NameOwnerChanged,
+ * NameAcquired; RequestName/ReleaseName: NameLost, NameOwnerChanged, NameAcquired, reply).
+ * Every failure becomes exactly one error reply with dbus-daemon's error name.
+ */
+public final class Driver {
+    private static final Logger LOG = LoggerFactory.getLogger(Driver.class);
+
+    /** Hooks into the launcher: config reload and activation environment. */
+    public interface Host {
+        /** Reloads the configuration; returns null on success, else the reason. */
+        String reloadConfig();
+
+        /** The uid that owns the bus (its own process uid). */
+        long busUid();
+
+        /** The bus process id. */
+        long busPid();
+    }
+
+    private final Bus bus;
+    private final DriverEmitter out;
+    private final String busId;
+    private final String machineId;
+    private final Host host;
+    private final Map<String, String> activationEnvironment = new LinkedHashMap<>();
+
+    public Driver(Bus bus, String busId, String machineId, Host host) {
+        this.bus = bus;
+        this.out = new DriverEmitter(bus);
+        this.busId = busId;
+        this.machineId = machineId;
+        this.host = host;
+    }
+
+    /** The driver object's introspection data (what --introspect prints). */
+    public static String introspectionXml() {
+        return DriverTables.introspect(DriverTables.PATH);
+    }
+
+    public DriverEmitter emitter() {
+        return out;
+    }
+
+    public Map<String, String> activationEnvironment() {
+        return Collections.unmodifiableMap(activationEnvironment);
+    }
+
+    /** Handles a message whose destination is org.freedesktop.DBus. */
+    public void handle(DriverCall call) {
+        if (call.type() != Message.METHOD_CALL) {
+            return; // dbus-daemon ignores anything else sent to the driver
+        }
+        Connection c = call.caller();
+        boolean canonical = DriverTables.PATH.equals(call.path());
+        boolean foundInterface = false;
+        Method method = null;
+        for (DriverTables.Iface ih : DriverTables.INTERFACES) {
+            if (!canonical && !ih.anyPath()) {
+                continue;
+            }
+            if (call.iface() != null && !call.iface().equals(ih.name())) {
+                continue;
+            }
+            foundInterface = true;
+            method = ih.find(call.member());
+            if (method != null) {
+                if (!canonical && !method.anyPath()) {
+                    error(call, DBusErrors.ACCESS_DENIED, "Method '" + call.member()
+                            + "' is only available at the canonical object path '" + DriverTables.PATH + "'");
+                    return;
+                }
+                break;
+            }
+        }
+        if (method == null) {
+            error(call, foundInterface ? DBusErrors.UNKNOWN_METHOD : DBusErrors.UNKNOWN_INTERFACE,
+                    Bus.DRIVER_NAME + " does not understand message " + call.member());
+            return;
+        }
+        String sig = call.signature() == null ? "" : call.signature();
+        if (!sig.equals(method.in())) {
+            error(call, DBusErrors.INVALID_ARGS, "Call to " + call.member() + " has wrong args (" + sig
+                    + ", expected " + method.in() + ")\n");
+            return;
+        }
+        try {
+            dispatch(call, method.name());
+        } catch (ProtocolException e) {
+            error(call, DBusErrors.INVALID_ARGS, e.getMessage());
+        }
+    }
+
+    private void dispatch(DriverCall call, String member) throws ProtocolException {
+        Connection c = call.caller();
+        long s = call.serial();
+        switch (member) {
+            case "Hello" -> hello(call);
+            case "RequestName" -> requestName(call);
+            case "ReleaseName" -> releaseName(call);
+            case "StartServiceByName" -> startServiceByName(call);
+            case "UpdateActivationEnvironment" -> updateActivationEnvironment(call);
+            case "NameHasOwner" -> {
+                String name = call.body().readString();
+                out.replyBoolean(c, s, Bus.DRIVER_NAME.equals(name) || bus.resolve(name) != null);
+            }
+            case "ListNames" -> {
+                List<String> names = new ArrayList<>();
+                names.add(Bus.DRIVER_NAME);
+                for (Connection x : bus.activeConnections()) {
+                    names.add(x.uniqueName());
+                }
+                names.addAll(bus.names().names());
+                out.replyStrings(c, s, names);
+            }
+            case "ListActivatableNames" -> out.replyStrings(c, s, List.of(Bus.DRIVER_NAME));
+            case "AddMatch" -> addMatch(call);
+            case "RemoveMatch" -> removeMatch(call);
+            case "GetNameOwner" -> {
+                String name = call.body().readString();
+                if (Bus.DRIVER_NAME.equals(name)) {
+                    out.replyString(c, s, Bus.DRIVER_NAME);
+                    return;
+                }
+                Connection owner = NameSyntax.isValidBusName(name) ? bus.resolve(name) : null;
+                if (owner == null) {
+                    error(call, DBusErrors.NAME_HAS_NO_OWNER, "Could not get owner of name '" + name + "': no such name");
+                } else {
+                    out.replyString(c, s, owner.uniqueName());
+                }
+            }
+            case "ListQueuedOwners" -> {
+                String name = call.body().readString();
+                if (Bus.DRIVER_NAME.equals(name)) {
+                    out.replyStrings(c, s, List.of(Bus.DRIVER_NAME));
+                    return;
+                }
+                List<String> owners = new ArrayList<>();
+                if (NameSyntax.isUniqueName(name)) {
+                    Connection u = bus.resolve(name);
+                    if (u != null) {
+                        owners.add(u.uniqueName());
+                    }
+                } else {
+                    for (Connection x : bus.names().queue(name)) {
+                        owners.add(x.uniqueName());
+                    }
+                }
+                if (owners.isEmpty()) {
+                    error(call, DBusErrors.NAME_HAS_NO_OWNER, "Could not get owners of name '" + name + "': no such name");
+                } else {
+                    out.replyStrings(c, s, owners);
+                }
+            }
+            case "GetConnectionUnixUser" -> {
+                Connection peer = peer(call, "UID");
+                if (peer != null) {
+                    long uid = uidOf(peer);
+                    if (uid < 0) {
+                        error(call, DBusErrors.FAILED, "Could not determine UID for '" + lastName + "'");
+                    } else {
+                        out.replyUint32(c, s, uid);
+                    }
+                }
+            }
+            case "GetConnectionUnixProcessID" -> {
+                Connection peer = peer(call, "PID");
+                if (peer != null) {
+                    long pid = pidOf(peer);
+                    if (pid < 0) {
+                        error(call, DBusErrors.FAILED, "Could not determine PID for '" + lastName + "'");
+                    } else {
+                        out.replyUint32(c, s, pid);
+                    }
+                }
+            }
+            case "GetConnectionCredentials" -> {
+                Connection peer = peer(call, "credentials");
+                if (peer != null) {
+                    BodyWriter w = new BodyWriter();
+                    w.beginArray('{');
+                    long uid = uidOf(peer);
+                    if (uid >= 0) {
+                        w.beginDictEntry();
+                        w.writeString("UnixUserID");
+                        w.writeVariant("u");
+                        w.writeUint32(uid);
+                        w.endDictEntry();
+                    }
+                    long pid = pidOf(peer);
+                    if (pid >= 0) {
+                        w.beginDictEntry();
+                        w.writeString("ProcessID");
+                        w.writeVariant("u");
+                        w.writeUint32(pid);
+                        w.endDictEntry();
+                    }
+                    w.endArray();
+                    out.reply(c, s, "a{sv}", w.toByteArray());
+                }
+            }
+            case "GetAdtAuditSessionData" -> {
+                if (peer(call, "audit session data") != null) {
+                    error(call, DBusErrors.ADT_AUDIT_DATA_UNKNOWN, "Could not determine audit session data for '" + lastName + "'");
+                }
+            }
+            case "GetConnectionSELinuxSecurityContext" -> {
+                if (peer(call, "security context") != null) {
+                    error(call, DBusErrors.SELINUX_CONTEXT_UNKNOWN, "Could not determine security context for '" + lastName + "'");
+                }
+            }
+            case "ReloadConfig" -> {
+                String failure = host.reloadConfig();
+                if (failure != null) {
+                    error(call, DBusErrors.FAILED, failure);
+                } else {
+                    out.replyEmpty(c, s);
+                }
+            }
+            case "GetId" -> out.replyString(c, s, busId);
+            case "Get" -> propertyGet(call);
+            case "GetAll" -> propertyGetAll(call);
+            case "Set" -> {
+                String iface = call.body().readString();
+                String prop = call.body().readString();
+                if (findPropertyInterface(call, iface) && checkProperty(call, iface, prop)) {
+                    error(call, DBusErrors.PROPERTY_READ_ONLY, "Property '" + iface + "." + prop + "' cannot be set");
+                }
+            }
+            case "Introspect" -> out.replyString(c, s, DriverTables.introspect(call.path()));
+            case "Ping" -> out.replyEmpty(c, s);
+            case "GetMachineId" -> out.replyString(c, s, machineId);
+            default -> error(call, DBusErrors.UNKNOWN_METHOD, Bus.DRIVER_NAME + " does not understand message " + member);
+        }
+    }
+
+    private String lastName;
+
+    /** Resolves the name argument of a Get* call; sends NameHasNoOwner and returns null if absent. */
+    private Connection peer(DriverCall call, String what) throws ProtocolException {
+        String name = call.body().readString();
+        lastName = name;
+        if (Bus.DRIVER_NAME.equals(name)) {
+            return DRIVER_SELF;
+        }
+        Connection c = NameSyntax.isValidBusName(name) ? bus.resolve(name) : null;
+        if (c == null) {
+            error(call, DBusErrors.NAME_HAS_NO_OWNER, "Could not get " + what + " of name '" + name + "': no such name");
+        }
+        return c;
+    }
+
+    /** Stands for the bus itself in the Get* calls. */
+    private static final Connection DRIVER_SELF = new Connection(0, null, x -> { }, null);
+
+    private long uidOf(Connection c) {
+        if (c == DRIVER_SELF) {
+            return host.busUid();
+        }
+        return c.credentials() == null ? -1 : c.credentials().uid();
+    }
+
+    private long pidOf(Connection c) {
+        if (c == DRIVER_SELF) {
+            return host.busPid();
+        }
+        return c.credentials() == null ? -1 : c.credentials().pid();
+    }
+
+    private void hello(DriverCall call) {
+        Connection c = call.caller();
+        if (c.uniqueName() != null) {
+            error(call, DBusErrors.FAILED, "Already handled an Hello message");
+            return;
+        }
+        NameChange arrival = bus.hello(c);
+        out.replyString(c, call.serial(), c.uniqueName());
+        out.emit(List.of(arrival));
+    }
+
+    private void requestName(DriverCall call) throws ProtocolException {
+        Connection c = call.caller();
+        String name = call.body().readString();
+        long flags = call.body().readUint32();
+        if (!NameSyntax.isValidBusName(name)) {
+            error(call, DBusErrors.INVALID_ARGS, "Requested bus name \"" + name + "\" is not valid");
+            return;
+        }
+        if (name.charAt(0) == ':') {
+            error(call, DBusErrors.INVALID_ARGS, "Cannot acquire a service starting with ':' such as \"" + name + "\"");
+            return;
+        }
+        if (Bus.DRIVER_NAME.equals(name)) {
+            error(call, DBusErrors.INVALID_ARGS, "Connection \"" + c.uniqueName() + "\" is not allowed to own the service \""
+                    + name + "\"because it is reserved for D-Bus' use only");
+            return;
+        }
+        int limit = bus.limits().maxNamesPerConnection;
+        if (c.ownedNames().size() + 1 >= limit) {
+            String msg = "Connection \"" + c.uniqueName() + "\" is not allowed to own more services "
+                    + "(increase limits in configuration file if required; max_names_per_connection=" + limit + ")";
+            LOG.warn(msg);
+            error(call, DBusErrors.LIMITS_EXCEEDED, msg);
+            return;
+        }
+        List<NameChange> changes = new ArrayList<>(1);
+        int result = bus.names().request(c, name, (int) flags, changes);
+        out.emit(changes);
+        out.replyUint32(c, call.serial(), result);
+    }
+
+    private void releaseName(DriverCall call) throws ProtocolException {
+        Connection c = call.caller();
+        String name = call.body().readString();
+        if (!NameSyntax.isValidBusName(name)) {
+            error(call, DBusErrors.INVALID_ARGS, "Given bus name \"" + name + "\" is not valid");
+            return;
+        }
+        if (name.charAt(0) == ':') {
+            error(call, DBusErrors.INVALID_ARGS, "Cannot release a service starting with ':' such as \"" + name + "\"");
+            return;
+        }
+        if (Bus.DRIVER_NAME.equals(name)) {
+            error(call, DBusErrors.INVALID_ARGS, "Cannot release the " + Bus.DRIVER_NAME + " service because it is owned by the bus");
+            return;
+        }
+        List<NameChange> changes = new ArrayList<>(1);
+        int result = bus.names().release(c, name, changes);
+        out.emit(changes);
+        out.replyUint32(c, call.serial(), result);
+    }
+
+    private void startServiceByName(DriverCall call) throws ProtocolException {
+        String name = call.body().readString();
+        call.body().readUint32(); // flags: ignored, as by dbus-daemon
+        if (Bus.DRIVER_NAME.equals(name) || (NameSyntax.isValidBusName(name) && bus.resolve(name) != null)) {
+            out.replyUint32(call.caller(), call.serial(), 2); // ALREADY_RUNNING
+            return;
+        }
+        // Activation is not built yet: nothing is activatable.
+        error(call, DBusErrors.SERVICE_UNKNOWN, "The name " + name + " was not provided by any .service files");
+    }
+
+    private void updateActivationEnvironment(DriverCall call) throws ProtocolException {
+        Connection c = call.caller();
+        long uid = uidOf(c);
+        if (uid != host.busUid() && uid != 0) {
+            error(call, DBusErrors.ACCESS_DENIED, "rejected attempt to call UpdateActivationEnvironment by uid " + uid);
+            return;
+        }
+        Object value = call.body().readValue();
+        if (value instanceof Map<?, ?> env) {
+            for (Map.Entry<?, ?> e : env.entrySet()) {
+                activationEnvironment.put(String.valueOf(e.getKey()), String.valueOf(e.getValue()));
+            }
+        }
+        out.replyEmpty(c, call.serial());
+    }
+
+    private void addMatch(DriverCall call) throws ProtocolException {
+        Connection c = call.caller();
+        String text = call.body().readString();
+        MatchRule rule;
+        try {
+            rule = MatchRule.parse(text);
+        } catch (MatchRuleException e) {
+            error(call, e.isLimitExceeded() ? DBusErrors.LIMITS_EXCEEDED : DBusErrors.MATCH_RULE_INVALID, e.getMessage());
+            return;
+        }
+        int limit = bus.limits().maxMatchRulesPerConnection;
+        if (c.matchRuleCount() >= limit) {
+            String msg = "Connection \"" + c.uniqueName() + "\" is not allowed to add more match rules "
+                    + "(increase limits in configuration file if required; max_match_rules_per_connection=" + limit + ")";
+            LOG.warn(msg);
+            error(call, DBusErrors.LIMITS_EXCEEDED, msg);
+            return;
+        }
+        bus.matches().add(c, rule);
+        out.replyEmpty(c, call.serial());
+    }
+
+    private void removeMatch(DriverCall call) throws ProtocolException {
+        Connection c = call.caller();
+        String text = call.body().readString();
+        MatchRule rule;
+        try {
+            rule = MatchRule.parse(text);
+        } catch (MatchRuleException e) {
+            error(call, e.isLimitExceeded() ? DBusErrors.LIMITS_EXCEEDED : DBusErrors.MATCH_RULE_INVALID, e.getMessage());
+            return;
+        }
+        if (!bus.matches().remove(c, rule)) {
+            error(call, DBusErrors.MATCH_RULE_NOT_FOUND, "The given match rule wasn't found and can't be removed");
+            return;
+        }
+        out.replyEmpty(c, call.serial());
+    }
+
+    private boolean findPropertyInterface(DriverCall call, String iface) {
+        if (!DriverTables.IFACE.equals(iface)) {
+            error(call, DBusErrors.UNKNOWN_INTERFACE, "Interface \"" + iface + "\" not found");
+            return false;
+        }
+        return true;
+    }
+
+    private boolean checkProperty(DriverCall call, String iface, String prop) {
+        if (!prop.equals("Features") && !prop.equals("Interfaces")) {
+            error(call, DBusErrors.UNKNOWN_PROPERTY, "Property \"" + iface + "." + prop + "\" not found");
+            return false;
+        }
+        return true;
+    }
+
+    private void propertyGet(DriverCall call) throws ProtocolException {
+        String iface = call.body().readString();
+        String prop = call.body().readString();
+        if (!findPropertyInterface(call, iface) || !checkProperty(call, iface, prop)) {
+            return;
+        }
+        BodyWriter w = new BodyWriter();
+        w.writeVariant("as");
+        writeStrings(w, prop.equals("Features") ? DriverTables.FEATURES : DriverTables.EXTRA_INTERFACES);
+        out.reply(call.caller(), call.serial(), "v", w.toByteArray());
+    }
+
+    private void propertyGetAll(DriverCall call) throws ProtocolException {
+        String iface = call.body().readString();
+        if (!findPropertyInterface(call, iface)) {
+            return;
+        }
+        BodyWriter w = new BodyWriter();
+        w.beginArray('{');
+        w.beginDictEntry();
+        w.writeString("Features");
+        w.writeVariant("as");
+        writeStrings(w, DriverTables.FEATURES);
+        w.endDictEntry();
+        w.beginDictEntry();
+        w.writeString("Interfaces");
+        w.writeVariant("as");
+        writeStrings(w, DriverTables.EXTRA_INTERFACES);
+        w.endDictEntry();
+        w.endArray();
+        out.reply(call.caller(), call.serial(), "a{sv}", w.toByteArray());
+    }
+
+    private static void writeStrings(BodyWriter w, List<String> values) {
+        w.beginArray('s');
+        for (String v : values) {
+            w.writeString(v);
+        }
+        w.endArray();
+    }
+
+    private void error(DriverCall call, String name, String text) {
+        out.error(call.caller(), call.serial(), name, text);
+    }
+}

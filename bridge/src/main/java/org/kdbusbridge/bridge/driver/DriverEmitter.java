@@ -1,0 +1,143 @@
+package org.kdbusbridge.bridge.driver;
+
+import java.util.List;
+
+import org.kdbusbridge.bridge.protocol.BodyWriter;
+import org.kdbusbridge.bridge.protocol.MessageBuilder;
+import org.kdbusbridge.core.bus.Bus;
+import org.kdbusbridge.core.connection.Connection;
+import org.kdbusbridge.core.message.ArgSource;
+import org.kdbusbridge.core.message.Message;
+import org.kdbusbridge.core.message.SealedPayload;
+import org.kdbusbridge.core.name.NameChange;
+
+/**
+ * Encodes the driver's replies, errors and signals and hands them to the core.
+ *
+ * Invariants: every driver message carries sender org.freedesktop.DBus, NO_REPLY_EXPECTED,
+ * the recipient as DESTINATION when it is unicast, and a serial from one driver counter that
+ * never yields 0. Name changes are emitted in dbus-daemon's order: NameLost, NameOwnerChanged,
+ * NameAcquired.
+ */
+public final class DriverEmitter {
+    public static final String PATH = "/org/freedesktop/DBus";
+    public static final String IFACE = "org.freedesktop.DBus";
+    private static final int NO_REPLY = Message.FLAG_NO_REPLY_EXPECTED;
+
+    private final Bus bus;
+    private long serial;
+
+    public DriverEmitter(Bus bus) {
+        this.bus = bus;
+    }
+
+    private long nextSerial() {
+        serial = (serial + 1) & 0xFFFFFFFFL;
+        if (serial == 0) {
+            serial = 1;
+        }
+        return serial;
+    }
+
+    public void reply(Connection to, long replySerial, String signature, byte[] body) {
+        long s = nextSerial();
+        String dest = to.uniqueName();
+        byte[] bytes = MessageBuilder.build(Message.METHOD_RETURN, NO_REPLY, s, null, null, null, null,
+                replySerial, dest, Bus.DRIVER_NAME, signature, body);
+        bus.emitTo(to, new Message(Message.METHOD_RETURN, NO_REPLY, s, replySerial, dest, null, null, null, null,
+                new SealedPayload(bytes), ArgSource.NONE));
+    }
+
+    public void replyString(Connection to, long replySerial, String value) {
+        BodyWriter w = new BodyWriter();
+        w.writeString(value);
+        reply(to, replySerial, "s", w.toByteArray());
+    }
+
+    public void replyUint32(Connection to, long replySerial, long value) {
+        BodyWriter w = new BodyWriter();
+        w.writeUint32(value);
+        reply(to, replySerial, "u", w.toByteArray());
+    }
+
+    public void replyBoolean(Connection to, long replySerial, boolean value) {
+        BodyWriter w = new BodyWriter();
+        w.writeBoolean(value);
+        reply(to, replySerial, "b", w.toByteArray());
+    }
+
+    public void replyStrings(Connection to, long replySerial, List<String> values) {
+        BodyWriter w = new BodyWriter();
+        w.beginArray('s');
+        for (String v : values) {
+            w.writeString(v);
+        }
+        w.endArray();
+        reply(to, replySerial, "as", w.toByteArray());
+    }
+
+    public void replyEmpty(Connection to, long replySerial) {
+        reply(to, replySerial, null, new byte[0]);
+    }
+
+    public void error(Connection to, long replySerial, String errorName, String text) {
+        long s = nextSerial();
+        String dest = to.uniqueName();
+        BodyWriter w = new BodyWriter();
+        w.writeString(text);
+        byte[] bytes = MessageBuilder.build(Message.ERROR, NO_REPLY, s, null, null, null, errorName,
+                replySerial, dest, Bus.DRIVER_NAME, "s", w.toByteArray());
+        bus.emitTo(to, new Message(Message.ERROR, NO_REPLY, s, replySerial, dest, null, null, null, errorName,
+                new SealedPayload(bytes), ArgSource.NONE));
+    }
+
+    /** A signal to one connection (NameAcquired, NameLost). */
+    public void unicastSignal(Connection to, String member, String arg) {
+        long s = nextSerial();
+        String dest = to.uniqueName();
+        BodyWriter w = new BodyWriter();
+        w.writeString(arg);
+        byte[] bytes = MessageBuilder.build(Message.SIGNAL, NO_REPLY, s, PATH, IFACE, member, null,
+                null, dest, Bus.DRIVER_NAME, "s", w.toByteArray());
+        bus.emitTo(to, new Message(Message.SIGNAL, NO_REPLY, s, Message.NO_REPLY_SERIAL, dest, PATH, IFACE,
+                member, null, new SealedPayload(bytes), new StringArgs(arg)));
+    }
+
+    public void nameOwnerChanged(String name, String oldOwner, String newOwner) {
+        long s = nextSerial();
+        BodyWriter w = new BodyWriter();
+        w.writeString(name);
+        w.writeString(oldOwner);
+        w.writeString(newOwner);
+        byte[] bytes = MessageBuilder.build(Message.SIGNAL, NO_REPLY, s, PATH, IFACE, "NameOwnerChanged", null,
+                null, null, Bus.DRIVER_NAME, "sss", w.toByteArray());
+        bus.emitSignal(new Message(Message.SIGNAL, NO_REPLY, s, Message.NO_REPLY_SERIAL, null, PATH, IFACE,
+                "NameOwnerChanged", null, new SealedPayload(bytes), new StringArgs(name, oldOwner, newOwner)));
+    }
+
+    /** Renders one transaction's name changes in dbus-daemon's order. */
+    public void emit(List<NameChange> changes) {
+        for (NameChange c : changes) {
+            if (c.oldOwner() != null && !c.oldOwner().isClosed()) {
+                unicastSignal(c.oldOwner(), "NameLost", c.name());
+            }
+            nameOwnerChanged(c.name(), c.oldOwnerName(), c.newOwnerName());
+            if (c.newOwner() != null) {
+                unicastSignal(c.newOwner(), "NameAcquired", c.name());
+            }
+        }
+    }
+
+    /** Arguments of a bus-built message, known without decoding. */
+    private record StringArgs(String... values) implements ArgSource {
+        @Override
+        public String arg(int index) {
+            return index < values.length ? values[index] : null;
+        }
+
+        @Override
+        public boolean isObjectPath(int index) {
+            return false;
+        }
+    }
+}

@@ -1,0 +1,81 @@
+// Invariants: stateless; produces complete little-endian, protocol-version-1 messages whose header
+// fields appear in code order, each only if non-null; the caller is trusted for name syntax
+// (bus-originated), but the result of valid inputs passes MessageHeader.wrap + validateBody.
+package org.kdbusbridge.bridge.protocol;
+
+/** Builds complete bus-originated messages. */
+public final class MessageBuilder {
+    private MessageBuilder() {}
+
+    public static final String BUS_NAME = "org.freedesktop.DBus";
+    public static final String BUS_PATH = "/org/freedesktop/DBus";
+    public static final String BUS_INTERFACE = "org.freedesktop.DBus";
+
+    private static final byte[] EMPTY = new byte[0];
+
+    /**
+     * Builds a message. Null arguments omit their field; a null or empty body with a null
+     * signature gives an empty body.
+     */
+    public static byte[] build(int type, int flags, long serial, String path, String iface, String member,
+                               String errorName, Long replySerial, String destination, String sender,
+                               String signature, byte[] body) {
+        if (body == null) body = EMPTY;
+        if (body.length > 0 && (signature == null || signature.isEmpty())) {
+            throw new IllegalArgumentException("body without signature");
+        }
+        BodyWriter w = new BodyWriter(128 + body.length);
+        w.writeByte(WireFormat.LITTLE_ENDIAN).writeByte(type).writeByte(flags).writeByte(WireFormat.PROTOCOL_VERSION);
+        w.writeUint32(body.length).writeUint32(serial);
+        w.beginArray('(');
+        stringField(w, WireFormat.PATH, "o", path);
+        stringField(w, WireFormat.INTERFACE, "s", iface);
+        stringField(w, WireFormat.MEMBER, "s", member);
+        stringField(w, WireFormat.ERROR_NAME, "s", errorName);
+        if (replySerial != null) {
+            w.beginStruct().writeByte(WireFormat.REPLY_SERIAL).writeVariant("u").writeUint32(replySerial.longValue()).endStruct();
+        }
+        stringField(w, WireFormat.DESTINATION, "s", destination);
+        stringField(w, WireFormat.SENDER, "s", sender);
+        if (signature != null && !signature.isEmpty()) {
+            w.beginStruct().writeByte(WireFormat.SIGNATURE).writeVariant("g").writeSignature(signature).endStruct();
+        }
+        w.endArray();
+        w.padTo(8);
+        w.writeRaw(body);
+        if (w.size() > WireFormat.MAX_MESSAGE_SIZE) throw new IllegalArgumentException("message exceeds maximum size");
+        return w.toByteArray();
+    }
+
+    private static void stringField(BodyWriter w, int code, String sig, String value) {
+        if (value == null) return;
+        w.beginStruct().writeByte(code).writeVariant(sig);
+        w.writeString(value);
+        w.endStruct();
+    }
+
+    public static byte[] methodCall(long serial, int flags, String destination, String path, String iface,
+                                    String member, String sender, String signature, byte[] body) {
+        return build(WireFormat.METHOD_CALL, flags, serial, path, iface, member, null, null, destination, sender, signature, body);
+    }
+
+    public static byte[] methodReturn(long serial, long replySerial, String destination, String sender,
+                                      String signature, byte[] body) {
+        return build(WireFormat.METHOD_RETURN, 0, serial, null, null, null, null,
+                replySerial, destination, sender, signature, body);
+    }
+
+    /** An ERROR reply whose body is a single string holding message (as dbus-daemon sends). */
+    public static byte[] error(long serial, long replySerial, String destination, String sender,
+                               String errorName, String message) {
+        byte[] body = message == null ? null : new BodyWriter().writeString(message).toByteArray();
+        return build(WireFormat.ERROR, 0, serial, null, null, null, errorName,
+                replySerial, destination, sender, message == null ? null : "s", body);
+    }
+
+    public static byte[] signal(long serial, String path, String iface, String member, String destination,
+                                String sender, String signature, byte[] body) {
+        return build(WireFormat.SIGNAL, 0, serial, path, iface, member, null, null,
+                destination, sender, signature, body);
+    }
+}

@@ -1,0 +1,263 @@
+package org.kdbusbridge.bridge.server;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import org.kdbusbridge.bridge.config.BusConfig;
+import org.kdbusbridge.bridge.driver.DBusErrors;
+import org.kdbusbridge.bridge.driver.Driver;
+import org.kdbusbridge.bridge.protocol.SaslServer;
+import org.kdbusbridge.bridge.transport.EventLoop;
+import org.kdbusbridge.bridge.transport.SocketConnection;
+import org.kdbusbridge.bridge.transport.UnixAddress;
+import org.kdbusbridge.bridge.transport.UnixListener;
+import org.kdbusbridge.core.bus.Bus;
+import org.kdbusbridge.core.bus.BusLimits;
+import org.kdbusbridge.core.bus.DeadReply;
+import org.kdbusbridge.core.bus.Disconnect;
+import org.kdbusbridge.core.connection.Connection;
+import org.kdbusbridge.core.connection.Credentials;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One running bus: listeners, the event loop, the core and the driver, wired together.
+ *
+ * Threading: everything after {@link #start()} runs on one event-loop thread; no thread per
+ * connection, no blocking I/O. Other threads talk to it only through {@link EventLoop#execute}.
+ * Invariants: connection counters match the live sessions; a closed session's name changes
+ * and NoReply errors are emitted in the same loop step as its close.
+ */
+public final class BusServer implements Driver.Host {
+    private static final Logger LOG = LoggerFactory.getLogger(BusServer.class);
+
+    private final BusConfig config;
+    private final BusLimits limits;
+    private final Bus bus;
+    private final Driver driver;
+    private final String guid;
+    private final EventLoop loop = new EventLoop("kdbus-bridge");
+    private final List<UnixListener> listeners = new ArrayList<>();
+    private final ArrayDeque<ClientSession> dirty = new ArrayDeque<>();
+    private final Map<Long, Integer> connectionsPerUser = new HashMap<>();
+    private final long busUid;
+    private final long busPid = ProcessHandle.current().pid();
+    private int incomplete;
+    private int complete;
+    private volatile String address;
+
+    public BusServer(BusConfig config) {
+        this.config = config;
+        this.limits = config.limits();
+        this.bus = new Bus(limits);
+        this.guid = randomHex(16);
+        this.busUid = currentUid();
+        this.driver = new Driver(bus, guid, machineId(guid), this);
+    }
+
+    /** Binds every listen address and starts the loop; returns the connect address(es). */
+    public String start() throws IOException {
+        List<String> connect = new ArrayList<>();
+        try {
+            for (String listen : config.listen()) {
+                for (UnixAddress a : UnixAddress.parseList(listen)) {
+                    if (a.kind() == UnixAddress.Kind.RUNTIME) {
+                        a = a.resolveRuntime(System::getenv);
+                    }
+                    UnixListener l = UnixListener.bind(a, guid);
+                    listeners.add(l);
+                    connect.add(l.connectAddress());
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            for (UnixListener l : listeners) {
+                l.close();
+            }
+            throw e;
+        }
+        loop.start();
+        CompletableFuture<Void> started = new CompletableFuture<>();
+        loop.execute(() -> {
+            for (UnixListener l : listeners) {
+                l.start(loop, this::onAccept);
+            }
+            started.complete(null);
+        });
+        started.join();
+        address = String.join(";", connect);
+        return address;
+    }
+
+    public String address() {
+        return address;
+    }
+
+    public String guid() {
+        return guid;
+    }
+
+    /** Stops accepting, closes every connection and the listeners (removing socket files). */
+    public void stop() {
+        if (!loop.isRunning()) {
+            return;
+        }
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        loop.execute(() -> {
+            for (UnixListener l : listeners) {
+                l.close();
+            }
+            done.complete(null);
+        });
+        try {
+            done.get(5, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            LOG.warn("Listeners did not close cleanly: {}", e.toString());
+        }
+        loop.shutdown();
+        try {
+            loop.awaitTermination(5000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    Bus bus() { return bus; }
+    Driver driver() { return driver; }
+    BusLimits limits() { return limits; }
+    EventLoop loop() { return loop; }
+
+    private void onAccept(SocketConnection socket) {
+        if (incomplete >= limits.maxIncompleteConnections) {
+            LOG.warn("Refusing connection from pid {}: max_incomplete_connections={} reached",
+                    socket.peer().pid(), limits.maxIncompleteConnections);
+            socket.close();
+            return;
+        }
+        Credentials creds = new Credentials(socket.peer().uid(), socket.peer().gid(), socket.peer().pid());
+        SaslServer sasl = new SaslServer(new SaslServer.Config(config.allowsExternal(), config.allowsAnonymous(),
+                socket.peer().uid(), this::uidMayConnect, guid, false));
+        ClientSession[] holder = new ClientSession[1];
+        Connection conn = bus.connect(creds, c -> holder[0].onQueued(c));
+        ClientSession session = new ClientSession(this, socket, conn, sasl);
+        holder[0] = session;
+        conn.attach(session);
+        incomplete++;
+        session.start(loop, limits.authTimeout);
+    }
+
+    private boolean uidMayConnect(long uid) {
+        return config.isUidAllowed(uid, busUid);
+    }
+
+    /** Counts the connection as complete; false if a connection limit refuses it. */
+    boolean onAuthenticated(ClientSession s, long uid) {
+        incomplete--;
+        if (complete >= limits.maxCompletedConnections) {
+            LOG.warn("Refusing {}: max_completed_connections={} reached", s, limits.maxCompletedConnections);
+            incomplete++; // balanced in onClosed
+            return false;
+        }
+        int perUser = connectionsPerUser.getOrDefault(uid, 0);
+        if (perUser >= limits.maxConnectionsPerUser) {
+            LOG.warn("Refusing {}: max_connections_per_user={} reached for uid {}", s, limits.maxConnectionsPerUser, uid);
+            incomplete++;
+            return false;
+        }
+        connectionsPerUser.put(uid, perUser + 1);
+        complete++;
+        s.completeCounted = true;
+        return true;
+    }
+
+    void onClosed(ClientSession s) {
+        dirty.remove(s);
+        if (s.completeCounted) {
+            complete--;
+            long uid = s.authenticatedUid();
+            connectionsPerUser.computeIfPresent(uid, (k, v) -> v <= 1 ? null : v - 1);
+        } else {
+            incomplete--;
+        }
+        Disconnect d = bus.disconnect(s.connection());
+        driver.emitter().emit(d.nameChanges());
+        for (DeadReply r : d.deadReplies()) {
+            driver.emitter().error(r.caller(), r.serial(), DBusErrors.NO_REPLY,
+                    "Message recipient disconnected from message bus without replying");
+        }
+        flushDirty();
+    }
+
+    void markDirty(ClientSession s) {
+        dirty.add(s);
+    }
+
+    /** Writes out every session that has something queued. */
+    void flushDirty() {
+        ClientSession s;
+        while ((s = dirty.poll()) != null) {
+            s.clearDirty();
+            if (s.isClosed()) {
+                continue;
+            }
+            try {
+                s.flush();
+            } catch (IOException e) {
+                s.close(e.getMessage());
+            }
+        }
+    }
+
+    @Override
+    public String reloadConfig() {
+        return null; // the full reload comes with the busconfig work; the current config stays
+    }
+
+    @Override
+    public long busUid() {
+        return busUid;
+    }
+
+    @Override
+    public long busPid() {
+        return busPid;
+    }
+
+    private static long currentUid() {
+        return new com.sun.security.auth.module.UnixSystem().getUid();
+    }
+
+    private static String randomHex(int bytes) {
+        byte[] b = new byte[bytes];
+        new SecureRandom().nextBytes(b);
+        StringBuilder s = new StringBuilder();
+        for (byte x : b) {
+            s.append(String.format("%02x", x & 0xff));
+        }
+        return s.toString();
+    }
+
+    /** /etc/machine-id or /var/lib/dbus/machine-id, as dbus-daemon reads it. */
+    private static String machineId(String fallback) {
+        for (String p : new String[] {"/etc/machine-id", "/var/lib/dbus/machine-id"}) {
+            try {
+                String id = Files.readString(Path.of(p)).trim();
+                if (id.matches("[0-9a-fA-F]{32}")) {
+                    return id;
+                }
+            } catch (IOException e) {
+                // try the next one
+            }
+        }
+        LOG.warn("No machine id found in /etc/machine-id or /var/lib/dbus/machine-id; using the bus id");
+        return fallback;
+    }
+}

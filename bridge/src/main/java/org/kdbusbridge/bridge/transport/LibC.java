@@ -1,0 +1,137 @@
+// Invariants: thin jnr-ffi binding of the few libc calls the transport needs; every buffer
+// argument is a raw native address (from a DIRECT ByteBuffer or native memory) so calls are
+// allocation-free; errno is saved by jnr-ffi after each call and read with errno() on the
+// SAME thread right after the failing call. Constants are the Linux generic values, identical
+// on x86_64 and aarch64 (the only supported platforms).
+package org.kdbusbridge.bridge.transport;
+
+import java.nio.ByteBuffer;
+
+import com.kenai.jffi.MemoryIO;
+
+import jnr.ffi.LibraryLoader;
+import jnr.ffi.Platform;
+import jnr.ffi.types.size_t;
+import jnr.ffi.types.ssize_t;
+
+/** libc functions bound through jnr-ffi. Obtain the instance with {@link LibC#INSTANCE}. */
+public interface LibC {
+
+    // ---- errno values (Linux) ----
+    int EINTR = 4;
+    int EBADF = 9;
+    int EAGAIN = 11;
+    int ENOENT = 2;
+    int EEXIST = 17;
+    int ENFILE = 23;
+    int EMFILE = 24;
+    int EPIPE = 32;
+    int ECONNABORTED = 103;
+    int ECONNRESET = 104;
+    int ENOBUFS = 105;
+    int ENOMEM = 12;
+
+    // ---- epoll ----
+    int EPOLL_CLOEXEC = 02000000;
+    int EPOLL_CTL_ADD = 1;
+    int EPOLL_CTL_DEL = 2;
+    int EPOLL_CTL_MOD = 3;
+    int EPOLLIN = 0x001;
+    int EPOLLOUT = 0x004;
+    int EPOLLERR = 0x008;
+    int EPOLLHUP = 0x010;
+
+    // ---- eventfd / fcntl / sockets ----
+    int EFD_CLOEXEC = 02000000;
+    int EFD_NONBLOCK = 04000;
+    int F_GETFD = 1;
+    int F_SETFD = 2;
+    int F_GETFL = 3;
+    int F_SETFL = 4;
+    int FD_CLOEXEC = 1;
+    int O_NONBLOCK = 04000;
+    int SOCK_NONBLOCK = 04000;
+    int SOCK_CLOEXEC = 02000000;
+    int SOL_SOCKET = 1;
+    int SO_PEERCRED = 17;
+    int MSG_NOSIGNAL = 0x4000;
+
+    int epoll_create1(int flags);
+
+    int epoll_ctl(int epfd, int op, int fd, long eventAddress);
+
+    int epoll_wait(int epfd, long eventsAddress, int maxevents, int timeoutMillis);
+
+    int eventfd(int initval, int flags);
+
+    @ssize_t long read(int fd, long bufAddress, @size_t long count);
+
+    @ssize_t long write(int fd, long bufAddress, @size_t long count);
+
+    @ssize_t long writev(int fd, long iovAddress, int iovcnt);
+
+    @ssize_t long send(int fd, long bufAddress, @size_t long count, int flags);
+
+    int accept4(int fd, long addrAddress, long addrLenAddress, int flags);
+
+    int close(int fd);
+
+    int getsockopt(int fd, int level, int optname, long optvalAddress, long optlenAddress);
+
+    int fcntl(int fd, int cmd, int arg);
+
+    int chmod(String path, int mode);
+
+    /** The loaded libc (loaded on first use of this field). */
+    LibC INSTANCE = Native.load();
+
+    /** Static helpers; a nested class so jnr-ffi never sees them as functions to bind. */
+    final class Native {
+        private static jnr.ffi.Runtime runtime;
+
+        /** x86(_64) packs struct epoll_event to 12 bytes; other ABIs (aarch64) pad it to 16. */
+        public static final boolean EPOLL_PACKED;
+        /** sizeof(struct epoll_event) on this platform. */
+        public static final int EPOLL_EVENT_SIZE;
+        /** offset of epoll_event.data in struct epoll_event. */
+        public static final int EPOLL_DATA_OFFSET;
+
+        static {
+            Platform.CPU cpu = Platform.getNativePlatform().getCPU();
+            EPOLL_PACKED = cpu == Platform.CPU.X86_64 || cpu == Platform.CPU.I386;
+            EPOLL_EVENT_SIZE = EPOLL_PACKED ? 12 : 16;
+            EPOLL_DATA_OFFSET = EPOLL_PACKED ? 4 : 8;
+        }
+
+        private Native() {
+        }
+
+        static synchronized LibC load() {
+            LibC lib = LibraryLoader.create(LibC.class).load("c");
+            runtime = jnr.ffi.Runtime.getRuntime(lib);
+            return lib;
+        }
+
+        /** errno of the last libc call made through {@link #INSTANCE} on the calling thread. */
+        public static int errno() {
+            return runtime.getLastError();
+        }
+
+        /** Human readable text for an errno value, e.g. "Broken pipe (EPIPE)". */
+        public static String strerror(int errno) {
+            jnr.constants.platform.Errno e = jnr.constants.platform.Errno.valueOf(errno);
+            if (e == null || e == jnr.constants.platform.Errno.__UNKNOWN_CONSTANT__) {
+                return "errno " + errno;
+            }
+            return e.description() + " (" + e.name() + ")";
+        }
+
+        /** Native address of a direct buffer's first byte (position is NOT added). */
+        public static long address(ByteBuffer direct) {
+            if (!direct.isDirect()) {
+                throw new IllegalArgumentException("buffer must be direct");
+            }
+            return MemoryIO.getInstance().getDirectBufferAddress(direct);
+        }
+    }
+}

@@ -1,0 +1,340 @@
+// Invariants: owns one bound+listening, non-blocking, close-on-exec unix stream socket (path or
+// abstract) until close(); the jnr server channel that created it stays referenced for as long as
+// the fd is open. Accepting happens only on the EventLoop thread, via accept4(SOCK_NONBLOCK |
+// SOCK_CLOEXEC) on the raw fd until EAGAIN (bounded per wakeup); each accepted fd is handed out
+// exactly once as a SocketConnection with its SO_PEERCRED already read. close() unlinks the socket
+// file only if we created it and it is still the same inode.
+package org.kdbusbridge.bridge.transport;
+
+import java.io.Closeable;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.security.SecureRandom;
+import java.util.Objects;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import jnr.unixsocket.UnixServerSocketChannel;
+import jnr.unixsocket.UnixSocketAddress;
+
+/** A listening unix socket bound from a {@link UnixAddress}, accepting through an {@link EventLoop}. */
+public final class UnixListener implements Closeable {
+
+    /** Receives each accepted connection, on the loop thread. */
+    @FunctionalInterface
+    public interface AcceptHandler {
+        /**
+         * Takes ownership of conn. If this throws before registering conn's fd with the loop, the
+         * listener closes conn.
+         */
+        void onAccept(SocketConnection conn);
+    }
+
+    private static final Logger LOG = LoggerFactory.getLogger(UnixListener.class);
+    private static final LibC LIBC = LibC.INSTANCE;
+    private static final int BACKLOG = 4096; // the kernel caps it at net.core.somaxconn
+    private static final int MAX_ACCEPTS_PER_WAKEUP = 128;
+    private static final long FD_EXHAUSTED_PAUSE_MS = 100;
+    private static final int S_IFMT = 0170000;
+    private static final int S_IFSOCK = 0140000;
+    private static final String NAME_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    private static final SecureRandom RANDOM = new SecureRandom();
+
+    private final UnixAddress requested;
+    private final UnixAddress bound; // PATH or ABSTRACT, with guid if known
+    private final UnixServerSocketChannel channel; // keeps the fd's owner reachable
+    private final int fd;
+    private final Path socketFile; // null for abstract
+    private final Object socketFileKey; // inode identity of the file we created, or null
+    private final ByteBuffer credBuf = ByteBuffer.allocateDirect(16).order(ByteOrder.nativeOrder());
+    private final long credAddr = LibC.Native.address(credBuf);
+
+    private EventLoop loop;
+    private AcceptHandler handler;
+    private boolean registered;
+    private boolean paused;
+    private boolean closed;
+
+    private UnixListener(UnixAddress requested, UnixAddress bound, UnixServerSocketChannel channel,
+                         Path socketFile, Object socketFileKey) {
+        this.requested = requested;
+        this.bound = bound;
+        this.channel = channel;
+        this.fd = channel.getFD();
+        this.socketFile = socketFile;
+        this.socketFileKey = socketFileKey;
+    }
+
+    /** Binds using the address's own guid= key (may be null). */
+    public static UnixListener bind(UnixAddress address) throws IOException {
+        return bind(address, address.guid());
+    }
+
+    /**
+     * Creates, binds and listens on the socket for address. For {@code path=} an existing SOCKET
+     * file at that path is unlinked first (like dbus-daemon); other files are left alone and bind
+     * fails. A missing parent directory is an error (nothing is created). For {@code dir=}/
+     * {@code tmpdir=} a fresh name {@code dbus-XXXXXXXXXX} is generated. {@code runtime=yes} binds
+     * {@code $XDG_RUNTIME_DIR/bus}. Path sockets get mode 0777 (access is decided by auth).
+     *
+     * @param guid server guid for {@link #connectAddress()}; null to use the address's guid= key
+     * @throws IOException if the socket cannot be bound
+     */
+    public static UnixListener bind(UnixAddress address, String guid) throws IOException {
+        Objects.requireNonNull(address, "address");
+        UnixAddress a = address.resolveRuntime(System::getenv);
+        String g = guid != null ? guid : address.guid();
+        switch (a.kind()) {
+            case PATH: {
+                Path p = Paths.get(a.value());
+                unlinkStaleSocket(p);
+                UnixServerSocketChannel ch = bindChannel(new UnixSocketAddress(a.value()), a.value());
+                return finishPathBind(address, UnixAddress.path(a.value(), g), ch, p);
+            }
+            case DIR:
+            case TMPDIR: {
+                IOException last = null;
+                for (int attempt = 0; attempt < 16; attempt++) {
+                    String path = a.value() + (a.value().endsWith("/") ? "" : "/") + "dbus-" + randomName(10);
+                    Path p = Paths.get(path);
+                    if (Files.exists(p, LinkOption.NOFOLLOW_LINKS)) {
+                        continue;
+                    }
+                    try {
+                        UnixServerSocketChannel ch = bindChannel(new UnixSocketAddress(path), path);
+                        return finishPathBind(address, UnixAddress.path(path, g), ch, p);
+                    } catch (IOException e) {
+                        last = e;
+                        if (!Files.isDirectory(Paths.get(a.value()))) {
+                            throw e; // missing directory: retrying cannot help
+                        }
+                    }
+                }
+                throw last != null ? last : new IOException("Could not create a unique socket name in " + a.value());
+            }
+            case ABSTRACT: {
+                UnixServerSocketChannel ch = bindChannel(new UnixSocketAddress("\0" + a.value()), "@" + a.value());
+                try {
+                    return new UnixListener(address, UnixAddress.abstractName(a.value(), g), ch, null, null);
+                } catch (RuntimeException e) {
+                    ch.close();
+                    throw e;
+                }
+            }
+            default:
+                throw new IllegalStateException("unexpected kind " + a.kind());
+        }
+    }
+
+    private static UnixListener finishPathBind(UnixAddress requested, UnixAddress bound,
+                                               UnixServerSocketChannel ch, Path p) throws IOException {
+        try {
+            if (LIBC.chmod(p.toString(), 0777) < 0) {
+                LOG.warn("Could not set mode 0777 on socket {}: {}", p, LibC.Native.strerror(LibC.Native.errno()));
+            }
+            Object key = Files.readAttributes(p, java.nio.file.attribute.BasicFileAttributes.class,
+                    LinkOption.NOFOLLOW_LINKS).fileKey();
+            return new UnixListener(requested, bound, ch, p, key);
+        } catch (IOException | RuntimeException e) {
+            ch.close();
+            Files.deleteIfExists(p);
+            throw e;
+        }
+    }
+
+    private static UnixServerSocketChannel bindChannel(UnixSocketAddress sa, String display) throws IOException {
+        UnixServerSocketChannel ch = UnixServerSocketChannel.open();
+        try {
+            ch.socket().bind(sa, BACKLOG);
+            int fd = ch.getFD();
+            int fl = LIBC.fcntl(fd, LibC.F_GETFL, 0);
+            if (fl < 0 || LIBC.fcntl(fd, LibC.F_SETFL, fl | LibC.O_NONBLOCK) < 0
+                    || LIBC.fcntl(fd, LibC.F_SETFD, LibC.FD_CLOEXEC) < 0) {
+                throw new IOException("fcntl on listening socket: " + LibC.Native.strerror(LibC.Native.errno()));
+            }
+            return ch;
+        } catch (IOException e) {
+            try {
+                ch.close();
+            } catch (IOException ignored) {
+                // already failing
+            }
+            throw new IOException("Failed to bind socket \"" + display + "\": " + e.getMessage(), e);
+        }
+    }
+
+    private static void unlinkStaleSocket(Path p) throws IOException {
+        try {
+            Object mode = Files.getAttribute(p, "unix:mode", LinkOption.NOFOLLOW_LINKS);
+            if (mode instanceof Integer && (((Integer) mode) & S_IFMT) == S_IFSOCK) {
+                Files.deleteIfExists(p);
+            }
+        } catch (NoSuchFileException e) {
+            // nothing to remove
+        } catch (UnsupportedOperationException | IllegalArgumentException e) {
+            LOG.debug("cannot inspect {}: {}", p, e.toString());
+        }
+    }
+
+    private static String randomName(int n) {
+        StringBuilder sb = new StringBuilder(n);
+        for (int i = 0; i < n; i++) {
+            sb.append(NAME_CHARS.charAt(RANDOM.nextInt(NAME_CHARS.length())));
+        }
+        return sb.toString();
+    }
+
+    // ---------------------------------------------------------------- accept
+
+    /**
+     * Starts accepting on loop; each connection goes to handler on the loop thread. Call on the
+     * loop thread (or before the loop is started). May be called once.
+     */
+    public void start(EventLoop loop, AcceptHandler handler) {
+        if (closed) {
+            throw new IllegalStateException("listener closed");
+        }
+        if (this.loop != null) {
+            throw new IllegalStateException("already started");
+        }
+        this.loop = Objects.requireNonNull(loop, "loop");
+        this.handler = Objects.requireNonNull(handler, "handler");
+        loop.register(fd, EventLoop.READ, this::onReady);
+        registered = true;
+    }
+
+    private void onReady(int readyFd, int events) {
+        for (int i = 0; i < MAX_ACCEPTS_PER_WAKEUP && !closed; i++) {
+            int cfd = LIBC.accept4(fd, 0L, 0L, LibC.SOCK_NONBLOCK | LibC.SOCK_CLOEXEC);
+            if (cfd < 0) {
+                int e = LibC.Native.errno();
+                if (e == LibC.EAGAIN) {
+                    return;
+                }
+                if (e == LibC.EINTR || e == LibC.ECONNABORTED) {
+                    continue;
+                }
+                if (e == LibC.EMFILE || e == LibC.ENFILE || e == LibC.ENOBUFS || e == LibC.ENOMEM) {
+                    LOG.warn("accept on {}: {}; pausing accepts for {} ms", bound, LibC.Native.strerror(e),
+                            FD_EXHAUSTED_PAUSE_MS);
+                    pause();
+                    return;
+                }
+                LOG.error("accept on {}: {}", bound, LibC.Native.strerror(e));
+                return;
+            }
+            PeerCredentials cred = peerCredentials(cfd);
+            if (cred == null) {
+                LIBC.close(cfd);
+                continue;
+            }
+            SocketConnection conn = new SocketConnection(cfd, cred);
+            try {
+                handler.onAccept(conn);
+            } catch (Throwable t) {
+                LOG.error("accept handler threw for {}", conn, t);
+                if (conn.isOpen() && loop.interest(cfd) < 0) {
+                    conn.close();
+                }
+            }
+        }
+    }
+
+    private void pause() {
+        if (paused) {
+            return;
+        }
+        paused = true;
+        loop.modify(fd, 0);
+        loop.schedule(FD_EXHAUSTED_PAUSE_MS, () -> {
+            paused = false;
+            if (!closed && registered) {
+                loop.modify(fd, EventLoop.READ);
+            }
+        });
+    }
+
+    private PeerCredentials peerCredentials(int cfd) {
+        credBuf.putInt(12, 12);
+        if (LIBC.getsockopt(cfd, LibC.SOL_SOCKET, LibC.SO_PEERCRED, credAddr, credAddr + 12) < 0) {
+            LOG.warn("getsockopt(SO_PEERCRED) on accepted fd {}: {}; dropping connection", cfd,
+                    LibC.Native.strerror(LibC.Native.errno()));
+            return null;
+        }
+        return new PeerCredentials(credBuf.getInt(0), credBuf.getInt(4), credBuf.getInt(8));
+    }
+
+    // -------------------------------------------------------------- accessors
+
+    /** The listening fd. */
+    public int fd() {
+        return fd;
+    }
+
+    /** The address as given to {@link #bind}. */
+    public UnixAddress requestedAddress() {
+        return requested;
+    }
+
+    /** The concrete PATH or ABSTRACT address bound (guid included when known). */
+    public UnixAddress boundAddress() {
+        return bound;
+    }
+
+    /** The socket file path, or null for an abstract socket. */
+    public Path socketFile() {
+        return socketFile;
+    }
+
+    /** What --print-address prints, e.g. {@code unix:path=/tmp/dbus-AbCdEf1234,guid=...}. */
+    public String connectAddress() {
+        return bound.toConnectString();
+    }
+
+    /**
+     * Stops accepting, closes the socket and unlinks the socket file if it is still the one we
+     * created. Idempotent. If the listener was started on a loop that is still running, call this on
+     * the loop thread.
+     */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        if (registered && loop.isRunning()) {
+            loop.unregister(fd);
+        }
+        registered = false;
+        try {
+            channel.close();
+        } catch (IOException e) {
+            LOG.debug("closing listener {}: {}", bound, e.toString());
+        }
+        if (socketFile != null) {
+            try {
+                Object key = Files.readAttributes(socketFile, java.nio.file.attribute.BasicFileAttributes.class,
+                        LinkOption.NOFOLLOW_LINKS).fileKey();
+                if (key != null && key.equals(socketFileKey)) {
+                    Files.deleteIfExists(socketFile);
+                }
+            } catch (NoSuchFileException e) {
+                // already gone
+            } catch (IOException e) {
+                LOG.warn("could not remove socket file {}: {}", socketFile, e.toString());
+            }
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "UnixListener[" + bound + ", fd=" + fd + "]";
+    }
+}
