@@ -68,9 +68,13 @@ public interface LibC {
 
     @ssize_t long write(int fd, long bufAddress, @size_t long count);
 
+    /** Can raise SIGPIPE on a dead peer; prefer SocketConnection.write(ByteBuffer[],..) (sendmsg + MSG_NOSIGNAL). */
     @ssize_t long writev(int fd, long iovAddress, int iovcnt);
 
     @ssize_t long send(int fd, long bufAddress, @size_t long count, int flags);
+
+    /** msghdr is 56 bytes on LP64 Linux (x86_64, aarch64): name, namelen(+pad), iov, iovlen, control, controllen, flags(+pad). */
+    @ssize_t long sendmsg(int fd, long msghdrAddress, int flags);
 
     int accept4(int fd, long addrAddress, long addrLenAddress, int flags);
 
