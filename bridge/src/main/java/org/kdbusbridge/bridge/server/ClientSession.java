@@ -155,7 +155,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
                             + server.limits().maxMessageSize);
                 }
                 if (in.remaining() < len) {
-                    if (in.capacity() < len) {
+                    if (pos + len > in.capacity()) {
                         grow((int) len);
                         return; // grow() left the buffer in write mode
                     }
@@ -168,14 +168,40 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
             LOG.warn("Disconnecting {}: protocol violation: {}", this, e.getMessage());
             close("protocol violation");
             return;
+        } catch (OutOfMemoryError e) {
+            // One oversized client must not take the bus down with it.
+            LOG.error("Disconnecting {}: out of memory while receiving", this);
+            close("out of memory");
+            return;
         }
         in.compact();
+        shrinkIfIdle();
     }
 
+    /**
+     * Makes room for a message of {@code needed} bytes. The buffer doubles only as data
+     * actually arrives, so a client that merely claims a huge length costs nothing.
+     */
     private void grow(int needed) {
-        ByteBuffer bigger = ByteBuffer.allocateDirect(needed);
+        if (in.position() > 0 && needed <= in.capacity()) {
+            in.compact(); // room appears by moving the partial frame to the front
+            return;
+        }
+        int capacity = (int) Math.min(needed, Math.max((long) in.capacity() * 2, INITIAL_BUFFER));
+        if (capacity <= in.remaining()) {
+            in.compact();
+            return;
+        }
+        ByteBuffer bigger = ByteBuffer.allocateDirect(capacity);
         bigger.put(in);
         in = bigger;
+    }
+
+    /** Returns to the small buffer once a large message has gone through. */
+    private void shrinkIfIdle() {
+        if (in.capacity() > INITIAL_BUFFER && in.position() == 0) {
+            in = ByteBuffer.allocateDirect(INITIAL_BUFFER);
+        }
     }
 
     private void handleFrame(int pos, int len) throws ProtocolException {
