@@ -147,11 +147,13 @@ public final class Bus {
         broadcast(m, null);
     }
 
-    /** A bus-originated unicast (reply, error, NameAcquired/NameLost): never refused. */
+    /**
+     * A bus-originated unicast (reply, error, NameAcquired/NameLost): never refused, and, as
+     * in dbus-daemon, not shown to eavesdropping match rules.
+     */
     public void emitTo(Connection to, Message m) {
         m.admit(null, ++seq);
         to.push(m);
-        broadcast(m, to);
     }
 
     /**
