@@ -250,6 +250,8 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
             case TOO_MANY_REPLIES -> sendError(m, DBusErrors.LIMITS_EXCEEDED,
                     "The maximum number of pending replies per connection has been reached (max_replies_per_connection="
                             + server.limits().maxRepliesPerConnection + ")");
+            case DUPLICATE_SERIAL -> sendError(m, DBusErrors.ACCESS_DENIED,
+                    "Message has the same reply serial as a currently-outstanding existing method call");
             default -> { }
         }
     }

@@ -3,6 +3,7 @@ package org.kdbusbridge.core.bus;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 
@@ -108,12 +109,16 @@ public final class Bus {
             return Delivery.RECIPIENT_FULL;
         }
         if (m.expectsReply()) {
+            // dbus-daemon (bus_connections_expect_reply): a second outstanding call with the same
+            // serial to the same callee is refused with AccessDenied, before the count limit.
+            if (to.pendingIncoming().containsKey(new Connection.ReplyKey(from.id(), m.serial()))) {
+                return Delivery.DUPLICATE_SERIAL;
+            }
             if (from.pendingOutgoingReplies() >= limits.maxRepliesPerConnection) {
                 return Delivery.TOO_MANY_REPLIES;
             }
-            if (to.addPendingIncoming(from, m.serial())) {
-                from.addPendingOutgoing(1);
-            }
+            to.addPendingIncoming(from, m.serial());
+            from.addPendingOutgoing(1);
         }
         to.offer(m);
         broadcast(m, to);
@@ -148,8 +153,9 @@ public final class Bus {
     }
 
     /**
-     * A bus-originated unicast (reply, error, NameAcquired/NameLost): never refused, and, as
-     * in dbus-daemon, not shown to eavesdropping match rules.
+     * A bus-originated unicast (reply, error, NameAcquired/NameLost): never refused. As in
+     * dbus-daemon (bus_transaction_send_from_driver), it goes to the recipient only: match
+     * rules, even eavesdropping ones, never see the driver's unicasts (monitors are separate).
      */
     public void emitTo(Connection to, Message m) {
         m.admit(null, ++seq);
@@ -178,6 +184,22 @@ public final class Bus {
             }
         }
         c.pendingIncoming().clear();
+        // Calls it made and will never get answered: the callees stop owing them a reply
+        // (dbus-daemon, bus_connection_drop_pending_replies); otherwise the slots leak.
+        if (c.pendingOutgoingReplies() > 0) {
+            for (Connection callee : byUniqueName.values()) {
+                if (callee == c) {
+                    continue;
+                }
+                Iterator<Connection> it = callee.pendingIncoming().values().iterator();
+                while (it.hasNext()) {
+                    if (it.next() == c) {
+                        it.remove();
+                        c.addPendingOutgoing(-1);
+                    }
+                }
+            }
+        }
         if (c.uniqueName() != null) {
             byUniqueName.remove(c.uniqueName());
             changes.add(new NameChange(c.uniqueName(), c, null));

@@ -10,5 +10,11 @@ public enum Delivery {
     /** The recipient's receive pool is full: LimitsExceeded. */
     RECIPIENT_FULL,
     /** The caller has too many calls awaiting replies: LimitsExceeded. */
-    TOO_MANY_REPLIES
+    TOO_MANY_REPLIES,
+    /**
+     * The caller already awaits a reply from this recipient to a call with the same serial:
+     * AccessDenied ("Message has the same reply serial as a currently-outstanding existing
+     * method call"), as dbus-daemon does.
+     */
+    DUPLICATE_SERIAL
 }

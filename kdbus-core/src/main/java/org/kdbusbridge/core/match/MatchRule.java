@@ -17,6 +17,8 @@ import org.kdbusbridge.core.name.NameSyntax;
 public final class MatchRule {
     public static final int MAX_RULE_LENGTH = 1024;
     public static final int MAX_ARG = 63;
+    /** dbus-daemon parses at most this many key=value pairs and ignores any after them. */
+    public static final int MAX_RULE_TOKENS = 16;
 
     private static final int ARG_PLAIN = 0;
     private static final int ARG_PATH = 1;
@@ -59,8 +61,10 @@ public final class MatchRule {
 
     /** Parses a rule string as dbus-daemon does (quotes, the \' escape, unquoted values). */
     public static MatchRule parse(String text) throws MatchRuleException {
-        if (text.length() > MAX_RULE_LENGTH) {
-            throw new MatchRuleException("Match rule text is " + text.length() + " bytes, maximum is "
+        // dbus-daemon limits the UTF-8 byte length, not the number of UTF-16 chars.
+        int textBytes = text.length() > MAX_RULE_LENGTH / 3 ? utf8Length(text) : text.length();
+        if (textBytes > MAX_RULE_LENGTH) {
+            throw new MatchRuleException("Match rule text is " + textBytes + " bytes, maximum is "
                     + MAX_RULE_LENGTH, true);
         }
         int type = 0;
@@ -78,7 +82,9 @@ public final class MatchRule {
         int pos = 0;
         int n = text.length();
         StringBuilder value = new StringBuilder();
-        while (pos < n) {
+        // dbus-daemon's tokenizer stops after MAX_RULE_TOKENS key=value pairs and silently
+        // ignores the rest of the text (bus/signals.c tokenize_rule).
+        for (int tokens = 0; pos < n && tokens < MAX_RULE_TOKENS; tokens++) {
             while (pos < n && isWhite(text.charAt(pos))) {
                 pos++;
             }
@@ -247,6 +253,24 @@ public final class MatchRule {
             }
         }
         return new MatchRule(type, sender, iface, member, path, pathNs, destination, eavesdrop, args, kinds);
+    }
+
+    private static int utf8Length(String s) {
+        int n = 0;
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c < 0x80) {
+                n += 1;
+            } else if (c < 0x800) {
+                n += 2;
+            } else if (Character.isHighSurrogate(c) && i + 1 < s.length() && Character.isLowSurrogate(s.charAt(i + 1))) {
+                n += 4;
+                i++;
+            } else {
+                n += 3;
+            }
+        }
+        return n;
     }
 
     private static MatchRuleException twice(String key) {
