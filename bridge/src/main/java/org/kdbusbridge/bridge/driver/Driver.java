@@ -178,28 +178,8 @@ public final class Driver {
                     out.replyStrings(c, s, owners);
                 }
             }
-            case "GetConnectionUnixUser" -> {
-                Connection peer = peer(call, "UID");
-                if (peer != null) {
-                    long uid = uidOf(peer);
-                    if (uid < 0) {
-                        error(call, DBusErrors.FAILED, "Could not determine UID for '" + lastName + "'");
-                    } else {
-                        out.replyUint32(c, s, uid);
-                    }
-                }
-            }
-            case "GetConnectionUnixProcessID" -> {
-                Connection peer = peer(call, "PID");
-                if (peer != null) {
-                    long pid = pidOf(peer);
-                    if (pid < 0) {
-                        error(call, DBusErrors.FAILED, "Could not determine PID for '" + lastName + "'");
-                    } else {
-                        out.replyUint32(c, s, pid);
-                    }
-                }
-            }
+            case "GetConnectionUnixUser" -> replyId(call, "UID", uidOf(peer(call, "UID")));
+            case "GetConnectionUnixProcessID" -> replyId(call, "PID", pidOf(peer(call, "PID")));
             case "GetConnectionCredentials" -> {
                 Connection peer = peer(call, "credentials");
                 if (peer != null) {
@@ -279,7 +259,22 @@ public final class Driver {
     /** Stands for the bus itself in the Get* calls. */
     private static final Connection DRIVER_SELF = new Connection(0, null, x -> { }, null);
 
+    /** Replies with a uid or pid; {@code value} is -2 when peer() already sent NameHasNoOwner. */
+    private void replyId(DriverCall call, String what, long value) {
+        if (value == -2) {
+            return;
+        }
+        if (value < 0) {
+            error(call, DBusErrors.FAILED, "Could not determine " + what + " for '" + lastName + "'");
+        } else {
+            out.replyUint32(call.caller(), call.serial(), value);
+        }
+    }
+
     private long uidOf(Connection c) {
+        if (c == null) {
+            return -2;
+        }
         if (c == DRIVER_SELF) {
             return host.busUid();
         }
@@ -287,6 +282,9 @@ public final class Driver {
     }
 
     private long pidOf(Connection c) {
+        if (c == null) {
+            return -2;
+        }
         if (c == DRIVER_SELF) {
             return host.busPid();
         }
