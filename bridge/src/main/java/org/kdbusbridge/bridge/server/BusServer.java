@@ -48,6 +48,7 @@ public final class BusServer implements Driver.Host {
     private final EventLoop loop = new EventLoop("kdbus-bridge");
     private final List<UnixListener> listeners = new ArrayList<>();
     private final ArrayDeque<ClientSession> dirty = new ArrayDeque<>();
+    private final java.util.Set<ClientSession> sessions = new java.util.LinkedHashSet<>();
     private final Map<Long, Integer> connectionsPerUser = new HashMap<>();
     private final long busUid;
     private final long busPid = ProcessHandle.current().pid();
@@ -115,6 +116,9 @@ public final class BusServer implements Driver.Host {
             for (UnixListener l : listeners) {
                 l.close();
             }
+            for (ClientSession s : new ArrayList<>(sessions)) {
+                s.close("bus shutting down");
+            }
             done.complete(null);
         });
         try {
@@ -151,6 +155,7 @@ public final class BusServer implements Driver.Host {
         holder[0] = session;
         conn.attach(session);
         incomplete++;
+        sessions.add(session);
         session.start(loop, limits.authTimeout);
     }
 
@@ -179,6 +184,7 @@ public final class BusServer implements Driver.Host {
     }
 
     void onClosed(ClientSession s) {
+        sessions.remove(s);
         dirty.remove(s);
         if (s.completeCounted) {
             complete--;

@@ -102,7 +102,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
     }
 
     private void readAvailable() throws IOException {
-        for (int i = 0; i < MAX_READS_PER_WAKEUP && !closed; i++) {
+        for (int i = 0; i < MAX_READS_PER_WAKEUP && !closed && !closing; i++) {
             if (!in.hasRemaining()) {
                 // Buffer full of one partial message: it was grown to fit in process().
                 return;
@@ -130,6 +130,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
                 }
                 if (r == SaslServer.Result.REJECT_DISCONNECT) {
                     LOG.info("Connection {} rejected during authentication: {}", this, sasl.disconnectReason());
+                    in.clear();
                     closeAfterFlush();
                     return;
                 }
@@ -139,6 +140,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
                         authTimer.cancel();
                     }
                     if (!server.onAuthenticated(this, sasl.authenticatedUid())) {
+                        in.clear();
                         closeAfterFlush();
                         return;
                     }
@@ -210,8 +212,10 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
         String dest = header.destination();
         boolean toDriver = Bus.DRIVER_NAME.equals(dest);
         if (!conn.isActive()) {
+            // As libdbus's dbus_message_is_method_call: a missing interface matches any.
+            String iface = header.iface();
             if (toDriver && header.type() == Message.METHOD_CALL && "Hello".equals(header.member())
-                    && Bus.DRIVER_NAME.equals(header.iface())) {
+                    && (iface == null || Bus.DRIVER_NAME.equals(iface))) {
                 server.driver().handle(driverCall());
             } else if (toDriver) {
                 server.driver().emitter().error(conn, header.serial(), DBusErrors.ACCESS_DENIED,
