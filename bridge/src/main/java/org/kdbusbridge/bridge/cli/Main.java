@@ -40,6 +40,8 @@ public final class Main {
         String syslog;
         boolean introspect;
         boolean version;
+        /** Internal: we are the child a --fork parent started; report to it on stdout. */
+        boolean forkedChild;
     }
 
     /** Thrown for a command line dbus-daemon would refuse; carries the message and exit code. */
@@ -76,6 +78,7 @@ public final class Main {
                 case "--config-file", "--address" -> { }
                 case "--print-address" -> o.printAddress = true;
                 case "--print-pid" -> o.printPid = true;
+                case FORKED_CHILD -> o.forkedChild = true;
                 default -> {
                     if (arg.startsWith("--config-file=")) {
                         o.configFile = once(o.configFile, arg.substring(14), "config-file");
@@ -102,7 +105,25 @@ public final class Main {
             }
             prev = arg;
         }
+        checkFd(o.printAddressFd);
+        checkFd(o.printPidFd);
         return o;
+    }
+
+    static final String FORKED_CHILD = "--kdbus-bridge-forked-child";
+
+    private static void checkFd(String fd) throws UsageException {
+        if (fd == null || fd.isEmpty()) {
+            return;
+        }
+        try {
+            if (Integer.parseInt(fd) >= 0) {
+                return;
+            }
+        } catch (NumberFormatException e) {
+            // fall through
+        }
+        throw new UsageException("Invalid file descriptor: \"" + fd + "\"");
     }
 
     private static String once(String existing, String value, String what) throws UsageException {
@@ -131,6 +152,9 @@ public final class Main {
     }
 
     static int run(String[] argv) {
+        if (argv.length > 0 && argv[0].equals("run-session")) {
+            return RunSession.run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
+        }
         Options o;
         try {
             o = parse(argv);
@@ -156,17 +180,26 @@ public final class Main {
         }
         BusConfig config;
         try {
-            config = BusConfigParser.parse(Path.of(o.configFile));
+            config = load(o);
         } catch (ConfigException e) {
             System.err.println("Failed to start message bus: " + e.getMessage());
             return 1;
         }
-        if (o.address != null) {
-            config.overrideListen(o.address);
-        }
         if (config.listen().isEmpty()) {
             System.err.println("Failed to start message bus: No listen addresses specified in configuration file");
             return 1;
+        }
+        if (!o.forkedChild && (o.fork || config.fork()) && !o.nofork) {
+            return Daemon.forkAndWait(argv, o);
+        }
+        Path pidFile = null;
+        if (config.pidfile() != null && !o.nopidfile) {
+            pidFile = Path.of(config.pidfile());
+            String failure = Daemon.writePidFile(pidFile);
+            if (failure != null) {
+                System.err.println("Failed to start message bus: " + failure);
+                return 1;
+            }
         }
         BusServer server = new BusServer(config);
         String address;
@@ -174,19 +207,43 @@ public final class Main {
             address = server.start();
         } catch (IOException | RuntimeException e) {
             System.err.println("Failed to start message bus: " + e.getMessage());
+            Daemon.removePidFile(pidFile);
             return 1;
         }
+        if (config.user() != null) {
+            String failure = Daemon.switchUser(config.user());
+            if (failure != null) {
+                System.err.println("Failed to start message bus: " + failure);
+                server.stop();
+                Daemon.removePidFile(pidFile);
+                return 1;
+            }
+        }
+        server.setReloader(() -> {
+            try {
+                return load(o);
+            } catch (ConfigException e) {
+                throw new IllegalStateException(e.getMessage(), e);
+            }
+        });
+        Daemon.onSighup(server::requestReload);
         CountDownLatch stopped = new CountDownLatch(1);
+        Path pidFileToRemove = pidFile;
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             server.stop();
+            Daemon.removePidFile(pidFileToRemove);
             stopped.countDown();
         }, "kdbus-bridge-shutdown"));
         try {
-            if (o.printAddress) {
-                printTo(o.printAddressFd, address + "\n");
-            }
-            if (o.printPid) {
-                printTo(o.printPidFd, ProcessHandle.current().pid() + "\n");
+            if (o.forkedChild) {
+                Daemon.reportToParent(address);
+            } else {
+                if (o.printAddress) {
+                    printTo(o.printAddressFd, address + "\n");
+                }
+                if (o.printPid) {
+                    printTo(o.printPidFd, ProcessHandle.current().pid() + "\n");
+                }
             }
         } catch (IOException e) {
             System.err.println("Failed to start message bus: failed to print: " + e.getMessage());
@@ -201,8 +258,17 @@ public final class Main {
         return 0;
     }
 
+    /** Reads the configuration the options name, with --address applied. */
+    static BusConfig load(Options o) throws ConfigException {
+        BusConfig config = BusConfigParser.parse(Path.of(o.configFile));
+        if (o.address != null) {
+            config.overrideListen(o.address);
+        }
+        return config;
+    }
+
     /** One write of the whole line, to stdout or to the given descriptor (closed after if > 2). */
-    private static void printTo(String fd, String line) throws IOException {
+    static void printTo(String fd, String line) throws IOException {
         byte[] bytes = line.getBytes(StandardCharsets.UTF_8);
         if (fd == null || fd.isEmpty() || fd.equals("1")) {
             PrintStream out = System.out;

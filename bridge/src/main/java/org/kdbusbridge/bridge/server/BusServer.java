@@ -40,7 +40,9 @@ import org.slf4j.LoggerFactory;
 public final class BusServer implements Driver.Host {
     private static final Logger LOG = LoggerFactory.getLogger(BusServer.class);
 
-    private final BusConfig config;
+    /** Replaced as a whole on reload; listeners keep their original addresses, as in dbus-daemon. */
+    private volatile BusConfig config;
+    private java.util.function.Supplier<BusConfig> reloader;
     private final BusLimits limits;
     private final Bus bus;
     private final Driver driver;
@@ -50,7 +52,6 @@ public final class BusServer implements Driver.Host {
     private final ArrayDeque<ClientSession> dirty = new ArrayDeque<>();
     private final java.util.Set<ClientSession> sessions = new java.util.LinkedHashSet<>();
     private final Map<Long, Integer> connectionsPerUser = new HashMap<>();
-    private final long busUid;
     private final long busPid = ProcessHandle.current().pid();
     private int incomplete;
     private int complete;
@@ -58,10 +59,10 @@ public final class BusServer implements Driver.Host {
 
     public BusServer(BusConfig config) {
         this.config = config;
-        this.limits = config.limits();
+        this.limits = new BusLimits();
+        this.limits.copyFrom(config.limits());
         this.bus = new Bus(limits);
         this.guid = randomHex(16);
-        this.busUid = currentUid();
         this.driver = new Driver(bus, guid, machineId(guid), this);
     }
 
@@ -160,7 +161,7 @@ public final class BusServer implements Driver.Host {
     }
 
     private boolean uidMayConnect(long uid) {
-        return config.isUidAllowed(uid, busUid);
+        return config.isUidAllowed(uid, busUid());
     }
 
     /** Counts the connection as complete; false if a connection limit refuses it. */
@@ -222,14 +223,49 @@ public final class BusServer implements Driver.Host {
         }
     }
 
-    @Override
-    public String reloadConfig() {
-        return null; // the full reload comes with the busconfig work; the current config stays
+    /**
+     * Where a reload reads the configuration from; it throws IllegalStateException with a
+     * readable reason when the new files are unusable.
+     */
+    public void setReloader(java.util.function.Supplier<BusConfig> reloader) {
+        this.reloader = reloader;
     }
 
+    /** SIGHUP: reload on the loop thread. */
+    public void requestReload() {
+        loop.execute(() -> {
+            String failure = reloadConfig();
+            if (failure != null) {
+                LOG.error("Unable to reload configuration: {}", failure);
+            }
+        });
+    }
+
+    /**
+     * Reloads atomically: the new configuration replaces the old one only if it parsed
+     * completely; otherwise the old one stays and the reason is returned. Loop thread only.
+     */
+    @Override
+    public String reloadConfig() {
+        if (reloader == null) {
+            return null; // nothing to reload from (embedded bus)
+        }
+        BusConfig fresh;
+        try {
+            fresh = reloader.get();
+        } catch (IllegalStateException e) {
+            return e.getMessage();
+        }
+        limits.copyFrom(fresh.limits());
+        config = fresh;
+        LOG.info("Reloaded configuration");
+        return null;
+    }
+
+    /** Read each time: the bus may have dropped to its configured {@code <user>} after start. */
     @Override
     public long busUid() {
-        return busUid;
+        return currentUid();
     }
 
     @Override

@@ -28,6 +28,28 @@ public final class BusLimits {
     /** Our own addition: a cap on queued messages per receiver (kdbus had one too). */
     public int maxQueuedMessages = 1 << 20;
 
+    /** Takes every value from {@code other} (a reloaded configuration). */
+    public void copyFrom(BusLimits other) {
+        maxIncomingBytes = other.maxIncomingBytes;
+        maxIncomingUnixFds = other.maxIncomingUnixFds;
+        maxOutgoingBytes = other.maxOutgoingBytes;
+        maxOutgoingUnixFds = other.maxOutgoingUnixFds;
+        maxMessageSize = other.maxMessageSize;
+        maxMessageUnixFds = other.maxMessageUnixFds;
+        serviceStartTimeout = other.serviceStartTimeout;
+        authTimeout = other.authTimeout;
+        pendingFdTimeout = other.pendingFdTimeout;
+        maxCompletedConnections = other.maxCompletedConnections;
+        maxIncompleteConnections = other.maxIncompleteConnections;
+        maxConnectionsPerUser = other.maxConnectionsPerUser;
+        maxPendingServiceStarts = other.maxPendingServiceStarts;
+        maxNamesPerConnection = other.maxNamesPerConnection;
+        maxMatchRulesPerConnection = other.maxMatchRulesPerConnection;
+        maxRepliesPerConnection = other.maxRepliesPerConnection;
+        replyTimeout = other.replyTimeout;
+        maxQueuedMessages = other.maxQueuedMessages;
+    }
+
     /**
      * Sets a limit by its dbus-daemon name. Returns false for an unknown name.
      * The value is whatever the config said; ints saturate.
