@@ -152,8 +152,8 @@ class DropInTest {
         Path jar = dir.resolve("kdbus-bridge.jar");
         Files.copy(Path.of(System.getProperty("kdbus.bridge.jar")), jar);
         Files.setPosixFilePermissions(jar, PosixFilePermissions.fromString("rw-r--r--"));
-        String java = ProcessHandle.current().info().command().orElse("java");
-        Process bus = new ProcessBuilder("runuser", "-u", "nobody", "--", java, "-jar", jar.toString(), "--session",
+        String javaBin = ProcessHandle.current().info().command().orElse("java");
+        Process bus = new ProcessBuilder("runuser", "-u", "nobody", "--", javaBin, "-jar", jar.toString(), "--session",
                 "--nofork", "--print-address", "--address=unix:path=" + sock).start();
         try {
             String address = new java.io.BufferedReader(new java.io.InputStreamReader(bus.getInputStream())).readLine();
