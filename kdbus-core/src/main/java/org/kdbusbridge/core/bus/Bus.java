@@ -7,6 +7,7 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 
+import org.kdbusbridge.core.activation.Activator;
 import org.kdbusbridge.core.connection.Connection;
 import org.kdbusbridge.core.connection.ConnectionSink;
 import org.kdbusbridge.core.connection.Credentials;
@@ -32,6 +33,8 @@ public final class Bus {
     private final NameRegistry names = new NameRegistry();
     private final MatchIndex matches = new MatchIndex(DRIVER_NAME);
     private final Map<String, Connection> byUniqueName = new HashMap<>();
+    private final Map<String, Activator> activators = new HashMap<>();
+    private ActivationListener activationListener = name -> { };
     private final ArrayList<Connection> scratch = new ArrayList<>();
     private long nextId = 1;
     private long nextUnique = 0;
@@ -47,6 +50,114 @@ public final class Bus {
     public MatchIndex matches() { return matches; }
     public long lastSequence() { return seq; }
     public int connectionCount() { return connections; }
+
+    /** Told when a message queued on an idle activator needs the service started. */
+    public interface ActivationListener {
+        void activationRequested(String name);
+    }
+
+    public void setActivationListener(ActivationListener listener) {
+        this.activationListener = listener;
+    }
+
+    /**
+     * Makes exactly these names activatable. An activator that goes away keeps nothing:
+     * its waiting messages are returned so their callers can be told.
+     */
+    public List<Message> setActivatable(java.util.Set<String> names) {
+        List<Message> orphaned = new ArrayList<>();
+        activators.entrySet().removeIf(e -> {
+            if (names.contains(e.getKey())) {
+                return false;
+            }
+            orphaned.addAll(releaseSlots(e.getValue().drain()));
+            return true;
+        });
+        for (String n : names) {
+            activators.computeIfAbsent(n, Activator::new);
+        }
+        return orphaned;
+    }
+
+    public Activator activator(String name) {
+        return activators.get(name);
+    }
+
+    public java.util.Set<String> activatableNames() {
+        return java.util.Collections.unmodifiableSet(activators.keySet());
+    }
+
+    /**
+     * Starts the activator of {@code name} (StartServiceByName). Returns false if the name is
+     * not activatable; the listener is told only if no activation was already in flight.
+     */
+    public boolean activate(String name) {
+        Activator a = activators.get(name);
+        if (a == null) {
+            return false;
+        }
+        if (a.beginActivation()) {
+            activationListener.activationRequested(name);
+        }
+        return true;
+    }
+
+    /**
+     * The name has an owner again: its waiting messages move to the owner, in order, with
+     * their reply slots. Call after the name-change signals and before the RequestName reply.
+     */
+    public int completeActivation(String name) {
+        Activator a = activators.get(name);
+        Connection owner = names.owner(name);
+        if (a == null || owner == null || (a.queued() == 0 && !a.isStarting())) {
+            return 0;
+        }
+        List<Message> moved = a.drain();
+        for (Message m : moved) {
+            if (m.expectsReply() && m.sender() != null && !m.sender().isClosed()) {
+                owner.addPendingIncoming(m.sender(), m.serial());
+            }
+            owner.push(m);
+        }
+        return moved.size();
+    }
+
+    /**
+     * The activation of {@code name} failed (exec failure, exit, timeout): every waiting
+     * message is returned so the bridge can send each caller the error.
+     */
+    public List<Message> failActivation(String name) {
+        Activator a = activators.get(name);
+        if (a == null) {
+            return List.of();
+        }
+        return releaseSlots(a.drain());
+    }
+
+    /** Gives back the reply budget that waiting calls were holding. */
+    private static List<Message> releaseSlots(List<Message> waiting) {
+        for (Message m : waiting) {
+            if (m.expectsReply() && m.sender() != null) {
+                m.sender().addPendingOutgoing(-1);
+            }
+        }
+        return waiting;
+    }
+
+    /** The kdbus BYEBYE condition: nothing queued for {@code c} and no call it still owes. */
+    public boolean isIdle(Connection c) {
+        return !c.isClosed() && c.pool().isEmpty() && c.pendingIncomingReplies() == 0;
+    }
+
+    /**
+     * The second half of BYEBYE, in the same loop step as {@link #isIdle}: {@code c}'s names
+     * fall back to their activators (or are released) now, so a message sent right after
+     * lands on the activator, while what is already in its pool (the reply saying yes) is
+     * kept for the transport to write out.
+     */
+    public Disconnect disconnectKeepingQueue(Connection c) {
+        return disconnect(c, false);
+    }
 
     /** A new, not yet registered connection (Hello makes it active). */
     public Connection connect(Credentials credentials, ConnectionSink sink) {
@@ -96,7 +207,12 @@ public final class Bus {
         }
         Connection to = resolve(dest);
         if (to == null) {
-            return (m.flags() & Message.FLAG_NO_AUTO_START) != 0 ? Delivery.NAME_HAS_NO_OWNER : Delivery.SERVICE_UNKNOWN;
+            boolean noAutoStart = (m.flags() & Message.FLAG_NO_AUTO_START) != 0;
+            Activator a = noAutoStart ? null : activators.get(dest);
+            if (a == null) {
+                return noAutoStart ? Delivery.NAME_HAS_NO_OWNER : Delivery.SERVICE_UNKNOWN;
+            }
+            return queueOnActivator(from, m, a);
         }
         if (m.isReply()) {
             // Compat mode: an unexpected reply is forwarded, as with the stock session policy.
@@ -122,6 +238,20 @@ public final class Bus {
         }
         to.offer(m);
         broadcast(m, to);
+        return Delivery.OK;
+    }
+
+    private Delivery queueOnActivator(Connection from, Message m, Activator a) {
+        if (m.expectsReply()) {
+            if (from.pendingOutgoingReplies() >= limits.maxRepliesPerConnection) {
+                return Delivery.TOO_MANY_REPLIES;
+            }
+            from.addPendingOutgoing(1);
+        }
+        a.enqueue(m);
+        if (a.beginActivation()) {
+            activationListener.activationRequested(a.name());
+        }
         return Delivery.OK;
     }
 
@@ -167,10 +297,14 @@ public final class Bus {
      * then its names (most recent first), then its unique name; its open reply slots die.
      */
     public Disconnect disconnect(Connection c) {
+        return disconnect(c, true);
+    }
+
+    private Disconnect disconnect(Connection c, boolean dropQueued) {
         if (c.isClosed()) {
             return new Disconnect(List.of(), List.of());
         }
-        c.markClosed();
+        c.markClosed(dropQueued);
         connections--;
         matches.removeAll(c);
         List<NameChange> changes = new ArrayList<>();

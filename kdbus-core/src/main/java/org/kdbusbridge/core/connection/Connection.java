@@ -101,8 +101,18 @@ public final class Connection {
 
     /** Marks it closed and drops everything it had not yet received. */
     public void markClosed() {
+        markClosed(true);
+    }
+
+    /**
+     * Marks it closed: nothing new is queued from now on. With {@code dropQueued} false the
+     * pool keeps what is already in it, so the transport can still write it out (BYEBYE).
+     */
+    public void markClosed(boolean dropQueued) {
         closed = true;
-        pool.clear();
+        if (dropQueued) {
+            pool.clear();
+        }
     }
 
     /** Stamp helper for de-duplicating broadcast recipients without allocation. */
