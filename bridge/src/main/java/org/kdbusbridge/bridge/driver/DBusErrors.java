@@ -21,4 +21,11 @@ public final class DBusErrors {
     public static final String ADT_AUDIT_DATA_UNKNOWN = P + "AdtAuditDataUnknown";
     public static final String SELINUX_CONTEXT_UNKNOWN = P + "SELinuxSecurityContextUnknown";
     public static final String NOT_SUPPORTED = P + "NotSupported";
+    public static final String TIMED_OUT = P + "TimedOut";
+    public static final String SPAWN_EXEC_FAILED = P + "Spawn.ExecFailed";
+    public static final String SPAWN_CHILD_EXITED = P + "Spawn.ChildExited";
+    public static final String SPAWN_CHILD_SIGNALED = P + "Spawn.ChildSignaled";
+    public static final String SPAWN_FAILED = P + "Spawn.Failed";
+    /** Our extension: DisconnectIfIdle refused because something is queued or owed. */
+    public static final String NOT_IDLE = "org.kdbusbridge.Error.NotIdle";
 }

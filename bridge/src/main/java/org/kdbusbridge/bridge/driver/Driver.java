@@ -42,6 +42,15 @@ public final class Driver {
 
         /** The bus process id. */
         long busPid();
+
+        /** Closes {@code c}'s socket once what is queued for it has been written (BYEBYE). */
+        void closeWhenFlushed(Connection c);
+    }
+
+    private ActivationHooks activation = ActivationHooks.NONE;
+
+    public void setActivationHooks(ActivationHooks hooks) {
+        this.activation = hooks;
     }
 
     private final Bus bus;
@@ -139,7 +148,13 @@ public final class Driver {
                 names.addAll(bus.names().names());
                 out.replyStrings(c, s, names);
             }
-            case "ListActivatableNames" -> out.replyStrings(c, s, List.of(Bus.DRIVER_NAME));
+            case "ListActivatableNames" -> {
+                List<String> names = new ArrayList<>();
+                names.add(Bus.DRIVER_NAME);
+                names.addAll(new java.util.TreeSet<>(bus.activatableNames()));
+                out.replyStrings(c, s, names);
+            }
+            case "DisconnectIfIdle" -> disconnectIfIdle(call);
             case "AddMatch" -> addMatch(call);
             case "RemoveMatch" -> removeMatch(call);
             case "GetNameOwner" -> {
@@ -330,6 +345,11 @@ public final class Driver {
         List<NameChange> changes = new ArrayList<>(1);
         int result = bus.names().request(c, name, (int) flags, changes);
         out.emit(changes);
+        if (result == NameRegistry.REPLY_PRIMARY_OWNER) {
+            // Messages that waited on the activator go first, then the reply (dbus-daemon order).
+            bus.completeActivation(name);
+            activation.nameAcquired(name);
+        }
         out.replyUint32(c, call.serial(), result);
     }
 
@@ -361,8 +381,13 @@ public final class Driver {
             out.replyUint32(call.caller(), call.serial(), 2); // ALREADY_RUNNING
             return;
         }
-        // Activation is not built yet: nothing is activatable.
-        error(call, DBusErrors.SERVICE_UNKNOWN, "The name " + name + " was not provided by any .service files");
+        if (bus.activator(name) == null) {
+            error(call, DBusErrors.SERVICE_UNKNOWN, "The name " + name + " was not provided by any .service files");
+            return;
+        }
+        // Answered with SUCCESS (1) once the name has an owner, or with the start's error.
+        activation.awaitStart(name, call.caller(), call.serial());
+        bus.activate(name);
     }
 
     private void updateActivationEnvironment(DriverCall call) throws ProtocolException {
@@ -379,6 +404,24 @@ public final class Driver {
             }
         }
         out.replyEmpty(c, call.serial());
+    }
+
+    /**
+     * The vendor extension's race-free exit-on-idle (kdbus BYEBYE): succeeds only if nothing is
+     * queued for the caller and it owes no replies; then its names fall back to their
+     * activators in this same step and its socket closes once the reply is out.
+     */
+    private void disconnectIfIdle(DriverCall call) {
+        Connection c = call.caller();
+        if (!bus.isIdle(c)) {
+            error(call, DBusErrors.NOT_IDLE, "Connection " + c.uniqueName() + " is not idle: "
+                    + c.pool().messages() + " message(s) queued, " + c.pendingIncomingReplies() + " call(s) unanswered");
+            return;
+        }
+        out.replyEmpty(c, call.serial());
+        org.kdbusbridge.core.bus.Disconnect d = bus.disconnectKeepingQueue(c);
+        out.emit(d.nameChanges());
+        host.closeWhenFlushed(c);
     }
 
     private void addMatch(DriverCall call) throws ProtocolException {

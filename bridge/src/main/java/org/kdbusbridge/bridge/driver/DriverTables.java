@@ -14,8 +14,10 @@ final class DriverTables {
 
     /** Features property: we strip unknown header fields like dbus-daemon. */
     static final List<String> FEATURES = List.of("HeaderFiltering");
+    /** Our vendor extension interface (docs/extensions.md). */
+    static final String EXTENSIONS = "org.kdbusbridge.Extensions1";
     /** Interfaces property: optional interfaces beyond the always-present ones. */
-    static final List<String> EXTRA_INTERFACES = List.of();
+    static final List<String> EXTRA_INTERFACES = List.of(EXTENSIONS);
 
     record Method(String name, String in, String out, boolean anyPath) { }
 
@@ -79,6 +81,7 @@ final class DriverTables {
                             + "      <arg type=\"a{sv}\" name=\"changed_properties\"/>\n"
                             + "      <arg type=\"as\" name=\"invalidated_properties\"/>\n"
                             + "    </signal>\n"),
+            new Iface(EXTENSIONS, false, List.of(new Method("DisconnectIfIdle", "", "", false)), List.of(), null),
             new Iface("org.freedesktop.DBus.Introspectable", true, List.of(any("Introspect", "", "s")), List.of(), null),
             new Iface("org.freedesktop.DBus.Peer", true, List.of(
                     any("GetMachineId", "", "s"),

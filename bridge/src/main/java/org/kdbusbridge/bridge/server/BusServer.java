@@ -269,6 +269,13 @@ public final class BusServer implements Driver.Host {
     }
 
     @Override
+    public void closeWhenFlushed(Connection c) {
+        if (c.attachment() instanceof ClientSession s) {
+            s.closeAfterFlush();
+        }
+    }
+
+    @Override
     public long busPid() {
         return busPid;
     }

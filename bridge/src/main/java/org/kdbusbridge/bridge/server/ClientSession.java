@@ -146,7 +146,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
                     }
                 }
             }
-            while (authenticated && !closed) {
+            while (authenticated && !closed && !closing) {
                 int pos = in.position();
                 long len = MessageFraming.frameLength(in, pos, in.remaining());
                 if (len < 0) {
@@ -350,7 +350,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
     private boolean closing;
 
     /** Sends what is queued (e.g. a SASL REJECTED), then closes. */
-    private void closeAfterFlush() {
+    void closeAfterFlush() {
         closing = true;
         markDirty();
     }
