@@ -1,20 +1,25 @@
 package org.kdbusbridge.bridge.config;
 
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 import org.kdbusbridge.core.bus.BusLimits;
+import org.kdbusbridge.core.policy.PolicyDatabase;
 
 /**
  * The effective configuration of one bus, as read from busconfig XML and the command line.
  *
- * Invariants: immutable after {@link BusConfigParser} or the CLI finished building it;
- * limits hold dbus-daemon's defaults for every limit the files did not name.
+ * Invariants: immutable after {@link BusConfigParser} or the CLI finished building it (only
+ * {@link #overrideListen} changes it afterwards); limits hold dbus-daemon's defaults for every
+ * limit the files did not name; {@link #policy()} holds every {@code <policy>} rule of every
+ * file in file order; service directories are absolute and appear once each; the group table
+ * used by {@link #isUidAllowed} is read once, when the config is built, and only if some rule
+ * is about groups.
  */
 public final class BusConfig {
-    /** One connect-time rule ({@code <allow user=>}/{@code <deny user=>}); uid -1 means "*". */
-    public record UserRule(boolean allow, long uid) { }
-
     String type;
     final List<String> listen = new ArrayList<>();
     final List<String> auth = new ArrayList<>();
@@ -24,10 +29,15 @@ public final class BusConfig {
     boolean keepUmask;
     boolean syslog;
     String pidfile;
+    String servicehelper;
+    String apparmorMode;
+    final Map<String, String> selinuxContexts = new LinkedHashMap<>();
     final List<String> serviceDirs = new ArrayList<>();
-    final List<UserRule> userRules = new ArrayList<>();
     final BusLimits limits = new BusLimits();
     final List<String> sourceFiles = new ArrayList<>();
+    final PolicyDatabase.Builder policyBuilder = new PolicyDatabase.Builder();
+    PolicyDatabase policy = PolicyDatabase.EMPTY;
+    Users.GroupTable groups = Users.GroupTable.EMPTY;
 
     public String type() { return type; }
     public List<String> listen() { return listen; }
@@ -41,6 +51,21 @@ public final class BusConfig {
     public List<String> serviceDirs() { return serviceDirs; }
     public BusLimits limits() { return limits; }
     public List<String> sourceFiles() { return sourceFiles; }
+
+    /** {@code <servicehelper>}, made absolute; null if none. Not used until activation exists. */
+    public String servicehelper() { return servicehelper; }
+
+    /** {@code <apparmor mode=>}: "enabled", "disabled", "required", or null. Parsed, not enforced. */
+    public String apparmorMode() { return apparmorMode; }
+
+    /** {@code <selinux><associate own= context=/>}: bus name to context. Parsed, not enforced. */
+    public Map<String, String> selinuxContexts() { return Collections.unmodifiableMap(selinuxContexts); }
+
+    /** Every {@code <policy>} rule. */
+    public PolicyDatabase policy() { return policy; }
+
+    /** The groups of {@code uid} (primary first) from the table read at config time. */
+    public long[] groupsOf(long uid) { return groups.groupsOf(uid); }
 
     /** Replaces every listen address (the CLI's --address). */
     public void overrideListen(String address) {
@@ -57,15 +82,18 @@ public final class BusConfig {
         return allowAnonymous && (auth.isEmpty() || auth.contains("ANONYMOUS"));
     }
 
-    /** dbus-daemon's connect check: the bus owner by default, then user rules in order. */
+    /**
+     * dbus-daemon's connect check ({@link PolicyDatabase#allowUser}): the bus owner by default,
+     * then the user=/group= rules of the default and then the mandatory policy.
+     */
     public boolean isUidAllowed(long uid, long busUid) {
-        boolean allowed = uid == busUid;
-        for (UserRule r : userRules) {
-            if (r.uid() == -1 || r.uid() == uid) {
-                allowed = r.allow();
-            }
-        }
-        return allowed;
+        return policy.allowUser(uid, groupsOf(uid), busUid);
+    }
+
+    /** Freezes the policy and reads the group table if any rule needs it. */
+    void finishPolicy(boolean loadGroups) {
+        policy = policyBuilder.build();
+        groups = loadGroups ? Users.GroupTable.load(Users.PASSWD, Users.GROUP) : Users.GroupTable.EMPTY;
     }
 
     /** A config for tests and embedding: listen on {@code address}, session semantics. */

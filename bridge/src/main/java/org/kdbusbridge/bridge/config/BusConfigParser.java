@@ -8,7 +8,10 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.OptionalLong;
 import java.util.Set;
 import java.util.stream.Stream;
 
@@ -16,6 +19,10 @@ import javax.xml.parsers.ParserConfigurationException;
 import javax.xml.parsers.SAXParser;
 import javax.xml.parsers.SAXParserFactory;
 
+import org.kdbusbridge.core.policy.PolicyContext;
+import org.kdbusbridge.core.policy.PolicyException;
+import org.kdbusbridge.core.policy.PolicyRule;
+import org.kdbusbridge.core.policy.PolicyRuleParser;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.xml.sax.Attributes;
@@ -30,24 +37,46 @@ import org.xml.sax.helpers.DefaultHandler;
  *
  * Invariants: never touches the network (the DOCTYPE's DTD is not fetched); every error
  * names the file and line; include cycles are refused; a missing includedir is skipped with
- * a warning, a missing include is an error unless ignore_missing="yes".
+ * a warning, a missing include is an error unless ignore_missing="yes"; elements, their
+ * nesting and their attributes are checked as dbus-daemon checks them (unknown ones are
+ * errors); every {@code <policy>} rule goes into the config's policy database in file order,
+ * includes expanded in place; a broken includedir fragment is skipped whole.
  */
 public final class BusConfigParser {
     private static final Logger LOG = LoggerFactory.getLogger(BusConfigParser.class);
     private static final int MAX_INCLUDE_DEPTH = 32;
 
-    private static final Set<String> KNOWN = Set.of("busconfig", "type", "user", "fork", "keep_umask", "syslog",
-            "listen", "pidfile", "auth", "allow_anonymous", "includedir", "include", "servicedir",
-            "standard_session_servicedirs", "standard_system_servicedirs", "servicehelper", "limit", "policy",
-            "allow", "deny", "apparmor", "selinux", "associate");
+    /** Which elements may appear inside which; elements not listed as keys take no children. */
+    private static final Map<String, Set<String>> CHILDREN = Map.of(
+            "busconfig", Set.of("type", "user", "fork", "keep_umask", "syslog", "listen", "pidfile", "auth",
+                    "allow_anonymous", "includedir", "include", "servicedir", "standard_session_servicedirs",
+                    "standard_system_servicedirs", "servicehelper", "limit", "policy", "apparmor", "selinux"),
+            "policy", Set.of("allow", "deny"),
+            "selinux", Set.of("associate"));
+
+    /** The attributes each element may carry (allow/deny are checked by PolicyRuleParser). */
+    private static final Map<String, Set<String>> ATTRIBUTES = Map.ofEntries(
+            Map.entry("include", Set.of("ignore_missing", "if_selinux_enabled", "selinux_root_relative")),
+            Map.entry("limit", Set.of("name")),
+            Map.entry("policy", Set.of("context", "user", "group", "at_console")),
+            Map.entry("apparmor", Set.of("mode")),
+            Map.entry("associate", Set.of("own", "context")));
+
+    /** Elements whose text is their value and must not be empty. */
+    private static final Set<String> NEEDS_CONTENT = Set.of("include", "user", "type", "listen", "pidfile", "auth",
+            "servicedir", "servicehelper", "includedir", "limit");
 
     private final Deque<Path> stack = new ArrayDeque<>();
     private final Set<Path> seen = new HashSet<>();
+    /** Set once a group rule or {@code <policy group=>} was seen: then the group table is read. */
+    private boolean needGroups;
 
     /** Parses {@code file} and everything it includes. */
     public static BusConfig parse(Path file) throws ConfigException {
         BusConfig config = new BusConfig();
-        new BusConfigParser().parseInto(config, file.toAbsolutePath().normalize(), false);
+        BusConfigParser parser = new BusConfigParser();
+        parser.parseInto(config, file.toAbsolutePath().normalize(), false);
+        config.finishPolicy(parser.needGroups);
         return config;
     }
 
@@ -98,9 +127,9 @@ public final class BusConfigParser {
         private Locator locator;
         private final Deque<String> elements = new ArrayDeque<>();
         private final StringBuilder text = new StringBuilder();
-        private Attributes current;
-        private String policyContext;
-        private String includeIgnoreMissing;
+        /** The context of the open {@code <policy>}; null when its user/group is unknown (rules dropped). */
+        private PolicyContext policyContext;
+        private boolean includeIgnoreMissing;
         private boolean includeIfSelinux;
         private String limitName;
 
@@ -114,46 +143,44 @@ public final class BusConfigParser {
             this.locator = l;
         }
 
+        private int line() {
+            return locator == null ? 0 : locator.getLineNumber();
+        }
+
         private SAXException fail(String msg) {
-            int line = locator == null ? 0 : locator.getLineNumber();
-            return new SAXException(new ConfigException(file + ":" + line + ": " + msg));
+            return new SAXException(new ConfigException(file + ":" + line() + ": " + msg));
+        }
+
+        private void warn(String msg) {
+            LOG.warn("{}:{}: {}", file, line(), msg);
         }
 
         @Override
         public void startElement(String uri, String localName, String qName, Attributes atts) throws SAXException {
-            if (elements.isEmpty() && !qName.equals("busconfig")) {
-                throw fail("Unknown element \"" + qName + "\" at root of configuration file");
+            String parent = elements.peek();
+            if (parent == null) {
+                if (!qName.equals("busconfig")) {
+                    throw fail("Unknown element \"" + qName + "\" at root of configuration file");
+                }
+            } else if (!CHILDREN.getOrDefault(parent, Set.of()).contains(qName)) {
+                throw fail("Element <" + qName + "> not allowed inside <" + parent + "> in configuration file");
             }
-            if (!KNOWN.contains(qName)) {
-                throw fail("Element <" + qName + "> not allowed inside <" + elements.peek() + "> in configuration file");
+            if (!qName.equals("allow") && !qName.equals("deny")) {
+                Set<String> allowed = ATTRIBUTES.getOrDefault(qName, Set.of());
+                for (int i = 0; i < atts.getLength(); i++) {
+                    if (!allowed.contains(atts.getQName(i))) {
+                        throw fail("Attribute \"" + atts.getQName(i) + "\" is not allowed on <" + qName + ">");
+                    }
+                }
             }
             text.setLength(0);
             switch (qName) {
-                case "policy" -> {
-                    String ctx = atts.getValue("context");
-                    policyContext = ctx != null ? ctx : atts.getValue("user") != null ? "user"
-                            : atts.getValue("group") != null ? "group" : atts.getValue("at_console") != null ? "console" : null;
-                    if (policyContext == null) {
-                        throw fail("<policy> element must have exactly one of (context|user|group|at_console) attributes");
-                    }
-                }
-                case "allow", "deny" -> {
-                    if (!"policy".equals(elements.peek())) {
-                        throw fail("<" + qName + "> must be inside <policy>");
-                    }
-                    String user = atts.getValue("user");
-                    if (user != null && ("default".equals(policyContext) || "mandatory".equals(policyContext))) {
-                        long uid = user.equals("*") ? -1 : Users.uidOf(user);
-                        if (uid == -2) {
-                            LOG.warn("{}:{}: unknown username \"{}\" in policy", file, locator.getLineNumber(), user);
-                        } else {
-                            config.userRules.add(new BusConfig.UserRule(qName.equals("allow"), uid));
-                        }
-                    }
-                }
+                case "policy" -> startPolicy(atts);
+                case "allow", "deny" -> rule(qName, atts);
                 case "include" -> {
-                    includeIgnoreMissing = atts.getValue("ignore_missing");
-                    includeIfSelinux = "yes".equals(atts.getValue("if_selinux_enabled"));
+                    includeIgnoreMissing = yesNo(atts, "ignore_missing");
+                    includeIfSelinux = yesNo(atts, "if_selinux_enabled");
+                    yesNo(atts, "selinux_root_relative");
                 }
                 case "limit" -> {
                     limitName = atts.getValue("name");
@@ -161,18 +188,127 @@ public final class BusConfigParser {
                         throw fail("<limit> element must have a \"name\" attribute");
                     }
                 }
+                case "apparmor" -> {
+                    String mode = atts.getValue("mode");
+                    if (mode != null && !Set.of("enabled", "disabled", "required").contains(mode)) {
+                        throw fail("<apparmor mode=\"" + mode + "\">: mode must be \"required\", \"enabled\" or \"disabled\"");
+                    }
+                    if (mode != null) {
+                        config.apparmorMode = mode;
+                    }
+                }
+                case "associate" -> {
+                    String own = atts.getValue("own");
+                    String context = atts.getValue("context");
+                    if (own == null || context == null) {
+                        throw fail("<associate> needs both own=\"<bus name>\" and context=\"<SELinux context>\"");
+                    }
+                    config.selinuxContexts.put(own, context);
+                }
+                case "standard_session_servicedirs" -> addServiceDirs(StandardServiceDirs.session(System.getenv(),
+                        System.getProperty("user.home"), StandardServiceDirs::usableRuntimeDir));
+                case "standard_system_servicedirs" -> addServiceDirs(StandardServiceDirs.system());
                 case "fork" -> config.fork = true;
                 case "keep_umask" -> config.keepUmask = true;
                 case "syslog" -> config.syslog = true;
                 case "allow_anonymous" -> config.allowAnonymous = true;
                 default -> { }
             }
-            current = atts;
             elements.push(qName);
         }
 
+        private boolean yesNo(Attributes atts, String name) throws SAXException {
+            String v = atts.getValue(name);
+            if (v == null || v.equals("no")) {
+                return false;
+            }
+            if (v.equals("yes")) {
+                return true;
+            }
+            throw fail(name + "=\"" + v + "\" must be \"yes\" or \"no\"");
+        }
+
+        private void startPolicy(Attributes atts) throws SAXException {
+            String context = atts.getValue("context");
+            String user = atts.getValue("user");
+            String group = atts.getValue("group");
+            String atConsole = atts.getValue("at_console");
+            int n = (context != null ? 1 : 0) + (user != null ? 1 : 0) + (group != null ? 1 : 0) + (atConsole != null ? 1 : 0);
+            if (n != 1) {
+                throw fail("<policy> element must have exactly one of (context|user|group|at_console) attributes");
+            }
+            policyContext = null;
+            if (context != null) {
+                switch (context) {
+                    case "default" -> policyContext = PolicyContext.DEFAULT;
+                    case "mandatory" -> policyContext = PolicyContext.MANDATORY;
+                    default -> throw fail("<policy context=\"" + context + "\">: context must be \"default\" or \"mandatory\"");
+                }
+            } else if (user != null) {
+                OptionalLong uid = Users.SYSTEM.uid(user);
+                if (uid.isPresent()) {
+                    policyContext = PolicyContext.user(uid.getAsLong());
+                } else {
+                    warn("unknown user \"" + user + "\" in <policy>; its rules are ignored");
+                }
+            } else if (group != null) {
+                OptionalLong gid = Users.SYSTEM.gid(group);
+                if (gid.isPresent()) {
+                    policyContext = PolicyContext.group(gid.getAsLong());
+                    needGroups = true;
+                } else {
+                    warn("unknown group \"" + group + "\" in <policy>; its rules are ignored");
+                }
+            } else {
+                switch (atConsole) {
+                    case "true" -> policyContext = PolicyContext.atConsole(true);
+                    case "false" -> policyContext = PolicyContext.atConsole(false);
+                    default -> throw fail("<policy at_console=\"" + atConsole + "\">: must be \"true\" or \"false\"");
+                }
+            }
+        }
+
+        private void rule(String element, Attributes atts) throws SAXException {
+            Map<String, String> attrs = new LinkedHashMap<>();
+            for (int i = 0; i < atts.getLength(); i++) {
+                attrs.put(atts.getQName(i), atts.getValue(i));
+            }
+            try {
+                PolicyRuleParser.Parsed parsed = PolicyRuleParser.parse(element, attrs, Users.SYSTEM);
+                if (parsed.warning() != null) {
+                    warn(parsed.warning());
+                }
+                if (parsed.rule() == null || policyContext == null) {
+                    return; // an unknown user or group: dropped, as dbus-daemon does
+                }
+                if (parsed.rule() instanceof PolicyRule.Group) {
+                    needGroups = true;
+                }
+                config.policyBuilder.add(policyContext, parsed.rule());
+            } catch (PolicyException e) {
+                throw fail(e.getMessage());
+            }
+        }
+
+        private void addServiceDirs(List<String> dirs) {
+            for (String d : dirs) {
+                if (!config.serviceDirs.contains(d)) {
+                    config.serviceDirs.add(d);
+                }
+            }
+        }
+
         @Override
-        public void characters(char[] ch, int start, int length) {
+        public void characters(char[] ch, int start, int length) throws SAXException {
+            String top = elements.peek();
+            if (top != null && !NEEDS_CONTENT.contains(top)) {
+                for (int i = start; i < start + length; i++) {
+                    if (!Character.isWhitespace(ch[i])) {
+                        throw fail("No text is allowed inside <" + top + ">");
+                    }
+                }
+                return;
+            }
             text.append(ch, start, length);
         }
 
@@ -181,6 +317,12 @@ public final class BusConfigParser {
             elements.pop();
             String value = text.toString().trim();
             text.setLength(0);
+            if (qName.equals("policy")) {
+                policyContext = null;
+            }
+            if (NEEDS_CONTENT.contains(qName) && value.isEmpty()) {
+                throw fail("<" + qName + "> must not be empty");
+            }
             try {
                 switch (qName) {
                     case "type" -> config.type = value;
@@ -188,7 +330,8 @@ public final class BusConfigParser {
                     case "listen" -> config.listen.add(value);
                     case "pidfile" -> config.pidfile = value;
                     case "auth" -> config.auth.add(value);
-                    case "servicedir" -> config.serviceDirs.add(resolve(value).toString());
+                    case "servicedir" -> addServiceDirs(List.of(resolve(value).toString()));
+                    case "servicehelper" -> config.servicehelper = resolve(value).toString();
                     case "limit" -> {
                         long v;
                         try {
@@ -197,7 +340,7 @@ public final class BusConfigParser {
                             throw fail("<limit name=\"" + limitName + "\"> value \"" + value + "\" is not a number");
                         }
                         if (!config.limits.set(limitName, v)) {
-                            LOG.warn("{}:{}: there is no limit called \"{}\"", file, locator.getLineNumber(), limitName);
+                            warn("there is no limit called \"" + limitName + "\"");
                         }
                     }
                     case "include" -> {
@@ -206,7 +349,7 @@ public final class BusConfigParser {
                         }
                         Path inc = resolve(value);
                         if (!Files.exists(inc)) {
-                            if ("yes".equals(includeIgnoreMissing)) {
+                            if (includeIgnoreMissing) {
                                 return;
                             }
                             throw fail("Failed to open \"" + inc + "\": No such file or directory");
@@ -234,9 +377,11 @@ public final class BusConfigParser {
                 return;
             }
             for (Path p : files) {
+                Snapshot before = Snapshot.of(config);
                 try {
                     parseInto(config, p.toAbsolutePath().normalize(), true);
                 } catch (ConfigException e) {
+                    before.restore(config);
                     LOG.warn("Skipping config fragment {}: {}", p, e.getMessage());
                 }
             }
@@ -245,6 +390,43 @@ public final class BusConfigParser {
         private Path resolve(String value) {
             Path p = Path.of(value);
             return p.isAbsolute() ? p : file.getParent().resolve(p).normalize();
+        }
+    }
+
+    /**
+     * What a broken includedir fragment may have changed before its error, so it can be undone
+     * (dbus-daemon merges a fragment only once it parsed completely). Limits are not covered.
+     */
+    private record Snapshot(String type, String user, boolean fork, boolean keepUmask, boolean syslog,
+            boolean allowAnonymous, String pidfile, String servicehelper, String apparmorMode, int listen, int auth,
+            int serviceDirs, int sourceFiles, Map<String, String> selinux, int policyMark) {
+        static Snapshot of(BusConfig c) {
+            return new Snapshot(c.type, c.user, c.fork, c.keepUmask, c.syslog, c.allowAnonymous, c.pidfile,
+                    c.servicehelper, c.apparmorMode, c.listen.size(), c.auth.size(), c.serviceDirs.size(),
+                    c.sourceFiles.size(), new LinkedHashMap<>(c.selinuxContexts), c.policyBuilder.mark());
+        }
+
+        void restore(BusConfig c) {
+            c.type = type;
+            c.user = user;
+            c.fork = fork;
+            c.keepUmask = keepUmask;
+            c.syslog = syslog;
+            c.allowAnonymous = allowAnonymous;
+            c.pidfile = pidfile;
+            c.servicehelper = servicehelper;
+            c.apparmorMode = apparmorMode;
+            truncate(c.listen, listen);
+            truncate(c.auth, auth);
+            truncate(c.serviceDirs, serviceDirs);
+            truncate(c.sourceFiles, sourceFiles);
+            c.selinuxContexts.clear();
+            c.selinuxContexts.putAll(selinux);
+            c.policyBuilder.rollback(policyMark);
+        }
+
+        private static void truncate(List<String> l, int size) {
+            l.subList(size, l.size()).clear();
         }
     }
 }

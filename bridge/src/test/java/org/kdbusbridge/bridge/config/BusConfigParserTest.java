@@ -274,9 +274,16 @@ class BusConfigParserTest {
 
     @Test
     void userRulesOutsideDefaultOrMandatoryContextDoNotGrantConnect() throws Exception {
-        Path p = write("users.conf", conf("<policy user=\"root\"><allow user=\"*\"/></policy>"));
+        Path p = write("users.conf", conf("<policy at_console=\"true\"><allow user=\"*\"/></policy>"));
         BusConfig c = BusConfigParser.parse(p);
         assertFalse(c.isUidAllowed(4242, 1000));
+    }
+
+    @Test
+    void userRulesInsidePerUserPolicyAreAnError() throws Exception {
+        Path p = write("users.conf", conf("<policy user=\"root\">\n<allow user=\"*\"/></policy>"));
+        ConfigException e = assertThrows(ConfigException.class, () -> BusConfigParser.parse(p));
+        assertTrue(e.getMessage().contains(p + ":3:"), e.getMessage());
     }
 
     // --- no network -----------------------------------------------------------------------
