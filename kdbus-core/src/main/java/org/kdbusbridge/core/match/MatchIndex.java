@@ -180,6 +180,27 @@ public final class MatchIndex {
         }
     }
 
+    /**
+     * A monitor's rule against a message: every key counts, but monitors see unicast traffic
+     * whatever the rule's eavesdrop flag ({@code addressed} is the resolved recipient or null).
+     */
+    public boolean matchesForMonitor(MatchRule r, Message m, Connection addressed, NameRegistry names) {
+        if (r.destination != null) {
+            String dest = m.destination();
+            if (dest == null) {
+                return false;
+            }
+            if (addressed == null ? !r.destination.equals(dest) : !owns(addressed, r.destination, names)
+                    && !r.destination.equals(dest)) {
+                return false;
+            }
+        }
+        if (r.sender != null && !senderMatches(r.sender, m.sender(), names)) {
+            return false;
+        }
+        return r.matchesContent(m);
+    }
+
     private boolean senderMatches(String ruleSender, Connection sender, NameRegistry names) {
         if (sender == null) {
             return ruleSender.equals(driverName);
