@@ -84,6 +84,8 @@ public final class BusServer implements Driver.Host {
             for (UnixListener l : listeners) {
                 l.close();
             }
+            listeners.clear();
+            loop.shutdown(); // never started: closes its epoll and eventfd descriptors
             throw e;
         }
         loop.start();
