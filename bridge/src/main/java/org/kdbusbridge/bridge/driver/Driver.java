@@ -83,6 +83,9 @@ public final class Driver {
 
     /** Handles a message whose destination is org.freedesktop.DBus. */
     public void handle(DriverCall call) {
+        if (!(call.type() == Message.METHOD_CALL && "Hello".equals(call.member()) && call.caller().uniqueName() == null)) {
+            call.capture().run(); // a Hello is shown to monitors once it has a sender (see hello())
+        }
         if (call.type() != Message.METHOD_CALL) {
             return; // dbus-daemon ignores anything else sent to the driver
         }
@@ -155,6 +158,7 @@ public final class Driver {
                 out.replyStrings(c, s, names);
             }
             case "DisconnectIfIdle" -> disconnectIfIdle(call);
+            case "BecomeMonitor" -> becomeMonitor(call);
             case "AddMatch" -> addMatch(call);
             case "RemoveMatch" -> removeMatch(call);
             case "GetNameOwner" -> {
@@ -313,6 +317,7 @@ public final class Driver {
             return;
         }
         NameChange arrival = bus.hello(c);
+        call.capture().run(); // as dbus-daemon: monitors see the Hello with its new sender
         out.replyString(c, call.serial(), c.uniqueName());
         out.emit(List.of(arrival));
     }
@@ -422,6 +427,55 @@ public final class Driver {
         org.kdbusbridge.core.bus.Disconnect d = bus.disconnectKeepingQueue(c);
         out.emit(d.nameChanges());
         host.closeWhenFlushed(c);
+    }
+
+    /**
+     * BecomeMonitor(as rules, u flags): only the bus owner's uid or root; no flags yet; an
+     * empty list means everything. The reply goes out first, then the connection loses its
+     * names (NameLost / NameOwnerChanged) and only receives what it monitors.
+     */
+    private void becomeMonitor(DriverCall call) throws ProtocolException {
+        Connection c = call.caller();
+        long uid = uidOf(c);
+        if (uid != host.busUid() && uid != 0) {
+            LOG.warn("Connection {} (uid {}) tried to become a monitor", c, uid);
+            error(call, DBusErrors.ACCESS_DENIED, "rejected attempt to call BecomeMonitor by connection "
+                    + c.uniqueName() + " with uid " + uid);
+            return;
+        }
+        List<String> texts = call.body().readStringArray();
+        long flags = call.body().readUint32();
+        if (flags != 0) {
+            error(call, DBusErrors.INVALID_ARGS, "BecomeMonitor does not support any flags yet");
+            return;
+        }
+        List<MatchRule> rules = new ArrayList<>();
+        for (String text : texts) {
+            try {
+                rules.add(MatchRule.parse(text));
+            } catch (MatchRuleException e) {
+                error(call, e.isLimitExceeded() ? DBusErrors.LIMITS_EXCEEDED : DBusErrors.MATCH_RULE_INVALID, e.getMessage());
+                return;
+            }
+        }
+        // An empty rule list, or an empty rule in it, means everything.
+        if (rules.stream().anyMatch(r -> r.equals(EVERYTHING))) {
+            rules.clear();
+        }
+        out.replyEmpty(c, call.serial());
+        out.emit(bus.becomeMonitor(c));
+        bus.startMonitoring(c, rules);
+        LOG.info("Connection {} (uid {}) became a monitor", c, uid);
+    }
+
+    private static final MatchRule EVERYTHING = parseOrNull("");
+
+    private static MatchRule parseOrNull(String text) {
+        try {
+            return MatchRule.parse(text);
+        } catch (MatchRuleException e) {
+            return null;
+        }
     }
 
     private void addMatch(DriverCall call) throws ProtocolException {

@@ -17,7 +17,7 @@ final class DriverTables {
     /** Our vendor extension interface (docs/extensions.md). */
     static final String EXTENSIONS = "org.kdbusbridge.Extensions1";
     /** Interfaces property: optional interfaces beyond the always-present ones. */
-    static final List<String> EXTRA_INTERFACES = List.of(EXTENSIONS);
+    static final List<String> EXTRA_INTERFACES = List.of("org.freedesktop.DBus.Monitoring", EXTENSIONS);
 
     record Method(String name, String in, String out, boolean anyPath) { }
 
@@ -81,6 +81,8 @@ final class DriverTables {
                             + "      <arg type=\"a{sv}\" name=\"changed_properties\"/>\n"
                             + "      <arg type=\"as\" name=\"invalidated_properties\"/>\n"
                             + "    </signal>\n"),
+            new Iface("org.freedesktop.DBus.Monitoring", false, List.of(new Method("BecomeMonitor", "asu", "", false)),
+                    List.of(), null),
             new Iface(EXTENSIONS, false, List.of(new Method("DisconnectIfIdle", "", "", false)), List.of(), null),
             new Iface("org.freedesktop.DBus.Introspectable", true, List.of(any("Introspect", "", "s")), List.of(), null),
             new Iface("org.freedesktop.DBus.Peer", true, List.of(

@@ -216,7 +216,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
             String iface = header.iface();
             if (toDriver && header.type() == Message.METHOD_CALL && "Hello".equals(header.member())
                     && (iface == null || Bus.DRIVER_NAME.equals(iface))) {
-                server.driver().handle(driverCall());
+                server.driver().handle(driverCall(pos, dest));
             } else if (toDriver) {
                 server.driver().emitter().error(conn, header.serial(), DBusErrors.ACCESS_DENIED,
                         "Client tried to send a message other than Hello without being registered");
@@ -225,20 +225,27 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
             }
             return;
         }
+        if (server.bus().isMonitor(conn)) {
+            throw new ProtocolException("a monitor connection sent a message");
+        }
         if (toDriver) {
-            server.driver().handle(driverCall());
+            server.driver().handle(driverCall(pos, dest));
             return;
         }
-        byte[] bytes = MessageWriter.spliceSender(in, pos, header, conn.uniqueName());
-        SealedPayload payload = new SealedPayload(bytes);
-        String signature = header.signature();
-        Message m = new Message(header.type(), header.flags(), header.serial(),
-                header.hasReplySerial() ? header.replySerial() : Message.NO_REPLY_SERIAL, dest, header.path(),
-                header.iface(), header.member(), header.errorName(), payload, new PayloadArgs(payload, signature));
+        Message m = toCore(pos, dest);
         Delivery d = server.bus().send(conn, m);
         if (d != Delivery.OK) {
             routingError(m, d);
         }
+    }
+
+    /** The sealed, SENDER-stamped copy of the frame at {@code pos} that the core routes. */
+    private Message toCore(int pos, String dest) throws ProtocolException {
+        byte[] bytes = MessageWriter.spliceSender(in, pos, header, conn.uniqueName());
+        SealedPayload payload = new SealedPayload(bytes);
+        return new Message(header.type(), header.flags(), header.serial(),
+                header.hasReplySerial() ? header.replySerial() : Message.NO_REPLY_SERIAL, dest, header.path(),
+                header.iface(), header.member(), header.errorName(), payload, new PayloadArgs(payload, header.signature()));
     }
 
     private void routingError(Message m, Delivery d) {
@@ -264,9 +271,19 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
         server.driver().emitter().error(conn, m.serial(), name, text);
     }
 
-    private DriverCall driverCall() {
+    /** The frame at {@code pos} as a driver call; its capture hook shows it to monitors. */
+    private DriverCall driverCall(int pos, String dest) {
+        Runnable capture = () -> {
+            if (server.bus().hasMonitors() && conn.uniqueName() != null) {
+                try {
+                    server.bus().admitToDriver(conn, toCore(pos, dest));
+                } catch (ProtocolException e) {
+                    LOG.debug("Not captured: {}", e.getMessage());
+                }
+            }
+        };
         return new DriverCall(conn, header.type(), header.flags(), header.serial(), header.path(), header.iface(),
-                header.member(), header.signature(), BodyReader.of(header));
+                header.member(), header.signature(), BodyReader.of(header), capture);
     }
 
     // --- output ---------------------------------------------------------------------------

@@ -13,7 +13,9 @@ import org.kdbusbridge.core.connection.ConnectionSink;
 import org.kdbusbridge.core.connection.Credentials;
 import org.kdbusbridge.core.connection.ReceivePool;
 import org.kdbusbridge.core.match.MatchIndex;
+import org.kdbusbridge.core.match.MatchRule;
 import org.kdbusbridge.core.message.Message;
+import org.kdbusbridge.core.monitor.Monitors;
 import org.kdbusbridge.core.name.NameChange;
 import org.kdbusbridge.core.name.NameRegistry;
 
@@ -34,6 +36,7 @@ public final class Bus {
     private final MatchIndex matches = new MatchIndex(DRIVER_NAME);
     private final Map<String, Connection> byUniqueName = new HashMap<>();
     private final Map<String, Activator> activators = new HashMap<>();
+    private final Monitors monitors = new Monitors();
     private ActivationListener activationListener = name -> { };
     private final ArrayList<Connection> scratch = new ArrayList<>();
     private long nextId = 1;
@@ -202,10 +205,13 @@ public final class Bus {
         m.admit(from, ++seq);
         String dest = m.destination();
         if (dest == null) {
+            monitors.capture(m, null, matches, names);
             broadcast(m, null);
             return Delivery.OK;
         }
         Connection to = resolve(dest);
+        // Monitors see it before any check, so refused and undeliverable messages show too.
+        monitors.capture(m, to, matches, names);
         if (to == null) {
             boolean noAutoStart = (m.flags() & Message.FLAG_NO_AUTO_START) != 0;
             Activator a = noAutoStart ? null : activators.get(dest);
@@ -279,7 +285,45 @@ public final class Bus {
     /** A bus-originated signal with no destination, to every matching rule. */
     public void emitSignal(Message m) {
         m.admit(null, ++seq);
+        monitors.capture(m, null, matches, names);
         broadcast(m, null);
+    }
+
+    /** A client's message to the driver: sequenced and shown to monitors, routed by nobody. */
+    public void admitToDriver(Connection from, Message m) {
+        m.admit(from, ++seq);
+        monitors.capture(m, null, matches, names);
+    }
+
+    public boolean hasMonitors() {
+        return !monitors.isEmpty();
+    }
+
+    public boolean isMonitor(Connection c) {
+        return monitors.isMonitor(c);
+    }
+
+    /**
+     * BecomeMonitor, first half: {@code c} loses every name (its unique name first, then the
+     * well-known ones in the order it got them, as dbus-daemon releases them), its match rules
+     * and its visibility. {@link #startMonitoring} then makes it a monitor.
+     */
+    public List<NameChange> becomeMonitor(Connection c) {
+        List<NameChange> changes = new ArrayList<>();
+        if (c.uniqueName() != null) {
+            byUniqueName.remove(c.uniqueName());
+            changes.add(new NameChange(c.uniqueName(), c, null));
+        }
+        for (String name : new ArrayList<>(c.ownedNames())) {
+            names.release(c, name, changes);
+        }
+        matches.removeAll(c);
+        return changes;
+    }
+
+    /** The second half of BecomeMonitor, after its name-change signals went out. */
+    public void startMonitoring(Connection c, List<MatchRule> rules) {
+        monitors.add(c, rules);
     }
 
     /**
@@ -289,6 +333,7 @@ public final class Bus {
      */
     public void emitTo(Connection to, Message m) {
         m.admit(null, ++seq);
+        monitors.capture(m, to, matches, names);
         to.push(m);
     }
 
@@ -307,6 +352,10 @@ public final class Bus {
         c.markClosed(dropQueued);
         connections--;
         matches.removeAll(c);
+        if (monitors.isMonitor(c)) {
+            monitors.remove(c);
+            return new Disconnect(List.of(), List.of()); // its names went when it became a monitor
+        }
         List<NameChange> changes = new ArrayList<>();
         names.releaseAll(c, changes);
         List<DeadReply> dead = new ArrayList<>();
