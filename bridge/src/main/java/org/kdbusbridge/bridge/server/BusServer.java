@@ -18,6 +18,7 @@ import org.kdbusbridge.bridge.driver.Driver;
 import org.kdbusbridge.bridge.protocol.SaslServer;
 import org.kdbusbridge.bridge.transport.EventLoop;
 import org.kdbusbridge.bridge.transport.SocketConnection;
+import org.kdbusbridge.bridge.transport.SystemdSockets;
 import org.kdbusbridge.bridge.transport.UnixAddress;
 import org.kdbusbridge.bridge.transport.UnixListener;
 import org.kdbusbridge.core.bus.Bus;
@@ -72,6 +73,10 @@ public final class BusServer implements Driver.Host {
         try {
             for (String listen : config.listen()) {
                 for (UnixAddress a : UnixAddress.parseList(listen)) {
+                    if (a.kind() == UnixAddress.Kind.SYSTEMD) {
+                        adoptSystemdSockets(connect);
+                        continue;
+                    }
                     if (a.kind() == UnixAddress.Kind.RUNTIME) {
                         a = a.resolveRuntime(System::getenv);
                     }
@@ -99,6 +104,35 @@ public final class BusServer implements Driver.Host {
         started.join();
         address = String.join(";", connect);
         return address;
+    }
+
+    /**
+     * {@code systemd:}: one listener per socket systemd passed (LISTEN_FDS), as dbus-daemon does.
+     * The variables are consumed, so a second {@code systemd:} entry finds no sockets.
+     */
+    private void adoptSystemdSockets(List<String> connect) throws IOException {
+        List<Integer> fds;
+        try {
+            fds = SystemdSockets.take();
+        } catch (IllegalArgumentException e) {
+            throw new IOException(e.getMessage(), e);
+        }
+        if (fds.isEmpty()) {
+            throw new IOException("No socket received (systemd: needs LISTEN_FDS and LISTEN_PID set for this process).");
+        }
+        int i = 0;
+        try {
+            for (; i < fds.size(); i++) {
+                UnixListener l = UnixListener.adopt(fds.get(i), guid);
+                listeners.add(l);
+                connect.add(l.connectAddress());
+            }
+        } catch (IOException e) {
+            for (int j = i; j < fds.size(); j++) { // the ones not adopted yet; start() closes the rest
+                org.kdbusbridge.bridge.transport.LibC.INSTANCE.close(fds.get(j));
+            }
+            throw e;
+        }
     }
 
     public String address() {

@@ -54,6 +54,11 @@ public interface LibC {
     int SOCK_CLOEXEC = 02000000;
     int SOL_SOCKET = 1;
     int SO_PEERCRED = 17;
+    int SO_TYPE = 3;
+    int SO_ACCEPTCONN = 30;
+    int SO_DOMAIN = 39;
+    int SOCK_STREAM = 1;
+    int AF_UNIX = 1;
     int MSG_NOSIGNAL = 0x4000;
 
     int epoll_create1(int flags);
@@ -83,6 +88,11 @@ public interface LibC {
     int getsockopt(int fd, int level, int optname, long optvalAddress, long optlenAddress);
 
     int fcntl(int fd, int cmd, int arg);
+
+    int getsockname(int fd, long addrAddress, long addrLenAddress);
+
+    /** Removes a variable from the C environment (what exec'd children and native code see). */
+    int unsetenv(String name);
 
     int chmod(String path, int mode);
 

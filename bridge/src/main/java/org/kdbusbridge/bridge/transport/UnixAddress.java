@@ -8,6 +8,11 @@
 // ABSTRACT socket for tmpdir. We treat tmpdir exactly like dir (a path socket named
 // dbus-XXXXXXXXXX in that directory), which works across network namespaces and is visible in
 // the file system; clients only ever see the resolved unix:path= address, so this is compatible.
+//
+// The one non-unix transport accepted is systemd: (kind SYSTEMD, value ""), dbus-daemon's "use the
+// listening sockets systemd passed us" (LISTEN_FDS/LISTEN_PID). It takes no keys except the guid
+// that libdbus accepts on every server address; it is never bound, only expanded into adopted
+// listeners (UnixListener.adopt) and never has a connect address of its own.
 package org.kdbusbridge.bridge.transport;
 
 import java.io.ByteArrayOutputStream;
@@ -26,7 +31,9 @@ public final class UnixAddress {
 
     /** Which location key the address uses. */
     public enum Kind {
-        PATH("path"), DIR("dir"), TMPDIR("tmpdir"), ABSTRACT("abstract"), RUNTIME("runtime");
+        PATH("path"), DIR("dir"), TMPDIR("tmpdir"), ABSTRACT("abstract"), RUNTIME("runtime"),
+        /** {@code systemd:}: the sockets passed by systemd socket activation. */
+        SYSTEMD("systemd");
 
         private final String key;
 
@@ -34,7 +41,7 @@ public final class UnixAddress {
             this.key = key;
         }
 
-        /** The address key, e.g. "path". */
+        /** The address key, e.g. "path" (for SYSTEMD, the transport name). */
         public String key() {
             return key;
         }
@@ -69,6 +76,11 @@ public final class UnixAddress {
     /** An abstract socket address (name without the leading NUL). */
     public static UnixAddress abstractName(String name, String guid) {
         return new UnixAddress(Kind.ABSTRACT, requireNonEmpty(name, "abstract"), checkGuid(guid));
+    }
+
+    /** The {@code systemd:} address (guid may be null). */
+    public static UnixAddress systemd(String guid) {
+        return new UnixAddress(Kind.SYSTEMD, "", checkGuid(guid));
     }
 
     /**
@@ -109,9 +121,18 @@ public final class UnixAddress {
             throw new BadAddressException("Transport in address is empty: '" + entry + "'");
         }
         Map<String, String> kv = parseKeyValues(entry, entry.substring(colon + 1));
+        if (transport.equals("systemd")) {
+            for (String k : kv.keySet()) {
+                if (!k.equals("guid")) {
+                    throw new BadAddressException("Unknown key '" + k + "' in systemd address '" + entry
+                            + "' (systemd: takes no keys)");
+                }
+            }
+            return systemd(kv.get("guid"));
+        }
         if (!transport.equals("unix")) {
             throw new BadAddressException("Unknown address type '" + transport
-                    + "' (kdbus-bridge only listens on \"unix\" addresses)");
+                    + "' (kdbus-bridge only listens on \"unix\" and \"systemd\" addresses)");
         }
         Kind kind = null;
         String value = null;
@@ -262,7 +283,7 @@ public final class UnixAddress {
         return kind;
     }
 
-    /** Unescaped value: the path, directory or abstract name; "yes" for RUNTIME. */
+    /** Unescaped value: the path, directory or abstract name; "yes" for RUNTIME; "" for SYSTEMD. */
     public String value() {
         return value;
     }
@@ -316,9 +337,15 @@ public final class UnixAddress {
         return withGuid(guid).toConnectString();
     }
 
-    /** The escaped address in listen form, e.g. {@code unix:dir=/tmp} or {@code unix:runtime=yes}. */
+    /**
+     * The escaped address in listen form, e.g. {@code unix:dir=/tmp}, {@code unix:runtime=yes} or
+     * {@code systemd:}.
+     */
     @Override
     public String toString() {
+        if (kind == Kind.SYSTEMD) {
+            return guid == null ? "systemd:" : "systemd:guid=" + guid;
+        }
         String s = "unix:" + kind.key() + "=" + escape(value);
         return guid == null ? s : s + ",guid=" + guid;
     }

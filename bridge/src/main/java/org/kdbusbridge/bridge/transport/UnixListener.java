@@ -1,6 +1,7 @@
 // Invariants: owns one bound+listening, non-blocking, close-on-exec unix stream socket (path or
 // abstract) until close(); the jnr server channel that created it stays referenced for as long as
-// the fd is open. Accepting happens only on the EventLoop thread, via accept4(SOCK_NONBLOCK |
+// the fd is open. An adopted socket (systemd activation) has no channel: close() closes the raw fd
+// and never unlinks anything, since the socket file belongs to whoever bound it. Accepting happens only on the EventLoop thread, via accept4(SOCK_NONBLOCK |
 // SOCK_CLOEXEC) on the raw fd until EAGAIN (bounded per wakeup); each accepted fd is handed out
 // exactly once as a SocketConnection with its SO_PEERCRED already read. close() unlinks the socket
 // file only if we created it and it is still the same inode.
@@ -10,6 +11,7 @@ import java.io.Closeable;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
@@ -49,7 +51,7 @@ public final class UnixListener implements Closeable {
 
     private final UnixAddress requested;
     private final UnixAddress bound; // PATH or ABSTRACT, with guid if known
-    private final UnixServerSocketChannel channel; // keeps the fd's owner reachable
+    private final UnixServerSocketChannel channel; // keeps the fd's owner reachable; null if adopted
     private final int fd;
     private final Path socketFile; // null for abstract
     private final Object socketFileKey; // inode identity of the file we created, or null
@@ -70,6 +72,87 @@ public final class UnixListener implements Closeable {
         this.fd = channel.getFD();
         this.socketFile = socketFile;
         this.socketFileKey = socketFileKey;
+    }
+
+    private UnixListener(UnixAddress requested, UnixAddress bound, int adoptedFd) {
+        this.requested = requested;
+        this.bound = bound;
+        this.channel = null;
+        this.fd = adoptedFd;
+        this.socketFile = null;
+        this.socketFileKey = null;
+    }
+
+    /**
+     * Takes over an fd that someone else (systemd, a test) already bound and put into listening
+     * state: checks that it is a listening AF_UNIX stream socket, makes it non-blocking and
+     * close-on-exec, and derives the connect address from getsockname (path or abstract). On
+     * success the listener owns the fd; on failure the fd is left open for the caller.
+     *
+     * @param guid server guid for {@link #connectAddress()}, may be null
+     * @throws IOException if fd is not a bound, listening unix stream socket
+     */
+    public static UnixListener adopt(int fd, String guid) throws IOException {
+        if (fd < 0) {
+            throw new IOException("Invalid file descriptor " + fd);
+        }
+        ByteBuffer buf = ByteBuffer.allocateDirect(128).order(ByteOrder.nativeOrder());
+        long addr = LibC.Native.address(buf);
+        if (intSockopt(fd, LibC.SO_DOMAIN, buf, addr) != LibC.AF_UNIX
+                || intSockopt(fd, LibC.SO_TYPE, buf, addr) != LibC.SOCK_STREAM) {
+            throw new IOException("Passed socket (fd " + fd + ") has wrong type: not a unix stream socket");
+        }
+        if (intSockopt(fd, LibC.SO_ACCEPTCONN, buf, addr) != 1) {
+            throw new IOException("Passed socket (fd " + fd + ") is not listening");
+        }
+        UnixAddress bound = sockName(fd, guid, buf, addr);
+        int fl = LIBC.fcntl(fd, LibC.F_GETFL, 0);
+        if (fl < 0 || LIBC.fcntl(fd, LibC.F_SETFL, fl | LibC.O_NONBLOCK) < 0
+                || LIBC.fcntl(fd, LibC.F_SETFD, LibC.FD_CLOEXEC) < 0) {
+            throw new IOException("fcntl on passed socket (fd " + fd + "): "
+                    + LibC.Native.strerror(LibC.Native.errno()));
+        }
+        return new UnixListener(UnixAddress.systemd(guid), bound, fd);
+    }
+
+    /** An int socket option of fd (buf is scratch space at native address addr). */
+    private static int intSockopt(int fd, int option, ByteBuffer buf, long addr) throws IOException {
+        buf.putInt(0, 0);
+        buf.putInt(4, 4);
+        if (LIBC.getsockopt(fd, LibC.SOL_SOCKET, option, addr, addr + 4) < 0) {
+            int e = LibC.Native.errno();
+            throw new IOException("Passed file descriptor " + fd + " is not a usable socket: "
+                    + LibC.Native.strerror(e));
+        }
+        return buf.getInt(0);
+    }
+
+    /** The bound address of a unix socket: path, or abstract (leading NUL) name. */
+    private static UnixAddress sockName(int fd, String guid, ByteBuffer buf, long addr) throws IOException {
+        final int lenOff = 120; // socklen_t after the 110-byte sockaddr_un
+        final int sunPath = 2;  // sa_family_t is 2 bytes
+        final int maxLen = 110;
+        buf.putInt(lenOff, maxLen);
+        if (LIBC.getsockname(fd, addr, addr + lenOff) < 0) {
+            throw new IOException("getsockname on passed socket (fd " + fd + "): "
+                    + LibC.Native.strerror(LibC.Native.errno()));
+        }
+        int len = Math.min(buf.getInt(lenOff), maxLen);
+        if (len <= sunPath || (buf.get(sunPath) == 0 && len == sunPath + 1)) {
+            throw new IOException("Passed socket (fd " + fd + ") is not bound to an address");
+        }
+        if (buf.get(sunPath) == 0) { // abstract: every byte up to len is part of the name
+            byte[] name = new byte[len - sunPath - 1];
+            buf.get(sunPath + 1, name);
+            return UnixAddress.abstractName(new String(name, StandardCharsets.UTF_8), guid);
+        }
+        int end = sunPath;
+        while (end < len && buf.get(end) != 0) {
+            end++;
+        }
+        byte[] path = new byte[end - sunPath];
+        buf.get(sunPath, path);
+        return UnixAddress.path(new String(path, StandardCharsets.UTF_8), guid);
     }
 
     /** Binds using the address's own guid= key (may be null). */
@@ -128,6 +211,9 @@ public final class UnixListener implements Closeable {
                     throw e;
                 }
             }
+            case SYSTEMD:
+                throw new UnixAddress.BadAddressException("systemd: names sockets passed by systemd; "
+                        + "they are adopted (UnixListener.adopt), not bound");
             default:
                 throw new IllegalStateException("unexpected kind " + a.kind());
         }
@@ -278,7 +364,7 @@ public final class UnixListener implements Closeable {
         return fd;
     }
 
-    /** The address as given to {@link #bind}. */
+    /** The address as given to {@link #bind}; {@code systemd:} for an adopted socket. */
     public UnixAddress requestedAddress() {
         return requested;
     }
@@ -288,7 +374,7 @@ public final class UnixListener implements Closeable {
         return bound;
     }
 
-    /** The socket file path, or null for an abstract socket. */
+    /** The socket file we created (and unlink on close), or null for an abstract or adopted socket. */
     public Path socketFile() {
         return socketFile;
     }
@@ -313,10 +399,14 @@ public final class UnixListener implements Closeable {
             loop.unregister(fd);
         }
         registered = false;
-        try {
-            channel.close();
-        } catch (IOException e) {
-            LOG.debug("closing listener {}: {}", bound, e.toString());
+        if (channel != null) {
+            try {
+                channel.close();
+            } catch (IOException e) {
+                LOG.debug("closing listener {}: {}", bound, e.toString());
+            }
+        } else if (LIBC.close(fd) < 0) {
+            LOG.debug("closing adopted listener {}: {}", bound, LibC.Native.strerror(LibC.Native.errno()));
         }
         if (socketFile != null) {
             try {

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -223,6 +224,15 @@ class BusServerTest {
         assertEquals("OK " + server.guid(), c.readLine());
         c.writeAscii("BEGIN\r\n");
         assertTrue(c.hello().startsWith(":1."));
+    }
+
+    @Test
+    void systemdAddressWithoutPassedSocketsFailsAndLeavesNothingBound() throws Exception {
+        Path other = dir.resolve("other");
+        BusServer s = new BusServer(BusConfig.forAddress("unix:path=" + other + ";systemd:"));
+        IOException e = assertThrows(IOException.class, s::start);
+        assertTrue(e.getMessage().startsWith("No socket received"), e.getMessage());
+        assertFalse(Files.exists(other), "listeners bound before the failure are closed");
     }
 
     @Test

@@ -105,6 +105,27 @@ class UnixAddressTest {
     }
 
     @Test
+    void parsesSystemdActivationAddress() {
+        UnixAddress s = UnixAddress.parse("systemd:");
+        assertEquals(Kind.SYSTEMD, s.kind());
+        assertEquals("", s.value());
+        assertNull(s.guid());
+        assertFalse(s.isResolved());
+        assertEquals("systemd:", s.toString());
+        assertEquals(s, s.resolveRuntime(k -> "/run/user/1"));
+        assertEquals(UnixAddress.systemd(null), s);
+        assertThrows(IllegalStateException.class, s::toConnectString);
+
+        UnixAddress g = UnixAddress.parse("systemd:guid=" + GUID);
+        assertEquals(GUID.toLowerCase(java.util.Locale.ROOT), g.guid());
+        assertEquals("systemd:guid=" + g.guid(), g.toString());
+
+        assertEquals(java.util.List.of(Kind.SYSTEMD, Kind.PATH),
+                UnixAddress.parseList("systemd:;unix:path=/x").stream().map(UnixAddress::kind).toList());
+        assertMessage("Unknown key 'path' in systemd address", () -> UnixAddress.parse("systemd:path=/x"));
+    }
+
+    @Test
     void rejectsBadAddresses() {
         assertMessage("Unknown address type 'tcp'", () -> UnixAddress.parse("tcp:host=localhost,port=0"));
         assertMessage("Unknown address type 'launchd'", () -> UnixAddress.parse("launchd:env=FOO"));

@@ -265,4 +265,97 @@ class UnixListenerTest {
         assertEquals(-1, first.read(b));
         assertTrue(second.isConnected());
     }
+
+    // ------------------------------------------------------------- adopt
+
+    private static final int F_DUPFD_CLOEXEC = 1030;
+
+    /**
+     * A listening socket bound by jnr, handed over as a dup'ed fd. The jnr channel stays open (it
+     * is closed in tearDown, via clients): closing it shuts the shared socket down.
+     */
+    private int listeningFdFromJnr(String address) throws IOException {
+        jnr.unixsocket.UnixServerSocketChannel ch = jnr.unixsocket.UnixServerSocketChannel.open();
+        clients.add(ch);
+        ch.socket().bind(new UnixSocketAddress(address), 16);
+        int dup = LibC.INSTANCE.fcntl(ch.getFD(), F_DUPFD_CLOEXEC, 0);
+        assertTrue(dup >= 0, "dup failed");
+        // clear CLOEXEC so adopt() has to set it, as with a socket systemd passed
+        assertEquals(0, LibC.INSTANCE.fcntl(dup, LibC.F_SETFD, 0));
+        return dup;
+    }
+
+    private UnixListener adoptAndStart(int fd) throws Exception {
+        UnixListener l = UnixListener.adopt(fd, GUID);
+        listeners.add(l);
+        onLoopRun(loop, () -> l.start(loop, accepted::add));
+        return l;
+    }
+
+    @Test
+    void adoptedPathSocketReportsItsAddressAndAccepts() throws Exception {
+        Path p = tmp.resolve("activated");
+        int fd = listeningFdFromJnr(p.toString());
+        assertEquals(0, LibC.INSTANCE.fcntl(fd, LibC.F_GETFL, 0) & LibC.O_NONBLOCK, "precondition: blocking");
+        UnixListener l = adoptAndStart(fd);
+        assertEquals(fd, l.fd());
+        assertEquals("unix:path=" + p + ",guid=" + GUID, l.connectAddress());
+        assertEquals(UnixAddress.Kind.SYSTEMD, l.requestedAddress().kind());
+        assertNull(l.socketFile(), "an adopted socket's file is not ours");
+        assertNonBlockingCloexec(fd);
+
+        SocketChannel c = jdkClient(p);
+        SocketConnection conn = awaitAccepted();
+        assertPeerIsThisProcess(conn);
+        c.write(ByteBuffer.wrap(new byte[] {7}));
+        ByteBuffer in = ByteBuffer.allocateDirect(4);
+        TestSupport.waitUntil("1 byte", () -> {
+            try {
+                conn.read(in);
+            } catch (IOException e) {
+                throw new AssertionError(e);
+            }
+            return in.position() == 1;
+        });
+        assertEquals(7, in.get(0));
+
+        onLoopRun(loop, l::close);
+        assertTrue(Files.exists(p, LinkOption.NOFOLLOW_LINKS), "close() must not unlink a socket it did not create");
+        assertTrue(LibC.INSTANCE.fcntl(fd, LibC.F_GETFD, 0) < 0, "adopted fd is closed by close()");
+    }
+
+    @Test
+    void adoptedAbstractSocketReportsAbstractAddress() throws Exception {
+        String name = "kdbus-adopt-test-" + UUID.randomUUID();
+        int fd = listeningFdFromJnr("\0" + name);
+        UnixListener l = adoptAndStart(fd);
+        assertEquals("unix:abstract=" + name + ",guid=" + GUID, l.connectAddress());
+        try (UnixSocketChannel c = UnixSocketChannel.open(new UnixSocketAddress("\0" + name))) {
+            assertTrue(c.isConnected());
+            assertPeerIsThisProcess(awaitAccepted());
+        }
+    }
+
+    @Test
+    void adoptRejectsWhatIsNotAListeningUnixStreamSocket() throws Exception {
+        int efd = LibC.INSTANCE.eventfd(0, LibC.EFD_CLOEXEC);
+        assertTrue(efd >= 0);
+        try {
+            IOException e = assertThrows(IOException.class, () -> UnixListener.adopt(efd, GUID));
+            assertTrue(e.getMessage().contains("not a usable socket"), e.getMessage());
+            assertTrue(LibC.INSTANCE.fcntl(efd, LibC.F_GETFD, 0) >= 0, "a rejected fd stays open for the caller");
+        } finally {
+            LibC.INSTANCE.close(efd);
+        }
+        try (jnr.unixsocket.UnixSocketChannel unconnected = jnr.unixsocket.UnixSocketChannel.open()) {
+            IOException e = assertThrows(IOException.class, () -> UnixListener.adopt(unconnected.getFD(), GUID));
+            assertTrue(e.getMessage().contains("not listening"), e.getMessage());
+        }
+        assertThrows(IOException.class, () -> UnixListener.adopt(-1, GUID));
+    }
+
+    @Test
+    void bindRefusesSystemdAddress() {
+        assertThrows(UnixAddress.BadAddressException.class, () -> UnixListener.bind(UnixAddress.parse("systemd:"), GUID));
+    }
 }
