@@ -69,7 +69,11 @@ public enum BusKind {
 
     /** The command line that starts this bus listening on {@code socket}. */
     public List<String> command(Path socket) {
-        List<String> common = List.of("--session", "--nofork", "--print-address", "--address=unix:path=" + socket);
+        return command(List.of("--session", "--nofork", "--print-address", "--address=unix:path=" + socket));
+    }
+
+    /** The command line that starts this bus with the given dbus-daemon options. */
+    public List<String> command(List<String> common) {
         List<String> argv = new ArrayList<>();
         switch (this) {
             case DBUS_DAEMON -> {
@@ -109,5 +113,11 @@ public enum BusKind {
     public BusUnderTest start() throws IOException {
         Path dir = Files.createTempDirectory("kdbus-compat-" + label + "-");
         return ProcessBus.start(this, dir);
+    }
+
+    /** Starts this bus with {@code --config-file=config --nofork --print-address}. */
+    public BusUnderTest start(Path config) throws IOException {
+        Path dir = Files.createTempDirectory("kdbus-compat-" + label + "-");
+        return ProcessBus.start(this, dir, command(List.of("--config-file=" + config, "--nofork", "--print-address")));
     }
 }

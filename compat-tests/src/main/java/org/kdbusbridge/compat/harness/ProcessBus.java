@@ -29,9 +29,11 @@ public final class ProcessBus implements BusUnderTest {
     }
 
     static ProcessBus start(BusKind kind, Path dir) throws IOException {
-        Path socket = dir.resolve("bus");
+        return start(kind, dir, kind.command(dir.resolve("bus")));
+    }
+
+    static ProcessBus start(BusKind kind, Path dir, List<String> argv) throws IOException {
         Path err = dir.resolve(kind.label() + ".stderr.log");
-        List<String> argv = kind.command(socket);
         ProcessBuilder pb = new ProcessBuilder(argv)
                 .redirectError(err.toFile())
                 .redirectInput(ProcessBuilder.Redirect.PIPE);
