@@ -103,6 +103,15 @@ public final class DriverEmitter {
                 member, null, new SealedPayload(bytes), new StringArgs(arg)));
     }
 
+    /** A bus signal with no arguments (ActivatableServicesChanged). */
+    public void signal(String member) {
+        long s = nextSerial();
+        byte[] bytes = MessageBuilder.build(Message.SIGNAL, NO_REPLY, s, PATH, IFACE, member, null,
+                null, null, Bus.DRIVER_NAME, null, new byte[0]);
+        bus.emitSignal(new Message(Message.SIGNAL, NO_REPLY, s, Message.NO_REPLY_SERIAL, null, PATH, IFACE,
+                member, null, new SealedPayload(bytes), ArgSource.NONE));
+    }
+
     public void nameOwnerChanged(String name, String oldOwner, String newOwner) {
         long s = nextSerial();
         BodyWriter w = new BodyWriter();

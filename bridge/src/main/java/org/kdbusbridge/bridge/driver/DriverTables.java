@@ -70,6 +70,8 @@ final class DriverTables {
                             + "    </signal>\n"
                             + "    <signal name=\"NameAcquired\">\n"
                             + "      <arg type=\"s\"/>\n"
+                            + "    </signal>\n"
+                            + "    <signal name=\"ActivatableServicesChanged\">\n"
                             + "    </signal>\n"),
             new Iface("org.freedesktop.DBus.Properties", false, List.of(
                     new Method("Get", "ss", "v", false),

@@ -12,6 +12,7 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
+import org.kdbusbridge.bridge.activation.ActivationManager;
 import org.kdbusbridge.bridge.config.BusConfig;
 import org.kdbusbridge.bridge.driver.DBusErrors;
 import org.kdbusbridge.bridge.driver.Driver;
@@ -57,6 +58,7 @@ public final class BusServer implements Driver.Host {
     private int incomplete;
     private int complete;
     private volatile String address;
+    private ActivationManager activation;
 
     public BusServer(BusConfig config) {
         this.config = config;
@@ -93,7 +95,15 @@ public final class BusServer implements Driver.Host {
             loop.shutdown(); // never started: closes its epoll and eventfd descriptors
             throw e;
         }
+        address = String.join(";", connect);
         loop.start();
+        // Service files are read before the first client is accepted, so activatable names are
+        // there from the start (the scan runs here, off the loop).
+        activation = new ActivationManager(bus, loop, driver.emitter(), paths(config.serviceDirs()), address,
+                config.type(), driver::activationEnvironment);
+        bus.setActivationListener(activation);
+        driver.setActivationHooks(activation);
+        activation.start();
         CompletableFuture<Void> started = new CompletableFuture<>();
         loop.execute(() -> {
             for (UnixListener l : listeners) {
@@ -102,8 +112,15 @@ public final class BusServer implements Driver.Host {
             started.complete(null);
         });
         started.join();
-        address = String.join(";", connect);
         return address;
+    }
+
+    private static List<java.nio.file.Path> paths(List<String> dirs) {
+        List<java.nio.file.Path> out = new ArrayList<>();
+        for (String d : dirs) {
+            out.add(java.nio.file.Path.of(d));
+        }
+        return out;
     }
 
     /**
@@ -162,6 +179,9 @@ public final class BusServer implements Driver.Host {
             done.get(5, TimeUnit.SECONDS);
         } catch (Exception e) {
             LOG.warn("Listeners did not close cleanly: {}", e.toString());
+        }
+        if (activation != null) {
+            activation.shutdown();
         }
         loop.shutdown();
         try {
@@ -239,8 +259,32 @@ public final class BusServer implements Driver.Host {
         flushDirty();
     }
 
+    /**
+     * Queues a session for writing. Socket handlers flush at the end of their own step; output
+     * produced by timers and cross-thread tasks (activation results, reload) gets a flush task.
+     */
     void markDirty(ClientSession s) {
         dirty.add(s);
+        if (!inIo && !flushScheduled) {
+            flushScheduled = true;
+            loop.execute(() -> {
+                flushScheduled = false;
+                flushDirty();
+            });
+        }
+    }
+
+    /** True while a socket handler runs; it flushes before returning. Loop thread only. */
+    private boolean inIo;
+    private boolean flushScheduled;
+
+    void enterIo() {
+        inIo = true;
+    }
+
+    void leaveIo() {
+        inIo = false;
+        flushDirty();
     }
 
     /** Writes out every session that has something queued. */
@@ -294,6 +338,9 @@ public final class BusServer implements Driver.Host {
         }
         limits.copyFrom(fresh.limits());
         config = fresh;
+        if (activation != null) {
+            activation.setServiceDirs(paths(fresh.serviceDirs()));
+        }
         LOG.info("Reloaded configuration");
         return null;
     }

@@ -88,6 +88,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
         if (closed) {
             return;
         }
+        server.enterIo();
         try {
             if ((readyEvents & EventLoop.WRITE) != 0) {
                 flush();
@@ -97,8 +98,9 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
             }
         } catch (IOException e) {
             close(e.getMessage());
+        } finally {
+            server.leaveIo();
         }
-        server.flushDirty();
     }
 
     private void readAvailable() throws IOException {

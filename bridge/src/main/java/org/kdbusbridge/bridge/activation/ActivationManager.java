@@ -1,0 +1,213 @@
+package org.kdbusbridge.bridge.activation;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Supplier;
+
+import org.kdbusbridge.bridge.driver.ActivationHooks;
+import org.kdbusbridge.bridge.driver.DBusErrors;
+import org.kdbusbridge.bridge.driver.DriverEmitter;
+import org.kdbusbridge.bridge.transport.EventLoop;
+import org.kdbusbridge.core.bus.Bus;
+import org.kdbusbridge.core.connection.Connection;
+import org.kdbusbridge.core.message.Message;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Service activation on the bus side: keeps the core's activators in step with the service
+ * files, starts services when an activator asks, and ends every start with exactly one outcome.
+ *
+ * Invariants: runs on the loop thread (spawner and watcher callbacks hop over with
+ * {@link EventLoop#execute}); a name has at most one start in flight; a start ends exactly once
+ * - the name was acquired (StartServiceByName callers get SUCCESS), or it failed (exec
+ * failure, the child exited or was killed before taking the name, service_start_timeout),
+ * and then every waiting caller and every message queued on the activator gets the error.
+ */
+public final class ActivationManager implements ActivationHooks, Bus.ActivationListener {
+    private static final Logger LOG = LoggerFactory.getLogger(ActivationManager.class);
+
+    /** One start in flight. */
+    private static final class Start {
+        final List<Connection> callers = new ArrayList<>();
+        final List<Long> serials = new ArrayList<>();
+        EventLoop.Timer timeout;
+        boolean spawned;
+    }
+
+    private final Bus bus;
+    private final EventLoop loop;
+    private final DriverEmitter out;
+    private final ServiceRegistry registry;
+    private final Spawner spawner;
+    private final Supplier<Map<String, String>> activationEnvironment;
+    private final Map<String, Start> starts = new HashMap<>();
+    private ServiceDirWatcher watcher;
+
+    public ActivationManager(Bus bus, EventLoop loop, DriverEmitter out, List<Path> serviceDirs, String busAddress,
+                             String busType, Supplier<Map<String, String>> activationEnvironment) {
+        this.bus = bus;
+        this.loop = loop;
+        this.out = out;
+        this.activationEnvironment = activationEnvironment;
+        this.registry = ServiceRegistry.of(serviceDirs);
+        this.spawner = new Spawner(busAddress, busType, Spawner.busEnvironment(System.getenv()), new Spawner.Listener() {
+            @Override
+            public void onSpawned(String name, long pid) {
+                loop.execute(() -> spawned(name, pid));
+            }
+
+            @Override
+            public void onExecFailed(String name, String message) {
+                loop.execute(() -> fail(name, DBusErrors.SPAWN_EXEC_FAILED, message));
+            }
+
+            @Override
+            public void onExited(String name, long pid, int exitCode) {
+                loop.execute(() -> exited(name, pid, exitCode));
+            }
+
+            @Override
+            public void onSignaled(String name, long pid, int signal) {
+                loop.execute(() -> fail(name, DBusErrors.SPAWN_CHILD_SIGNALED, Spawner.childSignaledMessage(name, signal)));
+            }
+        });
+    }
+
+    /**
+     * Reads the service files (blocking: call before the loop serves clients, or off it) and
+     * starts watching their directories; the watcher rescans on its own thread.
+     */
+    public void start() {
+        registry.rescan();
+        loop.execute(() -> publish(false));
+        try {
+            watcher = new ServiceDirWatcher(ServiceDir.watched(registry.directories()), () -> {
+                if (registry.rescan()) {
+                    loop.execute(() -> publish(true));
+                }
+            });
+            watcher.start();
+        } catch (IOException e) {
+            LOG.warn("Service directories are not watched: {}", e.getMessage());
+        }
+    }
+
+    /** New service dirs after a reload (loop thread; the directory scan is a few small reads). */
+    public void setServiceDirs(List<Path> dirs) {
+        registry.setDirectories(ServiceDir.of(dirs));
+        if (registry.rescan()) {
+            publish(true);
+        }
+    }
+
+    public void shutdown() {
+        if (watcher != null) {
+            watcher.close();
+        }
+        spawner.shutdown();
+    }
+
+    /** Pushes the current set of names to the core; orphaned waiters get ServiceUnknown. */
+    private void publish(boolean announce) {
+        List<Message> orphaned = bus.setActivatable(registry.snapshot().keySet());
+        for (Message m : orphaned) {
+            replyError(m, DBusErrors.SERVICE_UNKNOWN, "The name " + m.destination() + " was not provided by any .service files");
+        }
+        if (announce) {
+            out.signal("ActivatableServicesChanged");
+        }
+    }
+
+    @Override
+    public void awaitStart(String name, Connection caller, long serial) {
+        Start s = starts.computeIfAbsent(name, n -> new Start());
+        s.callers.add(caller);
+        s.serials.add(serial);
+    }
+
+    @Override
+    public void activationRequested(String name) {
+        Start s = starts.computeIfAbsent(name, n -> new Start());
+        ServiceFile file = registry.snapshot().get(name);
+        if (file == null) {
+            fail(name, DBusErrors.SERVICE_UNKNOWN, "The name " + name + " was not provided by any .service files");
+            return;
+        }
+        List<String> argv;
+        try {
+            argv = ExecLine.parse(file.exec());
+        } catch (ExecLine.ParseException e) {
+            fail(name, DBusErrors.SPAWN_EXEC_FAILED, Spawner.execFailedMessage(name, e.getMessage()));
+            return;
+        }
+        long timeoutMs = bus.limits().serviceStartTimeout;
+        s.timeout = loop.schedule(timeoutMs, () -> fail(name, DBusErrors.TIMED_OUT, "Activation of " + name + " timed out"));
+        LOG.info("Activating service name='{}' requested", name);
+        spawner.spawn(name, argv, activationEnvironment.get());
+    }
+
+    private void spawned(String name, long pid) {
+        Start s = starts.get(name);
+        if (s != null) {
+            s.spawned = true;
+        }
+    }
+
+    private void exited(String name, long pid, int exitCode) {
+        if (exitCode == 0) {
+            return; // it may have handed over to a daemonised child; the timeout still applies
+        }
+        fail(name, DBusErrors.SPAWN_CHILD_EXITED, Spawner.childExitedMessage(name, exitCode));
+    }
+
+    @Override
+    public void nameAcquired(String name) {
+        Start s = starts.remove(name);
+        if (s == null) {
+            return;
+        }
+        if (s.timeout != null) {
+            s.timeout.cancel();
+        }
+        LOG.info("Successfully activated service '{}'", name);
+        for (int i = 0; i < s.callers.size(); i++) {
+            Connection c = s.callers.get(i);
+            if (!c.isClosed()) {
+                out.replyUint32(c, s.serials.get(i), 1); // DBUS_START_REPLY_SUCCESS
+            }
+        }
+    }
+
+    /** Ends a start in failure: every StartServiceByName caller and every queued call hears why. */
+    private void fail(String name, String errorName, String message) {
+        Start s = starts.remove(name);
+        if (s == null) {
+            return; // already ended (acquired, or failed another way)
+        }
+        if (s.timeout != null) {
+            s.timeout.cancel();
+        }
+        LOG.warn("Activation of {} failed: {}", name, message);
+        for (int i = 0; i < s.callers.size(); i++) {
+            Connection c = s.callers.get(i);
+            if (!c.isClosed()) {
+                out.error(c, s.serials.get(i), errorName, message);
+            }
+        }
+        for (Message m : bus.failActivation(name)) {
+            replyError(m, errorName, message);
+        }
+    }
+
+    private void replyError(Message m, String errorName, String message) {
+        Connection c = m.sender();
+        if (c != null && !c.isClosed() && m.expectsReply()) {
+            out.error(c, m.serial(), errorName, message);
+        }
+    }
+}
