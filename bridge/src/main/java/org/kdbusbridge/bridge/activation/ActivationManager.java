@@ -46,7 +46,13 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
     private final Spawner spawner;
     private final Supplier<Map<String, String>> activationEnvironment;
     private final Map<String, Start> starts = new HashMap<>();
+    /** Units waiting for systemd to appear on the bus (it is being activated itself). */
+    private final List<String> unitsForSystemd = new ArrayList<>();
+    private boolean systemdActivation;
     private ServiceDirWatcher watcher;
+
+    static final String SYSTEMD = "org.freedesktop.systemd1";
+    static final String SYSTEMD_ACTIVATOR = "org.freedesktop.systemd1.Activator";
 
     public ActivationManager(Bus bus, EventLoop loop, DriverEmitter out, List<Path> serviceDirs, String busAddress,
                              String busType, Supplier<Map<String, String>> activationEnvironment) {
@@ -97,6 +103,11 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
         }
     }
 
+    /** --systemd-activation: services with SystemdService= are started by asking systemd. */
+    public void setSystemdActivation(boolean on) {
+        this.systemdActivation = on;
+    }
+
     /** New service dirs after a reload (loop thread; the directory scan is a few small reads). */
     public void setServiceDirs(List<Path> dirs) {
         registry.setDirectories(ServiceDir.of(dirs));
@@ -138,6 +149,15 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
             fail(name, DBusErrors.SERVICE_UNKNOWN, "The name " + name + " was not provided by any .service files");
             return;
         }
+        long timeoutMs = bus.limits().serviceStartTimeout;
+        if (systemdActivation && (name.equals(SYSTEMD) || file.systemdService().isPresent())) {
+            s.timeout = loop.schedule(timeoutMs, () -> fail(name, DBusErrors.TIMED_OUT, "Activation of " + name + " timed out"));
+            if (name.equals(SYSTEMD)) {
+                return; // as dbus-daemon: systemd itself is expected to connect on its own
+            }
+            requestFromSystemd(name, file.systemdService().get());
+            return;
+        }
         List<String> argv;
         try {
             argv = ExecLine.parse(file.exec());
@@ -145,10 +165,40 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
             fail(name, DBusErrors.SPAWN_EXEC_FAILED, Spawner.execFailedMessage(name, e.getMessage()));
             return;
         }
-        long timeoutMs = bus.limits().serviceStartTimeout;
         s.timeout = loop.schedule(timeoutMs, () -> fail(name, DBusErrors.TIMED_OUT, "Activation of " + name + " timed out"));
         LOG.info("Activating service name='{}' requested", name);
         spawner.spawn(name, argv, activationEnvironment.get());
+    }
+
+    /**
+     * systemd activation: a directed ActivationRequest(unit) signal from the bus to systemd;
+     * if systemd is not on the bus yet it is activated first and the request waits for it.
+     */
+    private void requestFromSystemd(String name, String unit) {
+        Connection systemd = bus.resolve(SYSTEMD);
+        if (systemd != null) {
+            LOG.info("Activating via systemd: service name='{}' unit='{}'", name, unit);
+            out.directedSignal(systemd, SYSTEMD, SYSTEMD_ACTIVATOR, "ActivationRequest", unit);
+            return;
+        }
+        if (bus.activator(SYSTEMD) == null) {
+            fail(name, DBusErrors.SERVICE_UNKNOWN, "The name " + SYSTEMD + " was not provided by any .service files");
+            return;
+        }
+        LOG.info("Activating systemd to hand-off: service name='{}' unit='{}'", name, unit);
+        unitsForSystemd.add(unit);
+        bus.activate(SYSTEMD);
+    }
+
+    /** systemd's ActivationFailure(unit, error name, message) for a unit we asked for. */
+    @Override
+    public void systemdFailure(String unit, String errorName, String message) {
+        for (String name : new ArrayList<>(starts.keySet())) {
+            ServiceFile file = registry.snapshot().get(name);
+            if (file != null && file.systemdService().map(unit::equals).orElse(false)) {
+                fail(name, errorName, message);
+            }
+        }
     }
 
     private void spawned(String name, long pid) {
@@ -167,6 +217,13 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
 
     @Override
     public void nameAcquired(String name) {
+        if (name.equals(SYSTEMD) && !unitsForSystemd.isEmpty()) {
+            Connection systemd = bus.resolve(SYSTEMD);
+            for (String unit : unitsForSystemd) {
+                out.directedSignal(systemd, SYSTEMD, SYSTEMD_ACTIVATOR, "ActivationRequest", unit);
+            }
+            unitsForSystemd.clear();
+        }
         Start s = starts.remove(name);
         if (s == null) {
             return;

@@ -264,6 +264,7 @@ public final class Main {
         if (o.address != null) {
             config.overrideListen(o.address);
         }
+        config.setSystemdActivation(o.systemdActivation);
         return config;
     }
 

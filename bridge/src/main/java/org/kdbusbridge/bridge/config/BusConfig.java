@@ -67,6 +67,13 @@ public final class BusConfig {
     /** The groups of {@code uid} (primary first) from the table read at config time. */
     public long[] groupsOf(long uid) { return groups.groupsOf(uid); }
 
+    boolean systemdActivation;
+
+    /** --systemd-activation: SystemdService= services are started through systemd. */
+    public boolean systemdActivation() { return systemdActivation; }
+
+    public void setSystemdActivation(boolean on) { systemdActivation = on; }
+
     /** Replaces every listen address (the CLI's --address). */
     public void overrideListen(String address) {
         listen.clear();

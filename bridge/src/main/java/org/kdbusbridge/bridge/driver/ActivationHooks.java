@@ -13,7 +13,13 @@ public interface ActivationHooks {
 
         @Override
         public void nameAcquired(String name) { }
+
+        @Override
+        public void systemdFailure(String unit, String errorName, String message) { }
     };
+
+    /** systemd reported that it could not start {@code unit}. */
+    void systemdFailure(String unit, String errorName, String message);
 
     /** {@code caller} asked StartServiceByName({@code name}) with {@code serial}; reply later. */
     void awaitStart(String name, Connection caller, long serial);

@@ -45,6 +45,11 @@ public final class Driver {
 
         /** Closes {@code c}'s socket once what is queued for it has been written (BYEBYE). */
         void closeWhenFlushed(Connection c);
+
+        /** The Features property. */
+        default List<String> features() {
+            return DriverTables.FEATURES;
+        }
     }
 
     private ActivationHooks activation = ActivationHooks.NONE;
@@ -85,6 +90,11 @@ public final class Driver {
     public void handle(DriverCall call) {
         if (!(call.type() == Message.METHOD_CALL && "Hello".equals(call.member()) && call.caller().uniqueName() == null)) {
             call.capture().run(); // a Hello is shown to monitors once it has a sender (see hello())
+        }
+        if (call.type() == Message.SIGNAL && "org.freedesktop.systemd1.Activator".equals(call.iface())
+                && "ActivationFailure".equals(call.member())) {
+            systemdActivationFailure(call);
+            return;
         }
         if (call.type() != Message.METHOD_CALL) {
             return; // dbus-daemon ignores anything else sent to the driver
@@ -478,6 +488,26 @@ public final class Driver {
         }
     }
 
+    /** Only the owner of org.freedesktop.systemd1 may report activation failures. */
+    private void systemdActivationFailure(DriverCall call) {
+        Connection c = call.caller();
+        if (bus.resolve("org.freedesktop.systemd1") != c) {
+            LOG.warn("Ignoring forged ActivationFailure message from connection {}", c);
+            return;
+        }
+        try {
+            if (!"sss".equals(call.signature())) {
+                return;
+            }
+            String unit = call.body().readString();
+            String code = call.body().readString();
+            String text = call.body().readString();
+            activation.systemdFailure(unit, code, text);
+        } catch (ProtocolException e) {
+            LOG.warn("Malformed ActivationFailure from {}: {}", c, e.getMessage());
+        }
+    }
+
     private void addMatch(DriverCall call) throws ProtocolException {
         Connection c = call.caller();
         String text = call.body().readString();
@@ -541,7 +571,7 @@ public final class Driver {
         }
         BodyWriter w = new BodyWriter();
         w.writeVariant("as");
-        writeStrings(w, prop.equals("Features") ? DriverTables.FEATURES : DriverTables.EXTRA_INTERFACES);
+        writeStrings(w, prop.equals("Features") ? host.features() : DriverTables.EXTRA_INTERFACES);
         out.reply(call.caller(), call.serial(), "v", w.toByteArray());
     }
 
@@ -555,7 +585,7 @@ public final class Driver {
         w.beginDictEntry();
         w.writeString("Features");
         w.writeVariant("as");
-        writeStrings(w, DriverTables.FEATURES);
+        writeStrings(w, host.features());
         w.endDictEntry();
         w.beginDictEntry();
         w.writeString("Interfaces");

@@ -103,6 +103,17 @@ public final class DriverEmitter {
                 member, null, new SealedPayload(bytes), new StringArgs(arg)));
     }
 
+    /** A signal from the bus at /org/freedesktop/DBus with one string, to one connection by name. */
+    public void directedSignal(Connection to, String destination, String iface, String member, String arg) {
+        long s = nextSerial();
+        BodyWriter w = new BodyWriter();
+        w.writeString(arg);
+        byte[] bytes = MessageBuilder.build(Message.SIGNAL, NO_REPLY, s, PATH, iface, member, null,
+                null, destination, Bus.DRIVER_NAME, "s", w.toByteArray());
+        bus.emitTo(to, new Message(Message.SIGNAL, NO_REPLY, s, Message.NO_REPLY_SERIAL, destination, PATH, iface,
+                member, null, new SealedPayload(bytes), new StringArgs(arg)));
+    }
+
     /** A bus signal with no arguments (ActivatableServicesChanged). */
     public void signal(String member) {
         long s = nextSerial();

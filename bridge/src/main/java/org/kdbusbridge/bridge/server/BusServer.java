@@ -101,6 +101,7 @@ public final class BusServer implements Driver.Host {
         // there from the start (the scan runs here, off the loop).
         activation = new ActivationManager(bus, loop, driver.emitter(), paths(config.serviceDirs()), address,
                 config.type(), driver::activationEnvironment);
+        activation.setSystemdActivation(config.systemdActivation());
         bus.setActivationListener(activation);
         driver.setActivationHooks(activation);
         activation.start();
@@ -337,6 +338,7 @@ public final class BusServer implements Driver.Host {
             return e.getMessage();
         }
         limits.copyFrom(fresh.limits());
+        fresh.setSystemdActivation(config.systemdActivation());
         config = fresh;
         if (activation != null) {
             activation.setServiceDirs(paths(fresh.serviceDirs()));
@@ -349,6 +351,11 @@ public final class BusServer implements Driver.Host {
     @Override
     public long busUid() {
         return currentUid();
+    }
+
+    @Override
+    public List<String> features() {
+        return config.systemdActivation() ? List.of("HeaderFiltering", "SystemdActivation") : List.of("HeaderFiltering");
     }
 
     @Override

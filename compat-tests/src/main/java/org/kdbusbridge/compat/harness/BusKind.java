@@ -116,8 +116,10 @@ public enum BusKind {
     }
 
     /** Starts this bus with {@code --config-file=config --nofork --print-address}. */
-    public BusUnderTest start(Path config) throws IOException {
+    public BusUnderTest start(Path config, String... extraOptions) throws IOException {
         Path dir = Files.createTempDirectory("kdbus-compat-" + label + "-");
-        return ProcessBus.start(this, dir, command(List.of("--config-file=" + config, "--nofork", "--print-address")));
+        List<String> options = new ArrayList<>(List.of("--config-file=" + config, "--nofork", "--print-address"));
+        options.addAll(Arrays.asList(extraOptions));
+        return ProcessBus.start(this, dir, command(options));
     }
 }
