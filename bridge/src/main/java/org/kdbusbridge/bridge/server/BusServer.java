@@ -12,6 +12,7 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
+import org.kdbusbridge.bridge.capture.CaptureSink;
 import org.kdbusbridge.bridge.config.BusConfig;
 import org.kdbusbridge.bridge.driver.DBusErrors;
 import org.kdbusbridge.bridge.driver.Driver;
@@ -57,6 +58,7 @@ public final class BusServer implements Driver.Host {
     private int incomplete;
     private int complete;
     private volatile String address;
+    private CaptureSink capture;
 
     public BusServer(BusConfig config) {
         this.config = config;
@@ -65,6 +67,14 @@ public final class BusServer implements Driver.Host {
         this.bus = new Bus(limits);
         this.guid = randomHex(16);
         this.driver = new Driver(bus, guid, machineId(guid), this);
+    }
+
+    /**
+     * Our extension: also write every message to {@code sink}'s pcapng file from the moment
+     * the loop starts. Call before {@link #start()}; {@link #stop()} flushes and closes it.
+     */
+    public void setCapture(CaptureSink sink) {
+        this.capture = sink;
     }
 
     /** Binds every listen address and starts the loop; returns the connect address(es). */
@@ -96,6 +106,9 @@ public final class BusServer implements Driver.Host {
         loop.start();
         CompletableFuture<Void> started = new CompletableFuture<>();
         loop.execute(() -> {
+            if (capture != null) {
+                capture.attach(bus, new Credentials(currentUid(), -1, busPid));
+            }
             for (UnixListener l : listeners) {
                 l.start(loop, this::onAccept);
             }
@@ -156,6 +169,9 @@ public final class BusServer implements Driver.Host {
             for (ClientSession s : new ArrayList<>(sessions)) {
                 s.close("bus shutting down");
             }
+            if (capture != null) {
+                capture.detach();
+            }
             done.complete(null);
         });
         try {
@@ -168,6 +184,9 @@ public final class BusServer implements Driver.Host {
             loop.awaitTermination(5000);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        }
+        if (capture != null) {
+            capture.close(10_000); // off the loop: waits for the writer to empty its queue
         }
     }
 
