@@ -305,8 +305,8 @@ public final class Bus {
 
     /**
      * BecomeMonitor, first half: {@code c} loses every name (its unique name first, then the
-     * well-known ones in the order it got them, as dbus-daemon releases them), its match rules,
-     * its visibility and its reply slots: callers it owes a reply are returned as dead replies
+     * well-known ones in the order it got them, as dbus-daemon releases them), its visibility
+     * and its reply slots: callers it owes a reply are returned as dead replies
      * (they get NoReply, as in dbus-daemon's bus_connection_drop_pending_replies), and calls it
      * made are forgotten. {@link #startMonitoring} then makes it a monitor.
      */
@@ -319,12 +319,16 @@ public final class Bus {
         for (String name : new ArrayList<>(c.ownedNames())) {
             names.release(c, name, changes);
         }
-        matches.removeAll(c);
         return new Disconnect(changes, dropReplySlots(c));
     }
 
-    /** The second half of BecomeMonitor, after its name-change signals went out. */
+    /**
+     * The second half of BecomeMonitor, after its name-change signals went out: as in
+     * dbus-daemon, its own match rules still saw those signals (its NameOwnerChanged too), and
+     * only now give way to the monitor rules.
+     */
     public void startMonitoring(Connection c, List<MatchRule> rules) {
+        matches.removeAll(c);
         monitors.add(c, rules);
     }
 
