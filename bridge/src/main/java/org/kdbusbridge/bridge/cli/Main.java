@@ -8,6 +8,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.concurrent.CountDownLatch;
 
+import org.kdbusbridge.bridge.capture.CaptureSink;
 import org.kdbusbridge.bridge.config.BusConfig;
 import org.kdbusbridge.bridge.config.BusConfigParser;
 import org.kdbusbridge.bridge.config.ConfigException;
@@ -40,6 +41,8 @@ public final class Main {
         String syslog;
         boolean introspect;
         boolean version;
+        /** Our extension: write every message to this pcapng file (busctl capture's format). */
+        String captureFile;
         /** Internal: we are the child a --fork parent started; report to it on stdout. */
         boolean forkedChild;
     }
@@ -56,7 +59,8 @@ public final class Main {
 
     static final String USAGE = "kdbus-bridge [--version] [--session] [--system] [--config-file=FILE]"
             + " [--print-address[=DESCRIPTOR]] [--print-pid[=DESCRIPTOR]] [--introspect] [--address=ADDRESS]"
-            + " [--nopidfile] [--nosyslog] [--syslog] [--syslog-only] [--nofork] [--fork] [--systemd-activation]";
+            + " [--nopidfile] [--nosyslog] [--syslog] [--syslog-only] [--nofork] [--fork] [--systemd-activation]"
+            + " [--kdbus-capture=FILE]";
 
     static Options parse(String[] argv) throws UsageException {
         Options o = new Options();
@@ -75,7 +79,7 @@ public final class Main {
                 case "--nopidfile" -> o.nopidfile = true;
                 case "--system" -> o.configFile = once(o.configFile, SYSTEM_CONF, "system");
                 case "--session" -> o.configFile = once(o.configFile, SESSION_CONF, "session");
-                case "--config-file", "--address" -> { }
+                case "--config-file", "--address", CAPTURE -> { }
                 case "--print-address" -> o.printAddress = true;
                 case "--print-pid" -> o.printPid = true;
                 case FORKED_CHILD -> o.forkedChild = true;
@@ -88,6 +92,10 @@ public final class Main {
                         o.address = onceAddress(o.address, arg.substring(10));
                     } else if ("--address".equals(prev)) {
                         o.address = onceAddress(o.address, arg);
+                    } else if (arg.startsWith(CAPTURE + "=")) {
+                        o.captureFile = onceCapture(o.captureFile, arg.substring(CAPTURE.length() + 1));
+                    } else if (CAPTURE.equals(prev)) {
+                        o.captureFile = onceCapture(o.captureFile, arg);
                     } else if (arg.startsWith("--print-address=")) {
                         o.printAddressFd = onceFd(o.printAddressFd, arg.substring(16), "print-address");
                         o.printAddress = true;
@@ -105,12 +113,26 @@ public final class Main {
             }
             prev = arg;
         }
+        if (CAPTURE.equals(prev)) {
+            throw new UsageException(CAPTURE + " needs a file name");
+        }
         checkFd(o.printAddressFd);
         checkFd(o.printPidFd);
         return o;
     }
 
     static final String FORKED_CHILD = "--kdbus-bridge-forked-child";
+    static final String CAPTURE = "--kdbus-capture";
+
+    private static String onceCapture(String existing, String value) throws UsageException {
+        if (existing != null) {
+            throw new UsageException(CAPTURE + " specified but capturing to " + existing + " already requested");
+        }
+        if (value.isEmpty()) {
+            throw new UsageException(CAPTURE + " needs a file name");
+        }
+        return value;
+    }
 
     private static void checkFd(String fd) throws UsageException {
         if (fd == null || fd.isEmpty()) {
@@ -202,11 +224,25 @@ public final class Main {
             }
         }
         BusServer server = new BusServer(config);
+        CaptureSink capture = null;
+        if (o.captureFile != null) {
+            try {
+                capture = CaptureSink.open(Path.of(o.captureFile));
+            } catch (IOException | RuntimeException e) {
+                System.err.println("Failed to start message bus: cannot open capture file " + o.captureFile + ": " + e);
+                Daemon.removePidFile(pidFile);
+                return 1;
+            }
+            server.setCapture(capture);
+        }
         String address;
         try {
             address = server.start();
         } catch (IOException | RuntimeException e) {
             System.err.println("Failed to start message bus: " + e.getMessage());
+            if (capture != null) {
+                capture.close(1000);
+            }
             Daemon.removePidFile(pidFile);
             return 1;
         }

@@ -9,6 +9,8 @@ import java.util.Map;
 import org.kdbusbridge.bridge.protocol.BodyWriter;
 import org.kdbusbridge.bridge.protocol.ProtocolException;
 import org.kdbusbridge.core.bus.Bus;
+import org.kdbusbridge.core.bus.DeadReply;
+import org.kdbusbridge.core.bus.Disconnect;
 import org.kdbusbridge.core.connection.Connection;
 import org.kdbusbridge.core.match.MatchRule;
 import org.kdbusbridge.core.match.MatchRuleException;
@@ -473,7 +475,11 @@ public final class Driver {
             rules.clear();
         }
         out.replyEmpty(c, call.serial());
-        out.emit(bus.becomeMonitor(c));
+        Disconnect gone = bus.becomeMonitor(c);
+        out.emit(gone.nameChanges());
+        for (DeadReply r : gone.deadReplies()) {
+            out.error(r.caller(), r.serial(), DBusErrors.NO_REPLY, "Message recipient disconnected from message bus without replying");
+        }
         bus.startMonitoring(c, rules);
         LOG.info("Connection {} (uid {}) became a monitor", c, uid);
     }

@@ -138,7 +138,8 @@ public final class DriverEmitter {
     /** Renders one transaction's name changes in dbus-daemon's order. */
     public void emit(List<NameChange> changes) {
         for (NameChange c : changes) {
-            if (c.oldOwner() != null && !c.oldOwner().isClosed()) {
+            // A leaving connection gets no NameLost, but monitors see it, as with dbus-daemon.
+            if (c.oldOwner() != null && (!c.oldOwner().isClosed() || bus.hasMonitors())) {
                 unicastSignal(c.oldOwner(), "NameLost", c.name());
             }
             nameOwnerChanged(c.name(), c.oldOwnerName(), c.newOwnerName());

@@ -13,6 +13,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import org.kdbusbridge.bridge.activation.ActivationManager;
+import org.kdbusbridge.bridge.capture.CaptureSink;
 import org.kdbusbridge.bridge.config.BusConfig;
 import org.kdbusbridge.bridge.driver.DBusErrors;
 import org.kdbusbridge.bridge.driver.Driver;
@@ -59,6 +60,7 @@ public final class BusServer implements Driver.Host {
     private int complete;
     private volatile String address;
     private ActivationManager activation;
+    private CaptureSink capture;
 
     public BusServer(BusConfig config) {
         this.config = config;
@@ -67,6 +69,14 @@ public final class BusServer implements Driver.Host {
         this.bus = new Bus(limits);
         this.guid = randomHex(16);
         this.driver = new Driver(bus, guid, machineId(guid), this);
+    }
+
+    /**
+     * Our extension: also write every message to {@code sink}'s pcapng file from the moment
+     * the loop starts. Call before {@link #start()}; {@link #stop()} flushes and closes it.
+     */
+    public void setCapture(CaptureSink sink) {
+        this.capture = sink;
     }
 
     /** Binds every listen address and starts the loop; returns the connect address(es). */
@@ -107,6 +117,9 @@ public final class BusServer implements Driver.Host {
         activation.start();
         CompletableFuture<Void> started = new CompletableFuture<>();
         loop.execute(() -> {
+            if (capture != null) {
+                capture.attach(bus, new Credentials(currentUid(), -1, busPid));
+            }
             for (UnixListener l : listeners) {
                 l.start(loop, this::onAccept);
             }
@@ -174,6 +187,9 @@ public final class BusServer implements Driver.Host {
             for (ClientSession s : new ArrayList<>(sessions)) {
                 s.close("bus shutting down");
             }
+            if (capture != null) {
+                capture.detach();
+            }
             done.complete(null);
         });
         try {
@@ -189,6 +205,9 @@ public final class BusServer implements Driver.Host {
             loop.awaitTermination(5000);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        }
+        if (capture != null) {
+            capture.close(10_000); // off the loop: waits for the writer to empty its queue
         }
     }
 

@@ -55,6 +55,17 @@ class MainTest {
     // --- parse ----------------------------------------------------------------------------
 
     @Test
+    void kdbusCaptureTakesOneFileInEitherForm() throws Exception {
+        assertEquals("/tmp/a.pcapng", Main.parse(new String[] {"--kdbus-capture=/tmp/a.pcapng"}).captureFile);
+        assertEquals("b.pcapng", Main.parse(new String[] {"--kdbus-capture", "b.pcapng", "--session"}).captureFile);
+        assertNull(Main.parse(new String[] {"--session"}).captureFile);
+        assertThrows(Main.UsageException.class, () -> Main.parse(new String[] {"--kdbus-capture"}));
+        assertThrows(Main.UsageException.class, () -> Main.parse(new String[] {"--kdbus-capture="}));
+        assertThrows(Main.UsageException.class,
+                () -> Main.parse(new String[] {"--kdbus-capture=a", "--kdbus-capture=b"}));
+    }
+
+    @Test
     void configFileAsSeparateArgument() throws Exception {
         Main.Options o = Main.parse(new String[] {"--config-file", "/etc/x.conf"});
         assertEquals("/etc/x.conf", o.configFile);

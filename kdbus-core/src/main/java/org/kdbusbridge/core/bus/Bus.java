@@ -305,10 +305,12 @@ public final class Bus {
 
     /**
      * BecomeMonitor, first half: {@code c} loses every name (its unique name first, then the
-     * well-known ones in the order it got them, as dbus-daemon releases them), its match rules
-     * and its visibility. {@link #startMonitoring} then makes it a monitor.
+     * well-known ones in the order it got them, as dbus-daemon releases them), its visibility
+     * and its reply slots: callers it owes a reply are returned as dead replies
+     * (they get NoReply, as in dbus-daemon's bus_connection_drop_pending_replies), and calls it
+     * made are forgotten. {@link #startMonitoring} then makes it a monitor.
      */
-    public List<NameChange> becomeMonitor(Connection c) {
+    public Disconnect becomeMonitor(Connection c) {
         List<NameChange> changes = new ArrayList<>();
         if (c.uniqueName() != null) {
             byUniqueName.remove(c.uniqueName());
@@ -317,13 +319,35 @@ public final class Bus {
         for (String name : new ArrayList<>(c.ownedNames())) {
             names.release(c, name, changes);
         }
-        matches.removeAll(c);
-        return changes;
+        return new Disconnect(changes, dropReplySlots(c));
     }
 
-    /** The second half of BecomeMonitor, after its name-change signals went out. */
+    /**
+     * The second half of BecomeMonitor, after its name-change signals went out: as in
+     * dbus-daemon, its own match rules still saw those signals (its NameOwnerChanged too), and
+     * only now give way to the monitor rules.
+     */
     public void startMonitoring(Connection c, List<MatchRule> rules) {
+        matches.removeAll(c);
         monitors.add(c, rules);
+    }
+
+    /**
+     * Our capture extension (--kdbus-capture): a pseudo-connection registered like a monitor
+     * with no rules, so it is offered every message monitors see, in sequence order. It has no
+     * name, is not counted as a connection and never sends; {@code sink} must drain its pool.
+     */
+    public Connection attachCapture(Credentials credentials, ConnectionSink sink) {
+        ReceivePool pool = new ReceivePool(limits.maxOutgoingBytes, limits.maxQueuedMessages);
+        Connection c = new Connection(nextId++, credentials, sink, pool);
+        monitors.add(c, List.of());
+        return c;
+    }
+
+    /** Stops offering messages to a capture pseudo-connection. */
+    public void detachCapture(Connection c) {
+        monitors.remove(c);
+        c.markClosed(true);
     }
 
     /**
@@ -358,6 +382,20 @@ public final class Bus {
         }
         List<NameChange> changes = new ArrayList<>();
         names.releaseAll(c, changes);
+        List<DeadReply> dead = dropReplySlots(c);
+        if (c.uniqueName() != null) {
+            byUniqueName.remove(c.uniqueName());
+            changes.add(new NameChange(c.uniqueName(), c, null));
+        }
+        return new Disconnect(changes, dead);
+    }
+
+    /**
+     * Closes every reply slot {@code c} is part of: callers it owes a reply are returned (the
+     * open ones) so they can be told; calls it made will never be answered to it, so their
+     * callees stop owing them (dbus-daemon, bus_connection_drop_pending_replies).
+     */
+    private List<DeadReply> dropReplySlots(Connection c) {
         List<DeadReply> dead = new ArrayList<>();
         for (Map.Entry<Connection.ReplyKey, Connection> e : c.pendingIncoming().entrySet()) {
             Connection caller = e.getValue();
@@ -367,8 +405,6 @@ public final class Bus {
             }
         }
         c.pendingIncoming().clear();
-        // Calls it made and will never get answered: the callees stop owing them a reply
-        // (dbus-daemon, bus_connection_drop_pending_replies); otherwise the slots leak.
         if (c.pendingOutgoingReplies() > 0) {
             for (Connection callee : byUniqueName.values()) {
                 if (callee == c) {
@@ -383,10 +419,6 @@ public final class Bus {
                 }
             }
         }
-        if (c.uniqueName() != null) {
-            byUniqueName.remove(c.uniqueName());
-            changes.add(new NameChange(c.uniqueName(), c, null));
-        }
-        return new Disconnect(changes, dead);
+        return dead;
     }
 }

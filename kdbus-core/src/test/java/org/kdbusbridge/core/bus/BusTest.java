@@ -462,6 +462,38 @@ class BusTest {
     }
 
     @Test
+    void becomingAMonitorDropsReplySlotsLikeADisconnect() {
+        Connection caller = client();
+        Connection mon = client();
+        Connection callee = client();
+        bus.send(caller, call(dest(mon), 7)); // mon owes caller a reply
+        bus.send(mon, call(dest(callee), 2)); // callee owes mon a reply
+        Disconnect d = bus.becomeMonitor(mon);
+        bus.startMonitoring(mon, List.of());
+        assertEquals(List.of(new DeadReply(caller, 7)), d.deadReplies(), "the caller is told now, not at timeout");
+        assertEquals(0, caller.pendingOutgoingReplies());
+        assertEquals(0, callee.pendingIncomingReplies(), "a monitor's calls are forgotten");
+        assertEquals(0, mon.pendingOutgoingReplies());
+        assertTrue(bus.isMonitor(mon));
+        assertNull(bus.resolve(dest(mon)), "a monitor has no name");
+    }
+
+    @Test
+    void captureSinkIsAnUncountedRulelessMonitor() {
+        Connection a = client();
+        int before = bus.connectionCount();
+        RecordingSink sink = new RecordingSink();
+        Connection cap = bus.attachCapture(new Credentials(0, 0, 1), sink);
+        assertEquals(before, bus.connectionCount(), "not a client connection");
+        assertTrue(bus.hasMonitors());
+        bus.send(a, signal("S"));
+        assertEquals(1, cap.pool().messages(), "offered every message without rules");
+        bus.detachCapture(cap);
+        assertFalse(bus.hasMonitors());
+        assertTrue(cap.isClosed());
+    }
+
+    @Test
     void callToSelfIsTrackedAndDiesQuietly() {
         Connection a = client();
         assertEquals(Delivery.OK, bus.send(a, call(dest(a), 1)));
