@@ -225,7 +225,7 @@ public final class BusServer implements Driver.Host {
         }
         Credentials creds = new Credentials(socket.peer().uid(), socket.peer().gid(), socket.peer().pid());
         SaslServer sasl = new SaslServer(new SaslServer.Config(config.allowsExternal(), config.allowsAnonymous(),
-                socket.peer().uid(), this::uidMayConnect, guid, false));
+                socket.peer().uid(), this::uidMayConnect, guid, true));
         ClientSession[] holder = new ClientSession[1];
         Connection conn = bus.connect(creds, c -> holder[0].onQueued(c));
         ClientSession session = new ClientSession(this, socket, conn, sasl);

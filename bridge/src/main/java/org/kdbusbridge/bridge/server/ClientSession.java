@@ -17,6 +17,7 @@ import org.kdbusbridge.core.bus.Bus;
 import org.kdbusbridge.core.bus.Delivery;
 import org.kdbusbridge.core.connection.Connection;
 import org.kdbusbridge.core.connection.ConnectionSink;
+import org.kdbusbridge.core.message.FdSet;
 import org.kdbusbridge.core.message.Message;
 import org.kdbusbridge.core.message.SealedPayload;
 import org.slf4j.Logger;
@@ -30,11 +31,21 @@ import org.slf4j.LoggerFactory;
  * a full socket just arms WRITE interest); a protocol violation closes this session and no
  * other; nothing is read from the socket after close; the input buffer never holds more than
  * one maximum-size message plus one read.
+ *
+ * Unix fds: the socket is always read with recvmsg, so SCM_RIGHTS fds are never silently
+ * dropped; received fds wait in {@code pendingFds} (FIFO, bounded by max_incoming_unix_fds) and
+ * a complete message takes as many as its UNIX_FDS field says, which must all have arrived (fds
+ * come with a message's first byte), else the client is disconnected. Fds still pending when
+ * the input holds no partial message belong to nothing and are closed; fds pending longer than
+ * pending_fd_timeout disconnect the client. On the way out a message with fds is always the
+ * first byte of a sendmsg, and its FdSet reference is held until that sendmsg succeeded.
+ * Every fd this session owns is closed on close().
  */
-final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
+final class ClientSession implements EventLoop.IoHandler, ConnectionSink, SocketConnection.FdSink {
     private static final Logger LOG = LoggerFactory.getLogger(ClientSession.class);
     private static final int INITIAL_BUFFER = 64 * 1024;
     private static final int MAX_READS_PER_WAKEUP = 16;
+    private static final java.util.function.IntConsumer CLOSE_FD = fd -> org.kdbusbridge.bridge.transport.LibC.INSTANCE.close(fd);
 
     private final BusServer server;
     private final SocketConnection socket;
@@ -52,6 +63,15 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
     /** Bytes of the pool's head message already copied into {@code out}. */
     private int headOffset;
     private EventLoop.Timer authTimer;
+    /** Received fds not yet claimed by a complete message: a ring of pendingCount from pendingHead. */
+    private int[] pendingFds;
+    private int pendingHead;
+    private int pendingCount;
+    private boolean fdOverflow;
+    private EventLoop.Timer pendingFdTimer;
+    /** The fds to attach to the first byte of {@code out}, or null; this session holds a reference. */
+    private FdSet outFds;
+    private int[] outFdScratch;
 
     ClientSession(BusServer server, SocketConnection socket, Connection conn, SaslServer sasl) {
         this.server = server;
@@ -109,7 +129,13 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
                 // Buffer full of one partial message: it was grown to fit in process().
                 return;
             }
-            int n = socket.read(in);
+            int n = socket.readWithFds(in, this);
+            if (fdOverflow) {
+                LOG.warn("Disconnecting {}: more than max_incoming_unix_fds={} fds pending", this,
+                        server.limits().maxIncomingUnixFds);
+                close("too many pending fds");
+                return;
+            }
             if (n < 0) {
                 close(null);
                 return;
@@ -138,6 +164,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
                 }
                 if (r == SaslServer.Result.AUTHENTICATED) {
                     authenticated = true;
+                    conn.setAcceptsUnixFds(sasl.unixFdNegotiated());
                     if (authTimer != null) {
                         authTimer.cancel();
                     }
@@ -178,8 +205,77 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
             close("out of memory");
             return;
         }
+        if (!in.hasRemaining() && pendingCount > 0) {
+            // No partial message left, and fds only come with a message's first byte: these
+            // belong to no message (more fds than UNIX_FDS claimed, or sent during SASL).
+            closePendingFds();
+        }
         in.compact();
         shrinkIfIdle();
+        armPendingFdTimer();
+    }
+
+    // --- received fds -----------------------------------------------------------------------
+
+    @Override
+    public void acceptFd(int fd) {
+        int cap = Math.max(1, server.limits().maxIncomingUnixFds);
+        if (closed || pendingCount >= cap) {
+            CLOSE_FD.accept(fd);
+            fdOverflow = !closed;
+            return;
+        }
+        if (pendingFds == null || pendingFds.length < cap) {
+            int[] bigger = new int[cap];
+            for (int i = 0; i < pendingCount; i++) {
+                bigger[i] = pendingFds[(pendingHead + i) % pendingFds.length];
+            }
+            pendingFds = bigger;
+            pendingHead = 0;
+        }
+        pendingFds[(pendingHead + pendingCount++) % pendingFds.length] = fd;
+    }
+
+    /** The next {@code n} received fds as the message's FdSet (one reference, held by the caller). */
+    private FdSet takeFds(int n) {
+        int[] fds = new int[n];
+        for (int i = 0; i < n; i++) {
+            fds[i] = pendingFds[pendingHead];
+            pendingHead = (pendingHead + 1) % pendingFds.length;
+        }
+        pendingCount -= n;
+        return new FdSet(fds, CLOSE_FD);
+    }
+
+    private void closePendingFds() {
+        while (pendingCount > 0) {
+            CLOSE_FD.accept(pendingFds[pendingHead]);
+            pendingHead = (pendingHead + 1) % pendingFds.length;
+            pendingCount--;
+        }
+    }
+
+    /** dbus-daemon's pending_fd_timeout: fds may wait for the rest of their message only so long. */
+    private void armPendingFdTimer() {
+        if (pendingCount == 0) {
+            if (pendingFdTimer != null) {
+                pendingFdTimer.cancel();
+                pendingFdTimer = null;
+            }
+            return;
+        }
+        if (pendingFdTimer == null && !closed) {
+            long timeout = server.limits().pendingFdTimeout;
+            pendingFdTimer = server.loop().schedule(timeout, () -> {
+                pendingFdTimer = null;
+                if (!closed && pendingCount > 0) {
+                    LOG.warn("Disconnecting {}: it sent fds and did not complete the message within "
+                            + "pending_fd_timeout={} ms", this, timeout);
+                    close("pending fd timeout");
+                    server.flushDirty();
+                }
+            });
+        }
     }
 
     /**
@@ -211,6 +307,30 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
     private void handleFrame(int pos, int len) throws ProtocolException {
         header.wrap(in, pos, len);
         header.validateBody();
+        long nfds = header.unixFds();
+        if (nfds == 0) {
+            route(pos, null);
+            return;
+        }
+        if (nfds > server.limits().maxMessageUnixFds) {
+            throw new ProtocolException("message claims " + nfds + " unix fds, more than max_message_unix_fds="
+                    + server.limits().maxMessageUnixFds);
+        }
+        if (!sasl.unixFdNegotiated()) {
+            throw new ProtocolException("message carries unix fds but the client did not negotiate them");
+        }
+        if (nfds > pendingCount) {
+            throw new ProtocolException("message claims " + nfds + " unix fds but " + pendingCount + " arrived");
+        }
+        FdSet fds = takeFds((int) nfds);
+        try {
+            route(pos, fds);
+        } finally {
+            fds.release(); // receive pools that took the message hold their own references
+        }
+    }
+
+    private void route(int pos, FdSet fds) throws ProtocolException {
         String dest = header.destination();
         boolean toDriver = Bus.DRIVER_NAME.equals(dest);
         if (!conn.isActive()) {
@@ -218,7 +338,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
             String iface = header.iface();
             if (toDriver && header.type() == Message.METHOD_CALL && "Hello".equals(header.member())
                     && (iface == null || Bus.DRIVER_NAME.equals(iface))) {
-                server.driver().handle(driverCall(pos, dest));
+                server.driver().handle(driverCall(pos, dest, fds));
             } else if (toDriver) {
                 server.driver().emitter().error(conn, header.serial(), DBusErrors.ACCESS_DENIED,
                         "Client tried to send a message other than Hello without being registered");
@@ -231,10 +351,10 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
             throw new ProtocolException("a monitor connection sent a message");
         }
         if (toDriver) {
-            server.driver().handle(driverCall(pos, dest));
+            server.driver().handle(driverCall(pos, dest, fds));
             return;
         }
-        Message m = toCore(pos, dest);
+        Message m = toCore(pos, dest, fds);
         Delivery d = server.bus().send(conn, m);
         if (d != Delivery.OK) {
             routingError(m, d);
@@ -242,12 +362,12 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
     }
 
     /** The sealed, SENDER-stamped copy of the frame at {@code pos} that the core routes. */
-    private Message toCore(int pos, String dest) throws ProtocolException {
+    private Message toCore(int pos, String dest, FdSet fds) throws ProtocolException {
         byte[] bytes = MessageWriter.spliceSender(in, pos, header, conn.uniqueName());
         SealedPayload payload = new SealedPayload(bytes);
         return new Message(header.type(), header.flags(), header.serial(),
                 header.hasReplySerial() ? header.replySerial() : Message.NO_REPLY_SERIAL, dest, header.path(),
-                header.iface(), header.member(), header.errorName(), payload, new PayloadArgs(payload, header.signature()));
+                header.iface(), header.member(), header.errorName(), payload, new PayloadArgs(payload, header.signature()), fds);
     }
 
     private void routingError(Message m, Delivery d) {
@@ -265,6 +385,9 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
                             + server.limits().maxRepliesPerConnection + ")");
             case DUPLICATE_SERIAL -> sendError(m, DBusErrors.ACCESS_DENIED,
                     "Message has the same reply serial as a currently-outstanding existing method call");
+            // dbus-daemon's text, missing space included (bus/dispatch.c).
+            case FDS_NOT_SUPPORTED -> sendError(m, DBusErrors.NOT_SUPPORTED,
+                    "Tried to send message with Unix file descriptorsto a client that doesn't support that.");
             default -> { }
         }
     }
@@ -274,11 +397,11 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
     }
 
     /** The frame at {@code pos} as a driver call; its capture hook shows it to monitors. */
-    private DriverCall driverCall(int pos, String dest) {
+    private DriverCall driverCall(int pos, String dest, FdSet fds) {
         Runnable capture = () -> {
             if (server.bus().hasMonitors() && conn.uniqueName() != null) {
                 try {
-                    server.bus().admitToDriver(conn, toCore(pos, dest));
+                    server.bus().admitToDriver(conn, toCore(pos, dest, fds));
                 } catch (ProtocolException e) {
                     LOG.debug("Not captured: {}", e.getMessage());
                 }
@@ -331,7 +454,16 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
                 }
                 return;
             }
-            int n = socket.write(out);
+            int n;
+            if (outFds != null) {
+                n = socket.writeWithFds(out, outFdScratch, outFds.count());
+                if (n > 0) {
+                    outFds.release(); // passed: the kernel holds its own copies now
+                    outFds = null;
+                }
+            } else {
+                n = socket.write(out);
+            }
             if (n == 0 || out.hasRemaining()) {
                 setWriteInterest(true);
                 return;
@@ -346,6 +478,20 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
                 Message m = conn.pool().peek();
                 if (m == null) {
                     break;
+                }
+                if (headOffset == 0 && m.fds() != null) {
+                    // Its fds must ride on its first byte: start a fresh sendmsg for it.
+                    if (out.position() > 0 || outFds != null) {
+                        break;
+                    }
+                    FdSet f = m.fds();
+                    if (outFdScratch == null || outFdScratch.length < f.count()) {
+                        outFdScratch = new int[Math.max(f.count(), 16)];
+                    }
+                    for (int i = 0; i < f.count(); i++) {
+                        outFdScratch[i] = f.fd(i);
+                    }
+                    outFds = f.retain();
                 }
                 headOffset += m.payload().copyTo(headOffset, out);
                 if (headOffset < m.size()) {
@@ -386,7 +532,16 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
             LOG.debug("Closing {}: {}", this, reason);
         }
         server.loop().unregister(socket.fd());
-        socket.close();
+        socket.close(); // fds still in the kernel's receive queue die with the socket
+        closePendingFds();
+        if (pendingFdTimer != null) {
+            pendingFdTimer.cancel();
+            pendingFdTimer = null;
+        }
+        if (outFds != null) {
+            outFds.release();
+            outFds = null;
+        }
         server.onClosed(this);
     }
 

@@ -60,6 +60,11 @@ public interface LibC {
     int SOCK_STREAM = 1;
     int AF_UNIX = 1;
     int MSG_NOSIGNAL = 0x4000;
+    int MSG_CTRUNC = 0x8;
+    int MSG_CMSG_CLOEXEC = 0x40000000;
+    int SCM_RIGHTS = 1;
+    /** The kernel's cap on fds in one SCM_RIGHTS message (SCM_MAX_FD). */
+    int SCM_MAX_FD = 253;
 
     int epoll_create1(int flags);
 
@@ -81,9 +86,15 @@ public interface LibC {
     /** msghdr is 56 bytes on LP64 Linux (x86_64, aarch64): name, namelen(+pad), iov, iovlen, control, controllen, flags(+pad). */
     @ssize_t long sendmsg(int fd, long msghdrAddress, int flags);
 
+    /** Same 56-byte msghdr layout as sendmsg; msg_flags (offset 48) is written back. */
+    @ssize_t long recvmsg(int fd, long msghdrAddress, int flags);
+
     int accept4(int fd, long addrAddress, long addrLenAddress, int flags);
 
     int close(int fd);
+
+    /** Writes the two fds into the 8 bytes at svAddress (tests and the fd-passing helpers). */
+    int socketpair(int domain, int type, int protocol, long svAddress);
 
     int getsockopt(int fd, int level, int optname, long optvalAddress, long optlenAddress);
 

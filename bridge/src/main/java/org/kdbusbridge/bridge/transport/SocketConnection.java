@@ -3,6 +3,11 @@
 // work on DIRECT buffers only, touch [position, limit), advance position by the bytes moved and
 // allocate nothing. write uses send(MSG_NOSIGNAL) so a vanished peer yields EPIPE, never SIGPIPE.
 // Gather writes use sendmsg(MSG_NOSIGNAL) with a per-connection native msghdr/iovec scratch area.
+// Fd passing: readWithFds uses recvmsg(MSG_CMSG_CLOEXEC) with a per-connection preallocated
+// msghdr/iovec/control area sized for SCM_MAX_FD, hands every received fd to the caller's
+// FdSink (which owns it from then on), and treats MSG_CTRUNC as an error after closing what did
+// arrive; writeWithFds attaches fds to the FIRST byte sent (one sendmsg), so once it returns > 0
+// the fds have left. Neither allocates per call.
 // Not thread-safe: used on the event-loop thread only. The owner unregisters the fd from the
 // EventLoop BEFORE close().
 package org.kdbusbridge.bridge.transport;
@@ -27,6 +32,27 @@ public final class SocketConnection {
     private final PeerCredentials peer;
     private ByteBuffer gather; // msghdr + MAX_GATHER iovecs, allocated on first gather write
     private long gatherAddr;
+    private static final int MSG_CONTROL = 32;
+    private static final int MSG_CONTROLLEN = 40;
+    private static final int MSG_FLAGS = 48;
+    private static final int CMSG_HDR = 16;
+    /** CMSG_SPACE(SCM_MAX_FD * sizeof(int)). */
+    private static final int CONTROL_SIZE = CMSG_HDR + ((LibC.SCM_MAX_FD * 4 + 7) & ~7);
+    private static final int FDMSG_SIZE = MSGHDR_SIZE + 16 + CONTROL_SIZE;
+    private ByteBuffer fdMsg; // msghdr + one iovec + control, allocated on first fd-capable I/O
+    private long fdMsgAddr;
+
+    /** Receives the fds that recvmsg brought in; from then on the sink owns (and must close) them. */
+    public interface FdSink {
+        void acceptFd(int fd);
+    }
+
+    /** The control data was cut short (MSG_CTRUNC): fds were lost, the stream can't be trusted. */
+    public static final class ControlTruncatedException extends IOException {
+        public ControlTruncatedException(String message) {
+            super(message);
+        }
+    }
 
     /**
      * Wraps an already non-blocking connected socket fd; ownership of the fd passes to this object.
@@ -86,6 +112,146 @@ public final class SocketConnection {
             }
             if (e != LibC.EINTR) {
                 throw new IOException("read(fd " + f + "): " + LibC.Native.strerror(e));
+            }
+        }
+    }
+
+    private void ensureFdMsg() {
+        if (fdMsg == null) {
+            fdMsg = ByteBuffer.allocateDirect(FDMSG_SIZE).order(ByteOrder.nativeOrder());
+            fdMsgAddr = LibC.Native.address(fdMsg);
+        }
+    }
+
+    /** Fills the msghdr for one iovec over [addr, addr+len) and a control area of controlLen. */
+    private void prepareFdMsg(long addr, long len, int controlLen) {
+        for (int i = 0; i < MSGHDR_SIZE; i += 8) {
+            fdMsg.putLong(i, 0L);
+        }
+        fdMsg.putLong(MSGHDR_SIZE, addr);
+        fdMsg.putLong(MSGHDR_SIZE + 8, len);
+        fdMsg.putLong(MSG_IOV, fdMsgAddr + MSGHDR_SIZE);
+        fdMsg.putLong(MSG_IOVLEN, 1);
+        if (controlLen > 0) {
+            fdMsg.putLong(MSG_CONTROL, fdMsgAddr + MSGHDR_SIZE + 16);
+            fdMsg.putLong(MSG_CONTROLLEN, controlLen);
+        }
+    }
+
+    /**
+     * Like {@link #read(ByteBuffer)} but through recvmsg, so SCM_RIGHTS fds that come with the
+     * bytes are handed to {@code sink} (close-on-exec already set) instead of being dropped.
+     *
+     * @throws ControlTruncatedException if the kernel had to cut the control data (every fd that
+     *         did arrive has been handed to the sink first, so the caller can close them)
+     */
+    public int readWithFds(ByteBuffer buf, FdSink sink) throws IOException {
+        int f = fd;
+        if (f < 0) {
+            throw new ClosedChannelException();
+        }
+        int pos = buf.position();
+        int rem = buf.limit() - pos;
+        if (rem <= 0) {
+            return 0;
+        }
+        ensureFdMsg();
+        long addr = LibC.Native.address(buf) + pos;
+        while (true) {
+            prepareFdMsg(addr, rem, CONTROL_SIZE);
+            long n = LIBC.recvmsg(f, fdMsgAddr, LibC.MSG_CMSG_CLOEXEC);
+            if (n >= 0) {
+                int flags = fdMsg.getInt(MSG_FLAGS);
+                long controlLen = fdMsg.getLong(MSG_CONTROLLEN);
+                if (controlLen >= CMSG_HDR) {
+                    takeFds(controlLen, sink);
+                }
+                if ((flags & LibC.MSG_CTRUNC) != 0) {
+                    throw new ControlTruncatedException("recvmsg(fd " + f + "): control data truncated (MSG_CTRUNC)");
+                }
+                if (n == 0) {
+                    return -1;
+                }
+                buf.position(pos + (int) n);
+                return (int) n;
+            }
+            int e = LibC.Native.errno();
+            if (e == LibC.EAGAIN) {
+                return 0;
+            }
+            if (e != LibC.EINTR) {
+                throw new IOException("recvmsg(fd " + f + "): " + LibC.Native.strerror(e));
+            }
+        }
+    }
+
+    /** Walks the cmsghdrs of the last recvmsg, handing every SCM_RIGHTS fd to the sink. */
+    private void takeFds(long controlLen, FdSink sink) {
+        int base = MSGHDR_SIZE + 16;
+        long off = 0;
+        while (off + CMSG_HDR <= controlLen) {
+            int at = base + (int) off;
+            long len = fdMsg.getLong(at);
+            if (len < CMSG_HDR || off + len > controlLen) {
+                break;
+            }
+            int level = fdMsg.getInt(at + 8);
+            int type = fdMsg.getInt(at + 12);
+            if (level == LibC.SOL_SOCKET && type == LibC.SCM_RIGHTS) {
+                int count = (int) ((len - CMSG_HDR) / 4);
+                for (int i = 0; i < count; i++) {
+                    sink.acceptFd(fdMsg.getInt(at + CMSG_HDR + 4 * i));
+                }
+            }
+            off += (len + 7) & ~7L;
+        }
+    }
+
+    /**
+     * Writes buf's [position, limit) with {@code fds[0 .. count)} attached to its first byte.
+     * When this returns a positive count the fds have been passed (the kernel dup'ed them; the
+     * caller still owns its copies); 0 means nothing was sent (EAGAIN), try again later.
+     */
+    public int writeWithFds(ByteBuffer buf, int[] fds, int count) throws IOException {
+        int f = fd;
+        if (f < 0) {
+            throw new ClosedChannelException();
+        }
+        if (count <= 0) {
+            return write(buf);
+        }
+        if (count > LibC.SCM_MAX_FD) {
+            throw new IOException("cannot pass " + count + " fds in one message (max " + LibC.SCM_MAX_FD + ")");
+        }
+        int pos = buf.position();
+        int rem = buf.limit() - pos;
+        if (rem <= 0) {
+            return 0;
+        }
+        ensureFdMsg();
+        int dataLen = 4 * count;
+        int controlLen = CMSG_HDR + ((dataLen + 7) & ~7);
+        long addr = LibC.Native.address(buf) + pos;
+        while (true) {
+            prepareFdMsg(addr, rem, controlLen);
+            int at = MSGHDR_SIZE + 16;
+            fdMsg.putLong(at, CMSG_HDR + dataLen); // CMSG_LEN
+            fdMsg.putInt(at + 8, LibC.SOL_SOCKET);
+            fdMsg.putInt(at + 12, LibC.SCM_RIGHTS);
+            for (int i = 0; i < count; i++) {
+                fdMsg.putInt(at + CMSG_HDR + 4 * i, fds[i]);
+            }
+            long n = LIBC.sendmsg(f, fdMsgAddr, LibC.MSG_NOSIGNAL);
+            if (n >= 0) {
+                buf.position(pos + (int) n);
+                return (int) n;
+            }
+            int e = LibC.Native.errno();
+            if (e == LibC.EAGAIN) {
+                return 0;
+            }
+            if (e != LibC.EINTR) {
+                throw new IOException("sendmsg(fd " + f + ", " + count + " fds): " + LibC.Native.strerror(e));
             }
         }
     }

@@ -12,7 +12,8 @@ import org.kdbusbridge.core.message.Message;
  * Invariants: messages wait here in sequence order and leave either all together to the
  * name's new owner (with their reply slots) or all together as failures; {@code starting}
  * is true from the first queued message until the activation succeeds or fails; an
- * activator is never visible through NameHasOwner, GetNameOwner or ListNames.
+ * activator is never visible through NameHasOwner, GetNameOwner or ListNames. A queued
+ * message's fds are held (one reference) until it leaves; whoever drains takes that reference.
  */
 public final class Activator {
     private final String name;
@@ -48,6 +49,9 @@ public final class Activator {
     }
 
     public void enqueue(Message m) {
+        if (m.fds() != null) {
+            m.fds().retain();
+        }
         queue.addLast(m);
     }
 

@@ -73,7 +73,7 @@ public final class Bus {
             if (names.contains(e.getKey())) {
                 return false;
             }
-            orphaned.addAll(releaseSlots(e.getValue().drain()));
+            orphaned.addAll(releaseFds(releaseSlots(e.getValue().drain())));
             return true;
         });
         for (String n : names) {
@@ -117,10 +117,21 @@ public final class Bus {
         }
         List<Message> moved = a.drain();
         for (Message m : moved) {
+            if (m.fds() != null && !owner.acceptsUnixFds()) {
+                // Can't be written to this owner; its caller's reply budget comes back.
+                if (m.expectsReply() && m.sender() != null) {
+                    m.sender().addPendingOutgoing(-1);
+                }
+                m.fds().release();
+                continue;
+            }
             if (m.expectsReply() && m.sender() != null && !m.sender().isClosed()) {
                 owner.addPendingIncoming(m.sender(), m.serial());
             }
             owner.push(m);
+            if (m.fds() != null) {
+                m.fds().release(); // the activator's reference; the owner's pool holds its own
+            }
         }
         return moved.size();
     }
@@ -134,7 +145,17 @@ public final class Bus {
         if (a == null) {
             return List.of();
         }
-        return releaseSlots(a.drain());
+        return releaseFds(releaseSlots(a.drain()));
+    }
+
+    /** Drops the activator's fd references of messages that will only get an error reply. */
+    private static List<Message> releaseFds(List<Message> waiting) {
+        for (Message m : waiting) {
+            if (m.fds() != null) {
+                m.fds().release();
+            }
+        }
+        return waiting;
     }
 
     /** Gives back the reply budget that waiting calls were holding. */
@@ -166,6 +187,7 @@ public final class Bus {
     public Connection connect(Credentials credentials, ConnectionSink sink) {
         connections++;
         ReceivePool pool = new ReceivePool(limits.maxOutgoingBytes, limits.maxQueuedMessages);
+        pool.setMaxFds(limits.maxOutgoingUnixFds);
         return new Connection(nextId++, credentials, sink, pool);
     }
 
@@ -226,9 +248,12 @@ public final class Bus {
                 to.addPendingOutgoing(-1);
             }
         }
-        if (!to.pool().fits(m.size())) {
+        if (!to.pool().fits(m.size(), m.unixFds())) {
             to.pool().offer(m); // counts the drop
             return Delivery.RECIPIENT_FULL;
+        }
+        if (m.fds() != null && !to.acceptsUnixFds()) {
+            return Delivery.FDS_NOT_SUPPORTED;
         }
         if (m.expectsReply()) {
             // dbus-daemon (bus_connections_expect_reply): a second outstanding call with the same
@@ -264,7 +289,8 @@ public final class Bus {
     /**
      * Delivers to every connection whose rules match; for a message with a destination
      * ({@code addressed} is its recipient) only eavesdroppers other than the recipient.
-     * A full pool skips that receiver and counts a drop.
+     * A full pool skips that receiver and counts a drop; a receiver that did not negotiate unix
+     * fds is skipped for a message carrying them (dbus-daemon only logs that).
      */
     private void broadcast(Message m, Connection addressed) {
         if (matches.size() == 0) {

@@ -16,5 +16,7 @@ public enum Delivery {
      * AccessDenied ("Message has the same reply serial as a currently-outstanding existing
      * method call"), as dbus-daemon does.
      */
-    DUPLICATE_SERIAL
+    DUPLICATE_SERIAL,
+    /** The message carries unix fds and the recipient did not negotiate them: NotSupported. */
+    FDS_NOT_SUPPORTED
 }

@@ -13,7 +13,8 @@ import org.kdbusbridge.core.message.Message;
  * Invariants: {@link #id()} is never reused; the unique name is assigned once by Hello and is
  * the first name gained and the last lost; {@code ownedNames} lists every well-known name the
  * connection is queued for (primary or not) in acquisition order; after {@link #isClosed()}
- * nothing is ever queued on it again. Touched on the bus thread only.
+ * nothing is ever queued on it again; a message carrying unix fds is never queued on a
+ * connection that did not negotiate them. Touched on the bus thread only.
  */
 public final class Connection {
     private final long id;
@@ -25,6 +26,7 @@ public final class Connection {
     private final LinkedHashMap<ReplyKey, Connection> pendingIncoming = new LinkedHashMap<>();
     private String uniqueName;
     private boolean closed;
+    private boolean unixFds;
     private int matchRules;
     private int pendingOutgoing;
     private long matchStamp;
@@ -48,6 +50,10 @@ public final class Connection {
     public int pendingOutgoingReplies() { return pendingOutgoing; }
     public int pendingIncomingReplies() { return pendingIncoming.size(); }
 
+    /** Whether the peer negotiated unix fd passing (the transport says so after auth). */
+    public boolean acceptsUnixFds() { return unixFds; }
+    public void setAcceptsUnixFds(boolean on) { unixFds = on; }
+
     /** The bridge's per-connection state (socket session); opaque to the core. */
     public Object attachment() { return attachment; }
     public void attach(Object a) { this.attachment = a; }
@@ -61,7 +67,7 @@ public final class Connection {
 
     /** Queues a message that fits the pool; false if the pool is full. */
     public boolean offer(Message m) {
-        if (closed) {
+        if (closed || (m.fds() != null && !unixFds)) {
             return false;
         }
         if (!pool.offer(m)) {
@@ -73,7 +79,7 @@ public final class Connection {
 
     /** Queues a bus-originated message regardless of the budget. */
     public void push(Message m) {
-        if (closed) {
+        if (closed || (m.fds() != null && !unixFds)) {
             return;
         }
         pool.push(m);

@@ -9,12 +9,16 @@ import org.kdbusbridge.core.message.Message;
  *
  * Invariants: messages leave in the order they entered, which is sequence order; the
  * byte and message counts always equal the sum over queued messages; a message stays
- * charged until the transport has written it completely ({@link #pop()}).
+ * charged until the transport has written it completely ({@link #pop()}); the same holds for
+ * unix fds: the pool holds one reference on each queued message's {@code FdSet} and drops it
+ * on pop or clear, so fds never outlive the last queue that holds them.
  */
 public final class ReceivePool {
     private final ArrayDeque<Message> queue = new ArrayDeque<>();
     private final long maxBytes;
     private final int maxMessages;
+    private int maxFds = Integer.MAX_VALUE;
+    private int fds;
     private long bytes;
     private long dropped;
     private long peakBytes;
@@ -24,18 +28,28 @@ public final class ReceivePool {
         this.maxMessages = maxMessages;
     }
 
+    /** The fd budget (dbus-daemon's max_outgoing_unix_fds). */
+    public void setMaxFds(int maxFds) {
+        this.maxFds = maxFds;
+    }
+
     /** Whether a message of {@code size} bytes fits the budget now. */
     public boolean fits(int size) {
+        return fits(size, 0);
+    }
+
+    /** Whether a message of {@code size} bytes carrying {@code nfds} fds fits the budget now. */
+    public boolean fits(int size, int nfds) {
         // An empty pool always takes one message, so a single large message can't wedge a peer.
         if (queue.isEmpty()) {
             return true;
         }
-        return bytes + size <= maxBytes && queue.size() < maxMessages;
+        return bytes + size <= maxBytes && queue.size() < maxMessages && (long) fds + nfds <= maxFds;
     }
 
     /** Queues if it fits; returns false (and counts a drop) otherwise. */
     public boolean offer(Message m) {
-        if (!fits(m.size())) {
+        if (!fits(m.size(), m.unixFds())) {
             dropped++;
             return false;
         }
@@ -47,6 +61,10 @@ public final class ReceivePool {
     public void push(Message m) {
         queue.addLast(m);
         bytes += m.size();
+        if (m.fds() != null) {
+            m.fds().retain();
+            fds += m.unixFds();
+        }
         if (bytes > peakBytes) {
             peakBytes = bytes;
         }
@@ -61,6 +79,10 @@ public final class ReceivePool {
         Message m = queue.pollFirst();
         if (m != null) {
             bytes -= m.size();
+            if (m.fds() != null) {
+                fds -= m.unixFds();
+                m.fds().release();
+            }
         }
         return m;
     }
@@ -71,6 +93,11 @@ public final class ReceivePool {
 
     public int messages() {
         return queue.size();
+    }
+
+    /** Fds held by queued messages. */
+    public int fds() {
+        return fds;
     }
 
     public long bytes() {
@@ -90,7 +117,13 @@ public final class ReceivePool {
     }
 
     void clear() {
-        queue.clear();
+        Message m;
+        while ((m = queue.pollFirst()) != null) {
+            if (m.fds() != null) {
+                m.fds().release();
+            }
+        }
         bytes = 0;
+        fds = 0;
     }
 }

@@ -7,7 +7,8 @@ import org.kdbusbridge.core.connection.Connection;
  *
  * Invariants: immutable once admitted; {@link #seq()} is assigned exactly once by the bus's
  * single sequencer, and every receiver sees messages in sequence order. A null
- * {@link #sender()} means the bus driver itself sent it.
+ * {@link #sender()} means the bus driver itself sent it. {@link #fds()} is null or the unix fds
+ * that came with it (opaque to the core); receive pools hold a reference while it is queued.
  */
 public final class Message {
     public static final int METHOD_CALL = 1;
@@ -32,11 +33,19 @@ public final class Message {
     private final String errorName;
     private final SealedPayload payload;
     private final ArgSource args;
+    private final FdSet fds;
     private Connection sender;
     private long seq;
 
     public Message(int type, int flags, long serial, long replySerial, String destination, String path,
                    String iface, String member, String errorName, SealedPayload payload, ArgSource args) {
+        this(type, flags, serial, replySerial, destination, path, iface, member, errorName, payload, args, null);
+    }
+
+    /** With the message's unix fds ({@code fds} may be null); the message does not take a reference. */
+    public Message(int type, int flags, long serial, long replySerial, String destination, String path,
+                   String iface, String member, String errorName, SealedPayload payload, ArgSource args, FdSet fds) {
+        this.fds = fds;
         this.type = type;
         this.flags = flags;
         this.serial = serial;
@@ -70,6 +79,10 @@ public final class Message {
     public String errorName() { return errorName; }
     public SealedPayload payload() { return payload; }
     public ArgSource args() { return args; }
+    /** The unix fds carried, or null. */
+    public FdSet fds() { return fds; }
+    /** Number of unix fds carried. */
+    public int unixFds() { return fds == null ? 0 : fds.count(); }
     public Connection sender() { return sender; }
     public long seq() { return seq; }
 

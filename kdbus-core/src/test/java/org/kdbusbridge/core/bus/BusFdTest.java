@@ -1,0 +1,175 @@
+// Invariants under test: fds of a message close exactly once, after the last pool that took the
+// message pops it (or at once when nobody took it); fd-carrying messages never reach a peer that
+// did not negotiate fds; pools account fds against max_outgoing_unix_fds.
+package org.kdbusbridge.core.bus;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.kdbusbridge.core.connection.Connection;
+import org.kdbusbridge.core.connection.Credentials;
+import org.kdbusbridge.core.match.MatchRule;
+import org.kdbusbridge.core.message.FdSet;
+import org.kdbusbridge.core.message.Message;
+import org.kdbusbridge.core.message.SealedPayload;
+
+class BusFdTest {
+    private final List<Integer> closed = new ArrayList<>();
+    private BusLimits limits;
+    private Bus bus;
+
+    @BeforeEach
+    void setUp() {
+        limits = new BusLimits();
+        bus = new Bus(limits);
+    }
+
+    private Connection client(boolean fds) {
+        Connection c = bus.connect(new Credentials(1000, 1000, 1), x -> { });
+        bus.hello(c);
+        c.setAcceptsUnixFds(fds);
+        return c;
+    }
+
+    private FdSet fds(int... numbers) {
+        return new FdSet(numbers, closed::add);
+    }
+
+    private static Message call(String dest, FdSet fds) {
+        return new Message(Message.METHOD_CALL, 0, 1, Message.NO_REPLY_SERIAL, dest, "/p", "a.B", "M", null,
+                new SealedPayload(new byte[16]), null, fds);
+    }
+
+    private static Message signal(FdSet fds) {
+        return new Message(Message.SIGNAL, 0, 2, Message.NO_REPLY_SERIAL, null, "/p", "a.B", "S", null,
+                new SealedPayload(new byte[16]), null, fds);
+    }
+
+    @Test
+    void unicastFdsCloseAfterTheReceiverWroteThem() {
+        Connection a = client(true);
+        Connection b = client(true);
+        FdSet set = fds(7, 8);
+        assertEquals(Delivery.OK, bus.send(a, call(b.uniqueName(), set)));
+        set.release(); // the creator's reference
+        assertTrue(closed.isEmpty(), "still queued on b");
+        assertEquals(2, b.pool().fds());
+        b.pool().pop();
+        assertEquals(List.of(7, 8), closed);
+        assertEquals(0, b.pool().fds());
+    }
+
+    @Test
+    void receiverWithoutFdSupportGetsNotSupportedAndNothingLeaks() {
+        Connection a = client(true);
+        Connection b = client(false);
+        FdSet set = fds(9);
+        assertEquals(Delivery.FDS_NOT_SUPPORTED, bus.send(a, call(b.uniqueName(), set)));
+        assertTrue(b.pool().isEmpty());
+        assertEquals(0, a.pendingOutgoingReplies(), "no reply slot for a refused call");
+        set.release();
+        assertEquals(List.of(9), closed);
+    }
+
+    @Test
+    void undeliverableClosesWithTheCreatorsReference() {
+        Connection a = client(true);
+        FdSet set = fds(3);
+        assertEquals(Delivery.SERVICE_UNKNOWN, bus.send(a, call("org.example.Nobody", set)));
+        set.release();
+        assertEquals(List.of(3), closed);
+    }
+
+    @Test
+    void broadcastSkipsReceiversWithoutFdsAndClosesAfterTheLastReceiver() throws Exception {
+        Connection a = client(true);
+        Connection b = client(true);
+        Connection c = client(true);
+        Connection old = client(false);
+        for (Connection x : List.of(b, c, old)) {
+            bus.matches().add(x, MatchRule.parse("type='signal'"));
+        }
+        FdSet set = fds(11);
+        assertEquals(Delivery.OK, bus.send(a, signal(set)));
+        set.release();
+        assertTrue(old.pool().isEmpty(), "a peer without fd support never sees it");
+        assertEquals(1, b.pool().messages());
+        b.pool().pop();
+        assertTrue(closed.isEmpty(), "c still holds it");
+        c.pool().pop();
+        assertEquals(List.of(11), closed);
+    }
+
+    @Test
+    void disconnectClosesQueuedFds() {
+        Connection a = client(true);
+        Connection b = client(true);
+        FdSet set = fds(21);
+        bus.send(a, call(b.uniqueName(), set));
+        set.release();
+        bus.disconnect(b);
+        assertEquals(List.of(21), closed);
+    }
+
+    @Test
+    void outgoingFdBudgetRefusesWithLimitsExceeded() {
+        limits.maxOutgoingUnixFds = 2;
+        Connection a = client(true);
+        Connection b = client(true);
+        FdSet first = fds(1, 2);
+        assertEquals(Delivery.OK, bus.send(a, call(b.uniqueName(), first)), "an empty pool always takes one");
+        first.release();
+        FdSet second = fds(3);
+        assertEquals(Delivery.RECIPIENT_FULL, bus.send(a, call(b.uniqueName(), second)));
+        second.release();
+        assertEquals(List.of(3), closed);
+        assertEquals(2, b.pool().fds());
+    }
+
+    @Test
+    void activatorHoldsFdsUntilTheOwnerArrives() {
+        bus.setActivatable(java.util.Set.of("org.example.Svc"));
+        Connection a = client(true);
+        FdSet set = fds(5);
+        assertEquals(Delivery.OK, bus.send(a, call("org.example.Svc", set)));
+        set.release();
+        assertTrue(closed.isEmpty(), "waiting on the activator");
+        Connection owner = client(true);
+        bus.names().request(owner, "org.example.Svc", 0, new ArrayList<>());
+        bus.completeActivation("org.example.Svc");
+        assertTrue(closed.isEmpty(), "now in the owner's pool");
+        owner.pool().pop();
+        assertEquals(List.of(5), closed);
+    }
+
+    @Test
+    void failedActivationClosesWaitingFds() {
+        bus.setActivatable(java.util.Set.of("org.example.Svc"));
+        Connection a = client(true);
+        FdSet set = fds(6);
+        bus.send(a, call("org.example.Svc", set));
+        set.release();
+        assertEquals(1, bus.failActivation("org.example.Svc").size());
+        assertEquals(List.of(6), closed);
+    }
+
+    @Test
+    void fdSetClosesOnceAndRefusesReuse() {
+        FdSet set = fds(4);
+        set.retain();
+        set.release();
+        assertFalse(set.isClosed());
+        set.release();
+        assertTrue(set.isClosed());
+        assertEquals(List.of(4), closed);
+        assertThrows(IllegalStateException.class, set::release);
+        assertThrows(IllegalStateException.class, set::retain);
+    }
+}
