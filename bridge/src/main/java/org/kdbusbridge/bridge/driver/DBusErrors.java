@@ -22,6 +22,9 @@ public final class DBusErrors {
     public static final String SELINUX_CONTEXT_UNKNOWN = P + "SELinuxSecurityContextUnknown";
     public static final String NOT_SUPPORTED = P + "NotSupported";
     public static final String TIMED_OUT = P + "TimedOut";
+    /** dbus-daemon's text, missing space included. */
+    public static final String FDS_NOT_SUPPORTED_TEXT =
+            "Tried to send message with Unix file descriptorsto a client that doesn't support that.";
     public static final String SPAWN_EXEC_FAILED = P + "Spawn.ExecFailed";
     public static final String SPAWN_CHILD_EXITED = P + "Spawn.ChildExited";
     public static final String SPAWN_CHILD_SIGNALED = P + "Spawn.ChildSignaled";

@@ -364,7 +364,13 @@ public final class Driver {
         out.emit(changes);
         if (result == NameRegistry.REPLY_PRIMARY_OWNER) {
             // Messages that waited on the activator go first, then the reply (dbus-daemon order).
-            bus.completeActivation(name);
+            List<Message> refused = new ArrayList<>();
+            bus.completeActivation(name, refused);
+            for (Message m : refused) {
+                if (m.expectsReply() && m.sender() != null && !m.sender().isClosed()) {
+                    out.error(m.sender(), m.serial(), DBusErrors.NOT_SUPPORTED, DBusErrors.FDS_NOT_SUPPORTED_TEXT);
+                }
+            }
             activation.nameAcquired(name);
         }
         out.replyUint32(c, call.serial(), result);

@@ -386,8 +386,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
             case DUPLICATE_SERIAL -> sendError(m, DBusErrors.ACCESS_DENIED,
                     "Message has the same reply serial as a currently-outstanding existing method call");
             // dbus-daemon's text, missing space included (bus/dispatch.c).
-            case FDS_NOT_SUPPORTED -> sendError(m, DBusErrors.NOT_SUPPORTED,
-                    "Tried to send message with Unix file descriptorsto a client that doesn't support that.");
+            case FDS_NOT_SUPPORTED -> sendError(m, DBusErrors.NOT_SUPPORTED, DBusErrors.FDS_NOT_SUPPORTED_TEXT);
             default -> { }
         }
     }

@@ -110,6 +110,14 @@ public final class Bus {
      * their reply slots. Call after the name-change signals and before the RequestName reply.
      */
     public int completeActivation(String name) {
+        return completeActivation(name, new ArrayList<>());
+    }
+
+    /**
+     * As {@link #completeActivation(String)}; messages with fds that the new owner cannot take
+     * are not moved but added to {@code refused}, so their callers can be told (NotSupported).
+     */
+    public int completeActivation(String name, List<Message> refused) {
         Activator a = activators.get(name);
         Connection owner = names.owner(name);
         if (a == null || owner == null || (a.queued() == 0 && !a.isStarting())) {
@@ -123,6 +131,7 @@ public final class Bus {
                     m.sender().addPendingOutgoing(-1);
                 }
                 m.fds().release();
+                refused.add(m);
                 continue;
             }
             if (m.expectsReply() && m.sender() != null && !m.sender().isClosed()) {
