@@ -31,4 +31,6 @@ public final class DBusErrors {
     public static final String SPAWN_FAILED = P + "Spawn.Failed";
     /** Our extension: DisconnectIfIdle refused because something is queued or owed. */
     public static final String NOT_IDLE = "org.kdbusbridge.Error.NotIdle";
+    /** Our extension: an unsealed memfd for a connection that asked for sealed ones only. */
+    public static final String UNSEALED_PAYLOAD = "org.kdbusbridge.Error.UnsealedPayload";
 }

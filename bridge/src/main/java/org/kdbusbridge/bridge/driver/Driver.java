@@ -170,6 +170,11 @@ public final class Driver {
                 out.replyStrings(c, s, names);
             }
             case "DisconnectIfIdle" -> disconnectIfIdle(call);
+            case "RequireSealedMemfds" -> {
+                // From now on a memfd reaches this connection only with its write/shrink/grow seals.
+                c.requireSealedMemfds();
+                out.replyEmpty(c, s);
+            }
             case "BecomeMonitor" -> becomeMonitor(call);
             case "AddMatch" -> addMatch(call);
             case "RemoveMatch" -> removeMatch(call);

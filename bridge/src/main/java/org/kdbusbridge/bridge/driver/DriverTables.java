@@ -85,7 +85,8 @@ final class DriverTables {
                             + "    </signal>\n"),
             new Iface("org.freedesktop.DBus.Monitoring", false, List.of(new Method("BecomeMonitor", "asu", "", false)),
                     List.of(), null),
-            new Iface(EXTENSIONS, false, List.of(new Method("DisconnectIfIdle", "", "", false)), List.of(), null),
+            new Iface(EXTENSIONS, false, List.of(new Method("DisconnectIfIdle", "", "", false),
+                    new Method("RequireSealedMemfds", "", "", false)), List.of(), null),
             new Iface("org.freedesktop.DBus.Introspectable", true, List.of(any("Introspect", "", "s")), List.of(), null),
             new Iface("org.freedesktop.DBus.Peer", true, List.of(
                     any("GetMachineId", "", "s"),

@@ -244,7 +244,14 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
             pendingHead = (pendingHead + 1) % pendingFds.length;
         }
         pendingCount -= n;
-        return new FdSet(fds, CLOSE_FD);
+        FdSet set = new FdSet(fds, CLOSE_FD);
+        for (int fd : fds) {
+            if (Memfds.isUnsealedMemfd(fd)) {
+                set.markUnsealedMemfd();
+                break;
+            }
+        }
+        return set;
     }
 
     private void closePendingFds() {
@@ -387,6 +394,8 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
                     "Message has the same reply serial as a currently-outstanding existing method call");
             // dbus-daemon's text, missing space included (bus/dispatch.c).
             case FDS_NOT_SUPPORTED -> sendError(m, DBusErrors.NOT_SUPPORTED, DBusErrors.FDS_NOT_SUPPORTED_TEXT);
+            case UNSEALED_MEMFD -> sendError(m, DBusErrors.UNSEALED_PAYLOAD, "The recipient " + dest
+                    + " accepts memfds only with F_SEAL_WRITE, F_SEAL_SHRINK and F_SEAL_GROW set");
             default -> { }
         }
     }

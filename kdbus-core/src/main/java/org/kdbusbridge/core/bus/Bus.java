@@ -264,6 +264,9 @@ public final class Bus {
         if (m.fds() != null && !to.acceptsUnixFds()) {
             return Delivery.FDS_NOT_SUPPORTED;
         }
+        if (m.fds() != null && to.requiresSealedMemfds() && m.fds().hasUnsealedMemfd()) {
+            return Delivery.UNSEALED_MEMFD;
+        }
         if (m.expectsReply()) {
             // dbus-daemon (bus_connections_expect_reply): a second outstanding call with the same
             // serial to the same callee is refused with AccessDenied, before the count limit.

@@ -18,5 +18,7 @@ public enum Delivery {
      */
     DUPLICATE_SERIAL,
     /** The message carries unix fds and the recipient did not negotiate them: NotSupported. */
-    FDS_NOT_SUPPORTED
+    FDS_NOT_SUPPORTED,
+    /** The recipient asked for sealed memfds only (our extension) and one is not sealed. */
+    UNSEALED_MEMFD
 }

@@ -52,6 +52,13 @@ public final class Connection {
 
     /** Whether the peer negotiated unix fd passing (the transport says so after auth). */
     public boolean acceptsUnixFds() { return unixFds; }
+
+    private boolean requireSealedMemfds;
+
+    /** Our extension: memfds reaching this connection must be sealed (RequireSealedMemfds). */
+    public boolean requiresSealedMemfds() { return requireSealedMemfds; }
+
+    public void requireSealedMemfds() { requireSealedMemfds = true; }
     public void setAcceptsUnixFds(boolean on) { unixFds = on; }
 
     /** The bridge's per-connection state (socket session); opaque to the core. */
@@ -67,7 +74,7 @@ public final class Connection {
 
     /** Queues a message that fits the pool; false if the pool is full. */
     public boolean offer(Message m) {
-        if (closed || (m.fds() != null && !unixFds)) {
+        if (closed || (m.fds() != null && (!unixFds || (requireSealedMemfds && m.fds().hasUnsealedMemfd())))) {
             return false;
         }
         if (!pool.offer(m)) {

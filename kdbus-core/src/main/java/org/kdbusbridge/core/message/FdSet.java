@@ -18,6 +18,7 @@ public final class FdSet {
     private final int[] fds;
     private final IntConsumer closer;
     private int refs = 1;
+    private boolean unsealedMemfd;
 
     /** Takes ownership of {@code fds} (not copied) with one reference held by the caller. */
     public FdSet(int[] fds, IntConsumer closer) {
@@ -26,6 +27,19 @@ public final class FdSet {
         }
         this.fds = fds;
         this.closer = closer;
+    }
+
+    /**
+     * Set by the transport that received the fds: one of them is a memfd without the
+     * F_SEAL_WRITE, F_SEAL_SHRINK and F_SEAL_GROW seals (the core never looks at fds itself).
+     */
+    public void markUnsealedMemfd() {
+        unsealedMemfd = true;
+    }
+
+    /** True if some fd is a memfd a receiver could not safely map (see {@link #markUnsealedMemfd}). */
+    public boolean hasUnsealedMemfd() {
+        return unsealedMemfd;
     }
 
     public int count() {
