@@ -225,8 +225,10 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
             fdOverflow = !closed;
             return;
         }
-        if (pendingFds == null || pendingFds.length < cap) {
-            int[] bigger = new int[cap];
+        if (pendingFds == null || pendingCount == pendingFds.length) {
+            // Grows with the fds actually waiting (session.conf allows 250 million: never
+            // allocate the limit itself).
+            int[] bigger = new int[(int) Math.min(cap, pendingFds == null ? 16 : 2L * pendingFds.length)];
             for (int i = 0; i < pendingCount; i++) {
                 bigger[i] = pendingFds[(pendingHead + i) % pendingFds.length];
             }

@@ -97,6 +97,7 @@ public enum BusKind {
                             + " or run with -Dcompat.buses=dbus-daemon to test dbus-daemon only.");
                 }
                 argv.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+                argv.addAll(shippedJvmOptions());
                 String extra = System.getProperty("compat.bridge.jvmArgs", "");
                 if (!extra.isBlank()) {
                     argv.addAll(Arrays.asList(extra.trim().split("\\s+")));
@@ -107,6 +108,26 @@ public enum BusKind {
         }
         argv.addAll(common);
         return argv;
+    }
+
+    /**
+     * The JVM options we ship (dist/conf/jvm.options), so the tests run the bus with the same
+     * heap limit and flags users get: a bug that only shows under -Xmx512m shows here too.
+     */
+    static List<String> shippedJvmOptions() {
+        Path options = Path.of(System.getProperty("kdbus.repo.root", ".."), "dist", "conf", "jvm.options");
+        List<String> out = new ArrayList<>();
+        try {
+            for (String line : Files.readAllLines(options)) {
+                String l = line.replaceFirst("#.*$", "").trim();
+                if (!l.isEmpty()) {
+                    out.add(l);
+                }
+            }
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot read the shipped JVM options " + options, e);
+        }
+        return out;
     }
 
     /** Starts a fresh bus in a fresh temporary directory and waits until it printed its address. */
