@@ -1,0 +1,675 @@
+package org.kdbusbridge.compat.bench;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.RandomAccessFile;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.LocalDateTime;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+
+import org.kdbusbridge.compat.harness.LineReader;
+
+/**
+ * Issue 7's benchmark: dbus-daemon, dbus-broker and kdbus-bridge, each started FRESH for every
+ * repetition, interleaved (the order rotates per repetition), driven by the native sd-bus load
+ * generator {@code kbb-load} (compat-tests/src/main/c/kbb-load.c) in separate processes.
+ *
+ * <p>Per bus and repetition: start-up to first Hello, then with one echo service: pipelined calls
+ * (4 callers x 32 in flight), sync ping-pong (p50/p99), 1 MiB {@code ay} echo, fd passing (a pipe
+ * fd per call), signal fan-out (10 subscribers, 100 unrelated rules each) and connect + Hello +
+ * RequestName + close. Daemon CPU per op = delta(utime+stime) of the bus's process tree from
+ * /proc over the measured window / ops; peak RSS = VmHWM from /proc/PID/status; for our bus the
+ * GC log ({@code -Xlog:gc*:file=}) gives the longest pause inside the pipelined window.
+ * Readiness is always a condition (a printed address, a READY line, a Hello answered), never a sleep.
+ *
+ * <p>Run through {@code bin/kdbus-bridge-bench}; not part of any test run.
+ */
+public final class BusBenchmark {
+    static final Duration STEP = Duration.ofSeconds(180);
+    static final String ECHO_NAME = "org.kdbusbridge.BenchEcho";
+    static final Pattern RESULT = Pattern.compile(
+            "RESULT calls=(\\d+) startNs=(\\d+) endNs=(\\d+) p50ns=(\\d+) p99ns=(\\d+)");
+    static final Pattern PAUSE = Pattern.compile("\\[gc\\s*\\].*Pause.* ([0-9]+(?:\\.[0-9]+)?)ms\\s*$");
+
+    /** Options. */
+    static final class Config {
+        Path root = Path.of(".").toAbsolutePath().normalize();
+        Path loadgen;
+        Path work;
+        Path out;
+        int reps = 3;
+        double scale = 1.0;
+        String ourJvmOpts = "";
+        List<Contender> buses = List.of(Contender.values());
+
+        int n(int base) {
+            return Math.max(1, (int) Math.round(base * scale));
+        }
+    }
+
+    /** One metric: key, label, unit, whether higher is better, and the issue's target vs dbus-broker. */
+    record Metric(String key, String label, boolean higherBetter, String target) {}
+
+    static final List<Metric> METRICS = List.of(
+            new Metric("pipe_cps", "pipelined calls, 4 clients x 32 in flight: calls/s", true, ">= 1.0x"),
+            new Metric("pipe_cpu", "pipelined: daemon CPU us/call", false, "<= 1.0x"),
+            new Metric("fan_dps", "signal fan-out, 10 subs + 100 unrelated rules each: delivered/s", true, ">= 1.0x"),
+            new Metric("fan_cpu", "fan-out: daemon CPU us/delivered", false, "<= 1.0x"),
+            new Metric("mib_mbps", "1 MiB ay echo: MiB/s", true, ">= 1.0x"),
+            new Metric("mib_cpu", "1 MiB echo: daemon CPU us per call", false, "<= 1.0x"),
+            new Metric("conn_ps", "connect + Hello + RequestName + close: per s", true, ">= 1.0x"),
+            new Metric("conn_cpu", "connect: daemon CPU us/connection", false, "<= 1.0x"),
+            new Metric("fd_cps", "fd passing (pipe fd per call, 8 in flight): calls/s", true, ">= 1.0x"),
+            new Metric("fd_cpu", "fd passing: daemon CPU us/call", false, ""),
+            new Metric("sync_p50", "sync ping-pong p50 us", false, ""),
+            new Metric("sync_p99", "sync ping-pong p99 us", false, ""),
+            new Metric("sync_cps", "sync ping-pong calls/s", true, ">= 1.0x"),
+            new Metric("rss_pipe", "peak RSS after pipelined (VmHWM) MiB", false, "ours < 64 MiB"),
+            new Metric("rss_end", "peak RSS at end of run (VmHWM) MiB", false, ""),
+            new Metric("startup", "start-up to first Hello, s", false, ""),
+            new Metric("gc_pipe", "longest GC pause in pipelined window, ms", false, "ours <= 5 ms"),
+            new Metric("gc_all", "longest GC pause over the whole run, ms", false, ""));
+
+    public static void main(String[] args) throws Exception {
+        Config cfg = new Config();
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--root" -> cfg.root = Path.of(args[++i]).toAbsolutePath().normalize();
+                case "--loadgen" -> cfg.loadgen = Path.of(args[++i]).toAbsolutePath();
+                case "--work" -> cfg.work = Path.of(args[++i]).toAbsolutePath();
+                case "--out" -> cfg.out = Path.of(args[++i]).toAbsolutePath();
+                case "--reps" -> cfg.reps = Integer.parseInt(args[++i]);
+                case "--scale" -> cfg.scale = Double.parseDouble(args[++i]);
+                case "--our-jvm-opts" -> cfg.ourJvmOpts = args[++i];
+                case "--buses" -> cfg.buses = Arrays.stream(args[++i].split(",")).map(Contender::parse).toList();
+                default -> {
+                    System.err.println("usage: BusBenchmark --loadgen PATH [--root DIR] [--work DIR] [--out FILE.md]"
+                            + " [--reps N] [--scale X] [--buses dbus-daemon,dbus-broker,kdbus-bridge] [--our-jvm-opts S]");
+                    System.exit(2);
+                }
+            }
+        }
+        if (cfg.loadgen == null || !Files.isExecutable(cfg.loadgen)) {
+            throw new IllegalArgumentException("--loadgen must name the compiled kbb-load");
+        }
+        if (cfg.work == null) {
+            cfg.work = cfg.root.resolve("compat-tests/target/bench");
+        }
+        Files.createDirectories(cfg.work);
+        if (cfg.out == null) {
+            cfg.out = cfg.work.resolve("results.md");
+        }
+        long tickUs = 1_000_000L / clockTicksPerSecond();
+        System.out.printf("bus benchmark: reps=%d scale=%.2f buses=%s nproc=%d clock tick=%d us loadavg=%s%n",
+                cfg.reps, cfg.scale, cfg.buses, Runtime.getRuntime().availableProcessors(), tickUs, loadavg());
+
+        Map<Contender, List<Map<String, Double>>> runs = new LinkedHashMap<>();
+        for (Contender c : cfg.buses) {
+            runs.put(c, new ArrayList<>());
+        }
+        for (int r = 0; r < cfg.reps; r++) {
+            for (int j = 0; j < cfg.buses.size(); j++) {
+                Contender c = cfg.buses.get((j + r) % cfg.buses.size()); // interleaved, rotated
+                Map<String, Double> m = once(c, cfg, tickUs, r);
+                runs.get(c).add(m);
+                System.out.printf("rep %d %-12s %s%n", r + 1, c, format(m));
+            }
+        }
+        Map<Contender, Map<String, Double>> med = new LinkedHashMap<>();
+        for (var e : runs.entrySet()) {
+            med.put(e.getKey(), medians(e.getValue()));
+        }
+        String md = markdown(cfg, med, runs);
+        Files.writeString(cfg.out, md);
+        System.out.println();
+        System.out.println(md);
+        System.out.println("written to " + cfg.out);
+    }
+
+    // ------------------------------------------------------------------ one repetition of one bus
+
+    static Map<String, Double> once(Contender kind, Config cfg, long tickUs, int rep) throws Exception {
+        Path dir = Files.createTempDirectory(cfg.work, kind.label + "-r" + (rep + 1) + "-");
+        Map<String, Double> m = new HashMap<>();
+        String address = "unix:path=" + dir.resolve("bus");
+        List<Client> clients = new ArrayList<>();
+        Process bus = null;
+        try (Client probe = Client.start(cfg, "probe", dir.resolve("bus").toString())) {
+            probe.awaitReady();
+            Map<String, String> env = new HashMap<>();
+            List<String> argv = kind.command(dir, cfg, env);
+            ProcessBuilder pb = new ProcessBuilder(argv).redirectError(dir.resolve("bus.stderr.log").toFile());
+            pb.environment().remove("DBUS_SESSION_BUS_ADDRESS");
+            pb.environment().remove("DBUS_STARTER_ADDRESS");
+            pb.environment().putAll(env);
+            long t0 = System.nanoTime();
+            bus = pb.start();
+            LineReader busOut = new LineReader(bus.getInputStream(), kind.label);
+            String hello = probe.await("RESULT helloNs=");
+            m.put("startup", (Long.parseLong(hello.substring("RESULT helloNs=".length()).trim()) - t0) / 1e9);
+            if (kind.printsAddress() && busOut.awaitLine(l -> l.startsWith("unix:"), STEP) == null) {
+                throw new IllegalStateException(kind + " printed no address; stderr:\n"
+                        + Files.readString(dir.resolve("bus.stderr.log")));
+            }
+            long pid = bus.pid();
+            Path gcLog = dir.resolve("gc.log");
+
+            Client echo = Client.start(cfg, "echo", address, ECHO_NAME);
+            clients.add(echo);
+            echo.awaitReady();
+
+            // warm-up, the same for every bus (our JIT is the one that needs it)
+            runCallers(cfg, address, pid, tickUs, 2, cfg.n(20000), 16, 64, false);
+
+            // pipelined: 4 callers x 32 in flight
+            long gcFrom = size(gcLog);
+            step(kind, "pipelined", () -> {
+                long[] pipe = runCallers(cfg, address, pid, tickUs, 4, cfg.n(40000), 32, 64, false);
+                m.put("pipe_cps", pipe[0] * 1e9 / pipe[1]);
+                m.put("pipe_cpu", pipe[4] / (double) pipe[0]);
+            });
+            m.put("rss_pipe", peakRssKiB(kind, pid) / 1024.0);
+            if (kind == Contender.KDBUS_BRIDGE) {
+                m.put("gc_pipe", maxPause(gcLog, gcFrom));
+            }
+            step(kind, "sync ping-pong", () -> {
+                long[] sync = runCallers(cfg, address, pid, tickUs, 1, cfg.n(20000), 1, 64, false);
+                m.put("sync_p50", sync[2] / 1000.0);
+                m.put("sync_p99", sync[3] / 1000.0);
+                m.put("sync_cps", sync[0] * 1e9 / sync[1]);
+            });
+            step(kind, "1 MiB echo", () -> { // 2 in flight
+                long[] mib = runCallers(cfg, address, pid, tickUs, 1, cfg.n(600), 2, 1 << 20, false);
+                m.put("mib_mbps", mib[0] * 1e9 / mib[1]);
+                m.put("mib_cpu", mib[4] / (double) mib[0]);
+            });
+            step(kind, "signal fan-out", () -> { // 10 subscribers with 100 unrelated rules each
+                long[] fan = fanOut(cfg, address, pid, tickUs, 10, 100, cfg.n(20000), 256, 64);
+                m.put("fan_dps", fan[0] * 1e9 / fan[1]);
+                m.put("fan_cpu", fan[4] / (double) fan[0]);
+            });
+            step(kind, "connect", () -> { // connect + Hello + RequestName + close, 2 clients
+                long[] conn = connectLoop(cfg, address, pid, tickUs, 2, cfg.n(3000));
+                m.put("conn_ps", conn[0] * 1e9 / conn[1]);
+                m.put("conn_cpu", conn[4] / (double) conn[0]);
+            });
+            step(kind, "fd passing", () -> { // a pipe fd on every call, 8 in flight; last: it may wedge a bus
+                long[] fd = runCallers(cfg, address, pid, tickUs, 1, cfg.n(15000), 8, 64, true);
+                m.put("fd_cps", fd[0] * 1e9 / fd[1]);
+                m.put("fd_cpu", fd[4] / (double) fd[0]);
+            });
+
+            m.put("rss_end", peakRssKiB(kind, pid) / 1024.0);
+            if (kind == Contender.KDBUS_BRIDGE) {
+                m.put("gc_all", maxPause(gcLog, 0));
+            }
+            if (!bus.isAlive()) {
+                throw new IllegalStateException(kind + " died during the run");
+            }
+            return m;
+        } finally {
+            clients.forEach(Client::close);
+            if (bus != null) {
+                stop(bus);
+            }
+            if (!Boolean.getBoolean("bench.keep")) {
+                deleteTree(dir);
+            }
+        }
+    }
+
+    interface Step {
+        void run() throws Exception;
+    }
+
+    /** Failures per bus and workload ("bus: workload: message"), reported under the table. */
+    static final List<String> FAILURES = new ArrayList<>();
+
+    /** Runs one workload; a failure is recorded and the run goes on (its metrics stay empty). */
+    static void step(Contender kind, String workload, Step s) {
+        try {
+            s.run();
+        } catch (Exception e) {
+            String msg = String.valueOf(e.getMessage()).lines().limit(3).reduce((a, b) -> a + " / " + b).orElse("");
+            String line = kind + ": " + workload + ": " + msg;
+            System.out.println("FAILED " + line);
+            synchronized (FAILURES) {
+                FAILURES.add(line);
+            }
+        }
+    }
+
+    /** Starts n callers, releases them together; returns {calls, wallNs, p50ns, p99ns, busCpuUs}. */
+    static long[] runCallers(Config cfg, String address, long pid, long tickUs, int n, int calls, int inflight,
+                             int size, boolean fd) throws Exception {
+        List<Client> cs = new ArrayList<>();
+        try {
+            for (int i = 0; i < n; i++) {
+                List<String> a = new ArrayList<>(List.of(address, ECHO_NAME, Integer.toString(inflight),
+                        Integer.toString(calls), Integer.toString(size)));
+                if (fd) {
+                    a.add("fd");
+                }
+                cs.add(Client.start(cfg, "call", a.toArray(String[]::new)));
+            }
+            return measure(cs, pid, tickUs, (long) n * calls);
+        } finally {
+            cs.forEach(Client::close);
+        }
+    }
+
+    static long[] measure(List<Client> cs, long pid, long tickUs, long ops) throws Exception {
+        for (Client c : cs) {
+            c.awaitReady();
+        }
+        long cpu0 = cpuTicks(pid);
+        for (Client c : cs) {
+            c.go();
+        }
+        long minStart = Long.MAX_VALUE;
+        long maxEnd = Long.MIN_VALUE;
+        List<Long> p50 = new ArrayList<>();
+        List<Long> p99 = new ArrayList<>();
+        for (Client c : cs) {
+            Matcher mm = RESULT.matcher(c.await("RESULT"));
+            if (!mm.find()) {
+                throw new IllegalStateException("bad result from " + c);
+            }
+            minStart = Math.min(minStart, Long.parseLong(mm.group(2)));
+            maxEnd = Math.max(maxEnd, Long.parseLong(mm.group(3)));
+            p50.add(Long.parseLong(mm.group(4)));
+            p99.add(Long.parseLong(mm.group(5)));
+        }
+        long cpu1 = cpuTicks(pid);
+        p50.sort(null);
+        p99.sort(null);
+        return new long[] {ops, maxEnd - minStart, p50.get(p50.size() / 2), p99.get(p99.size() / 2),
+            (cpu1 - cpu0) * tickUs};
+    }
+
+    static long[] fanOut(Config cfg, String address, long pid, long tickUs, int subs, int unrelated, int signals,
+                         int window, int size) throws Exception {
+        List<Client> cs = new ArrayList<>();
+        try {
+            List<String> names = new ArrayList<>();
+            for (int i = 0; i < subs; i++) {
+                cs.add(Client.start(cfg, "subscribe", address, Integer.toString(unrelated)));
+            }
+            for (Client c : cs) {
+                String ready = c.awaitReady();
+                names.add(ready.substring(ready.indexOf("name=") + 5).trim());
+            }
+            Client emitter = Client.start(cfg, "emit", address, Integer.toString(signals), Integer.toString(window),
+                    Integer.toString(size), String.join(",", names));
+            List<Client> one = List.of(emitter);
+            cs.add(emitter);
+            long[] r = measure(one, pid, tickUs, (long) signals * subs);
+            long received = 0;
+            for (int i = 0; i < subs; i++) {
+                String l = cs.get(i).await("RESULT received=");
+                received += Long.parseLong(l.replaceAll(".*received=(\\d+).*", "$1"));
+            }
+            if (received != (long) signals * subs) {
+                throw new IllegalStateException("fan-out delivered " + received + " of " + (long) signals * subs);
+            }
+            return r;
+        } finally {
+            cs.forEach(Client::close);
+        }
+    }
+
+    static long[] connectLoop(Config cfg, String address, long pid, long tickUs, int n, int loops) throws Exception {
+        List<Client> cs = new ArrayList<>();
+        try {
+            for (int i = 0; i < n; i++) {
+                cs.add(Client.start(cfg, "connect", address, Integer.toString(loops), "org.kdbusbridge.BenchConn" + i));
+            }
+            return measure(cs, pid, tickUs, (long) n * loops);
+        } finally {
+            cs.forEach(Client::close);
+        }
+    }
+
+    // ------------------------------------------------------------------ a kbb-load process
+
+    static final class Client implements AutoCloseable {
+        final Process p;
+        final LineReader out;
+        final String what;
+        final Path err;
+
+        private Client(Process p, String what, Path err) {
+            this.p = p;
+            this.out = new LineReader(p.getInputStream(), "kbb-" + what);
+            this.what = what;
+            this.err = err;
+        }
+
+        static Client start(Config cfg, String mode, String... args) throws IOException {
+            List<String> argv = new ArrayList<>();
+            argv.add(cfg.loadgen.toString());
+            argv.add(mode);
+            argv.addAll(List.of(args));
+            Path err = Files.createTempFile(cfg.work, "kbb-" + mode + "-", ".stderr");
+            ProcessBuilder pb = new ProcessBuilder(argv).redirectError(err.toFile());
+            pb.environment().remove("DBUS_SESSION_BUS_ADDRESS");
+            return new Client(pb.start(), mode + " " + String.join(" ", args), err);
+        }
+
+        String awaitReady() throws IOException {
+            String l = out.awaitLine(s -> s.startsWith("READY") || s.startsWith("FAILED"), STEP);
+            if (l == null || l.startsWith("FAILED")) {
+                throw new IllegalStateException("kbb-load " + what + " not ready: " + l + "\n" + Files.readString(err));
+            }
+            return l;
+        }
+
+        void go() throws IOException {
+            OutputStream os = p.getOutputStream();
+            os.write("GO\n".getBytes(StandardCharsets.US_ASCII));
+            os.flush();
+        }
+
+        String await(String prefix) throws IOException {
+            String l = out.awaitLine(s -> s.startsWith(prefix) || s.startsWith("FAILED"), STEP);
+            if (l == null || l.startsWith("FAILED")) {
+                throw new IllegalStateException("kbb-load " + what + ": " + l + "\n" + Files.readString(err));
+            }
+            return l;
+        }
+
+        @Override
+        public void close() {
+            p.destroy();
+            try {
+                if (!p.waitFor(5, TimeUnit.SECONDS)) {
+                    p.destroyForcibly();
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            try {
+                Files.deleteIfExists(err);
+            } catch (IOException ignored) {
+                // best effort
+            }
+        }
+
+        @Override
+        public String toString() {
+            return "kbb-load " + what;
+        }
+    }
+
+    // ------------------------------------------------------------------ /proc
+
+    /** utime + stime of pid and its descendants, in clock ticks. */
+    static long cpuTicks(long pid) {
+        long t = ownCpuTicks(pid);
+        for (ProcessHandle d : ProcessHandle.of(pid).map(h -> h.descendants().toList()).orElse(List.of())) {
+            t += ownCpuTicks(d.pid());
+        }
+        return t;
+    }
+
+    static long ownCpuTicks(long pid) {
+        try {
+            String s = Files.readString(Path.of("/proc/" + pid + "/stat"));
+            String[] f = s.substring(s.lastIndexOf(')') + 2).split(" ");
+            return Long.parseLong(f[11]) + Long.parseLong(f[12]);
+        } catch (IOException gone) {
+            return 0;
+        }
+    }
+
+    /** Sum of VmHWM (KiB) over the bus's memory-relevant processes. */
+    static long peakRssKiB(Contender kind, long root) {
+        List<Long> pids = new ArrayList<>();
+        pids.add(root);
+        ProcessHandle.of(root).ifPresent(h -> h.descendants().forEach(d -> pids.add(d.pid())));
+        long sum = 0;
+        for (long p : pids) {
+            if (!kind.countsForMemory(p, root)) {
+                continue;
+            }
+            try {
+                for (String l : Files.readAllLines(Path.of("/proc/" + p + "/status"))) {
+                    if (l.startsWith("VmHWM:")) {
+                        sum += Long.parseLong(l.replaceAll("[^0-9]", ""));
+                    }
+                }
+            } catch (IOException gone) {
+                // exited
+            }
+        }
+        return sum;
+    }
+
+    static long clockTicksPerSecond() {
+        try {
+            Process p = new ProcessBuilder("getconf", "CLK_TCK").start();
+            String s = new String(p.getInputStream().readAllBytes(), StandardCharsets.US_ASCII).trim();
+            p.waitFor();
+            return Long.parseLong(s);
+        } catch (Exception e) {
+            return 100;
+        }
+    }
+
+    static String loadavg() {
+        try {
+            return Files.readString(Path.of("/proc/loadavg")).trim();
+        } catch (IOException e) {
+            return "?";
+        }
+    }
+
+    static long size(Path f) {
+        try {
+            return Files.exists(f) ? Files.size(f) : 0;
+        } catch (IOException e) {
+            return 0;
+        }
+    }
+
+    /** Longest "Pause" of the unified GC log from byte offset {@code from} on, in ms (0 if none). */
+    static double maxPause(Path gcLog, long from) throws IOException {
+        if (!Files.exists(gcLog)) {
+            return Double.NaN;
+        }
+        byte[] b;
+        try (RandomAccessFile f = new RandomAccessFile(gcLog.toFile(), "r")) {
+            long len = f.length();
+            b = new byte[(int) Math.max(0, len - from)];
+            f.seek(from);
+            f.readFully(b);
+        }
+        double max = 0;
+        for (String l : new String(b, StandardCharsets.UTF_8).split("\n")) {
+            Matcher mm = PAUSE.matcher(l);
+            if (mm.find()) {
+                max = Math.max(max, Double.parseDouble(mm.group(1)));
+            }
+        }
+        return max;
+    }
+
+    static void stop(Process bus) {
+        // dbus-broker's launcher is pid 1 of its pid namespace and ignores SIGTERM there: the
+        // broker tree is stopped from the leaves up, everything else with SIGTERM first.
+        List<ProcessHandle> desc = bus.descendants().toList();
+        desc.forEach(ProcessHandle::destroy);
+        bus.destroy();
+        try {
+            if (!bus.waitFor(10, TimeUnit.SECONDS)) {
+                bus.destroyForcibly();
+                bus.waitFor(10, TimeUnit.SECONDS);
+            }
+            for (ProcessHandle d : desc) {
+                if (d.isAlive()) {
+                    d.destroyForcibly();
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    static void deleteTree(Path dir) {
+        try (Stream<Path> s = Files.walk(dir)) {
+            s.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+        } catch (IOException ignored) {
+            // best effort
+        }
+    }
+
+    // ------------------------------------------------------------------ report
+
+    static Map<String, Double> medians(List<Map<String, Double>> l) {
+        Map<String, Double> out = new HashMap<>();
+        for (Metric mt : METRICS) {
+            double[] v = l.stream().filter(x -> x.containsKey(mt.key)).mapToDouble(x -> x.get(mt.key)).toArray();
+            if (v.length > 0) {
+                out.put(mt.key, median(v));
+            }
+        }
+        return out;
+    }
+
+    static double median(double[] v) {
+        double[] c = v.clone();
+        Arrays.sort(c);
+        return c.length % 2 == 1 ? c[c.length / 2] : (c[c.length / 2 - 1] + c[c.length / 2]) / 2;
+    }
+
+    static String format(Map<String, Double> m) {
+        StringBuilder sb = new StringBuilder();
+        for (Metric mt : METRICS) {
+            if (m.containsKey(mt.key)) {
+                sb.append(mt.key).append('=').append(num(m.get(mt.key))).append(' ');
+            }
+        }
+        return sb.toString().trim();
+    }
+
+    static String num(double v) {
+        if (Double.isNaN(v)) {
+            return "n/a";
+        }
+        double a = Math.abs(v);
+        if (a >= 1000) {
+            return String.format(Locale.ROOT, "%.0f", v);
+        }
+        if (a >= 10) {
+            return String.format(Locale.ROOT, "%.1f", v);
+        }
+        if (a >= 0.1) {
+            return String.format(Locale.ROOT, "%.2f", v);
+        }
+        return String.format(Locale.ROOT, "%.3f", v);
+    }
+
+    static String markdown(Config cfg, Map<Contender, Map<String, Double>> med,
+                           Map<Contender, List<Map<String, Double>>> runs) {
+        StringBuilder sb = new StringBuilder();
+        sb.append(String.format(Locale.ROOT, "Medians of %d interleaved repetitions, scale %.2f, %s, nproc %d, loadavg at end %s.%n%n",
+                cfg.reps, cfg.scale, LocalDateTime.now().withNano(0), Runtime.getRuntime().availableProcessors(), loadavg()));
+        sb.append("| workload / metric |");
+        for (Contender c : cfg.buses) {
+            sb.append(' ').append(c).append(" |");
+        }
+        Map<String, Double> ours = med.get(Contender.KDBUS_BRIDGE);
+        boolean hasD = med.containsKey(Contender.DBUS_DAEMON) && ours != null;
+        boolean hasB = med.containsKey(Contender.DBUS_BROKER) && ours != null;
+        if (hasD) {
+            sb.append(" ours / dbus-daemon |");
+        }
+        if (hasB) {
+            sb.append(" ours / dbus-broker |");
+        }
+        sb.append(" target | met? |\n|---|");
+        sb.append("---:|".repeat(cfg.buses.size() + (hasD ? 1 : 0) + (hasB ? 1 : 0)));
+        sb.append("---|---|\n");
+        for (Metric mt : METRICS) {
+            boolean any = med.values().stream().anyMatch(x -> x.containsKey(mt.key));
+            if (!any) {
+                continue;
+            }
+            sb.append("| ").append(mt.label).append(" |");
+            for (Contender c : cfg.buses) {
+                Double v = med.get(c).get(mt.key);
+                sb.append(' ').append(v == null ? "–" : num(v)).append(" |");
+            }
+            if (hasD) {
+                sb.append(' ').append(ratio(ours, med.get(Contender.DBUS_DAEMON), mt.key)).append(" |");
+            }
+            if (hasB) {
+                sb.append(' ').append(ratio(ours, med.get(Contender.DBUS_BROKER), mt.key)).append(" |");
+            }
+            sb.append(' ').append(mt.target).append(" | ").append(met(mt, ours, hasB ? med.get(Contender.DBUS_BROKER) : null)).append(" |\n");
+        }
+        sb.append("\nRatios are ours / other for the metric as written: throughput wants >= 1, CPU, latency, RSS and start-up want <= 1.\n");
+        if (!FAILURES.isEmpty()) {
+            sb.append("\nFailed workloads (no numbers for them):\n\n");
+            FAILURES.forEach(f -> sb.append("- ").append(f).append('\n'));
+        }
+        sb.append("\nPer repetition:\n\n```\n");
+        for (var e : runs.entrySet()) {
+            int r = 1;
+            for (Map<String, Double> m : e.getValue()) {
+                sb.append(String.format(Locale.ROOT, "rep %d %-12s %s%n", r++, e.getKey(), format(m)));
+            }
+        }
+        sb.append("```\n");
+        return sb.toString();
+    }
+
+    static String ratio(Map<String, Double> ours, Map<String, Double> other, String key) {
+        Double a = ours.get(key);
+        Double b = other.get(key);
+        if (a == null || b == null || b == 0 || a.isNaN() || b.isNaN()) {
+            return "–";
+        }
+        return String.format(Locale.ROOT, "%.2fx", a / b);
+    }
+
+    static String met(Metric mt, Map<String, Double> ours, Map<String, Double> broker) {
+        if (ours == null || mt.target.isEmpty()) {
+            return "";
+        }
+        Double o = ours.get(mt.key);
+        if (o == null) {
+            return "";
+        }
+        switch (mt.key) {
+            case "rss_pipe" -> {
+                return o < 64 ? "yes" : "**no**";
+            }
+            case "gc_pipe" -> {
+                return o <= 5 ? "yes" : "**no**";
+            }
+            default -> {
+                if (broker == null || !broker.containsKey(mt.key)) {
+                    return "";
+                }
+                double r = o / broker.get(mt.key);
+                boolean ok = mt.higherBetter ? r >= 1.0 : r <= 1.0;
+                return ok ? "yes" : "**no**";
+            }
+        }
+    }
+}
