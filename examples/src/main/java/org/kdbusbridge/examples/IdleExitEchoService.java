@@ -17,6 +17,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
 import org.freedesktop.dbus.annotations.DBusInterfaceName;
+import org.freedesktop.dbus.connections.IDisconnectCallback;
 import org.freedesktop.dbus.connections.impl.DBusConnection;
 import org.freedesktop.dbus.connections.impl.DBusConnectionBuilder;
 import org.freedesktop.dbus.exceptions.DBusExecutionException;
@@ -48,7 +49,15 @@ public final class IdleExitEchoService {
     public static void main(String[] args) throws Exception {
         long idleMillis = (long) (Double.parseDouble(args.length > 0 ? args[0] : "5") * 1000);
         AtomicLong lastCall = new AtomicLong(System.nanoTime());
-        DBusConnection c = DBusConnectionBuilder.forAddress(address(args)).withShared(false).build();
+        // If the bus goes away (it was stopped, or it closed us after DisconnectIfIdle) there is
+        // nothing left to serve: exit instead of lingering as an orphan.
+        DBusConnection c = DBusConnectionBuilder.forAddress(address(args)).withShared(false)
+                .withDisconnectCallback(new IDisconnectCallback() {
+                    @Override
+                    public void disconnectOnError(java.io.IOException e) {
+                        Runtime.getRuntime().halt(0);
+                    }
+                }).build();
         c.exportObject(OBJECT_PATH, new EchoService.Echo() {
             @Override
             public String echo(String text) {

@@ -49,6 +49,10 @@ class IdleExitEchoServiceTest {
             assertEquals("second", echo.echo("second"), "the bus started it again");
             DBus driver = client.getRemoteObject("org.freedesktop.DBus", "/org/freedesktop/DBus", DBus.class);
             assertTrue(driver.NameHasOwner(IdleExitEchoService.BUS_NAME));
+        } finally {
+            // The services the bus started are this JVM's children: none may outlive the test
+            // (they share its stdout, and Maven waits for that to close).
+            ProcessHandle.current().descendants().forEach(ProcessHandle::destroyForcibly);
         }
     }
 }

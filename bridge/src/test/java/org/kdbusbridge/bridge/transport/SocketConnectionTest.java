@@ -261,6 +261,8 @@ class SocketConnectionTest {
         // deoptimisation or timer object during the run costs a few bytes averaged out. The bound
         // separates the two without making the test depend on JIT timing.
         assertTrue(perRoundTrip < 256, "loop thread allocated " + perRoundTrip + " B per echo round trip");
+        // The handler counts after its write, so the client can see the last echo first.
+        TestSupport.waitUntil("echo count", () -> h.echoed.get() == 2L * rounds * 64);
         assertEquals(2L * rounds * 64, h.echoed.get());
     }
 
