@@ -19,11 +19,11 @@ import java.util.List;
 public final class AllowList {
     public static final String RESOURCE = "allowed-differences.txt";
 
-    public enum Kind { DROP_CALL, MASK_REPLY, MASK_PROPERTY, DROP_STRING }
+    public enum Kind { DROP_CALL, MASK_REPLY, MASK_PROPERTY, DROP_STRING, SORT_REPLY }
 
     /** One line of the file. */
     public record Rule(Kind kind, String argument, String reason, int line) {
-        /** For DROP_CALL and MASK_REPLY: does the rule cover {@code iface.member}? */
+        /** For DROP_CALL, MASK_REPLY and SORT_REPLY: does the rule cover {@code iface.member}? */
         public boolean coversMember(String qualified) {
             if (qualified == null) return false;
             if (argument.endsWith(".*")) {
@@ -81,6 +81,7 @@ public final class AllowList {
                 case "mask-reply" -> Kind.MASK_REPLY;
                 case "mask-property" -> Kind.MASK_PROPERTY;
                 case "drop-string" -> Kind.DROP_STRING;
+                case "sort-reply" -> Kind.SORT_REPLY;
                 default -> throw new IllegalArgumentException("allow-list line " + (i + 1) + ": unknown rule '" + head[0] + "'");
             };
             rules.add(new Rule(kind, head[1], l.substring(sep + 4).trim(), i + 1));

@@ -270,6 +270,8 @@ public final class Normalizer {
             for (AllowList.Rule d : allow.ofKind(AllowList.Kind.DROP_STRING)) {
                 if (dropString(holder, d.argument())) allowances.merge(d, 1, Integer::sum);
             }
+            AllowList.Rule sort = call != null ? allow.memberRule(AllowList.Kind.SORT_REPLY, call.qualifiedMember()) : null;
+            if (sort != null && sortArrays(holder)) allowances.merge(sort, 1, Integer::sum);
             @SuppressWarnings("unchecked")
             List<Object> b = (List<Object>) holder[0];
             body = b;
@@ -287,6 +289,26 @@ public final class Normalizer {
             }
             return v;
         });
+        return changed[0];
+    }
+
+    /** Replaces holder[0] by a copy with every array of strings sorted; true if the order changed. */
+    private static boolean sortArrays(Object[] holder) {
+        boolean[] changed = {false};
+        List<Object> args = new ArrayList<>();
+        for (Object arg : (List<?>) holder[0]) { // each argument, never the argument list itself
+            args.add(transform(arg, v -> {
+            if (v instanceof List<?> l && !l.isEmpty() && l.stream().allMatch(String.class::isInstance)) {
+                List<String> c = new ArrayList<>();
+                l.forEach(o -> c.add((String) o));
+                c.sort(null);
+                if (!c.equals(l)) changed[0] = true;
+                return new ArrayList<Object>(c);
+            }
+            return v;
+            }, (k, v) -> v));
+        }
+        holder[0] = args;
         return changed[0];
     }
 
