@@ -67,6 +67,23 @@ public final class Replayer {
                 recMonitors.add(m.sender());
             }
         }
+        // A name that only ever vanishes (never sends) is the recording's own monitor
+        // (dbus-monitor --pcap: the monitor sees only its own NameLost at BecomeMonitor) or a
+        // peer that connected before the capture and said nothing: nothing to replay, and its
+        // traffic is left out of both sides.
+        Set<String> spoke = new HashSet<>();
+        for (BusMessage m : recording) {
+            if (m.sender() != null) spoke.add(m.sender());
+        }
+        for (BusMessage m : recording) {
+            String a0 = m.stringArg(0);
+            boolean vanished = "NameOwnerChanged".equals(m.member()) && a0 != null && a0.equals(m.stringArg(1))
+                    && "".equals(m.stringArg(2));
+            boolean lostOwn = "NameLost".equals(m.member()) && a0 != null && a0.equals(m.destination());
+            if (m.fromDriver() && m.isSignal() && (vanished || lostOwn) && UNIQUE.matcher(a0).matches() && !spoke.contains(a0)) {
+                recMonitors.add(a0);
+            }
+        }
         Map<String, BusConnection> conns = new LinkedHashMap<>();
         Map<String, String> names = new HashMap<>();
         int sent = 0;
