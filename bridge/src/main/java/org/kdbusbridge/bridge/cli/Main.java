@@ -177,6 +177,12 @@ public final class Main {
         if (argv.length > 0 && argv[0].equals("run-session")) {
             return RunSession.run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         }
+        if (argv.length > 0 && argv[0].equals("diff")) {
+            return org.kdbusbridge.bridge.migration.DiffCommand.run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
+        }
+        if (argv.length > 0 && argv[0].equals("replay")) {
+            return org.kdbusbridge.bridge.migration.ReplayCommand.run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
+        }
         Options o;
         try {
             o = parse(argv);

@@ -61,6 +61,7 @@ public final class BusServer implements Driver.Host {
     private volatile String address;
     private ActivationManager activation;
     private CaptureSink capture;
+    private FaultInjection faults;
 
     public BusServer(BusConfig config) {
         this.config = config;
@@ -78,6 +79,16 @@ public final class BusServer implements Driver.Host {
     public void setCapture(CaptureSink sink) {
         this.capture = sink;
     }
+
+    /**
+     * TEST-ONLY: installs deliberate misbehaviour (see {@link FaultInjection}). Never called by
+     * the bus itself; call before {@link #start()}.
+     */
+    public void setFaultInjection(FaultInjection faults) {
+        this.faults = faults;
+    }
+
+    FaultInjection faults() { return faults; }
 
     /** Binds every listen address and starts the loop; returns the connect address(es). */
     public String start() throws IOException {

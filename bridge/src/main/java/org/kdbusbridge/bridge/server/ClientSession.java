@@ -363,6 +363,11 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
             server.driver().handle(driverCall(pos, dest, fds));
             return;
         }
+        FaultInjection faults = server.faults();
+        if (faults != null && faults.drop(header)) {
+            LOG.warn("TEST-ONLY fault injection: dropped {} from {}", header, conn);
+            return;
+        }
         Message m = toCore(pos, dest, fds);
         Delivery d = server.bus().send(conn, m);
         if (d != Delivery.OK) {

@@ -147,7 +147,7 @@ public final class MatchRule {
                         case "method_return" -> Message.METHOD_RETURN;
                         case "error" -> Message.ERROR;
                         case "signal" -> Message.SIGNAL;
-                        default -> throw new MatchRuleException("Invalid message type (" + v + ") in match rule");
+                        default -> throw new MatchRuleException("Invalid message type (" + v + ") in match rule\n");
                     };
                     typeSet = true;
                 }
@@ -156,7 +156,7 @@ public final class MatchRule {
                         throw twice(key);
                     }
                     if (!NameSyntax.isValidBusName(v)) {
-                        throw new MatchRuleException("Sender name '" + v + "' is invalid");
+                        throw new MatchRuleException("Sender name '" + v + "' is invalid\n");
                     }
                     sender = v;
                 }
@@ -165,7 +165,7 @@ public final class MatchRule {
                         throw twice(key);
                     }
                     if (!NameSyntax.isValidInterface(v)) {
-                        throw new MatchRuleException("Interface name '" + v + "' is invalid");
+                        throw new MatchRuleException("Interface name '" + v + "' is invalid\n");
                     }
                     iface = v;
                 }
@@ -174,7 +174,7 @@ public final class MatchRule {
                         throw twice(key);
                     }
                     if (!NameSyntax.isValidMember(v)) {
-                        throw new MatchRuleException("Member name '" + v + "' is invalid");
+                        throw new MatchRuleException("Member name '" + v + "' is invalid\n");
                     }
                     member = v;
                 }
@@ -183,7 +183,7 @@ public final class MatchRule {
                         throw new MatchRuleException("path or path_namespace specified twice in match rule");
                     }
                     if (!NameSyntax.isValidObjectPath(v)) {
-                        throw new MatchRuleException("Path '" + v + "' is invalid");
+                        throw new MatchRuleException("Path '" + v + "' is invalid\n");
                     }
                     if (key.equals("path")) {
                         path = v;
@@ -196,7 +196,7 @@ public final class MatchRule {
                         throw twice(key);
                     }
                     if (!NameSyntax.isValidBusName(v)) {
-                        throw new MatchRuleException("Destination name '" + v + "' is invalid");
+                        throw new MatchRuleException("Destination name '" + v + "' is invalid\n");
                     }
                     destination = v;
                 }
@@ -206,7 +206,7 @@ public final class MatchRule {
                     } else if (v.equals("false")) {
                         eavesdrop = false;
                     } else {
-                        throw new MatchRuleException("eavesdrop='" + v + "' is invalid, it should be 'true' or 'false'");
+                        throw new MatchRuleException("eavesdrop='" + v + "' is invalid, it should be 'true' or 'false'\n");
                     }
                 }
                 default -> {
@@ -274,7 +274,7 @@ public final class MatchRule {
     }
 
     private static MatchRuleException twice(String key) {
-        return new MatchRuleException("Key " + key + " specified twice in match rule");
+        return new MatchRuleException("Key " + key + " specified twice in match rule\n");
     }
 
     private static boolean isWhite(char c) {

@@ -1,0 +1,270 @@
+// Invariants: one blocking JDK UNIX SocketChannel per instance; SASL EXTERNAL and Hello complete
+// before the constructor returns (or it throws and the channel is closed); exactly one reader
+// thread appends every received message, in arrival order, to an append-only list that
+// waiters see under the same lock; writes are serialised by a lock; close() is idempotent and
+// ends the reader. No message is ever dropped or reordered by this class.
+package org.kdbusbridge.bridge.migration;
+
+import java.io.EOFException;
+import java.io.IOException;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Predicate;
+
+import org.kdbusbridge.bridge.protocol.BodyWriter;
+import org.kdbusbridge.bridge.protocol.MessageBuilder;
+import org.kdbusbridge.bridge.protocol.MessageFraming;
+import org.kdbusbridge.bridge.protocol.ProtocolException;
+import org.kdbusbridge.bridge.protocol.WireFormat;
+
+/**
+ * A minimal D-Bus client over a JDK unix socket: the migration tools' monitor (Hello, then
+ * BecomeMonitor) and the replayer's per-sender connections. Every message it receives is
+ * kept, so callers can wait for one and read the whole stream afterwards.
+ */
+public final class BusConnection implements AutoCloseable {
+    private final SocketChannel channel;
+    private final Object writeLock = new Object();
+    private final Object lock = new Object();
+    private final List<BusMessage> received = new ArrayList<>();
+    private final AtomicLong serials = new AtomicLong();
+    private final Thread reader;
+    private volatile boolean closed;
+    private IOException readFailure;
+    private boolean eof;
+    private final String uniqueName;
+
+    private BusConnection(SocketChannel channel, String what) throws IOException {
+        this.channel = channel;
+        this.reader = new Thread(this::readLoop, "migration-" + what);
+        this.reader.setDaemon(true);
+        authenticate();
+        reader.start();
+        long serial = nextSerial();
+        send(MessageBuilder.methodCall(serial, 0, BusMessage.DRIVER, MessageBuilder.BUS_PATH,
+                MessageBuilder.BUS_INTERFACE, "Hello", null, null, null));
+        BusMessage reply = await(m -> m.isReply() && m.replySerial() == serial, Duration.ofSeconds(30));
+        if (reply == null || !reply.isReturn() || reply.stringArg(0) == null) {
+            close();
+            throw new IOException("Hello failed: " + reply);
+        }
+        this.uniqueName = reply.stringArg(0);
+    }
+
+    /** Connects to a {@code unix:path=...} address (the first such entry of a list). */
+    public static BusConnection open(String address, String what) throws IOException {
+        Path socket = socketPath(address);
+        SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX);
+        try {
+            ch.connect(UnixDomainSocketAddress.of(socket));
+            return new BusConnection(ch, what);
+        } catch (IOException | RuntimeException e) {
+            ch.close();
+            throw e;
+        }
+    }
+
+    /** The socket path of the first {@code unix:path=} entry of a D-Bus address. */
+    public static Path socketPath(String address) throws IOException {
+        for (String entry : address.split(";")) {
+            if (!entry.startsWith("unix:")) continue;
+            for (String kv : entry.substring(5).split(",")) {
+                if (kv.startsWith("path=")) {
+                    return Path.of(unescape(kv.substring(5)));
+                }
+            }
+        }
+        throw new IOException("no unix:path= entry in the address '" + address + "' (abstract sockets are not supported)");
+    }
+
+    private static String unescape(String s) {
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c == '%' && i + 2 < s.length()) {
+                sb.append((char) Integer.parseInt(s.substring(i + 1, i + 3), 16));
+                i += 2;
+            } else {
+                sb.append(c);
+            }
+        }
+        return sb.toString();
+    }
+
+    private void authenticate() throws IOException {
+        long uid = ((Number) Files.getAttribute(Path.of("/proc/self"), "unix:uid")).longValue();
+        StringBuilder hex = new StringBuilder();
+        for (byte b : Long.toString(uid).getBytes(StandardCharsets.US_ASCII)) {
+            hex.append(String.format("%02x", b));
+        }
+        writeFully(ByteBuffer.wrap(("\0AUTH EXTERNAL " + hex + "\r\n").getBytes(StandardCharsets.US_ASCII)));
+        String line = readLine();
+        if (!line.startsWith("OK ")) {
+            throw new IOException("SASL EXTERNAL refused: " + line);
+        }
+        writeFully(ByteBuffer.wrap("BEGIN\r\n".getBytes(StandardCharsets.US_ASCII)));
+    }
+
+    private String readLine() throws IOException {
+        StringBuilder sb = new StringBuilder();
+        ByteBuffer one = ByteBuffer.allocate(1);
+        while (sb.length() < 4096) {
+            one.clear();
+            if (channel.read(one) < 0) throw new EOFException("bus closed during authentication");
+            char c = (char) one.get(0);
+            if (c == '\n') return sb.toString().trim();
+            sb.append(c);
+        }
+        throw new IOException("SASL line too long");
+    }
+
+    private void writeFully(ByteBuffer b) throws IOException {
+        synchronized (writeLock) {
+            while (b.hasRemaining()) {
+                channel.write(b);
+            }
+        }
+    }
+
+    public String uniqueName() {
+        return uniqueName;
+    }
+
+    public long nextSerial() {
+        return serials.incrementAndGet();
+    }
+
+    /** Sends one complete message as is. */
+    public void send(byte[] message) throws IOException {
+        writeFully(ByteBuffer.wrap(message));
+    }
+
+    /** Calls a driver method with string/uint32 arguments and waits for the reply. */
+    public BusMessage callDriver(String member, String signature, Object[] args, Duration timeout) throws IOException {
+        BodyWriter w = new BodyWriter();
+        for (int i = 0; i < signature.length(); i++) {
+            switch (signature.charAt(i)) {
+                case 's' -> w.writeString((String) args[i]);
+                case 'u' -> w.writeUint32(((Number) args[i]).longValue());
+                case 'a' -> { // only "as"
+                    w.beginArray('s');
+                    for (Object o : (List<?>) args[i]) w.writeString((String) o);
+                    w.endArray();
+                    i++;
+                }
+                default -> throw new IllegalArgumentException("unsupported signature " + signature);
+            }
+        }
+        long serial = nextSerial();
+        send(MessageBuilder.methodCall(serial, 0, BusMessage.DRIVER, MessageBuilder.BUS_PATH,
+                member.equals("BecomeMonitor") ? "org.freedesktop.DBus.Monitoring"
+                        : MessageBuilder.BUS_INTERFACE, member, null, signature.isEmpty() ? null : signature,
+                w.toByteArray()));
+        return await(m -> m.isReply() && m.replySerial() == serial, timeout);
+    }
+
+    /** BecomeMonitor([], 0): from now on this connection only receives. */
+    public void becomeMonitor() throws IOException {
+        BusMessage r = callDriver("BecomeMonitor", "asu", new Object[] {List.of(), null, 0}, Duration.ofSeconds(30));
+        if (r == null || !r.isReturn()) {
+            throw new IOException("BecomeMonitor failed: " + r);
+        }
+    }
+
+    private void readLoop() {
+        ByteBuffer prefix = ByteBuffer.allocate(WireFormat.FIXED_HEADER_SIZE);
+        try {
+            while (!closed) {
+                prefix.clear();
+                if (!readFully(prefix)) break;
+                long len = MessageFraming.frameLength(prefix, 0, prefix.capacity());
+                ByteBuffer whole = ByteBuffer.allocate((int) len);
+                whole.put(prefix.array());
+                if (!readFully(whole)) throw new EOFException("bus closed mid-message");
+                BusMessage m = BusMessage.decode(whole.array());
+                synchronized (lock) {
+                    received.add(m);
+                    lock.notifyAll();
+                }
+            }
+        } catch (IOException | ProtocolException e) {
+            synchronized (lock) {
+                if (!closed) readFailure = e instanceof IOException io ? io : new IOException(e.getMessage(), e);
+            }
+        } finally {
+            synchronized (lock) {
+                eof = true;
+                lock.notifyAll();
+            }
+        }
+    }
+
+    private boolean readFully(ByteBuffer b) throws IOException {
+        while (b.hasRemaining()) {
+            if (channel.read(b) < 0) {
+                if (b.position() == 0) return false;
+                throw new EOFException("bus closed mid-message");
+            }
+        }
+        return true;
+    }
+
+    /** The first received message matching {@code p}, waiting up to {@code timeout}; null if none. */
+    public BusMessage await(Predicate<BusMessage> p, Duration timeout) {
+        return awaitFrom(0, p, timeout);
+    }
+
+    /** As {@link #await}, considering only messages at index {@code from} or later. */
+    public BusMessage awaitFrom(int from, Predicate<BusMessage> p, Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        synchronized (lock) {
+            int i = from;
+            while (true) {
+                for (; i < received.size(); i++) {
+                    if (p.test(received.get(i))) return received.get(i);
+                }
+                long left = deadline - System.nanoTime();
+                if (eof || left <= 0) return null;
+                try {
+                    lock.wait(Math.max(1, left / 1_000_000));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return null;
+                }
+            }
+        }
+    }
+
+    /** Everything received so far, in arrival order. */
+    public List<BusMessage> received() {
+        synchronized (lock) {
+            return List.copyOf(received);
+        }
+    }
+
+    /** The reason the reader stopped early, or null. */
+    public IOException failure() {
+        synchronized (lock) {
+            return readFailure;
+        }
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        try {
+            channel.close();
+        } catch (IOException ignored) {
+            // nothing left to do
+        }
+    }
+}

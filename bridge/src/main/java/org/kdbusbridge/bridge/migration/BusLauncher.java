@@ -1,0 +1,140 @@
+// Invariants: every start() gives a fresh bus that nobody else uses, with a unix:path= address,
+// or throws (and leaves nothing running); RunningBus.close() stops that bus and is idempotent.
+package org.kdbusbridge.bridge.migration;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+import org.kdbusbridge.bridge.config.BusConfigParser;
+import org.kdbusbridge.bridge.config.ConfigException;
+import org.kdbusbridge.bridge.server.BusServer;
+import org.kdbusbridge.bridge.server.FaultInjection;
+
+/** Starts one of the two buses of a differential run. */
+public interface BusLauncher {
+    String SESSION_CONF = "/usr/share/dbus-1/session.conf";
+    Duration STARTUP = Duration.ofSeconds(30);
+
+    /** A bus that is up; {@link #address()} is what DBUS_SESSION_BUS_ADDRESS gets. */
+    interface RunningBus extends AutoCloseable {
+        String address();
+
+        @Override
+        void close();
+    }
+
+    /** A short name for reports ("dbus-daemon", "kdbus-bridge"). */
+    String name();
+
+    RunningBus start(Path workDir) throws IOException;
+
+    /** {@code EXECUTABLE --session --nofork --print-address} as a child process (dbus-daemon, or our launcher). */
+    static BusLauncher process(String name, List<String> argv) {
+        return new BusLauncher() {
+            @Override
+            public String name() {
+                return name;
+            }
+
+            @Override
+            public RunningBus start(Path workDir) throws IOException {
+                List<String> cmd = new ArrayList<>(argv);
+                cmd.addAll(List.of("--session", "--nofork", "--print-address"));
+                ProcessBuilder pb = new ProcessBuilder(cmd)
+                        .redirectError(workDir.resolve(name + ".stderr.log").toFile())
+                        .redirectInput(ProcessBuilder.Redirect.PIPE);
+                pb.environment().remove("DBUS_SESSION_BUS_ADDRESS");
+                pb.environment().remove("DBUS_STARTER_ADDRESS");
+                Process p = pb.start();
+                BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+                CompletableFuture<String> line = CompletableFuture.supplyAsync(() -> {
+                    try {
+                        return r.readLine();
+                    } catch (IOException e) {
+                        return null;
+                    }
+                });
+                String address;
+                try {
+                    address = line.get(STARTUP.toMillis(), TimeUnit.MILLISECONDS);
+                } catch (InterruptedException | ExecutionException | TimeoutException e) {
+                    address = null;
+                }
+                if (address == null || !address.startsWith("unix:")) {
+                    kill(p);
+                    throw new IOException(name + " did not print an address (" + address + "); see "
+                            + workDir.resolve(name + ".stderr.log"));
+                }
+                String a = address.trim();
+                return new RunningBus() {
+                    @Override
+                    public String address() {
+                        return a;
+                    }
+
+                    @Override
+                    public void close() {
+                        kill(p);
+                    }
+                };
+            }
+        };
+    }
+
+    private static void kill(Process p) {
+        List<ProcessHandle> children = p.descendants().toList();
+        p.destroy();
+        children.forEach(ProcessHandle::destroy);
+        try {
+            if (!p.waitFor(10, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+            }
+        } catch (InterruptedException e) {
+            p.destroyForcibly();
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Our bus in this JVM with the session configuration; {@code faults} is TEST-ONLY (null normally). */
+    static BusLauncher inProcess(FaultInjection faults) {
+        return new BusLauncher() {
+            @Override
+            public String name() {
+                return "kdbus-bridge";
+            }
+
+            @Override
+            public RunningBus start(Path workDir) throws IOException {
+                BusServer server;
+                try {
+                    server = new BusServer(BusConfigParser.parse(Path.of(SESSION_CONF)));
+                } catch (ConfigException e) {
+                    throw new IOException("cannot read " + SESSION_CONF + ": " + e.getMessage(), e);
+                }
+                if (faults != null) server.setFaultInjection(faults);
+                String address = server.start();
+                return new RunningBus() {
+                    @Override
+                    public String address() {
+                        return address;
+                    }
+
+                    @Override
+                    public void close() {
+                        server.stop();
+                    }
+                };
+            }
+        };
+    }
+}
