@@ -139,6 +139,7 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
         Start s = starts.computeIfAbsent(name, n -> new Start());
         s.callers.add(caller);
         s.serials.add(serial);
+        bus.addActivationWaiters(1); // max_pending_service_starts counts them until the start ends
     }
 
     @Override
@@ -228,6 +229,7 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
         if (s == null) {
             return;
         }
+        bus.addActivationWaiters(-s.callers.size());
         if (s.timeout != null) {
             s.timeout.cancel();
         }
@@ -246,6 +248,7 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
         if (s == null) {
             return; // already ended (acquired, or failed another way)
         }
+        bus.addActivationWaiters(-s.callers.size());
         if (s.timeout != null) {
             s.timeout.cancel();
         }

@@ -260,6 +260,9 @@ public final class Driver {
                 }
             }
             case "GetId" -> out.replyString(c, s, busId);
+            case "GetStats" -> getStats(call);
+            case "GetConnectionStats" -> getConnectionStats(call);
+            case "GetAllMatchRules" -> getAllMatchRules(call);
             case "Get" -> propertyGet(call);
             case "GetAll" -> propertyGetAll(call);
             case "Set" -> {
@@ -277,6 +280,104 @@ public final class Driver {
     }
 
     private String lastName;
+
+    // --- org.freedesktop.DBus.Debug.Stats (dbus-daemon bus/stats.c keys, all uint32) ---------
+    // As in dbus-daemon, anyone may call these (METHOD_FLAG_NO_CONTAINERS only; we have no
+    // containers), at the canonical path only. Each method has its own Serial counter.
+
+    private long getStatsSerial;
+    private long getConnectionStatsSerial;
+
+    private static void u32(BodyWriter w, String key, long value) {
+        w.beginDictEntry();
+        w.writeString(key);
+        w.writeVariant("u");
+        w.writeUint32(Math.max(0, Math.min(0xffffffffL, value)));
+        w.endDictEntry();
+    }
+
+    private void getStats(DriverCall call) {
+        BodyWriter w = new BodyWriter();
+        w.beginArray('{');
+        u32(w, "Serial", getStatsSerial++);
+        // libdbus's list allocator does not exist here; the keys stay for tools that expect them.
+        u32(w, "ListMemPoolUsedBytes", 0);
+        u32(w, "ListMemPoolCachedBytes", 0);
+        u32(w, "ListMemPoolAllocatedBytes", 0);
+        int active = bus.activeConnections().size();
+        u32(w, "ActiveConnections", active);
+        u32(w, "IncompleteConnections", Math.max(0, bus.connectionCount() - active));
+        u32(w, "MatchRules", bus.matches().size());
+        u32(w, "PeakMatchRules", bus.matches().peakSize());
+        u32(w, "PeakMatchRulesPerConnection", bus.matches().peakPerConnection());
+        u32(w, "BusNames", bus.busNameCount());
+        u32(w, "PeakBusNames", bus.peakBusNames());
+        u32(w, "PeakBusNamesPerConnection", bus.peakBusNamesPerConnection());
+        // Ours (docs/compatibility.md): activation entries waiting (max_pending_service_starts).
+        u32(w, "PendingServiceStarts", bus.pendingActivationEntries());
+        w.endArray();
+        out.reply(call.caller(), call.serial(), "a{sv}", w.toByteArray());
+    }
+
+    private void getConnectionStats(DriverCall call) throws ProtocolException {
+        Connection peer = peer(call, "statistics");
+        if (peer == null) {
+            return;
+        }
+        if (peer == DRIVER_SELF) {
+            error(call, DBusErrors.INVALID_ARGS, "GetConnectionStats is not meaningful for the message bus \""
+                    + Bus.DRIVER_NAME + "\" itself");
+            return;
+        }
+        BodyWriter w = new BodyWriter();
+        w.beginArray('{');
+        u32(w, "Serial", getConnectionStatsSerial++);
+        u32(w, "MatchRules", peer.matchRuleCount());
+        u32(w, "PeakMatchRules", peer.peakMatchRules());
+        u32(w, "BusNames", peer.busNameCount());
+        u32(w, "PeakBusNames", peer.peakBusNames());
+        w.beginDictEntry();
+        w.writeString("UniqueName");
+        w.writeVariant("s");
+        w.writeString(peer.uniqueName());
+        w.endDictEntry();
+        // Incoming: messages read but not yet dispatched (always 0: we dispatch as we parse),
+        // then dbus-daemon's live counter - bytes/fds of its messages still queued in the bus.
+        u32(w, "IncomingMessages", 0);
+        u32(w, "IncomingBytes", peer.incomingBytes());
+        u32(w, "IncomingFDs", peer.incomingFds());
+        u32(w, "PeakIncomingBytes", peer.peakIncomingBytes());
+        u32(w, "PeakIncomingFDs", peer.peakIncomingFds());
+        // Outgoing: its receive pool.
+        u32(w, "OutgoingMessages", peer.pool().messages());
+        u32(w, "OutgoingBytes", peer.pool().bytes());
+        u32(w, "OutgoingFDs", peer.pool().fds());
+        u32(w, "PeakOutgoingBytes", peer.pool().peakBytes());
+        u32(w, "PeakOutgoingFDs", peer.pool().peakFds());
+        // Ours: messages its full pool did not take (broadcasts skipped, unicasts refused with
+        // LimitsExceeded) and the pool's byte budget.
+        u32(w, "DroppedMessages", peer.pool().dropped());
+        u32(w, "PoolBudgetBytes", peer.pool().maxBytes());
+        w.endArray();
+        out.reply(call.caller(), call.serial(), "a{sv}", w.toByteArray());
+    }
+
+    private void getAllMatchRules(DriverCall call) {
+        BodyWriter w = new BodyWriter();
+        w.beginArray('{');
+        for (Connection x : bus.activeConnections()) {
+            w.beginDictEntry();
+            w.writeString(x.uniqueName());
+            w.beginArray('s');
+            for (MatchRule r : bus.matches().rulesOf(x)) {
+                w.writeString(r.toString());
+            }
+            w.endArray();
+            w.endDictEntry();
+        }
+        w.endArray();
+        out.reply(call.caller(), call.serial(), "a{sas}", w.toByteArray());
+    }
 
     /** Resolves the name argument of a Get* call; sends NameHasNoOwner and returns null if absent. */
     private Connection peer(DriverCall call, String what) throws ProtocolException {
@@ -413,9 +514,19 @@ public final class Driver {
             error(call, DBusErrors.SERVICE_UNKNOWN, "The name " + name + " was not provided by any .service files");
             return;
         }
+        if (bus.activationLimitReached()) {
+            error(call, DBusErrors.LIMITS_EXCEEDED, tooManyActivations(name, bus.limits().maxPendingServiceStarts));
+            return;
+        }
         // Answered with SUCCESS (1) once the name has an owner, or with the start's error.
         activation.awaitStart(name, call.caller(), call.serial());
         bus.activate(name);
+    }
+
+    /** dbus-daemon's text (bus/activation.c) for max_pending_service_starts. */
+    public static String tooManyActivations(String name, int limit) {
+        return "The maximum number of pending activations has been reached, activation of " + name
+                + " failed (max_pending_service_starts=" + limit + ")";
     }
 
     private void updateActivationEnvironment(DriverCall call) throws ProtocolException {

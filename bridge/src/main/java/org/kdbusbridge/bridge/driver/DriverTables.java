@@ -17,7 +17,9 @@ final class DriverTables {
     /** Our vendor extension interface (docs/extensions.md). */
     static final String EXTENSIONS = "org.kdbusbridge.Extensions1";
     /** Interfaces property: optional interfaces beyond the always-present ones. */
-    static final List<String> EXTRA_INTERFACES = List.of("org.freedesktop.DBus.Monitoring", EXTENSIONS);
+    /** dbus-daemon's statistics interface (present when it is built with --enable-stats, as Debian's is). */
+    static final String STATS = "org.freedesktop.DBus.Debug.Stats";
+    static final List<String> EXTRA_INTERFACES = List.of("org.freedesktop.DBus.Monitoring", STATS, EXTENSIONS);
 
     record Method(String name, String in, String out, boolean anyPath) { }
 
@@ -85,6 +87,10 @@ final class DriverTables {
                             + "    </signal>\n"),
             new Iface("org.freedesktop.DBus.Monitoring", false, List.of(new Method("BecomeMonitor", "asu", "", false)),
                     List.of(), null),
+            new Iface(STATS, false, List.of(
+                    new Method("GetStats", "", "a{sv}", false),
+                    new Method("GetConnectionStats", "s", "a{sv}", false),
+                    new Method("GetAllMatchRules", "", "a{sas}", false)), List.of(), null),
             new Iface(EXTENSIONS, false, List.of(new Method("DisconnectIfIdle", "", "", false),
                     new Method("RequireSealedMemfds", "", "", false)), List.of(), null),
             new Iface("org.freedesktop.DBus.Introspectable", true, List.of(any("Introspect", "", "s")), List.of(), null),

@@ -238,7 +238,17 @@ public final class BusServer implements Driver.Host {
         SaslServer sasl = new SaslServer(new SaslServer.Config(config.allowsExternal(), config.allowsAnonymous(),
                 socket.peer().uid(), this::uidMayConnect, guid, true));
         ClientSession[] holder = new ClientSession[1];
-        Connection conn = bus.connect(creds, c -> holder[0].onQueued(c));
+        Connection conn = bus.connect(creds, new org.kdbusbridge.core.connection.ConnectionSink() {
+            @Override
+            public void onQueued(Connection c) {
+                holder[0].onQueued(c);
+            }
+
+            @Override
+            public void onIncomingDrained(Connection c) {
+                holder[0].onIncomingDrained(c);
+            }
+        });
         ClientSession session = new ClientSession(this, socket, conn, sasl);
         holder[0] = session;
         conn.attach(session);
@@ -332,6 +342,33 @@ public final class BusServer implements Driver.Host {
                 s.close(e.getMessage());
             }
         }
+        armReplyTimer();
+    }
+
+    // --- reply_timeout: one timer for the oldest open reply slot -----------------------------
+
+    static final String REPLY_TIMEOUT_TEXT = "Message did not receive a reply (timeout by message bus)";
+    private EventLoop.Timer replyTimer;
+    private long replyTimerDeadline = -1;
+
+    /** Arms the timer for the core's earliest reply deadline if none is armed for it. */
+    private void armReplyTimer() {
+        long next = bus.nextReplyDeadline();
+        if (next < 0 || (replyTimer != null && replyTimerDeadline <= next)) {
+            return;
+        }
+        if (replyTimer != null) {
+            replyTimer.cancel();
+        }
+        replyTimerDeadline = next;
+        replyTimer = loop.schedule(Math.max(0, next - System.nanoTime() / 1_000_000), () -> {
+            replyTimer = null;
+            replyTimerDeadline = -1;
+            for (DeadReply r : bus.expireReplies()) {
+                driver.emitter().error(r.caller(), r.serial(), DBusErrors.NO_REPLY, REPLY_TIMEOUT_TEXT);
+            }
+            flushDirty(); // re-arms for the next deadline
+        });
     }
 
     /**

@@ -40,6 +40,12 @@ import org.slf4j.LoggerFactory;
  * pending_fd_timeout disconnect the client. On the way out a message with fds is always the
  * first byte of a sendmsg, and its FdSet reference is held until that sendmsg succeeded.
  * Every fd this session owns is closed on close().
+ *
+ * Input throttling (dbus-daemon's max_incoming_bytes / max_incoming_unix_fds): while the bytes
+ * or fds of this client's messages still queued anywhere in the bus are at or over the limit,
+ * READ interest is off and nothing is read; the core's drained notice turns it back on. A
+ * client that hangs up while throttled is read to its end regardless (the kernel buffer bounds
+ * it), so a HUP can never spin the loop.
  */
 final class ClientSession implements EventLoop.IoHandler, ConnectionSink, SocketConnection.FdSink {
     private static final Logger LOG = LoggerFactory.getLogger(ClientSession.class);
@@ -59,6 +65,8 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
     boolean completeCounted;
     private boolean closed;
     private boolean writeArmed;
+    /** Reading stopped: this client's messages queued in the bus are over max_incoming_*. */
+    private boolean readPaused;
     private boolean dirty;
     /** Bytes of the pool's head message already copied into {@code out}. */
     private int headOffset;
@@ -114,7 +122,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
                 flush();
             }
             if (!closed && (readyEvents & (EventLoop.READ | EventLoop.HUP | EventLoop.ERROR)) != 0) {
-                readAvailable();
+                readAvailable((readyEvents & (EventLoop.HUP | EventLoop.ERROR)) != 0);
             }
         } catch (IOException e) {
             close(e.getMessage());
@@ -123,8 +131,12 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
         }
     }
 
-    private void readAvailable() throws IOException {
+    private void readAvailable(boolean hangup) throws IOException {
         for (int i = 0; i < MAX_READS_PER_WAKEUP && !closed && !closing; i++) {
+            if (!hangup && authenticated && conn.isIncomingOverLimit()) {
+                pauseReading(true);
+                return;
+            }
             if (!in.hasRemaining()) {
                 // Buffer full of one partial message: it was grown to fit in process().
                 return;
@@ -403,6 +415,8 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
             case FDS_NOT_SUPPORTED -> sendError(m, DBusErrors.NOT_SUPPORTED, DBusErrors.FDS_NOT_SUPPORTED_TEXT);
             case UNSEALED_MEMFD -> sendError(m, DBusErrors.UNSEALED_PAYLOAD, "The recipient " + dest
                     + " accepts memfds only with F_SEAL_WRITE, F_SEAL_SHRINK and F_SEAL_GROW set");
+            case TOO_MANY_ACTIVATIONS -> sendError(m, DBusErrors.LIMITS_EXCEEDED,
+                    org.kdbusbridge.bridge.driver.Driver.tooManyActivations(dest, server.limits().maxPendingServiceStarts));
             default -> { }
         }
     }
@@ -523,8 +537,34 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
     private void setWriteInterest(boolean on) {
         if (on != writeArmed && !closed) {
             writeArmed = on;
-            server.loop().modify(socket.fd(), on ? EventLoop.READ | EventLoop.WRITE : EventLoop.READ);
+            updateInterest();
         }
+    }
+
+    private void pauseReading(boolean on) {
+        if (on != readPaused && !closed) {
+            readPaused = on;
+            if (on) {
+                LOG.debug("{} over max_incoming_bytes/unix_fds ({} bytes, {} fds queued): not reading", this,
+                        conn.incomingBytes(), conn.incomingFds());
+            }
+            updateInterest();
+        }
+    }
+
+    private void updateInterest() {
+        server.loop().modify(socket.fd(), (readPaused ? 0 : EventLoop.READ) | (writeArmed ? EventLoop.WRITE : 0));
+    }
+
+    /** The core says enough of this client's messages left the bus: read it again. */
+    @Override
+    public void onIncomingDrained(Connection connection) {
+        pauseReading(false);
+    }
+
+    /** Whether input is throttled now (tests). */
+    boolean isReadPaused() {
+        return readPaused;
     }
 
     private boolean closing;

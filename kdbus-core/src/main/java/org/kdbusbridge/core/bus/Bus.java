@@ -26,7 +26,10 @@ import org.kdbusbridge.core.name.NameRegistry;
  * transaction nobody can interleave with; every admitted message gets the next sequence
  * number, so per-receiver FIFOs are in one global order; connection ids and unique names
  * are never reused; a reply slot (caller, serial) exists on the callee from the call until
- * its reply, or until either side leaves.
+ * its reply, until either side leaves, or until reply_timeout expires it (the timeout FIFO is
+ * in deadline order because every slot gets the same timeout); the pending activation count
+ * (max_pending_service_starts) equals the messages waiting on activators plus the
+ * StartServiceByName callers the launcher reports through {@link #addActivationWaiters}.
  */
 public final class Bus {
     public static final String DRIVER_NAME = "org.freedesktop.DBus";
@@ -43,9 +46,103 @@ public final class Bus {
     private long nextUnique = 0;
     private long seq = 0;
     private int connections;
+    private int activationEntries;
+    private int peakBusNames;
+    private int peakBusNamesPerConnection;
+    private java.util.function.LongSupplier clock = () -> System.nanoTime() / 1_000_000;
+    /** Open reply slots in deadline order (only while reply_timeout is set). */
+    private final java.util.ArrayDeque<ReplyDeadline> replyDeadlines = new java.util.ArrayDeque<>();
+
+    private record ReplyDeadline(Connection callee, Connection caller, long serial, long deadline) { }
 
     public Bus(BusLimits limits) {
         this.limits = limits;
+        names.setGrowthListener(this::noteBusNames);
+    }
+
+    /** The millisecond clock reply_timeout runs on (monotonic; tests may replace it). */
+    public void setClock(java.util.function.LongSupplier millis) {
+        this.clock = millis;
+    }
+
+    // --- statistics (org.freedesktop.DBus.Debug.Stats) ------------------------------------
+
+    /** Bus names held now: every unique name plus every owner entry of every well-known queue. */
+    public int busNameCount() {
+        return byUniqueName.size() + names.ownerEntries();
+    }
+
+    public int peakBusNames() { return peakBusNames; }
+    public int peakBusNamesPerConnection() { return peakBusNamesPerConnection; }
+
+    private void noteBusNames(Connection c) {
+        c.notePeakBusNames();
+        peakBusNames = Math.max(peakBusNames, busNameCount());
+        peakBusNamesPerConnection = Math.max(peakBusNamesPerConnection, c.busNameCount());
+    }
+
+    // --- max_pending_service_starts -------------------------------------------------------
+
+    /** Messages waiting on activators plus StartServiceByName callers waiting for a start. */
+    public int pendingActivationEntries() {
+        return activationEntries;
+    }
+
+    /** The launcher's StartServiceByName callers: +1 when one waits, -n when a start ends. */
+    public void addActivationWaiters(int delta) {
+        activationEntries += delta;
+    }
+
+    /** Whether one more activation entry would exceed max_pending_service_starts. */
+    public boolean activationLimitReached() {
+        return activationEntries >= limits.maxPendingServiceStarts;
+    }
+
+    private List<Message> drainActivator(Activator a) {
+        List<Message> out = a.drain();
+        activationEntries -= out.size();
+        for (Message m : out) {
+            Connection.releaseQueued(m);
+        }
+        return out;
+    }
+
+    // --- reply_timeout --------------------------------------------------------------------
+
+    private void openReplySlot(Connection callee, Connection caller, long serial) {
+        callee.addPendingIncoming(caller, serial);
+        if (limits.replyTimeout > 0) {
+            replyDeadlines.addLast(new ReplyDeadline(callee, caller, serial, clock.getAsLong() + limits.replyTimeout));
+        }
+    }
+
+    /** When the oldest open reply slot times out (clock milliseconds), or -1 if none can. */
+    public long nextReplyDeadline() {
+        ReplyDeadline d = replyDeadlines.peekFirst();
+        return d == null ? -1 : d.deadline();
+    }
+
+    /**
+     * Closes every reply slot whose reply_timeout has passed; returns the callers still
+     * connected, each owed NoReply ("Message did not receive a reply (timeout by message
+     * bus)"). A later reply to such a call is unexpected, as in dbus-daemon.
+     */
+    public List<DeadReply> expireReplies() {
+        long now = clock.getAsLong();
+        List<DeadReply> dead = new ArrayList<>();
+        ReplyDeadline d;
+        while ((d = replyDeadlines.peekFirst()) != null && d.deadline() <= now) {
+            replyDeadlines.pollFirst();
+            if (d.callee().pendingIncoming().get(new Connection.ReplyKey(d.caller().id(), d.serial())) != d.caller()) {
+                continue; // answered, or either side left
+            }
+            d.callee().takePendingIncoming(d.caller().id(), d.serial());
+            d.caller().addPendingOutgoing(-1);
+            if (!d.caller().isClosed()) {
+                dead.add(new DeadReply(d.caller(), d.serial()));
+            }
+        }
+        return dead;
     }
 
     public BusLimits limits() { return limits; }
@@ -73,7 +170,7 @@ public final class Bus {
             if (names.contains(e.getKey())) {
                 return false;
             }
-            orphaned.addAll(releaseFds(releaseSlots(e.getValue().drain())));
+            orphaned.addAll(releaseFds(releaseSlots(drainActivator(e.getValue()))));
             return true;
         });
         for (String n : names) {
@@ -124,6 +221,7 @@ public final class Bus {
             return 0;
         }
         List<Message> moved = a.drain();
+        activationEntries -= moved.size();
         for (Message m : moved) {
             if (m.fds() != null && !owner.acceptsUnixFds()) {
                 // Can't be written to this owner; its caller's reply budget comes back.
@@ -131,13 +229,15 @@ public final class Bus {
                     m.sender().addPendingOutgoing(-1);
                 }
                 m.fds().release();
+                Connection.releaseQueued(m);
                 refused.add(m);
                 continue;
             }
             if (m.expectsReply() && m.sender() != null && !m.sender().isClosed()) {
-                owner.addPendingIncoming(m.sender(), m.serial());
+                openReplySlot(owner, m.sender(), m.serial());
             }
             owner.push(m);
+            Connection.releaseQueued(m); // the activator's hold; the owner's pool holds its own
             if (m.fds() != null) {
                 m.fds().release(); // the activator's reference; the owner's pool holds its own
             }
@@ -154,7 +254,7 @@ public final class Bus {
         if (a == null) {
             return List.of();
         }
-        return releaseFds(releaseSlots(a.drain()));
+        return releaseFds(releaseSlots(drainActivator(a)));
     }
 
     /** Drops the activator's fd references of messages that will only get an error reply. */
@@ -197,7 +297,10 @@ public final class Bus {
         connections++;
         ReceivePool pool = new ReceivePool(limits.maxOutgoingBytes, limits.maxQueuedMessages);
         pool.setMaxFds(limits.maxOutgoingUnixFds);
-        return new Connection(nextId++, credentials, sink, pool);
+        pool.setOwnerUid(credentials == null ? -1 : credentials.uid());
+        Connection c = new Connection(nextId++, credentials, sink, pool);
+        c.setIncomingLimits(limits.maxIncomingBytes, limits.maxIncomingUnixFds);
+        return c;
     }
 
     /** Registers the connection under its unique name; returns the name's arrival. */
@@ -205,6 +308,7 @@ public final class Bus {
         String unique = ":1." + nextUnique++;
         c.setUniqueNameOnce(unique);
         byUniqueName.put(unique, c);
+        noteBusNames(c);
         return new NameChange(unique, null, c);
     }
 
@@ -257,7 +361,7 @@ public final class Bus {
                 to.addPendingOutgoing(-1);
             }
         }
-        if (!to.pool().fits(m.size(), m.unixFds())) {
+        if (!to.pool().fits(m)) {
             to.pool().offer(m); // counts the drop
             return Delivery.RECIPIENT_FULL;
         }
@@ -276,7 +380,7 @@ public final class Bus {
             if (from.pendingOutgoingReplies() >= limits.maxRepliesPerConnection) {
                 return Delivery.TOO_MANY_REPLIES;
             }
-            to.addPendingIncoming(from, m.serial());
+            openReplySlot(to, from, m.serial());
             from.addPendingOutgoing(1);
         }
         to.offer(m);
@@ -285,6 +389,9 @@ public final class Bus {
     }
 
     private Delivery queueOnActivator(Connection from, Message m, Activator a) {
+        if (activationLimitReached()) {
+            return Delivery.TOO_MANY_ACTIVATIONS;
+        }
         if (m.expectsReply()) {
             if (from.pendingOutgoingReplies() >= limits.maxRepliesPerConnection) {
                 return Delivery.TOO_MANY_REPLIES;
@@ -292,6 +399,8 @@ public final class Bus {
             from.addPendingOutgoing(1);
         }
         a.enqueue(m);
+        Connection.holdQueued(m);
+        activationEntries++;
         if (a.beginActivation()) {
             activationListener.activationRequested(a.name());
         }

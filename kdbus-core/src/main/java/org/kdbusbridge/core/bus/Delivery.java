@@ -17,6 +17,11 @@ public enum Delivery {
      * method call"), as dbus-daemon does.
      */
     DUPLICATE_SERIAL,
+    /**
+     * The name needs activating and max_pending_service_starts entries already wait:
+     * LimitsExceeded ("The maximum number of pending activations has been reached, ...").
+     */
+    TOO_MANY_ACTIVATIONS,
     /** The message carries unix fds and the recipient did not negotiate them: NotSupported. */
     FDS_NOT_SUPPORTED,
     /** The recipient asked for sealed memfds only (our extension) and one is not sealed. */

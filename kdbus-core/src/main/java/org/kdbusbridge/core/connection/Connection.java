@@ -15,6 +15,12 @@ import org.kdbusbridge.core.message.Message;
  * connection is queued for (primary or not) in acquisition order; after {@link #isClosed()}
  * nothing is ever queued on it again; a message carrying unix fds is never queued on a
  * connection that did not negotiate them. Touched on the bus thread only.
+ *
+ * Incoming accounting (dbus-daemon's max_incoming_bytes / max_incoming_unix_fds counter): the
+ * bytes and fds of this connection's messages that are still queued anywhere in the bus (any
+ * receive pool or activator) are counted once per message, however many queues hold it; the
+ * transport stops reading this connection while the count is at or over its limit, and
+ * {@link ConnectionSink#onIncomingDrained} fires when it falls back under.
  */
 public final class Connection {
     private final long id;
@@ -31,6 +37,14 @@ public final class Connection {
     private int pendingOutgoing;
     private long matchStamp;
     private Object attachment;
+    private long incomingBytes;
+    private int incomingFds;
+    private long peakIncomingBytes;
+    private int peakIncomingFds;
+    private long maxIncomingBytes = Long.MAX_VALUE;
+    private int maxIncomingFds = Integer.MAX_VALUE;
+    private int peakMatchRules;
+    private int peakBusNames;
 
     public Connection(long id, Credentials credentials, ConnectionSink sink, ReceivePool pool) {
         this.id = id;
@@ -93,9 +107,76 @@ public final class Connection {
         sink.onQueued(this);
     }
 
+    // --- incoming accounting (max_incoming_bytes / max_incoming_unix_fds) -----------------
+
+    /** The limits at which the transport stops reading this connection. */
+    public void setIncomingLimits(long maxBytes, int maxFds) {
+        this.maxIncomingBytes = maxBytes;
+        this.maxIncomingFds = maxFds;
+    }
+
+    /** Bytes of this connection's messages still queued somewhere in the bus. */
+    public long incomingBytes() { return incomingBytes; }
+    public int incomingFds() { return incomingFds; }
+    public long peakIncomingBytes() { return peakIncomingBytes; }
+    public int peakIncomingFds() { return peakIncomingFds; }
+
+    /** As dbus-daemon: reading stops while the live counter is at or over a limit. */
+    public boolean isIncomingOverLimit() {
+        return incomingBytes >= maxIncomingBytes || incomingFds >= maxIncomingFds;
+    }
+
+    private void chargeIncoming(long bytes, int nfds) {
+        boolean wasOver = isIncomingOverLimit();
+        incomingBytes += bytes;
+        incomingFds += nfds;
+        if (incomingBytes > peakIncomingBytes) {
+            peakIncomingBytes = incomingBytes;
+        }
+        if (incomingFds > peakIncomingFds) {
+            peakIncomingFds = incomingFds;
+        }
+        if (wasOver && !isIncomingOverLimit() && !closed) {
+            sink.onIncomingDrained(this);
+        }
+    }
+
+    /** A queue took {@code m}: the first one charges its sender's incoming counter. */
+    public static void holdQueued(Message m) {
+        if (m.retainQueued() && m.sender() != null) {
+            m.sender().chargeIncoming(m.size(), m.unixFds());
+        }
+    }
+
+    /** A queue let {@code m} go: the last one gives its sender's charge back. */
+    public static void releaseQueued(Message m) {
+        if (m.releaseQueued() && m.sender() != null) {
+            m.sender().chargeIncoming(-m.size(), -m.unixFds());
+        }
+    }
+
+    // --- statistics peaks ----------------------------------------------------------------
+
+    public int peakMatchRules() { return peakMatchRules; }
+    public int peakBusNames() { return peakBusNames; }
+
+    /** Bus names it holds: the unique name (once registered) plus every queued-for name. */
+    public int busNameCount() {
+        return ownedNames.size() + (uniqueName != null ? 1 : 0);
+    }
+
+    public void notePeakBusNames() {
+        peakBusNames = Math.max(peakBusNames, busNameCount());
+    }
+
     // --- bookkeeping used by the bus package -------------------------------------------
 
-    public void addMatchRuleCount(int delta) { matchRules += delta; }
+    public void addMatchRuleCount(int delta) {
+        matchRules += delta;
+        if (matchRules > peakMatchRules) {
+            peakMatchRules = matchRules;
+        }
+    }
     public void addPendingOutgoing(int delta) { pendingOutgoing += delta; }
 
     public boolean addPendingIncoming(Connection caller, long serial) {

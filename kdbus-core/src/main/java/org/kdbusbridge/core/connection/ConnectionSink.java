@@ -7,4 +7,10 @@ package org.kdbusbridge.core.connection;
 public interface ConnectionSink {
     /** The pool went from empty to non-empty, or gained a message: drain it when writable. */
     void onQueued(Connection connection);
+
+    /**
+     * The bytes/fds of {@code connection}'s own messages still queued in the bus fell back
+     * under max_incoming_bytes / max_incoming_unix_fds: its input may be read again.
+     */
+    default void onIncomingDrained(Connection connection) { }
 }

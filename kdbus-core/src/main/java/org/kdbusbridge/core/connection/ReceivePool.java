@@ -12,16 +12,37 @@ import org.kdbusbridge.core.message.Message;
  * charged until the transport has written it completely ({@link #pop()}); the same holds for
  * unix fds: the pool holds one reference on each queued message's {@code FdSet} and drops it
  * on pop or clear, so fds never outlive the last queue that holds them.
+ *
+ * Fair share (docs/architecture.md, "Flow control"): every queued message from a client is
+ * also charged to its sending uid in a small per-pool table, and released when it leaves.
+ * A sender whose uid is the pool owner's uid (or the bus itself) is only held to the total
+ * budget. Any other uid may take, of what is still free, at most a share that shrinks with the
+ * number of foreign uids holding a charge here: with n such uids (counting itself) its charge
+ * after the message must stay within (free + own charge) / (n + 1) - the quasilinear allocator
+ * dbus-broker uses, so one flooding uid can never leave other uids without room. The table
+ * holds only uids with a charge, so it is as small as the number of users talking to this
+ * peer; lookups are linear scans over primitive arrays and allocate nothing.
  */
 public final class ReceivePool {
+    /** The uid of bus-originated messages: never charged to anybody. */
+    public static final long BUS_UID = Long.MIN_VALUE;
+
     private final ArrayDeque<Message> queue = new ArrayDeque<>();
     private final long maxBytes;
     private final int maxMessages;
     private int maxFds = Integer.MAX_VALUE;
+    private long ownerUid = BUS_UID;
     private int fds;
     private long bytes;
     private long dropped;
     private long peakBytes;
+    private int peakFds;
+    // Per foreign sending uid: charge in bytes, fds and messages. Entries 0..users-1 are live.
+    private long[] userUid = new long[4];
+    private long[] userBytes = new long[4];
+    private int[] userFds = new int[4];
+    private int[] userMsgs = new int[4];
+    private int users;
 
     public ReceivePool(long maxBytes, int maxMessages) {
         this.maxBytes = maxBytes;
@@ -33,23 +54,68 @@ public final class ReceivePool {
         this.maxFds = maxFds;
     }
 
-    /** Whether a message of {@code size} bytes fits the budget now. */
-    public boolean fits(int size) {
-        return fits(size, 0);
+    /** The uid of the connection that reads this pool; its own uid's messages take no share. */
+    public void setOwnerUid(long uid) {
+        this.ownerUid = uid;
     }
 
-    /** Whether a message of {@code size} bytes carrying {@code nfds} fds fits the budget now. */
+    /** The uid a message is charged to: its sender's, or {@link #BUS_UID} for the bus. */
+    public static long chargedUid(Message m) {
+        Connection s = m.sender();
+        if (s == null) {
+            return BUS_UID;
+        }
+        return s.credentials() == null ? -1 : s.credentials().uid();
+    }
+
+    /** Whether a message of {@code size} bytes fits the budget now (as the owner's own). */
+    public boolean fits(int size) {
+        return fits(ownerUid, size, 0);
+    }
+
+    /** Whether a message of {@code size} bytes carrying {@code nfds} fds fits (as the owner's own). */
     public boolean fits(int size, int nfds) {
+        return fits(ownerUid, size, nfds);
+    }
+
+    /** Whether {@code m} fits the budget and its sender's share now. */
+    public boolean fits(Message m) {
+        return fits(chargedUid(m), m.size(), m.unixFds());
+    }
+
+    /** Whether {@code size} bytes with {@code nfds} fds from {@code uid} fit now. */
+    public boolean fits(long uid, int size, int nfds) {
         // An empty pool always takes one message, so a single large message can't wedge a peer.
         if (queue.isEmpty()) {
             return true;
         }
-        return bytes + size <= maxBytes && queue.size() < maxMessages && (long) fds + nfds <= maxFds;
+        if (bytes + size > maxBytes || queue.size() >= maxMessages || (long) fds + nfds > maxFds) {
+            return false;
+        }
+        if (uid == ownerUid || uid == BUS_UID) {
+            return true; // self-charge: only the total budget applies
+        }
+        int i = indexOf(uid);
+        int actors = i < 0 ? users + 1 : users;
+        long qb = i < 0 ? 0 : userBytes[i];
+        long qf = i < 0 ? 0 : userFds[i];
+        long qm = i < 0 ? 0 : userMsgs[i];
+        return withinShare(maxBytes - bytes, actors, qb, size)
+                && withinShare((long) maxFds - fds, actors, qf, nfds)
+                && withinShare((long) maxMessages - queue.size(), actors, qm, 1);
+    }
+
+    /** (actors + 1) * (charge + amount) - charge <= remaining, i.e. charge + amount <= (remaining + charge) / (actors + 1). */
+    private static boolean withinShare(long remaining, int actors, long charge, long amount) {
+        if (amount == 0) {
+            return true;
+        }
+        return (actors + 1L) * (charge + amount) - charge <= remaining;
     }
 
     /** Queues if it fits; returns false (and counts a drop) otherwise. */
     public boolean offer(Message m) {
-        if (!fits(m.size(), m.unixFds())) {
+        if (!fits(m)) {
             dropped++;
             return false;
         }
@@ -64,10 +130,18 @@ public final class ReceivePool {
         if (m.fds() != null) {
             m.fds().retain();
             fds += m.unixFds();
+            if (fds > peakFds) {
+                peakFds = fds;
+            }
         }
         if (bytes > peakBytes) {
             peakBytes = bytes;
         }
+        long uid = chargedUid(m);
+        if (uid != ownerUid && uid != BUS_UID) {
+            charge(uid, m.size(), m.unixFds(), 1);
+        }
+        Connection.holdQueued(m);
     }
 
     public Message peek() {
@@ -78,13 +152,70 @@ public final class ReceivePool {
     public Message pop() {
         Message m = queue.pollFirst();
         if (m != null) {
-            bytes -= m.size();
-            if (m.fds() != null) {
-                fds -= m.unixFds();
-                m.fds().release();
-            }
+            release(m);
         }
         return m;
+    }
+
+    private void release(Message m) {
+        bytes -= m.size();
+        if (m.fds() != null) {
+            fds -= m.unixFds();
+            m.fds().release();
+        }
+        long uid = chargedUid(m);
+        if (uid != ownerUid && uid != BUS_UID) {
+            charge(uid, -m.size(), -m.unixFds(), -1);
+        }
+        Connection.releaseQueued(m);
+    }
+
+    private int indexOf(long uid) {
+        for (int i = 0; i < users; i++) {
+            if (userUid[i] == uid) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    private void charge(long uid, int size, int nfds, int msgs) {
+        int i = indexOf(uid);
+        if (i < 0) {
+            if (users == userUid.length) {
+                int n = users * 2;
+                userUid = java.util.Arrays.copyOf(userUid, n);
+                userBytes = java.util.Arrays.copyOf(userBytes, n);
+                userFds = java.util.Arrays.copyOf(userFds, n);
+                userMsgs = java.util.Arrays.copyOf(userMsgs, n);
+            }
+            i = users++;
+            userUid[i] = uid;
+            userBytes[i] = 0;
+            userFds[i] = 0;
+            userMsgs[i] = 0;
+        }
+        userBytes[i] += size;
+        userFds[i] += nfds;
+        userMsgs[i] += msgs;
+        if (userMsgs[i] == 0) {
+            int last = --users;
+            userUid[i] = userUid[last];
+            userBytes[i] = userBytes[last];
+            userFds[i] = userFds[last];
+            userMsgs[i] = userMsgs[last];
+        }
+    }
+
+    /** Bytes queued here on behalf of {@code uid} (0 for the owner's own uid and the bus). */
+    public long bytesOf(long uid) {
+        int i = indexOf(uid);
+        return i < 0 ? 0 : userBytes[i];
+    }
+
+    /** Foreign uids that hold a charge on this pool now. */
+    public int chargedUsers() {
+        return users;
     }
 
     public boolean isEmpty() {
@@ -112,6 +243,10 @@ public final class ReceivePool {
         return peakBytes;
     }
 
+    public int peakFds() {
+        return peakFds;
+    }
+
     public long maxBytes() {
         return maxBytes;
     }
@@ -119,11 +254,10 @@ public final class ReceivePool {
     void clear() {
         Message m;
         while ((m = queue.pollFirst()) != null) {
-            if (m.fds() != null) {
-                m.fds().release();
-            }
+            release(m);
         }
         bytes = 0;
         fds = 0;
+        users = 0;
     }
 }

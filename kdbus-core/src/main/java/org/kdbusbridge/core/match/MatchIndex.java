@@ -36,6 +36,8 @@ public final class MatchIndex {
     private final IdentityHashMap<Connection, ArrayList<Entry>> byOwner = new IdentityHashMap<>();
     private final String driverName;
     private int size;
+    private int peakSize;
+    private int peakPerConnection;
 
     /** @param driverName the bus driver's name, which {@code sender=} may name (org.freedesktop.DBus) */
     public MatchIndex(String driverName) {
@@ -48,6 +50,18 @@ public final class MatchIndex {
         byOwner.computeIfAbsent(owner, k -> new ArrayList<>()).add(e);
         owner.addMatchRuleCount(1);
         size++;
+        peakSize = Math.max(peakSize, size);
+        peakPerConnection = Math.max(peakPerConnection, owner.matchRuleCount());
+    }
+
+    /** The most rules ever held at once (dbus-daemon's PeakMatchRules). */
+    public int peakSize() {
+        return peakSize;
+    }
+
+    /** The most rules one connection ever held (PeakMatchRulesPerConnection). */
+    public int peakPerConnection() {
+        return peakPerConnection;
     }
 
     /** Removes one instance of an equal rule; false if the owner has none. */

@@ -385,11 +385,12 @@ public final class MatchRule {
                 default -> "signal";
             });
         }
-        append(b, "sender", sender);
+        // dbus-daemon's key order (bus/signals.c, match_rule_to_string).
         append(b, "interface", iface);
         append(b, "member", member);
         append(b, "path", path);
         append(b, "path_namespace", pathNamespace);
+        append(b, "sender", sender);
         append(b, "destination", destination);
         if (eavesdrop) {
             append(b, "eavesdrop", "true");

@@ -36,6 +36,8 @@ public final class Message {
     private final FdSet fds;
     private Connection sender;
     private long seq;
+    /** How many queues (receive pools, activators) hold it now; see Connection#holdQueued. */
+    private int queuedRefs;
 
     public Message(int type, int flags, long serial, long replySerial, String destination, String path,
                    String iface, String member, String errorName, SealedPayload payload, ArgSource args) {
@@ -85,6 +87,16 @@ public final class Message {
     public int unixFds() { return fds == null ? 0 : fds.count(); }
     public Connection sender() { return sender; }
     public long seq() { return seq; }
+
+    /** One more queue holds it; true if it was held by none before. */
+    public boolean retainQueued() {
+        return queuedRefs++ == 0;
+    }
+
+    /** One queue let it go; true if none holds it any more. */
+    public boolean releaseQueued() {
+        return --queuedRefs == 0;
+    }
 
     public boolean expectsReply() {
         return type == METHOD_CALL && (flags & FLAG_NO_REPLY_EXPECTED) == 0;

@@ -44,6 +44,19 @@ public final class NameRegistry {
     }
 
     private final Map<String, ArrayList<Owner>> names = new HashMap<>();
+    /** Owner entries over all queues (primary or queued): dbus-daemon's well-known "BusNames". */
+    private int ownerEntries;
+    private java.util.function.Consumer<Connection> grew = c -> { };
+
+    /** Told after a connection was added to a name's queue (statistics peaks). */
+    public void setGrowthListener(java.util.function.Consumer<Connection> listener) {
+        this.grew = listener;
+    }
+
+    /** Owner entries over all queues. */
+    public int ownerEntries() {
+        return ownerEntries;
+    }
 
     /**
      * RequestName for a well-known name. The caller has validated the name and the limits.
@@ -57,6 +70,8 @@ public final class NameRegistry {
             queue.add(new Owner(conn, stored));
             names.put(name, queue);
             conn.ownedNames().add(name);
+            ownerEntries++;
+            grew.accept(conn);
             changes.add(new NameChange(name, null, conn));
             return REPLY_PRIMARY_OWNER;
         }
@@ -72,6 +87,7 @@ public final class NameRegistry {
             if (existing >= 0) {
                 queue.remove(existing);
                 conn.ownedNames().remove(name);
+                ownerEntries--;
             }
             return REPLY_EXISTS;
         }
@@ -84,6 +100,7 @@ public final class NameRegistry {
         queue.remove(0);
         if (primary.doNotQueue()) {
             primary.conn.ownedNames().remove(name);
+            ownerEntries--;
         } else {
             queue.add(1, primary);
         }
@@ -91,7 +108,7 @@ public final class NameRegistry {
         return REPLY_PRIMARY_OWNER;
     }
 
-    private static void enqueue(ArrayList<Owner> queue, int existing, Connection conn, int stored,
+    private void enqueue(ArrayList<Owner> queue, int existing, Connection conn, int stored,
                                 boolean jump, String name) {
         Owner owner;
         if (existing >= 0) {
@@ -110,6 +127,8 @@ public final class NameRegistry {
             queue.add(owner);
         }
         conn.ownedNames().add(name);
+        ownerEntries++;
+        grew.accept(conn);
     }
 
     /** ReleaseName; returns one of the RELEASE_* codes. */
@@ -144,6 +163,7 @@ public final class NameRegistry {
     private void remove(ArrayList<Owner> queue, int idx, String name, List<NameChange> changes) {
         Owner gone = queue.remove(idx);
         gone.conn.ownedNames().remove(name);
+        ownerEntries--;
         if (idx != 0) {
             return;
         }
