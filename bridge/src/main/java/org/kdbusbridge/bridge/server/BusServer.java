@@ -229,10 +229,19 @@ public final class BusServer implements Driver.Host {
 
     private void onAccept(SocketConnection socket) {
         if (incomplete >= limits.maxIncompleteConnections) {
-            LOG.warn("Refusing connection from pid {}: max_incomplete_connections={} reached",
-                    socket.peer().pid(), limits.maxIncompleteConnections);
-            socket.close();
-            return;
+            // As dbus-daemon (bus/connection.c): room is made by dropping the OLDEST incomplete
+            // connection. Refusing the new one instead let a client that opens sockets and never
+            // authenticates lock every other client out until auth_timeout.
+            ClientSession oldest = oldestIncomplete();
+            if (oldest == null) {
+                LOG.warn("Refusing connection from pid {}: max_incomplete_connections={} reached",
+                        socket.peer().pid(), limits.maxIncompleteConnections);
+                socket.close();
+                return;
+            }
+            LOG.warn("max_incomplete_connections={} reached: dropping the oldest incomplete connection {}",
+                    limits.maxIncompleteConnections, oldest);
+            oldest.close("max_incomplete_connections");
         }
         Credentials creds = new Credentials(socket.peer().uid(), socket.peer().gid(), socket.peer().pid());
         SaslServer sasl = new SaslServer(new SaslServer.Config(config.allowsExternal(), config.allowsAnonymous(),
@@ -255,6 +264,15 @@ public final class BusServer implements Driver.Host {
         incomplete++;
         sessions.add(session);
         session.start(loop, limits.authTimeout);
+    }
+
+    private ClientSession oldestIncomplete() {
+        for (ClientSession s : sessions) { // insertion order: oldest first
+            if (!s.completeCounted && !s.isClosed()) {
+                return s;
+            }
+        }
+        return null;
     }
 
     private boolean uidMayConnect(long uid) {

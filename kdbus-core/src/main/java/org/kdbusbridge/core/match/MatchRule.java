@@ -214,7 +214,9 @@ public final class MatchRule {
                         throw new MatchRuleException("Unknown key \"" + key + "\" in match rule");
                     }
                     int end = 3;
-                    while (end < key.length() && Character.isDigit(key.charAt(end))) {
+                    // ASCII digits only: Character.isDigit (and Integer.parseInt) also take
+                    // other scripts' digits, which made "arg\u0663" the key arg3.
+                    while (end < key.length() && key.charAt(end) >= '0' && key.charAt(end) <= '9') {
                         end++;
                     }
                     if (end == 3) {
