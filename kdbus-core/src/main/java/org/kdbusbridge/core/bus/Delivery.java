@@ -17,6 +17,11 @@ public enum Delivery {
      * method call"), as dbus-daemon does.
      */
     DUPLICATE_SERIAL,
+    /**
+     * The sender's send rules or the recipient's receive rules deny it: AccessDenied with
+     * {@link Bus#lastDenial()} as text (an activatable name is then not started).
+     */
+    ACCESS_DENIED,
     /** The message carries unix fds and the recipient did not negotiate them: NotSupported. */
     FDS_NOT_SUPPORTED
 }

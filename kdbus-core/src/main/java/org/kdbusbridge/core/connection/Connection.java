@@ -6,6 +6,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 
 import org.kdbusbridge.core.message.Message;
+import org.kdbusbridge.core.policy.ConnectionPolicy;
 
 /**
  * One peer of the bus.
@@ -14,9 +15,11 @@ import org.kdbusbridge.core.message.Message;
  * the first name gained and the last lost; {@code ownedNames} lists every well-known name the
  * connection is queued for (primary or not) in acquisition order; after {@link #isClosed()}
  * nothing is ever queued on it again; a message carrying unix fds is never queued on a
- * connection that did not negotiate them. Touched on the bus thread only.
+ * connection that did not negotiate them; {@link #policy()} is never null (everything is
+ * allowed until the bridge compiles the connection's rules after authentication). Touched on
+ * the bus thread only.
  */
-public final class Connection {
+public final class Connection implements ConnectionPolicy.Peer {
     private final long id;
     private final Credentials credentials;
     private final ConnectionSink sink;
@@ -31,6 +34,8 @@ public final class Connection {
     private int pendingOutgoing;
     private long matchStamp;
     private Object attachment;
+    private ConnectionPolicy policy = ConnectionPolicy.ALLOW_ALL;
+    private String logInfo;
 
     public Connection(long id, Credentials credentials, ConnectionSink sink, ReceivePool pool) {
         this.id = id;
@@ -53,6 +58,53 @@ public final class Connection {
     /** Whether the peer negotiated unix fd passing (the transport says so after auth). */
     public boolean acceptsUnixFds() { return unixFds; }
     public void setAcceptsUnixFds(boolean on) { unixFds = on; }
+
+    /** The connection's compiled send/receive/own rules. */
+    public ConnectionPolicy policy() { return policy; }
+
+    /** Installs freshly compiled rules (after authentication, and again on config reload). */
+    public void setPolicy(ConnectionPolicy p) {
+        if (p == null) {
+            throw new IllegalArgumentException("policy");
+        }
+        policy = p;
+    }
+
+    /** How logs and AccessDenied texts describe the peer (dbus-daemon's loginfo: uid, pid, comm). */
+    public String logInfo() {
+        if (logInfo != null) {
+            return logInfo;
+        }
+        if (credentials == null) {
+            return "(unknown)";
+        }
+        StringBuilder b = new StringBuilder();
+        if (credentials.uid() >= 0) {
+            b.append("uid=").append(credentials.uid());
+        }
+        if (credentials.pid() >= 0) {
+            b.append(b.length() > 0 ? " " : "").append("pid=").append(credentials.pid());
+        }
+        return b.toString();
+    }
+
+    public void setLogInfo(String info) { this.logInfo = info; }
+
+    @Override
+    public boolean inQueueOf(String name) {
+        return name.equals(uniqueName) || (!ownedNames.isEmpty() && ownedNames.contains(name));
+    }
+
+    @Override
+    public boolean inQueueByPrefix(String prefix) {
+        for (int i = 0, n = ownedNames.size(); i < n; i++) {
+            String o = ownedNames.get(i);
+            if (o.startsWith(prefix) && (o.length() == prefix.length() || o.charAt(prefix.length()) == '.')) {
+                return true;
+            }
+        }
+        return false;
+    }
 
     /** The bridge's per-connection state (socket session); opaque to the core. */
     public Object attachment() { return attachment; }
