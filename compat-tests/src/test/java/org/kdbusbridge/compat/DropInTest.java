@@ -187,7 +187,10 @@ class DropInTest {
                 "  <user>messagebus</user>",
                 "  <listen>unix:path=" + dir.resolve("system_bus_socket") + "</listen>",
                 "  <auth>EXTERNAL</auth>",
-                "  <policy context=\"default\"><allow user=\"*\"/></policy>",
+                // Without send/receive rules every message would be denied, as in dbus-daemon.
+                "  <policy context=\"default\"><allow user=\"*\"/>",
+                "    <allow send_destination=\"org.freedesktop.DBus\"/><allow receive_sender=\"org.freedesktop.DBus\"/>",
+                "  </policy>",
                 "</busconfig>", ""));
         Process bus = new ProcessBuilder(BIN + "/kdbus-bridge", "--config-file=" + conf, "--nofork", "--print-address",
                 "--print-pid").start();

@@ -7,7 +7,11 @@ import java.util.List;
 import java.util.Map;
 
 import org.kdbusbridge.core.bus.BusLimits;
+import org.kdbusbridge.core.policy.ConnectionPolicy;
+import org.kdbusbridge.core.policy.PolicyContext;
 import org.kdbusbridge.core.policy.PolicyDatabase;
+import org.kdbusbridge.core.policy.PolicyException;
+import org.kdbusbridge.core.policy.PolicyRule;
 
 /**
  * The effective configuration of one bus, as read from busconfig XML and the command line.
@@ -17,7 +21,9 @@ import org.kdbusbridge.core.policy.PolicyDatabase;
  * limit the files did not name; {@link #policy()} holds every {@code <policy>} rule of every
  * file in file order; service directories are absolute and appear once each; the group table
  * used by {@link #isUidAllowed} is read once, when the config is built, and only if some rule
- * is about groups.
+ * is about groups. Nobody is ever "at the console": {@code <policy at_console="true">} rules
+ * never apply and {@code at_console="false"} rules apply to everyone (no logind/ConsoleKit
+ * lookup on the bus).
  */
 public final class BusConfig {
     String type;
@@ -97,17 +103,39 @@ public final class BusConfig {
         return policy.allowUser(uid, groupsOf(uid), busUid);
     }
 
+    /**
+     * The per-connection rules of a client with {@code uid}, compiled: groups from the table
+     * read at config time, never at the console.
+     */
+    public ConnectionPolicy compilePolicy(long uid) {
+        return ConnectionPolicy.compile(policy, uid, policy.hasGroupRules() ? groupsOf(uid) : new long[0], false);
+    }
+
     /** Freezes the policy and reads the group table if any rule needs it. */
     void finishPolicy(boolean loadGroups) {
         policy = policyBuilder.build();
         groups = loadGroups ? Users.GroupTable.load(Users.PASSWD, Users.GROUP) : Users.GroupTable.EMPTY;
     }
 
-    /** A config for tests and embedding: listen on {@code address}, session semantics. */
+    /**
+     * A config for tests and embedding: listen on {@code address}, session semantics, and the
+     * stock session.conf policy (send and receive everything, eavesdropping included; own any
+     * name; only the bus owner's uid may connect).
+     */
     public static BusConfig forAddress(String address) {
         BusConfig c = new BusConfig();
         c.type = "session";
         c.listen.add(address);
+        try {
+            c.policyBuilder.add(PolicyContext.DEFAULT, new PolicyRule.Send(true, null, false, null, null, null, null,
+                    null, true, PolicyRule.Broadcast.ANY, true, 0, PolicyRule.MAX_FDS, false));
+            c.policyBuilder.add(PolicyContext.DEFAULT, new PolicyRule.Receive(true, null, null, null, null, null, null,
+                    true, true, 0, PolicyRule.MAX_FDS));
+            c.policyBuilder.add(PolicyContext.DEFAULT, new PolicyRule.Own(true, null, false));
+        } catch (PolicyException e) {
+            throw new IllegalStateException(e);
+        }
+        c.finishPolicy(false);
         return c;
     }
 }

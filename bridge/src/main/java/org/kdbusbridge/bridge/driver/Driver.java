@@ -457,6 +457,11 @@ public final class Driver {
                     + name + "\"because it is reserved for D-Bus' use only");
             return;
         }
+        if (!c.policy().canOwn(name)) {
+            error(call, DBusErrors.ACCESS_DENIED, "Connection \"" + c.uniqueName() + "\" is not allowed to own the service \""
+                    + name + "\" due to security policies in the configuration file");
+            return;
+        }
         int limit = bus.limits().maxNamesPerConnection;
         if (c.ownedNames().size() + 1 >= limit) {
             String msg = "Connection \"" + c.uniqueName() + "\" is not allowed to own more services "
@@ -471,10 +476,19 @@ public final class Driver {
         if (result == NameRegistry.REPLY_PRIMARY_OWNER) {
             // Messages that waited on the activator go first, then the reply (dbus-daemon order).
             List<Message> refused = new ArrayList<>();
-            bus.completeActivation(name, refused);
+            List<Bus.Rejection> denied = new ArrayList<>();
+            bus.completeActivation(name, refused, denied);
             for (Message m : refused) {
                 if (m.expectsReply() && m.sender() != null && !m.sender().isClosed()) {
                     out.error(m.sender(), m.serial(), DBusErrors.NOT_SUPPORTED, DBusErrors.FDS_NOT_SUPPORTED_TEXT);
+                }
+            }
+            // Refused by the new owner's names or receive rules: the caller is told, the
+            // RequestName still succeeds (dbus-daemon, CVE-2014-3477).
+            for (Bus.Rejection r : denied) {
+                Message m = r.message();
+                if (m.sender() != null && !m.sender().isClosed()) {
+                    out.error(m.sender(), m.serial(), DBusErrors.ACCESS_DENIED, r.text());
                 }
             }
             activation.nameAcquired(name);

@@ -38,7 +38,9 @@ import org.slf4j.LoggerFactory;
  * Threading: everything after {@link #start()} runs on one event-loop thread; no thread per
  * connection, no blocking I/O. Other threads talk to it only through {@link EventLoop#execute}.
  * Invariants: connection counters match the live sessions; a closed session's name changes
- * and NoReply errors are emitted in the same loop step as its close.
+ * and NoReply errors are emitted in the same loop step as its close; every authenticated
+ * connection holds the policy compiled from the current config for its uid (compiled at
+ * authentication, recompiled for all in the reload step that swaps the config).
  */
 public final class BusServer implements Driver.Host {
     private static final Logger LOG = LoggerFactory.getLogger(BusServer.class);
@@ -70,6 +72,8 @@ public final class BusServer implements Driver.Host {
         this.bus = new Bus(limits);
         this.guid = randomHex(16);
         this.driver = new Driver(bus, guid, machineId(guid), this);
+        // dbus-daemon logs every denied unicast; a flood of them is cut to 10 lines a second.
+        this.bus.setPolicyLog(new RateLimitedLog(10, TimeUnit.SECONDS.toNanos(1), System::nanoTime, LOG::warn));
     }
 
     /**
@@ -296,7 +300,42 @@ public final class BusServer implements Driver.Host {
         connectionsPerUser.put(uid, perUser + 1);
         complete++;
         s.completeCounted = true;
+        Connection c = s.connection();
+        c.setPolicy(config.compilePolicy(uid));
+        c.setLogInfo(logInfo(uid, c.credentials() == null ? -1 : c.credentials().pid()));
         return true;
+    }
+
+    /**
+     * dbus-daemon's loginfo: {@code uid=U pid=P comm="the first 50 bytes of its command line"},
+     * read once per connection (procfs, at authentication) for denial texts and logs.
+     */
+    static String logInfo(long uid, long pid) {
+        StringBuilder b = new StringBuilder();
+        if (uid >= 0) {
+            b.append("uid=").append(uid);
+        }
+        if (pid > 0) {
+            if (b.length() > 0) {
+                b.append(' ');
+            }
+            b.append("pid=").append(pid).append(" comm=\"");
+            try (java.io.InputStream in = Files.newInputStream(Path.of("/proc/" + pid + "/cmdline"))) {
+                byte[] cmd = in.readNBytes(50);
+                int len = cmd.length;
+                if (len > 0 && cmd[len - 1] == 0) {
+                    len--;
+                }
+                for (int i = 0; i < len; i++) {
+                    int ch = cmd[i] & 0xff;
+                    b.append(ch == 0 ? ' ' : (ch < 0x20 || ch > 127) ? '?' : (char) ch);
+                }
+            } catch (IOException e) {
+                // no command line (the process is gone or hidden): an empty comm, as dbus-daemon
+            }
+            b.append('"');
+        }
+        return b.toString();
     }
 
     void onClosed(ClientSession s) {
@@ -425,6 +464,12 @@ public final class BusServer implements Driver.Host {
         limits.copyFrom(fresh.limits());
         fresh.setSystemdActivation(config.systemdActivation());
         config = fresh;
+        // Same step as the swap, so no message is checked against a mix of old and new rules.
+        for (ClientSession s : sessions) {
+            if (s.completeCounted && !s.isClosed()) {
+                s.connection().setPolicy(fresh.compilePolicy(s.authenticatedUid()));
+            }
+        }
         if (activation != null) {
             activation.setServiceDirs(paths(fresh.serviceDirs()));
         }

@@ -372,6 +372,14 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
             throw new ProtocolException("a monitor connection sent a message");
         }
         if (toDriver) {
+            if (!conn.policy().allowsAllSends() && !server.bus().checkSendToDriver(conn, header.type(), header.hasReplySerial(), header.path(),
+                    header.iface(), header.member(), header.errorName(), fds == null ? 0 : fds.count())) {
+                // Monitors see it first, as in dbus-daemon; then the sender gets AccessDenied.
+                driverCall(pos, dest, fds).capture().run();
+                server.driver().emitter().error(conn, header.serial(), DBusErrors.ACCESS_DENIED,
+                        server.bus().lastDenial());
+                return;
+            }
             server.driver().handle(driverCall(pos, dest, fds));
             return;
         }
@@ -409,6 +417,8 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
             case TOO_MANY_REPLIES -> sendError(m, DBusErrors.LIMITS_EXCEEDED,
                     "The maximum number of pending replies per connection has been reached (max_replies_per_connection="
                             + server.limits().maxRepliesPerConnection + ")");
+            // dbus-daemon answers even a call sent with NO_REPLY_EXPECTED (bus_dispatch's error path).
+            case ACCESS_DENIED -> sendError(m, DBusErrors.ACCESS_DENIED, server.bus().lastDenial());
             case DUPLICATE_SERIAL -> sendError(m, DBusErrors.ACCESS_DENIED,
                     "Message has the same reply serial as a currently-outstanding existing method call");
             // dbus-daemon's text, missing space included (bus/dispatch.c).

@@ -71,6 +71,30 @@ class BusConfigPolicyTest {
     }
 
     @Test
+    void stockSessionConfCompilesToTheAllAllowedFastPath() throws Exception {
+        assumeTrue(Files.isRegularFile(SESSION_CONF));
+        org.kdbusbridge.core.policy.ConnectionPolicy p = BusConfigParser.parse(SESSION_CONF).compilePolicy(1000);
+        assertTrue(p.allowsAllSends(), p.toString());
+        assertTrue(p.allowsAllReceives(), p.toString());
+    }
+
+    @Test
+    void stockSystemConfDeniesCallsButLetsRequestedRepliesThrough() throws Exception {
+        assumeTrue(Files.isRegularFile(SYSTEM_CONF));
+        org.kdbusbridge.core.policy.ConnectionPolicy p = BusConfigParser.parse(SYSTEM_CONF).compilePolicy(4242);
+        assertFalse(p.allowsAllSends(), p.toString());
+        assertFalse(p.canSend(1, false, false, "/x", "com.example.I", "M", null, "com.example.Nobody", 0, null));
+        assertTrue(p.canSend(2, true, true, null, null, null, null, ":1.7", 0, null), "a requested reply");
+        assertFalse(p.canSend(2, true, false, null, null, null, null, ":1.7", 0, null), "an unrequested reply");
+        assertTrue(p.canSend(1, false, false, "/org/freedesktop/DBus", "org.freedesktop.DBus", "GetId", null,
+                "org.freedesktop.DBus", 0, null));
+        assertFalse(p.canSend(1, false, false, "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                "UpdateActivationEnvironment", null, "org.freedesktop.DBus", 0, null));
+        assertTrue(p.canReceive(4, false, false, false, "/x", "a.b", "S", null, 0, null));
+        assertFalse(p.canOwn("com.example.Anything"));
+    }
+
+    @Test
     void stockSystemConfLoadsWithEveryFragment() throws Exception {
         assumeTrue(Files.isRegularFile(SYSTEM_CONF));
         BusConfig c = BusConfigParser.parse(SYSTEM_CONF);
@@ -281,9 +305,13 @@ class BusConfigPolicyTest {
     }
 
     @Test
-    void forAddressHasAnEmptyPolicy() {
+    void forAddressHasTheSessionPolicy() {
         BusConfig c = BusConfig.forAddress("unix:path=/x");
-        assertEquals(0, c.policy().size());
+        assertEquals(3, c.policy().size());
+        org.kdbusbridge.core.policy.ConnectionPolicy p = c.compilePolicy(6);
+        assertTrue(p.allowsAllSends(), p.toString());
+        assertTrue(p.allowsAllReceives(), p.toString());
+        assertTrue(p.canOwn("any.name"));
         assertTrue(c.isUidAllowed(5, 5));
         assertFalse(c.isUidAllowed(6, 5));
         assertNull(c.servicehelper());

@@ -30,6 +30,15 @@ import org.kdbusbridge.core.name.NameRegistry;
  * in deadline order because every slot gets the same timeout); the pending activation count
  * (max_pending_service_starts) equals the messages waiting on activators plus the
  * StartServiceByName callers the launcher reports through {@link #addActivationWaiters}.
+ *
+ * Policy: every delivery to a connection (the addressed recipient, each broadcast or
+ * eavesdropping recipient, a message handed over from an activator) passes the sender's
+ * compiled send rules and the recipient's receive rules, as dbus-daemon's
+ * bus_context_check_security_policy does; monitors are not subject to policy; a message from
+ * the bus itself is checked against the recipient's receive rules only and dropped silently
+ * if denied; a call to an activatable name without owner is checked against the sender's send
+ * rules before the service is started. A denial allocates (its text); an allowed message
+ * allocates nothing.
  */
 public final class Bus {
     public static final String DRIVER_NAME = "org.freedesktop.DBus";
@@ -41,6 +50,8 @@ public final class Bus {
     private final Map<String, Activator> activators = new HashMap<>();
     private final Monitors monitors = new Monitors();
     private ActivationListener activationListener = name -> { };
+    private java.util.function.Consumer<String> policyLog = text -> { };
+    private String lastDenial;
     private final ArrayList<Connection> scratch = new ArrayList<>();
     private long nextId = 1;
     private long nextUnique = 0;
@@ -161,6 +172,19 @@ public final class Bus {
     }
 
     /**
+     * Where policy denials that dbus-daemon logs go (denied unicasts, denied driver messages,
+     * "Would reject" for log="true" rules); the receiver should rate-limit.
+     */
+    public void setPolicyLog(java.util.function.Consumer<String> log) {
+        this.policyLog = log;
+    }
+
+    /** The AccessDenied text of the most recent denial (dbus-daemon's complaint format). */
+    public String lastDenial() {
+        return lastDenial;
+    }
+
+    /**
      * Makes exactly these names activatable. An activator that goes away keeps nothing:
      * its waiting messages are returned so their callers can be told.
      */
@@ -215,6 +239,19 @@ public final class Bus {
      * are not moved but added to {@code refused}, so their callers can be told (NotSupported).
      */
     public int completeActivation(String name, List<Message> refused) {
+        return completeActivation(name, refused, new ArrayList<>());
+    }
+
+    /** A queued message the policy refused at hand-over, with its AccessDenied text. */
+    public record Rejection(Message message, String text) { }
+
+    /**
+     * As {@link #completeActivation(String, List)}, and each message is checked against the
+     * new owner's names and receive rules (the pre-activation check could not know them);
+     * those refused are not moved but added to {@code denied}, so their callers can be told
+     * (AccessDenied).
+     */
+    public int completeActivation(String name, List<Message> refused, List<Rejection> denied) {
         Activator a = activators.get(name);
         Connection owner = names.owner(name);
         if (a == null || owner == null || (a.queued() == 0 && !a.isStarting())) {
@@ -223,6 +260,16 @@ public final class Bus {
         List<Message> moved = a.drain();
         activationEntries -= moved.size();
         for (Message m : moved) {
+            if (m.sender() != null && !allowed(m.sender(), owner, owner, m, false)) {
+                if (m.expectsReply()) {
+                    m.sender().addPendingOutgoing(-1);
+                }
+                if (m.fds() != null) {
+                    m.fds().release();
+                }
+                denied.add(new Rejection(m, lastDenial));
+                continue;
+            }
             if (m.fds() != null && !owner.acceptsUnixFds()) {
                 // Can't be written to this owner; its caller's reply budget comes back.
                 if (m.expectsReply() && m.sender() != null) {
@@ -353,13 +400,24 @@ public final class Bus {
             if (a == null) {
                 return noAutoStart ? Delivery.NAME_HAS_NO_OWNER : Delivery.SERVICE_UNKNOWN;
             }
+            // As much of the policy as can be checked with the recipient unknown: the sender's
+            // send rules, destination compared as a string. Denied: the service is not started.
+            if (!allowed(from, null, null, m, false)) {
+                return Delivery.ACCESS_DENIED;
+            }
             return queueOnActivator(from, m, a);
         }
-        if (m.isReply()) {
-            // Compat mode: an unexpected reply is forwarded, as with the stock session policy.
-            if (m.replySerial() != Message.NO_REPLY_SERIAL && from.takePendingIncoming(to.id(), m.replySerial()) != null) {
+        boolean requested = false;
+        if (m.replySerial() != Message.NO_REPLY_SERIAL) {
+            // A reply that answers an open slot is a requested reply; the slot is used up even if
+            // the policy then refuses the reply (as in dbus-daemon).
+            if (from.takePendingIncoming(to.id(), m.replySerial()) != null) {
                 to.addPendingOutgoing(-1);
+                requested = true;
             }
+        }
+        if (!allowed(from, to, to, m, requested)) {
+            return Delivery.ACCESS_DENIED;
         }
         if (!to.pool().fits(m)) {
             to.pool().offer(m); // counts the drop
@@ -423,10 +481,100 @@ public final class Bus {
             addressed.stampOnce(m.seq()); // the recipient already has it
         }
         matches.collect(m, addressed, names, out);
+        Connection from = m.sender();
         for (int i = 0, n = out.size(); i < n; i++) {
-            out.get(i).offer(m);
+            Connection c = out.get(i);
+            if (allowed(from, addressed, c, m, false)) {
+                c.offer(m);
+            }
         }
         out.clear();
+    }
+
+    /**
+     * The policy check of one delivery of {@code m} to {@code to} ({@code addressed}: the
+     * message's resolved recipient; {@code to} is an eavesdropper if it differs and the message
+     * has a destination). {@code to} null: an activation not yet started. Denials of the
+     * addressed recipient are logged, eavesdroppers and broadcast recipients are skipped quietly.
+     */
+    private boolean allowed(Connection from, Connection addressed, Connection to, Message m, boolean requested) {
+        return check(from, addressed, to, m.type(), m.replySerial() != Message.NO_REPLY_SERIAL, requested, m.path(),
+                m.iface(), m.member(), m.errorName(), m.destination(), m.unixFds());
+    }
+
+    private boolean check(Connection from, Connection addressed, Connection to, int type, boolean hasReplySerial,
+            boolean requested, String path, String iface, String member, String error, String destination, int nfds) {
+        boolean eavesdropping = to != addressed && destination != null;
+        if (from != null) {
+            org.kdbusbridge.core.policy.ConnectionPolicy p = from.policy();
+            if (!p.canSend(type, hasReplySerial, requested, path, iface, member, error, destination, nfds, to)) {
+                int n = p.sendMatchCount(type, hasReplySerial, requested, path, iface, member, error, destination,
+                        nfds, to);
+                complain("Rejected send message", n, type, from, to, iface, member, error, requested, destination,
+                        addressed == to);
+                return false;
+            }
+            if (p.anySendLogs()
+                    && p.sendLogs(type, hasReplySerial, requested, path, iface, member, error, destination, nfds, to)) {
+                policyLog.accept(complaint("Would reject message",
+                        p.sendMatchCount(type, hasReplySerial, requested, path, iface, member, error, destination,
+                                nfds, to), type, from, to, iface, member, error, requested, destination));
+            }
+        }
+        if (to != null && to.isActive()) {
+            org.kdbusbridge.core.policy.ConnectionPolicy p = to.policy();
+            if (!p.canReceive(type, hasReplySerial, requested, eavesdropping, path, iface, member, error, nfds, from)) {
+                int n = p.receiveMatchCount(type, hasReplySerial, requested, eavesdropping, path, iface, member, error,
+                        nfds, from);
+                complain("Rejected receive message", n, type, from, to, iface, member, error, requested, destination,
+                        addressed == to);
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private void complain(String what, int matched, int type, Connection from, Connection to, String iface,
+            String member, String error, boolean requested, String destination, boolean log) {
+        lastDenial = complaint(what, matched, type, from, to, iface, member, error, requested, destination);
+        if (log) {
+            policyLog.accept(lastDenial);
+        }
+    }
+
+    /** dbus-daemon's complaint layout (bus.c complain_about_message), so clients see the same text. */
+    private static String complaint(String what, int matched, int type, Connection from, Connection to, String iface,
+            String member, String error, boolean requested, String destination) {
+        return what + ", " + matched + " matched rules; type=\"" + typeName(type) + "\", sender=\""
+                + (from == null ? "(unset)" : String.valueOf(from.uniqueName())) + "\" ("
+                + (from == null ? "(bus)" : from.logInfo()) + ") interface=\"" + orUnset(iface) + "\" member=\""
+                + orUnset(member) + "\" error name=\"" + orUnset(error) + "\" requested_reply=\"" + (requested ? 1 : 0)
+                + "\" destination=\"" + (destination == null ? DRIVER_NAME : destination) + "\" ("
+                + (to == null ? "bus" : to.logInfo()) + ")";
+    }
+
+    private static String orUnset(String s) {
+        return s == null ? "(unset)" : s;
+    }
+
+    private static String typeName(int type) {
+        return switch (type) {
+            case Message.METHOD_CALL -> "method_call";
+            case Message.METHOD_RETURN -> "method_return";
+            case Message.ERROR -> "error";
+            case Message.SIGNAL -> "signal";
+            default -> "invalid";
+        };
+    }
+
+    /**
+     * A client's message to the driver: may {@code from}'s send rules send it to
+     * org.freedesktop.DBus? (No receive side: the bus receives everything.) On false,
+     * {@link #lastDenial()} has the AccessDenied text.
+     */
+    public boolean checkSendToDriver(Connection from, int type, boolean hasReplySerial, String path, String iface,
+            String member, String error, int nfds) {
+        return check(from, null, null, type, hasReplySerial, false, path, iface, member, error, DRIVER_NAME, nfds);
     }
 
     /** A bus-originated signal with no destination, to every matching rule. */
@@ -505,7 +653,11 @@ public final class Bus {
     public void emitTo(Connection to, Message m) {
         m.admit(null, ++seq);
         monitors.capture(m, to, matches, names);
-        to.push(m);
+        // The bus's own replies are always requested ones; a receive rule may still refuse
+        // them, and then they are dropped silently (dbus-daemon logs it).
+        if (allowed(null, to, to, m, m.replySerial() != Message.NO_REPLY_SERIAL)) {
+            to.push(m);
+        }
     }
 
     /**

@@ -22,6 +22,12 @@ public enum Delivery {
      * LimitsExceeded ("The maximum number of pending activations has been reached, ...").
      */
     TOO_MANY_ACTIVATIONS,
+
+    /**
+     * The sender's send rules or the recipient's receive rules deny it: AccessDenied with
+     * {@link Bus#lastDenial()} as text (an activatable name is then not started).
+     */
+    ACCESS_DENIED,
     /** The message carries unix fds and the recipient did not negotiate them: NotSupported. */
     FDS_NOT_SUPPORTED,
     /** The recipient asked for sealed memfds only (our extension) and one is not sealed. */

@@ -6,6 +6,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 
 import org.kdbusbridge.core.message.Message;
+import org.kdbusbridge.core.policy.ConnectionPolicy;
 
 /**
  * One peer of the bus.
@@ -21,8 +22,10 @@ import org.kdbusbridge.core.message.Message;
  * receive pool or activator) are counted once per message, however many queues hold it; the
  * transport stops reading this connection while the count is at or over its limit, and
  * {@link ConnectionSink#onIncomingDrained} fires when it falls back under.
+ * Policy: {@link #policy()} is never null (everything is allowed until the bridge compiles the
+ * connection's rules after authentication).
  */
-public final class Connection {
+public final class Connection implements ConnectionPolicy.Peer {
     private final long id;
     private final Credentials credentials;
     private final ConnectionSink sink;
@@ -45,6 +48,8 @@ public final class Connection {
     private int maxIncomingFds = Integer.MAX_VALUE;
     private int peakMatchRules;
     private int peakBusNames;
+    private ConnectionPolicy policy = ConnectionPolicy.ALLOW_ALL;
+    private String logInfo;
 
     public Connection(long id, Credentials credentials, ConnectionSink sink, ReceivePool pool) {
         this.id = id;
@@ -74,6 +79,53 @@ public final class Connection {
 
     public void requireSealedMemfds() { requireSealedMemfds = true; }
     public void setAcceptsUnixFds(boolean on) { unixFds = on; }
+
+    /** The connection's compiled send/receive/own rules. */
+    public ConnectionPolicy policy() { return policy; }
+
+    /** Installs freshly compiled rules (after authentication, and again on config reload). */
+    public void setPolicy(ConnectionPolicy p) {
+        if (p == null) {
+            throw new IllegalArgumentException("policy");
+        }
+        policy = p;
+    }
+
+    /** How logs and AccessDenied texts describe the peer (dbus-daemon's loginfo: uid, pid, comm). */
+    public String logInfo() {
+        if (logInfo != null) {
+            return logInfo;
+        }
+        if (credentials == null) {
+            return "(unknown)";
+        }
+        StringBuilder b = new StringBuilder();
+        if (credentials.uid() >= 0) {
+            b.append("uid=").append(credentials.uid());
+        }
+        if (credentials.pid() >= 0) {
+            b.append(b.length() > 0 ? " " : "").append("pid=").append(credentials.pid());
+        }
+        return b.toString();
+    }
+
+    public void setLogInfo(String info) { this.logInfo = info; }
+
+    @Override
+    public boolean inQueueOf(String name) {
+        return name.equals(uniqueName) || (!ownedNames.isEmpty() && ownedNames.contains(name));
+    }
+
+    @Override
+    public boolean inQueueByPrefix(String prefix) {
+        for (int i = 0, n = ownedNames.size(); i < n; i++) {
+            String o = ownedNames.get(i);
+            if (o.startsWith(prefix) && (o.length() == prefix.length() || o.charAt(prefix.length()) == '.')) {
+                return true;
+            }
+        }
+        return false;
+    }
 
     /** The bridge's per-connection state (socket session); opaque to the core. */
     public Object attachment() { return attachment; }

@@ -66,9 +66,13 @@ public sealed interface PolicyRule {
             if (!prefix) {
                 return name.equals(busName);
             }
-            return busName.startsWith(name)
-                    && (busName.length() == name.length() || busName.charAt(name.length()) == '.');
+            return startsWithWords(busName, name);
         }
+    }
+
+    /** dbus-daemon's starts_with_words: {@code name} is {@code prefix} or below it (whole dot-separated words). */
+    static boolean startsWithWords(String name, String prefix) {
+        return name.startsWith(prefix) && (name.length() == prefix.length() || name.charAt(prefix.length()) == '.');
     }
 
     /** user=: {@code uid} -1 is "*". */
