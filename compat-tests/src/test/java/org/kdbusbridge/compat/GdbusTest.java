@@ -61,11 +61,18 @@ class GdbusTest {
             // gdbus sends its AddMatch before GetNameOwner, so once it printed the owner its rule is in place.
             assertNotNull(mon.stdout().awaitLine(l -> l.contains("is owned by"), Buses.T), mon.describe());
             try (RawClient c = RawClient.connectHello(bus.address(), Buses.T)) {
-                Message r = c.callBus("RequestName", Buses.T, "su", "com.example.MonitorMe", 4L);
-                assertEquals(1L, r.arg(0), r.toString());
-                String want = "org.freedesktop.DBus.NameOwnerChanged ('com.example.MonitorMe', '', '" + c.uniqueName() + "')";
-                String line = mon.stdout().awaitLine(l -> l.contains(want), Buses.T);
-                assertNotNull(line, "monitor printed: " + want + "\n" + mon.describe());
+                // gdbus adds its signal subscription asynchronously after it printed the owner,
+                // so a name taken too early can go unseen on either bus: take fresh names until
+                // one is printed (bounded), then check how it was printed.
+                String line = null;
+                for (int i = 0; line == null && i < 20; i++) {
+                    String name = "com.example.MonitorMe" + i;
+                    Message r = c.callBus("RequestName", Buses.T, "su", name, 4L);
+                    assertEquals(1L, r.arg(0), r.toString());
+                    String want = "org.freedesktop.DBus.NameOwnerChanged ('" + name + "', '', '" + c.uniqueName() + "')";
+                    line = mon.stdout().awaitLine(l -> l.contains(want), java.time.Duration.ofSeconds(1));
+                }
+                assertNotNull(line, "monitor printed a NameOwnerChanged\n" + mon.describe());
                 assertTrue(line.startsWith("/org/freedesktop/DBus: "), line);
             }
             assertTrue(mon.process().isAlive(), "gdbus monitor is still running after a client left\n" + mon.describe());

@@ -126,6 +126,7 @@ class SignalOrderTest {
                 RawClient a = run.conns.get("A");
                 String aName = a.uniqueName();
                 a.close();
+                run.conns.remove("A"); // closed by us: its reader may not have seen EOF yet
                 RawClient w = run.conns.get("W");
                 assertNotNull(w.await(m -> m.type == Message.SIGNAL && "NameOwnerChanged".equals(m.member)
                         && aName.equals(m.arg(0)), Buses.T, false), "W saw A's unique name go");
