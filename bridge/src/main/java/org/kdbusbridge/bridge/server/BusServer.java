@@ -226,6 +226,10 @@ public final class BusServer implements Driver.Host {
         }
     }
 
+    private final LargeBuffers largeBuffers = new LargeBuffers();
+
+    LargeBuffers largeBuffers() { return largeBuffers; }
+
     Bus bus() { return bus; }
     Driver driver() { return driver; }
     BusLimits limits() { return limits; }

@@ -58,7 +58,9 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
     private final Connection conn;
     private final SaslServer sasl;
     private final MessageHeader header = new MessageHeader();
-    private ByteBuffer in = ByteBuffer.allocateDirect(INITIAL_BUFFER);
+    /** This session's own input buffer; {@code in} is it, or a larger one borrowed for a big message. */
+    private final ByteBuffer small = ByteBuffer.allocateDirect(INITIAL_BUFFER);
+    private ByteBuffer in = small;
     private final ByteBuffer out = ByteBuffer.allocateDirect(INITIAL_BUFFER);
     private boolean authenticated;
     /** Counted in the bus's completed-connection totals. */
@@ -313,15 +315,20 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
             in.compact();
             return;
         }
-        ByteBuffer bigger = ByteBuffer.allocateDirect(capacity);
+        ByteBuffer bigger = server.largeBuffers().take(capacity);
         bigger.put(in);
+        if (in != small) {
+            server.largeBuffers().give(in);
+        }
         in = bigger;
     }
 
     /** Returns to the small buffer once a large message has gone through. */
     private void shrinkIfIdle() {
-        if (in.capacity() > INITIAL_BUFFER && in.position() == 0) {
-            in = ByteBuffer.allocateDirect(INITIAL_BUFFER);
+        if (in != small && in.position() == 0) {
+            server.largeBuffers().give(in);
+            small.clear();
+            in = small;
         }
     }
 
@@ -599,6 +606,10 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
         server.loop().unregister(socket.fd());
         socket.close(); // fds still in the kernel's receive queue die with the socket
         closePendingFds();
+        if (in != small) {
+            server.largeBuffers().give(in);
+            in = small;
+        }
         if (pendingFdTimer != null) {
             pendingFdTimer.cancel();
             pendingFdTimer = null;
