@@ -85,12 +85,7 @@ public final class RunSession {
         try {
             List<String> command = new ArrayList<>(Arrays.asList(argv).subList(prog, argv.length));
             ProcessBuilder pb = new ProcessBuilder(command).inheritIO();
-            Map<String, String> env = pb.environment();
-            env.put("DBUS_SESSION_BUS_ADDRESS", address);
-            env.remove("DBUS_SESSION_BUS_PID");
-            env.remove("DBUS_SESSION_BUS_WINDOWID");
-            env.remove("DBUS_STARTER_ADDRESS");
-            env.remove("DBUS_STARTER_BUS_TYPE");
+            sessionEnvironment(pb.environment(), address);
             Process p;
             try {
                 p = pb.start();
@@ -107,6 +102,18 @@ public final class RunSession {
         } finally {
             server.stop();
         }
+    }
+
+    /**
+     * What dbus-run-session gives its program: the new bus as the session bus, and none of the
+     * variables that would point it at another bus or a starter.
+     */
+    public static void sessionEnvironment(Map<String, String> env, String address) {
+        env.put("DBUS_SESSION_BUS_ADDRESS", address);
+        env.remove("DBUS_SESSION_BUS_PID");
+        env.remove("DBUS_SESSION_BUS_WINDOWID");
+        env.remove("DBUS_STARTER_ADDRESS");
+        env.remove("DBUS_STARTER_BUS_TYPE");
     }
 
     private static int fail(String message) {

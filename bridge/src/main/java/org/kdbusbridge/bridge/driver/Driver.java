@@ -409,23 +409,23 @@ public final class Driver {
     }
 
     private long uidOf(Connection c) {
-        if (c == null) {
-            return -2;
-        }
-        if (c == DRIVER_SELF) {
-            return host.busUid();
-        }
-        return c.credentials() == null ? -1 : c.credentials().uid();
+        return credential(c, host::busUid, org.kdbusbridge.core.connection.Credentials::uid);
     }
 
     private long pidOf(Connection c) {
+        return credential(c, host::busPid, org.kdbusbridge.core.connection.Credentials::pid);
+    }
+
+    /** -2: no such peer (peer() already answered); -1: unknown; the bus's own for DRIVER_SELF. */
+    private static long credential(Connection c, java.util.function.LongSupplier bus,
+                                   java.util.function.ToLongFunction<org.kdbusbridge.core.connection.Credentials> field) {
         if (c == null) {
             return -2;
         }
         if (c == DRIVER_SELF) {
-            return host.busPid();
+            return bus.getAsLong();
         }
-        return c.credentials() == null ? -1 : c.credentials().pid();
+        return c.credentials() == null ? -1 : field.applyAsLong(c.credentials());
     }
 
     private void hello(DriverCall call) {

@@ -30,11 +30,7 @@ public interface Workload {
                     .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
             Map<String, String> env = pb.environment();
             env.putAll(extraEnv);
-            env.put("DBUS_SESSION_BUS_ADDRESS", address);
-            env.remove("DBUS_SESSION_BUS_PID");
-            env.remove("DBUS_SESSION_BUS_WINDOWID");
-            env.remove("DBUS_STARTER_ADDRESS");
-            env.remove("DBUS_STARTER_BUS_TYPE");
+            org.kdbusbridge.bridge.cli.RunSession.sessionEnvironment(env, address);
             Process p;
             try {
                 p = pb.start();
