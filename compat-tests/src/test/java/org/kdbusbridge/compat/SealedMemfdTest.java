@@ -1,5 +1,6 @@
 package org.kdbusbridge.compat;
 
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.InputStream;
@@ -10,6 +11,7 @@ import java.util.Map;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.kdbusbridge.compat.harness.Background;
 import org.kdbusbridge.compat.harness.BusKind;
 import org.kdbusbridge.compat.harness.BusUnderTest;
 import org.kdbusbridge.compat.harness.Buses;
@@ -24,14 +26,16 @@ class SealedMemfdTest {
         try (InputStream in = SealedMemfdTest.class.getResourceAsStream("sealed_memfd.py")) {
             Files.copy(in, py);
         }
-        try (BusUnderTest bus = BusKind.KDBUS_BRIDGE.start()) {
-            Cmd.Result r = Cmd.run(List.of("/usr/bin/python3", py.toString(), bus.address()), Map.of(), Buses.T);
-            assertTrue(r.ok(), r.describe());
+        try (BusUnderTest bus = BusKind.KDBUS_BRIDGE.start();
+             Background service = Background.start(List.of("/usr/bin/python3", py.toString(), "service", bus.address()), null)) {
+            assertNotNull(service.stdout().awaitLine("ready"::equals, Buses.T), service.describe());
+            Cmd.Result r = Cmd.run(List.of("/usr/bin/python3", py.toString(), "client", bus.address()), Map.of(), Buses.T);
+            assertTrue(r.ok(), r.describe() + "\n" + service.describe());
             String out = r.stdout();
             assertTrue(out.contains("unsealed refused org.kdbusbridge.Error.UnsealedPayload"), r.describe());
             assertTrue(out.contains("sealed sealed payload"), r.describe());
             assertTrue(out.contains("pipe through a pipe"), r.describe());
-            assertTrue(out.contains("signals 1"), "only the sealed broadcast reached B\n" + r.describe());
+            assertTrue(out.contains("signals 1"), "only the sealed broadcast reached the service\n" + r.describe());
         }
     }
 }
