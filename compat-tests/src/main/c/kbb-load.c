@@ -15,11 +15,13 @@
  *                                        in flight (1 = blocking sd_bus_call, latency histogram);
  *                                        "fd": each call also carries a pipe fd (signature "hay")
  *   subscribe ADDR UNRELATED             signal subscriber: one matching rule + UNRELATED rules
- *                                        that never match; counts Tick signals until Done
+ *                                        that never match; counts Tick signals and their ay
+                                        payload bytes until Done
  *   emit ADDR SIGNALS WINDOW SIZE SUBS   signal emitter: SIGNALS Tick(ay SIZE) signals; after
  *                                        every WINDOW signals a Sync call to every subscriber
  *                                        (comma list of unique names); at most 2 windows un-acked,
  *                                        so the bus never buffers more than 2 windows per reader
+                                        (SIZE 1048576, UNRELATED 0: the 1 MiB fan-out workload)
  *   connect ADDR LOOPS NAME              LOOPS x (connect + Hello + RequestName(NAME) + close)
  *   probe SOCKETPATH                     start-up probe: waits (inotify) for the socket, then
  *                                        connects + Hello as soon as possible; prints helloNs
@@ -272,6 +274,7 @@ static int mode_call(int argc, char **argv) {
 
 struct subscriber {
     long received;
+    unsigned long long bytes;
     uint64_t first, last;
     int done;
 };
@@ -287,6 +290,9 @@ static int sub_filter(sd_bus_message *m, void *userdata, sd_bus_error *err) {
             uint64_t t = now_ns();
             if (s->received++ == 0) s->first = t;
             s->last = t;
+            const void *p = NULL;
+            size_t sz = 0;
+            if (sd_bus_message_read_array(m, 'y', &p, &sz) >= 0) s->bytes += sz;
         } else if (strcmp(member, "Done") == 0) {
             s->done = 1;
         }
@@ -335,8 +341,8 @@ static int mode_subscribe(int argc, char **argv) {
     printf("READY name=%s\n", unique);
     fflush(stdout);
     run_until(bus, &s.done);
-    printf("RESULT received=%ld firstNs=%llu lastNs=%llu\n", s.received, (unsigned long long) s.first,
-           (unsigned long long) s.last);
+    printf("RESULT received=%ld firstNs=%llu lastNs=%llu bytes=%llu\n", s.received, (unsigned long long) s.first,
+           (unsigned long long) s.last, s.bytes);
     fflush(stdout);
     sd_bus_flush_close_unref(bus);
     return 0;

@@ -1,4 +1,5 @@
-// Invariants: stateless; the output is a fresh array holding one complete message in the input's
+// Invariants: stateless; the output is a fresh array (or, spliceSenderDirect, a fresh direct
+// buffer, position 0, limit = its length) holding one complete message in the input's
 // byte order with the same fixed header (except the fields length), every known header field but
 // SENDER copied byte-for-byte in original order, unknown fields dropped, exactly one SENDER
 // appended, and the body bytes unchanged.
@@ -20,6 +21,25 @@ public final class MessageWriter {
      * @throws ProtocolException if the result would exceed the maximum message size
      */
     public static byte[] spliceSender(ByteBuffer buf, int offset, MessageHeader h, String sender) throws ProtocolException {
+        int total = splicedLength(buf, offset, h, sender);
+        byte[] out = new byte[total]; // zeroed, so padding needs no writes
+        splice(buf, offset, h, sender, ByteBuffer.wrap(out));
+        return out;
+    }
+
+    /**
+     * As {@link #spliceSender}, but into a fresh DIRECT buffer (position 0, limit = length), so a
+     * large message can later be written to every receiver's socket straight from it.
+     */
+    public static ByteBuffer spliceSenderDirect(ByteBuffer buf, int offset, MessageHeader h, String sender) throws ProtocolException {
+        int total = splicedLength(buf, offset, h, sender);
+        ByteBuffer out = ByteBuffer.allocateDirect(total); // zeroed, so padding needs no writes
+        splice(buf, offset, h, sender, out);
+        return out;
+    }
+
+    /** The length of the spliced message; checks the arguments and the maximum message size. */
+    private static int splicedLength(ByteBuffer buf, int offset, MessageHeader h, String sender) throws ProtocolException {
         h.requireValid();
         if (h.buffer() != buf || h.offset() != offset) throw new IllegalArgumentException("header is wrapped over a different message");
         int senderLen = sender.length();
@@ -27,8 +47,13 @@ public final class MessageWriter {
             char c = sender.charAt(i);
             if (c == 0 || c > 0x7e) throw new IllegalArgumentException("sender must be an ASCII bus name");
         }
-        ByteOrder order = h.byteOrder();
-        // Pass 1: size.
+        long total = (long) bodyStart(h, senderLen) + h.bodyLength();
+        if (total > WireFormat.MAX_MESSAGE_SIZE) throw new ProtocolException("message with SENDER would exceed maximum message size");
+        return (int) total;
+    }
+
+    /** End of the rewritten header fields (before body padding). */
+    private static int fieldsEnd(MessageHeader h, int senderLen) {
         int pos = WireFormat.FIXED_HEADER_SIZE;
         int n = h.knownFieldCount();
         for (int i = 0; i < n; i++) {
@@ -36,36 +61,45 @@ public final class MessageWriter {
             if (code == WireFormat.SENDER) continue;
             pos = WireFormat.align(pos, 8) + (h.structEnd(code) - h.structStart(code));
         }
-        pos = WireFormat.align(pos, 8) + 8 + senderLen + 1; // y, "\1s\0", u32 length, bytes, NUL
-        int fieldsLength = pos - WireFormat.FIXED_HEADER_SIZE;
-        int bodyStart = WireFormat.align(pos, 8);
-        int bodyLength = (int) h.bodyLength();
-        long total = (long) bodyStart + bodyLength;
-        if (total > WireFormat.MAX_MESSAGE_SIZE) throw new ProtocolException("message with SENDER would exceed maximum message size");
+        return WireFormat.align(pos, 8) + 8 + senderLen + 1; // y, "\1s\0", u32 length, bytes, NUL
+    }
 
-        // Pass 2: copy. New arrays are zeroed, so padding needs no writes.
-        byte[] out = new byte[(int) total];
-        buf.get(offset, out, 0, 12);
-        Bytes.putInt(out, 12, fieldsLength, order);
-        pos = WireFormat.FIXED_HEADER_SIZE;
+    private static int bodyStart(MessageHeader h, int senderLen) {
+        return WireFormat.align(fieldsEnd(h, senderLen), 8);
+    }
+
+    /** Writes the spliced message at index 0 of the zeroed {@code out} (absolute puts only). */
+    private static void splice(ByteBuffer buf, int offset, MessageHeader h, String sender, ByteBuffer out) {
+        ByteOrder order = h.byteOrder();
+        int senderLen = sender.length();
+        int fieldsLength = fieldsEnd(h, senderLen) - WireFormat.FIXED_HEADER_SIZE;
+        int bodyStart = bodyStart(h, senderLen);
+        int bodyLength = (int) h.bodyLength();
+        out.put(0, buf, offset, 12);
+        putInt(out, 12, fieldsLength, order);
+        int pos = WireFormat.FIXED_HEADER_SIZE;
+        int n = h.knownFieldCount();
         for (int i = 0; i < n; i++) {
             int code = h.knownFieldCode(i);
             if (code == WireFormat.SENDER) continue;
             pos = WireFormat.align(pos, 8);
             int s = h.structStart(code);
             int len = h.structEnd(code) - s;
-            buf.get(s, out, pos, len);
+            out.put(pos, buf, s, len);
             pos += len;
         }
         pos = WireFormat.align(pos, 8);
-        out[pos] = WireFormat.SENDER;
-        out[pos + 1] = 1;
-        out[pos + 2] = 's';
-        out[pos + 3] = 0;
-        Bytes.putInt(out, pos + 4, senderLen, order);
+        out.put(pos, (byte) WireFormat.SENDER);
+        out.put(pos + 1, (byte) 1);
+        out.put(pos + 2, (byte) 's');
+        out.put(pos + 3, (byte) 0);
+        putInt(out, pos + 4, senderLen, order);
         pos += 8;
-        for (int i = 0; i < senderLen; i++) out[pos + i] = (byte) sender.charAt(i);
-        buf.get(h.bodyOffset(), out, bodyStart, bodyLength);
-        return out;
+        for (int i = 0; i < senderLen; i++) out.put(pos + i, (byte) sender.charAt(i));
+        out.put(bodyStart, buf, h.bodyOffset(), bodyLength);
+    }
+
+    private static void putInt(ByteBuffer out, int at, int v, ByteOrder order) {
+        out.putInt(at, out.order() == order ? v : Integer.reverseBytes(v));
     }
 }

@@ -41,6 +41,13 @@ import org.slf4j.LoggerFactory;
  * first byte of a sendmsg, and its FdSet reference is held until that sendmsg succeeded.
  * Every fd this session owns is closed on close().
  *
+ * Output: small messages are copied into {@code out} (many per send); a message of at least
+ * {@link #ZERO_COPY_THRESHOLD} bytes is spliced once into a direct buffer at admission and
+ * written to each receiver's socket straight from that shared buffer (through {@code large}, a
+ * private read-only view), never copied per receiver. {@code large} is set only while
+ * {@code out} is empty and is the pool's head message; that message stays in the pool (charged)
+ * until its last byte was sent.
+ *
  * Input throttling (dbus-daemon's max_incoming_bytes / max_incoming_unix_fds): while the bytes
  * or fds of this client's messages still queued anywhere in the bus are at or over the limit,
  * READ interest is off and nothing is read; the core's drained notice turns it back on. A
@@ -51,6 +58,11 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
     private static final Logger LOG = LoggerFactory.getLogger(ClientSession.class);
     private static final int INITIAL_BUFFER = 64 * 1024;
     private static final int MAX_READS_PER_WAKEUP = 16;
+    /**
+     * Messages at least this large are held in a direct buffer and written without a per-receiver
+     * copy. {@code -Dkdbus.zeroCopyThreshold=N} overrides it (a huge value disables the path).
+     */
+    static final int ZERO_COPY_THRESHOLD = Integer.getInteger("kdbus.zeroCopyThreshold", 64 * 1024);
     private static final java.util.function.IntConsumer CLOSE_FD = fd -> org.kdbusbridge.bridge.transport.LibC.INSTANCE.close(fd);
 
     private final BusServer server;
@@ -72,6 +84,8 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
     private boolean dirty;
     /** Bytes of the pool's head message already copied into {@code out}. */
     private int headOffset;
+    /** A view of the pool's head message being written straight from its shared direct payload, or null. */
+    private ByteBuffer large;
     private EventLoop.Timer authTimer;
     /** Received fds not yet claimed by a complete message: a ring of pendingCount from pendingHead. */
     private int[] pendingFds;
@@ -404,8 +418,9 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
 
     /** The sealed, SENDER-stamped copy of the frame at {@code pos} that the core routes. */
     private Message toCore(int pos, String dest, FdSet fds) throws ProtocolException {
-        byte[] bytes = MessageWriter.spliceSender(in, pos, header, conn.uniqueName());
-        SealedPayload payload = new SealedPayload(bytes);
+        SealedPayload payload = header.length() >= ZERO_COPY_THRESHOLD
+                ? new SealedPayload(MessageWriter.spliceSenderDirect(in, pos, header, conn.uniqueName()))
+                : new SealedPayload(MessageWriter.spliceSender(in, pos, header, conn.uniqueName()));
         return new Message(header.type(), header.flags(), header.serial(),
                 header.hasReplySerial() ? header.replySerial() : Message.NO_REPLY_SERIAL, dest, header.path(),
                 header.iface(), header.member(), header.errorName(), payload, new PayloadArgs(payload, header.signature()), fds);
@@ -489,11 +504,17 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
         dirty = false;
     }
 
-    /** Copies queued messages into the output buffer and writes as much as the socket takes. */
+    /**
+     * Copies queued small messages into the output buffer, or points {@code large} at a large
+     * head message, and writes as much as the socket takes.
+     */
     void flush() throws IOException {
         while (!closed) {
-            fillOutput();
-            if (!out.hasRemaining()) {
+            if (large == null) {
+                fillOutput();
+            }
+            ByteBuffer src = large != null ? large : out;
+            if (!src.hasRemaining()) {
                 setWriteInterest(false);
                 if (closing) {
                     close(null);
@@ -502,15 +523,20 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
             }
             int n;
             if (outFds != null) {
-                n = socket.writeWithFds(out, outFdScratch, outFds.count());
+                n = socket.writeWithFds(src, outFdScratch, outFds.count());
                 if (n > 0) {
                     outFds.release(); // passed: the kernel holds its own copies now
                     outFds = null;
                 }
             } else {
-                n = socket.write(out);
+                n = socket.write(src);
             }
-            if (n == 0 || out.hasRemaining()) {
+            if (large != null && !large.hasRemaining()) {
+                large = null; // all of it sent: only now does it leave the pool
+                conn.pool().pop();
+                continue;
+            }
+            if (n == 0 || src.hasRemaining()) {
                 setWriteInterest(true);
                 return;
             }
@@ -525,6 +551,10 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
                 if (m == null) {
                     break;
                 }
+                boolean zeroCopy = headOffset == 0 && m.payload().isDirect();
+                if (zeroCopy && out.position() > 0) {
+                    break; // send the small messages before it first
+                }
                 if (headOffset == 0 && m.fds() != null) {
                     // Its fds must ride on its first byte: start a fresh sendmsg for it.
                     if (out.position() > 0 || outFds != null) {
@@ -538,6 +568,10 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
                         outFdScratch[i] = f.fd(i);
                     }
                     outFds = f.retain();
+                }
+                if (zeroCopy) {
+                    large = m.payload().view(); // written from the shared payload by flush()
+                    break;
                 }
                 headOffset += m.payload().copyTo(headOffset, out);
                 if (headOffset < m.size()) {
@@ -618,6 +652,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
             outFds.release();
             outFds = null;
         }
+        large = null;
         server.onClosed(this);
     }
 

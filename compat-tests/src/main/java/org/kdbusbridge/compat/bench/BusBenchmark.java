@@ -30,7 +30,8 @@ import org.kdbusbridge.compat.harness.LineReader;
  *
  * <p>Per bus and repetition: start-up to first Hello, then with one echo service: pipelined calls
  * (4 callers x 32 in flight), sync ping-pong (p50/p99), 1 MiB {@code ay} echo, fd passing (a pipe
- * fd per call), signal fan-out (10 subscribers, 100 unrelated rules each) and connect + Hello +
+ * fd per call), signal fan-out (10 subscribers, 100 unrelated rules each), 1 MiB signal fan-out (10
+ * subscribers; CPU per delivered MiB, issue 5) and connect + Hello +
  * RequestName + close. Daemon CPU per op = delta(utime+stime) of the bus's process tree from
  * /proc over the measured window / ops; peak RSS = VmHWM from /proc/PID/status; for our bus the
  * GC log ({@code -Xlog:gc*:file=}) gives the longest pause inside the pipelined window.
@@ -69,6 +70,8 @@ public final class BusBenchmark {
             new Metric("pipe_cpu", "pipelined: daemon CPU us/call", false, "<= 1.0x"),
             new Metric("fan_dps", "signal fan-out, 10 subs + 100 unrelated rules each: delivered/s", true, ">= 1.0x"),
             new Metric("fan_cpu", "fan-out: daemon CPU us/delivered", false, "<= 1.0x"),
+            new Metric("bigfan_mbps", "1 MiB signal fan-out to 10 subscribers: delivered MiB/s", true, ">= 1.0x"),
+            new Metric("bigfan_cpu", "1 MiB fan-out: daemon CPU us per delivered MiB", false, "<= 1.0x"),
             new Metric("mib_mbps", "1 MiB ay echo: MiB/s", true, ">= 1.0x"),
             new Metric("mib_cpu", "1 MiB echo: daemon CPU us per call", false, "<= 1.0x"),
             new Metric("conn_ps", "connect + Hello + RequestName + close: per s", true, ">= 1.0x"),
@@ -95,6 +98,7 @@ public final class BusBenchmark {
                 case "--reps" -> cfg.reps = Integer.parseInt(args[++i]);
                 case "--scale" -> cfg.scale = Double.parseDouble(args[++i]);
                 case "--our-jvm-opts" -> cfg.ourJvmOpts = args[++i];
+                case "--workloads" -> ONLY.addAll(Arrays.asList(args[++i].split(",")));
                 case "--buses" -> cfg.buses = Arrays.stream(args[++i].split(",")).map(Contender::parse).toList();
                 default -> {
                     System.err.println("usage: BusBenchmark --loadgen PATH [--root DIR] [--work DIR] [--out FILE.md]"
@@ -202,6 +206,11 @@ public final class BusBenchmark {
                 m.put("fan_dps", fan[0] * 1e9 / fan[1]);
                 m.put("fan_cpu", fan[4] / (double) fan[0]);
             });
+            step(kind, "1 MiB signal fan-out", () -> { // 10 subscribers, 4 signals per window
+                long[] big = fanOut(cfg, address, pid, tickUs, 10, 0, cfg.n(200), 4, 1 << 20);
+                m.put("bigfan_mbps", big[0] * 1e9 / big[1]); // one delivered signal = 1 MiB
+                m.put("bigfan_cpu", big[4] / (double) big[0]);
+            });
             step(kind, "connect", () -> { // connect + Hello + RequestName + close, 2 clients
                 long[] conn = connectLoop(cfg, address, pid, tickUs, 2, cfg.n(3000));
                 m.put("conn_ps", conn[0] * 1e9 / conn[1]);
@@ -239,8 +248,14 @@ public final class BusBenchmark {
     /** Failures per bus and workload ("bus: workload: message"), reported under the table. */
     static final List<String> FAILURES = new ArrayList<>();
 
+    /** --workloads: the step names to run (e.g. "1 MiB signal fan-out"); empty = all. */
+    static final List<String> ONLY = new ArrayList<>();
+
     /** Runs one workload; a failure is recorded and the run goes on (its metrics stay empty). */
     static void step(Contender kind, String workload, Step s) {
+        if (!ONLY.isEmpty() && !ONLY.contains(workload)) {
+            return;
+        }
         try {
             s.run();
         } catch (Exception e) {
@@ -319,12 +334,17 @@ public final class BusBenchmark {
             cs.add(emitter);
             long[] r = measure(one, pid, tickUs, (long) signals * subs);
             long received = 0;
+            long bytes = 0;
             for (int i = 0; i < subs; i++) {
                 String l = cs.get(i).await("RESULT received=");
                 received += Long.parseLong(l.replaceAll(".*received=(\\d+).*", "$1"));
+                bytes += Long.parseLong(l.replaceAll(".*bytes=(\\d+).*", "$1"));
             }
             if (received != (long) signals * subs) {
                 throw new IllegalStateException("fan-out delivered " + received + " of " + (long) signals * subs);
+            }
+            if (bytes != (long) signals * subs * size) {
+                throw new IllegalStateException("fan-out delivered " + bytes + " payload bytes of " + (long) signals * subs * size);
             }
             return r;
         } finally {

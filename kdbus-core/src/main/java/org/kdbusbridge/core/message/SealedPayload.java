@@ -5,12 +5,17 @@ import java.nio.ByteBuffer;
 /**
  * The immutable bytes of one admitted message (memfd-like: sealed at admission).
  *
- * Invariants: the backing array is never exposed and never written after construction,
- * so one payload is shared by every receiver of a broadcast without copying. The core
- * treats the bytes as opaque; only the bridge knows they are a dbus1 frame.
+ * Invariants: the backing storage (a heap array, or a direct buffer for large messages) is
+ * never exposed writable and never written after construction, so one payload is shared by
+ * every receiver of a broadcast without copying; views are read-only and independent (their
+ * positions never affect each other or the payload). The core treats the bytes as opaque;
+ * only the bridge knows they are a dbus1 frame.
  */
 public final class SealedPayload {
+    /** Heap storage, or null when the payload lives in {@link #direct}. */
     private final byte[] bytes;
+    /** Direct (off-heap) storage, read-only, [0, length); or null. */
+    private final ByteBuffer direct;
     private final int length;
 
     /** Takes ownership of {@code bytes}; the caller must not keep writing to it. */
@@ -23,31 +28,60 @@ public final class SealedPayload {
             throw new IllegalArgumentException("length " + length);
         }
         this.bytes = bytes;
+        this.direct = null;
         this.length = length;
+    }
+
+    /**
+     * Takes ownership of the [position, limit) bytes of a DIRECT buffer; the caller must not
+     * keep writing to it. Lets the outside write the payload to a socket straight from its
+     * storage ({@link #view()} is then a direct buffer) instead of copying it per receiver.
+     */
+    public SealedPayload(ByteBuffer directBytes) {
+        if (!directBytes.isDirect()) {
+            throw new IllegalArgumentException("buffer must be direct");
+        }
+        this.bytes = null;
+        this.direct = directBytes.slice().asReadOnlyBuffer();
+        this.length = direct.remaining();
     }
 
     public int size() {
         return length;
     }
 
+    /** Whether the bytes live in a direct buffer, so {@link #view()} is direct (no copy needed for I/O). */
+    public boolean isDirect() {
+        return direct != null;
+    }
+
     public byte byteAt(int index) {
         if (index >= length) {
             throw new IndexOutOfBoundsException(index);
         }
-        return bytes[index];
+        return bytes != null ? bytes[index] : direct.get(index);
     }
 
     /** Copies up to dst.remaining() bytes starting at {@code from}; returns how many. */
     public int copyTo(int from, ByteBuffer dst) {
         int n = Math.min(length - from, dst.remaining());
         if (n > 0) {
-            dst.put(bytes, from, n);
+            if (bytes != null) {
+                dst.put(bytes, from, n);
+            } else {
+                int p = dst.position();
+                dst.put(p, direct, from, n);
+                dst.position(p + n);
+            }
         }
         return n;
     }
 
-    /** A read-only view; cheap, no copy. */
+    /** A read-only view, position 0, limit size(); cheap, no copy. Direct iff {@link #isDirect()}. */
     public ByteBuffer view() {
+        if (direct != null) {
+            return direct.duplicate();
+        }
         return ByteBuffer.wrap(bytes, 0, length).slice().asReadOnlyBuffer();
     }
 }

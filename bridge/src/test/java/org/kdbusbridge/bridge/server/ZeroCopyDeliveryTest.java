@@ -1,0 +1,290 @@
+// Invariants under test: messages at or above ClientSession.ZERO_COPY_THRESHOLD are written to
+// every receiver straight from the one shared direct payload (issue 5), and still arrive intact:
+// byte-for-byte, in order with the small messages around them, matchable on their args, and a
+// large unicast carrying fds delivers those fds (on its first byte) to the receiver.
+// Real sockets against a real BusServer; blocking reads stand in for waits; @Timeout bounds them.
+package org.kdbusbridge.bridge.server;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import org.kdbusbridge.bridge.config.BusConfig;
+import org.kdbusbridge.bridge.protocol.BodyWriter;
+import org.kdbusbridge.bridge.protocol.MessageFraming;
+import org.kdbusbridge.bridge.protocol.MessageHeader;
+import org.kdbusbridge.bridge.protocol.WireFormat;
+import org.kdbusbridge.bridge.server.RawClient.Msg;
+import org.kdbusbridge.bridge.transport.LibC;
+import org.kdbusbridge.bridge.transport.PeerCredentials;
+import org.kdbusbridge.bridge.transport.SocketConnection;
+
+import jnr.unixsocket.UnixSocketAddress;
+import jnr.unixsocket.UnixSocketChannel;
+
+class ZeroCopyDeliveryTest {
+    private static final LibC LIBC = LibC.INSTANCE;
+    private static final String IFACE = "org.kdbusbridge.ZeroCopy";
+    private static final int BIG = 1 << 20;
+
+    @TempDir
+    Path dir;
+
+    private BusServer server;
+    private final List<AutoCloseable> open = new ArrayList<>();
+
+    private Path start() throws Exception {
+        server = new BusServer(BusConfig.forAddress("unix:path=" + dir.resolve("bus")));
+        server.start();
+        return dir.resolve("bus");
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        for (AutoCloseable c : open) {
+            c.close();
+        }
+        if (server != null) {
+            server.stop();
+        }
+    }
+
+    private static byte[] random(int n, long seed) {
+        byte[] b = new byte[n];
+        new Random(seed).nextBytes(b);
+        return b;
+    }
+
+    private static byte[] body(Msg m) {
+        return Arrays.copyOfRange(m.frame(), m.bodyOffset(), m.bodyOffset() + m.bodyLength());
+    }
+
+    @Test
+    @Timeout(value = 60, unit = TimeUnit.SECONDS)
+    void largeBroadcastReachesEveryReceiverIntactAndInOrder() throws Exception {
+        Path socket = start();
+        assertTrue(BIG >= ClientSession.ZERO_COPY_THRESHOLD, "the large messages must take the zero-copy path");
+        List<RawClient> receivers = new ArrayList<>();
+        for (int i = 0; i < 5; i++) {
+            RawClient r = RawClient.open(socket);
+            open.add(r);
+            // receiver 0 also proves arg matching works on a direct payload
+            r.addMatch(i == 0 ? "type='signal',interface='" + IFACE + "',arg0='wanted'"
+                    : "type='signal',interface='" + IFACE + "'");
+            receivers.add(r);
+        }
+        RawClient sender = RawClient.open(socket);
+        open.add(sender);
+
+        byte[] big1 = new BodyWriter(BIG + 64).writeString("wanted").writeByteArray(random(BIG, 1)).toByteArray();
+        byte[] small = new BodyWriter().writeString("small").writeByteArray(random(100, 2)).toByteArray();
+        byte[] big2 = new BodyWriter(BIG + 64).writeString("other").writeByteArray(random(BIG + 13, 3)).toByteArray();
+        byte[] exact = new BodyWriter().writeString("edge").writeByteArray(
+                random(ClientSession.ZERO_COPY_THRESHOLD, 4)).toByteArray();
+        sender.signal(null, "/z", IFACE, "Big", "say", big1);
+        sender.signal(null, "/z", IFACE, "Small", "say", small);
+        sender.signal(null, "/z", IFACE, "Big", "say", big2);
+        sender.signal(null, "/z", IFACE, "Edge", "say", exact);
+        sender.signal(null, "/z", IFACE, "Small", "say", small);
+
+        for (int i = 1; i < receivers.size(); i++) {
+            RawClient r = receivers.get(i);
+            byte[][] expected = {big1, small, big2, exact, small};
+            String[] members = {"Big", "Small", "Big", "Edge", "Small"};
+            for (int k = 0; k < expected.length; k++) {
+                Msg m = r.read();
+                assertTrue(m.isSignal(members[k]), "receiver " + i + " message " + k + ": " + m);
+                assertEquals(sender.uniqueName, m.sender(), m.toString());
+                assertEquals("say", m.signature());
+                assertArrayEquals(expected[k], body(m), "receiver " + i + " message " + k + " body");
+            }
+            assertEquals(0, r.sync(), "nothing more for receiver " + i);
+        }
+        Msg m = receivers.get(0).read();
+        assertTrue(m.isSignal("Big"), m.toString());
+        assertArrayEquals(big1, body(m), "arg0-matched large signal");
+        assertEquals(0, receivers.get(0).sync(), "only the arg0='wanted' signal matched");
+    }
+
+    // --- a client that passes and receives fds -------------------------------------------
+
+    /** A blocking client on a jnr socket whose I/O goes through SocketConnection (fds in and out). */
+    private static final class FdClient implements AutoCloseable {
+        final UnixSocketChannel ch;
+        final SocketConnection c;
+        final ByteArrayOutputStream pending = new ByteArrayOutputStream();
+        final List<Integer> fds = new ArrayList<>();
+        final ByteBuffer in = ByteBuffer.allocateDirect(256 * 1024);
+        boolean saslDone;
+        String uniqueName;
+
+        FdClient(Path socket) throws Exception {
+            ch = UnixSocketChannel.open(new UnixSocketAddress(socket.toFile()));
+            c = new SocketConnection(ch.getFD(), new PeerCredentials(0, 0, 0));
+            writeAll(("\0AUTH EXTERNAL " + RawClient.hexUid(RawClient.myUid()) + "\r\nNEGOTIATE_UNIX_FD\r\nBEGIN\r\n")
+                    .getBytes(StandardCharsets.US_ASCII), null);
+            writeAll(frame(WireFormat.METHOD_CALL, 0, 1, "/org/freedesktop/DBus", "org.freedesktop.DBus", "Hello",
+                    "org.freedesktop.DBus", null, null, 0), null);
+            MessageHeader reply = next();
+            assertEquals(WireFormat.METHOD_RETURN, reply.type());
+            uniqueName = RawClient.BUS.equals(reply.sender()) ? bodyString(reply) : null;
+            assertTrue(uniqueName != null && uniqueName.startsWith(":"), String.valueOf(uniqueName));
+            MessageHeader acquired = next();
+            assertEquals("NameAcquired", acquired.member());
+        }
+
+        private static String bodyString(MessageHeader h) {
+            ByteBuffer b = h.buffer();
+            int len = b.order(ByteOrder.LITTLE_ENDIAN).getInt(h.bodyOffset());
+            byte[] s = new byte[len];
+            b.get(h.bodyOffset() + 4, s);
+            return new String(s, StandardCharsets.UTF_8);
+        }
+
+        /** Writes everything; the fds (if any) ride on the first byte. */
+        void writeAll(byte[] bytes, int[] passFds) throws Exception {
+            ByteBuffer d = ByteBuffer.allocateDirect(bytes.length);
+            d.put(bytes).flip();
+            if (passFds != null) {
+                assertTrue(c.writeWithFds(d, passFds, passFds.length) > 0);
+            }
+            while (d.hasRemaining()) {
+                c.write(d);
+            }
+        }
+
+        /** The next complete message (blocking), its frame in a heap buffer of its own. */
+        MessageHeader next() throws Exception {
+            while (true) {
+                byte[] have = pending.toByteArray();
+                int start = 0;
+                if (!saslDone) {
+                    String s = new String(have, StandardCharsets.ISO_8859_1);
+                    int agree = s.indexOf("AGREE_UNIX_FD\r\n");
+                    if (agree >= 0) {
+                        saslDone = true;
+                        start = agree + "AGREE_UNIX_FD\r\n".length();
+                    }
+                }
+                if (saslDone) {
+                    ByteBuffer b = ByteBuffer.wrap(have, start, have.length - start).slice();
+                    long len = MessageFraming.frameLength(b, 0, b.remaining());
+                    if (len >= 0 && b.remaining() >= len) {
+                        byte[] frame = Arrays.copyOfRange(have, start, start + (int) len);
+                        pending.reset();
+                        pending.write(have, start + (int) len, have.length - start - (int) len);
+                        MessageHeader h = new MessageHeader();
+                        h.wrap(ByteBuffer.wrap(frame), 0, frame.length);
+                        h.validateBody();
+                        return h;
+                    }
+                    if (start > 0) {
+                        pending.reset();
+                        pending.write(have, start, have.length - start);
+                    }
+                }
+                in.clear();
+                int n = c.readWithFds(in, fds::add);
+                assertTrue(n > 0, "EOF from the bus");
+                in.flip();
+                byte[] got = new byte[n];
+                in.get(got);
+                pending.write(got);
+            }
+        }
+
+        @Override
+        public void close() throws Exception {
+            for (int fd : fds) {
+                LIBC.close(fd);
+            }
+            ch.close(); // closes the fd SocketConnection wraps
+        }
+    }
+
+    /** A little-endian message with an optional UNIX_FDS field (MessageBuilder has none). */
+    private static byte[] frame(int type, int flags, long serial, String path, String iface, String member,
+                                String destination, String signature, byte[] body, int unixFds) {
+        if (body == null) {
+            body = new byte[0];
+        }
+        BodyWriter w = new BodyWriter(128 + body.length);
+        w.writeByte(WireFormat.LITTLE_ENDIAN).writeByte(type).writeByte(flags).writeByte(WireFormat.PROTOCOL_VERSION);
+        w.writeUint32(body.length).writeUint32(serial);
+        w.beginArray('(');
+        w.beginStruct().writeByte(WireFormat.PATH).writeVariant("o").writeObjectPath(path).endStruct();
+        if (iface != null) {
+            w.beginStruct().writeByte(WireFormat.INTERFACE).writeVariant("s").writeString(iface).endStruct();
+        }
+        w.beginStruct().writeByte(WireFormat.MEMBER).writeVariant("s").writeString(member).endStruct();
+        w.beginStruct().writeByte(WireFormat.DESTINATION).writeVariant("s").writeString(destination).endStruct();
+        if (signature != null) {
+            w.beginStruct().writeByte(WireFormat.SIGNATURE).writeVariant("g").writeSignature(signature).endStruct();
+        }
+        if (unixFds > 0) {
+            w.beginStruct().writeByte(WireFormat.UNIX_FDS).writeVariant("u").writeUint32(unixFds).endStruct();
+        }
+        w.endArray();
+        w.padTo(8);
+        w.writeRaw(body);
+        return w.toByteArray();
+    }
+
+    @Test
+    @Timeout(value = 60, unit = TimeUnit.SECONDS)
+    void largeUnicastWithFdsDeliversItsFds() throws Exception {
+        Path socket = start();
+        FdClient sender = new FdClient(socket);
+        open.add(sender);
+        FdClient receiver = new FdClient(socket);
+        open.add(receiver);
+
+        ByteBuffer sv = ByteBuffer.allocateDirect(8).order(ByteOrder.nativeOrder());
+        assertEquals(0, LIBC.socketpair(LibC.AF_UNIX, LibC.SOCK_STREAM | LibC.SOCK_CLOEXEC, 0, LibC.Native.address(sv)));
+        int keep = sv.getInt(0);
+        int passed = sv.getInt(4);
+        byte[] payload = random(BIG, 5);
+        for (int round = 0; round < 2; round++) { // twice: the second follows a zero-copy message
+            byte[] body = new BodyWriter(BIG + 64).writeUnixFd(0).writeByteArray(payload).toByteArray();
+            byte[] msg = frame(WireFormat.METHOD_CALL, WireFormat.NO_REPLY_EXPECTED, 10 + round, "/z", IFACE, "Big",
+                    receiver.uniqueName, "hay", body, 1);
+            assertTrue(msg.length >= ClientSession.ZERO_COPY_THRESHOLD);
+            sender.writeAll(msg, new int[] {passed});
+
+            int fdsBefore = receiver.fds.size();
+            MessageHeader got = receiver.next();
+            assertEquals("Big", got.member());
+            assertEquals(sender.uniqueName, got.sender());
+            assertEquals(1, got.unixFds());
+            assertEquals(fdsBefore + 1, receiver.fds.size(), "the message's fd arrived with it");
+            byte[] gotBody = new byte[(int) got.bodyLength()];
+            got.buffer().get(got.bodyOffset(), gotBody);
+            assertArrayEquals(body, gotBody, "body byte-for-byte");
+
+            // The received fd is the far end of our socketpair: what is written to it reaches keep.
+            int fd = receiver.fds.get(fdsBefore);
+            ByteBuffer ping = ByteBuffer.allocateDirect(1).put(0, (byte) ('a' + round));
+            assertEquals(1, LIBC.write(fd, LibC.Native.address(ping), 1));
+            ByteBuffer pong = ByteBuffer.allocateDirect(1);
+            assertEquals(1, LIBC.read(keep, LibC.Native.address(pong), 1));
+            assertEquals((byte) ('a' + round), pong.get(0));
+        }
+        LIBC.close(passed);
+        LIBC.close(keep);
+    }
+}
