@@ -42,7 +42,7 @@ import org.slf4j.LoggerFactory;
  * Every fd this session owns is closed on close().
  *
  * Output: small messages are copied into {@code out} (many per send); a message of at least
- * {@link #ZERO_COPY_THRESHOLD} bytes is spliced once into a direct buffer at admission and
+ * {@link #zeroCopyThreshold} bytes is spliced once into a direct buffer at admission and
  * written to each receiver's socket straight from that shared buffer (through {@code large}, a
  * private read-only view), never copied per receiver. {@code large} is set only while
  * {@code out} is empty and is the pool's head message; that message stays in the pool (charged)
@@ -58,11 +58,15 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
     private static final Logger LOG = LoggerFactory.getLogger(ClientSession.class);
     private static final int INITIAL_BUFFER = 64 * 1024;
     private static final int MAX_READS_PER_WAKEUP = 16;
+    /** The size from which the zero-copy path pays off (measured: docs/performance.md). */
+    static final int ZERO_COPY_SIZE = 64 * 1024;
     /**
      * Messages at least this large are held in a direct buffer and written without a per-receiver
-     * copy. {@code -Dkdbus.zeroCopyThreshold=N} overrides it (a huge value disables the path).
+     * copy. OFF by default (-Dkdbus.zeroCopyThreshold=65536 turns it on): the direct buffers are
+     * freed only by the GC, so under a 1 MiB fan-out the bus's RSS tripled; freeing each buffer
+     * when its last receiver has written it is the open work.
      */
-    static final int ZERO_COPY_THRESHOLD = Integer.getInteger("kdbus.zeroCopyThreshold", 64 * 1024);
+    static volatile int zeroCopyThreshold = Integer.getInteger("kdbus.zeroCopyThreshold", Integer.MAX_VALUE);
     private static final java.util.function.IntConsumer CLOSE_FD = fd -> org.kdbusbridge.bridge.transport.LibC.INSTANCE.close(fd);
 
     private final BusServer server;
@@ -418,7 +422,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
 
     /** The sealed, SENDER-stamped copy of the frame at {@code pos} that the core routes. */
     private Message toCore(int pos, String dest, FdSet fds) throws ProtocolException {
-        SealedPayload payload = header.length() >= ZERO_COPY_THRESHOLD
+        SealedPayload payload = header.length() >= zeroCopyThreshold
                 ? new SealedPayload(MessageWriter.spliceSenderDirect(in, pos, header, conn.uniqueName()))
                 : new SealedPayload(MessageWriter.spliceSender(in, pos, header, conn.uniqueName()));
         return new Message(header.type(), header.flags(), header.serial(),

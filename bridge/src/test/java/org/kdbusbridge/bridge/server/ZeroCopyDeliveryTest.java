@@ -1,4 +1,4 @@
-// Invariants under test: messages at or above ClientSession.ZERO_COPY_THRESHOLD are written to
+// Invariants under test: messages at or above ClientSession.ZERO_COPY_SIZE are written to
 // every receiver straight from the one shared direct payload (issue 5), and still arrive intact:
 // byte-for-byte, in order with the small messages around them, matchable on their args, and a
 // large unicast carrying fds delivers those fds (on its first byte) to the receiver.
@@ -38,6 +38,19 @@ import jnr.unixsocket.UnixSocketAddress;
 import jnr.unixsocket.UnixSocketChannel;
 
 class ZeroCopyDeliveryTest {
+    private static int savedThreshold;
+
+    @org.junit.jupiter.api.BeforeAll
+    static void enableZeroCopy() {
+        savedThreshold = ClientSession.zeroCopyThreshold;
+        ClientSession.zeroCopyThreshold = ClientSession.ZERO_COPY_SIZE; // off by default; this test turns it on
+    }
+
+    @org.junit.jupiter.api.AfterAll
+    static void restore() {
+        ClientSession.zeroCopyThreshold = savedThreshold;
+    }
+
     private static final LibC LIBC = LibC.INSTANCE;
     private static final String IFACE = "org.kdbusbridge.ZeroCopy";
     private static final int BIG = 1 << 20;
@@ -78,7 +91,7 @@ class ZeroCopyDeliveryTest {
     @Timeout(value = 60, unit = TimeUnit.SECONDS)
     void largeBroadcastReachesEveryReceiverIntactAndInOrder() throws Exception {
         Path socket = start();
-        assertTrue(BIG >= ClientSession.ZERO_COPY_THRESHOLD, "the large messages must take the zero-copy path");
+        assertTrue(BIG >= ClientSession.ZERO_COPY_SIZE, "the large messages must take the zero-copy path");
         List<RawClient> receivers = new ArrayList<>();
         for (int i = 0; i < 5; i++) {
             RawClient r = RawClient.open(socket);
@@ -95,7 +108,7 @@ class ZeroCopyDeliveryTest {
         byte[] small = new BodyWriter().writeString("small").writeByteArray(random(100, 2)).toByteArray();
         byte[] big2 = new BodyWriter(BIG + 64).writeString("other").writeByteArray(random(BIG + 13, 3)).toByteArray();
         byte[] exact = new BodyWriter().writeString("edge").writeByteArray(
-                random(ClientSession.ZERO_COPY_THRESHOLD, 4)).toByteArray();
+                random(ClientSession.ZERO_COPY_SIZE, 4)).toByteArray();
         sender.signal(null, "/z", IFACE, "Big", "say", big1);
         sender.signal(null, "/z", IFACE, "Small", "say", small);
         sender.signal(null, "/z", IFACE, "Big", "say", big2);
@@ -263,7 +276,7 @@ class ZeroCopyDeliveryTest {
             byte[] body = new BodyWriter(BIG + 64).writeUnixFd(0).writeByteArray(payload).toByteArray();
             byte[] msg = frame(WireFormat.METHOD_CALL, WireFormat.NO_REPLY_EXPECTED, 10 + round, "/z", IFACE, "Big",
                     receiver.uniqueName, "hay", body, 1);
-            assertTrue(msg.length >= ClientSession.ZERO_COPY_THRESHOLD);
+            assertTrue(msg.length >= ClientSession.ZERO_COPY_SIZE);
             sender.writeAll(msg, new int[] {passed});
 
             int fdsBefore = receiver.fds.size();
