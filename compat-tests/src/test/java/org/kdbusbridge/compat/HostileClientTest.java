@@ -154,6 +154,54 @@ class HostileClientTest {
         }
     }
 
+    /**
+     * The fd attacker, in python3 (the JDK cannot send SCM_RIGHTS): authenticates with
+     * NEGOTIATE_UNIX_FD, says Hello, then sends the first bytes of a message announcing one fd,
+     * with one end of a socketpair attached, and never sends the rest. It closes its own copy of
+     * that end and reports when the bus hangs up and when the kept end sees EOF (which only
+     * happens once the bus closed its copy too).
+     */
+    static final String FD_ATTACKER = """
+            import os, select, socket, sys, time
+            path, hello, partial, limit = sys.argv[1], bytes.fromhex(sys.argv[2]), bytes.fromhex(sys.argv[3]), float(sys.argv[4])
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(path)
+            def line():
+                b = b""
+                while not b.endswith(b"\\r\\n"):
+                    c = s.recv(1)
+                    if not c: sys.exit("EOF during SASL")
+                    b += c
+                return b.decode().strip()
+            s.sendall(b"\\0AUTH EXTERNAL " + str(os.getuid()).encode().hex().encode() + b"\\r\\n")
+            print("SASL", line())
+            s.sendall(b"NEGOTIATE_UNIX_FD\\r\\n")
+            print("SASL", line())
+            s.sendall(b"BEGIN\\r\\n" + hello)
+            keep, passed = socket.socketpair()
+            r, _, _ = select.select([s], [], [], limit)
+            if not r: sys.exit("no Hello reply")
+            s.recv(65536)
+            print("SENT", socket.send_fds(s, [partial], [passed.fileno()]), flush=True)
+            passed.close()
+            t0 = time.monotonic()
+            end = t0 + limit
+            hung_up = False
+            while time.monotonic() < end:
+                r, _, _ = select.select([s], [], [], max(0, end - time.monotonic()))
+                if r:
+                    try:
+                        if not s.recv(65536):
+                            hung_up = True
+                            break
+                    except ConnectionResetError:
+                        hung_up = True
+                        break
+            print("DISCONNECTED" if hung_up else "STILL_CONNECTED", int((time.monotonic() - t0) * 1000), flush=True)
+            r, _, _ = select.select([keep], [], [], max(0, end - time.monotonic()))
+            print("FD_EOF" if r and keep.recv(1) == b"" else "FD_OPEN", int((time.monotonic() - t0) * 1000), flush=True)
+            """;
+
     static void report(BusUnderTest bus, String attack, String observed) {
         System.out.println("ATTACK " + bus.name() + " | " + attack + " | " + observed);
     }
@@ -450,5 +498,66 @@ class HostileClientTest {
             }
             assertSurvives(bus, by, "100k names/rules");
         }
+    }
+
+    /**
+     * A client sends an fd with the first bytes of a message and never completes it: with
+     * pending_fd_timeout=500 ms it is disconnected and the bus closes its copy of the fd.
+     */
+    @ParameterizedTest
+    @MethodSource("org.kdbusbridge.compat.harness.Buses#buses")
+    void fdsWithAnUnfinishedMessageAreDroppedAfterPendingFdTimeout(BusKind kind, @TempDir Path dir) throws Exception {
+        long timeoutMs = 500;
+        Path conf = ActivationTest.config(dir, Map.of("pending_fd_timeout", String.valueOf(timeoutMs),
+                "max_replies_per_connection", "50000"));
+        Path script = dir.resolve("fd_attacker.py");
+        Files.writeString(script, FD_ATTACKER);
+        try (BusUnderTest bus = kind.start(conf); Bystanders by = new Bystanders(bus)) {
+            long fds0 = fdCount(bus.pid());
+            byte[] hello = Message.call(RawClient.BUS, RawClient.BUS_PATH, RawClient.BUS, "Hello").encode(1);
+            Message withFd = Message.call(by.a.uniqueName(), "/com/example/Fd", "com.example.Fd", "Take").body("h", 0L);
+            withFd.unixFds = 1;
+            byte[] partial = java.util.Arrays.copyOf(withFd.encode(2), 24); // fixed header and a little more
+            CompletableFuture<org.kdbusbridge.compat.harness.Cmd.Result> attack = CompletableFuture.supplyAsync(() ->
+                    org.kdbusbridge.compat.harness.Cmd.run(List.of("python3", script.toString(),
+                            Addresses.unixPath(bus.address()).toString(), hex(hello), hex(partial), "15"), Buses.T));
+            int d = by.exchange(N, "pending-fd");
+            org.kdbusbridge.compat.harness.Cmd.Result r = attack.get(Buses.T.toSeconds() + 10, TimeUnit.SECONDS);
+            assertTrue(r.ok(), r.describe());
+            String out = r.stdout();
+            assertTrue(out.contains("SASL AGREE_UNIX_FD"), r.describe());
+            String disc = lineStarting(out, "DISCONNECTED");
+            String fdEof = lineStarting(out, "FD_EOF");
+            assertNotNull(disc, "the offender was not disconnected within 15 s\n" + r.describe());
+            assertNotNull(fdEof, "the bus kept its copy of the passed fd\n" + r.describe());
+            long discMs = Long.parseLong(disc.split(" ")[1]);
+            assertTrue(discMs >= timeoutMs / 2, "disconnected before pending_fd_timeout: " + discMs + " ms");
+            assertEquals(4 * N, d);
+            assertSurvives(bus, by, "pending-fd");
+            // Every fd the bus got from the attacker (its socket and the passed one) is gone again.
+            long deadline = System.nanoTime() + Buses.SHORT.toNanos();
+            long fds1 = fdCount(bus.pid());
+            while (fds1 > fds0 && System.nanoTime() < deadline) {
+                by.a.sync(Buses.T); // a round trip instead of a sleep
+                fds1 = fdCount(bus.pid());
+            }
+            report(bus, "fd + first 24 bytes of a message, never completed, pending_fd_timeout=" + timeoutMs + " ms",
+                    "disconnected after " + discMs + " ms; passed fd's far end sees EOF after " + fdEof.split(" ")[1]
+                            + " ms; bystanders " + d + "/" + 4 * N + "; bus fds " + fds0 + " -> " + fds1);
+            assertTrue(fds1 <= fds0, "bus fd count " + fds0 + " -> " + fds1);
+        }
+    }
+
+    static String hex(byte[] b) {
+        StringBuilder sb = new StringBuilder();
+        for (byte x : b) sb.append(String.format("%02x", x & 0xff));
+        return sb.toString();
+    }
+
+    static String lineStarting(String out, String prefix) {
+        for (String l : out.split("\n")) {
+            if (l.startsWith(prefix + " ")) return l.trim();
+        }
+        return null;
     }
 }
