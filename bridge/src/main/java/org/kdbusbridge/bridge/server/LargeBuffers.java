@@ -5,7 +5,8 @@ import java.util.ArrayDeque;
 import java.util.Iterator;
 
 /**
- * Spare direct buffers for messages larger than a session's own 64 KiB input buffer.
+ * Spare direct buffers: for messages larger than a session's own 64 KiB input buffer, and the
+ * 64 KiB input/output buffers of closed sessions, reused by new ones.
  *
  * Invariants: loop thread only; keeps at most {@link #MAX_SPARES} buffers of at most
  * {@link #MAX_KEPT} bytes each, so idle memory stays bounded; a buffer is either lent to one
@@ -44,6 +45,26 @@ final class LargeBuffers {
             spares.remove(smallest);
         }
         spares.add(b);
+    }
+
+    static final int MAX_SMALL_SPARES = 128;
+    private final ArrayDeque<ByteBuffer> smallSpares = new ArrayDeque<>();
+
+    /** A cleared session-sized buffer ({@code size} bytes), reused when one is spare. */
+    ByteBuffer takeSmall(int size) {
+        ByteBuffer b = smallSpares.pollLast();
+        if (b == null || b.capacity() != size) {
+            return ByteBuffer.allocateDirect(size);
+        }
+        b.clear();
+        return b;
+    }
+
+    /** Returns a closed session's buffer; at most {@link #MAX_SMALL_SPARES} are kept. */
+    void giveSmall(ByteBuffer b) {
+        if (smallSpares.size() < MAX_SMALL_SPARES) {
+            smallSpares.addLast(b);
+        }
     }
 
     int spares() {
