@@ -112,8 +112,11 @@ public final class CaptureSink implements ConnectionSink {
     public void onQueued(Connection c) {
         Message m;
         while ((m = c.pool().peek()) != null) {
+            // The writer thread outlives the queue's hold: a direct payload is freed when the
+            // last queue lets go, so it gets a heap copy.
+            SealedPayload p = m.payload().heapCopy();
             c.pool().pop();
-            enqueue(m.payload());
+            enqueue(p);
         }
     }
 

@@ -62,11 +62,10 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
     static final int ZERO_COPY_SIZE = 64 * 1024;
     /**
      * Messages at least this large are held in a direct buffer and written without a per-receiver
-     * copy. OFF by default (-Dkdbus.zeroCopyThreshold=65536 turns it on): the direct buffers are
-     * freed only by the GC, so under a 1 MiB fan-out the bus's RSS tripled; freeing each buffer
-     * when its last receiver has written it is the open work.
+     * copy; the buffer is freed when the last queue lets the message go (SealedPayload.free).
+     * {@code -Dkdbus.zeroCopyThreshold=N} changes it (a huge value turns the path off).
      */
-    static volatile int zeroCopyThreshold = Integer.getInteger("kdbus.zeroCopyThreshold", Integer.MAX_VALUE);
+    static volatile int zeroCopyThreshold = Integer.getInteger("kdbus.zeroCopyThreshold", ZERO_COPY_SIZE);
     private static final java.util.function.IntConsumer CLOSE_FD = fd -> org.kdbusbridge.bridge.transport.LibC.INSTANCE.close(fd);
 
     private final BusServer server;

@@ -267,6 +267,7 @@ public final class Bus {
                 if (m.fds() != null) {
                     m.fds().release();
                 }
+                Connection.releaseQueued(m); // the activator's hold (its sender's incoming charge)
                 denied.add(new Rejection(m, lastDenial));
                 continue;
             }

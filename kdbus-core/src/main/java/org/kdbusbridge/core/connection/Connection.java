@@ -202,8 +202,11 @@ public final class Connection implements ConnectionPolicy.Peer {
 
     /** A queue let {@code m} go: the last one gives its sender's charge back. */
     public static void releaseQueued(Message m) {
-        if (m.releaseQueued() && m.sender() != null) {
-            m.sender().chargeIncoming(-m.size(), -m.unixFds());
+        if (m.releaseQueued()) {
+            if (m.sender() != null) {
+                m.sender().chargeIncoming(-m.size(), -m.unixFds());
+            }
+            m.payload().free(); // a large (direct) payload's memory goes back now, not at the next GC
         }
     }
 

@@ -9,14 +9,19 @@ import java.nio.ByteBuffer;
  * never exposed writable and never written after construction, so one payload is shared by
  * every receiver of a broadcast without copying; views are read-only and independent (their
  * positions never affect each other or the payload). The core treats the bytes as opaque;
- * only the bridge knows they are a dbus1 frame.
+ * only the bridge knows they are a dbus1 frame. A direct payload's memory is given back by
+ * {@link #free()} as soon as no queue holds its message any more (not when the GC gets round
+ * to it); every accessor refuses a freed payload, so nothing can read released memory.
  */
 public final class SealedPayload {
     /** Heap storage, or null when the payload lives in {@link #direct}. */
     private final byte[] bytes;
     /** Direct (off-heap) storage, read-only, [0, length); or null. */
     private final ByteBuffer direct;
+    /** The buffer as allocated (not a view), which {@link #free()} releases; or null. */
+    private final ByteBuffer owned;
     private final int length;
+    private boolean freed;
 
     /** Takes ownership of {@code bytes}; the caller must not keep writing to it. */
     public SealedPayload(byte[] bytes) {
@@ -29,6 +34,7 @@ public final class SealedPayload {
         }
         this.bytes = bytes;
         this.direct = null;
+        this.owned = null;
         this.length = length;
     }
 
@@ -44,6 +50,40 @@ public final class SealedPayload {
         this.bytes = null;
         this.direct = directBytes.slice().asReadOnlyBuffer();
         this.length = direct.remaining();
+        this.owned = directBytes;
+    }
+
+    /**
+     * Gives a direct payload's memory back now (heap payloads: nothing to do). Called when the
+     * last queue let its message go; afterwards every accessor throws instead of reading freed
+     * memory. The constructor's buffer must be the one that was allocated (not a slice).
+     */
+    public void free() {
+        if (owned == null || freed) {
+            return;
+        }
+        freed = true;
+        DirectMemory.release(owned);
+    }
+
+    public boolean isFreed() {
+        return freed;
+    }
+
+    /** A heap copy, for a holder that outlives the queues (a writer thread). */
+    public SealedPayload heapCopy() {
+        if (bytes != null) {
+            return this;
+        }
+        byte[] copy = new byte[length];
+        view().get(copy);
+        return new SealedPayload(copy);
+    }
+
+    private void checkLive() {
+        if (freed) {
+            throw new IllegalStateException("payload used after its memory was freed");
+        }
     }
 
     public int size() {
@@ -59,11 +99,13 @@ public final class SealedPayload {
         if (index >= length) {
             throw new IndexOutOfBoundsException(index);
         }
+        checkLive();
         return bytes != null ? bytes[index] : direct.get(index);
     }
 
     /** Copies up to dst.remaining() bytes starting at {@code from}; returns how many. */
     public int copyTo(int from, ByteBuffer dst) {
+        checkLive();
         int n = Math.min(length - from, dst.remaining());
         if (n > 0) {
             if (bytes != null) {
@@ -79,6 +121,7 @@ public final class SealedPayload {
 
     /** A read-only view, position 0, limit size(); cheap, no copy. Direct iff {@link #isDirect()}. */
     public ByteBuffer view() {
+        checkLive();
         if (direct != null) {
             return direct.duplicate();
         }
