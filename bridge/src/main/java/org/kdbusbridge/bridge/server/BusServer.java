@@ -505,7 +505,9 @@ public final class BusServer implements Driver.Host {
     }
 
     private static long currentUid() {
-        return new com.sun.security.auth.module.UnixSystem().getUid();
+        // getuid(2), not UnixSystem: that one resolves the user name per call (an NSS look-up
+        // per connection on the auth path).
+        return Integer.toUnsignedLong(org.kdbusbridge.bridge.transport.LibC.INSTANCE.getuid());
     }
 
     private static String randomHex(int bytes) {

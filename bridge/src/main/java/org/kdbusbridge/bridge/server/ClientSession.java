@@ -164,6 +164,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
                 // Buffer full of one partial message: it was grown to fit in process().
                 return;
             }
+            int room = in.remaining();
             int n = socket.readWithFds(in, this);
             if (fdOverflow) {
                 LOG.warn("Disconnecting {}: more than max_incoming_unix_fds={} fds pending", this,
@@ -179,6 +180,11 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
                 return;
             }
             process();
+            if (n < room && !hangup) {
+                // A short read drained the socket: the (level-triggered) loop reports it again
+                // when more arrives, so a read that would only say EAGAIN is saved.
+                return;
+            }
         }
     }
 
@@ -644,7 +650,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
         if (reason != null) {
             LOG.debug("Closing {}: {}", this, reason);
         }
-        server.loop().unregister(socket.fd());
+        server.loop().forgetBeforeClose(socket.fd());
         socket.close(); // fds still in the kernel's receive queue die with the socket
         closePendingFds();
         if (in != small) {

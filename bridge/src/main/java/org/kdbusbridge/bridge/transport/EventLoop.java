@@ -285,6 +285,18 @@ public final class EventLoop {
         }
     }
 
+    /**
+     * Forgets fd without the EPOLL_CTL_DEL syscall, for a caller that closes fd next and never
+     * duplicated it: close drops it from the epoll set. Should a copy survive (a child between
+     * fork and exec), its late events carry the old generation and are ignored.
+     */
+    public void forgetBeforeClose(int fd) {
+        checkLoopThread();
+        if (fd >= 0 && fd < regs.length) {
+            regs[fd] = null;
+        }
+    }
+
     private int ctl(int op, int fd, int ev, int generation) {
         ctlEvent.putInt(0, ev);
         long data = ((long) generation << 32) | (fd & 0xffffffffL);
