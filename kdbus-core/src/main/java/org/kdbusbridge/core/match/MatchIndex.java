@@ -1,43 +1,132 @@
 package org.kdbusbridge.core.match;
 
 import java.util.ArrayList;
-import java.util.HashMap;
+import java.util.Arrays;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 
 import org.kdbusbridge.core.connection.Connection;
+import org.kdbusbridge.core.message.ArgSource;
 import org.kdbusbridge.core.message.Message;
 import org.kdbusbridge.core.name.NameRegistry;
 
 /**
  * Every connection's match rules, indexed so a message is checked only against rules that
- * could match it: rules are bucketed by (member, interface), with a wildcard bucket for
- * each, so a lookup probes four buckets instead of scanning every rule on the bus.
+ * could match it.
+ *
+ * Rules are split into two tables: rules without {@code eavesdrop='true'} (they can only match
+ * broadcasts) and eavesdropping rules (broadcasts and unicast). A rule with a destination but
+ * no eavesdrop can never match and is in no table. Inside a table each rule sits in exactly one
+ * bucket, under one of its keys: {@code member}+{@code arg0} (string arg0), exact
+ * {@code path}, {@code member}, {@code sender}, a {@code path_namespace}, {@code interface};
+ * a rule with none of these goes under its string {@code arg0}, and only a rule without any
+ * key into the table's wildcard bucket. Of a rule's keys, add picks the bucket that would
+ * cost lookups least: an empty one, or one holding an equal rule (they match together), else
+ * the smallest; ties go to the order above. A lookup probes, for each kind of key, the one
+ * bucket named by the message's value (the sender by its unique name and the well-known names
+ * it owns, a path by each of its namespace prefixes), so any placement is correct: a rule is
+ * checked whenever a message carries its key, and the full check decides.
  *
  * Invariants: each AddMatch is one entry (duplicates are kept and removed one at a time);
- * an entry is in exactly one bucket and in its owner's list; a recipient is reported at most
- * once per message (de-duplicated by the message sequence number, no allocation).
+ * an entry is in its owner's list and in at most one bucket (none only for a destination rule
+ * without eavesdrop), and the bucket is determined by the rule plus the kind recorded in the
+ * entry; a bucket of one entry is that entry, of more a Bucket whose entries know their index;
+ * a recipient is reported at most once per message (de-duplicated by the message sequence
+ * number, {@link Connection#stampOnce}); a lookup allocates nothing (every map probe, the
+ * prefix probes of a path included, works on the message's own strings) and asks the message
+ * for its arg0 only when a bucket keyed by arg0 could apply (the bridge decodes arguments
+ * lazily). Sender probes rely on NameRegistry keeping {@link Connection#ownedNames} a superset
+ * of the names the connection primary-owns. The order of reported recipients is unspecified.
  */
 public final class MatchIndex {
-    private static final String ANY = "";
+    // Where an entry is, in the order add prefers them on equal cost.
+    static final int NONE = 0;
+    static final int MEMBER_ARG0 = 1;
+    static final int PATH = 2;
+    static final int MEMBER = 3;
+    static final int SENDER = 4;
+    static final int PATH_NAMESPACE = 5;
+    static final int IFACE = 6;
+    static final int ARG0 = 7;
+    static final int WILD = 8;
+    private static final int KIND_BITS = 4;
+    private static final int KIND_MASK = (1 << KIND_BITS) - 1;
 
     private static final class Entry {
         final Connection owner;
         final MatchRule rule;
+        /** The kind of bucket (low bits) and, in a Bucket, the index in it (high bits). */
+        int where;
 
         Entry(Connection owner, MatchRule rule) {
             this.owner = owner;
             this.rule = rule;
         }
+
+        int kind() {
+            return where & KIND_MASK;
+        }
+
+        int index() {
+            return where >>> KIND_BITS;
+        }
+
+        void setIndex(int i) {
+            where = (i << KIND_BITS) | (where & KIND_MASK);
+        }
     }
 
-    private final HashMap<String, HashMap<String, ArrayList<Entry>>> byMember = new HashMap<>();
+    /** Two or more entries; removal moves the last one into the gap. */
+    private static final class Bucket {
+        Entry[] entries = new Entry[2];
+        int size;
+
+        void add(Entry e) {
+            if (size == entries.length) {
+                entries = Arrays.copyOf(entries, size * 2);
+            }
+            e.setIndex(size);
+            entries[size++] = e;
+        }
+
+        void remove(Entry e) {
+            int i = e.index();
+            if (i >= size || entries[i] != e) {
+                throw new IllegalStateException("match rule entry is not in its bucket");
+            }
+            Entry last = entries[--size];
+            entries[i] = last;
+            last.setIndex(i);
+            entries[size] = null;
+            if (size >= 4 && size * 4 <= entries.length) {
+                entries = Arrays.copyOf(entries, entries.length / 2);
+            }
+        }
+    }
+
+    /** One table's buckets; a map's value is an Entry or a Bucket (MEMBER_ARG0: a map by arg0). */
+    private static final class Table {
+        final StringMap byMemberArg0 = new StringMap();
+        final StringMap byPath = new StringMap();
+        final StringMap byMember = new StringMap();
+        final StringMap bySender = new StringMap();
+        final StringMap byPathNamespace = new StringMap();
+        final StringMap byIface = new StringMap();
+        final StringMap byArg0 = new StringMap();
+        Object wild;
+        int size;
+    }
+
+    private final Table broadcasts = new Table();
+    private final Table eavesdroppers = new Table();
     private final IdentityHashMap<Connection, ArrayList<Entry>> byOwner = new IdentityHashMap<>();
     private final String driverName;
     private int size;
     private int peakSize;
     private int peakPerConnection;
+    /** Entries checked by collect, for tests: lookups must not scan unrelated rules. */
+    long candidatesChecked;
 
     /** @param driverName the bus driver's name, which {@code sender=} may name (org.freedesktop.DBus) */
     public MatchIndex(String driverName) {
@@ -46,8 +135,13 @@ public final class MatchIndex {
 
     public void add(Connection owner, MatchRule rule) {
         Entry e = new Entry(owner, rule);
-        bucket(rule, true).add(e);
-        byOwner.computeIfAbsent(owner, k -> new ArrayList<>()).add(e);
+        Table t = table(rule);
+        if (t != null) {
+            int kind = choose(t, rule);
+            e.where = kind;
+            link(t, kind, e);
+        }
+        byOwner.computeIfAbsent(owner, k -> new ArrayList<>(4)).add(e);
         owner.addMatchRuleCount(1);
         size++;
         peakSize = Math.max(peakSize, size);
@@ -64,7 +158,7 @@ public final class MatchIndex {
         return peakPerConnection;
     }
 
-    /** Removes one instance of an equal rule; false if the owner has none. */
+    /** Removes one instance of an equal rule (the most recently added); false if the owner has none. */
     public boolean remove(Connection owner, MatchRule rule) {
         ArrayList<Entry> mine = byOwner.get(owner);
         if (mine == null) {
@@ -94,16 +188,29 @@ public final class MatchIndex {
     }
 
     private void unlink(Entry e) {
-        ArrayList<Entry> b = bucket(e.rule, false);
-        if (b != null) {
-            b.remove(e);
-            if (b.isEmpty()) {
-                HashMap<String, ArrayList<Entry>> byIface = byMember.get(key(e.rule.member));
-                byIface.remove(key(e.rule.iface));
-                if (byIface.isEmpty()) {
-                    byMember.remove(key(e.rule.member));
+        int kind = e.kind();
+        if (kind != NONE) {
+            Table t = table(e.rule);
+            MatchRule r = e.rule;
+            switch (kind) {
+                case MEMBER_ARG0 -> {
+                    StringMap byArg0 = (StringMap) t.byMemberArg0.get(r.member);
+                    String a0 = r.plainArg0();
+                    byArg0.put(a0, without(byArg0.get(a0), e));
+                    if (byArg0.isEmpty()) {
+                        t.byMemberArg0.put(r.member, null);
+                    }
                 }
+                case PATH -> t.byPath.put(r.path, without(t.byPath.get(r.path), e));
+                case MEMBER -> t.byMember.put(r.member, without(t.byMember.get(r.member), e));
+                case SENDER -> t.bySender.put(r.sender, without(t.bySender.get(r.sender), e));
+                case PATH_NAMESPACE -> t.byPathNamespace.put(r.pathNamespace,
+                        without(t.byPathNamespace.get(r.pathNamespace), e));
+                case IFACE -> t.byIface.put(r.iface, without(t.byIface.get(r.iface), e));
+                case ARG0 -> t.byArg0.put(r.plainArg0(), without(t.byArg0.get(r.plainArg0()), e));
+                default -> t.wild = without(t.wild, e);
             }
+            t.size--;
         }
         e.owner.addMatchRuleCount(-1);
         size--;
@@ -137,60 +244,164 @@ public final class MatchIndex {
     /**
      * Adds to {@code out} every connection with a rule matching {@code m}. For a message with
      * a destination ({@code addressed} is its resolved recipient, or null if none), only
-     * eavesdropping rules count: the recipient itself is delivered to by the caller.
+     * eavesdropping rules count: the recipient itself is delivered to by the caller. The order
+     * of {@code out} is unspecified.
      */
     public void collect(Message m, Connection addressed, NameRegistry names, List<Connection> out) {
-        String member = m.member();
-        String iface = m.iface();
-        HashMap<String, ArrayList<Entry>> exact = member == null ? null : byMember.get(member);
-        HashMap<String, ArrayList<Entry>> wild = byMember.get(ANY);
-        if (exact != null) {
-            scan(iface == null ? null : exact.get(iface), m, addressed, names, out);
-            scan(exact.get(ANY), m, addressed, names, out);
+        if (m.destination() == null && broadcasts.size > 0) {
+            probe(broadcasts, m, addressed, names, out);
         }
-        if (wild != null) {
-            scan(iface == null ? null : wild.get(iface), m, addressed, names, out);
-            scan(wild.get(ANY), m, addressed, names, out);
+        if (eavesdroppers.size > 0) {
+            probe(eavesdroppers, m, addressed, names, out);
         }
     }
 
-    private void scan(ArrayList<Entry> bucket, Message m, Connection addressed, NameRegistry names,
-                      List<Connection> out) {
-        if (bucket == null) {
+    private void probe(Table t, Message m, Connection addressed, NameRegistry names, List<Connection> out) {
+        String member = m.member();
+        String path = m.path();
+        String iface = m.iface();
+        if (member != null) {
+            if (!t.byMemberArg0.isEmpty()) {
+                StringMap byArg0 = (StringMap) t.byMemberArg0.get(member);
+                if (byArg0 != null) {
+                    String a0 = plainArg0(m.args());
+                    if (a0 != null) {
+                        scan(byArg0.get(a0), m, addressed, names, out);
+                    }
+                }
+            }
+            if (!t.byMember.isEmpty()) {
+                scan(t.byMember.get(member), m, addressed, names, out);
+            }
+        }
+        if (path != null) {
+            if (!t.byPath.isEmpty()) {
+                scan(t.byPath.get(path), m, addressed, names, out);
+            }
+            if (!t.byPathNamespace.isEmpty()) {
+                probeNamespaces(t.byPathNamespace, path, m, addressed, names, out);
+            }
+        }
+        if (!t.bySender.isEmpty()) {
+            probeSender(t.bySender, m, addressed, names, out);
+        }
+        if (iface != null && !t.byIface.isEmpty()) {
+            scan(t.byIface.get(iface), m, addressed, names, out);
+        }
+        if (!t.byArg0.isEmpty()) {
+            String a0 = plainArg0(m.args());
+            if (a0 != null) {
+                scan(t.byArg0.get(a0), m, addressed, names, out);
+            }
+        }
+        scan(t.wild, m, addressed, names, out);
+    }
+
+    /** Every namespace a path is in: "/", each prefix ending before a '/', and the path itself. */
+    private void probeNamespaces(StringMap map, String path, Message m, Connection addressed, NameRegistry names,
+                                 List<Connection> out) {
+        int n = path.length();
+        int h = 0;
+        for (int k = 0; k < n; k++) {
+            char c = path.charAt(k);
+            if (k > 1 && c == '/') {
+                scan(map.getPrefix(path, k, h), m, addressed, names, out);
+            }
+            h = 31 * h + c;
+            if (k == 0) {
+                scan(map.getPrefix(path, 1, h), m, addressed, names, out);
+            }
+        }
+        if (n > 1) {
+            scan(map.getPrefix(path, n, h), m, addressed, names, out);
+        }
+    }
+
+    /**
+     * The buckets of every name the sender answers to: the driver's name for bus-originated
+     * messages, else the unique name and each well-known name it owns. When it is queued for
+     * more names than there are sender keys, the keys are walked and the owner asked instead.
+     */
+    private void probeSender(StringMap map, Message m, Connection addressed, NameRegistry names,
+                             List<Connection> out) {
+        Connection from = m.sender();
+        if (from == null) {
+            scan(map.get(driverName), m, addressed, names, out);
             return;
         }
+        String unique = from.uniqueName();
+        if (unique != null) {
+            scan(map.get(unique), m, addressed, names, out);
+        }
+        List<String> owned = from.ownedNames();
+        int n = owned.size();
+        if (n == 0) {
+            return;
+        }
+        if (n <= map.size()) {
+            for (int i = 0; i < n; i++) {
+                scan(map.get(owned.get(i)), m, addressed, names, out);
+            }
+        } else {
+            for (int i = 0, cap = map.capacity(); i < cap; i++) {
+                String key = map.keyAt(i);
+                if (key != null && key.charAt(0) != ':' && names.owner(key) == from) {
+                    scan(map.valueAt(i), m, addressed, names, out);
+                }
+            }
+        }
+    }
+
+    private static String plainArg0(ArgSource args) {
+        String a0 = args.arg(0);
+        return a0 == null || args.isObjectPath(0) ? null : a0;
+    }
+
+    private void scan(Object slot, Message m, Connection addressed, NameRegistry names, List<Connection> out) {
+        if (slot == null) {
+            return;
+        }
+        if (slot instanceof Entry e) {
+            check(e, m, addressed, names, out);
+            return;
+        }
+        Bucket b = (Bucket) slot;
+        Entry[] entries = b.entries;
+        for (int i = 0, n = b.size; i < n; i++) {
+            check(entries[i], m, addressed, names, out);
+        }
+    }
+
+    private void check(Entry e, Message m, Connection addressed, NameRegistry names, List<Connection> out) {
+        candidatesChecked++;
+        Connection owner = e.owner;
+        if (owner.isClosed()) {
+            return;
+        }
+        MatchRule r = e.rule;
         boolean broadcast = m.destination() == null;
-        long seq = m.seq();
-        for (int i = 0, n = bucket.size(); i < n; i++) {
-            Entry e = bucket.get(i);
-            Connection owner = e.owner;
-            if (owner.isClosed()) {
-                continue;
+        if (r.destination != null) {
+            if (broadcast || !r.eavesdrop) {
+                return;
             }
-            MatchRule r = e.rule;
-            if (r.destination != null) {
-                if (broadcast || !r.eavesdrop) {
-                    continue;
+            if (addressed == null) {
+                if (!r.destination.equals(m.destination())) {
+                    return;
                 }
-                if (addressed == null) {
-                    if (!r.destination.equals(m.destination())) {
-                        continue;
-                    }
-                } else if (!owns(addressed, r.destination, names)) {
-                    continue;
-                }
-            } else if (!broadcast && !r.eavesdrop) {
-                continue;
+            } else if (!owns(addressed, r.destination, names)) {
+                return;
             }
-            if (r.sender != null && !senderMatches(r.sender, m.sender(), names)) {
-                continue;
-            }
-            if (!r.matchesContent(m)) {
-                continue;
-            }
-            if (owner.stampOnce(seq)) {
-                out.add(owner);
-            }
+        } else if (!broadcast && !r.eavesdrop) {
+            return;
+        }
+        if (r.sender != null && !senderMatches(r.sender, m.sender(), names)) {
+            return;
+        }
+        if (!r.matchesContent(m)) {
+            return;
+        }
+        if (owner.stampOnce(m.seq())) {
+            out.add(owner);
         }
     }
 
@@ -229,26 +440,308 @@ public final class MatchIndex {
         return names.owner(name) == c;
     }
 
-    private ArrayList<Entry> bucket(MatchRule rule, boolean create) {
-        String mk = key(rule.member);
-        String ik = key(rule.iface);
-        HashMap<String, ArrayList<Entry>> byIface = byMember.get(mk);
-        if (byIface == null) {
-            if (!create) {
-                return null;
+    // ---------------------------------------------------------------- placement
+
+    /** The table a rule belongs in, or null if it can never match (destination, no eavesdrop). */
+    private Table table(MatchRule r) {
+        if (r.eavesdrop) {
+            return eavesdroppers;
+        }
+        return r.destination == null ? broadcasts : null;
+    }
+
+    /** The kind of bucket {@code r} goes into: see the class comment. */
+    private static int choose(Table t, MatchRule r) {
+        String a0 = r.plainArg0();
+        int best = -1;
+        int bestCost = Integer.MAX_VALUE;
+        if (r.member != null && a0 != null) {
+            StringMap byArg0 = (StringMap) t.byMemberArg0.get(r.member);
+            int c = cost(byArg0 == null ? null : byArg0.get(a0), r);
+            if (c < bestCost) {
+                best = MEMBER_ARG0;
+                bestCost = c;
             }
-            byIface = new HashMap<>();
-            byMember.put(mk, byIface);
         }
-        ArrayList<Entry> b = byIface.get(ik);
-        if (b == null && create) {
-            b = new ArrayList<>(2);
-            byIface.put(ik, b);
+        if (r.path != null && bestCost > 0) {
+            int c = cost(t.byPath.get(r.path), r);
+            if (c < bestCost) {
+                best = PATH;
+                bestCost = c;
+            }
         }
+        if (r.member != null && bestCost > 0) {
+            int c = cost(t.byMember.get(r.member), r);
+            if (c < bestCost) {
+                best = MEMBER;
+                bestCost = c;
+            }
+        }
+        if (r.sender != null && bestCost > 0) {
+            int c = cost(t.bySender.get(r.sender), r);
+            if (c < bestCost) {
+                best = SENDER;
+                bestCost = c;
+            }
+        }
+        if (r.pathNamespace != null && bestCost > 0) {
+            int c = cost(t.byPathNamespace.get(r.pathNamespace), r);
+            if (c < bestCost) {
+                best = PATH_NAMESPACE;
+                bestCost = c;
+            }
+        }
+        if (r.iface != null && bestCost > 0) {
+            int c = cost(t.byIface.get(r.iface), r);
+            if (c < bestCost) {
+                best = IFACE;
+            }
+        }
+        if (best >= 0) {
+            return best;
+        }
+        return a0 != null ? ARG0 : WILD;
+    }
+
+    /** What joining a bucket costs lookups: nothing if it is empty or holds an equal rule, else its size. */
+    private static int cost(Object slot, MatchRule r) {
+        if (slot == null) {
+            return 0;
+        }
+        if (slot instanceof Entry e) {
+            return e.rule.equals(r) ? 0 : 1;
+        }
+        Bucket b = (Bucket) slot;
+        return b.entries[0].rule.equals(r) ? 0 : b.size;
+    }
+
+    private static void link(Table t, int kind, Entry e) {
+        MatchRule r = e.rule;
+        switch (kind) {
+            case MEMBER_ARG0 -> {
+                StringMap byArg0 = (StringMap) t.byMemberArg0.get(r.member);
+                if (byArg0 == null) {
+                    byArg0 = new StringMap();
+                    t.byMemberArg0.put(r.member, byArg0);
+                }
+                String a0 = r.plainArg0();
+                byArg0.put(a0, with(byArg0.get(a0), e));
+            }
+            case PATH -> t.byPath.put(r.path, with(t.byPath.get(r.path), e));
+            case MEMBER -> t.byMember.put(r.member, with(t.byMember.get(r.member), e));
+            case SENDER -> t.bySender.put(r.sender, with(t.bySender.get(r.sender), e));
+            case PATH_NAMESPACE -> t.byPathNamespace.put(r.pathNamespace,
+                    with(t.byPathNamespace.get(r.pathNamespace), e));
+            case IFACE -> t.byIface.put(r.iface, with(t.byIface.get(r.iface), e));
+            case ARG0 -> t.byArg0.put(r.plainArg0(), with(t.byArg0.get(r.plainArg0()), e));
+            default -> t.wild = with(t.wild, e);
+        }
+        t.size++;
+    }
+
+    /** A bucket plus one entry. */
+    private static Object with(Object slot, Entry e) {
+        if (slot == null) {
+            return e;
+        }
+        Bucket b;
+        if (slot instanceof Entry first) {
+            b = new Bucket();
+            b.add(first);
+        } else {
+            b = (Bucket) slot;
+        }
+        b.add(e);
         return b;
     }
 
-    private static String key(String s) {
-        return s == null ? ANY : s;
+    /** A bucket less one entry; null once empty, the remaining entry itself once one is left. */
+    private static Object without(Object slot, Entry e) {
+        if (slot == e) {
+            return null;
+        }
+        if (!(slot instanceof Bucket b)) {
+            throw new IllegalStateException("match rule entry is not in its bucket");
+        }
+        b.remove(e);
+        return b.size == 1 ? b.entries[0] : b;
+    }
+
+    /** For tests: the kind of bucket each of the owner's rules is in, in the order added. */
+    int[] kindsOf(Connection owner) {
+        ArrayList<Entry> mine = byOwner.get(owner);
+        if (mine == null) {
+            return new int[0];
+        }
+        int[] out = new int[mine.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = mine.get(i).kind();
+        }
+        return out;
+    }
+
+    /**
+     * An open-addressing map from String to a non-null value (linear probing, at most half
+     * full, backward-shift deletion): about 20 bytes an entry where a HashMap takes about 40,
+     * and lookups by a prefix of a string without making the substring. {@code put(k, null)}
+     * removes {@code k}. Keys and values share one array: key at 2i, value at 2i + 1.
+     */
+    static final class StringMap {
+        private static final Object[] EMPTY = new Object[0];
+        private Object[] table = EMPTY;
+        private int size;
+
+        int size() {
+            return size;
+        }
+
+        boolean isEmpty() {
+            return size == 0;
+        }
+
+        /** Slots, for walking with keyAt/valueAt. */
+        int capacity() {
+            return table.length >> 1;
+        }
+
+        String keyAt(int slot) {
+            return (String) table[slot << 1];
+        }
+
+        Object valueAt(int slot) {
+            return table[(slot << 1) + 1];
+        }
+
+        Object get(String key) {
+            if (size == 0) {
+                return null;
+            }
+            Object[] t = table;
+            int h = key.hashCode();
+            int mask = (t.length >> 1) - 1;
+            for (int i = spread(h) & mask; ; i = (i + 1) & mask) {
+                Object k = t[i << 1];
+                if (k == null) {
+                    return null;
+                }
+                if (k == key || (k.hashCode() == h && k.equals(key))) {
+                    return t[(i << 1) + 1];
+                }
+            }
+        }
+
+        /** The value of the key equal to {@code s.substring(0, len)}, whose String hash is {@code hash}. */
+        Object getPrefix(String s, int len, int hash) {
+            if (size == 0) {
+                return null;
+            }
+            Object[] t = table;
+            int mask = (t.length >> 1) - 1;
+            for (int i = spread(hash) & mask; ; i = (i + 1) & mask) {
+                Object k = t[i << 1];
+                if (k == null) {
+                    return null;
+                }
+                String ks = (String) k;
+                if (ks.length() == len && ks.hashCode() == hash && s.regionMatches(0, ks, 0, len)) {
+                    return t[(i << 1) + 1];
+                }
+            }
+        }
+
+        /** Sets (value non-null) or removes (value null) the key's value. */
+        void put(String key, Object value) {
+            if (value == null) {
+                remove(key);
+                return;
+            }
+            if ((size + 1) * 2 > capacity()) {
+                resize(Math.max(4, capacity() * 2));
+            }
+            Object[] t = table;
+            int h = key.hashCode();
+            int mask = (t.length >> 1) - 1;
+            for (int i = spread(h) & mask; ; i = (i + 1) & mask) {
+                Object k = t[i << 1];
+                if (k == null) {
+                    t[i << 1] = key;
+                    t[(i << 1) + 1] = value;
+                    size++;
+                    return;
+                }
+                if (k == key || (k.hashCode() == h && k.equals(key))) {
+                    t[(i << 1) + 1] = value;
+                    return;
+                }
+            }
+        }
+
+        private void remove(String key) {
+            if (size == 0) {
+                return;
+            }
+            Object[] t = table;
+            int h = key.hashCode();
+            int mask = (t.length >> 1) - 1;
+            int i = spread(h) & mask;
+            while (true) {
+                Object k = t[i << 1];
+                if (k == null) {
+                    return;
+                }
+                if (k == key || (k.hashCode() == h && k.equals(key))) {
+                    break;
+                }
+                i = (i + 1) & mask;
+            }
+            // Shift back every later key of the run whose probe sequence passes the gap.
+            for (int j = (i + 1) & mask; ; j = (j + 1) & mask) {
+                Object k = t[j << 1];
+                if (k == null) {
+                    break;
+                }
+                int home = spread(k.hashCode()) & mask;
+                if (((j - home) & mask) >= ((j - i) & mask)) {
+                    t[i << 1] = k;
+                    t[(i << 1) + 1] = t[(j << 1) + 1];
+                    i = j;
+                }
+            }
+            t[i << 1] = null;
+            t[(i << 1) + 1] = null;
+            size--;
+            if (size == 0) {
+                table = EMPTY;
+            } else if (capacity() > 8 && size * 8 < capacity()) {
+                resize(capacity() / 2);
+            }
+        }
+
+        private void resize(int slots) {
+            Object[] old = table;
+            Object[] t = new Object[slots << 1];
+            int mask = slots - 1;
+            for (int s = 0; s < old.length; s += 2) {
+                Object k = old[s];
+                if (k != null) {
+                    int i = spread(k.hashCode()) & mask;
+                    while (t[i << 1] != null) {
+                        i = (i + 1) & mask;
+                    }
+                    t[i << 1] = k;
+                    t[(i << 1) + 1] = old[s + 1];
+                }
+            }
+            table = t;
+        }
+
+        /** String hashes of similar keys are close together; linear probing needs them scattered. */
+        private static int spread(int h) {
+            h ^= h >>> 16;
+            h *= 0x85ebca6b;
+            h ^= h >>> 13;
+            h *= 0xc2b2ae35;
+            return h ^ (h >>> 16);
+        }
     }
 }

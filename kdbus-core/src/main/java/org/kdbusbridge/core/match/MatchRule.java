@@ -24,7 +24,7 @@ public final class MatchRule {
     private static final int ARG_PATH = 1;
     private static final int ARG_NAMESPACE = 2;
 
-    final int type; // 0 = any
+    final byte type; // 0 = any
     final String sender;
     final String iface;
     final String member;
@@ -33,11 +33,11 @@ public final class MatchRule {
     final String destination;
     final boolean eavesdrop;
     final String[] args; // null or length = highest arg index + 1
-    final byte[] argKinds;
+    final byte[] argKinds; // null if every arg key is a plain argN, else one kind per args slot
 
     private MatchRule(int type, String sender, String iface, String member, String path, String pathNamespace,
                       String destination, boolean eavesdrop, String[] args, byte[] argKinds) {
-        this.type = type;
+        this.type = (byte) type;
         this.sender = sender;
         this.iface = iface;
         this.member = member;
@@ -254,7 +254,28 @@ public final class MatchRule {
                 }
             }
         }
+        if (kinds != null && allPlain(kinds)) {
+            kinds = null; // the common case: plain argN only, no second array per rule
+        }
         return new MatchRule(type, sender, iface, member, path, pathNs, destination, eavesdrop, args, kinds);
+    }
+
+    private static boolean allPlain(byte[] kinds) {
+        for (byte k : kinds) {
+            if (k != ARG_PLAIN) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** The arg0 value if the rule has a plain {@code arg0=} key (string equality), else null. */
+    String plainArg0() {
+        return args != null && args[0] != null && kindOf(0) == ARG_PLAIN ? args[0] : null;
+    }
+
+    private int kindOf(int i) {
+        return argKinds == null ? ARG_PLAIN : argKinds[i];
     }
 
     private static int utf8Length(String s) {
@@ -320,7 +341,7 @@ public final class MatchRule {
             if (actual == null) {
                 return false;
             }
-            switch (argKinds[i]) {
+            switch (kindOf(i)) {
                 case ARG_PATH -> {
                     if (!argPathMatches(expected, actual)) {
                         return false;
@@ -400,7 +421,8 @@ public final class MatchRule {
         if (args != null) {
             for (int i = 0; i < args.length; i++) {
                 if (args[i] != null) {
-                    String k = "arg" + i + (argKinds[i] == ARG_PATH ? "path" : argKinds[i] == ARG_NAMESPACE ? "namespace" : "");
+                    int kind = kindOf(i);
+                    String k = "arg" + i + (kind == ARG_PATH ? "path" : kind == ARG_NAMESPACE ? "namespace" : "");
                     append(b, k, args[i]);
                 }
             }
