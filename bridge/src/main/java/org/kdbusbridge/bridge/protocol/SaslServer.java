@@ -27,11 +27,25 @@ public final class SaslServer {
     public record Config(boolean allowExternal, boolean allowAnonymous, long peerUid, LongPredicate uidAllowed,
                          String serverGuid, boolean unixFdSupported) {
         public Config {
-            if (serverGuid == null || !serverGuid.matches("[0-9a-fA-F]{32}")) {
+            if (!isHexGuid(serverGuid)) {
                 throw new IllegalArgumentException("server GUID must be 32 hex characters");
             }
             if (uidAllowed == null) uidAllowed = uid -> true;
         }
+    }
+
+    /** 32 hex digits; a loop, not a regex: a Config is made per connection. */
+    static boolean isHexGuid(String s) {
+        if (s == null || s.length() != 32) {
+            return false;
+        }
+        for (int i = 0; i < 32; i++) {
+            char c = s.charAt(i);
+            if (!(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F')) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private enum State { WAIT_NUL, WAIT_AUTH, WAIT_DATA, WAIT_BEGIN, AUTHENTICATED, DISCONNECTED }
@@ -40,7 +54,8 @@ public final class SaslServer {
     private static final int MECH_ANONYMOUS = 2;
 
     private final Config cfg;
-    private final byte[] line = new byte[MAX_LINE + 1];
+    /** Grows up to MAX_LINE + 1: real clients send lines of a few dozen bytes. */
+    private byte[] line = new byte[128];
     private int lineLen;
     private int totalBytes;
     private int failures;
@@ -90,6 +105,9 @@ public final class SaslServer {
             if (lineLen >= MAX_LINE) {
                 disconnect("authentication line longer than " + MAX_LINE + " bytes");
                 break;
+            }
+            if (lineLen == line.length) {
+                line = java.util.Arrays.copyOf(line, Math.min(MAX_LINE + 1, line.length * 4));
             }
             line[lineLen++] = c;
         }

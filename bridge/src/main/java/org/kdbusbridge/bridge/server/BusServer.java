@@ -306,13 +306,16 @@ public final class BusServer implements Driver.Host {
         s.completeCounted = true;
         Connection c = s.connection();
         c.setPolicy(config.compilePolicy(uid));
-        c.setLogInfo(logInfo(uid, c.credentials() == null ? -1 : c.credentials().pid()));
+        long pid = c.credentials() == null ? -1 : c.credentials().pid();
+        // Read when first needed (a denial or a log line), not per connection: the procfs read
+        // was 3 syscalls on every connect. A peer gone by then gets an empty comm.
+        c.setLogInfo(() -> logInfo(uid, pid));
         return true;
     }
 
     /**
      * dbus-daemon's loginfo: {@code uid=U pid=P comm="the first 50 bytes of its command line"},
-     * read once per connection (procfs, at authentication) for denial texts and logs.
+     * read once per connection (procfs, on first use) for denial texts and logs.
      */
     static String logInfo(long uid, long pid) {
         StringBuilder b = new StringBuilder();

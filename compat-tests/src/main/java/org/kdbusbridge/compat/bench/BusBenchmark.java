@@ -178,6 +178,8 @@ public final class BusBenchmark {
 
             // warm-up, the same for every bus (our JIT is the one that needs it)
             runCallers(cfg, address, pid, tickUs, 2, cfg.n(20000), 16, 64, false);
+            // ... and of the connect path (auth, Hello, names, teardown), which calls never reach
+            connectLoop(cfg, address, pid, tickUs, 2, cfg.n(1000));
 
             // pipelined: 4 callers x 32 in flight
             long gcFrom = size(gcLog);

@@ -50,6 +50,7 @@ public final class Connection implements ConnectionPolicy.Peer {
     private int peakBusNames;
     private ConnectionPolicy policy = ConnectionPolicy.ALLOW_ALL;
     private String logInfo;
+    private java.util.function.Supplier<String> logInfoSource;
 
     public Connection(long id, Credentials credentials, ConnectionSink sink, ReceivePool pool) {
         this.id = id;
@@ -93,6 +94,10 @@ public final class Connection implements ConnectionPolicy.Peer {
 
     /** How logs and AccessDenied texts describe the peer (dbus-daemon's loginfo: uid, pid, comm). */
     public String logInfo() {
+        if (logInfo == null && logInfoSource != null) {
+            logInfo = logInfoSource.get();
+            logInfoSource = null;
+        }
         if (logInfo != null) {
             return logInfo;
         }
@@ -110,6 +115,12 @@ public final class Connection implements ConnectionPolicy.Peer {
     }
 
     public void setLogInfo(String info) { this.logInfo = info; }
+
+    /** A log info computed on first use (it may read procfs, which most connections never need). */
+    public void setLogInfo(java.util.function.Supplier<String> source) {
+        this.logInfo = null;
+        this.logInfoSource = source;
+    }
 
     @Override
     public boolean inQueueOf(String name) {
