@@ -107,6 +107,25 @@ public final class BodyWriter {
     }
 
     public BodyWriter writeString(String s) {
+        // ASCII (every name, path and most texts) is copied char by char: no byte[] per string.
+        int n = s.length();
+        padTo(4);
+        ensure(4 + n + 1);
+        int at = pos + 4;
+        for (int i = 0; i < n; i++) {
+            char c = s.charAt(i);
+            if (c >= 0x80) {
+                return writeStringUtf8(s);
+            }
+            a[at + i] = (byte) c;
+        }
+        putInt(pos, n);
+        pos = at + n;
+        a[pos++] = 0;
+        return this;
+    }
+
+    private BodyWriter writeStringUtf8(String s) {
         byte[] b = s.getBytes(StandardCharsets.UTF_8);
         writeInt32(b.length);
         ensure(b.length + 1);
@@ -121,12 +140,14 @@ public final class BodyWriter {
     }
 
     public BodyWriter writeSignature(String s) {
-        byte[] b = s.getBytes(StandardCharsets.US_ASCII);
-        if (b.length > WireFormat.MAX_SIGNATURE_LENGTH) throw new IllegalArgumentException("signature too long");
-        ensure(b.length + 2);
-        a[pos++] = (byte) b.length;
-        System.arraycopy(b, 0, a, pos, b.length);
-        pos += b.length;
+        int n = s.length();
+        if (n > WireFormat.MAX_SIGNATURE_LENGTH) throw new IllegalArgumentException("signature too long");
+        ensure(n + 2);
+        a[pos++] = (byte) n;
+        for (int i = 0; i < n; i++) {
+            char c = s.charAt(i);
+            a[pos++] = c < 0x80 ? (byte) c : (byte) '?'; // as US_ASCII encoding did; the validator rejects it
+        }
         a[pos++] = 0;
         return this;
     }

@@ -1,6 +1,7 @@
-// Invariants: stateless; produces complete little-endian, protocol-version-1 messages whose header
-// fields appear in code order, each only if non-null; the caller is trusted for name syntax
-// (bus-originated), but the result of valid inputs passes MessageHeader.wrap + validateBody.
+// Invariants: stateless apart from a per-thread scratch writer (never escapes a call); produces
+// complete little-endian, protocol-version-1 messages whose header fields appear in code order,
+// each only if non-null; the caller is trusted for name syntax (bus-originated), but the result
+// of valid inputs passes MessageHeader.wrap + validateBody.
 package org.kdbusbridge.bridge.protocol;
 
 /** Builds complete bus-originated messages. */
@@ -13,6 +14,10 @@ public final class MessageBuilder {
 
     private static final byte[] EMPTY = new byte[0];
 
+    /** Messages up to this body size are assembled in a per-thread writer, then copied out once. */
+    private static final int SCRATCH_LIMIT = 4096;
+    private static final ThreadLocal<BodyWriter> SCRATCH = ThreadLocal.withInitial(() -> new BodyWriter(512));
+
     /**
      * Builds a message. Null arguments omit their field; a null or empty body with a null
      * signature gives an empty body.
@@ -24,7 +29,8 @@ public final class MessageBuilder {
         if (body.length > 0 && (signature == null || signature.isEmpty())) {
             throw new IllegalArgumentException("body without signature");
         }
-        BodyWriter w = new BodyWriter(128 + body.length);
+        BodyWriter w = body.length < SCRATCH_LIMIT ? SCRATCH.get() : new BodyWriter(128 + body.length);
+        w.reset();
         w.writeByte(WireFormat.LITTLE_ENDIAN).writeByte(type).writeByte(flags).writeByte(WireFormat.PROTOCOL_VERSION);
         w.writeUint32(body.length).writeUint32(serial);
         w.beginArray('(');

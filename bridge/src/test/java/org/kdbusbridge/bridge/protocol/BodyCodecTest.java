@@ -164,4 +164,17 @@ class BodyCodecTest {
         assertEquals("a4", out[4]);
         assertEquals("/p2", out[2]);
     }
+
+    @Test
+    void stringsEncodeAsUtf8WithLengthAndNul() {
+        for (String v : new String[] {"", "a", ":1.42", "h\u00e9", "\u20ac x", "\ud83d\ude00", "plain ascii then \u00ff"}) {
+            byte[] utf8 = v.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            byte[] got = new BodyWriter().writeByte(1).writeString(v).toByteArray();
+            assertEquals(4 + 4 + utf8.length + 1, got.length, v); // byte, 3 pad, length, bytes, NUL
+            int len = (got[4] & 0xff) | (got[5] & 0xff) << 8 | (got[6] & 0xff) << 16 | (got[7] & 0xff) << 24;
+            assertEquals(utf8.length, len, v);
+            assertArrayEquals(utf8, java.util.Arrays.copyOfRange(got, 8, 8 + utf8.length), v);
+            assertEquals(0, got[got.length - 1]);
+        }
+    }
 }

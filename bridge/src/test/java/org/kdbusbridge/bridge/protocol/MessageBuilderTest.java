@@ -61,4 +61,30 @@ class MessageBuilderTest {
         assertThrows(IllegalArgumentException.class, () -> MessageBuilder.build(WireFormat.METHOD_CALL, 0, 1, "/x", null, "M",
                 null, null, null, null, null, new byte[] {1}));
     }
+
+    @Test
+    void successiveBuildsShareNoBytes() throws Exception {
+        // The header is assembled in a reused per-thread writer: earlier results must not change.
+        byte[] first = MessageBuilder.signal(1, "/a", "x.Y", "Z", null, MessageBuilder.BUS_NAME, "s",
+                new BodyWriter().writeString("first").toByteArray());
+        byte[] copy = first.clone();
+        byte[] second = MessageBuilder.signal(2, "/a/much/longer/path", "x.Y", "Z", ":1.5", MessageBuilder.BUS_NAME,
+                "s", new BodyWriter().writeString("second, longer").toByteArray());
+        assertArrayEquals(copy, first);
+        assertEquals("first", BodyReader.of(Wire.wrap(first)).readString());
+        MessageHeader h = Wire.wrap(second);
+        h.validateBody();
+        assertEquals("/a/much/longer/path", h.path());
+        assertEquals("second, longer", BodyReader.of(h).readString());
+    }
+
+    @Test
+    void bodiesAboveTheScratchLimitBuildToo() throws Exception {
+        byte[] big = new byte[10_000];
+        java.util.Arrays.fill(big, (byte) 7);
+        byte[] body = new BodyWriter().writeByteArray(big).toByteArray();
+        MessageHeader h = Wire.wrap(MessageBuilder.methodReturn(3, 4, ":1.1", MessageBuilder.BUS_NAME, "ay", body));
+        h.validateBody();
+        assertEquals(body.length, h.bodyLength());
+    }
 }

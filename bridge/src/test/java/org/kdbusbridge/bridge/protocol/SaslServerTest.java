@@ -220,4 +220,25 @@ class SaslServerTest {
     void badGuidRejected() {
         assertThrows(IllegalArgumentException.class, () -> new SaslServer(true, false, 0, null, "xyz", false));
     }
+
+    @Test
+    void linesLongerThanTheInitialBufferStillParse() {
+        // The line buffer starts small and grows; a long (but legal) line must survive the growth.
+        SaslServer s = server(false, false);
+        String junk = "X".repeat(5000);
+        assertEquals(CONTINUE, s.feed(in("\0AUTH EXTERNAL " + junk + "\r\n")));
+        assertTrue(out(s).startsWith("REJECTED"), "a non-hex identity is rejected, not cut short");
+        assertEquals(CONTINUE, s.feed(in("AUTH EXTERNAL " + HEX_UID + "\r\n")));
+        assertEquals("OK " + GUID + "\r\n", out(s));
+        assertEquals(AUTHENTICATED, s.feed(in("BEGIN\r\n")));
+    }
+
+    @Test
+    void guidMustBe32HexDigits() {
+        assertTrue(SaslServer.isHexGuid("0123456789abcdefABCDEF0123456789"));
+        assertFalse(SaslServer.isHexGuid("0123456789abcdefABCDEF012345678"));
+        assertFalse(SaslServer.isHexGuid("0123456789abcdefABCDEF012345678g"));
+        assertFalse(SaslServer.isHexGuid(null));
+        assertThrows(IllegalArgumentException.class, () -> new SaslServer(true, false, UID, uid -> true, "xyz", false));
+    }
 }
