@@ -1,8 +1,8 @@
-// Invariants: stateless; the output is a fresh array (or, spliceSenderDirect, a fresh direct
-// buffer, position 0, limit = its length) holding one complete message in the input's
-// byte order with the same fixed header (except the fields length), every known header field but
-// SENDER copied byte-for-byte in original order, unknown fields dropped, exactly one SENDER
-// appended, and the body bytes unchanged.
+// Invariants: stateless; the output is a fresh array (or, spliceSenderDirect, a direct buffer,
+// fresh or reused, position 0, limit = the message length, every padding byte written) holding
+// one complete message in the input's byte order with the same fixed header (except the fields
+// length), every known header field but SENDER copied byte-for-byte in original order, unknown
+// fields dropped, exactly one SENDER appended, and the body bytes unchanged.
 package org.kdbusbridge.bridge.protocol;
 
 import java.nio.ByteBuffer;
@@ -32,8 +32,22 @@ public final class MessageWriter {
      * large message can later be written to every receiver's socket straight from it.
      */
     public static ByteBuffer spliceSenderDirect(ByteBuffer buf, int offset, MessageHeader h, String sender) throws ProtocolException {
+        return spliceSenderDirect(buf, offset, h, sender, ByteBuffer::allocateDirect);
+    }
+
+    /**
+     * As above, into a direct buffer from {@code alloc} (called with the spliced length; it may
+     * return a larger, reused buffer with stale bytes: every padding byte is written). The result
+     * has position 0 and limit = the spliced length.
+     */
+    public static ByteBuffer spliceSenderDirect(ByteBuffer buf, int offset, MessageHeader h, String sender,
+                                                java.util.function.IntFunction<ByteBuffer> alloc) throws ProtocolException {
         int total = splicedLength(buf, offset, h, sender);
-        ByteBuffer out = ByteBuffer.allocateDirect(total); // zeroed, so padding needs no writes
+        ByteBuffer out = alloc.apply(total);
+        if (!out.isDirect() || out.capacity() < total) {
+            throw new IllegalArgumentException("allocator gave " + out);
+        }
+        out.clear().limit(total);
         splice(buf, offset, h, sender, out);
         return out;
     }
@@ -68,7 +82,7 @@ public final class MessageWriter {
         return WireFormat.align(fieldsEnd(h, senderLen), 8);
     }
 
-    /** Writes the spliced message at index 0 of the zeroed {@code out} (absolute puts only). */
+    /** Writes the spliced message at index 0 of {@code out}, padding included (absolute puts only). */
     private static void splice(ByteBuffer buf, int offset, MessageHeader h, String sender, ByteBuffer out) {
         ByteOrder order = h.byteOrder();
         int senderLen = sender.length();
@@ -82,13 +96,13 @@ public final class MessageWriter {
         for (int i = 0; i < n; i++) {
             int code = h.knownFieldCode(i);
             if (code == WireFormat.SENDER) continue;
-            pos = WireFormat.align(pos, 8);
+            pos = zeroTo(out, pos, WireFormat.align(pos, 8));
             int s = h.structStart(code);
             int len = h.structEnd(code) - s;
             out.put(pos, buf, s, len);
             pos += len;
         }
-        pos = WireFormat.align(pos, 8);
+        pos = zeroTo(out, pos, WireFormat.align(pos, 8));
         out.put(pos, (byte) WireFormat.SENDER);
         out.put(pos + 1, (byte) 1);
         out.put(pos + 2, (byte) 's');
@@ -96,7 +110,14 @@ public final class MessageWriter {
         putInt(out, pos + 4, senderLen, order);
         pos += 8;
         for (int i = 0; i < senderLen; i++) out.put(pos + i, (byte) sender.charAt(i));
+        zeroTo(out, pos + senderLen, bodyStart); // the string's NUL and the body's alignment
         out.put(bodyStart, buf, h.bodyOffset(), bodyLength);
+    }
+
+    /** Zeroes [from, to) (at most 8 padding bytes); returns to. Output buffers may be reused. */
+    private static int zeroTo(ByteBuffer out, int from, int to) {
+        for (int i = from; i < to; i++) out.put(i, (byte) 0);
+        return to;
     }
 
     private static void putInt(ByteBuffer out, int at, int v, ByteOrder order) {

@@ -230,6 +230,14 @@ public final class BusServer implements Driver.Host {
 
     LargeBuffers largeBuffers() { return largeBuffers; }
 
+    private final PayloadBuffers payloadBuffers = new PayloadBuffers();
+    /** Allocates large payloads from the pool; their free() hands the buffer back. */
+    private final java.util.function.Consumer<java.nio.ByteBuffer> payloadRecycler = payloadBuffers::give;
+
+    PayloadBuffers payloadBuffers() { return payloadBuffers; }
+
+    java.util.function.Consumer<java.nio.ByteBuffer> payloadRecycler() { return payloadRecycler; }
+
     Bus bus() { return bus; }
     Driver driver() { return driver; }
     BusLimits limits() { return limits; }

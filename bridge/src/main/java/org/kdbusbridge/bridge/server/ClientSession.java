@@ -432,7 +432,8 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
     /** The sealed, SENDER-stamped copy of the frame at {@code pos} that the core routes. */
     private Message toCore(int pos, String dest, FdSet fds) throws ProtocolException {
         SealedPayload payload = header.length() >= zeroCopyThreshold
-                ? new SealedPayload(MessageWriter.spliceSenderDirect(in, pos, header, conn.uniqueName()))
+                ? new SealedPayload(MessageWriter.spliceSenderDirect(in, pos, header, conn.uniqueName(),
+                        server.payloadBuffers()::take), server.payloadRecycler())
                 : new SealedPayload(MessageWriter.spliceSender(in, pos, header, conn.uniqueName()));
         return new Message(header.type(), header.flags(), header.serial(),
                 header.hasReplySerial() ? header.replySerial() : Message.NO_REPLY_SERIAL, dest, header.path(),

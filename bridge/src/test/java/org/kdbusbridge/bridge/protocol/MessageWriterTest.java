@@ -76,4 +76,28 @@ class MessageWriterTest {
         MessageHeader h = Wire.wrap(m);
         assertThrows(IllegalArgumentException.class, () -> MessageWriter.spliceSender(ByteBuffer.wrap(m), 0, h, ":1.1"));
     }
+
+    @ParameterizedTest
+    @MethodSource("orders")
+    void splicingIntoAReusedDirectBufferWritesEveryPaddingByte(ByteOrder o) throws Exception {
+        // Pooled payload buffers hold the previous message's bytes: the result must not depend on them.
+        byte[] body = Wire.body(o, w -> w.str("payload").u64(42));
+        byte[] m = msg(o, SIGNAL, 0, 77, body, path("/a/b/c"), s(INTERFACE, "org.x.I"), s(MEMBER, "Tick"), g("st"));
+        MessageHeader h = Wire.wrap(m);
+        h.validateBody();
+        ByteBuffer in = ByteBuffer.wrap(m);
+        h.wrap(in, 0, m.length);
+        byte[] expected = MessageWriter.spliceSender(in, 0, h, ":1.12345");
+        ByteBuffer dirty = ByteBuffer.allocateDirect(expected.length + 100);
+        while (dirty.hasRemaining()) dirty.put((byte) 0xA5);
+        ByteBuffer out = MessageWriter.spliceSenderDirect(in, 0, h, ":1.12345", n -> dirty);
+        assertSame(dirty, out);
+        assertEquals(0, out.position());
+        assertEquals(expected.length, out.limit());
+        byte[] got = new byte[expected.length];
+        out.get(0, got);
+        assertArrayEquals(expected, got);
+        assertThrows(IllegalArgumentException.class,
+                () -> MessageWriter.spliceSenderDirect(in, 0, h, ":1.1", n -> ByteBuffer.allocateDirect(n - 1)));
+    }
 }

@@ -11,7 +11,8 @@ import java.nio.ByteBuffer;
  * positions never affect each other or the payload). The core treats the bytes as opaque;
  * only the bridge knows they are a dbus1 frame. A direct payload's memory is given back by
  * {@link #free()} as soon as no queue holds its message any more (not when the GC gets round
- * to it); every accessor refuses a freed payload, so nothing can read released memory.
+ * to it), or to the pool it came from; every accessor refuses a freed payload, so nothing
+ * can read released (or reused) memory.
  */
 public final class SealedPayload {
     /** Heap storage, or null when the payload lives in {@link #direct}. */
@@ -20,6 +21,8 @@ public final class SealedPayload {
     private final ByteBuffer direct;
     /** The buffer as allocated (not a view), which {@link #free()} releases; or null. */
     private final ByteBuffer owned;
+    /** Takes {@link #owned} back at {@link #free()} (a pool), or null to release it. */
+    private final java.util.function.Consumer<ByteBuffer> recycler;
     private final int length;
     private boolean freed;
 
@@ -35,6 +38,7 @@ public final class SealedPayload {
         this.bytes = bytes;
         this.direct = null;
         this.owned = null;
+        this.recycler = null;
         this.length = length;
     }
 
@@ -44,6 +48,14 @@ public final class SealedPayload {
      * storage ({@link #view()} is then a direct buffer) instead of copying it per receiver.
      */
     public SealedPayload(ByteBuffer directBytes) {
+        this(directBytes, null);
+    }
+
+    /**
+     * As {@link #SealedPayload(ByteBuffer)}, but {@link #free()} hands the buffer to
+     * {@code recycler} (a pool that reuses it for a later payload) instead of releasing it.
+     */
+    public SealedPayload(ByteBuffer directBytes, java.util.function.Consumer<ByteBuffer> recycler) {
         if (!directBytes.isDirect()) {
             throw new IllegalArgumentException("buffer must be direct");
         }
@@ -51,6 +63,7 @@ public final class SealedPayload {
         this.direct = directBytes.slice().asReadOnlyBuffer();
         this.length = direct.remaining();
         this.owned = directBytes;
+        this.recycler = recycler;
     }
 
     /**
@@ -63,7 +76,11 @@ public final class SealedPayload {
             return;
         }
         freed = true;
-        DirectMemory.release(owned);
+        if (recycler != null) {
+            recycler.accept(owned);
+        } else {
+            DirectMemory.release(owned);
+        }
     }
 
     public boolean isFreed() {

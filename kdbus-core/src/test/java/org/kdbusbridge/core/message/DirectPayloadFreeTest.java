@@ -51,4 +51,20 @@ class DirectPayloadFreeTest {
         assertFalse(heap.isFreed());
         assertSame(heap, heap.heapCopy());
     }
+
+    @Test
+    void aRecycledPayloadHandsItsBufferBackOnceAndRefusesReadsAfterwards() {
+        ByteBuffer big = ByteBuffer.allocateDirect(1 << 16);
+        java.util.List<ByteBuffer> returned = new java.util.ArrayList<>();
+        SealedPayload p = new SealedPayload(big, returned::add);
+        Message m = new Message(Message.SIGNAL, 0, 1, Message.NO_REPLY_SERIAL, null, "/p", "a.b", "C", null, p, null);
+        Connection a = conn(1);
+        a.push(m);
+        assertTrue(returned.isEmpty(), "still queued");
+        assertSame(m, a.pool().pop());
+        assertTrue(returned.size() == 1 && returned.get(0) == big, "the allocated buffer itself, once");
+        p.free();
+        assertTrue(returned.size() == 1, "free is idempotent");
+        assertThrows(IllegalStateException.class, p::view);
+    }
 }
