@@ -125,14 +125,18 @@ public final class DriverEmitter {
 
     public void nameOwnerChanged(String name, String oldOwner, String newOwner) {
         long s = nextSerial();
-        BodyWriter w = new BodyWriter();
-        w.writeString(name);
-        w.writeString(oldOwner);
-        w.writeString(newOwner);
-        byte[] bytes = MessageBuilder.build(Message.SIGNAL, NO_REPLY, s, PATH, IFACE, "NameOwnerChanged", null,
-                null, null, Bus.DRIVER_NAME, "sss", w.toByteArray());
+        // Encoded only if a rule or a monitor takes it: most connects and disconnects have no
+        // NameOwnerChanged audience beyond a few watchers of well-known names.
+        SealedPayload payload = SealedPayload.deferred(() -> {
+            BodyWriter w = new BodyWriter();
+            w.writeString(name);
+            w.writeString(oldOwner);
+            w.writeString(newOwner);
+            return MessageBuilder.build(Message.SIGNAL, NO_REPLY, s, PATH, IFACE, "NameOwnerChanged", null,
+                    null, null, Bus.DRIVER_NAME, "sss", w.toByteArray());
+        });
         bus.emitSignal(new Message(Message.SIGNAL, NO_REPLY, s, Message.NO_REPLY_SERIAL, null, PATH, IFACE,
-                "NameOwnerChanged", null, new SealedPayload(bytes), new StringArgs(name, oldOwner, newOwner)));
+                "NameOwnerChanged", null, payload, new StringArgs(name, oldOwner, newOwner)));
     }
 
     /** Renders one transaction's name changes in dbus-daemon's order. */

@@ -6,7 +6,8 @@ import java.nio.ByteBuffer;
  * The immutable bytes of one admitted message (memfd-like: sealed at admission).
  *
  * Invariants: the backing storage (a heap array, or a direct buffer for large messages) is
- * never exposed writable and never written after construction, so one payload is shared by
+ * never exposed writable and never written after construction (a deferred payload is encoded
+ * once, before its first reader sees any of it), so one payload is shared by
  * every receiver of a broadcast without copying; views are read-only and independent (their
  * positions never affect each other or the payload). The core treats the bytes as opaque;
  * only the bridge knows they are a dbus1 frame. A direct payload's memory is given back by
@@ -15,16 +16,46 @@ import java.nio.ByteBuffer;
  * can read released (or reused) memory.
  */
 public final class SealedPayload {
-    /** Heap storage, or null when the payload lives in {@link #direct}. */
-    private final byte[] bytes;
+    /** Heap storage (empty while deferred), or null when the payload lives in {@link #direct}. */
+    private byte[] bytes;
     /** Direct (off-heap) storage, read-only, [0, length); or null. */
     private final ByteBuffer direct;
     /** The buffer as allocated (not a view), which {@link #free()} releases; or null. */
     private final ByteBuffer owned;
     /** Takes {@link #owned} back at {@link #free()} (a pool), or null to release it. */
     private final java.util.function.Consumer<ByteBuffer> recycler;
-    private final int length;
+    private int length;
     private boolean freed;
+    /** Encodes the bytes on first use, or null once they exist (see {@link #deferred}). */
+    private java.util.function.Supplier<byte[]> encoder;
+
+    /**
+     * A heap payload whose bytes are encoded the first time anything reads it (its size
+     * included): a bus signal that no rule matches and no monitor sees is never encoded.
+     * Still immutable to every reader: they all see the one encoding.
+     */
+    public static SealedPayload deferred(java.util.function.Supplier<byte[]> encoder) {
+        SealedPayload p = new SealedPayload(EMPTY, 0);
+        p.encoder = encoder;
+        return p;
+    }
+
+    private static final byte[] EMPTY = new byte[0];
+
+    private void encode() {
+        java.util.function.Supplier<byte[]> e = encoder;
+        if (e != null) {
+            encoder = null;
+            byte[] b = e.get();
+            bytes = b;
+            length = b.length;
+        }
+    }
+
+    /** Whether the bytes of a {@link #deferred} payload have not been needed yet. */
+    public boolean isDeferred() {
+        return encoder != null;
+    }
 
     /** Takes ownership of {@code bytes}; the caller must not keep writing to it. */
     public SealedPayload(byte[] bytes) {
@@ -89,6 +120,7 @@ public final class SealedPayload {
 
     /** A heap copy, for a holder that outlives the queues (a writer thread). */
     public SealedPayload heapCopy() {
+        encode();
         if (bytes != null) {
             return this;
         }
@@ -104,6 +136,7 @@ public final class SealedPayload {
     }
 
     public int size() {
+        encode();
         return length;
     }
 
@@ -113,6 +146,7 @@ public final class SealedPayload {
     }
 
     public byte byteAt(int index) {
+        encode();
         if (index >= length) {
             throw new IndexOutOfBoundsException(index);
         }
@@ -122,6 +156,7 @@ public final class SealedPayload {
 
     /** Copies up to dst.remaining() bytes starting at {@code from}; returns how many. */
     public int copyTo(int from, ByteBuffer dst) {
+        encode();
         checkLive();
         int n = Math.min(length - from, dst.remaining());
         if (n > 0) {
@@ -138,6 +173,7 @@ public final class SealedPayload {
 
     /** A read-only view, position 0, limit size(); cheap, no copy. Direct iff {@link #isDirect()}. */
     public ByteBuffer view() {
+        encode();
         checkLive();
         if (direct != null) {
             return direct.duplicate();

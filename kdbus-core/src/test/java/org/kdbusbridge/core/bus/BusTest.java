@@ -624,4 +624,27 @@ class BusTest {
         // (bus_transaction_send_from_driver -> bus_transaction_send): no match rule sees them.
         assertTrue(eve.pool().isEmpty());
     }
+
+    @Test
+    void aDeferredBusSignalIsEncodedOnlyWhenARuleTakesIt() throws Exception {
+        Connection watcher = client();
+        rule(watcher, "type='signal',member='Other'");
+        int[] encodings = {0};
+        java.util.function.Supplier<byte[]> enc = () -> {
+            encodings[0]++;
+            return new byte[] {'l', 4, 1, 1};
+        };
+        org.kdbusbridge.core.message.SealedPayload unseen = org.kdbusbridge.core.message.SealedPayload.deferred(enc);
+        bus.emitSignal(new Message(Message.SIGNAL, 0, 1, Message.NO_REPLY_SERIAL, null, "/p", "a.b", "C", null,
+                unseen, org.kdbusbridge.core.message.ArgSource.NONE));
+        assertTrue(unseen.isDeferred(), "no rule matched: never encoded");
+        assertEquals(0, encodings[0]);
+        org.kdbusbridge.core.message.SealedPayload seen = org.kdbusbridge.core.message.SealedPayload.deferred(enc);
+        Message m = new Message(Message.SIGNAL, 0, 2, Message.NO_REPLY_SERIAL, null, "/p", "a.b", "Other", null,
+                seen, org.kdbusbridge.core.message.ArgSource.NONE);
+        bus.emitSignal(m);
+        assertEquals(1, encodings[0], "encoded once for its one receiver");
+        assertSame(m, watcher.pool().pop());
+        assertEquals(4, m.size());
+    }
 }

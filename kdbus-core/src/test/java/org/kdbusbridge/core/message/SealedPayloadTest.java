@@ -107,4 +107,28 @@ class SealedPayloadTest {
         assertTrue(Fixtures.error(":1.0", 4).isReply());
         assertFalse(Fixtures.signal("M").expectsReply());
     }
+
+    @org.junit.jupiter.api.Test
+    void aDeferredPayloadIsEncodedOnceAndOnlyWhenRead() {
+        int[] calls = {0};
+        SealedPayload p = SealedPayload.deferred(() -> {
+            calls[0]++;
+            return new byte[] {1, 2, 3};
+        });
+        org.junit.jupiter.api.Assertions.assertTrue(p.isDeferred());
+        org.junit.jupiter.api.Assertions.assertEquals(0, calls[0], "nothing read yet");
+        org.junit.jupiter.api.Assertions.assertEquals(3, p.size());
+        org.junit.jupiter.api.Assertions.assertEquals(2, p.byteAt(1));
+        org.junit.jupiter.api.Assertions.assertEquals(3, p.view().remaining());
+        org.junit.jupiter.api.Assertions.assertArrayEquals(new byte[] {1, 2, 3}, toArray(p.heapCopy()));
+        org.junit.jupiter.api.Assertions.assertEquals(1, calls[0], "encoded exactly once");
+        org.junit.jupiter.api.Assertions.assertFalse(p.isDeferred());
+        org.junit.jupiter.api.Assertions.assertFalse(p.isDirect());
+    }
+
+    private static byte[] toArray(SealedPayload p) {
+        byte[] b = new byte[p.size()];
+        p.view().get(b);
+        return b;
+    }
 }
