@@ -280,6 +280,9 @@ public final class BusServer implements Driver.Host {
         incomplete++;
         sessions.add(session);
         session.start(loop, limits.authTimeout);
+        // Clients write AUTH right after connect(), usually before we accept: read it now
+        // instead of after another trip through epoll_wait (nothing there costs one EAGAIN).
+        session.onReady(socket.fd(), EventLoop.READ);
     }
 
     private ClientSession oldestIncomplete() {
