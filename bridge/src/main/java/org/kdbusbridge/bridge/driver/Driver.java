@@ -105,7 +105,8 @@ public final class Driver {
         boolean canonical = DriverTables.PATH.equals(call.path());
         boolean foundInterface = false;
         Method method = null;
-        for (DriverTables.Iface ih : DriverTables.INTERFACES) {
+        for (int i = 0, n = DriverTables.INTERFACES.size(); i < n; i++) { // indexed: no iterator per call
+            DriverTables.Iface ih = DriverTables.INTERFACES.get(i);
             if (!canonical && !ih.anyPath()) {
                 continue;
             }

@@ -42,8 +42,8 @@ public final class DriverEmitter {
     public void reply(Connection to, long replySerial, String signature, byte[] body) {
         long s = nextSerial();
         String dest = to.uniqueName();
-        byte[] bytes = MessageBuilder.build(Message.METHOD_RETURN, NO_REPLY, s, null, null, null, null,
-                replySerial, dest, Bus.DRIVER_NAME, signature, body);
+        byte[] bytes = MessageBuilder.encode(Message.METHOD_RETURN, NO_REPLY, s, null, null, null, null,
+                replySerial & 0xFFFFFFFFL, dest, Bus.DRIVER_NAME, signature, body);
         bus.emitTo(to, new Message(Message.METHOD_RETURN, NO_REPLY, s, replySerial, dest, null, null, null, null,
                 new SealedPayload(bytes), ArgSource.NONE));
     }
@@ -77,7 +77,7 @@ public final class DriverEmitter {
     }
 
     public void replyEmpty(Connection to, long replySerial) {
-        reply(to, replySerial, null, new byte[0]);
+        reply(to, replySerial, null, null);
     }
 
     public void error(Connection to, long replySerial, String errorName, String text) {
@@ -85,8 +85,8 @@ public final class DriverEmitter {
         String dest = to.uniqueName();
         BodyWriter w = new BodyWriter();
         w.writeString(text);
-        byte[] bytes = MessageBuilder.build(Message.ERROR, NO_REPLY, s, null, null, null, errorName,
-                replySerial, dest, Bus.DRIVER_NAME, "s", w.toByteArray());
+        byte[] bytes = MessageBuilder.encode(Message.ERROR, NO_REPLY, s, null, null, null, errorName,
+                replySerial & 0xFFFFFFFFL, dest, Bus.DRIVER_NAME, "s", w.toByteArray());
         bus.emitTo(to, new Message(Message.ERROR, NO_REPLY, s, replySerial, dest, null, null, null, errorName,
                 new SealedPayload(bytes), ArgSource.NONE));
     }

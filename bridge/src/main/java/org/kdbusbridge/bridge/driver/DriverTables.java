@@ -27,7 +27,9 @@ final class DriverTables {
 
     record Iface(String name, boolean anyPath, List<Method> methods, List<Property> properties, String extraXml) {
         Method find(String member) {
-            for (Method m : methods) {
+            // Indexed, not for-each: under C1 (the shipped flags) every iterator is a heap object.
+            for (int i = 0, n = methods.size(); i < n; i++) {
+                Method m = methods.get(i);
                 if (m.name().equals(member)) {
                     return m;
                 }

@@ -25,6 +25,12 @@ public final class BodyReader {
     private final String sigError;
 
     public BodyReader(ByteBuffer buf, int bodyOffset, int bodyLength, ByteOrder order, String signature) {
+        this(buf, bodyOffset, bodyLength, order, signature, false);
+    }
+
+    /** {@code signatureValid}: the signature was already validated (a wrapped header's SIGNATURE field). */
+    private BodyReader(ByteBuffer buf, int bodyOffset, int bodyLength, ByteOrder order, String signature,
+                       boolean signatureValid) {
         if (bodyOffset < 0 || bodyLength < 0 || bodyLength > buf.limit() - bodyOffset) {
             throw new IllegalArgumentException("body outside the buffer's limit");
         }
@@ -36,17 +42,20 @@ public final class BodyReader {
         this.p = bodyOffset;
         this.sig = signature == null ? "" : signature;
         String err = null;
-        try {
-            Signatures.validate(this.sig, false);
-        } catch (ProtocolException e) {
-            err = e.getMessage();
+        if (!signatureValid) {
+            try {
+                Signatures.validate(this.sig, false);
+            } catch (ProtocolException e) {
+                err = e.getMessage();
+            }
         }
         this.sigError = err;
     }
 
-    /** A reader over the body of a wrapped message. */
+    /** A reader over the body of a wrapped message (whose SIGNATURE field wrap() validated). */
     public static BodyReader of(MessageHeader h) {
-        return new BodyReader(h.buffer(), h.bodyOffset(), (int) h.bodyLength(), h.byteOrder(), h.signature());
+        return new BodyReader(h.buffer(), h.bodyOffset(), (int) h.bodyLength(), h.byteOrder(), h.signature(),
+                h.isValid());
     }
 
     public boolean hasNext() {

@@ -11,10 +11,13 @@ public final class BodyWriter {
     private byte[] a;
     private int pos;
     /** Container stack: for arrays, the index of the length slot; for structs/dict entries, -1. */
-    private int[] lenSlot = new int[16];
-    private int[] start = new int[16];
-    private char[] kind = new char[16];
+    /** Allocated by the first container: most driver bodies are one string or number. */
+    private int[] lenSlot = NO_INTS;
+    private int[] start = NO_INTS;
+    private char[] kind = NO_CHARS;
     private int depth;
+    private static final int[] NO_INTS = new int[0];
+    private static final char[] NO_CHARS = new char[0];
 
     public BodyWriter() {
         this(64);
@@ -166,9 +169,10 @@ public final class BodyWriter {
 
     private void push(char k, int slot) {
         if (depth == kind.length) {
-            kind = Arrays.copyOf(kind, depth * 2);
-            lenSlot = Arrays.copyOf(lenSlot, depth * 2);
-            start = Arrays.copyOf(start, depth * 2);
+            int n = Math.max(8, depth * 2);
+            kind = Arrays.copyOf(kind, n);
+            lenSlot = Arrays.copyOf(lenSlot, n);
+            start = Arrays.copyOf(start, n);
         }
         kind[depth] = k;
         lenSlot[depth] = slot;

@@ -44,6 +44,9 @@ final class Bytes {
 
     /** Decodes bytes already known to be valid UTF-8 (names are ASCII; body strings were validated). */
     static String string(ByteBuffer b, int off, int len) {
+        if (b.hasArray()) { // decode in place: one copy (the String's), not two
+            return new String(b.array(), b.arrayOffset() + off, len, java.nio.charset.StandardCharsets.UTF_8);
+        }
         byte[] tmp = new byte[len];
         b.get(off, tmp, 0, len);
         return new String(tmp, java.nio.charset.StandardCharsets.UTF_8);

@@ -25,6 +25,23 @@ public final class MessageBuilder {
     public static byte[] build(int type, int flags, long serial, String path, String iface, String member,
                                String errorName, Long replySerial, String destination, String sender,
                                String signature, byte[] body) {
+        // The field holds the low 32 bits, so a masked value is never the "absent" sentinel.
+        return encode(type, flags, serial, path, iface, member, errorName,
+                replySerial == null ? NO_REPLY_SERIAL : replySerial.longValue() & 0xFFFFFFFFL,
+                destination, sender, signature, body);
+    }
+
+    /** For {@link #encode}: no REPLY_SERIAL field. */
+    public static final long NO_REPLY_SERIAL = -1;
+
+    /**
+     * {@link #build} without boxing the reply serial (the driver answers every call with one of
+     * these; C1 does not scalar-replace a Long): below 0 ({@link #NO_REPLY_SERIAL}) omits the
+     * field, else its low 32 bits are written.
+     */
+    public static byte[] encode(int type, int flags, long serial, String path, String iface, String member,
+                                String errorName, long replySerial, String destination, String sender,
+                                String signature, byte[] body) {
         if (body == null) body = EMPTY;
         if (body.length > 0 && (signature == null || signature.isEmpty())) {
             throw new IllegalArgumentException("body without signature");
@@ -38,8 +55,8 @@ public final class MessageBuilder {
         stringField(w, WireFormat.INTERFACE, "s", iface);
         stringField(w, WireFormat.MEMBER, "s", member);
         stringField(w, WireFormat.ERROR_NAME, "s", errorName);
-        if (replySerial != null) {
-            w.beginStruct().writeByte(WireFormat.REPLY_SERIAL).writeVariant("u").writeUint32(replySerial.longValue()).endStruct();
+        if (replySerial >= 0) {
+            w.beginStruct().writeByte(WireFormat.REPLY_SERIAL).writeVariant("u").writeUint32(replySerial).endStruct();
         }
         stringField(w, WireFormat.DESTINATION, "s", destination);
         stringField(w, WireFormat.SENDER, "s", sender);

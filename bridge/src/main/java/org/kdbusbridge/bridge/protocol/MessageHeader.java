@@ -38,6 +38,12 @@ public final class MessageHeader {
     private final byte[] fieldOrder = new byte[N];
     private int fieldCount;
     private final String[] cache = new String[N];
+    /**
+     * Each field's string from the last message that had it, kept across wraps: a connection
+     * tends to repeat its destination, path, interface and member (a client pipelining AddMatch
+     * repeats all of them), so an equal field reuses the String instead of decoding a new one.
+     */
+    private final String[] previous = new String[N];
     private final ValueValidator validator = new ValueValidator();
 
     /**
@@ -276,10 +282,34 @@ public final class MessageHeader {
         if (!has(code)) return null;
         String s = cache[code];
         if (s == null) {
-            s = Bytes.string(buf, valueOffset[code], valueLength[code]);
+            int off = valueOffset[code];
+            int len = valueLength[code];
+            // Every driver call names the driver twice (destination, interface) and its path:
+            // shared constants instead of three fresh Strings per call.
+            String prev = previous[code];
+            if (prev != null && sameAscii(off, len, prev)) {
+                s = prev;
+            } else if (len == WireFormat.DRIVER_NAME.length() && Bytes.asciiEquals(buf, off, len, WireFormat.DRIVER_NAME)) {
+                s = WireFormat.DRIVER_NAME;
+            } else if (len == WireFormat.DRIVER_PATH.length() && Bytes.asciiEquals(buf, off, len, WireFormat.DRIVER_PATH)) {
+                s = WireFormat.DRIVER_PATH;
+            } else {
+                s = Bytes.string(buf, off, len);
+            }
             cache[code] = s;
+            previous[code] = s;
         }
         return s;
+    }
+
+    /** Whether the field's bytes are exactly the ASCII string {@code s} (header names and paths are ASCII). */
+    private boolean sameAscii(int off, int len, String s) {
+        if (s.length() != len) return false;
+        for (int i = 0; i < len; i++) {
+            char c = s.charAt(i);
+            if (c >= 0x80 || (buf.get(off + i) & 0xff) != c) return false;
+        }
+        return true;
     }
 
     public String path() { return str(WireFormat.PATH); }

@@ -47,6 +47,8 @@ public final class WireFormat {
     public static final int FIXED_HEADER_SIZE = 16;
 
     // Reserved names (the Local rules).
+    public static final String DRIVER_NAME = "org.freedesktop.DBus";
+    public static final String DRIVER_PATH = "/org/freedesktop/DBus";
     public static final String LOCAL_PATH = "/org/freedesktop/DBus/Local";
     public static final String LOCAL_INTERFACE = "org.freedesktop.DBus.Local";
 

@@ -177,4 +177,23 @@ class BodyCodecTest {
             assertEquals(0, got[got.length - 1]);
         }
     }
+
+    @Test
+    void containerStackGrowsFromNothing() throws Exception {
+        // The stack is allocated by the first container and doubles; 40 nested structs in one array.
+        BodyWriter w = new BodyWriter();
+        w.beginArray('(');
+        for (int i = 0; i < 40; i++) {
+            w.beginStruct();
+        }
+        w.writeUint32(5);
+        for (int i = 0; i < 40; i++) {
+            w.endStruct();
+        }
+        w.endArray();
+        byte[] b = w.toByteArray();
+        assertEquals(4 + 4 + 4, b.length); // length word, padding to 8, the uint32
+        assertEquals(4, b[0]); // the array length counts from the first element, after the padding
+        assertThrows(IllegalStateException.class, () -> new BodyWriter().endStruct());
+    }
 }

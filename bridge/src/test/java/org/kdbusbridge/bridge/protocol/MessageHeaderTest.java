@@ -7,6 +7,7 @@ import static org.kdbusbridge.bridge.protocol.WireFormat.*;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -196,5 +197,63 @@ class MessageHeaderTest {
         byte[] dirty3 = m3.clone();
         dirty3[16 + 6] = 7; // padding after the empty signature value (y,"g",len 0,NUL), before the next struct
         bad(dirty3, "padding");
+    }
+
+    @Test
+    void driverNameAndPathDecodeToSharedConstants() throws Exception {
+        byte[] m = MessageBuilder.methodCall(5, 0, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                "org.freedesktop.DBus", "AddMatch", null, "s", new BodyWriter().writeString("type='signal'").toByteArray());
+        MessageHeader h = Wire.wrap(m);
+        assertSame(WireFormat.DRIVER_NAME, h.destination());
+        assertSame(WireFormat.DRIVER_NAME, h.iface());
+        assertSame(WireFormat.DRIVER_PATH, h.path());
+        assertEquals("AddMatch", h.member());
+        // Same length, different bytes: decoded, not mistaken for the constant.
+        byte[] other = MessageBuilder.methodCall(6, 0, "org.freedesktop.DBuX", "/org/freedesktop/DBuX",
+                "org.freedesktop.DBuX", "M", null, null, null);
+        MessageHeader o = Wire.wrap(other);
+        assertEquals("org.freedesktop.DBuX", o.destination());
+        assertEquals("/org/freedesktop/DBuX", o.path());
+    }
+
+    @Test
+    void stringsDecodeFromAHeapBufferAtAnArrayOffset() throws Exception {
+        byte[] m = MessageBuilder.methodCall(5, 0, ":1.7", "/a/b", null, "Ping", null, "s",
+                new BodyWriter().writeString("Caf\u00e9 \u20ac").toByteArray());
+        byte[] bigger = new byte[m.length + 24];
+        System.arraycopy(m, 0, bigger, 24, m.length);
+        java.nio.ByteBuffer slice = java.nio.ByteBuffer.wrap(bigger, 24, m.length).slice()
+                .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        assertEquals(24, slice.arrayOffset());
+        MessageHeader h = new MessageHeader();
+        h.wrap(slice, 0, m.length);
+        assertEquals(":1.7", h.destination());
+        assertEquals("/a/b", h.path());
+        assertEquals("Ping", h.member());
+        assertEquals("Caf\u00e9 \u20ac", BodyReader.of(h).readString());
+    }
+
+    @Test
+    void aFieldEqualToTheLastMessagesReusesItsStringAndADifferentOneIsDecoded() throws Exception {
+        MessageHeader h = new MessageHeader();
+        byte[] a = MessageBuilder.methodCall(1, 0, ":1.5", "/a/b", "x.y", "Frob", null, null, null);
+        byte[] b = MessageBuilder.methodCall(2, 0, ":1.5", "/a/c", "x.y", "Frob", null, null, null);
+        byte[] c = MessageBuilder.methodCall(3, 0, ":1.6", "/a/b", "x.z", "Frob2", null, null, null);
+        h.wrap(ByteBuffer.wrap(a).order(ByteOrder.LITTLE_ENDIAN), 0, a.length);
+        String dest = h.destination();
+        String member = h.member();
+        String path = h.path();
+        h.wrap(ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN), 0, b.length);
+        assertSame(dest, h.destination());
+        assertSame(member, h.member());
+        assertEquals("/a/c", h.path());
+        assertNotSame(path, h.path());
+        h.wrap(ByteBuffer.wrap(c).order(ByteOrder.LITTLE_ENDIAN), 0, c.length);
+        assertEquals(":1.6", h.destination());
+        assertEquals("x.z", h.iface());
+        assertEquals("Frob2", h.member());
+        assertEquals("/a/b", h.path());
+        assertNull(h.errorName());
+        assertNull(h.signature());
     }
 }

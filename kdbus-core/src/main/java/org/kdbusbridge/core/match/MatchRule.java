@@ -103,7 +103,7 @@ public final class MatchRule {
                 throw new MatchRuleException("Match rule has a key with no subsequent '=' character");
             }
             pos++;
-            String key = text.substring(keyStart, keyEnd);
+            String key = key(text, keyStart, keyEnd);
             value.setLength(0);
             char quote = 0;
             for (; pos < n; pos++) {
@@ -258,6 +258,20 @@ public final class MatchRule {
             kinds = null; // the common case: plain argN only, no second array per rule
         }
         return new MatchRule(type, sender, iface, member, path, pathNs, destination, eavesdrop, args, kinds);
+    }
+
+    /** The keys of the grammar, shared: parsing a rule does not copy its key names. */
+    private static final String[] KEYS = {"type", "sender", "interface", "member", "path", "path_namespace",
+            "destination", "eavesdrop", "arg0", "arg1", "arg2", "arg0path", "arg0namespace"};
+
+    private static String key(String text, int start, int end) {
+        int len = end - start;
+        for (String k : KEYS) {
+            if (k.length() == len && text.regionMatches(start, k, 0, len)) {
+                return k;
+            }
+        }
+        return text.substring(start, end);
     }
 
     private static boolean allPlain(byte[] kinds) {

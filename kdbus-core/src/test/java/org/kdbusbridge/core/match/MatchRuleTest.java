@@ -293,4 +293,30 @@ class MatchRuleTest {
         assertNotEquals(a, null);
         assertNotEquals(a, "type='signal'");
     }
+
+    @Test
+    void keysNearTheKnownOnesAreStillUnknownOrMalformed() throws Exception {
+        // Known keys are matched in place (no copy of the key text); anything else still
+        // reaches the same errors as before, with the key as written.
+        for (String k : new String[] {"typ", "types", "Type", "membe", "member_", "path_namespac", "path_namespaces",
+                "eavesdro", "x"}) {
+            MatchRuleException e = assertThrows(MatchRuleException.class, () -> MatchRule.parse(k + "='a'"));
+            assertEquals("Unknown key \"" + k + "\" in match rule", e.getMessage(), k);
+        }
+        MatchRuleException e = assertThrows(MatchRuleException.class, () -> MatchRule.parse("arg0pat='/a'"));
+        assertTrue(e.getMessage().startsWith("Key 'arg0pat' in match rule contains junk"), e.getMessage());
+        // Keys found in the middle of the text, in every position and spelling the grammar has.
+        MatchRule r = MatchRule.parse(" type='signal',sender='a.b',interface='c.d',member='M',path_namespace='/p',"
+                + "destination=':1.2',eavesdrop='true',arg0='x',arg1='y',arg2='z',arg3='w',arg4path='/q/'");
+        assertEquals(4, r.type());
+        assertEquals("a.b", r.sender());
+        assertEquals("c.d", r.iface());
+        assertEquals("M", r.member());
+        assertEquals("/p", r.pathNamespace());
+        assertEquals(":1.2", r.destination());
+        assertTrue(r.eavesdrop());
+        assertTrue(r.toString().endsWith("arg0='x',arg1='y',arg2='z',arg3='w',arg4path='/q/'"), r.toString());
+        assertEquals("arg0namespace='a.b'", MatchRule.parse("arg0namespace='a.b'").toString());
+        assertEquals("type='signal',member='M',path='/o'", MatchRule.parse("path='/o',member='M',type='signal'").toString());
+    }
 }
