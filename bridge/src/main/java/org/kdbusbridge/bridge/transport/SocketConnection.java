@@ -2,14 +2,14 @@
 // until close(); after close() fd() is -1 and I/O throws ClosedChannelException. read/write
 // work on DIRECT buffers only, touch [position, limit), advance position by the bytes moved and
 // allocate nothing. write uses send(MSG_NOSIGNAL) so a vanished peer yields EPIPE, never SIGPIPE.
-// Gather writes use sendmsg(MSG_NOSIGNAL) with a per-connection native msghdr/iovec scratch area.
-// Fd passing: readWithFds uses recvmsg(MSG_CMSG_CLOEXEC) with a per-connection preallocated
+// Gather writes use sendmsg(MSG_NOSIGNAL) with a per-thread native msghdr/iovec scratch area.
+// Fd passing: readWithFds uses recvmsg(MSG_CMSG_CLOEXEC) with a per-thread preallocated
 // msghdr/iovec/control area sized for SCM_MAX_FD, hands every received fd to the caller's
 // FdSink (which owns it from then on), and treats MSG_CTRUNC as an error after closing what did
 // arrive; writeWithFds attaches fds to the FIRST byte sent (one sendmsg), so once it returns > 0
 // the fds have left. Neither allocates per call.
-// Not thread-safe: used on the event-loop thread only. The owner unregisters the fd from the
-// EventLoop BEFORE close().
+// Not thread-safe: used on the event-loop thread only. The owner unregisters (or forgets) the fd
+// in the EventLoop BEFORE close().
 package org.kdbusbridge.bridge.transport;
 
 import java.io.IOException;
@@ -30,7 +30,7 @@ public final class SocketConnection {
 
     private int fd;
     private final PeerCredentials peer;
-    private ByteBuffer gather; // msghdr + MAX_GATHER iovecs, allocated on first gather write
+    private ByteBuffer gather; // msghdr + MAX_GATHER iovecs: this thread's scratch (set per call)
     private long gatherAddr;
     private static final int MSG_CONTROL = 32;
     private static final int MSG_CONTROLLEN = 40;
@@ -39,7 +39,7 @@ public final class SocketConnection {
     /** CMSG_SPACE(SCM_MAX_FD * sizeof(int)). */
     private static final int CONTROL_SIZE = CMSG_HDR + ((LibC.SCM_MAX_FD * 4 + 7) & ~7);
     private static final int FDMSG_SIZE = MSGHDR_SIZE + 16 + CONTROL_SIZE;
-    private ByteBuffer fdMsg; // msghdr + one iovec + control, allocated on first fd-capable I/O
+    private ByteBuffer fdMsg; // msghdr + one iovec + control: this thread's scratch (set per call)
     private long fdMsgAddr;
 
     /** Receives the fds that recvmsg brought in; from then on the sink owns (and must close) them. */
@@ -116,11 +116,24 @@ public final class SocketConnection {
         }
     }
 
+    /**
+     * Native scratch for recvmsg/sendmsg headers, one per thread: the loop thread serves every
+     * connection with the same two buffers instead of two direct allocations (and two cleaners
+     * for the GC) per connection.
+     */
+    private static final class Scratch {
+        final ByteBuffer fdMsg = ByteBuffer.allocateDirect(FDMSG_SIZE).order(ByteOrder.nativeOrder());
+        final long fdMsgAddr = LibC.Native.address(fdMsg);
+        final ByteBuffer gather = ByteBuffer.allocateDirect(MSGHDR_SIZE + 16 * MAX_GATHER).order(ByteOrder.nativeOrder());
+        final long gatherAddr = LibC.Native.address(gather);
+    }
+
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+
     private void ensureFdMsg() {
-        if (fdMsg == null) {
-            fdMsg = ByteBuffer.allocateDirect(FDMSG_SIZE).order(ByteOrder.nativeOrder());
-            fdMsgAddr = LibC.Native.address(fdMsg);
-        }
+        Scratch sc = SCRATCH.get();
+        fdMsg = sc.fdMsg;
+        fdMsgAddr = sc.fdMsgAddr;
     }
 
     /** Fills the msghdr for one iovec over [addr, addr+len) and a control area of controlLen. */
@@ -305,10 +318,9 @@ public final class SocketConnection {
         if (offset < 0 || length < 0 || offset > srcs.length - length) {
             throw new IndexOutOfBoundsException();
         }
-        if (gather == null) {
-            gather = ByteBuffer.allocateDirect(MSGHDR_SIZE + 16 * MAX_GATHER).order(ByteOrder.nativeOrder());
-            gatherAddr = LibC.Native.address(gather);
-        }
+        Scratch sc = SCRATCH.get();
+        gather = sc.gather;
+        gatherAddr = sc.gatherAddr;
         int count = Math.min(length, MAX_GATHER);
         int iovcnt = 0;
         for (int i = 0; i < count; i++) {
