@@ -55,36 +55,9 @@ final class PayloadBuffers {
         release(b);
     }
 
-    private static final Object UNSAFE;
-    private static final java.lang.reflect.Method INVOKE_CLEANER;
-
-    static {
-        Object u = null;
-        java.lang.reflect.Method m = null;
-        try {
-            Class<?> c = Class.forName("sun.misc.Unsafe");
-            java.lang.reflect.Field f = c.getDeclaredField("theUnsafe");
-            f.setAccessible(true);
-            u = f.get(null);
-            m = c.getMethod("invokeCleaner", ByteBuffer.class);
-        } catch (ReflectiveOperationException | RuntimeException e) {
-            u = null;
-            m = null;
-        }
-        UNSAFE = u;
-        INVOKE_CLEANER = m;
-    }
-
     /** Frees the native memory now rather than at some later GC (what kept RSS high before). */
     private static void release(ByteBuffer b) {
-        if (INVOKE_CLEANER == null) {
-            return; // the GC frees it
-        }
-        try {
-            INVOKE_CLEANER.invoke(UNSAFE, b);
-        } catch (ReflectiveOperationException | RuntimeException e) {
-            // not a cleaner-owning buffer: the GC frees it
-        }
+        org.kdbusbridge.core.message.DirectMemory.release(b);
     }
 
     long spareBytes() {

@@ -191,25 +191,7 @@ public final class MatchIndex {
         int kind = e.kind();
         if (kind != NONE) {
             Table t = table(e.rule);
-            MatchRule r = e.rule;
-            switch (kind) {
-                case MEMBER_ARG0 -> {
-                    StringMap byArg0 = (StringMap) t.byMemberArg0.get(r.member);
-                    String a0 = r.plainArg0();
-                    byArg0.put(a0, without(byArg0.get(a0), e));
-                    if (byArg0.isEmpty()) {
-                        t.byMemberArg0.put(r.member, null);
-                    }
-                }
-                case PATH -> t.byPath.put(r.path, without(t.byPath.get(r.path), e));
-                case MEMBER -> t.byMember.put(r.member, without(t.byMember.get(r.member), e));
-                case SENDER -> t.bySender.put(r.sender, without(t.bySender.get(r.sender), e));
-                case PATH_NAMESPACE -> t.byPathNamespace.put(r.pathNamespace,
-                        without(t.byPathNamespace.get(r.pathNamespace), e));
-                case IFACE -> t.byIface.put(r.iface, without(t.byIface.get(r.iface), e));
-                case ARG0 -> t.byArg0.put(r.plainArg0(), without(t.byArg0.get(r.plainArg0()), e));
-                default -> t.wild = without(t.wild, e);
-            }
+            relink(t, kind, e, false);
             t.size--;
         }
         e.owner.addMatchRuleCount(-1);
@@ -450,57 +432,56 @@ public final class MatchIndex {
         return r.destination == null ? broadcasts : null;
     }
 
+    /** The keyed kinds in the order {@link #choose} prefers them on equal cost. */
+    private static final int[] KEYED = {MEMBER_ARG0, PATH, MEMBER, SENDER, PATH_NAMESPACE, IFACE};
+
+    /** Marks a kind whose key the rule does not have. */
+    private static final Object NO_KEY = new Object();
+
     /** The kind of bucket {@code r} goes into: see the class comment. */
     private static int choose(Table t, MatchRule r) {
         String a0 = r.plainArg0();
         int best = -1;
         int bestCost = Integer.MAX_VALUE;
-        if (r.member != null && a0 != null) {
-            StringMap byArg0 = (StringMap) t.byMemberArg0.get(r.member);
-            int c = cost(byArg0 == null ? null : byArg0.get(a0), r);
-            if (c < bestCost) {
-                best = MEMBER_ARG0;
-                bestCost = c;
-            }
-        }
-        if (r.path != null && bestCost > 0) {
-            int c = cost(t.byPath.get(r.path), r);
-            if (c < bestCost) {
-                best = PATH;
-                bestCost = c;
-            }
-        }
-        if (r.member != null && bestCost > 0) {
-            int c = cost(t.byMember.get(r.member), r);
-            if (c < bestCost) {
-                best = MEMBER;
-                bestCost = c;
-            }
-        }
-        if (r.sender != null && bestCost > 0) {
-            int c = cost(t.bySender.get(r.sender), r);
-            if (c < bestCost) {
-                best = SENDER;
-                bestCost = c;
-            }
-        }
-        if (r.pathNamespace != null && bestCost > 0) {
-            int c = cost(t.byPathNamespace.get(r.pathNamespace), r);
-            if (c < bestCost) {
-                best = PATH_NAMESPACE;
-                bestCost = c;
-            }
-        }
-        if (r.iface != null && bestCost > 0) {
-            int c = cost(t.byIface.get(r.iface), r);
-            if (c < bestCost) {
-                best = IFACE;
+        for (int i = 0; i < KEYED.length && bestCost > 0; i++) {
+            Object slot = slotFor(t, r, a0, KEYED[i]);
+            if (slot != NO_KEY) {
+                int c = cost(slot, r);
+                if (c < bestCost) {
+                    best = KEYED[i];
+                    bestCost = c;
+                }
             }
         }
         if (best >= 0) {
             return best;
         }
         return a0 != null ? ARG0 : WILD;
+    }
+
+    /** What the bucket of {@code kind} holds under r's key now, or NO_KEY if r has no such key. */
+    private static Object slotFor(Table t, MatchRule r, String a0, int kind) {
+        switch (kind) {
+            case MEMBER_ARG0: {
+                if (r.member == null || a0 == null) {
+                    return NO_KEY;
+                }
+                StringMap byArg0 = (StringMap) t.byMemberArg0.get(r.member);
+                return byArg0 == null ? null : byArg0.get(a0);
+            }
+            case PATH:
+                return r.path == null ? NO_KEY : t.byPath.get(r.path);
+            case MEMBER:
+                return r.member == null ? NO_KEY : t.byMember.get(r.member);
+            case SENDER:
+                return r.sender == null ? NO_KEY : t.bySender.get(r.sender);
+            case PATH_NAMESPACE:
+                return r.pathNamespace == null ? NO_KEY : t.byPathNamespace.get(r.pathNamespace);
+            case IFACE:
+                return r.iface == null ? NO_KEY : t.byIface.get(r.iface);
+            default:
+                throw new IllegalArgumentException("kind " + kind);
+        }
     }
 
     /** What joining a bucket costs lookups: nothing if it is empty or holds an equal rule, else its size. */
@@ -516,6 +497,12 @@ public final class MatchIndex {
     }
 
     private static void link(Table t, int kind, Entry e) {
+        relink(t, kind, e, true);
+        t.size++;
+    }
+
+    /** Adds {@code e} to (or removes it from) the bucket of {@code kind} under its rule's key. */
+    private static void relink(Table t, int kind, Entry e, boolean add) {
         MatchRule r = e.rule;
         switch (kind) {
             case MEMBER_ARG0 -> {
@@ -525,18 +512,24 @@ public final class MatchIndex {
                     t.byMemberArg0.put(r.member, byArg0);
                 }
                 String a0 = r.plainArg0();
-                byArg0.put(a0, with(byArg0.get(a0), e));
+                byArg0.put(a0, step(byArg0.get(a0), e, add));
+                if (byArg0.isEmpty()) {
+                    t.byMemberArg0.put(r.member, null);
+                }
             }
-            case PATH -> t.byPath.put(r.path, with(t.byPath.get(r.path), e));
-            case MEMBER -> t.byMember.put(r.member, with(t.byMember.get(r.member), e));
-            case SENDER -> t.bySender.put(r.sender, with(t.bySender.get(r.sender), e));
+            case PATH -> t.byPath.put(r.path, step(t.byPath.get(r.path), e, add));
+            case MEMBER -> t.byMember.put(r.member, step(t.byMember.get(r.member), e, add));
+            case SENDER -> t.bySender.put(r.sender, step(t.bySender.get(r.sender), e, add));
             case PATH_NAMESPACE -> t.byPathNamespace.put(r.pathNamespace,
-                    with(t.byPathNamespace.get(r.pathNamespace), e));
-            case IFACE -> t.byIface.put(r.iface, with(t.byIface.get(r.iface), e));
-            case ARG0 -> t.byArg0.put(r.plainArg0(), with(t.byArg0.get(r.plainArg0()), e));
-            default -> t.wild = with(t.wild, e);
+                    step(t.byPathNamespace.get(r.pathNamespace), e, add));
+            case IFACE -> t.byIface.put(r.iface, step(t.byIface.get(r.iface), e, add));
+            case ARG0 -> t.byArg0.put(r.plainArg0(), step(t.byArg0.get(r.plainArg0()), e, add));
+            default -> t.wild = step(t.wild, e, add);
         }
-        t.size++;
+    }
+
+    private static Object step(Object slot, Entry e, boolean add) {
+        return add ? with(slot, e) : without(slot, e);
     }
 
     /** A bucket plus one entry. */

@@ -9,7 +9,7 @@ import java.nio.ByteBuffer;
  * (sun.misc.Unsafe.invokeCleaner, in jdk.unsupported). If that is not available the buffer is
  * simply left to the GC, as before.
  */
-final class DirectMemory {
+public final class DirectMemory {
     private DirectMemory() { }
 
     private static final Object UNSAFE;
@@ -32,7 +32,8 @@ final class DirectMemory {
         INVOKE_CLEANER = invoke;
     }
 
-    static void release(ByteBuffer allocated) {
+    /** Frees {@code allocated}'s native memory now; a slice, duplicate or heap buffer is left to the GC. */
+    public static void release(ByteBuffer allocated) {
         if (INVOKE_CLEANER == null || !allocated.isDirect()) {
             return;
         }
