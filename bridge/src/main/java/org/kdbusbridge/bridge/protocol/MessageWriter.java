@@ -84,39 +84,80 @@ public final class MessageWriter {
 
     /** Writes the spliced message at index 0 of {@code out}, padding included (absolute puts only). */
     private static void splice(ByteBuffer buf, int offset, MessageHeader h, String sender, ByteBuffer out) {
+        splice(buf, offset, h, sender, out, 0, true);
+    }
+
+    /**
+     * Splices in place: the message at [offset, offset + h.length()) of a DIRECT buffer keeps its
+     * body where it is, and the rewritten header is written to end exactly where the body starts,
+     * growing into the bytes before {@code offset} (at most {@link #MAX_HEADER_GROWTH}). Returns
+     * the index where the spliced message now starts; it ends where the original did. No body
+     * byte is copied: what a large message costs is reading it, once.
+     *
+     * @throws IllegalArgumentException if there is not enough room before offset
+     */
+    public static int spliceSenderInPlace(ByteBuffer buf, int offset, MessageHeader h, String sender) throws ProtocolException {
+        splicedLength(buf, offset, h, sender);
+        int origBodyStart = h.bodyOffset() - offset;
+        int newBodyStart = bodyStart(h, sender.length());
+        int start = offset + origBodyStart - newBodyStart;
+        if (start < 0) throw new IllegalArgumentException("no room for the spliced header before offset " + offset);
+        byte[] original = new byte[origBodyStart]; // the new header overlaps the old one: read it first
+        buf.get(offset, original);
+        splice(ByteBuffer.wrap(original), 0, h, sender, buf, start, false);
+        return start;
+    }
+
+    /**
+     * How much longer than the client's a spliced header can be: one SENDER field (8 + a name of
+     * at most 255 bytes + NUL) plus up to 7 bytes of alignment on each side, rounded up.
+     */
+    public static final int MAX_HEADER_GROWTH = 288;
+
+    /**
+     * The splice itself. Header bytes are read from {@code src}, where the message's byte at
+     * h.offset() is at {@code srcBase}; the result is written at {@code outBase} of {@code out};
+     * the body is copied only if {@code copyBody} (else it is already in place after the header).
+     */
+    private static void splice(ByteBuffer src, int srcBase, MessageHeader h, String sender, ByteBuffer out,
+                               int outBase, boolean copyBody) {
         ByteOrder order = h.byteOrder();
         int senderLen = sender.length();
         int fieldsLength = fieldsEnd(h, senderLen) - WireFormat.FIXED_HEADER_SIZE;
         int bodyStart = bodyStart(h, senderLen);
         int bodyLength = (int) h.bodyLength();
-        out.put(0, buf, offset, 12);
-        putInt(out, 12, fieldsLength, order);
+        int delta = srcBase - h.offset(); // header position p is at src index p + delta
+        out.put(outBase, src, srcBase, 12);
+        putInt(out, outBase + 12, fieldsLength, order);
         int pos = WireFormat.FIXED_HEADER_SIZE;
         int n = h.knownFieldCount();
         for (int i = 0; i < n; i++) {
             int code = h.knownFieldCode(i);
             if (code == WireFormat.SENDER) continue;
-            pos = zeroTo(out, pos, WireFormat.align(pos, 8));
+            pos = zeroTo(out, outBase, pos, WireFormat.align(pos, 8));
             int s = h.structStart(code);
             int len = h.structEnd(code) - s;
-            out.put(pos, buf, s, len);
+            out.put(outBase + pos, src, s + delta, len);
             pos += len;
         }
-        pos = zeroTo(out, pos, WireFormat.align(pos, 8));
-        out.put(pos, (byte) WireFormat.SENDER);
-        out.put(pos + 1, (byte) 1);
-        out.put(pos + 2, (byte) 's');
-        out.put(pos + 3, (byte) 0);
-        putInt(out, pos + 4, senderLen, order);
+        pos = zeroTo(out, outBase, pos, WireFormat.align(pos, 8));
+        int at = outBase + pos;
+        out.put(at, (byte) WireFormat.SENDER);
+        out.put(at + 1, (byte) 1);
+        out.put(at + 2, (byte) 's');
+        out.put(at + 3, (byte) 0);
+        putInt(out, at + 4, senderLen, order);
         pos += 8;
-        for (int i = 0; i < senderLen; i++) out.put(pos + i, (byte) sender.charAt(i));
-        zeroTo(out, pos + senderLen, bodyStart); // the string's NUL and the body's alignment
-        out.put(bodyStart, buf, h.bodyOffset(), bodyLength);
+        for (int i = 0; i < senderLen; i++) out.put(outBase + pos + i, (byte) sender.charAt(i));
+        zeroTo(out, outBase, pos + senderLen, bodyStart); // the string's NUL and the body's alignment
+        if (copyBody) {
+            out.put(outBase + bodyStart, src, h.bodyOffset() + delta, bodyLength);
+        }
     }
 
-    /** Zeroes [from, to) (at most 8 padding bytes); returns to. Output buffers may be reused. */
-    private static int zeroTo(ByteBuffer out, int from, int to) {
-        for (int i = from; i < to; i++) out.put(i, (byte) 0);
+    /** Zeroes [base+from, base+to) (at most 8 padding bytes); returns to. Output buffers may be reused. */
+    private static int zeroTo(ByteBuffer out, int base, int from, int to) {
+        for (int i = from; i < to; i++) out.put(base + i, (byte) 0);
         return to;
     }
 

@@ -236,6 +236,30 @@ public final class BusServer implements Driver.Host {
 
     PayloadBuffers payloadBuffers() { return payloadBuffers; }
 
+    /** At most this much is reserved at once for large frames read in place (half-arrived ones included). */
+    static final long LARGE_FRAMES_RESERVE = 64L * 1024 * 1024;
+    private long largeFramesReserved;
+
+    /**
+     * Reserves room for a large frame read straight into its payload buffer; false when frames in
+     * flight already hold {@link #LARGE_FRAMES_RESERVE}, and the frame takes the ordinary path
+     * (a buffer that grows only as data arrives), so clients that claim big frames and send
+     * them slowly cannot make the bus allocate more than that.
+     */
+    boolean reserveLargeFrame(long len) {
+        if (largeFramesReserved + len > LARGE_FRAMES_RESERVE) {
+            return false;
+        }
+        largeFramesReserved += len;
+        return true;
+    }
+
+    void releaseLargeFrame(long len) {
+        largeFramesReserved -= len;
+    }
+
+    long largeFramesReserved() { return largeFramesReserved; }
+
     java.util.function.Consumer<java.nio.ByteBuffer> payloadRecycler() { return payloadRecycler; }
 
     Bus bus() { return bus; }

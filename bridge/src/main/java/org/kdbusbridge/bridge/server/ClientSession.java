@@ -41,10 +41,18 @@ import org.slf4j.LoggerFactory;
  * first byte of a sendmsg, and its FdSet reference is held until that sendmsg succeeded.
  * Every fd this session owns is closed on close().
  *
+ * Large input: a frame of at least {@link #zeroCopyThreshold} (and at most LARGE_IN_PLACE_MAX)
+ * bytes that has not fully arrived is moved, with what has, into a pooled direct buffer behind
+ * LARGE_HEADROOM free bytes, and the rest is read straight there ({@code largeIn}; never past
+ * the frame's end, so the next message stays in the socket). Its header is then rewritten into
+ * the headroom with SENDER spliced in and the buffer becomes the payload: the body is copied
+ * by the kernel once and never by us. Frames in flight this way hold a bus-wide reservation
+ * (BusServer.LARGE_FRAMES_RESERVE); past it, frames take the grow-as-data-arrives path.
+ *
  * Output: small messages are copied into {@code out} (many per send); a message of at least
- * {@link #zeroCopyThreshold} bytes is spliced once into a direct buffer at admission and
- * written to each receiver's socket straight from that shared buffer (through {@code large}, a
- * private read-only view), never copied per receiver. {@code large} is set only while
+ * {@link #zeroCopyThreshold} bytes is spliced once into a direct buffer at admission (or was
+ * read into one, above) and written to each receiver's socket straight from that shared buffer
+ * (through {@code large}, a private read-only view), never copied per receiver. {@code large} is set only while
  * {@code out} is empty and is the pool's head message; that message stays in the pool (charged)
  * until its last byte was sent.
  *
@@ -67,6 +75,10 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
      */
     static volatile int zeroCopyThreshold = Integer.getInteger("kdbus.zeroCopyThreshold", ZERO_COPY_SIZE);
     private static final java.util.function.IntConsumer CLOSE_FD = fd -> org.kdbusbridge.bridge.transport.LibC.INSTANCE.close(fd);
+    /** Bytes left free before a large frame read in place, for its rewritten header (see below). */
+    static final int LARGE_HEADROOM = 512;
+    /** Large frames up to this size are read straight into their payload buffer. */
+    static final int LARGE_IN_PLACE_MAX = 16 * 1024 * 1024;
 
     private final BusServer server;
     private final SocketConnection socket;
@@ -89,6 +101,17 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
     private int headOffset;
     /** A view of the pool's head message being written straight from its shared direct payload, or null. */
     private ByteBuffer large;
+    /**
+     * A large frame being read straight into the buffer that becomes its payload: the frame sits
+     * at [LARGE_HEADROOM, limit), position = how far it has arrived. Null when none is.
+     * Reading it there spares the copy from the input buffer into the payload; the headroom
+     * takes the header with SENDER spliced in, so the body never moves.
+     */
+    private ByteBuffer largeIn;
+    /** Set when the current frame's buffer became its payload (so it is not ours any more). */
+    private boolean frameAdopted;
+    /** The buffer the frame being handled is in: {@code in}, or {@code largeIn}'s buffer. */
+    private ByteBuffer frameBuf;
     private EventLoop.Timer authTimer;
     /** Received fds not yet claimed by a complete message: a ring of pendingCount from pendingHead. */
     private int[] pendingFds;
@@ -160,12 +183,13 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
                 pauseReading(true);
                 return;
             }
-            if (!in.hasRemaining()) {
+            ByteBuffer target = largeIn != null ? largeIn : in;
+            if (!target.hasRemaining()) {
                 // Buffer full of one partial message: it was grown to fit in process().
                 return;
             }
-            int room = in.remaining();
-            int n = socket.readWithFds(in, this);
+            int room = target.remaining();
+            int n = socket.readWithFds(target, this);
             if (fdOverflow) {
                 LOG.warn("Disconnecting {}: more than max_incoming_unix_fds={} fds pending", this,
                         server.limits().maxIncomingUnixFds);
@@ -179,7 +203,13 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
             if (n == 0) {
                 return;
             }
-            process();
+            if (target == largeIn) {
+                if (!largeIn.hasRemaining()) {
+                    finishLargeFrame();
+                }
+            } else {
+                process();
+            }
             if (n < room && !hangup) {
                 // A short read drained the socket: the (level-triggered) loop reports it again
                 // when more arrives, so a read that would only say EAGAIN is saved.
@@ -227,12 +257,17 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
                             + server.limits().maxMessageSize);
                 }
                 if (in.remaining() < len) {
+                    if (len >= zeroCopyThreshold && len <= LARGE_IN_PLACE_MAX && server.reserveLargeFrame(len)) {
+                        startLargeFrame((int) len); // the rest is read straight into its payload buffer
+                        break;
+                    }
                     if (pos + len > in.capacity()) {
                         grow((int) len);
                         return; // grow() left the buffer in write mode
                     }
                     break;
                 }
+                frameBuf = in;
                 handleFrame(pos, (int) len);
                 in.position(pos + (int) len);
             }
@@ -246,7 +281,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
             close("out of memory");
             return;
         }
-        if (!in.hasRemaining() && pendingCount > 0) {
+        if (largeIn == null && !in.hasRemaining() && pendingCount > 0) {
             // No partial message left, and fds only come with a message's first byte: these
             // belong to no message (more fds than UNIX_FDS claimed, or sent during SASL).
             closePendingFds();
@@ -360,7 +395,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
     }
 
     private void handleFrame(int pos, int len) throws ProtocolException {
-        header.wrap(in, pos, len);
+        header.wrap(frameBuf, pos, len);
         header.validateBody();
         long nfds = header.unixFds();
         if (nfds == 0) {
@@ -422,22 +457,84 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
             LOG.warn("TEST-ONLY fault injection: dropped {} from {}", header, conn);
             return;
         }
-        Message m = toCore(pos, dest, fds);
+        Message m = toCore(pos, dest, fds, true);
         Delivery d = server.bus().send(conn, m);
         if (d != Delivery.OK) {
             routingError(m, d);
         }
     }
 
-    /** The sealed, SENDER-stamped copy of the frame at {@code pos} that the core routes. */
-    private Message toCore(int pos, String dest, FdSet fds) throws ProtocolException {
-        SealedPayload payload = header.length() >= zeroCopyThreshold
-                ? new SealedPayload(MessageWriter.spliceSenderDirect(in, pos, header, conn.uniqueName(),
-                        server.payloadBuffers()::take), server.payloadRecycler())
-                : new SealedPayload(MessageWriter.spliceSender(in, pos, header, conn.uniqueName()));
-        return new Message(header.type(), header.flags(), header.serial(),
-                header.hasReplySerial() ? header.replySerial() : Message.NO_REPLY_SERIAL, dest, header.path(),
-                header.iface(), header.member(), header.errorName(), payload, new PayloadArgs(payload, header.signature()), fds);
+    /**
+     * The sealed, SENDER-stamped copy of the frame at {@code pos} that the core routes. A large
+     * frame read in place becomes its own payload ({@code adopt}: not for driver captures, whose
+     * call still reads the frame): its header is rewritten in the headroom, the body stays.
+     */
+    private Message toCore(int pos, String dest, FdSet fds, boolean adopt) throws ProtocolException {
+        // Everything the header says is read before an in-place splice overwrites it.
+        int type = header.type();
+        int flags = header.flags();
+        long serial = header.serial();
+        long replySerial = header.hasReplySerial() ? header.replySerial() : Message.NO_REPLY_SERIAL;
+        String path = header.path();
+        String iface = header.iface();
+        String member = header.member();
+        String errorName = header.errorName();
+        String signature = header.signature();
+        SealedPayload payload;
+        if (adopt && frameBuf != in && !frameAdopted) {
+            ByteBuffer whole = frameBuf;
+            int start = MessageWriter.spliceSenderInPlace(whole, pos, header, conn.uniqueName());
+            ByteBuffer view = whole.duplicate();
+            view.limit(pos + header.length()).position(start);
+            PayloadBuffers pool = server.payloadBuffers();
+            payload = new SealedPayload(view, unused -> pool.give(whole));
+            frameAdopted = true;
+        } else if (header.length() >= zeroCopyThreshold) {
+            payload = new SealedPayload(MessageWriter.spliceSenderDirect(frameBuf, pos, header, conn.uniqueName(),
+                    server.payloadBuffers()::take), server.payloadRecycler());
+        } else {
+            payload = new SealedPayload(MessageWriter.spliceSender(frameBuf, pos, header, conn.uniqueName()));
+        }
+        return new Message(type, flags, serial, replySerial, dest, path, iface, member, errorName, payload,
+                new PayloadArgs(payload, signature), fds);
+    }
+
+    /**
+     * Moves the start of a large frame (all of {@code in}'s unread bytes) into a payload buffer
+     * and reads the rest there. Called with {@code in} in read mode at the frame's first byte.
+     */
+    private void startLargeFrame(int len) {
+        ByteBuffer p = server.payloadBuffers().take(LARGE_HEADROOM + len);
+        p.position(LARGE_HEADROOM);
+        p.put(in); // every unread byte belongs to this (incomplete) frame
+        largeIn = p;
+    }
+
+    /** The large frame has fully arrived: handle it from its own buffer. */
+    private void finishLargeFrame() {
+        ByteBuffer p = largeIn;
+        largeIn = null;
+        int len = p.limit() - LARGE_HEADROOM;
+        server.releaseLargeFrame(len);
+        frameBuf = p;
+        frameAdopted = false;
+        try {
+            handleFrame(LARGE_HEADROOM, len);
+        } catch (ProtocolException e) {
+            LOG.warn("Disconnecting {}: protocol violation: {}", this, e.getMessage());
+            close("protocol violation");
+        } catch (OutOfMemoryError e) {
+            LOG.error("Disconnecting {}: out of memory while receiving", this);
+            close("out of memory");
+        } finally {
+            // Not adopted (an error, a driver call): left to the GC, since a driver call or
+            // an error reply may still hold views of it. Adopted: its payload gives it back.
+            frameBuf = in;
+        }
+        if (!closed && in.position() == 0 && pendingCount > 0) {
+            closePendingFds(); // as process(): nothing buffered, and fds come with a message's first byte
+        }
+        armPendingFdTimer();
     }
 
     private void routingError(Message m, Delivery d) {
@@ -476,7 +573,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
         Runnable capture = () -> {
             if (server.bus().hasMonitors() && conn.uniqueName() != null) {
                 try {
-                    server.bus().admitToDriver(conn, toCore(pos, dest, fds));
+                    server.bus().admitToDriver(conn, toCore(pos, dest, fds, false));
                 } catch (ProtocolException e) {
                     LOG.debug("Not captured: {}", e.getMessage());
                 }
@@ -670,6 +767,10 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
             outFds = null;
         }
         large = null;
+        if (largeIn != null) {
+            server.releaseLargeFrame(largeIn.limit() - LARGE_HEADROOM);
+            largeIn = null; // half a frame: left to the GC
+        }
         server.onClosed(this);
     }
 

@@ -100,4 +100,40 @@ class MessageWriterTest {
         assertThrows(IllegalArgumentException.class,
                 () -> MessageWriter.spliceSenderDirect(in, 0, h, ":1.1", n -> ByteBuffer.allocateDirect(n - 1)));
     }
+
+    @ParameterizedTest
+    @MethodSource("orders")
+    void splicingInPlaceGivesTheSameBytesWithoutMovingTheBody(ByteOrder o) throws Exception {
+        byte[] body = Wire.body(o, w -> w.str("payload").u64(42).array(8, x -> x.pad(8).str("k").sig("u").u32(3)));
+        byte[] m = msg(o, METHOD_CALL, NO_AUTO_START, 1234, body,
+                new F(77, "ay", w -> w.array(1, x -> x.y(1).y(2).y(3))),
+                path("/org/x"), s(SENDER, ":1.999"), s(INTERFACE, "org.x.I"), s(MEMBER, "Go"),
+                new F(200, "s", w -> w.str("junk")), s(DESTINATION, "org.x.Svc"), g("sta{sv}"), u(UNIX_FDS, 0));
+        String sender = ":1." + "7".repeat(200); // a long name: the header grows
+        ByteBuffer heap = ByteBuffer.wrap(m);
+        MessageHeader h = new MessageHeader();
+        h.wrap(heap, 0, m.length);
+        byte[] expected = MessageWriter.spliceSender(heap, 0, h, sender);
+
+        int headroom = MessageWriter.MAX_HEADER_GROWTH;
+        ByteBuffer buf = ByteBuffer.allocateDirect(headroom + m.length);
+        for (int i = 0; i < headroom; i++) buf.put(i, (byte) 0x5A); // stale bytes before the frame
+        buf.put(headroom, m);
+        MessageHeader inBuf = new MessageHeader();
+        inBuf.wrap(buf, headroom, m.length);
+        inBuf.validateBody();
+        int bodyAt = inBuf.bodyOffset();
+        int start = MessageWriter.spliceSenderInPlace(buf, headroom, inBuf, sender);
+        assertEquals(headroom + m.length - expected.length, start, "ends where the original ended");
+        byte[] got = new byte[expected.length];
+        buf.get(start, got);
+        assertArrayEquals(expected, got);
+        assertEquals(bodyAt, start + (expected.length - body.length), "the body did not move");
+
+        ByteBuffer tight = ByteBuffer.allocateDirect(m.length);
+        tight.put(0, m);
+        MessageHeader t = new MessageHeader();
+        t.wrap(tight, 0, m.length);
+        assertThrows(IllegalArgumentException.class, () -> MessageWriter.spliceSenderInPlace(tight, 0, t, sender));
+    }
 }

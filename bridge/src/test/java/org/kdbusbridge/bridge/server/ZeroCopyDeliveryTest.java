@@ -300,4 +300,63 @@ class ZeroCopyDeliveryTest {
         LIBC.close(passed);
         LIBC.close(keep);
     }
+
+    // --- large frames read in place: the reservation that bounds them ----------------------
+
+    private long reserved() throws Exception {
+        java.util.concurrent.CompletableFuture<Long> f = new java.util.concurrent.CompletableFuture<>();
+        server.loop().execute(() -> f.complete(server.largeFramesReserved()));
+        return f.get(10, TimeUnit.SECONDS);
+    }
+
+    private void awaitReserved(long expected) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        long now;
+        while ((now = reserved()) != expected) {
+            assertTrue(System.nanoTime() < deadline, "reserved " + now + ", expected " + expected);
+            Thread.onSpinWait();
+        }
+    }
+
+    @Test
+    @Timeout(value = 60, unit = TimeUnit.SECONDS)
+    void halfSentLargeFramesAreBoundedAndReleasedWhenTheirSenderGoes() throws Exception {
+        Path socket = start();
+        int bodySize = ClientSession.LARGE_IN_PLACE_MAX - 4096;
+        byte[] frame = org.kdbusbridge.bridge.protocol.MessageBuilder.signal(7, "/z", IFACE, "Huge", null, null, "ay",
+                new BodyWriter(bodySize + 8).writeByteArray(new byte[bodySize]).toByteArray());
+        int perClient = (int) (BusServer.LARGE_FRAMES_RESERVE / frame.length);
+        List<RawClient> senders = new ArrayList<>();
+        for (int i = 0; i <= perClient; i++) { // one more than the reserve holds
+            RawClient c = RawClient.open(socket);
+            open.add(c);
+            senders.add(c);
+            c.write(Arrays.copyOf(frame, 100_000)); // the start of the frame, then nothing
+            // Every frame that fits the reserve holds its size; the one that does not takes the
+            // ordinary (grow-as-it-arrives) path and reserves nothing.
+            awaitReserved((long) Math.min(i + 1, perClient) * frame.length);
+        }
+
+        // The frame that did not fit still gets through, whole.
+        RawClient receiver = RawClient.open(socket);
+        open.add(receiver);
+        receiver.addMatch("type='signal',member='Huge'");
+        RawClient last = senders.get(perClient);
+        last.write(Arrays.copyOfRange(frame, 100_000, frame.length));
+        Msg m = receiver.read();
+        assertTrue(m.isSignal("Huge"), m.toString());
+        assertEquals(last.uniqueName, m.sender());
+        assertEquals(bodySize + 4, m.bodyLength(), "length prefix + bytes");
+
+        // A sender that vanishes half-way gives its reservation back; one that finishes does too.
+        senders.get(0).close();
+        senders.get(1).write(Arrays.copyOfRange(frame, 100_000, frame.length));
+        Msg m2 = receiver.read();
+        assertEquals(senders.get(1).uniqueName, m2.sender());
+        awaitReserved((long) (perClient - 2) * frame.length);
+        for (int i = 2; i < perClient; i++) {
+            senders.get(i).close();
+        }
+        awaitReserved(0);
+    }
 }
