@@ -136,4 +136,32 @@ class MessageWriterTest {
         t.wrap(tight, 0, m.length);
         assertThrows(IllegalArgumentException.class, () -> MessageWriter.spliceSenderInPlace(tight, 0, t, sender));
     }
+
+    @org.junit.jupiter.api.Test
+    void inPlaceAndCopyingSplicesAgreeOnRandomMessages() throws Exception {
+        java.util.Random r = new java.util.Random(20261127);
+        for (int n = 0; n < 3000; n++) {
+            byte[] m = FuzzMessages.randomValid(r).encode();
+            String sender = ":1." + "9".repeat(1 + r.nextInt(250));
+            ByteBuffer heap = ByteBuffer.wrap(m);
+            MessageHeader h = new MessageHeader();
+            h.wrap(heap, 0, m.length);
+            byte[] expected = MessageWriter.spliceSender(heap, 0, h, sender);
+
+            int offset = MessageWriter.MAX_HEADER_GROWTH + r.nextInt(16);
+            ByteBuffer buf = ByteBuffer.allocateDirect(offset + m.length + 3);
+            for (int i = 0; i < buf.capacity(); i++) buf.put(i, (byte) r.nextInt());
+            buf.put(offset, m);
+            MessageHeader in = new MessageHeader();
+            in.wrap(buf, offset, m.length);
+            int start = MessageWriter.spliceSenderInPlace(buf, offset, in, sender);
+            byte[] got = new byte[offset + m.length - start];
+            buf.get(start, got);
+            assertArrayEquals(expected, got, "message " + n);
+            MessageHeader again = new MessageHeader();
+            again.wrap(buf, start, got.length);
+            again.validateBody();
+            assertEquals(sender, again.sender());
+        }
+    }
 }
