@@ -448,6 +448,39 @@ public final class EventLoop {
 
     // ----------------------------------------------------------------- loop
 
+    /**
+     * Adaptive spinning (the idle strategy of busy I/O loops such as Aeron's): while traffic is
+     * dense (the last sleep ended within HOT_WAIT_NANOS), the loop polls epoll without sleeping
+     * for up to SPIN_NANOS before it blocks. The next request of a busy client, or a service's
+     * reply to the call just forwarded, is often that close, and a sleeping loop costs each one
+     * a wake-up from an idle CPU (an IPI; slow in a VM). Measured on 2 vCPUs against the same
+     * loop without it (docs/performance.md): connect + Hello + RequestName + close 15.1k -> 18.0k
+     * per s, a synchronous call's p50 through the bus 65 -> 41 us, for about 10 % more bus CPU
+     * per connection. An idle bus never spins (its last sleep was long), and a spin that found
+     * nothing makes the next 1, 2, 4 ... 64 sleeps skip it. -Dkdbus.spinMicros=0 turns it off.
+     */
+    private static final long SPIN_NANOS = Long.getLong("kdbus.spinMicros", 20) * 1000L;
+    private static final long HOT_WAIT_NANOS = 10 * SPIN_NANOS;
+    /** How long the last blocking wait lasted before events came (MAX_VALUE: a timeout). */
+    private long lastWaitNanos = Long.MAX_VALUE;
+    private static final int MAX_SPIN_PENALTY = 64;
+    /** Sleeps left before the next spin, and how many the last miss cost (doubles per miss). */
+    private int spinSkip;
+    private int spinPenalty;
+
+    /** Polls (timeout 0) for up to SPIN_NANOS; returns the events found, or 0. */
+    private int spinPoll() {
+        long start = System.nanoTime();
+        do {
+            int n = libc.epoll_wait(epfd, eventsAddr, MAX_EVENTS, 0);
+            if (n != 0) {
+                lastWaitNanos = System.nanoTime() - start;
+                return n; // (n < 0: the blocking call below reports it)
+            }
+        } while (System.nanoTime() - start < SPIN_NANOS);
+        return 0;
+    }
+
     private void run() {
         LOG.debug("{}: event loop started", name);
         try {
@@ -457,7 +490,23 @@ public final class EventLoop {
                     break;
                 }
                 int timeout = computeTimeout();
-                int n = libc.epoll_wait(epfd, eventsAddr, MAX_EVENTS, timeout);
+                int n = 0;
+                if (timeout != 0 && lastWaitNanos < HOT_WAIT_NANOS) {
+                    if (spinSkip > 0) {
+                        spinSkip--;
+                    } else {
+                        n = spinPoll();
+                        // A spin that finds nothing (a lone client calling one at a time) is
+                        // CPU for nothing: back off exponentially, and start over on a hit.
+                        spinPenalty = n != 0 ? 0 : Math.min(MAX_SPIN_PENALTY, Math.max(1, spinPenalty * 2));
+                        spinSkip = spinPenalty;
+                    }
+                }
+                if (n == 0) {
+                    long t0 = System.nanoTime();
+                    n = libc.epoll_wait(epfd, eventsAddr, MAX_EVENTS, timeout);
+                    lastWaitNanos = n > 0 ? System.nanoTime() - t0 : Long.MAX_VALUE;
+                }
                 if (n < 0) {
                     int e = LibC.Native.errno();
                     if (e != LibC.EINTR) {

@@ -287,4 +287,44 @@ class EventLoopTest {
         never.shutdown();
         assertTrue(never.awaitTermination(0));
     }
+
+    @Test
+    @org.junit.jupiter.api.Timeout(60)
+    void aHotLoopThatSpinsLosesNoEventAndNoTask() throws Exception {
+        // Back-to-back round trips keep the loop "hot", so it polls without sleeping between
+        // them; every byte must still be answered and cross-thread tasks must still run.
+        ByteBuffer sv = ByteBuffer.allocateDirect(8).order(ByteOrder.nativeOrder());
+        assertEquals(0, LibC.INSTANCE.socketpair(LibC.AF_UNIX, LibC.SOCK_STREAM | LibC.SOCK_CLOEXEC, 0,
+                LibC.Native.address(sv)));
+        int mine = sv.getInt(0);
+        int loopSide = sv.getInt(4);
+        ByteBuffer echo = ByteBuffer.allocateDirect(64);
+        long echoAddr = LibC.Native.address(echo);
+        onLoopRun(loop, () -> loop.register(loopSide, EventLoop.READ, (fd, ev) -> {
+            long n = LibC.INSTANCE.read(fd, echoAddr, 64);
+            if (n > 0) {
+                LibC.INSTANCE.write(fd, echoAddr, n);
+            }
+        }));
+        ByteBuffer b = ByteBuffer.allocateDirect(1);
+        long addr = LibC.Native.address(b);
+        AtomicInteger tasksRun = new AtomicInteger();
+        int rounds = 20_000;
+        for (int i = 0; i < rounds; i++) {
+            b.put(0, (byte) i);
+            assertEquals(1, LibC.INSTANCE.write(mine, addr, 1));
+            if (i % 100 == 0) {
+                loop.execute(tasksRun::incrementAndGet);
+            }
+            assertEquals(1, LibC.INSTANCE.read(mine, addr, 1), "round " + i); // blocking: the echo
+            assertEquals((byte) i, b.get(0));
+        }
+        CountDownLatch last = new CountDownLatch(1);
+        loop.execute(last::countDown);
+        assertTrue(last.await(TIMEOUT_MS, TimeUnit.MILLISECONDS));
+        assertEquals(rounds / 100, tasksRun.get());
+        onLoopRun(loop, () -> loop.unregister(loopSide));
+        LibC.INSTANCE.close(mine);
+        LibC.INSTANCE.close(loopSide);
+    }
 }
