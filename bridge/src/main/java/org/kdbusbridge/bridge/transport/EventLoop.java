@@ -451,15 +451,18 @@ public final class EventLoop {
     /**
      * Adaptive spinning (the idle strategy of busy I/O loops such as Aeron's): while traffic is
      * dense (the last sleep ended within HOT_WAIT_NANOS), the loop polls epoll without sleeping
-     * for up to SPIN_NANOS before it blocks. The next request of a busy client, or a service's
-     * reply to the call just forwarded, is often that close, and a sleeping loop costs each one
-     * a wake-up from an idle CPU (an IPI; slow in a VM). Measured on 2 vCPUs against the same
-     * loop without it (docs/performance.md): connect + Hello + RequestName + close 15.1k -> 18.0k
-     * per s, a synchronous call's p50 through the bus 65 -> 41 us, for about 10 % more bus CPU
-     * per connection. An idle bus never spins (its last sleep was long), and a spin that found
-     * nothing makes the next 1, 2, 4 ... 64 sleeps skip it. -Dkdbus.spinMicros=0 turns it off.
+     * for up to SPIN_NANOS before it blocks. The next request of a busy client is often that
+     * close, and a sleeping loop costs each one a wake-up from an idle CPU (an IPI; slow in a
+     * VM) that its sender waits through. The default budget, 5 us, is about what a sleep and a
+     * wake-up cost the loop anyway, so spinning is CPU-neutral: on 2 vCPUs connect + Hello +
+     * RequestName + close went from 0.95x to 1.07x dbus-broker's rate at 0.97x its CPU per
+     * connection. A longer budget also catches a service's reply to a call just forwarded:
+     * 20 us took a synchronous call's p50 through the bus from 65 to 41 us, for ~10 % more CPU
+     * per connection (docs/performance.md). An idle bus never spins (its last sleep was long),
+     * and a spin that found nothing makes the next 1, 2, 4 ... 64 sleeps skip it.
+     * -Dkdbus.spinMicros=N sets the budget; 0 turns spinning off.
      */
-    private static final long SPIN_NANOS = Long.getLong("kdbus.spinMicros", 20) * 1000L;
+    private static final long SPIN_NANOS = Long.getLong("kdbus.spinMicros", 5) * 1000L;
     private static final long HOT_WAIT_NANOS = 10 * SPIN_NANOS;
     /** How long the last blocking wait lasted before events came (MAX_VALUE: a timeout). */
     private long lastWaitNanos = Long.MAX_VALUE;
