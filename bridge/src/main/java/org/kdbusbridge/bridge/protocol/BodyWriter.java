@@ -10,8 +10,10 @@ import java.util.Arrays;
 public final class BodyWriter {
     private byte[] a;
     private int pos;
-    /** Container stack: for arrays, the index of the length slot; for structs/dict entries, -1. */
-    /** Allocated by the first container: most driver bodies are one string or number. */
+    /**
+     * Container stack: for arrays, the index of the length slot; for structs/dict entries, -1.
+     * Allocated by the first container: most driver bodies are one string or number.
+     */
     private int[] lenSlot = NO_INTS;
     private int[] start = NO_INTS;
     private char[] kind = NO_CHARS;

@@ -226,15 +226,13 @@ public final class BusServer implements Driver.Host {
         }
     }
 
-    private final LargeBuffers largeBuffers = new LargeBuffers();
 
-    LargeBuffers largeBuffers() { return largeBuffers; }
 
-    private final PayloadBuffers payloadBuffers = new PayloadBuffers();
-    /** Allocates large payloads from the pool; their free() hands the buffer back. */
-    private final java.util.function.Consumer<java.nio.ByteBuffer> payloadRecycler = payloadBuffers::give;
+    private final DirectBuffers buffers = new DirectBuffers();
+    /** Large payloads come from the pool; their free() hands the buffer back. */
+    private final java.util.function.Consumer<java.nio.ByteBuffer> payloadRecycler = buffers::give;
 
-    PayloadBuffers payloadBuffers() { return payloadBuffers; }
+    DirectBuffers buffers() { return buffers; }
 
     /** At most this much is reserved at once for large frames read in place (half-arrived ones included). */
     static final long LARGE_FRAMES_RESERVE = 64L * 1024 * 1024;

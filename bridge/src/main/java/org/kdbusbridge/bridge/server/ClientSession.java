@@ -108,8 +108,6 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
      * takes the header with SENDER spliced in, so the body never moves.
      */
     private ByteBuffer largeIn;
-    /** Set when the current frame's buffer became its payload (so it is not ours any more). */
-    private boolean frameAdopted;
     /** The buffer the frame being handled is in: {@code in}, or {@code largeIn}'s buffer. */
     private ByteBuffer frameBuf;
     private EventLoop.Timer authTimer;
@@ -129,9 +127,9 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
         this.conn = conn;
         this.sasl = sasl;
         // Reused from closed sessions: a connect costs no fresh 128 KiB of zeroed direct memory.
-        this.small = server.largeBuffers().takeSmall(INITIAL_BUFFER);
+        this.small = server.buffers().takeSmall(INITIAL_BUFFER);
         this.in = small;
-        this.out = server.largeBuffers().takeSmall(INITIAL_BUFFER);
+        this.out = server.buffers().takeSmall(INITIAL_BUFFER);
         out.flip(); // empty, read mode
     }
 
@@ -272,13 +270,10 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
                 in.position(pos + (int) len);
             }
         } catch (ProtocolException e) {
-            LOG.warn("Disconnecting {}: protocol violation: {}", this, e.getMessage());
-            close("protocol violation");
+            closeForProtocolViolation(e);
             return;
         } catch (OutOfMemoryError e) {
-            // One oversized client must not take the bus down with it.
-            LOG.error("Disconnecting {}: out of memory while receiving", this);
-            close("out of memory");
+            closeForOutOfMemory();
             return;
         }
         if (largeIn == null && !in.hasRemaining() && pendingCount > 0) {
@@ -377,10 +372,10 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
             in.compact();
             return;
         }
-        ByteBuffer bigger = server.largeBuffers().take(capacity);
+        ByteBuffer bigger = server.buffers().take(capacity);
         bigger.put(in);
         if (in != small) {
-            server.largeBuffers().give(in);
+            server.buffers().give(in);
         }
         in = bigger;
     }
@@ -388,7 +383,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
     /** Returns to the small buffer once a large message has gone through. */
     private void shrinkIfIdle() {
         if (in != small && in.position() == 0) {
-            server.largeBuffers().give(in);
+            server.buffers().give(in);
             small.clear();
             in = small;
         }
@@ -481,17 +476,16 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
         String errorName = header.errorName();
         String signature = header.signature();
         SealedPayload payload;
-        if (adopt && frameBuf != in && !frameAdopted) {
+        if (adopt && frameBuf != in) { // route() calls this once per frame
             ByteBuffer whole = frameBuf;
             int start = MessageWriter.spliceSenderInPlace(whole, pos, header, conn.uniqueName());
             ByteBuffer view = whole.duplicate();
             view.limit(pos + header.length()).position(start);
-            PayloadBuffers pool = server.payloadBuffers();
+            DirectBuffers pool = server.buffers();
             payload = new SealedPayload(view, unused -> pool.give(whole));
-            frameAdopted = true;
         } else if (header.length() >= zeroCopyThreshold) {
             payload = new SealedPayload(MessageWriter.spliceSenderDirect(frameBuf, pos, header, conn.uniqueName(),
-                    server.payloadBuffers()::take), server.payloadRecycler());
+                    server.buffers()::take), server.payloadRecycler());
         } else {
             payload = new SealedPayload(MessageWriter.spliceSender(frameBuf, pos, header, conn.uniqueName()));
         }
@@ -504,10 +498,21 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
      * and reads the rest there. Called with {@code in} in read mode at the frame's first byte.
      */
     private void startLargeFrame(int len) {
-        ByteBuffer p = server.payloadBuffers().take(LARGE_HEADROOM + len);
+        ByteBuffer p = server.buffers().take(LARGE_HEADROOM + len);
         p.position(LARGE_HEADROOM);
         p.put(in); // every unread byte belongs to this (incomplete) frame
         largeIn = p;
+    }
+
+    private void closeForProtocolViolation(ProtocolException e) {
+        LOG.warn("Disconnecting {}: protocol violation: {}", this, e.getMessage());
+        close("protocol violation");
+    }
+
+    /** One oversized client must not take the bus down with it. */
+    private void closeForOutOfMemory() {
+        LOG.error("Disconnecting {}: out of memory while receiving", this);
+        close("out of memory");
     }
 
     /** The large frame has fully arrived: handle it from its own buffer. */
@@ -517,15 +522,12 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
         int len = p.limit() - LARGE_HEADROOM;
         server.releaseLargeFrame(len);
         frameBuf = p;
-        frameAdopted = false;
         try {
             handleFrame(LARGE_HEADROOM, len);
         } catch (ProtocolException e) {
-            LOG.warn("Disconnecting {}: protocol violation: {}", this, e.getMessage());
-            close("protocol violation");
+            closeForProtocolViolation(e);
         } catch (OutOfMemoryError e) {
-            LOG.error("Disconnecting {}: out of memory while receiving", this);
-            close("out of memory");
+            closeForOutOfMemory();
         } finally {
             // Not adopted (an error, a driver call): left to the GC, since a driver call or
             // an error reply may still hold views of it. Adopted: its payload gives it back.
@@ -752,12 +754,12 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
         socket.close(); // fds still in the kernel's receive queue die with the socket
         closePendingFds();
         if (in != small) {
-            server.largeBuffers().give(in);
+            server.buffers().give(in);
             in = small;
         }
         // Nothing touches a closed session's buffers again (every entry point checks closed).
-        server.largeBuffers().giveSmall(small);
-        server.largeBuffers().giveSmall(out);
+        server.buffers().giveSmall(small);
+        server.buffers().giveSmall(out);
         if (pendingFdTimer != null) {
             pendingFdTimer.cancel();
             pendingFdTimer = null;

@@ -11,15 +11,15 @@ import org.junit.jupiter.api.Test;
 import org.kdbusbridge.core.message.SealedPayload;
 
 /** The large-payload pool: reuse, the size window, and the bound on what it keeps. */
-class PayloadBuffersTest {
+class DirectBuffersTest {
     @Test
     void aFreedPayloadsBufferServesTheNextOfASimilarSize() {
-        PayloadBuffers pool = new PayloadBuffers();
+        DirectBuffers pool = new DirectBuffers();
         ByteBuffer a = pool.take(1_048_700);
         assertTrue(a.isDirect());
         assertEquals(0, a.position());
         assertEquals(1_048_700, a.limit());
-        assertEquals(0, a.capacity() % PayloadBuffers.GRANULE, "rounded up to the granule");
+        assertEquals(0, a.capacity() % DirectBuffers.GRANULE, "rounded up to the granule");
         SealedPayload p = new SealedPayload(a, pool::give);
         p.free();
         assertEquals(a.capacity(), pool.spareBytes());
@@ -33,7 +33,7 @@ class PayloadBuffersTest {
 
     @Test
     void aSmallRequestDoesNotPinABigBuffer() {
-        PayloadBuffers pool = new PayloadBuffers();
+        DirectBuffers pool = new DirectBuffers();
         ByteBuffer big = pool.take(4 << 20);
         pool.give(big);
         ByteBuffer small = pool.take(100_000);
@@ -43,7 +43,7 @@ class PayloadBuffersTest {
 
     @Test
     void spareMemoryIsBounded() {
-        PayloadBuffers pool = new PayloadBuffers();
+        DirectBuffers pool = new DirectBuffers();
         ByteBuffer[] bs = new ByteBuffer[12];
         for (int i = 0; i < bs.length; i++) {
             bs[i] = pool.take(1 << 20);
@@ -51,7 +51,7 @@ class PayloadBuffersTest {
         for (ByteBuffer b : bs) {
             pool.give(b);
         }
-        assertTrue(pool.spareBytes() <= PayloadBuffers.MAX_SPARE_BYTES, "kept " + pool.spareBytes());
-        assertEquals(PayloadBuffers.MAX_SPARE_BYTES, pool.spareBytes(), "filled up to the bound");
+        assertTrue(pool.spareBytes() <= DirectBuffers.MAX_SPARE_BYTES, "kept " + pool.spareBytes());
+        assertEquals(DirectBuffers.MAX_SPARE_BYTES, pool.spareBytes(), "filled up to the bound");
     }
 }

@@ -4,16 +4,19 @@ import java.nio.ByteBuffer;
 import java.util.ArrayList;
 
 /**
- * Direct buffers for large (zero-copy) payloads, reused once the last receiver has been written:
- * a fresh 1 MiB direct buffer costs a zeroing pass and page faults on every message, a reused
- * one neither.
+ * The bus's spare direct buffers, in two size classes. Large ones hold large payloads (reused
+ * once the last receiver has been written) and large input frames: a fresh 1 MiB direct buffer
+ * costs a zeroing pass and page faults on every message, a reused one neither. Small ones are
+ * the fixed-size input/output buffers of closed sessions, reused by new ones, so a connect
+ * costs no fresh zeroed direct memory.
  *
  * Invariants: loop thread only (payloads are freed by the core on the loop thread); a buffer is
- * either inside exactly one live payload or spare, never both; spare buffers total at most
- * {@link #MAX_SPARE_BYTES}, so what the pool keeps resident is bounded; a request is served only
- * by a spare of at most 5/4 of its size, so a small payload never pins a huge buffer.
+ * lent to one payload or session, or spare, never both; large spares total at most
+ * {@link #MAX_SPARE_BYTES} and at most {@link #MAX_SMALL_SPARES} small ones are kept, so what
+ * the pool keeps resident is bounded; a large request is served only by a spare of at most 5/4
+ * of its size, so a small payload never pins a huge buffer.
  */
-final class PayloadBuffers {
+final class DirectBuffers {
     /** Room for two windows of the 1 MiB fan-out (or eight 1 MiB messages in flight). */
     static final long MAX_SPARE_BYTES = 8L * 1024 * 1024;
     /** Capacities are rounded up to this, so sizes that differ by a header's length share buffers. */
@@ -52,12 +55,27 @@ final class PayloadBuffers {
             spareBytes += b.capacity();
             return;
         }
-        release(b);
+        org.kdbusbridge.core.message.DirectMemory.release(b); // now, not at some later GC
     }
 
-    /** Frees the native memory now rather than at some later GC (what kept RSS high before). */
-    private static void release(ByteBuffer b) {
-        org.kdbusbridge.core.message.DirectMemory.release(b);
+    static final int MAX_SMALL_SPARES = 128;
+    private final java.util.ArrayDeque<ByteBuffer> smallSpares = new java.util.ArrayDeque<>();
+
+    /** A cleared session-sized buffer ({@code size} bytes), reused when one is spare. */
+    ByteBuffer takeSmall(int size) {
+        ByteBuffer b = smallSpares.pollLast();
+        if (b == null || b.capacity() != size) {
+            return ByteBuffer.allocateDirect(size);
+        }
+        b.clear();
+        return b;
+    }
+
+    /** Returns a closed session's buffer; at most {@link #MAX_SMALL_SPARES} are kept. */
+    void giveSmall(ByteBuffer b) {
+        if (smallSpares.size() < MAX_SMALL_SPARES) {
+            smallSpares.addLast(b);
+        }
     }
 
     long spareBytes() {
