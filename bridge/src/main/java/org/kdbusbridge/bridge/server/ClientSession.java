@@ -456,6 +456,8 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
         Delivery d = server.bus().send(conn, m);
         if (d != Delivery.OK) {
             routingError(m, d);
+        } else if (dest != null && (m.expectsReply() || m.type() == Message.METHOD_RETURN)) {
+            server.loop().expectRelay(); // peer-to-peer call or reply: more is likely soon
         }
     }
 

@@ -240,8 +240,12 @@ public final class EventLoop {
         if (regs[fd] != null) {
             // the kernel accepted the ADD, so the old fd was closed without unregister()
             LOG.warn("{}: fd {} re-registered without unregister(); dropping the stale handler", name, fd);
+            dropRegistration(fd);
         }
         regs[fd] = new Registration(h, gen, events & (READ | WRITE));
+        if ((events & WRITE) != 0) {
+            writeArmed++;
+        }
     }
 
     /** Changes the interest set of a registered fd. Loop thread only. */
@@ -259,6 +263,7 @@ public final class EventLoop {
             throw new IllegalStateException("epoll_ctl(MOD, fd " + fd + "): "
                     + LibC.Native.strerror(LibC.Native.errno()));
         }
+        writeArmed += ((ev & WRITE) != 0 ? 1 : 0) - ((r.events & WRITE) != 0 ? 1 : 0);
         r.events = ev;
     }
 
@@ -275,7 +280,7 @@ public final class EventLoop {
         if (fd < 0 || fd >= regs.length || regs[fd] == null) {
             return;
         }
-        regs[fd] = null;
+        dropRegistration(fd);
         if (ctl(LibC.EPOLL_CTL_DEL, fd, 0, 0) < 0) {
             int e = LibC.Native.errno();
             // EBADF/ENOENT: fd already closed (the kernel dropped it from the set) - harmless
@@ -292,9 +297,16 @@ public final class EventLoop {
      */
     public void forgetBeforeClose(int fd) {
         checkLoopThread();
-        if (fd >= 0 && fd < regs.length) {
-            regs[fd] = null;
+        if (fd >= 0 && fd < regs.length && regs[fd] != null) {
+            dropRegistration(fd);
         }
+    }
+
+    private void dropRegistration(int fd) {
+        if ((regs[fd].events & WRITE) != 0) {
+            writeArmed--;
+        }
+        regs[fd] = null;
     }
 
     private int ctl(int op, int fd, int ev, int generation) {
@@ -449,20 +461,27 @@ public final class EventLoop {
     // ----------------------------------------------------------------- loop
 
     /**
-     * Adaptive spinning (the idle strategy of busy I/O loops such as Aeron's): while traffic is
-     * dense (the last sleep ended within HOT_WAIT_NANOS), the loop polls epoll without sleeping
-     * for up to SPIN_NANOS before it blocks. The next request of a busy client is often that
-     * close, and a sleeping loop costs each one a wake-up from an idle CPU (an IPI; slow in a
-     * VM) that its sender waits through. The default budget, 5 us, is about what a sleep and a
-     * wake-up cost the loop anyway, so spinning is CPU-neutral: on 2 vCPUs connect + Hello +
-     * RequestName + close went from 0.95x to 1.07x dbus-broker's rate at 0.97x its CPU per
-     * connection. A longer budget also catches a service's reply to a call just forwarded:
-     * 20 us took a synchronous call's p50 through the bus from 65 to 41 us, for ~10 % more CPU
-     * per connection (docs/performance.md). An idle bus never spins (its last sleep was long),
-     * and a spin that found nothing makes the next 1, 2, 4 ... 64 sleeps skip it.
-     * -Dkdbus.spinMicros=N sets the budget; 0 turns spinning off.
+     * Adaptive spinning (the idle strategy of busy I/O loops such as Aeron's): before it blocks,
+     * the loop may poll epoll without sleeping for a short budget. A sleeping loop costs each
+     * message that arrives next a wake-up from an idle CPU (an IPI; slow in a VM), and the
+     * sender waits through it. Two budgets:
+     * <ul>
+     * <li>SPIN_NANOS (5 us) while traffic is dense (the last sleep ended within HOT_WAIT_NANOS).
+     * That is about what a sleep and a wake-up cost the loop anyway, so it is CPU-neutral: on
+     * 2 vCPUs connect + Hello + RequestName + close went from 0.95x to 1.07x dbus-broker's rate
+     * at 0.97x its CPU per connection.</li>
+     * <li>RELAY_SPIN_NANOS (20 us) right after the loop relayed a call or a reply between two
+     * peers ({@link #expectRelay()}): the service's reply, or the caller's next call, is usually
+     * that close. A synchronous call through the bus went from a p50 of 65 to 43 us. Only one
+     * leg hinted made it worse (75 us), so both are. Not while some connection waits for
+     * EPOLLOUT: then the loop waits for a slow reader, and a spin would take CPU from it.</li>
+     * </ul>
+     * An idle bus never spins, and a spin that found nothing makes the next 1, 2, 4 ... 64
+     * sleeps skip it (a lone client calling a slow service costs no CPU). -Dkdbus.spinMicros=N
+     * and -Dkdbus.relaySpinMicros=N set the budgets; 0 turns either off (docs/performance.md).
      */
     private static final long SPIN_NANOS = Long.getLong("kdbus.spinMicros", 5) * 1000L;
+    private static final long RELAY_SPIN_NANOS = Long.getLong("kdbus.relaySpinMicros", 20) * 1000L;
     private static final long HOT_WAIT_NANOS = 10 * SPIN_NANOS;
     /** How long the last blocking wait lasted before events came (MAX_VALUE: a timeout). */
     private long lastWaitNanos = Long.MAX_VALUE;
@@ -470,9 +489,40 @@ public final class EventLoop {
     /** Sleeps left before the next spin, and how many the last miss cost (doubles per miss). */
     private int spinSkip;
     private int spinPenalty;
+    /** Set by expectRelay() since the last wait. */
+    private boolean relayed;
+    /** Registrations whose interest includes WRITE (connections with output the kernel refused). */
+    private int writeArmed;
 
-    /** Polls (timeout 0) for up to SPIN_NANOS; returns the events found, or 0. */
-    private int spinPoll() {
+    /**
+     * The caller just relayed a call or a reply between two peers, so more traffic is likely
+     * within microseconds: the next wait spins for the longer budget. Loop thread only.
+     */
+    public void expectRelay() {
+        relayed = true;
+    }
+
+    /** Registrations with WRITE interest (loop thread only; for tests). */
+    int writeArmedCount() {
+        checkLoopThread();
+        return writeArmed;
+    }
+
+    /** The spin budget for the coming wait, in ns (0: block at once). */
+    private long spinBudget(int timeout) {
+        boolean relay = relayed;
+        relayed = false;
+        if (timeout == 0) {
+            return 0;
+        }
+        if (relay && writeArmed == 0 && RELAY_SPIN_NANOS > 0) {
+            return RELAY_SPIN_NANOS;
+        }
+        return lastWaitNanos < HOT_WAIT_NANOS ? SPIN_NANOS : 0;
+    }
+
+    /** Polls (timeout 0) for up to budget ns; returns the events found, or 0. */
+    private int spinPoll(long budget) {
         long start = System.nanoTime();
         do {
             int n = libc.epoll_wait(epfd, eventsAddr, MAX_EVENTS, 0);
@@ -480,7 +530,7 @@ public final class EventLoop {
                 lastWaitNanos = System.nanoTime() - start;
                 return n; // (n < 0: the blocking call below reports it)
             }
-        } while (System.nanoTime() - start < SPIN_NANOS);
+        } while (System.nanoTime() - start < budget);
         return 0;
     }
 
@@ -494,11 +544,12 @@ public final class EventLoop {
                 }
                 int timeout = computeTimeout();
                 int n = 0;
-                if (timeout != 0 && lastWaitNanos < HOT_WAIT_NANOS) {
+                long budget = spinBudget(timeout);
+                if (budget > 0) {
                     if (spinSkip > 0) {
                         spinSkip--;
                     } else {
-                        n = spinPoll();
+                        n = spinPoll(budget);
                         // A spin that finds nothing (a lone client calling one at a time) is
                         // CPU for nothing: back off exponentially, and start over on a hit.
                         spinPenalty = n != 0 ? 0 : Math.min(MAX_SPIN_PENALTY, Math.max(1, spinPenalty * 2));

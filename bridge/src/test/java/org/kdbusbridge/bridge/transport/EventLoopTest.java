@@ -327,4 +327,79 @@ class EventLoopTest {
         LibC.INSTANCE.close(mine);
         LibC.INSTANCE.close(loopSide);
     }
+
+    @Test
+    void writeInterestIsCountedThroughEveryChange() throws Exception {
+        // The relay spin is skipped while any fd waits for EPOLLOUT; the count must not drift.
+        int a = LIBC.eventfd(0, LibC.EFD_NONBLOCK | LibC.EFD_CLOEXEC);
+        int b = LIBC.eventfd(0, LibC.EFD_NONBLOCK | LibC.EFD_CLOEXEC);
+        try {
+            EventLoop.IoHandler none = (fd, ev) -> loop.modify(fd, 0); // an eventfd is always writable
+            assertEquals(1, (int) onLoop(loop, () -> {
+                loop.register(a, 0, none);
+                loop.modify(a, EventLoop.READ | EventLoop.WRITE);
+                loop.modify(a, EventLoop.WRITE); // still one
+                return loop.writeArmedCount();
+            }));
+            assertEquals(0, (int) onLoop(loop, () -> {
+                loop.modify(a, EventLoop.READ);
+                return loop.writeArmedCount();
+            }));
+            assertEquals(2, (int) onLoop(loop, () -> {
+                loop.modify(a, EventLoop.WRITE | EventLoop.READ);
+                loop.register(b, EventLoop.WRITE, none);
+                return loop.writeArmedCount();
+            }));
+            assertEquals(0, (int) onLoop(loop, () -> {
+                loop.unregister(b);
+                loop.forgetBeforeClose(a);
+                loop.forgetBeforeClose(a); // idempotent
+                loop.unregister(b);
+                return loop.writeArmedCount();
+            }));
+        } finally {
+            LIBC.close(a);
+            LIBC.close(b);
+        }
+    }
+
+    @Test
+    @org.junit.jupiter.api.Timeout(60)
+    void aRelayHintedLoopLosesNoEventAndNoTask() throws Exception {
+        // Every echo hints a relay, so the loop takes the long spin before each wait.
+        ByteBuffer sv = ByteBuffer.allocateDirect(8).order(ByteOrder.nativeOrder());
+        assertEquals(0, LibC.INSTANCE.socketpair(LibC.AF_UNIX, LibC.SOCK_STREAM | LibC.SOCK_CLOEXEC, 0,
+                LibC.Native.address(sv)));
+        int mine = sv.getInt(0);
+        int loopSide = sv.getInt(4);
+        ByteBuffer echo = ByteBuffer.allocateDirect(64);
+        long echoAddr = LibC.Native.address(echo);
+        onLoopRun(loop, () -> loop.register(loopSide, EventLoop.READ, (fd, ev) -> {
+            long n = LibC.INSTANCE.read(fd, echoAddr, 64);
+            if (n > 0) {
+                LibC.INSTANCE.write(fd, echoAddr, n);
+                loop.expectRelay();
+            }
+        }));
+        ByteBuffer b = ByteBuffer.allocateDirect(1);
+        long addr = LibC.Native.address(b);
+        AtomicInteger tasksRun = new AtomicInteger();
+        int rounds = 5_000;
+        for (int i = 0; i < rounds; i++) {
+            b.put(0, (byte) i);
+            assertEquals(1, LibC.INSTANCE.write(mine, addr, 1));
+            if (i % 100 == 0) {
+                loop.execute(tasksRun::incrementAndGet);
+            }
+            assertEquals(1, LibC.INSTANCE.read(mine, addr, 1), "round " + i);
+            assertEquals((byte) i, b.get(0));
+        }
+        CountDownLatch last = new CountDownLatch(1);
+        loop.execute(last::countDown);
+        assertTrue(last.await(TIMEOUT_MS, TimeUnit.MILLISECONDS));
+        assertEquals(rounds / 100, tasksRun.get());
+        onLoopRun(loop, () -> loop.unregister(loopSide));
+        LibC.INSTANCE.close(mine);
+        LibC.INSTANCE.close(loopSide);
+    }
 }
