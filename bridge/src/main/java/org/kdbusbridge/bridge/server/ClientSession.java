@@ -94,6 +94,17 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
     boolean completeCounted;
     private boolean closed;
     private boolean writeArmed;
+    /** Set once this socket's send buffer was asked to grow (LARGE_SEND_BUFFER). */
+    private boolean sendBufferRequested;
+
+    /**
+     * SO_SNDBUF asked for a connection the first time a large message (a zero-copy payload,
+     * 64 KiB and up) does not fit into its socket: the kernel's default (212992 bytes)
+     * takes a 1 MiB message in five sends, each waking the reader. The kernel caps the
+     * request at net.core.wmem_max; only connections that receive large messages pay for it.
+     * -Dkdbus.largeSendBuffer=BYTES, 0 keeps the kernel's default (docs/performance.md).
+     */
+    static final int LARGE_SEND_BUFFER = Integer.getInteger("kdbus.largeSendBuffer", 1 << 20);
     /** Reading stopped: this client's messages queued in the bus are over max_incoming_*. */
     private boolean readPaused;
     private boolean dirty;
@@ -650,6 +661,14 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
                 large = null; // all of it sent: only now does it leave the pool
                 conn.pool().pop();
                 continue;
+            }
+            if (large != null && !sendBufferRequested && LARGE_SEND_BUFFER > 0) {
+                // A large message did not fit: a bigger socket buffer takes the rest of it in
+                // one send, so the reader wakes once per message, not once per 200 KiB.
+                sendBufferRequested = true;
+                if (socket.requestSendBuffer(LARGE_SEND_BUFFER)) {
+                    continue;
+                }
             }
             if (n == 0 || src.hasRemaining()) {
                 setWriteInterest(true);

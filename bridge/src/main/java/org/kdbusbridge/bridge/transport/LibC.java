@@ -54,6 +54,7 @@ public interface LibC {
     int SOCK_CLOEXEC = 02000000;
     int SOL_SOCKET = 1;
     int SO_PEERCRED = 17;
+    int SO_SNDBUF = 7;
     int SO_TYPE = 3;
     int SO_ACCEPTCONN = 30;
     int SO_DOMAIN = 39;
@@ -97,6 +98,8 @@ public interface LibC {
     int socketpair(int domain, int type, int protocol, long svAddress);
 
     int getsockopt(int fd, int level, int optname, long optvalAddress, long optlenAddress);
+
+    int setsockopt(int fd, int level, int optname, long optvalAddress, int optlen);
 
     int fcntl(int fd, int cmd, int arg);
 

@@ -270,6 +270,22 @@ public final class SocketConnection {
     }
 
     /**
+     * Asks the kernel for a send buffer of {@code bytes} (SO_SNDBUF; the kernel doubles it for
+     * its bookkeeping and caps it at net.core.wmem_max without a word, so this is a request).
+     *
+     * @return false if setsockopt failed (the socket keeps its buffer)
+     */
+    public boolean requestSendBuffer(int bytes) {
+        int f = fd;
+        if (f < 0) {
+            return false;
+        }
+        Scratch sc = SCRATCH.get();
+        sc.gather.putInt(0, bytes); // the gather scratch is free between calls
+        return LIBC.setsockopt(f, LibC.SOL_SOCKET, LibC.SO_SNDBUF, sc.gatherAddr, 4) == 0;
+    }
+
+    /**
      * Writes buf's [position, limit).
      *
      * @return bytes written (position advanced), 0 if the socket buffer is full (EAGAIN)

@@ -209,12 +209,12 @@ public final class BusBenchmark {
                 m.put("fan_cpu", fan[4] / (double) fan[0]);
             });
             step(kind, "1 MiB signal fan-out", () -> { // 10 subscribers, 4 signals per window
-                long[] big = fanOut(cfg, address, pid, tickUs, 10, 0, cfg.n(200), 4, 1 << 20);
+                long[] big = fanOut(cfg, address, pid, tickUs, 10, 0, cfg.n(600), 4, 1 << 20);
                 m.put("bigfan_mbps", big[0] * 1e9 / big[1]); // one delivered signal = 1 MiB
                 m.put("bigfan_cpu", big[4] / (double) big[0]);
             });
             step(kind, "connect", () -> { // connect + Hello + RequestName + close, 2 clients
-                long[] conn = connectLoop(cfg, address, pid, tickUs, 2, cfg.n(3000));
+                long[] conn = connectLoop(cfg, address, pid, tickUs, 2, cfg.n(6000));
                 m.put("conn_ps", conn[0] * 1e9 / conn[1]);
                 m.put("conn_cpu", conn[4] / (double) conn[0]);
             });
