@@ -103,6 +103,12 @@ public interface LibC {
 
     int fcntl(int fd, int cmd, int arg);
 
+    /** FIONREAD: bytes queued for reading on a socket (tests). */
+    long FIONREAD = 0x541B;
+
+    /** Only for requests whose argument is a pointer. */
+    int ioctl(int fd, long request, long argAddress);
+
     int getsockname(int fd, long addrAddress, long addrLenAddress);
 
     /** Removes a variable from the C environment (what exec'd children and native code see). */

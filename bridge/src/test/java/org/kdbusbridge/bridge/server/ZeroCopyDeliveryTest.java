@@ -301,6 +301,40 @@ class ZeroCopyDeliveryTest {
         LIBC.close(keep);
     }
 
+    @Test
+    @Timeout(value = 60, unit = TimeUnit.SECONDS)
+    void aReceiverOfLargeMessagesGetsABiggerSocketBuffer() throws Exception {
+        long wmemMax = Long.parseLong(java.nio.file.Files.readAllLines(Path.of("/proc/sys/net/core/wmem_max")).get(0).trim());
+        org.junit.jupiter.api.Assumptions.assumeTrue(wmemMax >= ClientSession.LARGE_SEND_BUFFER,
+                "net.core.wmem_max " + wmemMax + " caps SO_SNDBUF below the request");
+        Path socket = start();
+        FdClient sender = new FdClient(socket);
+        open.add(sender);
+        FdClient receiver = new FdClient(socket); // never reads below: the kernel holds what it took
+        open.add(receiver);
+        byte[] body = new BodyWriter(BIG + 64).writeByteArray(random(BIG, 9)).toByteArray();
+        byte[] msg = frame(WireFormat.METHOD_CALL, WireFormat.NO_REPLY_EXPECTED, 20, "/z", IFACE, "Big",
+                receiver.uniqueName, "ay", body, 0);
+        sender.writeAll(msg, null);
+        // The kernel's default buffer (~208 KiB) would hold a fifth of it; the grown one all of it.
+        ByteBuffer queued = ByteBuffer.allocateDirect(4).order(ByteOrder.nativeOrder());
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        int fd = receiver.ch.getFD();
+        while (true) {
+            assertEquals(0, LIBC.ioctl(fd, LibC.FIONREAD, LibC.Native.address(queued)));
+            if (queued.getInt(0) > msg.length) { // its SENDER field makes it a little longer
+                break;
+            }
+            assertTrue(System.nanoTime() < deadline, "queued " + queued.getInt(0) + " of " + msg.length);
+            Thread.onSpinWait();
+        }
+        MessageHeader got = receiver.next();
+        assertEquals("Big", got.member());
+        byte[] gotBody = new byte[(int) got.bodyLength()];
+        got.buffer().get(got.bodyOffset(), gotBody);
+        assertArrayEquals(body, gotBody);
+    }
+
     // --- large frames read in place: the reservation that bounds them ----------------------
 
     private long reserved() throws Exception {
