@@ -472,16 +472,25 @@ public final class EventLoop {
      * at 0.97x its CPU per connection.</li>
      * <li>RELAY_SPIN_NANOS (20 us) right after the loop relayed a call or a reply between two
      * peers ({@link #expectRelay()}): the service's reply, or the caller's next call, is usually
-     * that close. A synchronous call through the bus went from a p50 of 65 to 43 us. Only one
-     * leg hinted made it worse (75 us), so both are. Not while some connection waits for
+     * that close. A synchronous call through the bus went from a p50 of 65 to 43 us. Hinting
+     * only one of the two legs made it worse (75 us), so both are hinted. Not while some connection waits for
      * EPOLLOUT: then the loop waits for a slow reader, and a spin would take CPU from it.</li>
      * </ul>
-     * An idle bus never spins, and a spin that found nothing makes the next 1, 2, 4 ... 64
-     * sleeps skip it (a lone client calling a slow service costs no CPU). -Dkdbus.spinMicros=N
+     * Between polls the loop yields its CPU (SPIN_YIELD). An idle bus never spins, and a spin
+     * that found nothing makes the next 1, 2, 4 ... 64 sleeps skip it (a lone client calling a
+     * slow service costs no CPU). -Dkdbus.spinMicros=N
      * and -Dkdbus.relaySpinMicros=N set the budgets; 0 turns either off (docs/performance.md).
      */
     private static final long SPIN_NANOS = Long.getLong("kdbus.spinMicros", 5) * 1000L;
     private static final long RELAY_SPIN_NANOS = Long.getLong("kdbus.relaySpinMicros", 20) * 1000L;
+    /**
+     * sched_yield(2) between polls. A Unix socket write wakes its reader with a "sync" hint,
+     * so the scheduler often queues the reader on the writer's CPU, where a spinning loop kept
+     * it waiting out the whole budget: the p50 of a synchronous call went to ~80 us in some
+     * runs and connect fell to ~11k/s. Yielding lets it run at once. -Dkdbus.spinYield=false
+     * turns it off.
+     */
+    private static final boolean SPIN_YIELD = !"false".equals(System.getProperty("kdbus.spinYield"));
     private static final long HOT_WAIT_NANOS = 10 * SPIN_NANOS;
     /** How long the last blocking wait lasted before events came (MAX_VALUE: a timeout). */
     private long lastWaitNanos = Long.MAX_VALUE;
@@ -529,6 +538,9 @@ public final class EventLoop {
             if (n != 0) {
                 lastWaitNanos = System.nanoTime() - start;
                 return n; // (n < 0: the blocking call below reports it)
+            }
+            if (SPIN_YIELD) {
+                libc.sched_yield();
             }
         } while (System.nanoTime() - start < budget);
         return 0;

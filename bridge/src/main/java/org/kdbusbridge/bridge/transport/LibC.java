@@ -119,6 +119,8 @@ public interface LibC {
     /** The real uid: one cheap syscall, unlike UnixSystem, which also reads /etc/passwd. */
     int getuid();
 
+    int sched_yield();
+
     /** The loaded libc (loaded on first use of this field). */
     LibC INSTANCE = Native.load();
 
