@@ -108,8 +108,29 @@ public final class BusConfig {
      * read at config time, never at the console.
      */
     public ConnectionPolicy compilePolicy(long uid) {
-        return ConnectionPolicy.compile(policy, uid, policy.hasGroupRules() ? groupsOf(uid) : new long[0], false);
+        PolicyDatabase db = policy;
+        if (compiledFrom != db) {
+            compiled.clear();
+            compiledFrom = db;
+        }
+        ConnectionPolicy p = compiled.get(uid);
+        if (p == null) {
+            p = ConnectionPolicy.compile(db, uid, db.hasGroupRules() ? groupsOf(uid) : new long[0], false);
+            if (compiled.size() < MAX_COMPILED_POLICIES) {
+                compiled.put(uid, p);
+            }
+        }
+        return p;
     }
+
+    /**
+     * Compiled policies by uid: immutable, and the same for every connection of a uid until
+     * the config is reloaded (a reload builds a new BusConfig), so a connect reuses them.
+     */
+    private final java.util.concurrent.ConcurrentHashMap<Long, ConnectionPolicy> compiled =
+            new java.util.concurrent.ConcurrentHashMap<>();
+    private volatile PolicyDatabase compiledFrom;
+    private static final int MAX_COMPILED_POLICIES = 256;
 
     /** Freezes the policy and reads the group table if any rule needs it. */
     void finishPolicy(boolean loadGroups) {

@@ -3,7 +3,9 @@ package org.kdbusbridge.bridge.config;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -316,5 +318,21 @@ class BusConfigPolicyTest {
         assertFalse(c.isUidAllowed(6, 5));
         assertNull(c.servicehelper());
         assertTrue(c.selinuxContexts().isEmpty());
+    }
+
+    @Test
+    void aUidsCompiledPolicyIsReusedUntilThePolicyChanges() throws Exception {
+        BusConfig c = parse("<policy context=\"default\"><allow own=\"a.all\"/></policy>"
+                + "<policy user=\"0\"><allow own=\"a.root\"/></policy>");
+        org.kdbusbridge.core.policy.ConnectionPolicy root = c.compilePolicy(0);
+        assertSame(root, c.compilePolicy(0), "every connection of a uid shares one compiled policy");
+        org.kdbusbridge.core.policy.ConnectionPolicy other = c.compilePolicy(4242);
+        assertNotSame(root, other);
+        assertTrue(root.canOwn("a.root"));
+        assertFalse(other.canOwn("a.root"), "uid 4242 does not get uid 0's rules");
+        assertTrue(other.canOwn("a.all"));
+        c.policy = org.kdbusbridge.core.policy.PolicyDatabase.EMPTY; // what a rebuilt policy looks like
+        assertNotSame(root, c.compilePolicy(0), "a new policy database compiles afresh");
+        assertFalse(c.compilePolicy(0).canOwn("a.root"));
     }
 }
