@@ -127,16 +127,34 @@ public final class DriverEmitter {
         long s = nextSerial();
         // Encoded only if a rule or a monitor takes it: most connects and disconnects have no
         // NameOwnerChanged audience beyond a few watchers of well-known names.
-        SealedPayload payload = SealedPayload.deferred(() -> {
+        SealedPayload payload = SealedPayload.deferred(new NameOwnerChangedEncoder(s, name, oldOwner, newOwner));
+        bus.emitSignal(new Message(Message.SIGNAL, NO_REPLY, s, Message.NO_REPLY_SERIAL, null, PATH, IFACE,
+                "NameOwnerChanged", null, payload, new StringArgs(name, oldOwner, newOwner)));
+    }
+
+    /** Encodes a NameOwnerChanged when first needed (a class: C1 makes capturing lambdas slow). */
+    private static final class NameOwnerChangedEncoder implements java.util.function.Supplier<byte[]> {
+        private final long serial;
+        private final String name;
+        private final String oldOwner;
+        private final String newOwner;
+
+        NameOwnerChangedEncoder(long serial, String name, String oldOwner, String newOwner) {
+            this.serial = serial;
+            this.name = name;
+            this.oldOwner = oldOwner;
+            this.newOwner = newOwner;
+        }
+
+        @Override
+        public byte[] get() {
             BodyWriter w = new BodyWriter();
             w.writeString(name);
             w.writeString(oldOwner);
             w.writeString(newOwner);
-            return MessageBuilder.build(Message.SIGNAL, NO_REPLY, s, PATH, IFACE, "NameOwnerChanged", null,
+            return MessageBuilder.build(Message.SIGNAL, NO_REPLY, serial, PATH, IFACE, "NameOwnerChanged", null,
                     null, null, Bus.DRIVER_NAME, "sss", w.toByteArray());
-        });
-        bus.emitSignal(new Message(Message.SIGNAL, NO_REPLY, s, Message.NO_REPLY_SERIAL, null, PATH, IFACE,
-                "NameOwnerChanged", null, payload, new StringArgs(name, oldOwner, newOwner)));
+        }
     }
 
     /** Renders one transaction's name changes in dbus-daemon's order. */

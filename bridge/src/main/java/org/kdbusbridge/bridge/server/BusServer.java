@@ -283,7 +283,7 @@ public final class BusServer implements Driver.Host {
         }
         Credentials creds = new Credentials(socket.peer().uid(), socket.peer().gid(), socket.peer().pid());
         SaslServer sasl = new SaslServer(new SaslServer.Config(config.allowsExternal(), config.allowsAnonymous(),
-                socket.peer().uid(), this::uidMayConnect, guid, true));
+                socket.peer().uid(), uidCheck, guid, true));
         ClientSession[] holder = new ClientSession[1];
         Connection conn = bus.connect(creds, new org.kdbusbridge.core.connection.ConnectionSink() {
             @Override
@@ -316,6 +316,12 @@ public final class BusServer implements Driver.Host {
         return null;
     }
 
+    /**
+     * Made once: under C1 (what we ship) a capturing lambda or method reference allocates
+     * through a slow runtime call each time it is evaluated, and this one ran per connection.
+     */
+    private final java.util.function.LongPredicate uidCheck = this::uidMayConnect;
+
     private boolean uidMayConnect(long uid) {
         return config.isUidAllowed(uid, busUid());
     }
@@ -342,8 +348,24 @@ public final class BusServer implements Driver.Host {
         long pid = c.credentials() == null ? -1 : c.credentials().pid();
         // Read when first needed (a denial or a log line), not per connection: the procfs read
         // was 3 syscalls on every connect. A peer gone by then gets an empty comm.
-        c.setLogInfo(() -> logInfo(uid, pid));
+        c.setLogInfo(new LogInfo(uid, pid)); // a class, not a lambda: see uidCheck
         return true;
+    }
+
+    /** A connection's loginfo, computed when first asked for. */
+    private static final class LogInfo implements java.util.function.Supplier<String> {
+        private final long uid;
+        private final long pid;
+
+        LogInfo(long uid, long pid) {
+            this.uid = uid;
+            this.pid = pid;
+        }
+
+        @Override
+        public String get() {
+            return logInfo(uid, pid);
+        }
     }
 
     /**

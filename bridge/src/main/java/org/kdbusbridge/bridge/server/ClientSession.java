@@ -158,12 +158,27 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
 
     void start(EventLoop loop, long authTimeoutMs) {
         loop.register(socket.fd(), EventLoop.READ, this);
-        authTimer = loop.schedule(authTimeoutMs, () -> {
+        authTimer = loop.schedule(authTimeoutMs, new AuthExpiry(authTimeoutMs));
+    }
+
+    // Per-connection and per-call callbacks are inner classes, not lambdas: under C1 (what we
+    // ship) a capturing lambda allocates through a slow runtime call each time it is evaluated.
+
+    /** Closes the connection if it has not authenticated when the auth timer fires. */
+    private final class AuthExpiry implements Runnable {
+        private final long timeoutMs;
+
+        AuthExpiry(long timeoutMs) {
+            this.timeoutMs = timeoutMs;
+        }
+
+        @Override
+        public void run() {
             if (!authenticated && !closed) {
-                LOG.info("Connection {} did not authenticate within {} ms, closing", this, authTimeoutMs);
+                LOG.info("Connection {} did not authenticate within {} ms, closing", ClientSession.this, timeoutMs);
                 close("auth timeout");
             }
-        });
+        }
     }
 
     @Override
@@ -585,7 +600,24 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
 
     /** The frame at {@code pos} as a driver call; its capture hook shows it to monitors. */
     private DriverCall driverCall(int pos, String dest, FdSet fds) {
-        Runnable capture = () -> {
+        return new DriverCall(conn, header.type(), header.flags(), header.serial(), header.path(), header.iface(),
+                header.member(), header.signature(), BodyReader.of(header), new DriverCapture(pos, dest, fds));
+    }
+
+    /** Shows a driver call's frame to monitors (run by the driver, while the frame is current). */
+    private final class DriverCapture implements Runnable {
+        private final int pos;
+        private final String dest;
+        private final FdSet fds;
+
+        DriverCapture(int pos, String dest, FdSet fds) {
+            this.pos = pos;
+            this.dest = dest;
+            this.fds = fds;
+        }
+
+        @Override
+        public void run() {
             if (server.bus().hasMonitors() && conn.uniqueName() != null) {
                 try {
                     server.bus().admitToDriver(conn, toCore(pos, dest, fds, false));
@@ -593,9 +625,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
                     LOG.debug("Not captured: {}", e.getMessage());
                 }
             }
-        };
-        return new DriverCall(conn, header.type(), header.flags(), header.serial(), header.path(), header.iface(),
-                header.member(), header.signature(), BodyReader.of(header), capture);
+        }
     }
 
     // --- output ---------------------------------------------------------------------------

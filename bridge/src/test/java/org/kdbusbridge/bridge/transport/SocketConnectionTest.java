@@ -225,6 +225,8 @@ class SocketConnectionTest {
         writer.join(TIMEOUT_MS);
         assertFalse(writer.isAlive());
         assertEquals(null, writerError.get());
+        // The loop counts a write after the syscall returns: the reader can be ahead of it.
+        TestSupport.waitUntil("echo count", () -> h.echoed.get() == total);
         assertEquals(total, h.echoed.get());
         assertTrue(h.writeReadyEvents.get() > 0, "WRITE readiness never delivered");
         assertEquals(0, (int) onLoop(loop, () -> loop.interest(h.conn.fd()) & EventLoop.WRITE));
