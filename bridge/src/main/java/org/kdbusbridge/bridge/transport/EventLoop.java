@@ -470,10 +470,11 @@ public final class EventLoop {
      * That is about what a sleep and a wake-up cost the loop anyway, so it is CPU-neutral: on
      * 2 vCPUs connect + Hello + RequestName + close went from 0.95x to 1.07x dbus-broker's rate
      * at 0.97x its CPU per connection.</li>
-     * <li>RELAY_SPIN_NANOS (20 us) right after the loop relayed a call or a reply between two
+     * <li>RELAY_SPIN_NANOS (30 us) right after the loop relayed a call or a reply between two
      * peers ({@link #expectRelay()}): the service's reply, or the caller's next call, is usually
-     * that close. A synchronous call through the bus went from a p50 of 65 to 43 us. Hinting
-     * only one of the two legs made it worse (75 us), so both are hinted. Not while some connection waits for
+     * that close. A synchronous call through the bus went from a p50 of 65 to 43 us (p99 0.74x
+     * dbus-broker's; 20 us gave the same p50 and a p99 of 1.1x), for ~40 % more bus CPU per
+     * call. Hinting only one of the two legs made it worse (75 us), so both are hinted. Not while some connection waits for
      * EPOLLOUT: then the loop waits for a slow reader, and a spin would take CPU from it.</li>
      * </ul>
      * Between polls the loop yields its CPU (SPIN_YIELD). An idle bus never spins, and a spin
@@ -482,7 +483,7 @@ public final class EventLoop {
      * and -Dkdbus.relaySpinMicros=N set the budgets; 0 turns either off (docs/performance.md).
      */
     private static final long SPIN_NANOS = Long.getLong("kdbus.spinMicros", 5) * 1000L;
-    private static final long RELAY_SPIN_NANOS = Long.getLong("kdbus.relaySpinMicros", 20) * 1000L;
+    private static final long RELAY_SPIN_NANOS = Long.getLong("kdbus.relaySpinMicros", 30) * 1000L;
     /**
      * sched_yield(2) between polls. A Unix socket write wakes its reader with a "sync" hint,
      * so the scheduler often queues the reader on the writer's CPU, where a spinning loop kept

@@ -81,6 +81,7 @@ public final class BusBenchmark {
             new Metric("sync_p50", "sync ping-pong p50 us", false, ""),
             new Metric("sync_p99", "sync ping-pong p99 us", false, ""),
             new Metric("sync_cps", "sync ping-pong calls/s", true, ">= 1.0x"),
+            new Metric("sync_cpu", "sync ping-pong: daemon CPU us/call", false, ""),
             new Metric("rss_pipe", "peak RSS after pipelined (VmHWM) MiB", false, "ours < 64 MiB"),
             new Metric("rss_end", "peak RSS at end of run (VmHWM) MiB", false, ""),
             new Metric("startup", "start-up to first Hello, s", false, ""),
@@ -197,6 +198,7 @@ public final class BusBenchmark {
                 m.put("sync_p50", sync[2] / 1000.0);
                 m.put("sync_p99", sync[3] / 1000.0);
                 m.put("sync_cps", sync[0] * 1e9 / sync[1]);
+                m.put("sync_cpu", sync[4] / (double) sync[0]); // the relay spin's price
             });
             step(kind, "1 MiB echo", () -> { // 2 in flight
                 long[] mib = runCallers(cfg, address, pid, tickUs, 1, cfg.n(600), 2, 1 << 20, false);
