@@ -43,7 +43,7 @@ class ZeroCopyDeliveryTest {
     @org.junit.jupiter.api.BeforeAll
     static void enableZeroCopy() {
         savedThreshold = ClientSession.zeroCopyThreshold;
-        ClientSession.zeroCopyThreshold = ClientSession.ZERO_COPY_SIZE; // off by default; this test turns it on
+        ClientSession.zeroCopyThreshold = ClientSession.ZERO_COPY_SIZE; // the default, whatever -Dkdbus.zeroCopyThreshold says
     }
 
     @org.junit.jupiter.api.AfterAll
