@@ -474,13 +474,14 @@ public final class EventLoop {
      * peers ({@link #expectRelay()}): the service's reply, or the caller's next call, is usually
      * that close. A synchronous call through the bus went from a p50 of 65 to 43 us (p99 0.74x
      * dbus-broker's; 20 us gave the same p50 and a p99 of 1.1x), for ~40 % more bus CPU per
-     * call. Hinting only one of the two legs made it worse (75 us), so both are hinted. Not while some connection waits for
-     * EPOLLOUT: then the loop waits for a slow reader, and a spin would take CPU from it.</li>
+     * call. Hinting only one of the two legs made it worse (75 us), so both are hinted. Not
+     * while some connection waits for EPOLLOUT: then the loop waits for a slow reader, and a
+     * spin would take CPU from it.</li>
      * </ul>
      * Between polls the loop yields its CPU (SPIN_YIELD). An idle bus never spins, and a spin
-     * that found nothing makes the next 1, 2, 4 ... 64 sleeps skip it (a lone client calling a
-     * slow service costs no CPU). -Dkdbus.spinMicros=N
-     * and -Dkdbus.relaySpinMicros=N set the budgets; 0 turns either off (docs/performance.md).
+     * that found nothing makes the next 1, 2, 4 ... 64 sleeps skip it, so a lone client calling
+     * a slow service costs little CPU. -Dkdbus.spinMicros=N and -Dkdbus.relaySpinMicros=N set
+     * the budgets; 0 turns either off (docs/performance.md).
      */
     private static final long SPIN_NANOS = Long.getLong("kdbus.spinMicros", 5) * 1000L;
     private static final long RELAY_SPIN_NANOS = Long.getLong("kdbus.relaySpinMicros", 30) * 1000L;

@@ -270,8 +270,8 @@ public final class SocketConnection {
     }
 
     /**
-     * Asks the kernel for a send buffer of {@code bytes} (SO_SNDBUF; the kernel doubles it for
-     * its bookkeeping and caps it at net.core.wmem_max without a word, so this is a request).
+     * Asks the kernel for a send buffer of {@code bytes} (SO_SNDBUF; the kernel silently caps
+     * it at net.core.wmem_max, then doubles it for its bookkeeping, so this is a request).
      *
      * @return false if setsockopt failed (the socket keeps its buffer)
      */
