@@ -5,7 +5,8 @@ import java.util.List;
 
 /**
  * One connection's send, receive and own rules, compiled once when its credentials are known
- * (and again after a config reload), with dbus-daemon's evaluation semantics.
+ * (and again after a config reload), with dbus-daemon's evaluation semantics. Connections with
+ * the same credentials may share one (the bridge keeps one per uid).
  *
  * Invariants: immutable; every check is "the last matching rule wins, nothing matched means
  * denied"; a check allocates nothing. Rules are kept in {@link PolicyDatabase#rulesFor}
