@@ -49,4 +49,25 @@ class HarnessSelfTest {
         Cmd.Result ok = Cmd.run(List.of("echo", "hi"), java.time.Duration.ofSeconds(10));
         assertEquals("hi\n", ok.stdout());
     }
+
+    @Test
+    void tapParsingAndComparison() {
+        Tap ref = Tap.parse("# comment\n1..3\nok 1 /a\nok 2 /b # SKIP uid 0 is immune\nok 3 - shell case\n");
+        assertEquals(3, ref.planned());
+        assertEquals(Tap.Status.SKIP, ref.cases().get("/b").status());
+        assertEquals("uid 0 is immune", ref.cases().get("/b").reason());
+        assertEquals(Tap.Status.PASS, ref.cases().get("shell case").status());
+        assertEquals(List.of(), ref.failuresAgainst(ref));
+
+        Tap same = Tap.parse("1..3\nok 1 /a\nok 2 /b # SKIP uid 0 is immune\nok 3 - shell case\n");
+        assertEquals(List.of(), same.failuresAgainst(ref));
+        Tap otherSkip = Tap.parse("1..3\nok 1 /a # SKIP not supported\nok 2 /b\nok 3 - shell case\n");
+        assertEquals(1, otherSkip.failuresAgainst(ref).size(), otherSkip.failuresAgainst(ref).toString());
+        Tap bailed = Tap.parse("1..3\nok 1 /a\nBail out! assertion failed\n");
+        List<String> f = bailed.failuresAgainst(ref);
+        assertEquals(List.of("planned 3 cases, saw 1", "Bail out! assertion failed",
+                "missing (the reference ran it): /b", "missing (the reference ran it): shell case"), f);
+        Tap failed = Tap.parse("1..3\nok 1 /a\nnot ok 2 /b\nok 3 - shell case\n");
+        assertEquals(List.of("FAIL: /b"), failed.failuresAgainst(ref));
+    }
 }
