@@ -26,9 +26,14 @@ import org.slf4j.LoggerFactory;
  * {@code --kdbus-capture=FILE}, our extension: every message monitors see is written to a
  * pcapng file in the format {@code busctl capture} writes (see {@link Pcapng}).
  *
- * The sink is a pseudo-connection the core treats as a monitor with no rules. On the loop
- * thread it only moves each message (the shared, immutable payload, no copy) with its
- * timestamp into a bounded queue; a dedicated writer thread does all file I/O.
+ * The sink is a pseudo-connection the core treats as a monitor with no rules (it takes
+ * messages with fds too: only the bytes are recorded). On the loop thread it only moves each
+ * message's payload with its timestamp into a bounded queue and lets the message go at once;
+ * a dedicated writer thread does all file I/O. A heap payload is shared as is; a direct
+ * (large) one is copied, since its memory goes back when the last receiver has written it,
+ * which may be before the writer gets to it. Popping inside the offer is safe because the
+ * core holds a message itself while routing it, so this pop never frees a payload that a
+ * receiver offered after us still needs.
  *
  * Invariants: the event loop never blocks and never touches the file: when the queue is full
  * (by count or by bytes) the message is dropped and counted, and the first drop of each run
@@ -112,8 +117,8 @@ public final class CaptureSink implements ConnectionSink {
     public void onQueued(Connection c) {
         Message m;
         while ((m = c.pool().peek()) != null) {
-            // The writer thread outlives the queue's hold: a direct payload is freed when the
-            // last queue lets go, so it gets a heap copy.
+            // The writer thread outlives every queue's hold: a direct payload is freed when the
+            // last queue lets go, so the writer gets a heap copy.
             SealedPayload p = m.payload().heapCopy();
             c.pool().pop();
             enqueue(p);

@@ -217,31 +217,7 @@ public final class Driver {
             }
             case "GetConnectionUnixUser" -> replyId(call, "UID", uidOf(peer(call, "UID")));
             case "GetConnectionUnixProcessID" -> replyId(call, "PID", pidOf(peer(call, "PID")));
-            case "GetConnectionCredentials" -> {
-                Connection peer = peer(call, "credentials");
-                if (peer != null) {
-                    BodyWriter w = new BodyWriter();
-                    w.beginArray('{');
-                    long uid = uidOf(peer);
-                    if (uid >= 0) {
-                        w.beginDictEntry();
-                        w.writeString("UnixUserID");
-                        w.writeVariant("u");
-                        w.writeUint32(uid);
-                        w.endDictEntry();
-                    }
-                    long pid = pidOf(peer);
-                    if (pid >= 0) {
-                        w.beginDictEntry();
-                        w.writeString("ProcessID");
-                        w.writeVariant("u");
-                        w.writeUint32(pid);
-                        w.endDictEntry();
-                    }
-                    w.endArray();
-                    out.reply(c, s, "a{sv}", w.toByteArray());
-                }
-            }
+            case "GetConnectionCredentials" -> connectionCredentials(call);
             case "GetAdtAuditSessionData" -> {
                 if (peer(call, "audit session data") != null) {
                     error(call, DBusErrors.ADT_AUDIT_DATA_UNKNOWN, "Could not determine audit session data for '" + lastName + "'");
@@ -392,6 +368,54 @@ public final class Driver {
             error(call, DBusErrors.NAME_HAS_NO_OWNER, "Could not get " + what + " of name '" + name + "': no such name");
         }
         return c;
+    }
+
+    /**
+     * GetConnectionCredentials, with dbus-daemon 1.14's keys in its order: ProcessID,
+     * UnixUserID, UnixGroupIDs, LinuxSecurityLabel (NUL-terminated, as dbus-daemon sends it),
+     * each only when known; for the bus itself only the first two, as dbus-daemon. Plus
+     * ProcessFD (dbus 1.15.8 / dbus-broker 34), a pidfd of the peer, to callers that negotiated
+     * fd passing.
+     */
+    private void connectionCredentials(DriverCall call) throws ProtocolException {
+        Connection peer = peer(call, "credentials");
+        if (peer == null) {
+            return;
+        }
+        BodyWriter w = new BodyWriter();
+        w.beginArray('{');
+        long pid = pidOf(peer);
+        if (pid >= 0) {
+            w.beginDictEntry().writeString("ProcessID").writeVariant("u").writeUint32(pid).endDictEntry();
+        }
+        long uid = uidOf(peer);
+        if (uid >= 0) {
+            w.beginDictEntry().writeString("UnixUserID").writeVariant("u").writeUint32(uid).endDictEntry();
+        }
+        org.kdbusbridge.core.connection.PeerDetails details = peer.peerDetails();
+        long[] groups = details.groups();
+        if (groups != null) {
+            w.beginDictEntry().writeString("UnixGroupIDs").writeVariant("au").beginArray('u');
+            for (long g : groups) {
+                w.writeUint32(g);
+            }
+            w.endArray().endDictEntry();
+        }
+        byte[] label = details.securityLabel();
+        if (label != null) {
+            w.beginDictEntry().writeString("LinuxSecurityLabel").writeVariant("ay")
+                    .writeByteArray(java.util.Arrays.copyOf(label, label.length + 1)).endDictEntry();
+        }
+        org.kdbusbridge.core.message.FdSet pidfd = call.caller().acceptsUnixFds() ? details.processFd() : null;
+        if (pidfd != null) {
+            w.beginDictEntry().writeString("ProcessFD").writeVariant("h").writeUnixFd(0).endDictEntry();
+        }
+        w.endArray();
+        if (pidfd != null) {
+            out.replyWithFds(call.caller(), call.serial(), "a{sv}", w.toByteArray(), pidfd);
+        } else {
+            out.reply(call.caller(), call.serial(), "a{sv}", w.toByteArray());
+        }
     }
 
     /** Stands for the bus itself in the Get* calls. */

@@ -7,6 +7,7 @@ import org.kdbusbridge.bridge.protocol.MessageBuilder;
 import org.kdbusbridge.core.bus.Bus;
 import org.kdbusbridge.core.connection.Connection;
 import org.kdbusbridge.core.message.ArgSource;
+import org.kdbusbridge.core.message.FdSet;
 import org.kdbusbridge.core.message.Message;
 import org.kdbusbridge.core.message.SealedPayload;
 import org.kdbusbridge.core.name.NameChange;
@@ -46,6 +47,24 @@ public final class DriverEmitter {
                 replySerial & 0xFFFFFFFFL, dest, Bus.DRIVER_NAME, signature, body);
         bus.emitTo(to, new Message(Message.METHOD_RETURN, NO_REPLY, s, replySerial, dest, null, null, null, null,
                 new SealedPayload(bytes), ArgSource.NONE));
+    }
+
+    /**
+     * A reply carrying unix fds: {@code fds} (the caller's reference) goes with it through the
+     * normal path (the receiver's pool takes its own reference, the socket passes the fds) and is
+     * released here, so the bus's copies close once written, or at once if the reply is dropped.
+     */
+    public void replyWithFds(Connection to, long replySerial, String signature, byte[] body, FdSet fds) {
+        long s = nextSerial();
+        String dest = to.uniqueName();
+        byte[] bytes = MessageBuilder.encode(Message.METHOD_RETURN, NO_REPLY, s, null, null, null, null,
+                replySerial & 0xFFFFFFFFL, dest, Bus.DRIVER_NAME, signature, body, fds.count());
+        try {
+            bus.emitTo(to, new Message(Message.METHOD_RETURN, NO_REPLY, s, replySerial, dest, null, null, null, null,
+                    new SealedPayload(bytes), ArgSource.NONE, fds));
+        } finally {
+            fds.release();
+        }
     }
 
     public void replyString(Connection to, long replySerial, String value) {

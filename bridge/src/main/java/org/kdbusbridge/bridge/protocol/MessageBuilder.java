@@ -42,6 +42,14 @@ public final class MessageBuilder {
     public static byte[] encode(int type, int flags, long serial, String path, String iface, String member,
                                 String errorName, long replySerial, String destination, String sender,
                                 String signature, byte[] body) {
+        return encode(type, flags, serial, path, iface, member, errorName, replySerial, destination, sender,
+                signature, body, 0);
+    }
+
+    /** {@link #encode} for a message that carries {@code unixFds} fds (a UNIX_FDS field if above 0). */
+    public static byte[] encode(int type, int flags, long serial, String path, String iface, String member,
+                                String errorName, long replySerial, String destination, String sender,
+                                String signature, byte[] body, int unixFds) {
         if (body == null) body = EMPTY;
         if (body.length > 0 && (signature == null || signature.isEmpty())) {
             throw new IllegalArgumentException("body without signature");
@@ -62,6 +70,9 @@ public final class MessageBuilder {
         stringField(w, WireFormat.SENDER, "s", sender);
         if (signature != null && !signature.isEmpty()) {
             w.beginStruct().writeByte(WireFormat.SIGNATURE).writeVariant("g").writeSignature(signature).endStruct();
+        }
+        if (unixFds > 0) {
+            w.beginStruct().writeByte(WireFormat.UNIX_FDS).writeVariant("u").writeUint32(unixFds).endStruct();
         }
         w.endArray();
         w.padTo(8);

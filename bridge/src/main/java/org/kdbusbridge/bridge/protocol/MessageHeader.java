@@ -104,7 +104,7 @@ public final class MessageHeader {
             if (code > WireFormat.MAX_KNOWN_FIELD) {
                 // Unknown field: skipped, but its variant must still be well-formed.
                 Signatures.validate(buf, sigOff, sigLen, true);
-                validator.reset(buf, order, offset, valueStart, fieldsEnd, Long.MAX_VALUE);
+                validator.reset(buf, order, offset, valueStart, fieldsEnd);
                 try {
                     validator.validateOne(sigOff, 3); // array > struct > variant
                     p = validator.p;
@@ -229,7 +229,7 @@ public final class MessageHeader {
             return;
         }
         int end = bodyOffset + (int) bodyLength;
-        validator.reset(buf, order, offset, bodyOffset, end, has(WireFormat.UNIX_FDS) ? unixFds() : 0);
+        validator.reset(buf, order, offset, bodyOffset, end);
         try {
             int so = valueOffset[WireFormat.SIGNATURE];
             validator.validateSequence(so, so + valueLength[WireFormat.SIGNATURE], 0);

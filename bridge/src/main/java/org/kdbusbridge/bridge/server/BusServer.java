@@ -296,6 +296,7 @@ public final class BusServer implements Driver.Host {
                 holder[0].onIncomingDrained(c);
             }
         });
+        conn.setPeerDetails(new SocketPeerDetails(socket, groupsOfUid));
         ClientSession session = new ClientSession(this, socket, conn, sasl);
         holder[0] = session;
         conn.attach(session);
@@ -321,6 +322,9 @@ public final class BusServer implements Driver.Host {
      * through a slow runtime call each time it is evaluated, and this one ran per connection.
      */
     private final java.util.function.LongPredicate uidCheck = this::uidMayConnect;
+
+    /** The groups of a uid from the current config's table (made once, as uidCheck). */
+    private final java.util.function.LongFunction<long[]> groupsOfUid = uid -> config.groupsOf(uid);
 
     private boolean uidMayConnect(long uid) {
         return config.isUidAllowed(uid, busUid());

@@ -30,6 +30,8 @@ public interface LibC {
     int ECONNRESET = 104;
     int ENOBUFS = 105;
     int ENOMEM = 12;
+    int ERANGE = 34;
+    int ENOPROTOOPT = 92;
 
     // ---- epoll ----
     int EPOLL_CLOEXEC = 02000000;
@@ -54,6 +56,16 @@ public interface LibC {
     int SOCK_CLOEXEC = 02000000;
     int SOL_SOCKET = 1;
     int SO_PEERCRED = 17;
+    /** The peer's LSM label (Linux 2.6.2); ENOPROTOOPT where no LSM labels sockets. */
+    int SO_PEERSEC = 31;
+    /** The peer's supplementary gids as of connect() (Linux 4.13). */
+    int SO_PEERGROUPS = 59;
+    /** A pidfd (O_CLOEXEC) of the peer as of connect() (Linux 6.5). */
+    int SO_PEERPIDFD = 77;
+    /** fcntl: dup to the lowest free fd, close-on-exec. */
+    int F_DUPFD_CLOEXEC = 1030;
+    /** pidfd_open(2) (Linux 5.3); the same number on x86_64 and aarch64. */
+    long SYS_PIDFD_OPEN = 434;
     int SO_SNDBUF = 7;
     int SO_TYPE = 3;
     int SO_ACCEPTCONN = 30;
@@ -102,6 +114,9 @@ public interface LibC {
     int setsockopt(int fd, int level, int optname, long optvalAddress, int optlen);
 
     int fcntl(int fd, int cmd, int arg);
+
+    /** For syscalls libc has no wrapper for (pidfd_open): two integer arguments. */
+    long syscall(long number, long arg1, long arg2);
 
     /** FIONREAD: bytes queued for reading on a socket (tests). */
     long FIONREAD = 0x541B;

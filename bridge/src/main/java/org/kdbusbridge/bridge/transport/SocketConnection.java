@@ -30,6 +30,13 @@ public final class SocketConnection {
 
     private int fd;
     private final PeerCredentials peer;
+    /** A pidfd of the peer (one per connection at most, closed with it), or -1. */
+    private int pidfd;
+    /** SO_PEERGROUPS / SO_PEERSEC, read on first use (the kernel keeps them from connect()). */
+    private long[] groups;
+    private byte[] securityLabel;
+    private boolean groupsRead;
+    private boolean labelRead;
     private ByteBuffer gather; // msghdr + MAX_GATHER iovecs: this thread's scratch (set per call)
     private long gatherAddr;
     private static final int MSG_CONTROL = 32;
@@ -58,11 +65,51 @@ public final class SocketConnection {
      * Wraps an already non-blocking connected socket fd; ownership of the fd passes to this object.
      */
     public SocketConnection(int fd, PeerCredentials peer) {
+        this(fd, peer, -1, false);
+    }
+
+    /**
+     * As {@link #SocketConnection(int, PeerCredentials)}, and takes ownership of the peer's
+     * {@code pidfd} (or -1); {@code askLater}: SO_PEERPIDFD works here, ask it on first use.
+     */
+    public SocketConnection(int fd, PeerCredentials peer, int pidfd, boolean askLater) {
         if (fd < 0) {
             throw new IllegalArgumentException("bad fd " + fd);
         }
         this.fd = fd;
         this.peer = peer;
+        this.pidfd = pidfd;
+        this.askPidfdLater = pidfd < 0 && askLater;
+    }
+
+    private boolean askPidfdLater;
+
+    /** The peer's pidfd (owned by this connection until close; asked for once), or -1. */
+    public int peerPidfd() {
+        if (askPidfdLater && fd >= 0) {
+            askPidfdLater = false;
+            int p = PeerCredentials.peerPidfd(fd);
+            pidfd = p >= 0 ? p : -1;
+        }
+        return pidfd;
+    }
+
+    /** The peer's supplementary gids as of connect() (SO_PEERGROUPS), or null if unknown or closed. */
+    public long[] peerGroups() {
+        if (!groupsRead && fd >= 0) {
+            groupsRead = true;
+            groups = PeerCredentials.readGroups(fd);
+        }
+        return groups;
+    }
+
+    /** The peer's LSM label as of connect() (SO_PEERSEC, no NUL), or null if none or closed. */
+    public byte[] peerSecurityLabel() {
+        if (!labelRead && fd >= 0) {
+            labelRead = true;
+            securityLabel = PeerCredentials.readSecurityLabel(fd);
+        }
+        return securityLabel;
     }
 
     /** The socket fd, or -1 once closed. */
@@ -389,6 +436,10 @@ public final class SocketConnection {
         }
         fd = -1;
         LIBC.close(f); // on Linux the fd is released even if close() reports an error
+        if (pidfd >= 0) {
+            LIBC.close(pidfd);
+            pidfd = -1;
+        }
     }
 
     @Override

@@ -27,7 +27,7 @@ class BodyCodecTest {
         assertEquals(body.length, w.size());
         MessageHeader h = Wire.wrap(MessageBuilder.build(WireFormat.METHOD_RETURN, 0, 2, null, null, null, null, 1L,
                 null, null, "ybnqiuxtdsogh", body));
-        assertThrows(ProtocolException.class, h::validateBody); // 'h' index 0 but no UNIX_FDS field
+        h.validateBody(); // 'h' index 0 without a UNIX_FDS field: libdbus relays it too
         BodyReader r = BodyReader.of(h);
         assertEquals("y", r.nextTypeCode());
         assertEquals((byte) 0xfe, r.readByte());

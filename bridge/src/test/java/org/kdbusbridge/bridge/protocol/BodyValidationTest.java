@@ -69,9 +69,13 @@ class BodyValidationTest {
         bad(o, "g", w -> w.sig("a{"), "dict entry");
         bad(o, "g", w -> w.y(1).y('s').y('x'), "NUL");
         bad(o, "i", w -> w.u32(1).u32(2), "trailing");
-        bad(o, "h", w -> w.u32(0), "unix fd");
+        // A unix fd index is checked for alignment only, as libdbus does (issue 13, item 8):
+        // one past UNIX_FDS is relayed and left to the receiver.
+        ok(o, "h", w -> w.u32(0));
         ok(o, "h", w -> w.u32(1), u(WireFormat.UNIX_FDS, 2));
-        bad(o, "h", w -> w.u32(2), "unix fd", u(WireFormat.UNIX_FDS, 2));
+        ok(o, "h", w -> w.u32(2), u(WireFormat.UNIX_FDS, 2));
+        ok(o, "ah", w -> w.array(4, z -> z.u32(0xffffffffL).u32(7)), u(WireFormat.UNIX_FDS, 1));
+        bad(o, "yh", w -> w.y(1).raw(new byte[] {0, 1, 0}).u32(0), "padding");
     }
 
     @ParameterizedTest

@@ -39,6 +39,12 @@ import org.kdbusbridge.core.name.NameRegistry;
  * if denied; a call to an activatable name without owner is checked against the sender's send
  * rules before the service is started. A denial allocates (its text); an allowed message
  * allocates nothing.
+ *
+ * Holds: while a message is being routed the routing step holds it like one more queue
+ * ({@link Connection#holdQueued}), so a receiver that lets it go at once (the capture sink
+ * copies and pops inside its offer) can never drop the last hold, and free a direct payload,
+ * before the later receivers have taken theirs; a message no queue took is released (its
+ * sender's incoming charge, its direct memory) when routing ends.
  */
 public final class Bus {
     public static final String DRIVER_NAME = "org.freedesktop.DBus";
@@ -386,6 +392,15 @@ public final class Bus {
      */
     public Delivery send(Connection from, Message m) {
         m.admit(from, ++seq);
+        Connection.holdQueued(m); // the routing step's own hold (see the class comment)
+        try {
+            return route(from, m);
+        } finally {
+            Connection.releaseQueued(m); // nobody took it: its sender's charge and a direct payload go now
+        }
+    }
+
+    private Delivery route(Connection from, Message m) {
         String dest = m.destination();
         if (dest == null) {
             monitors.capture(m, null, matches, names);
@@ -581,14 +596,24 @@ public final class Bus {
     /** A bus-originated signal with no destination, to every matching rule. */
     public void emitSignal(Message m) {
         m.admit(null, ++seq);
-        monitors.capture(m, null, matches, names);
-        broadcast(m, null);
+        Connection.holdQueued(m);
+        try {
+            monitors.capture(m, null, matches, names);
+            broadcast(m, null);
+        } finally {
+            Connection.releaseQueued(m);
+        }
     }
 
     /** A client's message to the driver: sequenced and shown to monitors, routed by nobody. */
     public void admitToDriver(Connection from, Message m) {
         m.admit(from, ++seq);
-        monitors.capture(m, null, matches, names);
+        Connection.holdQueued(m);
+        try {
+            monitors.capture(m, null, matches, names);
+        } finally {
+            Connection.releaseQueued(m);
+        }
     }
 
     public boolean hasMonitors() {
@@ -636,6 +661,7 @@ public final class Bus {
     public Connection attachCapture(Credentials credentials, ConnectionSink sink) {
         ReceivePool pool = new ReceivePool(limits.maxOutgoingBytes, limits.maxQueuedMessages);
         Connection c = new Connection(nextId++, credentials, sink, pool);
+        c.setAcceptsUnixFds(true); // it records the bytes only: messages with fds are captured too
         monitors.add(c, List.of());
         return c;
     }
@@ -653,11 +679,16 @@ public final class Bus {
      */
     public void emitTo(Connection to, Message m) {
         m.admit(null, ++seq);
-        monitors.capture(m, to, matches, names);
-        // The bus's own replies are always requested ones; a receive rule may still refuse
-        // them, and then they are dropped silently (dbus-daemon logs it).
-        if (allowed(null, to, to, m, m.replySerial() != Message.NO_REPLY_SERIAL)) {
-            to.push(m);
+        Connection.holdQueued(m);
+        try {
+            monitors.capture(m, to, matches, names);
+            // The bus's own replies are always requested ones; a receive rule may still refuse
+            // them, and then they are dropped silently (dbus-daemon logs it).
+            if (allowed(null, to, to, m, m.replySerial() != Message.NO_REPLY_SERIAL)) {
+                to.push(m);
+            }
+        } finally {
+            Connection.releaseQueued(m);
         }
     }
 

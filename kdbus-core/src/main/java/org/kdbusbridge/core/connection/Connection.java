@@ -59,8 +59,13 @@ public final class Connection implements ConnectionPolicy.Peer {
         this.pool = pool;
     }
 
+    private PeerDetails peerDetails = PeerDetails.NONE;
+
     public long id() { return id; }
     public Credentials credentials() { return credentials; }
+    /** Groups, label and process handle of the peer (never null; {@link PeerDetails#NONE} if unknown). */
+    public PeerDetails peerDetails() { return peerDetails; }
+    public void setPeerDetails(PeerDetails d) { peerDetails = d == null ? PeerDetails.NONE : d; }
     public ReceivePool pool() { return pool; }
     public String uniqueName() { return uniqueName; }
     public boolean isActive() { return uniqueName != null && !closed; }
