@@ -497,7 +497,8 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
             LOG.warn("TEST-ONLY fault injection: dropped {} from {}", header, conn);
             return;
         }
-        String signature = dest == null ? header.signature() : null; // before toCore may overwrite the header
+        // Read before toCore may overwrite the header: an unaddressed call's answer names it.
+        String signature = dest == null && header.type() == Message.METHOD_CALL ? header.signature() : null;
         Message m = toCore(pos, dest, fds, true);
         Delivery d = server.bus().send(conn, m);
         if (d == Delivery.UNADDRESSED_CALL) {
