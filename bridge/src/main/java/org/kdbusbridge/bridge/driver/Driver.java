@@ -11,6 +11,7 @@ import org.kdbusbridge.bridge.protocol.ProtocolException;
 import org.kdbusbridge.core.bus.Bus;
 import org.kdbusbridge.core.bus.DeadReply;
 import org.kdbusbridge.core.bus.Disconnect;
+import org.kdbusbridge.core.bus.Registration;
 import org.kdbusbridge.core.connection.Connection;
 import org.kdbusbridge.core.match.MatchRule;
 import org.kdbusbridge.core.match.MatchRuleException;
@@ -73,6 +74,17 @@ public final class Driver {
         this.busId = busId;
         this.machineId = machineId;
         this.host = host;
+        bus.setRefusalListener(new RefusalRenderer());
+    }
+
+    /** Renders the bus's silent refusals as the errors dbus-daemon shows monitors. */
+    private final class RefusalRenderer implements Bus.RefusalListener {
+        @Override
+        public void refused(Message m, Connection addressed, org.kdbusbridge.core.bus.Delivery reason, String text) {
+            String name = reason == org.kdbusbridge.core.bus.Delivery.FDS_NOT_SUPPORTED
+                    ? DBusErrors.NOT_SUPPORTED : DBusErrors.ACCESS_DENIED;
+            out.refusalForMonitors(m, addressed, name, text);
+        }
     }
 
     /** The driver object's introspection data (what --introspect prints). */
@@ -459,10 +471,58 @@ public final class Driver {
             error(call, DBusErrors.FAILED, "Already handled an Hello message");
             return;
         }
-        NameChange arrival = bus.hello(c);
+        Registration r = bus.hello(c);
+        if (r.refused()) {
+            // As dbus-daemon: the connection stays open and unregistered (it may retry Hello)
+            // until it leaves or its auth_timeout runs out; monitors see the Hello from
+            // :not.active.yet and the error.
+            call.capture().run();
+            String text;
+            int limit;
+            if (r.refusedBy() == Registration.Limit.MAX_COMPLETED_CONNECTIONS) {
+                text = "The maximum number of active connections has been reached";
+                limit = bus.limits().maxCompletedConnections;
+            } else {
+                text = "The maximum number of active connections for UID " + c.authenticatedUid() + " has been reached";
+                limit = bus.limits().maxConnectionsPerUser;
+            }
+            LOG.warn("{} ({}={})", text, r.refusedBy().name().toLowerCase(java.util.Locale.ROOT), limit);
+            error(call, DBusErrors.LIMITS_EXCEEDED, text);
+            return;
+        }
         call.capture().run(); // as dbus-daemon: monitors see the Hello with its new sender
         out.replyString(c, call.serial(), c.uniqueName());
-        out.emit(List.of(arrival));
+        out.emit(List.of(r.arrival()));
+    }
+
+    /**
+     * A call without destination ({@code Delivery.UNADDRESSED_CALL}, from a registered client
+     * or not): answered as libdbus answers it for dbus-daemon, with its texts.
+     * org.freedesktop.DBus.Peer's Ping and GetMachineId whatever their arguments, any other
+     * Peer method or any other call UnknownMethod; always, even with NO_REPLY_EXPECTED.
+     */
+    public void answerUnaddressed(Connection c, long serial, String iface, String member, String signature) {
+        if ("org.freedesktop.DBus.Peer".equals(iface)) {
+            if ("Ping".equals(member)) {
+                out.unaddressedAnswer(c, serial, null, null, null);
+            } else if ("GetMachineId".equals(member)) {
+                BodyWriter w = new BodyWriter();
+                w.writeString(machineId);
+                out.unaddressedAnswer(c, serial, null, "s", w.toByteArray());
+            } else {
+                unaddressedError(c, serial, "Unknown method invoked on org.freedesktop.DBus.Peer interface");
+            }
+            return;
+        }
+        // libdbus's text, trailing newline and glibc's "(null)" for a missing interface included.
+        unaddressedError(c, serial, "Method \"" + member + "\" with signature \"" + (signature == null ? "" : signature)
+                + "\" on interface \"" + (iface == null ? "(null)" : iface) + "\" doesn't exist\n");
+    }
+
+    private void unaddressedError(Connection c, long serial, String text) {
+        BodyWriter w = new BodyWriter();
+        w.writeString(text);
+        out.unaddressedAnswer(c, serial, DBusErrors.UNKNOWN_METHOD, "s", w.toByteArray());
     }
 
     private void requestName(DriverCall call) throws ProtocolException {

@@ -101,13 +101,45 @@ public final class DriverEmitter {
 
     public void error(Connection to, long replySerial, String errorName, String text) {
         long s = nextSerial();
-        String dest = to.uniqueName();
+        // dbus-daemon addresses errors to a connection without Hello (refused or not yet
+        // registered) to the placeholder sender it stamped on that connection's message.
+        String dest = to.uniqueName() != null ? to.uniqueName() : Bus.NOT_ACTIVE_YET;
         BodyWriter w = new BodyWriter();
         w.writeString(text);
         byte[] bytes = MessageBuilder.encode(Message.ERROR, NO_REPLY, s, null, null, null, errorName,
                 replySerial & 0xFFFFFFFFL, dest, Bus.DRIVER_NAME, "s", w.toByteArray());
         bus.emitTo(to, new Message(Message.ERROR, NO_REPLY, s, replySerial, dest, null, null, null, errorName,
                 new SealedPayload(bytes), ArgSource.NONE));
+    }
+
+    /**
+     * The answer to a call without destination (Peer.Ping, Peer.GetMachineId, UnknownMethod):
+     * as the libdbus connection layer under dbus-daemon sends it, with neither SENDER nor
+     * DESTINATION, and NO_REPLY_EXPECTED. {@code errorName} null: a method return.
+     */
+    public void unaddressedAnswer(Connection to, long replySerial, String errorName, String signature, byte[] body) {
+        long s = nextSerial();
+        int type = errorName == null ? Message.METHOD_RETURN : Message.ERROR;
+        byte[] bytes = MessageBuilder.encode(type, NO_REPLY, s, null, null, null, errorName,
+                replySerial & 0xFFFFFFFFL, null, null, signature, body);
+        bus.answerUnaddressed(to, new Message(type, NO_REPLY, s, replySerial, null, null, null, null, errorName,
+                new SealedPayload(bytes), ArgSource.NONE));
+    }
+
+    /**
+     * The error dbus-daemon shows monitors (only) when it refuses a delivery nobody is told of:
+     * from org.freedesktop.DBus, in reply to {@code refused}, addressed to its sender (the bus
+     * itself for a bus message).
+     */
+    public void refusalForMonitors(Message refused, Connection addressed, String errorName, String text) {
+        long s = nextSerial();
+        String dest = refused.sender() == null ? Bus.DRIVER_NAME : refused.sender().uniqueName();
+        BodyWriter w = new BodyWriter();
+        w.writeString(text);
+        byte[] bytes = MessageBuilder.encode(Message.ERROR, NO_REPLY, s, null, null, null, errorName,
+                refused.serial() & 0xFFFFFFFFL, dest, Bus.DRIVER_NAME, "s", w.toByteArray());
+        bus.captureOnly(new Message(Message.ERROR, NO_REPLY, s, refused.serial(), dest, null, null, null, errorName,
+                new SealedPayload(bytes), ArgSource.NONE), addressed);
     }
 
     /** A signal to one connection (NameAcquired, NameLost). */

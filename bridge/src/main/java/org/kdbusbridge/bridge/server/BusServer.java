@@ -6,9 +6,7 @@ import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
@@ -56,10 +54,7 @@ public final class BusServer implements Driver.Host {
     private final List<UnixListener> listeners = new ArrayList<>();
     private final ArrayDeque<ClientSession> dirty = new ArrayDeque<>();
     private final java.util.Set<ClientSession> sessions = new java.util.LinkedHashSet<>();
-    private final Map<Long, Integer> connectionsPerUser = new HashMap<>();
     private final long busPid = ProcessHandle.current().pid();
-    private int incomplete;
-    private int complete;
     private volatile String address;
     private ActivationManager activation;
     private CaptureSink capture;
@@ -265,8 +260,16 @@ public final class BusServer implements Driver.Host {
     BusLimits limits() { return limits; }
     EventLoop loop() { return loop; }
 
+    /**
+     * Connections that have not completed Hello (authenticating, authenticated, or refused at
+     * Hello by a connection limit), as dbus-daemon's incomplete list.
+     */
+    private int incompleteConnections() {
+        return bus.connectionCount() - bus.completedConnectionCount();
+    }
+
     private void onAccept(SocketConnection socket) {
-        if (incomplete >= limits.maxIncompleteConnections) {
+        if (incompleteConnections() >= limits.maxIncompleteConnections) {
             // As dbus-daemon (bus/connection.c): room is made by dropping the OLDEST incomplete
             // connection. Refusing the new one instead let a client that opens sockets and never
             // authenticates lock every other client out until auth_timeout.
@@ -300,7 +303,6 @@ public final class BusServer implements Driver.Host {
         ClientSession session = new ClientSession(this, socket, conn, sasl);
         holder[0] = session;
         conn.attach(session);
-        incomplete++;
         sessions.add(session);
         session.start(loop, limits.authTimeout);
         // Clients write AUTH right after connect(), usually before we accept: read it now
@@ -310,7 +312,7 @@ public final class BusServer implements Driver.Host {
 
     private ClientSession oldestIncomplete() {
         for (ClientSession s : sessions) { // insertion order: oldest first
-            if (!s.completeCounted && !s.isClosed()) {
+            if (s.connection().uniqueName() == null && !s.isClosed()) {
                 return s;
             }
         }
@@ -330,30 +332,20 @@ public final class BusServer implements Driver.Host {
         return config.isUidAllowed(uid, busUid());
     }
 
-    /** Counts the connection as complete; false if a connection limit refuses it. */
-    boolean onAuthenticated(ClientSession s, long uid) {
-        incomplete--;
-        if (complete >= limits.maxCompletedConnections) {
-            LOG.warn("Refusing {}: max_completed_connections={} reached", s, limits.maxCompletedConnections);
-            incomplete++; // balanced in onClosed
-            return false;
-        }
-        int perUser = connectionsPerUser.getOrDefault(uid, 0);
-        if (perUser >= limits.maxConnectionsPerUser) {
-            LOG.warn("Refusing {}: max_connections_per_user={} reached for uid {}", s, limits.maxConnectionsPerUser, uid);
-            incomplete++;
-            return false;
-        }
-        connectionsPerUser.put(uid, perUser + 1);
-        complete++;
-        s.completeCounted = true;
+    /**
+     * The client authenticated as {@code uid} (-1: ANONYMOUS): its rules are compiled now.
+     * max_completed_connections and max_connections_per_user are checked later, at Hello (in
+     * the core), as dbus-daemon does: a refused client gets LimitsExceeded instead of a
+     * closed socket.
+     */
+    void onAuthenticated(ClientSession s, long uid) {
         Connection c = s.connection();
+        c.setAuthenticatedUid(uid);
         c.setPolicy(config.compilePolicy(uid));
         long pid = c.credentials() == null ? -1 : c.credentials().pid();
         // Read when first needed (a denial or a log line), not per connection: the procfs read
         // was 3 syscalls on every connect. A peer gone by then gets an empty comm.
         c.setLogInfo(new LogInfo(uid, pid)); // a class, not a lambda: see uidCheck
-        return true;
     }
 
     /** A connection's loginfo, computed when first asked for. */
@@ -407,13 +399,6 @@ public final class BusServer implements Driver.Host {
     void onClosed(ClientSession s) {
         sessions.remove(s);
         dirty.remove(s);
-        if (s.completeCounted) {
-            complete--;
-            long uid = s.authenticatedUid();
-            connectionsPerUser.computeIfPresent(uid, (k, v) -> v <= 1 ? null : v - 1);
-        } else {
-            incomplete--;
-        }
         Disconnect d = bus.disconnect(s.connection());
         driver.emitter().emit(d.nameChanges());
         for (DeadReply r : d.deadReplies()) {
@@ -532,7 +517,7 @@ public final class BusServer implements Driver.Host {
         config = fresh;
         // Same step as the swap, so no message is checked against a mix of old and new rules.
         for (ClientSession s : sessions) {
-            if (s.completeCounted && !s.isClosed()) {
+            if (s.isAuthenticated() && !s.isClosed()) {
                 s.connection().setPolicy(fresh.compilePolicy(s.authenticatedUid()));
             }
         }

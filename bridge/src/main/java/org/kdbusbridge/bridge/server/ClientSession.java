@@ -90,8 +90,6 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
     private ByteBuffer in;
     private final ByteBuffer out;
     private boolean authenticated;
-    /** Counted in the bus's completed-connection totals. */
-    boolean completeCounted;
     private boolean closed;
     private boolean writeArmed;
     /** Set once this socket's send buffer was asked to grow (LARGE_SEND_BUFFER). */
@@ -156,6 +154,14 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
         return sasl.authenticatedUid();
     }
 
+    /** Hello succeeded: the connection is complete, and auth_timeout no longer applies. */
+    private void helloCompleted() {
+        if (authTimer != null) {
+            authTimer.cancel();
+            authTimer = null;
+        }
+    }
+
     void start(EventLoop loop, long authTimeoutMs) {
         loop.register(socket.fd(), EventLoop.READ, this);
         authTimer = loop.schedule(authTimeoutMs, new AuthExpiry(authTimeoutMs));
@@ -164,7 +170,11 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
     // Per-connection and per-call callbacks are inner classes, not lambdas: under C1 (what we
     // ship) a capturing lambda allocates through a slow runtime call each time it is evaluated.
 
-    /** Closes the connection if it has not authenticated when the auth timer fires. */
+    /**
+     * Closes the connection if it has not completed Hello when the auth timer fires: as in
+     * dbus-daemon, auth_timeout (from connect) bounds the whole incomplete phase, so a client
+     * whose Hello a connection limit refused cannot hold its socket longer.
+     */
     private final class AuthExpiry implements Runnable {
         private final long timeoutMs;
 
@@ -174,8 +184,9 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
 
         @Override
         public void run() {
-            if (!authenticated && !closed) {
-                LOG.info("Connection {} did not authenticate within {} ms, closing", ClientSession.this, timeoutMs);
+            if (conn.uniqueName() == null && !closed) {
+                LOG.info("Connection {} has not {} within auth_timeout={} ms, closing", ClientSession.this,
+                        authenticated ? "completed Hello" : "authenticated", timeoutMs);
                 close("auth timeout");
             }
         }
@@ -260,14 +271,8 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
                 if (r == SaslServer.Result.AUTHENTICATED) {
                     authenticated = true;
                     conn.setAcceptsUnixFds(sasl.unixFdNegotiated());
-                    if (authTimer != null) {
-                        authTimer.cancel();
-                    }
-                    if (!server.onAuthenticated(this, sasl.authenticatedUid())) {
-                        in.clear();
-                        closeAfterFlush();
-                        return;
-                    }
+                    // The auth timer keeps running: it is cancelled by a successful Hello.
+                    server.onAuthenticated(this, sasl.authenticatedUid());
                 }
             }
             while (authenticated && !closed && !closing) {
@@ -447,13 +452,27 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
         if (!conn.isActive()) {
             // As libdbus's dbus_message_is_method_call: a missing interface matches any.
             String iface = header.iface();
+            if (dest == null && header.type() != Message.SIGNAL) {
+                // dbus-daemon handles these below its routing, Hello or not: a call is
+                // answered as the peer, a reply or error dropped; neither breaks the Hello rule.
+                driverCall(pos, null, fds).capture().run();
+                if (header.type() == Message.METHOD_CALL) {
+                    server.driver().answerUnaddressed(conn, header.serial(), iface, header.member(), header.signature());
+                }
+                return;
+            }
             if (toDriver && header.type() == Message.METHOD_CALL && "Hello".equals(header.member())
                     && (iface == null || Bus.DRIVER_NAME.equals(iface))) {
                 server.driver().handle(driverCall(pos, dest, fds));
+                if (conn.isActive()) {
+                    helloCompleted();
+                }
             } else if (toDriver) {
+                driverCall(pos, dest, fds).capture().run(); // dbus-daemon shows it, from :not.active.yet
                 server.driver().emitter().error(conn, header.serial(), DBusErrors.ACCESS_DENIED,
                         "Client tried to send a message other than Hello without being registered");
             } else {
+                driverCall(pos, dest, fds).capture().run(); // monitors see it before the disconnect, as in dbus-daemon
                 throw new ProtocolException("Client tried to send a message other than Hello without being registered");
             }
             return;
@@ -478,9 +497,13 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
             LOG.warn("TEST-ONLY fault injection: dropped {} from {}", header, conn);
             return;
         }
+        // Read before toCore may overwrite the header: an unaddressed call's answer names it.
+        String signature = dest == null && header.type() == Message.METHOD_CALL ? header.signature() : null;
         Message m = toCore(pos, dest, fds, true);
         Delivery d = server.bus().send(conn, m);
-        if (d != Delivery.OK) {
+        if (d == Delivery.UNADDRESSED_CALL) {
+            server.driver().answerUnaddressed(conn, m.serial(), m.iface(), m.member(), signature);
+        } else if (d != Delivery.OK) {
             routingError(m, d);
         } else if (dest != null && (m.expectsReply() || m.type() == Message.METHOD_RETURN)) {
             server.loop().expectRelay(); // peer-to-peer call or reply: more is likely soon
@@ -503,19 +526,21 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
         String member = header.member();
         String errorName = header.errorName();
         String signature = header.signature();
+        // dbus-daemon's placeholder, so monitors never see a sender-less (or forged) message.
+        String sender = conn.uniqueName() != null ? conn.uniqueName() : Bus.NOT_ACTIVE_YET;
         SealedPayload payload;
         if (adopt && frameBuf != in) { // route() calls this once per frame
             ByteBuffer whole = frameBuf;
-            int start = MessageWriter.spliceSenderInPlace(whole, pos, header, conn.uniqueName());
+            int start = MessageWriter.spliceSenderInPlace(whole, pos, header, sender);
             ByteBuffer view = whole.duplicate();
             view.limit(pos + header.length()).position(start);
             DirectBuffers pool = server.buffers();
             payload = new SealedPayload(view, unused -> pool.give(whole));
         } else if (header.length() >= zeroCopyThreshold) {
-            payload = new SealedPayload(MessageWriter.spliceSenderDirect(frameBuf, pos, header, conn.uniqueName(),
+            payload = new SealedPayload(MessageWriter.spliceSenderDirect(frameBuf, pos, header, sender,
                     server.buffers()::take), server.payloadRecycler());
         } else {
-            payload = new SealedPayload(MessageWriter.spliceSender(frameBuf, pos, header, conn.uniqueName()));
+            payload = new SealedPayload(MessageWriter.spliceSender(frameBuf, pos, header, sender));
         }
         return new Message(type, flags, serial, replySerial, dest, path, iface, member, errorName, payload,
                 new PayloadArgs(payload, signature), fds);
@@ -618,7 +643,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
 
         @Override
         public void run() {
-            if (server.bus().hasMonitors() && conn.uniqueName() != null) {
+            if (server.bus().hasMonitors()) {
                 try {
                     server.bus().admitToDriver(conn, toCore(pos, dest, fds, false));
                 } catch (ProtocolException e) {

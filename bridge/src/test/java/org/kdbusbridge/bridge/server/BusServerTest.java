@@ -22,6 +22,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import org.kdbusbridge.bridge.config.BusConfig;
+import org.kdbusbridge.bridge.driver.DBusErrors;
 import org.kdbusbridge.bridge.protocol.BodyReader;
 import org.kdbusbridge.bridge.protocol.BodyWriter;
 import org.kdbusbridge.bridge.protocol.MessageBuilder;
@@ -541,31 +542,28 @@ class BusServerTest {
     // --- limits ---------------------------------------------------------------------------
 
     @Test
-    void maxCompletedConnectionsRefusesAndCountsBack() throws Exception {
+    void maxCompletedConnectionsRefusesHelloAndCountsBack() throws Exception {
         BusConfig config = BusConfig.forAddress("unix:path=" + dir.resolve("bus"));
         config.limits().maxCompletedConnections = 1;
         start(config);
         RawClient first = open();
         RawClient second = connect();
-        second.write(new byte[] {0});
-        second.writeAscii("AUTH EXTERNAL " + RawClient.hexUid(RawClient.myUid()) + "\r\nBEGIN\r\n");
-        assertTrue(second.awaitEof(RawClient.TIMEOUT_MS), "over max_completed_connections must be disconnected");
+        second.authenticate(); // as dbus-daemon: SASL completes, the limit is Hello's
+        Msg refused = second.expectError(second.callDriver("Hello", null, null), DBusErrors.LIMITS_EXCEEDED);
+        assertEquals("The maximum number of active connections has been reached", refused.string0());
+        assertFalse(second.isEof(), "the socket stays open");
         first.close();
-        // The slot is free again (counters balanced after both closes); poll with a deadline
-        // since first's close is seen by the bus asynchronously.
+        // The slot is free again once the bus has seen first's close (asynchronously): the
+        // same connection may retry Hello; poll with a deadline.
         long deadline = System.nanoTime() + RawClient.TIMEOUT_MS * 1_000_000L;
         while (true) {
-            RawClient third = connect();
-            third.write(new byte[] {0});
-            third.writeAscii("AUTH EXTERNAL " + RawClient.hexUid(RawClient.myUid()) + "\r\nBEGIN\r\n");
-            long s = third.callDriver("Hello", null, null);
-            third.readLine();
-            Msg m = third.readOrNull(RawClient.TIMEOUT_MS);
-            if (m != null) {
-                assertEquals(s, m.replySerial());
+            long s = second.callDriver("Hello", null, null);
+            Msg m = second.read();
+            assertEquals(s, m.replySerial(), m.toString());
+            if (m.type() == WireFormat.METHOD_RETURN) {
                 break;
             }
-            assertTrue(third.isEof());
+            assertEquals(DBusErrors.LIMITS_EXCEEDED, m.errorName(), m.toString());
             assertTrue(System.nanoTime() < deadline, "connection slot never became free");
         }
     }
@@ -666,9 +664,28 @@ class BusServerTest {
         open();
         open();
         RawClient third = connect();
-        third.write(new byte[] {0});
-        third.writeAscii("AUTH EXTERNAL " + RawClient.hexUid(RawClient.myUid()) + "\r\nBEGIN\r\n");
-        assertTrue(third.awaitEof(RawClient.TIMEOUT_MS));
+        third.authenticate();
+        Msg refused = third.expectError(third.callDriver("Hello", null, null), DBusErrors.LIMITS_EXCEEDED);
+        assertEquals("The maximum number of active connections for UID " + RawClient.myUid() + " has been reached",
+                refused.string0());
+        assertFalse(third.isEof(), "the socket stays open");
+    }
+
+    @Test
+    void aConnectionRefusedAtHelloIsClosedAtAuthTimeout() throws Exception {
+        BusConfig config = BusConfig.forAddress("unix:path=" + dir.resolve("bus"));
+        config.limits().maxCompletedConnections = 1;
+        config.limits().authTimeout = 300;
+        start(config);
+        RawClient first = open();
+        RawClient refused = connect();
+        long t0 = System.nanoTime();
+        refused.authenticate();
+        refused.expectError(refused.callDriver("Hello", null, null), DBusErrors.LIMITS_EXCEEDED);
+        assertTrue(refused.awaitEof(RawClient.TIMEOUT_MS), "auth_timeout bounds the whole incomplete phase");
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        assertTrue(ms >= 200, "disconnected too early: " + ms + " ms");
+        assertEquals(0, first.sync());
     }
 
     @Test

@@ -35,10 +35,11 @@ import org.kdbusbridge.core.name.NameRegistry;
  * eavesdropping recipient, a message handed over from an activator) passes the sender's
  * compiled send rules and the recipient's receive rules, as dbus-daemon's
  * bus_context_check_security_policy does; monitors are not subject to policy; a message from
- * the bus itself is checked against the recipient's receive rules only and dropped silently
- * if denied; a call to an activatable name without owner is checked against the sender's send
- * rules before the service is started. A denial allocates (its text); an allowed message
- * allocates nothing.
+ * the bus itself is checked against the recipient's receive rules only and dropped if denied;
+ * a call to an activatable name without owner is checked against the sender's send rules
+ * before the service is started. A refusal nobody is told of (a broadcast or eavesdropping
+ * receiver, a bus message) is reported to the {@link RefusalListener} while monitors are
+ * attached. A denial allocates (its text); an allowed message allocates nothing.
  *
  * Holds: while a message is being routed the routing step holds it like one more queue
  * ({@link Connection#holdQueued}), so a receiver that lets it go at once (the capture sink
@@ -48,6 +49,8 @@ import org.kdbusbridge.core.name.NameRegistry;
  */
 public final class Bus {
     public static final String DRIVER_NAME = "org.freedesktop.DBus";
+    /** The sender dbus-daemon stamps on messages from a connection that has not said Hello. */
+    public static final String NOT_ACTIVE_YET = ":not.active.yet";
 
     private final BusLimits limits;
     private final NameRegistry names = new NameRegistry();
@@ -63,6 +66,10 @@ public final class Bus {
     private long nextUnique = 0;
     private long seq = 0;
     private int connections;
+    /** Connections that said Hello (monitors too, as dbus-daemon counts them), in all and per uid. */
+    private int completed;
+    private final Map<Long, Integer> completedPerUid = new HashMap<>();
+    private RefusalListener refusalListener = (m, addressed, reason, text) -> { };
     private int activationEntries;
     private int peakBusNames;
     private int peakBusNamesPerConnection;
@@ -167,6 +174,31 @@ public final class Bus {
     public MatchIndex matches() { return matches; }
     public long lastSequence() { return seq; }
     public int connectionCount() { return connections; }
+
+    /** Connections that completed Hello and have not left (max_completed_connections counts these). */
+    public int completedConnectionCount() { return completed; }
+
+    /**
+     * Told of each delivery the bus refuses without telling the sender: a broadcast or
+     * eavesdropping receiver the policy (or a missing unix-fd capability) excludes, and a bus
+     * message a receive rule forbids. Called only while monitors are attached, in the order
+     * the refusals happen, so the bridge can render the error dbus-daemon shows monitors
+     * (and only monitors) and hand it to {@link #captureOnly}. {@code addressed} is whom that
+     * error is for: the sender, or the receiver for a bus message.
+     */
+    public interface RefusalListener {
+        void refused(Message m, Connection addressed, Delivery reason, String text);
+    }
+
+    public void setRefusalListener(RefusalListener listener) {
+        this.refusalListener = listener;
+    }
+
+    private void noteRefusal(Message m, Connection addressed, Delivery reason, String text) {
+        if (!monitors.isEmpty()) {
+            refusalListener.refused(m, addressed, reason, text);
+        }
+    }
 
     /** Told when a message queued on an idle activator needs the service started. */
     public interface ActivationListener {
@@ -357,13 +389,38 @@ public final class Bus {
         return c;
     }
 
-    /** Registers the connection under its unique name; returns the name's arrival. */
-    public NameChange hello(Connection c) {
+    /**
+     * Hello: registers the connection under its unique name, unless max_completed_connections
+     * or (for its authenticated uid) max_connections_per_user is reached, checked in that
+     * order as dbus-daemon's bus_connections_check_limits does. A refused connection keeps
+     * no name and may try again.
+     */
+    public Registration hello(Connection c) {
+        if (completed >= limits.maxCompletedConnections) {
+            return new Registration(null, Registration.Limit.MAX_COMPLETED_CONNECTIONS);
+        }
+        long uid = c.authenticatedUid();
+        int ofUid = uid < 0 ? 0 : completedPerUid.getOrDefault(uid, 0);
+        if (uid >= 0 && ofUid >= limits.maxConnectionsPerUser) {
+            return new Registration(null, Registration.Limit.MAX_CONNECTIONS_PER_USER);
+        }
         String unique = ":1." + nextUnique++;
         c.setUniqueNameOnce(unique);
         byUniqueName.put(unique, c);
+        completed++;
+        if (uid >= 0) {
+            completedPerUid.put(uid, ofUid + 1);
+        }
         noteBusNames(c);
-        return new NameChange(unique, null, c);
+        return new Registration(new NameChange(unique, null, c), null);
+    }
+
+    private void forgetCompleted(Connection c) {
+        completed--;
+        long uid = c.authenticatedUid();
+        if (uid >= 0) {
+            completedPerUid.computeIfPresent(uid, (k, v) -> v <= 1 ? null : v - 1);
+        }
     }
 
     /** The connection owning {@code name} (unique or well-known), or null. */
@@ -404,8 +461,14 @@ public final class Bus {
         String dest = m.destination();
         if (dest == null) {
             monitors.capture(m, null, matches, names);
-            broadcast(m, null);
-            return Delivery.OK;
+            if (m.type() == Message.SIGNAL) {
+                broadcast(m, null);
+                return Delivery.OK;
+            }
+            // Only signals are broadcast. dbus-daemon answers a call without destination as the
+            // peer it was sent to and drops a reply or error without one; match rules, even
+            // eavesdropping ones, never see them (monitors do here: docs/compatibility.md).
+            return m.type() == Message.METHOD_CALL ? Delivery.UNADDRESSED_CALL : Delivery.DISCARDED;
         }
         Connection to = resolve(dest);
         // Monitors see it before any check, so refused and undeliverable messages show too.
@@ -484,8 +547,9 @@ public final class Bus {
     /**
      * Delivers to every connection whose rules match; for a message with a destination
      * ({@code addressed} is its recipient) only eavesdroppers other than the recipient.
-     * A full pool skips that receiver and counts a drop; a receiver that did not negotiate unix
-     * fds is skipped for a message carrying them (dbus-daemon only logs that).
+     * A full pool skips that receiver and counts a drop; a receiver the policy refuses, or one
+     * that did not negotiate unix fds for a message carrying them, is skipped and reported to
+     * the refusal listener (the sender is never told, as in dbus-daemon).
      */
     private void broadcast(Message m, Connection addressed) {
         if (matches.size() == 0) {
@@ -500,7 +564,13 @@ public final class Bus {
         Connection from = m.sender();
         for (int i = 0, n = out.size(); i < n; i++) {
             Connection c = out.get(i);
-            if (allowed(from, addressed, c, m, false)) {
+            if (!allowed(from, addressed, c, m, false)) {
+                noteRefusal(m, from, Delivery.ACCESS_DENIED, lastDenial);
+            } else if (m.fds() != null && !c.acceptsUnixFds()) {
+                // dbus-daemon's text (bus/dispatch.c send_one_message); the sender is not told.
+                noteRefusal(m, from, Delivery.FDS_NOT_SUPPORTED, "broadcast cannot be delivered to " + c.uniqueName()
+                        + " (" + c.logInfo() + ") because it does not support receiving Unix fds");
+            } else {
                 c.offer(m);
             }
         }
@@ -683,10 +753,43 @@ public final class Bus {
         try {
             monitors.capture(m, to, matches, names);
             // The bus's own replies are always requested ones; a receive rule may still refuse
-            // them, and then they are dropped silently (dbus-daemon logs it).
+            // them, and then they are dropped (dbus-daemon logs it and shows monitors an
+            // AccessDenied reply to the refused message).
             if (allowed(null, to, to, m, m.replySerial() != Message.NO_REPLY_SERIAL)) {
                 to.push(m);
+            } else {
+                noteRefusal(m, to, Delivery.ACCESS_DENIED, lastDenial);
             }
+        } finally {
+            Connection.releaseQueued(m);
+        }
+    }
+
+    /**
+     * The bus's answer to a call that had no destination ({@link Delivery#UNADDRESSED_CALL}):
+     * in dbus-daemon its connection layer answers such calls itself, below the bus's routing,
+     * so no policy applies. Sequenced, shown to monitors, queued to the caller.
+     */
+    public void answerUnaddressed(Connection to, Message reply) {
+        reply.admit(null, ++seq);
+        Connection.holdQueued(reply);
+        try {
+            monitors.capture(reply, to, matches, names);
+            to.push(reply);
+        } finally {
+            Connection.releaseQueued(reply);
+        }
+    }
+
+    /**
+     * A message only monitors see: the error dbus-daemon captures for them when it refuses a
+     * delivery without telling the sender (see {@link RefusalListener}).
+     */
+    public void captureOnly(Message m, Connection addressed) {
+        m.admit(null, ++seq);
+        Connection.holdQueued(m);
+        try {
+            monitors.capture(m, addressed, matches, names);
         } finally {
             Connection.releaseQueued(m);
         }
@@ -706,6 +809,9 @@ public final class Bus {
         }
         c.markClosed(dropQueued);
         connections--;
+        if (c.uniqueName() != null) {
+            forgetCompleted(c);
+        }
         matches.removeAll(c);
         if (monitors.isMonitor(c)) {
             monitors.remove(c);

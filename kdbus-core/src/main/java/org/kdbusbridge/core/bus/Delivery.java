@@ -1,6 +1,6 @@
 package org.kdbusbridge.core.bus;
 
-/** What became of a message a client sent; anything but OK becomes an error reply. */
+/** What became of a message a client sent; anything but OK and DISCARDED gets the sender an answer. */
 public enum Delivery {
     OK,
     /** No owner and auto-start allowed (no activation yet): ServiceUnknown. */
@@ -31,5 +31,14 @@ public enum Delivery {
     /** The message carries unix fds and the recipient did not negotiate them: NotSupported. */
     FDS_NOT_SUPPORTED,
     /** The recipient asked for sealed memfds only (our extension) and one is not sealed. */
-    UNSEALED_MEMFD
+    UNSEALED_MEMFD,
+    /**
+     * A method call without destination: not routed (match rules don't see it); the bus
+     * answers it as the peer it was sent to, as dbus-daemon's connection layer does:
+     * Peer.Ping and Peer.GetMachineId, anything else UnknownMethod, whatever NO_REPLY_EXPECTED
+     * says.
+     */
+    UNADDRESSED_CALL,
+    /** A method return or error without destination: nobody receives it (dbus-daemon drops it too). */
+    DISCARDED
 }

@@ -51,15 +51,25 @@ public final class Connection implements ConnectionPolicy.Peer {
     private ConnectionPolicy policy = ConnectionPolicy.ALLOW_ALL;
     private String logInfo;
     private java.util.function.Supplier<String> logInfoSource;
+    private long authenticatedUid;
 
     public Connection(long id, Credentials credentials, ConnectionSink sink, ReceivePool pool) {
         this.id = id;
         this.credentials = credentials;
         this.sink = sink;
         this.pool = pool;
+        this.authenticatedUid = credentials == null ? -1 : credentials.uid();
     }
 
     private PeerDetails peerDetails = PeerDetails.NONE;
+
+    /**
+     * The uid the client authenticated as, which max_connections_per_user counts: the peer's
+     * uid until the bridge says otherwise, -1 for none (ANONYMOUS).
+     */
+    public long authenticatedUid() { return authenticatedUid; }
+
+    public void setAuthenticatedUid(long uid) { this.authenticatedUid = uid; }
 
     public long id() { return id; }
     public Credentials credentials() { return credentials; }

@@ -63,7 +63,7 @@ class BusTest {
         Connection a = bus.connect(Credentials.UNKNOWN, new RecordingSink());
         assertNull(a.uniqueName());
         assertFalse(a.isActive());
-        NameChange na = bus.hello(a);
+        NameChange na = bus.hello(a).arrival();
         assertEquals(new NameChange(":1.0", null, a), na);
         assertEquals(":1.0", a.uniqueName());
         assertTrue(a.isActive());
