@@ -143,6 +143,18 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
         }
     }
 
+    /**
+     * A start asked for a name we have no file for: as dbus-daemon, look again if a directory
+     * changed since the last scan (a file dropped into the unwatched transient directory, or
+     * one the watcher has not reported yet).
+     */
+    @Override
+    public void activatableMissing(String name) {
+        if (registry.directoriesChanged() && registry.rescan()) {
+            publish(false); // dbus-daemon announces nothing for this look-up (checked against 1.14.10)
+        }
+    }
+
     @Override
     public void awaitStart(String name, Connection caller, long serial) {
         Start s = starts.computeIfAbsent(name, n -> new Start());

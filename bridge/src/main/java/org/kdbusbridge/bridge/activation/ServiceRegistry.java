@@ -36,6 +36,8 @@ public final class ServiceRegistry {
     private final boolean usesServiceHelper;
     private volatile List<ServiceDir> dirs;
     private volatile Map<String, ServiceFile> snapshot = Map.of();
+    /** Each directory's modification time at the last scan ("missing" if it had none). */
+    private List<Object> dirTimes = List.of();
 
     /**
      * @param dirs              directories in precedence order (first wins)
@@ -76,10 +78,32 @@ public final class ServiceRegistry {
      *         compare snapshots with {@code equals} to detect those.
      */
     public synchronized boolean rescan() {
+        dirTimes = modificationTimes(dirs);
         Map<String, ServiceFile> next = scan(dirs, usesServiceHelper);
         Map<String, ServiceFile> prev = snapshot;
         snapshot = next;
         return !prev.keySet().equals(next.keySet());
+    }
+
+    /**
+     * Whether a directory's modification time differs from the last scan's (a file was added,
+     * removed or renamed there, or the directory appeared or went): one stat per directory,
+     * so a lookup of a name nobody provides costs no parsing.
+     */
+    public synchronized boolean directoriesChanged() {
+        return !modificationTimes(dirs).equals(dirTimes);
+    }
+
+    private static List<Object> modificationTimes(List<ServiceDir> dirs) {
+        List<Object> out = new ArrayList<>(dirs.size());
+        for (ServiceDir d : dirs) {
+            try {
+                out.add(Files.getLastModifiedTime(d.path()));
+            } catch (IOException | SecurityException e) {
+                out.add("missing");
+            }
+        }
+        return out;
     }
 
     /** One full scan; pure except for reading the directories. */

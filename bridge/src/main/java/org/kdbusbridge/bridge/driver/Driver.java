@@ -557,7 +557,7 @@ public final class Driver {
             error(call, DBusErrors.LIMITS_EXCEEDED, tooManyActivations(name, bus.limits().maxPendingServiceStarts));
             return;
         }
-        if (bus.activator(name) == null) {
+        if (bus.lookupActivator(name) == null) {
             capture.run();
             error(call, DBusErrors.SERVICE_UNKNOWN, "The name " + name + " was not provided by any .service files");
             return;

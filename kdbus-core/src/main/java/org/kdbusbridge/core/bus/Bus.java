@@ -166,6 +166,13 @@ public final class Bus {
     /** Told when a message queued on an idle activator needs the service started. */
     public interface ActivationListener {
         void activationRequested(String name);
+
+        /**
+         * {@code name} was asked for but has no activator: the launcher may re-read its service
+         * directories now (dbus-daemon's update_service_cache on a miss), calling
+         * {@link #setActivatable}; the lookup is then repeated.
+         */
+        default void activatableMissing(String name) { }
     }
 
     public void setActivationListener(ActivationListener listener) {
@@ -220,6 +227,19 @@ public final class Bus {
 
     public Activator activator(String name) {
         return activators.get(name);
+    }
+
+    /**
+     * The activator of {@code name} for a start (auto-start or StartServiceByName): on a miss
+     * the listener may first pick up a service file that appeared since the last scan.
+     */
+    public Activator lookupActivator(String name) {
+        Activator a = activators.get(name);
+        if (a == null && !name.isEmpty() && name.charAt(0) != ':') {
+            activationListener.activatableMissing(name);
+            a = activators.get(name);
+        }
+        return a;
     }
 
     /** The names service files provide (ListActivatableNames); unlisted activators are not here. */
@@ -412,7 +432,7 @@ public final class Bus {
         Connection to = resolve(dest);
         if (to == null) {
             boolean noAutoStart = (m.flags() & Message.FLAG_NO_AUTO_START) != 0;
-            Activator a = noAutoStart ? null : activators.get(dest);
+            Activator a = noAutoStart ? null : lookupActivator(dest);
             if (a == null) {
                 monitors.capture(m, null, matches, names);
                 return noAutoStart ? Delivery.NAME_HAS_NO_OWNER : Delivery.SERVICE_UNKNOWN;
