@@ -87,16 +87,22 @@ class TransientServiceDirTest {
         }
     }
 
-    /** As dbus-daemon, a start of a name without a file looks at the directories again. */
+    /**
+     * As dbus-daemon, a start looks at the (unwatched) directory again: a dropped file is
+     * found and a removed one is gone, without ReloadConfig.
+     */
     @ParameterizedTest
     @MethodSource("org.kdbusbridge.compat.harness.Buses#buses")
-    void aDroppedFileIsFoundWithoutReload(BusKind kind, @TempDir Path dir) throws Exception {
+    void dropsAndRemovalsCountWithoutReload(BusKind kind, @TempDir Path dir) throws Exception {
         Path run = runtimeDir(dir, "rwx------");
         try (BusUnderTest bus = start(kind, dir, run); RawClient c = RawClient.connectHello(bus.address(), Buses.T)) {
-            Files.writeString(run.resolve("dbus-1/services").resolve(NAME + ".service"),
-                    "[D-BUS Service]\nName=" + NAME + "\nExec=/bin/false\n");
+            Path file = run.resolve("dbus-1/services").resolve(NAME + ".service");
+            Files.writeString(file, "[D-BUS Service]\nName=" + NAME + "\nExec=/bin/false\n");
             Message call = c.call(Message.call(NAME, "/foo", "com.example.bar", "Activate"), Buses.T);
             assertEquals("org.freedesktop.DBus.Error.Spawn.ChildExited", call.errorName, call.toString());
+            Files.delete(file);
+            Message gone = c.callBus("StartServiceByName", Buses.T, "su", NAME, 0L);
+            assertEquals(StartServiceByNameTest.UNKNOWN, gone.errorName, gone.toString());
         }
     }
 }

@@ -168,11 +168,12 @@ public final class Bus {
         void activationRequested(String name);
 
         /**
-         * {@code name} was asked for but has no activator: the launcher may re-read its service
-         * directories now (dbus-daemon's update_service_cache on a miss), calling
-         * {@link #setActivatable}; the lookup is then repeated.
+         * {@code name}, without owner, is about to be started (or found not activatable): the
+         * launcher may re-read service files that changed since its last scan, calling
+         * {@link #setActivatable}, as dbus-daemon checks its service files on each start
+         * (update_service_cache on a miss, check_service_file on a hit).
          */
-        default void activatableMissing(String name) { }
+        default void activatableLookup(String name) { }
     }
 
     public void setActivationListener(ActivationListener listener) {
@@ -230,16 +231,14 @@ public final class Bus {
     }
 
     /**
-     * The activator of {@code name} for a start (auto-start or StartServiceByName): on a miss
-     * the listener may first pick up a service file that appeared since the last scan.
+     * The activator of {@code name} for a start (auto-start or StartServiceByName), after the
+     * listener has had the chance to pick up service files changed since its last scan.
      */
     public Activator lookupActivator(String name) {
-        Activator a = activators.get(name);
-        if (a == null && !name.isEmpty() && name.charAt(0) != ':') {
-            activationListener.activatableMissing(name);
-            a = activators.get(name);
+        if (!name.isEmpty() && name.charAt(0) != ':') {
+            activationListener.activatableLookup(name);
         }
-        return a;
+        return activators.get(name);
     }
 
     /** The names service files provide (ListActivatableNames); unlisted activators are not here. */
