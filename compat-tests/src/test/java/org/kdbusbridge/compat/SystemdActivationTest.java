@@ -242,4 +242,22 @@ class SystemdActivationTest {
             assertTrue(!listed.contains("org.freedesktop.systemd1"), "not listed without a file: " + listed);
         }
     }
+
+    /** StartServiceByName too: the request it causes is shown before the call itself. */
+    @ParameterizedTest
+    @MethodSource("org.kdbusbridge.compat.harness.Buses#buses")
+    void monitorsSeeTheRequestBeforeTheStartServiceByNameCall(BusKind kind, @TempDir Path dir) throws Exception {
+        try (BusUnderTest bus = start(kind, dir);
+             RawClient systemd = RawClient.connectHello(bus.address(), Buses.T);
+             RawClient mon = monitor(bus);
+             RawClient caller = RawClient.connectHello(bus.address(), Buses.T)) {
+            assertEquals(1L, systemd.callBus("RequestName", Buses.T, "su", "org.freedesktop.systemd1", 4L).arg(0));
+            caller.send(Message.call(RawClient.BUS, RawClient.BUS_PATH, RawClient.BUS, "StartServiceByName")
+                    .body("su", NAME, 0L));
+            java.util.function.Predicate<Message> relevant = m -> isRequest(m) || "StartServiceByName".equals(m.member);
+            assertTrue(isRequest(nextWith(mon, relevant)), "the request first");
+            assertEquals("StartServiceByName", nextWith(mon, relevant).member);
+            awaitActivationRequest(systemd);
+        }
+    }
 }
