@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 # StartServiceByName probe (issue 13, item 2), run by `kdbus-bridge diff` on both buses:
 # the answer for the caller's own unique name, org.freedesktop.DBus, org.freedesktop.systemd1
-# without a file, an owned name without a file, an owned activatable name, an unowned
-# activatable one whose service fails, and a transient service file dropped into
+# (Debian ships a file for it, Exec=/bin/false), an owned name without a file, an owned
+# activatable name, an unowned activatable one whose service fails, and a transient service file dropped into
 # $XDG_RUNTIME_DIR/dbus-1/services (which the bus must have created) before ReloadConfig.
 # Expects $XDG_DATA_HOME/dbus-1/services to hold com.example.ProbeOwned.service and
 # com.example.ProbeUnowned.service (Exec=/bin/false). Prints one line per probe; exit 0.
