@@ -1,18 +1,20 @@
 package org.kdbusbridge.bridge.activation;
 
 import java.io.IOException;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.Supplier;
 
 import org.kdbusbridge.bridge.driver.ActivationHooks;
 import org.kdbusbridge.bridge.driver.DBusErrors;
+import org.kdbusbridge.bridge.driver.Driver;
 import org.kdbusbridge.bridge.driver.DriverEmitter;
 import org.kdbusbridge.bridge.transport.EventLoop;
 import org.kdbusbridge.core.bus.Bus;
+import org.kdbusbridge.core.bus.Delivery;
 import org.kdbusbridge.core.connection.Connection;
 import org.kdbusbridge.core.message.Message;
 import org.slf4j.Logger;
@@ -46,21 +48,21 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
     private final Spawner spawner;
     private final Supplier<Map<String, String>> activationEnvironment;
     private final Map<String, Start> starts = new HashMap<>();
-    /** Units waiting for systemd to appear on the bus (it is being activated itself). */
-    private final List<String> unitsForSystemd = new ArrayList<>();
     private boolean systemdActivation;
     private ServiceDirWatcher watcher;
 
     static final String SYSTEMD = "org.freedesktop.systemd1";
     static final String SYSTEMD_ACTIVATOR = "org.freedesktop.systemd1.Activator";
+    static final String SYSTEMD_PATH = "/org/freedesktop/systemd1";
+    static final String SYSTEMD_MANAGER = "org.freedesktop.systemd1.Manager";
 
-    public ActivationManager(Bus bus, EventLoop loop, DriverEmitter out, List<Path> serviceDirs, String busAddress,
+    public ActivationManager(Bus bus, EventLoop loop, DriverEmitter out, List<ServiceDir> serviceDirs, String busAddress,
                              String busType, Supplier<Map<String, String>> activationEnvironment) {
         this.bus = bus;
         this.loop = loop;
         this.out = out;
         this.activationEnvironment = activationEnvironment;
-        this.registry = ServiceRegistry.of(serviceDirs);
+        this.registry = new ServiceRegistry(serviceDirs, false);
         this.spawner = new Spawner(busAddress, busType, Spawner.busEnvironment(System.getenv()), new Spawner.Listener() {
             @Override
             public void onSpawned(String name, long pid) {
@@ -103,14 +105,18 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
         }
     }
 
-    /** --systemd-activation: services with SystemdService= are started by asking systemd. */
+    /**
+     * --systemd-activation: services with SystemdService= are started by asking systemd, and
+     * org.freedesktop.systemd1 needs no service file: what is sent to it while it has no owner
+     * waits for systemd to connect (dbus-daemon assumes systemd will). Call before {@link #start}.
+     */
     public void setSystemdActivation(boolean on) {
         this.systemdActivation = on;
     }
 
     /** New service dirs after a reload (loop thread; the directory scan is a few small reads). */
-    public void setServiceDirs(List<Path> dirs) {
-        registry.setDirectories(ServiceDir.of(dirs));
+    public void setServiceDirs(List<ServiceDir> dirs) {
+        registry.setDirectories(dirs);
         if (registry.rescan()) {
             publish(true);
         }
@@ -125,12 +131,34 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
 
     /** Pushes the current set of names to the core; orphaned waiters get ServiceUnknown. */
     private void publish(boolean announce) {
-        List<Message> orphaned = bus.setActivatable(registry.snapshot().keySet());
+        List<Message> orphaned = bus.setActivatable(registry.snapshot().keySet(),
+                systemdActivation ? Set.of(SYSTEMD) : Set.of());
         for (Message m : orphaned) {
-            replyError(m, DBusErrors.SERVICE_UNKNOWN, "The name " + m.destination() + " was not provided by any .service files");
+            if (m.expectsReply()) {
+                replyError(m, DBusErrors.SERVICE_UNKNOWN, "The name " + m.destination() + " was not provided by any .service files");
+            }
         }
         if (announce) {
             out.signal("ActivatableServicesChanged");
+        }
+    }
+
+    /**
+     * A start is about to look {@code name} up: as dbus-daemon, read the files again if a
+     * directory or that name's file changed since the last scan (a file dropped into or
+     * removed from the unwatched transient directory, or a change the watcher has not reported
+     * yet). Costs one stat per directory, plus the file's.
+     */
+    @Override
+    public void activatableLookup(String name) {
+        if (!registry.changedFor(name)) {
+            return;
+        }
+        // dbus-daemon announces nothing for this look-up (checked against 1.14.10), but a change
+        // in a watched directory it announces anyway, when inotify makes it reload.
+        boolean announce = registry.watchedDirectoriesChanged();
+        if (registry.rescan()) {
+            publish(announce);
         }
     }
 
@@ -142,20 +170,27 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
         bus.addActivationWaiters(1); // max_pending_service_starts counts them until the start ends
     }
 
+    /**
+     * Called by the core inside the send (or StartServiceByName) that needs {@code name}, before
+     * monitors see that message. Failures found here are reported on the next loop turn, so the
+     * message is shown before its error, as in dbus-daemon.
+     */
     @Override
     public void activationRequested(String name) {
         Start s = starts.computeIfAbsent(name, n -> new Start());
-        ServiceFile file = registry.snapshot().get(name);
-        if (file == null) {
-            fail(name, DBusErrors.SERVICE_UNKNOWN, "The name " + name + " was not provided by any .service files");
+        long timeoutMs = bus.limits().serviceStartTimeout;
+        if (systemdActivation && name.equals(SYSTEMD)) {
+            // As dbus-daemon: systemd itself is expected to connect on its own, file or not.
+            s.timeout = loop.schedule(timeoutMs, () -> fail(name, DBusErrors.TIMED_OUT, "Activation of " + name + " timed out"));
             return;
         }
-        long timeoutMs = bus.limits().serviceStartTimeout;
-        if (systemdActivation && (name.equals(SYSTEMD) || file.systemdService().isPresent())) {
+        ServiceFile file = registry.snapshot().get(name);
+        if (file == null) {
+            failSoon(name, DBusErrors.SERVICE_UNKNOWN, "The name " + name + " was not provided by any .service files");
+            return;
+        }
+        if (systemdActivation && file.systemdService().isPresent()) {
             s.timeout = loop.schedule(timeoutMs, () -> fail(name, DBusErrors.TIMED_OUT, "Activation of " + name + " timed out"));
-            if (name.equals(SYSTEMD)) {
-                return; // as dbus-daemon: systemd itself is expected to connect on its own
-            }
             requestFromSystemd(name, file.systemdService().get());
             return;
         }
@@ -163,7 +198,7 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
         try {
             argv = ExecLine.parse(file.exec());
         } catch (ExecLine.ParseException e) {
-            fail(name, DBusErrors.SPAWN_EXEC_FAILED, Spawner.execFailedMessage(name, e.getMessage()));
+            failSoon(name, DBusErrors.SPAWN_EXEC_FAILED, Spawner.execFailedMessage(name, e.getMessage()));
             return;
         }
         s.timeout = loop.schedule(timeoutMs, () -> fail(name, DBusErrors.TIMED_OUT, "Activation of " + name + " timed out"));
@@ -172,23 +207,39 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
     }
 
     /**
-     * systemd activation: a directed ActivationRequest(unit) signal from the bus to systemd;
-     * if systemd is not on the bus yet it is activated first and the request waits for it.
+     * systemd activation: a directed ActivationRequest(unit) signal from the bus to
+     * org.freedesktop.systemd1, sent at once (monitors see it now); if systemd is not on the bus
+     * yet, the signal waits on systemd's activator, which it starts, and reaches systemd when it
+     * takes its name (dbus-daemon queues it as a pending activation of systemd).
      */
     private void requestFromSystemd(String name, String unit) {
-        Connection systemd = bus.resolve(SYSTEMD);
-        if (systemd != null) {
+        if (bus.resolve(SYSTEMD) != null) {
             LOG.info("Activating via systemd: service name='{}' unit='{}'", name, unit);
-            out.directedSignal(systemd, SYSTEMD, SYSTEMD_ACTIVATOR, "ActivationRequest", unit);
-            return;
+        } else {
+            LOG.info("Activating systemd to hand-off: service name='{}' unit='{}'", name, unit);
         }
-        if (bus.activator(SYSTEMD) == null) {
-            fail(name, DBusErrors.SERVICE_UNKNOWN, "The name " + SYSTEMD + " was not provided by any .service files");
-            return;
+        Delivery d = out.directedSignalToName(SYSTEMD, SYSTEMD_ACTIVATOR, "ActivationRequest", unit);
+        if (d == Delivery.TOO_MANY_ACTIVATIONS) {
+            failSoon(name, DBusErrors.LIMITS_EXCEEDED,
+                    Driver.tooManyActivations(SYSTEMD, bus.limits().maxPendingServiceStarts));
         }
-        LOG.info("Activating systemd to hand-off: service name='{}' unit='{}'", name, unit);
-        unitsForSystemd.add(unit);
-        bus.activate(SYSTEMD);
+    }
+
+    /**
+     * UpdateActivationEnvironment under systemd activation: the same assignments go to systemd
+     * as Manager.SetEnvironment(as), from the bus, NO_REPLY_EXPECTED; to systemd's unique name
+     * if it is on the bus, else to org.freedesktop.systemd1, which waits for (and activates)
+     * systemd, as dbus-daemon's bus_driver_send_or_activate.
+     */
+    @Override
+    public String environmentUpdated(List<String> assignments) {
+        if (!systemdActivation) {
+            return null;
+        }
+        Delivery d = out.callFromBus(bus.resolve(SYSTEMD), SYSTEMD, SYSTEMD_PATH, SYSTEMD_MANAGER,
+                "SetEnvironment", assignments);
+        return d == Delivery.TOO_MANY_ACTIVATIONS
+                ? Driver.tooManyActivations(SYSTEMD, bus.limits().maxPendingServiceStarts) : null;
     }
 
     /** systemd's ActivationFailure(unit, error name, message) for a unit we asked for. */
@@ -218,13 +269,6 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
 
     @Override
     public void nameAcquired(String name) {
-        if (name.equals(SYSTEMD) && !unitsForSystemd.isEmpty()) {
-            Connection systemd = bus.resolve(SYSTEMD);
-            for (String unit : unitsForSystemd) {
-                out.directedSignal(systemd, SYSTEMD, SYSTEMD_ACTIVATOR, "ActivationRequest", unit);
-            }
-            unitsForSystemd.clear();
-        }
         Start s = starts.remove(name);
         if (s == null) {
             return;
@@ -242,7 +286,16 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
         }
     }
 
-    /** Ends a start in failure: every StartServiceByName caller and every queued call hears why. */
+    /** {@link #fail}, on the next loop turn (for failures found inside the send that asked). */
+    private void failSoon(String name, String errorName, String message) {
+        loop.execute(() -> fail(name, errorName, message));
+    }
+
+    /**
+     * Ends a start in failure: every StartServiceByName caller and the sender of every queued
+     * message hears why; as dbus-daemon (try_send_activation_failure), even a signal or a call
+     * sent with NO_REPLY_EXPECTED gets the error.
+     */
     private void fail(String name, String errorName, String message) {
         Start s = starts.remove(name);
         if (s == null) {
@@ -266,7 +319,7 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
 
     private void replyError(Message m, String errorName, String message) {
         Connection c = m.sender();
-        if (c != null && !c.isClosed() && m.expectsReply()) {
+        if (c != null && !c.isClosed()) {
             out.error(c, m.serial(), errorName, message);
         }
     }

@@ -36,6 +36,10 @@ public final class ServiceRegistry {
     private final boolean usesServiceHelper;
     private volatile List<ServiceDir> dirs;
     private volatile Map<String, ServiceFile> snapshot = Map.of();
+    /** Each directory's modification time at the last scan ("missing" if it had none). */
+    private List<Object> dirTimes = List.of();
+    /** Each loaded file's modification time at the last scan, by bus name. */
+    private Map<String, Object> fileTimes = Map.of();
 
     /**
      * @param dirs              directories in precedence order (first wins)
@@ -76,10 +80,64 @@ public final class ServiceRegistry {
      *         compare snapshots with {@code equals} to detect those.
      */
     public synchronized boolean rescan() {
+        dirTimes = modificationTimes(dirs);
         Map<String, ServiceFile> next = scan(dirs, usesServiceHelper);
+        Map<String, Object> times = new java.util.HashMap<>();
+        for (ServiceFile f : next.values()) {
+            times.put(f.name(), modificationTime(f.path()));
+        }
         Map<String, ServiceFile> prev = snapshot;
         snapshot = next;
+        fileTimes = times;
         return !prev.keySet().equals(next.keySet());
+    }
+
+    /**
+     * Whether a directory's modification time differs from the last scan's (a file was added,
+     * removed or renamed there, or the directory appeared or went): one stat per directory,
+     * so a lookup of a name nobody provides costs no parsing.
+     */
+    public synchronized boolean directoriesChanged() {
+        return !modificationTimes(dirs).equals(dirTimes);
+    }
+
+    /** Whether one of the watched directories changed since the last scan. */
+    public synchronized boolean watchedDirectoriesChanged() {
+        List<Object> now = modificationTimes(dirs);
+        for (int i = 0; i < dirs.size() && i < dirTimes.size(); i++) {
+            if (dirs.get(i).watch() && !now.get(i).equals(dirTimes.get(i))) {
+                return true;
+            }
+        }
+        return dirs.size() != dirTimes.size();
+    }
+
+    /**
+     * {@link #directoriesChanged()}, or the file that provides {@code name} was modified in
+     * place since the last scan (dbus-daemon re-checks a service file's mtime on each use).
+     */
+    public synchronized boolean changedFor(String name) {
+        if (directoriesChanged()) {
+            return true;
+        }
+        ServiceFile f = snapshot.get(name);
+        return f != null && !modificationTime(f.path()).equals(fileTimes.get(name));
+    }
+
+    private static List<Object> modificationTimes(List<ServiceDir> dirs) {
+        List<Object> out = new ArrayList<>(dirs.size());
+        for (ServiceDir d : dirs) {
+            out.add(modificationTime(d.path()));
+        }
+        return out;
+    }
+
+    private static Object modificationTime(Path p) {
+        try {
+            return Files.getLastModifiedTime(p);
+        } catch (IOException | SecurityException e) {
+            return "missing";
+        }
     }
 
     /** One full scan; pure except for reading the directories. */

@@ -39,6 +39,8 @@ public final class BusConfig {
     String apparmorMode;
     final Map<String, String> selinuxContexts = new LinkedHashMap<>();
     final List<String> serviceDirs = new ArrayList<>();
+    /** Those of serviceDirs that are only the transient directory (strict naming, not watched). */
+    final java.util.Set<String> transientServiceDirs = new java.util.HashSet<>();
     final BusLimits limits = new BusLimits();
     final List<String> sourceFiles = new ArrayList<>();
     final PolicyDatabase.Builder policyBuilder = new PolicyDatabase.Builder();
@@ -55,6 +57,8 @@ public final class BusConfig {
     public boolean syslog() { return syslog; }
     public String pidfile() { return pidfile; }
     public List<String> serviceDirs() { return serviceDirs; }
+    /** Whether {@code dir} (one of {@link #serviceDirs()}) is only $XDG_RUNTIME_DIR/dbus-1/services. */
+    public boolean isTransientServiceDir(String dir) { return transientServiceDirs.contains(dir); }
     public BusLimits limits() { return limits; }
     public List<String> sourceFiles() { return sourceFiles; }
 

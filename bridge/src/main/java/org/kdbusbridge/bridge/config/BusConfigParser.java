@@ -205,8 +205,11 @@ public final class BusConfigParser {
                     }
                     config.selinuxContexts.put(own, context);
                 }
-                case "standard_session_servicedirs" -> addServiceDirs(StandardServiceDirs.session(System.getenv(),
-                        System.getProperty("user.home"), StandardServiceDirs::usableRuntimeDir));
+                case "standard_session_servicedirs" -> {
+                    StandardServiceDirs.transientDir(System.getenv(), StandardServiceDirs::setUpTransientDir)
+                            .ifPresent(this::addTransientServiceDir);
+                    addServiceDirs(StandardServiceDirs.dataDirs(System.getenv(), System.getProperty("user.home")));
+                }
                 case "standard_system_servicedirs" -> addServiceDirs(StandardServiceDirs.system());
                 case "fork" -> config.fork = true;
                 case "keep_umask" -> config.keepUmask = true;
@@ -295,6 +298,15 @@ public final class BusConfigParser {
                 if (!config.serviceDirs.contains(d)) {
                     config.serviceDirs.add(d);
                 }
+                config.transientServiceDirs.remove(d); // also a plain one: watched, any file name
+            }
+        }
+
+        /** The transient directory: strict file names, not watched (dbus-daemon's flags). */
+        private void addTransientServiceDir(String d) {
+            if (!config.serviceDirs.contains(d)) {
+                config.serviceDirs.add(d);
+                config.transientServiceDirs.add(d);
             }
         }
 

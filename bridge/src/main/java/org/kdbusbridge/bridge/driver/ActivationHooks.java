@@ -1,10 +1,13 @@
 package org.kdbusbridge.bridge.driver;
 
+import java.util.List;
+
 import org.kdbusbridge.core.connection.Connection;
 
 /**
  * What the driver needs from the launcher's activation side: remember StartServiceByName
- * callers until the name appears (or the start fails), and learn when a name was acquired.
+ * callers until the name appears (or the start fails), learn when a name was acquired, and
+ * pass activation environment changes on (to systemd, under systemd activation).
  */
 public interface ActivationHooks {
     ActivationHooks NONE = new ActivationHooks() {
@@ -16,7 +19,19 @@ public interface ActivationHooks {
 
         @Override
         public void systemdFailure(String unit, String errorName, String message) { }
+
+        @Override
+        public String environmentUpdated(List<String> assignments) {
+            return null;
+        }
     };
+
+    /**
+     * UpdateActivationEnvironment set {@code assignments} ("KEY=VALUE", in the caller's order);
+     * under systemd activation they are forwarded to systemd. Returns null, or the
+     * LimitsExceeded text if systemd could not be activated to take them.
+     */
+    String environmentUpdated(List<String> assignments);
 
     /** systemd reported that it could not start {@code unit}. */
     void systemdFailure(String unit, String errorName, String message);

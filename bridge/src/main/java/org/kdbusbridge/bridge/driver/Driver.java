@@ -102,13 +102,20 @@ public final class Driver {
 
     /** Handles a message whose destination is org.freedesktop.DBus. */
     public void handle(DriverCall call) {
-        if (!(call.type() == Message.METHOD_CALL && "Hello".equals(call.member()) && call.caller().uniqueName() == null)) {
-            call.capture().run(); // a Hello is shown to monitors once it has a sender (see hello())
-        }
         if (call.type() == Message.SIGNAL && "org.freedesktop.systemd1.Activator".equals(call.iface())
                 && "ActivationFailure".equals(call.member())) {
+            // dbus-daemon sends the failure errors in a transaction of their own, before the
+            // one that shows this signal to monitors.
             systemdActivationFailure(call);
+            call.capture().run();
             return;
+        }
+        if (isStartServiceByName(call)) {
+            startServiceByName(call); // shown to monitors there, after a systemd ActivationRequest
+            return;
+        }
+        if (!(call.type() == Message.METHOD_CALL && "Hello".equals(call.member()) && call.caller().uniqueName() == null)) {
+            call.capture().run(); // a Hello is shown to monitors once it has a sender (see hello())
         }
         if (call.type() != Message.METHOD_CALL) {
             return; // dbus-daemon ignores anything else sent to the driver
@@ -161,7 +168,7 @@ public final class Driver {
             case "Hello" -> hello(call);
             case "RequestName" -> requestName(call);
             case "ReleaseName" -> releaseName(call);
-            case "StartServiceByName" -> startServiceByName(call);
+            case "StartServiceByName" -> { } // never here: handle() routes every well-formed one first
             case "UpdateActivationEnvironment" -> updateActivationEnvironment(call);
             case "NameHasOwner" -> {
                 String name = call.body().readString();
@@ -602,24 +609,54 @@ public final class Driver {
         out.replyUint32(c, call.serial(), result);
     }
 
-    private void startServiceByName(DriverCall call) throws ProtocolException {
-        String name = call.body().readString();
-        call.body().readUint32(); // flags: ignored, as by dbus-daemon
-        if (Bus.DRIVER_NAME.equals(name) || (NameSyntax.isValidBusName(name) && bus.resolve(name) != null)) {
-            out.replyUint32(call.caller(), call.serial(), 2); // ALREADY_RUNNING
-            return;
-        }
-        if (bus.activator(name) == null) {
-            error(call, DBusErrors.SERVICE_UNKNOWN, "The name " + name + " was not provided by any .service files");
+    /**
+     * A StartServiceByName that reaches the method itself (any path, as the table allows; the
+     * right interface and args); every other one gets its error through the normal route.
+     */
+    private static boolean isStartServiceByName(DriverCall call) {
+        return call.type() == Message.METHOD_CALL && "StartServiceByName".equals(call.member())
+                && (call.iface() == null || DriverTables.IFACE.equals(call.iface()))
+                && "su".equals(call.signature()) && call.caller().uniqueName() != null;
+    }
+
+    /**
+     * As dbus-daemon's bus_activation_activate_service: the pending-start limit first, then a
+     * .service file must provide the name (so the caller's own unique name,
+     * org.freedesktop.DBus and any name without a file get ServiceUnknown even when owned;
+     * under systemd activation org.freedesktop.systemd1 needs none); only then does an owner
+     * mean ALREADY_RUNNING (2). Monitors see the call after a systemd ActivationRequest it
+     * caused (dbus-daemon runs that request in a transaction of its own, first), else first.
+     */
+    private void startServiceByName(DriverCall call) {
+        Runnable capture = call.capture();
+        String name;
+        try {
+            name = call.body().readString();
+            call.body().readUint32(); // flags: ignored, as by dbus-daemon
+        } catch (ProtocolException e) {
+            capture.run();
+            error(call, DBusErrors.INVALID_ARGS, e.getMessage());
             return;
         }
         if (bus.activationLimitReached()) {
+            capture.run();
             error(call, DBusErrors.LIMITS_EXCEEDED, tooManyActivations(name, bus.limits().maxPendingServiceStarts));
+            return;
+        }
+        if (bus.lookupActivator(name) == null) {
+            capture.run();
+            error(call, DBusErrors.SERVICE_UNKNOWN, "The name " + name + " was not provided by any .service files");
+            return;
+        }
+        if (bus.resolve(name) != null) {
+            capture.run();
+            out.replyUint32(call.caller(), call.serial(), 2); // ALREADY_RUNNING
             return;
         }
         // Answered with SUCCESS (1) once the name has an owner, or with the start's error.
         activation.awaitStart(name, call.caller(), call.serial());
         bus.activate(name);
+        capture.run();
     }
 
     /** dbus-daemon's text (bus/activation.c) for max_pending_service_starts. */
@@ -636,10 +673,18 @@ public final class Driver {
             return;
         }
         Object value = call.body().readValue();
+        List<String> assignments = new ArrayList<>();
         if (value instanceof Map<?, ?> env) {
             for (Map.Entry<?, ?> e : env.entrySet()) {
                 activationEnvironment.put(String.valueOf(e.getKey()), String.valueOf(e.getValue()));
+                assignments.add(e.getKey() + "=" + e.getValue());
             }
+        }
+        // Under systemd activation systemd gets them too (SetEnvironment), before our reply.
+        String refused = activation.environmentUpdated(assignments);
+        if (refused != null) {
+            error(call, DBusErrors.LIMITS_EXCEEDED, refused);
+            return;
         }
         out.replyEmpty(c, call.serial());
     }

@@ -5,6 +5,7 @@ import java.util.List;
 import org.kdbusbridge.bridge.protocol.BodyWriter;
 import org.kdbusbridge.bridge.protocol.MessageBuilder;
 import org.kdbusbridge.core.bus.Bus;
+import org.kdbusbridge.core.bus.Delivery;
 import org.kdbusbridge.core.connection.Connection;
 import org.kdbusbridge.core.message.ArgSource;
 import org.kdbusbridge.core.message.FdSet;
@@ -154,15 +155,47 @@ public final class DriverEmitter {
                 member, null, new SealedPayload(bytes), new StringArgs(arg)));
     }
 
-    /** A signal from the bus at /org/freedesktop/DBus with one string, to one connection by name. */
-    public void directedSignal(Connection to, String destination, String iface, String member, String arg) {
+    /**
+     * A signal from the bus at /org/freedesktop/DBus with one string, to a well-known name that
+     * may have no owner yet: it then waits
+     * on the name's activator (Bus.emitToName), as systemd's ActivationRequest does in
+     * dbus-daemon while systemd has not joined the bus.
+     */
+    public Delivery directedSignalToName(String destination, String iface, String member, String arg) {
         long s = nextSerial();
         BodyWriter w = new BodyWriter();
         w.writeString(arg);
         byte[] bytes = MessageBuilder.build(Message.SIGNAL, NO_REPLY, s, PATH, iface, member, null,
                 null, destination, Bus.DRIVER_NAME, "s", w.toByteArray());
-        bus.emitTo(to, new Message(Message.SIGNAL, NO_REPLY, s, Message.NO_REPLY_SERIAL, destination, PATH, iface,
-                member, null, new SealedPayload(bytes), new StringArgs(arg)));
+        return bus.emitToName(new Message(Message.SIGNAL, NO_REPLY, s, Message.NO_REPLY_SERIAL, destination, PATH,
+                iface, member, null, new SealedPayload(bytes), new StringArgs(arg)));
+    }
+
+    /**
+     * A method call from the bus with one 'as' argument and NO_REPLY_EXPECTED (systemd's
+     * Manager.SetEnvironment). {@code to} non-null: to that connection, addressed by its unique
+     * name (dbus-daemon's bus_transaction_send_from_driver); null: to {@code name}, waiting on
+     * its activator while it has no owner.
+     */
+    public Delivery callFromBus(Connection to, String name, String path, String iface, String member,
+                                List<String> strings) {
+        long s = nextSerial();
+        String dest = to != null ? to.uniqueName() : name;
+        BodyWriter w = new BodyWriter();
+        w.beginArray('s');
+        for (String v : strings) {
+            w.writeString(v);
+        }
+        w.endArray();
+        byte[] bytes = MessageBuilder.build(Message.METHOD_CALL, NO_REPLY, s, path, iface, member, null,
+                null, dest, Bus.DRIVER_NAME, "as", w.toByteArray());
+        Message m = new Message(Message.METHOD_CALL, NO_REPLY, s, Message.NO_REPLY_SERIAL, dest, path, iface,
+                member, null, new SealedPayload(bytes), ArgSource.NONE);
+        if (to != null) {
+            bus.emitTo(to, m);
+            return Delivery.OK;
+        }
+        return bus.emitToName(m);
     }
 
     /** A bus signal with no arguments (ActivatableServicesChanged). */

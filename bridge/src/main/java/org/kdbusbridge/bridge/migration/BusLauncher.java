@@ -122,6 +122,14 @@ public interface BusLauncher {
                     throw new IOException("cannot read " + SESSION_CONF + ": " + e.getMessage(), e);
                 }
                 if (faults != null) server.setFaultInjection(faults);
+                // ReloadConfig re-reads session.conf, as the launcher's bus does (new service files).
+                server.setReloader(() -> {
+                    try {
+                        return BusConfigParser.parse(Path.of(SESSION_CONF));
+                    } catch (ConfigException e) {
+                        throw new IllegalStateException(e.getMessage(), e);
+                    }
+                });
                 String address = server.start();
                 return new RunningBus() {
                     @Override

@@ -11,6 +11,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import org.kdbusbridge.bridge.activation.ActivationManager;
+import org.kdbusbridge.bridge.activation.ServiceDir;
 import org.kdbusbridge.bridge.capture.CaptureSink;
 import org.kdbusbridge.bridge.config.BusConfig;
 import org.kdbusbridge.bridge.driver.DBusErrors;
@@ -119,7 +120,7 @@ public final class BusServer implements Driver.Host {
         loop.start();
         // Service files are read before the first client is accepted, so activatable names are
         // there from the start (the scan runs here, off the loop).
-        activation = new ActivationManager(bus, loop, driver.emitter(), paths(config.serviceDirs()), address,
+        activation = new ActivationManager(bus, loop, driver.emitter(), serviceDirs(config), address,
                 config.type(), driver::activationEnvironment);
         activation.setSystemdActivation(config.systemdActivation());
         bus.setActivationListener(activation);
@@ -139,10 +140,12 @@ public final class BusServer implements Driver.Host {
         return address;
     }
 
-    private static List<java.nio.file.Path> paths(List<String> dirs) {
-        List<java.nio.file.Path> out = new ArrayList<>();
-        for (String d : dirs) {
-            out.add(java.nio.file.Path.of(d));
+    /** The config's service directories with dbus-daemon's flags (the transient one: strict, unwatched). */
+    private static List<ServiceDir> serviceDirs(BusConfig c) {
+        List<ServiceDir> out = new ArrayList<>();
+        for (String d : c.serviceDirs()) {
+            java.nio.file.Path p = java.nio.file.Path.of(d);
+            out.add(c.isTransientServiceDir(d) ? new ServiceDir(p, true, false) : ServiceDir.of(p));
         }
         return out;
     }
@@ -522,7 +525,7 @@ public final class BusServer implements Driver.Host {
             }
         }
         if (activation != null) {
-            activation.setServiceDirs(paths(fresh.serviceDirs()));
+            activation.setServiceDirs(serviceDirs(fresh));
         }
         LOG.info("Reloaded configuration");
         return null;

@@ -104,4 +104,28 @@ class ServiceRegistryTest {
         assertTrue(r.rescan());
         assertEquals(Map.of(), r.snapshot());
     }
+
+    /** What a start checks before it looks a name up (dbus-daemon re-checks its files on use). */
+    @Test
+    void changesSinceTheLastScanAreNoticedByModificationTime(@TempDir Path tmp) throws Exception {
+        Path a = write(tmp, "org.example.A.service", "org.example.A", "/bin/a");
+        ServiceRegistry r = ServiceRegistry.of(List.of(tmp, tmp.resolve("missing")));
+        r.rescan();
+        assertFalse(r.changedFor("org.example.A"));
+        assertFalse(r.changedFor("org.example.B"));
+        java.nio.file.attribute.FileTime past = java.nio.file.attribute.FileTime.fromMillis(1_000_000L);
+        Files.writeString(a, "[D-BUS Service]\nName=org.example.A\nExec=/bin/edited\n");
+        Files.setLastModifiedTime(a, past); // edited in place: the directory's time stays
+        assertTrue(r.changedFor("org.example.A"), "the name's own file changed");
+        assertFalse(r.rescan(), "same names");
+        assertEquals("/bin/edited", r.snapshot().get("org.example.A").exec());
+        assertFalse(r.changedFor("org.example.A"));
+        write(tmp, "org.example.B.service", "org.example.B", "/bin/b");
+        Files.setLastModifiedTime(tmp, past);
+        assertTrue(r.directoriesChanged(), "a file was added");
+        assertTrue(r.watchedDirectoriesChanged());
+        assertTrue(r.rescan());
+        Files.createDirectory(tmp.resolve("missing"));
+        assertTrue(r.changedFor("org.example.B"), "a directory appeared");
+    }
 }

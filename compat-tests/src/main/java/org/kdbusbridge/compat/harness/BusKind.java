@@ -136,6 +136,20 @@ public enum BusKind {
         return ProcessBus.start(this, dir);
     }
 
+    /**
+     * As {@link #start(Path, String...)}, with {@code env} added to the bus's environment
+     * (through env(1), which execs the bus: the process is the bus itself).
+     */
+    public BusUnderTest start(java.util.Map<String, String> env, Path config, String... extraOptions) throws IOException {
+        Path dir = Files.createTempDirectory("kdbus-compat-" + label + "-");
+        List<String> options = new ArrayList<>(List.of("--config-file=" + config, "--nofork", "--print-address"));
+        options.addAll(Arrays.asList(extraOptions));
+        List<String> argv = new ArrayList<>(List.of("/usr/bin/env"));
+        env.forEach((k, v) -> argv.add(k + "=" + v));
+        argv.addAll(command(options));
+        return ProcessBus.start(this, dir, argv);
+    }
+
     /** Starts this bus with {@code --config-file=config --nofork --print-address}. */
     public BusUnderTest start(Path config, String... extraOptions) throws IOException {
         Path dir = Files.createTempDirectory("kdbus-compat-" + label + "-");

@@ -57,6 +57,7 @@ public final class Bus {
     private final MatchIndex matches = new MatchIndex(DRIVER_NAME);
     private final Map<String, Connection> byUniqueName = new HashMap<>();
     private final Map<String, Activator> activators = new HashMap<>();
+    private final java.util.Set<String> listedActivatable = new java.util.HashSet<>();
     private final Monitors monitors = new Monitors();
     private ActivationListener activationListener = name -> { };
     private java.util.function.Consumer<String> policyLog = text -> { };
@@ -203,6 +204,14 @@ public final class Bus {
     /** Told when a message queued on an idle activator needs the service started. */
     public interface ActivationListener {
         void activationRequested(String name);
+
+        /**
+         * {@code name}, without owner, is about to be started (or found not activatable): the
+         * launcher may re-read service files that changed since its last scan, calling
+         * {@link #setActivatable}, as dbus-daemon checks its service files on each start
+         * (update_service_cache on a miss, check_service_file on a hit).
+         */
+        default void activatableLookup(String name) { }
     }
 
     public void setActivationListener(ActivationListener listener) {
@@ -227,17 +236,31 @@ public final class Bus {
      * its waiting messages are returned so their callers can be told.
      */
     public List<Message> setActivatable(java.util.Set<String> names) {
+        return setActivatable(names, java.util.Set.of());
+    }
+
+    /**
+     * As {@link #setActivatable(java.util.Set)}, plus {@code unlisted} names that have an
+     * activator but no service file (org.freedesktop.systemd1 under systemd activation):
+     * messages wait for them the same way, but {@link #activatableNames} does not list them.
+     */
+    public List<Message> setActivatable(java.util.Set<String> names, java.util.Set<String> unlisted) {
         List<Message> orphaned = new ArrayList<>();
         activators.entrySet().removeIf(e -> {
-            if (names.contains(e.getKey())) {
+            if (names.contains(e.getKey()) || unlisted.contains(e.getKey())) {
                 return false;
             }
             orphaned.addAll(releaseFds(releaseSlots(drainActivator(e.getValue()))));
             return true;
         });
+        for (String n : unlisted) {
+            activators.computeIfAbsent(n, Activator::new);
+        }
         for (String n : names) {
             activators.computeIfAbsent(n, Activator::new);
         }
+        listedActivatable.clear();
+        listedActivatable.addAll(names);
         return orphaned;
     }
 
@@ -245,8 +268,20 @@ public final class Bus {
         return activators.get(name);
     }
 
+    /**
+     * The activator of {@code name} for a start (auto-start or StartServiceByName), after the
+     * listener has had the chance to pick up service files changed since its last scan.
+     */
+    public Activator lookupActivator(String name) {
+        if (!name.isEmpty() && name.charAt(0) != ':') {
+            activationListener.activatableLookup(name);
+        }
+        return activators.get(name);
+    }
+
+    /** The names service files provide (ListActivatableNames); unlisted activators are not here. */
     public java.util.Set<String> activatableNames() {
-        return java.util.Collections.unmodifiableSet(activators.keySet());
+        return java.util.Collections.unmodifiableSet(listedActivatable);
     }
 
     /**
@@ -298,8 +333,9 @@ public final class Bus {
         List<Message> moved = a.drain();
         activationEntries -= moved.size();
         for (Message m : moved) {
-            if (m.sender() != null && !allowed(m.sender(), owner, owner, m, false)) {
-                if (m.expectsReply()) {
+            // The bus's own messages (sender null) meet the owner's receive rules only.
+            if (!allowed(m.sender(), owner, owner, m, false)) {
+                if (m.expectsReply() && m.sender() != null) {
                     m.sender().addPendingOutgoing(-1);
                 }
                 if (m.fds() != null) {
@@ -471,21 +507,23 @@ public final class Bus {
             return m.type() == Message.METHOD_CALL ? Delivery.UNADDRESSED_CALL : Delivery.DISCARDED;
         }
         Connection to = resolve(dest);
-        // Monitors see it before any check, so refused and undeliverable messages show too.
-        monitors.capture(m, to, matches, names);
         if (to == null) {
             boolean noAutoStart = (m.flags() & Message.FLAG_NO_AUTO_START) != 0;
-            Activator a = noAutoStart ? null : activators.get(dest);
+            Activator a = noAutoStart ? null : lookupActivator(dest);
             if (a == null) {
+                monitors.capture(m, null, matches, names);
                 return noAutoStart ? Delivery.NAME_HAS_NO_OWNER : Delivery.SERVICE_UNKNOWN;
             }
             // As much of the policy as can be checked with the recipient unknown: the sender's
             // send rules, destination compared as a string. Denied: the service is not started.
             if (!allowed(from, null, null, m, false)) {
+                monitors.capture(m, null, matches, names);
                 return Delivery.ACCESS_DENIED;
             }
             return queueOnActivator(from, m, a);
         }
+        // Monitors see it before any check, so refused and undeliverable messages show too.
+        monitors.capture(m, to, matches, names);
         boolean requested = false;
         if (m.replySerial() != Message.NO_REPLY_SERIAL) {
             // A reply that answers an open slot is a requested reply; the slot is used up even if
@@ -525,12 +563,20 @@ public final class Bus {
         return Delivery.OK;
     }
 
+    /**
+     * Queues {@code m} on {@code a} and starts it if idle. Monitors see {@code m} after the start
+     * was requested, as in dbus-daemon, where the start (systemd's ActivationRequest) is its own
+     * transaction that runs before the one of the message that caused it; refusals are shown
+     * first, then refused.
+     */
     private Delivery queueOnActivator(Connection from, Message m, Activator a) {
         if (activationLimitReached()) {
+            monitors.capture(m, null, matches, names);
             return Delivery.TOO_MANY_ACTIVATIONS;
         }
-        if (m.expectsReply()) {
+        if (m.expectsReply() && from != null) {
             if (from.pendingOutgoingReplies() >= limits.maxRepliesPerConnection) {
+                monitors.capture(m, null, matches, names);
                 return Delivery.TOO_MANY_REPLIES;
             }
             from.addPendingOutgoing(1);
@@ -541,7 +587,30 @@ public final class Bus {
         if (a.beginActivation()) {
             activationListener.activationRequested(a.name());
         }
+        monitors.capture(m, null, matches, names);
         return Delivery.OK;
+    }
+
+    /**
+     * A bus-originated unicast to a well-known name (systemd's ActivationRequest, the
+     * SetEnvironment call): delivered to the owner as {@link #emitTo}, or, while the name has no
+     * owner, queued on its activator (starting it) until one appears, as a client's message
+     * would be. Without owner or activator it is only shown to monitors and SERVICE_UNKNOWN
+     * returned.
+     */
+    public Delivery emitToName(Message m) {
+        Connection to = resolve(m.destination());
+        if (to != null) {
+            emitTo(to, m);
+            return Delivery.OK;
+        }
+        m.admit(null, ++seq);
+        Activator a = activators.get(m.destination());
+        if (a == null) {
+            monitors.capture(m, null, matches, names);
+            return Delivery.SERVICE_UNKNOWN;
+        }
+        return queueOnActivator(null, m, a);
     }
 
     /**

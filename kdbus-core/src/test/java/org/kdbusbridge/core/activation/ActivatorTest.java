@@ -143,4 +143,60 @@ class ActivatorTest {
         assertEquals(0, caller.pendingOutgoingReplies());
         assertNull(bus.activator(NAME));
     }
+
+    // --- bus-originated messages to a name without owner (systemd activation) -------------
+
+    private static final String SYSTEMD = "org.freedesktop.systemd1";
+
+    @Test
+    void anUnlistedActivatorQueuesButIsNotListed() {
+        assertTrue(bus.setActivatable(Set.of(NAME), Set.of(SYSTEMD)).isEmpty());
+        assertEquals(Set.of(NAME), bus.activatableNames(), "no service file: not in ListActivatableNames");
+        assertNotNull(bus.activator(SYSTEMD));
+        Connection caller = client();
+        assertEquals(Delivery.OK, bus.send(caller, call(SYSTEMD, 1)), "waits for systemd instead of ServiceUnknown");
+        assertEquals(List.of(SYSTEMD), requested);
+        assertTrue(bus.setActivatable(Set.of(NAME)).size() == 1, "dropping it hands back what waited");
+    }
+
+    @Test
+    void aBusMessageToANameWithoutOwnerWaitsOnItsActivatorAndStartsIt() {
+        bus.setActivatable(Set.of(NAME), Set.of(SYSTEMD));
+        Message sig = org.kdbusbridge.core.Fixtures.signalTo(SYSTEMD, "ActivationRequest");
+        assertEquals(Delivery.OK, bus.emitToName(sig));
+        assertEquals(List.of(SYSTEMD), requested);
+        assertEquals(1, bus.pendingActivationEntries(), "counts towards max_pending_service_starts");
+        Connection systemd = client();
+        bus.names().request(systemd, SYSTEMD, 0, new ArrayList<>());
+        assertEquals(1, bus.completeActivation(SYSTEMD));
+        assertEquals(List.of(sig), drain(systemd), "delivered once systemd owns its name");
+        assertEquals(0, bus.pendingActivationEntries());
+
+        Message later = org.kdbusbridge.core.Fixtures.signalTo(SYSTEMD, "ActivationRequest");
+        assertEquals(Delivery.OK, bus.emitToName(later));
+        assertEquals(List.of(later), drain(systemd), "with an owner: straight to it");
+        assertEquals(Delivery.SERVICE_UNKNOWN, bus.emitToName(org.kdbusbridge.core.Fixtures.signalTo("org.example.None", "X")));
+    }
+
+    @Test
+    void monitorsSeeAStartRequestBeforeTheMessageThatCausedIt() {
+        bus.setActivatable(Set.of(NAME), Set.of(SYSTEMD));
+        Connection mon = client();
+        bus.becomeMonitor(mon);
+        bus.startMonitoring(mon, List.of());
+        Message request = org.kdbusbridge.core.Fixtures.signalTo(SYSTEMD, "ActivationRequest");
+        // What the launcher does when asked to start NAME through systemd.
+        bus.setActivationListener(name -> {
+            if (name.equals(NAME)) {
+                bus.emitToName(request);
+            }
+        });
+        Connection caller = client();
+        Message m = call(NAME, 1);
+        assertEquals(Delivery.OK, bus.send(caller, m));
+        assertEquals(List.of(request, m), drain(mon));
+        Message again = call(NAME, 2);
+        bus.send(caller, again);
+        assertEquals(List.of(again), drain(mon), "no second start while one is in flight");
+    }
 }
