@@ -3,11 +3,13 @@ package org.kdbusbridge.compat;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.UUID;
 
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -51,15 +53,54 @@ class UpstreamDbusTestsTest {
     }
 
     private static Cmd.Result run(Path exe, Path daemon, String label) throws IOException {
+        String marker = "KDBUS_UPSTREAM_RUN=" + UUID.randomUUID();
         Map<String, String> env = Map.of(
                 "DBUS_TEST_DAEMON", daemon.toString(),
                 "DBUS_TEST_DATA", TESTS.resolve("data").toString(),
-                "DBUS_TEST_EXEC", TESTS.toString());
-        Cmd.Result r = Cmd.run(List.of(exe.toString(), "--tap"), env, PROGRAM_DEADLINE);
+                "DBUS_TEST_EXEC", TESTS.toString(),
+                marker.substring(0, marker.indexOf('=')), marker.substring(marker.indexOf('=') + 1));
+        Cmd.Result r;
+        try {
+            r = Cmd.run(List.of(exe.toString(), "--tap"), env, PROGRAM_DEADLINE);
+        } finally {
+            reapLeftovers(marker);
+        }
         String name = exe.getFileName() + "." + label;
         Files.writeString(LOGS.resolve(name + ".tap"), r.stdout());
         Files.writeString(LOGS.resolve(name + ".stderr"), r.stderr());
         return r;
+    }
+
+    /**
+     * A program that bails out leaves the buses it started running (it never gets to kill
+     * them). Every process that inherited this run's marker is ended, whichever bus it is.
+     */
+    private static void reapLeftovers(String marker) {
+        byte[] needle = (marker + "\0").getBytes(StandardCharsets.UTF_8);
+        List<ProcessHandle> left = ProcessHandle.allProcesses().filter(p -> {
+            try {
+                byte[] environ = Files.readAllBytes(Path.of("/proc", Long.toString(p.pid()), "environ"));
+                return indexOf(environ, needle) >= 0;
+            } catch (IOException | RuntimeException e) {
+                return false; // gone, or not ours to read
+            }
+        }).toList();
+        for (ProcessHandle p : left) {
+            p.destroyForcibly();
+        }
+    }
+
+    private static int indexOf(byte[] hay, byte[] needle) {
+        outer:
+        for (int i = 0; i + needle.length <= hay.length; i++) {
+            for (int j = 0; j < needle.length; j++) {
+                if (hay[i + j] != needle[j]) {
+                    continue outer;
+                }
+            }
+            return i;
+        }
+        return -1;
     }
 
     private static String tail(Cmd.Result r) {
