@@ -92,6 +92,14 @@ public interface LibC {
 
     int accept4(int fd, long addrAddress, long addrLenAddress, int flags);
 
+    /** Listening sockets are made here rather than through jnr-unixsocket: binding its and
+     *  jnr-enxio's interfaces cost ~20 ms each at first use (at start, and again at close). */
+    int socket(int domain, int type, int protocol);
+
+    int bind(int fd, long addrAddress, int addrLen);
+
+    int listen(int fd, int backlog);
+
     int close(int fd);
 
     /** Writes the two fds into the 8 bytes at svAddress (tests and the fd-passing helpers). */
