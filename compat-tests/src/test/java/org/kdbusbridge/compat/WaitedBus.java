@@ -75,12 +75,17 @@ final class WaitedBus implements AutoCloseable {
         String address = out.awaitLine(l -> l.startsWith("unix:"), Buses.T);
         WaitedBus bus = new WaitedBus(List.copyOf(argv), p, out, err,
                 pidLine == null ? -1 : Long.parseLong(pidLine.substring(4).trim()), address);
-        assertNotNull(address, "no address\n" + bus.describe());
-        // dbus-daemon installs its SIGTERM handler after printing the address: a call answered
-        // means its main loop runs, so the handler is in place.
-        Cmd.Result r = getId(address);
-        assertTrue(r.ok(), r.describe() + "\n" + bus.describe());
-        return bus;
+        try {
+            assertNotNull(address, "no address\n" + bus.describe());
+            // dbus-daemon installs its SIGTERM handler after printing the address: a call
+            // answered means its main loop runs, so the handler is in place.
+            Cmd.Result r = getId(address);
+            assertTrue(r.ok(), r.describe() + "\n" + bus.describe());
+            return bus;
+        } catch (RuntimeException | Error e) {
+            bus.close();
+            throw e;
+        }
     }
 
     /** One registered call to the bus (dbus-send --bus= says Hello first). */
@@ -124,12 +129,19 @@ final class WaitedBus implements AutoCloseable {
         return "$ " + String.join(" ", argv) + "\n--- stdout ---\n" + out.text() + "\n--- stderr ---\n" + stderr();
     }
 
+    /** Kills the bus if it still runs (the waiter reaps it, so its pid can't have been reused). */
     @Override
-    public void close() throws InterruptedException {
+    public void close() {
         if (waiter.isAlive()) {
-            ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
+            if (pid > 0) {
+                ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
+            }
             waiter.destroy();
-            waiter.waitFor(10, TimeUnit.SECONDS);
+            try {
+                waiter.waitFor(10, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
         }
         out.close();
     }
