@@ -18,6 +18,8 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.kdbusbridge.compat.harness.BusKind;
+import org.kdbusbridge.compat.harness.Buses;
+import org.kdbusbridge.compat.harness.Cmd;
 
 /**
  * {@code unix:tmpdir=}: since dbus 1.14.4 dbus-daemon makes a path socket there, as for
@@ -71,6 +73,29 @@ class SocketFileTest {
             assertEquals(List.of(socket), entries(dir), bus.describe());
             assertTrue(!Files.exists(Path.of("/tmp/hsperfdata_" + System.getProperty("user.name"), "" + bus.pid())),
                     "no JVM perf-data file left in /tmp");
+        }
+    }
+
+    /** {@code unix:abstract=}: libdbus, GDBus and sd-bus clients connect; the name goes with the bus. */
+    @ParameterizedTest
+    @MethodSource("org.kdbusbridge.compat.harness.Buses#buses")
+    void abstractSocketServesClientsAndGoesWithTheBus(BusKind kind, @TempDir Path work) throws Exception {
+        String name = "kdbus-compat-" + java.util.UUID.randomUUID();
+        List<String> argv = kind.command(List.of("--session", "--nofork", "--print-address",
+                "--address=unix:abstract=" + name));
+        try (WaitedBus bus = WaitedBus.start(argv, null, work)) { // WaitedBus.start calls with dbus-send
+            assertTrue(bus.address().matches("unix:abstract=" + Pattern.quote(name) + ",guid=[0-9a-f]{32}"), bus.address());
+            assertTrue(Files.readString(Path.of("/proc/net/unix")).contains(" @" + name + "\n"), "listed in /proc/net/unix");
+            Cmd.Result gdbus = Cmd.run(List.of("gdbus", "call", "--address", bus.address(), "--dest", "org.freedesktop.DBus",
+                    "--object-path", "/org/freedesktop/DBus", "--method", "org.freedesktop.DBus.GetId"), Buses.T);
+            assertTrue(gdbus.ok(), gdbus.describe());
+            Cmd.Result busctl = Cmd.run(List.of("busctl", "--address=" + bus.address(), "--no-pager", "call",
+                    "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "GetId"), Buses.T);
+            assertTrue(busctl.ok(), busctl.describe());
+            assertTrue(gdbus.stdout().matches("(?s).*'[0-9a-f]{32}'.*"), gdbus.describe());
+            assertTrue(busctl.stdout().matches("(?s)s \"[0-9a-f]{32}\".*"), busctl.describe());
+            assertEquals("status 0", bus.kill(SIGTERM), bus.describe());
+            assertTrue(!Files.readString(Path.of("/proc/net/unix")).contains(" @" + name + "\n"), "gone from /proc/net/unix");
         }
     }
 
