@@ -121,8 +121,11 @@ final class Daemon {
         }
     }
 
-    /** {@code <user>}: drop to that user after binding; a no-op if we already are it. */
-    static String switchUser(String name) {
+    /**
+     * {@code <user>}: drop to that user after binding; a no-op if we already are it. The socket
+     * files the bus created are given to that user first, so that it can still remove them at exit.
+     */
+    static String switchUser(String name, org.kdbusbridge.bridge.server.BusServer server) {
         long[] ids = passwd(name);
         if (ids == null) {
             return "Could not get UID and GID for username \"" + name + "\"";
@@ -136,6 +139,7 @@ final class Daemon {
             return "Failed to change to user \"" + name + "\": only root can switch users";
         }
         int gid = (int) ids[1];
+        server.giveSocketFilesTo((int) ids[0], gid);
         if (posix.setgroups(1, new int[] {gid}) != 0 || posix.setgid(gid) != 0 || posix.setuid((int) ids[0]) != 0) {
             return "Failed to change to user \"" + name + "\"";
         }

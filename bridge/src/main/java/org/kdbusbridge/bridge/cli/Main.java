@@ -6,7 +6,6 @@ import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.concurrent.CountDownLatch;
 
 import org.kdbusbridge.bridge.capture.CaptureSink;
 import org.kdbusbridge.bridge.config.BusConfig;
@@ -229,6 +228,9 @@ public final class Main {
                 return 1;
             }
         }
+        // From here on SIGTERM/SIGINT only stop the bus: one arriving during the start is acted on
+        // once the bus is up and its address is out.
+        StopSignals signals = StopSignals.install();
         BusServer server = new BusServer(config);
         CaptureSink capture = null;
         if (o.captureFile != null) {
@@ -253,7 +255,7 @@ public final class Main {
             return 1;
         }
         if (config.user() != null) {
-            String failure = Daemon.switchUser(config.user());
+            String failure = Daemon.switchUser(config.user(), server);
             if (failure != null) {
                 System.err.println("Failed to start message bus: " + failure);
                 server.stop();
@@ -269,13 +271,6 @@ public final class Main {
             }
         });
         Daemon.onSighup(server::requestReload);
-        CountDownLatch stopped = new CountDownLatch(1);
-        Path pidFileToRemove = pidFile;
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            server.stop();
-            Daemon.removePidFile(pidFileToRemove);
-            stopped.countDown();
-        }, "kdbus-bridge-shutdown"));
         try {
             if (o.forkedChild) {
                 Daemon.reportToParent(address);
@@ -290,14 +285,19 @@ public final class Main {
         } catch (IOException e) {
             System.err.println("Failed to start message bus: failed to print: " + e.getMessage());
             server.stop();
+            Daemon.removePidFile(pidFile);
             return 1;
         }
+        String signal;
         try {
-            stopped.await();
+            signal = signals.await();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+            signal = StopSignals.TERM;
         }
-        return 0;
+        server.stop();
+        Daemon.removePidFile(pidFile);
+        return StopSignals.end(signal);
     }
 
     /** Reads the configuration the options name, with --address applied. */

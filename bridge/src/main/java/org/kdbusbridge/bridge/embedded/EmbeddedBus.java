@@ -58,8 +58,8 @@ public final class EmbeddedBus implements AutoCloseable {
     /** Name of the socket inside the temporary directory. */
     public static final String SOCKET_NAME = "bus";
 
-    /** sun_path holds 108 bytes including the terminating NUL. */
-    private static final int MAX_SOCKET_PATH_BYTES = 107;
+    /** UnixListener takes dbus-daemon's limit (sun_path itself would hold 107 bytes and a NUL). */
+    private static final int MAX_SOCKET_PATH_BYTES = 99;
 
     private final BusServer server;
     private final String address;

@@ -187,6 +187,21 @@ public final class BusServer implements Driver.Host {
         return guid;
     }
 
+    /**
+     * Before the process drops to another user: hands the socket files this bus created to it,
+     * so {@link #stop()} can still unlink them from a sticky directory. Call after {@link #start()}.
+     */
+    public void giveSocketFilesTo(int uid, int gid) {
+        for (UnixListener l : listeners) {
+            try {
+                l.giveSocketFileTo(uid, gid);
+            } catch (IOException | RuntimeException e) {
+                LOG.warn("Could not hand socket file {} to uid {}: {}; it will stay after exit", l.socketFile(), uid,
+                        e.toString());
+            }
+        }
+    }
+
     /** Stops accepting, closes every connection and the listeners (removing socket files). */
     public void stop() {
         if (!loop.isRunning()) {

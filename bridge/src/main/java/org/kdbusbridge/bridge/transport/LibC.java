@@ -104,6 +104,14 @@ public interface LibC {
 
     int accept4(int fd, long addrAddress, long addrLenAddress, int flags);
 
+    /** Listening sockets are made here rather than through jnr-unixsocket: binding its and
+     *  jnr-enxio's interfaces cost ~20 ms each at first use (at start, and again at close). */
+    int socket(int domain, int type, int protocol);
+
+    int bind(int fd, long addrAddress, int addrLen);
+
+    int listen(int fd, int backlog);
+
     int close(int fd);
 
     /** Writes the two fds into the 8 bytes at svAddress (tests and the fd-passing helpers). */
@@ -135,6 +143,12 @@ public interface LibC {
     int getuid();
 
     int sched_yield();
+
+    /** The launcher's end after its clean-up (cli.StopSignals): SIGINT re-raised, or _exit(0)
+     *  on SIGTERM. Here because this interface is bound already; binding another costs ~20 ms. */
+    int raise(int sig);
+
+    void _exit(int status);
 
     /** The loaded libc (loaded on first use of this field). */
     LibC INSTANCE = Native.load();

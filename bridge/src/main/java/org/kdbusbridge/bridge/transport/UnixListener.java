@@ -1,10 +1,10 @@
 // Invariants: owns one bound+listening, non-blocking, close-on-exec unix stream socket (path or
-// abstract) until close(); the jnr server channel that created it stays referenced for as long as
-// the fd is open. An adopted socket (systemd activation) has no channel: close() closes the raw fd
-// and never unlinks anything, since the socket file belongs to whoever bound it. Accepting happens only on the EventLoop thread, via accept4(SOCK_NONBLOCK |
-// SOCK_CLOEXEC) on the raw fd until EAGAIN (bounded per wakeup); each accepted fd is handed out
-// exactly once as a SocketConnection with its SO_PEERCRED already read. close() unlinks the socket
-// file only if we created it and it is still the same inode.
+// abstract) until close(), made with socket/bind/listen through LibC. An adopted socket (systemd
+// activation) is owned the same way, but close() never unlinks anything for it, since the socket
+// file belongs to whoever bound it. Accepting happens only on the EventLoop thread, via
+// accept4(SOCK_NONBLOCK | SOCK_CLOEXEC) on the fd until EAGAIN (bounded per wakeup); each accepted
+// fd is handed out exactly once as a SocketConnection with its SO_PEERCRED already read. close()
+// unlinks the socket file only if we created it and it is still the same inode.
 package org.kdbusbridge.bridge.transport;
 
 import java.io.Closeable;
@@ -22,9 +22,6 @@ import java.util.Objects;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-
-import jnr.unixsocket.UnixServerSocketChannel;
-import jnr.unixsocket.UnixSocketAddress;
 
 /** A listening unix socket bound from a {@link UnixAddress}, accepting through an {@link EventLoop}. */
 public final class UnixListener implements Closeable {
@@ -48,10 +45,14 @@ public final class UnixListener implements Closeable {
     private static final int S_IFSOCK = 0140000;
     private static final String NAME_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     private static final SecureRandom RANDOM = new SecureRandom();
+    private static final int SUN_PATH_OFFSET = 2; // after sa_family_t
+    private static final int SUN_PATH_SIZE = 108;
+    /** dbus-daemon's limits (below the kernel's 107), with its error texts. */
+    private static final int MAX_PATH_BYTES = 99;
+    private static final int MAX_ABSTRACT_BYTES = 98;
 
     private final UnixAddress requested;
     private final UnixAddress bound; // PATH or ABSTRACT, with guid if known
-    private final UnixServerSocketChannel channel; // keeps the fd's owner reachable; null if adopted
     private final int fd;
     private final Path socketFile; // null for abstract
     private final Object socketFileKey; // inode identity of the file we created, or null
@@ -77,23 +78,12 @@ public final class UnixListener implements Closeable {
     private boolean paused;
     private boolean closed;
 
-    private UnixListener(UnixAddress requested, UnixAddress bound, UnixServerSocketChannel channel,
-                         Path socketFile, Object socketFileKey) {
+    private UnixListener(UnixAddress requested, UnixAddress bound, int fd, Path socketFile, Object socketFileKey) {
         this.requested = requested;
         this.bound = bound;
-        this.channel = channel;
-        this.fd = channel.getFD();
+        this.fd = fd;
         this.socketFile = socketFile;
         this.socketFileKey = socketFileKey;
-    }
-
-    private UnixListener(UnixAddress requested, UnixAddress bound, int adoptedFd) {
-        this.requested = requested;
-        this.bound = bound;
-        this.channel = null;
-        this.fd = adoptedFd;
-        this.socketFile = null;
-        this.socketFileKey = null;
     }
 
     /**
@@ -125,7 +115,7 @@ public final class UnixListener implements Closeable {
             throw new IOException("fcntl on passed socket (fd " + fd + "): "
                     + LibC.Native.strerror(LibC.Native.errno()));
         }
-        return new UnixListener(UnixAddress.systemd(guid), bound, fd);
+        return new UnixListener(UnixAddress.systemd(guid), bound, fd, null, null);
     }
 
     /** An int socket option of fd (buf is scratch space at native address addr). */
@@ -190,22 +180,26 @@ public final class UnixListener implements Closeable {
         switch (a.kind()) {
             case PATH: {
                 Path p = Paths.get(a.value());
+                byte[] name = pathBytes(a.value());
                 unlinkStaleSocket(p);
-                UnixServerSocketChannel ch = bindChannel(new UnixSocketAddress(a.value()), a.value());
-                return finishPathBind(address, UnixAddress.path(a.value(), g), ch, p);
+                int fd = bindSocket(name, false, a.value());
+                return finishPathBind(address, UnixAddress.path(a.value(), g), fd, p);
             }
             case DIR:
             case TMPDIR: {
+                // dbus-daemon 1.14.4 and later: tmpdir= is a path socket too, as dir= (dbus#416: an
+                // abstract socket is reachable from any sandbox that shares the network namespace).
                 IOException last = null;
                 for (int attempt = 0; attempt < 16; attempt++) {
                     String path = a.value() + (a.value().endsWith("/") ? "" : "/") + "dbus-" + randomName(10);
+                    byte[] name = pathBytes(path);
                     Path p = Paths.get(path);
                     if (Files.exists(p, LinkOption.NOFOLLOW_LINKS)) {
                         continue;
                     }
                     try {
-                        UnixServerSocketChannel ch = bindChannel(new UnixSocketAddress(path), path);
-                        return finishPathBind(address, UnixAddress.path(path, g), ch, p);
+                        int fd = bindSocket(name, false, path);
+                        return finishPathBind(address, UnixAddress.path(path, g), fd, p);
                     } catch (IOException e) {
                         last = e;
                         if (!Files.isDirectory(Paths.get(a.value()))) {
@@ -216,13 +210,12 @@ public final class UnixListener implements Closeable {
                 throw last != null ? last : new IOException("Could not create a unique socket name in " + a.value());
             }
             case ABSTRACT: {
-                UnixServerSocketChannel ch = bindChannel(new UnixSocketAddress("\0" + a.value()), "@" + a.value());
-                try {
-                    return new UnixListener(address, UnixAddress.abstractName(a.value(), g), ch, null, null);
-                } catch (RuntimeException e) {
-                    ch.close();
-                    throw e;
+                byte[] name = a.value().getBytes(StandardCharsets.UTF_8);
+                if (name.length > MAX_ABSTRACT_BYTES) {
+                    throw new IOException("Abstract socket name too long");
                 }
+                int fd = bindSocket(name, true, "@" + a.value());
+                return new UnixListener(address, UnixAddress.abstractName(a.value(), g), fd, null, null);
             }
             case SYSTEMD:
                 throw new UnixAddress.BadAddressException("systemd: names sockets passed by systemd; "
@@ -232,41 +225,63 @@ public final class UnixListener implements Closeable {
         }
     }
 
-    private static UnixListener finishPathBind(UnixAddress requested, UnixAddress bound,
-                                               UnixServerSocketChannel ch, Path p) throws IOException {
+    private static UnixListener finishPathBind(UnixAddress requested, UnixAddress bound, int fd, Path p)
+            throws IOException {
         try {
             if (LIBC.chmod(p.toString(), 0777) < 0) {
                 LOG.warn("Could not set mode 0777 on socket {}: {}", p, LibC.Native.strerror(LibC.Native.errno()));
             }
             Object key = Files.readAttributes(p, java.nio.file.attribute.BasicFileAttributes.class,
                     LinkOption.NOFOLLOW_LINKS).fileKey();
-            return new UnixListener(requested, bound, ch, p, key);
+            return new UnixListener(requested, bound, fd, p, key);
         } catch (IOException | RuntimeException e) {
-            ch.close();
+            LIBC.close(fd);
             Files.deleteIfExists(p);
             throw e;
         }
     }
 
-    private static UnixServerSocketChannel bindChannel(UnixSocketAddress sa, String display) throws IOException {
-        UnixServerSocketChannel ch = UnixServerSocketChannel.open();
-        try {
-            ch.socket().bind(sa, BACKLOG);
-            int fd = ch.getFD();
-            int fl = LIBC.fcntl(fd, LibC.F_GETFL, 0);
-            if (fl < 0 || LIBC.fcntl(fd, LibC.F_SETFL, fl | LibC.O_NONBLOCK) < 0
-                    || LIBC.fcntl(fd, LibC.F_SETFD, LibC.FD_CLOEXEC) < 0) {
-                throw new IOException("fcntl on listening socket: " + LibC.Native.strerror(LibC.Native.errno()));
-            }
-            return ch;
-        } catch (IOException e) {
-            try {
-                ch.close();
-            } catch (IOException ignored) {
-                // already failing
-            }
-            throw new IOException("Failed to bind socket \"" + display + "\": " + e.getMessage(), e);
+    /** A path's bytes for sun_path; dbus-daemon's error if it is too long. */
+    private static byte[] pathBytes(String path) throws IOException {
+        byte[] name = path.getBytes(StandardCharsets.UTF_8);
+        if (name.length > MAX_PATH_BYTES) {
+            throw new IOException("Socket name too long");
         }
+        return name;
+    }
+
+    /**
+     * A non-blocking, close-on-exec unix stream socket bound to {@code name} (a path, or an abstract
+     * name: then sun_path starts with a NUL and the address length ends exactly after the name, as
+     * libdbus and sd-bus connect) and listening.
+     */
+    private static int bindSocket(byte[] name, boolean abstractName, String display) throws IOException {
+        ByteBuffer sa = ByteBuffer.allocateDirect(SUN_PATH_OFFSET + SUN_PATH_SIZE).order(ByteOrder.nativeOrder());
+        sa.putShort(0, (short) LibC.AF_UNIX);
+        int start = SUN_PATH_OFFSET + (abstractName ? 1 : 0);
+        sa.put(start, name);
+        int len = start + name.length + (abstractName ? 0 : 1); // a path ends with its NUL (zeroed buffer)
+        int fd = LIBC.socket(LibC.AF_UNIX, LibC.SOCK_STREAM | LibC.SOCK_NONBLOCK | LibC.SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            throw new IOException("Failed to create socket: " + errnoText(LibC.Native.errno()));
+        }
+        if (LIBC.bind(fd, LibC.Native.address(sa), len) < 0) {
+            int e = LibC.Native.errno();
+            LIBC.close(fd);
+            throw new IOException("Failed to bind socket \"" + display + "\": " + errnoText(e));
+        }
+        if (LIBC.listen(fd, BACKLOG) < 0) {
+            int e = LibC.Native.errno();
+            LIBC.close(fd);
+            throw new IOException("Failed to listen on socket \"" + display + "\": " + errnoText(e));
+        }
+        return fd;
+    }
+
+    /** strerror's text alone ("Address already in use"), as dbus-daemon prints it. */
+    private static String errnoText(int errno) {
+        jnr.constants.platform.Errno e = jnr.constants.platform.Errno.valueOf(errno);
+        return e == null || e == jnr.constants.platform.Errno.__UNKNOWN_CONSTANT__ ? "errno " + errno : e.description();
     }
 
     private static void unlinkStaleSocket(Path p) throws IOException {
@@ -401,6 +416,18 @@ public final class UnixListener implements Closeable {
         return socketFile;
     }
 
+    /**
+     * Hands the socket file we created to uid:gid, before the bus drops to that user (config
+     * {@code <user>}): in a sticky directory such as /tmp only a file's owner may unlink it, so
+     * otherwise close() could not remove it. Connecting is unaffected (mode 0777); no-op without a file.
+     */
+    public void giveSocketFileTo(int uid, int gid) throws IOException {
+        if (socketFile != null) {
+            Files.setAttribute(socketFile, "unix:uid", uid, LinkOption.NOFOLLOW_LINKS);
+            Files.setAttribute(socketFile, "unix:gid", gid, LinkOption.NOFOLLOW_LINKS);
+        }
+    }
+
     /** What --print-address prints, e.g. {@code unix:path=/tmp/dbus-AbCdEf1234,guid=...}. */
     public String connectAddress() {
         return bound.toConnectString();
@@ -421,14 +448,8 @@ public final class UnixListener implements Closeable {
             loop.unregister(fd);
         }
         registered = false;
-        if (channel != null) {
-            try {
-                channel.close();
-            } catch (IOException e) {
-                LOG.debug("closing listener {}: {}", bound, e.toString());
-            }
-        } else if (LIBC.close(fd) < 0) {
-            LOG.debug("closing adopted listener {}: {}", bound, LibC.Native.strerror(LibC.Native.errno()));
+        if (LIBC.close(fd) < 0) {
+            LOG.debug("closing listener {}: {}", bound, LibC.Native.strerror(LibC.Native.errno()));
         }
         if (socketFile != null) {
             try {

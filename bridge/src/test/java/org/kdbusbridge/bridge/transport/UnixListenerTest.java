@@ -245,6 +245,46 @@ class UnixListenerTest {
     }
 
     @Test
+    void namesLongerThanDbusDaemonAcceptsFailWithItsTexts() throws Exception {
+        // dbus-daemon's limits: 99 bytes of path, 98 of abstract name (the kernel takes 107)
+        String dir = tmp.toString() + "/";
+        String path99 = dir + "p".repeat(99 - dir.length());
+        UnixListener ok = UnixListener.bind(UnixAddress.parse("unix:path=" + path99));
+        listeners.add(ok);
+        assertTrue(Files.exists(Path.of(path99), LinkOption.NOFOLLOW_LINKS));
+        IOException e = assertThrows(IOException.class, () -> UnixListener.bind(UnixAddress.parse("unix:path=" + path99 + "q")));
+        assertEquals("Socket name too long", e.getMessage());
+        assertFalse(Files.exists(Path.of(path99 + "q"), LinkOption.NOFOLLOW_LINKS));
+
+        String abs98 = ("kdbus-" + UUID.randomUUID() + "-").repeat(3).substring(0, 98);
+        listeners.add(UnixListener.bind(UnixAddress.parse("unix:abstract=" + abs98)));
+        e = assertThrows(IOException.class, () -> UnixListener.bind(UnixAddress.parse("unix:abstract=" + abs98 + "x")));
+        assertEquals("Abstract socket name too long", e.getMessage());
+    }
+
+    @Test
+    void bindFailureCarriesStrerrorTextAsDbusDaemonPrintsIt() throws Exception {
+        Path regular = tmp.resolve("taken");
+        Files.writeString(regular, "x");
+        IOException e = assertThrows(IOException.class, () -> UnixListener.bind(UnixAddress.parse("unix:path=" + regular)));
+        assertEquals("Failed to bind socket \"" + regular + "\": Address already in use", e.getMessage());
+        Path missing = tmp.resolve("none/bus");
+        e = assertThrows(IOException.class, () -> UnixListener.bind(UnixAddress.parse("unix:path=" + missing)));
+        assertEquals("Failed to bind socket \"" + missing + "\": No such file or directory", e.getMessage());
+    }
+
+    @Test
+    void socketFileGivenToAnotherUserIsStillRemovedByClose() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(LibC.INSTANCE.getuid() == 0, "chown needs root");
+        UnixListener l = UnixListener.bind(UnixAddress.parse("unix:dir=" + tmp));
+        l.giveSocketFileTo(65534, 65534);
+        assertEquals(65534, Files.getAttribute(l.socketFile(), "unix:uid", LinkOption.NOFOLLOW_LINKS));
+        assertEquals(65534, Files.getAttribute(l.socketFile(), "unix:gid", LinkOption.NOFOLLOW_LINKS));
+        l.close();
+        assertFalse(Files.exists(l.socketFile(), LinkOption.NOFOLLOW_LINKS));
+    }
+
+    @Test
     void acceptHandlerThatThrowsDoesNotBreakListener() throws Exception {
         Path p = tmp.resolve("throwing");
         UnixListener l = UnixListener.bind(UnixAddress.parse("unix:path=" + p));

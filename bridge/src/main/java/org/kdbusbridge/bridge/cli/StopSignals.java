@@ -1,0 +1,111 @@
+package org.kdbusbridge.bridge.cli;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.CountDownLatch;
+
+import org.kdbusbridge.bridge.transport.LibC;
+
+import sun.misc.Signal;
+import sun.misc.SignalHandler;
+
+/**
+ * How the bus ends on SIGTERM and SIGINT, the way its parent sees dbus-daemon 1.14 end:
+ * <ul>
+ * <li>SIGTERM: dbus-daemon cleans up (socket files, pid file) and exits with status 0.</li>
+ * <li>SIGINT: dbus-daemon has no handler, so the parent's waitpid sees it killed by signal 2.
+ *     We clean up first (nothing is left behind), then die by the same signal.</li>
+ * </ul>
+ * The JVM's own handling (shutdown hooks, then exit status 128+n) would show neither. The
+ * handlers replace it and only record the signal; the main thread does the work.
+ */
+@SuppressWarnings("restriction")
+final class StopSignals {
+    static final String TERM = "TERM";
+    static final String INT = "INT";
+    private static final int SIGINT = 2;
+
+    private final CountDownLatch received = new CountDownLatch(1);
+    private volatile String name;
+
+    private StopSignals() { }
+
+    /** Installs the handlers. A signal the bus was started with ignored stays ignored (the JVM's rule). */
+    static StopSignals install() {
+        StopSignals s = new StopSignals();
+        SignalHandler h = sig -> s.stop(sig.getName());
+        for (String sig : new String[] {TERM, INT}) {
+            try {
+                Signal.handle(new Signal(sig), h);
+            } catch (IllegalArgumentException e) {
+                System.err.println("kdbus-bridge: SIG" + sig + " unavailable: " + e.getMessage());
+            }
+        }
+        return s;
+    }
+
+    private void stop(String signal) {
+        if (name == null) {
+            name = signal;
+        }
+        received.countDown();
+    }
+
+    /** Blocks until SIGTERM or SIGINT arrived; returns "TERM" or "INT". */
+    String await() throws InterruptedException {
+        received.await();
+        return name;
+    }
+
+    /**
+     * Ends the process after the clean-up: SIGTERM with status 0, SIGINT by the signal itself.
+     * Returns only when the JVM must exit normally (the status to exit with).
+     *
+     * <p>SIGTERM ends with _exit(0), not System.exit(0): the JVM's exit waits in 10 ms steps for
+     * threads still in native code (the service-directory watcher's poll), which made a stop take
+     * 10-20 ms. Nothing is left to do at that point: sockets and pid file are gone, the capture
+     * file is closed, and the JVM runs with -XX:-UsePerfData (no hsperfdata file to delete).
+     *
+     * <p>Except while the launcher trains the AppCDS archive (bin/kdbus-bridge's first start
+     * passes -XX:ArchiveClassesAtExit): the JVM writes the archive only on a normal exit, and a
+     * start ended by _exit or a signal would leave the next start untrained again. Such a start
+     * returns, so the JVM exits normally: with 0 on SIGTERM, as always, but with status 130
+     * (128 + 2) on SIGINT, once per jar; every later start dies by the signal. (Training in a
+     * separate process would avoid even that, at the price of a second JVM start beside the
+     * first bus.)
+     */
+    static int end(String signal) {
+        boolean interrupt = INT.equals(signal);
+        if (trainingCdsArchive()) {
+            return interrupt ? 130 : 0;
+        }
+        System.out.flush();
+        System.err.flush();
+        if (interrupt) {
+            // Signal.raise refuses a signal with no Java handler, so the default action is
+            // restored through the JVM and the signal raised through libc.
+            Signal.handle(new Signal(INT), SignalHandler.SIG_DFL);
+            LibC.INSTANCE.raise(SIGINT);
+            return 130; // not reached unless SIGINT is blocked
+        }
+        LibC.INSTANCE._exit(0);
+        return 0; // not reached
+    }
+
+    /** True if this JVM dumps an AppCDS archive at exit (only a normal exit writes it). */
+    static boolean trainingCdsArchive() {
+        String env = System.getenv("JDK_JAVA_OPTIONS") + " " + System.getenv("JAVA_TOOL_OPTIONS");
+        if (env.contains("-XX:ArchiveClassesAtExit")) {
+            return true;
+        }
+        try {
+            // NUL-separated argv; read at exit only, so a start pays nothing for it
+            String cmdline = new String(Files.readAllBytes(Path.of("/proc/self/cmdline")), StandardCharsets.UTF_8);
+            return cmdline.contains("-XX:ArchiveClassesAtExit");
+        } catch (IOException e) {
+            return false;
+        }
+    }
+}
