@@ -554,16 +554,16 @@ public final class Driver {
                     + name + "\" due to security policies in the configuration file");
             return;
         }
-        int limit = bus.limits().maxNamesPerConnection;
-        if (c.ownedNames().size() + 1 >= limit) {
-            String msg = "Connection \"" + c.uniqueName() + "\" is not allowed to own more services "
-                    + "(increase limits in configuration file if required; max_names_per_connection=" + limit + ")";
-            LOG.warn(msg);
-            error(call, DBusErrors.LIMITS_EXCEEDED, msg);
+        Bus.NameRequest request = bus.requestName(c, name, (int) flags);
+        if (request.limitsExceeded() != null) {
+            if (!request.byQuota()) {
+                LOG.warn(request.limitsExceeded());
+            }
+            error(call, DBusErrors.LIMITS_EXCEEDED, request.limitsExceeded());
             return;
         }
-        List<NameChange> changes = new ArrayList<>(1);
-        int result = bus.names().request(c, name, (int) flags, changes);
+        List<NameChange> changes = request.changes();
+        int result = request.reply();
         out.emit(changes);
         if (result == NameRegistry.REPLY_PRIMARY_OWNER) {
             // Messages that waited on the activator go first, then the reply (dbus-daemon order).
@@ -790,15 +790,14 @@ public final class Driver {
             error(call, e.isLimitExceeded() ? DBusErrors.LIMITS_EXCEEDED : DBusErrors.MATCH_RULE_INVALID, e.getMessage());
             return;
         }
-        int limit = bus.limits().maxMatchRulesPerConnection;
-        if (c.matchRuleCount() >= limit) {
-            String msg = "Connection \"" + c.uniqueName() + "\" is not allowed to add more match rules "
-                    + "(increase limits in configuration file if required; max_match_rules_per_connection=" + limit + ")";
-            LOG.warn(msg);
-            error(call, DBusErrors.LIMITS_EXCEEDED, msg);
+        Bus.MatchAdd add = bus.addMatch(c, rule);
+        if (!add.added()) {
+            if (!add.byQuota()) {
+                LOG.warn(add.limitsExceeded());
+            }
+            error(call, DBusErrors.LIMITS_EXCEEDED, add.limitsExceeded());
             return;
         }
-        bus.matches().add(c, rule);
         out.replyEmpty(c, call.serial());
     }
 
@@ -812,7 +811,7 @@ public final class Driver {
             error(call, e.isLimitExceeded() ? DBusErrors.LIMITS_EXCEEDED : DBusErrors.MATCH_RULE_INVALID, e.getMessage());
             return;
         }
-        if (!bus.matches().remove(c, rule)) {
+        if (!bus.removeMatch(c, rule)) {
             error(call, DBusErrors.MATCH_RULE_NOT_FOUND, "The given match rule wasn't found and can't be removed");
             return;
         }

@@ -26,6 +26,7 @@ import org.kdbusbridge.core.bus.Bus;
 import org.kdbusbridge.core.bus.BusLimits;
 import org.kdbusbridge.core.bus.DeadReply;
 import org.kdbusbridge.core.bus.Disconnect;
+import org.kdbusbridge.core.bus.UserQuota;
 import org.kdbusbridge.core.connection.Connection;
 import org.kdbusbridge.core.connection.Credentials;
 import org.slf4j.Logger;
@@ -61,11 +62,25 @@ public final class BusServer implements Driver.Host {
     private CaptureSink capture;
     private FaultInjection faults;
 
+    /**
+     * A server whose per-uid quota for match rules and names comes from this JVM's heap, or
+     * from {@code -Dkdbus.userQuotaBytes} (see {@link UserQuota#forHeap(long, String)}).
+     */
     public BusServer(BusConfig config) {
+        this(config, UserQuota.forHeap(Runtime.getRuntime().maxMemory(),
+                System.getProperty(UserQuota.PER_USER_PROPERTY)));
+    }
+
+    public BusServer(BusConfig config, UserQuota quota) {
         this.config = config;
         this.limits = new BusLimits();
         this.limits.copyFrom(config.limits());
-        this.bus = new Bus(limits);
+        this.bus = new Bus(limits, quota);
+        String overcommit = quota.overcommitNote(limits);
+        if (overcommit != null) {
+            LOG.info(overcommit);
+        }
+        this.bus.setQuotaLog(LOG::warn); // the core logs a uid's refusals once a minute
         this.guid = randomHex(16);
         this.driver = new Driver(bus, guid, machineId(guid), this);
         // dbus-daemon logs every denied unicast; a flood of them is cut to 10 lines a second.

@@ -41,6 +41,12 @@ import org.kdbusbridge.core.name.NameRegistry;
  * receiver, a bus message) is reported to the {@link RefusalListener} while monitors are
  * attached. A denial allocates (its text); an allowed message allocates nothing.
  *
+ * Quota: every match rule and every well-known name entry (primary or queued) is charged to
+ * its connection's credentials uid as it appears and released as it goes, whatever removes it
+ * (the registry and the index report each one); AddMatch and RequestName check the
+ * per-connection limits, then whether the charge fits the uid's and the bus's
+ * {@link UserQuota}, before anything changes, and return a record the driver renders.
+ *
  * Holds: while a message is being routed the routing step holds it like one more queue
  * ({@link Connection#holdQueued}), so a receiver that lets it go at once (the capture sink
  * copies and pops inside its offer) can never drop the last hold, and free a direct payload,
@@ -61,6 +67,8 @@ public final class Bus {
     private final Monitors monitors = new Monitors();
     private ActivationListener activationListener = name -> { };
     private java.util.function.Consumer<String> policyLog = text -> { };
+    private java.util.function.Consumer<String> quotaLog = text -> { };
+    private final UserQuotas quotas;
     private String lastDenial;
     private final ArrayList<Connection> scratch = new ArrayList<>();
     private long nextId = 1;
@@ -80,9 +88,141 @@ public final class Bus {
 
     private record ReplyDeadline(Connection callee, Connection caller, long serial, long deadline) { }
 
+    /** A bus whose per-uid quota is derived from this JVM's heap ({@link UserQuota#forHeap}). */
     public Bus(BusLimits limits) {
+        this(limits, UserQuota.forHeap(Runtime.getRuntime().maxMemory()));
+    }
+
+    public Bus(BusLimits limits, UserQuota quota) {
         this.limits = limits;
-        names.setGrowthListener(this::noteBusNames);
+        this.quotas = new UserQuotas(quota);
+        names.setEntryListener(new NameRegistry.EntryListener() {
+            @Override
+            public void added(Connection conn, String name) {
+                quotas.charge(uidOf(conn), quotas.quota().cost(name));
+                noteBusNames(conn);
+            }
+
+            @Override
+            public void removed(Connection conn, String name) {
+                quotas.release(uidOf(conn), quotas.quota().cost(name));
+            }
+        });
+        matches.setRuleListener(new MatchIndex.RuleListener() {
+            @Override
+            public void added(Connection owner, MatchRule rule) {
+                quotas.charge(uidOf(owner), quotas.quota().cost(rule));
+            }
+
+            @Override
+            public void removed(Connection owner, MatchRule rule) {
+                quotas.release(uidOf(owner), quotas.quota().cost(rule));
+            }
+        });
+    }
+
+    private static long uidOf(Connection c) {
+        Credentials cred = c.credentials();
+        return cred == null ? -1 : cred.uid();
+    }
+
+    // --- match rules and names, charged to the uid ----------------------------------------
+
+    /**
+     * The outcome of AddMatch: {@code limitsExceeded} is the LimitsExceeded text, null if added;
+     * {@code byQuota}: refused by the uid's quota (already logged, rate-limited), not by
+     * max_match_rules_per_connection (which dbus-daemon logs each time).
+     */
+    public record MatchAdd(String limitsExceeded, boolean byQuota) {
+        public boolean added() { return limitsExceeded == null; }
+    }
+
+    /**
+     * The outcome of RequestName: the reply code and the changes to emit, or the
+     * LimitsExceeded text (then nothing changed and {@code changes} is empty); {@code byQuota}
+     * as in {@link MatchAdd}.
+     */
+    public record NameRequest(int reply, List<NameChange> changes, String limitsExceeded, boolean byQuota) { }
+
+    /**
+     * AddMatch, after the rule parsed: max_match_rules_per_connection (dbus-daemon's check
+     * and text), then the uid's quota; only then is the rule held.
+     */
+    public MatchAdd addMatch(Connection c, MatchRule rule) {
+        int limit = limits.maxMatchRulesPerConnection;
+        if (c.matchRuleCount() >= limit) {
+            return new MatchAdd("Connection \"" + c.uniqueName() + "\" is not allowed to add more match rules "
+                    + "(increase limits in configuration file if required; max_match_rules_per_connection=" + limit
+                    + ")", false);
+        }
+        long cost = quotas.quota().cost(rule);
+        if (!quotas.fits(uidOf(c), cost)) {
+            return new MatchAdd(overQuota(c, cost, "is not allowed to add more match rules", "AddMatch"), true);
+        }
+        matches.add(c, rule);
+        return new MatchAdd(null, false);
+    }
+
+    /** RemoveMatch: false if {@code c} has no such rule. */
+    public boolean removeMatch(Connection c, MatchRule rule) {
+        return matches.remove(c, rule);
+    }
+
+    /**
+     * RequestName of a valid well-known name the policy lets {@code c} own:
+     * max_names_per_connection (dbus-daemon's check and text), then, if the request would
+     * add an entry (primary or queued), the uid's quota; then the registry's change.
+     */
+    public NameRequest requestName(Connection c, String name, int flags) {
+        int limit = limits.maxNamesPerConnection;
+        if (c.ownedNames().size() + 1 >= limit) {
+            return new NameRequest(0, List.of(), "Connection \"" + c.uniqueName()
+                    + "\" is not allowed to own more services "
+                    + "(increase limits in configuration file if required; max_names_per_connection=" + limit + ")",
+                    false);
+        }
+        long cost = quotas.quota().cost(name);
+        if (names.wouldAddEntry(c, name, flags) && !quotas.fits(uidOf(c), cost)) {
+            return new NameRequest(0, List.of(),
+                    overQuota(c, cost, "is not allowed to own more services", "RequestName"), true);
+        }
+        List<NameChange> changes = new ArrayList<>(1);
+        int reply = names.request(c, name, flags, changes);
+        return new NameRequest(reply, changes, null, false);
+    }
+
+    /** The LimitsExceeded text of a refusal by quota; logs it once per uid per interval. */
+    private String overQuota(Connection c, long cost, String what, String method) {
+        long uid = uidOf(c);
+        UserQuota q = quotas.quota();
+        boolean busWide = quotas.used(uid) + cost <= q.perUserBytes(); // its own budget had room
+        String text = "Connection \"" + c.uniqueName() + "\" " + what + " (the match rules and names of uid "
+                + uid + " reached " + (busWide ? "the bus's memory quota of " + q.busBytes() + " bytes for all users"
+                        : "its memory quota of " + q.perUserBytes() + " bytes") + ")";
+        if (quotas.shouldLog(uid, clock.getAsLong())) {
+            quotaLog.accept(text + "; refusing " + method + " for this uid, uid holds " + quotas.used(uid)
+                    + " bytes, all uids " + quotas.total() + " (logged once a minute per uid)");
+        }
+        return text;
+    }
+
+    /** Bytes of match rules and names charged to {@code uid} now. */
+    public long quotaUsed(long uid) {
+        return quotas.used(uid);
+    }
+
+    /** Bytes of match rules and names charged to all uids now. */
+    public long quotaUsedTotal() {
+        return quotas.total();
+    }
+
+    public UserQuota quota() {
+        return quotas.quota();
+    }
+
+    /** Where quota refusals are logged (already rate-limited: once per uid per minute). */
+    public void setQuotaLog(java.util.function.Consumer<String> log) {
+        this.quotaLog = log;
     }
 
     /** The millisecond clock reply_timeout runs on (monotonic; tests may replace it). */

@@ -128,6 +128,19 @@ public final class MatchIndex {
     /** Entries checked by collect, for tests: lookups must not scan unrelated rules. */
     long candidatesChecked;
 
+    /** Told of every rule as it is added or removed (the bus charges them to the owner's uid). */
+    public interface RuleListener {
+        default void added(Connection owner, MatchRule rule) { }
+
+        default void removed(Connection owner, MatchRule rule) { }
+    }
+
+    private RuleListener listener = new RuleListener() { };
+
+    public void setRuleListener(RuleListener listener) {
+        this.listener = listener;
+    }
+
     /** @param driverName the bus driver's name, which {@code sender=} may name (org.freedesktop.DBus) */
     public MatchIndex(String driverName) {
         this.driverName = driverName;
@@ -146,6 +159,7 @@ public final class MatchIndex {
         size++;
         peakSize = Math.max(peakSize, size);
         peakPerConnection = Math.max(peakPerConnection, owner.matchRuleCount());
+        listener.added(owner, rule);
     }
 
     /** The most rules ever held at once (dbus-daemon's PeakMatchRules). */
@@ -196,6 +210,7 @@ public final class MatchIndex {
         }
         e.owner.addMatchRuleCount(-1);
         size--;
+        listener.removed(e.owner, e.rule);
     }
 
     public int size() {

@@ -49,6 +49,36 @@ public final class MatchRule {
         this.argKinds = argKinds;
     }
 
+    /** Characters of every string the rule keeps (what a quota charges beyond the fixed cost). */
+    public int retainedChars() {
+        int n = len(sender) + len(iface) + len(member) + len(path) + len(pathNamespace) + len(destination);
+        if (args != null) {
+            for (String a : args) {
+                n += len(a);
+            }
+        }
+        return n;
+    }
+
+    /** How many strings the rule keeps. */
+    public int stringCount() {
+        int n = cnt(sender) + cnt(iface) + cnt(member) + cnt(path) + cnt(pathNamespace) + cnt(destination);
+        if (args != null) {
+            for (String a : args) {
+                n += cnt(a);
+            }
+        }
+        return n;
+    }
+
+    private static int len(String s) {
+        return s == null ? 0 : s.length();
+    }
+
+    private static int cnt(String s) {
+        return s == null ? 0 : 1;
+    }
+
     public int type() { return type; }
     public String sender() { return sender; }
     public String iface() { return iface; }

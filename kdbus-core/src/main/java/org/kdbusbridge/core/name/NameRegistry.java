@@ -46,11 +46,20 @@ public final class NameRegistry {
     private final Map<String, ArrayList<Owner>> names = new HashMap<>();
     /** Owner entries over all queues (primary or queued): dbus-daemon's well-known "BusNames". */
     private int ownerEntries;
-    private java.util.function.Consumer<Connection> grew = c -> { };
+    private EntryListener entries = new EntryListener() { };
 
-    /** Told after a connection was added to a name's queue (statistics peaks). */
-    public void setGrowthListener(java.util.function.Consumer<Connection> listener) {
-        this.grew = listener;
+    /**
+     * Told of every owner entry (primary or queued) as it is added or removed, in the same
+     * transaction: the bus charges them to the connection's uid and keeps statistics peaks.
+     */
+    public interface EntryListener {
+        default void added(Connection conn, String name) { }
+
+        default void removed(Connection conn, String name) { }
+    }
+
+    public void setEntryListener(EntryListener listener) {
+        this.entries = listener;
     }
 
     /** Owner entries over all queues. */
@@ -71,7 +80,7 @@ public final class NameRegistry {
             names.put(name, queue);
             conn.ownedNames().add(name);
             ownerEntries++;
-            grew.accept(conn);
+            entries.added(conn, name);
             changes.add(new NameChange(name, null, conn));
             return REPLY_PRIMARY_OWNER;
         }
@@ -88,6 +97,7 @@ public final class NameRegistry {
                 queue.remove(existing);
                 conn.ownedNames().remove(name);
                 ownerEntries--;
+                entries.removed(conn, name);
             }
             return REPLY_EXISTS;
         }
@@ -101,6 +111,7 @@ public final class NameRegistry {
         if (primary.doNotQueue()) {
             primary.conn.ownedNames().remove(name);
             ownerEntries--;
+            entries.removed(primary.conn, name);
         } else {
             queue.add(1, primary);
         }
@@ -128,7 +139,25 @@ public final class NameRegistry {
         }
         conn.ownedNames().add(name);
         ownerEntries++;
-        grew.accept(conn);
+        entries.added(conn, name);
+    }
+
+    /**
+     * Whether {@link #request} with these arguments would give {@code conn} a new owner entry
+     * (primary or queued) for {@code name}: what the caller's quota check needs to know before
+     * anything changes. Re-requesting a name it is already in the queue of adds none.
+     */
+    public boolean wouldAddEntry(Connection conn, String name, int flags) {
+        ArrayList<Owner> queue = names.get(name);
+        if (queue == null) {
+            return true;
+        }
+        if (indexOf(queue, conn) >= 0) {
+            return false;
+        }
+        boolean doNotQueue = (flags & FLAG_DO_NOT_QUEUE) != 0;
+        boolean replace = (flags & FLAG_REPLACE_EXISTING) != 0;
+        return !doNotQueue || (replace && queue.get(0).allowReplacement());
     }
 
     /** ReleaseName; returns one of the RELEASE_* codes. */
@@ -164,6 +193,7 @@ public final class NameRegistry {
         Owner gone = queue.remove(idx);
         gone.conn.ownedNames().remove(name);
         ownerEntries--;
+        entries.removed(gone.conn, name);
         if (idx != 0) {
             return;
         }

@@ -405,4 +405,51 @@ class NameRegistryTest {
         req(a, A);
         assertEquals(-1, reg.storedFlags(b, N));
     }
+
+    /**
+     * wouldAddEntry (the quota check's question) says exactly whether request then adds an
+     * entry for the requester, in every state (absent, primary, queued; primary with or without
+     * ALLOW_REPLACEMENT) and for every flag combination; the entry listener sees each add and
+     * remove, so a ledger over it balances to zero when everyone leaves.
+     */
+    @Test
+    void wouldAddEntryPredictsEveryRequestAndTheListenerBalances() {
+        int[] held = new int[4];
+        for (int primaryFlags = 0; primaryFlags < 8; primaryFlags++) {
+            for (int bState = 0; bState < 3; bState++) { // 0 absent, 1 queued, 2 primary
+                for (int flags = 0; flags < 8; flags++) {
+                    setUp();
+                    reg.setEntryListener(new NameRegistry.EntryListener() {
+                        @Override
+                        public void added(Connection conn, String name) {
+                            held[(int) conn.id()]++;
+                        }
+
+                        @Override
+                        public void removed(Connection conn, String name) {
+                            held[(int) conn.id()]--;
+                        }
+                    });
+                    java.util.Arrays.fill(held, 0);
+                    if (bState == 2) {
+                        req(b, primaryFlags);
+                    } else {
+                        req(a, primaryFlags);
+                        if (bState == 1) {
+                            req(b, 0);
+                        }
+                    }
+                    boolean predicted = reg.wouldAddEntry(b, N, flags);
+                    int before = held[2];
+                    req(b, flags);
+                    String what = "primary flags " + primaryFlags + ", b state " + bState + ", flags " + flags;
+                    assertEquals(predicted, held[2] > before, what);
+                    assertEquals(reg.queue(N).contains(b) ? 1 : 0, held[2], what);
+                    reg.releaseAll(a, changes);
+                    reg.releaseAll(b, changes);
+                    assertEquals(0, held[1] + held[2] + held[3], what);
+                }
+            }
+        }
+    }
 }
