@@ -17,7 +17,8 @@ public final class MessageBuilder {
 
     /**
      * A body written on demand, twice: once into a counting writer to size the message, then into
-     * the message array itself. It must write the same values both times.
+     * the message array itself. It must write the same values both times, and must not itself
+     * build a message (the per-thread writers are in use).
      */
     @FunctionalInterface
     public interface Body {

@@ -3,7 +3,6 @@ package org.kdbusbridge.core.bus;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 
