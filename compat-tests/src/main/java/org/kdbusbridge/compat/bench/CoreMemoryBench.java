@@ -52,6 +52,8 @@ public final class CoreMemoryBench {
             for (int i = 0; i < callers; i++) {
                 out.add(join(bus));
             }
+            long tid = Thread.currentThread().getId();
+            long a0 = THREADS.getThreadAllocatedBytes(tid);
             long t0 = THREADS.getCurrentThreadCpuTime();
             for (int serial = 1; serial <= callsEach; serial++) {
                 for (int i = 0; i < callers; i++) {
@@ -62,6 +64,7 @@ public final class CoreMemoryBench {
                 }
             }
             long t1 = THREADS.getCurrentThreadCpuTime();
+            long a1 = THREADS.getThreadAllocatedBytes(tid);
             int dead = 0;
             // Either every caller leaves (its slots die quietly) or every callee (NoReply for each slot).
             for (Connection c : callersLeave ? out : in) {
@@ -71,8 +74,9 @@ public final class CoreMemoryBench {
             if (dead != (callersLeave ? 0 : callers * callsEach)) {
                 throw new IllegalStateException(dead + " NoReply");
             }
-            System.out.printf("reply slots: %d callers x %d open calls on %d callees: open %.0f ms; %s leave %.0f ms"
+            System.out.printf("reply slots: %d callers x %d open calls on %d callees: open %.0f ms (%.0f bytes allocated per call, message included); %s leave %.0f ms"
                             + " (%d NoReply) (bus-thread CPU)%n", callers, callsEach, callees, (t1 - t0) / 1e6,
+                    (a1 - a0) / (double) (callers * callsEach),
                     callersLeave ? "the callers" : "the callees", (t2 - t1) / 1e6, dead);
         }
     }
