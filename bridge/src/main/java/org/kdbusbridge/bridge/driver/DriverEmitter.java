@@ -50,6 +50,16 @@ public final class DriverEmitter {
                 new SealedPayload(bytes), ArgSource.NONE));
     }
 
+    /** A reply whose body is written straight into the message (sized first: one array). */
+    public void reply(Connection to, long replySerial, String signature, MessageBuilder.Body body) {
+        long s = nextSerial();
+        String dest = to.uniqueName();
+        byte[] bytes = MessageBuilder.encode(Message.METHOD_RETURN, NO_REPLY, s, null, null, null, null,
+                replySerial & 0xFFFFFFFFL, dest, Bus.DRIVER_NAME, signature, body, 0);
+        bus.emitTo(to, new Message(Message.METHOD_RETURN, NO_REPLY, s, replySerial, dest, null, null, null, null,
+                new SealedPayload(bytes), ArgSource.NONE));
+    }
+
     /**
      * A reply carrying unix fds: {@code fds} (the caller's reference) goes with it through the
      * normal path (the receiver's pool takes its own reference, the socket passes the fds) and is
@@ -69,35 +79,37 @@ public final class DriverEmitter {
     }
 
     public void replyString(Connection to, long replySerial, String value) {
-        BodyWriter w = new BodyWriter();
-        w.writeString(value);
-        reply(to, replySerial, "s", w.toByteArray());
+        long s = nextSerial();
+        String dest = to.uniqueName();
+        byte[] bytes = MessageBuilder.encodeString(Message.METHOD_RETURN, NO_REPLY, s, null, null, null, null,
+                replySerial & 0xFFFFFFFFL, dest, Bus.DRIVER_NAME, value);
+        bus.emitTo(to, new Message(Message.METHOD_RETURN, NO_REPLY, s, replySerial, dest, null, null, null, null,
+                new SealedPayload(bytes), ArgSource.NONE));
     }
 
     public void replyUint32(Connection to, long replySerial, long value) {
-        BodyWriter w = new BodyWriter();
-        w.writeUint32(value);
-        reply(to, replySerial, "u", w.toByteArray());
+        reply(to, replySerial, "u", new Uint32((int) value));
     }
 
     public void replyBoolean(Connection to, long replySerial, boolean value) {
-        BodyWriter w = new BodyWriter();
-        w.writeBoolean(value);
-        reply(to, replySerial, "b", w.toByteArray());
+        reply(to, replySerial, "b", new Uint32(value ? 1 : 0));
     }
 
+    /** ListNames, ListActivatableNames, ListQueuedOwners: sized first, then one array. */
     public void replyStrings(Connection to, long replySerial, List<String> values) {
-        BodyWriter w = new BodyWriter();
-        w.beginArray('s');
-        for (String v : values) {
-            w.writeString(v);
+        reply(to, replySerial, "as", new MessageBuilder.StringArray(values));
+    }
+
+    /** A 'u' or 'b' body. */
+    private record Uint32(int value) implements MessageBuilder.Body {
+        @Override
+        public void writeTo(BodyWriter w) {
+            w.writeUint32(value);
         }
-        w.endArray();
-        reply(to, replySerial, "as", w.toByteArray());
     }
 
     public void replyEmpty(Connection to, long replySerial) {
-        reply(to, replySerial, null, null);
+        reply(to, replySerial, null, (byte[]) null);
     }
 
     public void error(Connection to, long replySerial, String errorName, String text) {
@@ -105,10 +117,8 @@ public final class DriverEmitter {
         // dbus-daemon addresses errors to a connection without Hello (refused or not yet
         // registered) to the placeholder sender it stamped on that connection's message.
         String dest = to.uniqueName() != null ? to.uniqueName() : Bus.NOT_ACTIVE_YET;
-        BodyWriter w = new BodyWriter();
-        w.writeString(text);
-        byte[] bytes = MessageBuilder.encode(Message.ERROR, NO_REPLY, s, null, null, null, errorName,
-                replySerial & 0xFFFFFFFFL, dest, Bus.DRIVER_NAME, "s", w.toByteArray());
+        byte[] bytes = MessageBuilder.encodeString(Message.ERROR, NO_REPLY, s, null, null, null, errorName,
+                replySerial & 0xFFFFFFFFL, dest, Bus.DRIVER_NAME, text);
         bus.emitTo(to, new Message(Message.ERROR, NO_REPLY, s, replySerial, dest, null, null, null, errorName,
                 new SealedPayload(bytes), ArgSource.NONE));
     }
@@ -135,10 +145,8 @@ public final class DriverEmitter {
     public void refusalForMonitors(Message refused, Connection addressed, String errorName, String text) {
         long s = nextSerial();
         String dest = refused.sender() == null ? Bus.DRIVER_NAME : refused.sender().uniqueName();
-        BodyWriter w = new BodyWriter();
-        w.writeString(text);
-        byte[] bytes = MessageBuilder.encode(Message.ERROR, NO_REPLY, s, null, null, null, errorName,
-                refused.serial() & 0xFFFFFFFFL, dest, Bus.DRIVER_NAME, "s", w.toByteArray());
+        byte[] bytes = MessageBuilder.encodeString(Message.ERROR, NO_REPLY, s, null, null, null, errorName,
+                refused.serial() & 0xFFFFFFFFL, dest, Bus.DRIVER_NAME, text);
         bus.captureOnly(new Message(Message.ERROR, NO_REPLY, s, refused.serial(), dest, null, null, null, errorName,
                 new SealedPayload(bytes), ArgSource.NONE), addressed);
     }
@@ -147,10 +155,8 @@ public final class DriverEmitter {
     public void unicastSignal(Connection to, String member, String arg) {
         long s = nextSerial();
         String dest = to.uniqueName();
-        BodyWriter w = new BodyWriter();
-        w.writeString(arg);
-        byte[] bytes = MessageBuilder.build(Message.SIGNAL, NO_REPLY, s, PATH, IFACE, member, null,
-                null, dest, Bus.DRIVER_NAME, "s", w.toByteArray());
+        byte[] bytes = MessageBuilder.encodeString(Message.SIGNAL, NO_REPLY, s, PATH, IFACE, member, null,
+                MessageBuilder.NO_REPLY_SERIAL, dest, Bus.DRIVER_NAME, arg);
         bus.emitTo(to, new Message(Message.SIGNAL, NO_REPLY, s, Message.NO_REPLY_SERIAL, dest, PATH, IFACE,
                 member, null, new SealedPayload(bytes), new StringArgs(arg)));
     }
@@ -163,10 +169,8 @@ public final class DriverEmitter {
      */
     public Delivery directedSignalToName(String destination, String iface, String member, String arg) {
         long s = nextSerial();
-        BodyWriter w = new BodyWriter();
-        w.writeString(arg);
-        byte[] bytes = MessageBuilder.build(Message.SIGNAL, NO_REPLY, s, PATH, iface, member, null,
-                null, destination, Bus.DRIVER_NAME, "s", w.toByteArray());
+        byte[] bytes = MessageBuilder.encodeString(Message.SIGNAL, NO_REPLY, s, PATH, iface, member, null,
+                MessageBuilder.NO_REPLY_SERIAL, destination, Bus.DRIVER_NAME, arg);
         return bus.emitToName(new Message(Message.SIGNAL, NO_REPLY, s, Message.NO_REPLY_SERIAL, destination, PATH,
                 iface, member, null, new SealedPayload(bytes), new StringArgs(arg)));
     }
@@ -181,14 +185,8 @@ public final class DriverEmitter {
                                 List<String> strings) {
         long s = nextSerial();
         String dest = to != null ? to.uniqueName() : name;
-        BodyWriter w = new BodyWriter();
-        w.beginArray('s');
-        for (String v : strings) {
-            w.writeString(v);
-        }
-        w.endArray();
-        byte[] bytes = MessageBuilder.build(Message.METHOD_CALL, NO_REPLY, s, path, iface, member, null,
-                null, dest, Bus.DRIVER_NAME, "as", w.toByteArray());
+        byte[] bytes = MessageBuilder.encode(Message.METHOD_CALL, NO_REPLY, s, path, iface, member, null,
+                MessageBuilder.NO_REPLY_SERIAL, dest, Bus.DRIVER_NAME, "as", new MessageBuilder.StringArray(strings), 0);
         Message m = new Message(Message.METHOD_CALL, NO_REPLY, s, Message.NO_REPLY_SERIAL, dest, path, iface,
                 member, null, new SealedPayload(bytes), ArgSource.NONE);
         if (to != null) {
@@ -201,8 +199,8 @@ public final class DriverEmitter {
     /** A bus signal with no arguments (ActivatableServicesChanged). */
     public void signal(String member) {
         long s = nextSerial();
-        byte[] bytes = MessageBuilder.build(Message.SIGNAL, NO_REPLY, s, PATH, IFACE, member, null,
-                null, null, Bus.DRIVER_NAME, null, new byte[0]);
+        byte[] bytes = MessageBuilder.encode(Message.SIGNAL, NO_REPLY, s, PATH, IFACE, member, null,
+                MessageBuilder.NO_REPLY_SERIAL, null, Bus.DRIVER_NAME, null, (byte[]) null);
         bus.emitSignal(new Message(Message.SIGNAL, NO_REPLY, s, Message.NO_REPLY_SERIAL, null, PATH, IFACE,
                 member, null, new SealedPayload(bytes), ArgSource.NONE));
     }
@@ -217,7 +215,8 @@ public final class DriverEmitter {
     }
 
     /** Encodes a NameOwnerChanged when first needed (a class: C1 makes capturing lambdas slow). */
-    private static final class NameOwnerChangedEncoder implements java.util.function.Supplier<byte[]> {
+    private static final class NameOwnerChangedEncoder
+            implements java.util.function.Supplier<byte[]>, MessageBuilder.Body {
         private final long serial;
         private final String name;
         private final String oldOwner;
@@ -232,12 +231,15 @@ public final class DriverEmitter {
 
         @Override
         public byte[] get() {
-            BodyWriter w = new BodyWriter();
+            return MessageBuilder.encode(Message.SIGNAL, NO_REPLY, serial, PATH, IFACE, "NameOwnerChanged", null,
+                    MessageBuilder.NO_REPLY_SERIAL, null, Bus.DRIVER_NAME, "sss", this, 0);
+        }
+
+        @Override
+        public void writeTo(BodyWriter w) {
             w.writeString(name);
             w.writeString(oldOwner);
             w.writeString(newOwner);
-            return MessageBuilder.build(Message.SIGNAL, NO_REPLY, serial, PATH, IFACE, "NameOwnerChanged", null,
-                    null, null, Bus.DRIVER_NAME, "sss", w.toByteArray());
         }
     }
 

@@ -1,6 +1,8 @@
 // Invariants: little-endian; alignment is relative to index 0 of the output (which must land
 // 8-aligned in the message, as bodies and whole messages do); container begin/end calls must
-// nest correctly, checked at endArray/endStruct/endDictEntry/toByteArray.
+// nest correctly, checked at endArray/endStruct/endDictEntry/toByteArray. A counting writer
+// advances exactly as a writing one would but stores nothing; a writer over a fixed array never
+// grows it (overflowing it is a sizing bug and throws).
 package org.kdbusbridge.bridge.protocol;
 
 import java.nio.charset.StandardCharsets;
@@ -18,6 +20,10 @@ public final class BodyWriter {
     private int[] start = NO_INTS;
     private char[] kind = NO_CHARS;
     private int depth;
+    /** Sizes only: no byte is stored (see {@link #counting()}). */
+    private boolean counting;
+    /** Writes into a caller's exact-size array (see {@link #over}); never reallocates. */
+    private boolean fixed;
     private static final int[] NO_INTS = new int[0];
     private static final char[] NO_CHARS = new char[0];
 
@@ -29,14 +35,59 @@ public final class BodyWriter {
         a = new byte[Math.max(16, initialCapacity)];
     }
 
-    private void ensure(int n) {
-        if (pos + n > a.length) a = Arrays.copyOf(a, Math.max(a.length * 2, pos + n));
+    private BodyWriter(byte[] a) {
+        this.a = a;
+    }
+
+    /**
+     * A writer that only measures: {@link #size()} after writing a body is its exact encoded
+     * length, so the message holding it can be allocated once at its final size.
+     */
+    public static BodyWriter counting() {
+        BodyWriter w = new BodyWriter(NO_BYTES);
+        w.counting = true;
+        return w;
+    }
+
+    /**
+     * A writer that stores into {@code target} from {@code offset} on (alignment stays relative
+     * to index 0 of {@code target}); writing past its end throws instead of growing it.
+     */
+    public static BodyWriter over(byte[] target, int offset) {
+        BodyWriter w = new BodyWriter(target);
+        w.fixed = true;
+        w.pos = offset;
+        return w;
+    }
+
+    /** Re-targets a fixed writer (see {@link #over}) without allocating a new one. */
+    BodyWriter retarget(byte[] target, int offset) {
+        if (!fixed) throw new IllegalStateException("not a fixed writer");
+        a = target;
+        pos = offset;
+        depth = 0;
+        return this;
+    }
+
+    private static final byte[] NO_BYTES = new byte[0];
+
+    /** Room for n more bytes; false when counting (the caller then only advances pos). */
+    private boolean ensure(int n) {
+        if (counting) return false;
+        if (pos + n > a.length) {
+            if (fixed) throw new IllegalStateException("body larger than it was sized");
+            a = Arrays.copyOf(a, Math.max(a.length * 2, pos + n));
+        }
+        return true;
     }
 
     /** Writes zero padding up to the given alignment (1, 2, 4 or 8). */
     public BodyWriter padTo(int alignment) {
         int np = WireFormat.align(pos, alignment);
-        ensure(np - pos);
+        if (!ensure(np - pos)) {
+            pos = np;
+            return this;
+        }
         while (pos < np) a[pos++] = 0; // may be re-used space after reset
         return this;
     }
@@ -46,15 +97,18 @@ public final class BodyWriter {
     }
 
     public BodyWriter writeRaw(byte[] bytes, int off, int len) {
-        ensure(len);
+        if (!ensure(len)) {
+            pos += len;
+            return this;
+        }
         System.arraycopy(bytes, off, a, pos, len);
         pos += len;
         return this;
     }
 
     public BodyWriter writeByte(int v) {
-        ensure(1);
-        a[pos++] = (byte) v;
+        if (ensure(1)) a[pos] = (byte) v;
+        pos++;
         return this;
     }
 
@@ -64,9 +118,11 @@ public final class BodyWriter {
 
     public BodyWriter writeInt16(int v) {
         padTo(2);
-        ensure(2);
-        a[pos++] = (byte) v;
-        a[pos++] = (byte) (v >>> 8);
+        if (ensure(2)) {
+            a[pos] = (byte) v;
+            a[pos + 1] = (byte) (v >>> 8);
+        }
+        pos += 2;
         return this;
     }
 
@@ -76,8 +132,7 @@ public final class BodyWriter {
 
     public BodyWriter writeInt32(int v) {
         padTo(4);
-        ensure(4);
-        putInt(pos, v);
+        if (ensure(4)) putInt(pos, v);
         pos += 4;
         return this;
     }
@@ -98,8 +153,10 @@ public final class BodyWriter {
 
     public BodyWriter writeInt64(long v) {
         padTo(8);
-        ensure(8);
-        for (int i = 0; i < 8; i++) a[pos++] = (byte) (v >>> (8 * i));
+        if (ensure(8)) {
+            for (int i = 0; i < 8; i++) a[pos + i] = (byte) (v >>> (8 * i));
+        }
+        pos += 8;
         return this;
     }
 
@@ -115,7 +172,18 @@ public final class BodyWriter {
         // ASCII (every name, path and most texts) is copied char by char: no byte[] per string.
         int n = s.length();
         padTo(4);
-        ensure(4 + n + 1);
+        if (fixed && pos + 4 + n + 1 > a.length) {
+            return writeStringUtf8(s); // exact room may be less than n chars (a lone surrogate is 1 byte)
+        }
+        if (!ensure(4 + n + 1)) {
+            for (int i = 0; i < n; i++) {
+                if (s.charAt(i) >= 0x80) {
+                    return writeStringUtf8(s);
+                }
+            }
+            pos += 4 + n + 1;
+            return this;
+        }
         int at = pos + 4;
         for (int i = 0; i < n; i++) {
             char c = s.charAt(i);
@@ -133,10 +201,11 @@ public final class BodyWriter {
     private BodyWriter writeStringUtf8(String s) {
         byte[] b = s.getBytes(StandardCharsets.UTF_8);
         writeInt32(b.length);
-        ensure(b.length + 1);
-        System.arraycopy(b, 0, a, pos, b.length);
-        pos += b.length;
-        a[pos++] = 0;
+        if (ensure(b.length + 1)) {
+            System.arraycopy(b, 0, a, pos, b.length);
+            a[pos + b.length] = 0;
+        }
+        pos += b.length + 1;
         return this;
     }
 
@@ -147,7 +216,10 @@ public final class BodyWriter {
     public BodyWriter writeSignature(String s) {
         int n = s.length();
         if (n > WireFormat.MAX_SIGNATURE_LENGTH) throw new IllegalArgumentException("signature too long");
-        ensure(n + 2);
+        if (!ensure(n + 2)) {
+            pos += n + 2;
+            return this;
+        }
         a[pos++] = (byte) n;
         for (int i = 0; i < n; i++) {
             char c = s.charAt(i);
@@ -203,7 +275,7 @@ public final class BodyWriter {
         pop('a');
         int len = pos - start[depth];
         if (len > WireFormat.MAX_ARRAY) throw new IllegalStateException("array longer than 2^26");
-        putInt(lenSlot[depth], len);
+        if (!counting) putInt(lenSlot[depth], len);
         return this;
     }
 
@@ -247,7 +319,26 @@ public final class BodyWriter {
     }
 
     public byte[] toByteArray() {
-        if (depth != 0) throw new IllegalStateException(depth + " container(s) still open");
+        checkClosed();
+        if (counting) throw new IllegalStateException("a counting writer holds no bytes");
         return Arrays.copyOf(a, pos);
+    }
+
+    /** Throws unless every container was ended. */
+    public void checkClosed() {
+        if (depth != 0) throw new IllegalStateException(depth + " container(s) still open");
+    }
+
+    /** Copies the first {@link #size()} bytes written to {@code dst} at {@code off}. */
+    void copyTo(byte[] dst, int off) {
+        checkClosed();
+        System.arraycopy(a, 0, dst, off, pos);
+    }
+
+    /** Drops the reference to a fixed writer's target (a thread's scratch must not pin it). */
+    void release() {
+        a = NO_BYTES;
+        pos = 0;
+        depth = 0;
     }
 }

@@ -1,4 +1,5 @@
-// Invariants: stateless apart from a per-thread scratch writer (never escapes a call); produces
+// Invariants: stateless apart from per-thread scratch writers (never escape a call, never pin a
+// message array after it); every message is one exact-size array, allocated once; produces
 // complete little-endian, protocol-version-1 messages whose header fields appear in code order,
 // each only if non-null; the caller is trusted for name syntax (bus-originated), but the result
 // of valid inputs passes MessageHeader.wrap + validateBody.
@@ -14,9 +15,24 @@ public final class MessageBuilder {
 
     private static final byte[] EMPTY = new byte[0];
 
-    /** Messages up to this body size are assembled in a per-thread writer, then copied out once. */
-    private static final int SCRATCH_LIMIT = 4096;
-    private static final ThreadLocal<BodyWriter> SCRATCH = ThreadLocal.withInitial(() -> new BodyWriter(512));
+    /**
+     * A body written on demand, twice: once into a counting writer to size the message, then into
+     * the message array itself. It must write the same values both times, and must not itself
+     * build a message (the per-thread writers are in use).
+     */
+    @FunctionalInterface
+    public interface Body {
+        void writeTo(BodyWriter w);
+    }
+
+    /** Per-thread writers: the header (always small), the body sizer and the final-array writer. */
+    private static final class Scratch {
+        final BodyWriter header = new BodyWriter(512);
+        final BodyWriter counter = BodyWriter.counting();
+        final BodyWriter target = BodyWriter.over(EMPTY, 0);
+    }
+
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
     /**
      * Builds a message. Null arguments omit their field; a null or empty body with a null
@@ -54,10 +70,96 @@ public final class MessageBuilder {
         if (body.length > 0 && (signature == null || signature.isEmpty())) {
             throw new IllegalArgumentException("body without signature");
         }
-        BodyWriter w = body.length < SCRATCH_LIMIT ? SCRATCH.get() : new BodyWriter(128 + body.length);
+        BodyWriter h = header(SCRATCH.get().header, type, flags, serial, path, iface, member, errorName, replySerial,
+                destination, sender, signature, unixFds);
+        byte[] out = allocate(h, body.length);
+        System.arraycopy(body, 0, out, h.size(), body.length);
+        return out;
+    }
+
+    /**
+     * {@link #encode} with a body written straight into the message: it is sized first (a
+     * counting pass), so a large reply (ListNames of 100k names) costs one array of its exact
+     * size and no intermediate copies. A null body is an empty one.
+     */
+    public static byte[] encode(int type, int flags, long serial, String path, String iface, String member,
+                                String errorName, long replySerial, String destination, String sender,
+                                String signature, Body body, int unixFds) {
+        if (body == null) {
+            return encode(type, flags, serial, path, iface, member, errorName, replySerial, destination, sender,
+                    signature, EMPTY, unixFds);
+        }
+        Scratch sc = SCRATCH.get();
+        BodyWriter counter = sc.counter;
+        counter.reset();
+        body.writeTo(counter);
+        counter.checkClosed();
+        int length = counter.size();
+        if (length > 0 && (signature == null || signature.isEmpty())) {
+            throw new IllegalArgumentException("body without signature");
+        }
+        BodyWriter h = header(sc.header, type, flags, serial, path, iface, member, errorName, replySerial,
+                destination, sender, signature, unixFds);
+        byte[] out = allocate(h, length);
+        BodyWriter w = sc.target.retarget(out, h.size());
+        try {
+            body.writeTo(w);
+            w.checkClosed();
+            if (w.size() != out.length) throw new IllegalStateException("body wrote other bytes than it sized");
+        } finally {
+            w.release();
+        }
+        return out;
+    }
+
+    /**
+     * {@link #encode} for the commonest bus body, one string (signature "s": errors,
+     * NameAcquired/NameLost, GetNameOwner): sized and written without any object but the message.
+     */
+    public static byte[] encodeString(int type, int flags, long serial, String path, String iface, String member,
+                                      String errorName, long replySerial, String destination, String sender,
+                                      String value) {
+        Scratch sc = SCRATCH.get();
+        BodyWriter counter = sc.counter;
+        counter.reset();
+        counter.writeString(value);
+        BodyWriter h = header(sc.header, type, flags, serial, path, iface, member, errorName, replySerial,
+                destination, sender, "s", 0);
+        byte[] out = allocate(h, counter.size());
+        BodyWriter w = sc.target.retarget(out, h.size());
+        try {
+            w.writeString(value);
+        } finally {
+            w.release();
+        }
+        return out;
+    }
+
+    /** An 'as' body over a list (ListNames and the like, SetEnvironment). */
+    public static final class StringArray implements Body {
+        private final java.util.List<String> values;
+
+        public StringArray(java.util.List<String> values) {
+            this.values = values;
+        }
+
+        @Override
+        public void writeTo(BodyWriter w) {
+            w.beginArray('s');
+            for (int i = 0, n = values.size(); i < n; i++) {
+                w.writeString(values.get(i));
+            }
+            w.endArray();
+        }
+    }
+
+    /** The header (fields, then padding to 8) in {@code w}, its body length still 0. */
+    private static BodyWriter header(BodyWriter w, int type, int flags, long serial, String path, String iface,
+                                     String member, String errorName, long replySerial, String destination,
+                                     String sender, String signature, int unixFds) {
         w.reset();
         w.writeByte(WireFormat.LITTLE_ENDIAN).writeByte(type).writeByte(flags).writeByte(WireFormat.PROTOCOL_VERSION);
-        w.writeUint32(body.length).writeUint32(serial);
+        w.writeUint32(0).writeUint32(serial);
         w.beginArray('(');
         stringField(w, WireFormat.PATH, "o", path);
         stringField(w, WireFormat.INTERFACE, "s", iface);
@@ -76,9 +178,20 @@ public final class MessageBuilder {
         }
         w.endArray();
         w.padTo(8);
-        w.writeRaw(body);
-        if (w.size() > WireFormat.MAX_MESSAGE_SIZE) throw new IllegalArgumentException("message exceeds maximum size");
-        return w.toByteArray();
+        return w;
+    }
+
+    /** The message's one array: the header copied in, the body length set, the body still zero. */
+    private static byte[] allocate(BodyWriter header, int bodyLength) {
+        long total = (long) header.size() + bodyLength;
+        if (total > WireFormat.MAX_MESSAGE_SIZE) throw new IllegalArgumentException("message exceeds maximum size");
+        byte[] out = new byte[(int) total];
+        header.copyTo(out, 0);
+        out[4] = (byte) bodyLength;
+        out[5] = (byte) (bodyLength >>> 8);
+        out[6] = (byte) (bodyLength >>> 16);
+        out[7] = (byte) (bodyLength >>> 24);
+        return out;
     }
 
     private static void stringField(BodyWriter w, int code, String sig, String value) {
@@ -102,9 +215,12 @@ public final class MessageBuilder {
     /** An ERROR reply whose body is a single string holding message (as dbus-daemon sends). */
     public static byte[] error(long serial, long replySerial, String destination, String sender,
                                String errorName, String message) {
-        byte[] body = message == null ? null : new BodyWriter().writeString(message).toByteArray();
-        return build(WireFormat.ERROR, 0, serial, null, null, null, errorName,
-                replySerial, destination, sender, message == null ? null : "s", body);
+        if (message == null) {
+            return build(WireFormat.ERROR, 0, serial, null, null, null, errorName,
+                    replySerial, destination, sender, null, null);
+        }
+        return encodeString(WireFormat.ERROR, 0, serial, null, null, null, errorName, replySerial & 0xFFFFFFFFL,
+                destination, sender, message);
     }
 
     public static byte[] signal(long serial, String path, String iface, String member, String destination,

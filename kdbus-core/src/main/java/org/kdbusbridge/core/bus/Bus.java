@@ -3,7 +3,6 @@ package org.kdbusbridge.core.bus;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 
@@ -12,6 +11,7 @@ import org.kdbusbridge.core.connection.Connection;
 import org.kdbusbridge.core.connection.ConnectionSink;
 import org.kdbusbridge.core.connection.Credentials;
 import org.kdbusbridge.core.connection.ReceivePool;
+import org.kdbusbridge.core.connection.ReplySlot;
 import org.kdbusbridge.core.match.MatchIndex;
 import org.kdbusbridge.core.match.MatchRule;
 import org.kdbusbridge.core.message.Message;
@@ -83,10 +83,11 @@ public final class Bus {
     private int peakBusNames;
     private int peakBusNamesPerConnection;
     private java.util.function.LongSupplier clock = () -> System.nanoTime() / 1_000_000;
-    /** Open reply slots in deadline order (only while reply_timeout is set). */
-    private final java.util.ArrayDeque<ReplyDeadline> replyDeadlines = new java.util.ArrayDeque<>();
-
-    private record ReplyDeadline(Connection callee, Connection caller, long serial, long deadline) { }
+    /**
+     * Reply slots in deadline order (only while reply_timeout is set); a slot closed by its reply
+     * or by a departure stays until its deadline comes up and is then skipped.
+     */
+    private final java.util.ArrayDeque<ReplySlot> replyDeadlines = new java.util.ArrayDeque<>();
 
     /** A bus whose per-uid quota is derived from this JVM's heap ({@link UserQuota#forHeap}). */
     public Bus(BusLimits limits) {
@@ -275,15 +276,16 @@ public final class Bus {
     // --- reply_timeout --------------------------------------------------------------------
 
     private void openReplySlot(Connection callee, Connection caller, long serial) {
-        callee.addPendingIncoming(caller, serial);
-        if (limits.replyTimeout > 0) {
-            replyDeadlines.addLast(new ReplyDeadline(callee, caller, serial, clock.getAsLong() + limits.replyTimeout));
+        ReplySlot s = callee.openPendingIncoming(caller, serial);
+        if (s != null && limits.replyTimeout > 0) {
+            s.setDeadline(clock.getAsLong() + limits.replyTimeout);
+            replyDeadlines.addLast(s);
         }
     }
 
-    /** When the oldest open reply slot times out (clock milliseconds), or -1 if none can. */
+    /** When the oldest reply slot in the FIFO times out (clock milliseconds), or -1 if none can. */
     public long nextReplyDeadline() {
-        ReplyDeadline d = replyDeadlines.peekFirst();
+        ReplySlot d = replyDeadlines.peekFirst();
         return d == null ? -1 : d.deadline();
     }
 
@@ -295,13 +297,12 @@ public final class Bus {
     public List<DeadReply> expireReplies() {
         long now = clock.getAsLong();
         List<DeadReply> dead = new ArrayList<>();
-        ReplyDeadline d;
+        ReplySlot d;
         while ((d = replyDeadlines.peekFirst()) != null && d.deadline() <= now) {
             replyDeadlines.pollFirst();
-            if (d.callee().pendingIncoming().get(new Connection.ReplyKey(d.caller().id(), d.serial())) != d.caller()) {
-                continue; // answered, or either side left
+            if (!d.callee().closePendingIncoming(d)) {
+                continue; // answered, or either side left (a new call with the same serial has its own slot)
             }
-            d.callee().takePendingIncoming(d.caller().id(), d.serial());
             d.caller().addPendingOutgoing(-1);
             if (!d.caller().isClosed()) {
                 dead.add(new DeadReply(d.caller(), d.serial()));
@@ -689,7 +690,7 @@ public final class Bus {
         if (m.expectsReply()) {
             // dbus-daemon (bus_connections_expect_reply): a second outstanding call with the same
             // serial to the same callee is refused with AccessDenied, before the count limit.
-            if (to.pendingIncoming().containsKey(new Connection.ReplyKey(from.id(), m.serial()))) {
+            if (to.hasPendingIncoming(from.id(), m.serial())) {
                 return Delivery.DUPLICATE_SERIAL;
             }
             if (from.pendingOutgoingReplies() >= limits.maxRepliesPerConnection) {
@@ -1043,28 +1044,16 @@ public final class Bus {
      */
     private List<DeadReply> dropReplySlots(Connection c) {
         List<DeadReply> dead = new ArrayList<>();
-        for (Map.Entry<Connection.ReplyKey, Connection> e : c.pendingIncoming().entrySet()) {
-            Connection caller = e.getValue();
+        // Only c's own slots: those it owes (in the order they were opened), then those owed to it.
+        for (ReplySlot s = c.firstPendingIncoming(); s != null; s = s.nextIncoming()) {
+            Connection caller = s.caller();
             caller.addPendingOutgoing(-1);
             if (!caller.isClosed()) {
-                dead.add(new DeadReply(caller, e.getKey().serial()));
+                dead.add(new DeadReply(caller, s.serial()));
             }
         }
-        c.pendingIncoming().clear();
-        if (c.pendingOutgoingReplies() > 0) {
-            for (Connection callee : byUniqueName.values()) {
-                if (callee == c) {
-                    continue;
-                }
-                Iterator<Connection> it = callee.pendingIncoming().values().iterator();
-                while (it.hasNext()) {
-                    if (it.next() == c) {
-                        it.remove();
-                        c.addPendingOutgoing(-1);
-                    }
-                }
-            }
-        }
+        c.closeAllPendingIncoming();
+        c.addPendingOutgoing(-c.closeAllPendingOutgoing());
         return dead;
     }
 }

@@ -1,8 +1,6 @@
 package org.kdbusbridge.core.connection;
 
 import java.util.ArrayList;
-import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 
 import org.kdbusbridge.core.message.Message;
@@ -31,8 +29,10 @@ public final class Connection implements ConnectionPolicy.Peer {
     private final ConnectionSink sink;
     private final ReceivePool pool;
     private final List<String> ownedNames = new ArrayList<>();
-    /** Calls this connection must answer: key (caller id, serial) -> caller. */
-    private final LinkedHashMap<ReplyKey, Connection> pendingIncoming = new LinkedHashMap<>();
+    /** Calls this connection must answer, by (caller id, serial) and in opening order. */
+    private final ReplySlotIndex pendingIncoming = new ReplySlotIndex();
+    /** Open slots of calls this connection made (on any callee): what its departure drops. */
+    private ReplySlot outgoingSlots;
     private String uniqueName;
     private boolean closed;
     private boolean unixFds;
@@ -260,16 +260,96 @@ public final class Connection implements ConnectionPolicy.Peer {
     }
     public void addPendingOutgoing(int delta) { pendingOutgoing += delta; }
 
-    public boolean addPendingIncoming(Connection caller, long serial) {
-        return pendingIncoming.putIfAbsent(new ReplyKey(caller.id(), serial), caller) == null;
+    /**
+     * Opens the slot for {@code caller}'s call {@code serial} to this connection; null if one is
+     * already open (dbus-daemon refuses such a duplicate). One allocation: the slot itself.
+     */
+    public ReplySlot openPendingIncoming(Connection caller, long serial) {
+        if (pendingIncoming.find(caller.id(), serial) != null) {
+            return null;
+        }
+        ReplySlot s = new ReplySlot(this, caller, serial);
+        pendingIncoming.add(s);
+        caller.linkOutgoing(s);
+        return s;
+    }
+
+    /** Whether a reply to (caller, serial) is owed by this connection. */
+    public boolean hasPendingIncoming(long callerId, long serial) {
+        return pendingIncoming.find(callerId, serial) != null;
     }
 
     /** Removes the slot for a reply to (caller, serial); returns the caller or null. */
     public Connection takePendingIncoming(long callerId, long serial) {
-        return pendingIncoming.remove(new ReplyKey(callerId, serial));
+        ReplySlot s = pendingIncoming.find(callerId, serial);
+        if (s == null) {
+            return null;
+        }
+        close(s);
+        return s.caller;
     }
 
-    public HashMap<ReplyKey, Connection> pendingIncoming() { return pendingIncoming; }
+    /** Closes {@code s} (a slot this connection owes) if it is still open; whether it was. */
+    public boolean closePendingIncoming(ReplySlot s) {
+        if (!s.open || s.callee != this) {
+            return false;
+        }
+        close(s);
+        return true;
+    }
+
+    private void close(ReplySlot s) {
+        pendingIncoming.remove(s);
+        s.caller.unlinkOutgoing(s);
+        s.open = false;
+    }
+
+    /** The oldest slot this connection owes, or null; walk on with {@link ReplySlot#nextIncoming}. */
+    public ReplySlot firstPendingIncoming() { return pendingIncoming.first(); }
+
+    /** Closes every slot this connection owes (after the bus walked them). */
+    public void closeAllPendingIncoming() {
+        ReplySlot next;
+        for (ReplySlot s = pendingIncoming.first(); s != null; s = next) {
+            next = s.nextIn;
+            s.caller.unlinkOutgoing(s);
+            s.open = false;
+            s.prevIn = s.nextIn = null;
+        }
+        pendingIncoming.clear();
+    }
+
+    /** Closes every slot other connections owe this one; returns how many there were. */
+    public int closeAllPendingOutgoing() {
+        int n = 0;
+        ReplySlot s;
+        while ((s = outgoingSlots) != null) {
+            s.callee.close(s);
+            n++;
+        }
+        return n;
+    }
+
+    private void linkOutgoing(ReplySlot s) {
+        s.prevOut = null;
+        s.nextOut = outgoingSlots;
+        if (outgoingSlots != null) {
+            outgoingSlots.prevOut = s;
+        }
+        outgoingSlots = s;
+    }
+
+    private void unlinkOutgoing(ReplySlot s) {
+        if (s.prevOut == null) {
+            outgoingSlots = s.nextOut;
+        } else {
+            s.prevOut.nextOut = s.nextOut;
+        }
+        if (s.nextOut != null) {
+            s.nextOut.prevOut = s.prevOut;
+        }
+        s.prevOut = s.nextOut = null;
+    }
 
     long matchStamp() { return matchStamp; }
     void setMatchStamp(long s) { matchStamp = s; }
@@ -305,7 +385,4 @@ public final class Connection implements ConnectionPolicy.Peer {
     public String toString() {
         return uniqueName != null ? uniqueName : ("#" + id);
     }
-
-    /** Identifies an open reply slot: the caller and the serial of its call. */
-    public record ReplyKey(long callerId, long serial) { }
 }
