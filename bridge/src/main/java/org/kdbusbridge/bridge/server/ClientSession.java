@@ -56,6 +56,20 @@ import org.slf4j.LoggerFactory;
  * {@code out} is empty and is the pool's head message; that message stays in the pool (charged)
  * until its last byte was sent.
  *
+ * Buffers follow use: an idle session, authenticated or not, holds no I/O buffer. Input is
+ * read into the loop's one 64 KiB input buffer for a read burst; what is left of a partial
+ * frame at its end is copied out into {@code carry} (a right-sized heap array: below 64 KiB,
+ * since bigger frames are read in place or into a buffer borrowed while they arrive) and
+ * copied back before the next burst, so the shared buffer is free for the next socket. The
+ * copy is at most one partial frame per burst of up to 16 reads; keeping a pooled buffer per
+ * partial connection instead would let slow writers pin 64 KiB each. SASL needs no buffer of
+ * its own (SaslServer keeps the partial line) and bytes after BEGIN are framed from the same
+ * buffer. Output takes a 64 KiB buffer from DirectBuffers only while bytes are pending and
+ * gives it back when drained; when none can be lent (the bound is reached) this flush uses the
+ * loop's output fallback buffer and copies what the socket did not take into {@code outCarry}
+ * on the heap: never a direct allocation past the bound (the JDK's reservation path runs
+ * System.gc() and sleeps), never a wait.
+ *
  * Input throttling (dbus-daemon's max_incoming_bytes / max_incoming_unix_fds): while the bytes
  * or fds of this client's messages still queued anywhere in the bus are at or over the limit,
  * READ interest is off and nothing is read; the core's drained notice turns it back on. A
