@@ -114,6 +114,8 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
      */
     private byte[] carry;
     private int carryLen;
+    /** A read burst is running: {@code in} is in use, and only endBurst may give it back. */
+    private boolean inBurst;
     /**
      * Output being sent (read mode): a lent I/O buffer while bytes wait for the socket, or the
      * loop's output scratch for the duration of one flush when none can be lent. Null when no
@@ -247,9 +249,11 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
     }
 
     private void readAvailable(boolean hangup) throws IOException {
+        inBurst = true;
         try {
             readBurst(hangup);
         } finally {
+            inBurst = false;
             endBurst();
         }
     }
@@ -487,7 +491,10 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
         }
         in = null;
         if (closed) {
-            return; // close() gave back what was borrowed
+            if (!server.buffers().isScratch(b)) {
+                server.buffers().give(b); // close() left it to us: the burst was still using it
+            }
+            return;
         }
         if (!server.buffers().isScratch(b)) {
             if (b.position() > 0) {
@@ -995,10 +1002,14 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
         socket.close(); // fds still in the kernel's receive queue die with the socket
         closePendingFds();
         // Nothing touches a closed session's buffers again (every entry point checks closed).
-        if (in != null && !server.buffers().isScratch(in)) {
-            server.buffers().give(in);
-            // A read burst may still be unwinding through process(): it finds a valid buffer.
-            in = server.buffers().inputScratch();
+        if (!inBurst) {
+            // Mid-burst (closed from inside its own frame handling) process() may still touch
+            // the buffer: endBurst gives it back. The scratch is never ours to reset here:
+            // another session's burst may be using it.
+            if (in != null && !server.buffers().isScratch(in)) {
+                server.buffers().give(in);
+            }
+            in = null;
         }
         carry = null;
         carryLen = 0;

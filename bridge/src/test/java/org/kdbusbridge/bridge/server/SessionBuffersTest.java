@@ -178,6 +178,9 @@ class SessionBuffersTest {
             sender.call(WireFormat.NO_REPLY_EXPECTED, slow2.uniqueName, "/o", "com.example.I", "M", "uay", bodies[i]);
         }
         awaitOnLoop("a lend was refused", () -> server.buffers().ioRefusedCount() > 0);
+        // slow2's unsent bytes wait on the heap, beside slow1's lent buffer.
+        awaitOnLoop("slow2 keeps its rest", () -> server.sessionBufferBytes() > DirectBuffers.IO_BUFFER);
+        assertEquals(1, (int) onLoop(() -> server.buffers().ioLent()));
         long t0 = System.nanoTime();
         for (int i = 0; i < 50; i++) {
             ping(other); // served without a lent buffer
