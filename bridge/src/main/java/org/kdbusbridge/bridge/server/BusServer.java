@@ -262,6 +262,24 @@ public final class BusServer implements Driver.Host {
 
     DirectBuffers buffers() { return buffers; }
 
+    /** Sum of {@link ClientSession#heldBufferBytes} over live sessions (tests; loop thread only). */
+    long sessionBufferBytes() {
+        long n = 0;
+        for (ClientSession s : sessions) {
+            n += s.heldBufferBytes();
+        }
+        return n;
+    }
+
+    /** Sum of {@link ClientSession#carriedInputBytes} over live sessions (tests; loop thread only). */
+    long carriedInputBytes() {
+        long n = 0;
+        for (ClientSession s : sessions) {
+            n += s.carriedInputBytes();
+        }
+        return n;
+    }
+
     /** At most this much is reserved at once for large frames read in place (half-arrived ones included). */
     static final long LARGE_FRAMES_RESERVE = 64L * 1024 * 1024;
     private long largeFramesReserved;

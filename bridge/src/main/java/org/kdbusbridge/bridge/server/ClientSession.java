@@ -56,6 +56,20 @@ import org.slf4j.LoggerFactory;
  * {@code out} is empty and is the pool's head message; that message stays in the pool (charged)
  * until its last byte was sent.
  *
+ * Buffers follow use: an idle session, authenticated or not, holds no I/O buffer. Input is
+ * read into the loop's one 64 KiB input buffer for a read burst; what is left of a partial
+ * frame at its end is copied out into {@code carry} (a right-sized heap array: below 64 KiB,
+ * since bigger frames are read in place or into a buffer borrowed while they arrive) and
+ * copied back before the next burst, so the shared buffer is free for the next socket. The
+ * copy is at most one partial frame per burst of up to 16 reads; keeping a pooled buffer per
+ * partial connection instead would let slow writers pin 64 KiB each. SASL needs no buffer of
+ * its own (SaslServer keeps the partial line) and bytes after BEGIN are framed from the same
+ * buffer. Output takes a 64 KiB buffer from DirectBuffers only while bytes are pending and
+ * gives it back when drained; when none can be lent (the bound is reached) this flush uses the
+ * loop's output fallback buffer and copies what the socket did not take into {@code outCarry}
+ * on the heap: never a direct allocation past the bound (the JDK's reservation path runs
+ * System.gc() and sleeps), never a wait.
+ *
  * Input throttling (dbus-daemon's max_incoming_bytes / max_incoming_unix_fds): while the bytes
  * or fds of this client's messages still queued anywhere in the bus are at or over the limit,
  * READ interest is off and nothing is read; the core's drained notice turns it back on. A
@@ -64,7 +78,9 @@ import org.slf4j.LoggerFactory;
  */
 final class ClientSession implements EventLoop.IoHandler, ConnectionSink, SocketConnection.FdSink {
     private static final Logger LOG = LoggerFactory.getLogger(ClientSession.class);
-    private static final int INITIAL_BUFFER = 64 * 1024;
+    private static final int INITIAL_BUFFER = DirectBuffers.IO_BUFFER;
+    /** A carry array at most this big is kept for reuse once emptied; a bigger one is dropped. */
+    static final int CARRY_KEEP = 1024;
     private static final int MAX_READS_PER_WAKEUP = 16;
     /** The size from which the zero-copy path pays off (measured: docs/performance.md). */
     static final int ZERO_COPY_SIZE = 64 * 1024;
@@ -85,10 +101,33 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
     private final Connection conn;
     private final SaslServer sasl;
     private final MessageHeader header = new MessageHeader();
-    /** This session's own input buffer; {@code in} is it, or a larger one borrowed for a big message. */
-    private final ByteBuffer small;
+    /**
+     * The input buffer (write mode): during a read burst the loop's shared input scratch, or a
+     * larger buffer borrowed while a big (not zero-copy) frame arrives. Null between bursts
+     * unless it is such a borrowed buffer: an idle session holds no input buffer at all.
+     */
     private ByteBuffer in;
-    private final ByteBuffer out;
+    /**
+     * Input kept between bursts: the start of a partial frame (or, right after SASL, pipelined
+     * bytes) copied out of the scratch, {@code carryLen} bytes. Right-sized to what is left
+     * (a frame under 64 KiB; bigger ones are read in place or into a borrowed buffer).
+     */
+    private byte[] carry;
+    private int carryLen;
+    /** A read burst is running: {@code in} is in use, and only endBurst may give it back. */
+    private boolean inBurst;
+    /**
+     * Output being sent (read mode): a lent I/O buffer while bytes wait for the socket, or the
+     * loop's output scratch for the duration of one flush when none can be lent. Null when no
+     * output is pending.
+     */
+    private ByteBuffer out;
+    /**
+     * Bytes to send after {@code out}'s and before the pool's messages: SASL replies, or what a
+     * flush from the scratch left unsent.
+     */
+    private byte[] outCarry;
+    private int outCarryLen;
     private boolean authenticated;
     private boolean closed;
     private boolean writeArmed;
@@ -135,11 +174,8 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
         this.socket = socket;
         this.conn = conn;
         this.sasl = sasl;
-        // Reused from closed sessions: a connect costs no fresh 128 KiB of zeroed direct memory.
-        this.small = server.buffers().takeSmall(INITIAL_BUFFER);
-        this.in = small;
-        this.out = server.buffers().takeSmall(INITIAL_BUFFER);
-        out.flip(); // empty, read mode
+        // No buffers here: input and output buffers are taken when I/O happens (beginBurst,
+        // ensureOutput), so a connection that is idle or still authenticating holds none.
     }
 
     Connection connection() {
@@ -213,10 +249,23 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
     }
 
     private void readAvailable(boolean hangup) throws IOException {
+        inBurst = true;
+        try {
+            readBurst(hangup);
+        } finally {
+            inBurst = false;
+            endBurst();
+        }
+    }
+
+    private void readBurst(boolean hangup) throws IOException {
         for (int i = 0; i < MAX_READS_PER_WAKEUP && !closed && !closing; i++) {
             if (!hangup && authenticated && conn.isIncomingOverLimit()) {
                 pauseReading(true);
                 return;
+            }
+            if (largeIn == null && in == null) {
+                beginBurst();
             }
             ByteBuffer target = largeIn != null ? largeIn : in;
             if (!target.hasRemaining()) {
@@ -405,19 +454,70 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
         }
         ByteBuffer bigger = server.buffers().take(capacity);
         bigger.put(in);
-        if (in != small) {
+        if (!server.buffers().isScratch(in)) {
             server.buffers().give(in);
         }
         in = bigger;
     }
 
-    /** Returns to the small buffer once a large message has gone through. */
+    /** Returns to the shared scratch once a large message has gone through. */
     private void shrinkIfIdle() {
-        if (in != small && in.position() == 0) {
+        if (in != null && in.position() == 0 && !server.buffers().isScratch(in)) {
             server.buffers().give(in);
-            small.clear();
-            in = small;
+            in = server.buffers().inputScratch();
         }
+    }
+
+    /** Starts reading into the loop's input scratch, behind the partial frame kept from the last burst. */
+    private void beginBurst() {
+        in = server.buffers().inputScratch();
+        if (carryLen > 0) {
+            in.put(carry, 0, carryLen);
+            carryLen = 0;
+            if (carry.length > CARRY_KEEP) {
+                carry = null;
+            }
+        }
+    }
+
+    /**
+     * Ends a read burst: what is left of a partial frame in the scratch is copied out (so the
+     * scratch serves the next socket); a borrowed buffer stays only while it holds a partial frame.
+     */
+    private void endBurst() {
+        ByteBuffer b = in;
+        if (b == null) {
+            return;
+        }
+        in = null;
+        if (closed) {
+            if (!server.buffers().isScratch(b)) {
+                server.buffers().give(b); // close() left it to us: the burst was still using it
+            }
+            return;
+        }
+        if (!server.buffers().isScratch(b)) {
+            if (b.position() > 0) {
+                in = b; // a big partial frame: its bytes stay where they are
+            } else {
+                server.buffers().give(b);
+            }
+            return;
+        }
+        int n = b.position();
+        if (n > 0) {
+            if (carry == null || carry.length < n) {
+                carry = new byte[Math.max(n, 256)];
+            }
+            b.flip();
+            b.get(carry, 0, n);
+            carryLen = n;
+        }
+    }
+
+    /** Whether no input bytes are buffered (large frames read in place aside). */
+    private boolean inputEmpty() {
+        return in == null ? carryLen == 0 : in.position() == 0;
     }
 
     private void handleFrame(int pos, int len) throws ProtocolException {
@@ -586,7 +686,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
             // an error reply may still hold views of it. Adopted: its payload gives it back.
             frameBuf = in;
         }
-        if (!closed && in.position() == 0 && pendingCount > 0) {
+        if (!closed && inputEmpty() && pendingCount > 0) {
             closePendingFds(); // as process(): nothing buffered, and fds come with a message's first byte
         }
         armPendingFdTimer();
@@ -657,16 +757,26 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
 
     /** SASL replies go out ahead of any message (there are none before auth completes). */
     private void queueRaw(byte[] bytes) {
-        out.compact();
-        if (out.remaining() < bytes.length) {
+        int pending = outCarryLen + (out != null ? out.remaining() : 0);
+        if (pending + bytes.length > INITIAL_BUFFER) {
             LOG.warn("Disconnecting {}: authentication output overflow", this);
-            out.flip();
             close("auth output overflow");
             return;
         }
-        out.put(bytes);
-        out.flip();
+        appendOutCarry(bytes, 0, bytes.length);
         markDirty();
+    }
+
+    private void appendOutCarry(byte[] b, int off, int len) {
+        if (outCarry == null || outCarry.length < outCarryLen + len) {
+            byte[] bigger = new byte[Math.max(outCarryLen + len, 256)];
+            if (outCarryLen > 0) {
+                System.arraycopy(outCarry, 0, bigger, 0, outCarryLen);
+            }
+            outCarry = bigger;
+        }
+        System.arraycopy(b, off, outCarry, outCarryLen, len);
+        outCarryLen += len;
     }
 
     @Override
@@ -690,8 +800,17 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
      * head message, and writes as much as the socket takes.
      */
     void flush() throws IOException {
+        try {
+            writeOut();
+        } finally {
+            releaseOutput();
+        }
+    }
+
+    private void writeOut() throws IOException {
         while (!closed) {
             if (large == null) {
+                ensureOutput();
                 fillOutput();
             }
             ByteBuffer src = large != null ? large : out;
@@ -732,9 +851,62 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
         }
     }
 
+    /**
+     * Gives {@code out} an output buffer: a lent I/O buffer, or (none left to lend: see
+     * DirectBuffers.takeIo) the loop's output scratch, for this flush only.
+     */
+    private void ensureOutput() {
+        if (out == null) {
+            ByteBuffer b = server.buffers().takeIo();
+            out = b != null ? b : server.buffers().outputScratch();
+            out.flip(); // empty, read mode
+        }
+    }
+
+    /**
+     * After a flush: a drained buffer goes back; a lent one keeps its unsent bytes until the
+     * socket takes them; the scratch's unsent bytes are copied out ahead of {@code outCarry}.
+     */
+    private void releaseOutput() {
+        ByteBuffer b = out;
+        if (b == null || closed) {
+            return;
+        }
+        boolean scratch = server.buffers().isScratch(b);
+        if (!b.hasRemaining()) {
+            out = null;
+            if (!scratch) {
+                server.buffers().giveIo(b);
+            }
+        } else if (scratch) {
+            out = null;
+            int n = b.remaining();
+            byte[] merged = new byte[n + outCarryLen];
+            b.get(merged, 0, n);
+            if (outCarryLen > 0) {
+                System.arraycopy(outCarry, 0, merged, n, outCarryLen);
+            }
+            outCarry = merged;
+            outCarryLen = merged.length;
+        }
+    }
+
     private void fillOutput() {
         out.compact();
         try {
+            if (outCarryLen > 0) {
+                // Bytes already taken from the pool (or SASL replies) go before any new message.
+                int n = Math.min(outCarryLen, out.remaining());
+                out.put(outCarry, 0, n);
+                System.arraycopy(outCarry, n, outCarry, 0, outCarryLen - n);
+                outCarryLen -= n;
+                if (outCarryLen > 0) {
+                    return;
+                }
+                if (outCarry.length > CARRY_KEEP) {
+                    outCarry = null;
+                }
+            }
             while (out.hasRemaining()) {
                 Message m = conn.pool().peek();
                 if (m == null) {
@@ -829,13 +1001,24 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
         server.loop().forgetBeforeClose(socket.fd());
         socket.close(); // fds still in the kernel's receive queue die with the socket
         closePendingFds();
-        if (in != small) {
-            server.buffers().give(in);
-            in = small;
-        }
         // Nothing touches a closed session's buffers again (every entry point checks closed).
-        server.buffers().giveSmall(small);
-        server.buffers().giveSmall(out);
+        if (!inBurst) {
+            // Mid-burst (closed from inside its own frame handling) process() may still touch
+            // the buffer: endBurst gives it back. The scratch is never ours to reset here:
+            // another session's burst may be using it.
+            if (in != null && !server.buffers().isScratch(in)) {
+                server.buffers().give(in);
+            }
+            in = null;
+        }
+        carry = null;
+        carryLen = 0;
+        if (out != null && !server.buffers().isScratch(out)) {
+            server.buffers().giveIo(out);
+        }
+        out = null;
+        outCarry = null;
+        outCarryLen = 0;
         if (pendingFdTimer != null) {
             pendingFdTimer.cancel();
             pendingFdTimer = null;
@@ -854,6 +1037,25 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
 
     boolean isClosed() {
         return closed;
+    }
+
+    /** Buffer bytes this session holds between events: borrowed/lent buffers and carry arrays (loop thread). */
+    long heldBufferBytes() {
+        long n = 0;
+        if (in != null && !server.buffers().isScratch(in)) {
+            n += in.capacity();
+        }
+        if (out != null && !server.buffers().isScratch(out)) {
+            n += out.capacity();
+        }
+        n += carry != null ? carry.length : 0;
+        n += outCarry != null ? outCarry.length : 0;
+        return n;
+    }
+
+    /** Input bytes kept between bursts (the start of a partial frame), loop thread. */
+    int carriedInputBytes() {
+        return in != null && !server.buffers().isScratch(in) ? in.position() : carryLen;
     }
 
     @Override

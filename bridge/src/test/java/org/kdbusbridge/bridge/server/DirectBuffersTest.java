@@ -54,4 +54,27 @@ class DirectBuffersTest {
         assertTrue(pool.spareBytes() <= DirectBuffers.MAX_SPARE_BYTES, "kept " + pool.spareBytes());
         assertEquals(DirectBuffers.MAX_SPARE_BYTES, pool.spareBytes(), "filled up to the bound");
     }
+
+    @Test
+    void ioBuffersAreBoundedRefusedNotAllocatedPastTheBoundAndReused() {
+        DirectBuffers pool = new DirectBuffers(2);
+        ByteBuffer a = pool.takeIo();
+        ByteBuffer b = pool.takeIo();
+        assertTrue(a.isDirect());
+        assertEquals(DirectBuffers.IO_BUFFER, a.capacity());
+        assertEquals(null, pool.takeIo(), "refused past the bound, not allocated");
+        assertEquals(1, pool.ioRefusedCount());
+        assertEquals(2, pool.ioLent());
+        pool.giveIo(a);
+        ByteBuffer c = pool.takeIo();
+        assertSame(a, c, "reused once given back");
+        assertEquals(0, c.position());
+        pool.giveIo(b);
+        pool.giveIo(c);
+        assertEquals(0, pool.ioLent());
+        assertTrue(pool.isScratch(pool.inputScratch()));
+        assertTrue(pool.isScratch(pool.outputScratch()));
+        assertNotSame(pool.inputScratch(), pool.outputScratch());
+        assertTrue(!pool.isScratch(a));
+    }
 }
