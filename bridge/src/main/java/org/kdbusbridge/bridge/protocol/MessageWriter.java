@@ -52,8 +52,11 @@ public final class MessageWriter {
         return out;
     }
 
-    /** The length of the spliced message; checks the arguments and the maximum message size. */
-    private static int splicedLength(ByteBuffer buf, int offset, MessageHeader h, String sender) throws ProtocolException {
+    /**
+     * The length of the spliced message (what {@link #spliceSenderDirect} asks its allocator
+     * for); checks the arguments and the maximum message size.
+     */
+    public static int splicedLength(ByteBuffer buf, int offset, MessageHeader h, String sender) throws ProtocolException {
         h.requireValid();
         if (h.buffer() != buf || h.offset() != offset) throw new IllegalArgumentException("header is wrapped over a different message");
         int senderLen = sender.length();

@@ -72,6 +72,13 @@ public final class BusServer implements Driver.Host {
     }
 
     public BusServer(BusConfig config, UserQuota quota) {
+        this(config, quota, new DirectBuffers());
+    }
+
+    /** {@code buffers}: the bus's direct buffers, with their bounds and budget (DirectBuffers()). */
+    BusServer(BusConfig config, UserQuota quota, DirectBuffers buffers) {
+        this.buffers = buffers;
+        this.payloadRecycler = buffers::give;
         this.config = config;
         this.limits = new BusLimits();
         this.limits.copyFrom(config.limits());
@@ -256,9 +263,9 @@ public final class BusServer implements Driver.Host {
 
 
 
-    private final DirectBuffers buffers = new DirectBuffers();
+    private final DirectBuffers buffers;
     /** Large payloads come from the pool; their free() hands the buffer back. */
-    private final java.util.function.Consumer<java.nio.ByteBuffer> payloadRecycler = buffers::give;
+    private final java.util.function.Consumer<java.nio.ByteBuffer> payloadRecycler;
 
     DirectBuffers buffers() { return buffers; }
 

@@ -49,6 +49,15 @@ import org.slf4j.LoggerFactory;
  * by the kernel once and never by us. Frames in flight this way hold a bus-wide reservation
  * (BusServer.LARGE_FRAMES_RESERVE); past it, frames take the grow-as-data-arrives path.
  *
+ * Direct-memory budget: when DirectBuffers refuses a buffer (its budget, kept below the JVM's
+ * direct-memory limit, is spent), a large frame is read through the loop's input buffer into a
+ * heap array that grows as data arrives ({@code heapFrame}), and a large payload is spliced
+ * into a heap array; such a message is copied into each receiver's output buffer like a small
+ * one. A heap fallback rather than pausing READ: the budget may be held for a long time by
+ * payloads queued at slow receivers, or be smaller than the frame, and a paused sender could
+ * then wait forever; the heap is bounded as before by max_message_size, the in-flight
+ * reservation and the receivers' pools.
+ *
  * Output: small messages are copied into {@code out} (many per send); a message of at least
  * {@link #zeroCopyThreshold} bytes is spliced once into a direct buffer at admission (or was
  * read into one, above) and written to each receiver's socket straight from that shared buffer
@@ -156,8 +165,18 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
      * takes the header with SENDER spliced in, so the body never moves.
      */
     private ByteBuffer largeIn;
-    /** The buffer the frame being handled is in: {@code in}, or {@code largeIn}'s buffer. */
+    /**
+     * A large frame being read on the heap because no direct buffer could be had: its
+     * {@code heapFrameLen} bytes, {@code heapArrived} of them so far (the array grows as they
+     * arrive). Read through {@code in}, never past the frame's end. Null when none is.
+     */
+    private byte[] heapFrame;
+    private int heapFrameLen;
+    private int heapArrived;
+    /** The buffer the frame being handled is in: {@code in}, {@code largeIn}'s buffer, or a heap frame's. */
     private ByteBuffer frameBuf;
+    /** Set by toCore when the frame's own (direct) buffer became the payload. */
+    private boolean frameAdopted;
     private EventLoop.Timer authTimer;
     /** Received fds not yet claimed by a complete message: a ring of pendingCount from pendingHead. */
     private int[] pendingFds;
@@ -268,6 +287,9 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
                 beginBurst();
             }
             ByteBuffer target = largeIn != null ? largeIn : in;
+            if (heapFrame != null) {
+                in.limit(Math.min(in.capacity(), in.position() + heapFrameLen - heapArrived)); // never past the frame
+            }
             if (!target.hasRemaining()) {
                 // Buffer full of one partial message: it was grown to fit in process().
                 return;
@@ -290,6 +312,13 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
             if (target == largeIn) {
                 if (!largeIn.hasRemaining()) {
                     finishLargeFrame();
+                }
+            } else if (heapFrame != null) {
+                in.flip();
+                appendHeapFrame();
+                in.clear();
+                if (heapArrived == heapFrameLen) {
+                    finishHeapFrame();
                 }
             } else {
                 process();
@@ -336,12 +365,17 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
                 }
                 if (in.remaining() < len) {
                     if (len >= zeroCopyThreshold && len <= LARGE_IN_PLACE_MAX && server.reserveLargeFrame(len)) {
-                        startLargeFrame((int) len); // the rest is read straight into its payload buffer
-                        break;
+                        if (startLargeFrame((int) len)) {
+                            break; // the rest is read straight into its payload buffer
+                        }
+                        server.releaseLargeFrame(len); // no direct buffer within the budget
                     }
                     if (pos + len > in.capacity()) {
-                        grow((int) len);
-                        return; // grow() left the buffer in write mode
+                        if (grow((int) len)) {
+                            return; // grow() left the buffer in write mode
+                        }
+                        startHeapFrame((int) len); // no direct buffer within the budget
+                        break;
                     }
                     break;
                 }
@@ -356,7 +390,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
             closeForOutOfMemory();
             return;
         }
-        if (largeIn == null && !in.hasRemaining() && pendingCount > 0) {
+        if (largeIn == null && heapFrame == null && !in.hasRemaining() && pendingCount > 0) {
             // No partial message left, and fds only come with a message's first byte: these
             // belong to no message (more fds than UNIX_FDS claimed, or sent during SASL).
             closePendingFds();
@@ -442,22 +476,72 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
      * Makes room for a message of {@code needed} bytes. The buffer doubles only as data
      * actually arrives, so a client that merely claims a huge length costs nothing.
      */
-    private void grow(int needed) {
+    private boolean grow(int needed) {
         if (in.position() > 0 && needed <= in.capacity()) {
             in.compact(); // room appears by moving the partial frame to the front
-            return;
+            return true;
         }
         int capacity = (int) Math.min(needed, Math.max((long) in.capacity() * 2, INITIAL_BUFFER));
         if (capacity <= in.remaining()) {
             in.compact();
-            return;
+            return true;
         }
         ByteBuffer bigger = server.buffers().take(capacity);
+        if (bigger == null) {
+            return false; // past the budget: in is untouched, still in read mode
+        }
         bigger.put(in);
         if (!server.buffers().isScratch(in)) {
             server.buffers().give(in);
         }
         in = bigger;
+        return true;
+    }
+
+    /**
+     * Moves the start of a large frame (all of {@code in}'s unread bytes) into a heap array;
+     * the rest is read through {@code in} and appended (readBurst). Called with {@code in} in
+     * read mode at the frame's first byte.
+     */
+    private void startHeapFrame(int len) {
+        heapFrameLen = len;
+        heapArrived = 0;
+        heapFrame = new byte[Math.min(len, Math.max(in.remaining(), INITIAL_BUFFER))];
+        appendHeapFrame();
+    }
+
+    /** Appends {@code in}'s unread bytes (all of this frame's) to the heap frame, growing it as they arrive. */
+    private void appendHeapFrame() {
+        int n = in.remaining();
+        if (heapArrived + n > heapFrame.length) {
+            int capacity = (int) Math.min(heapFrameLen, Math.max(2L * heapFrame.length, heapArrived + (long) n));
+            heapFrame = java.util.Arrays.copyOf(heapFrame, capacity);
+        }
+        in.get(heapFrame, heapArrived, n);
+        heapArrived += n;
+    }
+
+    /** The heap frame has fully arrived: handle it (its payload is a heap copy, see toCore). */
+    private void finishHeapFrame() {
+        ByteBuffer whole = ByteBuffer.wrap(heapFrame, 0, heapFrameLen);
+        int len = heapFrameLen;
+        heapFrame = null;
+        heapFrameLen = 0;
+        heapArrived = 0;
+        frameBuf = whole;
+        try {
+            handleFrame(0, len);
+        } catch (ProtocolException e) {
+            closeForProtocolViolation(e);
+        } catch (OutOfMemoryError e) {
+            closeForOutOfMemory();
+        } finally {
+            frameBuf = in;
+        }
+        if (!closed && inputEmpty() && pendingCount > 0) {
+            closePendingFds(); // as process(): nothing buffered, and fds come with a message's first byte
+        }
+        armPendingFdTimer();
     }
 
     /** Returns to the shared scratch once a large message has gone through. */
@@ -629,17 +713,21 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
         // dbus-daemon's placeholder, so monitors never see a sender-less (or forged) message.
         String sender = conn.uniqueName() != null ? conn.uniqueName() : Bus.NOT_ACTIVE_YET;
         SealedPayload payload;
-        if (adopt && frameBuf != in) { // route() calls this once per frame
+        ByteBuffer direct;
+        if (adopt && frameBuf != in && frameBuf.isDirect()) { // route() calls this once per frame
             ByteBuffer whole = frameBuf;
             int start = MessageWriter.spliceSenderInPlace(whole, pos, header, sender);
             ByteBuffer view = whole.duplicate();
             view.limit(pos + header.length()).position(start);
             DirectBuffers pool = server.buffers();
             payload = new SealedPayload(view, unused -> pool.give(whole));
-        } else if (header.length() >= zeroCopyThreshold) {
-            payload = new SealedPayload(MessageWriter.spliceSenderDirect(frameBuf, pos, header, sender,
-                    server.buffers()::take), server.payloadRecycler());
+            frameAdopted = true;
+        } else if (header.length() >= zeroCopyThreshold
+                && (direct = server.buffers().take(MessageWriter.splicedLength(frameBuf, pos, header, sender))) != null) {
+            payload = new SealedPayload(MessageWriter.spliceSenderDirect(frameBuf, pos, header, sender, n -> direct),
+                    server.payloadRecycler());
         } else {
+            // Small, or no direct buffer within the budget: a heap copy, written like a small message.
             payload = new SealedPayload(MessageWriter.spliceSender(frameBuf, pos, header, sender));
         }
         return new Message(type, flags, serial, replySerial, dest, path, iface, member, errorName, payload,
@@ -650,11 +738,15 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
      * Moves the start of a large frame (all of {@code in}'s unread bytes) into a payload buffer
      * and reads the rest there. Called with {@code in} in read mode at the frame's first byte.
      */
-    private void startLargeFrame(int len) {
+    private boolean startLargeFrame(int len) {
         ByteBuffer p = server.buffers().take(LARGE_HEADROOM + len);
+        if (p == null) {
+            return false; // past the budget: in is untouched
+        }
         p.position(LARGE_HEADROOM);
         p.put(in); // every unread byte belongs to this (incomplete) frame
         largeIn = p;
+        return true;
     }
 
     private void closeForProtocolViolation(ProtocolException e) {
@@ -675,6 +767,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
         int len = p.limit() - LARGE_HEADROOM;
         server.releaseLargeFrame(len);
         frameBuf = p;
+        frameAdopted = false;
         try {
             handleFrame(LARGE_HEADROOM, len);
         } catch (ProtocolException e) {
@@ -683,8 +776,13 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
             closeForOutOfMemory();
         } finally {
             // Not adopted (an error, a driver call): left to the GC, since a driver call or
-            // an error reply may still hold views of it. Adopted: its payload gives it back.
+            // an error reply may still hold views of it; the budget counts it until collected.
+            // Adopted: its payload gives it back.
             frameBuf = in;
+            if (!frameAdopted) {
+                server.buffers().abandon(p);
+            }
+            frameAdopted = false;
         }
         if (!closed && inputEmpty() && pendingCount > 0) {
             closePendingFds(); // as process(): nothing buffered, and fds come with a message's first byte
@@ -1030,8 +1128,10 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
         large = null;
         if (largeIn != null) {
             server.releaseLargeFrame(largeIn.limit() - LARGE_HEADROOM);
-            largeIn = null; // half a frame: left to the GC
+            server.buffers().abandon(largeIn); // half a frame: left to the GC, counted until collected
+            largeIn = null;
         }
+        heapFrame = null;
         server.onClosed(this);
     }
 
@@ -1049,6 +1149,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
             n += out.capacity();
         }
         n += carry != null ? carry.length : 0;
+        n += heapFrame != null ? heapFrame.length : 0;
         n += outCarry != null ? outCarry.length : 0;
         return n;
     }

@@ -1,7 +1,10 @@
 package org.kdbusbridge.bridge.server;
 
+import java.lang.ref.PhantomReference;
+import java.lang.ref.ReferenceQueue;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
+import java.util.HashSet;
 
 /**
  * The bus's direct buffers. Large ones hold large payloads (reused once the last receiver has
@@ -16,6 +19,14 @@ import java.util.ArrayList;
  * {@link #MAX_SPARE_BYTES}, and at most maxIoBuffers I/O buffers exist (lent or spare) besides
  * the two scratches, so what the pool keeps resident is bounded; a large request is served only by a spare of at most 5/4
  * of its size, so a small payload never pins a huge buffer.
+ *
+ * Budget: every buffer this pool allocates (large, I/O, the two scratches) is counted in
+ * {@link #heldBytes} until it is released (or, if abandoned to the GC, collected), and a new
+ * large or I/O buffer is allocated only while the total stays within the budget, which is kept
+ * below the JVM's direct-memory limit. Past it {@link #take} and {@link #takeIo} return null
+ * (spares are released first to make room), so ByteBuffer.allocateDirect is never called where
+ * it could fail: the JDK's reservation path, once the limit is near, runs System.gc() and
+ * sleeps on the calling thread, which here is the event loop.
  */
 final class DirectBuffers {
     /** Room for two windows of the 1 MiB fan-out (or eight 1 MiB messages in flight). */
@@ -23,12 +34,39 @@ final class DirectBuffers {
     /** Capacities are rounded up to this, so sizes that differ by a header's length share buffers. */
     static final int GRANULE = 64 * 1024;
 
+    /** What is left for other direct-memory users of the JVM: a quarter of its limit, at least this. */
+    static final long MIN_MARGIN = 32L * 1024 * 1024;
+
     private final ArrayList<ByteBuffer> spares = new ArrayList<>();
     private long spareBytes;
     private long reused;
     private long allocated;
+    private long refused;
+    /** The most direct memory this pool may hold at once. */
+    private final long budget;
+    /** Bytes allocated by this pool and not yet released: lent, spare, abandoned, scratches. */
+    private long heldBytes;
+    private long peakHeldBytes;
+    /** Bytes of large buffers lent by {@link #take} and not yet given back or abandoned. */
+    private long lentBytes;
+    /** Buffers left to the GC (a view may still read them): counted until collected. */
+    private final HashSet<Abandoned> abandoned = new HashSet<>();
+    private final ReferenceQueue<ByteBuffer> collected = new ReferenceQueue<>();
+    private long abandonedBytes;
 
-    /** A direct buffer of at least {@code size} bytes, position 0, limit {@code size}; contents undefined. */
+    private static final class Abandoned extends PhantomReference<ByteBuffer> {
+        final int bytes;
+
+        Abandoned(ByteBuffer b, ReferenceQueue<ByteBuffer> q) {
+            super(b, q);
+            bytes = b.capacity();
+        }
+    }
+
+    /**
+     * A direct buffer of at least {@code size} bytes, position 0, limit {@code size}; contents
+     * undefined. Null when none is spare and a new one would take the pool past its budget.
+     */
     ByteBuffer take(int size) {
         long ceiling = size + (long) size / 4;
         for (int i = spares.size() - 1; i >= 0; i--) {
@@ -42,21 +80,67 @@ final class DirectBuffers {
                 return b;
             }
         }
+        int capacity = (int) Math.min(Integer.MAX_VALUE - 8, ((long) size + GRANULE - 1) / GRANULE * GRANULE);
+        if (!makeRoom(capacity)) {
+            refused++;
+            return null;
+        }
         allocated++;
-        long rounded = ((long) size + GRANULE - 1) / GRANULE * GRANULE;
-        ByteBuffer b = ByteBuffer.allocateDirect((int) Math.min(Integer.MAX_VALUE - 8, rounded));
+        ByteBuffer b = ByteBuffer.allocateDirect(capacity);
+        heldBytes += capacity;
+        lentBytes += capacity;
+        peakHeldBytes = Math.max(peakHeldBytes, heldBytes);
         b.limit(size);
         return b;
     }
 
+    /**
+     * Whether {@code bytes} more fit in the budget, after counting collected abandoned buffers
+     * out and, if needed, releasing spares (a spare costs a new allocation later; refusing costs
+     * a heap copy now). Never waits, never asks for a GC.
+     */
+    private boolean makeRoom(long bytes) {
+        for (Object r; (r = collected.poll()) != null; ) {
+            Abandoned a = (Abandoned) r;
+            if (abandoned.remove(a)) {
+                heldBytes -= a.bytes;
+                abandonedBytes -= a.bytes;
+            }
+        }
+        while (heldBytes + bytes > budget && !spares.isEmpty()) {
+            ByteBuffer s = spares.remove(spares.size() - 1);
+            spareBytes -= s.capacity();
+            heldBytes -= s.capacity();
+            org.kdbusbridge.core.message.DirectMemory.release(s);
+        }
+        while (heldBytes + bytes > budget && !ioSpares.isEmpty()) {
+            org.kdbusbridge.core.message.DirectMemory.release(ioSpares.pollFirst());
+            heldBytes -= IO_BUFFER;
+        }
+        return heldBytes + bytes <= budget;
+    }
+
     /** Takes a buffer back from a freed payload; kept if there is room, else released now. */
     void give(ByteBuffer b) {
+        lentBytes -= b.capacity();
         if (spareBytes + b.capacity() <= MAX_SPARE_BYTES) {
             spares.add(b);
             spareBytes += b.capacity();
             return;
         }
+        heldBytes -= b.capacity();
         org.kdbusbridge.core.message.DirectMemory.release(b); // now, not at some later GC
+    }
+
+    /**
+     * Takes back a buffer from {@link #take} that cannot be reused or released because views of
+     * it may still be read (a driver call's frame): it stays counted against the budget until
+     * the GC has collected it.
+     */
+    void abandon(ByteBuffer b) {
+        lentBytes -= b.capacity();
+        abandonedBytes += b.capacity();
+        abandoned.add(new Abandoned(b, collected));
     }
 
     /** The size of a session's input or output buffer while it has I/O in progress. */
@@ -71,14 +155,70 @@ final class DirectBuffers {
     private ByteBuffer inputScratch;
     private ByteBuffer outputScratch;
 
-    /** {@code -Dkdbus.ioBuffers=N} sets the bound on lent I/O buffers (docs/performance.md). */
+    /**
+     * {@code -Dkdbus.ioBuffers=N} sets the bound on lent I/O buffers (docs/performance.md); the
+     * budget is {@link #defaultBudget} of this JVM's direct-memory limit.
+     */
     DirectBuffers() {
-        this(Integer.getInteger("kdbus.ioBuffers", DEFAULT_MAX_IO_BUFFERS));
+        this(Integer.getInteger("kdbus.ioBuffers", DEFAULT_MAX_IO_BUFFERS), defaultBudget(jvmDirectMemoryLimit()));
     }
 
     /** {@code maxIoBuffers}: the bound on I/O buffers lent at once (0: every session uses the scratches). */
     DirectBuffers(int maxIoBuffers) {
+        this(maxIoBuffers, defaultBudget(jvmDirectMemoryLimit()));
+    }
+
+    /** {@code budget}: the most direct memory (bytes) the pool holds at once, scratches included. */
+    DirectBuffers(int maxIoBuffers, long budget) {
         this.maxIoBuffers = Math.max(0, maxIoBuffers);
+        this.budget = Math.max(0, budget);
+        // The two scratches are needed whatever happens: counted before anything else is lent,
+        // so a late first use cannot take the pool past its budget.
+        this.heldBytes = 2L * IO_BUFFER;
+        this.peakHeldBytes = heldBytes;
+    }
+
+    /**
+     * The JVM's direct-memory limit, read once: -XX:MaxDirectMemorySize if given, else the JDK's
+     * default, which is the heap's maximum (jdk.internal.misc.VM is not exported).
+     */
+    static long jvmDirectMemoryLimit() {
+        long limit = Runtime.getRuntime().maxMemory();
+        for (String arg : java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()) {
+            if (arg.startsWith("-XX:MaxDirectMemorySize=")) {
+                long v = parseSize(arg.substring("-XX:MaxDirectMemorySize=".length()));
+                if (v >= 0) {
+                    limit = v; // the last one given wins, as in the JVM
+                }
+            }
+        }
+        return limit;
+    }
+
+    /** A JVM size ("512m", "1G", "65536"); -1 if malformed. */
+    static long parseSize(String s) {
+        if (s.isEmpty()) {
+            return -1;
+        }
+        long unit = switch (Character.toLowerCase(s.charAt(s.length() - 1))) {
+            case 'k' -> 1L << 10;
+            case 'm' -> 1L << 20;
+            case 'g' -> 1L << 30;
+            case 't' -> 1L << 40;
+            default -> 1;
+        };
+        String digits = unit == 1 ? s : s.substring(0, s.length() - 1);
+        try {
+            long v = Long.parseLong(digits);
+            return v < 0 || v > Long.MAX_VALUE / unit ? -1 : v * unit;
+        } catch (NumberFormatException e) {
+            return -1;
+        }
+    }
+
+    /** The pool's share of a direct-memory limit: it leaves a margin for the JVM's other users. */
+    static long defaultBudget(long limit) {
+        return Math.max(0, limit - Math.max(limit / 4, MIN_MARGIN));
     }
 
     /**
@@ -94,7 +234,13 @@ final class DirectBuffers {
         }
         ByteBuffer b = ioSpares.pollLast();
         if (b == null) {
+            if (!makeRoom(IO_BUFFER)) {
+                ioRefused++;
+                return null;
+            }
             b = ByteBuffer.allocateDirect(IO_BUFFER);
+            heldBytes += IO_BUFFER;
+            peakHeldBytes = Math.max(peakHeldBytes, heldBytes);
         }
         ioLent++;
         b.clear();
@@ -114,7 +260,7 @@ final class DirectBuffers {
      */
     ByteBuffer inputScratch() {
         if (inputScratch == null) {
-            inputScratch = ByteBuffer.allocateDirect(IO_BUFFER);
+            inputScratch = ByteBuffer.allocateDirect(IO_BUFFER); // counted from the start (constructor)
         }
         return inputScratch.clear();
     }
@@ -137,6 +283,32 @@ final class DirectBuffers {
 
     long ioRefusedCount() {
         return ioRefused;
+    }
+
+    long budget() {
+        return budget;
+    }
+
+    long heldBytes() {
+        return heldBytes;
+    }
+
+    /** The most this pool has held at once (never past the budget, bar the two scratches). */
+    long peakHeldBytes() {
+        return peakHeldBytes;
+    }
+
+    long lentBytes() {
+        return lentBytes;
+    }
+
+    long abandonedBytes() {
+        return abandonedBytes;
+    }
+
+    /** Large buffers refused because the budget was reached. */
+    long refusedCount() {
+        return refused;
     }
 
     long spareBytes() {
