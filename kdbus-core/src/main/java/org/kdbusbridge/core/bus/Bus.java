@@ -90,9 +90,14 @@ public final class Bus {
     private java.util.function.LongSupplier clock = () -> System.nanoTime() / 1_000_000;
     /**
      * Reply slots in deadline order (only while reply_timeout is set); a slot closed by its reply
-     * or by a departure stays until its deadline comes up and is then skipped.
+     * or by a departure stays until its deadline comes up and is then skipped, or until the FIFO
+     * is compacted (see {@link #openReplySlot}).
      */
     private final java.util.ArrayDeque<ReplySlot> replyDeadlines = new java.util.ArrayDeque<>();
+    /** Reply slots open now, on all callees. */
+    private long openSlots;
+    /** Closed slots the FIFO may keep beyond as many as are open, before it is compacted. */
+    static final int DEADLINE_SLACK = 1024;
 
     /** A bus whose per-uid quota is derived from this JVM's heap ({@link UserQuota#forHeap}). */
     public Bus(BusLimits limits) {
@@ -285,14 +290,22 @@ public final class Bus {
 
     // --- reply_timeout --------------------------------------------------------------------
 
+    private static final java.util.function.Predicate<ReplySlot> CLOSED = slot -> !slot.isOpen();
+
     /** Opens the slot; false if one with the same caller and serial is open already. */
     private boolean openReplySlot(Connection callee, Connection caller, long serial) {
         ReplySlot s = callee.openPendingIncoming(caller, serial);
         if (s == null) {
             return false;
         }
+        openSlots++;
         if (limits.replyTimeout > 0) {
             s.setDeadline(clock.getAsLong() + limits.replyTimeout);
+            if (replyDeadlines.size() > 2 * openSlots + DEADLINE_SLACK) {
+                // Answered calls would otherwise keep their (uncharged) slots alive for a whole
+                // reply_timeout; more than half are closed, so this is amortized O(1) per call.
+                replyDeadlines.removeIf(CLOSED);
+            }
             replyDeadlines.addLast(s);
         }
         return true;
@@ -335,6 +348,16 @@ public final class Bus {
         quotas.release(uidOf(caller), n * UserQuota.REPLY_SLOT_COST);
     }
 
+    /** Entries in the reply_timeout FIFO, closed ones not yet skipped included (tests). */
+    int replyDeadlineEntries() {
+        return replyDeadlines.size();
+    }
+
+    /** Reply slots open now (tests). */
+    long openReplySlots() {
+        return openSlots;
+    }
+
     /** When the oldest reply slot in the FIFO times out (clock milliseconds), or -1 if none can. */
     public long nextReplyDeadline() {
         ReplySlot d = replyDeadlines.peekFirst();
@@ -355,6 +378,7 @@ public final class Bus {
             if (!d.callee().closePendingIncoming(d)) {
                 continue; // answered, or either side left (a new call with the same serial has its own slot)
             }
+            openSlots--;
             replyNoLongerExpected(d.caller(), 1);
             if (!d.caller().isClosed()) {
                 dead.add(new DeadReply(d.caller(), d.serial()));
@@ -725,6 +749,7 @@ public final class Bus {
             // A reply that answers an open slot is a requested reply; the slot is used up even if
             // the policy then refuses the reply (as in dbus-daemon).
             if (from.takePendingIncoming(to.id(), m.replySerial()) != null) {
+                openSlots--;
                 replyNoLongerExpected(to, 1);
                 requested = true;
             }
@@ -1102,13 +1127,16 @@ public final class Bus {
         // Only c's own slots: those it owes (in the order they were opened), then those owed to it.
         for (ReplySlot s = c.firstPendingIncoming(); s != null; s = s.nextIncoming()) {
             Connection caller = s.caller();
+            openSlots--;
             replyNoLongerExpected(caller, 1);
             if (!caller.isClosed()) {
                 dead.add(new DeadReply(caller, s.serial()));
             }
         }
         c.closeAllPendingIncoming();
-        replyNoLongerExpected(c, c.closeAllPendingOutgoing());
+        int owedToIt = c.closeAllPendingOutgoing();
+        openSlots -= owedToIt;
+        replyNoLongerExpected(c, owedToIt);
         return dead;
     }
 }

@@ -53,6 +53,7 @@ class ReplySlotQuotaTest {
     private void assertNothingCharged() {
         assertEquals(0, bus.quotaUsedTotal());
         assertEquals(0, bus.quotas().holders(), "a uid holding nothing has no entry");
+        assertEquals(0, bus.openReplySlots());
     }
 
     @Test
@@ -236,5 +237,37 @@ class ReplySlotQuotaTest {
         assertEquals(5, caller.pendingOutgoingReplies());
         assertEquals(5, bus.failActivation(SVC).size());
         assertNothingCharged();
+    }
+
+    @Test
+    void answeredCallsDoNotPinTheirSlotsInTheTimeoutFifo() {
+        bus = new Bus(limits, UserQuota.forHeap(1L << 30));
+        bus.setClock(() -> now);
+        Connection caller = client(1000);
+        Connection callee = client(2000);
+        Connection slow = client(2001);
+        for (int serial = 1; serial <= 100; serial++) {
+            assertEquals(Delivery.OK, bus.send(caller, call(slow.uniqueName(), serial)));
+        }
+        for (int serial = 101; serial <= 20_000; serial++) {
+            assertEquals(Delivery.OK, bus.send(caller, call(callee.uniqueName(), serial)));
+            // Compacted when a slot opens: then at most twice the open ones, plus the slack.
+            assertTrue(bus.replyDeadlineEntries() <= 2 * bus.openReplySlots() + Bus.DEADLINE_SLACK + 1,
+                    bus.replyDeadlineEntries() + " FIFO entries for " + bus.openReplySlots() + " open slots");
+            bus.send(callee, reply(caller.uniqueName(), serial));
+            drain(callee);
+            drain(caller);
+        }
+        assertEquals(100, bus.openReplySlots());
+        assertEquals(100 * SLOT, bus.quotaUsed(1000));
+        now += 1000;
+        List<DeadReply> dead = bus.expireReplies();
+        assertEquals(100, dead.size(), "the open slots survived compaction, in deadline order");
+        for (int i = 0; i < 100; i++) {
+            assertEquals(new DeadReply(caller, i + 1), dead.get(i));
+        }
+        assertEquals(0, bus.openReplySlots());
+        assertEquals(0, bus.replyDeadlineEntries());
+        assertEquals(0, bus.quotaUsed(1000));
     }
 }
