@@ -207,7 +207,7 @@ public final class Bus {
         long uid = uidOf(c);
         UserQuota q = quotas.quota();
         boolean busWide = quotas.used(uid) + cost <= q.perUserBytes(); // its own budget had room
-        String text = "Connection \"" + c.uniqueName() + "\" " + what + " (the match rules and names of uid "
+        String text = "Connection \"" + c.uniqueName() + "\" " + what + " (the match rules, names and pending replies of uid "
                 + uid + " reached " + (busWide ? "the bus's memory quota of " + q.busBytes() + " bytes for all users"
                         : "its memory quota of " + q.perUserBytes() + " bytes") + ")";
         if (quotas.shouldLog(uid, clock.getAsLong())) {
