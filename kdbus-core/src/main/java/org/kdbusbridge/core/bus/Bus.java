@@ -46,6 +46,11 @@ import org.kdbusbridge.core.name.NameRegistry;
  * (the registry and the index report each one); AddMatch and RequestName check the
  * per-connection limits, then whether the charge fits the uid's and the bus's
  * {@link UserQuota}, before anything changes, and return a record the driver renders.
+ * A call that expects a reply is charged to its caller's uid ({@link UserQuota#REPLY_SLOT_COST})
+ * from the moment it counts against max_replies_per_connection (queued on an activator, or its
+ * reply slot opened) until that count is given back, whatever ends it: every such change goes
+ * through {@link #expectReply} and {@link #replyNoLongerExpected}. Over budget the call is
+ * refused as that limit refuses it ({@link Delivery#TOO_MANY_REPLIES}).
  *
  * Holds: while a message is being routed the routing step holds it like one more queue
  * ({@link Connection#holdQueued}), so a receiver that lets it go at once (the capture sink
@@ -85,9 +90,14 @@ public final class Bus {
     private java.util.function.LongSupplier clock = () -> System.nanoTime() / 1_000_000;
     /**
      * Reply slots in deadline order (only while reply_timeout is set); a slot closed by its reply
-     * or by a departure stays until its deadline comes up and is then skipped.
+     * or by a departure stays until its deadline comes up and is then skipped, or until the FIFO
+     * is compacted (see {@link #openReplySlot}).
      */
     private final java.util.ArrayDeque<ReplySlot> replyDeadlines = new java.util.ArrayDeque<>();
+    /** Reply slots open now, on all callees. */
+    private long openSlots;
+    /** Closed slots the FIFO may keep beyond as many as are open, before it is compacted. */
+    static final int DEADLINE_SLACK = 1024;
 
     /** A bus whose per-uid quota is derived from this JVM's heap ({@link UserQuota#forHeap}). */
     public Bus(BusLimits limits) {
@@ -197,7 +207,7 @@ public final class Bus {
         long uid = uidOf(c);
         UserQuota q = quotas.quota();
         boolean busWide = quotas.used(uid) + cost <= q.perUserBytes(); // its own budget had room
-        String text = "Connection \"" + c.uniqueName() + "\" " + what + " (the match rules and names of uid "
+        String text = "Connection \"" + c.uniqueName() + "\" " + what + " (the match rules, names and pending replies of uid "
                 + uid + " reached " + (busWide ? "the bus's memory quota of " + q.busBytes() + " bytes for all users"
                         : "its memory quota of " + q.perUserBytes() + " bytes") + ")";
         if (quotas.shouldLog(uid, clock.getAsLong())) {
@@ -207,12 +217,17 @@ public final class Bus {
         return text;
     }
 
-    /** Bytes of match rules and names charged to {@code uid} now. */
+    /** Bytes of match rules, names and reply slots charged to {@code uid} now. */
     public long quotaUsed(long uid) {
         return quotas.used(uid);
     }
 
-    /** Bytes of match rules and names charged to all uids now. */
+    /** The ledger itself (tests in this package). */
+    UserQuotas quotas() {
+        return quotas;
+    }
+
+    /** Bytes of match rules, names and reply slots charged to all uids now. */
     public long quotaUsedTotal() {
         return quotas.total();
     }
@@ -275,12 +290,72 @@ public final class Bus {
 
     // --- reply_timeout --------------------------------------------------------------------
 
-    private void openReplySlot(Connection callee, Connection caller, long serial) {
+    private static final java.util.function.Predicate<ReplySlot> CLOSED = slot -> !slot.isOpen();
+
+    /** Opens the slot; false if one with the same caller and serial is open already. */
+    private boolean openReplySlot(Connection callee, Connection caller, long serial) {
         ReplySlot s = callee.openPendingIncoming(caller, serial);
-        if (s != null && limits.replyTimeout > 0) {
+        if (s == null) {
+            return false;
+        }
+        openSlots++;
+        if (limits.replyTimeout > 0) {
             s.setDeadline(clock.getAsLong() + limits.replyTimeout);
+            if (replyDeadlines.size() > 2 * openSlots + DEADLINE_SLACK) {
+                // Answered calls would otherwise keep their (uncharged) slots alive for a whole
+                // reply_timeout; more than half are closed, so this is amortized O(1) per call.
+                replyDeadlines.removeIf(CLOSED);
+            }
             replyDeadlines.addLast(s);
         }
+        return true;
+    }
+
+    /**
+     * Whether {@code caller} may make one more call that expects a reply: max_replies_per_connection,
+     * then its uid's quota for the reply slot (a refusal by quota is logged, rate-limited).
+     */
+    private boolean mayExpectReply(Connection caller) {
+        if (caller.pendingOutgoingReplies() >= limits.maxRepliesPerConnection) {
+            return false;
+        }
+        long uid = uidOf(caller);
+        long cost = UserQuota.REPLY_SLOT_COST;
+        if (quotas.fits(uid, cost)) {
+            return true;
+        }
+        if (quotas.shouldLog(uid, clock.getAsLong())) {
+            UserQuota q = quotas.quota();
+            boolean busWide = quotas.used(uid) + cost <= q.perUserBytes();
+            quotaLog.accept("Connection \"" + caller.uniqueName() + "\" (uid=" + uid + ") reached "
+                    + (busWide ? "the bus's memory quota of " + q.busBytes() + " bytes for all users"
+                            : "its memory quota of " + q.perUserBytes() + " bytes")
+                    + "; refusing method calls that expect a reply for this uid (LimitsExceeded), uid holds "
+                    + quotas.used(uid) + " bytes, all uids " + quotas.total() + " (logged once a minute per uid)");
+        }
+        return false;
+    }
+
+    /** {@code caller} is owed one more reply: counted and charged to its uid. */
+    private void expectReply(Connection caller) {
+        caller.addPendingOutgoing(1);
+        quotas.charge(uidOf(caller), UserQuota.REPLY_SLOT_COST);
+    }
+
+    /** {@code n} replies {@code caller} was owed will not come: the count and the charge go back. */
+    private void replyNoLongerExpected(Connection caller, int n) {
+        caller.addPendingOutgoing(-n);
+        quotas.release(uidOf(caller), n * UserQuota.REPLY_SLOT_COST);
+    }
+
+    /** Entries in the reply_timeout FIFO, closed ones not yet skipped included (tests). */
+    int replyDeadlineEntries() {
+        return replyDeadlines.size();
+    }
+
+    /** Reply slots open now (tests). */
+    long openReplySlots() {
+        return openSlots;
     }
 
     /** When the oldest reply slot in the FIFO times out (clock milliseconds), or -1 if none can. */
@@ -303,7 +378,8 @@ public final class Bus {
             if (!d.callee().closePendingIncoming(d)) {
                 continue; // answered, or either side left (a new call with the same serial has its own slot)
             }
-            d.caller().addPendingOutgoing(-1);
+            openSlots--;
+            replyNoLongerExpected(d.caller(), 1);
             if (!d.caller().isClosed()) {
                 dead.add(new DeadReply(d.caller(), d.serial()));
             }
@@ -477,7 +553,7 @@ public final class Bus {
             // The bus's own messages (sender null) meet the owner's receive rules only.
             if (!allowed(m.sender(), owner, owner, m, false)) {
                 if (m.expectsReply() && m.sender() != null) {
-                    m.sender().addPendingOutgoing(-1);
+                    replyNoLongerExpected(m.sender(), 1);
                 }
                 if (m.fds() != null) {
                     m.fds().release();
@@ -489,15 +565,18 @@ public final class Bus {
             if (m.fds() != null && !owner.acceptsUnixFds()) {
                 // Can't be written to this owner; its caller's reply budget comes back.
                 if (m.expectsReply() && m.sender() != null) {
-                    m.sender().addPendingOutgoing(-1);
+                    replyNoLongerExpected(m.sender(), 1);
                 }
                 m.fds().release();
                 Connection.releaseQueued(m);
                 refused.add(m);
                 continue;
             }
-            if (m.expectsReply() && m.sender() != null && !m.sender().isClosed()) {
-                openReplySlot(owner, m.sender(), m.serial());
+            if (m.expectsReply() && m.sender() != null
+                    && (m.sender().isClosed() || !openReplySlot(owner, m.sender(), m.serial()))) {
+                // Its caller left while it waited, or a call with its serial is open already:
+                // nobody is owed a reply, so the reply budget and the charge come back.
+                replyNoLongerExpected(m.sender(), 1);
             }
             owner.push(m);
             Connection.releaseQueued(m); // the activator's hold; the owner's pool holds its own
@@ -530,11 +609,11 @@ public final class Bus {
         return waiting;
     }
 
-    /** Gives back the reply budget that waiting calls were holding. */
-    private static List<Message> releaseSlots(List<Message> waiting) {
+    /** Gives back the reply budget (and its charge) that waiting calls were holding. */
+    private List<Message> releaseSlots(List<Message> waiting) {
         for (Message m : waiting) {
             if (m.expectsReply() && m.sender() != null) {
-                m.sender().addPendingOutgoing(-1);
+                replyNoLongerExpected(m.sender(), 1);
             }
         }
         return waiting;
@@ -670,7 +749,8 @@ public final class Bus {
             // A reply that answers an open slot is a requested reply; the slot is used up even if
             // the policy then refuses the reply (as in dbus-daemon).
             if (from.takePendingIncoming(to.id(), m.replySerial()) != null) {
-                to.addPendingOutgoing(-1);
+                openSlots--;
+                replyNoLongerExpected(to, 1);
                 requested = true;
             }
         }
@@ -693,11 +773,11 @@ public final class Bus {
             if (to.hasPendingIncoming(from.id(), m.serial())) {
                 return Delivery.DUPLICATE_SERIAL;
             }
-            if (from.pendingOutgoingReplies() >= limits.maxRepliesPerConnection) {
+            if (!mayExpectReply(from)) {
                 return Delivery.TOO_MANY_REPLIES;
             }
             openReplySlot(to, from, m.serial());
-            from.addPendingOutgoing(1);
+            expectReply(from);
         }
         to.offer(m);
         broadcast(m, to);
@@ -716,11 +796,11 @@ public final class Bus {
             return Delivery.TOO_MANY_ACTIVATIONS;
         }
         if (m.expectsReply() && from != null) {
-            if (from.pendingOutgoingReplies() >= limits.maxRepliesPerConnection) {
+            if (!mayExpectReply(from)) {
                 monitors.capture(m, null, matches, names);
                 return Delivery.TOO_MANY_REPLIES;
             }
-            from.addPendingOutgoing(1);
+            expectReply(from);
         }
         a.enqueue(m);
         Connection.holdQueued(m);
@@ -1047,13 +1127,16 @@ public final class Bus {
         // Only c's own slots: those it owes (in the order they were opened), then those owed to it.
         for (ReplySlot s = c.firstPendingIncoming(); s != null; s = s.nextIncoming()) {
             Connection caller = s.caller();
-            caller.addPendingOutgoing(-1);
+            openSlots--;
+            replyNoLongerExpected(caller, 1);
             if (!caller.isClosed()) {
                 dead.add(new DeadReply(caller, s.serial()));
             }
         }
         c.closeAllPendingIncoming();
-        c.addPendingOutgoing(-c.closeAllPendingOutgoing());
+        int owedToIt = c.closeAllPendingOutgoing();
+        openSlots -= owedToIt;
+        replyNoLongerExpected(c, owedToIt);
         return dead;
     }
 }

@@ -3,9 +3,9 @@ package org.kdbusbridge.core.bus;
 import org.kdbusbridge.core.match.MatchRule;
 
 /**
- * How much heap the match rules and name-queue entries of one uid, and of all uids together,
- * may make the bus hold. Every AddMatch and every name / queue entry is charged to its
- * connection's uid at a measured cost (docs/performance.md, "Per-uid quota"); a request that
+ * How much heap the match rules, name-queue entries and reply slots of one uid, and of all uids
+ * together, may make the bus hold. Every AddMatch and every name / queue entry is charged to its
+ * connection's uid, every call awaiting a reply to its caller's uid, at a measured cost (docs/performance.md, "Per-uid quota"); a request that
  * would exceed either budget is refused with LimitsExceeded. The busconfig per-connection
  * limits still apply; where they allow more than this, this wins.
  *
@@ -23,6 +23,11 @@ public record UserQuota(long perUserBytes, long busBytes, int matchRuleBase, int
     public static final int MATCH_RULE_BASE = 140;
     /** Measured heap per name entry beyond the name's bytes (queue, owner record, map entry, owned list). */
     public static final int NAME_ENTRY_BASE = 120;
+    /**
+     * Measured heap per open reply slot, charged to the caller's uid: the slot object, its
+     * callee-index table entry (kept at most half full) and its reply_timeout FIFO entry.
+     */
+    public static final int REPLY_SLOT_COST = 80;
     /** A String's header and array header on a 64-bit JVM with compressed oops. */
     private static final int STRING_OVERHEAD = 40;
     /** The system property that overrides the per-uid budget (bytes), read by the bridge only. */

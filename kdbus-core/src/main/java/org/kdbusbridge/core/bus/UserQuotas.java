@@ -15,12 +15,9 @@ final class UserQuotas {
     /** A uid's refusals are logged at most once in this many milliseconds: a flood is one line. */
     static final long LOG_INTERVAL_MILLIS = 60_000;
 
-    private static final class Usage {
-        long bytes;
-    }
-
     private final UserQuota quota;
-    private final Map<Long, Usage> byUid = new HashMap<>();
+    /** Bytes held per uid; keyed by the primitive uid so a charge on the call path never boxes. */
+    private final UidLedger byUid = new UidLedger();
     /** Uids refused recently, kept after their usage drops to zero so the log stays rate-limited. */
     private final Map<Long, Long> loggedAt = new HashMap<>();
     private long total;
@@ -34,32 +31,32 @@ final class UserQuotas {
     }
 
     boolean fits(long uid, long cost) {
-        Usage u = byUid.get(uid);
-        long used = u == null ? 0 : u.bytes;
-        return used + cost <= quota.perUserBytes() && total + cost <= quota.busBytes();
+        return byUid.get(uid) + cost <= quota.perUserBytes() && total + cost <= quota.busBytes();
     }
 
     void charge(long uid, long cost) {
-        byUid.computeIfAbsent(uid, k -> new Usage()).bytes += cost;
+        byUid.add(uid, cost);
         total += cost;
     }
 
     void release(long uid, long cost) {
-        Usage u = byUid.get(uid);
-        if (u == null) {
+        long used = byUid.get(uid);
+        if (used == 0) {
             return;
         }
-        u.bytes -= cost;
-        total -= cost;
-        if (u.bytes <= 0) {
-            total -= u.bytes; // never below zero, even if a caller released more than it charged
-            byUid.remove(uid);
-        }
+        // Never below zero, even if a caller released more than it charged.
+        long drop = Math.min(used, cost);
+        byUid.add(uid, -drop);
+        total -= drop;
     }
 
     long used(long uid) {
-        Usage u = byUid.get(uid);
-        return u == null ? 0 : u.bytes;
+        return byUid.get(uid);
+    }
+
+    /** How many uids hold something (test hook: a uid holding nothing has no entry). */
+    int holders() {
+        return byUid.size();
     }
 
     long total() {

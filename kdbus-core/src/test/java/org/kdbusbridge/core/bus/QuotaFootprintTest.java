@@ -94,4 +94,35 @@ class QuotaFootprintTest {
         assertTrue(nameCharge >= nameHeld / 2, "name charge " + nameCharge + " vs measured " + nameHeld);
         assertTrue(bus.names().ownerEntries() == entries);
     }
+
+    @Test
+    void replySlotChargeIsOfTheSizeTheBusReallyHolds() throws Exception {
+        BusLimits limits = new BusLimits();
+        limits.maxRepliesPerConnection = Integer.MAX_VALUE;
+        limits.replyTimeout = 60_000; // each slot is in the reply_timeout FIFO too
+        UserQuota quota = new UserQuota(Long.MAX_VALUE / 4, Long.MAX_VALUE / 4, UserQuota.MATCH_RULE_BASE,
+                UserQuota.NAME_ENTRY_BASE);
+        Bus bus = new Bus(limits, quota);
+        bus.setClock(() -> 0);
+        List<Connection> callers = clients(bus);
+        List<Connection> callees = clients(bus);
+        long before = heapUsed();
+        for (int i = 0; i < N; i++) {
+            Connection callee = callees.get(i % CONNECTIONS);
+            bus.send(callers.get((i / CONNECTIONS) % CONNECTIONS), org.kdbusbridge.core.Fixtures.call(
+                    callee.uniqueName(), i + 1));
+            callee.pool().pop(); // the call itself is the queues' business, not the slot's
+        }
+        long held = heapUsed() - before;
+        long charge = bus.quotaUsed(1000);
+        System.out.printf("quota footprint: %d reply slots: %.0f B/slot measured, %.0f B/slot charged%n",
+                N, (double) held / N, (double) charge / N);
+        int open = 0;
+        for (Connection c : callees) {
+            open += c.pendingIncomingReplies();
+        }
+        assertTrue(open == N);
+        assertTrue(charge >= held / 2, "slot charge " + charge + " vs measured " + held);
+        assertTrue(charge <= held * 3, "slot charge " + charge + " vs measured " + held);
+    }
 }
