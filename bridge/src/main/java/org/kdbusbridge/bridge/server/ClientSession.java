@@ -530,11 +530,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
         heapArrived = 0;
         frameBuf = whole;
         try {
-            handleFrame(0, len);
-        } catch (ProtocolException e) {
-            closeForProtocolViolation(e);
-        } catch (OutOfMemoryError e) {
-            closeForOutOfMemory();
+            handleWholeFrame(0, len);
         } finally {
             frameBuf = in;
         }
@@ -602,6 +598,17 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
     /** Whether no input bytes are buffered (large frames read in place aside). */
     private boolean inputEmpty() {
         return in == null ? carryLen == 0 : in.position() == 0;
+    }
+
+    /** A frame assembled outside the input buffer: an error ends this connection only. */
+    private void handleWholeFrame(int pos, int len) {
+        try {
+            handleFrame(pos, len);
+        } catch (ProtocolException e) {
+            closeForProtocolViolation(e);
+        } catch (OutOfMemoryError e) {
+            closeForOutOfMemory();
+        }
     }
 
     private void handleFrame(int pos, int len) throws ProtocolException {
@@ -769,11 +776,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
         frameBuf = p;
         frameAdopted = false;
         try {
-            handleFrame(LARGE_HEADROOM, len);
-        } catch (ProtocolException e) {
-            closeForProtocolViolation(e);
-        } catch (OutOfMemoryError e) {
-            closeForOutOfMemory();
+            handleWholeFrame(LARGE_HEADROOM, len);
         } finally {
             // Not adopted (an error, a driver call): left to the GC, since a driver call or
             // an error reply may still hold views of it; the budget counts it until collected.
