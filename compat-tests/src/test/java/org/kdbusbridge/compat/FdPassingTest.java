@@ -37,9 +37,11 @@ class FdPassingTest {
     private Path script() throws IOException {
         Path script = tmp.resolve("pyfds.py");
         if (!Files.exists(script)) {
-            try (InputStream in = FdPassingTest.class.getResourceAsStream("pyfds.py")) {
-                assertNotNull(in, "script resource");
-                Files.copy(in, script);
+            for (String name : List.of("pyfds.py", "rawwire.py")) { // rawwire: its raw-message encoder
+                try (InputStream in = FdPassingTest.class.getResourceAsStream(name)) {
+                    assertNotNull(in, "script resource " + name);
+                    Files.copy(in, tmp.resolve(name));
+                }
             }
         }
         return script;

@@ -30,9 +30,11 @@ class HandleIndexTest {
     @MethodSource("org.kdbusbridge.compat.harness.Buses#buses")
     void indexesPastUnixFdsAreRelayedAndTheSenderStaysConnected(BusKind kind) throws Exception {
         Path script = tmp.resolve("handles.py");
-        try (InputStream in = HandleIndexTest.class.getResourceAsStream("handles.py")) {
-            assertNotNull(in, "script resource");
-            Files.copy(in, script);
+        for (String name : List.of("handles.py", "rawwire.py")) { // rawwire: its raw-message encoder
+            try (InputStream in = HandleIndexTest.class.getResourceAsStream(name)) {
+                assertNotNull(in, "script resource " + name);
+                Files.copy(in, tmp.resolve(name));
+            }
         }
         try (BusUnderTest bus = kind.start()) {
             Cmd.Result r = Cmd.run(List.of(DbusPythonTest.PYTHON, script.toString(), bus.address()), Buses.T);

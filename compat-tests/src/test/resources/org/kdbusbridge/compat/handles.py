@@ -12,6 +12,8 @@ import struct
 import sys
 import threading
 
+from rawwire import marshal_call
+
 from gi.repository import Gio, GLib
 
 NAME = "com.example.Handles"
@@ -46,39 +48,6 @@ reply = svc.call_sync("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.free
                       GLib.Variant("(su)", (NAME, 4)), GLib.VariantType("(u)"), Gio.DBusCallFlags.NONE, -1, None)
 assert reply.unpack() == (1,), reply
 threading.Thread(target=GLib.MainLoop().run, daemon=True).start()
-
-
-def pad(b, n):
-    b.extend(b"\0" * ((-len(b)) % n))
-
-
-def marshal(serial, dest, path, iface, member, sig, body, unix_fds):
-    fields = bytearray()
-
-    def field(code, t, v):
-        pad(fields, 8)
-        fields.extend(bytes([code, 1]) + t.encode() + b"\0")
-        if t in "so":
-            pad(fields, 4)
-            fields.extend(struct.pack("<I", len(v)) + v.encode() + b"\0")
-        elif t == "g":
-            fields.extend(bytes([len(v)]) + v.encode() + b"\0")
-        else:
-            pad(fields, 4)
-            fields.extend(struct.pack("<I", v))
-
-    field(1, "o", path)
-    field(2, "s", iface)
-    field(3, "s", member)
-    field(6, "s", dest)
-    if sig:
-        field(8, "g", sig)
-    if unix_fds is not None:
-        field(9, "u", unix_fds)
-    head = bytearray(b"l\x01\x00\x01" + struct.pack("<III", len(body), serial, len(fields)))
-    head.extend(fields)
-    pad(head, 8)
-    return bytes(head) + body
 
 
 class Raw:
@@ -118,7 +87,7 @@ class Raw:
 
     def call(self, dest, path, iface, member, sig="", body=b"", unix_fds=None, fds=()):
         self.serial += 1
-        frame = marshal(self.serial, dest, path, iface, member, sig, body, unix_fds)
+        frame = marshal_call(self.serial, dest, path, iface, member, sig, body, unix_fds)
         try:
             if fds:
                 socket.send_fds(self.s, [frame], list(fds))

@@ -14,6 +14,8 @@ import struct
 import sys
 import threading
 
+from rawwire import marshal_call
+
 from gi.repository import GLib
 
 IFACE = "com.example.Fds"
@@ -39,40 +41,6 @@ def read_all(fd):
 
 
 # --- a raw client, for what libraries won't do: skip NEGOTIATE_UNIX_FD, send broken fd messages ---
-
-def _pad(b, n):
-    b.extend(b"\0" * ((-len(b)) % n))
-
-
-def marshal_call(serial, dest, path, iface, member, sig="", body=b"", unix_fds=0):
-    fields = bytearray()
-
-    def field(code, t, v):
-        _pad(fields, 8)
-        fields.append(code)
-        fields.extend(bytes([1]) + t.encode() + b"\0")
-        if t in "so":
-            _pad(fields, 4)
-            fields.extend(struct.pack("<I", len(v)) + v.encode() + b"\0")
-        elif t == "g":
-            fields.extend(bytes([len(v)]) + v.encode() + b"\0")
-        elif t == "u":
-            _pad(fields, 4)
-            fields.extend(struct.pack("<I", v))
-
-    field(1, "o", path)
-    field(2, "s", iface)
-    field(3, "s", member)
-    field(6, "s", dest)
-    if sig:
-        field(8, "g", sig)
-    if unix_fds:
-        field(9, "u", unix_fds)
-    head = bytearray(b"l" + bytes([1, 0, 1]) + struct.pack("<III", len(body), serial, len(fields)))
-    head.extend(fields)
-    _pad(head, 8)
-    return bytes(head) + body
-
 
 def raw_client(negotiate_fds):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
