@@ -82,7 +82,7 @@ public final class Bus {
     private int connections;
     /** Connections that said Hello (monitors too, as dbus-daemon counts them), in all and per uid. */
     private int completed;
-    private final Map<Long, Integer> completedPerUid = new HashMap<>();
+    private final UidLedger completedPerUid = new UidLedger();
     private RefusalListener refusalListener = (m, addressed, reason, text) -> { };
     private int activationEntries;
     private int peakBusNames;
@@ -205,16 +205,26 @@ public final class Bus {
     /** The LimitsExceeded text of a refusal by quota; logs it once per uid per interval. */
     private String overQuota(Connection c, long cost, String what, String method) {
         long uid = uidOf(c);
-        UserQuota q = quotas.quota();
-        boolean busWide = quotas.used(uid) + cost <= q.perUserBytes(); // its own budget had room
         String text = "Connection \"" + c.uniqueName() + "\" " + what + " (the match rules, names and pending replies of uid "
-                + uid + " reached " + (busWide ? "the bus's memory quota of " + q.busBytes() + " bytes for all users"
-                        : "its memory quota of " + q.perUserBytes() + " bytes") + ")";
+                + uid + " reached " + quotaReached(uid, cost) + ")";
         if (quotas.shouldLog(uid, clock.getAsLong())) {
-            quotaLog.accept(text + "; refusing " + method + " for this uid, uid holds " + quotas.used(uid)
-                    + " bytes, all uids " + quotas.total() + " (logged once a minute per uid)");
+            logQuota(uid, text, method);
         }
         return text;
+    }
+
+    /** Which budget a charge of {@code cost} for {@code uid} does not fit. */
+    private String quotaReached(long uid, long cost) {
+        UserQuota q = quotas.quota();
+        boolean busWide = quotas.used(uid) + cost <= q.perUserBytes(); // its own budget had room
+        return busWide ? "the bus's memory quota of " + q.busBytes() + " bytes for all users"
+                : "its memory quota of " + q.perUserBytes() + " bytes";
+    }
+
+    /** The log line of a refusal by quota (callers log one per uid per interval). */
+    private void logQuota(long uid, String text, String refused) {
+        quotaLog.accept(text + "; refusing " + refused + " for this uid, uid holds " + quotas.used(uid)
+                + " bytes, all uids " + quotas.total() + " (logged once a minute per uid)");
     }
 
     /** Bytes of match rules, names and reply slots charged to {@code uid} now. */
@@ -324,14 +334,9 @@ public final class Bus {
         if (quotas.fits(uid, cost)) {
             return true;
         }
-        if (quotas.shouldLog(uid, clock.getAsLong())) {
-            UserQuota q = quotas.quota();
-            boolean busWide = quotas.used(uid) + cost <= q.perUserBytes();
-            quotaLog.accept("Connection \"" + caller.uniqueName() + "\" (uid=" + uid + ") reached "
-                    + (busWide ? "the bus's memory quota of " + q.busBytes() + " bytes for all users"
-                            : "its memory quota of " + q.perUserBytes() + " bytes")
-                    + "; refusing method calls that expect a reply for this uid (LimitsExceeded), uid holds "
-                    + quotas.used(uid) + " bytes, all uids " + quotas.total() + " (logged once a minute per uid)");
+        if (quotas.shouldLog(uid, clock.getAsLong())) { // the text is built only when logged
+            logQuota(uid, "Connection \"" + caller.uniqueName() + "\" (uid=" + uid + ") reached " + quotaReached(uid, cost),
+                    "method calls that expect a reply (LimitsExceeded)");
         }
         return false;
     }
@@ -656,7 +661,7 @@ public final class Bus {
             return new Registration(null, Registration.Limit.MAX_COMPLETED_CONNECTIONS);
         }
         long uid = c.authenticatedUid();
-        int ofUid = uid < 0 ? 0 : completedPerUid.getOrDefault(uid, 0);
+        long ofUid = uid < 0 ? 0 : completedPerUid.get(uid);
         if (uid >= 0 && ofUid >= limits.maxConnectionsPerUser) {
             return new Registration(null, Registration.Limit.MAX_CONNECTIONS_PER_USER);
         }
@@ -665,7 +670,7 @@ public final class Bus {
         byUniqueName.put(unique, c);
         completed++;
         if (uid >= 0) {
-            completedPerUid.put(uid, ofUid + 1);
+            completedPerUid.add(uid, 1);
         }
         noteBusNames(c);
         return new Registration(new NameChange(unique, null, c), null);
@@ -675,7 +680,7 @@ public final class Bus {
         completed--;
         long uid = c.authenticatedUid();
         if (uid >= 0) {
-            completedPerUid.computeIfPresent(uid, (k, v) -> v <= 1 ? null : v - 1);
+            completedPerUid.add(uid, -1);
         }
     }
 
@@ -776,7 +781,9 @@ public final class Bus {
             if (!mayExpectReply(from)) {
                 return Delivery.TOO_MANY_REPLIES;
             }
-            openReplySlot(to, from, m.serial());
+            if (!openReplySlot(to, from, m.serial())) {
+                return Delivery.DUPLICATE_SERIAL; // not reached: checked above
+            }
             expectReply(from);
         }
         to.offer(m);
@@ -826,12 +833,17 @@ public final class Bus {
             return Delivery.OK;
         }
         m.admit(null, ++seq);
-        Activator a = activators.get(m.destination());
-        if (a == null) {
-            monitors.capture(m, null, matches, names);
-            return Delivery.SERVICE_UNKNOWN;
+        Connection.holdQueued(m); // the routing step's own hold (see the class comment)
+        try {
+            Activator a = activators.get(m.destination());
+            if (a == null) {
+                monitors.capture(m, null, matches, names);
+                return Delivery.SERVICE_UNKNOWN;
+            }
+            return queueOnActivator(null, m, a);
+        } finally {
+            Connection.releaseQueued(m);
         }
-        return queueOnActivator(null, m, a);
     }
 
     /**
@@ -858,8 +870,10 @@ public final class Bus {
                 noteRefusal(m, from, Delivery.ACCESS_DENIED, lastDenial);
             } else if (m.fds() != null && !c.acceptsUnixFds()) {
                 // dbus-daemon's text (bus/dispatch.c send_one_message); the sender is not told.
-                noteRefusal(m, from, Delivery.FDS_NOT_SUPPORTED, "broadcast cannot be delivered to " + c.uniqueName()
-                        + " (" + c.logInfo() + ") because it does not support receiving Unix fds");
+                if (!monitors.isEmpty()) { // the text is for monitors only
+                    noteRefusal(m, from, Delivery.FDS_NOT_SUPPORTED, "broadcast cannot be delivered to " + c.uniqueName()
+                            + " (" + c.logInfo() + ") because it does not support receiving Unix fds");
+                }
             } else {
                 c.offer(m);
             }

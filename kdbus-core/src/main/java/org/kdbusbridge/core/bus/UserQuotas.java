@@ -41,10 +41,11 @@ final class UserQuotas {
 
     void release(long uid, long cost) {
         long used = byUid.get(uid);
+        assert used >= cost : "uid " + uid + " releases " + cost + " bytes but holds " + used;
         if (used == 0) {
             return;
         }
-        // Never below zero, even if a caller released more than it charged.
+        // Never below zero (with assertions off), even if a caller released more than it charged.
         long drop = Math.min(used, cost);
         byUid.add(uid, -drop);
         total -= drop;
