@@ -222,6 +222,8 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
         if (d == Delivery.TOO_MANY_ACTIVATIONS) {
             failSoon(name, DBusErrors.LIMITS_EXCEEDED,
                     Driver.tooManyActivations(SYSTEMD, bus.limits().maxPendingServiceStarts));
+        } else if (d != Delivery.OK) { // systemd neither on the bus nor activatable: nobody can start it
+            failSoon(name, DBusErrors.SERVICE_UNKNOWN, "The name " + SYSTEMD + " was not provided by any .service files");
         }
     }
 

@@ -219,6 +219,9 @@ public final class Main {
         if (!o.forkedChild && (o.fork || config.fork()) && !o.nofork) {
             return Daemon.forkAndWait(argv, o);
         }
+        // From here on SIGTERM/SIGINT only stop the bus (after the pid file, too): one arriving
+        // during the start is acted on once the bus is up and its address is out.
+        StopSignals signals = StopSignals.install();
         Path pidFile = null;
         if (config.pidfile() != null && !o.nopidfile) {
             pidFile = Path.of(config.pidfile());
@@ -228,9 +231,6 @@ public final class Main {
                 return 1;
             }
         }
-        // From here on SIGTERM/SIGINT only stop the bus: one arriving during the start is acted on
-        // once the bus is up and its address is out.
-        StopSignals signals = StopSignals.install();
         BusServer server = new BusServer(config);
         CaptureSink capture = null;
         if (o.captureFile != null) {

@@ -66,11 +66,11 @@ public final class DriverEmitter {
      * released here, so the bus's copies close once written, or at once if the reply is dropped.
      */
     public void replyWithFds(Connection to, long replySerial, String signature, byte[] body, FdSet fds) {
-        long s = nextSerial();
-        String dest = to.uniqueName();
-        byte[] bytes = MessageBuilder.encode(Message.METHOD_RETURN, NO_REPLY, s, null, null, null, null,
-                replySerial & 0xFFFFFFFFL, dest, Bus.DRIVER_NAME, signature, body, fds.count());
         try {
+            long s = nextSerial();
+            String dest = to.uniqueName();
+            byte[] bytes = MessageBuilder.encode(Message.METHOD_RETURN, NO_REPLY, s, null, null, null, null,
+                    replySerial & 0xFFFFFFFFL, dest, Bus.DRIVER_NAME, signature, body, fds.count());
             bus.emitTo(to, new Message(Message.METHOD_RETURN, NO_REPLY, s, replySerial, dest, null, null, null, null,
                     new SealedPayload(bytes), ArgSource.NONE, fds));
         } finally {

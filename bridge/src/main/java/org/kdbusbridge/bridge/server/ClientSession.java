@@ -315,7 +315,12 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
                 }
             } else if (heapFrame != null) {
                 in.flip();
-                appendHeapFrame();
+                try {
+                    appendHeapFrame();
+                } catch (OutOfMemoryError e) {
+                    closeForOutOfMemory(); // the heap could not take the frame: this connection ends
+                    return;
+                }
                 in.clear();
                 if (heapArrived == heapFrameLen) {
                     finishHeapFrame();
@@ -554,9 +559,6 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
         if (carryLen > 0) {
             in.put(carry, 0, carryLen);
             carryLen = 0;
-            if (carry.length > CARRY_KEEP) {
-                carry = null;
-            }
         }
     }
 
@@ -585,6 +587,9 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
             return;
         }
         int n = b.position();
+        if (n == 0 && carry != null && carry.length > CARRY_KEEP) {
+            carry = null; // no partial frame left: a big carry is not kept while idle
+        }
         if (n > 0) {
             if (carry == null || carry.length < n) {
                 carry = new byte[Math.max(n, 256)];
@@ -646,7 +651,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
             if (dest == null && header.type() != Message.SIGNAL) {
                 // dbus-daemon handles these below its routing, Hello or not: a call is
                 // answered as the peer, a reply or error dropped; neither breaks the Hello rule.
-                driverCall(pos, null, fds).capture().run();
+                showToMonitors(pos, null, fds);
                 if (header.type() == Message.METHOD_CALL) {
                     server.driver().answerUnaddressed(conn, header.serial(), iface, header.member(), header.signature());
                 }
@@ -659,11 +664,11 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
                     helloCompleted();
                 }
             } else if (toDriver) {
-                driverCall(pos, dest, fds).capture().run(); // dbus-daemon shows it, from :not.active.yet
+                showToMonitors(pos, dest, fds); // dbus-daemon shows it, from :not.active.yet
                 server.driver().emitter().error(conn, header.serial(), DBusErrors.ACCESS_DENIED,
                         "Client tried to send a message other than Hello without being registered");
             } else {
-                driverCall(pos, dest, fds).capture().run(); // monitors see it before the disconnect, as in dbus-daemon
+                showToMonitors(pos, dest, fds); // monitors see it before the disconnect, as in dbus-daemon
                 throw new ProtocolException("Client tried to send a message other than Hello without being registered");
             }
             return;
@@ -675,7 +680,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
             if (!conn.policy().allowsAllSends() && !server.bus().checkSendToDriver(conn, header.type(), header.hasReplySerial(), header.path(),
                     header.iface(), header.member(), header.errorName(), fds == null ? 0 : fds.count())) {
                 // Monitors see it first, as in dbus-daemon; then the sender gets AccessDenied.
-                driverCall(pos, dest, fds).capture().run();
+                showToMonitors(pos, dest, fds);
                 server.driver().emitter().error(conn, header.serial(), DBusErrors.ACCESS_DENIED,
                         server.bus().lastDenial());
                 return;
@@ -822,6 +827,13 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
 
     private void sendError(Message m, String name, String text) {
         server.driver().emitter().error(conn, m.serial(), name, text);
+    }
+
+    /** Shows the frame at {@code pos} to monitors, building nothing when there are none. */
+    private void showToMonitors(int pos, String dest, FdSet fds) {
+        if (server.bus().hasMonitors()) {
+            new DriverCapture(pos, dest, fds).run();
+        }
     }
 
     /** The frame at {@code pos} as a driver call; its capture hook shows it to monitors. */

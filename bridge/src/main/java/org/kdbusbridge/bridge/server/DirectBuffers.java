@@ -76,6 +76,7 @@ final class DirectBuffers {
                 spares.remove(spares.size() - 1);
                 spareBytes -= b.capacity();
                 reused++;
+                lentBytes += b.capacity(); // give() and abandon() count it back out
                 b.clear().limit(size);
                 return b;
             }
