@@ -151,14 +151,11 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
      */
     @Override
     public void activatableLookup(String name) {
-        if (!registry.changedFor(name)) {
-            return;
-        }
+        ServiceRegistry.Refresh r = registry.refreshFor(name);
         // dbus-daemon announces nothing for this look-up (checked against 1.14.10), but a change
         // in a watched directory it announces anyway, when inotify makes it reload.
-        boolean announce = registry.watchedDirectoriesChanged();
-        if (registry.rescan()) {
-            publish(announce);
+        if (r != null && r.namesChanged()) {
+            publish(r.watchedChanged());
         }
     }
 

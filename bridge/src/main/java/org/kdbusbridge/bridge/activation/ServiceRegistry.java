@@ -80,7 +80,11 @@ public final class ServiceRegistry {
      *         compare snapshots with {@code equals} to detect those.
      */
     public synchronized boolean rescan() {
-        dirTimes = modificationTimes(dirs);
+        return rescan(modificationTimes(dirs));
+    }
+
+    private boolean rescan(List<Object> now) {
+        dirTimes = now;
         Map<String, ServiceFile> next = scan(dirs, usesServiceHelper);
         Map<String, Object> times = new java.util.HashMap<>();
         for (ServiceFile f : next.values()) {
@@ -103,7 +107,10 @@ public final class ServiceRegistry {
 
     /** Whether one of the watched directories changed since the last scan. */
     public synchronized boolean watchedDirectoriesChanged() {
-        List<Object> now = modificationTimes(dirs);
+        return watchedChanged(modificationTimes(dirs));
+    }
+
+    private boolean watchedChanged(List<Object> now) {
         for (int i = 0; i < dirs.size() && i < dirTimes.size(); i++) {
             if (dirs.get(i).watch() && !now.get(i).equals(dirTimes.get(i))) {
                 return true;
@@ -117,11 +124,31 @@ public final class ServiceRegistry {
      * place since the last scan (dbus-daemon re-checks a service file's mtime on each use).
      */
     public synchronized boolean changedFor(String name) {
-        if (directoriesChanged()) {
+        return changedFor(name, modificationTimes(dirs));
+    }
+
+    private boolean changedFor(String name, List<Object> now) {
+        if (!now.equals(dirTimes)) {
             return true;
         }
         ServiceFile f = snapshot.get(name);
         return f != null && !modificationTime(f.path()).equals(fileTimes.get(name));
+    }
+
+    /** What a start's look-up did: nothing (null), or a rescan, and whether a watched directory changed. */
+    public record Refresh(boolean namesChanged, boolean watchedChanged) {}
+
+    /**
+     * A start is about to look {@code name} up: rescans if a directory or that name's file
+     * changed since the last scan. One stat per directory (taken once), plus the file's.
+     */
+    public synchronized Refresh refreshFor(String name) {
+        List<Object> now = modificationTimes(dirs);
+        if (!changedFor(name, now)) {
+            return null;
+        }
+        boolean watched = watchedChanged(now);
+        return new Refresh(rescan(now), watched);
     }
 
     private static List<Object> modificationTimes(List<ServiceDir> dirs) {

@@ -994,13 +994,15 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
         } else if (scratch) {
             out = null;
             int n = b.remaining();
-            byte[] merged = new byte[n + outCarryLen];
-            b.get(merged, 0, n);
+            int total = n + outCarryLen;
+            // The unsent bytes go before the carry; its array is reused when it is big enough.
+            byte[] merged = outCarry != null && outCarry.length >= total ? outCarry : new byte[total];
             if (outCarryLen > 0) {
-                System.arraycopy(outCarry, 0, merged, n, outCarryLen);
+                System.arraycopy(outCarry, 0, merged, n, outCarryLen); // overlap-safe
             }
+            b.get(merged, 0, n);
             outCarry = merged;
-            outCarryLen = merged.length;
+            outCarryLen = total;
         }
     }
 

@@ -127,5 +127,8 @@ class ServiceRegistryTest {
         assertTrue(r.rescan());
         Files.createDirectory(tmp.resolve("missing"));
         assertTrue(r.changedFor("org.example.B"), "a directory appeared");
+        ServiceRegistry.Refresh refresh = r.refreshFor("org.example.B");
+        assertEquals(new ServiceRegistry.Refresh(false, true), refresh, "rescanned; same names");
+        assertEquals(null, r.refreshFor("org.example.B"), "nothing changed since");
     }
 }
