@@ -27,6 +27,23 @@
  *                                        connects + Hello as soon as possible; prints helloNs
  *   journal-sink PATH                    binds a datagram socket at PATH, forks a child that
  *                                        discards everything sent to it, parent exits 0
+ *
+ * Scale modes (ScaleBenchmark, issue 14). Each prints READY, waits for GO, runs, prints RESULT
+ * and then, where it holds connections, keeps them open until stdin closes or the process is
+ * killed. One process holds all connections (RLIMIT_NOFILE is raised as far as allowed):
+ *   idle ADDR N                          opens N connections (connect + SASL + Hello), 64 at a time
+ *   rules ADDR CONNS R                   R distinct AddMatch rules spread over CONNS connections,
+ *                                        128 in flight per connection; counts ok / LimitsExceeded
+ *                                        / other errors
+ *   names ADDR CONNS K                   K distinct RequestName(DO_NOT_QUEUE) the same way
+ *   listnames ADDR M                     M blocking ListNames calls; reports the reply's length
+ *   sink ADDR NAME                       owns NAME, reads every call and never answers
+ *   pending ADDR DEST CALLERS CALLS      CALLERS connections, each sends CALLS calls to DEST that
+ *                                        expect a reply, then a blocking GetId round trip (the bus
+ *                                        has routed them all); READY; on GO prints the time and
+ *                                        exits, so all callers disconnect at once
+ *   watch ADDR N                         counts NameOwnerChanged signals of unique names that
+ *                                        leave; after N of them one GetId round trip, then RESULT
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -38,6 +55,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -531,9 +549,309 @@ static int mode_journal_sink(int argc, char **argv) {
     }
 }
 
+/* ---------------------------------------------------------------- scale modes (issue 14) */
+
+#define SCALE_WINDOW 128
+#define SCALE_TIMEOUT_US (300ull * 1000000ull)
+
+/* Raises the soft (and as root the hard) fd limit to at least want, as far as the kernel lets. */
+static void raise_nofile(long want) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0) die("getrlimit", errno);
+    if ((long) rl.rlim_cur >= want) return;
+    if ((long) rl.rlim_max < want) {
+        struct rlimit up = {(rlim_t) want, (rlim_t) want};
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0) return;
+    }
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0) die("setrlimit", errno);
+}
+
+static sd_bus *start_bus(const char *address) {
+    sd_bus *bus = NULL;
+    int r = sd_bus_new(&bus);
+    if (r < 0) die("sd_bus_new", r);
+    r = sd_bus_set_address(bus, address);
+    if (r < 0) die("sd_bus_set_address", r);
+    r = sd_bus_set_bus_client(bus, 1);
+    if (r < 0) die("sd_bus_set_bus_client", r);
+    r = sd_bus_start(bus);
+    if (r < 0) die("sd_bus_start", r);
+    return bus;
+}
+
+/* Opens n connections, 64 started before the first is waited for; every one has done Hello. */
+static sd_bus **open_many(const char *address, long n) {
+    raise_nofile(n + 256);
+    sd_bus **b = calloc((size_t) n, sizeof *b);
+    for (long i = 0; i < n; i += 64) {
+        long end = i + 64 < n ? i + 64 : n;
+        for (long j = i; j < end; j++) b[j] = start_bus(address);
+        for (long j = i; j < end; j++) {
+            const char *unique = NULL;
+            int r = sd_bus_get_unique_name(b[j], &unique);
+            if (r < 0) {
+                fprintf(stderr, "kbb-load: connection %ld of %ld\n", j, n);
+                die("Hello", r);
+            }
+        }
+    }
+    return b;
+}
+
+static void hold_until_eof(void) {
+    char line[64];
+    while (fgets(line, sizeof line, stdin)) {
+    }
+}
+
+static int mode_idle(int argc, char **argv) {
+    if (argc < 4) return 2;
+    long n = atol(argv[3]);
+    printf("READY\n");
+    fflush(stdout);
+    wait_go();
+    uint64_t t0 = now_ns();
+    sd_bus **b = open_many(argv[2], n);
+    uint64_t t1 = now_ns();
+    printf("RESULT calls=%ld startNs=%llu endNs=%llu p50ns=0 p99ns=0 ok=%ld limits=0 other=0\n", n,
+           (unsigned long long) t0, (unsigned long long) t1, n);
+    fflush(stdout);
+    hold_until_eof();
+    (void) b;
+    return 0;
+}
+
+/* Pipelined driver calls (AddMatch or RequestName) on one connection. */
+struct piped {
+    sd_bus *bus;
+    int kind; /* 0 AddMatch, 1 RequestName */
+    long conn, next, end, done, count;
+    int inflight;
+    long *ok, *limits, *other;
+};
+
+static int piped_send(struct piped *p);
+
+static int on_piped(sd_bus_message *m, void *userdata, sd_bus_error *err) {
+    (void) err;
+    struct piped *p = userdata;
+    p->inflight--;
+    p->done++;
+    if (sd_bus_message_is_method_error(m, "org.freedesktop.DBus.Error.LimitsExceeded")) {
+        (*p->limits)++;
+    } else if (sd_bus_message_is_method_error(m, NULL)) {
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+        if (*p->other == 0) fprintf(stderr, "kbb-load: first other error: %s: %s\n", e ? e->name : "?", e ? e->message : "?");
+        (*p->other)++;
+    } else {
+        (*p->ok)++;
+    }
+    while (p->next < p->end && p->inflight < SCALE_WINDOW) {
+        int r = piped_send(p);
+        if (r < 0) die("send", r);
+    }
+    return 1;
+}
+
+static int piped_send(struct piped *p) {
+    char arg[256];
+    long i = p->next;
+    sd_bus_message *m = NULL;
+    int r;
+    if (p->kind == 0) {
+        switch (i % 5) { /* distinct rules over the keys a bus can index on, never matching */
+        case 0: snprintf(arg, sizeof arg, "type='signal',interface='org.kdbusbridge.Scale.I%ld'", i); break;
+        case 1: snprintf(arg, sizeof arg, "type='signal',member='Scale%ld'", i); break;
+        case 2: snprintf(arg, sizeof arg, "type='signal',sender='org.kdbusbridge.Scale.Nobody%ld'", i); break;
+        case 3: snprintf(arg, sizeof arg, "type='signal',interface='org.kdbusbridge.Scale',member='M%ld'", i); break;
+        default: snprintf(arg, sizeof arg, "type='signal',path='/org/kdbusbridge/Scale/P%ld'", i); break;
+        }
+        r = sd_bus_message_new_method_call(p->bus, &m, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                           "org.freedesktop.DBus", "AddMatch");
+        if (r >= 0) r = sd_bus_message_append(m, "s", arg);
+    } else {
+        snprintf(arg, sizeof arg, "org.kdbusbridge.Scale.P%d.N%ld", (int) getpid(), i);
+        r = sd_bus_message_new_method_call(p->bus, &m, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                           "org.freedesktop.DBus", "RequestName");
+        if (r >= 0) r = sd_bus_message_append(m, "su", arg, (uint32_t) 4);
+    }
+    if (r < 0) return r;
+    r = sd_bus_call_async(p->bus, NULL, m, on_piped, p, SCALE_TIMEOUT_US);
+    sd_bus_message_unref(m);
+    if (r < 0) return r;
+    p->next++;
+    p->inflight++;
+    return 0;
+}
+
+static int mode_piped(int argc, char **argv, int kind) {
+    if (argc < 5) return 2;
+    long conns = atol(argv[3]);
+    long total = atol(argv[4]);
+    if (conns < 1 || total < 0) return 2;
+    printf("READY\n");
+    fflush(stdout);
+    wait_go();
+    uint64_t t0 = now_ns();
+    sd_bus **b = open_many(argv[2], conns);
+    long ok = 0, limits = 0, other = 0;
+    for (long c = 0; c < conns; c++) { /* one connection after the other, each pipelined */
+        struct piped p = {.bus = b[c], .kind = kind, .conn = c, .next = total * c / conns,
+                          .end = total * (c + 1) / conns, .ok = &ok, .limits = &limits, .other = &other};
+        p.count = p.end - p.next;
+        while (p.next < p.end && p.inflight < SCALE_WINDOW) {
+            int r = piped_send(&p);
+            if (r < 0) die("send", r);
+        }
+        while (p.done < p.count) {
+            int r = sd_bus_process(p.bus, NULL);
+            if (r < 0) die("sd_bus_process", r);
+            if (r > 0) continue;
+            r = sd_bus_wait(p.bus, UINT64_MAX);
+            if (r < 0 && r != -EINTR) die("sd_bus_wait", r);
+        }
+    }
+    uint64_t t1 = now_ns();
+    printf("RESULT calls=%ld startNs=%llu endNs=%llu p50ns=0 p99ns=0 ok=%ld limits=%ld other=%ld\n", total,
+           (unsigned long long) t0, (unsigned long long) t1, ok, limits, other);
+    fflush(stdout);
+    hold_until_eof();
+    return 0;
+}
+
+static int mode_listnames(int argc, char **argv) {
+    if (argc < 4) return 2;
+    long calls = atol(argv[3]);
+    sd_bus *bus = open_bus(argv[2]);
+    printf("READY\n");
+    fflush(stdout);
+    wait_go();
+    uint64_t t0 = now_ns();
+    long names = 0;
+    for (long i = 0; i < calls; i++) {
+        sd_bus_message *reply = NULL;
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        int r = sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                   "ListNames", &e, &reply, "");
+        if (r < 0) {
+            fprintf(stderr, "kbb-load: ListNames: %s\n", e.message ? e.message : "");
+            die("ListNames", r);
+        }
+        r = sd_bus_message_enter_container(reply, 'a', "s");
+        if (r < 0) die("ListNames reply", r);
+        names = 0;
+        const char *s = NULL;
+        while ((r = sd_bus_message_read_basic(reply, 's', &s)) > 0) names++;
+        if (r < 0) die("ListNames read", r);
+        sd_bus_message_unref(reply);
+    }
+    uint64_t t1 = now_ns();
+    printf("RESULT calls=%ld startNs=%llu endNs=%llu p50ns=0 p99ns=0 names=%ld\n", calls,
+           (unsigned long long) t0, (unsigned long long) t1, names);
+    fflush(stdout);
+    sd_bus_flush_close_unref(bus);
+    return 0;
+}
+
+static int sink_filter(sd_bus_message *m, void *userdata, sd_bus_error *err) {
+    (void) err;
+    long *n = userdata;
+    uint8_t type = 0;
+    sd_bus_message_get_type(m, &type);
+    if (type != SD_BUS_MESSAGE_METHOD_CALL) return 0;
+    (*n)++;
+    return 1; /* handled: no reply, ever */
+}
+
+static int mode_sink(int argc, char **argv) {
+    if (argc < 4) return 2;
+    sd_bus *bus = open_bus(argv[2]);
+    long n = 0;
+    int r = sd_bus_add_filter(bus, NULL, sink_filter, &n);
+    if (r < 0) die("sd_bus_add_filter", r);
+    r = sd_bus_request_name(bus, argv[3], 0);
+    if (r < 0) die("RequestName", r);
+    printf("READY\n");
+    fflush(stdout);
+    int never = 0;
+    run_until(bus, &never);
+    return 0;
+}
+
+static void get_id(sd_bus *bus) {
+    sd_bus_error e = SD_BUS_ERROR_NULL;
+    int r = sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                               "GetId", &e, NULL, "");
+    if (r < 0) die("GetId", r);
+}
+
+static int mode_pending(int argc, char **argv) {
+    if (argc < 6) return 2;
+    const char *dest = argv[3];
+    long callers = atol(argv[4]);
+    long calls = atol(argv[5]);
+    sd_bus **b = open_many(argv[2], callers);
+    for (long c = 0; c < callers; c++) {
+        for (long i = 0; i < calls; i++) {
+            sd_bus_message *m = NULL;
+            uint64_t cookie = 0;
+            int r = sd_bus_message_new_method_call(b[c], &m, dest, BENCH_PATH, BENCH_IFACE, "NeverAnswered");
+            if (r < 0) die("new call", r);
+            r = sd_bus_send(b[c], m, &cookie); /* a cookie: the call still expects a reply */
+            if (r < 0) die("send", r);
+            sd_bus_message_unref(m);
+        }
+        get_id(b[c]); /* answered after the bus has routed this connection's calls */
+    }
+    printf("READY slots=%ld\n", callers * calls);
+    fflush(stdout);
+    wait_go();
+    printf("RESULT calls=%ld startNs=%llu endNs=0 p50ns=0 p99ns=0\n", callers * calls, (unsigned long long) now_ns());
+    fflush(stdout);
+    _exit(0); /* every caller disconnects at once, with its calls open */
+}
+
+struct watcher {
+    long left, want;
+};
+
+static int watch_filter(sd_bus_message *m, void *userdata, sd_bus_error *err) {
+    (void) err;
+    struct watcher *w = userdata;
+    if (!sd_bus_message_is_signal(m, "org.freedesktop.DBus", "NameOwnerChanged")) return 0;
+    const char *name = NULL, *old = NULL, *neu = NULL;
+    if (sd_bus_message_read(m, "sss", &name, &old, &neu) < 0) return 0;
+    if (name[0] == ':' && neu[0] == 0) w->left++;
+    return 0;
+}
+
+static int mode_watch(int argc, char **argv) {
+    if (argc < 4) return 2;
+    sd_bus *bus = open_bus(argv[2]);
+    struct watcher w = {.want = atol(argv[3])};
+    int r = sd_bus_add_filter(bus, NULL, watch_filter, &w);
+    if (r < 0) die("sd_bus_add_filter", r);
+    add_match(bus, "type='signal',sender='org.freedesktop.DBus',member='NameOwnerChanged'");
+    printf("READY\n");
+    fflush(stdout);
+    while (w.left < w.want) {
+        r = sd_bus_process(bus, NULL);
+        if (r < 0) die("sd_bus_process", r);
+        if (r > 0) continue;
+        r = sd_bus_wait(bus, UINT64_MAX);
+        if (r < 0 && r != -EINTR) die("sd_bus_wait", r);
+    }
+    get_id(bus);
+    printf("RESULT calls=%ld startNs=0 endNs=%llu p50ns=0 p99ns=0\n", w.left, (unsigned long long) now_ns());
+    fflush(stdout);
+    sd_bus_flush_close_unref(bus);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: kbb-load echo|call|subscribe|emit|connect|probe|journal-sink ...\n");
+        fprintf(stderr, "usage: kbb-load echo|call|subscribe|emit|connect|probe|journal-sink|idle|rules|names|listnames|sink|pending|watch ...\n");
         return 2;
     }
     const char *mode = argv[1];
@@ -545,6 +863,13 @@ int main(int argc, char **argv) {
     else if (strcmp(mode, "connect") == 0) r = mode_connect(argc, argv);
     else if (strcmp(mode, "probe") == 0) r = mode_probe(argc, argv);
     else if (strcmp(mode, "journal-sink") == 0) r = mode_journal_sink(argc, argv);
+    else if (strcmp(mode, "idle") == 0) r = mode_idle(argc, argv);
+    else if (strcmp(mode, "rules") == 0) r = mode_piped(argc, argv, 0);
+    else if (strcmp(mode, "names") == 0) r = mode_piped(argc, argv, 1);
+    else if (strcmp(mode, "listnames") == 0) r = mode_listnames(argc, argv);
+    else if (strcmp(mode, "sink") == 0) r = mode_sink(argc, argv);
+    else if (strcmp(mode, "pending") == 0) r = mode_pending(argc, argv);
+    else if (strcmp(mode, "watch") == 0) r = mode_watch(argc, argv);
     if (r == 2) fprintf(stderr, "kbb-load: bad arguments for %s\n", mode);
     return r;
 }
