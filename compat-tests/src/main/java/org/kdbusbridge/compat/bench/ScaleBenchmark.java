@@ -33,6 +33,7 @@ import org.kdbusbridge.compat.bench.BusBenchmark.Config;
  */
 public final class ScaleBenchmark {
     static final String SINK = "org.kdbusbridge.ScaleSink";
+    static final long TICKS_PER_S = BusBenchmark.clockTicksPerSecond();
     static final Pattern GC_LINE = Pattern.compile("\\[gc\\s*\\]");
     static final Pattern RESULT = Pattern.compile("RESULT calls=(\\d+) startNs=(\\d+) endNs=(\\d+)");
 
@@ -66,7 +67,8 @@ public final class ScaleBenchmark {
         }
 
         void put(String k, double v) {
-            out.put(k, BusBenchmark.num(v));
+            boolean tick = k.contains("CPU") && lastWasTick;
+            out.put(k, BusBenchmark.num(v) + (tick ? " (tick)" : ""));
         }
 
         double rssMiB() {
@@ -169,7 +171,11 @@ public final class ScaleBenchmark {
             probe.await("RESULT helloNs=");
             x = new Ctx(kind, cfg, "unix:path=" + dir.resolve("bus"), bus.pid(), dir.resolve("gc.log"));
             x.put("VmRSS at start, MiB", x.rssMiB());
+            int fallbacks0 = tickFallbacks;
             pt.w.run(x);
+            if (tickFallbacks > fallbacks0) {
+                x.put("CPU windows on the 10 ms tick (a bus thread exited in them)", Integer.toString(tickFallbacks - fallbacks0));
+            }
             if (!bus.isAlive()) {
                 x.put("note", "bus died");
             }
@@ -240,10 +246,10 @@ public final class ScaleBenchmark {
         Client c = Client.start(x.cfg, "listnames", x.address, Integer.toString(calls));
         try {
             c.awaitReady();
-            long cpu0 = cpuUs(x.pid);
+            CpuSnap cpu0 = snap(x.pid);
             c.go();
             String l = c.await("RESULT");
-            long cpu1 = cpuUs(x.pid);
+            CpuSnap cpu1 = snap(x.pid);
             Matcher m = RESULT.matcher(l);
             if (!m.find()) {
                 throw new IllegalStateException("bad result " + l);
@@ -251,7 +257,7 @@ public final class ScaleBenchmark {
             double wallMs = (Long.parseLong(m.group(3)) - Long.parseLong(m.group(2))) / 1e6;
             x.put("ListNames: names in the reply", l.replaceAll(".*names=(\\d+).*", "$1"));
             x.put("ListNames: ms per call (" + calls + " calls)", wallMs / calls);
-            x.put("ListNames: bus CPU per call, ms", (cpu1 - cpu0) / 1000.0 / calls);
+            x.put("ListNames: bus CPU per call, ms", cpuUs(cpu0, cpu1) / 1000.0 / calls);
             x.put("VmHWM after ListNames, MiB", x.hwmMiB());
             gc(x, gc0, "ListNames");
         } finally {
@@ -270,25 +276,25 @@ public final class ScaleBenchmark {
             String r = " (round " + round + ")";
             Client p = hold(x, Client.start(x.cfg, "pending", x.address, SINK, Integer.toString(callers),
                     Integer.toString(calls)));
-            long cpuOpen0 = cpuUs(x.pid);
+            CpuSnap cpuOpen0 = snap(x.pid);
             p.awaitReady(); // all calls routed (each caller's GetId answered)
-            long cpuOpen1 = cpuUs(x.pid);
-            x.put("bus CPU per open call (connects included), us" + r, (cpuOpen1 - cpuOpen0) / (double) callers / calls);
+            CpuSnap cpuOpen1 = snap(x.pid);
+            x.put("bus CPU per open call (connects included), us" + r, cpuUs(cpuOpen0, cpuOpen1) / (double) callers / calls);
             x.put("VmRSS with the calls open, MiB" + r, x.rssMiB());
             Client w = hold(x, Client.start(x.cfg, "watch", x.address, Integer.toString(callers)));
             w.awaitReady();
             long gc0 = BusBenchmark.size(x.gcLog);
-            long cpu0 = cpuUs(x.pid);
+            CpuSnap cpu0 = snap(x.pid);
             p.go();
             Matcher a = RESULT.matcher(p.await("RESULT"));
             Matcher b = RESULT.matcher(w.await("RESULT"));
-            long cpu1 = cpuUs(x.pid);
+            CpuSnap cpu1 = snap(x.pid);
             if (!a.find() || !b.find()) {
                 throw new IllegalStateException("bad pending/watch result");
             }
             x.put("disconnect until the last NameOwnerChanged + a GetId: wall ms" + r,
                     (Long.parseLong(b.group(3)) - Long.parseLong(a.group(2))) / 1e6);
-            x.put("bus CPU for the disconnects, ms" + r, (cpu1 - cpu0) / 1000.0);
+            x.put("bus CPU for the disconnects, ms" + r, cpuUs(cpu0, cpu1) / 1000.0);
             x.put("VmRSS after, MiB" + r, x.rssMiB());
             gc(x, gc0, "disconnects" + r);
         }
@@ -308,16 +314,16 @@ public final class ScaleBenchmark {
     /** Releases one client; returns {ops, wallNs, 0, 0, busCpuUs, ok, limits, other}. */
     static long[] step(Ctx x, Client c) throws Exception {
         c.awaitReady();
-        long cpu0 = cpuUs(x.pid);
+        CpuSnap cpu0 = snap(x.pid);
         c.go();
         String l = c.await("RESULT");
-        long cpu1 = cpuUs(x.pid);
+        CpuSnap cpu1 = snap(x.pid);
         Matcher m = RESULT.matcher(l);
         if (!m.find()) {
             throw new IllegalStateException("bad result " + l);
         }
         return new long[] {Long.parseLong(m.group(1)), Long.parseLong(m.group(3)) - Long.parseLong(m.group(2)), 0, 0,
-            (cpu1 - cpu0), field(l, "ok"), field(l, "limits"), field(l, "other")};
+            cpuUs(cpu0, cpu1), field(l, "ok"), field(l, "limits"), field(l, "other")};
     }
 
     static long field(String l, String k) {
@@ -325,22 +331,25 @@ public final class ScaleBenchmark {
         return m.find() ? Long.parseLong(m.group(1)) : -1;
     }
 
-    /**
-     * CPU time of the bus's process tree in microseconds: the sum over its threads of the
-     * scheduler's run time ({@code /proc/PID/task/TID/schedstat}, nanoseconds), which resolves
-     * the short disconnect windows that the 10 ms clock tick of utime+stime cannot.
-     */
-    static long cpuUs(long root) {
+    /** The run time of every thread of the bus's process tree, and the tree's utime+stime ticks. */
+    record CpuSnap(Map<Long, Long> nsByTid, long ticks) {}
+
+    /** How many CPU windows fell back to utime+stime; shown per point when not zero. */
+    static int tickFallbacks;
+    /** Whether the last {@link #cpuUs} fell back; its figure is marked "(tick)" in the table. */
+    static boolean lastWasTick;
+
+    static CpuSnap snap(long root) {
         List<Long> pids = new ArrayList<>();
         pids.add(root);
         ProcessHandle.of(root).ifPresent(h -> h.descendants().forEach(d -> pids.add(d.pid())));
-        long ns = 0;
+        Map<Long, Long> ns = new LinkedHashMap<>();
         for (long p : pids) {
             try (var tasks = Files.list(Path.of("/proc/" + p + "/task"))) {
                 for (Path t : tasks.toList()) {
                     try {
-                        String s = Files.readString(t.resolve("schedstat"));
-                        ns += Long.parseLong(s.substring(0, s.indexOf(' ')));
+                        String st = Files.readString(t.resolve("schedstat"));
+                        ns.put(Long.parseLong(t.getFileName().toString()), Long.parseLong(st.substring(0, st.indexOf(' '))));
                     } catch (IOException | RuntimeException gone) {
                         // thread exited
                     }
@@ -348,6 +357,26 @@ public final class ScaleBenchmark {
             } catch (IOException gone) {
                 // process exited
             }
+        }
+        return new CpuSnap(ns, BusBenchmark.cpuTicks(root));
+    }
+
+    /**
+     * Bus CPU between two snapshots in microseconds: per thread, the scheduler's run time
+     * ({@code /proc/PID/task/TID/schedstat}, nanoseconds), which resolves the short disconnect
+     * windows the 10 ms tick of utime+stime cannot. If a thread exited in between (the JVM ends
+     * idle compiler threads), its time would be lost: then the coarse utime+stime delta is used.
+     */
+    static long cpuUs(CpuSnap a, CpuSnap b) {
+        if (!b.nsByTid.keySet().containsAll(a.nsByTid.keySet())) {
+            tickFallbacks++;
+            lastWasTick = true;
+            return (b.ticks - a.ticks) * (1_000_000L / TICKS_PER_S);
+        }
+        lastWasTick = false;
+        long ns = 0;
+        for (var e : b.nsByTid.entrySet()) {
+            ns += e.getValue() - a.nsByTid.getOrDefault(e.getKey(), 0L);
         }
         return ns / 1000;
     }
@@ -405,7 +434,7 @@ public final class ScaleBenchmark {
 
     static String markdown(Config cfg, Map<String, Map<Contender, Map<String, List<String>>>> res, String loadStart) {
         StringBuilder sb = new StringBuilder();
-        sb.append(String.format(Locale.ROOT, "%d repetition(s) (values per repetition separated by /), a fresh bus per"
+        sb.append(String.format(Locale.ROOT, "%d repetition(s) (values per repetition separated by ;), a fresh bus per"
                 + " point, %s, nproc %d, loadavg at start %s, at end %s.%n%n", cfg.reps, LocalDateTime.now().withNano(0),
                 Runtime.getRuntime().availableProcessors(), loadStart, BusBenchmark.loadavg()));
         sb.append("| point | metric |");
@@ -429,7 +458,7 @@ public final class ScaleBenchmark {
                 sb.append("| ").append(first ? pe.getKey() : "").append(" | ").append(k).append(" |");
                 for (Contender c : cfg.buses) {
                     List<String> v = pe.getValue().getOrDefault(c, Map.of()).get(k);
-                    sb.append(' ').append(v == null ? "–" : String.join(" / ", v)).append(" |");
+                    sb.append(' ').append(v == null ? "–" : String.join("; ", v)).append(" |");
                 }
                 sb.append('\n');
                 first = false;
