@@ -147,6 +147,8 @@ class QueueQuotaTest {
                 long lines = bus.stderr().all().stream().filter(l -> l.contains("Queued messages of uid 0 reached"))
                         .count();
                 assertEquals(1, lines, "one uid's flood is logged once a minute:\n" + bus.stderr().text());
+                assertTrue(bus.stderr().all().stream().noneMatch(l -> l.contains("the recipient's queue is full")),
+                        "no line per refused message:\n" + bus.stderr().text());
             }
         }
     }

@@ -868,6 +868,9 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
                 LOG.warn("Message to {} from {} dropped: the recipient's queue is full (max_outgoing_bytes)", dest, conn);
                 sendError(m, DBusErrors.LIMITS_EXCEEDED, "The destination service \"" + dest + "\" has a full message queue");
             }
+            // The same answer; the core logged the uid's refusal once a minute, so no line per message.
+            case QUEUE_QUOTA -> sendError(m, DBusErrors.LIMITS_EXCEEDED,
+                    "The destination service \"" + dest + "\" has a full message queue");
             case TOO_MANY_REPLIES -> sendError(m, DBusErrors.LIMITS_EXCEEDED,
                     "The maximum number of pending replies per connection has been reached (max_replies_per_connection="
                             + server.limits().maxRepliesPerConnection + ")");

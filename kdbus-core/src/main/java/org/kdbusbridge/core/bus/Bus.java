@@ -774,8 +774,9 @@ public final class Bus {
             return Delivery.ACCESS_DENIED;
         }
         if (!to.pool().fits(m)) {
-            to.pool().offer(m); // counts the drop
-            return Delivery.RECIPIENT_FULL;
+            to.pool().offer(m); // counts the drop (and logs a refusal by the queue quota, rate-limited)
+            return queued.allows(ReceivePool.chargedUid(m), QueueLedger.ENTRY_BYTES) ? Delivery.RECIPIENT_FULL
+                    : Delivery.QUEUE_QUOTA;
         }
         if (m.fds() != null && !to.acceptsUnixFds()) {
             return Delivery.FDS_NOT_SUPPORTED;

@@ -81,8 +81,8 @@ class QueueQuotaTest {
             assertEquals(Delivery.OK, bus.send(attacker, call(sink.uniqueName(), null)), "call " + i);
         }
         assertEquals(10 * CHARGE, ledger().bytes(1000));
-        assertEquals(Delivery.RECIPIENT_FULL, bus.send(attacker, call(sink.uniqueName(), null)));
-        assertEquals(Delivery.RECIPIENT_FULL, bus.send(attacker, call(peer.uniqueName(), null)),
+        assertEquals(Delivery.QUEUE_QUOTA, bus.send(attacker, call(sink.uniqueName(), null)));
+        assertEquals(Delivery.QUEUE_QUOTA, bus.send(attacker, call(peer.uniqueName(), null)),
                 "an empty pool is no way around the uid's budget");
         assertTrue(peer.pool().isEmpty());
         assertEquals(10 * CHARGE, ledger().bytes(1000), "refused messages hold nothing once routed");
@@ -96,10 +96,10 @@ class QueueQuotaTest {
         // The receiver reads one: exactly one more fits.
         sink.pool().pop();
         assertEquals(Delivery.OK, bus.send(attacker, call(sink.uniqueName(), null)));
-        assertEquals(Delivery.RECIPIENT_FULL, bus.send(attacker, call(sink.uniqueName(), null)));
+        assertEquals(Delivery.QUEUE_QUOTA, bus.send(attacker, call(sink.uniqueName(), null)));
         assertEquals(1, logged.size(), "still rate-limited");
         now += 60_000;
-        assertEquals(Delivery.RECIPIENT_FULL, bus.send(attacker, call(sink.uniqueName(), null)));
+        assertEquals(Delivery.QUEUE_QUOTA, bus.send(attacker, call(sink.uniqueName(), null)));
         assertEquals(2, logged.size(), "logged again after the interval");
         assertEquals(4, ledger().refusals());
     }
@@ -111,7 +111,7 @@ class QueueQuotaTest {
             Connection a = client(uid);
             for (int i = 0; i < 10; i++) {
                 Delivery d = bus.send(a, call(sink.uniqueName(), null));
-                assertEquals(uid < 102 || i < 5 ? Delivery.OK : Delivery.RECIPIENT_FULL, d, "uid " + uid + " call " + i);
+                assertEquals(uid < 102 || i < 5 ? Delivery.OK : Delivery.QUEUE_QUOTA, d, "uid " + uid + " call " + i);
             }
         }
         assertEquals(25 * CHARGE, ledger().totalBytes());
@@ -161,7 +161,7 @@ class QueueQuotaTest {
         }
         assertEquals(6, ledger().fds(1000));
         FdSet more = new FdSet(new int[] {30}, closed::add);
-        assertEquals(Delivery.RECIPIENT_FULL, bus.send(a, call(b.uniqueName(), more)), "past 6 fds of one uid");
+        assertEquals(Delivery.QUEUE_QUOTA, bus.send(a, call(b.uniqueName(), more)), "past 6 fds of one uid");
         more.release();
         assertEquals(List.of(30), closed, "the refused message's fd is closed at once");
         assertEquals(6, ledger().fds(1000));
