@@ -87,7 +87,7 @@ public final class QueueLedger {
     /** Whether {@code uid} may take {@code moreBytes} more (its message being already held). */
     public boolean allows(long uid, long moreBytes) {
         return bytes.get(uid) + moreBytes <= quota.perUserBytes() && totalBytes + moreBytes <= quota.busBytes()
-                && fds.get(uid) <= quota.perUserFds() && totalFds <= quota.busFds();
+                && (totalFds == 0 || (fds.get(uid) <= quota.perUserFds() && totalFds <= quota.busFds()));
     }
 
     /** A pool refused {@code m} because of this ledger: counted, and logged once per uid per interval. */
