@@ -54,7 +54,8 @@ public final class SaslServer {
     private static final int MECH_ANONYMOUS = 2;
 
     private final Config cfg;
-    /** Grows up to MAX_LINE + 1: real clients send lines of a few dozen bytes. */
+    private static final byte[] NO_LINE = new byte[0];
+    /** Grows up to MAX_LINE + 1: real clients send lines of a few dozen bytes. Dropped after the exchange. */
     private byte[] line = new byte[128];
     private int lineLen;
     private int totalBytes;
@@ -112,6 +113,11 @@ public final class SaslServer {
             line[lineLen++] = c;
         }
         return result();
+    }
+
+    /** Heap this exchange holds between calls: the partial line's buffer and the queued replies. */
+    public int heldBytes() {
+        return line.length + out.size();
     }
 
     /** Convenience for byte arrays; bytes after BEGIN are not reported (use the ByteBuffer form when pipelining). */
@@ -231,6 +237,7 @@ public final class SaslServer {
     private void onBegin() {
         if (state == State.WAIT_BEGIN) {
             state = State.AUTHENTICATED;
+            line = NO_LINE; // no more lines: an authenticated connection keeps no line buffer
         } else {
             disconnect("BEGIN before successful authentication");
         }
@@ -267,6 +274,7 @@ public final class SaslServer {
 
     private void disconnect(String reason) {
         state = State.DISCONNECTED;
+        line = NO_LINE;
         disconnectReason = reason;
     }
 

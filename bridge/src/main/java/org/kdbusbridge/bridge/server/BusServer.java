@@ -50,6 +50,8 @@ public final class BusServer implements Driver.Host {
     private java.util.function.Supplier<BusConfig> reloader;
     private final BusLimits limits;
     private final Bus bus;
+    /** Heap held by sessions' input outside the shared buffers (carries, heap frames, SASL lines). */
+    private final InputHeap inputHeap;
     private final Driver driver;
     private final String guid;
     private final EventLoop loop = new EventLoop("kdbus-bridge");
@@ -63,12 +65,23 @@ public final class BusServer implements Driver.Host {
     private FaultInjection faults;
 
     /**
-     * A server whose per-uid quota for match rules and names comes from this JVM's heap, or
-     * from {@code -Dkdbus.userQuotaBytes} (see {@link UserQuota#forHeap(long, String)}).
+     * A server whose per-uid quotas come from this JVM's heap and the process's fd limit, the
+     * per-uid parts overridable by {@code -Dkdbus.userQuotaBytes} (rules, names, reply slots) and
+     * {@code -Dkdbus.queueQuotaBytes} (queued messages); see {@link UserQuota#forHeap(long, String, String, long)}.
      */
     public BusServer(BusConfig config) {
         this(config, UserQuota.forHeap(Runtime.getRuntime().maxMemory(),
-                System.getProperty(UserQuota.PER_USER_PROPERTY)));
+                System.getProperty(UserQuota.PER_USER_PROPERTY), System.getProperty(UserQuota.QUEUE_PER_USER_PROPERTY),
+                fdLimit()));
+    }
+
+    /** RLIMIT_NOFILE as the JVM sees it (it raises the soft limit to the hard one at start), or 0 if unknown. */
+    private static long fdLimit() {
+        if (java.lang.management.ManagementFactory.getOperatingSystemMXBean()
+                instanceof com.sun.management.UnixOperatingSystemMXBean unix) {
+            return unix.getMaxFileDescriptorCount();
+        }
+        return 0;
     }
 
     public BusServer(BusConfig config, UserQuota quota) {
@@ -83,6 +96,7 @@ public final class BusServer implements Driver.Host {
         this.limits = new BusLimits();
         this.limits.copyFrom(config.limits());
         this.bus = new Bus(limits, quota);
+        this.inputHeap = new InputHeap(quota.framePerUserBytes(), quota.frameBusBytes());
         String overcommit = quota.overcommitNote(limits);
         if (overcommit != null) {
             LOG.info(overcommit);
@@ -111,6 +125,8 @@ public final class BusServer implements Driver.Host {
     }
 
     FaultInjection faults() { return faults; }
+
+    InputHeap inputHeap() { return inputHeap; }
 
     /** Binds every listen address and starts the loop; returns the connect address(es). */
     public String start() throws IOException {

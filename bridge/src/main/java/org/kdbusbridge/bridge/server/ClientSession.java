@@ -172,6 +172,12 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
      */
     private byte[] heapFrame;
     private int heapFrameLen;
+    /**
+     * What this session holds against the bus's {@link InputHeap} for its peer's uid: its carry
+     * array, a heap frame's full length (charged before the array grows to it) and, during SASL,
+     * the line buffer. Given back on close.
+     */
+    private long inputHeld;
     private int heapArrived;
     /** The buffer the frame being handled is in: {@code in}, {@code largeIn}'s buffer, or a heap frame's. */
     private ByteBuffer frameBuf;
@@ -345,6 +351,10 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
                 if (sasl.hasOutput()) {
                     queueRaw(sasl.takeOutput());
                 }
+                if (!holdInputHeap(carryBytes(), heapFrameBytes(), r == SaslServer.Result.CONTINUE ? sasl.heldBytes() : 0)) {
+                    in.clear();
+                    return;
+                }
                 if (r == SaslServer.Result.REJECT_DISCONNECT) {
                     LOG.info("Connection {} rejected during authentication: {}", this, sasl.disconnectReason());
                     in.clear();
@@ -379,7 +389,9 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
                         if (grow((int) len)) {
                             return; // grow() left the buffer in write mode
                         }
-                        startHeapFrame((int) len); // no direct buffer within the budget
+                        if (!startHeapFrame((int) len)) { // no direct buffer within the budget
+                            return; // nor heap within the uid's or the bus's input budget: closed
+                        }
                         break;
                     }
                     break;
@@ -508,11 +520,15 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
      * the rest is read through {@code in} and appended (readBurst). Called with {@code in} in
      * read mode at the frame's first byte.
      */
-    private void startHeapFrame(int len) {
+    private boolean startHeapFrame(int len) {
+        if (!holdInputHeap(carryBytes(), len, 0)) {
+            return false;
+        }
         heapFrameLen = len;
         heapArrived = 0;
         heapFrame = new byte[Math.min(len, Math.max(in.remaining(), INITIAL_BUFFER))];
         appendHeapFrame();
+        return true;
     }
 
     /** Appends {@code in}'s unread bytes (all of this frame's) to the heap frame, growing it as they arrive. */
@@ -533,6 +549,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
         heapFrame = null;
         heapFrameLen = 0;
         heapArrived = 0;
+        holdInputHeap(carryBytes(), 0, 0); // a shrink: always allowed
         frameBuf = whole;
         try {
             handleWholeFrame(0, len);
@@ -589,10 +606,15 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
         int n = b.position();
         if (n == 0 && carry != null && carry.length > CARRY_KEEP) {
             carry = null; // no partial frame left: a big carry is not kept while idle
+            holdInputHeap(0, heapFrameBytes(), 0); // a shrink: always allowed
         }
         if (n > 0) {
             if (carry == null || carry.length < n) {
-                carry = new byte[Math.max(n, 256)];
+                int size = Math.max(n, 256);
+                if (!holdInputHeap(size, heapFrameBytes(), authenticated ? 0 : sasl.heldBytes())) {
+                    return; // closed: the partial frame is dropped with the connection
+                }
+                carry = new byte[size];
             }
             b.flip();
             b.get(carry, 0, n);
@@ -766,6 +788,44 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
         close("protocol violation");
     }
 
+    private int carryBytes() {
+        return carry == null ? 0 : carry.length;
+    }
+
+    private int heapFrameBytes() {
+        return heapFrame == null ? 0 : heapFrameLen;
+    }
+
+    /** The uid input is charged to: the peer's (SO_PEERCRED), -1 if unknown. */
+    private long peerUid() {
+        return conn.credentials() == null ? -1 : conn.credentials().uid();
+    }
+
+    /**
+     * Sets this session's input hold to {@code carryBytes + frameBytes + saslBytes}. Past the
+     * uid's or the bus's budget (growth only), the connection is closed with one log line per uid
+     * per minute and false returned: the heap keeps room for everyone else.
+     */
+    private boolean holdInputHeap(long carryBytes, long frameBytes, long saslBytes) {
+        long want = carryBytes + frameBytes + saslBytes;
+        if (want == inputHeld) {
+            return true;
+        }
+        InputHeap heap = server.inputHeap();
+        long uid = peerUid();
+        if (heap.resize(uid, inputHeld, want)) {
+            inputHeld = want;
+            return true;
+        }
+        if (heap.shouldLog(uid, System.nanoTime() / 1_000_000)) {
+            LOG.warn("Disconnecting {}: its input would hold {} bytes of heap, past the input budget of uid {} ({}"
+                    + " bytes, uid holds {}) or of all uids ({} bytes, all hold {}); logged once a minute per uid",
+                    this, want, uid, heap.perUserBytes(), heap.used(uid), heap.busBytes(), heap.total());
+        }
+        close("input heap budget");
+        return false;
+    }
+
     /** One oversized client must not take the bus down with it. */
     private void closeForOutOfMemory() {
         LOG.error("Disconnecting {}: out of memory while receiving", this);
@@ -808,6 +868,9 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
                 LOG.warn("Message to {} from {} dropped: the recipient's queue is full (max_outgoing_bytes)", dest, conn);
                 sendError(m, DBusErrors.LIMITS_EXCEEDED, "The destination service \"" + dest + "\" has a full message queue");
             }
+            // The same answer; the core logged the uid's refusal once a minute, so no line per message.
+            case QUEUE_QUOTA -> sendError(m, DBusErrors.LIMITS_EXCEEDED,
+                    "The destination service \"" + dest + "\" has a full message queue");
             case TOO_MANY_REPLIES -> sendError(m, DBusErrors.LIMITS_EXCEEDED,
                     "The maximum number of pending replies per connection has been reached (max_replies_per_connection="
                             + server.limits().maxRepliesPerConnection + ")");
@@ -1149,6 +1212,10 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
             largeIn = null;
         }
         heapFrame = null;
+        if (inputHeld != 0) {
+            server.inputHeap().resize(peerUid(), inputHeld, 0);
+            inputHeld = 0;
+        }
         server.onClosed(this);
     }
 

@@ -10,8 +10,10 @@ import org.kdbusbridge.core.activation.Activator;
 import org.kdbusbridge.core.connection.Connection;
 import org.kdbusbridge.core.connection.ConnectionSink;
 import org.kdbusbridge.core.connection.Credentials;
+import org.kdbusbridge.core.connection.QueueLedger;
 import org.kdbusbridge.core.connection.ReceivePool;
 import org.kdbusbridge.core.connection.ReplySlot;
+import org.kdbusbridge.core.connection.UidLedger;
 import org.kdbusbridge.core.match.MatchIndex;
 import org.kdbusbridge.core.match.MatchRule;
 import org.kdbusbridge.core.message.Message;
@@ -74,6 +76,8 @@ public final class Bus {
     private java.util.function.Consumer<String> policyLog = text -> { };
     private java.util.function.Consumer<String> quotaLog = text -> { };
     private final UserQuotas quotas;
+    /** Bytes and fds held by queued messages, per sending uid and in all (every pool charges it). */
+    private final QueueLedger queued;
     private String lastDenial;
     private final ArrayList<Connection> scratch = new ArrayList<>();
     private long nextId = 1;
@@ -107,6 +111,8 @@ public final class Bus {
     public Bus(BusLimits limits, UserQuota quota) {
         this.limits = limits;
         this.quotas = new UserQuotas(quota);
+        this.queued = new QueueLedger(quota.queues());
+        this.queued.setLog(text -> quotaLog.accept(text), () -> clock.getAsLong());
         names.setEntryListener(new NameRegistry.EntryListener() {
             @Override
             public void added(Connection conn, String name) {
@@ -244,6 +250,11 @@ public final class Bus {
 
     public UserQuota quota() {
         return quotas.quota();
+    }
+
+    /** The ledger of queued bytes and fds (per sending uid and in all). */
+    public QueueLedger queued() {
+        return queued;
     }
 
     /** Where quota refusals are logged (already rate-limited: once per uid per minute). */
@@ -642,7 +653,7 @@ public final class Bus {
     /** A new, not yet registered connection (Hello makes it active). */
     public Connection connect(Credentials credentials, ConnectionSink sink) {
         connections++;
-        ReceivePool pool = new ReceivePool(limits.maxOutgoingBytes, limits.maxQueuedMessages);
+        ReceivePool pool = new ReceivePool(limits.maxOutgoingBytes, limits.maxQueuedMessages, queued);
         pool.setMaxFds(limits.maxOutgoingUnixFds);
         pool.setOwnerUid(credentials == null ? -1 : credentials.uid());
         Connection c = new Connection(nextId++, credentials, sink, pool);
@@ -763,8 +774,9 @@ public final class Bus {
             return Delivery.ACCESS_DENIED;
         }
         if (!to.pool().fits(m)) {
-            to.pool().offer(m); // counts the drop
-            return Delivery.RECIPIENT_FULL;
+            to.pool().offer(m); // counts the drop (and logs a refusal by the queue quota, rate-limited)
+            return queued.allows(ReceivePool.chargedUid(m), QueueLedger.ENTRY_BYTES) ? Delivery.RECIPIENT_FULL
+                    : Delivery.QUEUE_QUOTA;
         }
         if (m.fds() != null && !to.acceptsUnixFds()) {
             return Delivery.FDS_NOT_SUPPORTED;

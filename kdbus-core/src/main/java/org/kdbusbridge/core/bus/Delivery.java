@@ -9,6 +9,11 @@ public enum Delivery {
     NAME_HAS_NO_OWNER,
     /** The recipient's receive pool is full: LimitsExceeded. */
     RECIPIENT_FULL,
+    /**
+     * The sender's uid (or the bus) holds all the queued bytes or fds its quota allows: answered
+     * as RECIPIENT_FULL is; the bus already logged it (once a minute per uid).
+     */
+    QUEUE_QUOTA,
     /** The caller has too many calls awaiting replies: LimitsExceeded. */
     TOO_MANY_REPLIES,
     /**

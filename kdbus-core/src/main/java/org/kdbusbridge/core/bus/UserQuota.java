@@ -1,5 +1,6 @@
 package org.kdbusbridge.core.bus;
 
+import org.kdbusbridge.core.connection.QueueQuota;
 import org.kdbusbridge.core.match.MatchRule;
 
 /**
@@ -10,15 +11,23 @@ import org.kdbusbridge.core.match.MatchRule;
  * limits still apply; where they allow more than this, this wins.
  *
  * {@link #forHeap} keeps names and rules of one uid to an eighth of the heap and of all uids
- * to a quarter: the rest is a reserve never handed out, room for the queues (bounded by their
- * own byte limits), the driver's replies, refusing, disconnecting and the collector.
+ * to a quarter; queued messages the same again ({@link QueueQuota#forLimits}, with an eighth and
+ * a quarter of the fd limit for the fds they carry); frames read into the heap outside the
+ * shared buffers (and partial-frame carries) a sixteenth per uid and an eighth in all. What is
+ * left, at least three eighths of the heap, is a reserve never handed out: the driver's replies,
+ * refusing, disconnecting and the collector.
  *
  * @param perUserBytes  what one uid may hold
  * @param busBytes      what all uids together may hold
  * @param matchRuleBase the charge of one match rule besides its strings
  * @param nameEntryBase the charge of one name or queue entry besides the name's characters
+ * @param queues        what the queued messages of one uid, and of all, may hold
+ * @param framePerUserBytes heap bytes the connections of one uid may hold in frames being read
+ *                      (the bridge's heap fallback and partial-frame carries)
+ * @param frameBusBytes the same for all uids together
  */
-public record UserQuota(long perUserBytes, long busBytes, int matchRuleBase, int nameEntryBase) {
+public record UserQuota(long perUserBytes, long busBytes, int matchRuleBase, int nameEntryBase, QueueQuota queues,
+        long framePerUserBytes, long frameBusBytes) {
     /** Measured heap per rule beyond its strings (MatchIndex entry, owner list slot, rule object). */
     public static final int MATCH_RULE_BASE = 140;
     /** Measured heap per name entry beyond the name's bytes (queue, owner record, map entry, owned list). */
@@ -32,20 +41,43 @@ public record UserQuota(long perUserBytes, long busBytes, int matchRuleBase, int
     private static final int STRING_OVERHEAD = 40;
     /** The system property that overrides the per-uid budget (bytes), read by the bridge only. */
     public static final String PER_USER_PROPERTY = "kdbus.userQuotaBytes";
+    /** The system property that overrides the per-uid budget of queued messages (bytes), read by the bridge only. */
+    public static final String QUEUE_PER_USER_PROPERTY = "kdbus.queueQuotaBytes";
 
-    /** Budgets derived from the heap the JVM may use ({@code Runtime.maxMemory()}). */
+    /** Rules, names and reply slots bounded; queues and frames held to their busconfig limits only. */
+    public UserQuota(long perUserBytes, long busBytes, int matchRuleBase, int nameEntryBase) {
+        this(perUserBytes, busBytes, matchRuleBase, nameEntryBase, QueueQuota.UNLIMITED, Long.MAX_VALUE,
+                Long.MAX_VALUE);
+    }
+
+    /** Budgets derived from the heap the JVM may use ({@code Runtime.maxMemory()}); fds unbounded. */
     public static UserQuota forHeap(long maxMemory) {
-        return new UserQuota(maxMemory / 8, maxMemory / 4, MATCH_RULE_BASE, NAME_ENTRY_BASE);
+        return forHeap(maxMemory, null, null, 0);
     }
 
     /** As {@link #forHeap}, with the per-uid budget taken from {@code perUserOverride} if not null. */
     public static UserQuota forHeap(long maxMemory, String perUserOverride) {
-        UserQuota q = forHeap(maxMemory);
-        if (perUserOverride == null || perUserOverride.isBlank()) {
-            return q;
+        return forHeap(maxMemory, perUserOverride, null, 0);
+    }
+
+    /**
+     * Budgets from the heap and the process's fd limit ({@code fdLimit <= 0}: unknown), with the
+     * per-uid budgets of rules and names, and of queued messages, overridden if not null. A larger
+     * override cannot eat the reserve: the bus-wide budgets still bound it.
+     */
+    public static UserQuota forHeap(long maxMemory, String perUserOverride, String queuePerUserOverride, long fdLimit) {
+        long perUser = isSet(perUserOverride) ? Long.parseLong(perUserOverride.trim()) : maxMemory / 8;
+        QueueQuota queues = QueueQuota.forLimits(maxMemory, fdLimit);
+        if (isSet(queuePerUserOverride)) {
+            queues = new QueueQuota(Long.parseLong(queuePerUserOverride.trim()), queues.busBytes(),
+                    queues.perUserFds(), queues.busFds());
         }
-        // A larger override cannot eat the reserve: the bus-wide budget still bounds it.
-        return new UserQuota(Long.parseLong(perUserOverride.trim()), q.busBytes, MATCH_RULE_BASE, NAME_ENTRY_BASE);
+        return new UserQuota(perUser, maxMemory / 4, MATCH_RULE_BASE, NAME_ENTRY_BASE, queues, maxMemory / 16,
+                maxMemory / 8);
+    }
+
+    private static boolean isSet(String s) {
+        return s != null && !s.isBlank();
     }
 
     /** The charge of one match rule. */
@@ -64,6 +96,34 @@ public record UserQuota(long perUserBytes, long busBytes, int matchRuleBase, int
      * max_connections_per_user, at the smallest charge), or null if they do not.
      */
     public String overcommitNote(BusLimits limits) {
+        String names = namesNote(limits);
+        String queued = queuesNote(limits);
+        if (names == null || queued == null) {
+            return names == null ? queued : names;
+        }
+        return names + "; " + queued;
+    }
+
+    /**
+     * The note for queued messages: when max_outgoing_bytes (one receiver's queue) or
+     * max_incoming_bytes (one sender's messages in flight) times max_connections_per_user lets one
+     * uid queue more than its budget, or null.
+     */
+    private String queuesNote(BusLimits limits) {
+        long conns = Math.max(0, limits.maxConnectionsPerUser);
+        long each = Math.max(0, limits.maxIncomingBytes);
+        long bytes = conns > 0 && each > Long.MAX_VALUE / conns ? Long.MAX_VALUE : conns * each; // saturating
+        if (bytes <= queues.perUserBytes()) {
+            return null;
+        }
+        return "max_connections_per_user=" + limits.maxConnectionsPerUser + " with max_incoming_bytes="
+                + limits.maxIncomingBytes + " and max_outgoing_bytes=" + limits.maxOutgoingBytes
+                + " would let one uid queue up to " + bytes + " bytes of messages; the per-uid queue quota of "
+                + queues.perUserBytes() + " bytes (all uids: " + queues.busBytes() + ", fds " + queues.perUserFds()
+                + " per uid, " + queues.busFds() + " in all) wins, messages beyond it are refused as by a full queue";
+    }
+
+    private String namesNote(BusLimits limits) {
         long conns = Math.max(0, limits.maxConnectionsPerUser);
         long rules = conns * Math.max(0, limits.maxMatchRulesPerConnection) * (matchRuleBase + STRING_OVERHEAD);
         long names = conns * Math.max(0, limits.maxNamesPerConnection) * (nameEntryBase + STRING_OVERHEAD);

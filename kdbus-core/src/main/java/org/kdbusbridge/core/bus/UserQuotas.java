@@ -3,6 +3,8 @@ package org.kdbusbridge.core.bus;
 import java.util.HashMap;
 import java.util.Map;
 
+import org.kdbusbridge.core.connection.UidLedger;
+
 /**
  * What each uid holds now against its {@link UserQuota}, and when a refusal was last logged.
  *

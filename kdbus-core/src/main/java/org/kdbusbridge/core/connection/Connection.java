@@ -219,20 +219,33 @@ public final class Connection implements ConnectionPolicy.Peer {
         }
     }
 
-    /** A queue took {@code m}: the first one charges its sender's incoming counter. */
+    /**
+     * A queue took {@code m}: the first one charges its sender's incoming counter, and the bus's
+     * {@link QueueLedger} (the sender's uid: {@link QueueLedger#messageBytes} and its fds).
+     */
     public static void holdQueued(Message m) {
         if (m.retainQueued() && m.sender() != null) {
             m.sender().chargeIncoming(m.size(), m.unixFds());
+            m.sender().chargeLedger(m, 1);
         }
     }
 
-    /** A queue let {@code m} go: the last one gives its sender's charge back. */
+    /** A queue let {@code m} go: the last one gives its sender's charges back. */
     public static void releaseQueued(Message m) {
         if (m.releaseQueued()) {
             if (m.sender() != null) {
                 m.sender().chargeIncoming(-m.size(), -m.unixFds());
+                m.sender().chargeLedger(m, -1);
             }
             m.payload().free(); // a large (direct) payload's memory goes back now, not at the next GC
+        }
+    }
+
+    private void chargeLedger(Message m, int sign) {
+        QueueLedger ledger = pool.ledger();
+        if (ledger != null) {
+            long uid = credentials == null ? -1 : credentials.uid(); // as ReceivePool.chargedUid
+            ledger.add(uid, sign * QueueLedger.messageBytes(m), sign * (long) m.unixFds());
         }
     }
 

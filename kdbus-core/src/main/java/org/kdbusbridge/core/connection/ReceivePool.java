@@ -22,6 +22,11 @@ import org.kdbusbridge.core.message.Message;
  * dbus-broker uses, so one flooding uid can never leave other uids without room. The table
  * holds only uids with a charge, so it is as small as the number of users talking to this
  * peer; lookups are linear scans over primitive arrays and allocate nothing.
+ *
+ * Bus-wide budget: a pool built with a {@link QueueLedger} also refuses a client's message
+ * while its sender's uid, or all uids, hold more queued bytes or fds than the ledger's quota
+ * allows, empty pool or not (the refusal is the same as a full pool's); each entry is charged
+ * {@link QueueLedger#ENTRY_BYTES} there until it leaves.
  */
 public final class ReceivePool {
     /** The uid of bus-originated messages: never charged to anybody. */
@@ -30,6 +35,8 @@ public final class ReceivePool {
     private final ArrayDeque<Message> queue = new ArrayDeque<>();
     private final long maxBytes;
     private final int maxMessages;
+    /** The bus-wide ledger of queued bytes and fds, or null (no budget beyond this pool's). */
+    private final QueueLedger ledger;
     private int maxFds = Integer.MAX_VALUE;
     private long ownerUid = BUS_UID;
     private int fds;
@@ -45,8 +52,19 @@ public final class ReceivePool {
     private int users;
 
     public ReceivePool(long maxBytes, int maxMessages) {
+        this(maxBytes, maxMessages, null);
+    }
+
+    /** A pool whose clients' messages are also held to {@code ledger}'s budgets (null: none). */
+    public ReceivePool(long maxBytes, int maxMessages, QueueLedger ledger) {
         this.maxBytes = maxBytes;
         this.maxMessages = maxMessages;
+        this.ledger = ledger;
+    }
+
+    /** The bus-wide ledger this pool charges, or null. */
+    public QueueLedger ledger() {
+        return ledger;
     }
 
     /** The fd budget (dbus-daemon's max_outgoing_unix_fds). */
@@ -85,6 +103,9 @@ public final class ReceivePool {
 
     /** Whether {@code size} bytes with {@code nfds} fds from {@code uid} fit now. */
     public boolean fits(long uid, int size, int nfds) {
+        if (ledger != null && uid != BUS_UID && !ledger.allows(uid, QueueLedger.ENTRY_BYTES)) {
+            return false; // the uid's (or the bus's) queued bytes or fds are spent: as a full queue
+        }
         // An empty pool always takes one message, so a single large message can't wedge a peer.
         if (queue.isEmpty()) {
             return true;
@@ -117,6 +138,10 @@ public final class ReceivePool {
     public boolean offer(Message m) {
         if (!fits(m)) {
             dropped++;
+            long uid = chargedUid(m);
+            if (ledger != null && uid != BUS_UID && !ledger.allows(uid, QueueLedger.ENTRY_BYTES)) {
+                ledger.refused(m, uid);
+            }
             return false;
         }
         push(m);
@@ -140,6 +165,9 @@ public final class ReceivePool {
         long uid = chargedUid(m);
         if (uid != ownerUid && uid != BUS_UID) {
             charge(uid, m.size(), m.unixFds(), 1);
+        }
+        if (ledger != null && uid != BUS_UID) {
+            ledger.add(uid, QueueLedger.ENTRY_BYTES, 0);
         }
         Connection.holdQueued(m);
     }
@@ -166,6 +194,9 @@ public final class ReceivePool {
         long uid = chargedUid(m);
         if (uid != ownerUid && uid != BUS_UID) {
             charge(uid, -m.size(), -m.unixFds(), -1);
+        }
+        if (ledger != null && uid != BUS_UID) {
+            ledger.add(uid, -QueueLedger.ENTRY_BYTES, 0);
         }
         Connection.releaseQueued(m);
     }

@@ -284,8 +284,22 @@ class UserQuotaTest {
         UserQuota o = UserQuota.forHeap(heap, "65536");
         assertEquals(65536, o.perUserBytes());
         assertEquals(heap / 4, o.busBytes(), "an override never eats the reserve");
-        // session.conf's limits overcommit a 512 MiB heap; dbus-daemon's defaults do not.
-        assertNull(q.overcommitNote(new BusLimits()));
+        // session.conf's limits overcommit a 512 MiB heap with rules and names; dbus-daemon's
+        // defaults do not, but their 256 connections x 127 MiB in flight overcommit the queues.
+        String defaults = q.overcommitNote(new BusLimits());
+        assertTrue(defaults.startsWith("max_connections_per_user=256 with max_incoming_bytes=133169152"), defaults);
+        assertFalse(defaults.contains("match rules"), defaults);
+        assertNull(new UserQuota(heap / 8, heap / 4, UserQuota.MATCH_RULE_BASE, UserQuota.NAME_ENTRY_BASE)
+                .overcommitNote(new BusLimits()), "no queue budget, no queue note");
+        assertEquals(heap / 8, q.queues().perUserBytes());
+        assertEquals(heap / 4, q.queues().busBytes());
+        UserQuota f = UserQuota.forHeap(heap, null, "4096", 20_000);
+        assertEquals(4096, f.queues().perUserBytes());
+        assertEquals(heap / 4, f.queues().busBytes(), "an override never eats the reserve");
+        assertEquals(2_500, f.queues().perUserFds());
+        assertEquals(5_000, f.queues().busFds());
+        assertEquals(heap / 16, f.framePerUserBytes());
+        assertEquals(heap / 8, f.frameBusBytes());
         BusLimits session = new BusLimits();
         session.maxMatchRulesPerConnection = 50_000;
         session.maxNamesPerConnection = 50_000;

@@ -1,6 +1,6 @@
 // The ledger against a plain map under random charges and releases over colliding uids
 // (negative, -1 for unknown credentials, large): same values, and an entry only while non-zero.
-package org.kdbusbridge.core.bus;
+package org.kdbusbridge.core.connection;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 

@@ -1,4 +1,4 @@
-package org.kdbusbridge.core.bus;
+package org.kdbusbridge.core.connection;
 
 /**
  * Bytes held per uid: open addressing with linear probing over primitive arrays, kept at most
@@ -6,7 +6,7 @@ package org.kdbusbridge.core.bus;
  * above 127 on each call). An entry is removed when it falls to zero (backward shift, no
  * tombstones), so a uid holding nothing has no entry.
  */
-final class UidLedger {
+public final class UidLedger {
     private static final int MIN_CAPACITY = 16;
     private long[] uids = new long[MIN_CAPACITY];
     private long[] bytes = new long[MIN_CAPACITY];
@@ -14,7 +14,7 @@ final class UidLedger {
     private boolean[] used = new boolean[MIN_CAPACITY];
     private int size;
 
-    int size() { return size; }
+    public int size() { return size; }
 
     private static int home(long uid, int mask) {
         long h = uid * 0x9E3779B97F4A7C15L;
@@ -31,13 +31,13 @@ final class UidLedger {
         return -1;
     }
 
-    long get(long uid) {
+    public long get(long uid) {
         int i = indexOf(uid);
         return i < 0 ? 0 : bytes[i];
     }
 
     /** Adds {@code delta} to the uid's bytes; an entry that reaches zero or less goes. */
-    void add(long uid, long delta) {
+    public void add(long uid, long delta) {
         int i = indexOf(uid);
         if (i < 0) {
             if (delta <= 0) {

@@ -1,0 +1,116 @@
+// Invariants under test (issue 14, "SASL state and large frames on the heap"): the heap that
+// sessions hold for input outside the shared buffers (carries, heap frames, SASL lines) is charged
+// to the peer's uid and to the bus; a hold grows only within both budgets, shrinks always, and
+// goes back to zero when the session closes; a connection whose frame would take the heap past
+// its uid's budget is disconnected (logged once a minute per uid) while others are served.
+package org.kdbusbridge.bridge.server;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import org.kdbusbridge.bridge.config.BusConfig;
+import org.kdbusbridge.bridge.protocol.BodyWriter;
+import org.kdbusbridge.bridge.protocol.MessageBuilder;
+import org.kdbusbridge.bridge.server.RawClient.Msg;
+import org.kdbusbridge.core.bus.UserQuota;
+import org.kdbusbridge.core.connection.QueueQuota;
+
+class InputHeapTest {
+    private static final String IFACE = "org.kdbusbridge.InputHeap";
+
+    @TempDir
+    Path dir;
+
+    private BusServer server;
+    private int savedThreshold;
+
+    @AfterEach
+    void stop() {
+        if (server != null) {
+            server.stop();
+            ClientSession.zeroCopyThreshold = savedThreshold;
+        }
+    }
+
+    @Test
+    void holdsGrowWithinBothBudgetsAndAlwaysShrink() {
+        InputHeap h = new InputHeap(100, 150);
+        assertTrue(h.resize(1, 0, 100));
+        assertFalse(h.resize(1, 100, 101), "past the uid's budget");
+        assertEquals(100, h.used(1), "a refused growth changes nothing");
+        assertTrue(h.resize(2, 0, 50));
+        assertFalse(h.resize(3, 0, 1), "past the bus's budget, whatever the uid holds");
+        assertTrue(h.resize(1, 100, 20), "a shrink always happens");
+        assertTrue(h.resize(3, 0, 80));
+        assertEquals(150, h.total());
+        assertTrue(h.resize(1, 20, 0));
+        assertTrue(h.resize(2, 50, 0));
+        assertTrue(h.resize(3, 80, 0));
+        assertEquals(0, h.total());
+        assertEquals(0, h.used(1));
+        assertTrue(h.shouldLog(1, 0));
+        assertFalse(h.shouldLog(1, 59_999));
+        assertTrue(h.shouldLog(2, 59_999), "per uid");
+        assertTrue(h.shouldLog(1, 60_000));
+    }
+
+    private <T> T onLoop(Supplier<T> q) throws Exception {
+        CompletableFuture<T> f = new CompletableFuture<>();
+        server.loop().execute(() -> f.complete(q.get()));
+        return f.get(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    @Timeout(value = 60, unit = TimeUnit.SECONDS)
+    void aFramePastTheUidsInputBudgetDisconnectsOnlyItsConnection() throws Exception {
+        savedThreshold = ClientSession.zeroCopyThreshold;
+        ClientSession.zeroCopyThreshold = ClientSession.ZERO_COPY_SIZE;
+        long perUid = 512 * 1024;
+        UserQuota q = new UserQuota(1 << 20, 1 << 21, UserQuota.MATCH_RULE_BASE, UserQuota.NAME_ENTRY_BASE,
+                QueueQuota.UNLIMITED, perUid, 4 * perUid);
+        // No direct memory beyond the two scratches: every large frame takes the heap path.
+        server = new BusServer(BusConfig.forAddress("unix:path=" + dir.resolve("bus")), q,
+                new DirectBuffers(DirectBuffers.DEFAULT_MAX_IO_BUFFERS, 2L * DirectBuffers.IO_BUFFER));
+        server.start();
+        Path socket = dir.resolve("bus");
+        try (RawClient receiver = RawClient.open(socket); RawClient fits = RawClient.open(socket);
+             RawClient tooBig = RawClient.open(socket)) {
+            byte[] small = new byte[300 * 1024];
+            new Random(14).nextBytes(small);
+            byte[] smallBody = new BodyWriter().writeByteArray(small).toByteArray();
+            fits.signal(receiver.uniqueName, "/h", IFACE, "Fits", "ay", smallBody);
+            Msg m = receiver.read();
+            assertTrue(m.isSignal("Fits"), m.toString());
+            assertArrayEquals(smallBody, Arrays.copyOfRange(m.frame(), m.bodyOffset(), m.bodyOffset() + m.bodyLength()));
+            assertEquals(0L, onLoop(() -> server.inputHeap().total()), "the heap frame's hold went back");
+
+            // Half of a 1 MiB frame: its whole length is charged before the array grows to it.
+            byte[] frame = MessageBuilder.signal(tooBig.nextSerial(), "/h", IFACE, "TooBig", receiver.uniqueName,
+                    null, "ay", new BodyWriter().writeByteArray(new byte[1 << 20]).toByteArray());
+            boolean cutOff = false;
+            try {
+                tooBig.write(Arrays.copyOf(frame, frame.length / 2));
+            } catch (java.io.IOException e) {
+                cutOff = true; // the bus closed it as soon as the header said how long the frame is
+            }
+            assertTrue(cutOff || tooBig.awaitEof(10_000), "disconnected past its uid's input budget");
+            assertEquals(0L, onLoop(() -> server.inputHeap().total()), "a closed session holds nothing");
+            assertEquals(0, receiver.sync(), "the bus still answers; nothing of the refused frame arrived");
+            fits.signal(receiver.uniqueName, "/h", IFACE, "Again", "ay", smallBody);
+            assertTrue(receiver.read().isSignal("Again"), "a frame within the budget is still read");
+        }
+    }
+}

@@ -1,0 +1,144 @@
+package org.kdbusbridge.core.connection;
+
+import java.util.function.Consumer;
+import java.util.function.LongSupplier;
+
+import org.kdbusbridge.core.message.Message;
+
+/**
+ * The bytes and unix fds that queued messages hold, per sending uid and for the whole bus,
+ * against a {@link QueueQuota}: what stops one uid from filling the heap (or the fd table)
+ * through receivers that never read, within each receiver's own byte limits.
+ *
+ * What is charged, to the sender's uid ({@link ReceivePool#chargedUid}): a message's bytes ({@link #messageBytes}) and fds once, from its first hold to its last release ({@link Connection#holdQueued}, so the
+ * routing step's own hold counts too, and a broadcast queued on a thousand receivers is counted
+ * as the one copy it is), plus {@link #ENTRY_BYTES} per queue entry. Bus-originated messages are
+ * never charged: they come out of the reserve.
+ *
+ * Invariants: every charge is released exactly once (a uid holding nothing has no entry);
+ * {@link #totalBytes()} and {@link #totalFds()} are the sums over uids; a receive pool queues
+ * a client's message only while its uid's holdings, this message included, are within both
+ * budgets, otherwise it is refused as a full queue refuses it. Primitive tables: a charge or a
+ * check allocates nothing. Touched on the bus thread only.
+ */
+public final class QueueLedger {
+    /**
+     * A message's heap besides its wire bytes and its header strings' characters: the Message,
+     * its payload and argument objects and the String objects it was decoded into, at worst
+     * fresh ones (measured by QueueFootprintTest; docs/performance.md).
+     */
+    public static final int MESSAGE_BYTES = 336;
+    /** One queue entry: its ArrayDeque slot (4 bytes with compressed oops) at the deque's worst half-empty doubling. */
+    public static final int ENTRY_BYTES = 8;
+    /** A uid's refusals are logged at most once in this many milliseconds. */
+    static final long LOG_INTERVAL_MILLIS = 60_000;
+
+    private final QueueQuota quota;
+    private final UidLedger bytes = new UidLedger();
+    private final UidLedger fds = new UidLedger();
+    /** When each uid's refusal was last logged (millis + 1, so a time of 0 still makes an entry). */
+    private final UidLedger loggedAt = new UidLedger();
+    private long totalBytes;
+    private long totalFds;
+    private long refusals;
+    private Consumer<String> log = text -> { };
+    private LongSupplier clock = () -> System.nanoTime() / 1_000_000;
+
+    public QueueLedger(QueueQuota quota) {
+        this.quota = quota;
+    }
+
+    public QueueQuota quota() {
+        return quota;
+    }
+
+    /** Where refusals are logged (once per uid per minute) and the clock that rate-limits them. */
+    public void setLog(Consumer<String> log, LongSupplier clockMillis) {
+        this.log = log;
+        this.clock = clockMillis;
+    }
+
+    /** Charges (positive) or releases (negative) {@code dBytes} and {@code dFds} for {@code uid}. */
+    public void add(long uid, long dBytes, long dFds) {
+        assert dBytes >= 0 || bytes.get(uid) >= -dBytes : "uid " + uid + " releases " + -dBytes + " bytes but holds "
+                + bytes.get(uid);
+        assert dFds >= 0 || fds.get(uid) >= -dFds : "uid " + uid + " releases " + -dFds + " fds but holds " + fds.get(uid);
+        bytes.add(uid, dBytes);
+        totalBytes += dBytes;
+        if (dFds != 0) {
+            fds.add(uid, dFds);
+            totalFds += dFds;
+        }
+    }
+
+    /**
+     * What {@code m} is charged once while queued anywhere: its wire bytes, {@link #MESSAGE_BYTES}
+     * and its header strings' characters, which the decoded strings hold a second time.
+     */
+    public static long messageBytes(Message m) {
+        return (long) m.size() + MESSAGE_BYTES + length(m.destination()) + length(m.path()) + length(m.iface())
+                + length(m.member()) + length(m.errorName());
+    }
+
+    private static int length(String s) {
+        return s == null ? 0 : s.length();
+    }
+
+    /** Whether {@code uid} may take {@code moreBytes} more (its message being already held). */
+    public boolean allows(long uid, long moreBytes) {
+        return bytes.get(uid) + moreBytes <= quota.perUserBytes() && totalBytes + moreBytes <= quota.busBytes()
+                && (totalFds == 0 || (fds.get(uid) <= quota.perUserFds() && totalFds <= quota.busFds()));
+    }
+
+    /** A pool refused {@code m} because of this ledger: counted, and logged once per uid per interval. */
+    void refused(Message m, long uid) {
+        refusals++;
+        long now = clock.getAsLong();
+        long last = loggedAt.get(uid);
+        if (last != 0 && now + 1 - last < LOG_INTERVAL_MILLIS) {
+            return;
+        }
+        loggedAt.add(uid, now + 1 - last);
+        log.accept(refusalText(m, uid));
+    }
+
+    private String refusalText(Message m, long uid) {
+        boolean fdsOver = fds.get(uid) > quota.perUserFds() || totalFds > quota.busFds();
+        boolean own = fdsOver ? fds.get(uid) > quota.perUserFds() : bytes.get(uid) + ENTRY_BYTES > quota.perUserBytes();
+        String what = fdsOver ? (own ? "its quota of " + quota.perUserFds() + " unix fds"
+                : "the bus's quota of " + quota.busFds() + " unix fds for all users")
+                : (own ? "its memory quota of " + quota.perUserBytes() + " bytes"
+                        : "the bus's memory quota of " + quota.busBytes() + " bytes for all users");
+        Connection s = m.sender();
+        return "Queued messages of uid " + uid + " reached " + what + " (uid holds " + bytes.get(uid) + " bytes and "
+                + fds.get(uid) + " fds, all uids " + totalBytes + " bytes and " + totalFds + " fds); messages from "
+                + (s == null ? "uid " + uid : "\"" + s.uniqueName() + "\" (" + s.logInfo() + ")")
+                + " and its uid are refused as by a full queue (logged once a minute per uid)";
+    }
+
+    public long bytes(long uid) {
+        return bytes.get(uid);
+    }
+
+    public long fds(long uid) {
+        return fds.get(uid);
+    }
+
+    public long totalBytes() {
+        return totalBytes;
+    }
+
+    public long totalFds() {
+        return totalFds;
+    }
+
+    /** Uids holding something (a uid holding nothing has no entry). */
+    public int holders() {
+        return bytes.size();
+    }
+
+    /** Deliveries refused by this ledger so far. */
+    public long refusals() {
+        return refusals;
+    }
+}
