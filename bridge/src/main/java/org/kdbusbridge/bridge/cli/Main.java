@@ -176,6 +176,9 @@ public final class Main {
         if (argv.length > 0 && argv[0].equals("run-session")) {
             return RunSession.run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         }
+        if (argv.length > 0 && argv[0].equals("train-cache")) {
+            return CacheTraining.run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
+        }
         if (argv.length > 0 && argv[0].equals("diff")) {
             return org.kdbusbridge.bridge.migration.DiffCommand.run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         }
