@@ -111,9 +111,12 @@ class JniLibCTest {
     @Test
     void jnrFallbackWhenTheLibraryIsOff() throws Exception {
         Path java = Path.of(System.getProperty("java.home"), "bin", "java");
-        Process p = new ProcessBuilder(java.toString(), "-D" + LibC.Native.LIBRARY_PROPERTY + "=none",
-                "-cp", System.getProperty("java.class.path"), JnrFallbackProbe.class.getName())
-                .redirectErrorStream(true).start();
+        List<String> cmd = new ArrayList<>(List.of(java.toString(), "-D" + LibC.Native.LIBRARY_PROPERTY + "=none"));
+        if (Runtime.version().feature() >= 24) { // what bin/kdbus-bridge and the manifest grant jnr there
+            cmd.addAll(List.of("--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow"));
+        }
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), JnrFallbackProbe.class.getName()));
+        Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
         assertTrue(p.waitFor(60, TimeUnit.SECONDS));
         assertEquals(0, p.exitValue(), out);
