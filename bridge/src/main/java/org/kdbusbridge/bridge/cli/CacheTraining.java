@@ -38,7 +38,7 @@ final class CacheTraining {
             dir = Files.createTempDirectory("kdbus-bridge-train");
             Main.Options o = Main.parse(new String[] {"--config-file=" + conf, "--nofork",
                     "--address=unix:path=" + dir.resolve("bus")});
-            BusConfig config = Main.load(o);
+            BusConfig config = Main.load(o, Main.configCache()); // also leaves the config in the cache
             StopSignals.install(); // the classes of a real start's handlers; a stop signal is recorded, not acted on
             BusServer server = new BusServer(config);
             String address = server.start();
