@@ -55,7 +55,8 @@ public final class Spawner {
             "JOURNAL_STREAM", "LISTEN_FDNAMES", "LISTEN_FDS", "LISTEN_PID", "NOTIFY_SOCKET", "INVOCATION_ID");
 
     private static final Logger LOG = LoggerFactory.getLogger(Spawner.class);
-    private static final Pattern JAVA_ERRNO = Pattern.compile("error=(\\d+), (.*)$");
+    /** JDK 17: "...: error=2, No such file or directory"; JDK 25: "...: Exec failed, error: 2 (No such file or directory) ". */
+    private static final Pattern JAVA_ERRNO = Pattern.compile("error=(\\d+), (.*)$|error: (\\d+) \\((.*)\\)\\s*$");
     private static final File DEV_NULL = new File("/dev/null");
 
     /** Outcome callbacks, called on the spawner's thread; hop to the loop with EventLoop.execute. */
@@ -229,13 +230,13 @@ public final class Spawner {
         }
     }
 
-    /** strerror text from Java's "Cannot run program ...: error=2, No such file or directory". */
+    /** strerror text from Java's "Cannot run program ..." message (JDK 17's and JDK 25's forms). */
     static String reason(Exception e) {
         String msg = e.getMessage();
         if (msg != null) {
             Matcher m = JAVA_ERRNO.matcher(msg);
             if (m.find()) {
-                return m.group(2);
+                return m.group(2) != null ? m.group(2) : m.group(4);
             }
             return msg;
         }

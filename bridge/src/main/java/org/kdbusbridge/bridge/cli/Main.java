@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import org.kdbusbridge.bridge.capture.CaptureSink;
 import org.kdbusbridge.bridge.config.BusConfig;
 import org.kdbusbridge.bridge.config.BusConfigParser;
+import org.kdbusbridge.bridge.config.ConfigCache;
 import org.kdbusbridge.bridge.config.ConfigException;
 import org.kdbusbridge.bridge.server.BusServer;
 import org.kdbusbridge.bridge.transport.LibC;
@@ -176,6 +177,9 @@ public final class Main {
         if (argv.length > 0 && argv[0].equals("run-session")) {
             return RunSession.run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         }
+        if (argv.length > 0 && argv[0].equals("train-cache")) {
+            return CacheTraining.run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
+        }
         if (argv.length > 0 && argv[0].equals("diff")) {
             return org.kdbusbridge.bridge.migration.DiffCommand.run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         }
@@ -205,9 +209,10 @@ public final class Main {
             System.err.println(USAGE);
             return 1;
         }
+        ConfigCache cache = configCache();
         BusConfig config;
         try {
-            config = load(o);
+            config = load(o, cache);
         } catch (ConfigException e) {
             System.err.println("Failed to start message bus: " + e.getMessage());
             return 1;
@@ -265,7 +270,7 @@ public final class Main {
         }
         server.setReloader(() -> {
             try {
-                return load(o);
+                return load(o, cache);
             } catch (ConfigException e) {
                 throw new IllegalStateException(e.getMessage(), e);
             }
@@ -300,9 +305,17 @@ public final class Main {
         return StopSignals.end(signal);
     }
 
+    /** -Dkdbus.cacheDir: where read busconfig files are kept (bin/kdbus-bridge passes its cache directory). */
+    static final String CACHE_DIR_PROPERTY = "kdbus.cacheDir";
+
+    /** The busconfig cache this JVM was given (none if the property is unset). */
+    static ConfigCache configCache() {
+        return ConfigCache.in(System.getProperty(CACHE_DIR_PROPERTY));
+    }
+
     /** Reads the configuration the options name, with --address applied. */
-    static BusConfig load(Options o) throws ConfigException {
-        BusConfig config = BusConfigParser.parse(Path.of(o.configFile));
+    static BusConfig load(Options o, ConfigCache cache) throws ConfigException {
+        BusConfig config = BusConfigParser.parse(Path.of(o.configFile), cache);
         if (o.address != null) {
             config.overrideListen(o.address);
         }

@@ -68,13 +68,10 @@ final class StopSignals {
      * 10-20 ms. Nothing is left to do at that point: sockets and pid file are gone, the capture
      * file is closed, and the JVM runs with -XX:-UsePerfData (no hsperfdata file to delete).
      *
-     * <p>Except while the launcher trains the AppCDS archive (bin/kdbus-bridge's first start
-     * passes -XX:ArchiveClassesAtExit): the JVM writes the archive only on a normal exit, and a
-     * start ended by _exit or a signal would leave the next start untrained again. Such a start
-     * returns, so the JVM exits normally: with 0 on SIGTERM, as always, but with status 130
-     * (128 + 2) on SIGINT, once per jar; every later start dies by the signal. (Training in a
-     * separate process would avoid even that, at the price of a second JVM start beside the
-     * first bus.)
+     * <p>Except in a JVM that writes a class-data archive at exit (-XX:ArchiveClassesAtExit or
+     * -XX:AOTCacheOutput given by hand; bin/kdbus-bridge trains in a run of its own, "train-cache",
+     * and never passes them to a bus): the JVM writes it only on a normal exit, so such a start
+     * returns and the JVM exits normally, with 0 on SIGTERM and 130 (128 + 2) on SIGINT.
      */
     static int end(String signal) {
         boolean interrupt = INT.equals(signal);
@@ -94,16 +91,16 @@ final class StopSignals {
         return 0; // not reached
     }
 
-    /** True if this JVM dumps an AppCDS archive at exit (only a normal exit writes it). */
+    /** True if this JVM dumps a class-data archive at exit (only a normal exit writes it). */
     static boolean trainingCdsArchive() {
         String env = System.getenv("JDK_JAVA_OPTIONS") + " " + System.getenv("JAVA_TOOL_OPTIONS");
-        if (env.contains("-XX:ArchiveClassesAtExit")) {
+        if (env.contains("-XX:ArchiveClassesAtExit") || env.contains("-XX:AOTCacheOutput")) {
             return true;
         }
         try {
             // NUL-separated argv; read at exit only, so a start pays nothing for it
             String cmdline = new String(Files.readAllBytes(Path.of("/proc/self/cmdline")), StandardCharsets.UTF_8);
-            return cmdline.contains("-XX:ArchiveClassesAtExit");
+            return cmdline.contains("-XX:ArchiveClassesAtExit") || cmdline.contains("-XX:AOTCacheOutput");
         } catch (IOException e) {
             return false;
         }

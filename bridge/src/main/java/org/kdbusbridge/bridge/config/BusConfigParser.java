@@ -1,7 +1,6 @@
 package org.kdbusbridge.bridge.config;
 
 import java.io.IOException;
-import java.io.StringReader;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
@@ -15,22 +14,12 @@ import java.util.OptionalLong;
 import java.util.Set;
 import java.util.stream.Stream;
 
-import javax.xml.parsers.ParserConfigurationException;
-import javax.xml.parsers.SAXParser;
-import javax.xml.parsers.SAXParserFactory;
-
 import org.kdbusbridge.core.policy.PolicyContext;
 import org.kdbusbridge.core.policy.PolicyException;
 import org.kdbusbridge.core.policy.PolicyRule;
 import org.kdbusbridge.core.policy.PolicyRuleParser;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import org.xml.sax.Attributes;
-import org.xml.sax.InputSource;
-import org.xml.sax.Locator;
-import org.xml.sax.SAXException;
-import org.xml.sax.SAXParseException;
-import org.xml.sax.helpers.DefaultHandler;
 
 /**
  * Reads dbus-daemon busconfig XML (session.conf, system.conf and their includes).
@@ -71,10 +60,21 @@ public final class BusConfigParser {
     /** Set once a group rule or {@code <policy group=>} was seen: then the group table is read. */
     private boolean needGroups;
 
+    private final ConfigCache cache;
+
+    private BusConfigParser(ConfigCache cache) {
+        this.cache = cache;
+    }
+
     /** Parses {@code file} and everything it includes. */
     public static BusConfig parse(Path file) throws ConfigException {
+        return parse(file, ConfigCache.NONE);
+    }
+
+    /** As {@link #parse(Path)}, taking files that did not change since they were last read from {@code cache}. */
+    public static BusConfig parse(Path file, ConfigCache cache) throws ConfigException {
         BusConfig config = new BusConfig();
-        BusConfigParser parser = new BusConfigParser();
+        BusConfigParser parser = new BusConfigParser(cache);
         parser.parseInto(config, file.toAbsolutePath().normalize(), false);
         config.finishPolicy(parser.needGroups);
         return config;
@@ -84,47 +84,21 @@ public final class BusConfigParser {
         if (stack.size() > MAX_INCLUDE_DEPTH || stack.contains(file)) {
             throw new ConfigException(file + ": circular inclusion of config files");
         }
-        String text;
-        try {
-            text = Files.readString(file);
-        } catch (IOException e) {
-            throw new ConfigException("Failed to open \"" + file + "\": " + e.getMessage(), e);
-        }
+        ConfigDocument doc = cache.load(file);
         stack.push(file);
         seen.add(file);
         config.sourceFiles.add(file.toString());
         try {
-            SAXParserFactory f = SAXParserFactory.newInstance();
-            f.setNamespaceAware(false);
-            f.setValidating(false);
-            f.setFeature("http://apache.org/xml/features/nonvalidating/load-external-dtd", false);
-            f.setFeature("http://xml.org/sax/features/external-general-entities", false);
-            f.setFeature("http://xml.org/sax/features/external-parameter-entities", false);
-            SAXParser p = f.newSAXParser();
-            InputSource src = new InputSource(new StringReader(text));
-            src.setSystemId(file.toUri().toString());
-            p.parse(src, new Handler(config, file));
-        } catch (SAXParseException e) {
-            if (e.getException() instanceof ConfigException ce) {
-                throw ce;
-            }
-            throw new ConfigException(file + ":" + e.getLineNumber() + ": " + e.getMessage(), e);
-        } catch (SAXException e) {
-            if (e.getException() instanceof ConfigException ce) {
-                throw ce;
-            }
-            throw new ConfigException(file + ": " + e.getMessage(), e);
-        } catch (ParserConfigurationException | IOException e) {
-            throw new ConfigException(file + ": " + e.getMessage(), e);
+            doc.replay(new Handler(config, file));
         } finally {
             stack.pop();
         }
     }
 
-    private final class Handler extends DefaultHandler {
+    private final class Handler implements ConfigDocument.Sink {
         private final BusConfig config;
         private final Path file;
-        private Locator locator;
+        private int line;
         private final Deque<String> elements = new ArrayDeque<>();
         private final StringBuilder text = new StringBuilder();
         /** The context of the open {@code <policy>}; null when its user/group is unknown (rules dropped). */
@@ -138,25 +112,27 @@ public final class BusConfigParser {
             this.file = file;
         }
 
-        @Override
-        public void setDocumentLocator(Locator l) {
-            this.locator = l;
-        }
-
-        private int line() {
-            return locator == null ? 0 : locator.getLineNumber();
-        }
-
-        private SAXException fail(String msg) {
-            return new SAXException(new ConfigException(file + ":" + line() + ": " + msg));
+        private ConfigException fail(String msg) {
+            return new ConfigException(file + ":" + line + ": " + msg);
         }
 
         private void warn(String msg) {
-            LOG.warn("{}:{}: {}", file, line(), msg);
+            LOG.warn("{}:{}: {}", file, line, msg);
+        }
+
+        /** The value of attribute {@code name} in name/value pairs, or null. */
+        private static String value(String[] atts, String name) {
+            for (int i = 0; i + 1 < atts.length; i += 2) {
+                if (atts[i].equals(name)) {
+                    return atts[i + 1];
+                }
+            }
+            return null;
         }
 
         @Override
-        public void startElement(String uri, String localName, String qName, Attributes atts) throws SAXException {
+        public void start(String qName, String[] atts, int line) throws ConfigException {
+            this.line = line;
             String parent = elements.peek();
             if (parent == null) {
                 if (!qName.equals("busconfig")) {
@@ -167,9 +143,9 @@ public final class BusConfigParser {
             }
             if (!qName.equals("allow") && !qName.equals("deny")) {
                 Set<String> allowed = ATTRIBUTES.getOrDefault(qName, Set.of());
-                for (int i = 0; i < atts.getLength(); i++) {
-                    if (!allowed.contains(atts.getQName(i))) {
-                        throw fail("Attribute \"" + atts.getQName(i) + "\" is not allowed on <" + qName + ">");
+                for (int i = 0; i < atts.length; i += 2) {
+                    if (!allowed.contains(atts[i])) {
+                        throw fail("Attribute \"" + atts[i] + "\" is not allowed on <" + qName + ">");
                     }
                 }
             }
@@ -183,13 +159,13 @@ public final class BusConfigParser {
                     yesNo(atts, "selinux_root_relative");
                 }
                 case "limit" -> {
-                    limitName = atts.getValue("name");
+                    limitName = value(atts, "name");
                     if (limitName == null) {
                         throw fail("<limit> element must have a \"name\" attribute");
                     }
                 }
                 case "apparmor" -> {
-                    String mode = atts.getValue("mode");
+                    String mode = value(atts, "mode");
                     if (mode != null && !Set.of("enabled", "disabled", "required").contains(mode)) {
                         throw fail("<apparmor mode=\"" + mode + "\">: mode must be \"required\", \"enabled\" or \"disabled\"");
                     }
@@ -198,8 +174,8 @@ public final class BusConfigParser {
                     }
                 }
                 case "associate" -> {
-                    String own = atts.getValue("own");
-                    String context = atts.getValue("context");
+                    String own = value(atts, "own");
+                    String context = value(atts, "context");
                     if (own == null || context == null) {
                         throw fail("<associate> needs both own=\"<bus name>\" and context=\"<SELinux context>\"");
                     }
@@ -220,8 +196,8 @@ public final class BusConfigParser {
             elements.push(qName);
         }
 
-        private boolean yesNo(Attributes atts, String name) throws SAXException {
-            String v = atts.getValue(name);
+        private boolean yesNo(String[] atts, String name) throws ConfigException {
+            String v = value(atts, name);
             if (v == null || v.equals("no")) {
                 return false;
             }
@@ -231,11 +207,11 @@ public final class BusConfigParser {
             throw fail(name + "=\"" + v + "\" must be \"yes\" or \"no\"");
         }
 
-        private void startPolicy(Attributes atts) throws SAXException {
-            String context = atts.getValue("context");
-            String user = atts.getValue("user");
-            String group = atts.getValue("group");
-            String atConsole = atts.getValue("at_console");
+        private void startPolicy(String[] atts) throws ConfigException {
+            String context = value(atts, "context");
+            String user = value(atts, "user");
+            String group = value(atts, "group");
+            String atConsole = value(atts, "at_console");
             int n = (context != null ? 1 : 0) + (user != null ? 1 : 0) + (group != null ? 1 : 0) + (atConsole != null ? 1 : 0);
             if (n != 1) {
                 throw fail("<policy> element must have exactly one of (context|user|group|at_console) attributes");
@@ -271,10 +247,10 @@ public final class BusConfigParser {
             }
         }
 
-        private void rule(String element, Attributes atts) throws SAXException {
+        private void rule(String element, String[] atts) throws ConfigException {
             Map<String, String> attrs = new LinkedHashMap<>();
-            for (int i = 0; i < atts.getLength(); i++) {
-                attrs.put(atts.getQName(i), atts.getValue(i));
+            for (int i = 0; i + 1 < atts.length; i += 2) {
+                attrs.put(atts[i], atts[i + 1]);
             }
             try {
                 PolicyRuleParser.Parsed parsed = PolicyRuleParser.parse(element, attrs, Users.SYSTEM);
@@ -311,21 +287,23 @@ public final class BusConfigParser {
         }
 
         @Override
-        public void characters(char[] ch, int start, int length) throws SAXException {
+        public void text(String ch, int line) throws ConfigException {
+            this.line = line;
             String top = elements.peek();
             if (top != null && !NEEDS_CONTENT.contains(top)) {
-                for (int i = start; i < start + length; i++) {
-                    if (!Character.isWhitespace(ch[i])) {
+                for (int i = 0; i < ch.length(); i++) {
+                    if (!Character.isWhitespace(ch.charAt(i))) {
                         throw fail("No text is allowed inside <" + top + ">");
                     }
                 }
                 return;
             }
-            text.append(ch, start, length);
+            text.append(ch);
         }
 
         @Override
-        public void endElement(String uri, String localName, String qName) throws SAXException {
+        public void end(String qName, int line) throws ConfigException {
+            this.line = line;
             elements.pop();
             String value = text.toString().trim();
             text.setLength(0);
@@ -335,48 +313,44 @@ public final class BusConfigParser {
             if (NEEDS_CONTENT.contains(qName) && value.isEmpty()) {
                 throw fail("<" + qName + "> must not be empty");
             }
-            try {
-                switch (qName) {
-                    case "type" -> config.type = value;
-                    case "user" -> config.user = value;
-                    case "listen" -> config.listen.add(value);
-                    case "pidfile" -> config.pidfile = value;
-                    case "auth" -> config.auth.add(value);
-                    case "servicedir" -> addServiceDirs(List.of(resolve(value).toString()));
-                    case "servicehelper" -> config.servicehelper = resolve(value).toString();
-                    case "limit" -> {
-                        long v;
-                        try {
-                            v = Long.parseLong(value);
-                        } catch (NumberFormatException e) {
-                            throw fail("<limit name=\"" + limitName + "\"> value \"" + value + "\" is not a number");
-                        }
-                        if (!config.limits.set(limitName, v)) {
-                            warn("there is no limit called \"" + limitName + "\"");
-                        }
+            switch (qName) {
+                case "type" -> config.type = value;
+                case "user" -> config.user = value;
+                case "listen" -> config.listen.add(value);
+                case "pidfile" -> config.pidfile = value;
+                case "auth" -> config.auth.add(value);
+                case "servicedir" -> addServiceDirs(List.of(resolve(value).toString()));
+                case "servicehelper" -> config.servicehelper = resolve(value).toString();
+                case "limit" -> {
+                    long v;
+                    try {
+                        v = Long.parseLong(value);
+                    } catch (NumberFormatException e) {
+                        throw fail("<limit name=\"" + limitName + "\"> value \"" + value + "\" is not a number");
                     }
-                    case "include" -> {
-                        if (includeIfSelinux) {
-                            return; // SELinux is not supported; see docs/compatibility.md
-                        }
-                        Path inc = resolve(value);
-                        if (!Files.exists(inc)) {
-                            if (includeIgnoreMissing) {
-                                return;
-                            }
-                            throw fail("Failed to open \"" + inc + "\": No such file or directory");
-                        }
-                        parseInto(config, inc, true);
+                    if (!config.limits.set(limitName, v)) {
+                        warn("there is no limit called \"" + limitName + "\"");
                     }
-                    case "includedir" -> includeDir(resolve(value));
-                    default -> { }
                 }
-            } catch (ConfigException e) {
-                throw new SAXException(e);
+                case "include" -> {
+                    if (includeIfSelinux) {
+                        return; // SELinux is not supported; see docs/compatibility.md
+                    }
+                    Path inc = resolve(value);
+                    if (!Files.exists(inc)) {
+                        if (includeIgnoreMissing) {
+                            return;
+                        }
+                        throw fail("Failed to open \"" + inc + "\": No such file or directory");
+                    }
+                    parseInto(config, inc, true);
+                }
+                case "includedir" -> includeDir(resolve(value));
+                default -> { }
             }
         }
 
-        private void includeDir(Path dir) throws ConfigException {
+        private void includeDir(Path dir) {
             if (!Files.isDirectory(dir)) {
                 LOG.debug("{}: includedir {} does not exist, skipped", file, dir);
                 return;

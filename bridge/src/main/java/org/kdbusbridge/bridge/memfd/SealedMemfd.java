@@ -9,6 +9,8 @@ import java.nio.file.StandardOpenOption;
 
 import jnr.ffi.LibraryLoader;
 
+import org.kdbusbridge.bridge.transport.JniLibC;
+
 /**
  * Client side of sealed memfd payloads (docs/extensions.md): create a memfd, fill it, seal it
  * so nobody can change it any more, and map a received one read-only.
@@ -42,7 +44,11 @@ public final class SealedMemfd {
         int close(int fd);
     }
 
-    private static final Libc LIBC = LibraryLoader.create(Libc.class).load("c");
+    private static final Libc LIBC = JniLibC.loaded() ? new Libc() {
+        @Override public int memfd_create(String name, int flags) { return JniLibC.memfdCreate0(JniLibC.cString(name), flags); }
+        @Override public int fcntl(int fd, int cmd, int arg) { return JniLibC.fcntl0(fd, cmd, arg); }
+        @Override public int close(int fd) { return JniLibC.close0(fd); }
+    } : LibraryLoader.create(Libc.class).load("c");
 
     /** A new memfd holding {@code data}; sealed against any change if {@code seal}. */
     public static int create(String name, byte[] data, boolean seal) throws IOException {

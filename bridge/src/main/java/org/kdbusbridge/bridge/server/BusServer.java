@@ -3,7 +3,6 @@ package org.kdbusbridge.bridge.server;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.SecureRandom;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
@@ -632,13 +631,7 @@ public final class BusServer implements Driver.Host {
     }
 
     private static String randomHex(int bytes) {
-        byte[] b = new byte[bytes];
-        new SecureRandom().nextBytes(b);
-        StringBuilder s = new StringBuilder();
-        for (byte x : b) {
-            s.append(String.format("%02x", x & 0xff));
-        }
-        return s.toString();
+        return org.kdbusbridge.bridge.transport.Urandom.hex(bytes);
     }
 
     /** /etc/machine-id or /var/lib/dbus/machine-id, as dbus-daemon reads it. */

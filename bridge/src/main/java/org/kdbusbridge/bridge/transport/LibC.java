@@ -1,7 +1,7 @@
-// Invariants: thin jnr-ffi binding of the few libc calls the transport needs; every buffer
-// argument is a raw native address (from a DIRECT ByteBuffer or native memory) so calls are
-// allocation-free; errno is saved by jnr-ffi after each call and read with errno() on the
-// SAME thread right after the failing call. Constants are the Linux generic values, identical
+// Invariants: thin binding of the few libc calls the transport needs, through our JNI library
+// (JniLibC) when it can be loaded and jnr-ffi otherwise; every buffer argument is a raw native
+// address (from a DIRECT ByteBuffer or native memory) so calls are allocation-free; errno is
+// saved after each failing call and read with errno() on the SAME thread right after it. Constants are the Linux generic values, identical
 // on x86_64 and aarch64 (the only supported platforms).
 package org.kdbusbridge.bridge.transport;
 
@@ -10,11 +10,10 @@ import java.nio.ByteBuffer;
 import com.kenai.jffi.MemoryIO;
 
 import jnr.ffi.LibraryLoader;
-import jnr.ffi.Platform;
 import jnr.ffi.types.size_t;
 import jnr.ffi.types.ssize_t;
 
-/** libc functions bound through jnr-ffi. Obtain the instance with {@link LibC#INSTANCE}. */
+/** libc functions, bound through JNI or jnr-ffi. Obtain the instance with {@link LibC#INSTANCE}. */
 public interface LibC {
 
     // ---- errno values (Linux) ----
@@ -155,7 +154,13 @@ public interface LibC {
 
     /** Static helpers; a nested class so jnr-ffi never sees them as functions to bind. */
     final class Native {
+        /** -Dkdbus.nativeLibrary: the JNI library's path, or "none" for jnr-ffi only. */
+        public static final String LIBRARY_PROPERTY = "kdbus.nativeLibrary";
+        /** The JNI library's file name, looked for next to the jar (or classes directory's parent). */
+        public static final String LIBRARY_FILE = "libkdbus-bridge-native.so";
+
         private static jnr.ffi.Runtime runtime;
+        private static boolean jni;
 
         /** x86(_64) packs struct epoll_event to 12 bytes; other ABIs (aarch64) pad it to 16. */
         public static final boolean EPOLL_PACKED;
@@ -165,8 +170,8 @@ public interface LibC {
         public static final int EPOLL_DATA_OFFSET;
 
         static {
-            Platform.CPU cpu = Platform.getNativePlatform().getCPU();
-            EPOLL_PACKED = cpu == Platform.CPU.X86_64 || cpu == Platform.CPU.I386;
+            String arch = System.getProperty("os.arch", "");
+            EPOLL_PACKED = arch.equals("amd64") || arch.equals("x86_64") || arch.equals("x86") || arch.matches("i[3-6]86");
             EPOLL_EVENT_SIZE = EPOLL_PACKED ? 12 : 16;
             EPOLL_DATA_OFFSET = EPOLL_PACKED ? 4 : 8;
         }
@@ -175,14 +180,31 @@ public interface LibC {
         }
 
         static synchronized LibC load() {
-            LibC lib = LibraryLoader.create(LibC.class).load("c");
-            runtime = jnr.ffi.Runtime.getRuntime(lib);
-            return lib;
+            java.nio.file.Path lib = NativeLibrary.find(System.getProperty(LIBRARY_PROPERTY), LibC.class, LIBRARY_FILE);
+            if (lib != null) {
+                try {
+                    System.load(lib.toString());
+                    jni = true;
+                    return new JniLibC();
+                } catch (UnsatisfiedLinkError e) {
+                    // A library of another architecture or libc: the jnr binding below works everywhere.
+                    System.err.println("kdbus-bridge: " + lib + " not loaded (" + e.getMessage() + "); using jnr-ffi");
+                }
+            }
+            LibC bound = LibraryLoader.create(LibC.class).load("c");
+            runtime = jnr.ffi.Runtime.getRuntime(bound);
+            return bound;
         }
 
-        /** errno of the last libc call made through {@link #INSTANCE} on the calling thread. */
+        /** "jni" or "jnr": which binding {@link #INSTANCE} is (loads it if need be). */
+        public static String binding() {
+            LibC unused = INSTANCE;
+            return jni ? "jni" : "jnr";
+        }
+
+        /** errno of the last failed libc call made through {@link #INSTANCE} on the calling thread. */
         public static int errno() {
-            return runtime.getLastError();
+            return jni ? JniLibC.lastErrno() : runtime.getLastError();
         }
 
         /** Human readable text for an errno value, e.g. "Broken pipe (EPIPE)". */
@@ -199,7 +221,8 @@ public interface LibC {
             if (!direct.isDirect()) {
                 throw new IllegalArgumentException("buffer must be direct");
             }
-            return MemoryIO.getInstance().getDirectBufferAddress(direct);
+            LibC unused = INSTANCE;
+            return jni ? JniLibC.address(direct) : MemoryIO.getInstance().getDirectBufferAddress(direct);
         }
     }
 }

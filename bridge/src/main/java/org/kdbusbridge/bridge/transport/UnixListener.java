@@ -17,7 +17,6 @@ import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.Paths;
-import java.security.SecureRandom;
 import java.util.Objects;
 
 import org.slf4j.Logger;
@@ -44,7 +43,6 @@ public final class UnixListener implements Closeable {
     private static final int S_IFMT = 0170000;
     private static final int S_IFSOCK = 0140000;
     private static final String NAME_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    private static final SecureRandom RANDOM = new SecureRandom();
     private static final int SUN_PATH_OFFSET = 2; // after sa_family_t
     private static final int SUN_PATH_SIZE = 108;
     /** dbus-daemon's limits (below the kernel's 107), with its error texts. */
@@ -298,9 +296,10 @@ public final class UnixListener implements Closeable {
     }
 
     private static String randomName(int n) {
+        byte[] r = Urandom.bytes(n);
         StringBuilder sb = new StringBuilder(n);
         for (int i = 0; i < n; i++) {
-            sb.append(NAME_CHARS.charAt(RANDOM.nextInt(NAME_CHARS.length())));
+            sb.append(NAME_CHARS.charAt((r[i] & 0xff) % NAME_CHARS.length())); // a slight bias is harmless in a name
         }
         return sb.toString();
     }

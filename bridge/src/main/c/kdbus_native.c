@@ -1,0 +1,155 @@
+/*
+ * libkdbus-bridge-native: the bus's libc surface as plain JNI (org.kdbusbridge.bridge.transport.JniLibC).
+ * Why: jnr-ffi generates call stubs at start (about 150 ms of CPU and ~10 MiB of RSS); these
+ * natives are bound once by RegisterNatives in JNI_OnLoad. Every call is the libc call itself;
+ * on failure errno is kept in a thread-local that Java reads with lastErrno(), because the JVM
+ * may make its own libc calls between our return and the Java side's errno read.
+ * Buffers are raw addresses (direct buffers, native memory): no copying, no pinning.
+ */
+#define _GNU_SOURCE
+#include <jni.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+static __thread int last_errno;
+
+#define PTR(a) ((void *) (intptr_t) (a))
+/* Keeps errno of a failed call (result -1) for lastErrno(); returns the result unchanged. */
+#define KEEP(expr) ({ __typeof__(expr) r_ = (expr); if (r_ < 0) last_errno = errno; r_; })
+
+static jint JNICALL j_lastErrno(JNIEnv *e, jclass c) { return last_errno; }
+static jint JNICALL j_epollCreate1(JNIEnv *e, jclass c, jint flags) { return KEEP(epoll_create1(flags)); }
+static jint JNICALL j_epollCtl(JNIEnv *e, jclass c, jint epfd, jint op, jint fd, jlong ev) {
+    return KEEP(epoll_ctl(epfd, op, fd, PTR(ev)));
+}
+static jint JNICALL j_epollWait(JNIEnv *e, jclass c, jint epfd, jlong evs, jint max, jint timeout) {
+    return KEEP(epoll_wait(epfd, PTR(evs), max, timeout));
+}
+static jint JNICALL j_eventfd(JNIEnv *e, jclass c, jint init, jint flags) { return KEEP(eventfd((unsigned) init, flags)); }
+static jlong JNICALL j_read(JNIEnv *e, jclass c, jint fd, jlong buf, jlong n) { return KEEP(read(fd, PTR(buf), (size_t) n)); }
+static jlong JNICALL j_write(JNIEnv *e, jclass c, jint fd, jlong buf, jlong n) { return KEEP(write(fd, PTR(buf), (size_t) n)); }
+static jlong JNICALL j_writev(JNIEnv *e, jclass c, jint fd, jlong iov, jint n) { return KEEP(writev(fd, PTR(iov), n)); }
+static jlong JNICALL j_send(JNIEnv *e, jclass c, jint fd, jlong buf, jlong n, jint flags) {
+    return KEEP(send(fd, PTR(buf), (size_t) n, flags));
+}
+static jlong JNICALL j_sendmsg(JNIEnv *e, jclass c, jint fd, jlong msg, jint flags) { return KEEP(sendmsg(fd, PTR(msg), flags)); }
+static jlong JNICALL j_recvmsg(JNIEnv *e, jclass c, jint fd, jlong msg, jint flags) { return KEEP(recvmsg(fd, PTR(msg), flags)); }
+static jint JNICALL j_accept4(JNIEnv *e, jclass c, jint fd, jlong addr, jlong len, jint flags) {
+    return KEEP(accept4(fd, PTR(addr), PTR(len), flags));
+}
+static jint JNICALL j_socket(JNIEnv *e, jclass c, jint d, jint t, jint p) { return KEEP(socket(d, t, p)); }
+static jint JNICALL j_bind(JNIEnv *e, jclass c, jint fd, jlong addr, jint len) { return KEEP(bind(fd, PTR(addr), (socklen_t) len)); }
+static jint JNICALL j_listen(JNIEnv *e, jclass c, jint fd, jint backlog) { return KEEP(listen(fd, backlog)); }
+static jint JNICALL j_close(JNIEnv *e, jclass c, jint fd) { return KEEP(close(fd)); }
+static jint JNICALL j_socketpair(JNIEnv *e, jclass c, jint d, jint t, jint p, jlong sv) { return KEEP(socketpair(d, t, p, PTR(sv))); }
+static jint JNICALL j_getsockopt(JNIEnv *e, jclass c, jint fd, jint level, jint name, jlong val, jlong len) {
+    return KEEP(getsockopt(fd, level, name, PTR(val), PTR(len)));
+}
+static jint JNICALL j_setsockopt(JNIEnv *e, jclass c, jint fd, jint level, jint name, jlong val, jint len) {
+    return KEEP(setsockopt(fd, level, name, PTR(val), (socklen_t) len));
+}
+static jint JNICALL j_fcntl(JNIEnv *e, jclass c, jint fd, jint cmd, jint arg) { return KEEP(fcntl(fd, cmd, arg)); }
+static jlong JNICALL j_syscall(JNIEnv *e, jclass c, jlong nr, jlong a1, jlong a2) { return KEEP(syscall(nr, a1, a2)); }
+static jint JNICALL j_ioctl(JNIEnv *e, jclass c, jint fd, jlong req, jlong arg) { return KEEP(ioctl(fd, (unsigned long) req, PTR(arg))); }
+static jint JNICALL j_getsockname(JNIEnv *e, jclass c, jint fd, jlong addr, jlong len) {
+    return KEEP(getsockname(fd, PTR(addr), PTR(len)));
+}
+static jint JNICALL j_getuid(JNIEnv *e, jclass c) { return (jint) getuid(); }
+static jint JNICALL j_schedYield(JNIEnv *e, jclass c) { return sched_yield(); }
+static jint JNICALL j_raise(JNIEnv *e, jclass c, jint sig) { return KEEP(raise(sig)); }
+static void JNICALL j_exit(JNIEnv *e, jclass c, jint status) { _exit(status); }
+static jint JNICALL j_setsid(JNIEnv *e, jclass c) { return KEEP(setsid()); }
+static jint JNICALL j_dup2(JNIEnv *e, jclass c, jint a, jint b) { return KEEP(dup2(a, b)); }
+static jint JNICALL j_setgid(JNIEnv *e, jclass c, jint g) { return KEEP(setgid((gid_t) g)); }
+static jint JNICALL j_setuid(JNIEnv *e, jclass c, jint u) { return KEEP(setuid((uid_t) u)); }
+static jint JNICALL j_umask(JNIEnv *e, jclass c, jint m) { return (jint) umask((mode_t) m); }
+static jlong JNICALL j_address(JNIEnv *e, jclass c, jobject buf) { return (jlong) (intptr_t) (*e)->GetDirectBufferAddress(e, buf); }
+
+static jint JNICALL j_setgroups(JNIEnv *e, jclass c, jintArray list) {
+    jsize n = list == NULL ? 0 : (*e)->GetArrayLength(e, list);
+    gid_t groups[n > 0 ? n : 1];
+    if (n > 0) {
+        jint tmp[n];
+        (*e)->GetIntArrayRegion(e, list, 0, n, tmp);
+        for (jsize i = 0; i < n; i++) groups[i] = (gid_t) tmp[i];
+    }
+    return KEEP(setgroups((size_t) n, groups));
+}
+
+/* Path-taking calls get a NUL-terminated byte[] encoded on the Java side (sun.jnu.encoding). */
+#define WITH_PATH(arr, var, body) ({ \
+    jbyte *var = (*e)->GetByteArrayElements(e, arr, NULL); \
+    jint r_; if (var == NULL) { last_errno = ENOMEM; r_ = -1; } else { r_ = (body); \
+    (*e)->ReleaseByteArrayElements(e, arr, var, JNI_ABORT); } r_; })
+
+static jint JNICALL j_unsetenv(JNIEnv *e, jclass c, jbyteArray name) { return WITH_PATH(name, s, KEEP(unsetenv((char *) s))); }
+static jint JNICALL j_chmod(JNIEnv *e, jclass c, jbyteArray path, jint mode) { return WITH_PATH(path, s, KEEP(chmod((char *) s, (mode_t) mode))); }
+static jint JNICALL j_open(JNIEnv *e, jclass c, jbyteArray path, jint flags) { return WITH_PATH(path, s, KEEP(open((char *) s, flags))); }
+static jint JNICALL j_memfdCreate(JNIEnv *e, jclass c, jbyteArray name, jint flags) {
+    return WITH_PATH(name, s, KEEP((int) syscall(SYS_memfd_create, (char *) s, (unsigned) flags)));
+}
+
+static const JNINativeMethod METHODS[] = {
+    {"lastErrno", "()I", (void *) j_lastErrno},
+    {"epollCreate1", "(I)I", (void *) j_epollCreate1},
+    {"epollCtl", "(IIIJ)I", (void *) j_epollCtl},
+    {"epollWait", "(IJII)I", (void *) j_epollWait},
+    {"eventfd0", "(II)I", (void *) j_eventfd},
+    {"read0", "(IJJ)J", (void *) j_read},
+    {"write0", "(IJJ)J", (void *) j_write},
+    {"writev0", "(IJI)J", (void *) j_writev},
+    {"send0", "(IJJI)J", (void *) j_send},
+    {"sendmsg0", "(IJI)J", (void *) j_sendmsg},
+    {"recvmsg0", "(IJI)J", (void *) j_recvmsg},
+    {"accept40", "(IJJI)I", (void *) j_accept4},
+    {"socket0", "(III)I", (void *) j_socket},
+    {"bind0", "(IJI)I", (void *) j_bind},
+    {"listen0", "(II)I", (void *) j_listen},
+    {"close0", "(I)I", (void *) j_close},
+    {"socketpair0", "(IIIJ)I", (void *) j_socketpair},
+    {"getsockopt0", "(IIIJJ)I", (void *) j_getsockopt},
+    {"setsockopt0", "(IIIJI)I", (void *) j_setsockopt},
+    {"fcntl0", "(III)I", (void *) j_fcntl},
+    {"syscall0", "(JJJ)J", (void *) j_syscall},
+    {"ioctl0", "(IJJ)I", (void *) j_ioctl},
+    {"getsockname0", "(IJJ)I", (void *) j_getsockname},
+    {"getuid0", "()I", (void *) j_getuid},
+    {"schedYield", "()I", (void *) j_schedYield},
+    {"raise0", "(I)I", (void *) j_raise},
+    {"exit0", "(I)V", (void *) j_exit},
+    {"setsid0", "()I", (void *) j_setsid},
+    {"dup20", "(II)I", (void *) j_dup2},
+    {"setgid0", "(I)I", (void *) j_setgid},
+    {"setuid0", "(I)I", (void *) j_setuid},
+    {"umask0", "(I)I", (void *) j_umask},
+    {"setgroups0", "([I)I", (void *) j_setgroups},
+    {"address0", "(Ljava/nio/Buffer;)J", (void *) j_address},
+    {"unsetenv0", "([B)I", (void *) j_unsetenv},
+    {"chmod0", "([BI)I", (void *) j_chmod},
+    {"open0", "([BI)I", (void *) j_open},
+    {"memfdCreate0", "([BI)I", (void *) j_memfdCreate},
+};
+
+JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {
+    JNIEnv *e;
+    if ((*vm)->GetEnv(vm, (void **) &e, JNI_VERSION_1_8) != JNI_OK) return JNI_ERR;
+    jclass c = (*e)->FindClass(e, "org/kdbusbridge/bridge/transport/JniLibC");
+    if (c == NULL) return JNI_ERR;
+    if ((*e)->RegisterNatives(e, c, METHODS, sizeof METHODS / sizeof METHODS[0]) != 0) return JNI_ERR;
+    return JNI_VERSION_1_8;
+}
