@@ -1023,9 +1023,7 @@ public final class Bus {
             byUniqueName.remove(c.uniqueName());
             changes.add(new NameChange(c.uniqueName(), c, null));
         }
-        for (String name : new ArrayList<>(c.ownedNames())) {
-            names.release(c, name, changes);
-        }
+        names.releaseAll(c, true, changes); // in the order it got them, as dbus-daemon does
         return new Disconnect(changes, dropReplySlots(c));
     }
 

@@ -28,7 +28,10 @@ public final class Connection implements ConnectionPolicy.Peer {
     private final Credentials credentials;
     private final ConnectionSink sink;
     private final ReceivePool pool;
-    private final List<String> ownedNames = new ArrayList<>();
+    private final ArrayList<String> ownedNames = new ArrayList<>();
+    /** The same names as a set, once there are more than {@link #OWNED_INDEX_FROM}: membership in O(1). */
+    private java.util.HashSet<String> ownedIndex;
+    private static final int OWNED_INDEX_FROM = 8;
     /** Calls this connection must answer, by (caller id, serial) and in opening order. */
     private final ReplySlotIndex pendingIncoming = new ReplySlotIndex();
     /** Open slots of calls this connection made (on any callee): what its departure drops. */
@@ -80,7 +83,43 @@ public final class Connection implements ConnectionPolicy.Peer {
     public String uniqueName() { return uniqueName; }
     public boolean isActive() { return uniqueName != null && !closed; }
     public boolean isClosed() { return closed; }
+    /** Every well-known name this connection is queued for, in acquisition order. Read-only: NameRegistry changes it through {@link #addOwnedName} and {@link #removeOwnedName}. */
     public List<String> ownedNames() { return ownedNames; }
+
+    /** NameRegistry only: {@code name} joins the end of {@link #ownedNames}. */
+    public void addOwnedName(String name) {
+        ownedNames.add(name);
+        if (ownedIndex != null) {
+            ownedIndex.add(name);
+        } else if (ownedNames.size() > OWNED_INDEX_FROM) {
+            ownedIndex = new java.util.HashSet<>(ownedNames);
+        }
+    }
+
+    /**
+     * NameRegistry only: drops {@code name}. Searched from the end, where the names released
+     * first on a disconnect are, so dropping a connection's n names one by one is O(n) in all.
+     */
+    public void removeOwnedName(String name) {
+        int i = ownedNames.lastIndexOf(name);
+        if (i >= 0) {
+            ownedNames.remove(i);
+        }
+        if (ownedIndex != null) {
+            ownedIndex.remove(name);
+        }
+    }
+
+    /** NameRegistry only: forgets every well-known name at once (after a bulk release). */
+    public void clearOwnedNames() {
+        ownedNames.clear();
+        ownedIndex = null;
+    }
+
+    /** Whether {@code name} is in {@link #ownedNames}. */
+    public boolean ownsName(String name) {
+        return ownedIndex != null ? ownedIndex.contains(name) : ownedNames.contains(name);
+    }
     public int matchRuleCount() { return matchRules; }
     public int pendingOutgoingReplies() { return pendingOutgoing; }
     public int pendingIncomingReplies() { return pendingIncoming.size(); }
@@ -139,7 +178,7 @@ public final class Connection implements ConnectionPolicy.Peer {
 
     @Override
     public boolean inQueueOf(String name) {
-        return name.equals(uniqueName) || (!ownedNames.isEmpty() && ownedNames.contains(name));
+        return name.equals(uniqueName) || (!ownedNames.isEmpty() && ownsName(name));
     }
 
     @Override

@@ -78,7 +78,7 @@ public final class NameRegistry {
             queue = new ArrayList<>(2);
             queue.add(new Owner(conn, stored));
             names.put(name, queue);
-            conn.ownedNames().add(name);
+            conn.addOwnedName(name);
             ownerEntries++;
             entries.added(conn, name);
             changes.add(new NameChange(name, null, conn));
@@ -95,7 +95,7 @@ public final class NameRegistry {
         if (doNotQueue && (!primary.allowReplacement() || !replace)) {
             if (existing >= 0) {
                 queue.remove(existing);
-                conn.ownedNames().remove(name);
+                conn.removeOwnedName(name);
                 ownerEntries--;
                 entries.removed(conn, name);
             }
@@ -109,7 +109,7 @@ public final class NameRegistry {
         enqueue(queue, existing, conn, stored, true, name);
         queue.remove(0);
         if (primary.doNotQueue()) {
-            primary.conn.ownedNames().remove(name);
+            primary.conn.removeOwnedName(name);
             ownerEntries--;
             entries.removed(primary.conn, name);
         } else {
@@ -137,7 +137,7 @@ public final class NameRegistry {
         } else {
             queue.add(owner);
         }
-        conn.ownedNames().add(name);
+        conn.addOwnedName(name);
         ownerEntries++;
         entries.added(conn, name);
     }
@@ -176,26 +176,39 @@ public final class NameRegistry {
 
     /** Drops every name of a closing connection, most recently acquired first. */
     public void releaseAll(Connection conn, List<NameChange> changes) {
+        releaseAll(conn, false, changes);
+    }
+
+    /**
+     * Drops every name of {@code conn}, in acquisition order if {@code oldestFirst}, else most
+     * recent first; O(names + their queues), however many names the connection holds.
+     */
+    public void releaseAll(Connection conn, boolean oldestFirst, List<NameChange> changes) {
         List<String> owned = conn.ownedNames();
-        while (!owned.isEmpty()) {
-            String name = owned.get(owned.size() - 1);
+        String[] all = owned.toArray(new String[0]);
+        for (int k = 0; k < all.length; k++) {
+            String name = all[oldestFirst ? k : all.length - 1 - k];
             ArrayList<Owner> queue = names.get(name);
             int idx = queue == null ? -1 : indexOf(queue, conn);
-            if (idx < 0) {
-                owned.remove(owned.size() - 1);
-                continue;
+            if (idx >= 0) {
+                removeEntry(queue, idx, name, changes);
             }
-            remove(queue, idx, name, changes);
         }
+        conn.clearOwnedNames();
     }
 
     private void remove(ArrayList<Owner> queue, int idx, String name, List<NameChange> changes) {
+        Connection gone = removeEntry(queue, idx, name, changes);
+        gone.removeOwnedName(name);
+    }
+
+    /** Takes entry {@code idx} out of {@code name}'s queue (not out of the connection's list). */
+    private Connection removeEntry(ArrayList<Owner> queue, int idx, String name, List<NameChange> changes) {
         Owner gone = queue.remove(idx);
-        gone.conn.ownedNames().remove(name);
         ownerEntries--;
         entries.removed(gone.conn, name);
         if (idx != 0) {
-            return;
+            return gone.conn;
         }
         if (queue.isEmpty()) {
             names.remove(name);
@@ -203,6 +216,7 @@ public final class NameRegistry {
         } else {
             changes.add(new NameChange(name, gone.conn, queue.get(0).conn));
         }
+        return gone.conn;
     }
 
     /** The primary owner, or null. */

@@ -452,4 +452,48 @@ class NameRegistryTest {
             }
         }
     }
+
+    /** Many names: a bulk release is in the asked order, hands queues on, and leaves the list empty. */
+    @Test
+    void releaseAllOfManyNamesInEitherOrder() {
+        for (boolean oldestFirst : new boolean[] {false, true}) {
+            NameRegistry r = new NameRegistry();
+            Connection owner = Fixtures.conn(10);
+            Connection next = Fixtures.conn(11);
+            List<NameChange> ch = new ArrayList<>();
+            for (int i = 0; i < 1000; i++) {
+                r.request(owner, "org.example.N" + i, 0, ch);
+            }
+            r.request(next, "org.example.N7", 0, ch); // queued behind owner
+            assertTrue(owner.ownsName("org.example.N999"));
+            assertTrue(next.ownsName("org.example.N7"));
+            ch.clear();
+            r.releaseAll(owner, oldestFirst, ch);
+            assertEquals(1000, ch.size());
+            assertEquals("org.example.N" + (oldestFirst ? 0 : 999), ch.get(0).name());
+            assertEquals("org.example.N" + (oldestFirst ? 999 : 0), ch.get(999).name());
+            NameChange handOver = ch.stream().filter(x -> x.name().equals("org.example.N7")).findFirst().orElseThrow();
+            assertEquals(next, handOver.newOwner());
+            assertEquals(List.of(), owner.ownedNames());
+            assertFalse(owner.ownsName("org.example.N7"));
+            assertEquals(next, r.owner("org.example.N7"));
+            assertEquals(1, r.ownerEntries());
+        }
+    }
+
+    /** The membership set a connection keeps past a few names agrees with its list. */
+    @Test
+    void ownsNameAgreesWithTheListAcrossTheIndexThreshold() {
+        for (int i = 0; i < 20; i++) {
+            reg.request(a, "org.example.M" + i, 0, changes);
+        }
+        reg.release(a, "org.example.M3", changes);
+        reg.release(a, "org.example.M19", changes);
+        for (int i = 0; i < 20; i++) {
+            String n = "org.example.M" + i;
+            assertEquals(a.ownedNames().contains(n), a.ownsName(n), n);
+            assertEquals(a.ownedNames().contains(n), a.inQueueOf(n), n);
+        }
+        assertEquals(18, a.ownedNames().size());
+    }
 }
