@@ -171,6 +171,7 @@ public final class BusServer implements Driver.Host {
             for (UnixListener l : listeners) {
                 l.start(loop, this::onAccept);
             }
+            loop.schedule(MemoryReclaimer.CHECK_INTERVAL_MILLIS, this::checkMemory);
             started.complete(null);
         });
         started.join();
@@ -502,6 +503,7 @@ public final class BusServer implements Driver.Host {
 
     void enterIo() {
         inIo = true;
+        ioEvents++;
     }
 
     void leaveIo() {
@@ -524,6 +526,25 @@ public final class BusServer implements Driver.Host {
             }
         }
         armReplyTimer();
+    }
+
+    // --- memory goes back after a burst (MemoryReclaimer) ------------------------------------
+
+    /** Bumped on every socket event: the reclaimer's sign that the loop is busy. */
+    private long ioEvents;
+    private final MemoryReclaimer reclaimer = new MemoryReclaimer(
+            MemoryReclaimer.DEFAULT_QUIET_NANOS, MemoryReclaimer.DEFAULT_GROWTH_BYTES,
+            MemoryReclaimer.DEFAULT_QUIET_EVENTS);
+
+    /** Loop thread, every CHECK_INTERVAL_MILLIS: trim and collect once the loop is quiet after a burst. */
+    private void checkMemory() {
+        Runtime rt = Runtime.getRuntime();
+        if (reclaimer.shouldReclaim(System.nanoTime(), ioEvents, rt.totalMemory(), buffers.heldBytes())) {
+            buffers.trimSpares();
+            System.gc(); // uncommits the heap's free part (-XX:-ShrinkHeapInSteps); the loop is idle
+            reclaimer.reclaimed(rt.totalMemory(), buffers.heldBytes());
+        }
+        loop.schedule(MemoryReclaimer.CHECK_INTERVAL_MILLIS, this::checkMemory);
     }
 
     // --- reply_timeout: one timer for the oldest open reply slot -----------------------------

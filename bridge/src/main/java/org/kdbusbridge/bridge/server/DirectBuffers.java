@@ -278,6 +278,26 @@ final class DirectBuffers {
         return b == inputScratch || b == outputScratch;
     }
 
+    /**
+     * Releases every spare (large and I/O) now: the memory reclaimer's step after a burst, so
+     * the pool's resident memory goes back to its two scratches. Returns the bytes released.
+     */
+    long trimSpares() {
+        long released = 0;
+        while (!spares.isEmpty()) {
+            ByteBuffer s = spares.remove(spares.size() - 1);
+            released += s.capacity();
+            org.kdbusbridge.core.message.DirectMemory.release(s);
+        }
+        spareBytes = 0;
+        for (ByteBuffer b; (b = ioSpares.pollFirst()) != null; ) {
+            released += IO_BUFFER;
+            org.kdbusbridge.core.message.DirectMemory.release(b);
+        }
+        heldBytes -= released;
+        return released;
+    }
+
     int ioLent() {
         return ioLent;
     }

@@ -1,0 +1,95 @@
+package org.kdbusbridge.bridge.server;
+
+/**
+ * Decides when the bus gives memory back to the OS after a burst (a flood drained, many clients
+ * gone): once the loop has been quiet for {@code quietNanos} (at most {@code quietEvents} socket
+ * events in that time, so a trickle of traffic, a client pinging once a second, still counts as
+ * quiet) and the committed heap or the
+ * direct-buffer pool has grown more than {@code growthBytes} past what it was after the last
+ * reclaim (or at start). Then the caller trims the pool's spares and runs one full GC, which,
+ * with the shipped GC flags (-XX:-ShrinkHeapInSteps), uncommits the heap down to what is live.
+ *
+ * Why not leave it to the GC: the serial collector shrinks the old generation only at a full
+ * GC, and a quiet bus never has one, so a flood's heap stayed committed (and resident) for good.
+ *
+ * Pure decision logic: time and sizes are passed in, so it is tested without a clock or a GC.
+ * It never asks for a reclaim while busy, twice for the same growth, or when nothing grew.
+ * Loop thread only.
+ */
+final class MemoryReclaimer {
+    /** What the bus does once the loop has been quiet this long after a burst. */
+    static final long DEFAULT_QUIET_NANOS = 1_500_000_000L;
+    /** Growth (heap committed or pool bytes) below this is left alone: a GC costs a pause. */
+    static final long DEFAULT_GROWTH_BYTES = 8L * 1024 * 1024;
+    /** Socket events a quiet period may have: a few calls, not a workload. */
+    static final long DEFAULT_QUIET_EVENTS = 32;
+    /** How often the loop asks; a reclaim comes at most this much after the quiet time. */
+    static final long CHECK_INTERVAL_MILLIS = 500;
+
+    private final long quietNanos;
+    private final long growthBytes;
+    private final long quietEvents;
+
+    /** The activity counter when the current quiet period began; -1 before the first look. */
+    private long quietStartCount = -1;
+    private long quietSince;
+    /** Sizes after the last reclaim (or the first look): growth is measured from these. */
+    private long heapFloor = -1;
+    private long poolFloor = -1;
+    private boolean reclaimed;
+    private long reclaims;
+
+    MemoryReclaimer(long quietNanos, long growthBytes, long quietEvents) {
+        this.quietNanos = quietNanos;
+        this.growthBytes = growthBytes;
+        this.quietEvents = quietEvents;
+    }
+
+    /**
+     * One look, every {@link #CHECK_INTERVAL_MILLIS}: {@code activity} is a counter the loop
+     * bumps on every I/O event (more than quietEvents since the quiet period began means busy),
+     * {@code heapCommitted} and
+     * {@code poolBytes} are the current sizes. True: trim and collect now, then call
+     * {@link #reclaimed(long, long)} with the sizes after.
+     */
+    boolean shouldReclaim(long now, long activity, long heapCommitted, long poolBytes) {
+        if (heapFloor < 0) {
+            heapFloor = heapCommitted;
+            poolFloor = poolBytes;
+        }
+        // A shrink below the floor (the GC gave memory back on its own) lowers it, so the next
+        // growth is measured from there.
+        heapFloor = Math.min(heapFloor, heapCommitted);
+        poolFloor = Math.min(poolFloor, poolBytes);
+        if (quietStartCount < 0 || activity - quietStartCount > quietEvents) {
+            quietStartCount = activity; // busy: the quiet period starts again from here
+            quietSince = now;
+            reclaimed = false;
+            return false;
+        }
+        if (reclaimed || now - quietSince < quietNanos) {
+            return false;
+        }
+        return heapCommitted - heapFloor > growthBytes || poolBytes - poolFloor > growthBytes;
+    }
+
+    /** The sizes right after a reclaim: the floors for the next growth. */
+    void reclaimed(long heapCommitted, long poolBytes) {
+        heapFloor = heapCommitted;
+        poolFloor = poolBytes;
+        reclaimed = true; // not again until the loop has been busy
+        reclaims++;
+    }
+
+    long reclaimCount() {
+        return reclaims;
+    }
+
+    long heapFloor() {
+        return heapFloor;
+    }
+
+    long poolFloor() {
+        return poolFloor;
+    }
+}

@@ -1,0 +1,96 @@
+package org.kdbusbridge.bridge.server;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+
+/** The reclaimer's decisions, on a fake clock and fake sizes (no GC, no sleeps). */
+class MemoryReclaimerTest {
+    static final long S = 1_000_000_000L;
+    static final long MIB = 1024 * 1024;
+
+    final MemoryReclaimer r = new MemoryReclaimer(S + S / 2, 8 * MIB, 32);
+
+    @Test
+    void nothingGrewNeverReclaims() {
+        for (long t = 0; t < 100; t++) {
+            assertFalse(r.shouldReclaim(t * S, 0, 32 * MIB, 128 * 1024));
+        }
+        assertEquals(0, r.reclaimCount());
+    }
+
+    @Test
+    void reclaimsOnceAfterQuietTimeFollowingGrowth() {
+        assertFalse(r.shouldReclaim(0, 0, 32 * MIB, 0));
+        // a flood: busy and the heap grows
+        assertFalse(r.shouldReclaim(S, 1000, 140 * MIB, 0));
+        assertFalse(r.shouldReclaim(2 * S, 2000, 140 * MIB, 0));
+        // quiet, but not yet long enough (quiet since 2 s)
+        assertFalse(r.shouldReclaim(3 * S, 2000, 140 * MIB, 0));
+        assertTrue(r.shouldReclaim(2 * S + S + S / 2, 2000, 140 * MIB, 0));
+        r.reclaimed(34 * MIB, 0);
+        // still quiet: never again for the same growth, even if the GC could not shrink it all
+        for (long t = 4; t < 50; t++) {
+            assertFalse(r.shouldReclaim(t * S, 2000, 34 * MIB, 0));
+        }
+        assertEquals(1, r.reclaimCount());
+    }
+
+    @Test
+    void busyLoopNeverReclaims() {
+        r.shouldReclaim(0, 0, 32 * MIB, 0);
+        for (long t = 1; t < 100; t++) {
+            assertFalse(r.shouldReclaim(t * S, t * 1000, 200 * MIB, 16 * MIB));
+        }
+    }
+
+    @Test
+    void poolGrowthAloneReclaims() {
+        r.shouldReclaim(0, 0, 32 * MIB, 128 * 1024);
+        assertFalse(r.shouldReclaim(S, 100, 32 * MIB, 16 * MIB));
+        assertTrue(r.shouldReclaim(3 * S, 100, 32 * MIB, 16 * MIB));
+    }
+
+    @Test
+    void smallGrowthIsLeftAlone() {
+        r.shouldReclaim(0, 0, 32 * MIB, 0);
+        r.shouldReclaim(S, 100, 32 * MIB + 8 * MIB, 8 * MIB);
+        assertFalse(r.shouldReclaim(10 * S, 100, 32 * MIB + 8 * MIB, 8 * MIB));
+    }
+
+    @Test
+    void secondBurstAfterReclaimIsMeasuredFromTheNewFloor() {
+        r.shouldReclaim(0, 0, 32 * MIB, 0);
+        r.shouldReclaim(S, 100, 100 * MIB, 0);
+        assertTrue(r.shouldReclaim(3 * S, 100, 100 * MIB, 0));
+        r.reclaimed(20 * MIB, 0);
+        assertEquals(20 * MIB, r.heapFloor());
+        // busy again, grows by less than the threshold from the new floor: nothing
+        r.shouldReclaim(4 * S, 200, 27 * MIB, 0);
+        assertFalse(r.shouldReclaim(10 * S, 200, 27 * MIB, 0));
+        // busy again, grows past it: one more reclaim
+        r.shouldReclaim(11 * S, 300, 60 * MIB, 0);
+        assertTrue(r.shouldReclaim(13 * S, 300, 60 * MIB, 0));
+    }
+
+    @Test
+    void aTrickleOfTrafficStillCountsAsQuiet() {
+        r.shouldReclaim(0, 0, 32 * MIB, 0);
+        r.shouldReclaim(S, 5000, 100 * MIB, 0); // the burst
+        // then one ping a second: 2 events per look, far under the quiet bound
+        assertFalse(r.shouldReclaim(2 * S, 5002, 100 * MIB, 0));
+        assertTrue(r.shouldReclaim(3 * S, 5004, 100 * MIB, 0));
+        r.reclaimed(30 * MIB, 0);
+        assertFalse(r.shouldReclaim(4 * S, 5006, 30 * MIB, 0));
+    }
+
+    @Test
+    void theGcShrinkingOnItsOwnLowersTheFloor() {
+        r.shouldReclaim(0, 0, 32 * MIB, 0);
+        r.shouldReclaim(S, 100, 10 * MIB, 0);
+        r.shouldReclaim(2 * S, 200, 19 * MIB, 0);
+        assertTrue(r.shouldReclaim(4 * S, 200, 19 * MIB, 0));
+    }
+}
