@@ -536,13 +536,18 @@ public final class BusServer implements Driver.Host {
             MemoryReclaimer.DEFAULT_QUIET_NANOS, MemoryReclaimer.DEFAULT_GROWTH_BYTES,
             MemoryReclaimer.DEFAULT_QUIET_EVENTS);
 
+    /** What the core's ledgers hold for clients: rules, names, reply slots and queued messages. */
+    private long accounted() {
+        return bus.quotaUsedTotal() + bus.queued().totalBytes();
+    }
+
     /** Loop thread, every CHECK_INTERVAL_MILLIS: trim and collect once the loop is quiet after a burst. */
     private void checkMemory() {
         Runtime rt = Runtime.getRuntime();
-        if (reclaimer.shouldReclaim(System.nanoTime(), ioEvents, rt.totalMemory(), buffers.heldBytes())) {
+        if (reclaimer.shouldReclaim(System.nanoTime(), ioEvents, rt.totalMemory(), buffers.heldBytes(), accounted())) {
             buffers.trimSpares();
             System.gc(); // uncommits the heap's free part (-XX:-ShrinkHeapInSteps); the loop is idle
-            reclaimer.reclaimed(rt.totalMemory(), buffers.heldBytes());
+            reclaimer.reclaimed(rt.totalMemory(), buffers.heldBytes(), accounted());
         }
         loop.schedule(MemoryReclaimer.CHECK_INTERVAL_MILLIS, this::checkMemory);
     }

@@ -6,7 +6,10 @@ package org.kdbusbridge.bridge.server;
  * events in that time, so a trickle of traffic, a client pinging once a second, still counts as
  * quiet) and the committed heap or the
  * direct-buffer pool has grown more than {@code growthBytes} past what it was after the last
- * reclaim (or at start). Then the caller trims the pool's spares and runs one full GC, which,
+ * reclaim (or at start), or the bytes the bus accounts to clients (match rules, names, reply slots,
+ * queued messages) fell more than {@code growthBytes} below their high since the last reclaim:
+ * a departure frees the old generation without growing anything, and a reclaim made while the
+ * attacker still held its memory would otherwise be the last. Then the caller trims the pool's spares and runs one full GC, which,
  * with the shipped GC flags (-XX:-ShrinkHeapInSteps), uncommits the heap down to what is live.
  *
  * Why not leave it to the GC: the serial collector shrinks the old generation only at a full
@@ -36,6 +39,8 @@ final class MemoryReclaimer {
     /** Sizes after the last reclaim (or the first look): growth is measured from these. */
     private long heapFloor = -1;
     private long poolFloor = -1;
+    /** The most client-accounted bytes seen since the last reclaim. */
+    private long accountedHigh;
     private boolean reclaimed;
     private long reclaims;
 
@@ -53,6 +58,12 @@ final class MemoryReclaimer {
      * {@link #reclaimed(long, long)} with the sizes after.
      */
     boolean shouldReclaim(long now, long activity, long heapCommitted, long poolBytes) {
+        return shouldReclaim(now, activity, heapCommitted, poolBytes, 0);
+    }
+
+    /** As above, with {@code accountedBytes}: what the bus's ledgers hold for clients now. */
+    boolean shouldReclaim(long now, long activity, long heapCommitted, long poolBytes, long accountedBytes) {
+        accountedHigh = Math.max(accountedHigh, accountedBytes);
         if (heapFloor < 0) {
             heapFloor = heapCommitted;
             poolFloor = poolBytes;
@@ -70,13 +81,20 @@ final class MemoryReclaimer {
         if (reclaimed || now - quietSince < quietNanos) {
             return false;
         }
-        return heapCommitted - heapFloor > growthBytes || poolBytes - poolFloor > growthBytes;
+        return heapCommitted - heapFloor > growthBytes || poolBytes - poolFloor > growthBytes
+                || accountedHigh - accountedBytes > growthBytes;
     }
 
     /** The sizes right after a reclaim: the floors for the next growth. */
     void reclaimed(long heapCommitted, long poolBytes) {
+        reclaimed(heapCommitted, poolBytes, 0);
+    }
+
+    /** As above, with the client-accounted bytes after it: the high for the next release. */
+    void reclaimed(long heapCommitted, long poolBytes, long accountedBytes) {
         heapFloor = heapCommitted;
         poolFloor = poolBytes;
+        accountedHigh = accountedBytes;
         reclaimed = true; // not again until the loop has been busy
         reclaims++;
     }

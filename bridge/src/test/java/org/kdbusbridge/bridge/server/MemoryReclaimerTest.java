@@ -93,4 +93,20 @@ class MemoryReclaimerTest {
         r.shouldReclaim(2 * S, 200, 19 * MIB, 0);
         assertTrue(r.shouldReclaim(4 * S, 200, 19 * MIB, 0));
     }
+
+    /** A reclaim while an attacker held its memory is not the last: its departure is one too. */
+    @Test
+    void aDepartureAfterAReclaimAtTheHighWaterMarkReclaimsAgain() {
+        MemoryReclaimer r = new MemoryReclaimer(S, 8 * MIB, 32);
+        r.shouldReclaim(0, 0, 32 * MIB, 0, 0);
+        r.shouldReclaim(S / 2, 1000, 150 * MIB, 0, 90 * MIB); // the attack
+        assertTrue(r.shouldReclaim(2 * S, 1000, 150 * MIB, 0, 90 * MIB), "quiet while the memory is held");
+        r.reclaimed(140 * MIB, 0, 90 * MIB); // all of it still live
+        assertFalse(r.shouldReclaim(3 * S, 1000, 140 * MIB, 0, 90 * MIB));
+        r.shouldReclaim(3 * S + S / 2, 5000, 140 * MIB, 0, 1 * MIB); // the attacker leaves: busy
+        assertFalse(r.shouldReclaim(4 * S, 5000, 140 * MIB, 0, 1 * MIB), "not while the departure is fresh");
+        assertTrue(r.shouldReclaim(5 * S, 5000, 140 * MIB, 0, 1 * MIB), "quiet after a release");
+        r.reclaimed(40 * MIB, 0, 1 * MIB);
+        assertFalse(r.shouldReclaim(7 * S, 5000, 40 * MIB, 0, 1 * MIB), "once per release");
+    }
 }

@@ -30,6 +30,13 @@ public final class QueueLedger {
     public static final int MESSAGE_BYTES = 336;
     /** One queue entry: its ArrayDeque slot (4 bytes with compressed oops) at the deque's worst half-empty doubling. */
     public static final int ENTRY_BYTES = 8;
+    /**
+     * A receiver holding less than this still takes messages from a uid past its budget (up to
+     * {@link #withinCeiling}): the heap is filled by receivers that do not read, and refusing
+     * everyone that uid talks to would punish its own bystanders (on a session bus every peer
+     * has the one uid).
+     */
+    public static final long SHORT_QUEUE_BYTES = 256 * 1024;
     /** A uid's refusals are logged at most once in this many milliseconds. */
     static final long LOG_INTERVAL_MILLIS = 60_000;
 
@@ -82,6 +89,16 @@ public final class QueueLedger {
 
     private static int length(String s) {
         return s == null ? 0 : s.length();
+    }
+
+    /**
+     * Whether all uids together, {@code moreBytes} more included, are under the hard ceiling of
+     * one and a half bus budgets (fds too): what short queues may still take once a budget is
+     * spent. The rest of the heap stays a reserve whatever the receivers are.
+     */
+    public boolean withinCeiling(long moreBytes) {
+        return totalBytes + moreBytes <= quota.busBytes() + quota.busBytes() / 2
+                && (totalFds == 0 || totalFds <= quota.busFds() + quota.busFds() / 2);
     }
 
     /** Whether {@code uid} may take {@code moreBytes} more (its message being already held). */

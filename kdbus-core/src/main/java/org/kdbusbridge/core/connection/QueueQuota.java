@@ -17,6 +17,15 @@ public record QueueQuota(long perUserBytes, long busBytes, long perUserFds, long
             Long.MAX_VALUE);
 
     /**
+     * Below this a receiver's queue counts as short: it still takes messages from a uid past
+     * its budget, up to the ledger's ceiling ({@link QueueLedger#SHORT_QUEUE_BYTES} at most, and
+     * a sixty-fourth of a uid's budget, so small budgets keep the rule meaningful).
+     */
+    public long shortQueueBytes() {
+        return Math.min(QueueLedger.SHORT_QUEUE_BYTES, perUserBytes / 64);
+    }
+
+    /**
      * Budgets from the heap and the fd limit: one uid an eighth, all uids a quarter of each
      * (fds: {@code fdLimit <= 0} means unknown, then unbounded). The rest is a reserve no sender
      * can take: room for the driver's replies, for accepting, refusing and disconnecting.

@@ -103,7 +103,7 @@ public final class ReceivePool {
 
     /** Whether {@code size} bytes with {@code nfds} fds from {@code uid} fit now. */
     public boolean fits(long uid, int size, int nfds) {
-        if (ledger != null && uid != BUS_UID && !ledger.allows(uid, QueueLedger.ENTRY_BYTES)) {
+        if (ledger != null && uid != BUS_UID && overBudget(uid)) {
             return false; // the uid's (or the bus's) queued bytes or fds are spent: as a full queue
         }
         // An empty pool always takes one message, so a single large message can't wedge a peer.
@@ -126,6 +126,17 @@ public final class ReceivePool {
                 && withinShare((long) maxMessages - queue.size(), actors, qm, 1);
     }
 
+    /**
+     * Whether the ledger refuses {@code uid}'s next message here: its budget or the bus's is
+     * spent and this queue is not a short one, or even short queues are past the ceiling.
+     */
+    private boolean overBudget(long uid) {
+        if (ledger.allows(uid, QueueLedger.ENTRY_BYTES)) {
+            return false;
+        }
+        return bytes >= ledger.quota().shortQueueBytes() || !ledger.withinCeiling(QueueLedger.ENTRY_BYTES);
+    }
+
     /** (actors + 1) * (charge + amount) - charge <= remaining, i.e. charge + amount <= (remaining + charge) / (actors + 1). */
     private static boolean withinShare(long remaining, int actors, long charge, long amount) {
         if (amount == 0) {
@@ -139,7 +150,7 @@ public final class ReceivePool {
         if (!fits(m)) {
             dropped++;
             long uid = chargedUid(m);
-            if (ledger != null && uid != BUS_UID && !ledger.allows(uid, QueueLedger.ENTRY_BYTES)) {
+            if (ledger != null && uid != BUS_UID && overBudget(uid)) {
                 ledger.refused(m, uid);
             }
             return false;
