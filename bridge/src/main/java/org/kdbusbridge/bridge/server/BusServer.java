@@ -76,11 +76,7 @@ public final class BusServer implements Driver.Host {
 
     /** RLIMIT_NOFILE as the JVM sees it (it raises the soft limit to the hard one at start), or 0 if unknown. */
     private static long fdLimit() {
-        if (java.lang.management.ManagementFactory.getOperatingSystemMXBean()
-                instanceof com.sun.management.UnixOperatingSystemMXBean unix) {
-            return unix.getMaxFileDescriptorCount();
-        }
-        return 0;
+        return ProcessFacts.openFilesLimit();
     }
 
     public BusServer(BusConfig config, UserQuota quota) {

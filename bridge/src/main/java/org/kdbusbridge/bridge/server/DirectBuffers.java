@@ -185,7 +185,7 @@ final class DirectBuffers {
      */
     static long jvmDirectMemoryLimit() {
         long limit = Runtime.getRuntime().maxMemory();
-        for (String arg : java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()) {
+        for (String arg : ProcessFacts.jvmOptions()) {
             if (arg.startsWith("-XX:MaxDirectMemorySize=")) {
                 long v = parseSize(arg.substring("-XX:MaxDirectMemorySize=".length()));
                 if (v >= 0) {
