@@ -27,6 +27,11 @@ public final class ConfigCache {
     /** No cache: every file is parsed. */
     public static final ConfigCache NONE = new ConfigCache(null);
     private static final int MAGIC = 0x4b424301; // "KBC" and the format version
+    /**
+     * Entries kept at most: test runners start buses on a new temporary config each time, and
+     * each would otherwise leave an entry for good. The least recently written go first.
+     */
+    static final int MAX_ENTRIES = 64;
 
     private final Path dir;
 
@@ -85,6 +90,32 @@ public final class ConfigCache {
         }
     }
 
+    /** Deletes the oldest entries past {@link #MAX_ENTRIES} (only ever called after a write, a cache miss). */
+    static void prune(Path dir) throws IOException {
+        java.util.List<Path> entries;
+        try (java.util.stream.Stream<Path> s = Files.list(dir)) {
+            entries = s.filter(p -> {
+                String n = p.getFileName().toString();
+                return n.startsWith("config-") && n.endsWith(".events");
+            }).collect(java.util.stream.Collectors.toList());
+        }
+        if (entries.size() <= MAX_ENTRIES) {
+            return;
+        }
+        java.util.Map<Path, Long> mtime = new java.util.HashMap<>();
+        for (Path p : entries) {
+            try {
+                mtime.put(p, Files.getLastModifiedTime(p).toMillis());
+            } catch (IOException e) {
+                mtime.put(p, 0L); // gone or unreadable: first to go
+            }
+        }
+        entries.sort(java.util.Comparator.comparingLong(mtime::get));
+        for (Path p : entries.subList(0, entries.size() - MAX_ENTRIES)) {
+            Files.deleteIfExists(p);
+        }
+    }
+
     /** Ours and not writable by group or others (a no-op check where the file system has no owners). */
     private static boolean trusted(Path entry) throws IOException {
         if (!Files.isRegularFile(entry, LinkOption.NOFOLLOW_LINKS)) {
@@ -108,6 +139,7 @@ public final class ConfigCache {
             }
             Files.move(tmp, entry, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
             tmp = null;
+            prune(dir);
         } catch (IOException | RuntimeException e) {
             // a cache that cannot be written only costs the next start a parse
         } finally {

@@ -110,4 +110,22 @@ class ConfigCacheTest {
             return s.filter(p -> p.getFileName().toString().endsWith(".events")).toList();
         }
     }
+
+    /** A test runner's many temporary configs leave at most MAX_ENTRIES entries, the newest. */
+    @Test
+    void entriesAreBounded(@TempDir Path tmp) throws Exception {
+        Path dir = tmp.resolve("cache");
+        ConfigCache cache = ConfigCache.in(dir.toString());
+        Path last = null;
+        for (int i = 0; i < ConfigCache.MAX_ENTRIES + 10; i++) {
+            last = Files.writeString(tmp.resolve("bus" + i + ".conf"), CONF.formatted(i));
+            BusConfigParser.parse(last, cache);
+        }
+        assertEquals(ConfigCache.MAX_ENTRIES, entries(dir).size());
+        FileTime mtime = Files.getLastModifiedTime(last);
+        Files.writeString(last, CONF.formatted(11)); // same length as MAX_ENTRIES + 9 (73), same mtime: only the entry can say 73
+        Files.setLastModifiedTime(last, mtime);
+        assertEquals(ConfigCache.MAX_ENTRIES + 9, BusConfigParser.parse(last, cache).limits().maxMatchRulesPerConnection,
+                "the newest entry is kept");
+    }
 }
