@@ -178,6 +178,8 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
      * the line buffer. Given back on close.
      */
     private long inputHeld;
+    /** What {@code outCarry}'s array is charged to the peer's uid in the same ledger (InputHeap). */
+    private long outputHeld;
     private int heapArrived;
     /** The buffer the frame being handled is in: {@code in}, {@code largeIn}'s buffer, or a heap frame's. */
     private ByteBuffer frameBuf;
@@ -940,6 +942,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
             return;
         }
         appendOutCarry(bytes, 0, bytes.length);
+        holdOutputHeap();
         markDirty();
     }
 
@@ -1066,7 +1069,33 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
             b.get(merged, 0, n);
             outCarry = merged;
             outCarryLen = total;
+            holdOutputHeap();
         }
+    }
+
+    /**
+     * Charges {@code outCarry}'s array (output the socket did not take while no output buffer
+     * could be lent, at most about one buffer's worth) to the peer's uid, as input held on the
+     * heap is: a thousand slow readers would otherwise hold 64 KiB each, uncounted. Past the
+     * budget the connection is closed with one log line per uid per minute.
+     */
+    private void holdOutputHeap() {
+        long want = outCarry == null ? 0 : outCarry.length;
+        if (want == outputHeld || closed) {
+            return;
+        }
+        InputHeap heap = server.inputHeap();
+        long uid = peerUid();
+        if (heap.resize(uid, outputHeld, want)) {
+            outputHeld = want;
+            return;
+        }
+        if (heap.shouldLog(uid, System.nanoTime() / 1_000_000)) {
+            LOG.warn("Disconnecting {}: output it does not read would hold {} bytes of heap, past the budget of uid {} ({}"
+                    + " bytes, uid holds {}) or of all uids ({} bytes, all hold {}); logged once a minute per uid",
+                    this, want, uid, heap.perUserBytes(), heap.used(uid), heap.busBytes(), heap.total());
+        }
+        close("output heap budget");
     }
 
     private void fillOutput() {
@@ -1083,6 +1112,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
                 }
                 if (outCarry.length > CARRY_KEEP) {
                     outCarry = null;
+                    holdOutputHeap();
                 }
             }
             while (out.hasRemaining()) {
@@ -1215,6 +1245,10 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
         if (inputHeld != 0) {
             server.inputHeap().resize(peerUid(), inputHeld, 0);
             inputHeld = 0;
+        }
+        if (outputHeld != 0) {
+            server.inputHeap().resize(peerUid(), outputHeld, 0);
+            outputHeld = 0;
         }
         server.onClosed(this);
     }

@@ -3,9 +3,10 @@ package org.kdbusbridge.bridge.server;
 import org.kdbusbridge.core.connection.UidLedger;
 
 /**
- * Heap bytes that sessions hold for input outside the shared buffers, per peer uid (SO_PEERCRED,
+ * Heap bytes that sessions hold for I/O outside the shared buffers, per peer uid (SO_PEERCRED,
  * known from accept, before SASL) and in all: a partial frame's carry array, a large frame read
- * into the heap because no direct buffer could be had, and the SASL line being read. Without a
+ * into the heap because no direct buffer could be had, the SASL line being read, and output the
+ * socket did not take while no output buffer could be lent (the session's output carry). Without a
  * bound, many connections each sending a big frame into the heap could fill it.
  *
  * Invariants: {@link #used(long)} is the sum of the holds of that uid's open sessions and

@@ -12,6 +12,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -91,11 +92,13 @@ class InputHeapTest {
             byte[] small = new byte[300 * 1024];
             new Random(14).nextBytes(small);
             byte[] smallBody = new BodyWriter().writeByteArray(small).toByteArray();
+            // Each session keeps the small output array its SASL replies went through (charged).
+            long idle = onLoop(() -> server.inputHeap().total());
             fits.signal(receiver.uniqueName, "/h", IFACE, "Fits", "ay", smallBody);
             Msg m = receiver.read();
             assertTrue(m.isSignal("Fits"), m.toString());
             assertArrayEquals(smallBody, Arrays.copyOfRange(m.frame(), m.bodyOffset(), m.bodyOffset() + m.bodyLength()));
-            assertEquals(0L, onLoop(() -> server.inputHeap().total()), "the heap frame's hold went back");
+            assertTrue(onLoop(() -> server.inputHeap().total()) <= idle, "the heap frame's hold went back");
 
             // Half of a 1 MiB frame: its whole length is charged before the array grows to it.
             byte[] frame = MessageBuilder.signal(tooBig.nextSerial(), "/h", IFACE, "TooBig", receiver.uniqueName,
@@ -107,10 +110,49 @@ class InputHeapTest {
                 cutOff = true; // the bus closed it as soon as the header said how long the frame is
             }
             assertTrue(cutOff || tooBig.awaitEof(10_000), "disconnected past its uid's input budget");
-            assertEquals(0L, onLoop(() -> server.inputHeap().total()), "a closed session holds nothing");
+            assertTrue(onLoop(() -> server.inputHeap().total()) <= idle, "a closed session holds nothing");
             assertEquals(0, receiver.sync(), "the bus still answers; nothing of the refused frame arrived");
             fits.signal(receiver.uniqueName, "/h", IFACE, "Again", "ay", smallBody);
             assertTrue(receiver.read().isSignal("Again"), "a frame within the budget is still read");
         }
+    }
+
+    /**
+     * With no output buffer to lend, what a receiver's socket does not take is kept on the heap
+     * (at most about one buffer): that is charged too, and a second never-reading receiver past
+     * the uid's budget is disconnected while a reader is still served.
+     */
+    @Test
+    @Timeout(value = 60, unit = TimeUnit.SECONDS)
+    void outputKeptForNonReadersIsChargedAndBounded() throws Exception {
+        savedThreshold = ClientSession.zeroCopyThreshold;
+        long perUid = 100 * 1024; // room for one output carry of ~64 KiB, not two
+        UserQuota q = new UserQuota(1 << 20, 1 << 21, UserQuota.MATCH_RULE_BASE, UserQuota.NAME_ENTRY_BASE,
+                QueueQuota.UNLIMITED, perUid, 4 * perUid);
+        // No I/O buffer to lend: every flush goes through the scratch and keeps its rest on the heap.
+        server = new BusServer(BusConfig.forAddress("unix:path=" + dir.resolve("bus")), q,
+                new DirectBuffers(0, 2L * DirectBuffers.IO_BUFFER));
+        server.start();
+        Path socket = dir.resolve("bus");
+        try (RawClient a = RawClient.open(socket); RawClient b = RawClient.open(socket);
+             RawClient reader = RawClient.open(socket); RawClient sender = RawClient.open(socket)) {
+            for (RawClient r : List.of(a, b, reader)) {
+                r.addMatch("type='signal',interface='" + IFACE + "'");
+            }
+            byte[] body = new BodyWriter().writeByteArray(new byte[8 * 1024]).toByteArray();
+            long maxHeld = 0;
+            for (int i = 0; i < 400; i++) { // ~3.2 MiB: far past both sockets' buffers
+                sender.signal(null, "/h", IFACE, "Tick", "ay", body);
+                assertTrue(reader.read().isSignal("Tick"), "the reader gets every one");
+                maxHeld = Math.max(maxHeld, onLoop(() -> server.inputHeap().total()));
+            }
+            assertTrue(maxHeld > 32 * 1024, "output was kept on the heap and charged: " + maxHeld);
+            assertTrue(maxHeld <= perUid, "never past the uid's budget: " + maxHeld);
+            assertEquals(0, sender.sync(), "the bus still answers the sender");
+            boolean aGone = a.awaitEof(2000);
+            boolean bGone = b.awaitEof(2000);
+            assertTrue(aGone || bGone, "a never-reading receiver past the budget was disconnected");
+        }
+        assertEquals(0L, onLoop(() -> server.inputHeap().total()), "closed sessions hold nothing");
     }
 }
