@@ -25,6 +25,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.kdbusbridge.compat.harness.Bystanders;
 import org.kdbusbridge.compat.harness.Addresses;
 import org.kdbusbridge.compat.harness.Background;
 import org.kdbusbridge.compat.harness.BusKind;
@@ -105,46 +106,26 @@ class MemoryAttackTest {
     static final int STORM_CONNECTIONS = 16;
     static final int STORM_NAMES = 20_000;
 
-    private static final String BYSTANDER = String.join("\n",
-            "import sys, time, dbus, dbus.mainloop.glib",
-            "from gi.repository import GLib",
-            "dbus.mainloop.glib.DBusGMainLoop(set_as_default=True)",
-            "bus = dbus.bus.BusConnection(sys.argv[1])",
-            "n = int(sys.argv[2])",
-            "got = []",
-            "loop = GLib.MainLoop()",
-            "def tick(i):",
-            "    got.append(int(i))",
-            "    if len(got) == n:",
-            "        print('got', n, 'in order' if got == list(range(n)) else got, flush=True)",
-            "        t = time.monotonic()",
-            "        bus.call_blocking('org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus',",
-            "                          'GetId', '', (), timeout=5)",
-            "        print('answered in %d ms' % ((time.monotonic() - t) * 1000), flush=True)",
-            "        loop.quit()",
-            "bus.add_signal_receiver(tick, signal_name='Tick', dbus_interface='org.example.Attack')",
-            "print('ready', bus.request_name('org.example.Bystander'), flush=True)",
-            "loop.run()",
-            "");
+    private static final String BYSTANDER = Bystanders.tickCounter("org.example.Attack", false, true);
 
     private static String config(Path dir) {
-        StringBuilder b = new StringBuilder("<busconfig><type>session</type><listen>unix:path=")
-                .append(dir.resolve("bus")).append("</listen><auth>EXTERNAL</auth>")
-                .append("<policy context=\"default\"><allow user=\"*\"/><allow send_destination=\"*\" eavesdrop=\"true\"/>")
-                .append("<allow eavesdrop=\"true\"/><allow own=\"*\"/></policy>");
-        String[][] limits = {
-            {"max_incoming_bytes", "1000000000"}, {"max_incoming_unix_fds", "250000000"},
-            {"max_outgoing_bytes", "1000000000"}, {"max_outgoing_unix_fds", "250000000"},
-            {"max_message_size", "1000000000"}, {"service_start_timeout", "120000"}, {"auth_timeout", "240000"},
-            {"pending_fd_timeout", "150000"}, {"max_completed_connections", "100000"},
-            {"max_incomplete_connections", "10000"}, {"max_connections_per_user", "100000"},
-            {"max_pending_service_starts", "10000"}, {"max_names_per_connection", String.valueOf(MAX_NAMES)},
-            {"max_match_rules_per_connection", String.valueOf(MAX_RULES)}, {"max_replies_per_connection", "50000"},
-        };
-        for (String[] l : limits) {
-            b.append("<limit name=\"").append(l[0]).append("\">").append(l[1]).append("</limit>");
-        }
-        return b.append("</busconfig>\n").toString();
+        java.util.Map<String, Long> limits = new java.util.LinkedHashMap<>(); // session.conf's, in its order
+        limits.put("max_incoming_bytes", 1_000_000_000L);
+        limits.put("max_incoming_unix_fds", 250_000_000L);
+        limits.put("max_outgoing_bytes", 1_000_000_000L);
+        limits.put("max_outgoing_unix_fds", 250_000_000L);
+        limits.put("max_message_size", 1_000_000_000L);
+        limits.put("service_start_timeout", 120_000L);
+        limits.put("auth_timeout", 240_000L);
+        limits.put("pending_fd_timeout", 150_000L);
+        limits.put("max_completed_connections", 100_000L);
+        limits.put("max_incomplete_connections", 10_000L);
+        limits.put("max_connections_per_user", 100_000L);
+        limits.put("max_pending_service_starts", 10_000L);
+        limits.put("max_names_per_connection", (long) MAX_NAMES);
+        limits.put("max_match_rules_per_connection", (long) MAX_RULES);
+        limits.put("max_replies_per_connection", 50_000L);
+        return Bystanders.openConfig(dir.resolve("bus"), limits);
     }
 
     static void log(String what) {

@@ -14,6 +14,7 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.kdbusbridge.compat.harness.Bystanders;
 import org.kdbusbridge.compat.harness.Background;
 import org.kdbusbridge.compat.harness.BusKind;
 import org.kdbusbridge.compat.harness.Buses;
@@ -39,36 +40,11 @@ class QueueQuotaTest {
     private static final String LIMITS = "org.freedesktop.DBus.Error.LimitsExceeded";
 
     /** Emits TICKS signals to itself as its own uid and reports whether all came back in order. */
-    private static final String BYSTANDER = String.join("\n",
-            "import sys, dbus, dbus.lowlevel, dbus.mainloop.glib",
-            "from gi.repository import GLib",
-            "dbus.mainloop.glib.DBusGMainLoop(set_as_default=True)",
-            "bus = dbus.bus.BusConnection(sys.argv[1])",
-            "n = int(sys.argv[2])",
-            "got = []",
-            "loop = GLib.MainLoop()",
-            "def tick(i):",
-            "    got.append(int(i))",
-            "    if len(got) == n:",
-            "        loop.quit()",
-            "bus.add_signal_receiver(tick, signal_name='Tick', dbus_interface='org.example.QueueQuota')",
-            "for i in range(n):",
-            "    m = dbus.lowlevel.SignalMessage('/org/example/QueueQuota', 'org.example.QueueQuota', 'Tick')",
-            "    m.append(dbus.Int32(i))",
-            "    bus.send_message(m)",
-            "GLib.timeout_add(20000, loop.quit)",
-            "loop.run()",
-            "print('got', len(got), 'in order' if got == list(range(n)) else got, flush=True)",
-            "");
+    private static final String BYSTANDER = Bystanders.tickCounter("org.example.QueueQuota", true, false);
 
     private static String config(Path dir) {
-        return "<busconfig><type>session</type><listen>unix:path=" + dir.resolve("bus") + "</listen>"
-                + "<auth>EXTERNAL</auth><policy context=\"default\"><allow user=\"*\"/>"
-                + "<allow send_destination=\"*\" eavesdrop=\"true\"/><allow eavesdrop=\"true\"/><allow own=\"*\"/>"
-                + "</policy>"
-                + "<limit name=\"max_outgoing_bytes\">67108864</limit>"
-                + "<limit name=\"max_incoming_bytes\">67108864</limit>"
-                + "</busconfig>\n";
+        return Bystanders.openConfig(dir.resolve("bus"), java.util.Map.of(
+                "max_outgoing_bytes", 64L << 20, "max_incoming_bytes", 64L << 20));
     }
 
     private static Message bigCall(String dest) {

@@ -15,6 +15,7 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.api.io.TempDir;
+import org.kdbusbridge.compat.harness.Bystanders;
 import org.kdbusbridge.compat.harness.Background;
 import org.kdbusbridge.compat.harness.BusKind;
 import org.kdbusbridge.compat.harness.Buses;
@@ -40,32 +41,11 @@ class UserQuotaTest {
     private static final long QUOTA = 100_000;
     private static final String LIMITS = "org.freedesktop.DBus.Error.LimitsExceeded";
 
-    private static final String BYSTANDER = String.join("\n",
-            "import sys, dbus, dbus.mainloop.glib",
-            "from gi.repository import GLib",
-            "dbus.mainloop.glib.DBusGMainLoop(set_as_default=True)",
-            "bus = dbus.bus.BusConnection(sys.argv[1])",
-            "n = int(sys.argv[2])",
-            "got = []",
-            "loop = GLib.MainLoop()",
-            "def tick(i):",
-            "    got.append(int(i))",
-            "    if len(got) == n:",
-            "        print('got', n, 'in order' if got == list(range(n)) else got, flush=True)",
-            "        loop.quit()",
-            "bus.add_signal_receiver(tick, signal_name='Tick', dbus_interface='org.example.Quota')",
-            "print('ready', bus.request_name('org.example.Bystander'), flush=True)",
-            "loop.run()",
-            "");
+    private static final String BYSTANDER = Bystanders.tickCounter("org.example.Quota", false, false);
 
     private static String config(Path dir) {
-        return "<busconfig><type>session</type><listen>unix:path=" + dir.resolve("bus") + "</listen>"
-                + "<auth>EXTERNAL</auth><policy context=\"default\"><allow user=\"*\"/>"
-                + "<allow send_destination=\"*\" eavesdrop=\"true\"/><allow eavesdrop=\"true\"/><allow own=\"*\"/>"
-                + "</policy>"
-                + "<limit name=\"max_match_rules_per_connection\">" + PER_CONNECTION + "</limit>"
-                + "<limit name=\"max_names_per_connection\">" + PER_CONNECTION + "</limit>"
-                + "</busconfig>\n";
+        return Bystanders.openConfig(dir.resolve("bus"), java.util.Map.of(
+                "max_match_rules_per_connection", (long) PER_CONNECTION, "max_names_per_connection", (long) PER_CONNECTION));
     }
 
     /** Pipelines {@code n} driver calls, then returns how many succeeded and the LimitsExceeded texts. */
