@@ -128,4 +128,37 @@ class QueueQuotaTest {
             }
         }
     }
+
+    /**
+     * Ours: a flood into a receiver whose own max_outgoing_bytes is spent (not the uid budget)
+     * is refused message by message, as dbus-daemon does, but logged at most 10 lines a second.
+     */
+    @org.junit.jupiter.api.Test
+    void fullQueueRefusalsAreLoggedRateLimited(@TempDir Path dir) throws Exception {
+        Assumptions.assumeTrue(BusKind.selected().contains(BusKind.KDBUS_BRIDGE), "our bus not selected");
+        Path conf = dir.resolve("bus.conf");
+        Files.writeString(conf, Bystanders.openConfig(dir.resolve("bus"), Map.of("max_outgoing_bytes", 1L << 20)));
+        List<String> argv = List.of(DropInTest.BIN + "/kdbus-bridge", "--config-file=" + conf, "--nofork",
+                "--print-address");
+        try (Background bus = Background.start(argv, Map.of())) {
+            String address = bus.stdout().awaitLine(l -> l.startsWith("unix:"), Buses.T);
+            assertNotNull(address, bus.describe());
+            int refused = 0;
+            try (RawClient sink = RawClient.connectDirect(address);
+                 RawClient flooder = RawClient.connectHello(address, Buses.T)) {
+                String sinkName = sink.hello(Buses.T); // never reads again
+                for (int i = 0; i < CALLS; i++) {
+                    flooder.send(bigCall(sinkName));
+                }
+                flooder.sync(Buses.T);
+                for (Message m : flooder.messages()) {
+                    refused += m.type == Message.ERROR && LIMITS.equals(m.errorName) ? 1 : 0;
+                }
+            }
+            long lines = bus.stderr().all().stream().filter(l -> l.contains("the recipient's queue is full")).count();
+            System.out.println("QUEUE-FULL kdbus-bridge: " + refused + " refused, " + lines + " log lines");
+            assertTrue(refused > 50, refused + " of " + CALLS + " refused by the 1 MiB queue");
+            assertTrue(lines >= 1 && lines <= 20, lines + " log lines for " + refused + " refusals:\n" + bus.stderr().text());
+        }
+    }
 }

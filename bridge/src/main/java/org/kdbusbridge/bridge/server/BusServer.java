@@ -103,6 +103,15 @@ public final class BusServer implements Driver.Host {
         this.bus.setPolicyLog(new RateLimitedLog(10, TimeUnit.SECONDS.toNanos(1), System::nanoTime, LOG::warn));
     }
 
+    /** Full-queue refusals, one line per message in dbus-daemon; cut to 10 a second here, like denials. */
+    private final RateLimitedLog queueFullLog = new RateLimitedLog(10, TimeUnit.SECONDS.toNanos(1), System::nanoTime,
+            LOG::warn);
+
+    /** Where sessions log a message refused by a full receiver queue (loop thread). */
+    java.util.function.Consumer<String> queueFullLog() {
+        return queueFullLog;
+    }
+
     /**
      * Our extension: also write every message to {@code sink}'s pcapng file from the moment
      * the loop starts. Call before {@link #start()}; {@link #stop()} flushes and closes it.

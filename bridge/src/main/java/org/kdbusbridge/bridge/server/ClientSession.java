@@ -867,7 +867,8 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
                     "The name " + dest + " was not provided by any .service files");
             case NAME_HAS_NO_OWNER -> sendError(m, DBusErrors.NAME_HAS_NO_OWNER, "Name \"" + dest + "\" does not exist");
             case RECIPIENT_FULL -> {
-                LOG.warn("Message to {} from {} dropped: the recipient's queue is full (max_outgoing_bytes)", dest, conn);
+                server.queueFullLog().accept("Message to " + dest + " from " + conn
+                        + " dropped: the recipient's queue is full (max_outgoing_bytes)");
                 sendError(m, DBusErrors.LIMITS_EXCEEDED, "The destination service \"" + dest + "\" has a full message queue");
             }
             // The same answer; the core logged the uid's refusal once a minute, so no line per message.
