@@ -15,7 +15,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * bin/kdbus-bridge's class-data caches: one per JDK, jar and JVM options, shared by starts
- * that differ only in -D properties, and at most the newest eight kept.
+ * that differ only in -D properties or -Xlog, and at most the newest eight kept.
  */
 class LauncherCacheTest {
     private static final String SIGTERM = "15";
@@ -46,9 +46,10 @@ class LauncherCacheTest {
         Path cds = Files.createDirectory(dir.resolve("cds"));
         startStop(dir, Map.of("KDBUS_BRIDGE_CDS_DIR", cds.toString(), "KDBUS_BRIDGE_JAVA_OPTS", "-Dkdbus.test=1"));
         assertTrue(TrainedCache.await(cds, SUFFIX, java.time.Duration.ofSeconds(60)));
-        String second = startStop(dir, Map.of("KDBUS_BRIDGE_CDS_DIR", cds.toString(), "KDBUS_BRIDGE_JAVA_OPTS", "-Dkdbus.test=2"));
+        String second = startStop(dir, Map.of("KDBUS_BRIDGE_CDS_DIR", cds.toString(), "KDBUS_BRIDGE_JAVA_OPTS",
+                "-Dkdbus.test=2 -Xlog:gc:file=" + dir.resolve("gc.log")));
         assertTrue(second.contains(SUFFIX.equals(".aot") ? "-XX:AOTCache=" : "-XX:SharedArchiveFile="), second);
-        assertEquals(1, caches(cds), "a -D property is not part of the key");
+        assertEquals(1, caches(cds), "-D properties and -Xlog are not part of the key");
 
         for (int i = 0; i < 10; i++) { // caches of older option sets
             Path old = Files.writeString(cds.resolve("kdbus-bridge-0.0-" + i + SUFFIX), "old");
