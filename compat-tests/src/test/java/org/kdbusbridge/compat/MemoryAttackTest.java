@@ -9,7 +9,6 @@ import java.net.UnixDomainSocketAddress;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -176,12 +175,9 @@ class MemoryAttackTest {
         Arena(BusKind kind, Path dir) throws IOException {
             this.kind = kind;
             this.ours = kind == BusKind.KDBUS_BRIDGE;
-            Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxrwxrwx"));
-            Path conf = dir.resolve("bus.conf");
-            Files.writeString(conf, config(dir));
-            Path script = dir.resolve("bystander.py");
-            Files.writeString(script, BYSTANDER);
-            Files.setPosixFilePermissions(script, PosixFilePermissions.fromString("rw-r--r--"));
+            Bystanders.Setup files = Bystanders.prepare(dir, config(dir), BYSTANDER);
+            Path conf = files.conf();
+            Path script = files.script();
             // Ours through the real launcher with the shipped jvm.options and nothing added.
             List<String> argv = List.of(ours ? DropInTest.BIN + "/kdbus-bridge" : "/usr/bin/dbus-daemon",
                     "--config-file=" + conf, "--nofork", "--print-address");

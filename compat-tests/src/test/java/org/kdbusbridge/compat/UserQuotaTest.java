@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -75,12 +74,9 @@ class UserQuotaTest {
     void aFloodingUidIsRefusedWhileAnotherUidIsServed(BusKind kind, @TempDir Path dir) throws Exception {
         Assumptions.assumeTrue(RawClient.uid() == 0, "needs root to run a client as nobody (runuser)");
         Assumptions.assumeTrue(Files.isExecutable(Path.of(PYTHON)), "no " + PYTHON);
-        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxrwxrwx"));
-        Path conf = dir.resolve("bus.conf");
-        Files.writeString(conf, config(dir));
-        Path script = dir.resolve("bystander.py");
-        Files.writeString(script, BYSTANDER);
-        Files.setPosixFilePermissions(script, PosixFilePermissions.fromString("rw-r--r--"));
+        Bystanders.Setup files = Bystanders.prepare(dir, config(dir), BYSTANDER);
+        Path conf = files.conf();
+        Path script = files.script();
         boolean ours = kind == BusKind.KDBUS_BRIDGE;
         List<String> argv = ours
                 ? List.of(DropInTest.BIN + "/kdbus-bridge", "--config-file=" + conf, "--nofork", "--print-address")

@@ -1,6 +1,9 @@
 package org.kdbusbridge.compat.harness;
 
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -11,6 +14,18 @@ import java.util.Map;
  */
 public final class Bystanders {
     private Bystanders() {
+    }
+
+    /** The files a bus and a bystander of another uid use, in a directory both can reach. */
+    public record Setup(Path conf, Path script) { }
+
+    /** Makes {@code dir} usable by other uids and writes {@code bus.conf} and {@code bystander.py} into it. */
+    public static Setup prepare(Path dir, String config, String script) throws IOException {
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxrwxrwx"));
+        Path conf = Files.writeString(dir.resolve("bus.conf"), config);
+        Path py = Files.writeString(dir.resolve("bystander.py"), script);
+        Files.setPosixFilePermissions(py, PosixFilePermissions.fromString("rw-r--r--"));
+        return new Setup(conf, py);
     }
 
     /** A session busconfig on {@code socket}, EXTERNAL, a default policy allowing all, then {@code limits}. */
