@@ -179,8 +179,7 @@ class MemoryAttackTest {
             Path conf = files.conf();
             Path script = files.script();
             // Ours through the real launcher with the shipped jvm.options and nothing added.
-            List<String> argv = List.of(ours ? DropInTest.BIN + "/kdbus-bridge" : "/usr/bin/dbus-daemon",
-                    "--config-file=" + conf, "--nofork", "--print-address");
+            List<String> argv = Launched.onConfig(kind, conf);
             bus = Background.start(argv, Map.of());
             address = bus.stdout().awaitLine(l -> l.startsWith("unix:"), Buses.T);
             assertNotNull(address, bus.describe());

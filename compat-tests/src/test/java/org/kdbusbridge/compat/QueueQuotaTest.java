@@ -60,9 +60,7 @@ class QueueQuotaTest {
         Path conf = files.conf();
         Path script = files.script();
         boolean ours = kind == BusKind.KDBUS_BRIDGE;
-        List<String> argv = ours
-                ? List.of(DropInTest.BIN + "/kdbus-bridge", "--config-file=" + conf, "--nofork", "--print-address")
-                : List.of("/usr/bin/dbus-daemon", "--config-file=" + conf, "--nofork", "--print-address");
+        List<String> argv = Launched.onConfig(kind, conf);
         Map<String, String> env = ours ? Map.of("KDBUS_BRIDGE_JAVA_OPTS", "-Dkdbus.queueQuotaBytes=" + QUOTA)
                 : Map.of();
         try (Background bus = Background.start(argv, env)) {
@@ -134,8 +132,7 @@ class QueueQuotaTest {
         Assumptions.assumeTrue(BusKind.selected().contains(BusKind.KDBUS_BRIDGE), "our bus not selected");
         Path conf = dir.resolve("bus.conf");
         Files.writeString(conf, Bystanders.openConfig(dir.resolve("bus"), Map.of("max_outgoing_bytes", 1L << 20)));
-        List<String> argv = List.of(DropInTest.BIN + "/kdbus-bridge", "--config-file=" + conf, "--nofork",
-                "--print-address");
+        List<String> argv = Launched.onConfig(BusKind.KDBUS_BRIDGE, conf);
         try (Background bus = Background.start(argv, Map.of())) {
             String address = bus.stdout().awaitLine(l -> l.startsWith("unix:"), Buses.T);
             assertNotNull(address, bus.describe());

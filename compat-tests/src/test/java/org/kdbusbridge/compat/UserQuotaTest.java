@@ -78,9 +78,7 @@ class UserQuotaTest {
         Path conf = files.conf();
         Path script = files.script();
         boolean ours = kind == BusKind.KDBUS_BRIDGE;
-        List<String> argv = ours
-                ? List.of(DropInTest.BIN + "/kdbus-bridge", "--config-file=" + conf, "--nofork", "--print-address")
-                : List.of("/usr/bin/dbus-daemon", "--config-file=" + conf, "--nofork", "--print-address");
+        List<String> argv = Launched.onConfig(kind, conf);
         Map<String, String> env = ours ? Map.of("KDBUS_BRIDGE_JAVA_OPTS", "-Dkdbus.userQuotaBytes=" + QUOTA)
                 : Map.of();
         try (Background bus = Background.start(argv, env)) {
