@@ -10,8 +10,8 @@ import java.util.stream.Stream;
 
 import org.kdbusbridge.bridge.config.BusConfig;
 import org.kdbusbridge.bridge.config.ConfigException;
-import org.kdbusbridge.bridge.migration.BusConnection;
-import org.kdbusbridge.bridge.migration.BusMessage;
+import org.kdbusbridge.bridge.client.BusConnection;
+import org.kdbusbridge.bridge.client.BusMessage;
 import org.kdbusbridge.bridge.protocol.BodyWriter;
 import org.kdbusbridge.bridge.protocol.MessageBuilder;
 import org.kdbusbridge.bridge.server.BusServer;

@@ -5,6 +5,8 @@
 // every bus, monitor and marker started here is closed before run() returns.
 package org.kdbusbridge.bridge.migration;
 
+import org.kdbusbridge.bridge.client.BusMessage;
+import org.kdbusbridge.bridge.client.BusConnection;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;

@@ -4,6 +4,7 @@
 // listed in the class comment (never silently).
 package org.kdbusbridge.bridge.migration;
 
+import org.kdbusbridge.bridge.client.BusMessage;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;

@@ -3,6 +3,7 @@
 // before returning.
 package org.kdbusbridge.bridge.migration;
 
+import org.kdbusbridge.bridge.client.BusMessage;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;

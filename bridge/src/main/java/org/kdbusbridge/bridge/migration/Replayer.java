@@ -7,6 +7,8 @@
 // replay transcript ends at a marker barrier taken before those closes.
 package org.kdbusbridge.bridge.migration;
 
+import org.kdbusbridge.bridge.client.BusMessage;
+import org.kdbusbridge.bridge.client.BusConnection;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;

@@ -33,7 +33,7 @@ import org.slf4j.LoggerFactory;
  * one maximum-size message plus one read.
  *
  * Unix fds: the socket is always read with recvmsg, so SCM_RIGHTS fds are never silently
- * dropped; received fds wait in {@code pendingFds} (FIFO, bounded by max_incoming_unix_fds) and
+ * dropped; received fds wait in {@link PendingFds} (FIFO, bounded by max_incoming_unix_fds) and
  * a complete message takes as many as its UNIX_FDS field says, which must all have arrived (fds
  * come with a message's first byte), else the client is disconnected. Fds still pending when
  * the input holds no partial message belong to nothing and are closed; fds pending longer than
@@ -186,18 +186,16 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
     /** Set by toCore when the frame's own (direct) buffer became the payload. */
     private boolean frameAdopted;
     private EventLoop.Timer authTimer;
-    /** Received fds not yet claimed by a complete message: a ring of pendingCount from pendingHead. */
-    private int[] pendingFds;
-    private int pendingHead;
-    private int pendingCount;
+    /** Received fds not yet claimed by a complete message, and their timer. */
+    private final PendingFds pending;
     private boolean fdOverflow;
-    private EventLoop.Timer pendingFdTimer;
     /** The fds to attach to the first byte of {@code out}, or null; this session holds a reference. */
     private FdSet outFds;
     private int[] outFdScratch;
 
     ClientSession(BusServer server, SocketConnection socket, Connection conn, SaslServer sasl) {
         this.server = server;
+        this.pending = new PendingFds(() -> server.limits().maxIncomingUnixFds, CLOSE_FD);
         this.socket = socket;
         this.conn = conn;
         this.sasl = sasl;
@@ -409,10 +407,10 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
             closeForOutOfMemory();
             return;
         }
-        if (largeIn == null && heapFrame == null && !in.hasRemaining() && pendingCount > 0) {
+        if (largeIn == null && heapFrame == null && !in.hasRemaining() && pending.count() > 0) {
             // No partial message left, and fds only come with a message's first byte: these
             // belong to no message (more fds than UNIX_FDS claimed, or sent during SASL).
-            closePendingFds();
+            pending.closeAll();
         }
         in.compact();
         shrinkIfIdle();
@@ -423,72 +421,29 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
 
     @Override
     public void acceptFd(int fd) {
-        int cap = Math.max(1, server.limits().maxIncomingUnixFds);
-        if (closed || pendingCount >= cap) {
+        if (closed) {
             CLOSE_FD.accept(fd);
-            fdOverflow = !closed;
             return;
         }
-        if (pendingFds == null || pendingCount == pendingFds.length) {
-            // Grows with the fds actually waiting (session.conf allows 250 million: never
-            // allocate the limit itself).
-            int[] bigger = new int[(int) Math.min(cap, pendingFds == null ? 16 : 2L * pendingFds.length)];
-            for (int i = 0; i < pendingCount; i++) {
-                bigger[i] = pendingFds[(pendingHead + i) % pendingFds.length];
-            }
-            pendingFds = bigger;
-            pendingHead = 0;
-        }
-        pendingFds[(pendingHead + pendingCount++) % pendingFds.length] = fd;
-    }
-
-    /** The next {@code n} received fds as the message's FdSet (one reference, held by the caller). */
-    private FdSet takeFds(int n) {
-        int[] fds = new int[n];
-        for (int i = 0; i < n; i++) {
-            fds[i] = pendingFds[pendingHead];
-            pendingHead = (pendingHead + 1) % pendingFds.length;
-        }
-        pendingCount -= n;
-        FdSet set = new FdSet(fds, CLOSE_FD);
-        for (int fd : fds) {
-            if (Memfds.isUnsealedMemfd(fd)) {
-                set.markUnsealedMemfd();
-                break;
-            }
-        }
-        return set;
-    }
-
-    private void closePendingFds() {
-        while (pendingCount > 0) {
-            CLOSE_FD.accept(pendingFds[pendingHead]);
-            pendingHead = (pendingHead + 1) % pendingFds.length;
-            pendingCount--;
+        if (!pending.accept(fd)) {
+            fdOverflow = true;
         }
     }
 
-    /** dbus-daemon's pending_fd_timeout: fds may wait for the rest of their message only so long. */
+    /** Created once: arming the timer allocates nothing per read. */
+    private final Runnable pendingFdTimeout = this::pendingFdTimedOut;
+
+    private void pendingFdTimedOut() {
+        if (!closed) {
+            LOG.warn("Disconnecting {}: it sent fds and did not complete the message within "
+                    + "pending_fd_timeout={} ms", this, server.limits().pendingFdTimeout);
+            close("pending fd timeout");
+            server.flushDirty();
+        }
+    }
+
     private void armPendingFdTimer() {
-        if (pendingCount == 0) {
-            if (pendingFdTimer != null) {
-                pendingFdTimer.cancel();
-                pendingFdTimer = null;
-            }
-            return;
-        }
-        if (pendingFdTimer == null && !closed) {
-            long timeout = server.limits().pendingFdTimeout;
-            pendingFdTimer = server.loop().schedule(timeout, () -> {
-                pendingFdTimer = null;
-                if (!closed && pendingCount > 0) {
-                    LOG.warn("Disconnecting {}: it sent fds and did not complete the message within "
-                            + "pending_fd_timeout={} ms", this, timeout);
-                    close("pending fd timeout");
-                    server.flushDirty();
-                }
-            });
-        }
+        pending.armTimer(server.loop(), server.limits().pendingFdTimeout, closed, pendingFdTimeout);
     }
 
     /**
@@ -558,8 +513,8 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
         } finally {
             frameBuf = in;
         }
-        if (!closed && inputEmpty() && pendingCount > 0) {
-            closePendingFds(); // as process(): nothing buffered, and fds come with a message's first byte
+        if (!closed && inputEmpty() && pending.count() > 0) {
+            pending.closeAll(); // as process(): nothing buffered, and fds come with a message's first byte
         }
         armPendingFdTimer();
     }
@@ -655,10 +610,10 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
         if (!sasl.unixFdNegotiated()) {
             throw new ProtocolException("message carries unix fds but the client did not negotiate them");
         }
-        if (nfds > pendingCount) {
-            throw new ProtocolException("message claims " + nfds + " unix fds but " + pendingCount + " arrived");
+        if (nfds > pending.count()) {
+            throw new ProtocolException("message claims " + nfds + " unix fds but " + pending.count() + " arrived");
         }
-        FdSet fds = takeFds((int) nfds);
+        FdSet fds = pending.take((int) nfds);
         try {
             route(pos, fds);
         } finally {
@@ -854,8 +809,8 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
             }
             frameAdopted = false;
         }
-        if (!closed && inputEmpty() && pendingCount > 0) {
-            closePendingFds(); // as process(): nothing buffered, and fds come with a message's first byte
+        if (!closed && inputEmpty() && pending.count() > 0) {
+            pending.closeAll(); // as process(): nothing buffered, and fds come with a message's first byte
         }
         armPendingFdTimer();
     }
@@ -1209,7 +1164,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
         }
         server.loop().forgetBeforeClose(socket.fd());
         socket.close(); // fds still in the kernel's receive queue die with the socket
-        closePendingFds();
+        pending.closeAll();
         // Nothing touches a closed session's buffers again (every entry point checks closed).
         if (!inBurst) {
             // Mid-burst (closed from inside its own frame handling) process() may still touch
@@ -1228,10 +1183,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
         out = null;
         outCarry = null;
         outCarryLen = 0;
-        if (pendingFdTimer != null) {
-            pendingFdTimer.cancel();
-            pendingFdTimer = null;
-        }
+        pending.cancelTimer();
         if (outFds != null) {
             outFds.release();
             outFds = null;

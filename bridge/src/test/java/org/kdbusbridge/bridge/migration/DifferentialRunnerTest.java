@@ -3,6 +3,8 @@
 // on a received message. Skipped (not failed) where dbus-daemon is not installed.
 package org.kdbusbridge.bridge.migration;
 
+import org.kdbusbridge.bridge.client.BusMessage;
+import org.kdbusbridge.bridge.client.BusConnection;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;

@@ -2,6 +2,7 @@
 // MessageBuilder, normalises them and asserts on the rendered streams or the report.
 package org.kdbusbridge.bridge.migration;
 
+import org.kdbusbridge.bridge.client.BusMessage;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;

@@ -3,7 +3,7 @@
 // thread appends every received message, in arrival order, to an append-only list that
 // waiters see under the same lock; writes are serialised by a lock; close() is idempotent and
 // ends the reader. No message is ever dropped or reordered by this class.
-package org.kdbusbridge.bridge.migration;
+package org.kdbusbridge.bridge.client;
 
 import java.io.EOFException;
 import java.io.IOException;

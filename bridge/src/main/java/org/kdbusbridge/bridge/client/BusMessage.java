@@ -3,7 +3,7 @@
 // validation; body() is the decoded body (BodyReader.readValue per argument), or null when the
 // body could not be decoded (bodyError() then says why). Never throws for a well-framed message
 // with a bad body: transcripts keep what they saw.
-package org.kdbusbridge.bridge.migration;
+package org.kdbusbridge.bridge.client;
 
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
