@@ -234,17 +234,25 @@ public final class Driver {
                     out.replyStrings(c, s, owners);
                 }
             }
-            case "GetConnectionUnixUser" -> replyId(call, "UID", uidOf(peer(call, "UID")));
-            case "GetConnectionUnixProcessID" -> replyId(call, "PID", pidOf(peer(call, "PID")));
+            case "GetConnectionUnixUser" -> {
+                String n = call.body().readString();
+                replyId(call, "UID", n, uidOf(peer(call, n, "UID")));
+            }
+            case "GetConnectionUnixProcessID" -> {
+                String n = call.body().readString();
+                replyId(call, "PID", n, pidOf(peer(call, n, "PID")));
+            }
             case "GetConnectionCredentials" -> connectionCredentials(call);
             case "GetAdtAuditSessionData" -> {
-                if (peer(call, "audit session data") != null) {
-                    error(call, DBusErrors.ADT_AUDIT_DATA_UNKNOWN, "Could not determine audit session data for '" + lastName + "'");
+                String n = call.body().readString();
+                if (peer(call, n, "audit session data") != null) {
+                    error(call, DBusErrors.ADT_AUDIT_DATA_UNKNOWN, "Could not determine audit session data for '" + n + "'");
                 }
             }
             case "GetConnectionSELinuxSecurityContext" -> {
-                if (peer(call, "security context") != null) {
-                    error(call, DBusErrors.SELINUX_CONTEXT_UNKNOWN, "Could not determine security context for '" + lastName + "'");
+                String n = call.body().readString();
+                if (peer(call, n, "security context") != null) {
+                    error(call, DBusErrors.SELINUX_CONTEXT_UNKNOWN, "Could not determine security context for '" + n + "'");
                 }
             }
             case "ReloadConfig" -> {
@@ -274,8 +282,6 @@ public final class Driver {
             default -> error(call, DBusErrors.UNKNOWN_METHOD, Bus.DRIVER_NAME + " does not understand message " + member);
         }
     }
-
-    private String lastName;
 
     // --- org.freedesktop.DBus.Debug.Stats (dbus-daemon bus/stats.c keys, all uint32) ---------
     // As in dbus-daemon, anyone may call these (METHOD_FLAG_NO_CONTAINERS only; we have no
@@ -316,7 +322,7 @@ public final class Driver {
     }
 
     private void getConnectionStats(DriverCall call) throws ProtocolException {
-        Connection peer = peer(call, "statistics");
+        Connection peer = peer(call, call.body().readString(), "statistics");
         if (peer == null) {
             return;
         }
@@ -376,9 +382,7 @@ public final class Driver {
     }
 
     /** Resolves the name argument of a Get* call; sends NameHasNoOwner and returns null if absent. */
-    private Connection peer(DriverCall call, String what) throws ProtocolException {
-        String name = call.body().readString();
-        lastName = name;
+    private Connection peer(DriverCall call, String name, String what) {
         if (Bus.DRIVER_NAME.equals(name)) {
             return DRIVER_SELF;
         }
@@ -397,7 +401,7 @@ public final class Driver {
      * fd passing.
      */
     private void connectionCredentials(DriverCall call) throws ProtocolException {
-        Connection peer = peer(call, "credentials");
+        Connection peer = peer(call, call.body().readString(), "credentials");
         if (peer == null) {
             return;
         }
@@ -441,12 +445,12 @@ public final class Driver {
     private static final Connection DRIVER_SELF = new Connection(0, null, x -> { }, null);
 
     /** Replies with a uid or pid; {@code value} is -2 when peer() already sent NameHasNoOwner. */
-    private void replyId(DriverCall call, String what, long value) {
+    private void replyId(DriverCall call, String what, String name, long value) {
         if (value == -2) {
             return;
         }
         if (value < 0) {
-            error(call, DBusErrors.FAILED, "Could not determine " + what + " for '" + lastName + "'");
+            error(call, DBusErrors.FAILED, "Could not determine " + what + " for '" + name + "'");
         } else {
             out.replyUint32(call.caller(), call.serial(), value);
         }
