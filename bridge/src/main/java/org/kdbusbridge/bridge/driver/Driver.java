@@ -67,6 +67,11 @@ public final class Driver {
     private final String machineId;
     private final Host host;
     private final Map<String, String> activationEnvironment = new LinkedHashMap<>();
+    // The read-only method groups; DriverTables' rows reach them.
+    final NameQueries names;
+    final PeerQueries peers;
+    final StatsMethods stats;
+    final DriverProperties properties;
 
     public Driver(Bus bus, String busId, String machineId, Host host) {
         this.bus = bus;
@@ -74,6 +79,10 @@ public final class Driver {
         this.busId = busId;
         this.machineId = machineId;
         this.host = host;
+        this.names = new NameQueries(bus, out);
+        this.peers = new PeerQueries(bus, out, host);
+        this.stats = new StatsMethods(bus, out, peers);
+        this.properties = new DriverProperties(out, host);
         bus.setRefusalListener(new RefusalRenderer());
     }
 
@@ -154,329 +163,67 @@ public final class Driver {
                     + ", expected " + method.in() + ")\n");
             return;
         }
+        if (method.privileged() && !isBusOwner(c)) {
+            privilegeDenied(call);
+            return;
+        }
         try {
-            dispatch(call, method.name());
+            method.handler().handle(this, call);
         } catch (ProtocolException e) {
             error(call, DBusErrors.INVALID_ARGS, e.getMessage());
         }
     }
 
-    private void dispatch(DriverCall call, String member) throws ProtocolException {
+    private boolean isBusOwner(Connection c) {
+        long uid = peers.uidOf(c);
+        return uid == host.busUid() || uid == 0;
+    }
+
+    /** dbus-daemon's texts for a privileged method called by anyone else. */
+    private void privilegeDenied(DriverCall call) {
         Connection c = call.caller();
-        long s = call.serial();
-        switch (member) {
-            case "Hello" -> hello(call);
-            case "RequestName" -> requestName(call);
-            case "ReleaseName" -> releaseName(call);
-            case "StartServiceByName" -> { } // never here: handle() routes every well-formed one first
-            case "UpdateActivationEnvironment" -> updateActivationEnvironment(call);
-            case "NameHasOwner" -> {
-                String name = call.body().readString();
-                out.replyBoolean(c, s, Bus.DRIVER_NAME.equals(name) || bus.resolve(name) != null);
-            }
-            case "ListNames" -> {
-                List<String> names = new ArrayList<>();
-                names.add(Bus.DRIVER_NAME);
-                for (Connection x : bus.activeConnections()) {
-                    names.add(x.uniqueName());
-                }
-                names.addAll(bus.names().names());
-                out.replyStrings(c, s, names);
-            }
-            case "ListActivatableNames" -> {
-                List<String> names = new ArrayList<>();
-                names.add(Bus.DRIVER_NAME);
-                names.addAll(new java.util.TreeSet<>(bus.activatableNames()));
-                out.replyStrings(c, s, names);
-            }
-            case "DisconnectIfIdle" -> disconnectIfIdle(call);
-            case "RequireSealedMemfds" -> {
-                // From now on a memfd reaches this connection only with its write/shrink/grow seals.
-                c.requireSealedMemfds();
-                out.replyEmpty(c, s);
-            }
-            case "BecomeMonitor" -> becomeMonitor(call);
-            case "AddMatch" -> addMatch(call);
-            case "RemoveMatch" -> removeMatch(call);
-            case "GetNameOwner" -> {
-                String name = call.body().readString();
-                if (Bus.DRIVER_NAME.equals(name)) {
-                    out.replyString(c, s, Bus.DRIVER_NAME);
-                    return;
-                }
-                Connection owner = NameSyntax.isValidBusName(name) ? bus.resolve(name) : null;
-                if (owner == null) {
-                    error(call, DBusErrors.NAME_HAS_NO_OWNER, "Could not get owner of name '" + name + "': no such name");
-                } else {
-                    out.replyString(c, s, owner.uniqueName());
-                }
-            }
-            case "ListQueuedOwners" -> {
-                String name = call.body().readString();
-                if (Bus.DRIVER_NAME.equals(name)) {
-                    out.replyStrings(c, s, List.of(Bus.DRIVER_NAME));
-                    return;
-                }
-                List<String> owners = new ArrayList<>();
-                if (NameSyntax.isUniqueName(name)) {
-                    Connection u = bus.resolve(name);
-                    if (u != null) {
-                        owners.add(u.uniqueName());
-                    }
-                } else {
-                    for (Connection x : bus.names().queue(name)) {
-                        owners.add(x.uniqueName());
-                    }
-                }
-                if (owners.isEmpty()) {
-                    error(call, DBusErrors.NAME_HAS_NO_OWNER, "Could not get owners of name '" + name + "': no such name");
-                } else {
-                    out.replyStrings(c, s, owners);
-                }
-            }
-            case "GetConnectionUnixUser" -> {
-                String n = call.body().readString();
-                replyId(call, "UID", n, uidOf(peer(call, n, "UID")));
-            }
-            case "GetConnectionUnixProcessID" -> {
-                String n = call.body().readString();
-                replyId(call, "PID", n, pidOf(peer(call, n, "PID")));
-            }
-            case "GetConnectionCredentials" -> connectionCredentials(call);
-            case "GetAdtAuditSessionData" -> {
-                String n = call.body().readString();
-                if (peer(call, n, "audit session data") != null) {
-                    error(call, DBusErrors.ADT_AUDIT_DATA_UNKNOWN, "Could not determine audit session data for '" + n + "'");
-                }
-            }
-            case "GetConnectionSELinuxSecurityContext" -> {
-                String n = call.body().readString();
-                if (peer(call, n, "security context") != null) {
-                    error(call, DBusErrors.SELINUX_CONTEXT_UNKNOWN, "Could not determine security context for '" + n + "'");
-                }
-            }
-            case "ReloadConfig" -> {
-                String failure = host.reloadConfig();
-                if (failure != null) {
-                    error(call, DBusErrors.FAILED, failure);
-                } else {
-                    out.replyEmpty(c, s);
-                }
-            }
-            case "GetId" -> out.replyString(c, s, busId);
-            case "GetStats" -> getStats(call);
-            case "GetConnectionStats" -> getConnectionStats(call);
-            case "GetAllMatchRules" -> getAllMatchRules(call);
-            case "Get" -> propertyGet(call);
-            case "GetAll" -> propertyGetAll(call);
-            case "Set" -> {
-                String iface = call.body().readString();
-                String prop = call.body().readString();
-                if (findPropertyInterface(call, iface) && checkProperty(call, iface, prop)) {
-                    error(call, DBusErrors.PROPERTY_READ_ONLY, "Property '" + iface + "." + prop + "' cannot be set");
-                }
-            }
-            case "Introspect" -> out.replyString(c, s, DriverTables.introspect(call.path()));
-            case "Ping" -> out.replyEmpty(c, s);
-            case "GetMachineId" -> out.replyString(c, s, machineId);
-            default -> error(call, DBusErrors.UNKNOWN_METHOD, Bus.DRIVER_NAME + " does not understand message " + member);
-        }
-    }
-
-    // --- org.freedesktop.DBus.Debug.Stats (dbus-daemon bus/stats.c keys, all uint32) ---------
-    // As in dbus-daemon, anyone may call these (METHOD_FLAG_NO_CONTAINERS only; we have no
-    // containers), at the canonical path only. Each method has its own Serial counter.
-
-    private long getStatsSerial;
-    private long getConnectionStatsSerial;
-
-    private static void u32(BodyWriter w, String key, long value) {
-        w.beginDictEntry();
-        w.writeString(key);
-        w.writeVariant("u");
-        w.writeUint32(Math.max(0, Math.min(0xffffffffL, value)));
-        w.endDictEntry();
-    }
-
-    private void getStats(DriverCall call) {
-        BodyWriter w = new BodyWriter();
-        w.beginArray('{');
-        u32(w, "Serial", getStatsSerial++);
-        // libdbus's list allocator does not exist here; the keys stay for tools that expect them.
-        u32(w, "ListMemPoolUsedBytes", 0);
-        u32(w, "ListMemPoolCachedBytes", 0);
-        u32(w, "ListMemPoolAllocatedBytes", 0);
-        int active = bus.activeConnections().size();
-        u32(w, "ActiveConnections", active);
-        u32(w, "IncompleteConnections", Math.max(0, bus.connectionCount() - active));
-        u32(w, "MatchRules", bus.matches().size());
-        u32(w, "PeakMatchRules", bus.matches().peakSize());
-        u32(w, "PeakMatchRulesPerConnection", bus.matches().peakPerConnection());
-        u32(w, "BusNames", bus.busNameCount());
-        u32(w, "PeakBusNames", bus.peakBusNames());
-        u32(w, "PeakBusNamesPerConnection", bus.peakBusNamesPerConnection());
-        // Ours (docs/compatibility.md): activation entries waiting (max_pending_service_starts).
-        u32(w, "PendingServiceStarts", bus.pendingActivationEntries());
-        w.endArray();
-        out.reply(call.caller(), call.serial(), "a{sv}", w.toByteArray());
-    }
-
-    private void getConnectionStats(DriverCall call) throws ProtocolException {
-        Connection peer = peer(call, call.body().readString(), "statistics");
-        if (peer == null) {
-            return;
-        }
-        if (peer == DRIVER_SELF) {
-            error(call, DBusErrors.INVALID_ARGS, "GetConnectionStats is not meaningful for the message bus \""
-                    + Bus.DRIVER_NAME + "\" itself");
-            return;
-        }
-        BodyWriter w = new BodyWriter();
-        w.beginArray('{');
-        u32(w, "Serial", getConnectionStatsSerial++);
-        u32(w, "MatchRules", peer.matchRuleCount());
-        u32(w, "PeakMatchRules", peer.peakMatchRules());
-        u32(w, "BusNames", peer.busNameCount());
-        u32(w, "PeakBusNames", peer.peakBusNames());
-        w.beginDictEntry();
-        w.writeString("UniqueName");
-        w.writeVariant("s");
-        w.writeString(peer.uniqueName());
-        w.endDictEntry();
-        // Incoming: messages read but not yet dispatched (always 0: we dispatch as we parse),
-        // then dbus-daemon's live counter - bytes/fds of its messages still queued in the bus.
-        u32(w, "IncomingMessages", 0);
-        u32(w, "IncomingBytes", peer.incomingBytes());
-        u32(w, "IncomingFDs", peer.incomingFds());
-        u32(w, "PeakIncomingBytes", peer.peakIncomingBytes());
-        u32(w, "PeakIncomingFDs", peer.peakIncomingFds());
-        // Outgoing: its receive pool.
-        u32(w, "OutgoingMessages", peer.pool().messages());
-        u32(w, "OutgoingBytes", peer.pool().bytes());
-        u32(w, "OutgoingFDs", peer.pool().fds());
-        u32(w, "PeakOutgoingBytes", peer.pool().peakBytes());
-        u32(w, "PeakOutgoingFDs", peer.pool().peakFds());
-        // Ours: messages its full pool did not take (broadcasts skipped, unicasts refused with
-        // LimitsExceeded) and the pool's byte budget.
-        u32(w, "DroppedMessages", peer.pool().dropped());
-        u32(w, "PoolBudgetBytes", peer.pool().maxBytes());
-        w.endArray();
-        out.reply(call.caller(), call.serial(), "a{sv}", w.toByteArray());
-    }
-
-    private void getAllMatchRules(DriverCall call) {
-        BodyWriter w = new BodyWriter();
-        w.beginArray('{');
-        for (Connection x : bus.activeConnections()) {
-            w.beginDictEntry();
-            w.writeString(x.uniqueName());
-            w.beginArray('s');
-            for (MatchRule r : bus.matches().rulesOf(x)) {
-                w.writeString(r.toString());
-            }
-            w.endArray();
-            w.endDictEntry();
-        }
-        w.endArray();
-        out.reply(call.caller(), call.serial(), "a{sas}", w.toByteArray());
-    }
-
-    /** Resolves the name argument of a Get* call; sends NameHasNoOwner and returns null if absent. */
-    private Connection peer(DriverCall call, String name, String what) {
-        if (Bus.DRIVER_NAME.equals(name)) {
-            return DRIVER_SELF;
-        }
-        Connection c = NameSyntax.isValidBusName(name) ? bus.resolve(name) : null;
-        if (c == null) {
-            error(call, DBusErrors.NAME_HAS_NO_OWNER, "Could not get " + what + " of name '" + name + "': no such name");
-        }
-        return c;
-    }
-
-    /**
-     * GetConnectionCredentials, with dbus-daemon 1.14's keys in its order: ProcessID,
-     * UnixUserID, UnixGroupIDs, LinuxSecurityLabel (NUL-terminated, as dbus-daemon sends it),
-     * each only when known; for the bus itself only the first two, as dbus-daemon. Plus
-     * ProcessFD (dbus 1.15.8 / dbus-broker 34), a pidfd of the peer, to callers that negotiated
-     * fd passing.
-     */
-    private void connectionCredentials(DriverCall call) throws ProtocolException {
-        Connection peer = peer(call, call.body().readString(), "credentials");
-        if (peer == null) {
-            return;
-        }
-        BodyWriter w = new BodyWriter();
-        w.beginArray('{');
-        long pid = pidOf(peer);
-        if (pid >= 0) {
-            w.beginDictEntry().writeString("ProcessID").writeVariant("u").writeUint32(pid).endDictEntry();
-        }
-        long uid = uidOf(peer);
-        if (uid >= 0) {
-            w.beginDictEntry().writeString("UnixUserID").writeVariant("u").writeUint32(uid).endDictEntry();
-        }
-        org.kdbusbridge.core.connection.PeerDetails details = peer.peerDetails();
-        long[] groups = details.groups();
-        if (groups != null) {
-            w.beginDictEntry().writeString("UnixGroupIDs").writeVariant("au").beginArray('u');
-            for (long g : groups) {
-                w.writeUint32(g);
-            }
-            w.endArray().endDictEntry();
-        }
-        byte[] label = details.securityLabel();
-        if (label != null) {
-            w.beginDictEntry().writeString("LinuxSecurityLabel").writeVariant("ay")
-                    .writeByteArray(java.util.Arrays.copyOf(label, label.length + 1)).endDictEntry();
-        }
-        org.kdbusbridge.core.message.FdSet pidfd = call.caller().acceptsUnixFds() ? details.processFd() : null;
-        if (pidfd != null) {
-            w.beginDictEntry().writeString("ProcessFD").writeVariant("h").writeUnixFd(0).endDictEntry();
-        }
-        w.endArray();
-        if (pidfd != null) {
-            out.replyWithFds(call.caller(), call.serial(), "a{sv}", w.toByteArray(), pidfd);
+        long uid = peers.uidOf(c);
+        if ("BecomeMonitor".equals(call.member())) {
+            LOG.warn("Connection {} (uid {}) tried to become a monitor", c, uid);
+            error(call, DBusErrors.ACCESS_DENIED, "rejected attempt to call BecomeMonitor by connection "
+                    + c.uniqueName() + " with uid " + uid);
         } else {
-            out.reply(call.caller(), call.serial(), "a{sv}", w.toByteArray());
+            error(call, DBusErrors.ACCESS_DENIED, "rejected attempt to call " + call.member() + " by uid " + uid);
         }
     }
 
-    /** Stands for the bus itself in the Get* calls. */
-    private static final Connection DRIVER_SELF = new Connection(0, null, x -> { }, null);
-
-    /** Replies with a uid or pid; {@code value} is -2 when peer() already sent NameHasNoOwner. */
-    private void replyId(DriverCall call, String what, String name, long value) {
-        if (value == -2) {
-            return;
-        }
-        if (value < 0) {
-            error(call, DBusErrors.FAILED, "Could not determine " + what + " for '" + name + "'");
+    void reloadConfig(DriverCall call) {
+        String failure = host.reloadConfig();
+        if (failure != null) {
+            error(call, DBusErrors.FAILED, failure);
         } else {
-            out.replyUint32(call.caller(), call.serial(), value);
+            out.replyEmpty(call.caller(), call.serial());
         }
     }
 
-    private long uidOf(Connection c) {
-        return credential(c, host::busUid, org.kdbusbridge.core.connection.Credentials::uid);
+    void getId(DriverCall call) {
+        out.replyString(call.caller(), call.serial(), busId);
     }
 
-    private long pidOf(Connection c) {
-        return credential(c, host::busPid, org.kdbusbridge.core.connection.Credentials::pid);
+    void introspect(DriverCall call) {
+        out.replyString(call.caller(), call.serial(), DriverTables.introspect(call.path()));
     }
 
-    /** -2: no such peer (peer() already answered); -1: unknown; the bus's own for DRIVER_SELF. */
-    private static long credential(Connection c, java.util.function.LongSupplier bus,
-                                   java.util.function.ToLongFunction<org.kdbusbridge.core.connection.Credentials> field) {
-        if (c == null) {
-            return -2;
-        }
-        if (c == DRIVER_SELF) {
-            return bus.getAsLong();
-        }
-        return c.credentials() == null ? -1 : field.applyAsLong(c.credentials());
+    void ping(DriverCall call) {
+        out.replyEmpty(call.caller(), call.serial());
     }
 
-    private void hello(DriverCall call) {
+    void getMachineId(DriverCall call) {
+        out.replyString(call.caller(), call.serial(), machineId);
+    }
+
+    /** From now on a memfd reaches this connection only with its write/shrink/grow seals. */
+    void requireSealedMemfds(DriverCall call) {
+        call.caller().requireSealedMemfds();
+        out.replyEmpty(call.caller(), call.serial());
+    }
+
+    void hello(DriverCall call) {
         Connection c = call.caller();
         if (c.uniqueName() != null) {
             error(call, DBusErrors.FAILED, "Already handled an Hello message");
@@ -536,7 +283,7 @@ public final class Driver {
         out.unaddressedAnswer(c, serial, DBusErrors.UNKNOWN_METHOD, "s", w.toByteArray());
     }
 
-    private void requestName(DriverCall call) throws ProtocolException {
+    void requestName(DriverCall call) throws ProtocolException {
         Connection c = call.caller();
         String name = call.body().readString();
         long flags = call.body().readUint32();
@@ -592,7 +339,7 @@ public final class Driver {
         out.replyUint32(c, call.serial(), result);
     }
 
-    private void releaseName(DriverCall call) throws ProtocolException {
+    void releaseName(DriverCall call) throws ProtocolException {
         Connection c = call.caller();
         String name = call.body().readString();
         if (!NameSyntax.isValidBusName(name)) {
@@ -669,13 +416,8 @@ public final class Driver {
                 + " failed (max_pending_service_starts=" + limit + ")";
     }
 
-    private void updateActivationEnvironment(DriverCall call) throws ProtocolException {
+    void updateActivationEnvironment(DriverCall call) throws ProtocolException {
         Connection c = call.caller();
-        long uid = uidOf(c);
-        if (uid != host.busUid() && uid != 0) {
-            error(call, DBusErrors.ACCESS_DENIED, "rejected attempt to call UpdateActivationEnvironment by uid " + uid);
-            return;
-        }
         Object value = call.body().readValue();
         List<String> assignments = new ArrayList<>();
         if (value instanceof Map<?, ?> env) {
@@ -698,7 +440,7 @@ public final class Driver {
      * queued for the caller and it owes no replies; then its names fall back to their
      * activators in this same step and its socket closes once the reply is out.
      */
-    private void disconnectIfIdle(DriverCall call) {
+    void disconnectIfIdle(DriverCall call) {
         Connection c = call.caller();
         if (!bus.isIdle(c)) {
             error(call, DBusErrors.NOT_IDLE, "Connection " + c.uniqueName() + " is not idle: "
@@ -716,15 +458,8 @@ public final class Driver {
      * empty list means everything. The reply goes out first, then the connection loses its
      * names (NameLost / NameOwnerChanged) and only receives what it monitors.
      */
-    private void becomeMonitor(DriverCall call) throws ProtocolException {
+    void becomeMonitor(DriverCall call) throws ProtocolException {
         Connection c = call.caller();
-        long uid = uidOf(c);
-        if (uid != host.busUid() && uid != 0) {
-            LOG.warn("Connection {} (uid {}) tried to become a monitor", c, uid);
-            error(call, DBusErrors.ACCESS_DENIED, "rejected attempt to call BecomeMonitor by connection "
-                    + c.uniqueName() + " with uid " + uid);
-            return;
-        }
         List<String> texts = call.body().readStringArray();
         long flags = call.body().readUint32();
         if (flags != 0) {
@@ -751,7 +486,7 @@ public final class Driver {
             out.error(r.caller(), r.serial(), DBusErrors.NO_REPLY, "Message recipient disconnected from message bus without replying");
         }
         bus.startMonitoring(c, rules);
-        LOG.info("Connection {} (uid {}) became a monitor", c, uid);
+        LOG.info("Connection {} (uid {}) became a monitor", c, peers.uidOf(c));
     }
 
     private static final MatchRule EVERYTHING = parseOrNull("");
@@ -784,7 +519,7 @@ public final class Driver {
         }
     }
 
-    private void addMatch(DriverCall call) throws ProtocolException {
+    void addMatch(DriverCall call) throws ProtocolException {
         Connection c = call.caller();
         String text = call.body().readString();
         MatchRule rule;
@@ -805,7 +540,7 @@ public final class Driver {
         out.replyEmpty(c, call.serial());
     }
 
-    private void removeMatch(DriverCall call) throws ProtocolException {
+    void removeMatch(DriverCall call) throws ProtocolException {
         Connection c = call.caller();
         String text = call.body().readString();
         MatchRule rule;
@@ -822,62 +557,6 @@ public final class Driver {
         out.replyEmpty(c, call.serial());
     }
 
-    private boolean findPropertyInterface(DriverCall call, String iface) {
-        if (!DriverTables.IFACE.equals(iface)) {
-            error(call, DBusErrors.UNKNOWN_INTERFACE, "Interface \"" + iface + "\" not found");
-            return false;
-        }
-        return true;
-    }
-
-    private boolean checkProperty(DriverCall call, String iface, String prop) {
-        if (!prop.equals("Features") && !prop.equals("Interfaces")) {
-            error(call, DBusErrors.UNKNOWN_PROPERTY, "Property \"" + iface + "." + prop + "\" not found");
-            return false;
-        }
-        return true;
-    }
-
-    private void propertyGet(DriverCall call) throws ProtocolException {
-        String iface = call.body().readString();
-        String prop = call.body().readString();
-        if (!findPropertyInterface(call, iface) || !checkProperty(call, iface, prop)) {
-            return;
-        }
-        BodyWriter w = new BodyWriter();
-        w.writeVariant("as");
-        writeStrings(w, prop.equals("Features") ? host.features() : DriverTables.EXTRA_INTERFACES);
-        out.reply(call.caller(), call.serial(), "v", w.toByteArray());
-    }
-
-    private void propertyGetAll(DriverCall call) throws ProtocolException {
-        String iface = call.body().readString();
-        if (!findPropertyInterface(call, iface)) {
-            return;
-        }
-        BodyWriter w = new BodyWriter();
-        w.beginArray('{');
-        w.beginDictEntry();
-        w.writeString("Features");
-        w.writeVariant("as");
-        writeStrings(w, host.features());
-        w.endDictEntry();
-        w.beginDictEntry();
-        w.writeString("Interfaces");
-        w.writeVariant("as");
-        writeStrings(w, DriverTables.EXTRA_INTERFACES);
-        w.endDictEntry();
-        w.endArray();
-        out.reply(call.caller(), call.serial(), "a{sv}", w.toByteArray());
-    }
-
-    private static void writeStrings(BodyWriter w, List<String> values) {
-        w.beginArray('s');
-        for (String v : values) {
-            w.writeString(v);
-        }
-        w.endArray();
-    }
 
     private void error(DriverCall call, String name, String text) {
         out.error(call.caller(), call.serial(), name, text);

@@ -112,6 +112,11 @@ public final class DriverEmitter {
         reply(to, replySerial, null, (byte[]) null);
     }
 
+    /** The error answer to a driver call. */
+    void error(DriverCall call, String errorName, String text) {
+        error(call.caller(), call.serial(), errorName, text);
+    }
+
     public void error(Connection to, long replySerial, String errorName, String text) {
         long s = nextSerial();
         // dbus-daemon addresses errors to a connection without Hello (refused or not yet

@@ -2,9 +2,12 @@ package org.kdbusbridge.bridge.driver;
 
 import java.util.List;
 
+import org.kdbusbridge.bridge.protocol.ProtocolException;
+
 /**
- * The driver's interfaces and methods: signatures, which paths they answer on, and the
- * introspection data generated from them, so the three can never disagree.
+ * The driver's interfaces and methods: signatures, which paths they answer on, who may call
+ * them, the handler that runs them, and the introspection data generated from the same rows,
+ * so dispatch, checks and introspection can never disagree.
  */
 final class DriverTables {
     private DriverTables() { }
@@ -21,7 +24,14 @@ final class DriverTables {
     static final String STATS = "org.freedesktop.DBus.Debug.Stats";
     static final List<String> EXTRA_INTERFACES = List.of("org.freedesktop.DBus.Monitoring", STATS, EXTENSIONS);
 
-    record Method(String name, String in, String out, boolean anyPath) { }
+    /** Runs one validated call; non-capturing, so the table holds one instance per row. */
+    @FunctionalInterface
+    interface Handler {
+        void handle(Driver d, DriverCall call) throws ProtocolException;
+    }
+
+    /** {@code privileged}: only the bus owner's uid or root (dbus-daemon's METHOD_FLAG_PRIVILEGED). */
+    record Method(String name, String in, String out, boolean anyPath, boolean privileged, Handler handler) { }
 
     record Property(String name, String type) { }
 
@@ -38,31 +48,43 @@ final class DriverTables {
         }
     }
 
-    private static Method any(String name, String in, String out) {
-        return new Method(name, in, out, true);
+    /** Answered on any object path. */
+    private static Method any(String name, String in, String out, Handler h) {
+        return new Method(name, in, out, true, false, h);
+    }
+
+    /** Answered on the canonical path only. */
+    private static Method at(String name, String in, String out, Handler h) {
+        return new Method(name, in, out, false, false, h);
+    }
+
+    /** Canonical path only, and only for the bus owner's uid or root. */
+    private static Method privileged(String name, String in, String out, Handler h) {
+        return new Method(name, in, out, false, true, h);
     }
 
     static final List<Iface> INTERFACES = List.of(
             new Iface(IFACE, true, List.of(
-                    any("Hello", "", "s"),
-                    any("RequestName", "su", "u"),
-                    any("ReleaseName", "s", "u"),
-                    any("StartServiceByName", "su", "u"),
-                    new Method("UpdateActivationEnvironment", "a{ss}", "", false),
-                    any("NameHasOwner", "s", "b"),
-                    any("ListNames", "", "as"),
-                    any("ListActivatableNames", "", "as"),
-                    any("AddMatch", "s", ""),
-                    any("RemoveMatch", "s", ""),
-                    any("GetNameOwner", "s", "s"),
-                    any("ListQueuedOwners", "s", "as"),
-                    any("GetConnectionUnixUser", "s", "u"),
-                    any("GetConnectionUnixProcessID", "s", "u"),
-                    any("GetAdtAuditSessionData", "s", "ay"),
-                    any("GetConnectionSELinuxSecurityContext", "s", "ay"),
-                    any("ReloadConfig", "", ""),
-                    any("GetId", "", "s"),
-                    any("GetConnectionCredentials", "s", "a{sv}")),
+                    any("Hello", "", "s", Driver::hello),
+                    any("RequestName", "su", "u", Driver::requestName),
+                    any("ReleaseName", "s", "u", Driver::releaseName),
+                    // Never dispatched: Driver.handle() answers every well-formed one first.
+                    any("StartServiceByName", "su", "u", (d, call) -> { }),
+                    privileged("UpdateActivationEnvironment", "a{ss}", "", Driver::updateActivationEnvironment),
+                    any("NameHasOwner", "s", "b", (d, call) -> d.names.nameHasOwner(call)),
+                    any("ListNames", "", "as", (d, call) -> d.names.listNames(call)),
+                    any("ListActivatableNames", "", "as", (d, call) -> d.names.listActivatableNames(call)),
+                    any("AddMatch", "s", "", Driver::addMatch),
+                    any("RemoveMatch", "s", "", Driver::removeMatch),
+                    any("GetNameOwner", "s", "s", (d, call) -> d.names.getNameOwner(call)),
+                    any("ListQueuedOwners", "s", "as", (d, call) -> d.names.listQueuedOwners(call)),
+                    any("GetConnectionUnixUser", "s", "u", (d, call) -> d.peers.unixUser(call)),
+                    any("GetConnectionUnixProcessID", "s", "u", (d, call) -> d.peers.unixProcessId(call)),
+                    any("GetAdtAuditSessionData", "s", "ay", (d, call) -> d.peers.adtAuditSessionData(call)),
+                    any("GetConnectionSELinuxSecurityContext", "s", "ay", (d, call) -> d.peers.seLinuxSecurityContext(call)),
+                    any("ReloadConfig", "", "", Driver::reloadConfig),
+                    any("GetId", "", "s", Driver::getId),
+                    any("GetConnectionCredentials", "s", "a{sv}", (d, call) -> d.peers.credentials(call))),
                     List.of(new Property("Features", "as"), new Property("Interfaces", "as")),
                     "    <signal name=\"NameOwnerChanged\">\n"
                             + "      <arg type=\"s\"/>\n"
@@ -78,27 +100,27 @@ final class DriverTables {
                             + "    <signal name=\"ActivatableServicesChanged\">\n"
                             + "    </signal>\n"),
             new Iface("org.freedesktop.DBus.Properties", false, List.of(
-                    new Method("Get", "ss", "v", false),
-                    new Method("GetAll", "s", "a{sv}", false),
-                    new Method("Set", "ssv", "", false)),
+                    at("Get", "ss", "v", (d, call) -> d.properties.get(call)),
+                    at("GetAll", "s", "a{sv}", (d, call) -> d.properties.getAll(call)),
+                    at("Set", "ssv", "", (d, call) -> d.properties.set(call))),
                     List.of(),
                     "    <signal name=\"PropertiesChanged\">\n"
                             + "      <arg type=\"s\" name=\"interface_name\"/>\n"
                             + "      <arg type=\"a{sv}\" name=\"changed_properties\"/>\n"
                             + "      <arg type=\"as\" name=\"invalidated_properties\"/>\n"
                             + "    </signal>\n"),
-            new Iface("org.freedesktop.DBus.Monitoring", false, List.of(new Method("BecomeMonitor", "asu", "", false)),
+            new Iface("org.freedesktop.DBus.Monitoring", false, List.of(privileged("BecomeMonitor", "asu", "", Driver::becomeMonitor)),
                     List.of(), null),
             new Iface(STATS, false, List.of(
-                    new Method("GetStats", "", "a{sv}", false),
-                    new Method("GetConnectionStats", "s", "a{sv}", false),
-                    new Method("GetAllMatchRules", "", "a{sas}", false)), List.of(), null),
-            new Iface(EXTENSIONS, false, List.of(new Method("DisconnectIfIdle", "", "", false),
-                    new Method("RequireSealedMemfds", "", "", false)), List.of(), null),
-            new Iface("org.freedesktop.DBus.Introspectable", true, List.of(any("Introspect", "", "s")), List.of(), null),
+                    at("GetStats", "", "a{sv}", (d, call) -> d.stats.getStats(call)),
+                    at("GetConnectionStats", "s", "a{sv}", (d, call) -> d.stats.getConnectionStats(call)),
+                    at("GetAllMatchRules", "", "a{sas}", (d, call) -> d.stats.getAllMatchRules(call))), List.of(), null),
+            new Iface(EXTENSIONS, false, List.of(at("DisconnectIfIdle", "", "", Driver::disconnectIfIdle),
+                    at("RequireSealedMemfds", "", "", Driver::requireSealedMemfds)), List.of(), null),
+            new Iface("org.freedesktop.DBus.Introspectable", true, List.of(any("Introspect", "", "s", Driver::introspect)), List.of(), null),
             new Iface("org.freedesktop.DBus.Peer", true, List.of(
-                    any("GetMachineId", "", "s"),
-                    any("Ping", "", "")), List.of(), null));
+                    any("GetMachineId", "", "s", Driver::getMachineId),
+                    any("Ping", "", "", Driver::ping)), List.of(), null));
 
     static String introspect(String path) {
         boolean canonical = PATH.equals(path);
