@@ -33,7 +33,7 @@ import org.kdbusbridge.compat.bench.BusBenchmark.Config;
  */
 public final class ScaleBenchmark {
     static final String SINK = "org.kdbusbridge.ScaleSink";
-    static final long TICKS_PER_S = BusBenchmark.clockTicksPerSecond();
+    static final long TICKS_PER_S = BenchProcesses.clockTicksPerSecond();
     static final Pattern GC_LINE = Pattern.compile("\\[gc\\s*\\]");
     static final Pattern RESULT = Pattern.compile("RESULT calls=(\\d+) startNs=(\\d+) endNs=(\\d+)");
 
@@ -68,7 +68,7 @@ public final class ScaleBenchmark {
 
         void put(String k, double v) {
             boolean tick = k.contains("CPU") && lastWasTick;
-            out.put(k, BusBenchmark.num(v) + (tick ? " (tick)" : ""));
+            out.put(k, BenchReport.num(v) + (tick ? " (tick)" : ""));
         }
 
         double rssMiB() {
@@ -126,7 +126,7 @@ public final class ScaleBenchmark {
         if (cfg.out == null) {
             cfg.out = cfg.work.resolve("scale-results.md");
         }
-        String loadStart = BusBenchmark.loadavg();
+        String loadStart = BenchProcesses.loadavg();
         System.out.printf("scale benchmark: reps=%d buses=%s loadavg=%s%n", cfg.reps, cfg.buses, loadStart);
         // point -> bus -> metric -> values of each repetition
         Map<String, Map<Contender, Map<String, List<String>>>> res = new LinkedHashMap<>();
@@ -190,10 +190,10 @@ public final class ScaleBenchmark {
                 x.held.forEach(Client::close);
             }
             if (bus != null) {
-                BusBenchmark.stop(bus);
+                BenchProcesses.stop(bus);
             }
             if (!Boolean.getBoolean("bench.keep")) {
-                BusBenchmark.deleteTree(dir);
+                BenchProcesses.deleteTree(dir);
             }
         }
     }
@@ -225,7 +225,7 @@ public final class ScaleBenchmark {
     static void piped(Ctx x, String mode, int total, String what) throws Exception {
         int conns = Math.max(1, total / 10_000);
         double rss0 = x.rssMiB();
-        long gc0 = BusBenchmark.size(x.gcLog);
+        long gc0 = BenchProcesses.size(x.gcLog);
         Client c = hold(x, Client.start(x.cfg, mode, x.address, Integer.toString(conns), Integer.toString(total)));
         long[] s = step(x, c);
         x.put(what + "s accepted / LimitsExceeded / other error (" + conns + " conns)",
@@ -242,7 +242,7 @@ public final class ScaleBenchmark {
 
     /** M ListNames calls with the names of the previous step still owned. */
     static void listNames(Ctx x, int calls) throws Exception {
-        long gc0 = BusBenchmark.size(x.gcLog);
+        long gc0 = BenchProcesses.size(x.gcLog);
         Client c = Client.start(x.cfg, "listnames", x.address, Integer.toString(calls));
         try {
             c.awaitReady();
@@ -283,7 +283,7 @@ public final class ScaleBenchmark {
             x.put("VmRSS with the calls open, MiB" + r, x.rssMiB());
             Client w = hold(x, Client.start(x.cfg, "watch", x.address, Integer.toString(callers)));
             w.awaitReady();
-            long gc0 = BusBenchmark.size(x.gcLog);
+            long gc0 = BenchProcesses.size(x.gcLog);
             CpuSnap cpu0 = snap(x.pid);
             p.go();
             Matcher a = RESULT.matcher(p.await("RESULT"));
@@ -358,7 +358,7 @@ public final class ScaleBenchmark {
                 // process exited
             }
         }
-        return new CpuSnap(ns, BusBenchmark.cpuTicks(root));
+        return new CpuSnap(ns, BenchProcesses.cpuTicks(root));
     }
 
     /**
@@ -436,7 +436,7 @@ public final class ScaleBenchmark {
         StringBuilder sb = new StringBuilder();
         sb.append(String.format(Locale.ROOT, "%d repetition(s) (values per repetition separated by ;), a fresh bus per"
                 + " point, %s, nproc %d, loadavg at start %s, at end %s.%n%n", cfg.reps, LocalDateTime.now().withNano(0),
-                Runtime.getRuntime().availableProcessors(), loadStart, BusBenchmark.loadavg()));
+                Runtime.getRuntime().availableProcessors(), loadStart, BenchProcesses.loadavg()));
         sb.append("| point | metric |");
         cfg.buses.forEach(c -> sb.append(' ').append(c).append(" |"));
         sb.append("\n|---|---|").append("---:|".repeat(cfg.buses.size())).append('\n');
