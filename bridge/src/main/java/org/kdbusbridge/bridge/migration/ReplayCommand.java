@@ -1,6 +1,6 @@
 // Invariants: exit status 0 = the bus answered as recorded, 1 = it differed, 2 = could not run;
-// without --address the replay runs against a fresh kdbus-bridge child process (BusLauncher.ours) that is stopped
-// before returning.
+// without --address the replay runs against a fresh kdbus-bridge child process
+// (BusLauncher.ours) that is stopped before returning.
 package org.kdbusbridge.bridge.migration;
 
 import org.kdbusbridge.bridge.client.BusMessage;
