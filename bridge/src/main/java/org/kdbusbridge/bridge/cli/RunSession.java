@@ -5,8 +5,8 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Map;
 
+import org.kdbusbridge.bridge.client.SessionEnvironment;
 import org.kdbusbridge.bridge.config.BusConfig;
 import org.kdbusbridge.bridge.config.BusConfigParser;
 import org.kdbusbridge.bridge.config.ConfigException;
@@ -85,7 +85,7 @@ public final class RunSession {
         try {
             List<String> command = new ArrayList<>(Arrays.asList(argv).subList(prog, argv.length));
             ProcessBuilder pb = new ProcessBuilder(command).inheritIO();
-            sessionEnvironment(pb.environment(), address);
+            SessionEnvironment.apply(pb.environment(), address);
             Process p;
             try {
                 p = pb.start();
@@ -102,18 +102,6 @@ public final class RunSession {
         } finally {
             server.stop();
         }
-    }
-
-    /**
-     * What dbus-run-session gives its program: the new bus as the session bus, and none of the
-     * variables that would point it at another bus or a starter.
-     */
-    public static void sessionEnvironment(Map<String, String> env, String address) {
-        env.put("DBUS_SESSION_BUS_ADDRESS", address);
-        env.remove("DBUS_SESSION_BUS_PID");
-        env.remove("DBUS_SESSION_BUS_WINDOWID");
-        env.remove("DBUS_STARTER_ADDRESS");
-        env.remove("DBUS_STARTER_BUS_TYPE");
     }
 
     private static int fail(String message) {

@@ -15,11 +15,6 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
-import org.kdbusbridge.bridge.config.BusConfigParser;
-import org.kdbusbridge.bridge.config.ConfigException;
-import org.kdbusbridge.bridge.server.BusServer;
-import org.kdbusbridge.bridge.server.FaultInjection;
-
 /** Starts one of the two buses of a differential run. */
 public interface BusLauncher {
     String SESSION_CONF = "/usr/share/dbus-1/session.conf";
@@ -105,41 +100,46 @@ public interface BusLauncher {
         }
     }
 
-    /** Our bus in this JVM with the session configuration; {@code faults} is TEST-ONLY (null normally). */
-    static BusLauncher inProcess(FaultInjection faults) {
+    /** The class behind bin/kdbus-bridge; named, not imported, so migration does not link against cli. */
+    String OUR_MAIN = "org.kdbusbridge.bridge.cli.Main";
+
+    /**
+     * Our bus as a child JVM on this JVM's class path (the migration tool's own jar), started as
+     * {@link #process} starts dbus-daemon, so it is reached through its address only.
+     */
+    static BusLauncher ours() {
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        return process("kdbus-bridge", List.of(java, "-cp", System.getProperty("java.class.path"), OUR_MAIN));
+    }
+
+    /** TEST-ONLY: {@code bus} behind a {@link FaultRelay} that applies {@code drop}; the bus itself is unchanged. */
+    static BusLauncher withFaults(BusLauncher bus, SignalDrop drop) {
         return new BusLauncher() {
             @Override
             public String name() {
-                return "kdbus-bridge";
+                return bus.name();
             }
 
             @Override
             public RunningBus start(Path workDir) throws IOException {
-                BusServer server;
+                RunningBus inner = bus.start(workDir);
+                FaultRelay relay;
                 try {
-                    server = new BusServer(BusConfigParser.parse(Path.of(SESSION_CONF)));
-                } catch (ConfigException e) {
-                    throw new IOException("cannot read " + SESSION_CONF + ": " + e.getMessage(), e);
+                    relay = FaultRelay.start(workDir.resolve("fault-relay.socket"), inner.address(), drop);
+                } catch (IOException | RuntimeException e) {
+                    inner.close();
+                    throw e;
                 }
-                if (faults != null) server.setFaultInjection(faults);
-                // ReloadConfig re-reads session.conf, as the launcher's bus does (new service files).
-                server.setReloader(() -> {
-                    try {
-                        return BusConfigParser.parse(Path.of(SESSION_CONF));
-                    } catch (ConfigException e) {
-                        throw new IllegalStateException(e.getMessage(), e);
-                    }
-                });
-                String address = server.start();
                 return new RunningBus() {
                     @Override
                     public String address() {
-                        return address;
+                        return relay.address();
                     }
 
                     @Override
                     public void close() {
-                        server.stop();
+                        relay.close();
+                        inner.close();
                     }
                 };
             }

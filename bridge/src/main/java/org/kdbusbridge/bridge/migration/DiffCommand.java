@@ -1,7 +1,7 @@
 // Invariants: exit status 0 = the runs match, 1 = they differ, 2 = could not run (usage
 // error, a bus that did not start, an I/O failure); the report goes to stdout, diagnostics to
-// stderr. The hidden --x-test-drop-signal option is TEST-ONLY and applies only to our
-// in-process bus (docs/migration.md, "Seeded divergence").
+// stderr. The hidden --x-test-drop-signal option is TEST-ONLY: it puts a FaultRelay in front
+// of our bus, never into it (docs/migration.md, "Seeded divergence").
 package org.kdbusbridge.bridge.migration;
 
 import java.nio.file.Files;
@@ -12,8 +12,6 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 
-import org.kdbusbridge.bridge.server.FaultInjection;
-
 /** {@code kdbus-bridge diff [OPTIONS] -- COMMAND...}. */
 public final class DiffCommand {
     public static final int SAME = 0;
@@ -22,8 +20,8 @@ public final class DiffCommand {
 
     static final String USAGE = "kdbus-bridge diff [--reference=PATH] [--ours=PATH] [--allow-list=FILE]"
             + " [--timeout=SECONDS] [--settle=SECONDS] [--verbose] -- COMMAND [ARGS...]\n"
-            + "  Runs COMMAND under PATH (default /usr/bin/dbus-daemon) and under kdbus-bridge (in this JVM,"
-            + " or the executable given by --ours), each with a fresh session bus, and compares what went"
+            + "  Runs COMMAND under PATH (default /usr/bin/dbus-daemon) and under kdbus-bridge (a child JVM on this"
+            + " class path, or the executable given by --ours), each with a fresh session bus, and compares what went"
             + " over the buses.\n  Exit status: 0 identical, 1 different, 2 could not run.";
 
     private DiffCommand() { }
@@ -35,7 +33,7 @@ public final class DiffCommand {
         Duration timeout = Duration.ofSeconds(120);
         Duration settle = Duration.ofSeconds(5);
         boolean verbose = false;
-        FaultInjection faults = null;
+        SignalDrop faults = null;
         int cmd = -1;
         try {
             for (int i = 0; i < argv.length; i++) {
@@ -56,7 +54,7 @@ public final class DiffCommand {
                 } else if (a.equals("--verbose") || a.equals("-v")) {
                     verbose = true;
                 } else if (a.startsWith("--x-test-drop-signal=")) {
-                    faults = FaultInjection.parse(a.substring(21));
+                    faults = SignalDrop.parse(a.substring(21));
                 } else if (a.equals("--help") || a.equals("-h")) {
                     System.out.println(USAGE);
                     return SAME;
@@ -68,9 +66,6 @@ public final class DiffCommand {
                 }
             }
             if (cmd < 0 || cmd >= argv.length) throw new IllegalArgumentException("no command given");
-            if (faults != null && oursExe != null) {
-                throw new IllegalArgumentException("--x-test-drop-signal works only with the in-process bus (no --ours)");
-            }
         } catch (RuntimeException e) {
             System.err.println("kdbus-bridge diff: " + e.getMessage());
             System.err.println(USAGE);
@@ -82,7 +77,8 @@ public final class DiffCommand {
         }
         List<String> command = new ArrayList<>(Arrays.asList(argv).subList(cmd, argv.length));
         BusLauncher ref = BusLauncher.process("dbus-daemon", List.of(reference));
-        BusLauncher ours = oursExe != null ? BusLauncher.process("kdbus-bridge", List.of(oursExe)) : BusLauncher.inProcess(faults);
+        BusLauncher ours = oursExe != null ? BusLauncher.process("kdbus-bridge", List.of(oursExe)) : BusLauncher.ours();
+        if (faults != null) ours = BusLauncher.withFaults(ours, faults);
         try {
             AllowList allow = allowFile != null ? AllowList.load(allowFile) : AllowList.standard();
             DifferentialRunner.Result r = new DifferentialRunner(ref, ours).allowList(allow).settle(settle)

@@ -1,6 +1,6 @@
 // Invariants: exit status 0 = the bus answered as recorded, 1 = it differed, 2 = could not run;
-// without --address the replay runs against a fresh in-process kdbus-bridge that is stopped
-// before returning.
+// without --address the replay runs against a fresh kdbus-bridge child process
+// (BusLauncher.ours) that is stopped before returning.
 package org.kdbusbridge.bridge.migration;
 
 import org.kdbusbridge.bridge.client.BusMessage;
@@ -14,7 +14,7 @@ import java.util.List;
 public final class ReplayCommand {
     static final String USAGE = "kdbus-bridge replay FILE [--address ADDR] [--allow-list=FILE] [--timeout=SECONDS] [--verbose]\n"
             + "  Replays the client messages of a capture (busctl capture, dbus-monitor --pcap, --kdbus-capture) against a bus"
-            + " (default: a fresh kdbus-bridge in this JVM) and compares the bus's answers with the recording.\n"
+            + " (default: a fresh kdbus-bridge started from this class path) and compares the bus's answers with the recording.\n"
             + "  Exit status: 0 same, 1 different, 2 could not run.";
 
     private ReplayCommand() { }
@@ -60,7 +60,7 @@ public final class ReplayCommand {
             List<BusMessage> recording = Replayer.decodeAll(cap.messages(), notes);
             if (cap.truncated() > 0) notes.add(cap.truncated() + " truncated packet(s) skipped");
             if (address == null) {
-                bus = BusLauncher.inProcess(null).start(Files.createTempDirectory("kdbus-replay-"));
+                bus = BusLauncher.ours().start(Files.createTempDirectory("kdbus-replay-"));
                 address = bus.address();
             }
             AllowList allow = allowFile != null ? AllowList.load(allowFile) : AllowList.standard();

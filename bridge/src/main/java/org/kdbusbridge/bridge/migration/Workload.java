@@ -9,6 +9,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
+import org.kdbusbridge.bridge.client.SessionEnvironment;
+
 /** What a differential run does on each bus: a program, or Java code given the address. */
 @FunctionalInterface
 public interface Workload {
@@ -30,7 +32,7 @@ public interface Workload {
                     .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
             Map<String, String> env = pb.environment();
             env.putAll(extraEnv);
-            org.kdbusbridge.bridge.cli.RunSession.sessionEnvironment(env, address);
+            SessionEnvironment.apply(env, address);
             Process p;
             try {
                 p = pb.start();

@@ -61,7 +61,6 @@ public final class BusServer implements Driver.Host {
     private volatile String address;
     private ActivationManager activation;
     private CaptureSink capture;
-    private FaultInjection faults;
 
     /**
      * A server whose per-uid quotas come from this JVM's heap and the process's fd limit, the
@@ -119,16 +118,6 @@ public final class BusServer implements Driver.Host {
     public void setCapture(CaptureSink sink) {
         this.capture = sink;
     }
-
-    /**
-     * TEST-ONLY: installs deliberate misbehaviour (see {@link FaultInjection}). Never called by
-     * the bus itself; call before {@link #start()}.
-     */
-    public void setFaultInjection(FaultInjection faults) {
-        this.faults = faults;
-    }
-
-    FaultInjection faults() { return faults; }
 
     InputHeap inputHeap() { return inputHeap; }
 

@@ -667,11 +667,6 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
             server.driver().handle(driverCall(pos, dest, fds));
             return;
         }
-        FaultInjection faults = server.faults();
-        if (faults != null && faults.drop(header)) {
-            LOG.warn("TEST-ONLY fault injection: dropped {} from {}", header, conn);
-            return;
-        }
         // Read before toCore may overwrite the header: an unaddressed call's answer names it.
         String signature = dest == null && header.type() == Message.METHOD_CALL ? header.signature() : null;
         Message m = toCore(pos, dest, fds, true);

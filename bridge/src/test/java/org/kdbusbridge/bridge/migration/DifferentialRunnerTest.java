@@ -1,4 +1,5 @@
-// Invariants: real buses only (/usr/bin/dbus-daemon as a process, our bus in-process); the
+// Invariants: real buses only (/usr/bin/dbus-daemon as a process, our bus as a child JVM; the
+// seeded fault is a FaultRelay in front of it, never inside it); the
 // workload is raw BusConnection clients, so every message is known; no sleeps: every wait is
 // on a received message. Skipped (not failed) where dbus-daemon is not installed.
 package org.kdbusbridge.bridge.migration;
@@ -20,7 +21,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Assumptions;
 import org.kdbusbridge.bridge.protocol.BodyWriter;
 import org.kdbusbridge.bridge.protocol.MessageBuilder;
-import org.kdbusbridge.bridge.server.FaultInjection;
 
 class DifferentialRunnerTest {
     static final String DBUS_DAEMON = "/usr/bin/dbus-daemon";
@@ -53,7 +53,7 @@ class DifferentialRunnerTest {
 
     @Test
     void theSameWorkloadIsIdenticalOnBothBuses() throws Exception {
-        DifferentialRunner.Result r = new DifferentialRunner(reference(), BusLauncher.inProcess(null))
+        DifferentialRunner.Result r = new DifferentialRunner(reference(), BusLauncher.ours())
                 .run(DifferentialRunnerTest::workload);
         assertTrue(r.matches(), r.report().render() + r.referenceTranscript().render() + r.oursTranscript().render());
         assertTrue(r.referenceTranscript().render().contains("com.example.Diff.Tick (s) [\"tick3\"]"), r.referenceTranscript().render());
@@ -63,8 +63,8 @@ class DifferentialRunnerTest {
 
     @Test
     void aSeededDroppedSignalIsReportedExactly() throws Exception {
-        FaultInjection drop = FaultInjection.dropSignal("Tick", 2);
-        DifferentialRunner.Result r = new DifferentialRunner(reference(), BusLauncher.inProcess(drop))
+        SignalDrop drop = SignalDrop.dropSignal("Tick", 2);
+        DifferentialRunner.Result r = new DifferentialRunner(reference(), BusLauncher.withFaults(BusLauncher.ours(), drop))
                 .run(DifferentialRunnerTest::workload);
         assertEquals(1, drop.dropped());
         assertFalse(r.matches());
@@ -79,20 +79,20 @@ class DifferentialRunnerTest {
 
     @Test
     void aRecordingFromDbusDaemonReplaysIdenticallyOnOurBusAndNotOnAFaultyOne() throws Exception {
-        DifferentialRunner runner = new DifferentialRunner(reference(), BusLauncher.inProcess(null));
+        DifferentialRunner runner = new DifferentialRunner(reference(), BusLauncher.ours());
         DifferentialRunner.Run recorded = runner.runOnce(reference(), DifferentialRunnerTest::workload);
         // The recording as a capture would hold it: the tools' own connections left out.
         List<BusMessage> recording = recorded.transcript().stream()
                 .filter(m -> !recorded.ownNames().contains(m.sender()) && !recorded.ownNames().contains(m.destination())
                         && (m.stringArg(0) == null || !recorded.ownNames().contains(m.stringArg(0))))
                 .toList();
-        try (BusLauncher.RunningBus bus = BusLauncher.inProcess(null).start(Files.createTempDirectory("replay-test"))) {
+        try (BusLauncher.RunningBus bus = BusLauncher.ours().start(Files.createTempDirectory("replay-test"))) {
             Replayer.Result ok = new Replayer(AllowList.standard(), Duration.ofSeconds(10)).replay(recording, bus.address());
             assertTrue(ok.matches(), ok.report().render() + ok.notes() + ok.recorded().render() + ok.replayed().render());
             assertTrue(ok.sent() >= 7, "sent " + ok.sent());
             assertTrue(ok.notes().isEmpty(), ok.notes().toString());
         }
-        try (BusLauncher.RunningBus bus = BusLauncher.inProcess(FaultInjection.dropSignal("Tick", 1))
+        try (BusLauncher.RunningBus bus = BusLauncher.withFaults(BusLauncher.ours(), SignalDrop.dropSignal("Tick", 1))
                 .start(Files.createTempDirectory("replay-test"))) {
             Replayer.Result bad = new Replayer(AllowList.standard(), Duration.ofSeconds(2)).replay(recording, bus.address());
             assertFalse(bad.matches());
