@@ -656,8 +656,10 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
             throw new ProtocolException("a monitor connection sent a message");
         }
         if (toDriver) {
-            if (!conn.policy().allowsAllSends() && !server.bus().checkSendToDriver(conn, header.type(), header.hasReplySerial(), header.path(),
-                    header.iface(), header.member(), header.errorName(), fds == null ? 0 : fds.count())) {
+            if (!conn.policy().allowsAllSends() && !server.bus().checkSendToDriver(conn, server.bus().policyQuery()
+                    .type(header.type()).hasReplySerial(header.hasReplySerial()).path(header.path())
+                    .iface(header.iface()).member(header.member()).error(header.errorName())
+                    .fds(fds == null ? 0 : fds.count()))) {
                 // Monitors see it first, as in dbus-daemon; then the sender gets AccessDenied.
                 showToMonitors(pos, dest, fds);
                 server.driver().emitter().error(conn, header.serial(), DBusErrors.ACCESS_DENIED,

@@ -23,6 +23,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.kdbusbridge.core.policy.MessageKind;
 import org.kdbusbridge.core.policy.PolicyDatabase;
+import org.kdbusbridge.core.policy.PolicyQuery;
 import org.kdbusbridge.core.policy.PolicyRule;
 
 /** The {@code <policy>} database and the elements beyond the basics, as BusConfigParser reads them. */
@@ -85,14 +86,17 @@ class BusConfigPolicyTest {
         assumeTrue(Files.isRegularFile(SYSTEM_CONF));
         org.kdbusbridge.core.policy.ConnectionPolicy p = BusConfigParser.parse(SYSTEM_CONF).compilePolicy(4242);
         assertFalse(p.allowsAllSends(), p.toString());
-        assertFalse(p.canSend(1, false, false, "/x", "com.example.I", "M", null, "com.example.Nobody", 0, null));
-        assertTrue(p.canSend(2, true, true, null, null, null, null, ":1.7", 0, null), "a requested reply");
-        assertFalse(p.canSend(2, true, false, null, null, null, null, ":1.7", 0, null), "an unrequested reply");
-        assertTrue(p.canSend(1, false, false, "/org/freedesktop/DBus", "org.freedesktop.DBus", "GetId", null,
-                "org.freedesktop.DBus", 0, null));
-        assertFalse(p.canSend(1, false, false, "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                "UpdateActivationEnvironment", null, "org.freedesktop.DBus", 0, null));
-        assertTrue(p.canReceive(4, false, false, false, "/x", "a.b", "S", null, 0, null));
+        assertFalse(p.canSend(new PolicyQuery().type(1).path("/x").iface("com.example.I").member("M")
+                .destination("com.example.Nobody")));
+        assertTrue(p.canSend(new PolicyQuery().type(2).hasReplySerial(true).requestedReply(true)
+                .destination(":1.7")), "a requested reply");
+        assertFalse(p.canSend(new PolicyQuery().type(2).hasReplySerial(true)
+                .destination(":1.7")), "an unrequested reply");
+        assertTrue(p.canSend(new PolicyQuery().type(1).path("/org/freedesktop/DBus").iface("org.freedesktop.DBus")
+                .member("GetId").destination("org.freedesktop.DBus")));
+        assertFalse(p.canSend(new PolicyQuery().type(1).path("/org/freedesktop/DBus").iface("org.freedesktop.DBus")
+                .member("UpdateActivationEnvironment").destination("org.freedesktop.DBus")));
+        assertTrue(p.canReceive(new PolicyQuery().type(4).path("/x").iface("a.b").member("S")));
         assertFalse(p.canOwn("com.example.Anything"));
     }
 

@@ -20,6 +20,7 @@ import org.kdbusbridge.core.message.Message;
 import org.kdbusbridge.core.monitor.Monitors;
 import org.kdbusbridge.core.name.NameChange;
 import org.kdbusbridge.core.name.NameRegistry;
+import org.kdbusbridge.core.policy.PolicyQuery;
 
 /**
  * The bus: connections, names, match rules, reply slots and the single sequencer.
@@ -80,6 +81,8 @@ public final class Bus {
     private final QueueLedger queued;
     private String lastDenial;
     private final ArrayList<Connection> scratch = new ArrayList<>();
+    /** The policy checks' view of the delivery being checked (one: the bus is single-threaded). */
+    private final PolicyQuery query = new PolicyQuery();
     private long nextId = 1;
     private long nextUnique = 0;
     private long seq = 0;
@@ -900,58 +903,52 @@ public final class Bus {
      * addressed recipient are logged, eavesdroppers and broadcast recipients are skipped quietly.
      */
     private boolean allowed(Connection from, Connection addressed, Connection to, Message m, boolean requested) {
-        return check(from, addressed, to, m.type(), m.replySerial() != Message.NO_REPLY_SERIAL, requested, m.path(),
-                m.iface(), m.member(), m.errorName(), m.destination(), m.unixFds());
+        // Filled for every check, not once per message: it is a few stores, and a refusal listener
+        // called between a broadcast's receivers may make the bus check another message.
+        query.clear().type(m.type()).hasReplySerial(m.replySerial() != Message.NO_REPLY_SERIAL)
+                .requestedReply(requested).path(m.path()).iface(m.iface()).member(m.member()).error(m.errorName())
+                .destination(m.destination()).fds(m.unixFds());
+        return check(from, addressed, to, query);
     }
 
-    private boolean check(Connection from, Connection addressed, Connection to, int type, boolean hasReplySerial,
-            boolean requested, String path, String iface, String member, String error, String destination, int nfds) {
-        boolean eavesdropping = to != addressed && destination != null;
+    /** {@code q} describes the message; this adds who is on either side. */
+    private boolean check(Connection from, Connection addressed, Connection to, PolicyQuery q) {
+        q.sender(from).receiver(to).eavesdropping(to != addressed && q.destination() != null);
         if (from != null) {
             org.kdbusbridge.core.policy.ConnectionPolicy p = from.policy();
-            if (!p.canSend(type, hasReplySerial, requested, path, iface, member, error, destination, nfds, to)) {
-                int n = p.sendMatchCount(type, hasReplySerial, requested, path, iface, member, error, destination,
-                        nfds, to);
-                complain("Rejected send message", n, type, from, to, iface, member, error, requested, destination,
-                        addressed == to);
+            if (!p.canSend(q)) {
+                complain("Rejected send message", p.sendMatchCount(q), from, to, q, addressed == to);
                 return false;
             }
-            if (p.anySendLogs()
-                    && p.sendLogs(type, hasReplySerial, requested, path, iface, member, error, destination, nfds, to)) {
-                policyLog.accept(complaint("Would reject message",
-                        p.sendMatchCount(type, hasReplySerial, requested, path, iface, member, error, destination,
-                                nfds, to), type, from, to, iface, member, error, requested, destination));
+            if (p.anySendLogs() && p.sendLogs(q)) {
+                policyLog.accept(complaint("Would reject message", p.sendMatchCount(q), from, to, q));
             }
         }
         if (to != null && to.isActive()) {
             org.kdbusbridge.core.policy.ConnectionPolicy p = to.policy();
-            if (!p.canReceive(type, hasReplySerial, requested, eavesdropping, path, iface, member, error, nfds, from)) {
-                int n = p.receiveMatchCount(type, hasReplySerial, requested, eavesdropping, path, iface, member, error,
-                        nfds, from);
-                complain("Rejected receive message", n, type, from, to, iface, member, error, requested, destination,
-                        addressed == to);
+            if (!p.canReceive(q)) {
+                complain("Rejected receive message", p.receiveMatchCount(q), from, to, q, addressed == to);
                 return false;
             }
         }
         return true;
     }
 
-    private void complain(String what, int matched, int type, Connection from, Connection to, String iface,
-            String member, String error, boolean requested, String destination, boolean log) {
-        lastDenial = complaint(what, matched, type, from, to, iface, member, error, requested, destination);
+    private void complain(String what, int matched, Connection from, Connection to, PolicyQuery q, boolean log) {
+        lastDenial = complaint(what, matched, from, to, q);
         if (log) {
             policyLog.accept(lastDenial);
         }
     }
 
     /** dbus-daemon's complaint layout (bus.c complain_about_message), so clients see the same text. */
-    private static String complaint(String what, int matched, int type, Connection from, Connection to, String iface,
-            String member, String error, boolean requested, String destination) {
-        return what + ", " + matched + " matched rules; type=\"" + typeName(type) + "\", sender=\""
+    private static String complaint(String what, int matched, Connection from, Connection to, PolicyQuery q) {
+        return what + ", " + matched + " matched rules; type=\"" + typeName(q.type()) + "\", sender=\""
                 + (from == null ? "(unset)" : String.valueOf(from.uniqueName())) + "\" ("
-                + (from == null ? "(bus)" : from.logInfo()) + ") interface=\"" + orUnset(iface) + "\" member=\""
-                + orUnset(member) + "\" error name=\"" + orUnset(error) + "\" requested_reply=\"" + (requested ? 1 : 0)
-                + "\" destination=\"" + (destination == null ? DRIVER_NAME : destination) + "\" ("
+                + (from == null ? "(bus)" : from.logInfo()) + ") interface=\"" + orUnset(q.iface()) + "\" member=\""
+                + orUnset(q.member()) + "\" error name=\"" + orUnset(q.error()) + "\" requested_reply=\""
+                + (q.requestedReply() ? 1 : 0) + "\" destination=\""
+                + (q.destination() == null ? DRIVER_NAME : q.destination()) + "\" ("
                 + (to == null ? "bus" : to.logInfo()) + ")";
     }
 
@@ -970,13 +967,21 @@ public final class Bus {
     }
 
     /**
-     * A client's message to the driver: may {@code from}'s send rules send it to
-     * org.freedesktop.DBus? (No receive side: the bus receives everything.) On false,
-     * {@link #lastDenial()} has the AccessDenied text.
+     * A client's message to the driver: may {@code from}'s send rules send {@code q} to
+     * org.freedesktop.DBus? (No receive side: the bus receives everything.) {@code q}'s
+     * destination and requested reply are set here; {@link #policyQuery()} gives one to fill. On
+     * false, {@link #lastDenial()} has the AccessDenied text.
      */
-    public boolean checkSendToDriver(Connection from, int type, boolean hasReplySerial, String path, String iface,
-            String member, String error, int nfds) {
-        return check(from, null, null, type, hasReplySerial, false, path, iface, member, error, DRIVER_NAME, nfds);
+    public boolean checkSendToDriver(Connection from, PolicyQuery q) {
+        return check(from, null, null, q.destination(DRIVER_NAME).requestedReply(false));
+    }
+
+    /**
+     * The bus's reusable query, cleared, for {@link #checkSendToDriver}: the next check refills
+     * it, so fill it and pass it at once.
+     */
+    public PolicyQuery policyQuery() {
+        return query.clear();
     }
 
     /** A bus-originated signal with no destination, to every matching rule. */

@@ -9,12 +9,13 @@ import java.util.List;
  * the same credentials may share one (the bridge keeps one per uid).
  *
  * Invariants: immutable; every check is "the last matching rule wins, nothing matched means
- * denied"; a check allocates nothing. Rules are kept in {@link PolicyDatabase#rulesFor}
- * order. Compilation finds the last rule that matches every message unconditionally (a
- * catch-all) and starts evaluation there with that rule's verdict, so only the rules after it
- * are scanned; when a catch-all allow is the last rule (the stock session.conf) a check is a
- * single field read ({@link #allowsAllSends()}, {@link #allowsAllReceives()}). Rule counts for
- * error texts are computed on the slow path only (after a denial), over all rules.
+ * denied"; a check reads one {@link PolicyQuery}, never keeps it, and allocates nothing.
+ * Rules are kept in {@link PolicyDatabase#rulesFor} order. Compilation finds the last rule
+ * that matches every message unconditionally (a catch-all) and starts evaluation there with
+ * that rule's verdict, so only the rules after it are scanned; when a catch-all allow is the
+ * last rule (the stock session.conf) a check is a single field read ({@link #allowsAllSends()},
+ * {@link #allowsAllReceives()}). Rule counts for error texts are computed on the slow path only
+ * (after a denial), over all rules.
  */
 public final class ConnectionPolicy {
     /** The bus name that messages from the bus itself carry as sender. */
@@ -118,22 +119,18 @@ public final class ConnectionPolicy {
     }
 
     /**
-     * May this connection send the message described by the arguments to {@code receiver}?
-     * {@code receiver} null means the bus itself or an activation not yet started: then
-     * send_destination rules are compared with {@code destination} as a string.
-     * {@code hasReplySerial}: the message carries REPLY_SERIAL; {@code requestedReply}: it
-     * answers a call that is awaiting it (dbus-daemon's requested_reply).
+     * May this connection send {@code q} to {@code q.receiver()}? No receiver: the bus itself or
+     * an activation not yet started, and send_destination rules compare {@code q.destination()}
+     * as a string.
      */
-    public boolean canSend(int type, boolean hasReplySerial, boolean requestedReply, String path, String iface,
-            String member, String error, String destination, int nfds, Peer receiver) {
+    public boolean canSend(PolicyQuery q) {
         if (sendFast) {
             return true;
         }
         boolean allowed = sendBase >= 0 && sendAll[sendBase].allow();
         for (int i = sendBase + 1; i < sendAll.length; i++) {
             PolicyRule.Send r = sendAll[i];
-            if (sendMatches(r, type, hasReplySerial, requestedReply, path, iface, member, error, destination, nfds,
-                    receiver)) {
+            if (sendMatches(r, q)) {
                 allowed = r.allow();
             }
         }
@@ -141,12 +138,10 @@ public final class ConnectionPolicy {
     }
 
     /** The log="true" flag of the send rule that decides, for dbus-daemon's "Would reject" line. */
-    public boolean sendLogs(int type, boolean hasReplySerial, boolean requestedReply, String path, String iface,
-            String member, String error, String destination, int nfds, Peer receiver) {
+    public boolean sendLogs(PolicyQuery q) {
         boolean log = false;
         for (PolicyRule.Send r : sendAll) {
-            if (sendMatches(r, type, hasReplySerial, requestedReply, path, iface, member, error, destination, nfds,
-                    receiver)) {
+            if (sendMatches(r, q)) {
                 log = r.log();
             }
         }
@@ -159,73 +154,62 @@ public final class ConnectionPolicy {
     }
 
     /** How many send rules match (dbus-daemon's "matched rules" count). */
-    public int sendMatchCount(int type, boolean hasReplySerial, boolean requestedReply, String path, String iface,
-            String member, String error, String destination, int nfds, Peer receiver) {
+    public int sendMatchCount(PolicyQuery q) {
         int n = 0;
         for (PolicyRule.Send r : sendAll) {
-            if (sendMatches(r, type, hasReplySerial, requestedReply, path, iface, member, error, destination, nfds,
-                    receiver)) {
+            if (sendMatches(r, q)) {
                 n++;
             }
         }
         return n;
     }
 
-    private static boolean sendMatches(PolicyRule.Send r, int type, boolean hasReplySerial, boolean requestedReply,
-            String path, String iface, String member, String error, String destination, int nfds, Peer receiver) {
-        if (r.type() != null && r.type().code() != type) {
+    private static boolean sendMatches(PolicyRule.Send r, PolicyQuery q) {
+        if (r.type() != null && r.type().code() != q.type) {
             return false;
         }
-        if (hasReplySerial) {
-            // An allow that only covers requested replies skips others, unless it allows eavesdropping;
-            // a deny that only covers unrequested replies skips requested ones.
-            if (!requestedReply && r.allow() && r.requestedReply() && !r.eavesdrop()) {
-                return false;
-            }
-            if (requestedReply && !r.allow() && !r.requestedReply()) {
-                return false;
-            }
+        if (!repliesMatch(r.allow(), r.requestedReply(), r.eavesdrop(), q)) {
+            return false;
         }
-        if (!commonMatches(r.allow(), r.path(), r.interfaceName(), r.member(), r.error(), path, iface, member, error)) {
+        if (!commonMatches(r.allow(), r.path(), r.interfaceName(), r.member(), r.error(), q)) {
             return false;
         }
         if (r.broadcast() != PolicyRule.Broadcast.ANY) {
-            boolean broadcast = destination == null && type == MessageKind.SIGNAL.code();
+            boolean broadcast = q.destination == null && q.type == MessageKind.SIGNAL.code();
             if (broadcast != (r.broadcast() == PolicyRule.Broadcast.TRUE)) {
                 return false;
             }
         }
         if (r.destination() != null) {
+            Peer receiver = q.receiver;
             if (!r.destinationIsPrefix()) {
-                if (receiver == null ? !r.destination().equals(destination) : !receiver.inQueueOf(r.destination())) {
+                if (receiver == null ? !r.destination().equals(q.destination) : !receiver.inQueueOf(r.destination())) {
                     return false;
                 }
             } else if (receiver == null) {
-                if (destination == null || !PolicyRule.startsWithWords(destination, r.destination())) {
+                if (q.destination == null || !PolicyRule.startsWithWords(q.destination, r.destination())) {
                     return false;
                 }
             } else if (!receiver.inQueueByPrefix(r.destination())) {
                 return false;
             }
         }
-        return fdsMatch(r.minFds(), r.maxFds(), nfds);
+        return fdsMatch(r.minFds(), r.maxFds(), q.fds);
     }
 
     /**
-     * May this connection receive the message from {@code sender} ({@code null}: from the bus,
-     * whose sender name is compared as a string)? {@code eavesdropping}: the message is
-     * addressed to someone else.
+     * May this connection receive {@code q} from {@code q.sender()} (none: from the bus, whose
+     * name receive_sender compares as a string)? {@code q.eavesdropping()}: it is addressed to
+     * someone else.
      */
-    public boolean canReceive(int type, boolean hasReplySerial, boolean requestedReply, boolean eavesdropping,
-            String path, String iface, String member, String error, int nfds, Peer sender) {
+    public boolean canReceive(PolicyQuery q) {
         if (receiveFast) {
             return true;
         }
         boolean allowed = receiveBase >= 0 && receiveAll[receiveBase].allow();
         for (int i = receiveBase + 1; i < receiveAll.length; i++) {
             PolicyRule.Receive r = receiveAll[i];
-            if (receiveMatches(r, type, hasReplySerial, requestedReply, eavesdropping, path, iface, member, error,
-                    nfds, sender)) {
+            if (receiveMatches(r, q)) {
                 allowed = r.allow();
             }
         }
@@ -233,46 +217,55 @@ public final class ConnectionPolicy {
     }
 
     /** How many receive rules match. */
-    public int receiveMatchCount(int type, boolean hasReplySerial, boolean requestedReply, boolean eavesdropping,
-            String path, String iface, String member, String error, int nfds, Peer sender) {
+    public int receiveMatchCount(PolicyQuery q) {
         int n = 0;
         for (PolicyRule.Receive r : receiveAll) {
-            if (receiveMatches(r, type, hasReplySerial, requestedReply, eavesdropping, path, iface, member, error,
-                    nfds, sender)) {
+            if (receiveMatches(r, q)) {
                 n++;
             }
         }
         return n;
     }
 
-    private static boolean receiveMatches(PolicyRule.Receive r, int type, boolean hasReplySerial,
-            boolean requestedReply, boolean eavesdropping, String path, String iface, String member, String error,
-            int nfds, Peer sender) {
-        if (r.type() != null && r.type().code() != type) {
+    private static boolean receiveMatches(PolicyRule.Receive r, PolicyQuery q) {
+        if (r.type() != null && r.type().code() != q.type) {
             return false;
         }
         // An allow without eavesdrop="true" doesn't cover eavesdropping; a deny with it covers only that.
-        if (eavesdropping && r.allow() && !r.eavesdrop()) {
+        if (q.eavesdropping && r.allow() && !r.eavesdrop()) {
             return false;
         }
-        if (!eavesdropping && !r.allow() && r.eavesdrop()) {
+        if (!q.eavesdropping && !r.allow() && r.eavesdrop()) {
             return false;
         }
-        if (hasReplySerial) {
-            if (!requestedReply && r.allow() && r.requestedReply() && !r.eavesdrop()) {
-                return false;
-            }
-            if (requestedReply && !r.allow() && !r.requestedReply()) {
-                return false;
-            }
-        }
-        if (!commonMatches(r.allow(), r.path(), r.interfaceName(), r.member(), r.error(), path, iface, member, error)) {
+        if (!repliesMatch(r.allow(), r.requestedReply(), r.eavesdrop(), q)) {
             return false;
         }
+        if (!commonMatches(r.allow(), r.path(), r.interfaceName(), r.member(), r.error(), q)) {
+            return false;
+        }
+        Peer sender = q.sender;
         if (r.sender() != null && (sender == null ? !DRIVER.equals(r.sender()) : !sender.inQueueOf(r.sender()))) {
             return false;
         }
-        return fdsMatch(r.minFds(), r.maxFds(), nfds);
+        return fdsMatch(r.minFds(), r.maxFds(), q.fds);
+    }
+
+    /**
+     * A reply (REPLY_SERIAL set): an allow that only covers requested replies skips others,
+     * unless it allows eavesdropping; a deny that only covers unrequested replies skips
+     * requested ones.
+     */
+    private static boolean repliesMatch(boolean allow, boolean requestedOnly, boolean eavesdrop, PolicyQuery q) {
+        if (q.hasReplySerial) {
+            if (!q.requestedReply && allow && requestedOnly && !eavesdrop) {
+                return false;
+            }
+            if (q.requestedReply && !allow && !requestedOnly) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /**
@@ -281,19 +274,19 @@ public final class ConnectionPolicy {
      * (so a deny naming one still catches them).
      */
     private static boolean commonMatches(boolean allow, String rPath, String rIface, String rMember, String rError,
-            String path, String iface, String member, String error) {
-        if (rPath != null && path != null && !rPath.equals(path)) {
+            PolicyQuery q) {
+        if (rPath != null && q.path != null && !rPath.equals(q.path)) {
             return false;
         }
         if (rIface != null) {
-            if (iface == null ? allow : !rIface.equals(iface)) {
+            if (q.iface == null ? allow : !rIface.equals(q.iface)) {
                 return false;
             }
         }
-        if (rMember != null && member != null && !rMember.equals(member)) {
+        if (rMember != null && q.member != null && !rMember.equals(q.member)) {
             return false;
         }
-        return rError == null || error == null || rError.equals(error);
+        return rError == null || q.error == null || rError.equals(q.error);
     }
 
     private static boolean fdsMatch(int min, int max, int nfds) {

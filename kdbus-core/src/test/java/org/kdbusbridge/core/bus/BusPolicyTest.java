@@ -24,6 +24,7 @@ import org.kdbusbridge.core.connection.Credentials;
 import org.kdbusbridge.core.match.MatchRule;
 import org.kdbusbridge.core.message.Message;
 import org.kdbusbridge.core.policy.ConnectionPolicy;
+import org.kdbusbridge.core.policy.PolicyQuery;
 import org.kdbusbridge.core.policy.PolicyRule;
 import org.kdbusbridge.core.policy.PolicyRuleParser;
 
@@ -186,10 +187,10 @@ class BusPolicyTest {
         Connection c = client(system().allow("send_destination", "org.freedesktop.DBus",
                 "send_interface", "org.freedesktop.DBus").deny("send_destination", "org.freedesktop.DBus",
                 "send_interface", "org.freedesktop.DBus", "send_member", "ReloadConfig").build());
-        assertTrue(bus.checkSendToDriver(c, Message.METHOD_CALL, false, "/org/freedesktop/DBus",
-                "org.freedesktop.DBus", "GetId", null, 0));
-        assertFalse(bus.checkSendToDriver(c, Message.METHOD_CALL, false, "/org/freedesktop/DBus",
-                "org.freedesktop.DBus", "ReloadConfig", null, 0));
+        assertTrue(bus.checkSendToDriver(c, bus.policyQuery().type(Message.METHOD_CALL).path("/org/freedesktop/DBus")
+                .iface("org.freedesktop.DBus").member("GetId")));
+        assertFalse(bus.checkSendToDriver(c, new PolicyQuery().type(Message.METHOD_CALL)
+                .path("/org/freedesktop/DBus").iface("org.freedesktop.DBus").member("ReloadConfig")));
         assertTrue(bus.lastDenial().endsWith("destination=\"org.freedesktop.DBus\" (bus)"), bus.lastDenial());
     }
 

@@ -58,9 +58,14 @@ class ConnectionPolicyTest {
         };
     }
 
+    /** A fresh query: every field absent. */
+    private static PolicyQuery q() {
+        return new PolicyQuery();
+    }
+
     private static boolean send(ConnectionPolicy p, int type, String iface, String member, String dest,
             ConnectionPolicy.Peer to) {
-        return p.canSend(type, false, false, "/p", iface, member, null, dest, 0, to);
+        return p.canSend(q().type(type).path("/p").iface(iface).member(member).destination(dest).receiver(to));
     }
 
     private static boolean call(ConnectionPolicy p, String iface, String member, ConnectionPolicy.Peer to) {
@@ -71,7 +76,7 @@ class ConnectionPolicyTest {
     void nothingMatchedMeansDenied() {
         ConnectionPolicy p = p();
         assertFalse(call(p, "a.b", "M", owning("x.y")));
-        assertFalse(p.canReceive(SIGNAL, false, false, false, "/p", "a.b", "S", null, 0, owning()));
+        assertFalse(p.canReceive(q().type(SIGNAL).path("/p").iface("a.b").member("S").sender(owning())));
         assertFalse(p.canOwn("a.b"));
         assertFalse(p.allowsAllSends());
     }
@@ -84,7 +89,8 @@ class ConnectionPolicyTest {
         assertTrue(call(p, "c.d", "M", owning()));
         assertFalse(call(p, "a.b", "M", owning()));
         assertTrue(call(p, "a.b", "Ok", owning()));
-        assertEquals(3, p.sendMatchCount(CALL, false, false, "/p", "a.b", "Ok", null, "x.y", 0, owning()));
+        assertEquals(3, p.sendMatchCount(q().type(CALL).path("/p").iface("a.b").member("Ok").destination("x.y")
+                .receiver(owning())));
         rules.add(rules.get(1)); // the deny again, last
         assertFalse(call(p(), "a.b", "Ok", owning()));
     }
@@ -100,11 +106,13 @@ class ConnectionPolicyTest {
         rules.clear();
         r("allow", "send_destination", "*");
         assertFalse(p().allowsAllSends());
-        assertFalse(p().canSend(RETURN, true, false, null, null, null, null, ":1.1", 0, owning()));
-        assertTrue(p().canSend(RETURN, true, true, null, null, null, null, ":1.1", 0, owning()));
+        assertFalse(p().canSend(q().type(RETURN).hasReplySerial(true).destination(":1.1").receiver(owning())));
+        assertTrue(p().canSend(q().type(RETURN).hasReplySerial(true).requestedReply(true).destination(":1.1")
+                .receiver(owning())));
         // A later catch-all deny makes every earlier rule irrelevant.
         r("deny", "send_destination", "*", "send_requested_reply", "true");
-        assertFalse(p().canSend(RETURN, true, true, null, null, null, null, ":1.1", 0, owning()));
+        assertFalse(p().canSend(q().type(RETURN).hasReplySerial(true).requestedReply(true).destination(":1.1")
+                .receiver(owning())));
         assertFalse(call(p(), "a.b", "M", owning()));
     }
 
@@ -114,41 +122,49 @@ class ConnectionPolicyTest {
         r("deny", "send_type", "method_call").r("allow", "send_requested_reply", "true", "send_type", "method_return")
                 .r("allow", "send_requested_reply", "true", "send_type", "error");
         ConnectionPolicy p = p();
-        assertTrue(p.canSend(RETURN, true, true, null, null, null, null, ":1.1", 0, owning()));
-        assertTrue(p.canSend(ERROR, true, true, null, null, null, "e.r", ":1.1", 0, owning()));
-        assertFalse(p.canSend(RETURN, true, false, null, null, null, null, ":1.1", 0, owning()), "unrequested");
+        assertTrue(p.canSend(q().type(RETURN).hasReplySerial(true).requestedReply(true).destination(":1.1")
+                .receiver(owning())));
+        assertTrue(p.canSend(q().type(ERROR).hasReplySerial(true).requestedReply(true).error("e.r")
+                .destination(":1.1").receiver(owning())));
+        assertFalse(p.canSend(q().type(RETURN).hasReplySerial(true).destination(":1.1")
+                .receiver(owning())), "unrequested");
         // A deny defaults to send_requested_reply="false": it leaves requested replies alone...
         r("deny", "send_type", "method_return");
-        assertTrue(p().canSend(RETURN, true, true, null, null, null, null, ":1.1", 0, owning()));
+        assertTrue(p().canSend(q().type(RETURN).hasReplySerial(true).requestedReply(true).destination(":1.1")
+                .receiver(owning())));
         // ...unless it says send_requested_reply="true".
         r("deny", "send_type", "method_return", "send_requested_reply", "true");
-        assertFalse(p().canSend(RETURN, true, true, null, null, null, null, ":1.1", 0, owning()));
+        assertFalse(p().canSend(q().type(RETURN).hasReplySerial(true).requestedReply(true).destination(":1.1")
+                .receiver(owning())));
     }
 
     @Test
     void receiveRequestedReplies() throws Exception {
         r("allow", "receive_type", "method_return");
         ConnectionPolicy p = p();
-        assertTrue(p.canReceive(RETURN, true, true, false, null, null, null, null, 0, owning()));
-        assertFalse(p.canReceive(RETURN, true, false, false, null, null, null, null, 0, owning()));
+        assertTrue(p.canReceive(q().type(RETURN).hasReplySerial(true).requestedReply(true).sender(owning())));
+        assertFalse(p.canReceive(q().type(RETURN).hasReplySerial(true).sender(owning())));
         r("allow", "receive_type", "method_return", "receive_requested_reply", "false");
-        assertTrue(p().canReceive(RETURN, true, false, false, null, null, null, null, 0, owning()));
+        assertTrue(p().canReceive(q().type(RETURN).hasReplySerial(true).sender(owning())));
         r("deny", "receive_type", "method_return", "receive_requested_reply", "true");
-        assertFalse(p().canReceive(RETURN, true, true, false, null, null, null, null, 0, owning()));
+        assertFalse(p().canReceive(q().type(RETURN).hasReplySerial(true).requestedReply(true).sender(owning())));
     }
 
     @Test
     void eavesdroppingNeedsAnAllowWithEavesdropTrue() throws Exception {
         r("allow", "receive_type", "method_call");
         ConnectionPolicy plain = p();
-        assertTrue(plain.canReceive(CALL, false, false, false, "/p", "a.b", "M", null, 0, owning()));
-        assertFalse(plain.canReceive(CALL, false, false, true, "/p", "a.b", "M", null, 0, owning()), "eavesdropping");
+        assertTrue(plain.canReceive(q().type(CALL).path("/p").iface("a.b").member("M").sender(owning())));
+        assertFalse(plain.canReceive(q().type(CALL).eavesdropping(true).path("/p").iface("a.b").member("M")
+                .sender(owning())), "eavesdropping");
         r("allow", "receive_type", "method_call", "eavesdrop", "true");
-        assertTrue(p().canReceive(CALL, false, false, true, "/p", "a.b", "M", null, 0, owning()));
+        assertTrue(p().canReceive(q().type(CALL).eavesdropping(true).path("/p").iface("a.b").member("M")
+                .sender(owning())));
         // A deny with eavesdrop="true" applies only to eavesdropping.
         r("deny", "receive_interface", "a.b", "eavesdrop", "true");
-        assertFalse(p().canReceive(CALL, false, false, true, "/p", "a.b", "M", null, 0, owning()));
-        assertTrue(p().canReceive(CALL, false, false, false, "/p", "a.b", "M", null, 0, owning()));
+        assertFalse(p().canReceive(q().type(CALL).eavesdropping(true).path("/p").iface("a.b").member("M")
+                .sender(owning())));
+        assertTrue(p().canReceive(q().type(CALL).path("/p").iface("a.b").member("M").sender(owning())));
     }
 
     @Test
@@ -180,9 +196,9 @@ class ConnectionPolicyTest {
     void receiveSenderMatchesTheSendersNamesOrTheBus() throws Exception {
         r("allow", "receive_sender", "com.example.A").r("allow", "receive_sender", "org.freedesktop.DBus");
         ConnectionPolicy p = p();
-        assertTrue(p.canReceive(SIGNAL, false, false, false, "/p", "a.b", "S", null, 0, owning("com.example.A")));
-        assertFalse(p.canReceive(SIGNAL, false, false, false, "/p", "a.b", "S", null, 0, owning("com.example.B")));
-        assertTrue(p.canReceive(SIGNAL, false, false, false, "/p", "a.b", "S", null, 0, null), "from the bus");
+        assertTrue(p.canReceive(q().type(SIGNAL).path("/p").iface("a.b").member("S").sender(owning("com.example.A"))));
+        assertFalse(p.canReceive(q().type(SIGNAL).path("/p").iface("a.b").member("S").sender(owning("com.example.B"))));
+        assertTrue(p.canReceive(q().type(SIGNAL).path("/p").iface("a.b").member("S")), "from the bus");
     }
 
     @Test
@@ -205,10 +221,12 @@ class ConnectionPolicyTest {
                 .r("allow", "receive_sender", "*", "max_fds", "0");
         ConnectionPolicy p = p();
         assertFalse(p.allowsAllSends());
-        assertTrue(p.canSend(CALL, false, false, "/p", "a.b", "M", null, "x.y", 1, owning()));
-        assertFalse(p.canSend(CALL, false, false, "/p", "a.b", "M", null, "x.y", 2, owning()));
-        assertTrue(p.canReceive(CALL, false, false, false, "/p", "a.b", "M", null, 0, owning()));
-        assertFalse(p.canReceive(CALL, false, false, false, "/p", "a.b", "M", null, 1, owning()));
+        assertTrue(p.canSend(q().type(CALL).path("/p").iface("a.b").member("M").destination("x.y").fds(1)
+                .receiver(owning())));
+        assertFalse(p.canSend(q().type(CALL).path("/p").iface("a.b").member("M").destination("x.y").fds(2)
+                .receiver(owning())));
+        assertTrue(p.canReceive(q().type(CALL).path("/p").iface("a.b").member("M").sender(owning())));
+        assertFalse(p.canReceive(q().type(CALL).path("/p").iface("a.b").member("M").fds(1).sender(owning())));
     }
 
     @Test
@@ -219,21 +237,24 @@ class ConnectionPolicyTest {
         assertFalse(send(p, CALL, "c.d", "M", "x.y", owning()));
         assertFalse(send(p, SIGNAL, "a.b", "S", null, null));
         // A deny naming an interface catches messages without one; an allow naming one skips them.
-        assertFalse(p.canSend(SIGNAL, false, false, "/q", null, "S", null, null, 0, null));
+        assertFalse(p.canSend(q().type(SIGNAL).path("/q").member("S")));
         rules.clear();
         r("allow", "send_interface", "a.b");
-        assertFalse(p().canSend(CALL, false, false, "/q", null, "M", null, "x.y", 0, owning()));
+        assertFalse(p().canSend(q().type(CALL).path("/q").member("M").destination("x.y").receiver(owning())));
         // Member and path rules do match messages without that field.
         rules.clear();
         r("allow", "send_path", "/q", "send_member", "M");
-        assertFalse(p().canSend(RETURN, true, false, null, null, null, null, "x.y", 0, owning()),
+        assertFalse(p().canSend(q().type(RETURN).hasReplySerial(true).destination("x.y").receiver(owning())),
                 "an allow covers requested replies only");
-        assertTrue(p().canSend(RETURN, true, true, null, null, null, null, "x.y", 0, owning()));
+        assertTrue(p().canSend(q().type(RETURN).hasReplySerial(true).requestedReply(true).destination("x.y")
+                .receiver(owning())));
         // send_error.
         rules.clear();
         r("allow", "send_type", "error", "send_requested_reply", "false").r("deny", "send_error", "e.Bad");
-        assertTrue(p().canSend(ERROR, true, false, null, null, null, "e.Good", "x.y", 0, owning()));
-        assertFalse(p().canSend(ERROR, true, false, null, null, null, "e.Bad", "x.y", 0, owning()));
+        assertTrue(p().canSend(q().type(ERROR).hasReplySerial(true).error("e.Good").destination("x.y")
+                .receiver(owning())));
+        assertFalse(p().canSend(q().type(ERROR).hasReplySerial(true).error("e.Bad").destination("x.y")
+                .receiver(owning())));
     }
 
     @Test
@@ -241,8 +262,10 @@ class ConnectionPolicyTest {
         r("allow", "send_destination", "*", "eavesdrop", "true").r("allow", "send_interface", "a.b", "log", "true");
         ConnectionPolicy p = p();
         assertTrue(p.anySendLogs());
-        assertTrue(p.sendLogs(CALL, false, false, "/p", "a.b", "M", null, "x.y", 0, owning()));
-        assertFalse(p.sendLogs(CALL, false, false, "/p", "c.d", "M", null, "x.y", 0, owning()));
+        assertTrue(p.sendLogs(q().type(CALL).path("/p").iface("a.b").member("M").destination("x.y")
+                .receiver(owning())));
+        assertFalse(p.sendLogs(q().type(CALL).path("/p").iface("c.d").member("M").destination("x.y")
+                .receiver(owning())));
     }
 
     @Test
@@ -250,7 +273,7 @@ class ConnectionPolicyTest {
         ConnectionPolicy p = ConnectionPolicy.ALLOW_ALL;
         assertTrue(p.allowsAllSends());
         assertTrue(p.allowsAllReceives());
-        assertTrue(p.canReceive(RETURN, true, false, true, null, null, null, null, 3, null));
+        assertTrue(p.canReceive(q().type(RETURN).hasReplySerial(true).eavesdropping(true).fds(3)));
         assertTrue(p.canOwn("a.b"));
     }
 }
