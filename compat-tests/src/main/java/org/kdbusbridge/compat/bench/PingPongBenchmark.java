@@ -173,7 +173,7 @@ public final class PingPongBenchmark {
         argv.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         argv.add("-cp");
         argv.add(System.getProperty("java.class.path"));
-        argv.add(RawClient.class.getName());
+        argv.add(org.kdbusbridge.compat.harness.BenchWorker.class.getName());
         argv.addAll(List.of(args));
         return Background.start(argv, Map.of());
     }
