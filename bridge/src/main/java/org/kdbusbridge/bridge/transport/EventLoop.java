@@ -56,11 +56,11 @@ public final class EventLoop {
         private final Runnable task;
         private final long deadlineNanos;
         private final long seq;
-        /** position in the heap, -1 when not queued; loop thread only. */
-        private int heapIndex = -1;
+        /** position in the loop's TimerHeap, -1 when not queued; loop thread only. */
+        int heapIndex = -1;
         private volatile int state = PENDING;
 
-        private Timer(EventLoop loop, Runnable task, long deadlineNanos, long seq) {
+        Timer(EventLoop loop, Runnable task, long deadlineNanos, long seq) {
             this.loop = loop;
             this.task = task;
             this.deadlineNanos = deadlineNanos;
@@ -148,8 +148,7 @@ public final class EventLoop {
     private Registration[] regs = new Registration[256];
     private int nextGeneration = 1;
 
-    private Timer[] heap = new Timer[64];
-    private int heapSize;
+    private final TimerHeap timers = new TimerHeap();
     private long timerSeq;
 
     public EventLoop(String name) {
@@ -380,82 +379,17 @@ public final class EventLoop {
     }
 
     private void heapAdd(Timer t) {
-        if (heapSize == heap.length) {
-            heap = Arrays.copyOf(heap, heapSize * 2);
-        }
-        int i = heapSize++;
-        heap[i] = t;
-        t.heapIndex = i;
-        siftUp(i);
+        timers.add(t);
     }
 
     private void heapRemove(Timer t) {
-        int i = t.heapIndex;
-        if (i < 0 || i >= heapSize || heap[i] != t) {
-            return;
-        }
-        int last = --heapSize;
-        t.heapIndex = -1;
-        if (i == last) {
-            heap[last] = null;
-            return;
-        }
-        Timer moved = heap[last];
-        heap[last] = null;
-        heap[i] = moved;
-        moved.heapIndex = i;
-        siftDown(i);
-        if (heap[i] == moved) {
-            siftUp(i);
-        }
-    }
-
-    private Timer heapPoll() {
-        Timer top = heap[0];
-        heapRemove(top);
-        return top;
-    }
-
-    private void siftUp(int i) {
-        Timer t = heap[i];
-        while (i > 0) {
-            int p = (i - 1) >>> 1;
-            Timer pt = heap[p];
-            if (t.compareTo(pt) >= 0) {
-                break;
-            }
-            heap[i] = pt;
-            pt.heapIndex = i;
-            i = p;
-        }
-        heap[i] = t;
-        t.heapIndex = i;
-    }
-
-    private void siftDown(int i) {
-        Timer t = heap[i];
-        int half = heapSize >>> 1;
-        while (i < half) {
-            int c = 2 * i + 1;
-            int r = c + 1;
-            if (r < heapSize && heap[r].compareTo(heap[c]) < 0) {
-                c = r;
-            }
-            if (t.compareTo(heap[c]) <= 0) {
-                break;
-            }
-            heap[i] = heap[c];
-            heap[i].heapIndex = i;
-            i = c;
-        }
-        heap[i] = t;
-        t.heapIndex = i;
+        timers.remove(t);
     }
 
     /** Number of pending timers (loop thread only; for tests/diagnostics). */
     public int pendingTimers() {
         checkLoopThread();
-        return heapSize;
+        return timers.size();
     }
 
     // ----------------------------------------------------------------- loop
@@ -660,10 +594,10 @@ public final class EventLoop {
         if (!tasks.isEmpty()) {
             return 0;
         }
-        if (heapSize == 0) {
+        if (timers.size() == 0) {
             return -1;
         }
-        long delta = heap[0].deadlineNanos - System.nanoTime();
+        long delta = timers.peek().deadlineNanos - System.nanoTime();
         if (delta <= 0) {
             return 0;
         }
@@ -672,12 +606,12 @@ public final class EventLoop {
     }
 
     private void runTimers() {
-        if (heapSize == 0) {
+        if (timers.size() == 0) {
             return;
         }
         long now = System.nanoTime();
-        while (heapSize > 0 && heap[0].deadlineNanos - now <= 0) {
-            Timer t = heapPoll();
+        while (timers.size() > 0 && timers.peek().deadlineNanos - now <= 0) {
+            Timer t = timers.poll();
             if (!t.claim()) {
                 continue;
             }
