@@ -89,6 +89,7 @@ final class ReplySlots {
             return false;
         }
         openSlots--;
+        assert openSlots >= 0 : openSlots + " open reply slots";
         release.noLongerExpected(caller, 1);
         return true;
     }

@@ -58,7 +58,7 @@ public final class MatchIndex {
     private static final int KIND_BITS = 4;
     private static final int KIND_MASK = (1 << KIND_BITS) - 1;
 
-    private static final class Entry {
+    static final class Entry {
         final Connection owner;
         final MatchRule rule;
         /** The kind of bucket (low bits) and, in a Bucket, the index in it (high bits). */
@@ -83,7 +83,7 @@ public final class MatchIndex {
     }
 
     /** Two or more entries; removal moves the last one into the gap. */
-    private static final class Bucket {
+    static final class Bucket {
         Entry[] entries = new Entry[2];
         int size;
 
@@ -111,7 +111,7 @@ public final class MatchIndex {
     }
 
     /** One table's buckets; a map's value is an Entry or a Bucket (MEMBER_ARG0: a map by arg0). */
-    private static final class Table {
+    static final class Table {
         final StringMap byMemberArg0 = new StringMap();
         final StringMap byPath = new StringMap();
         final StringMap byMember = new StringMap();
@@ -123,13 +123,13 @@ public final class MatchIndex {
         int size;
     }
 
-    private final Table broadcasts = new Table();
-    private final Table eavesdroppers = new Table();
-    private final IdentityHashMap<Connection, ArrayList<Entry>> byOwner = new IdentityHashMap<>();
+    final Table broadcasts = new Table();
+    final Table eavesdroppers = new Table();
+    final IdentityHashMap<Connection, ArrayList<Entry>> byOwner = new IdentityHashMap<>();
     private final String driverName;
-    private int size;
-    private int peakSize;
-    private int peakPerConnection;
+    int size;
+    int peakSize;
+    int peakPerConnection;
     /** Entries checked by collect, for tests: lookups must not scan unrelated rules. */
     long candidatesChecked;
 
@@ -158,7 +158,7 @@ public final class MatchIndex {
             int kind = choose(t, rule);
             e.where = kind;
             link(t, kind, e);
-            assert holds(t, kind, e) : "match rule entry not in the bucket it was put in";
+            assert MatchIndexInvariants.holds(t, kind, e) : "match rule entry not in the bucket it was put in";
         }
         byOwner.computeIfAbsent(owner, k -> new ArrayList<>(4)).add(e);
         owner.addMatchRuleCount(1);
@@ -447,7 +447,7 @@ public final class MatchIndex {
     // ---------------------------------------------------------------- placement
 
     /** The table a rule belongs in, or null if it can never match (destination, no eavesdrop). */
-    private Table table(MatchRule r) {
+    Table table(MatchRule r) {
         if (r.eavesdrop) {
             return eavesdroppers;
         }
@@ -482,7 +482,7 @@ public final class MatchIndex {
     }
 
     /** What the bucket of {@code kind} holds under r's key now, or NO_KEY if r has no such key. */
-    private static Object slotFor(Table t, MatchRule r, String a0, int kind) {
+    static Object slotFor(Table t, MatchRule r, String a0, int kind) {
         switch (kind) {
             case MEMBER_ARG0: {
                 if (r.member == null || a0 == null) {
@@ -582,179 +582,12 @@ public final class MatchIndex {
         return b.size == 1 ? b.entries[0] : b;
     }
 
-    // ---------------------------------------------------------------- invariants
-
-    /** The bucket of {@code kind} under r's key in {@code t} now (null if none). */
-    private static Object slotOf(Table t, int kind, MatchRule r) {
-        switch (kind) {
-            case MEMBER_ARG0: {
-                StringMap byArg0 = (StringMap) t.byMemberArg0.get(r.member);
-                return byArg0 == null ? null : byArg0.get(r.plainArg0());
-            }
-            case ARG0:
-                return t.byArg0.get(r.plainArg0());
-            case WILD:
-                return t.wild;
-            default:
-                return slotFor(t, r, r.plainArg0(), kind);
-        }
-    }
-
-    /** Whether {@code e} is in the bucket of {@code kind} under its key (O(1)). */
-    private static boolean holds(Table t, int kind, Entry e) {
-        Object slot = slotOf(t, kind, e.rule);
-        return slot == e || (slot instanceof Bucket b && e.index() < b.size && b.entries[e.index()] == e);
-    }
-
-    /** Whether {@code r} has the key {@code kind} files it under (see the class comment). */
-    private static boolean hasKey(MatchRule r, int kind) {
-        String a0 = r.plainArg0();
-        boolean keyed = (r.member != null && a0 != null) || r.path != null || r.member != null || r.sender != null
-                || r.pathNamespace != null || r.iface != null;
-        return switch (kind) {
-            case MEMBER_ARG0 -> r.member != null && a0 != null;
-            case PATH -> r.path != null;
-            case MEMBER -> r.member != null;
-            case SENDER -> r.sender != null;
-            case PATH_NAMESPACE -> r.pathNamespace != null;
-            case IFACE -> r.iface != null;
-            case ARG0 -> a0 != null && !keyed;
-            case WILD -> a0 == null && !keyed;
-            default -> false;
-        };
-    }
-
     /**
-     * Checks every invariant of the class comment: owner lists against the owners' counts and
-     * {@link #size}, each entry's kind against its rule and its presence in that bucket, and,
-     * walking every bucket of both tables, that each holds only listed entries of its table and
-     * kind under their own key, each once, adding up to the table's size. Throws
+     * Checks every invariant of the class comment ({@link MatchIndexInvariants}); throws
      * IllegalStateException naming the first broken one.
      */
     public void checkInvariants() {
-        java.util.Set<Entry> listed = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
-        int total = 0;
-        int unfiled = 0;
-        for (Map.Entry<Connection, ArrayList<Entry>> o : byOwner.entrySet()) {
-            Connection owner = o.getKey();
-            ArrayList<Entry> mine = o.getValue();
-            if (mine.isEmpty() || owner.matchRuleCount() != mine.size()) {
-                throw new IllegalStateException(owner + " has " + mine.size() + " entries but counts "
-                        + owner.matchRuleCount() + " rules");
-            }
-            for (Entry e : mine) {
-                if (e.owner != owner || !listed.add(e)) {
-                    throw new IllegalStateException("rule " + e.rule + " is listed for " + owner + " wrongly or twice");
-                }
-                Table t = table(e.rule);
-                int kind = e.kind();
-                if (t == null ? kind != NONE : !hasKey(e.rule, kind) || !holds(t, kind, e)) {
-                    throw new IllegalStateException("rule " + e.rule + " of " + owner + " is filed as kind " + kind
-                            + " but is not in that bucket or has no such key");
-                }
-                unfiled += t == null ? 1 : 0;
-            }
-            total += mine.size();
-            if (mine.size() > peakPerConnection) {
-                throw new IllegalStateException(owner + " has " + mine.size() + " rules, over the peak " + peakPerConnection);
-            }
-        }
-        if (total != size || size > peakSize) {
-            throw new IllegalStateException(size + " rules counted, " + total + " listed, peak " + peakSize);
-        }
-        java.util.Set<Entry> filed = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
-        int inTables = checkTable(broadcasts, listed, filed) + checkTable(eavesdroppers, listed, filed);
-        if (inTables + unfiled != size) {
-            throw new IllegalStateException(inTables + " rules in buckets and " + unfiled + " in none, but " + size + " rules");
-        }
-    }
-
-    /** Walks one table's buckets; returns how many entries they hold. */
-    private int checkTable(Table t, java.util.Set<Entry> listed, java.util.Set<Entry> filed) {
-        int n = 0;
-        StringMap[] maps = {t.byPath, t.byMember, t.bySender, t.byPathNamespace, t.byIface, t.byArg0};
-        int[] kinds = {PATH, MEMBER, SENDER, PATH_NAMESPACE, IFACE, ARG0};
-        for (int m = 0; m < maps.length; m++) {
-            n += checkMap(t, maps[m], kinds[m], null, listed, filed);
-        }
-        t.byMemberArg0.checkInvariants();
-        for (int i = 0, cap = t.byMemberArg0.capacity(); i < cap; i++) {
-            String member = t.byMemberArg0.keyAt(i);
-            if (member == null) {
-                continue;
-            }
-            if (!(t.byMemberArg0.valueAt(i) instanceof StringMap byArg0) || byArg0.isEmpty()) {
-                throw new IllegalStateException("member " + member + " has no arg0 map or an empty one");
-            }
-            n += checkMap(t, byArg0, MEMBER_ARG0, member, listed, filed);
-        }
-        if (t.wild != null) {
-            n += checkBucket(t, t.wild, WILD, null, "(wild)", listed, filed);
-        }
-        if (n != t.size) {
-            throw new IllegalStateException("a table counts " + t.size + " rules but its buckets hold " + n);
-        }
-        return n;
-    }
-
-    private int checkMap(Table t, StringMap map, int kind, String member, java.util.Set<Entry> listed,
-                         java.util.Set<Entry> filed) {
-        map.checkInvariants();
-        int n = 0;
-        for (int i = 0, cap = map.capacity(); i < cap; i++) {
-            String key = map.keyAt(i);
-            if (key == null) {
-                continue;
-            }
-            n += checkBucket(t, map.valueAt(i), kind, member, key, listed, filed);
-        }
-        return n;
-    }
-
-    /** The key a rule is filed under in a bucket of {@code kind} (for MEMBER_ARG0, the inner arg0). */
-    private static String keyOf(MatchRule r, int kind) {
-        return switch (kind) {
-            case PATH -> r.path;
-            case MEMBER -> r.member;
-            case SENDER -> r.sender;
-            case PATH_NAMESPACE -> r.pathNamespace;
-            case IFACE -> r.iface;
-            default -> r.plainArg0(); // MEMBER_ARG0, ARG0
-        };
-    }
-
-    /** Checks one bucket (under {@code member} and {@code key} for MEMBER_ARG0); returns its size. */
-    private int checkBucket(Table t, Object slot, int kind, String member, String key, java.util.Set<Entry> listed,
-                            java.util.Set<Entry> filed) {
-        Entry[] entries;
-        int n;
-        if (slot instanceof Entry e) {
-            entries = new Entry[] {e};
-            n = 1;
-        } else if (slot instanceof Bucket b) {
-            if (b.size < 2) {
-                throw new IllegalStateException("bucket " + key + " of kind " + kind + " has " + b.size + " entries");
-            }
-            for (int i = 0; i < b.entries.length; i++) {
-                if ((i < b.size) != (b.entries[i] != null) || (i < b.size && b.entries[i].index() != i)) {
-                    throw new IllegalStateException("bucket " + key + " of kind " + kind + " is wrong at " + i);
-                }
-            }
-            entries = b.entries;
-            n = b.size;
-        } else {
-            throw new IllegalStateException("bucket " + key + " of kind " + kind + " holds " + slot);
-        }
-        for (int i = 0; i < n; i++) {
-            Entry e = entries[i];
-            if (!listed.contains(e) || !filed.add(e) || e.kind() != kind || table(e.rule) != t
-                    || (kind != WILD && !key.equals(keyOf(e.rule, kind)))
-                    || (kind == MEMBER_ARG0 && !member.equals(e.rule.member))) {
-                throw new IllegalStateException("rule " + e.rule + " in bucket " + key + " of kind " + kind
-                        + " is unlisted, filed twice, or filed there wrongly");
-            }
-        }
-        return n;
+        MatchIndexInvariants.check(this);
     }
 
     /** For tests: the kind of bucket each of the owner's rules is in, in the order added. */
