@@ -12,7 +12,6 @@ import org.kdbusbridge.core.connection.ConnectionSink;
 import org.kdbusbridge.core.connection.Credentials;
 import org.kdbusbridge.core.connection.QueueLedger;
 import org.kdbusbridge.core.connection.ReceivePool;
-import org.kdbusbridge.core.connection.ReplySlot;
 import org.kdbusbridge.core.connection.UidLedger;
 import org.kdbusbridge.core.match.MatchIndex;
 import org.kdbusbridge.core.match.MatchRule;
@@ -95,16 +94,11 @@ public final class Bus {
     private int peakBusNames;
     private int peakBusNamesPerConnection;
     private java.util.function.LongSupplier clock = () -> System.nanoTime() / 1_000_000;
-    /**
-     * Reply slots in deadline order (only while reply_timeout is set); a slot closed by its reply
-     * or by a departure stays until its deadline comes up and is then skipped, or until the FIFO
-     * is compacted (see {@link #openReplySlot}).
-     */
-    private final java.util.ArrayDeque<ReplySlot> replyDeadlines = new java.util.ArrayDeque<>();
-    /** Reply slots open now, on all callees. */
-    private long openSlots;
-    /** Closed slots the FIFO may keep beyond as many as are open, before it is compacted. */
-    static final int DEADLINE_SLACK = 1024;
+    /** Open reply slots and the reply_timeout FIFO; a closed slot gives its caller's budget back. */
+    private final ReplySlots replySlots = new ReplySlots(() -> limits().replyTimeout, () -> clock.getAsLong(),
+            this::replyNoLongerExpected);
+    /** Closed slots the reply_timeout FIFO may keep beyond as many as are open (tests). */
+    static final int DEADLINE_SLACK = ReplySlots.DEADLINE_SLACK;
 
     /** A bus whose per-uid quota is derived from this JVM's heap ({@link UserQuota#forHeap}). */
     public Bus(BusLimits limits) {
@@ -314,27 +308,6 @@ public final class Bus {
 
     // --- reply_timeout --------------------------------------------------------------------
 
-    private static final java.util.function.Predicate<ReplySlot> CLOSED = slot -> !slot.isOpen();
-
-    /** Opens the slot; false if one with the same caller and serial is open already. */
-    private boolean openReplySlot(Connection callee, Connection caller, long serial) {
-        ReplySlot s = callee.openPendingIncoming(caller, serial);
-        if (s == null) {
-            return false;
-        }
-        openSlots++;
-        if (limits.replyTimeout > 0) {
-            s.setDeadline(clock.getAsLong() + limits.replyTimeout);
-            if (replyDeadlines.size() > 2 * openSlots + DEADLINE_SLACK) {
-                // Answered calls would otherwise keep their (uncharged) slots alive for a whole
-                // reply_timeout; more than half are closed, so this is amortized O(1) per call.
-                replyDeadlines.removeIf(CLOSED);
-            }
-            replyDeadlines.addLast(s);
-        }
-        return true;
-    }
-
     /**
      * Whether {@code caller} may make one more call that expects a reply: max_replies_per_connection,
      * then its uid's quota for the reply slot (a refusal by quota is logged, rate-limited).
@@ -369,18 +342,22 @@ public final class Bus {
 
     /** Entries in the reply_timeout FIFO, closed ones not yet skipped included (tests). */
     int replyDeadlineEntries() {
-        return replyDeadlines.size();
+        return replySlots.deadlineEntries();
     }
 
     /** Reply slots open now (tests). */
     long openReplySlots() {
-        return openSlots;
+        return replySlots.openCount();
+    }
+
+    /** Checks the reply slots' invariants against every named connection (tests). */
+    void checkReplySlots() {
+        replySlots.checkInvariants(byUniqueName.values());
     }
 
     /** When the oldest reply slot in the FIFO times out (clock milliseconds), or -1 if none can. */
     public long nextReplyDeadline() {
-        ReplySlot d = replyDeadlines.peekFirst();
-        return d == null ? -1 : d.deadline();
+        return replySlots.nextDeadline();
     }
 
     /**
@@ -389,21 +366,7 @@ public final class Bus {
      * bus)"). A later reply to such a call is unexpected, as in dbus-daemon.
      */
     public List<DeadReply> expireReplies() {
-        long now = clock.getAsLong();
-        List<DeadReply> dead = new ArrayList<>();
-        ReplySlot d;
-        while ((d = replyDeadlines.peekFirst()) != null && d.deadline() <= now) {
-            replyDeadlines.pollFirst();
-            if (!d.callee().closePendingIncoming(d)) {
-                continue; // answered, or either side left (a new call with the same serial has its own slot)
-            }
-            openSlots--;
-            replyNoLongerExpected(d.caller(), 1);
-            if (!d.caller().isClosed()) {
-                dead.add(new DeadReply(d.caller(), d.serial()));
-            }
-        }
-        return dead;
+        return replySlots.expire();
     }
 
     public BusLimits limits() { return limits; }
@@ -592,7 +555,7 @@ public final class Bus {
                 continue;
             }
             if (m.expectsReply() && m.sender() != null
-                    && (m.sender().isClosed() || !openReplySlot(owner, m.sender(), m.serial()))) {
+                    && (m.sender().isClosed() || !replySlots.open(owner, m.sender(), m.serial()))) {
                 // Its caller left while it waited, or a call with its serial is open already:
                 // nobody is owed a reply, so the reply budget and the charge come back.
                 replyNoLongerExpected(m.sender(), 1);
@@ -767,11 +730,7 @@ public final class Bus {
         if (m.replySerial() != Message.NO_REPLY_SERIAL) {
             // A reply that answers an open slot is a requested reply; the slot is used up even if
             // the policy then refuses the reply (as in dbus-daemon).
-            if (from.takePendingIncoming(to.id(), m.replySerial()) != null) {
-                openSlots--;
-                replyNoLongerExpected(to, 1);
-                requested = true;
-            }
+            requested = replySlots.answer(from, to, m.replySerial());
         }
         if (!allowed(from, to, to, m, requested)) {
             return Delivery.ACCESS_DENIED;
@@ -796,7 +755,7 @@ public final class Bus {
             if (!mayExpectReply(from)) {
                 return Delivery.TOO_MANY_REPLIES;
             }
-            if (!openReplySlot(to, from, m.serial())) {
+            if (!replySlots.open(to, from, m.serial())) {
                 return Delivery.DUPLICATE_SERIAL; // not reached: checked above
             }
             expectReply(from);
@@ -1152,20 +1111,7 @@ public final class Bus {
      * callees stop owing them (dbus-daemon, bus_connection_drop_pending_replies).
      */
     private List<DeadReply> dropReplySlots(Connection c) {
-        List<DeadReply> dead = new ArrayList<>();
-        // Only c's own slots: those it owes (in the order they were opened), then those owed to it.
-        for (ReplySlot s = c.firstPendingIncoming(); s != null; s = s.nextIncoming()) {
-            Connection caller = s.caller();
-            openSlots--;
-            replyNoLongerExpected(caller, 1);
-            if (!caller.isClosed()) {
-                dead.add(new DeadReply(caller, s.serial()));
-            }
-        }
-        c.closeAllPendingIncoming();
-        int owedToIt = c.closeAllPendingOutgoing();
-        openSlots -= owedToIt;
-        replyNoLongerExpected(c, owedToIt);
-        return dead;
+        // Only c's own slots, through their links on c: those it owes, then those owed to it.
+        return replySlots.drop(c);
     }
 }

@@ -359,6 +359,28 @@ public final class Connection implements ConnectionPolicy.Peer {
     /** The oldest slot this connection owes, or null; walk on with {@link ReplySlot#nextIncoming}. */
     public ReplySlot firstPendingIncoming() { return pendingIncoming.first(); }
 
+    /** One open slot of a call this connection made, or null; walk on with {@link ReplySlot#nextOutgoing}. */
+    public ReplySlot firstPendingOutgoing() { return outgoingSlots; }
+
+    /**
+     * Checks this connection's side of its reply slots (for {@code ReplySlots.checkInvariants}):
+     * the callee index is consistent, every slot it lists is open and owed by this connection,
+     * and the outgoing list is doubly linked, open and made by this connection.
+     */
+    public void checkReplySlotLinks() {
+        pendingIncoming.checkInvariants(this);
+        ReplySlot prev = null;
+        for (ReplySlot s = outgoingSlots; s != null; s = s.nextOut) {
+            if (s.prevOut != prev) {
+                throw new IllegalStateException(this + ": outgoing slot " + s.serial + " has a wrong back link");
+            }
+            if (!s.open || s.caller != this || s.callerId != id) {
+                throw new IllegalStateException(this + ": outgoing slot " + s.serial + " is closed or not its own call");
+            }
+            prev = s;
+        }
+    }
+
     /** Closes every slot this connection owes (after the bus walked them). */
     public void closeAllPendingIncoming() {
         ReplySlot next;

@@ -7,11 +7,17 @@ import org.kdbusbridge.core.message.Message;
 /**
  * A connection's bounded receive queue (the kdbus "pool").
  *
- * Invariants: messages leave in the order they entered, which is sequence order; the
- * byte and message counts always equal the sum over queued messages; a message stays
- * charged until the transport has written it completely ({@link #pop()}); the same holds for
- * unix fds: the pool holds one reference on each queued message's {@code FdSet} and drops it
- * on pop or clear, so fds never outlive the last queue that holds them.
+ * Invariants: messages leave in the order they entered (sequence order, except that messages
+ * handed over from an activator keep their older numbers); the byte, fd and message counts
+ * always equal the sums over queued messages, and the per-uid share table (below) holds exactly
+ * the foreign uids with a queued message, each once, with their sums; an empty pool holds no
+ * charge; the peaks are at least the current counts; a message stays charged until the
+ * transport has written it completely ({@link #pop()}); the same holds for unix fds: the pool
+ * holds one reference on each queued message's {@code FdSet} and drops it on pop or clear, so
+ * fds never outlive the last queue that holds them. The budgets bound what {@link #offer}
+ * takes, not what is queued: {@link #push} and the first message of an empty pool may go over.
+ * The owner's uid is set before the first message (the table depends on it).
+ * {@link #checkInvariants} verifies the counts and the table.
  *
  * Fair share (docs/architecture.md, "Flow control"): every queued message from a client is
  * also charged to its sending uid in a small per-pool table, and released when it leaves.
@@ -74,6 +80,7 @@ public final class ReceivePool {
 
     /** The uid of the connection that reads this pool; its own uid's messages take no share. */
     public void setOwnerUid(long uid) {
+        assert queue.isEmpty() : "the owner's uid changes under queued messages";
         this.ownerUid = uid;
     }
 
@@ -210,6 +217,53 @@ public final class ReceivePool {
             ledger.add(uid, -QueueLedger.ENTRY_BYTES, 0);
         }
         Connection.releaseQueued(m);
+        assert bytes >= 0 && fds >= 0 && (!queue.isEmpty() || (bytes == 0 && fds == 0 && users == 0))
+                : bytes + " bytes, " + fds + " fds, " + users + " uids charged with " + queue.size() + " messages";
+    }
+
+    /**
+     * Checks the invariants: recounts bytes, fds and the per-uid table from the queued messages,
+     * checks that each queued message's fds are still referenced, that the table has no uid twice
+     * and no empty entry, and that the peaks are not below the counts. Throws
+     * IllegalStateException naming the first difference.
+     */
+    public void checkInvariants() {
+        long b = 0;
+        long f = 0;
+        java.util.Map<Long, long[]> foreign = new java.util.HashMap<>();
+        for (Message m : queue) {
+            b += m.size();
+            if (m.fds() != null) {
+                f += m.unixFds();
+                if (m.fds().references() < 1) {
+                    throw new IllegalStateException("a queued message's fds are closed");
+                }
+            }
+            long uid = chargedUid(m);
+            if (uid != ownerUid && uid != BUS_UID) {
+                long[] sums = foreign.computeIfAbsent(uid, k -> new long[3]);
+                sums[0] += m.size();
+                sums[1] += m.unixFds();
+                sums[2]++;
+            }
+        }
+        if (b != bytes || f != fds) {
+            throw new IllegalStateException("counts " + bytes + " bytes and " + fds + " fds but " + queue.size()
+                    + " messages hold " + b + " and " + f);
+        }
+        if (users != foreign.size()) {
+            throw new IllegalStateException(users + " uids in the share table but " + foreign.size() + " hold messages");
+        }
+        for (int i = 0; i < users; i++) {
+            long[] sums = foreign.remove(userUid[i]);
+            if (sums == null || sums[0] != userBytes[i] || sums[1] != userFds[i] || sums[2] != userMsgs[i]) {
+                throw new IllegalStateException("uid " + userUid[i] + " charged " + userBytes[i] + " bytes, " + userFds[i]
+                        + " fds, " + userMsgs[i] + " messages but holds " + java.util.Arrays.toString(sums));
+            }
+        }
+        if (peakBytes < bytes || peakFds < fds || dropped < 0) {
+            throw new IllegalStateException("peaks " + peakBytes + "/" + peakFds + " below " + bytes + "/" + fds);
+        }
     }
 
     private int indexOf(long uid) {

@@ -38,4 +38,7 @@ public final class ReplySlot {
 
     /** The next slot the same callee opened after this one, or null. */
     public ReplySlot nextIncoming() { return nextIn; }
+
+    /** The next open slot of a call the same caller made (on any callee), or null. */
+    public ReplySlot nextOutgoing() { return nextOut; }
 }

@@ -117,6 +117,55 @@ final class ReplySlotIndex {
         }
     }
 
+    /**
+     * Checks the index of {@code owner}: the table exists iff a slot is open, is a power of two
+     * of at least {@link #MIN_CAPACITY} slots at most half full, holds exactly the slots of the
+     * opening-order list (each reachable from its home slot, so each found by its own key, which
+     * also means no key is there twice), and the list is doubly linked, open and owed by owner.
+     */
+    void checkInvariants(Connection owner) {
+        if ((table == null) != (size == 0) || (head == null) != (size == 0) || (tail == null) != (size == 0)) {
+            throw new IllegalStateException(owner + ": " + size + " slots but table " + (table == null ? "absent" : "present")
+                    + ", head " + head + ", tail " + tail);
+        }
+        if (table == null) {
+            return;
+        }
+        int cap = table.length;
+        if ((cap & (cap - 1)) != 0 || cap < MIN_CAPACITY || size * 2 > cap) {
+            throw new IllegalStateException(owner + ": " + size + " slots in a table of " + cap);
+        }
+        java.util.Set<ReplySlot> listed = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        ReplySlot prev = null;
+        for (ReplySlot s = head; s != null; s = s.nextIn) {
+            if (s.prevIn != prev || !listed.add(s)) {
+                throw new IllegalStateException(owner + ": incoming slot " + s.serial + " is linked wrongly");
+            }
+            if (!s.open || s.callee != owner) {
+                throw new IllegalStateException(owner + ": incoming slot " + s.serial + " is closed or owed by " + s.callee);
+            }
+            if (find(s.callerId, s.serial) != s) {
+                throw new IllegalStateException(owner + ": slot (" + s.callerId + ", " + s.serial + ") is not found by its key");
+            }
+            prev = s;
+        }
+        if (prev != tail || listed.size() != size) {
+            throw new IllegalStateException(owner + ": " + listed.size() + " listed slots but size " + size);
+        }
+        int inTable = 0;
+        for (ReplySlot s : table) {
+            if (s != null) {
+                inTable++;
+                if (!listed.contains(s)) {
+                    throw new IllegalStateException(owner + ": table holds unlisted slot " + s.serial);
+                }
+            }
+        }
+        if (inTable != size) {
+            throw new IllegalStateException(owner + ": " + inTable + " slots in the table but size " + size);
+        }
+    }
+
     /** Forgets every slot (their callers unlinked them already). */
     void clear() {
         table = null;

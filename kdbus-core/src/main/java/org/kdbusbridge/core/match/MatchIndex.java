@@ -31,7 +31,12 @@ import org.kdbusbridge.core.name.NameRegistry;
  * Invariants: each AddMatch is one entry (duplicates are kept and removed one at a time);
  * an entry is in its owner's list and in at most one bucket (none only for a destination rule
  * without eavesdrop), and the bucket is determined by the rule plus the kind recorded in the
- * entry; a bucket of one entry is that entry, of more a Bucket whose entries know their index;
+ * entry: the kind is one the rule has a key for (ARG0 only for a rule with none of the other
+ * keys, WILD only for one without any), and the bucket is the table's, under that key; a
+ * bucket of one entry is that entry, of more a Bucket whose entries know their index; no map
+ * holds an empty bucket or an empty arg0 map; an owner's list is never empty, its length is
+ * the owner's {@link Connection#matchRuleCount}, the lists together hold {@link #size} entries
+ * and each table's buckets together its {@code size}; {@link #checkInvariants} verifies this;
  * a recipient is reported at most once per message (de-duplicated by the message sequence
  * number, {@link Connection#stampOnce}); a lookup allocates nothing (every map probe, the
  * prefix probes of a path included, works on the message's own strings) and asks the message
@@ -53,7 +58,7 @@ public final class MatchIndex {
     private static final int KIND_BITS = 4;
     private static final int KIND_MASK = (1 << KIND_BITS) - 1;
 
-    private static final class Entry {
+    static final class Entry {
         final Connection owner;
         final MatchRule rule;
         /** The kind of bucket (low bits) and, in a Bucket, the index in it (high bits). */
@@ -78,7 +83,7 @@ public final class MatchIndex {
     }
 
     /** Two or more entries; removal moves the last one into the gap. */
-    private static final class Bucket {
+    static final class Bucket {
         Entry[] entries = new Entry[2];
         int size;
 
@@ -106,7 +111,7 @@ public final class MatchIndex {
     }
 
     /** One table's buckets; a map's value is an Entry or a Bucket (MEMBER_ARG0: a map by arg0). */
-    private static final class Table {
+    static final class Table {
         final StringMap byMemberArg0 = new StringMap();
         final StringMap byPath = new StringMap();
         final StringMap byMember = new StringMap();
@@ -118,13 +123,13 @@ public final class MatchIndex {
         int size;
     }
 
-    private final Table broadcasts = new Table();
-    private final Table eavesdroppers = new Table();
-    private final IdentityHashMap<Connection, ArrayList<Entry>> byOwner = new IdentityHashMap<>();
+    final Table broadcasts = new Table();
+    final Table eavesdroppers = new Table();
+    final IdentityHashMap<Connection, ArrayList<Entry>> byOwner = new IdentityHashMap<>();
     private final String driverName;
-    private int size;
-    private int peakSize;
-    private int peakPerConnection;
+    int size;
+    int peakSize;
+    int peakPerConnection;
     /** Entries checked by collect, for tests: lookups must not scan unrelated rules. */
     long candidatesChecked;
 
@@ -153,6 +158,7 @@ public final class MatchIndex {
             int kind = choose(t, rule);
             e.where = kind;
             link(t, kind, e);
+            assert MatchIndexInvariants.holds(t, kind, e) : "match rule entry not in the bucket it was put in";
         }
         byOwner.computeIfAbsent(owner, k -> new ArrayList<>(4)).add(e);
         owner.addMatchRuleCount(1);
@@ -210,6 +216,7 @@ public final class MatchIndex {
         }
         e.owner.addMatchRuleCount(-1);
         size--;
+        assert size >= 0 && e.owner.matchRuleCount() >= 0 : size + " rules, " + e.owner.matchRuleCount() + " of " + e.owner;
         listener.removed(e.owner, e.rule);
     }
 
@@ -440,7 +447,7 @@ public final class MatchIndex {
     // ---------------------------------------------------------------- placement
 
     /** The table a rule belongs in, or null if it can never match (destination, no eavesdrop). */
-    private Table table(MatchRule r) {
+    Table table(MatchRule r) {
         if (r.eavesdrop) {
             return eavesdroppers;
         }
@@ -475,7 +482,7 @@ public final class MatchIndex {
     }
 
     /** What the bucket of {@code kind} holds under r's key now, or NO_KEY if r has no such key. */
-    private static Object slotFor(Table t, MatchRule r, String a0, int kind) {
+    static Object slotFor(Table t, MatchRule r, String a0, int kind) {
         switch (kind) {
             case MEMBER_ARG0: {
                 if (r.member == null || a0 == null) {
@@ -573,6 +580,14 @@ public final class MatchIndex {
         }
         b.remove(e);
         return b.size == 1 ? b.entries[0] : b;
+    }
+
+    /**
+     * Checks every invariant of the class comment ({@link MatchIndexInvariants}); throws
+     * IllegalStateException naming the first broken one.
+     */
+    public void checkInvariants() {
+        MatchIndexInvariants.check(this);
     }
 
     /** For tests: the kind of bucket each of the owner's rules is in, in the order added. */

@@ -13,8 +13,12 @@ import org.kdbusbridge.core.connection.Connection;
  * Invariants: a name exists in the map iff its queue is non-empty; the queue head is the
  * primary owner; a connection appears at most once per queue; each owner's stored flags are
  * ALLOW_REPLACEMENT and DO_NOT_QUEUE from its latest request (REPLACE_EXISTING is never
- * stored); a replaced primary moves to position 2, or leaves if it had DO_NOT_QUEUE.
- * Changes are appended to the caller's list in the order the driver must emit them.
+ * stored), and only the primary can have DO_NOT_QUEUE (such a request never queues); a
+ * replaced primary moves to position 2, or leaves if it had DO_NOT_QUEUE. A connection's
+ * {@link Connection#ownedNames} holds exactly the names whose queue it is in (primary or
+ * queued), each once, in the order its entries were added; {@code ownerEntries} is the sum of
+ * the queue lengths. Changes are appended to the caller's list in the order the driver must
+ * emit them. {@link #checkInvariants} verifies all of this.
  */
 public final class NameRegistry {
     public static final int FLAG_ALLOW_REPLACEMENT = 0x1;
@@ -72,6 +76,12 @@ public final class NameRegistry {
      * Returns one of the REPLY_* codes; appends the resulting changes to {@code changes}.
      */
     public int request(Connection conn, String name, int flags, List<NameChange> changes) {
+        int reply = requestEntry(conn, name, flags, changes);
+        assert holdsFor(name, conn);
+        return reply;
+    }
+
+    private int requestEntry(Connection conn, String name, int flags, List<NameChange> changes) {
         int stored = flags & (FLAG_ALLOW_REPLACEMENT | FLAG_DO_NOT_QUEUE);
         ArrayList<Owner> queue = names.get(name);
         if (queue == null) {
@@ -171,6 +181,7 @@ public final class NameRegistry {
             return RELEASE_NOT_OWNER;
         }
         remove(queue, idx, name, changes);
+        assert holdsFor(name, conn);
         return RELEASE_RELEASED;
     }
 
@@ -195,6 +206,7 @@ public final class NameRegistry {
             }
         }
         conn.clearOwnedNames();
+        assert ownerEntries >= 0 : ownerEntries + " owner entries";
     }
 
     private void remove(ArrayList<Owner> queue, int idx, String name, List<NameChange> changes) {
@@ -250,6 +262,88 @@ public final class NameRegistry {
         }
         int idx = indexOf(queue, conn);
         return idx < 0 ? -1 : queue.get(idx).flags;
+    }
+
+    /**
+     * The invariants for one name and one connection, cheap enough to assert on every change:
+     * the queue is absent or non-empty with a valid primary, {@code conn} is in it at most once,
+     * and lists the name iff it is in it.
+     */
+    private boolean holdsFor(String name, Connection conn) {
+        ArrayList<Owner> queue = names.get(name);
+        int at = queue == null ? -1 : indexOf(queue, conn);
+        if (queue != null && (queue.isEmpty() || (at >= 0 && lastIndexOf(queue, conn) != at))) {
+            throw new IllegalStateException("queue of " + name + " is empty or holds " + conn + " twice");
+        }
+        if (conn.ownsName(name) != (at >= 0) || ownerEntries < 0) {
+            throw new IllegalStateException(conn + (at >= 0 ? " is" : " is not") + " in the queue of " + name
+                    + " but " + (at >= 0 ? "does not list" : "lists") + " it");
+        }
+        return true;
+    }
+
+    private static int lastIndexOf(ArrayList<Owner> queue, Connection conn) {
+        for (int i = queue.size() - 1; i >= 0; i--) {
+            if (queue.get(i).conn == conn) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    /** Checks the invariants over every queue and every connection in one. */
+    public void checkInvariants() {
+        checkInvariants(List.of());
+    }
+
+    /**
+     * As {@link #checkInvariants()}, and also every connection of {@code others} (say, all the
+     * bus's connections): one in no queue must hold no names.
+     */
+    public void checkInvariants(java.util.Collection<Connection> others) {
+        Map<Connection, Integer> entriesOf = new java.util.IdentityHashMap<>();
+        int total = 0;
+        for (Map.Entry<String, ArrayList<Owner>> e : names.entrySet()) {
+            String name = e.getKey();
+            ArrayList<Owner> queue = e.getValue();
+            if (queue == null || queue.isEmpty()) {
+                throw new IllegalStateException(name + " has no owner but is registered");
+            }
+            java.util.Set<Connection> seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+            for (int i = 0; i < queue.size(); i++) {
+                Owner o = queue.get(i);
+                if (!seen.add(o.conn)) {
+                    throw new IllegalStateException(o.conn + " is in the queue of " + name + " twice");
+                }
+                if ((o.flags & ~(FLAG_ALLOW_REPLACEMENT | FLAG_DO_NOT_QUEUE)) != 0 || (i > 0 && o.doNotQueue())) {
+                    throw new IllegalStateException(o.conn + " at " + i + " of " + name + " has flags " + o.flags);
+                }
+                if (!o.conn.ownsName(name)) {
+                    throw new IllegalStateException(o.conn + " is in the queue of " + name + " but does not list it");
+                }
+                entriesOf.merge(o.conn, 1, Integer::sum);
+            }
+            total += queue.size();
+        }
+        if (total != ownerEntries) {
+            throw new IllegalStateException(ownerEntries + " owner entries counted but " + total + " in the queues");
+        }
+        for (Connection c : others) {
+            entriesOf.putIfAbsent(c, 0);
+        }
+        for (Map.Entry<Connection, Integer> e : entriesOf.entrySet()) {
+            Connection c = e.getKey();
+            List<String> owned = c.ownedNames();
+            if (owned.size() != e.getValue() || new java.util.HashSet<>(owned).size() != owned.size()) {
+                throw new IllegalStateException(c + " lists " + owned + " but is in " + e.getValue() + " queues");
+            }
+            for (String name : owned) {
+                ArrayList<Owner> queue = names.get(name);
+                if (queue == null || indexOf(queue, c) < 0 || !c.ownsName(name)) {
+                    throw new IllegalStateException(c + " lists " + name + " but is not in its queue");
+                }
+            }
+        }
     }
 
     private static int indexOf(ArrayList<Owner> queue, Connection conn) {

@@ -17,6 +17,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.kdbusbridge.core.Fixtures.RecordingSink;
@@ -31,6 +32,11 @@ class ReplySlotQuotaTest {
     private Bus bus;
     private long now;
     private final List<String> logged = new ArrayList<>();
+
+    @AfterEach
+    void replySlotInvariantsHold() {
+        bus.checkReplySlots();
+    }
 
     @BeforeEach
     void setUp() {

@@ -7,6 +7,7 @@ import static org.kdbusbridge.core.Fixtures.reply;
 import java.util.ArrayList;
 import java.util.List;
 
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.kdbusbridge.core.Fixtures.RecordingSink;
@@ -19,6 +20,11 @@ class ReplySlotsTest {
     private BusLimits limits;
     private Bus bus;
     private long now;
+
+    @AfterEach
+    void replySlotInvariantsHold() {
+        bus.checkReplySlots();
+    }
 
     @BeforeEach
     void setUp() {

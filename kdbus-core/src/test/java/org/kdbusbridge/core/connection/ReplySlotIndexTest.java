@@ -39,6 +39,10 @@ class ReplySlotIndexTest {
             } else {
                 assertSame(model.remove(key), callee.takePendingIncoming(caller.id(), serial));
             }
+            if (step < 5_000 || step % 1_000 == 0) { // a full check is O(open slots): every step while small
+                callee.checkReplySlotLinks();
+                caller.checkReplySlotLinks();
+            }
             if (step % 10_000 == 0) {
                 assertSameOrder(model);
             }

@@ -262,6 +262,8 @@ class MatchIndexBucketsTest {
                 matched += out.size();
             }
             assertEquals(model.size(), index.size());
+            index.checkInvariants();
+            names.checkInvariants(conns);
         }
         assertTrue(lookups > 1000 && matched > 500, lookups + " lookups, " + matched + " deliveries");
         for (Connection c : conns) {
@@ -416,6 +418,7 @@ class MatchIndexBucketsTest {
         while (!left.isEmpty()) {
             Connection c = left.remove(rnd.nextInt(left.size()));
             index.removeAll(c);
+            index.checkInvariants();
             for (Connection d : left) {
                 int i = owners.indexOf(d);
                 assertEquals(List.of(d), collect(Fixtures.signal("/same", "org.i.A", "M",
