@@ -661,7 +661,8 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
                 // Monitors see it first, as in dbus-daemon; then the sender gets AccessDenied.
                 showToMonitors(pos, dest, fds);
                 server.driver().emitter().error(conn, header.serial(), DBusErrors.ACCESS_DENIED,
-                        server.bus().lastDenial());
+                        server.bus().driverDenialText(conn, header.type(), header.hasReplySerial(), header.path(),
+                                header.iface(), header.member(), header.errorName(), fds == null ? 0 : fds.count()));
                 return;
             }
             server.driver().handle(driverCall(pos, dest, fds));
@@ -833,7 +834,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
                     "The maximum number of pending replies per connection has been reached (max_replies_per_connection="
                             + server.limits().maxRepliesPerConnection + ")");
             // dbus-daemon answers even a call sent with NO_REPLY_EXPECTED (bus_dispatch's error path).
-            case ACCESS_DENIED -> sendError(m, DBusErrors.ACCESS_DENIED, server.bus().lastDenial());
+            case ACCESS_DENIED -> sendError(m, DBusErrors.ACCESS_DENIED, server.bus().denialText(m));
             case DUPLICATE_SERIAL -> sendError(m, DBusErrors.ACCESS_DENIED,
                     "Message has the same reply serial as a currently-outstanding existing method call");
             // dbus-daemon's text, missing space included (bus/dispatch.c).
