@@ -59,9 +59,9 @@ import org.kdbusbridge.core.name.NameSyntax;
  * Quota: every match rule and every well-known name entry (primary or queued) is charged to
  * its connection's credentials uid as it appears and released as it goes, whatever removes it
  * (the registry and the index report each one); AddMatch and RequestName check the
- * per-connection limits (a connection never holds more than max_match_rules_per_connection
- * rules or max_names_per_connection - 1 names), then whether the charge fits the uid's and the
- * bus's {@link UserQuota}, before anything changes.
+ * per-connection limits (neither takes a connection past max_match_rules_per_connection rules
+ * or max_names_per_connection - 1 names; a reload may lower them below what it holds), then
+ * whether the charge fits the uid's and the bus's {@link UserQuota}, before anything changes.
  * A call that expects a reply is charged to its caller's uid ({@link UserQuota#REPLY_SLOT_COST})
  * from the moment it counts against max_replies_per_connection (queued on an activator, or its
  * reply slot opened) until that count is given back, whatever ends it: every such change goes
