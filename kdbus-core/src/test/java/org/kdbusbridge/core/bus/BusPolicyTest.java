@@ -242,6 +242,34 @@ class BusPolicyTest {
     }
 
     @Test
+    void anAllowedMessageUnderACompiledPolicyAllocatesNothingInTheBus() {
+        Connection service = client(system().allow("send_destination", NAME).build());
+        bus.names().request(service, NAME, 0, new ArrayList<>());
+        Connection caller = client(system().allow("send_destination", NAME).build());
+        com.sun.management.ThreadMXBean mx =
+                (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        long tid = Thread.currentThread().getId();
+        int n = 20_000;
+        Message[] calls = new Message[n];
+        for (int i = 0; i < n; i++) {
+            calls[i] = call(NAME, i + 1, Message.FLAG_NO_REPLY_EXPECTED, 16);
+        }
+        long perMessage = Long.MAX_VALUE;
+        for (int round = 0; round < 4; round++) { // the last rounds run compiled
+            int from = round * (n / 4);
+            long before = mx.getThreadAllocatedBytes(tid);
+            for (int i = from; i < from + n / 4; i++) {
+                if (bus.send(caller, calls[i]) != Delivery.OK || service.pool().pop() == null) {
+                    throw new AssertionError("not delivered: " + i);
+                }
+            }
+            perMessage = Math.min(perMessage, (mx.getThreadAllocatedBytes(tid) - before) / (n / 4));
+        }
+        assertEquals(0, perMessage, "bytes allocated per allowed message");
+        assertTrue(logged.isEmpty());
+    }
+
+    @Test
     void theAllAllowedPathNeverBuildsADenial() {
         Connection a = client(ConnectionPolicy.ALLOW_ALL);
         Connection b = client(ConnectionPolicy.ALLOW_ALL);
