@@ -8,15 +8,18 @@ import java.util.Map;
 
 import org.kdbusbridge.bridge.protocol.BodyWriter;
 import org.kdbusbridge.bridge.protocol.ProtocolException;
+import org.kdbusbridge.core.bus.ActivationCompleted;
 import org.kdbusbridge.core.bus.Bus;
 import org.kdbusbridge.core.bus.DeadReply;
+import org.kdbusbridge.core.bus.Denial;
 import org.kdbusbridge.core.bus.Disconnect;
+import org.kdbusbridge.core.bus.MatchChange;
+import org.kdbusbridge.core.bus.NameOutcome;
 import org.kdbusbridge.core.bus.Registration;
 import org.kdbusbridge.core.connection.Connection;
 import org.kdbusbridge.core.match.MatchRule;
 import org.kdbusbridge.core.match.MatchRuleException;
 import org.kdbusbridge.core.message.Message;
-import org.kdbusbridge.core.name.NameChange;
 import org.kdbusbridge.core.name.NameRegistry;
 import org.kdbusbridge.core.name.NameSyntax;
 import org.kdbusbridge.bridge.driver.DriverTables.Method;
@@ -287,48 +290,23 @@ public final class Driver {
         Connection c = call.caller();
         String name = call.body().readString();
         long flags = call.body().readUint32();
-        if (!NameSyntax.isValidBusName(name)) {
-            error(call, DBusErrors.INVALID_ARGS, "Requested bus name \"" + name + "\" is not valid");
+        NameOutcome request = bus.requestName(c, name, (int) flags);
+        if (request.denied()) {
+            deny(call, request.denial());
             return;
         }
-        if (name.charAt(0) == ':') {
-            error(call, DBusErrors.INVALID_ARGS, "Cannot acquire a service starting with ':' such as \"" + name + "\"");
-            return;
-        }
-        if (Bus.DRIVER_NAME.equals(name)) {
-            error(call, DBusErrors.INVALID_ARGS, "Connection \"" + c.uniqueName() + "\" is not allowed to own the service \""
-                    + name + "\"because it is reserved for D-Bus' use only");
-            return;
-        }
-        if (!c.policy().canOwn(name)) {
-            error(call, DBusErrors.ACCESS_DENIED, "Connection \"" + c.uniqueName() + "\" is not allowed to own the service \""
-                    + name + "\" due to security policies in the configuration file");
-            return;
-        }
-        Bus.NameRequest request = bus.requestName(c, name, (int) flags);
-        if (request.limitsExceeded() != null) {
-            if (!request.byQuota()) {
-                LOG.warn(request.limitsExceeded());
-            }
-            error(call, DBusErrors.LIMITS_EXCEEDED, request.limitsExceeded());
-            return;
-        }
-        List<NameChange> changes = request.changes();
-        int result = request.reply();
-        out.emit(changes);
-        if (result == NameRegistry.REPLY_PRIMARY_OWNER) {
+        out.emit(request.changes());
+        if (request.reply() == NameRegistry.REPLY_PRIMARY_OWNER) {
             // Messages that waited on the activator go first, then the reply (dbus-daemon order).
-            List<Message> refused = new ArrayList<>();
-            List<Bus.Rejection> denied = new ArrayList<>();
-            bus.completeActivation(name, refused, denied);
-            for (Message m : refused) {
+            ActivationCompleted handed = bus.completeActivation(name);
+            for (Message m : handed.refused()) {
                 if (m.expectsReply() && m.sender() != null && !m.sender().isClosed()) {
                     out.error(m.sender(), m.serial(), DBusErrors.NOT_SUPPORTED, DBusErrors.FDS_NOT_SUPPORTED_TEXT);
                 }
             }
             // Refused by the new owner's names or receive rules: the caller is told, the
             // RequestName still succeeds (dbus-daemon, CVE-2014-3477).
-            for (Bus.Rejection r : denied) {
+            for (ActivationCompleted.Rejection r : handed.denied()) {
                 Message m = r.message();
                 if (m.sender() != null && !m.sender().isClosed()) {
                     out.error(m.sender(), m.serial(), DBusErrors.ACCESS_DENIED, r.text());
@@ -336,28 +314,35 @@ public final class Driver {
             }
             activation.nameAcquired(name);
         }
-        out.replyUint32(c, call.serial(), result);
+        out.replyUint32(c, call.serial(), request.reply());
     }
 
     void releaseName(DriverCall call) throws ProtocolException {
         Connection c = call.caller();
-        String name = call.body().readString();
-        if (!NameSyntax.isValidBusName(name)) {
-            error(call, DBusErrors.INVALID_ARGS, "Given bus name \"" + name + "\" is not valid");
+        NameOutcome release = bus.releaseName(c, call.body().readString());
+        if (release.denied()) {
+            deny(call, release.denial());
             return;
         }
-        if (name.charAt(0) == ':') {
-            error(call, DBusErrors.INVALID_ARGS, "Cannot release a service starting with ':' such as \"" + name + "\"");
-            return;
+        out.emit(release.changes());
+        out.replyUint32(c, call.serial(), release.reply());
+    }
+
+    /** Answers a refused core operation; per-connection limits are logged each time, as dbus-daemon does. */
+    private void deny(DriverCall call, Denial d) {
+        if (d.shouldLog()) {
+            LOG.warn(d.text());
         }
-        if (Bus.DRIVER_NAME.equals(name)) {
-            error(call, DBusErrors.INVALID_ARGS, "Cannot release the " + Bus.DRIVER_NAME + " service because it is owned by the bus");
-            return;
-        }
-        List<NameChange> changes = new ArrayList<>(1);
-        int result = bus.names().release(c, name, changes);
-        out.emit(changes);
-        out.replyUint32(c, call.serial(), result);
+        error(call, errorName(d.reason()), d.text());
+    }
+
+    private static String errorName(Denial.Reason reason) {
+        return switch (reason) {
+            case INVALID_ARGS -> DBusErrors.INVALID_ARGS;
+            case ACCESS_DENIED -> DBusErrors.ACCESS_DENIED;
+            case LIMITS_EXCEEDED -> DBusErrors.LIMITS_EXCEEDED;
+            case MATCH_RULE_NOT_FOUND -> DBusErrors.MATCH_RULE_NOT_FOUND;
+        };
     }
 
     /**
@@ -529,12 +514,9 @@ public final class Driver {
             error(call, e.isLimitExceeded() ? DBusErrors.LIMITS_EXCEEDED : DBusErrors.MATCH_RULE_INVALID, e.getMessage());
             return;
         }
-        Bus.MatchAdd add = bus.addMatch(c, rule);
-        if (!add.added()) {
-            if (!add.byQuota()) {
-                LOG.warn(add.limitsExceeded());
-            }
-            error(call, DBusErrors.LIMITS_EXCEEDED, add.limitsExceeded());
+        MatchChange add = bus.addMatch(c, rule);
+        if (!add.done()) {
+            deny(call, add.denial());
             return;
         }
         out.replyEmpty(c, call.serial());
@@ -550,8 +532,9 @@ public final class Driver {
             error(call, e.isLimitExceeded() ? DBusErrors.LIMITS_EXCEEDED : DBusErrors.MATCH_RULE_INVALID, e.getMessage());
             return;
         }
-        if (!bus.removeMatch(c, rule)) {
-            error(call, DBusErrors.MATCH_RULE_NOT_FOUND, "The given match rule wasn't found and can't be removed");
+        MatchChange remove = bus.removeMatch(c, rule);
+        if (!remove.done()) {
+            deny(call, remove.denial());
             return;
         }
         out.replyEmpty(c, call.serial());

@@ -656,15 +656,18 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
             throw new ProtocolException("a monitor connection sent a message");
         }
         if (toDriver) {
-            if (!conn.policy().allowsAllSends() && !server.bus().checkSendToDriver(conn, server.bus().policyQuery()
-                    .type(header.type()).hasReplySerial(header.hasReplySerial()).path(header.path())
-                    .iface(header.iface()).member(header.member()).error(header.errorName())
-                    .fds(fds == null ? 0 : fds.count()))) {
-                // Monitors see it first, as in dbus-daemon; then the sender gets AccessDenied.
-                showToMonitors(pos, dest, fds);
-                server.driver().emitter().error(conn, header.serial(), DBusErrors.ACCESS_DENIED,
-                        server.bus().lastDenial());
-                return;
+            if (!conn.policy().allowsAllSends()) {
+                org.kdbusbridge.core.policy.PolicyQuery q = server.bus().policyQuery()
+                        .type(header.type()).hasReplySerial(header.hasReplySerial()).path(header.path())
+                        .iface(header.iface()).member(header.member()).error(header.errorName())
+                        .fds(fds == null ? 0 : fds.count());
+                if (!server.bus().checkSendToDriver(conn, q)) {
+                    String text = server.bus().driverDenialText(conn, q);
+                    // Monitors see it first, as in dbus-daemon; then the sender gets AccessDenied.
+                    showToMonitors(pos, dest, fds);
+                    server.driver().emitter().error(conn, header.serial(), DBusErrors.ACCESS_DENIED, text);
+                    return;
+                }
             }
             server.driver().handle(driverCall(pos, dest, fds));
             return;
@@ -830,7 +833,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink, Socket
                     "The maximum number of pending replies per connection has been reached (max_replies_per_connection="
                             + server.limits().maxRepliesPerConnection + ")");
             // dbus-daemon answers even a call sent with NO_REPLY_EXPECTED (bus_dispatch's error path).
-            case ACCESS_DENIED -> sendError(m, DBusErrors.ACCESS_DENIED, server.bus().lastDenial());
+            case ACCESS_DENIED -> sendError(m, DBusErrors.ACCESS_DENIED, server.bus().denialText(m));
             case DUPLICATE_SERIAL -> sendError(m, DBusErrors.ACCESS_DENIED,
                     "Message has the same reply serial as a currently-outstanding existing method call");
             // dbus-daemon's text, missing space included (bus/dispatch.c).

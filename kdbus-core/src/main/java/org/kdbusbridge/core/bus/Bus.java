@@ -19,10 +19,20 @@ import org.kdbusbridge.core.message.Message;
 import org.kdbusbridge.core.monitor.Monitors;
 import org.kdbusbridge.core.name.NameChange;
 import org.kdbusbridge.core.name.NameRegistry;
+import org.kdbusbridge.core.name.NameSyntax;
 import org.kdbusbridge.core.policy.PolicyQuery;
 
 /**
  * The bus: connections, names, match rules, reply slots and the single sequencer.
+ *
+ * One place for every bus rule: the name registry, the match index, the monitors, the
+ * activators and the connection table change only through this class's operations (the
+ * registry and index it hands out are for reading). Each operation checks, in dbus-daemon's
+ * order, the bus's rules on its arguments (reserved and unique names), the policy (own rules),
+ * the per-connection limits and the uid's quota before anything changes; a refused operation
+ * changes nothing and returns a {@link Denial}; one that goes through returns what changed
+ * ({@link NameOutcome}, {@link MatchChange}, {@link Disconnect}, {@link ActivationCompleted})
+ * for the caller to render as signals and a reply. Results are returned, never left in fields.
  *
  * Invariants: confined to one thread (the caller's event loop), so every operation is a
  * transaction nobody can interleave with; every admitted message gets the next sequence
@@ -41,13 +51,17 @@ import org.kdbusbridge.core.policy.PolicyQuery;
  * a call to an activatable name without owner is checked against the sender's send rules
  * before the service is started. A refusal nobody is told of (a broadcast or eavesdropping
  * receiver, a bus message) is reported to the {@link RefusalListener} while monitors are
- * attached. A denial allocates (its text); an allowed message allocates nothing.
+ * attached. An allowed message allocates nothing; a denial's text is built only when it is
+ * logged, shown to monitors or asked for ({@link #denialText}), by recomputing the check. The
+ * addressed recipient's denials (and a driver-bound message's) are logged exactly once, by the
+ * check itself.
  *
  * Quota: every match rule and every well-known name entry (primary or queued) is charged to
  * its connection's credentials uid as it appears and released as it goes, whatever removes it
  * (the registry and the index report each one); AddMatch and RequestName check the
- * per-connection limits, then whether the charge fits the uid's and the bus's
- * {@link UserQuota}, before anything changes, and return a record the driver renders.
+ * per-connection limits (neither takes a connection past max_match_rules_per_connection rules
+ * or max_names_per_connection - 1 names; a reload may lower them below what it holds), then
+ * whether the charge fits the uid's and the bus's {@link UserQuota}, before anything changes.
  * A call that expects a reply is charged to its caller's uid ({@link UserQuota#REPLY_SLOT_COST})
  * from the moment it counts against max_replies_per_connection (queued on an activator, or its
  * reply slot opened) until that count is given back, whatever ends it: every such change goes
@@ -78,7 +92,6 @@ public final class Bus {
     private final UserQuotas quotas;
     /** Bytes and fds held by queued messages, per sending uid and in all (every pool charges it). */
     private final QueueLedger queued;
-    private String lastDenial;
     private final ArrayList<Connection> scratch = new ArrayList<>();
     /** The policy checks' view of the delivery being checked (one: the bus is single-threaded). */
     private final PolicyQuery query = new PolicyQuery();
@@ -140,69 +153,97 @@ public final class Bus {
         return cred == null ? -1 : cred.uid();
     }
 
-    // --- match rules and names, charged to the uid ----------------------------------------
-
-    /**
-     * The outcome of AddMatch: {@code limitsExceeded} is the LimitsExceeded text, null if added;
-     * {@code byQuota}: refused by the uid's quota (already logged, rate-limited), not by
-     * max_match_rules_per_connection (which dbus-daemon logs each time).
-     */
-    public record MatchAdd(String limitsExceeded, boolean byQuota) {
-        public boolean added() { return limitsExceeded == null; }
-    }
-
-    /**
-     * The outcome of RequestName: the reply code and the changes to emit, or the
-     * LimitsExceeded text (then nothing changed and {@code changes} is empty); {@code byQuota}
-     * as in {@link MatchAdd}.
-     */
-    public record NameRequest(int reply, List<NameChange> changes, String limitsExceeded, boolean byQuota) { }
+    // --- match rules and names: rules, limits, quota, then the change -------------------
 
     /**
      * AddMatch, after the rule parsed: max_match_rules_per_connection (dbus-daemon's check
      * and text), then the uid's quota; only then is the rule held.
      */
-    public MatchAdd addMatch(Connection c, MatchRule rule) {
+    public MatchChange addMatch(Connection c, MatchRule rule) {
         int limit = limits.maxMatchRulesPerConnection;
         if (c.matchRuleCount() >= limit) {
-            return new MatchAdd("Connection \"" + c.uniqueName() + "\" is not allowed to add more match rules "
+            return new MatchChange(Denial.limitsExceeded("Connection \"" + c.uniqueName()
+                    + "\" is not allowed to add more match rules "
                     + "(increase limits in configuration file if required; max_match_rules_per_connection=" + limit
-                    + ")", false);
+                    + ")", false));
         }
         long cost = quotas.quota().cost(rule);
         if (!quotas.fits(uidOf(c), cost)) {
-            return new MatchAdd(overQuota(c, cost, "is not allowed to add more match rules", "AddMatch"), true);
+            return new MatchChange(Denial.limitsExceeded(
+                    overQuota(c, cost, "is not allowed to add more match rules", "AddMatch"), true));
         }
         matches.add(c, rule);
-        return new MatchAdd(null, false);
+        assert c.matchRuleCount() <= limit : "max_match_rules_per_connection exceeded";
+        return MatchChange.DONE;
     }
 
-    /** RemoveMatch: false if {@code c} has no such rule. */
-    public boolean removeMatch(Connection c, MatchRule rule) {
-        return matches.remove(c, rule);
+    /** RemoveMatch: MatchRuleNotFound if {@code c} has no such rule. */
+    public MatchChange removeMatch(Connection c, MatchRule rule) {
+        if (!matches.remove(c, rule)) {
+            return new MatchChange(new Denial(Denial.Reason.MATCH_RULE_NOT_FOUND,
+                    "The given match rule wasn't found and can't be removed", false));
+        }
+        return MatchChange.DONE;
     }
 
     /**
-     * RequestName of a valid well-known name the policy lets {@code c} own:
-     * max_names_per_connection (dbus-daemon's check and text), then, if the request would
-     * add an entry (primary or queued), the uid's quota; then the registry's change.
+     * RequestName, in dbus-daemon's order: a valid name, not a unique one, not the bus's own,
+     * one the policy lets {@code c} own; then max_names_per_connection, then, if the request
+     * would add an entry (primary or queued), the uid's quota; then the registry's change.
      */
-    public NameRequest requestName(Connection c, String name, int flags) {
+    public NameOutcome requestName(Connection c, String name, int flags) {
+        if (!NameSyntax.isValidBusName(name)) {
+            return NameOutcome.denied(Denial.invalidArgs("Requested bus name \"" + name + "\" is not valid"));
+        }
+        if (name.charAt(0) == ':') {
+            return NameOutcome.denied(Denial.invalidArgs(
+                    "Cannot acquire a service starting with ':' such as \"" + name + "\""));
+        }
+        if (DRIVER_NAME.equals(name)) {
+            return NameOutcome.denied(Denial.invalidArgs("Connection \"" + c.uniqueName()
+                    + "\" is not allowed to own the service \"" + name + "\"because it is reserved for D-Bus' use only"));
+        }
+        if (!c.policy().canOwn(name)) {
+            return NameOutcome.denied(Denial.accessDenied("Connection \"" + c.uniqueName()
+                    + "\" is not allowed to own the service \"" + name
+                    + "\" due to security policies in the configuration file"));
+        }
         int limit = limits.maxNamesPerConnection;
         if (c.ownedNames().size() + 1 >= limit) {
-            return new NameRequest(0, List.of(), "Connection \"" + c.uniqueName()
+            return NameOutcome.denied(Denial.limitsExceeded("Connection \"" + c.uniqueName()
                     + "\" is not allowed to own more services "
                     + "(increase limits in configuration file if required; max_names_per_connection=" + limit + ")",
-                    false);
+                    false));
         }
         long cost = quotas.quota().cost(name);
         if (names.wouldAddEntry(c, name, flags) && !quotas.fits(uidOf(c), cost)) {
-            return new NameRequest(0, List.of(),
-                    overQuota(c, cost, "is not allowed to own more services", "RequestName"), true);
+            return NameOutcome.denied(Denial.limitsExceeded(
+                    overQuota(c, cost, "is not allowed to own more services", "RequestName"), true));
         }
         List<NameChange> changes = new ArrayList<>(1);
         int reply = names.request(c, name, flags, changes);
-        return new NameRequest(reply, changes, null, false);
+        assert reply != NameRegistry.REPLY_PRIMARY_OWNER || names.owner(name) == c : "primary owner not recorded";
+        assert c.ownedNames().size() < limit : "max_names_per_connection exceeded";
+        return new NameOutcome(reply, changes, null);
+    }
+
+    /** ReleaseName: a valid name, not a unique one, not the bus's own; then the registry's change. */
+    public NameOutcome releaseName(Connection c, String name) {
+        if (!NameSyntax.isValidBusName(name)) {
+            return NameOutcome.denied(Denial.invalidArgs("Given bus name \"" + name + "\" is not valid"));
+        }
+        if (name.charAt(0) == ':') {
+            return NameOutcome.denied(Denial.invalidArgs(
+                    "Cannot release a service starting with ':' such as \"" + name + "\""));
+        }
+        if (DRIVER_NAME.equals(name)) {
+            return NameOutcome.denied(Denial.invalidArgs(
+                    "Cannot release the " + DRIVER_NAME + " service because it is owned by the bus"));
+        }
+        List<NameChange> changes = new ArrayList<>(1);
+        int reply = names.release(c, name, changes);
+        assert names.owner(name) != c : "released name still owned";
+        return new NameOutcome(reply, changes, null);
     }
 
     /** The LimitsExceeded text of a refusal by quota; logs it once per uid per interval. */
@@ -425,11 +466,6 @@ public final class Bus {
         this.policyLog = log;
     }
 
-    /** The AccessDenied text of the most recent denial (dbus-daemon's complaint format). */
-    public String lastDenial() {
-        return lastDenial;
-    }
-
     /**
      * Makes exactly these names activatable. An activator that goes away keeps nothing:
      * its waiting messages are returned so their callers can be told.
@@ -501,36 +537,21 @@ public final class Bus {
     /**
      * The name has an owner again: its waiting messages move to the owner, in order, with
      * their reply slots. Call after the name-change signals and before the RequestName reply.
+     * Each message is checked against the new owner's names and receive rules (the
+     * pre-activation check could not know them) and whether it can take its fds; those refused
+     * are not moved but returned, so their callers can be told.
      */
-    public int completeActivation(String name) {
-        return completeActivation(name, new ArrayList<>());
-    }
-
-    /**
-     * As {@link #completeActivation(String)}; messages with fds that the new owner cannot take
-     * are not moved but added to {@code refused}, so their callers can be told (NotSupported).
-     */
-    public int completeActivation(String name, List<Message> refused) {
-        return completeActivation(name, refused, new ArrayList<>());
-    }
-
-    /** A queued message the policy refused at hand-over, with its AccessDenied text. */
-    public record Rejection(Message message, String text) { }
-
-    /**
-     * As {@link #completeActivation(String, List)}, and each message is checked against the
-     * new owner's names and receive rules (the pre-activation check could not know them);
-     * those refused are not moved but added to {@code denied}, so their callers can be told
-     * (AccessDenied).
-     */
-    public int completeActivation(String name, List<Message> refused, List<Rejection> denied) {
+    public ActivationCompleted completeActivation(String name) {
         Activator a = activators.get(name);
         Connection owner = names.owner(name);
         if (a == null || owner == null || (a.queued() == 0 && !a.isStarting())) {
-            return 0;
+            return ActivationCompleted.NONE;
         }
         List<Message> moved = a.drain();
         activationEntries -= moved.size();
+        assert activationEntries >= 0 : "pending activation count went negative";
+        List<Message> refused = new ArrayList<>(0);
+        List<ActivationCompleted.Rejection> denied = new ArrayList<>(0);
         for (Message m : moved) {
             // The bus's own messages (sender null) meet the owner's receive rules only.
             if (!allowed(m.sender(), owner, owner, m, false)) {
@@ -541,7 +562,7 @@ public final class Bus {
                     m.fds().release();
                 }
                 Connection.releaseQueued(m); // the activator's hold (its sender's incoming charge)
-                denied.add(new Rejection(m, lastDenial));
+                denied.add(new ActivationCompleted.Rejection(m, denial(m.sender(), owner, owner, m, false)));
                 continue;
             }
             if (m.fds() != null && !owner.acceptsUnixFds()) {
@@ -566,7 +587,7 @@ public final class Bus {
                 m.fds().release(); // the activator's reference; the owner's pool holds its own
             }
         }
-        return moved.size();
+        return new ActivationCompleted(moved.size(), refused, denied);
     }
 
     /**
@@ -650,6 +671,7 @@ public final class Bus {
             completedPerUid.add(uid, 1);
         }
         noteBusNames(c);
+        assert completed <= connections && byUniqueName.get(unique) == c : "registered connection not counted";
         return new Registration(new NameChange(unique, null, c), null);
     }
 
@@ -731,6 +753,9 @@ public final class Bus {
             // A reply that answers an open slot is a requested reply; the slot is used up even if
             // the policy then refuses the reply (as in dbus-daemon).
             requested = replySlots.answer(from, to, m.replySerial());
+            if (requested) {
+                m.markRequestedReply(); // so denialText can recompute what this check saw
+            }
         }
         if (!allowed(from, to, to, m, requested)) {
             return Delivery.ACCESS_DENIED;
@@ -841,7 +866,9 @@ public final class Bus {
         for (int i = 0, n = out.size(); i < n; i++) {
             Connection c = out.get(i);
             if (!allowed(from, addressed, c, m, false)) {
-                noteRefusal(m, from, Delivery.ACCESS_DENIED, lastDenial);
+                if (!monitors.isEmpty()) { // the text is for monitors only
+                    noteRefusal(m, from, Delivery.ACCESS_DENIED, denial(from, addressed, c, m, false));
+                }
             } else if (m.fds() != null && !c.acceptsUnixFds()) {
                 // dbus-daemon's text (bus/dispatch.c send_one_message); the sender is not told.
                 if (!monitors.isEmpty()) { // the text is for monitors only
@@ -862,42 +889,66 @@ public final class Bus {
      * addressed recipient are logged, eavesdroppers and broadcast recipients are skipped quietly.
      */
     private boolean allowed(Connection from, Connection addressed, Connection to, Message m, boolean requested) {
-        // Filled for every check, not once per message: it is a few stores, and a refusal listener
-        // called between a broadcast's receivers may make the bus check another message.
-        query.clear().type(m.type()).hasReplySerial(m.replySerial() != Message.NO_REPLY_SERIAL)
+        return check(from, addressed, to, fill(m, requested));
+    }
+
+    /**
+     * The bus's one query, filled from {@code m}. Filled for every check, not once per message:
+     * it is a few stores, and a refusal listener called between a broadcast's receivers may make
+     * the bus check another message.
+     */
+    private PolicyQuery fill(Message m, boolean requested) {
+        return query.clear().type(m.type()).hasReplySerial(m.replySerial() != Message.NO_REPLY_SERIAL)
                 .requestedReply(requested).path(m.path()).iface(m.iface()).member(m.member()).error(m.errorName())
                 .destination(m.destination()).fds(m.unixFds());
-        return check(from, addressed, to, query);
     }
 
-    /** {@code q} describes the message; this adds who is on either side. */
-    private boolean check(Connection from, Connection addressed, Connection to, PolicyQuery q) {
+    private static final int ALLOWED = 0;
+    private static final int SEND_DENIED = 1;
+    private static final int RECEIVE_DENIED = 2;
+
+    /**
+     * The decision alone: the sender's send rules, then the recipient's receive rules ({@code q}
+     * describes the message; this adds who is on either side). Logs and allocates nothing, so
+     * the denial texts are recomputed with it on the rare path that needs them.
+     */
+    private int decide(Connection from, Connection addressed, Connection to, PolicyQuery q) {
         q.sender(from).receiver(to).eavesdropping(to != addressed && q.destination() != null);
-        if (from != null) {
-            org.kdbusbridge.core.policy.ConnectionPolicy p = from.policy();
-            if (!p.canSend(q)) {
-                complain("Rejected send message", p.sendMatchCount(q), from, to, q, addressed == to);
-                return false;
-            }
-            if (p.anySendLogs() && p.sendLogs(q)) {
-                policyLog.accept(complaint("Would reject message", p.sendMatchCount(q), from, to, q));
-            }
+        if (from != null && !from.policy().canSend(q)) {
+            return SEND_DENIED;
         }
-        if (to != null && to.isActive()) {
-            org.kdbusbridge.core.policy.ConnectionPolicy p = to.policy();
-            if (!p.canReceive(q)) {
-                complain("Rejected receive message", p.receiveMatchCount(q), from, to, q, addressed == to);
-                return false;
-            }
+        if (to != null && to.isActive() && !to.policy().canReceive(q)) {
+            return RECEIVE_DENIED;
         }
-        return true;
+        return ALLOWED;
     }
 
-    private void complain(String what, int matched, Connection from, Connection to, PolicyQuery q, boolean log) {
-        lastDenial = complaint(what, matched, from, to, q);
-        if (log) {
-            policyLog.accept(lastDenial);
+    /** {@link #decide}, with its log lines: send_log rules, and a denial of the addressed recipient. */
+    private boolean check(Connection from, Connection addressed, Connection to, PolicyQuery q) {
+        int d = decide(from, addressed, to, q);
+        if (d != SEND_DENIED && from != null && from.policy().anySendLogs() && from.policy().sendLogs(q)) {
+            policyLog.accept(complaint("Would reject message", from.policy().sendMatchCount(q), from, to, q));
         }
+        if (d == ALLOWED) {
+            return true;
+        }
+        if (addressed == to) {
+            policyLog.accept(render(d, from, to, q));
+        }
+        return false;
+    }
+
+    private static String render(int decision, Connection from, Connection to, PolicyQuery q) {
+        return decision == SEND_DENIED
+                ? complaint("Rejected send message", from.policy().sendMatchCount(q), from, to, q)
+                : complaint("Rejected receive message", to.policy().receiveMatchCount(q), from, to, q);
+    }
+
+    /** As {@link #allowed}, but returns the complaint, or null if allowed; logs nothing. */
+    private String denial(Connection from, Connection addressed, Connection to, Message m, boolean requested) {
+        PolicyQuery q = fill(m, requested);
+        int d = decide(from, addressed, to, q);
+        return d == ALLOWED ? null : render(d, from, to, q);
     }
 
     /** dbus-daemon's complaint layout (bus.c complain_about_message), so clients see the same text. */
@@ -929,10 +980,16 @@ public final class Bus {
      * A client's message to the driver: may {@code from}'s send rules send {@code q} to
      * org.freedesktop.DBus? (No receive side: the bus receives everything.) {@code q}'s
      * destination and requested reply are set here; {@link #policyQuery()} gives one to fill. On
-     * false, {@link #lastDenial()} has the AccessDenied text.
+     * false, {@link #driverDenialText} with the same query gives the AccessDenied text.
      */
     public boolean checkSendToDriver(Connection from, PolicyQuery q) {
         return check(from, null, null, q.destination(DRIVER_NAME).requestedReply(false));
+    }
+
+    /** The AccessDenied text of the query {@link #checkSendToDriver} just refused (computed again). */
+    public String driverDenialText(Connection from, PolicyQuery q) {
+        int d = decide(from, null, null, q.destination(DRIVER_NAME).requestedReply(false));
+        return d == ALLOWED ? null : render(d, from, null, q);
     }
 
     /**
@@ -941,6 +998,17 @@ public final class Bus {
      */
     public PolicyQuery policyQuery() {
         return query.clear();
+    }
+
+    /**
+     * The AccessDenied text of a message {@link #send} just refused with
+     * {@link Delivery#ACCESS_DENIED} (dbus-daemon's complaint format). Call before anything else
+     * changes the bus: it recomputes the check that refused it, which allocates only here.
+     */
+    public String denialText(Message m) {
+        String dest = m.destination();
+        Connection to = dest == null ? null : resolve(dest); // null: refused before activation
+        return denial(m.sender(), to, to, m, m.isRequestedReply());
     }
 
     /** A bus-originated signal with no destination, to every matching rule. */
@@ -988,6 +1056,7 @@ public final class Bus {
             changes.add(new NameChange(c.uniqueName(), c, null));
         }
         names.releaseAll(c, true, changes); // in the order it got them, as dbus-daemon does
+        assert c.ownedNames().isEmpty() : "a monitor-to-be kept a name";
         return new Disconnect(changes, dropReplySlots(c));
     }
 
@@ -997,6 +1066,8 @@ public final class Bus {
      * only now give way to the monitor rules.
      */
     public void startMonitoring(Connection c, List<MatchRule> rules) {
+        assert c.ownedNames().isEmpty() && (c.uniqueName() == null || byUniqueName.get(c.uniqueName()) != c)
+                : "becomeMonitor first";
         matches.removeAll(c);
         monitors.add(c, rules);
     }
@@ -1035,8 +1106,8 @@ public final class Bus {
             // AccessDenied reply to the refused message).
             if (allowed(null, to, to, m, m.replySerial() != Message.NO_REPLY_SERIAL)) {
                 to.push(m);
-            } else {
-                noteRefusal(m, to, Delivery.ACCESS_DENIED, lastDenial);
+            } else if (!monitors.isEmpty()) { // the text is for monitors only
+                noteRefusal(m, to, Delivery.ACCESS_DENIED, denial(null, to, to, m, m.replySerial() != Message.NO_REPLY_SERIAL));
             }
         } finally {
             Connection.releaseQueued(m);
@@ -1102,6 +1173,8 @@ public final class Bus {
             byUniqueName.remove(c.uniqueName());
             changes.add(new NameChange(c.uniqueName(), c, null));
         }
+        assert c.ownedNames().isEmpty() && c.matchRuleCount() == 0 && connections >= completed
+                : "a departed connection kept bus state";
         return new Disconnect(changes, dead);
     }
 

@@ -30,7 +30,7 @@ public enum Delivery {
 
     /**
      * The sender's send rules or the recipient's receive rules deny it: AccessDenied with
-     * {@link Bus#lastDenial()} as text (an activatable name is then not started).
+     * {@link Bus#denialText} as text (an activatable name is then not started).
      */
     ACCESS_DENIED,
     /** The message carries unix fds and the recipient did not negotiate them: NotSupported. */

@@ -5,8 +5,9 @@ import org.kdbusbridge.core.connection.Connection;
 /**
  * One message as the core routes it: the routing header fields plus a sealed payload.
  *
- * Invariants: immutable once admitted; {@link #seq()} is assigned exactly once by the bus's
- * single sequencer, and every receiver sees messages in sequence order. A null
+ * Invariants: immutable once admitted, but for the requested-reply mark its routing sets;
+ * {@link #seq()} is assigned exactly once by the bus's single sequencer, and every receiver
+ * sees messages in sequence order. A null
  * {@link #sender()} means the bus driver itself sent it. {@link #fds()} is null or the unix fds
  * that came with it (opaque to the core); receive pools hold a reference while it is queued.
  */
@@ -38,6 +39,8 @@ public final class Message {
     private long seq;
     /** How many queues (receive pools, activators) hold it now; see Connection#holdQueued. */
     private int queuedRefs;
+    /** It answered an open reply slot (dbus-daemon's requested_reply); set while it is routed. */
+    private boolean requestedReply;
 
     public Message(int type, int flags, long serial, long replySerial, String destination, String path,
                    String iface, String member, String errorName, SealedPayload payload, ArgSource args) {
@@ -87,6 +90,12 @@ public final class Message {
     public int unixFds() { return fds == null ? 0 : fds.count(); }
     public Connection sender() { return sender; }
     public long seq() { return seq; }
+
+    /** The bus: this reply used up the slot of the call it answers. */
+    public void markRequestedReply() { requestedReply = true; }
+
+    /** Whether it was routed as a requested reply (the policy check saw requested_reply=1). */
+    public boolean isRequestedReply() { return requestedReply; }
 
     /** One more queue holds it; true if it was held by none before. */
     public boolean retainQueued() {

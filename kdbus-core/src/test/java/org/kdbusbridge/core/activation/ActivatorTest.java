@@ -63,7 +63,7 @@ class ActivatorTest {
 
         Connection service = client();
         own(service);
-        assertEquals(2, bus.completeActivation(NAME));
+        assertEquals(2, bus.completeActivation(NAME).drained());
         assertEquals(List.of(m1, m2), drain(service), "moved in sequence order");
         assertEquals(2, service.pendingIncomingReplies(), "the reply slots moved too");
         assertEquals(Delivery.OK, bus.send(service, reply(caller.uniqueName(), 1)));
@@ -168,7 +168,7 @@ class ActivatorTest {
         assertEquals(1, bus.pendingActivationEntries(), "counts towards max_pending_service_starts");
         Connection systemd = client();
         bus.names().request(systemd, SYSTEMD, 0, new ArrayList<>());
-        assertEquals(1, bus.completeActivation(SYSTEMD));
+        assertEquals(1, bus.completeActivation(SYSTEMD).drained());
         assertEquals(List.of(sig), drain(systemd), "delivered once systemd owns its name");
         assertEquals(0, bus.pendingActivationEntries());
 

@@ -3,6 +3,7 @@ package org.kdbusbridge.core.bus;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.kdbusbridge.core.Fixtures.call;
 import static org.kdbusbridge.core.Fixtures.drain;
@@ -93,12 +94,13 @@ class BusPolicyTest {
         Connection service = client(system().build());
         bus.names().request(service, NAME, 0, new ArrayList<>());
         Connection caller = client(system().build());
-        assertEquals(Delivery.ACCESS_DENIED, bus.send(caller, call(NAME, 1)));
+        Message denied = call(NAME, 1);
+        assertEquals(Delivery.ACCESS_DENIED, bus.send(caller, denied));
         assertTrue(drain(service).isEmpty());
         assertEquals("Rejected send message, 1 matched rules; type=\"method_call\", sender=\"" + caller.uniqueName()
                 + "\" (uid=1000 pid=1) interface=\"" + Fixtures.IFACE + "\" member=\"Call\" error name=\"(unset)\""
-                + " requested_reply=\"0\" destination=\"" + NAME + "\" (uid=1000 pid=1)", bus.lastDenial());
-        assertEquals(List.of(bus.lastDenial()), logged);
+                + " requested_reply=\"0\" destination=\"" + NAME + "\" (uid=1000 pid=1)", bus.denialText(denied));
+        assertEquals(List.of(bus.denialText(denied)), logged, "logged once, by the check");
         assertEquals(0, caller.pendingOutgoingReplies(), "a denied call holds no reply slot");
 
         Connection allowed = client(system().allow("send_destination", NAME).build());
@@ -111,8 +113,11 @@ class BusPolicyTest {
         Connection service = client(system().deny("receive_interface", Fixtures.IFACE).build());
         bus.names().request(service, NAME, 0, new ArrayList<>());
         Connection caller = client(ConnectionPolicy.ALLOW_ALL);
-        assertEquals(Delivery.ACCESS_DENIED, bus.send(caller, call(NAME, 1)));
-        assertTrue(bus.lastDenial().startsWith("Rejected receive message, 2 matched rules; "), bus.lastDenial());
+        Message denied = call(NAME, 1);
+        assertEquals(Delivery.ACCESS_DENIED, bus.send(caller, denied));
+        assertTrue(bus.denialText(denied).startsWith("Rejected receive message, 2 matched rules; "),
+                bus.denialText(denied));
+        assertEquals(List.of(bus.denialText(denied)), logged);
     }
 
     @Test
@@ -123,8 +128,23 @@ class BusPolicyTest {
         assertEquals(Delivery.OK, bus.send(caller, call(NAME, 7)));
         assertEquals(Delivery.OK, bus.send(service, reply(caller.uniqueName(), 7)), "requested");
         assertEquals(1, drain(caller).size());
-        assertEquals(Delivery.ACCESS_DENIED, bus.send(service, reply(caller.uniqueName(), 7)), "slot used up");
-        assertTrue(bus.lastDenial().contains("requested_reply=\"0\""), bus.lastDenial());
+        Message unrequested = reply(caller.uniqueName(), 7);
+        assertEquals(Delivery.ACCESS_DENIED, bus.send(service, unrequested), "slot used up");
+        assertTrue(bus.denialText(unrequested).contains("requested_reply=\"0\""), bus.denialText(unrequested));
+    }
+
+    @Test
+    void aDeniedRequestedReplyIsDescribedAsRequested() {
+        Connection service = client(new P().allow("send_destination", "*").allow("receive_type", "method_call")
+                .deny("send_type", "method_return", "send_requested_reply", "true").build());
+        bus.names().request(service, NAME, 0, new ArrayList<>());
+        Connection caller = client(ConnectionPolicy.ALLOW_ALL);
+        assertEquals(Delivery.OK, bus.send(caller, call(NAME, 7)));
+        Message answer = reply(caller.uniqueName(), 7);
+        assertEquals(Delivery.ACCESS_DENIED, bus.send(service, answer));
+        assertTrue(bus.denialText(answer).contains("requested_reply=\"1\""), bus.denialText(answer));
+        assertEquals(List.of(bus.denialText(answer)), logged, "the text the check logged, once");
+        assertEquals(0, caller.pendingOutgoingReplies(), "the slot is used up all the same");
     }
 
     @Test
@@ -189,18 +209,22 @@ class BusPolicyTest {
                 "send_interface", "org.freedesktop.DBus", "send_member", "ReloadConfig").build());
         assertTrue(bus.checkSendToDriver(c, bus.policyQuery().type(Message.METHOD_CALL).path("/org/freedesktop/DBus")
                 .iface("org.freedesktop.DBus").member("GetId")));
-        assertFalse(bus.checkSendToDriver(c, new PolicyQuery().type(Message.METHOD_CALL)
-                .path("/org/freedesktop/DBus").iface("org.freedesktop.DBus").member("ReloadConfig")));
-        assertTrue(bus.lastDenial().endsWith("destination=\"org.freedesktop.DBus\" (bus)"), bus.lastDenial());
+        PolicyQuery refused = new PolicyQuery().type(Message.METHOD_CALL)
+                .path("/org/freedesktop/DBus").iface("org.freedesktop.DBus").member("ReloadConfig");
+        assertFalse(bus.checkSendToDriver(c, refused));
+        String text = bus.driverDenialText(c, refused);
+        assertTrue(text.endsWith("destination=\"org.freedesktop.DBus\" (bus)"), text);
+        assertEquals(List.of(text), logged);
     }
 
     @Test
     void policyIsCheckedBeforeActivationAndAgainAtHandOver() {
         assertTrue(bus.setActivatable(Set.of(NAME)).isEmpty());
         Connection denied = client(system().build());
-        assertEquals(Delivery.ACCESS_DENIED, bus.send(denied, call(NAME, 1)));
+        Message first = call(NAME, 1);
+        assertEquals(Delivery.ACCESS_DENIED, bus.send(denied, first));
         assertTrue(started.isEmpty(), "a denied call starts nothing");
-        assertTrue(bus.lastDenial().endsWith("destination=\"" + NAME + "\" (bus)"), bus.lastDenial());
+        assertTrue(bus.denialText(first).endsWith("destination=\"" + NAME + "\" (bus)"), bus.denialText(first));
 
         // Allowed by destination string; the owner then refuses it by its receive rules.
         Connection caller = client(system().allow("send_destination", NAME).build());
@@ -209,8 +233,7 @@ class BusPolicyTest {
         assertEquals(1, caller.pendingOutgoingReplies());
         Connection owner = client(new P().allow("receive_interface", "other.Iface").build());
         bus.names().request(owner, NAME, 0, new ArrayList<>());
-        List<Bus.Rejection> rejected = new ArrayList<>();
-        bus.completeActivation(NAME, new ArrayList<>(), rejected);
+        List<ActivationCompleted.Rejection> rejected = bus.completeActivation(NAME).denied();
         assertEquals(1, rejected.size());
         assertEquals(2, rejected.get(0).message().serial());
         assertNotNull(rejected.get(0).text());
@@ -220,11 +243,43 @@ class BusPolicyTest {
     }
 
     @Test
+    void anAllowedMessageUnderACompiledPolicyAllocatesNothingInTheBus() {
+        Connection service = client(system().allow("send_destination", NAME).build());
+        bus.names().request(service, NAME, 0, new ArrayList<>());
+        Connection caller = client(system().allow("send_destination", NAME).build());
+        com.sun.management.ThreadMXBean mx =
+                (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        long tid = Thread.currentThread().getId();
+        int n = 20_000;
+        Message[] calls = new Message[n];
+        for (int i = 0; i < n; i++) {
+            calls[i] = call(NAME, i + 1, Message.FLAG_NO_REPLY_EXPECTED, 16);
+        }
+        long perMessage = Long.MAX_VALUE;
+        for (int round = 0; round < 4; round++) { // the last rounds run compiled
+            int from = round * (n / 4);
+            long before = mx.getThreadAllocatedBytes(tid);
+            for (int i = from; i < from + n / 4; i++) {
+                if (bus.send(caller, calls[i]) != Delivery.OK || service.pool().pop() == null) {
+                    throw new AssertionError("not delivered: " + i);
+                }
+            }
+            perMessage = Math.min(perMessage, (mx.getThreadAllocatedBytes(tid) - before) / (n / 4));
+        }
+        assertEquals(0, perMessage, "bytes allocated per allowed message");
+        assertTrue(logged.isEmpty());
+    }
+
+    @Test
     void theAllAllowedPathNeverBuildsADenial() {
         Connection a = client(ConnectionPolicy.ALLOW_ALL);
         Connection b = client(ConnectionPolicy.ALLOW_ALL);
-        assertEquals(Delivery.OK, bus.send(a, call(b.uniqueName(), 1)));
-        assertEquals(Delivery.OK, bus.send(b, reply(a.uniqueName(), 99)), "an unrequested reply passes");
-        assertEquals(null, bus.lastDenial());
+        Message call = call(b.uniqueName(), 1);
+        Message reply = reply(a.uniqueName(), 99);
+        assertEquals(Delivery.OK, bus.send(a, call));
+        assertEquals(Delivery.OK, bus.send(b, reply), "an unrequested reply passes");
+        assertNull(bus.denialText(call));
+        assertNull(bus.denialText(reply));
+        assertTrue(logged.isEmpty());
     }
 }

@@ -153,7 +153,7 @@ class ReplySlotQuotaTest {
         assertEquals(SLOT, bus.quotaUsed(1001), "still queued: its message is still held");
         Connection owner = client(2000);
         bus.names().request(owner, SVC, 0, new ArrayList<>());
-        assertEquals(3, bus.completeActivation(SVC));
+        assertEquals(3, bus.completeActivation(SVC).drained());
         assertEquals(2 * SLOT, bus.quotaUsed(1000), "now the open slots are charged");
         assertEquals(0, bus.quotaUsed(1001), "its caller had left: no slot, no charge");
         bus.send(owner, reply(caller.uniqueName(), 1));

@@ -78,11 +78,11 @@ class UserQuotaTest {
     void matchRulesAreChargedToTheUidAndReleasedOnRemoveAndDisconnect() {
         Connection a = client(1000);
         Connection b = client(1000);
-        assertTrue(bus.addMatch(a, RULE).added());
-        assertTrue(bus.addMatch(a, RULE).added()); // a duplicate is one more rule
-        assertTrue(bus.addMatch(b, RULE).added());
+        assertTrue(bus.addMatch(a, RULE).done());
+        assertTrue(bus.addMatch(a, RULE).done()); // a duplicate is one more rule
+        assertTrue(bus.addMatch(b, RULE).done());
         assertEquals(3 * quota.cost(RULE), bus.quotaUsed(1000));
-        assertTrue(bus.removeMatch(a, RULE));
+        assertTrue(bus.removeMatch(a, RULE).done());
         assertEquals(2 * quota.cost(RULE), bus.quotaUsed(1000));
         bus.disconnect(a);
         assertEquals(quota.cost(RULE), bus.quotaUsed(1000));
@@ -96,7 +96,7 @@ class UserQuotaTest {
         List<Connection> flood = List.of(client(1000), client(1000), client(1000));
         int added = 0;
         for (int i = 0; i < 30; i++) {
-            if (bus.addMatch(flood.get(i % 3), RULE).added()) {
+            if (bus.addMatch(flood.get(i % 3), RULE).done()) {
                 added++;
             }
         }
@@ -104,23 +104,24 @@ class UserQuotaTest {
         int held = bus.matches().size();
         Connection x = flood.get(0);
         int xRules = x.matchRuleCount();
-        Bus.MatchAdd refused = bus.addMatch(x, RULE);
-        assertFalse(refused.added());
-        assertTrue(refused.byQuota());
-        assertTrue(refused.limitsExceeded().startsWith("Connection \"" + x.uniqueName()
-                + "\" is not allowed to add more match rules ("), refused.limitsExceeded());
-        assertTrue(refused.limitsExceeded().contains("uid 1000"), refused.limitsExceeded());
+        MatchChange refused = bus.addMatch(x, RULE);
+        assertFalse(refused.done());
+        assertTrue(refused.denial().byQuota());
+        assertEquals(Denial.Reason.LIMITS_EXCEEDED, refused.denial().reason());
+        assertTrue(refused.denial().text().startsWith("Connection \"" + x.uniqueName()
+                + "\" is not allowed to add more match rules ("), refused.denial().text());
+        assertTrue(refused.denial().text().contains("uid 1000"), refused.denial().text());
         assertEquals(held, bus.matches().size());
         assertEquals(xRules, x.matchRuleCount());
         assertEquals(10 * quota.cost(RULE), bus.quotaUsed(1000));
         // Another uid still gets its rules, and a name.
         Connection other = client(2000);
         for (int i = 0; i < 10; i++) {
-            assertTrue(bus.addMatch(other, RULE).added(), "rule " + i + " of uid 2000");
+            assertTrue(bus.addMatch(other, RULE).done(), "rule " + i + " of uid 2000");
         }
         // The first uid gets room back by removing one.
-        assertTrue(bus.removeMatch(x, RULE));
-        assertTrue(bus.addMatch(flood.get(1), RULE).added());
+        assertTrue(bus.removeMatch(x, RULE).done());
+        assertTrue(bus.addMatch(flood.get(1), RULE).done());
     }
 
     @Test
@@ -132,15 +133,15 @@ class UserQuotaTest {
             bus.addMatch(b, RULE);
         }
         for (int i = 0; i < 100; i++) {
-            assertFalse(bus.addMatch(a, RULE).added());
-            assertFalse(bus.requestName(a, "org.example.N" + i, 0).limitsExceeded() == null);
+            assertFalse(bus.addMatch(a, RULE).done());
+            assertEquals(Denial.Reason.LIMITS_EXCEEDED, bus.requestName(a, "org.example.N" + i, 0).denial().reason());
         }
         assertEquals(1, logged.size(), logged.toString());
         assertTrue(logged.get(0).contains("uid 1000"), logged.get(0));
-        assertFalse(bus.addMatch(b, RULE).added());
+        assertFalse(bus.addMatch(b, RULE).done());
         assertEquals(2, logged.size(), "uid 2000 has its own line: " + logged);
         now += UserQuotas.LOG_INTERVAL_MILLIS;
-        assertFalse(bus.addMatch(a, RULE).added());
+        assertFalse(bus.addMatch(a, RULE).done());
         assertEquals(3, logged.size(), "a minute later uid 1000 is logged again");
     }
 
@@ -150,16 +151,17 @@ class UserQuotaTest {
         for (long uid = 1000; uid < 1010; uid++) {
             Connection c = client(uid);
             for (int i = 0; i < 10; i++) {
-                if (bus.addMatch(c, RULE).added()) {
+                if (bus.addMatch(c, RULE).done()) {
                     added++;
                 }
             }
         }
         assertEquals(25, added);
         Connection late = client(5000);
-        Bus.MatchAdd refused = bus.addMatch(late, RULE);
-        assertFalse(refused.added());
-        assertTrue(refused.limitsExceeded().contains("for all users"), refused.limitsExceeded());
+        MatchChange refused = bus.addMatch(late, RULE);
+        assertFalse(refused.done());
+        assertEquals(Denial.Reason.LIMITS_EXCEEDED, refused.denial().reason());
+        assertTrue(refused.denial().text().contains("for all users"), refused.denial().text());
         assertTrue(bus.quotaUsedTotal() <= quota.busBytes());
     }
 
@@ -193,7 +195,7 @@ class UserQuotaTest {
         Connection a = client(1000);
         Connection b = client(2000);
         bus.requestName(a, NAME, NameRegistry.FLAG_ALLOW_REPLACEMENT | NameRegistry.FLAG_DO_NOT_QUEUE);
-        Bus.NameRequest r = bus.requestName(b, NAME, NameRegistry.FLAG_REPLACE_EXISTING);
+        NameOutcome r = bus.requestName(b, NAME, NameRegistry.FLAG_REPLACE_EXISTING);
         assertEquals(NameRegistry.REPLY_PRIMARY_OWNER, r.reply());
         assertEquals(1, r.changes().size());
         assertEquals(0, bus.quotaUsed(1000), "the old primary left the queue");
@@ -223,14 +225,15 @@ class UserQuotaTest {
         }
         assertEquals(NameRegistry.REPLY_PRIMARY_OWNER, bus.requestName(other, "org.example.O0", 0).reply());
         // A new name, and queueing behind another uid's name, are refused.
-        Bus.NameRequest refused = bus.requestName(a, "org.example.N5", 0);
-        assertNotNull(refused.limitsExceeded());
-        assertTrue(refused.byQuota());
-        assertTrue(refused.limitsExceeded().startsWith("Connection \"" + a.uniqueName()
-                + "\" is not allowed to own more services ("), refused.limitsExceeded());
+        NameOutcome refused = bus.requestName(a, "org.example.N5", 0);
+        assertNotNull(refused.denial().text());
+        assertTrue(refused.denial().byQuota());
+        assertEquals(Denial.Reason.LIMITS_EXCEEDED, refused.denial().reason());
+        assertTrue(refused.denial().text().startsWith("Connection \"" + a.uniqueName()
+                + "\" is not allowed to own more services ("), refused.denial().text());
         assertTrue(refused.changes().isEmpty());
         assertNull(bus.names().owner("org.example.N5"));
-        assertNotNull(bus.requestName(a, "org.example.O0", 0).limitsExceeded());
+        assertEquals(Denial.Reason.LIMITS_EXCEEDED, bus.requestName(a, "org.example.O0", 0).denial().reason());
         assertEquals(List.of(other), bus.names().queue("org.example.O0"));
         // What adds no entry still works: re-requesting an owned name, DO_NOT_QUEUE's EXISTS.
         assertEquals(NameRegistry.REPLY_ALREADY_OWNER, bus.requestName(a, "org.example.N0", 0).reply());
@@ -258,20 +261,22 @@ class UserQuotaTest {
         limits.maxNamesPerConnection = 3;
         newBus(UserQuota.forHeap(Runtime.getRuntime().maxMemory()));
         Connection a = client(1000);
-        assertTrue(bus.addMatch(a, rule(1)).added());
-        assertTrue(bus.addMatch(a, rule(2)).added());
-        Bus.MatchAdd m = bus.addMatch(a, rule(3));
-        assertFalse(m.byQuota());
+        assertTrue(bus.addMatch(a, rule(1)).done());
+        assertTrue(bus.addMatch(a, rule(2)).done());
+        MatchChange m = bus.addMatch(a, rule(3));
+        assertFalse(m.denial().byQuota());
+        assertEquals(Denial.Reason.LIMITS_EXCEEDED, m.denial().reason());
         assertEquals("Connection \"" + a.uniqueName() + "\" is not allowed to add more match rules "
                 + "(increase limits in configuration file if required; max_match_rules_per_connection=2)",
-                m.limitsExceeded());
-        assertNull(bus.requestName(a, "org.example.A", 0).limitsExceeded());
-        assertNull(bus.requestName(a, "org.example.B", 0).limitsExceeded());
-        Bus.NameRequest n = bus.requestName(a, "org.example.C", 0);
-        assertFalse(n.byQuota());
+                m.denial().text());
+        assertNull(bus.requestName(a, "org.example.A", 0).denial());
+        assertNull(bus.requestName(a, "org.example.B", 0).denial());
+        NameOutcome n = bus.requestName(a, "org.example.C", 0);
+        assertFalse(n.denial().byQuota());
+        assertEquals(Denial.Reason.LIMITS_EXCEEDED, n.denial().reason());
         assertEquals("Connection \"" + a.uniqueName() + "\" is not allowed to own more services "
                 + "(increase limits in configuration file if required; max_names_per_connection=3)",
-                n.limitsExceeded());
+                n.denial().text());
         assertTrue(logged.isEmpty(), "the per-connection limits are the driver's to log, each time");
     }
 
