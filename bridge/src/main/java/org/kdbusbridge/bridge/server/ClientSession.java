@@ -29,10 +29,7 @@ import org.slf4j.LoggerFactory;
  * other; nothing is read from the socket after close, and every fd and buffer the parts hold
  * is given back by close(); an idle session, authenticated or not, holds no I/O buffer.
  *
- * Unix fds: the socket is always read with recvmsg, so SCM_RIGHTS fds are never silently
- * dropped; a complete message takes as many as its UNIX_FDS field says, which must all have
- * arrived (fds come with a message's first byte), else the client is disconnected. Fds
- * pending longer than pending_fd_timeout disconnect the client.
+ * Unix fds (see PendingFds) pending longer than pending_fd_timeout disconnect the client.
  *
  * Input throttling (dbus-daemon's max_incoming_bytes / max_incoming_unix_fds): while the bytes
  * or fds of this client's messages still queued anywhere in the bus are at or over the limit,
@@ -71,8 +68,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
         this.sasl = new SaslPhase(this, server, conn, sasl, frame);
         this.input = new InputAssembler(this, server, socket, conn, this.sasl, pending, frame);
         this.output = new OutputWriter(this, server, socket, conn);
-        // No buffers here: input and output buffers are taken when I/O happens, so a connection
-        // that is idle or still authenticating holds none.
+        // No buffers here: they are taken when I/O happens, so an idle connection holds none.
     }
 
     Connection connection() { return conn; }
@@ -183,9 +179,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
     // --- output and interest ---------------------------------------------------------------
 
     @Override
-    public void onQueued(Connection connection) {
-        markDirty();
-    }
+    public void onQueued(Connection connection) { markDirty(); }
 
     void markDirty() {
         if (!dirty && !closed) {
@@ -194,14 +188,10 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
         }
     }
 
-    void clearDirty() {
-        dirty = false;
-    }
+    void clearDirty() { dirty = false; }
 
     /** Writes what is queued, as much as the socket takes (OutputWriter). */
-    void flush() throws IOException {
-        output.flush();
-    }
+    void flush() throws IOException { output.flush(); }
 
     void setWriteInterest(boolean on) {
         if (on != writeArmed && !closed) {
@@ -227,9 +217,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
 
     /** The core says enough of this client's messages left the bus: read it again. */
     @Override
-    public void onIncomingDrained(Connection connection) {
-        pauseReading(false);
-    }
+    public void onIncomingDrained(Connection connection) { pauseReading(false); }
 
     // --- close -----------------------------------------------------------------------------
 
@@ -259,19 +247,13 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
     }
 
     /** Buffer bytes this session holds between events: borrowed/lent buffers and carry arrays (loop thread). */
-    long heldBufferBytes() {
-        return input.heldBytes() + output.heldBytes();
-    }
+    long heldBufferBytes() { return input.heldBytes() + output.heldBytes(); }
 
     /** Input bytes kept between bursts (the start of a partial frame), loop thread. */
-    int carriedInputBytes() {
-        return input.carriedBytes();
-    }
+    int carriedInputBytes() { return input.carriedBytes(); }
 
     /** The uid input and output are charged to: the peer's (SO_PEERCRED), -1 if unknown. */
-    long peerUid() {
-        return conn.credentials() == null ? -1 : conn.credentials().uid();
-    }
+    long peerUid() { return conn.credentials() == null ? -1 : conn.credentials().uid(); }
 
     @Override
     public String toString() {

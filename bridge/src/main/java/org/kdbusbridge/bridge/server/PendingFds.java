@@ -9,6 +9,11 @@ import org.kdbusbridge.core.message.FdSet;
  * Received fds not yet claimed by a complete message (FIFO ring, bounded by
  * max_incoming_unix_fds), plus the pending_fd_timeout timer that limits how long they wait.
  *
+ * The socket is always read with recvmsg, so SCM_RIGHTS fds are never silently dropped; a
+ * complete message takes as many as its UNIX_FDS field says ({@link #claim}), which must all
+ * have arrived (fds come with a message's first byte), else the client is disconnected. Fds
+ * still pending when the input holds no partial message belong to nothing and are closed.
+ *
  * Invariants: the ring holds {@code count} fds from {@code head} in arrival order, each owned
  * here until {@link #take} hands it to a message or {@link #closeAll} closes it; the timer is
  * armed only while fds wait. Arming it allocates only the loop's Timer: its callback is made once.
