@@ -82,7 +82,7 @@ public final class BusServer implements Driver.Host {
     public BusServer(BusConfig config, TransportSettings transport) {
         this(config, UserQuota.forHeap(Runtime.getRuntime().maxMemory(),
                 System.getProperty(UserQuota.PER_USER_PROPERTY), System.getProperty(UserQuota.QUEUE_PER_USER_PROPERTY),
-                fdLimit()), new DirectBuffers(), transport);
+                fdLimit()), transport);
     }
 
     /** RLIMIT_NOFILE as the JVM sees it (it raises the soft limit to the hard one at start), or 0 if unknown. */
@@ -90,8 +90,8 @@ public final class BusServer implements Driver.Host {
         return ProcessFacts.openFilesLimit();
     }
 
-    public BusServer(BusConfig config, UserQuota quota) {
-        this(config, quota, new DirectBuffers(), TransportSettings.fromSystemProperties());
+    public BusServer(BusConfig config, UserQuota quota, TransportSettings transport) {
+        this(config, quota, new DirectBuffers(transport.ioBuffers()), transport);
     }
 
     /**
@@ -161,7 +161,7 @@ public final class BusServer implements Driver.Host {
                     if (a.kind() == UnixAddress.Kind.RUNTIME) {
                         a = a.resolveRuntime(System::getenv);
                     }
-                    UnixListener l = UnixListener.bind(a, guid);
+                    UnixListener l = UnixListener.bind(a, guid).processFds(transport.processFd());
                     listeners.add(l);
                     connect.add(l.connectAddress());
                 }
@@ -226,7 +226,7 @@ public final class BusServer implements Driver.Host {
         int i = 0;
         try {
             for (; i < fds.size(); i++) {
-                UnixListener l = UnixListener.adopt(fds.get(i), guid);
+                UnixListener l = UnixListener.adopt(fds.get(i), guid).processFds(transport.processFd());
                 listeners.add(l);
                 connect.add(l.connectAddress());
             }

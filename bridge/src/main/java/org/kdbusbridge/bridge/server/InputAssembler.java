@@ -57,15 +57,18 @@ final class InputAssembler implements SocketConnection.FdSink {
     private static final String REFUSAL = "Disconnecting {}: its input would hold {} bytes of heap, past the input"
             + " budget of uid {} ({} bytes, uid holds {}) or of all uids ({} bytes, all hold {}); logged once a minute per uid";
 
+    /** Frames at least this long are read in place (TransportSettings.zeroCopyThreshold). */
+    private final int zeroCopyThreshold;
     private final ClientSession session;
+    /** Until it authenticated, the input is SASL lines. */
+    private final SaslPhase sasl;
+    /** Where received fds wait for the frame that claims them. */
+    private final PendingFds pending;
+    /** The current frame's buffer and header, for session.handleFrame. */
+    private final InboundFrame frame;
     private final BusServer server;
     private final SocketConnection socket;
     private final Connection conn;
-    private final SaslPhase sasl;
-    private final PendingFds pending;
-    private final InboundFrame frame;
-    /** Frames at least this long are read in place (TransportSettings.zeroCopyThreshold). */
-    private final int zeroCopyThreshold;
     /**
      * The input buffer (write mode): during a read burst the loop's shared input scratch, or a
      * larger buffer borrowed while a big (not zero-copy) frame arrives. Null between bursts
@@ -97,16 +100,16 @@ final class InputAssembler implements SocketConnection.FdSink {
     private final HeapHold inputHeld;
     private boolean fdOverflow;
 
-    InputAssembler(ClientSession session, BusServer server, SocketConnection socket, Connection conn, SaslPhase sasl,
-            PendingFds pending, InboundFrame frame) {
+    InputAssembler(ClientSession session, BusServer server, SocketConnection socket, SaslPhase sasl, PendingFds pending,
+            InboundFrame frame) {
+        this.zeroCopyThreshold = server.transport().zeroCopyThreshold();
         this.session = session;
-        this.server = server;
-        this.socket = socket;
-        this.conn = conn;
+        this.conn = session.connection();
         this.sasl = sasl;
         this.pending = pending;
         this.frame = frame;
-        this.zeroCopyThreshold = server.transport().zeroCopyThreshold();
+        this.server = server;
+        this.socket = socket;
         this.inputHeld = new HeapHold(session, server.inputHeap(), REFUSAL, "input heap budget");
     }
 
