@@ -22,13 +22,10 @@ import org.slf4j.LoggerFactory;
  * received fds are queued in {@link PendingFds} and those that no partial message can claim
  * are closed.
  *
- * Buffers follow use: input is read into the loop's one 64 KiB input scratch for a burst;
- * what is left of a partial frame at its end is copied out into {@code carry} (a right-sized
- * heap array: below 64 KiB, since bigger frames are read in place or into a buffer borrowed
- * while they arrive) and copied back before the next burst, so the scratch is free for the
- * next socket. Keeping a pooled buffer per partial connection instead would let slow writers
- * pin 64 KiB each. SASL needs no buffer of its own (SaslServer keeps the partial line) and
- * bytes after BEGIN are framed from the same buffer.
+ * Buffers follow use: input is read into the loop's one 64 KiB input scratch for a burst; a
+ * partial frame left at its end is copied out into {@code carry} (right-sized, below 64 KiB)
+ * and back before the next burst, so the scratch serves the next socket and slow writers pin
+ * no 64 KiB each. SASL needs no buffer of its own (SaslServer keeps the partial line).
  *
  * Large input: a frame of at least the zero-copy threshold (and at most LARGE_IN_PLACE_MAX)
  * bytes that has not fully arrived is moved, with what has, into a pooled direct buffer behind
@@ -467,12 +464,11 @@ final class InputAssembler implements SocketConnection.FdSink {
         session.close("out of memory");
     }
 
-    /** On close: buffers go back (a mid-burst scratch or borrowed buffer is endBurst's), the heap hold is dropped. */
+    /** On close: buffers go back and the heap hold is dropped. */
     void release() {
         if (!inBurst) {
             // Mid-burst (closed from inside its own frame handling) process() may still touch
-            // the buffer: endBurst gives it back. The scratch is never ours to reset here:
-            // another session's burst may be using it.
+            // the buffer: endBurst gives it back. The scratch is never ours: another burst may use it.
             if (in != null && !server.buffers().isScratch(in)) {
                 server.buffers().give(in);
             }
