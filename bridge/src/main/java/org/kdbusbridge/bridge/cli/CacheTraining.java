@@ -15,6 +15,7 @@ import org.kdbusbridge.bridge.client.BusMessage;
 import org.kdbusbridge.bridge.protocol.BodyWriter;
 import org.kdbusbridge.bridge.protocol.MessageBuilder;
 import org.kdbusbridge.bridge.server.BusServer;
+import org.kdbusbridge.bridge.transport.TransportSettings;
 
 /**
  * {@code kdbus-bridge train-cache}: the class-data training run bin/kdbus-bridge starts in the
@@ -40,7 +41,7 @@ final class CacheTraining {
                     "--address=unix:path=" + dir.resolve("bus")});
             BusConfig config = Main.load(o, Main.configCache()); // also leaves the config in the cache
             StopSignals.install(); // the classes of a real start's handlers; a stop signal is recorded, not acted on
-            BusServer server = new BusServer(config);
+            BusServer server = new BusServer(config, TransportSettings.fromSystemProperties());
             String address = server.start();
             try {
                 drive(address);

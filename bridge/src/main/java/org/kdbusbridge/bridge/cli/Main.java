@@ -14,6 +14,7 @@ import org.kdbusbridge.bridge.config.ConfigCache;
 import org.kdbusbridge.bridge.config.ConfigException;
 import org.kdbusbridge.bridge.server.BusServer;
 import org.kdbusbridge.bridge.transport.LibC;
+import org.kdbusbridge.bridge.transport.TransportSettings;
 
 /**
  * dbus-daemon's command line, so that launchers (dbus-run-session, test runners) can start
@@ -236,7 +237,7 @@ public final class Main {
                 return 1;
             }
         }
-        BusServer server = new BusServer(config);
+        BusServer server = new BusServer(config, TransportSettings.fromSystemProperties());
         CaptureSink capture = null;
         if (o.captureFile != null) {
             try {

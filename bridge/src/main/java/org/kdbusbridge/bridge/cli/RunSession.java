@@ -11,6 +11,7 @@ import org.kdbusbridge.bridge.config.BusConfig;
 import org.kdbusbridge.bridge.config.BusConfigParser;
 import org.kdbusbridge.bridge.config.ConfigException;
 import org.kdbusbridge.bridge.server.BusServer;
+import org.kdbusbridge.bridge.transport.TransportSettings;
 
 /**
  * {@code kdbus-bridge run-session}: dbus-run-session's contract with our bus in-process. It
@@ -75,7 +76,7 @@ public final class RunSession {
         } catch (ConfigException e) {
             return fail(e.getMessage());
         }
-        BusServer server = new BusServer(config);
+        BusServer server = new BusServer(config, TransportSettings.fromSystemProperties());
         String address;
         try {
             address = server.start();

@@ -33,6 +33,7 @@ import java.util.stream.Stream;
 
 import org.kdbusbridge.bridge.config.BusConfig;
 import org.kdbusbridge.bridge.server.BusServer;
+import org.kdbusbridge.bridge.transport.TransportSettings;
 import org.kdbusbridge.bridge.transport.UnixAddress;
 import org.kdbusbridge.core.bus.BusLimits;
 import org.slf4j.Logger;
@@ -97,7 +98,7 @@ public final class EmbeddedBus implements AutoCloseable {
             throw new IllegalArgumentException("BusConfig has no listen address;"
                     + " use EmbeddedBus.start() or EmbeddedBus.builder() for a private temporary socket");
         }
-        return launch(config, null);
+        return launch(config, null, TransportSettings.fromSystemProperties());
     }
 
     /** Options for {@link Builder#start()}: a listen address and limits. */
@@ -158,11 +159,11 @@ public final class EmbeddedBus implements AutoCloseable {
         return "EmbeddedBus[" + address + (running ? "" : ", closed") + "]";
     }
 
-    private static EmbeddedBus launch(BusConfig config, Path directory) throws IOException {
+    private static EmbeddedBus launch(BusConfig config, Path directory, TransportSettings transport) throws IOException {
         BusServer server = null;
         String address;
         try {
-            server = new BusServer(config);
+            server = new BusServer(config, transport);
             address = server.start();
         } catch (IOException | RuntimeException e) {
             deleteDirectory(directory);
@@ -202,8 +203,18 @@ public final class EmbeddedBus implements AutoCloseable {
         private String listen;
         private Path parent;
         private final Map<String, Long> limits = new LinkedHashMap<>();
+        private TransportSettings transport = TransportSettings.fromSystemProperties();
 
         private Builder() {
+        }
+
+        /**
+         * Transport tuning for this bus (zero-copy threshold, socket send buffer, loop spinning)
+         * instead of the one the {@code -Dkdbus.*} properties give.
+         */
+        public Builder transport(TransportSettings settings) {
+            this.transport = Objects.requireNonNull(settings, "settings");
+            return this;
         }
 
         /**
@@ -273,7 +284,7 @@ public final class EmbeddedBus implements AutoCloseable {
                 deleteDirectory(dir);
                 throw e;
             }
-            return launch(config, dir);
+            return launch(config, dir, transport);
         }
 
         private static Path createDirectory(Path explicitParent) throws IOException {

@@ -15,10 +15,12 @@ import org.kdbusbridge.bridge.capture.CaptureSink;
 import org.kdbusbridge.bridge.config.BusConfig;
 import org.kdbusbridge.bridge.driver.DBusErrors;
 import org.kdbusbridge.bridge.driver.Driver;
+import org.kdbusbridge.bridge.driver.RoutingErrors;
 import org.kdbusbridge.bridge.protocol.SaslServer;
 import org.kdbusbridge.bridge.transport.EventLoop;
 import org.kdbusbridge.bridge.transport.SocketConnection;
 import org.kdbusbridge.bridge.transport.SystemdSockets;
+import org.kdbusbridge.bridge.transport.TransportSettings;
 import org.kdbusbridge.bridge.transport.UnixAddress;
 import org.kdbusbridge.bridge.transport.UnixListener;
 import org.kdbusbridge.core.bus.Bus;
@@ -52,8 +54,12 @@ public final class BusServer implements Driver.Host {
     /** Heap held by sessions' input outside the shared buffers (carries, heap frames, SASL lines). */
     private final InputHeap inputHeap;
     private final Driver driver;
+    /** The D-Bus error for each refused routing result (the driver's texts). */
+    private final RoutingErrors routingErrors;
     private final String guid;
-    private final EventLoop loop = new EventLoop("kdbus-bridge");
+    /** Transport tuning for this bus (its loop and every session), fixed for its life. */
+    private final TransportSettings transport;
+    private final EventLoop loop;
     private final List<UnixListener> listeners = new ArrayList<>();
     private final ArrayDeque<ClientSession> dirty = new ArrayDeque<>();
     private final java.util.Set<ClientSession> sessions = new java.util.LinkedHashSet<>();
@@ -62,15 +68,20 @@ public final class BusServer implements Driver.Host {
     private ActivationManager activation;
     private CaptureSink capture;
 
+    /** A server with {@link TransportSettings#fromSystemProperties()} (see the next constructor). */
+    public BusServer(BusConfig config) {
+        this(config, TransportSettings.fromSystemProperties());
+    }
+
     /**
      * A server whose per-uid quotas come from this JVM's heap and the process's fd limit, the
      * per-uid parts overridable by {@code -Dkdbus.userQuotaBytes} (rules, names, reply slots) and
      * {@code -Dkdbus.queueQuotaBytes} (queued messages); see {@link UserQuota#forHeap(long, String, String, long)}.
      */
-    public BusServer(BusConfig config) {
+    public BusServer(BusConfig config, TransportSettings transport) {
         this(config, UserQuota.forHeap(Runtime.getRuntime().maxMemory(),
                 System.getProperty(UserQuota.PER_USER_PROPERTY), System.getProperty(UserQuota.QUEUE_PER_USER_PROPERTY),
-                fdLimit()));
+                fdLimit()), transport);
     }
 
     /** RLIMIT_NOFILE as the JVM sees it (it raises the soft limit to the hard one at start), or 0 if unknown. */
@@ -78,12 +89,17 @@ public final class BusServer implements Driver.Host {
         return ProcessFacts.openFilesLimit();
     }
 
-    public BusServer(BusConfig config, UserQuota quota) {
-        this(config, quota, new DirectBuffers());
+    public BusServer(BusConfig config, UserQuota quota, TransportSettings transport) {
+        this(config, quota, new DirectBuffers(transport.ioBuffers()), transport);
     }
 
-    /** {@code buffers}: the bus's direct buffers, with their bounds and budget (DirectBuffers()). */
-    BusServer(BusConfig config, UserQuota quota, DirectBuffers buffers) {
+    /**
+     * {@code buffers}: the bus's direct buffers, with their bounds and budget (DirectBuffers());
+     * {@code transport}: the loop's and the sessions' tuning.
+     */
+    BusServer(BusConfig config, UserQuota quota, DirectBuffers buffers, TransportSettings transport) {
+        this.transport = transport;
+        this.loop = new EventLoop("kdbus-bridge", transport);
         this.buffers = buffers;
         this.payloadRecycler = buffers::give;
         this.config = config;
@@ -98,6 +114,7 @@ public final class BusServer implements Driver.Host {
         this.bus.setQuotaLog(LOG::warn); // the core logs a uid's refusals once a minute
         this.guid = randomHex(16);
         this.driver = new Driver(bus, guid, machineId(guid), this);
+        this.routingErrors = new RoutingErrors(bus, driver.emitter(), queueFullLog);
         // dbus-daemon logs every denied unicast; a flood of them is cut to 10 lines a second.
         this.bus.setPolicyLog(new RateLimitedLog(10, TimeUnit.SECONDS.toNanos(1), System::nanoTime, LOG::warn));
     }
@@ -106,10 +123,9 @@ public final class BusServer implements Driver.Host {
     private final RateLimitedLog queueFullLog = new RateLimitedLog(10, TimeUnit.SECONDS.toNanos(1), System::nanoTime,
             LOG::warn);
 
-    /** Where sessions log a message refused by a full receiver queue (loop thread). */
-    java.util.function.Consumer<String> queueFullLog() {
-        return queueFullLog;
-    }
+    RoutingErrors routingErrors() { return routingErrors; }
+
+    TransportSettings transport() { return transport; }
 
     /**
      * Our extension: also write every message to {@code sink}'s pcapng file from the moment
@@ -134,7 +150,7 @@ public final class BusServer implements Driver.Host {
                     if (a.kind() == UnixAddress.Kind.RUNTIME) {
                         a = a.resolveRuntime(System::getenv);
                     }
-                    UnixListener l = UnixListener.bind(a, guid);
+                    UnixListener l = UnixListener.bind(a, guid).processFds(transport.processFd());
                     listeners.add(l);
                     connect.add(l.connectAddress());
                 }
@@ -199,7 +215,7 @@ public final class BusServer implements Driver.Host {
         int i = 0;
         try {
             for (; i < fds.size(); i++) {
-                UnixListener l = UnixListener.adopt(fds.get(i), guid);
+                UnixListener l = UnixListener.adopt(fds.get(i), guid).processFds(transport.processFd());
                 listeners.add(l);
                 connect.add(l.connectAddress());
             }

@@ -147,7 +147,7 @@ final class DirectBuffers {
     /** The size of a session's input or output buffer while it has I/O in progress. */
     static final int IO_BUFFER = 64 * 1024;
     /** How many I/O buffers may be lent at once by default (8 MiB of direct memory). */
-    static final int DEFAULT_MAX_IO_BUFFERS = 128;
+    static final int DEFAULT_MAX_IO_BUFFERS = org.kdbusbridge.bridge.transport.TransportSettings.IO_BUFFERS;
 
     private final int maxIoBuffers;
     private final java.util.ArrayDeque<ByteBuffer> ioSpares = new java.util.ArrayDeque<>();
@@ -157,11 +157,11 @@ final class DirectBuffers {
     private ByteBuffer outputScratch;
 
     /**
-     * {@code -Dkdbus.ioBuffers=N} sets the bound on lent I/O buffers (docs/performance.md); the
-     * budget is {@link #defaultBudget} of this JVM's direct-memory limit.
+     * The default bound on lent I/O buffers (TransportSettings.ioBuffers sets another,
+     * docs/performance.md); the budget is {@link #defaultBudget} of this JVM's direct-memory limit.
      */
     DirectBuffers() {
-        this(Integer.getInteger("kdbus.ioBuffers", DEFAULT_MAX_IO_BUFFERS), defaultBudget(jvmDirectMemoryLimit()));
+        this(DEFAULT_MAX_IO_BUFFERS);
     }
 
     /** {@code maxIoBuffers}: the bound on I/O buffers lent at once (0: every session uses the scratches). */

@@ -1,34 +1,54 @@
 package org.kdbusbridge.bridge.server;
 
 import java.util.function.IntConsumer;
-import java.util.function.IntSupplier;
+import org.kdbusbridge.bridge.protocol.ProtocolException;
 import org.kdbusbridge.bridge.transport.EventLoop;
 import org.kdbusbridge.core.message.FdSet;
 
 /**
  * Received fds not yet claimed by a complete message (FIFO ring, bounded by
  * max_incoming_unix_fds), plus the pending_fd_timeout timer that limits how long they wait.
+ *
+ * The socket is always read with recvmsg, so SCM_RIGHTS fds are never silently dropped; a
+ * complete message takes as many as its UNIX_FDS field says ({@link #claim}), which must all
+ * have arrived (fds come with a message's first byte), else the client is disconnected. Fds
+ * still pending when the input holds no partial message belong to nothing and are closed.
+ *
+ * Invariants: the ring holds {@code count} fds from {@code head} in arrival order, each owned
+ * here until {@link #take} hands it to a message or {@link #closeAll} closes it; the timer is
+ * armed only while fds wait. Arming it allocates only the loop's Timer: its callback is made once.
  */
 final class PendingFds {
-    private final IntSupplier capacity;
     private final IntConsumer closeFd;
+    /** Runs when the timer fires with fds still waiting. */
+    private final Runnable onTimeout;
+    /** The timer's callback, created once (a lambda per arm would allocate each time). */
+    private final Runnable expiry = new Runnable() {
+        @Override
+        public void run() {
+            timer = null;
+            if (count > 0) {
+                onTimeout.run();
+            }
+        }
+    };
     private int[] ring;
     private int head;
     private int count;
     private EventLoop.Timer timer;
 
-    PendingFds(IntSupplier capacity, IntConsumer closeFd) {
-        this.capacity = capacity;
+    PendingFds(IntConsumer closeFd, Runnable onTimeout) {
         this.closeFd = closeFd;
+        this.onTimeout = onTimeout;
     }
 
     int count() {
         return count;
     }
 
-    /** Queues {@code fd}; false (and the fd closed) when the limit is reached. */
-    boolean accept(int fd) {
-        int cap = Math.max(1, capacity.getAsInt());
+    /** Queues {@code fd}; false (and the fd closed) when {@code limit} (max_incoming_unix_fds) fds wait. */
+    boolean accept(int fd, int limit) {
+        int cap = Math.max(1, limit);
         if (count >= cap) {
             closeFd.accept(fd);
             return false;
@@ -45,6 +65,25 @@ final class PendingFds {
         }
         ring[(head + count++) % ring.length] = fd;
         return true;
+    }
+
+    /**
+     * The fds of a message whose UNIX_FDS field says {@code nfds} (not 0): they must all have
+     * arrived (fds come with a message's first byte), within max_message_unix_fds, on a
+     * connection that negotiated them. One reference, held by the caller.
+     */
+    FdSet claim(long nfds, int maxMessageUnixFds, boolean negotiated) throws ProtocolException {
+        if (nfds > maxMessageUnixFds) {
+            throw new ProtocolException("message claims " + nfds + " unix fds, more than max_message_unix_fds="
+                    + maxMessageUnixFds);
+        }
+        if (!negotiated) {
+            throw new ProtocolException("message carries unix fds but the client did not negotiate them");
+        }
+        if (nfds > count) {
+            throw new ProtocolException("message claims " + nfds + " unix fds but " + count + " arrived");
+        }
+        return take((int) nfds);
     }
 
     /** The next {@code n} received fds as the message's FdSet (one reference, held by the caller). */
@@ -74,18 +113,13 @@ final class PendingFds {
     }
 
     /** dbus-daemon's pending_fd_timeout: starts the timer while fds wait, cancels it when none do. */
-    void armTimer(EventLoop loop, long timeoutMillis, boolean closed, Runnable onTimeout) {
+    void armTimer(EventLoop loop, long timeoutMillis, boolean closed) {
         if (count == 0) {
             cancelTimer();
             return;
         }
         if (timer == null && !closed) {
-            timer = loop.schedule(timeoutMillis, () -> {
-                timer = null;
-                if (count > 0) {
-                    onTimeout.run();
-                }
-            });
+            timer = loop.schedule(timeoutMillis, expiry);
         }
     }
 

@@ -151,8 +151,18 @@ public final class EventLoop {
     private final TimerHeap timers = new TimerHeap();
     private long timerSeq;
 
+    /** A loop with the default spin budgets ({@link TransportSettings#DEFAULTS}). */
     public EventLoop(String name) {
+        this(name, TransportSettings.DEFAULTS);
+    }
+
+    /** {@code settings}: the spin budgets and yield (the other fields are not the loop's). */
+    public EventLoop(String name, TransportSettings settings) {
         this.name = Objects.requireNonNull(name, "name");
+        this.spinNanos = settings.spinNanos();
+        this.relaySpinNanos = settings.relaySpinNanos();
+        this.spinYield = settings.spinYield();
+        this.hotWaitNanos = 10 * spinNanos;
         int ep = libc.epoll_create1(LibC.EPOLL_CLOEXEC);
         if (ep < 0) {
             throw new IllegalStateException("epoll_create1: " + LibC.Native.strerror(LibC.Native.errno()));
@@ -400,11 +410,11 @@ public final class EventLoop {
      * message that arrives next a wake-up from an idle CPU (an IPI; slow in a VM), and the
      * sender waits through it. Two budgets:
      * <ul>
-     * <li>SPIN_NANOS (5 us) while traffic is dense (the last sleep ended within HOT_WAIT_NANOS).
+     * <li>spinNanos (5 us) while traffic is dense (the last sleep ended within hotWaitNanos).
      * That is about what a sleep and a wake-up cost the loop anyway, so it is CPU-neutral: on
      * 2 vCPUs connect + Hello + RequestName + close went from 0.95x to 1.07x dbus-broker's rate
      * at 0.97x its CPU per connection.</li>
-     * <li>RELAY_SPIN_NANOS (30 us) right after the loop relayed a call or a reply between two
+     * <li>relaySpinNanos (30 us) right after the loop relayed a call or a reply between two
      * peers ({@link #expectRelay()}): the service's reply, or the caller's next call, is usually
      * that close. A synchronous call through the bus went from a p50 of 65 to 43 us (p99 0.74x
      * dbus-broker's; 20 us gave the same p50 and a p99 of 1.1x), for ~40 % more bus CPU per
@@ -412,13 +422,13 @@ public final class EventLoop {
      * while some connection waits for EPOLLOUT: then the loop waits for a slow reader, and a
      * spin would take CPU from it.</li>
      * </ul>
-     * Between polls the loop yields its CPU (SPIN_YIELD). An idle bus never spins, and a spin
+     * Between polls the loop yields its CPU (spinYield). An idle bus never spins, and a spin
      * that found nothing makes the next 1, 2, 4 ... 64 sleeps skip it, so a lone client calling
      * a slow service costs little CPU. -Dkdbus.spinMicros=N and -Dkdbus.relaySpinMicros=N set
-     * the budgets; 0 turns either off (docs/performance.md).
+     * the budgets; 0 turns either off (docs/performance.md; read by TransportSettings).
      */
-    private static final long SPIN_NANOS = Long.getLong("kdbus.spinMicros", 5) * 1000L;
-    private static final long RELAY_SPIN_NANOS = Long.getLong("kdbus.relaySpinMicros", 30) * 1000L;
+    private final long spinNanos;
+    private final long relaySpinNanos;
     /**
      * sched_yield(2) between polls. A Unix socket write wakes its reader with a "sync" hint,
      * so the scheduler often queues the reader on the writer's CPU, where a spinning loop kept
@@ -426,8 +436,8 @@ public final class EventLoop {
      * runs and connect fell to ~11k/s. Yielding lets it run at once. -Dkdbus.spinYield=false
      * turns it off.
      */
-    private static final boolean SPIN_YIELD = !"false".equals(System.getProperty("kdbus.spinYield"));
-    private static final long HOT_WAIT_NANOS = 10 * SPIN_NANOS;
+    private final boolean spinYield;
+    private final long hotWaitNanos;
     /** How long the last blocking wait lasted before events came (MAX_VALUE: a timeout). */
     private long lastWaitNanos = Long.MAX_VALUE;
     private static final int MAX_SPIN_PENALTY = 64;
@@ -460,10 +470,10 @@ public final class EventLoop {
         if (timeout == 0) {
             return 0;
         }
-        if (relay && writeArmed == 0 && RELAY_SPIN_NANOS > 0) {
-            return RELAY_SPIN_NANOS;
+        if (relay && writeArmed == 0 && relaySpinNanos > 0) {
+            return relaySpinNanos;
         }
-        return lastWaitNanos < HOT_WAIT_NANOS ? SPIN_NANOS : 0;
+        return lastWaitNanos < hotWaitNanos ? spinNanos : 0;
     }
 
     /** Polls (timeout 0) for up to budget ns; returns the events found, or 0. */
@@ -475,7 +485,7 @@ public final class EventLoop {
                 lastWaitNanos = System.nanoTime() - start;
                 return n; // (n < 0: the blocking call below reports it)
             }
-            if (SPIN_YIELD) {
+            if (spinYield) {
                 libc.sched_yield();
             }
         } while (System.nanoTime() - start < budget);

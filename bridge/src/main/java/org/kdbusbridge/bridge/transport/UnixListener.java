@@ -58,9 +58,10 @@ public final class UnixListener implements Closeable {
     /**
      * Whether accepted connections get their peer's pidfd (GetConnectionCredentials'
      * ProcessFD): at most one fd per connection, closed with it; never one that a reused pid
-     * could point elsewhere. {@code -Dkdbus.processFd=false} turns it off.
+     * could point elsewhere. TransportSettings.processFd ({@code -Dkdbus.processFd=false}) turns
+     * it off, through {@link #processFds} before {@link #start}.
      */
-    private final boolean capturePidfds = !"false".equals(System.getProperty("kdbus.processFd"));
+    private boolean capturePidfds = true;
     /**
      * The kernel has SO_PEERPIDFD (the first accept found out): the socket keeps its peer's
      * process, so the pidfd is asked for on first use instead of on every connect (that
@@ -82,6 +83,12 @@ public final class UnixListener implements Closeable {
         this.fd = fd;
         this.socketFile = socketFile;
         this.socketFileKey = socketFileKey;
+    }
+
+    /** Whether accepted connections get their peer's pidfd (default: yes); call before {@link #start}. */
+    public UnixListener processFds(boolean on) {
+        this.capturePidfds = on;
+        return this;
     }
 
     /**

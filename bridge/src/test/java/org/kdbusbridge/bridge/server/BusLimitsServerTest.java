@@ -206,8 +206,8 @@ class BusLimitsServerTest {
         slow.addMatch("type='signal',interface='com.example.Big'");
         byte[] body = new BodyWriter().writeByteArray(new byte[512 * 1024]).toByteArray();
         // Past what slow's socket can hold: the bus asks for a bigger send buffer for large
-        // messages, and the kernel doubles the request (at most 2 x LARGE_SEND_BUFFER).
-        int signals = 4 + 2 * ClientSession.LARGE_SEND_BUFFER / body.length;
+        // messages, and the kernel doubles the request (at most 2 x TransportSettings.largeSendBuffer).
+        int signals = 4 + 2 * server.transport().largeSendBuffer() / body.length;
         for (int i = 0; i < signals; i++) {
             a.signal(null, "/big", "com.example.Big", "Blob", "ay", body);
         }

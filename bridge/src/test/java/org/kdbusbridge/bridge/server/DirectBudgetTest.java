@@ -31,6 +31,7 @@ import org.kdbusbridge.bridge.config.BusConfig;
 import org.kdbusbridge.bridge.protocol.BodyWriter;
 import org.kdbusbridge.bridge.server.RawClient.Msg;
 import org.kdbusbridge.core.bus.UserQuota;
+import org.kdbusbridge.bridge.transport.TransportSettings;
 
 class DirectBudgetTest {
     private static final int TINY_BUDGET = 256 * 1024;
@@ -41,7 +42,6 @@ class DirectBudgetTest {
 
     private BusServer server;
     private final List<AutoCloseable> open = new ArrayList<>();
-    private int savedThreshold;
 
     @AfterEach
     void stop() throws Exception {
@@ -51,7 +51,6 @@ class DirectBudgetTest {
         if (server != null) {
             server.stop();
         }
-        ClientSession.zeroCopyThreshold = savedThreshold;
     }
 
     // --- the pool on its own ------------------------------------------------------------
@@ -112,11 +111,10 @@ class DirectBudgetTest {
     // --- the bus with a tiny budget -------------------------------------------------------
 
     private Path start(long budget) throws Exception {
-        savedThreshold = ClientSession.zeroCopyThreshold;
-        ClientSession.zeroCopyThreshold = ClientSession.ZERO_COPY_SIZE;
         BusConfig config = BusConfig.forAddress("unix:path=" + dir.resolve("bus"));
         server = new BusServer(config, UserQuota.forHeap(Runtime.getRuntime().maxMemory(), null),
-                new DirectBuffers(DirectBuffers.DEFAULT_MAX_IO_BUFFERS, budget));
+                new DirectBuffers(DirectBuffers.DEFAULT_MAX_IO_BUFFERS, budget),
+                TransportSettings.fromSystemProperties().withZeroCopyThreshold(TransportSettings.ZERO_COPY_SIZE));
         server.start();
         return dir.resolve("bus");
     }

@@ -28,6 +28,7 @@ import org.kdbusbridge.bridge.protocol.MessageBuilder;
 import org.kdbusbridge.bridge.server.RawClient.Msg;
 import org.kdbusbridge.core.bus.UserQuota;
 import org.kdbusbridge.core.connection.QueueQuota;
+import org.kdbusbridge.bridge.transport.TransportSettings;
 
 class InputHeapTest {
     private static final String IFACE = "org.kdbusbridge.InputHeap";
@@ -36,13 +37,11 @@ class InputHeapTest {
     Path dir;
 
     private BusServer server;
-    private int savedThreshold;
 
     @AfterEach
     void stop() {
         if (server != null) {
             server.stop();
-            ClientSession.zeroCopyThreshold = savedThreshold;
         }
     }
 
@@ -77,14 +76,13 @@ class InputHeapTest {
     @Test
     @Timeout(value = 60, unit = TimeUnit.SECONDS)
     void aFramePastTheUidsInputBudgetDisconnectsOnlyItsConnection() throws Exception {
-        savedThreshold = ClientSession.zeroCopyThreshold;
-        ClientSession.zeroCopyThreshold = ClientSession.ZERO_COPY_SIZE;
         long perUid = 512 * 1024;
         UserQuota q = new UserQuota(1 << 20, 1 << 21, UserQuota.MATCH_RULE_BASE, UserQuota.NAME_ENTRY_BASE,
                 QueueQuota.UNLIMITED, perUid, 4 * perUid);
         // No direct memory beyond the two scratches: every large frame takes the heap path.
         server = new BusServer(BusConfig.forAddress("unix:path=" + dir.resolve("bus")), q,
-                new DirectBuffers(DirectBuffers.DEFAULT_MAX_IO_BUFFERS, 2L * DirectBuffers.IO_BUFFER));
+                new DirectBuffers(DirectBuffers.DEFAULT_MAX_IO_BUFFERS, 2L * DirectBuffers.IO_BUFFER),
+                TransportSettings.fromSystemProperties().withZeroCopyThreshold(TransportSettings.ZERO_COPY_SIZE));
         server.start();
         Path socket = dir.resolve("bus");
         try (RawClient receiver = RawClient.open(socket); RawClient fits = RawClient.open(socket);
@@ -125,13 +123,12 @@ class InputHeapTest {
     @Test
     @Timeout(value = 60, unit = TimeUnit.SECONDS)
     void outputKeptForNonReadersIsChargedAndBounded() throws Exception {
-        savedThreshold = ClientSession.zeroCopyThreshold;
         long perUid = 100 * 1024; // room for one output carry of ~64 KiB, not two
         UserQuota q = new UserQuota(1 << 20, 1 << 21, UserQuota.MATCH_RULE_BASE, UserQuota.NAME_ENTRY_BASE,
                 QueueQuota.UNLIMITED, perUid, 4 * perUid);
         // No I/O buffer to lend: every flush goes through the scratch and keeps its rest on the heap.
         server = new BusServer(BusConfig.forAddress("unix:path=" + dir.resolve("bus")), q,
-                new DirectBuffers(0, 2L * DirectBuffers.IO_BUFFER));
+                new DirectBuffers(0, 2L * DirectBuffers.IO_BUFFER), TransportSettings.fromSystemProperties());
         server.start();
         Path socket = dir.resolve("bus");
         try (RawClient a = RawClient.open(socket); RawClient b = RawClient.open(socket);

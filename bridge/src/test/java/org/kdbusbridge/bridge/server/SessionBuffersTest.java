@@ -30,6 +30,7 @@ import org.kdbusbridge.bridge.protocol.BodyWriter;
 import org.kdbusbridge.bridge.protocol.MessageBuilder;
 import org.kdbusbridge.bridge.protocol.WireFormat;
 import org.kdbusbridge.bridge.server.RawClient.Msg;
+import org.kdbusbridge.bridge.transport.TransportSettings;
 
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class SessionBuffersTest {
@@ -42,7 +43,11 @@ class SessionBuffersTest {
     private final List<RawClient> clients = new ArrayList<>();
 
     private void start() throws Exception {
-        server = new BusServer(BusConfig.forAddress("unix:path=" + dir.resolve("bus")));
+        start(TransportSettings.fromSystemProperties());
+    }
+
+    private void start(TransportSettings transport) throws Exception {
+        server = new BusServer(BusConfig.forAddress("unix:path=" + dir.resolve("bus")), transport);
         server.start();
     }
 
@@ -54,7 +59,6 @@ class SessionBuffersTest {
         if (server != null) {
             server.stop();
         }
-        System.clearProperty("kdbus.ioBuffers");
     }
 
     private RawClient connect() throws Exception {
@@ -156,8 +160,7 @@ class SessionBuffersTest {
 
     @Test
     void outputBuffersAreLentWhilePendingAndExhaustionNeitherBlocksNorSticks() throws Exception {
-        System.setProperty("kdbus.ioBuffers", "1");
-        start();
+        start(TransportSettings.fromSystemProperties().withIoBuffers(1));
         RawClient sender = open();
         RawClient slow1 = open();
         RawClient slow2 = open();

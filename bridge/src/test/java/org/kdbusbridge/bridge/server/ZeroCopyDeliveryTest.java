@@ -1,4 +1,4 @@
-// Invariants under test: messages at or above ClientSession.ZERO_COPY_SIZE are written to
+// Invariants under test: messages at or above TransportSettings.ZERO_COPY_SIZE are written to
 // every receiver straight from the one shared direct payload (issue 5), and still arrive intact:
 // byte-for-byte, in order with the small messages around them, matchable on their args, and a
 // large unicast carrying fds delivers those fds (on its first byte) to the receiver.
@@ -33,23 +33,15 @@ import org.kdbusbridge.bridge.server.RawClient.Msg;
 import org.kdbusbridge.bridge.transport.LibC;
 import org.kdbusbridge.bridge.transport.PeerCredentials;
 import org.kdbusbridge.bridge.transport.SocketConnection;
+import org.kdbusbridge.bridge.transport.TransportSettings;
 
 import jnr.unixsocket.UnixSocketAddress;
 import jnr.unixsocket.UnixSocketChannel;
 
 class ZeroCopyDeliveryTest {
-    private static int savedThreshold;
-
-    @org.junit.jupiter.api.BeforeAll
-    static void enableZeroCopy() {
-        savedThreshold = ClientSession.zeroCopyThreshold;
-        ClientSession.zeroCopyThreshold = ClientSession.ZERO_COPY_SIZE; // the default, whatever -Dkdbus.zeroCopyThreshold says
-    }
-
-    @org.junit.jupiter.api.AfterAll
-    static void restore() {
-        ClientSession.zeroCopyThreshold = savedThreshold;
-    }
+    /** The default zero-copy threshold, whatever -Dkdbus.zeroCopyThreshold says. */
+    private static final TransportSettings SETTINGS =
+            TransportSettings.fromSystemProperties().withZeroCopyThreshold(TransportSettings.ZERO_COPY_SIZE);
 
     private static final LibC LIBC = LibC.INSTANCE;
     private static final String IFACE = "org.kdbusbridge.ZeroCopy";
@@ -62,7 +54,7 @@ class ZeroCopyDeliveryTest {
     private final List<AutoCloseable> open = new ArrayList<>();
 
     private Path start() throws Exception {
-        server = new BusServer(BusConfig.forAddress("unix:path=" + dir.resolve("bus")));
+        server = new BusServer(BusConfig.forAddress("unix:path=" + dir.resolve("bus")), SETTINGS);
         server.start();
         return dir.resolve("bus");
     }
@@ -91,7 +83,7 @@ class ZeroCopyDeliveryTest {
     @Timeout(value = 60, unit = TimeUnit.SECONDS)
     void largeBroadcastReachesEveryReceiverIntactAndInOrder() throws Exception {
         Path socket = start();
-        assertTrue(BIG >= ClientSession.ZERO_COPY_SIZE, "the large messages must take the zero-copy path");
+        assertTrue(BIG >= TransportSettings.ZERO_COPY_SIZE, "the large messages must take the zero-copy path");
         List<RawClient> receivers = new ArrayList<>();
         for (int i = 0; i < 5; i++) {
             RawClient r = RawClient.open(socket);
@@ -108,7 +100,7 @@ class ZeroCopyDeliveryTest {
         byte[] small = new BodyWriter().writeString("small").writeByteArray(random(100, 2)).toByteArray();
         byte[] big2 = new BodyWriter(BIG + 64).writeString("other").writeByteArray(random(BIG + 13, 3)).toByteArray();
         byte[] exact = new BodyWriter().writeString("edge").writeByteArray(
-                random(ClientSession.ZERO_COPY_SIZE, 4)).toByteArray();
+                random(TransportSettings.ZERO_COPY_SIZE, 4)).toByteArray();
         sender.signal(null, "/z", IFACE, "Big", "say", big1);
         sender.signal(null, "/z", IFACE, "Small", "say", small);
         sender.signal(null, "/z", IFACE, "Big", "say", big2);
@@ -276,7 +268,7 @@ class ZeroCopyDeliveryTest {
             byte[] body = new BodyWriter(BIG + 64).writeUnixFd(0).writeByteArray(payload).toByteArray();
             byte[] msg = frame(WireFormat.METHOD_CALL, WireFormat.NO_REPLY_EXPECTED, 10 + round, "/z", IFACE, "Big",
                     receiver.uniqueName, "hay", body, 1);
-            assertTrue(msg.length >= ClientSession.ZERO_COPY_SIZE);
+            assertTrue(msg.length >= TransportSettings.ZERO_COPY_SIZE);
             sender.writeAll(msg, new int[] {passed});
 
             int fdsBefore = receiver.fds.size();
@@ -305,7 +297,7 @@ class ZeroCopyDeliveryTest {
     @Timeout(value = 60, unit = TimeUnit.SECONDS)
     void aReceiverOfLargeMessagesGetsABiggerSocketBuffer() throws Exception {
         long wmemMax = Long.parseLong(java.nio.file.Files.readAllLines(Path.of("/proc/sys/net/core/wmem_max")).get(0).trim());
-        org.junit.jupiter.api.Assumptions.assumeTrue(wmemMax >= ClientSession.LARGE_SEND_BUFFER,
+        org.junit.jupiter.api.Assumptions.assumeTrue(wmemMax >= SETTINGS.largeSendBuffer(),
                 "net.core.wmem_max " + wmemMax + " caps SO_SNDBUF below the request");
         Path socket = start();
         FdClient sender = new FdClient(socket);
@@ -356,7 +348,7 @@ class ZeroCopyDeliveryTest {
     @Timeout(value = 60, unit = TimeUnit.SECONDS)
     void halfSentLargeFramesAreBoundedAndReleasedWhenTheirSenderGoes() throws Exception {
         Path socket = start();
-        int bodySize = ClientSession.LARGE_IN_PLACE_MAX - 4096;
+        int bodySize = InputAssembler.LARGE_IN_PLACE_MAX - 4096;
         byte[] frame = org.kdbusbridge.bridge.protocol.MessageBuilder.signal(7, "/z", IFACE, "Huge", null, null, "ay",
                 new BodyWriter(bodySize + 8).writeByteArray(new byte[bodySize]).toByteArray());
         int perClient = (int) (BusServer.LARGE_FRAMES_RESERVE / frame.length);

@@ -1,0 +1,294 @@
+package org.kdbusbridge.bridge.server;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+
+import org.kdbusbridge.bridge.transport.SocketConnection;
+import org.kdbusbridge.core.connection.Connection;
+import org.kdbusbridge.core.message.FdSet;
+import org.kdbusbridge.core.message.Message;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A session's output: SASL replies, then the connection's receive pool, written to the socket
+ * without blocking.
+ *
+ * Invariants: loop thread only; small messages are copied into {@code out} (many per send); a
+ * message of at least the zero-copy threshold was spliced once into a direct buffer at admission
+ * and is written to each receiver's socket straight from that shared buffer (through
+ * {@code large}, a private read-only view), never copied per receiver. {@code large} is set
+ * only while {@code out} is empty and is the pool's head message; that message stays in the
+ * pool (charged) until its last byte was sent. A message with fds is always the first byte of
+ * a sendmsg, and its FdSet reference ({@code outFds}) is held until that sendmsg succeeded.
+ *
+ * Buffers follow use: {@code out} is a 64 KiB buffer lent by DirectBuffers only while bytes are
+ * pending, given back when drained; when none can be lent (the bound is reached) a flush uses
+ * the loop's output scratch and copies what the socket did not take into {@code outCarry} on
+ * the heap, charged to the peer's uid in {@link InputHeap}: never a direct allocation past the
+ * bound (the JDK's reservation path runs System.gc() and sleeps), never a wait.
+ */
+final class OutputWriter {
+    private static final Logger LOG = LoggerFactory.getLogger(OutputWriter.class);
+    private static final int INITIAL_BUFFER = DirectBuffers.IO_BUFFER;
+
+    private static final String REFUSAL = "Disconnecting {}: output it does not read would hold {} bytes of heap, past"
+            + " the budget of uid {} ({} bytes, uid holds {}) or of all uids ({} bytes, all hold {}); logged once a minute per uid";
+
+    private final ClientSession session;
+    private final BusServer server;
+    private final SocketConnection socket;
+    private final Connection conn;
+    /**
+     * SO_SNDBUF asked for the first time a large message (a zero-copy payload) does not fit:
+     * the kernel's default (212992 bytes) takes a 1 MiB message in five sends, each waking the
+     * reader. The kernel caps it at net.core.wmem_max; 0 keeps the default (TransportSettings).
+     */
+    private final int largeSendBuffer;
+    /**
+     * Output being sent (read mode): a lent I/O buffer while bytes wait for the socket, or the
+     * loop's output scratch for the duration of one flush when none can be lent. Null when no
+     * output is pending.
+     */
+    private ByteBuffer out;
+    /**
+     * Bytes to send after {@code out}'s and before the pool's messages: SASL replies, or what a
+     * flush from the scratch left unsent.
+     */
+    private byte[] outCarry;
+    private int outCarryLen;
+    /** What {@code outCarry}'s array is charged to the peer's uid (InputHeap). */
+    private final HeapHold outputHeld;
+    /** Set once this socket's send buffer was asked to grow (largeSendBuffer). */
+    private boolean sendBufferRequested;
+    /** Bytes of the pool's head message already copied into {@code out}. */
+    private int headOffset;
+    /** A view of the pool's head message being written straight from its shared direct payload, or null. */
+    private ByteBuffer large;
+    /** The fds to attach to the first byte of {@code out}, or null; this writer holds a reference. */
+    private FdSet outFds;
+    private int[] outFdScratch;
+
+    OutputWriter(ClientSession session, BusServer server, SocketConnection socket, Connection conn) {
+        this.session = session;
+        this.server = server;
+        this.socket = socket;
+        this.conn = conn;
+        this.largeSendBuffer = server.transport().largeSendBuffer();
+        this.outputHeld = new HeapHold(session, server.inputHeap(), REFUSAL, "output heap budget");
+    }
+
+    /** SASL replies go out ahead of any message (there are none before auth completes). */
+    void queueRaw(byte[] bytes) {
+        int pending = outCarryLen + (out != null ? out.remaining() : 0);
+        if (pending + bytes.length > INITIAL_BUFFER) {
+            LOG.warn("Disconnecting {}: authentication output overflow", session);
+            session.close("auth output overflow");
+            return;
+        }
+        appendOutCarry(bytes, 0, bytes.length);
+        holdOutputHeap();
+        session.markDirty();
+    }
+
+    private void appendOutCarry(byte[] b, int off, int len) {
+        if (outCarry == null || outCarry.length < outCarryLen + len) {
+            byte[] bigger = new byte[Math.max(outCarryLen + len, 256)];
+            if (outCarryLen > 0) {
+                System.arraycopy(outCarry, 0, bigger, 0, outCarryLen);
+            }
+            outCarry = bigger;
+        }
+        System.arraycopy(b, off, outCarry, outCarryLen, len);
+        outCarryLen += len;
+    }
+
+    /**
+     * Copies queued small messages into the output buffer, or points {@code large} at a large
+     * head message, and writes as much as the socket takes.
+     */
+    void flush() throws IOException {
+        try {
+            writeOut();
+        } finally {
+            releaseOutput();
+        }
+    }
+
+    private void writeOut() throws IOException {
+        while (!session.isClosed()) {
+            if (large == null) {
+                ensureOutput();
+                fillOutput();
+            }
+            ByteBuffer src = large != null ? large : out;
+            if (!src.hasRemaining()) {
+                session.setWriteInterest(false);
+                if (session.isClosing()) {
+                    session.close(null);
+                }
+                return;
+            }
+            int n;
+            if (outFds != null) {
+                n = socket.writeWithFds(src, outFdScratch, outFds.count());
+                if (n > 0) {
+                    outFds.release(); // passed: the kernel holds its own copies now
+                    outFds = null;
+                }
+            } else {
+                n = socket.write(src);
+            }
+            if (large != null && !large.hasRemaining()) {
+                large = null; // all of it sent: only now does it leave the pool
+                conn.pool().pop();
+                continue;
+            }
+            if (large != null && !sendBufferRequested && largeSendBuffer > 0) {
+                // A large message did not fit: a bigger socket buffer takes the rest of it in
+                // one send, so the reader wakes once per message, not once per 200 KiB.
+                sendBufferRequested = true;
+                if (socket.requestSendBuffer(largeSendBuffer)) {
+                    continue;
+                }
+            }
+            if (n == 0 || src.hasRemaining()) {
+                session.setWriteInterest(true);
+                return;
+            }
+        }
+    }
+
+    /**
+     * Gives {@code out} an output buffer: a lent I/O buffer, or (none left to lend: see
+     * DirectBuffers.takeIo) the loop's output scratch, for this flush only.
+     */
+    private void ensureOutput() {
+        if (out == null) {
+            ByteBuffer b = server.buffers().takeIo();
+            out = b != null ? b : server.buffers().outputScratch();
+            out.flip(); // empty, read mode
+        }
+    }
+
+    /**
+     * After a flush: a drained buffer goes back; a lent one keeps its unsent bytes until the
+     * socket takes them; the scratch's unsent bytes are copied out ahead of {@code outCarry}.
+     */
+    private void releaseOutput() {
+        ByteBuffer b = out;
+        if (b == null || session.isClosed()) {
+            return;
+        }
+        boolean scratch = server.buffers().isScratch(b);
+        if (!b.hasRemaining()) {
+            out = null;
+            if (!scratch) {
+                server.buffers().giveIo(b);
+            }
+        } else if (scratch) {
+            out = null;
+            int n = b.remaining();
+            int total = n + outCarryLen;
+            // The unsent bytes go before the carry; its array is reused when it is big enough.
+            byte[] merged = outCarry != null && outCarry.length >= total ? outCarry : new byte[total];
+            if (outCarryLen > 0) {
+                System.arraycopy(outCarry, 0, merged, n, outCarryLen); // overlap-safe
+            }
+            b.get(merged, 0, n);
+            outCarry = merged;
+            outCarryLen = total;
+            holdOutputHeap();
+        }
+    }
+
+    /**
+     * Charges {@code outCarry}'s array (output the socket did not take while no output buffer
+     * could be lent, at most about one buffer's worth) to the peer's uid, as input held on the
+     * heap is: a thousand slow readers would otherwise hold 64 KiB each, uncounted. Past the
+     * budget the connection is closed with one log line per uid per minute.
+     */
+    private void holdOutputHeap() {
+        if (!session.isClosed()) {
+            outputHeld.set(outCarry == null ? 0 : outCarry.length);
+        }
+    }
+
+    private void fillOutput() {
+        out.compact();
+        try {
+            if (outCarryLen > 0) {
+                // Bytes already taken from the pool (or SASL replies) go before any new message.
+                int n = Math.min(outCarryLen, out.remaining());
+                out.put(outCarry, 0, n);
+                System.arraycopy(outCarry, n, outCarry, 0, outCarryLen - n);
+                outCarryLen -= n;
+                if (outCarryLen > 0) {
+                    return;
+                }
+                if (outCarry.length > InputAssembler.CARRY_KEEP) {
+                    outCarry = null;
+                    holdOutputHeap();
+                }
+            }
+            while (out.hasRemaining()) {
+                Message m = conn.pool().peek();
+                if (m == null) {
+                    break;
+                }
+                boolean zeroCopy = headOffset == 0 && m.payload().isDirect();
+                if (zeroCopy && out.position() > 0) {
+                    break; // send the small messages before it first
+                }
+                if (headOffset == 0 && m.fds() != null) {
+                    // Its fds must ride on its first byte: start a fresh sendmsg for it.
+                    if (out.position() > 0 || outFds != null) {
+                        break;
+                    }
+                    FdSet f = m.fds();
+                    if (outFdScratch == null || outFdScratch.length < f.count()) {
+                        outFdScratch = new int[Math.max(f.count(), 16)];
+                    }
+                    for (int i = 0; i < f.count(); i++) {
+                        outFdScratch[i] = f.fd(i);
+                    }
+                    outFds = f.retain();
+                }
+                if (zeroCopy) {
+                    large = m.payload().view(); // written from the shared payload by flush()
+                    break;
+                }
+                headOffset += m.payload().copyTo(headOffset, out);
+                if (headOffset < m.size()) {
+                    break;
+                }
+                headOffset = 0;
+                conn.pool().pop();
+            }
+        } finally {
+            out.flip();
+        }
+    }
+
+    /** On close: the lent buffer goes back, held fds are released, the heap hold is dropped. */
+    void release() {
+        if (out != null && !server.buffers().isScratch(out)) {
+            server.buffers().giveIo(out);
+        }
+        out = null;
+        outCarry = null;
+        outCarryLen = 0;
+        if (outFds != null) {
+            outFds.release();
+            outFds = null;
+        }
+        large = null;
+        outputHeld.release();
+    }
+
+    /** Buffer bytes held between events: a lent buffer and the carry. */
+    long heldBytes() {
+        long n = out != null && !server.buffers().isScratch(out) ? out.capacity() : 0;
+        return n + (outCarry != null ? outCarry.length : 0);
+    }
+}
