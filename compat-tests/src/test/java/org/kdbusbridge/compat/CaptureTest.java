@@ -40,7 +40,7 @@ import org.kdbusbridge.compat.harness.RawClient;
  * of 64 KiB or more was freed by the capture's copy before its receivers had written it).
  */
 class CaptureTest {
-    /** ClientSession.ZERO_COPY_SIZE: frames this long and longer are direct (zero-copy) payloads. */
+    /** TransportSettings.ZERO_COPY_SIZE: frames this long and longer are direct (zero-copy) payloads. */
     static final int ZERO_COPY = 64 * 1024;
     static final String BIG = "com.example.Big";
     static final String BIG_IFACE = "com.example.Big";
