@@ -38,6 +38,11 @@ final class BenchProcesses {
 
     /** Sum of VmHWM (KiB) over the bus's memory-relevant processes. */
     static long peakRssKiB(Contender kind, long root) {
+        return statusSum(kind, root, "VmHWM:");
+    }
+
+    /** Sum of a /proc/PID/status field (KiB) over the bus's memory-relevant processes. */
+    static long statusSum(Contender kind, long root, String field) {
         List<Long> pids = new ArrayList<>();
         pids.add(root);
         ProcessHandle.of(root).ifPresent(h -> h.descendants().forEach(d -> pids.add(d.pid())));
@@ -48,7 +53,7 @@ final class BenchProcesses {
             }
             try {
                 for (String l : Files.readAllLines(Path.of("/proc/" + p + "/status"))) {
-                    if (l.startsWith("VmHWM:")) {
+                    if (l.startsWith(field)) {
                         sum += Long.parseLong(l.replaceAll("[^0-9]", ""));
                     }
                 }

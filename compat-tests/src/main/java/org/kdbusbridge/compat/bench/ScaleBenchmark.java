@@ -72,11 +72,11 @@ public final class ScaleBenchmark {
         }
 
         double rssMiB() {
-            return status(kind, pid, "VmRSS:") / 1024.0;
+            return BenchProcesses.statusSum(kind, pid, "VmRSS:") / 1024.0;
         }
 
         double hwmMiB() {
-            return status(kind, pid, "VmHWM:") / 1024.0;
+            return BenchProcesses.statusSum(kind, pid, "VmHWM:") / 1024.0;
         }
     }
 
@@ -405,29 +405,6 @@ public final class ScaleBenchmark {
             }
         }
         x.put("ours: full / young GCs during the " + window, full + " / " + young);
-    }
-
-    /** Sum of a /proc/PID/status field (KiB) over the bus's memory-relevant processes. */
-    static long status(Contender kind, long root, String field) {
-        List<Long> pids = new ArrayList<>();
-        pids.add(root);
-        ProcessHandle.of(root).ifPresent(h -> h.descendants().forEach(d -> pids.add(d.pid())));
-        long sum = 0;
-        for (long p : pids) {
-            if (!kind.countsForMemory(p, root)) {
-                continue;
-            }
-            try {
-                for (String l : Files.readAllLines(Path.of("/proc/" + p + "/status"))) {
-                    if (l.startsWith(field)) {
-                        sum += Long.parseLong(l.replaceAll("[^0-9]", ""));
-                    }
-                }
-            } catch (IOException gone) {
-                // exited
-            }
-        }
-        return sum;
     }
 
     // ------------------------------------------------------------------ report

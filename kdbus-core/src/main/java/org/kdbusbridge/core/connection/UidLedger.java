@@ -5,6 +5,10 @@ package org.kdbusbridge.core.connection;
  * half full, so a lookup or a charge allocates nothing (a {@code Map<Long, ...>} boxes every uid
  * above 127 on each call). An entry is removed when it falls to zero (backward shift, no
  * tombstones), so a uid holding nothing has no entry.
+ *
+ * Invariants: the capacity is a power of two; {@code size} slots are used, at most half; every
+ * used slot holds a distinct uid with bytes above zero, reachable from its home slot without
+ * crossing an unused slot.
  */
 public final class UidLedger {
     private static final int MIN_CAPACITY = 16;
