@@ -117,8 +117,8 @@ public final class BusServer implements Driver.Host {
         this.bus.setPolicyLog(new RateLimitedLog(10, TimeUnit.SECONDS.toNanos(1), System::nanoTime, LOG::warn));
         this.listeners = new Listeners(guid, transport);
         this.admission = new ConnectionAdmission(this, sessions);
-        this.flusher = new SessionFlusher(loop, new ReplyTimeouts(bus, driver, loop));
-        this.memoryWatch = new MemoryWatch(bus, buffers, loop, flusher);
+        this.flusher = new SessionFlusher(this);
+        this.memoryWatch = new MemoryWatch(this, flusher);
     }
 
     /** Full-queue refusals, one line per message in dbus-daemon; cut to 10 a second here, like denials. */

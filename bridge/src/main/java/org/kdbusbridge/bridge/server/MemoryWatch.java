@@ -18,10 +18,10 @@ final class MemoryWatch {
             MemoryReclaimer.DEFAULT_QUIET_EVENTS);
 
     /** {@code flusher}: its socket-event count tells whether the loop is busy. */
-    MemoryWatch(Bus bus, DirectBuffers buffers, EventLoop loop, SessionFlusher flusher) {
-        this.bus = bus;
-        this.buffers = buffers;
-        this.loop = loop;
+    MemoryWatch(BusServer server, SessionFlusher flusher) {
+        this.bus = server.bus();
+        this.buffers = server.buffers();
+        this.loop = server.loop();
         this.flusher = flusher;
     }
 

@@ -19,17 +19,20 @@ final class ReplyTimeouts {
     private final Bus bus;
     private final Driver driver;
     private final EventLoop loop;
+    /** Flushed after the errors of a fired timer; that flush re-arms. */
+    private final SessionFlusher flusher;
     private EventLoop.Timer replyTimer;
     private long replyTimerDeadline = -1;
 
-    ReplyTimeouts(Bus bus, Driver driver, EventLoop loop) {
-        this.bus = bus;
-        this.driver = driver;
-        this.loop = loop;
+    ReplyTimeouts(BusServer server, SessionFlusher flusher) {
+        this.bus = server.bus();
+        this.driver = server.driver();
+        this.loop = server.loop();
+        this.flusher = flusher;
     }
 
     /** Arms the timer for the core's earliest reply deadline if none is armed for it. */
-    void arm(SessionFlusher flusher) {
+    void arm() {
         long next = bus.nextReplyDeadline();
         if (next < 0 || (replyTimer != null && replyTimerDeadline <= next)) {
             return;

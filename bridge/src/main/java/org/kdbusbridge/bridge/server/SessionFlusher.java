@@ -22,9 +22,9 @@ final class SessionFlusher {
     /** Bumped on every socket event: the reclaimer's sign that the loop is busy. */
     private long ioEvents;
 
-    SessionFlusher(EventLoop loop, ReplyTimeouts replyTimeouts) {
-        this.loop = loop;
-        this.replyTimeouts = replyTimeouts;
+    SessionFlusher(BusServer server) {
+        this.loop = server.loop();
+        this.replyTimeouts = new ReplyTimeouts(server, this);
     }
 
     /**
@@ -75,6 +75,6 @@ final class SessionFlusher {
                 s.close(e.getMessage());
             }
         }
-        replyTimeouts.arm(this);
+        replyTimeouts.arm();
     }
 }
