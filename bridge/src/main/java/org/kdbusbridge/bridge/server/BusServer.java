@@ -3,7 +3,6 @@ package org.kdbusbridge.bridge.server;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -16,13 +15,8 @@ import org.kdbusbridge.bridge.config.BusConfig;
 import org.kdbusbridge.bridge.driver.DBusErrors;
 import org.kdbusbridge.bridge.driver.Driver;
 import org.kdbusbridge.bridge.driver.RoutingErrors;
-import org.kdbusbridge.bridge.protocol.SaslServer;
 import org.kdbusbridge.bridge.transport.EventLoop;
-import org.kdbusbridge.bridge.transport.SocketConnection;
-import org.kdbusbridge.bridge.transport.SystemdSockets;
 import org.kdbusbridge.bridge.transport.TransportSettings;
-import org.kdbusbridge.bridge.transport.UnixAddress;
-import org.kdbusbridge.bridge.transport.UnixListener;
 import org.kdbusbridge.core.bus.Bus;
 import org.kdbusbridge.core.bus.BusLimits;
 import org.kdbusbridge.core.bus.DeadReply;
@@ -60,9 +54,13 @@ public final class BusServer implements Driver.Host {
     /** Transport tuning for this bus (its loop and every session), fixed for its life. */
     private final TransportSettings transport;
     private final EventLoop loop;
-    private final List<UnixListener> listeners = new ArrayList<>();
-    private final ArrayDeque<ClientSession> dirty = new ArrayDeque<>();
+    private final Listeners listeners;
     private final java.util.Set<ClientSession> sessions = new java.util.LinkedHashSet<>();
+    /** accept, SASL set-up and authentication (max_incomplete_connections, policy, loginfo). */
+    private final ConnectionAdmission admission;
+    /** Sessions with output queued this step; also re-arms the reply timer. */
+    private final SessionFlusher flusher;
+    private final MemoryWatch memoryWatch;
     private final long busPid = ProcessHandle.current().pid();
     private volatile String address;
     private ActivationManager activation;
@@ -117,6 +115,10 @@ public final class BusServer implements Driver.Host {
         this.routingErrors = new RoutingErrors(bus, driver.emitter(), queueFullLog);
         // dbus-daemon logs every denied unicast; a flood of them is cut to 10 lines a second.
         this.bus.setPolicyLog(new RateLimitedLog(10, TimeUnit.SECONDS.toNanos(1), System::nanoTime, LOG::warn));
+        this.listeners = new Listeners(guid, transport);
+        this.admission = new ConnectionAdmission(this, sessions);
+        this.flusher = new SessionFlusher(this);
+        this.memoryWatch = new MemoryWatch(this, flusher);
     }
 
     /** Full-queue refusals, one line per message in dbus-daemon; cut to 10 a second here, like denials. */
@@ -139,27 +141,10 @@ public final class BusServer implements Driver.Host {
 
     /** Binds every listen address and starts the loop; returns the connect address(es). */
     public String start() throws IOException {
-        List<String> connect = new ArrayList<>();
+        List<String> connect;
         try {
-            for (String listen : config.listen()) {
-                for (UnixAddress a : UnixAddress.parseList(listen)) {
-                    if (a.kind() == UnixAddress.Kind.SYSTEMD) {
-                        adoptSystemdSockets(connect);
-                        continue;
-                    }
-                    if (a.kind() == UnixAddress.Kind.RUNTIME) {
-                        a = a.resolveRuntime(System::getenv);
-                    }
-                    UnixListener l = UnixListener.bind(a, guid).processFds(transport.processFd());
-                    listeners.add(l);
-                    connect.add(l.connectAddress());
-                }
-            }
+            connect = listeners.bindAll(config.listen());
         } catch (IOException | RuntimeException e) {
-            for (UnixListener l : listeners) {
-                l.close();
-            }
-            listeners.clear();
             loop.shutdown(); // never started: closes its epoll and eventfd descriptors
             throw e;
         }
@@ -178,10 +163,8 @@ public final class BusServer implements Driver.Host {
             if (capture != null) {
                 capture.attach(bus, new Credentials(currentUid(), -1, busPid));
             }
-            for (UnixListener l : listeners) {
-                l.start(loop, this::onAccept);
-            }
-            loop.schedule(MemoryReclaimer.CHECK_INTERVAL_MILLIS, this::checkMemory);
+            listeners.startAll(loop, admission::onAccept);
+            memoryWatch.start();
             started.complete(null);
         });
         started.join();
@@ -198,35 +181,6 @@ public final class BusServer implements Driver.Host {
         return out;
     }
 
-    /**
-     * {@code systemd:}: one listener per socket systemd passed (LISTEN_FDS), as dbus-daemon does.
-     * The variables are consumed, so a second {@code systemd:} entry finds no sockets.
-     */
-    private void adoptSystemdSockets(List<String> connect) throws IOException {
-        List<Integer> fds;
-        try {
-            fds = SystemdSockets.take();
-        } catch (IllegalArgumentException e) {
-            throw new IOException(e.getMessage(), e);
-        }
-        if (fds.isEmpty()) {
-            throw new IOException("No socket received (systemd: needs LISTEN_FDS and LISTEN_PID set for this process).");
-        }
-        int i = 0;
-        try {
-            for (; i < fds.size(); i++) {
-                UnixListener l = UnixListener.adopt(fds.get(i), guid).processFds(transport.processFd());
-                listeners.add(l);
-                connect.add(l.connectAddress());
-            }
-        } catch (IOException e) {
-            for (int j = i; j < fds.size(); j++) { // the ones not adopted yet; start() closes the rest
-                org.kdbusbridge.bridge.transport.LibC.INSTANCE.close(fds.get(j));
-            }
-            throw e;
-        }
-    }
-
     public String address() {
         return address;
     }
@@ -240,14 +194,7 @@ public final class BusServer implements Driver.Host {
      * so {@link #stop()} can still unlink them from a sticky directory. Call after {@link #start()}.
      */
     public void giveSocketFilesTo(int uid, int gid) {
-        for (UnixListener l : listeners) {
-            try {
-                l.giveSocketFileTo(uid, gid);
-            } catch (IOException | RuntimeException e) {
-                LOG.warn("Could not hand socket file {} to uid {}: {}; it will stay after exit", l.socketFile(), uid,
-                        e.toString());
-            }
-        }
+        listeners.giveSocketFilesTo(uid, gid);
     }
 
     /** Stops accepting, closes every connection and the listeners (removing socket files). */
@@ -257,9 +204,7 @@ public final class BusServer implements Driver.Host {
         }
         CompletableFuture<Void> done = new CompletableFuture<>();
         loop.execute(() -> {
-            for (UnixListener l : listeners) {
-                l.close();
-            }
+            listeners.closeAll();
             for (ClientSession s : new ArrayList<>(sessions)) {
                 s.close("bus shutting down");
             }
@@ -344,145 +289,15 @@ public final class BusServer implements Driver.Host {
     BusLimits limits() { return limits; }
     EventLoop loop() { return loop; }
 
-    /**
-     * Connections that have not completed Hello (authenticating, authenticated, or refused at
-     * Hello by a connection limit), as dbus-daemon's incomplete list.
-     */
-    private int incompleteConnections() {
-        return bus.connectionCount() - bus.completedConnectionCount();
-    }
+    BusConfig config() { return config; }
 
-    private void onAccept(SocketConnection socket) {
-        if (incompleteConnections() >= limits.maxIncompleteConnections) {
-            // As dbus-daemon (bus/connection.c): room is made by dropping the OLDEST incomplete
-            // connection. Refusing the new one instead let a client that opens sockets and never
-            // authenticates lock every other client out until auth_timeout.
-            ClientSession oldest = oldestIncomplete();
-            if (oldest == null) {
-                LOG.warn("Refusing connection from pid {}: max_incomplete_connections={} reached",
-                        socket.peer().pid(), limits.maxIncompleteConnections);
-                socket.close();
-                return;
-            }
-            LOG.warn("max_incomplete_connections={} reached: dropping the oldest incomplete connection {}",
-                    limits.maxIncompleteConnections, oldest);
-            oldest.close("max_incomplete_connections");
-        }
-        Credentials creds = new Credentials(socket.peer().uid(), socket.peer().gid(), socket.peer().pid());
-        SaslServer sasl = new SaslServer(new SaslServer.Config(config.allowsExternal(), config.allowsAnonymous(),
-                socket.peer().uid(), uidCheck, guid, true));
-        ClientSession[] holder = new ClientSession[1];
-        Connection conn = bus.connect(creds, new org.kdbusbridge.core.connection.ConnectionSink() {
-            @Override
-            public void onQueued(Connection c) {
-                holder[0].onQueued(c);
-            }
-
-            @Override
-            public void onIncomingDrained(Connection c) {
-                holder[0].onIncomingDrained(c);
-            }
-        });
-        conn.setPeerDetails(new SocketPeerDetails(socket, groupsOfUid));
-        ClientSession session = new ClientSession(this, socket, conn, sasl);
-        holder[0] = session;
-        conn.attach(session);
-        sessions.add(session);
-        session.start(loop, limits.authTimeout);
-        // Clients write AUTH right after connect(), usually before we accept: read it now
-        // instead of after another trip through epoll_wait (nothing there costs one EAGAIN).
-        session.onReady(socket.fd(), EventLoop.READ);
-    }
-
-    private ClientSession oldestIncomplete() {
-        for (ClientSession s : sessions) { // insertion order: oldest first
-            if (s.connection().uniqueName() == null && !s.isClosed()) {
-                return s;
-            }
-        }
-        return null;
-    }
-
-    /**
-     * Made once: under C1 (what we ship) a capturing lambda or method reference allocates
-     * through a slow runtime call each time it is evaluated, and this one ran per connection.
-     */
-    private final java.util.function.LongPredicate uidCheck = this::uidMayConnect;
-
-    /** The groups of a uid from the current config's table (made once, as uidCheck). */
-    private final java.util.function.LongFunction<long[]> groupsOfUid = uid -> config.groupsOf(uid);
-
-    private boolean uidMayConnect(long uid) {
-        return config.isUidAllowed(uid, busUid());
-    }
-
-    /**
-     * The client authenticated as {@code uid} (-1: ANONYMOUS): its rules are compiled now.
-     * max_completed_connections and max_connections_per_user are checked later, at Hello (in
-     * the core), as dbus-daemon does: a refused client gets LimitsExceeded instead of a
-     * closed socket.
-     */
     void onAuthenticated(ClientSession s, long uid) {
-        Connection c = s.connection();
-        c.setAuthenticatedUid(uid);
-        c.setPolicy(config.compilePolicy(uid));
-        long pid = c.credentials() == null ? -1 : c.credentials().pid();
-        // Read when first needed (a denial or a log line), not per connection: the procfs read
-        // was 3 syscalls on every connect. A peer gone by then gets an empty comm.
-        c.setLogInfo(new LogInfo(uid, pid)); // a class, not a lambda: see uidCheck
-    }
-
-    /** A connection's loginfo, computed when first asked for. */
-    private static final class LogInfo implements java.util.function.Supplier<String> {
-        private final long uid;
-        private final long pid;
-
-        LogInfo(long uid, long pid) {
-            this.uid = uid;
-            this.pid = pid;
-        }
-
-        @Override
-        public String get() {
-            return logInfo(uid, pid);
-        }
-    }
-
-    /**
-     * dbus-daemon's loginfo: {@code uid=U pid=P comm="the first 50 bytes of its command line"},
-     * read once per connection (procfs, on first use) for denial texts and logs.
-     */
-    static String logInfo(long uid, long pid) {
-        StringBuilder b = new StringBuilder();
-        if (uid >= 0) {
-            b.append("uid=").append(uid);
-        }
-        if (pid > 0) {
-            if (b.length() > 0) {
-                b.append(' ');
-            }
-            b.append("pid=").append(pid).append(" comm=\"");
-            try (java.io.InputStream in = Files.newInputStream(Path.of("/proc/" + pid + "/cmdline"))) {
-                byte[] cmd = in.readNBytes(50);
-                int len = cmd.length;
-                if (len > 0 && cmd[len - 1] == 0) {
-                    len--;
-                }
-                for (int i = 0; i < len; i++) {
-                    int ch = cmd[i] & 0xff;
-                    b.append(ch == 0 ? ' ' : (ch < 0x20 || ch > 127) ? '?' : (char) ch);
-                }
-            } catch (IOException e) {
-                // no command line (the process is gone or hidden): an empty comm, as dbus-daemon
-            }
-            b.append('"');
-        }
-        return b.toString();
+        admission.onAuthenticated(s, uid);
     }
 
     void onClosed(ClientSession s) {
         sessions.remove(s);
-        dirty.remove(s);
+        flusher.forget(s);
         Disconnect d = bus.disconnect(s.connection());
         driver.emitter().emit(d.nameChanges());
         for (DeadReply r : d.deadReplies()) {
@@ -492,100 +307,22 @@ public final class BusServer implements Driver.Host {
         flushDirty();
     }
 
-    /**
-     * Queues a session for writing. Socket handlers flush at the end of their own step; output
-     * produced by timers and cross-thread tasks (activation results, reload) gets a flush task.
-     */
+    /** See {@link SessionFlusher#markDirty}. */
     void markDirty(ClientSession s) {
-        dirty.add(s);
-        if (!inIo && !flushScheduled) {
-            flushScheduled = true;
-            loop.execute(() -> {
-                flushScheduled = false;
-                flushDirty();
-            });
-        }
+        flusher.markDirty(s);
     }
 
-    /** True while a socket handler runs; it flushes before returning. Loop thread only. */
-    private boolean inIo;
-    private boolean flushScheduled;
-
     void enterIo() {
-        inIo = true;
-        ioEvents++;
+        flusher.enterIo();
     }
 
     void leaveIo() {
-        inIo = false;
-        flushDirty();
+        flusher.leaveIo();
     }
 
     /** Writes out every session that has something queued. */
     void flushDirty() {
-        ClientSession s;
-        while ((s = dirty.poll()) != null) {
-            s.clearDirty();
-            if (s.isClosed()) {
-                continue;
-            }
-            try {
-                s.flush();
-            } catch (IOException e) {
-                s.close(e.getMessage());
-            }
-        }
-        armReplyTimer();
-    }
-
-    // --- memory goes back after a burst (MemoryReclaimer) ------------------------------------
-
-    /** Bumped on every socket event: the reclaimer's sign that the loop is busy. */
-    private long ioEvents;
-    private final MemoryReclaimer reclaimer = new MemoryReclaimer(
-            MemoryReclaimer.DEFAULT_QUIET_NANOS, MemoryReclaimer.DEFAULT_GROWTH_BYTES,
-            MemoryReclaimer.DEFAULT_QUIET_EVENTS);
-
-    /** What the core's ledgers hold for clients: rules, names, reply slots and queued messages. */
-    private long accounted() {
-        return bus.quotaUsedTotal() + bus.queued().totalBytes();
-    }
-
-    /** Loop thread, every CHECK_INTERVAL_MILLIS: trim and collect once the loop is quiet after a burst. */
-    private void checkMemory() {
-        Runtime rt = Runtime.getRuntime();
-        if (reclaimer.shouldReclaim(System.nanoTime(), ioEvents, rt.totalMemory(), buffers.heldBytes(), accounted())) {
-            buffers.trimSpares();
-            System.gc(); // uncommits the heap's free part (-XX:-ShrinkHeapInSteps); the loop is idle
-            reclaimer.reclaimed(rt.totalMemory(), buffers.heldBytes(), accounted());
-        }
-        loop.schedule(MemoryReclaimer.CHECK_INTERVAL_MILLIS, this::checkMemory);
-    }
-
-    // --- reply_timeout: one timer for the oldest open reply slot -----------------------------
-
-    static final String REPLY_TIMEOUT_TEXT = "Message did not receive a reply (timeout by message bus)";
-    private EventLoop.Timer replyTimer;
-    private long replyTimerDeadline = -1;
-
-    /** Arms the timer for the core's earliest reply deadline if none is armed for it. */
-    private void armReplyTimer() {
-        long next = bus.nextReplyDeadline();
-        if (next < 0 || (replyTimer != null && replyTimerDeadline <= next)) {
-            return;
-        }
-        if (replyTimer != null) {
-            replyTimer.cancel();
-        }
-        replyTimerDeadline = next;
-        replyTimer = loop.schedule(Math.max(0, next - System.nanoTime() / 1_000_000), () -> {
-            replyTimer = null;
-            replyTimerDeadline = -1;
-            for (DeadReply r : bus.expireReplies()) {
-                driver.emitter().error(r.caller(), r.serial(), DBusErrors.NO_REPLY, REPLY_TIMEOUT_TEXT);
-            }
-            flushDirty(); // re-arms for the next deadline
-        });
+        flusher.flushDirty();
     }
 
     /**

@@ -1,19 +1,17 @@
 // Invariants: exactly one thread (the loop thread) runs every IoHandler, task and timer, and is the
-// only thread that touches the epoll set, the fd->registration table and the timer heap; other
-// threads only enqueue into a concurrent queue and poke the eventfd. Readiness is level-triggered;
-// EPOLLHUP/EPOLLERR are always also reported as READ. A throwing handler/task/timer is logged and
+// only thread that touches the epoll set, the fd->registration table (FdTable) and the timer heap;
+// other threads only enqueue into a concurrent queue and poke the eventfd (WakeFd). Readiness is
+// level-triggered; EPOLLHUP/EPOLLERR are always also reported as READ. A throwing handler/task/timer is logged and
 // never kills the loop. The steady-state wakeup path allocates nothing: epoll results land in a
 // preallocated direct buffer and are dispatched through an fd-indexed array.
 package org.kdbusbridge.bridge.transport;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.util.Arrays;
 import java.util.Objects;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicIntegerFieldUpdater;
 
 import org.slf4j.Logger;
@@ -110,43 +108,24 @@ public final class EventLoop {
         }
     }
 
-    private static final class Registration {
-        final IoHandler handler;
-        final int generation;
-        int events;
-
-        Registration(IoHandler handler, int generation, int events) {
-            this.handler = handler;
-            this.generation = generation;
-            this.events = events;
-        }
-    }
-
     private final String name;
     private final LibC libc = LibC.INSTANCE;
     private final int epfd;
-    private final int wakeFd;
+    /** Wakes the loop from other threads; closes the loop's descriptors. */
+    private final WakeFd wake;
     private final ByteBuffer events;      // MAX_EVENTS epoll_event structs
     private final long eventsAddr;
-    private final ByteBuffer ctlEvent;    // one epoll_event for epoll_ctl
-    private final long ctlEventAddr;
-    private final ByteBuffer wakeReadBuf; // 8 bytes, loop thread
-    private final long wakeReadAddr;
-    private final long wakeWriteAddr;     // 8 bytes holding 1, shared read-only by all writers
-    @SuppressWarnings("unused")
-    private final ByteBuffer wakeWriteBuf; // keeps wakeWriteAddr's memory alive
 
     private final ConcurrentLinkedQueue<Runnable> tasks = new ConcurrentLinkedQueue<>();
-    private final AtomicBoolean wakePending = new AtomicBoolean();
-    private final Object fdLock = new Object();
-    private boolean fdsClosed; // guarded by fdLock
     private final CountDownLatch terminated = new CountDownLatch(1);
     private volatile boolean running;
     private volatile boolean shutdownRequested;
     private volatile Thread thread;
 
-    private Registration[] regs = new Registration[256];
-    private int nextGeneration = 1;
+    /** The registered fds; created with the epoll set. */
+    private final FdTable fds;
+    /** When to poll before blocking; see SpinPolicy. */
+    private final SpinPolicy spin;
 
     private final TimerHeap timers = new TimerHeap();
     private long timerSeq;
@@ -159,10 +138,6 @@ public final class EventLoop {
     /** {@code settings}: the spin budgets and yield (the other fields are not the loop's). */
     public EventLoop(String name, TransportSettings settings) {
         this.name = Objects.requireNonNull(name, "name");
-        this.spinNanos = settings.spinNanos();
-        this.relaySpinNanos = settings.relaySpinNanos();
-        this.spinYield = settings.spinYield();
-        this.hotWaitNanos = 10 * spinNanos;
         int ep = libc.epoll_create1(LibC.EPOLL_CLOEXEC);
         if (ep < 0) {
             throw new IllegalStateException("epoll_create1: " + LibC.Native.strerror(LibC.Native.errno()));
@@ -174,18 +149,13 @@ public final class EventLoop {
             throw new IllegalStateException("eventfd: " + LibC.Native.strerror(e));
         }
         epfd = ep;
-        wakeFd = ev;
+        wake = new WakeFd(this.name, libc, ev, ep);
         events = ByteBuffer.allocateDirect(MAX_EVENTS * LibC.Native.EPOLL_EVENT_SIZE).order(ByteOrder.nativeOrder());
         eventsAddr = LibC.Native.address(events);
-        ctlEvent = ByteBuffer.allocateDirect(16).order(ByteOrder.nativeOrder());
-        ctlEventAddr = LibC.Native.address(ctlEvent);
-        wakeReadBuf = ByteBuffer.allocateDirect(8).order(ByteOrder.nativeOrder());
-        wakeReadAddr = LibC.Native.address(wakeReadBuf);
-        wakeWriteBuf = ByteBuffer.allocateDirect(8).order(ByteOrder.nativeOrder());
-        wakeWriteBuf.putLong(0, 1L);
-        wakeWriteAddr = LibC.Native.address(wakeWriteBuf);
+        fds = new FdTable(this.name, libc, ep);
+        spin = new SpinPolicy(settings, libc, ep, eventsAddr, MAX_EVENTS);
         // the eventfd uses generation 0 and is not in the table
-        if (ctl(LibC.EPOLL_CTL_ADD, wakeFd, LibC.EPOLLIN, 0) < 0) {
+        if (fds.ctl(LibC.EPOLL_CTL_ADD, ev, LibC.EPOLLIN, 0) < 0) {
             int e = LibC.Native.errno();
             libc.close(ev);
             libc.close(ep);
@@ -231,72 +201,25 @@ public final class EventLoop {
      */
     public void register(int fd, int events, IoHandler h) {
         checkLoopThread();
-        Objects.requireNonNull(h, "handler");
-        if (fd < 0) {
-            throw new IllegalArgumentException("bad fd " + fd);
-        }
-        if (fd >= regs.length) {
-            regs = Arrays.copyOf(regs, Math.max(fd + 1, regs.length * 2));
-        }
-        int gen = nextGeneration++;
-        if (nextGeneration == 0) {
-            nextGeneration = 1;
-        }
-        if (ctl(LibC.EPOLL_CTL_ADD, fd, events & (READ | WRITE), gen) < 0) {
-            throw new IllegalStateException("epoll_ctl(ADD, fd " + fd + "): "
-                    + LibC.Native.strerror(LibC.Native.errno()));
-        }
-        if (regs[fd] != null) {
-            // the kernel accepted the ADD, so the old fd was closed without unregister()
-            LOG.warn("{}: fd {} re-registered without unregister(); dropping the stale handler", name, fd);
-            dropRegistration(fd);
-        }
-        regs[fd] = new Registration(h, gen, events & (READ | WRITE));
-        if ((events & WRITE) != 0) {
-            writeArmed++;
-        }
+        fds.register(fd, events, h);
     }
 
     /** Changes the interest set of a registered fd. Loop thread only. */
     public void modify(int fd, int events) {
         checkLoopThread();
-        Registration r = fd >= 0 && fd < regs.length ? regs[fd] : null;
-        if (r == null) {
-            throw new IllegalStateException("fd " + fd + " not registered");
-        }
-        int ev = events & (READ | WRITE);
-        if (ev == r.events) {
-            return;
-        }
-        if (ctl(LibC.EPOLL_CTL_MOD, fd, ev, r.generation) < 0) {
-            throw new IllegalStateException("epoll_ctl(MOD, fd " + fd + "): "
-                    + LibC.Native.strerror(LibC.Native.errno()));
-        }
-        writeArmed += ((ev & WRITE) != 0 ? 1 : 0) - ((r.events & WRITE) != 0 ? 1 : 0);
-        r.events = ev;
+        fds.modify(fd, events);
     }
 
     /** Current interest set of fd, or -1 if not registered. Loop thread only. */
     public int interest(int fd) {
         checkLoopThread();
-        Registration r = fd >= 0 && fd < regs.length ? regs[fd] : null;
-        return r == null ? -1 : r.events;
+        return fds.interest(fd);
     }
 
     /** Removes fd from the loop; no further events are delivered for it. Loop thread only. Idempotent. */
     public void unregister(int fd) {
         checkLoopThread();
-        if (fd < 0 || fd >= regs.length || regs[fd] == null) {
-            return;
-        }
-        dropRegistration(fd);
-        if (ctl(LibC.EPOLL_CTL_DEL, fd, 0, 0) < 0) {
-            int e = LibC.Native.errno();
-            // EBADF/ENOENT: fd already closed (the kernel dropped it from the set) - harmless
-            if (e != LibC.EBADF && e != LibC.ENOENT) {
-                LOG.warn("{}: epoll_ctl(DEL, fd {}): {}", name, fd, LibC.Native.strerror(e));
-            }
-        }
+        fds.unregister(fd);
     }
 
     /**
@@ -306,23 +229,7 @@ public final class EventLoop {
      */
     public void forgetBeforeClose(int fd) {
         checkLoopThread();
-        if (fd >= 0 && fd < regs.length && regs[fd] != null) {
-            dropRegistration(fd);
-        }
-    }
-
-    private void dropRegistration(int fd) {
-        if ((regs[fd].events & WRITE) != 0) {
-            writeArmed--;
-        }
-        regs[fd] = null;
-    }
-
-    private int ctl(int op, int fd, int ev, int generation) {
-        ctlEvent.putInt(0, ev);
-        long data = ((long) generation << 32) | (fd & 0xffffffffL);
-        ctlEvent.putLong(LibC.Native.EPOLL_DATA_OFFSET, data);
-        return libc.epoll_ctl(epfd, op, fd, ctlEventAddr);
+        fds.forget(fd);
     }
 
     // ---------------------------------------------------------------- tasks
@@ -332,28 +239,7 @@ public final class EventLoop {
         Objects.requireNonNull(task, "task");
         tasks.add(task);
         if (!inLoop()) {
-            wakeup();
-        }
-    }
-
-    private void wakeup() {
-        if (wakePending.compareAndSet(false, true)) {
-            writeWakeFd();
-        }
-    }
-
-    private void writeWakeFd() {
-        synchronized (fdLock) { // never write to the fd number after it was closed (and maybe reused)
-            if (fdsClosed) {
-                return;
-            }
-            long n = libc.write(wakeFd, wakeWriteAddr, 8);
-            if (n < 0) {
-                int e = LibC.Native.errno();
-                if (e != LibC.EAGAIN) { // EAGAIN: counter saturated, loop is woken anyway
-                    LOG.warn("{}: eventfd write: {}", name, LibC.Native.strerror(e));
-                }
-            }
+            wake.wake();
         }
     }
 
@@ -372,7 +258,7 @@ public final class EventLoop {
         if (inLoop() || thread == null) {
             synchronized (this) { // only contended before start()
                 Timer t = new Timer(this, task, deadline, timerSeq++);
-                heapAdd(t);
+                timers.add(t);
                 return t;
             }
         }
@@ -382,14 +268,10 @@ public final class EventLoop {
         }
         execute(() -> {
             if (t.state == Timer.PENDING) {
-                heapAdd(t);
+                timers.add(t);
             }
         });
         return t;
-    }
-
-    private void heapAdd(Timer t) {
-        timers.add(t);
     }
 
     private void heapRemove(Timer t) {
@@ -405,91 +287,17 @@ public final class EventLoop {
     // ----------------------------------------------------------------- loop
 
     /**
-     * Adaptive spinning (the idle strategy of busy I/O loops such as Aeron's): before it blocks,
-     * the loop may poll epoll without sleeping for a short budget. A sleeping loop costs each
-     * message that arrives next a wake-up from an idle CPU (an IPI; slow in a VM), and the
-     * sender waits through it. Two budgets:
-     * <ul>
-     * <li>spinNanos (5 us) while traffic is dense (the last sleep ended within hotWaitNanos).
-     * That is about what a sleep and a wake-up cost the loop anyway, so it is CPU-neutral: on
-     * 2 vCPUs connect + Hello + RequestName + close went from 0.95x to 1.07x dbus-broker's rate
-     * at 0.97x its CPU per connection.</li>
-     * <li>relaySpinNanos (30 us) right after the loop relayed a call or a reply between two
-     * peers ({@link #expectRelay()}): the service's reply, or the caller's next call, is usually
-     * that close. A synchronous call through the bus went from a p50 of 65 to 43 us (p99 0.74x
-     * dbus-broker's; 20 us gave the same p50 and a p99 of 1.1x), for ~40 % more bus CPU per
-     * call. Hinting only one of the two legs made it worse (75 us), so both are hinted. Not
-     * while some connection waits for EPOLLOUT: then the loop waits for a slow reader, and a
-     * spin would take CPU from it.</li>
-     * </ul>
-     * Between polls the loop yields its CPU (spinYield). An idle bus never spins, and a spin
-     * that found nothing makes the next 1, 2, 4 ... 64 sleeps skip it, so a lone client calling
-     * a slow service costs little CPU. -Dkdbus.spinMicros=N and -Dkdbus.relaySpinMicros=N set
-     * the budgets; 0 turns either off (docs/performance.md; read by TransportSettings).
-     */
-    private final long spinNanos;
-    private final long relaySpinNanos;
-    /**
-     * sched_yield(2) between polls. A Unix socket write wakes its reader with a "sync" hint,
-     * so the scheduler often queues the reader on the writer's CPU, where a spinning loop kept
-     * it waiting out the whole budget: the p50 of a synchronous call went to ~80 us in some
-     * runs and connect fell to ~11k/s. Yielding lets it run at once. -Dkdbus.spinYield=false
-     * turns it off.
-     */
-    private final boolean spinYield;
-    private final long hotWaitNanos;
-    /** How long the last blocking wait lasted before events came (MAX_VALUE: a timeout). */
-    private long lastWaitNanos = Long.MAX_VALUE;
-    private static final int MAX_SPIN_PENALTY = 64;
-    /** Sleeps left before the next spin, and how many the last miss cost (doubles per miss). */
-    private int spinSkip;
-    private int spinPenalty;
-    /** Set by expectRelay() since the last wait. */
-    private boolean relayed;
-    /** Registrations whose interest includes WRITE (connections with output the kernel refused). */
-    private int writeArmed;
-
-    /**
      * The caller just relayed a call or a reply between two peers, so more traffic is likely
      * within microseconds: the next wait spins for the longer budget. Loop thread only.
      */
     public void expectRelay() {
-        relayed = true;
+        spin.expectRelay();
     }
 
     /** Registrations with WRITE interest (loop thread only; for tests). */
     int writeArmedCount() {
         checkLoopThread();
-        return writeArmed;
-    }
-
-    /** The spin budget for the coming wait, in ns (0: block at once). */
-    private long spinBudget(int timeout) {
-        boolean relay = relayed;
-        relayed = false;
-        if (timeout == 0) {
-            return 0;
-        }
-        if (relay && writeArmed == 0 && relaySpinNanos > 0) {
-            return relaySpinNanos;
-        }
-        return lastWaitNanos < hotWaitNanos ? spinNanos : 0;
-    }
-
-    /** Polls (timeout 0) for up to budget ns; returns the events found, or 0. */
-    private int spinPoll(long budget) {
-        long start = System.nanoTime();
-        do {
-            int n = libc.epoll_wait(epfd, eventsAddr, MAX_EVENTS, 0);
-            if (n != 0) {
-                lastWaitNanos = System.nanoTime() - start;
-                return n; // (n < 0: the blocking call below reports it)
-            }
-            if (spinYield) {
-                libc.sched_yield();
-            }
-        } while (System.nanoTime() - start < budget);
-        return 0;
+        return fds.writeArmed();
     }
 
     private void run() {
@@ -501,23 +309,11 @@ public final class EventLoop {
                     break;
                 }
                 int timeout = computeTimeout();
-                int n = 0;
-                long budget = spinBudget(timeout);
-                if (budget > 0) {
-                    if (spinSkip > 0) {
-                        spinSkip--;
-                    } else {
-                        n = spinPoll(budget);
-                        // A spin that finds nothing (a lone client calling one at a time) is
-                        // CPU for nothing: back off exponentially, and start over on a hit.
-                        spinPenalty = n != 0 ? 0 : Math.min(MAX_SPIN_PENALTY, Math.max(1, spinPenalty * 2));
-                        spinSkip = spinPenalty;
-                    }
-                }
+                int n = spin.spinBeforeWait(timeout, fds.writeArmed());
                 if (n == 0) {
                     long t0 = System.nanoTime();
                     n = libc.epoll_wait(epfd, eventsAddr, MAX_EVENTS, timeout);
-                    lastWaitNanos = n > 0 ? System.nanoTime() - t0 : Long.MAX_VALUE;
+                    spin.waited(n, t0);
                 }
                 if (n < 0) {
                     int e = LibC.Native.errno();
@@ -536,7 +332,7 @@ public final class EventLoop {
             LOG.error("{}: event loop died", name, t);
         } finally {
             running = false;
-            closeFds();
+            wake.closeAll();
             tasks.clear();
             LOG.debug("{}: event loop stopped", name);
             terminated.countDown();
@@ -550,13 +346,13 @@ public final class EventLoop {
         int fd = (int) data;
         int gen = (int) (data >>> 32);
         if (gen == 0) {
-            if (fd == wakeFd) {
-                drainWakeFd();
+            if (fd == wake.fd()) {
+                wake.drain();
             }
             return;
         }
-        Registration r = fd >= 0 && fd < regs.length ? regs[fd] : null;
-        if (r == null || r.generation != gen) {
+        IoHandler h = fds.handler(fd, gen);
+        if (h == null) {
             return; // unregistered (or replaced) earlier in this batch
         }
         int ready = ev & (READ | WRITE | ERROR | HUP);
@@ -564,24 +360,10 @@ public final class EventLoop {
             ready |= READ;
         }
         try {
-            r.handler.onReady(fd, ready);
+            h.onReady(fd, ready);
         } catch (Throwable t) {
             LOG.error("{}: handler for fd {} threw", name, fd, t);
         }
-    }
-
-    private void drainWakeFd() {
-        long n = libc.read(wakeFd, wakeReadAddr, 8);
-        if (n < 0) {
-            int e = LibC.Native.errno();
-            if (e != LibC.EAGAIN) {
-                LOG.warn("{}: eventfd read: {}", name, LibC.Native.strerror(e));
-            }
-        }
-        // Clear AFTER consuming the counter and BEFORE the next runTasks(): a task added before this
-        // point is run by that runTasks(); an execute() after it wins the CAS and writes again.
-        // (Clearing before the read could consume a write whose CAS left the flag set -> lost wakeup.)
-        wakePending.set(false);
     }
 
     private void runTasks() {
@@ -644,7 +426,7 @@ public final class EventLoop {
         if (thread == null) {
             synchronized (this) {
                 if (thread == null) {
-                    closeFds();
+                    wake.closeAll();
                     thread = Thread.currentThread(); // prevents a later start()
                     terminated.countDown();
                     return;
@@ -652,17 +434,7 @@ public final class EventLoop {
             }
         }
         if (!inLoop()) {
-            writeWakeFd();
-        }
-    }
-
-    private void closeFds() {
-        synchronized (fdLock) {
-            if (!fdsClosed) {
-                fdsClosed = true;
-                libc.close(wakeFd);
-                libc.close(epfd);
-            }
+            wake.write();
         }
     }
 

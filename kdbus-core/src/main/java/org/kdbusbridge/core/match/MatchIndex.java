@@ -1,7 +1,6 @@
 package org.kdbusbridge.core.match;
 
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
@@ -33,7 +32,7 @@ import org.kdbusbridge.core.name.NameRegistry;
  * without eavesdrop), and the bucket is determined by the rule plus the kind recorded in the
  * entry: the kind is one the rule has a key for (ARG0 only for a rule with none of the other
  * keys, WILD only for one without any), and the bucket is the table's, under that key; a
- * bucket of one entry is that entry, of more a Bucket whose entries know their index; no map
+ * bucket of one entry is that entry, of more a MatchBucket whose entries know their index; no map
  * holds an empty bucket or an empty arg0 map; an owner's list is never empty, its length is
  * the owner's {@link Connection#matchRuleCount}, the lists together hold {@link #size} entries
  * and each table's buckets together its {@code size}; {@link #checkInvariants} verifies this;
@@ -45,7 +44,7 @@ import org.kdbusbridge.core.name.NameRegistry;
  * of the names the connection primary-owns. The order of reported recipients is unspecified.
  */
 public final class MatchIndex {
-    // Where an entry is, in the order add prefers them on equal cost.
+    // Where an entry is (MatchEntry's kind), in the order add prefers them on equal cost.
     static final int NONE = 0;
     static final int MEMBER_ARG0 = 1;
     static final int PATH = 2;
@@ -55,77 +54,10 @@ public final class MatchIndex {
     static final int IFACE = 6;
     static final int ARG0 = 7;
     static final int WILD = 8;
-    private static final int KIND_BITS = 4;
-    private static final int KIND_MASK = (1 << KIND_BITS) - 1;
 
-    static final class Entry {
-        final Connection owner;
-        final MatchRule rule;
-        /** The kind of bucket (low bits) and, in a Bucket, the index in it (high bits). */
-        int where;
-
-        Entry(Connection owner, MatchRule rule) {
-            this.owner = owner;
-            this.rule = rule;
-        }
-
-        int kind() {
-            return where & KIND_MASK;
-        }
-
-        int index() {
-            return where >>> KIND_BITS;
-        }
-
-        void setIndex(int i) {
-            where = (i << KIND_BITS) | (where & KIND_MASK);
-        }
-    }
-
-    /** Two or more entries; removal moves the last one into the gap. */
-    static final class Bucket {
-        Entry[] entries = new Entry[2];
-        int size;
-
-        void add(Entry e) {
-            if (size == entries.length) {
-                entries = Arrays.copyOf(entries, size * 2);
-            }
-            e.setIndex(size);
-            entries[size++] = e;
-        }
-
-        void remove(Entry e) {
-            int i = e.index();
-            if (i >= size || entries[i] != e) {
-                throw new IllegalStateException("match rule entry is not in its bucket");
-            }
-            Entry last = entries[--size];
-            entries[i] = last;
-            last.setIndex(i);
-            entries[size] = null;
-            if (size >= 4 && size * 4 <= entries.length) {
-                entries = Arrays.copyOf(entries, entries.length / 2);
-            }
-        }
-    }
-
-    /** One table's buckets; a map's value is an Entry or a Bucket (MEMBER_ARG0: a map by arg0). */
-    static final class Table {
-        final StringMap byMemberArg0 = new StringMap();
-        final StringMap byPath = new StringMap();
-        final StringMap byMember = new StringMap();
-        final StringMap bySender = new StringMap();
-        final StringMap byPathNamespace = new StringMap();
-        final StringMap byIface = new StringMap();
-        final StringMap byArg0 = new StringMap();
-        Object wild;
-        int size;
-    }
-
-    final Table broadcasts = new Table();
-    final Table eavesdroppers = new Table();
-    final IdentityHashMap<Connection, ArrayList<Entry>> byOwner = new IdentityHashMap<>();
+    final MatchTable broadcasts = new MatchTable();
+    final MatchTable eavesdroppers = new MatchTable();
+    final IdentityHashMap<Connection, ArrayList<MatchEntry>> byOwner = new IdentityHashMap<>();
     private final String driverName;
     int size;
     int peakSize;
@@ -152,12 +84,12 @@ public final class MatchIndex {
     }
 
     public void add(Connection owner, MatchRule rule) {
-        Entry e = new Entry(owner, rule);
-        Table t = table(rule);
+        MatchEntry e = new MatchEntry(owner, rule);
+        MatchTable t = table(rule);
         if (t != null) {
-            int kind = choose(t, rule);
+            int kind = t.choose(rule);
             e.where = kind;
-            link(t, kind, e);
+            t.link(kind, e);
             assert MatchIndexInvariants.holds(t, kind, e) : "match rule entry not in the bucket it was put in";
         }
         byOwner.computeIfAbsent(owner, k -> new ArrayList<>(4)).add(e);
@@ -180,12 +112,12 @@ public final class MatchIndex {
 
     /** Removes one instance of an equal rule (the most recently added); false if the owner has none. */
     public boolean remove(Connection owner, MatchRule rule) {
-        ArrayList<Entry> mine = byOwner.get(owner);
+        ArrayList<MatchEntry> mine = byOwner.get(owner);
         if (mine == null) {
             return false;
         }
         for (int i = mine.size() - 1; i >= 0; i--) {
-            Entry e = mine.get(i);
+            MatchEntry e = mine.get(i);
             if (e.rule.equals(rule)) {
                 mine.remove(i);
                 if (mine.isEmpty()) {
@@ -199,20 +131,18 @@ public final class MatchIndex {
     }
 
     public void removeAll(Connection owner) {
-        ArrayList<Entry> mine = byOwner.remove(owner);
+        ArrayList<MatchEntry> mine = byOwner.remove(owner);
         if (mine != null) {
-            for (Entry e : mine) {
+            for (MatchEntry e : mine) {
                 unlink(e);
             }
         }
     }
 
-    private void unlink(Entry e) {
+    private void unlink(MatchEntry e) {
         int kind = e.kind();
         if (kind != NONE) {
-            Table t = table(e.rule);
-            relink(t, kind, e, false);
-            t.size--;
+            table(e.rule).unlink(kind, e);
         }
         e.owner.addMatchRuleCount(-1);
         size--;
@@ -227,9 +157,9 @@ public final class MatchIndex {
     /** The rules of one connection, in the order they were added. */
     public List<MatchRule> rulesOf(Connection owner) {
         List<MatchRule> out = new ArrayList<>();
-        ArrayList<Entry> mine = byOwner.get(owner);
+        ArrayList<MatchEntry> mine = byOwner.get(owner);
         if (mine != null) {
-            for (Entry e : mine) {
+            for (MatchEntry e : mine) {
                 out.add(e.rule);
             }
         }
@@ -260,7 +190,7 @@ public final class MatchIndex {
         }
     }
 
-    private void probe(Table t, Message m, Connection addressed, NameRegistry names, List<Connection> out) {
+    private void probe(MatchTable t, Message m, Connection addressed, NameRegistry names, List<Connection> out) {
         String member = m.member();
         String path = m.path();
         String iface = m.iface();
@@ -365,18 +295,18 @@ public final class MatchIndex {
         if (slot == null) {
             return;
         }
-        if (slot instanceof Entry e) {
+        if (slot instanceof MatchEntry e) {
             check(e, m, addressed, names, out);
             return;
         }
-        Bucket b = (Bucket) slot;
-        Entry[] entries = b.entries;
+        MatchBucket b = (MatchBucket) slot;
+        MatchEntry[] entries = b.entries;
         for (int i = 0, n = b.size; i < n; i++) {
             check(entries[i], m, addressed, names, out);
         }
     }
 
-    private void check(Entry e, Message m, Connection addressed, NameRegistry names, List<Connection> out) {
+    private void check(MatchEntry e, Message m, Connection addressed, NameRegistry names, List<Connection> out) {
         candidatesChecked++;
         Connection owner = e.owner;
         if (owner.isClosed()) {
@@ -447,140 +377,13 @@ public final class MatchIndex {
     // ---------------------------------------------------------------- placement
 
     /** The table a rule belongs in, or null if it can never match (destination, no eavesdrop). */
-    Table table(MatchRule r) {
+    MatchTable table(MatchRule r) {
         if (r.eavesdrop) {
             return eavesdroppers;
         }
         return r.destination == null ? broadcasts : null;
     }
 
-    /** The keyed kinds in the order {@link #choose} prefers them on equal cost. */
-    private static final int[] KEYED = {MEMBER_ARG0, PATH, MEMBER, SENDER, PATH_NAMESPACE, IFACE};
-
-    /** Marks a kind whose key the rule does not have. */
-    private static final Object NO_KEY = new Object();
-
-    /** The kind of bucket {@code r} goes into: see the class comment. */
-    private static int choose(Table t, MatchRule r) {
-        String a0 = r.plainArg0();
-        int best = -1;
-        int bestCost = Integer.MAX_VALUE;
-        for (int i = 0; i < KEYED.length && bestCost > 0; i++) {
-            Object slot = slotFor(t, r, a0, KEYED[i]);
-            if (slot != NO_KEY) {
-                int c = cost(slot, r);
-                if (c < bestCost) {
-                    best = KEYED[i];
-                    bestCost = c;
-                }
-            }
-        }
-        if (best >= 0) {
-            return best;
-        }
-        return a0 != null ? ARG0 : WILD;
-    }
-
-    /** What the bucket of {@code kind} holds under r's key now, or NO_KEY if r has no such key. */
-    static Object slotFor(Table t, MatchRule r, String a0, int kind) {
-        switch (kind) {
-            case MEMBER_ARG0: {
-                if (r.member == null || a0 == null) {
-                    return NO_KEY;
-                }
-                StringMap byArg0 = (StringMap) t.byMemberArg0.get(r.member);
-                return byArg0 == null ? null : byArg0.get(a0);
-            }
-            case PATH:
-                return r.path == null ? NO_KEY : t.byPath.get(r.path);
-            case MEMBER:
-                return r.member == null ? NO_KEY : t.byMember.get(r.member);
-            case SENDER:
-                return r.sender == null ? NO_KEY : t.bySender.get(r.sender);
-            case PATH_NAMESPACE:
-                return r.pathNamespace == null ? NO_KEY : t.byPathNamespace.get(r.pathNamespace);
-            case IFACE:
-                return r.iface == null ? NO_KEY : t.byIface.get(r.iface);
-            default:
-                throw new IllegalArgumentException("kind " + kind);
-        }
-    }
-
-    /** What joining a bucket costs lookups: nothing if it is empty or holds an equal rule, else its size. */
-    private static int cost(Object slot, MatchRule r) {
-        if (slot == null) {
-            return 0;
-        }
-        if (slot instanceof Entry e) {
-            return e.rule.equals(r) ? 0 : 1;
-        }
-        Bucket b = (Bucket) slot;
-        return b.entries[0].rule.equals(r) ? 0 : b.size;
-    }
-
-    private static void link(Table t, int kind, Entry e) {
-        relink(t, kind, e, true);
-        t.size++;
-    }
-
-    /** Adds {@code e} to (or removes it from) the bucket of {@code kind} under its rule's key. */
-    private static void relink(Table t, int kind, Entry e, boolean add) {
-        MatchRule r = e.rule;
-        switch (kind) {
-            case MEMBER_ARG0 -> {
-                StringMap byArg0 = (StringMap) t.byMemberArg0.get(r.member);
-                if (byArg0 == null) {
-                    byArg0 = new StringMap();
-                    t.byMemberArg0.put(r.member, byArg0);
-                }
-                String a0 = r.plainArg0();
-                byArg0.put(a0, step(byArg0.get(a0), e, add));
-                if (byArg0.isEmpty()) {
-                    t.byMemberArg0.put(r.member, null);
-                }
-            }
-            case PATH -> t.byPath.put(r.path, step(t.byPath.get(r.path), e, add));
-            case MEMBER -> t.byMember.put(r.member, step(t.byMember.get(r.member), e, add));
-            case SENDER -> t.bySender.put(r.sender, step(t.bySender.get(r.sender), e, add));
-            case PATH_NAMESPACE -> t.byPathNamespace.put(r.pathNamespace,
-                    step(t.byPathNamespace.get(r.pathNamespace), e, add));
-            case IFACE -> t.byIface.put(r.iface, step(t.byIface.get(r.iface), e, add));
-            case ARG0 -> t.byArg0.put(r.plainArg0(), step(t.byArg0.get(r.plainArg0()), e, add));
-            default -> t.wild = step(t.wild, e, add);
-        }
-    }
-
-    private static Object step(Object slot, Entry e, boolean add) {
-        return add ? with(slot, e) : without(slot, e);
-    }
-
-    /** A bucket plus one entry. */
-    private static Object with(Object slot, Entry e) {
-        if (slot == null) {
-            return e;
-        }
-        Bucket b;
-        if (slot instanceof Entry first) {
-            b = new Bucket();
-            b.add(first);
-        } else {
-            b = (Bucket) slot;
-        }
-        b.add(e);
-        return b;
-    }
-
-    /** A bucket less one entry; null once empty, the remaining entry itself once one is left. */
-    private static Object without(Object slot, Entry e) {
-        if (slot == e) {
-            return null;
-        }
-        if (!(slot instanceof Bucket b)) {
-            throw new IllegalStateException("match rule entry is not in its bucket");
-        }
-        b.remove(e);
-        return b.size == 1 ? b.entries[0] : b;
-    }
 
     /**
      * Checks every invariant of the class comment ({@link MatchIndexInvariants}); throws
@@ -592,7 +395,7 @@ public final class MatchIndex {
 
     /** For tests: the kind of bucket each of the owner's rules is in, in the order added. */
     int[] kindsOf(Connection owner) {
-        ArrayList<Entry> mine = byOwner.get(owner);
+        ArrayList<MatchEntry> mine = byOwner.get(owner);
         if (mine == null) {
             return new int[0];
         }

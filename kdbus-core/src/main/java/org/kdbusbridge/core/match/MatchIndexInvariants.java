@@ -17,9 +17,6 @@ import java.util.Map;
 import java.util.Set;
 
 import org.kdbusbridge.core.connection.Connection;
-import org.kdbusbridge.core.match.MatchIndex.Bucket;
-import org.kdbusbridge.core.match.MatchIndex.Entry;
-import org.kdbusbridge.core.match.MatchIndex.Table;
 
 /**
  * The check of {@link MatchIndex}'s invariants (see its class comment), kept apart from the
@@ -30,7 +27,7 @@ final class MatchIndexInvariants {
     private MatchIndexInvariants() { }
 
     /** The bucket of {@code kind} under r's key in {@code t} now (null if none). */
-    static Object slotOf(Table t, int kind, MatchRule r) {
+    static Object slotOf(MatchTable t, int kind, MatchRule r) {
         switch (kind) {
             case MEMBER_ARG0: {
                 StringMap byArg0 = (StringMap) t.byMemberArg0.get(r.member);
@@ -41,14 +38,14 @@ final class MatchIndexInvariants {
             case WILD:
                 return t.wild;
             default:
-                return MatchIndex.slotFor(t, r, r.plainArg0(), kind);
+                return t.slotFor(r, r.plainArg0(), kind);
         }
     }
 
     /** Whether {@code e} is in the bucket of {@code kind} under its key (O(1)). */
-    static boolean holds(Table t, int kind, Entry e) {
+    static boolean holds(MatchTable t, int kind, MatchEntry e) {
         Object slot = slotOf(t, kind, e.rule);
-        return slot == e || (slot instanceof Bucket b && e.index() < b.size && b.entries[e.index()] == e);
+        return slot == e || (slot instanceof MatchBucket b && e.index() < b.size && b.entries[e.index()] == e);
     }
 
     /** Whether {@code r} has the key {@code kind} files it under (see the class comment). */
@@ -76,21 +73,21 @@ final class MatchIndexInvariants {
      * adding up to the table's size.
      */
     static void check(MatchIndex index) {
-        Set<Entry> listed = Collections.newSetFromMap(new IdentityHashMap<>());
+        Set<MatchEntry> listed = Collections.newSetFromMap(new IdentityHashMap<>());
         int total = 0;
         int unfiled = 0;
-        for (Map.Entry<Connection, ArrayList<Entry>> o : index.byOwner.entrySet()) {
+        for (Map.Entry<Connection, ArrayList<MatchEntry>> o : index.byOwner.entrySet()) {
             Connection owner = o.getKey();
-            ArrayList<Entry> mine = o.getValue();
+            ArrayList<MatchEntry> mine = o.getValue();
             if (mine.isEmpty() || owner.matchRuleCount() != mine.size()) {
                 throw new IllegalStateException(owner + " has " + mine.size() + " entries but counts "
                         + owner.matchRuleCount() + " rules");
             }
-            for (Entry e : mine) {
+            for (MatchEntry e : mine) {
                 if (e.owner != owner || !listed.add(e)) {
                     throw new IllegalStateException("rule " + e.rule + " is listed for " + owner + " wrongly or twice");
                 }
-                Table t = index.table(e.rule);
+                MatchTable t = index.table(e.rule);
                 int kind = e.kind();
                 if (t == null ? kind != NONE : !hasKey(e.rule, kind) || !holds(t, kind, e)) {
                     throw new IllegalStateException("rule " + e.rule + " of " + owner + " is filed as kind " + kind
@@ -106,7 +103,7 @@ final class MatchIndexInvariants {
         if (total != index.size || index.size > index.peakSize) {
             throw new IllegalStateException(index.size + " rules counted, " + total + " listed, peak " + index.peakSize);
         }
-        Set<Entry> filed = Collections.newSetFromMap(new IdentityHashMap<>());
+        Set<MatchEntry> filed = Collections.newSetFromMap(new IdentityHashMap<>());
         int inTables = checkTable(index, index.broadcasts, listed, filed) + checkTable(index, index.eavesdroppers, listed, filed);
         if (inTables + unfiled != index.size) {
             throw new IllegalStateException(inTables + " rules in buckets and " + unfiled + " in none, but " + index.size + " rules");
@@ -114,7 +111,7 @@ final class MatchIndexInvariants {
     }
 
     /** Walks one table's buckets; returns how many entries they hold. */
-    private static int checkTable(MatchIndex index, Table t, Set<Entry> listed, Set<Entry> filed) {
+    private static int checkTable(MatchIndex index, MatchTable t, Set<MatchEntry> listed, Set<MatchEntry> filed) {
         int n = 0;
         StringMap[] maps = {t.byPath, t.byMember, t.bySender, t.byPathNamespace, t.byIface, t.byArg0};
         int[] kinds = {PATH, MEMBER, SENDER, PATH_NAMESPACE, IFACE, ARG0};
@@ -141,8 +138,8 @@ final class MatchIndexInvariants {
         return n;
     }
 
-    private static int checkMap(MatchIndex index, Table t, StringMap map, int kind, String member, Set<Entry> listed,
-                         Set<Entry> filed) {
+    private static int checkMap(MatchIndex index, MatchTable t, StringMap map, int kind, String member, Set<MatchEntry> listed,
+                         Set<MatchEntry> filed) {
         map.checkInvariants();
         int n = 0;
         for (int i = 0, cap = map.capacity(); i < cap; i++) {
@@ -168,14 +165,14 @@ final class MatchIndexInvariants {
     }
 
     /** Checks one bucket (under {@code member} and {@code key} for MEMBER_ARG0); returns its size. */
-    private static int checkBucket(MatchIndex index, Table t, Object slot, int kind, String member, String key, Set<Entry> listed,
-                            Set<Entry> filed) {
-        Entry[] entries;
+    private static int checkBucket(MatchIndex index, MatchTable t, Object slot, int kind, String member, String key, Set<MatchEntry> listed,
+                            Set<MatchEntry> filed) {
+        MatchEntry[] entries;
         int n;
-        if (slot instanceof Entry e) {
-            entries = new Entry[] {e};
+        if (slot instanceof MatchEntry e) {
+            entries = new MatchEntry[] {e};
             n = 1;
-        } else if (slot instanceof Bucket b) {
+        } else if (slot instanceof MatchBucket b) {
             if (b.size < 2) {
                 throw new IllegalStateException("bucket " + key + " of kind " + kind + " has " + b.size + " entries");
             }
@@ -190,7 +187,7 @@ final class MatchIndexInvariants {
             throw new IllegalStateException("bucket " + key + " of kind " + kind + " holds " + slot);
         }
         for (int i = 0; i < n; i++) {
-            Entry e = entries[i];
+            MatchEntry e = entries[i];
             if (!listed.contains(e) || !filed.add(e) || e.kind() != kind || index.table(e.rule) != t
                     || (kind != WILD && !key.equals(keyOf(e.rule, kind)))
                     || (kind == MEMBER_ARG0 && !member.equals(e.rule.member))) {

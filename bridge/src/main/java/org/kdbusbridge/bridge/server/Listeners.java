@@ -1,0 +1,114 @@
+package org.kdbusbridge.bridge.server;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+
+import org.kdbusbridge.bridge.transport.EventLoop;
+import org.kdbusbridge.bridge.transport.SystemdSockets;
+import org.kdbusbridge.bridge.transport.TransportSettings;
+import org.kdbusbridge.bridge.transport.UnixAddress;
+import org.kdbusbridge.bridge.transport.UnixListener;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The bus's listening sockets: bound (or adopted from systemd) from the config's listen
+ * addresses at start, kept for the bus's life (a reload does not change them, as in dbus-daemon).
+ *
+ * Invariants: {@link #bindAll} binds every address or, on failure, closes what it bound and
+ * leaves none; each listener's connect address is reported once, in listen order.
+ */
+final class Listeners {
+    private static final Logger LOG = LoggerFactory.getLogger(BusServer.class);
+
+    private final String guid;
+    private final TransportSettings transport;
+    private final List<UnixListener> listeners = new ArrayList<>();
+
+    Listeners(String guid, TransportSettings transport) {
+        this.guid = guid;
+        this.transport = transport;
+    }
+
+    /** Binds every listen address; returns the connect addresses. */
+    List<String> bindAll(List<String> listen) throws IOException {
+        List<String> connect = new ArrayList<>();
+        try {
+            for (String entry : listen) {
+                for (UnixAddress a : UnixAddress.parseList(entry)) {
+                    if (a.kind() == UnixAddress.Kind.SYSTEMD) {
+                        adoptSystemdSockets(connect);
+                        continue;
+                    }
+                    if (a.kind() == UnixAddress.Kind.RUNTIME) {
+                        a = a.resolveRuntime(System::getenv);
+                    }
+                    UnixListener l = UnixListener.bind(a, guid).processFds(transport.processFd());
+                    listeners.add(l);
+                    connect.add(l.connectAddress());
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            closeAll();
+            listeners.clear();
+            throw e;
+        }
+        return connect;
+    }
+
+    /**
+     * {@code systemd:}: one listener per socket systemd passed (LISTEN_FDS), as dbus-daemon does.
+     * The variables are consumed, so a second {@code systemd:} entry finds no sockets.
+     */
+    private void adoptSystemdSockets(List<String> connect) throws IOException {
+        List<Integer> fds;
+        try {
+            fds = SystemdSockets.take();
+        } catch (IllegalArgumentException e) {
+            throw new IOException(e.getMessage(), e);
+        }
+        if (fds.isEmpty()) {
+            throw new IOException("No socket received (systemd: needs LISTEN_FDS and LISTEN_PID set for this process).");
+        }
+        int i = 0;
+        try {
+            for (; i < fds.size(); i++) {
+                UnixListener l = UnixListener.adopt(fds.get(i), guid).processFds(transport.processFd());
+                listeners.add(l);
+                connect.add(l.connectAddress());
+            }
+        } catch (IOException e) {
+            for (int j = i; j < fds.size(); j++) { // the ones not adopted yet; bindAll closes the rest
+                org.kdbusbridge.bridge.transport.LibC.INSTANCE.close(fds.get(j));
+            }
+            throw e;
+        }
+    }
+
+    /** Loop thread: starts accepting on every listener. */
+    void startAll(EventLoop loop, UnixListener.AcceptHandler onAccept) {
+        for (UnixListener l : listeners) {
+            l.start(loop, onAccept);
+        }
+    }
+
+    /** Closes every listener (removing its socket file). */
+    void closeAll() {
+        for (UnixListener l : listeners) {
+            l.close();
+        }
+    }
+
+    /** See {@link BusServer#giveSocketFilesTo}. */
+    void giveSocketFilesTo(int uid, int gid) {
+        for (UnixListener l : listeners) {
+            try {
+                l.giveSocketFileTo(uid, gid);
+            } catch (IOException | RuntimeException e) {
+                LOG.warn("Could not hand socket file {} to uid {}: {}; it will stay after exit", l.socketFile(), uid,
+                        e.toString());
+            }
+        }
+    }
+}

@@ -1,0 +1,49 @@
+package org.kdbusbridge.bridge.server;
+
+import org.kdbusbridge.bridge.transport.EventLoop;
+import org.kdbusbridge.core.bus.Bus;
+
+/**
+ * Memory goes back after a burst: every {@link MemoryReclaimer#CHECK_INTERVAL_MILLIS} the loop
+ * asks the {@link MemoryReclaimer} whether it is quiet after growth, and if so trims the spare
+ * direct buffers and collects. Loop thread only; re-schedules itself for the bus's life.
+ */
+final class MemoryWatch {
+    private final Bus bus;
+    private final DirectBuffers buffers;
+    private final EventLoop loop;
+    private final SessionFlusher flusher;
+    private final MemoryReclaimer reclaimer = new MemoryReclaimer(
+            MemoryReclaimer.DEFAULT_QUIET_NANOS, MemoryReclaimer.DEFAULT_GROWTH_BYTES,
+            MemoryReclaimer.DEFAULT_QUIET_EVENTS);
+
+    /** {@code flusher}: its socket-event count tells whether the loop is busy. */
+    MemoryWatch(BusServer server, SessionFlusher flusher) {
+        this.bus = server.bus();
+        this.buffers = server.buffers();
+        this.loop = server.loop();
+        this.flusher = flusher;
+    }
+
+    /** Loop thread: the first check. */
+    void start() {
+        loop.schedule(MemoryReclaimer.CHECK_INTERVAL_MILLIS, this::checkMemory);
+    }
+
+    /** What the core's ledgers hold for clients: rules, names, reply slots and queued messages. */
+    private long accounted() {
+        return bus.quotaUsedTotal() + bus.queued().totalBytes();
+    }
+
+    /** Trim and collect once the loop is quiet after a burst. */
+    private void checkMemory() {
+        Runtime rt = Runtime.getRuntime();
+        if (reclaimer.shouldReclaim(System.nanoTime(), flusher.ioEvents(), rt.totalMemory(), buffers.heldBytes(),
+                accounted())) {
+            buffers.trimSpares();
+            System.gc(); // uncommits the heap's free part (-XX:-ShrinkHeapInSteps); the loop is idle
+            reclaimer.reclaimed(rt.totalMemory(), buffers.heldBytes(), accounted());
+        }
+        loop.schedule(MemoryReclaimer.CHECK_INTERVAL_MILLIS, this::checkMemory);
+    }
+}
