@@ -95,28 +95,23 @@ final class ClaimMethods {
     }
 
     void addMatch(DriverCall call) throws ProtocolException {
-        Connection c = call.caller();
-        MatchRule rule = parseRule(call);
-        if (rule == null) {
-            return;
-        }
-        MatchChange add = bus.addMatch(c, rule);
-        if (!add.done()) {
-            deny(call, add.denial());
-            return;
-        }
-        out.replyEmpty(c, call.serial());
+        changeMatch(call, true);
     }
 
     void removeMatch(DriverCall call) throws ProtocolException {
+        changeMatch(call, false);
+    }
+
+    /** AddMatch or RemoveMatch: the parsed rule, then the core's change, rendered. */
+    private void changeMatch(DriverCall call, boolean add) throws ProtocolException {
         Connection c = call.caller();
         MatchRule rule = parseRule(call);
         if (rule == null) {
             return;
         }
-        MatchChange remove = bus.removeMatch(c, rule);
-        if (!remove.done()) {
-            deny(call, remove.denial());
+        MatchChange change = add ? bus.addMatch(c, rule) : bus.removeMatch(c, rule);
+        if (!change.done()) {
+            deny(call, change.denial());
             return;
         }
         out.replyEmpty(c, call.serial());

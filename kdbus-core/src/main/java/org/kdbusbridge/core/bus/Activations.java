@@ -11,7 +11,6 @@ import java.util.Set;
 import org.kdbusbridge.core.activation.Activator;
 import org.kdbusbridge.core.connection.Connection;
 import org.kdbusbridge.core.message.Message;
-import org.kdbusbridge.core.name.NameRegistry;
 
 /**
  * The activators: which names can be started, the messages waiting on them, and handing
@@ -24,38 +23,27 @@ import org.kdbusbridge.core.name.NameRegistry;
  * reply budget until then; a message handed to the owner passes the owner's receive rules.
  */
 final class Activations {
+    private final BusState state;
     private final Map<String, Activator> activators = new HashMap<>();
     private final Set<String> listedActivatable = new HashSet<>();
-    private final NameRegistry names;
     private final PolicyGate gate;
     private final QuotaGate quota;
-    private final ReplySlots replySlots;
-    private final BusLimits limits;
     private Bus.ActivationListener listener = name -> { };
     private int entries;
 
-    Activations(NameRegistry names, PolicyGate gate, QuotaGate quota, ReplySlots replySlots, BusLimits limits) {
-        this.names = names;
+    Activations(BusState state, PolicyGate gate, QuotaGate quota) {
+        this.state = state;
         this.gate = gate;
         this.quota = quota;
-        this.replySlots = replySlots;
-        this.limits = limits;
     }
+
+    /** Messages waiting on activators plus the StartServiceByName callers waiting. */
+    int entries() { return entries; }
+    void addWaiters(int delta) { entries += delta; }
+    boolean limitReached() { return entries >= state.limits().maxPendingServiceStarts; }
 
     void setListener(Bus.ActivationListener listener) {
         this.listener = listener;
-    }
-
-    int entries() {
-        return entries;
-    }
-
-    void addWaiters(int delta) {
-        entries += delta;
-    }
-
-    boolean limitReached() {
-        return entries >= limits.maxPendingServiceStarts;
     }
 
     Activator get(String name) {
@@ -120,7 +108,7 @@ final class Activations {
     /** See {@link Bus#completeActivation}. */
     ActivationCompleted completeActivation(String name) {
         Activator a = activators.get(name);
-        Connection owner = names.owner(name);
+        Connection owner = state.names().owner(name);
         if (a == null || owner == null || (a.queued() == 0 && !a.isStarting())) {
             return ActivationCompleted.NONE;
         }
@@ -153,7 +141,7 @@ final class Activations {
                 continue;
             }
             if (m.expectsReply() && m.sender() != null
-                    && (m.sender().isClosed() || !replySlots.open(owner, m.sender(), m.serial()))) {
+                    && (m.sender().isClosed() || !state.replySlots().open(owner, m.sender(), m.serial()))) {
                 // Its caller left while it waited, or a call with its serial is open already:
                 // nobody is owed a reply, so the reply budget and the charge come back.
                 quota.replyNoLongerExpected(m.sender(), 1);

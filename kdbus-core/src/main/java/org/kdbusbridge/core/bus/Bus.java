@@ -1,6 +1,5 @@
 package org.kdbusbridge.core.bus;
 
-import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
 import java.util.List;
@@ -11,15 +10,11 @@ import org.kdbusbridge.core.connection.Connection;
 import org.kdbusbridge.core.connection.ConnectionSink;
 import org.kdbusbridge.core.connection.Credentials;
 import org.kdbusbridge.core.connection.QueueLedger;
-import org.kdbusbridge.core.connection.ReceivePool;
-import org.kdbusbridge.core.connection.UidLedger;
 import org.kdbusbridge.core.match.MatchIndex;
 import org.kdbusbridge.core.match.MatchRule;
 import org.kdbusbridge.core.message.Message;
 import org.kdbusbridge.core.monitor.Monitors;
-import org.kdbusbridge.core.name.NameChange;
 import org.kdbusbridge.core.name.NameRegistry;
-import org.kdbusbridge.core.name.NameSyntax;
 import org.kdbusbridge.core.policy.PolicyQuery;
 
 /**
@@ -43,22 +38,12 @@ import org.kdbusbridge.core.policy.PolicyQuery;
  * (max_pending_service_starts) equals the messages waiting on activators plus the
  * StartServiceByName callers the launcher reports through {@link #addActivationWaiters}.
  *
- * Parts: {@link Router} routes and sequences, {@link PolicyGate} holds the one policy query
- * and every policy decision, {@link Activations} the activators and their waiting messages,
- * {@link QuotaGate} the quota's refusals and the reply budget; each states its own invariants.
- * This class is their single public facade and owns the connection table.
- *
- * Quota: every match rule and every well-known name entry (primary or queued) is charged to
- * its connection's credentials uid as it appears and released as it goes, whatever removes it
- * (the registry and the index report each one); AddMatch and RequestName check the
- * per-connection limits (neither takes a connection past max_match_rules_per_connection rules
- * or max_names_per_connection - 1 names; a reload may lower them below what it holds), then
- * whether the charge fits the uid's and the bus's {@link UserQuota}, before anything changes.
- * A call that expects a reply is charged to its caller's uid ({@link UserQuota#REPLY_SLOT_COST})
- * from the moment it counts against max_replies_per_connection (queued on an activator, or its
- * reply slot opened) until that count is given back, whatever ends it: every such change goes
- * through {@link QuotaGate#expectReply} and {@link QuotaGate#replyNoLongerExpected}. Over budget the call is
- * refused as that limit refuses it ({@link Delivery#TOO_MANY_REPLIES}).
+ * Parts, each with its own invariants at its top: {@link Router} sequences and routes;
+ * {@link PolicyGate} holds the one {@link PolicyQuery} and makes every policy decision;
+ * {@link Claims} changes names and match rules, with their limits and quota charges;
+ * {@link ConnectionTable} connects, registers and removes connections; {@link Activations}
+ * keeps the activators and their waiting messages; {@link QuotaGate} renders quota refusals
+ * and keeps the reply budget. This class is their single public facade.
  */
 public final class Bus {
     public static final String DRIVER_NAME = "org.freedesktop.DBus";
@@ -77,14 +62,8 @@ public final class Bus {
     private final QuotaGate quota;
     private final Activations activations;
     private final Router router;
-    private long nextId = 1;
-    private long nextUnique = 0;
-    private int connections;
-    /** Connections that said Hello (monitors too, as dbus-daemon counts them), in all and per uid. */
-    private int completed;
-    private final UidLedger completedPerUid = new UidLedger();
-    private int peakBusNames;
-    private int peakBusNamesPerConnection;
+    private final ConnectionTable table;
+    private final Claims claims;
     private java.util.function.LongSupplier clock = () -> System.nanoTime() / 1_000_000;
     /** Open reply slots and the reply_timeout FIFO; a closed slot gives its caller's budget back. */
     private final ReplySlots replySlots;
@@ -102,239 +81,97 @@ public final class Bus {
         this.quota = new QuotaGate(limits, quotas, () -> clock.getAsLong());
         this.replySlots = new ReplySlots(() -> limits().replyTimeout, () -> clock.getAsLong(),
                 this.quota::replyNoLongerExpected);
-        this.activations = new Activations(names, gate, this.quota, replySlots, limits);
         this.queued = new QueueLedger(quota.queues());
         this.queued.setLog(text -> this.quota.log(text), () -> clock.getAsLong());
-        this.router = new Router(byUniqueName, names, matches, monitors, replySlots, queued, gate, this.quota,
-                activations);
-        names.setEntryListener(new NameRegistry.EntryListener() {
-            @Override
-            public void added(Connection conn, String name) {
-                quotas.charge(uidOf(conn), quotas.quota().cost(name));
-                noteBusNames(conn);
-            }
-
-            @Override
-            public void removed(Connection conn, String name) {
-                quotas.release(uidOf(conn), quotas.quota().cost(name));
-            }
-        });
-        matches.setRuleListener(new MatchIndex.RuleListener() {
-            @Override
-            public void added(Connection owner, MatchRule rule) {
-                quotas.charge(uidOf(owner), quotas.quota().cost(rule));
-            }
-
-            @Override
-            public void removed(Connection owner, MatchRule rule) {
-                quotas.release(uidOf(owner), quotas.quota().cost(rule));
-            }
-        });
-    }
-
-    private static long uidOf(Connection c) {
-        return QuotaGate.uidOf(c);
+        BusState state = new BusState(limits, byUniqueName, names, matches, monitors, replySlots, queued, quotas);
+        this.activations = new Activations(state, gate, this.quota);
+        this.router = new Router(state, gate, this.quota, activations);
+        this.table = new ConnectionTable(state);
+        this.claims = new Claims(state, this.quota, table);
     }
 
     // --- match rules and names: rules, limits, quota, then the change -------------------
 
-    /**
-     * AddMatch, after the rule parsed: max_match_rules_per_connection (dbus-daemon's check
-     * and text), then the uid's quota; only then is the rule held.
-     */
-    public MatchChange addMatch(Connection c, MatchRule rule) {
-        int limit = limits.maxMatchRulesPerConnection;
-        if (c.matchRuleCount() >= limit) {
-            return new MatchChange(Denial.limitsExceeded("Connection \"" + c.uniqueName()
-                    + "\" is not allowed to add more match rules "
-                    + "(increase limits in configuration file if required; max_match_rules_per_connection=" + limit
-                    + ")", false));
-        }
-        long cost = quotas.quota().cost(rule);
-        if (!quotas.fits(uidOf(c), cost)) {
-            return new MatchChange(Denial.limitsExceeded(
-                    quota.overQuota(c, cost, "is not allowed to add more match rules", "AddMatch"), true));
-        }
-        matches.add(c, rule);
-        assert c.matchRuleCount() <= limit : "max_match_rules_per_connection exceeded";
-        return MatchChange.DONE;
-    }
+    /** AddMatch: max_match_rules_per_connection, then the uid's quota; then the rule is held. */
+    public MatchChange addMatch(Connection c, MatchRule rule) { return claims.addMatch(c, rule); }
 
     /** RemoveMatch: MatchRuleNotFound if {@code c} has no such rule. */
-    public MatchChange removeMatch(Connection c, MatchRule rule) {
-        if (!matches.remove(c, rule)) {
-            return new MatchChange(new Denial(Denial.Reason.MATCH_RULE_NOT_FOUND,
-                    "The given match rule wasn't found and can't be removed", false));
-        }
-        return MatchChange.DONE;
-    }
+    public MatchChange removeMatch(Connection c, MatchRule rule) { return claims.removeMatch(c, rule); }
 
-    /**
-     * RequestName, in dbus-daemon's order: a valid name, not a unique one, not the bus's own,
-     * one the policy lets {@code c} own; then max_names_per_connection, then, if the request
-     * would add an entry (primary or queued), the uid's quota; then the registry's change.
-     */
-    public NameOutcome requestName(Connection c, String name, int flags) {
-        if (!NameSyntax.isValidBusName(name)) {
-            return NameOutcome.denied(Denial.invalidArgs("Requested bus name \"" + name + "\" is not valid"));
-        }
-        if (name.charAt(0) == ':') {
-            return NameOutcome.denied(Denial.invalidArgs(
-                    "Cannot acquire a service starting with ':' such as \"" + name + "\""));
-        }
-        if (DRIVER_NAME.equals(name)) {
-            return NameOutcome.denied(Denial.invalidArgs("Connection \"" + c.uniqueName()
-                    + "\" is not allowed to own the service \"" + name + "\"because it is reserved for D-Bus' use only"));
-        }
-        if (!c.policy().canOwn(name)) {
-            return NameOutcome.denied(Denial.accessDenied("Connection \"" + c.uniqueName()
-                    + "\" is not allowed to own the service \"" + name
-                    + "\" due to security policies in the configuration file"));
-        }
-        int limit = limits.maxNamesPerConnection;
-        if (c.ownedNames().size() + 1 >= limit) {
-            return NameOutcome.denied(Denial.limitsExceeded("Connection \"" + c.uniqueName()
-                    + "\" is not allowed to own more services "
-                    + "(increase limits in configuration file if required; max_names_per_connection=" + limit + ")",
-                    false));
-        }
-        long cost = quotas.quota().cost(name);
-        if (names.wouldAddEntry(c, name, flags) && !quotas.fits(uidOf(c), cost)) {
-            return NameOutcome.denied(Denial.limitsExceeded(
-                    quota.overQuota(c, cost, "is not allowed to own more services", "RequestName"), true));
-        }
-        List<NameChange> changes = new ArrayList<>(1);
-        int reply = names.request(c, name, flags, changes);
-        assert reply != NameRegistry.REPLY_PRIMARY_OWNER || names.owner(name) == c : "primary owner not recorded";
-        assert c.ownedNames().size() < limit : "max_names_per_connection exceeded";
-        return new NameOutcome(reply, changes, null);
-    }
+    /** RequestName: the name's rules, own policy, max_names_per_connection, quota; then the change. */
+    public NameOutcome requestName(Connection c, String name, int flags) { return claims.requestName(c, name, flags); }
 
     /** ReleaseName: a valid name, not a unique one, not the bus's own; then the registry's change. */
-    public NameOutcome releaseName(Connection c, String name) {
-        if (!NameSyntax.isValidBusName(name)) {
-            return NameOutcome.denied(Denial.invalidArgs("Given bus name \"" + name + "\" is not valid"));
-        }
-        if (name.charAt(0) == ':') {
-            return NameOutcome.denied(Denial.invalidArgs(
-                    "Cannot release a service starting with ':' such as \"" + name + "\""));
-        }
-        if (DRIVER_NAME.equals(name)) {
-            return NameOutcome.denied(Denial.invalidArgs(
-                    "Cannot release the " + DRIVER_NAME + " service because it is owned by the bus"));
-        }
-        List<NameChange> changes = new ArrayList<>(1);
-        int reply = names.release(c, name, changes);
-        assert names.owner(name) != c : "released name still owned";
-        return new NameOutcome(reply, changes, null);
-    }
+    public NameOutcome releaseName(Connection c, String name) { return claims.releaseName(c, name); }
 
     /** Bytes of match rules, names and reply slots charged to {@code uid} now. */
-    public long quotaUsed(long uid) {
-        return quotas.used(uid);
-    }
+    public long quotaUsed(long uid) { return quotas.used(uid); }
 
     /** The ledger itself (tests in this package). */
-    UserQuotas quotas() {
-        return quotas;
-    }
+    UserQuotas quotas() { return quotas; }
 
     /** Bytes of match rules, names and reply slots charged to all uids now. */
-    public long quotaUsedTotal() {
-        return quotas.total();
-    }
+    public long quotaUsedTotal() { return quotas.total(); }
 
-    public UserQuota quota() {
-        return quotas.quota();
-    }
+    public UserQuota quota() { return quotas.quota(); }
 
     /** The ledger of queued bytes and fds (per sending uid and in all). */
-    public QueueLedger queued() {
-        return queued;
-    }
+    public QueueLedger queued() { return queued; }
 
     /** Where quota refusals are logged (already rate-limited: once per uid per minute). */
-    public void setQuotaLog(java.util.function.Consumer<String> log) {
-        quota.setLog(log);
-    }
+    public void setQuotaLog(java.util.function.Consumer<String> log) { quota.setLog(log); }
 
     /** The millisecond clock reply_timeout runs on (monotonic; tests may replace it). */
-    public void setClock(java.util.function.LongSupplier millis) {
-        this.clock = millis;
-    }
+    public void setClock(java.util.function.LongSupplier millis) { this.clock = millis; }
 
     // --- statistics (org.freedesktop.DBus.Debug.Stats) ------------------------------------
 
     /** Bus names held now: every unique name plus every owner entry of every well-known queue. */
-    public int busNameCount() {
-        return byUniqueName.size() + names.ownerEntries();
-    }
+    public int busNameCount() { return table.busNameCount(); }
 
-    public int peakBusNames() { return peakBusNames; }
-    public int peakBusNamesPerConnection() { return peakBusNamesPerConnection; }
-
-    private void noteBusNames(Connection c) {
-        c.notePeakBusNames();
-        peakBusNames = Math.max(peakBusNames, busNameCount());
-        peakBusNamesPerConnection = Math.max(peakBusNamesPerConnection, c.busNameCount());
-    }
+    public int peakBusNames() { return table.peakBusNames(); }
+    public int peakBusNamesPerConnection() { return table.peakBusNamesPerConnection(); }
 
     // --- max_pending_service_starts -------------------------------------------------------
 
     /** Messages waiting on activators plus StartServiceByName callers waiting for a start. */
-    public int pendingActivationEntries() {
-        return activations.entries();
-    }
+    public int pendingActivationEntries() { return activations.entries(); }
 
     /** The launcher's StartServiceByName callers: +1 when one waits, -n when a start ends. */
-    public void addActivationWaiters(int delta) {
-        activations.addWaiters(delta);
-    }
+    public void addActivationWaiters(int delta) { activations.addWaiters(delta); }
 
     /** Whether one more activation entry would exceed max_pending_service_starts. */
-    public boolean activationLimitReached() {
-        return activations.limitReached();
-    }
+    public boolean activationLimitReached() { return activations.limitReached(); }
 
     // --- reply_timeout --------------------------------------------------------------------
 
     /** Entries in the reply_timeout FIFO, closed ones not yet skipped included (tests). */
-    int replyDeadlineEntries() {
-        return replySlots.deadlineEntries();
-    }
+    int replyDeadlineEntries() { return replySlots.deadlineEntries(); }
 
     /** Reply slots open now (tests). */
-    long openReplySlots() {
-        return replySlots.openCount();
-    }
+    long openReplySlots() { return replySlots.openCount(); }
 
     /** Checks the reply slots' invariants against every named connection (tests). */
-    void checkReplySlots() {
-        replySlots.checkInvariants(byUniqueName.values());
-    }
+    void checkReplySlots() { replySlots.checkInvariants(byUniqueName.values()); }
 
     /** When the oldest reply slot in the FIFO times out (clock milliseconds), or -1 if none can. */
-    public long nextReplyDeadline() {
-        return replySlots.nextDeadline();
-    }
+    public long nextReplyDeadline() { return replySlots.nextDeadline(); }
 
     /**
      * Closes every reply slot whose reply_timeout has passed; returns the callers still
      * connected, each owed NoReply ("Message did not receive a reply (timeout by message
      * bus)"). A later reply to such a call is unexpected, as in dbus-daemon.
      */
-    public List<DeadReply> expireReplies() {
-        return replySlots.expire();
-    }
+    public List<DeadReply> expireReplies() { return replySlots.expire(); }
 
     public BusLimits limits() { return limits; }
     public NameRegistry names() { return names; }
     public MatchIndex matches() { return matches; }
     public long lastSequence() { return router.lastSequence(); }
-    public int connectionCount() { return connections; }
+    public int connectionCount() { return table.connectionCount(); }
 
     /** Connections that completed Hello and have not left (max_completed_connections counts these). */
-    public int completedConnectionCount() { return completed; }
+    public int completedConnectionCount() { return table.completedCount(); }
 
     /**
      * Told of each delivery the bus refuses without telling the sender: a broadcast or
@@ -348,9 +185,7 @@ public final class Bus {
         void refused(Message m, Connection addressed, Delivery reason, String text);
     }
 
-    public void setRefusalListener(RefusalListener listener) {
-        router.setRefusalListener(listener);
-    }
+    public void setRefusalListener(RefusalListener listener) { router.setRefusalListener(listener); }
 
     /** Told when a message queued on an idle activator needs the service started. */
     public interface ActivationListener {
@@ -365,17 +200,13 @@ public final class Bus {
         default void activatableLookup(String name) { }
     }
 
-    public void setActivationListener(ActivationListener listener) {
-        activations.setListener(listener);
-    }
+    public void setActivationListener(ActivationListener listener) { activations.setListener(listener); }
 
     /**
      * Where policy denials that dbus-daemon logs go (denied unicasts, denied driver messages,
      * "Would reject" for log="true" rules); the receiver should rate-limit.
      */
-    public void setPolicyLog(java.util.function.Consumer<String> log) {
-        gate.setLog(log);
-    }
+    public void setPolicyLog(java.util.function.Consumer<String> log) { gate.setLog(log); }
 
     /**
      * Makes exactly these names activatable. An activator that goes away keeps nothing:
@@ -394,30 +225,22 @@ public final class Bus {
         return activations.setActivatable(names, unlisted);
     }
 
-    public Activator activator(String name) {
-        return activations.get(name);
-    }
+    public Activator activator(String name) { return activations.get(name); }
 
     /**
      * The activator of {@code name} for a start (auto-start or StartServiceByName), after the
      * listener has had the chance to pick up service files changed since its last scan.
      */
-    public Activator lookupActivator(String name) {
-        return activations.lookup(name);
-    }
+    public Activator lookupActivator(String name) { return activations.lookup(name); }
 
     /** The names service files provide (ListActivatableNames); unlisted activators are not here. */
-    public java.util.Set<String> activatableNames() {
-        return activations.listed();
-    }
+    public java.util.Set<String> activatableNames() { return activations.listed(); }
 
     /**
      * Starts the activator of {@code name} (StartServiceByName). Returns false if the name is
      * not activatable; the listener is told only if no activation was already in flight.
      */
-    public boolean activate(String name) {
-        return activations.activate(name);
-    }
+    public boolean activate(String name) { return activations.activate(name); }
 
     /**
      * StartServiceByName's checks, in dbus-daemon's order: the pending-start limit, then a
@@ -442,100 +265,45 @@ public final class Bus {
      * pre-activation check could not know them) and whether it can take its fds; those refused
      * are not moved but returned, so their callers can be told.
      */
-    public ActivationCompleted completeActivation(String name) {
-        return activations.completeActivation(name);
-    }
+    public ActivationCompleted completeActivation(String name) { return activations.completeActivation(name); }
 
     /**
      * The activation of {@code name} failed (exec failure, exit, timeout): every waiting
      * message is returned so the bridge can send each caller the error.
      */
-    public List<Message> failActivation(String name) {
-        return activations.failActivation(name);
-    }
+    public List<Message> failActivation(String name) { return activations.failActivation(name); }
 
     /** The kdbus BYEBYE condition: nothing queued for {@code c} and no call it still owes. */
-    public boolean isIdle(Connection c) {
-        return !c.isClosed() && c.pool().isEmpty() && c.pendingIncomingReplies() == 0;
-    }
+    public boolean isIdle(Connection c) { return table.isIdle(c); }
 
     /**
-     * The second half of BYEBYE, in the same loop step as {@link #isIdle}: {@code c}'s names
-     * fall back to their activators (or are released) now, so a message sent right after
-     * lands on the activator, while what is already in its pool (the reply saying yes) is
-     * kept for the transport to write out.
+     * The second half of BYEBYE, in the same loop step as {@link #isIdle}: {@code c}'s names fall
+     * back to their activators now, while what is in its pool is kept for the transport to write.
      */
-    public Disconnect disconnectKeepingQueue(Connection c) {
-        return disconnect(c, false);
-    }
+    public Disconnect disconnectKeepingQueue(Connection c) { return table.disconnect(c, false); }
 
     /** A new, not yet registered connection (Hello makes it active). */
-    public Connection connect(Credentials credentials, ConnectionSink sink) {
-        connections++;
-        ReceivePool pool = new ReceivePool(limits.maxOutgoingBytes, limits.maxQueuedMessages, queued);
-        pool.setMaxFds(limits.maxOutgoingUnixFds);
-        pool.setOwnerUid(credentials == null ? -1 : credentials.uid());
-        Connection c = new Connection(nextId++, credentials, sink, pool);
-        c.setIncomingLimits(limits.maxIncomingBytes, limits.maxIncomingUnixFds);
-        return c;
-    }
+    public Connection connect(Credentials credentials, ConnectionSink sink) { return table.connect(credentials, sink); }
 
     /**
-     * Hello: registers the connection under its unique name, unless max_completed_connections
-     * or (for its authenticated uid) max_connections_per_user is reached, checked in that
-     * order as dbus-daemon's bus_connections_check_limits does. A refused connection keeps
-     * no name and may try again.
+     * Hello: registers {@code c} under its unique name unless max_completed_connections, then
+     * max_connections_per_user, is reached; a refused connection keeps no name and may retry.
      */
-    public Registration hello(Connection c) {
-        if (completed >= limits.maxCompletedConnections) {
-            return new Registration(null, Registration.Limit.MAX_COMPLETED_CONNECTIONS);
-        }
-        long uid = c.authenticatedUid();
-        long ofUid = uid < 0 ? 0 : completedPerUid.get(uid);
-        if (uid >= 0 && ofUid >= limits.maxConnectionsPerUser) {
-            return new Registration(null, Registration.Limit.MAX_CONNECTIONS_PER_USER);
-        }
-        String unique = ":1." + nextUnique++;
-        c.setUniqueNameOnce(unique);
-        byUniqueName.put(unique, c);
-        completed++;
-        if (uid >= 0) {
-            completedPerUid.add(uid, 1);
-        }
-        noteBusNames(c);
-        assert completed <= connections && byUniqueName.get(unique) == c : "registered connection not counted";
-        return new Registration(new NameChange(unique, null, c), null);
-    }
-
-    private void forgetCompleted(Connection c) {
-        completed--;
-        long uid = c.authenticatedUid();
-        if (uid >= 0) {
-            completedPerUid.add(uid, -1);
-        }
-    }
+    public Registration hello(Connection c) { return table.hello(c); }
 
     /** The connection owning {@code name} (unique or well-known), or null. */
-    public Connection resolve(String name) {
-        return router.resolve(name);
-    }
+    public Connection resolve(String name) { return router.resolve(name); }
 
-    public Collection<Connection> activeConnections() {
-        return byUniqueName.values();
-    }
+    public Collection<Connection> activeConnections() { return byUniqueName.values(); }
 
     /** The next sequence number, for a message the bus itself originates. */
-    public long sequence() {
-        return router.sequence();
-    }
+    public long sequence() { return router.sequence(); }
 
     /**
      * Routes a message from an active client. The driver handles messages to
      * org.freedesktop.DBus before they get here.
      */
-    public Delivery send(Connection from, Message m) {
-        return router.send(from, m);
-    }
+    public Delivery send(Connection from, Message m) { return router.send(from, m); }
 
     /**
      * A bus-originated unicast to a well-known name (systemd's ActivationRequest, the
@@ -544,9 +312,7 @@ public final class Bus {
      * would be. Without owner or activator it is only shown to monitors and SERVICE_UNKNOWN
      * returned.
      */
-    public Delivery emitToName(Message m) {
-        return router.emitToName(m);
-    }
+    public Delivery emitToName(Message m) { return router.emitToName(m); }
 
     /**
      * A client's message to the driver: may {@code from}'s send rules send {@code q} to
@@ -554,166 +320,78 @@ public final class Bus {
      * destination and requested reply are set here; {@link #policyQuery()} gives one to fill. On
      * false, {@link #driverDenialText} with the same query gives the AccessDenied text.
      */
-    public boolean checkSendToDriver(Connection from, PolicyQuery q) {
-        return gate.checkSendToDriver(from, q);
-    }
+    public boolean checkSendToDriver(Connection from, PolicyQuery q) { return gate.checkSendToDriver(from, q); }
 
     /** The AccessDenied text of the query {@link #checkSendToDriver} just refused (computed again). */
-    public String driverDenialText(Connection from, PolicyQuery q) {
-        return gate.driverDenialText(from, q);
-    }
+    public String driverDenialText(Connection from, PolicyQuery q) { return gate.driverDenialText(from, q); }
 
     /**
      * The bus's reusable query, cleared, for {@link #checkSendToDriver}: the next check refills
      * it, so fill it and pass it at once.
      */
-    public PolicyQuery policyQuery() {
-        return gate.query();
-    }
+    public PolicyQuery policyQuery() { return gate.query(); }
 
     /**
      * The AccessDenied text of a message {@link #send} just refused with
      * {@link Delivery#ACCESS_DENIED} (dbus-daemon's complaint format). Call before anything else
      * changes the bus: it recomputes the check that refused it, which allocates only here.
      */
-    public String denialText(Message m) {
-        return router.denialText(m);
-    }
+    public String denialText(Message m) { return router.denialText(m); }
 
     /** A bus-originated signal with no destination, to every matching rule. */
-    public void emitSignal(Message m) {
-        router.emitSignal(m);
-    }
+    public void emitSignal(Message m) { router.emitSignal(m); }
 
     /** A client's message to the driver: sequenced and shown to monitors, routed by nobody. */
-    public void admitToDriver(Connection from, Message m) {
-        router.admitToDriver(from, m);
-    }
+    public void admitToDriver(Connection from, Message m) { router.admitToDriver(from, m); }
 
-    public boolean hasMonitors() {
-        return !monitors.isEmpty();
-    }
+    public boolean hasMonitors() { return !monitors.isEmpty(); }
 
-    public boolean isMonitor(Connection c) {
-        return monitors.isMonitor(c);
-    }
+    public boolean isMonitor(Connection c) { return monitors.isMonitor(c); }
 
     /**
-     * BecomeMonitor, first half: {@code c} loses every name (its unique name first, then the
-     * well-known ones in the order it got them, as dbus-daemon releases them), its visibility
-     * and its reply slots: callers it owes a reply are returned as dead replies
-     * (they get NoReply, as in dbus-daemon's bus_connection_drop_pending_replies), and calls it
-     * made are forgotten. {@link #startMonitoring} then makes it a monitor.
+     * BecomeMonitor, first half: {@code c} loses every name, its visibility and its reply slots
+     * (callers it owes a reply are returned, owed NoReply); {@link #startMonitoring} follows.
      */
-    public Disconnect becomeMonitor(Connection c) {
-        List<NameChange> changes = new ArrayList<>();
-        if (c.uniqueName() != null) {
-            byUniqueName.remove(c.uniqueName());
-            changes.add(new NameChange(c.uniqueName(), c, null));
-        }
-        names.releaseAll(c, true, changes); // in the order it got them, as dbus-daemon does
-        assert c.ownedNames().isEmpty() : "a monitor-to-be kept a name";
-        return new Disconnect(changes, dropReplySlots(c));
-    }
+    public Disconnect becomeMonitor(Connection c) { return table.becomeMonitor(c); }
+
+    /** BecomeMonitor, second half, after its name-change signals: the monitor rules replace its own. */
+    public void startMonitoring(Connection c, List<MatchRule> rules) { table.startMonitoring(c, rules); }
 
     /**
-     * The second half of BecomeMonitor, after its name-change signals went out: as in
-     * dbus-daemon, its own match rules still saw those signals (its NameOwnerChanged too), and
-     * only now give way to the monitor rules.
-     */
-    public void startMonitoring(Connection c, List<MatchRule> rules) {
-        assert c.ownedNames().isEmpty() && (c.uniqueName() == null || byUniqueName.get(c.uniqueName()) != c)
-                : "becomeMonitor first";
-        matches.removeAll(c);
-        monitors.add(c, rules);
-    }
-
-    /**
-     * Our capture extension (--kdbus-capture): a pseudo-connection registered like a monitor
-     * with no rules, so it is offered every message monitors see, in sequence order. It has no
-     * name, is not counted as a connection and never sends; {@code sink} must drain its pool.
+     * Our capture extension (--kdbus-capture): a pseudo-connection offered every message monitors
+     * see, in sequence order; no name, not counted, never sends; {@code sink} drains its pool.
      */
     public Connection attachCapture(Credentials credentials, ConnectionSink sink) {
-        ReceivePool pool = new ReceivePool(limits.maxOutgoingBytes, limits.maxQueuedMessages);
-        Connection c = new Connection(nextId++, credentials, sink, pool);
-        c.setAcceptsUnixFds(true); // it records the bytes only: messages with fds are captured too
-        monitors.add(c, List.of());
-        return c;
+        return table.attachCapture(credentials, sink);
     }
 
     /** Stops offering messages to a capture pseudo-connection. */
-    public void detachCapture(Connection c) {
-        monitors.remove(c);
-        c.markClosed(true);
-    }
+    public void detachCapture(Connection c) { table.detachCapture(c); }
 
     /**
      * A bus-originated unicast (reply, error, NameAcquired/NameLost): never refused. As in
      * dbus-daemon (bus_transaction_send_from_driver), it goes to the recipient only: match
      * rules, even eavesdropping ones, never see the driver's unicasts (monitors are separate).
      */
-    public void emitTo(Connection to, Message m) {
-        router.emitTo(to, m);
-    }
+    public void emitTo(Connection to, Message m) { router.emitTo(to, m); }
 
     /**
      * The bus's answer to a call that had no destination ({@link Delivery#UNADDRESSED_CALL}):
      * in dbus-daemon its connection layer answers such calls itself, below the bus's routing,
      * so no policy applies. Sequenced, shown to monitors, queued to the caller.
      */
-    public void answerUnaddressed(Connection to, Message reply) {
-        router.answerUnaddressed(to, reply);
-    }
+    public void answerUnaddressed(Connection to, Message reply) { router.answerUnaddressed(to, reply); }
 
     /**
      * A message only monitors see: the error dbus-daemon captures for them when it refuses a
      * delivery without telling the sender (see {@link RefusalListener}).
      */
-    public void captureOnly(Message m, Connection addressed) {
-        router.captureOnly(m, addressed);
-    }
+    public void captureOnly(Message m, Connection addressed) { router.captureOnly(m, addressed); }
 
     /**
      * The connection leaves: match rules go first (it must not see its own departure),
      * then its names (most recent first), then its unique name; its open reply slots die.
      */
-    public Disconnect disconnect(Connection c) {
-        return disconnect(c, true);
-    }
+    public Disconnect disconnect(Connection c) { return table.disconnect(c, true); }
 
-    private Disconnect disconnect(Connection c, boolean dropQueued) {
-        if (c.isClosed()) {
-            return new Disconnect(List.of(), List.of());
-        }
-        c.markClosed(dropQueued);
-        connections--;
-        if (c.uniqueName() != null) {
-            forgetCompleted(c);
-        }
-        matches.removeAll(c);
-        if (monitors.isMonitor(c)) {
-            monitors.remove(c);
-            return new Disconnect(List.of(), List.of()); // its names went when it became a monitor
-        }
-        List<NameChange> changes = new ArrayList<>();
-        names.releaseAll(c, changes);
-        List<DeadReply> dead = dropReplySlots(c);
-        if (c.uniqueName() != null) {
-            byUniqueName.remove(c.uniqueName());
-            changes.add(new NameChange(c.uniqueName(), c, null));
-        }
-        assert c.ownedNames().isEmpty() && c.matchRuleCount() == 0 && connections >= completed
-                : "a departed connection kept bus state";
-        return new Disconnect(changes, dead);
-    }
-
-    /**
-     * Closes every reply slot {@code c} is part of: callers it owes a reply are returned (the
-     * open ones) so they can be told; calls it made will never be answered to it, so their
-     * callees stop owing them (dbus-daemon, bus_connection_drop_pending_replies).
-     */
-    private List<DeadReply> dropReplySlots(Connection c) {
-        // Only c's own slots, through their links on c: those it owes, then those owed to it.
-        return replySlots.drop(c);
-    }
 }

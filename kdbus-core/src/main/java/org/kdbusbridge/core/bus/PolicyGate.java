@@ -4,6 +4,7 @@ import java.util.function.Consumer;
 
 import org.kdbusbridge.core.connection.Connection;
 import org.kdbusbridge.core.message.Message;
+import org.kdbusbridge.core.policy.MessageKind;
 import org.kdbusbridge.core.policy.PolicyQuery;
 
 /**
@@ -127,12 +128,7 @@ final class PolicyGate {
     }
 
     private static String typeName(int type) {
-        return switch (type) {
-            case Message.METHOD_CALL -> "method_call";
-            case Message.METHOD_RETURN -> "method_return";
-            case Message.ERROR -> "error";
-            case Message.SIGNAL -> "signal";
-            default -> "invalid";
-        };
+        MessageKind kind = MessageKind.fromCode(type); // the config names are the log's names
+        return kind == null ? "invalid" : kind.configName();
     }
 }

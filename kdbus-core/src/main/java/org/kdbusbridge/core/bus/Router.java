@@ -1,16 +1,12 @@
 package org.kdbusbridge.core.bus;
 
 import java.util.ArrayList;
-import java.util.Map;
 
 import org.kdbusbridge.core.activation.Activator;
 import org.kdbusbridge.core.connection.Connection;
 import org.kdbusbridge.core.connection.QueueLedger;
 import org.kdbusbridge.core.connection.ReceivePool;
-import org.kdbusbridge.core.match.MatchIndex;
 import org.kdbusbridge.core.message.Message;
-import org.kdbusbridge.core.monitor.Monitors;
-import org.kdbusbridge.core.name.NameRegistry;
 
 /**
  * Routing: sequences every admitted message, shows it to monitors and delivers it to its
@@ -27,12 +23,7 @@ import org.kdbusbridge.core.name.NameRegistry;
  * ends. An allowed message allocates nothing.
  */
 final class Router {
-    private final Map<String, Connection> byUniqueName;
-    private final NameRegistry names;
-    private final MatchIndex matches;
-    private final Monitors monitors;
-    private final ReplySlots replySlots;
-    private final QueueLedger queued;
+    private final BusState state;
     private final PolicyGate gate;
     private final QuotaGate quota;
     private final Activations activations;
@@ -40,14 +31,8 @@ final class Router {
     private Bus.RefusalListener refusalListener = (m, addressed, reason, text) -> { };
     private long seq = 0;
 
-    Router(Map<String, Connection> byUniqueName, NameRegistry names, MatchIndex matches, Monitors monitors,
-            ReplySlots replySlots, QueueLedger queued, PolicyGate gate, QuotaGate quota, Activations activations) {
-        this.byUniqueName = byUniqueName;
-        this.names = names;
-        this.matches = matches;
-        this.monitors = monitors;
-        this.replySlots = replySlots;
-        this.queued = queued;
+    Router(BusState state, PolicyGate gate, QuotaGate quota, Activations activations) {
+        this.state = state;
         this.gate = gate;
         this.quota = quota;
         this.activations = activations;
@@ -67,9 +52,9 @@ final class Router {
             return null;
         }
         if (name.charAt(0) == ':') {
-            return byUniqueName.get(name);
+            return state.byUniqueName().get(name);
         }
-        return names.owner(name);
+        return state.names().owner(name);
     }
 
     /** The next sequence number, for a message the bus itself originates. */
@@ -94,7 +79,7 @@ final class Router {
     private Delivery route(Connection from, Message m) {
         String dest = m.destination();
         if (dest == null) {
-            monitors.capture(m, null, matches, names);
+            state.monitors().capture(m, null, state.matches(), state.names());
             if (m.type() == Message.SIGNAL) {
                 broadcast(m, null);
                 return Delivery.OK;
@@ -109,24 +94,24 @@ final class Router {
             boolean noAutoStart = (m.flags() & Message.FLAG_NO_AUTO_START) != 0;
             Activator a = noAutoStart ? null : activations.lookup(dest);
             if (a == null) {
-                monitors.capture(m, null, matches, names);
+                state.monitors().capture(m, null, state.matches(), state.names());
                 return noAutoStart ? Delivery.NAME_HAS_NO_OWNER : Delivery.SERVICE_UNKNOWN;
             }
             // As much of the policy as can be checked with the recipient unknown: the sender's
             // send rules, destination compared as a string. Denied: the service is not started.
             if (!gate.allowed(from, null, null, m, false)) {
-                monitors.capture(m, null, matches, names);
+                state.monitors().capture(m, null, state.matches(), state.names());
                 return Delivery.ACCESS_DENIED;
             }
             return queueOnActivator(from, m, a);
         }
         // Monitors see it before any check, so refused and undeliverable messages show too.
-        monitors.capture(m, to, matches, names);
+        state.monitors().capture(m, to, state.matches(), state.names());
         boolean requested = false;
         if (m.replySerial() != Message.NO_REPLY_SERIAL) {
             // A reply that answers an open slot is a requested reply; the slot is used up even if
             // the policy then refuses the reply (as in dbus-daemon).
-            requested = replySlots.answer(from, to, m.replySerial());
+            requested = state.replySlots().answer(from, to, m.replySerial());
             if (requested) {
                 m.markRequestedReply(); // so denialText can recompute what this check saw
             }
@@ -136,7 +121,7 @@ final class Router {
         }
         if (!to.pool().fits(m)) {
             to.pool().offer(m); // counts the drop (and logs a refusal by the queue quota, rate-limited)
-            return queued.allows(ReceivePool.chargedUid(m), QueueLedger.ENTRY_BYTES) ? Delivery.RECIPIENT_FULL
+            return state.queued().allows(ReceivePool.chargedUid(m), QueueLedger.ENTRY_BYTES) ? Delivery.RECIPIENT_FULL
                     : Delivery.QUEUE_QUOTA;
         }
         if (m.fds() != null && !to.acceptsUnixFds()) {
@@ -154,7 +139,7 @@ final class Router {
             if (!quota.mayExpectReply(from)) {
                 return Delivery.TOO_MANY_REPLIES;
             }
-            if (!replySlots.open(to, from, m.serial())) {
+            if (!state.replySlots().open(to, from, m.serial())) {
                 return Delivery.DUPLICATE_SERIAL; // not reached: checked above
             }
             quota.expectReply(from);
@@ -172,18 +157,18 @@ final class Router {
      */
     private Delivery queueOnActivator(Connection from, Message m, Activator a) {
         if (activations.limitReached()) {
-            monitors.capture(m, null, matches, names);
+            state.monitors().capture(m, null, state.matches(), state.names());
             return Delivery.TOO_MANY_ACTIVATIONS;
         }
         if (m.expectsReply() && from != null) {
             if (!quota.mayExpectReply(from)) {
-                monitors.capture(m, null, matches, names);
+                state.monitors().capture(m, null, state.matches(), state.names());
                 return Delivery.TOO_MANY_REPLIES;
             }
             quota.expectReply(from);
         }
         activations.enqueue(a, m);
-        monitors.capture(m, null, matches, names);
+        state.monitors().capture(m, null, state.matches(), state.names());
         return Delivery.OK;
     }
 
@@ -205,7 +190,7 @@ final class Router {
         try {
             Activator a = activations.get(m.destination());
             if (a == null) {
-                monitors.capture(m, null, matches, names);
+                state.monitors().capture(m, null, state.matches(), state.names());
                 return Delivery.SERVICE_UNKNOWN;
             }
             return queueOnActivator(null, m, a);
@@ -222,7 +207,7 @@ final class Router {
      * the refusal listener (the sender is never told, as in dbus-daemon).
      */
     private void broadcast(Message m, Connection addressed) {
-        if (matches.size() == 0) {
+        if (state.matches().size() == 0) {
             return;
         }
         ArrayList<Connection> out = scratch;
@@ -230,17 +215,17 @@ final class Router {
         if (addressed != null) {
             addressed.stampOnce(m.seq()); // the recipient already has it
         }
-        matches.collect(m, addressed, names, out);
+        state.matches().collect(m, addressed, state.names(), out);
         Connection from = m.sender();
         for (int i = 0, n = out.size(); i < n; i++) {
             Connection c = out.get(i);
             if (!gate.allowed(from, addressed, c, m, false)) {
-                if (!monitors.isEmpty()) { // the text is for monitors only
+                if (!state.monitors().isEmpty()) { // the text is for monitors only
                     noteRefusal(m, from, Delivery.ACCESS_DENIED, gate.denial(from, addressed, c, m, false));
                 }
             } else if (m.fds() != null && !c.acceptsUnixFds()) {
                 // dbus-daemon's text (bus/dispatch.c send_one_message); the sender is not told.
-                if (!monitors.isEmpty()) { // the text is for monitors only
+                if (!state.monitors().isEmpty()) { // the text is for monitors only
                     noteRefusal(m, from, Delivery.FDS_NOT_SUPPORTED, "broadcast cannot be delivered to " + c.uniqueName()
                             + " (" + c.logInfo() + ") because it does not support receiving Unix fds");
                 }
@@ -265,48 +250,24 @@ final class Router {
 
     /** A bus-originated signal with no destination, to every matching rule. */
     void emitSignal(Message m) {
-        m.admit(null, ++seq);
-        Connection.holdQueued(m);
-        try {
-            monitors.capture(m, null, matches, names);
-            broadcast(m, null);
-        } finally {
-            Connection.releaseQueued(m);
-        }
+        admitAndShow(null, m, null, BROADCAST);
     }
 
     /** A client's message to the driver: sequenced and shown to monitors, routed by nobody. */
     void admitToDriver(Connection from, Message m) {
-        m.admit(from, ++seq);
-        Connection.holdQueued(m);
-        try {
-            monitors.capture(m, null, matches, names);
-        } finally {
-            Connection.releaseQueued(m);
-        }
+        admitAndShow(from, m, null, SHOW);
     }
 
     /**
      * A bus-originated unicast (reply, error, NameAcquired/NameLost): never refused. As in
      * dbus-daemon (bus_transaction_send_from_driver), it goes to the recipient only: match
      * rules, even eavesdropping ones, never see the driver's unicasts (monitors are separate).
+     * The bus's own replies are always requested ones; a receive rule may still refuse them,
+     * and then they are dropped (dbus-daemon logs it and shows monitors an AccessDenied reply
+     * to the refused message).
      */
     void emitTo(Connection to, Message m) {
-        m.admit(null, ++seq);
-        Connection.holdQueued(m);
-        try {
-            monitors.capture(m, to, matches, names);
-            // The bus's own replies are always requested ones; a receive rule may still refuse
-            // them, and then they are dropped (dbus-daemon logs it and shows monitors an
-            // AccessDenied reply to the refused message).
-            if (gate.allowed(null, to, to, m, m.replySerial() != Message.NO_REPLY_SERIAL)) {
-                to.push(m);
-            } else if (!monitors.isEmpty()) { // the text is for monitors only
-                noteRefusal(m, to, Delivery.ACCESS_DENIED, gate.denial(null, to, to, m, m.replySerial() != Message.NO_REPLY_SERIAL));
-            }
-        } finally {
-            Connection.releaseQueued(m);
-        }
+        admitAndShow(null, m, to, PUSH_IF_ALLOWED);
     }
 
     /**
@@ -315,32 +276,52 @@ final class Router {
      * so no policy applies. Sequenced, shown to monitors, queued to the caller.
      */
     void answerUnaddressed(Connection to, Message reply) {
-        reply.admit(null, ++seq);
-        Connection.holdQueued(reply);
-        try {
-            monitors.capture(reply, to, matches, names);
-            to.push(reply);
-        } finally {
-            Connection.releaseQueued(reply);
-        }
+        admitAndShow(null, reply, to, PUSH);
     }
 
     /**
      * A message only monitors see: the error dbus-daemon captures for them when it refuses a
-     * delivery without telling the sender (see {@link RefusalListener}).
+     * delivery without telling the sender (see {@link Bus.RefusalListener}).
      */
     void captureOnly(Message m, Connection addressed) {
-        m.admit(null, ++seq);
+        admitAndShow(null, m, addressed, SHOW);
+    }
+
+    private static final int SHOW = 0;
+    private static final int BROADCAST = 1;
+    private static final int PUSH = 2;
+    private static final int PUSH_IF_ALLOWED = 3;
+
+    /**
+     * A message the bus handles itself: sequenced, held while it is handled (see the class
+     * comment), shown to monitors as addressed to {@code to}, then, as {@code then} says,
+     * only shown, broadcast, or pushed to {@code to} (if its receive rules allow).
+     */
+    private void admitAndShow(Connection from, Message m, Connection to, int then) {
+        m.admit(from, ++seq);
         Connection.holdQueued(m);
         try {
-            monitors.capture(m, addressed, matches, names);
+            state.monitors().capture(m, to, state.matches(), state.names());
+            switch (then) {
+                case BROADCAST -> broadcast(m, null);
+                case PUSH -> to.push(m);
+                case PUSH_IF_ALLOWED -> {
+                    boolean requested = m.replySerial() != Message.NO_REPLY_SERIAL;
+                    if (gate.allowed(null, to, to, m, requested)) {
+                        to.push(m);
+                    } else if (!state.monitors().isEmpty()) { // the text is for monitors only
+                        noteRefusal(m, to, Delivery.ACCESS_DENIED, gate.denial(null, to, to, m, requested));
+                    }
+                }
+                default -> { }
+            }
         } finally {
             Connection.releaseQueued(m);
         }
     }
 
     private void noteRefusal(Message m, Connection addressed, Delivery reason, String text) {
-        if (!monitors.isEmpty()) {
+        if (!state.monitors().isEmpty()) {
             refusalListener.refused(m, addressed, reason, text);
         }
     }
