@@ -43,11 +43,12 @@ final class ConnectionTable {
     /** A new, not yet registered connection (Hello makes it active). */
     Connection connect(Credentials credentials, ConnectionSink sink) {
         connections++;
-        ReceivePool pool = new ReceivePool(state.limits().maxOutgoingBytes, state.limits().maxQueuedMessages, state.queued());
-        pool.setMaxFds(state.limits().maxOutgoingUnixFds);
+        BusLimits limits = state.limits();
+        ReceivePool pool = new ReceivePool(limits.maxOutgoingBytes, limits.maxQueuedMessages, state.queued());
+        pool.setMaxFds(limits.maxOutgoingUnixFds);
         pool.setOwnerUid(credentials == null ? -1 : credentials.uid());
         Connection c = new Connection(nextId++, credentials, sink, pool);
-        c.setIncomingLimits(state.limits().maxIncomingBytes, state.limits().maxIncomingUnixFds);
+        c.setIncomingLimits(limits.maxIncomingBytes, limits.maxIncomingUnixFds);
         return c;
     }
 

@@ -14,8 +14,9 @@ import org.kdbusbridge.core.connection.Credentials;
  * ({@link UserQuota#REPLY_SLOT_COST}) exactly while it counts against
  * max_replies_per_connection (queued on an activator, or its reply slot open): every such
  * change goes through {@link #expectReply} and {@link #replyNoLongerExpected}, and over budget
- * the call is refused as that limit refuses it ({@link Delivery#TOO_MANY_REPLIES}); a refusal by quota is logged at most once per uid per
- * interval, and its text is built only when it is returned or logged.
+ * the call is refused as that limit refuses it ({@link Delivery#TOO_MANY_REPLIES}); a refusal
+ * by quota is logged at most once per uid per interval, and its text is built only when it is
+ * returned or logged.
  */
 final class QuotaGate {
     private final BusLimits limits;

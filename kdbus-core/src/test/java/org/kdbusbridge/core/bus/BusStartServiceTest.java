@@ -16,10 +16,10 @@ class BusStartServiceTest {
     private final BusLimits limits = new BusLimits();
     private final Bus bus = new Bus(limits);
 
+    /** A registered client (Hello went through). */
     private Connection client() {
         Connection c = bus.connect(new Credentials(1000, 1000, 100), new RecordingSink());
-        bus.hello(c);
-        return c;
+        return bus.hello(c).refused() ? null : c;
     }
 
     @Test
