@@ -1,27 +1,19 @@
 package org.kdbusbridge.bridge.driver;
 
 import java.util.ArrayList;
-import java.util.Collections;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 import org.kdbusbridge.bridge.protocol.BodyWriter;
 import org.kdbusbridge.bridge.protocol.ProtocolException;
-import org.kdbusbridge.core.bus.ActivationCompleted;
 import org.kdbusbridge.core.bus.Bus;
 import org.kdbusbridge.core.bus.DeadReply;
-import org.kdbusbridge.core.bus.Denial;
 import org.kdbusbridge.core.bus.Disconnect;
-import org.kdbusbridge.core.bus.MatchChange;
-import org.kdbusbridge.core.bus.NameOutcome;
 import org.kdbusbridge.core.bus.Registration;
 import org.kdbusbridge.core.connection.Connection;
 import org.kdbusbridge.core.match.MatchRule;
 import org.kdbusbridge.core.match.MatchRuleException;
 import org.kdbusbridge.core.message.Message;
-import org.kdbusbridge.core.name.NameRegistry;
-import org.kdbusbridge.core.name.NameSyntax;
 import org.kdbusbridge.bridge.driver.DriverTables.Method;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -69,8 +61,9 @@ public final class Driver {
     private final String busId;
     private final String machineId;
     private final Host host;
-    private final Map<String, String> activationEnvironment = new LinkedHashMap<>();
-    // The read-only method groups; DriverTables' rows reach them.
+    // The method groups; DriverTables' rows reach them.
+    final ClaimMethods claims;
+    final ActivationMethods activations;
     final NameQueries names;
     final PeerQueries peers;
     final StatsMethods stats;
@@ -82,6 +75,8 @@ public final class Driver {
         this.busId = busId;
         this.machineId = machineId;
         this.host = host;
+        this.claims = new ClaimMethods(bus, out, () -> activation);
+        this.activations = new ActivationMethods(bus, out, () -> activation);
         this.names = new NameQueries(bus, out);
         this.peers = new PeerQueries(bus, out, host);
         this.stats = new StatsMethods(bus, out, peers);
@@ -109,7 +104,7 @@ public final class Driver {
     }
 
     public Map<String, String> activationEnvironment() {
-        return Collections.unmodifiableMap(activationEnvironment);
+        return activations.environment();
     }
 
     /** Handles a message whose destination is org.freedesktop.DBus. */
@@ -118,12 +113,12 @@ public final class Driver {
                 && "ActivationFailure".equals(call.member())) {
             // dbus-daemon sends the failure errors in a transaction of their own, before the
             // one that shows this signal to monitors.
-            systemdActivationFailure(call);
+            activations.systemdActivationFailure(call);
             call.capture().run();
             return;
         }
-        if (isStartServiceByName(call)) {
-            startServiceByName(call); // shown to monitors there, after a systemd ActivationRequest
+        if (ActivationMethods.isStartServiceByName(call)) {
+            activations.startServiceByName(call); // shown to monitors there, after a systemd ActivationRequest
             return;
         }
         if (!(call.type() == Message.METHOD_CALL && "Hello".equals(call.member()) && call.caller().uniqueName() == null)) {
@@ -286,138 +281,10 @@ public final class Driver {
         out.unaddressedAnswer(c, serial, DBusErrors.UNKNOWN_METHOD, "s", w.toByteArray());
     }
 
-    void requestName(DriverCall call) throws ProtocolException {
-        Connection c = call.caller();
-        String name = call.body().readString();
-        long flags = call.body().readUint32();
-        NameOutcome request = bus.requestName(c, name, (int) flags);
-        if (request.denied()) {
-            deny(call, request.denial());
-            return;
-        }
-        out.emit(request.changes());
-        if (request.reply() == NameRegistry.REPLY_PRIMARY_OWNER) {
-            // Messages that waited on the activator go first, then the reply (dbus-daemon order).
-            ActivationCompleted handed = bus.completeActivation(name);
-            for (Message m : handed.refused()) {
-                if (m.expectsReply() && m.sender() != null && !m.sender().isClosed()) {
-                    out.error(m.sender(), m.serial(), DBusErrors.NOT_SUPPORTED, DBusErrors.FDS_NOT_SUPPORTED_TEXT);
-                }
-            }
-            // Refused by the new owner's names or receive rules: the caller is told, the
-            // RequestName still succeeds (dbus-daemon, CVE-2014-3477).
-            for (ActivationCompleted.Rejection r : handed.denied()) {
-                Message m = r.message();
-                if (m.sender() != null && !m.sender().isClosed()) {
-                    out.error(m.sender(), m.serial(), DBusErrors.ACCESS_DENIED, r.text());
-                }
-            }
-            activation.nameAcquired(name);
-        }
-        out.replyUint32(c, call.serial(), request.reply());
-    }
-
-    void releaseName(DriverCall call) throws ProtocolException {
-        Connection c = call.caller();
-        NameOutcome release = bus.releaseName(c, call.body().readString());
-        if (release.denied()) {
-            deny(call, release.denial());
-            return;
-        }
-        out.emit(release.changes());
-        out.replyUint32(c, call.serial(), release.reply());
-    }
-
-    /** Answers a refused core operation; per-connection limits are logged each time, as dbus-daemon does. */
-    private void deny(DriverCall call, Denial d) {
-        if (d.shouldLog()) {
-            LOG.warn(d.text());
-        }
-        error(call, errorName(d.reason()), d.text());
-    }
-
-    private static String errorName(Denial.Reason reason) {
-        return switch (reason) {
-            case INVALID_ARGS -> DBusErrors.INVALID_ARGS;
-            case ACCESS_DENIED -> DBusErrors.ACCESS_DENIED;
-            case LIMITS_EXCEEDED -> DBusErrors.LIMITS_EXCEEDED;
-            case MATCH_RULE_NOT_FOUND -> DBusErrors.MATCH_RULE_NOT_FOUND;
-        };
-    }
-
-    /**
-     * A StartServiceByName that reaches the method itself (any path, as the table allows; the
-     * right interface and args); every other one gets its error through the normal route.
-     */
-    private static boolean isStartServiceByName(DriverCall call) {
-        return call.type() == Message.METHOD_CALL && "StartServiceByName".equals(call.member())
-                && (call.iface() == null || DriverTables.IFACE.equals(call.iface()))
-                && "su".equals(call.signature()) && call.caller().uniqueName() != null;
-    }
-
-    /**
-     * As dbus-daemon's bus_activation_activate_service: the pending-start limit first, then a
-     * .service file must provide the name (so the caller's own unique name,
-     * org.freedesktop.DBus and any name without a file get ServiceUnknown even when owned;
-     * under systemd activation org.freedesktop.systemd1 needs none); only then does an owner
-     * mean ALREADY_RUNNING (2). Monitors see the call after a systemd ActivationRequest it
-     * caused (dbus-daemon runs that request in a transaction of its own, first), else first.
-     */
-    private void startServiceByName(DriverCall call) {
-        Runnable capture = call.capture();
-        String name;
-        try {
-            name = call.body().readString();
-            call.body().readUint32(); // flags: ignored, as by dbus-daemon
-        } catch (ProtocolException e) {
-            capture.run();
-            error(call, DBusErrors.INVALID_ARGS, e.getMessage());
-            return;
-        }
-        if (bus.activationLimitReached()) {
-            capture.run();
-            error(call, DBusErrors.LIMITS_EXCEEDED, tooManyActivations(name, bus.limits().maxPendingServiceStarts));
-            return;
-        }
-        if (bus.lookupActivator(name) == null) {
-            capture.run();
-            error(call, DBusErrors.SERVICE_UNKNOWN, "The name " + name + " was not provided by any .service files");
-            return;
-        }
-        if (bus.resolve(name) != null) {
-            capture.run();
-            out.replyUint32(call.caller(), call.serial(), 2); // ALREADY_RUNNING
-            return;
-        }
-        // Answered with SUCCESS (1) once the name has an owner, or with the start's error.
-        activation.awaitStart(name, call.caller(), call.serial());
-        bus.activate(name);
-        capture.run();
-    }
-
     /** dbus-daemon's text (bus/activation.c) for max_pending_service_starts. */
     public static String tooManyActivations(String name, int limit) {
         return "The maximum number of pending activations has been reached, activation of " + name
                 + " failed (max_pending_service_starts=" + limit + ")";
-    }
-
-    void updateActivationEnvironment(DriverCall call) throws ProtocolException {
-        Connection c = call.caller();
-        Object value = call.body().readValue();
-        List<String> assignments = new ArrayList<>();
-        if (value instanceof Map<?, ?> env) {
-            for (Map.Entry<?, ?> e : env.entrySet()) {
-                activationEnvironment.put(String.valueOf(e.getKey()), String.valueOf(e.getValue()));
-                assignments.add(e.getKey() + "=" + e.getValue());
-            }
-        }
-        // Under systemd activation systemd gets them too (SetEnvironment), before our reply.
-        String refused = activation.environmentUpdated(assignments);
-        if (refused != null) {
-            error(call, DBusErrors.LIMITS_EXCEEDED, refused);
-            return;
-        }
-        out.replyEmpty(c, call.serial());
     }
 
     /**
@@ -483,63 +350,6 @@ public final class Driver {
             return null;
         }
     }
-
-    /** Only the owner of org.freedesktop.systemd1 may report activation failures. */
-    private void systemdActivationFailure(DriverCall call) {
-        Connection c = call.caller();
-        if (bus.resolve("org.freedesktop.systemd1") != c) {
-            LOG.warn("Ignoring forged ActivationFailure message from connection {}", c);
-            return;
-        }
-        try {
-            if (!"sss".equals(call.signature())) {
-                return;
-            }
-            String unit = call.body().readString();
-            String code = call.body().readString();
-            String text = call.body().readString();
-            activation.systemdFailure(unit, code, text);
-        } catch (ProtocolException e) {
-            LOG.warn("Malformed ActivationFailure from {}: {}", c, e.getMessage());
-        }
-    }
-
-    void addMatch(DriverCall call) throws ProtocolException {
-        Connection c = call.caller();
-        String text = call.body().readString();
-        MatchRule rule;
-        try {
-            rule = MatchRule.parse(text);
-        } catch (MatchRuleException e) {
-            error(call, e.isLimitExceeded() ? DBusErrors.LIMITS_EXCEEDED : DBusErrors.MATCH_RULE_INVALID, e.getMessage());
-            return;
-        }
-        MatchChange add = bus.addMatch(c, rule);
-        if (!add.done()) {
-            deny(call, add.denial());
-            return;
-        }
-        out.replyEmpty(c, call.serial());
-    }
-
-    void removeMatch(DriverCall call) throws ProtocolException {
-        Connection c = call.caller();
-        String text = call.body().readString();
-        MatchRule rule;
-        try {
-            rule = MatchRule.parse(text);
-        } catch (MatchRuleException e) {
-            error(call, e.isLimitExceeded() ? DBusErrors.LIMITS_EXCEEDED : DBusErrors.MATCH_RULE_INVALID, e.getMessage());
-            return;
-        }
-        MatchChange remove = bus.removeMatch(c, rule);
-        if (!remove.done()) {
-            deny(call, remove.denial());
-            return;
-        }
-        out.replyEmpty(c, call.serial());
-    }
-
 
     private void error(DriverCall call, String name, String text) {
         out.error(call.caller(), call.serial(), name, text);

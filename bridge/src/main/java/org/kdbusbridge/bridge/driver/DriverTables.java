@@ -66,16 +66,16 @@ final class DriverTables {
     static final List<Iface> INTERFACES = List.of(
             new Iface(IFACE, true, List.of(
                     any("Hello", "", "s", Driver::hello),
-                    any("RequestName", "su", "u", Driver::requestName),
-                    any("ReleaseName", "s", "u", Driver::releaseName),
+                    any("RequestName", "su", "u", (d, call) -> d.claims.requestName(call)),
+                    any("ReleaseName", "s", "u", (d, call) -> d.claims.releaseName(call)),
                     // Never dispatched: Driver.handle() answers every well-formed one first.
                     any("StartServiceByName", "su", "u", (d, call) -> { }),
-                    privileged("UpdateActivationEnvironment", "a{ss}", "", Driver::updateActivationEnvironment),
+                    privileged("UpdateActivationEnvironment", "a{ss}", "", (d, call) -> d.activations.updateActivationEnvironment(call)),
                     any("NameHasOwner", "s", "b", (d, call) -> d.names.nameHasOwner(call)),
                     any("ListNames", "", "as", (d, call) -> d.names.listNames(call)),
                     any("ListActivatableNames", "", "as", (d, call) -> d.names.listActivatableNames(call)),
-                    any("AddMatch", "s", "", Driver::addMatch),
-                    any("RemoveMatch", "s", "", Driver::removeMatch),
+                    any("AddMatch", "s", "", (d, call) -> d.claims.addMatch(call)),
+                    any("RemoveMatch", "s", "", (d, call) -> d.claims.removeMatch(call)),
                     any("GetNameOwner", "s", "s", (d, call) -> d.names.getNameOwner(call)),
                     any("ListQueuedOwners", "s", "as", (d, call) -> d.names.listQueuedOwners(call)),
                     any("GetConnectionUnixUser", "s", "u", (d, call) -> d.peers.unixUser(call)),

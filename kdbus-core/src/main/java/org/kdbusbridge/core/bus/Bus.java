@@ -1,6 +1,5 @@
 package org.kdbusbridge.core.bus;
 
-import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
 import java.util.List;
@@ -11,15 +10,11 @@ import org.kdbusbridge.core.connection.Connection;
 import org.kdbusbridge.core.connection.ConnectionSink;
 import org.kdbusbridge.core.connection.Credentials;
 import org.kdbusbridge.core.connection.QueueLedger;
-import org.kdbusbridge.core.connection.ReceivePool;
-import org.kdbusbridge.core.connection.UidLedger;
 import org.kdbusbridge.core.match.MatchIndex;
 import org.kdbusbridge.core.match.MatchRule;
 import org.kdbusbridge.core.message.Message;
 import org.kdbusbridge.core.monitor.Monitors;
-import org.kdbusbridge.core.name.NameChange;
 import org.kdbusbridge.core.name.NameRegistry;
-import org.kdbusbridge.core.name.NameSyntax;
 import org.kdbusbridge.core.policy.PolicyQuery;
 
 /**
@@ -43,36 +38,12 @@ import org.kdbusbridge.core.policy.PolicyQuery;
  * (max_pending_service_starts) equals the messages waiting on activators plus the
  * StartServiceByName callers the launcher reports through {@link #addActivationWaiters}.
  *
- * Policy: every delivery to a connection (the addressed recipient, each broadcast or
- * eavesdropping recipient, a message handed over from an activator) passes the sender's
- * compiled send rules and the recipient's receive rules, as dbus-daemon's
- * bus_context_check_security_policy does; monitors are not subject to policy; a message from
- * the bus itself is checked against the recipient's receive rules only and dropped if denied;
- * a call to an activatable name without owner is checked against the sender's send rules
- * before the service is started. A refusal nobody is told of (a broadcast or eavesdropping
- * receiver, a bus message) is reported to the {@link RefusalListener} while monitors are
- * attached. An allowed message allocates nothing; a denial's text is built only when it is
- * logged, shown to monitors or asked for ({@link #denialText}), by recomputing the check. The
- * addressed recipient's denials (and a driver-bound message's) are logged exactly once, by the
- * check itself.
- *
- * Quota: every match rule and every well-known name entry (primary or queued) is charged to
- * its connection's credentials uid as it appears and released as it goes, whatever removes it
- * (the registry and the index report each one); AddMatch and RequestName check the
- * per-connection limits (neither takes a connection past max_match_rules_per_connection rules
- * or max_names_per_connection - 1 names; a reload may lower them below what it holds), then
- * whether the charge fits the uid's and the bus's {@link UserQuota}, before anything changes.
- * A call that expects a reply is charged to its caller's uid ({@link UserQuota#REPLY_SLOT_COST})
- * from the moment it counts against max_replies_per_connection (queued on an activator, or its
- * reply slot opened) until that count is given back, whatever ends it: every such change goes
- * through {@link #expectReply} and {@link #replyNoLongerExpected}. Over budget the call is
- * refused as that limit refuses it ({@link Delivery#TOO_MANY_REPLIES}).
- *
- * Holds: while a message is being routed the routing step holds it like one more queue
- * ({@link Connection#holdQueued}), so a receiver that lets it go at once (the capture sink
- * copies and pops inside its offer) can never drop the last hold, and free a direct payload,
- * before the later receivers have taken theirs; a message no queue took is released (its
- * sender's incoming charge, its direct memory) when routing ends.
+ * Parts, each with its own invariants at its top: {@link Router} sequences and routes;
+ * {@link PolicyGate} holds the one {@link PolicyQuery} and makes every policy decision;
+ * {@link Claims} changes names and match rules, with their limits and quota charges;
+ * {@link ConnectionTable} connects, registers and removes connections; {@link Activations}
+ * keeps the activators and their waiting messages; {@link QuotaGate} renders quota refusals
+ * and keeps the reply budget. This class is their single public facade.
  */
 public final class Bus {
     public static final String DRIVER_NAME = "org.freedesktop.DBus";
@@ -83,33 +54,19 @@ public final class Bus {
     private final NameRegistry names = new NameRegistry();
     private final MatchIndex matches = new MatchIndex(DRIVER_NAME);
     private final Map<String, Connection> byUniqueName = new HashMap<>();
-    private final Map<String, Activator> activators = new HashMap<>();
-    private final java.util.Set<String> listedActivatable = new java.util.HashSet<>();
     private final Monitors monitors = new Monitors();
-    private ActivationListener activationListener = name -> { };
-    private java.util.function.Consumer<String> policyLog = text -> { };
-    private java.util.function.Consumer<String> quotaLog = text -> { };
     private final UserQuotas quotas;
     /** Bytes and fds held by queued messages, per sending uid and in all (every pool charges it). */
     private final QueueLedger queued;
-    private final ArrayList<Connection> scratch = new ArrayList<>();
-    /** The policy checks' view of the delivery being checked (one: the bus is single-threaded). */
-    private final PolicyQuery query = new PolicyQuery();
-    private long nextId = 1;
-    private long nextUnique = 0;
-    private long seq = 0;
-    private int connections;
-    /** Connections that said Hello (monitors too, as dbus-daemon counts them), in all and per uid. */
-    private int completed;
-    private final UidLedger completedPerUid = new UidLedger();
-    private RefusalListener refusalListener = (m, addressed, reason, text) -> { };
-    private int activationEntries;
-    private int peakBusNames;
-    private int peakBusNamesPerConnection;
+    private final PolicyGate gate = new PolicyGate();
+    private final QuotaGate quota;
+    private final Activations activations;
+    private final Router router;
+    private final ConnectionTable table;
+    private final Claims claims;
     private java.util.function.LongSupplier clock = () -> System.nanoTime() / 1_000_000;
     /** Open reply slots and the reply_timeout FIFO; a closed slot gives its caller's budget back. */
-    private final ReplySlots replySlots = new ReplySlots(() -> limits().replyTimeout, () -> clock.getAsLong(),
-            this::replyNoLongerExpected);
+    private final ReplySlots replySlots;
     /** Closed slots the reply_timeout FIFO may keep beyond as many as are open (tests). */
     static final int DEADLINE_SLACK = ReplySlots.DEADLINE_SLACK;
 
@@ -121,303 +78,100 @@ public final class Bus {
     public Bus(BusLimits limits, UserQuota quota) {
         this.limits = limits;
         this.quotas = new UserQuotas(quota);
+        this.quota = new QuotaGate(limits, quotas, () -> clock.getAsLong());
+        this.replySlots = new ReplySlots(() -> limits().replyTimeout, () -> clock.getAsLong(),
+                this.quota::replyNoLongerExpected);
         this.queued = new QueueLedger(quota.queues());
-        this.queued.setLog(text -> quotaLog.accept(text), () -> clock.getAsLong());
-        names.setEntryListener(new NameRegistry.EntryListener() {
-            @Override
-            public void added(Connection conn, String name) {
-                quotas.charge(uidOf(conn), quotas.quota().cost(name));
-                noteBusNames(conn);
-            }
-
-            @Override
-            public void removed(Connection conn, String name) {
-                quotas.release(uidOf(conn), quotas.quota().cost(name));
-            }
-        });
-        matches.setRuleListener(new MatchIndex.RuleListener() {
-            @Override
-            public void added(Connection owner, MatchRule rule) {
-                quotas.charge(uidOf(owner), quotas.quota().cost(rule));
-            }
-
-            @Override
-            public void removed(Connection owner, MatchRule rule) {
-                quotas.release(uidOf(owner), quotas.quota().cost(rule));
-            }
-        });
-    }
-
-    private static long uidOf(Connection c) {
-        Credentials cred = c.credentials();
-        return cred == null ? -1 : cred.uid();
+        this.queued.setLog(text -> this.quota.log(text), () -> clock.getAsLong());
+        BusState state = new BusState(limits, byUniqueName, names, matches, monitors, replySlots, queued, quotas);
+        this.activations = new Activations(state, gate, this.quota);
+        this.router = new Router(state, gate, this.quota, activations);
+        this.table = new ConnectionTable(state);
+        this.claims = new Claims(state, this.quota, table);
     }
 
     // --- match rules and names: rules, limits, quota, then the change -------------------
 
-    /**
-     * AddMatch, after the rule parsed: max_match_rules_per_connection (dbus-daemon's check
-     * and text), then the uid's quota; only then is the rule held.
-     */
-    public MatchChange addMatch(Connection c, MatchRule rule) {
-        int limit = limits.maxMatchRulesPerConnection;
-        if (c.matchRuleCount() >= limit) {
-            return new MatchChange(Denial.limitsExceeded("Connection \"" + c.uniqueName()
-                    + "\" is not allowed to add more match rules "
-                    + "(increase limits in configuration file if required; max_match_rules_per_connection=" + limit
-                    + ")", false));
-        }
-        long cost = quotas.quota().cost(rule);
-        if (!quotas.fits(uidOf(c), cost)) {
-            return new MatchChange(Denial.limitsExceeded(
-                    overQuota(c, cost, "is not allowed to add more match rules", "AddMatch"), true));
-        }
-        matches.add(c, rule);
-        assert c.matchRuleCount() <= limit : "max_match_rules_per_connection exceeded";
-        return MatchChange.DONE;
-    }
+    /** AddMatch: max_match_rules_per_connection, then the uid's quota; then the rule is held. */
+    public MatchChange addMatch(Connection c, MatchRule rule) { return claims.addMatch(c, rule); }
 
     /** RemoveMatch: MatchRuleNotFound if {@code c} has no such rule. */
-    public MatchChange removeMatch(Connection c, MatchRule rule) {
-        if (!matches.remove(c, rule)) {
-            return new MatchChange(new Denial(Denial.Reason.MATCH_RULE_NOT_FOUND,
-                    "The given match rule wasn't found and can't be removed", false));
-        }
-        return MatchChange.DONE;
-    }
+    public MatchChange removeMatch(Connection c, MatchRule rule) { return claims.removeMatch(c, rule); }
 
-    /**
-     * RequestName, in dbus-daemon's order: a valid name, not a unique one, not the bus's own,
-     * one the policy lets {@code c} own; then max_names_per_connection, then, if the request
-     * would add an entry (primary or queued), the uid's quota; then the registry's change.
-     */
-    public NameOutcome requestName(Connection c, String name, int flags) {
-        if (!NameSyntax.isValidBusName(name)) {
-            return NameOutcome.denied(Denial.invalidArgs("Requested bus name \"" + name + "\" is not valid"));
-        }
-        if (name.charAt(0) == ':') {
-            return NameOutcome.denied(Denial.invalidArgs(
-                    "Cannot acquire a service starting with ':' such as \"" + name + "\""));
-        }
-        if (DRIVER_NAME.equals(name)) {
-            return NameOutcome.denied(Denial.invalidArgs("Connection \"" + c.uniqueName()
-                    + "\" is not allowed to own the service \"" + name + "\"because it is reserved for D-Bus' use only"));
-        }
-        if (!c.policy().canOwn(name)) {
-            return NameOutcome.denied(Denial.accessDenied("Connection \"" + c.uniqueName()
-                    + "\" is not allowed to own the service \"" + name
-                    + "\" due to security policies in the configuration file"));
-        }
-        int limit = limits.maxNamesPerConnection;
-        if (c.ownedNames().size() + 1 >= limit) {
-            return NameOutcome.denied(Denial.limitsExceeded("Connection \"" + c.uniqueName()
-                    + "\" is not allowed to own more services "
-                    + "(increase limits in configuration file if required; max_names_per_connection=" + limit + ")",
-                    false));
-        }
-        long cost = quotas.quota().cost(name);
-        if (names.wouldAddEntry(c, name, flags) && !quotas.fits(uidOf(c), cost)) {
-            return NameOutcome.denied(Denial.limitsExceeded(
-                    overQuota(c, cost, "is not allowed to own more services", "RequestName"), true));
-        }
-        List<NameChange> changes = new ArrayList<>(1);
-        int reply = names.request(c, name, flags, changes);
-        assert reply != NameRegistry.REPLY_PRIMARY_OWNER || names.owner(name) == c : "primary owner not recorded";
-        assert c.ownedNames().size() < limit : "max_names_per_connection exceeded";
-        return new NameOutcome(reply, changes, null);
-    }
+    /** RequestName: the name's rules, own policy, max_names_per_connection, quota; then the change. */
+    public NameOutcome requestName(Connection c, String name, int flags) { return claims.requestName(c, name, flags); }
 
     /** ReleaseName: a valid name, not a unique one, not the bus's own; then the registry's change. */
-    public NameOutcome releaseName(Connection c, String name) {
-        if (!NameSyntax.isValidBusName(name)) {
-            return NameOutcome.denied(Denial.invalidArgs("Given bus name \"" + name + "\" is not valid"));
-        }
-        if (name.charAt(0) == ':') {
-            return NameOutcome.denied(Denial.invalidArgs(
-                    "Cannot release a service starting with ':' such as \"" + name + "\""));
-        }
-        if (DRIVER_NAME.equals(name)) {
-            return NameOutcome.denied(Denial.invalidArgs(
-                    "Cannot release the " + DRIVER_NAME + " service because it is owned by the bus"));
-        }
-        List<NameChange> changes = new ArrayList<>(1);
-        int reply = names.release(c, name, changes);
-        assert names.owner(name) != c : "released name still owned";
-        return new NameOutcome(reply, changes, null);
-    }
-
-    /** The LimitsExceeded text of a refusal by quota; logs it once per uid per interval. */
-    private String overQuota(Connection c, long cost, String what, String method) {
-        long uid = uidOf(c);
-        String text = "Connection \"" + c.uniqueName() + "\" " + what + " (the match rules, names and pending replies of uid "
-                + uid + " reached " + quotaReached(uid, cost) + ")";
-        if (quotas.shouldLog(uid, clock.getAsLong())) {
-            logQuota(uid, text, method);
-        }
-        return text;
-    }
-
-    /** Which budget a charge of {@code cost} for {@code uid} does not fit. */
-    private String quotaReached(long uid, long cost) {
-        UserQuota q = quotas.quota();
-        boolean busWide = quotas.used(uid) + cost <= q.perUserBytes(); // its own budget had room
-        return busWide ? "the bus's memory quota of " + q.busBytes() + " bytes for all users"
-                : "its memory quota of " + q.perUserBytes() + " bytes";
-    }
-
-    /** The log line of a refusal by quota (callers log one per uid per interval). */
-    private void logQuota(long uid, String text, String refused) {
-        quotaLog.accept(text + "; refusing " + refused + " for this uid, uid holds " + quotas.used(uid)
-                + " bytes, all uids " + quotas.total() + " (logged once a minute per uid)");
-    }
+    public NameOutcome releaseName(Connection c, String name) { return claims.releaseName(c, name); }
 
     /** Bytes of match rules, names and reply slots charged to {@code uid} now. */
-    public long quotaUsed(long uid) {
-        return quotas.used(uid);
-    }
+    public long quotaUsed(long uid) { return quotas.used(uid); }
 
     /** The ledger itself (tests in this package). */
-    UserQuotas quotas() {
-        return quotas;
-    }
+    UserQuotas quotas() { return quotas; }
 
     /** Bytes of match rules, names and reply slots charged to all uids now. */
-    public long quotaUsedTotal() {
-        return quotas.total();
-    }
+    public long quotaUsedTotal() { return quotas.total(); }
 
-    public UserQuota quota() {
-        return quotas.quota();
-    }
+    public UserQuota quota() { return quotas.quota(); }
 
     /** The ledger of queued bytes and fds (per sending uid and in all). */
-    public QueueLedger queued() {
-        return queued;
-    }
+    public QueueLedger queued() { return queued; }
 
     /** Where quota refusals are logged (already rate-limited: once per uid per minute). */
-    public void setQuotaLog(java.util.function.Consumer<String> log) {
-        this.quotaLog = log;
-    }
+    public void setQuotaLog(java.util.function.Consumer<String> log) { quota.setLog(log); }
 
     /** The millisecond clock reply_timeout runs on (monotonic; tests may replace it). */
-    public void setClock(java.util.function.LongSupplier millis) {
-        this.clock = millis;
-    }
+    public void setClock(java.util.function.LongSupplier millis) { this.clock = millis; }
 
     // --- statistics (org.freedesktop.DBus.Debug.Stats) ------------------------------------
 
     /** Bus names held now: every unique name plus every owner entry of every well-known queue. */
-    public int busNameCount() {
-        return byUniqueName.size() + names.ownerEntries();
-    }
+    public int busNameCount() { return table.busNameCount(); }
 
-    public int peakBusNames() { return peakBusNames; }
-    public int peakBusNamesPerConnection() { return peakBusNamesPerConnection; }
-
-    private void noteBusNames(Connection c) {
-        c.notePeakBusNames();
-        peakBusNames = Math.max(peakBusNames, busNameCount());
-        peakBusNamesPerConnection = Math.max(peakBusNamesPerConnection, c.busNameCount());
-    }
+    public int peakBusNames() { return table.peakBusNames(); }
+    public int peakBusNamesPerConnection() { return table.peakBusNamesPerConnection(); }
 
     // --- max_pending_service_starts -------------------------------------------------------
 
     /** Messages waiting on activators plus StartServiceByName callers waiting for a start. */
-    public int pendingActivationEntries() {
-        return activationEntries;
-    }
+    public int pendingActivationEntries() { return activations.entries(); }
 
     /** The launcher's StartServiceByName callers: +1 when one waits, -n when a start ends. */
-    public void addActivationWaiters(int delta) {
-        activationEntries += delta;
-    }
+    public void addActivationWaiters(int delta) { activations.addWaiters(delta); }
 
     /** Whether one more activation entry would exceed max_pending_service_starts. */
-    public boolean activationLimitReached() {
-        return activationEntries >= limits.maxPendingServiceStarts;
-    }
-
-    private List<Message> drainActivator(Activator a) {
-        List<Message> out = a.drain();
-        activationEntries -= out.size();
-        for (Message m : out) {
-            Connection.releaseQueued(m);
-        }
-        return out;
-    }
+    public boolean activationLimitReached() { return activations.limitReached(); }
 
     // --- reply_timeout --------------------------------------------------------------------
 
-    /**
-     * Whether {@code caller} may make one more call that expects a reply: max_replies_per_connection,
-     * then its uid's quota for the reply slot (a refusal by quota is logged, rate-limited).
-     */
-    private boolean mayExpectReply(Connection caller) {
-        if (caller.pendingOutgoingReplies() >= limits.maxRepliesPerConnection) {
-            return false;
-        }
-        long uid = uidOf(caller);
-        long cost = UserQuota.REPLY_SLOT_COST;
-        if (quotas.fits(uid, cost)) {
-            return true;
-        }
-        if (quotas.shouldLog(uid, clock.getAsLong())) { // the text is built only when logged
-            logQuota(uid, "Connection \"" + caller.uniqueName() + "\" (uid=" + uid + ") reached " + quotaReached(uid, cost),
-                    "method calls that expect a reply (LimitsExceeded)");
-        }
-        return false;
-    }
-
-    /** {@code caller} is owed one more reply: counted and charged to its uid. */
-    private void expectReply(Connection caller) {
-        caller.addPendingOutgoing(1);
-        quotas.charge(uidOf(caller), UserQuota.REPLY_SLOT_COST);
-    }
-
-    /** {@code n} replies {@code caller} was owed will not come: the count and the charge go back. */
-    private void replyNoLongerExpected(Connection caller, int n) {
-        caller.addPendingOutgoing(-n);
-        quotas.release(uidOf(caller), n * UserQuota.REPLY_SLOT_COST);
-    }
-
     /** Entries in the reply_timeout FIFO, closed ones not yet skipped included (tests). */
-    int replyDeadlineEntries() {
-        return replySlots.deadlineEntries();
-    }
+    int replyDeadlineEntries() { return replySlots.deadlineEntries(); }
 
     /** Reply slots open now (tests). */
-    long openReplySlots() {
-        return replySlots.openCount();
-    }
+    long openReplySlots() { return replySlots.openCount(); }
 
     /** Checks the reply slots' invariants against every named connection (tests). */
-    void checkReplySlots() {
-        replySlots.checkInvariants(byUniqueName.values());
-    }
+    void checkReplySlots() { replySlots.checkInvariants(byUniqueName.values()); }
 
     /** When the oldest reply slot in the FIFO times out (clock milliseconds), or -1 if none can. */
-    public long nextReplyDeadline() {
-        return replySlots.nextDeadline();
-    }
+    public long nextReplyDeadline() { return replySlots.nextDeadline(); }
 
     /**
      * Closes every reply slot whose reply_timeout has passed; returns the callers still
      * connected, each owed NoReply ("Message did not receive a reply (timeout by message
      * bus)"). A later reply to such a call is unexpected, as in dbus-daemon.
      */
-    public List<DeadReply> expireReplies() {
-        return replySlots.expire();
-    }
+    public List<DeadReply> expireReplies() { return replySlots.expire(); }
 
     public BusLimits limits() { return limits; }
     public NameRegistry names() { return names; }
     public MatchIndex matches() { return matches; }
-    public long lastSequence() { return seq; }
-    public int connectionCount() { return connections; }
+    public long lastSequence() { return router.lastSequence(); }
+    public int connectionCount() { return table.connectionCount(); }
 
     /** Connections that completed Hello and have not left (max_completed_connections counts these). */
-    public int completedConnectionCount() { return completed; }
+    public int completedConnectionCount() { return table.completedCount(); }
 
     /**
      * Told of each delivery the bus refuses without telling the sender: a broadcast or
@@ -431,15 +185,7 @@ public final class Bus {
         void refused(Message m, Connection addressed, Delivery reason, String text);
     }
 
-    public void setRefusalListener(RefusalListener listener) {
-        this.refusalListener = listener;
-    }
-
-    private void noteRefusal(Message m, Connection addressed, Delivery reason, String text) {
-        if (!monitors.isEmpty()) {
-            refusalListener.refused(m, addressed, reason, text);
-        }
-    }
+    public void setRefusalListener(RefusalListener listener) { router.setRefusalListener(listener); }
 
     /** Told when a message queued on an idle activator needs the service started. */
     public interface ActivationListener {
@@ -454,17 +200,13 @@ public final class Bus {
         default void activatableLookup(String name) { }
     }
 
-    public void setActivationListener(ActivationListener listener) {
-        this.activationListener = listener;
-    }
+    public void setActivationListener(ActivationListener listener) { activations.setListener(listener); }
 
     /**
      * Where policy denials that dbus-daemon logs go (denied unicasts, denied driver messages,
      * "Would reject" for log="true" rules); the receiver should rate-limit.
      */
-    public void setPolicyLog(java.util.function.Consumer<String> log) {
-        this.policyLog = log;
-    }
+    public void setPolicyLog(java.util.function.Consumer<String> log) { gate.setLog(log); }
 
     /**
      * Makes exactly these names activatable. An activator that goes away keeps nothing:
@@ -480,58 +222,40 @@ public final class Bus {
      * messages wait for them the same way, but {@link #activatableNames} does not list them.
      */
     public List<Message> setActivatable(java.util.Set<String> names, java.util.Set<String> unlisted) {
-        List<Message> orphaned = new ArrayList<>();
-        activators.entrySet().removeIf(e -> {
-            if (names.contains(e.getKey()) || unlisted.contains(e.getKey())) {
-                return false;
-            }
-            orphaned.addAll(releaseFds(releaseSlots(drainActivator(e.getValue()))));
-            return true;
-        });
-        for (String n : unlisted) {
-            activators.computeIfAbsent(n, Activator::new);
-        }
-        for (String n : names) {
-            activators.computeIfAbsent(n, Activator::new);
-        }
-        listedActivatable.clear();
-        listedActivatable.addAll(names);
-        return orphaned;
+        return activations.setActivatable(names, unlisted);
     }
 
-    public Activator activator(String name) {
-        return activators.get(name);
-    }
+    public Activator activator(String name) { return activations.get(name); }
 
     /**
      * The activator of {@code name} for a start (auto-start or StartServiceByName), after the
      * listener has had the chance to pick up service files changed since its last scan.
      */
-    public Activator lookupActivator(String name) {
-        if (!name.isEmpty() && name.charAt(0) != ':') {
-            activationListener.activatableLookup(name);
-        }
-        return activators.get(name);
-    }
+    public Activator lookupActivator(String name) { return activations.lookup(name); }
 
     /** The names service files provide (ListActivatableNames); unlisted activators are not here. */
-    public java.util.Set<String> activatableNames() {
-        return java.util.Collections.unmodifiableSet(listedActivatable);
-    }
+    public java.util.Set<String> activatableNames() { return activations.listed(); }
 
     /**
      * Starts the activator of {@code name} (StartServiceByName). Returns false if the name is
      * not activatable; the listener is told only if no activation was already in flight.
      */
-    public boolean activate(String name) {
-        Activator a = activators.get(name);
-        if (a == null) {
-            return false;
+    public boolean activate(String name) { return activations.activate(name); }
+
+    /**
+     * StartServiceByName's checks, in dbus-daemon's order: the pending-start limit, then a
+     * .service file must provide the name (so a unique name, org.freedesktop.DBus and any name
+     * without a file are UNKNOWN even when owned), only then does an owner mean ALREADY_RUNNING.
+     * Changes nothing; on START the caller records its wait, then calls {@link #activate}.
+     */
+    public StartCheck startService(String name) {
+        if (activations.limitReached()) {
+            return StartCheck.LIMIT;
         }
-        if (a.beginActivation()) {
-            activationListener.activationRequested(name);
+        if (activations.lookup(name) == null) {
+            return StartCheck.UNKNOWN;
         }
-        return true;
+        return resolve(name) != null ? StartCheck.ALREADY_RUNNING : StartCheck.START;
     }
 
     /**
@@ -541,282 +265,45 @@ public final class Bus {
      * pre-activation check could not know them) and whether it can take its fds; those refused
      * are not moved but returned, so their callers can be told.
      */
-    public ActivationCompleted completeActivation(String name) {
-        Activator a = activators.get(name);
-        Connection owner = names.owner(name);
-        if (a == null || owner == null || (a.queued() == 0 && !a.isStarting())) {
-            return ActivationCompleted.NONE;
-        }
-        List<Message> moved = a.drain();
-        activationEntries -= moved.size();
-        assert activationEntries >= 0 : "pending activation count went negative";
-        List<Message> refused = new ArrayList<>(0);
-        List<ActivationCompleted.Rejection> denied = new ArrayList<>(0);
-        for (Message m : moved) {
-            // The bus's own messages (sender null) meet the owner's receive rules only.
-            if (!allowed(m.sender(), owner, owner, m, false)) {
-                if (m.expectsReply() && m.sender() != null) {
-                    replyNoLongerExpected(m.sender(), 1);
-                }
-                if (m.fds() != null) {
-                    m.fds().release();
-                }
-                Connection.releaseQueued(m); // the activator's hold (its sender's incoming charge)
-                denied.add(new ActivationCompleted.Rejection(m, denial(m.sender(), owner, owner, m, false)));
-                continue;
-            }
-            if (m.fds() != null && !owner.acceptsUnixFds()) {
-                // Can't be written to this owner; its caller's reply budget comes back.
-                if (m.expectsReply() && m.sender() != null) {
-                    replyNoLongerExpected(m.sender(), 1);
-                }
-                m.fds().release();
-                Connection.releaseQueued(m);
-                refused.add(m);
-                continue;
-            }
-            if (m.expectsReply() && m.sender() != null
-                    && (m.sender().isClosed() || !replySlots.open(owner, m.sender(), m.serial()))) {
-                // Its caller left while it waited, or a call with its serial is open already:
-                // nobody is owed a reply, so the reply budget and the charge come back.
-                replyNoLongerExpected(m.sender(), 1);
-            }
-            owner.push(m);
-            Connection.releaseQueued(m); // the activator's hold; the owner's pool holds its own
-            if (m.fds() != null) {
-                m.fds().release(); // the activator's reference; the owner's pool holds its own
-            }
-        }
-        return new ActivationCompleted(moved.size(), refused, denied);
-    }
+    public ActivationCompleted completeActivation(String name) { return activations.completeActivation(name); }
 
     /**
      * The activation of {@code name} failed (exec failure, exit, timeout): every waiting
      * message is returned so the bridge can send each caller the error.
      */
-    public List<Message> failActivation(String name) {
-        Activator a = activators.get(name);
-        if (a == null) {
-            return List.of();
-        }
-        return releaseFds(releaseSlots(drainActivator(a)));
-    }
-
-    /** Drops the activator's fd references of messages that will only get an error reply. */
-    private static List<Message> releaseFds(List<Message> waiting) {
-        for (Message m : waiting) {
-            if (m.fds() != null) {
-                m.fds().release();
-            }
-        }
-        return waiting;
-    }
-
-    /** Gives back the reply budget (and its charge) that waiting calls were holding. */
-    private List<Message> releaseSlots(List<Message> waiting) {
-        for (Message m : waiting) {
-            if (m.expectsReply() && m.sender() != null) {
-                replyNoLongerExpected(m.sender(), 1);
-            }
-        }
-        return waiting;
-    }
+    public List<Message> failActivation(String name) { return activations.failActivation(name); }
 
     /** The kdbus BYEBYE condition: nothing queued for {@code c} and no call it still owes. */
-    public boolean isIdle(Connection c) {
-        return !c.isClosed() && c.pool().isEmpty() && c.pendingIncomingReplies() == 0;
-    }
+    public boolean isIdle(Connection c) { return table.isIdle(c); }
 
     /**
-     * The second half of BYEBYE, in the same loop step as {@link #isIdle}: {@code c}'s names
-     * fall back to their activators (or are released) now, so a message sent right after
-     * lands on the activator, while what is already in its pool (the reply saying yes) is
-     * kept for the transport to write out.
+     * The second half of BYEBYE, in the same loop step as {@link #isIdle}: {@code c}'s names fall
+     * back to their activators now, while what is in its pool is kept for the transport to write.
      */
-    public Disconnect disconnectKeepingQueue(Connection c) {
-        return disconnect(c, false);
-    }
+    public Disconnect disconnectKeepingQueue(Connection c) { return table.disconnect(c, false); }
 
     /** A new, not yet registered connection (Hello makes it active). */
-    public Connection connect(Credentials credentials, ConnectionSink sink) {
-        connections++;
-        ReceivePool pool = new ReceivePool(limits.maxOutgoingBytes, limits.maxQueuedMessages, queued);
-        pool.setMaxFds(limits.maxOutgoingUnixFds);
-        pool.setOwnerUid(credentials == null ? -1 : credentials.uid());
-        Connection c = new Connection(nextId++, credentials, sink, pool);
-        c.setIncomingLimits(limits.maxIncomingBytes, limits.maxIncomingUnixFds);
-        return c;
-    }
+    public Connection connect(Credentials credentials, ConnectionSink sink) { return table.connect(credentials, sink); }
 
     /**
-     * Hello: registers the connection under its unique name, unless max_completed_connections
-     * or (for its authenticated uid) max_connections_per_user is reached, checked in that
-     * order as dbus-daemon's bus_connections_check_limits does. A refused connection keeps
-     * no name and may try again.
+     * Hello: registers {@code c} under its unique name unless max_completed_connections, then
+     * max_connections_per_user, is reached; a refused connection keeps no name and may retry.
      */
-    public Registration hello(Connection c) {
-        if (completed >= limits.maxCompletedConnections) {
-            return new Registration(null, Registration.Limit.MAX_COMPLETED_CONNECTIONS);
-        }
-        long uid = c.authenticatedUid();
-        long ofUid = uid < 0 ? 0 : completedPerUid.get(uid);
-        if (uid >= 0 && ofUid >= limits.maxConnectionsPerUser) {
-            return new Registration(null, Registration.Limit.MAX_CONNECTIONS_PER_USER);
-        }
-        String unique = ":1." + nextUnique++;
-        c.setUniqueNameOnce(unique);
-        byUniqueName.put(unique, c);
-        completed++;
-        if (uid >= 0) {
-            completedPerUid.add(uid, 1);
-        }
-        noteBusNames(c);
-        assert completed <= connections && byUniqueName.get(unique) == c : "registered connection not counted";
-        return new Registration(new NameChange(unique, null, c), null);
-    }
-
-    private void forgetCompleted(Connection c) {
-        completed--;
-        long uid = c.authenticatedUid();
-        if (uid >= 0) {
-            completedPerUid.add(uid, -1);
-        }
-    }
+    public Registration hello(Connection c) { return table.hello(c); }
 
     /** The connection owning {@code name} (unique or well-known), or null. */
-    public Connection resolve(String name) {
-        if (name.isEmpty()) {
-            return null;
-        }
-        if (name.charAt(0) == ':') {
-            return byUniqueName.get(name);
-        }
-        return names.owner(name);
-    }
+    public Connection resolve(String name) { return router.resolve(name); }
 
-    public Collection<Connection> activeConnections() {
-        return byUniqueName.values();
-    }
+    public Collection<Connection> activeConnections() { return byUniqueName.values(); }
 
     /** The next sequence number, for a message the bus itself originates. */
-    public long sequence() {
-        return ++seq;
-    }
+    public long sequence() { return router.sequence(); }
 
     /**
      * Routes a message from an active client. The driver handles messages to
      * org.freedesktop.DBus before they get here.
      */
-    public Delivery send(Connection from, Message m) {
-        m.admit(from, ++seq);
-        Connection.holdQueued(m); // the routing step's own hold (see the class comment)
-        try {
-            return route(from, m);
-        } finally {
-            Connection.releaseQueued(m); // nobody took it: its sender's charge and a direct payload go now
-        }
-    }
-
-    private Delivery route(Connection from, Message m) {
-        String dest = m.destination();
-        if (dest == null) {
-            monitors.capture(m, null, matches, names);
-            if (m.type() == Message.SIGNAL) {
-                broadcast(m, null);
-                return Delivery.OK;
-            }
-            // Only signals are broadcast. dbus-daemon answers a call without destination as the
-            // peer it was sent to and drops a reply or error without one; match rules, even
-            // eavesdropping ones, never see them (monitors do here: docs/compatibility.md).
-            return m.type() == Message.METHOD_CALL ? Delivery.UNADDRESSED_CALL : Delivery.DISCARDED;
-        }
-        Connection to = resolve(dest);
-        if (to == null) {
-            boolean noAutoStart = (m.flags() & Message.FLAG_NO_AUTO_START) != 0;
-            Activator a = noAutoStart ? null : lookupActivator(dest);
-            if (a == null) {
-                monitors.capture(m, null, matches, names);
-                return noAutoStart ? Delivery.NAME_HAS_NO_OWNER : Delivery.SERVICE_UNKNOWN;
-            }
-            // As much of the policy as can be checked with the recipient unknown: the sender's
-            // send rules, destination compared as a string. Denied: the service is not started.
-            if (!allowed(from, null, null, m, false)) {
-                monitors.capture(m, null, matches, names);
-                return Delivery.ACCESS_DENIED;
-            }
-            return queueOnActivator(from, m, a);
-        }
-        // Monitors see it before any check, so refused and undeliverable messages show too.
-        monitors.capture(m, to, matches, names);
-        boolean requested = false;
-        if (m.replySerial() != Message.NO_REPLY_SERIAL) {
-            // A reply that answers an open slot is a requested reply; the slot is used up even if
-            // the policy then refuses the reply (as in dbus-daemon).
-            requested = replySlots.answer(from, to, m.replySerial());
-            if (requested) {
-                m.markRequestedReply(); // so denialText can recompute what this check saw
-            }
-        }
-        if (!allowed(from, to, to, m, requested)) {
-            return Delivery.ACCESS_DENIED;
-        }
-        if (!to.pool().fits(m)) {
-            to.pool().offer(m); // counts the drop (and logs a refusal by the queue quota, rate-limited)
-            return queued.allows(ReceivePool.chargedUid(m), QueueLedger.ENTRY_BYTES) ? Delivery.RECIPIENT_FULL
-                    : Delivery.QUEUE_QUOTA;
-        }
-        if (m.fds() != null && !to.acceptsUnixFds()) {
-            return Delivery.FDS_NOT_SUPPORTED;
-        }
-        if (m.fds() != null && to.requiresSealedMemfds() && m.fds().hasUnsealedMemfd()) {
-            return Delivery.UNSEALED_MEMFD;
-        }
-        if (m.expectsReply()) {
-            // dbus-daemon (bus_connections_expect_reply): a second outstanding call with the same
-            // serial to the same callee is refused with AccessDenied, before the count limit.
-            if (to.hasPendingIncoming(from.id(), m.serial())) {
-                return Delivery.DUPLICATE_SERIAL;
-            }
-            if (!mayExpectReply(from)) {
-                return Delivery.TOO_MANY_REPLIES;
-            }
-            if (!replySlots.open(to, from, m.serial())) {
-                return Delivery.DUPLICATE_SERIAL; // not reached: checked above
-            }
-            expectReply(from);
-        }
-        to.offer(m);
-        broadcast(m, to);
-        return Delivery.OK;
-    }
-
-    /**
-     * Queues {@code m} on {@code a} and starts it if idle. Monitors see {@code m} after the start
-     * was requested, as in dbus-daemon, where the start (systemd's ActivationRequest) is its own
-     * transaction that runs before the one of the message that caused it; refusals are shown
-     * first, then refused.
-     */
-    private Delivery queueOnActivator(Connection from, Message m, Activator a) {
-        if (activationLimitReached()) {
-            monitors.capture(m, null, matches, names);
-            return Delivery.TOO_MANY_ACTIVATIONS;
-        }
-        if (m.expectsReply() && from != null) {
-            if (!mayExpectReply(from)) {
-                monitors.capture(m, null, matches, names);
-                return Delivery.TOO_MANY_REPLIES;
-            }
-            expectReply(from);
-        }
-        a.enqueue(m);
-        Connection.holdQueued(m);
-        activationEntries++;
-        if (a.beginActivation()) {
-            activationListener.activationRequested(a.name());
-        }
-        monitors.capture(m, null, matches, names);
-        return Delivery.OK;
-    }
+    public Delivery send(Connection from, Message m) { return router.send(from, m); }
 
     /**
      * A bus-originated unicast to a well-known name (systemd's ActivationRequest, the
@@ -825,156 +312,7 @@ public final class Bus {
      * would be. Without owner or activator it is only shown to monitors and SERVICE_UNKNOWN
      * returned.
      */
-    public Delivery emitToName(Message m) {
-        Connection to = resolve(m.destination());
-        if (to != null) {
-            emitTo(to, m);
-            return Delivery.OK;
-        }
-        m.admit(null, ++seq);
-        Connection.holdQueued(m); // the routing step's own hold (see the class comment)
-        try {
-            Activator a = activators.get(m.destination());
-            if (a == null) {
-                monitors.capture(m, null, matches, names);
-                return Delivery.SERVICE_UNKNOWN;
-            }
-            return queueOnActivator(null, m, a);
-        } finally {
-            Connection.releaseQueued(m);
-        }
-    }
-
-    /**
-     * Delivers to every connection whose rules match; for a message with a destination
-     * ({@code addressed} is its recipient) only eavesdroppers other than the recipient.
-     * A full pool skips that receiver and counts a drop; a receiver the policy refuses, or one
-     * that did not negotiate unix fds for a message carrying them, is skipped and reported to
-     * the refusal listener (the sender is never told, as in dbus-daemon).
-     */
-    private void broadcast(Message m, Connection addressed) {
-        if (matches.size() == 0) {
-            return;
-        }
-        ArrayList<Connection> out = scratch;
-        out.clear();
-        if (addressed != null) {
-            addressed.stampOnce(m.seq()); // the recipient already has it
-        }
-        matches.collect(m, addressed, names, out);
-        Connection from = m.sender();
-        for (int i = 0, n = out.size(); i < n; i++) {
-            Connection c = out.get(i);
-            if (!allowed(from, addressed, c, m, false)) {
-                if (!monitors.isEmpty()) { // the text is for monitors only
-                    noteRefusal(m, from, Delivery.ACCESS_DENIED, denial(from, addressed, c, m, false));
-                }
-            } else if (m.fds() != null && !c.acceptsUnixFds()) {
-                // dbus-daemon's text (bus/dispatch.c send_one_message); the sender is not told.
-                if (!monitors.isEmpty()) { // the text is for monitors only
-                    noteRefusal(m, from, Delivery.FDS_NOT_SUPPORTED, "broadcast cannot be delivered to " + c.uniqueName()
-                            + " (" + c.logInfo() + ") because it does not support receiving Unix fds");
-                }
-            } else {
-                c.offer(m);
-            }
-        }
-        out.clear();
-    }
-
-    /**
-     * The policy check of one delivery of {@code m} to {@code to} ({@code addressed}: the
-     * message's resolved recipient; {@code to} is an eavesdropper if it differs and the message
-     * has a destination). {@code to} null: an activation not yet started. Denials of the
-     * addressed recipient are logged, eavesdroppers and broadcast recipients are skipped quietly.
-     */
-    private boolean allowed(Connection from, Connection addressed, Connection to, Message m, boolean requested) {
-        return check(from, addressed, to, fill(m, requested));
-    }
-
-    /**
-     * The bus's one query, filled from {@code m}. Filled for every check, not once per message:
-     * it is a few stores, and a refusal listener called between a broadcast's receivers may make
-     * the bus check another message.
-     */
-    private PolicyQuery fill(Message m, boolean requested) {
-        return query.clear().type(m.type()).hasReplySerial(m.replySerial() != Message.NO_REPLY_SERIAL)
-                .requestedReply(requested).path(m.path()).iface(m.iface()).member(m.member()).error(m.errorName())
-                .destination(m.destination()).fds(m.unixFds());
-    }
-
-    private static final int ALLOWED = 0;
-    private static final int SEND_DENIED = 1;
-    private static final int RECEIVE_DENIED = 2;
-
-    /**
-     * The decision alone: the sender's send rules, then the recipient's receive rules ({@code q}
-     * describes the message; this adds who is on either side). Logs and allocates nothing, so
-     * the denial texts are recomputed with it on the rare path that needs them.
-     */
-    private int decide(Connection from, Connection addressed, Connection to, PolicyQuery q) {
-        q.sender(from).receiver(to).eavesdropping(to != addressed && q.destination() != null);
-        if (from != null && !from.policy().canSend(q)) {
-            return SEND_DENIED;
-        }
-        if (to != null && to.isActive() && !to.policy().canReceive(q)) {
-            return RECEIVE_DENIED;
-        }
-        return ALLOWED;
-    }
-
-    /** {@link #decide}, with its log lines: send_log rules, and a denial of the addressed recipient. */
-    private boolean check(Connection from, Connection addressed, Connection to, PolicyQuery q) {
-        int d = decide(from, addressed, to, q);
-        if (d != SEND_DENIED && from != null && from.policy().anySendLogs() && from.policy().sendLogs(q)) {
-            policyLog.accept(complaint("Would reject message", from.policy().sendMatchCount(q), from, to, q));
-        }
-        if (d == ALLOWED) {
-            return true;
-        }
-        if (addressed == to) {
-            policyLog.accept(render(d, from, to, q));
-        }
-        return false;
-    }
-
-    private static String render(int decision, Connection from, Connection to, PolicyQuery q) {
-        return decision == SEND_DENIED
-                ? complaint("Rejected send message", from.policy().sendMatchCount(q), from, to, q)
-                : complaint("Rejected receive message", to.policy().receiveMatchCount(q), from, to, q);
-    }
-
-    /** As {@link #allowed}, but returns the complaint, or null if allowed; logs nothing. */
-    private String denial(Connection from, Connection addressed, Connection to, Message m, boolean requested) {
-        PolicyQuery q = fill(m, requested);
-        int d = decide(from, addressed, to, q);
-        return d == ALLOWED ? null : render(d, from, to, q);
-    }
-
-    /** dbus-daemon's complaint layout (bus.c complain_about_message), so clients see the same text. */
-    private static String complaint(String what, int matched, Connection from, Connection to, PolicyQuery q) {
-        return what + ", " + matched + " matched rules; type=\"" + typeName(q.type()) + "\", sender=\""
-                + (from == null ? "(unset)" : String.valueOf(from.uniqueName())) + "\" ("
-                + (from == null ? "(bus)" : from.logInfo()) + ") interface=\"" + orUnset(q.iface()) + "\" member=\""
-                + orUnset(q.member()) + "\" error name=\"" + orUnset(q.error()) + "\" requested_reply=\""
-                + (q.requestedReply() ? 1 : 0) + "\" destination=\""
-                + (q.destination() == null ? DRIVER_NAME : q.destination()) + "\" ("
-                + (to == null ? "bus" : to.logInfo()) + ")";
-    }
-
-    private static String orUnset(String s) {
-        return s == null ? "(unset)" : s;
-    }
-
-    private static String typeName(int type) {
-        return switch (type) {
-            case Message.METHOD_CALL -> "method_call";
-            case Message.METHOD_RETURN -> "method_return";
-            case Message.ERROR -> "error";
-            case Message.SIGNAL -> "signal";
-            default -> "invalid";
-        };
-    }
+    public Delivery emitToName(Message m) { return router.emitToName(m); }
 
     /**
      * A client's message to the driver: may {@code from}'s send rules send {@code q} to
@@ -982,209 +320,78 @@ public final class Bus {
      * destination and requested reply are set here; {@link #policyQuery()} gives one to fill. On
      * false, {@link #driverDenialText} with the same query gives the AccessDenied text.
      */
-    public boolean checkSendToDriver(Connection from, PolicyQuery q) {
-        return check(from, null, null, q.destination(DRIVER_NAME).requestedReply(false));
-    }
+    public boolean checkSendToDriver(Connection from, PolicyQuery q) { return gate.checkSendToDriver(from, q); }
 
     /** The AccessDenied text of the query {@link #checkSendToDriver} just refused (computed again). */
-    public String driverDenialText(Connection from, PolicyQuery q) {
-        int d = decide(from, null, null, q.destination(DRIVER_NAME).requestedReply(false));
-        return d == ALLOWED ? null : render(d, from, null, q);
-    }
+    public String driverDenialText(Connection from, PolicyQuery q) { return gate.driverDenialText(from, q); }
 
     /**
      * The bus's reusable query, cleared, for {@link #checkSendToDriver}: the next check refills
      * it, so fill it and pass it at once.
      */
-    public PolicyQuery policyQuery() {
-        return query.clear();
-    }
+    public PolicyQuery policyQuery() { return gate.query(); }
 
     /**
      * The AccessDenied text of a message {@link #send} just refused with
      * {@link Delivery#ACCESS_DENIED} (dbus-daemon's complaint format). Call before anything else
      * changes the bus: it recomputes the check that refused it, which allocates only here.
      */
-    public String denialText(Message m) {
-        String dest = m.destination();
-        Connection to = dest == null ? null : resolve(dest); // null: refused before activation
-        return denial(m.sender(), to, to, m, m.isRequestedReply());
-    }
+    public String denialText(Message m) { return router.denialText(m); }
 
     /** A bus-originated signal with no destination, to every matching rule. */
-    public void emitSignal(Message m) {
-        m.admit(null, ++seq);
-        Connection.holdQueued(m);
-        try {
-            monitors.capture(m, null, matches, names);
-            broadcast(m, null);
-        } finally {
-            Connection.releaseQueued(m);
-        }
-    }
+    public void emitSignal(Message m) { router.emitSignal(m); }
 
     /** A client's message to the driver: sequenced and shown to monitors, routed by nobody. */
-    public void admitToDriver(Connection from, Message m) {
-        m.admit(from, ++seq);
-        Connection.holdQueued(m);
-        try {
-            monitors.capture(m, null, matches, names);
-        } finally {
-            Connection.releaseQueued(m);
-        }
-    }
+    public void admitToDriver(Connection from, Message m) { router.admitToDriver(from, m); }
 
-    public boolean hasMonitors() {
-        return !monitors.isEmpty();
-    }
+    public boolean hasMonitors() { return !monitors.isEmpty(); }
 
-    public boolean isMonitor(Connection c) {
-        return monitors.isMonitor(c);
-    }
+    public boolean isMonitor(Connection c) { return monitors.isMonitor(c); }
 
     /**
-     * BecomeMonitor, first half: {@code c} loses every name (its unique name first, then the
-     * well-known ones in the order it got them, as dbus-daemon releases them), its visibility
-     * and its reply slots: callers it owes a reply are returned as dead replies
-     * (they get NoReply, as in dbus-daemon's bus_connection_drop_pending_replies), and calls it
-     * made are forgotten. {@link #startMonitoring} then makes it a monitor.
+     * BecomeMonitor, first half: {@code c} loses every name, its visibility and its reply slots
+     * (callers it owes a reply are returned, owed NoReply); {@link #startMonitoring} follows.
      */
-    public Disconnect becomeMonitor(Connection c) {
-        List<NameChange> changes = new ArrayList<>();
-        if (c.uniqueName() != null) {
-            byUniqueName.remove(c.uniqueName());
-            changes.add(new NameChange(c.uniqueName(), c, null));
-        }
-        names.releaseAll(c, true, changes); // in the order it got them, as dbus-daemon does
-        assert c.ownedNames().isEmpty() : "a monitor-to-be kept a name";
-        return new Disconnect(changes, dropReplySlots(c));
-    }
+    public Disconnect becomeMonitor(Connection c) { return table.becomeMonitor(c); }
+
+    /** BecomeMonitor, second half, after its name-change signals: the monitor rules replace its own. */
+    public void startMonitoring(Connection c, List<MatchRule> rules) { table.startMonitoring(c, rules); }
 
     /**
-     * The second half of BecomeMonitor, after its name-change signals went out: as in
-     * dbus-daemon, its own match rules still saw those signals (its NameOwnerChanged too), and
-     * only now give way to the monitor rules.
-     */
-    public void startMonitoring(Connection c, List<MatchRule> rules) {
-        assert c.ownedNames().isEmpty() && (c.uniqueName() == null || byUniqueName.get(c.uniqueName()) != c)
-                : "becomeMonitor first";
-        matches.removeAll(c);
-        monitors.add(c, rules);
-    }
-
-    /**
-     * Our capture extension (--kdbus-capture): a pseudo-connection registered like a monitor
-     * with no rules, so it is offered every message monitors see, in sequence order. It has no
-     * name, is not counted as a connection and never sends; {@code sink} must drain its pool.
+     * Our capture extension (--kdbus-capture): a pseudo-connection offered every message monitors
+     * see, in sequence order; no name, not counted, never sends; {@code sink} drains its pool.
      */
     public Connection attachCapture(Credentials credentials, ConnectionSink sink) {
-        ReceivePool pool = new ReceivePool(limits.maxOutgoingBytes, limits.maxQueuedMessages);
-        Connection c = new Connection(nextId++, credentials, sink, pool);
-        c.setAcceptsUnixFds(true); // it records the bytes only: messages with fds are captured too
-        monitors.add(c, List.of());
-        return c;
+        return table.attachCapture(credentials, sink);
     }
 
     /** Stops offering messages to a capture pseudo-connection. */
-    public void detachCapture(Connection c) {
-        monitors.remove(c);
-        c.markClosed(true);
-    }
+    public void detachCapture(Connection c) { table.detachCapture(c); }
 
     /**
      * A bus-originated unicast (reply, error, NameAcquired/NameLost): never refused. As in
      * dbus-daemon (bus_transaction_send_from_driver), it goes to the recipient only: match
      * rules, even eavesdropping ones, never see the driver's unicasts (monitors are separate).
      */
-    public void emitTo(Connection to, Message m) {
-        m.admit(null, ++seq);
-        Connection.holdQueued(m);
-        try {
-            monitors.capture(m, to, matches, names);
-            // The bus's own replies are always requested ones; a receive rule may still refuse
-            // them, and then they are dropped (dbus-daemon logs it and shows monitors an
-            // AccessDenied reply to the refused message).
-            if (allowed(null, to, to, m, m.replySerial() != Message.NO_REPLY_SERIAL)) {
-                to.push(m);
-            } else if (!monitors.isEmpty()) { // the text is for monitors only
-                noteRefusal(m, to, Delivery.ACCESS_DENIED, denial(null, to, to, m, m.replySerial() != Message.NO_REPLY_SERIAL));
-            }
-        } finally {
-            Connection.releaseQueued(m);
-        }
-    }
+    public void emitTo(Connection to, Message m) { router.emitTo(to, m); }
 
     /**
      * The bus's answer to a call that had no destination ({@link Delivery#UNADDRESSED_CALL}):
      * in dbus-daemon its connection layer answers such calls itself, below the bus's routing,
      * so no policy applies. Sequenced, shown to monitors, queued to the caller.
      */
-    public void answerUnaddressed(Connection to, Message reply) {
-        reply.admit(null, ++seq);
-        Connection.holdQueued(reply);
-        try {
-            monitors.capture(reply, to, matches, names);
-            to.push(reply);
-        } finally {
-            Connection.releaseQueued(reply);
-        }
-    }
+    public void answerUnaddressed(Connection to, Message reply) { router.answerUnaddressed(to, reply); }
 
     /**
      * A message only monitors see: the error dbus-daemon captures for them when it refuses a
      * delivery without telling the sender (see {@link RefusalListener}).
      */
-    public void captureOnly(Message m, Connection addressed) {
-        m.admit(null, ++seq);
-        Connection.holdQueued(m);
-        try {
-            monitors.capture(m, addressed, matches, names);
-        } finally {
-            Connection.releaseQueued(m);
-        }
-    }
+    public void captureOnly(Message m, Connection addressed) { router.captureOnly(m, addressed); }
 
     /**
      * The connection leaves: match rules go first (it must not see its own departure),
      * then its names (most recent first), then its unique name; its open reply slots die.
      */
-    public Disconnect disconnect(Connection c) {
-        return disconnect(c, true);
-    }
+    public Disconnect disconnect(Connection c) { return table.disconnect(c, true); }
 
-    private Disconnect disconnect(Connection c, boolean dropQueued) {
-        if (c.isClosed()) {
-            return new Disconnect(List.of(), List.of());
-        }
-        c.markClosed(dropQueued);
-        connections--;
-        if (c.uniqueName() != null) {
-            forgetCompleted(c);
-        }
-        matches.removeAll(c);
-        if (monitors.isMonitor(c)) {
-            monitors.remove(c);
-            return new Disconnect(List.of(), List.of()); // its names went when it became a monitor
-        }
-        List<NameChange> changes = new ArrayList<>();
-        names.releaseAll(c, changes);
-        List<DeadReply> dead = dropReplySlots(c);
-        if (c.uniqueName() != null) {
-            byUniqueName.remove(c.uniqueName());
-            changes.add(new NameChange(c.uniqueName(), c, null));
-        }
-        assert c.ownedNames().isEmpty() && c.matchRuleCount() == 0 && connections >= completed
-                : "a departed connection kept bus state";
-        return new Disconnect(changes, dead);
-    }
-
-    /**
-     * Closes every reply slot {@code c} is part of: callers it owes a reply are returned (the
-     * open ones) so they can be told; calls it made will never be answered to it, so their
-     * callees stop owing them (dbus-daemon, bus_connection_drop_pending_replies).
-     */
-    private List<DeadReply> dropReplySlots(Connection c) {
-        // Only c's own slots, through their links on c: those it owes, then those owed to it.
-        return replySlots.drop(c);
-    }
 }
