@@ -2,6 +2,10 @@ package org.kdbusbridge.bridge.driver;
 
 import java.util.List;
 
+import static org.kdbusbridge.bridge.driver.DriverTables.Scope.ANY;
+import static org.kdbusbridge.bridge.driver.DriverTables.Scope.CANONICAL;
+import static org.kdbusbridge.bridge.driver.DriverTables.Scope.PRIVILEGED;
+
 import org.kdbusbridge.bridge.protocol.ProtocolException;
 
 /**
@@ -48,43 +52,35 @@ final class DriverTables {
         }
     }
 
-    /** Answered on any object path. */
-    private static Method any(String name, String in, String out, Handler h) {
-        return new Method(name, in, out, true, false, h);
-    }
+    /** Where a method answers, and who may call it: PRIVILEGED is the canonical path, owner's uid or root only. */
+    enum Scope { ANY, CANONICAL, PRIVILEGED }
 
-    /** Answered on the canonical path only. */
-    private static Method at(String name, String in, String out, Handler h) {
-        return new Method(name, in, out, false, false, h);
-    }
-
-    /** Canonical path only, and only for the bus owner's uid or root. */
-    private static Method privileged(String name, String in, String out, Handler h) {
-        return new Method(name, in, out, false, true, h);
+    private static Method row(Scope scope, String name, String in, String out, Handler h) {
+        return new Method(name, in, out, scope == ANY, scope == PRIVILEGED, h);
     }
 
     static final List<Iface> INTERFACES = List.of(
             new Iface(IFACE, true, List.of(
-                    any("Hello", "", "s", Driver::hello),
-                    any("RequestName", "su", "u", (d, call) -> d.claims.requestName(call)),
-                    any("ReleaseName", "s", "u", (d, call) -> d.claims.releaseName(call)),
+                    row(ANY, "Hello", "", "s", Driver::hello),
+                    row(ANY, "RequestName", "su", "u", (d, call) -> d.claims.requestName(call)),
+                    row(ANY, "ReleaseName", "s", "u", (d, call) -> d.claims.releaseName(call)),
                     // Never dispatched: Driver.handle() answers every well-formed one first.
-                    any("StartServiceByName", "su", "u", (d, call) -> { }),
-                    privileged("UpdateActivationEnvironment", "a{ss}", "", (d, call) -> d.activations.updateActivationEnvironment(call)),
-                    any("NameHasOwner", "s", "b", (d, call) -> d.names.nameHasOwner(call)),
-                    any("ListNames", "", "as", (d, call) -> d.names.listNames(call)),
-                    any("ListActivatableNames", "", "as", (d, call) -> d.names.listActivatableNames(call)),
-                    any("AddMatch", "s", "", (d, call) -> d.claims.addMatch(call)),
-                    any("RemoveMatch", "s", "", (d, call) -> d.claims.removeMatch(call)),
-                    any("GetNameOwner", "s", "s", (d, call) -> d.names.getNameOwner(call)),
-                    any("ListQueuedOwners", "s", "as", (d, call) -> d.names.listQueuedOwners(call)),
-                    any("GetConnectionUnixUser", "s", "u", (d, call) -> d.peers.unixUser(call)),
-                    any("GetConnectionUnixProcessID", "s", "u", (d, call) -> d.peers.unixProcessId(call)),
-                    any("GetAdtAuditSessionData", "s", "ay", (d, call) -> d.peers.adtAuditSessionData(call)),
-                    any("GetConnectionSELinuxSecurityContext", "s", "ay", (d, call) -> d.peers.seLinuxSecurityContext(call)),
-                    any("ReloadConfig", "", "", Driver::reloadConfig),
-                    any("GetId", "", "s", Driver::getId),
-                    any("GetConnectionCredentials", "s", "a{sv}", (d, call) -> d.peers.credentials(call))),
+                    row(ANY, "StartServiceByName", "su", "u", (d, call) -> { }),
+                    row(PRIVILEGED, "UpdateActivationEnvironment", "a{ss}", "", (d, call) -> d.activations.updateActivationEnvironment(call)),
+                    row(ANY, "NameHasOwner", "s", "b", (d, call) -> d.names.nameHasOwner(call)),
+                    row(ANY, "ListNames", "", "as", (d, call) -> d.names.listNames(call)),
+                    row(ANY, "ListActivatableNames", "", "as", (d, call) -> d.names.listActivatableNames(call)),
+                    row(ANY, "AddMatch", "s", "", (d, call) -> d.claims.addMatch(call)),
+                    row(ANY, "RemoveMatch", "s", "", (d, call) -> d.claims.removeMatch(call)),
+                    row(ANY, "GetNameOwner", "s", "s", (d, call) -> d.names.getNameOwner(call)),
+                    row(ANY, "ListQueuedOwners", "s", "as", (d, call) -> d.names.listQueuedOwners(call)),
+                    row(ANY, "GetConnectionUnixUser", "s", "u", (d, call) -> d.peers.unixUser(call)),
+                    row(ANY, "GetConnectionUnixProcessID", "s", "u", (d, call) -> d.peers.unixProcessId(call)),
+                    row(ANY, "GetAdtAuditSessionData", "s", "ay", (d, call) -> d.peers.adtAuditSessionData(call)),
+                    row(ANY, "GetConnectionSELinuxSecurityContext", "s", "ay", (d, call) -> d.peers.seLinuxSecurityContext(call)),
+                    row(ANY, "ReloadConfig", "", "", Driver::reloadConfig),
+                    row(ANY, "GetId", "", "s", Driver::getId),
+                    row(ANY, "GetConnectionCredentials", "s", "a{sv}", (d, call) -> d.peers.credentials(call))),
                     List.of(new Property("Features", "as"), new Property("Interfaces", "as")),
                     "    <signal name=\"NameOwnerChanged\">\n"
                             + "      <arg type=\"s\"/>\n"
@@ -100,27 +96,27 @@ final class DriverTables {
                             + "    <signal name=\"ActivatableServicesChanged\">\n"
                             + "    </signal>\n"),
             new Iface("org.freedesktop.DBus.Properties", false, List.of(
-                    at("Get", "ss", "v", (d, call) -> d.properties.get(call)),
-                    at("GetAll", "s", "a{sv}", (d, call) -> d.properties.getAll(call)),
-                    at("Set", "ssv", "", (d, call) -> d.properties.set(call))),
+                    row(CANONICAL, "Get", "ss", "v", (d, call) -> d.properties.get(call)),
+                    row(CANONICAL, "GetAll", "s", "a{sv}", (d, call) -> d.properties.getAll(call)),
+                    row(CANONICAL, "Set", "ssv", "", (d, call) -> d.properties.set(call))),
                     List.of(),
                     "    <signal name=\"PropertiesChanged\">\n"
                             + "      <arg type=\"s\" name=\"interface_name\"/>\n"
                             + "      <arg type=\"a{sv}\" name=\"changed_properties\"/>\n"
                             + "      <arg type=\"as\" name=\"invalidated_properties\"/>\n"
                             + "    </signal>\n"),
-            new Iface("org.freedesktop.DBus.Monitoring", false, List.of(privileged("BecomeMonitor", "asu", "", Driver::becomeMonitor)),
+            new Iface("org.freedesktop.DBus.Monitoring", false, List.of(row(PRIVILEGED, "BecomeMonitor", "asu", "", Driver::becomeMonitor)),
                     List.of(), null),
             new Iface(STATS, false, List.of(
-                    at("GetStats", "", "a{sv}", (d, call) -> d.stats.getStats(call)),
-                    at("GetConnectionStats", "s", "a{sv}", (d, call) -> d.stats.getConnectionStats(call)),
-                    at("GetAllMatchRules", "", "a{sas}", (d, call) -> d.stats.getAllMatchRules(call))), List.of(), null),
-            new Iface(EXTENSIONS, false, List.of(at("DisconnectIfIdle", "", "", Driver::disconnectIfIdle),
-                    at("RequireSealedMemfds", "", "", Driver::requireSealedMemfds)), List.of(), null),
-            new Iface("org.freedesktop.DBus.Introspectable", true, List.of(any("Introspect", "", "s", Driver::introspect)), List.of(), null),
+                    row(CANONICAL, "GetStats", "", "a{sv}", (d, call) -> d.stats.getStats(call)),
+                    row(CANONICAL, "GetConnectionStats", "s", "a{sv}", (d, call) -> d.stats.getConnectionStats(call)),
+                    row(CANONICAL, "GetAllMatchRules", "", "a{sas}", (d, call) -> d.stats.getAllMatchRules(call))), List.of(), null),
+            new Iface(EXTENSIONS, false, List.of(row(CANONICAL, "DisconnectIfIdle", "", "", Driver::disconnectIfIdle),
+                    row(CANONICAL, "RequireSealedMemfds", "", "", Driver::requireSealedMemfds)), List.of(), null),
+            new Iface("org.freedesktop.DBus.Introspectable", true, List.of(row(ANY, "Introspect", "", "s", Driver::introspect)), List.of(), null),
             new Iface("org.freedesktop.DBus.Peer", true, List.of(
-                    any("GetMachineId", "", "s", Driver::getMachineId),
-                    any("Ping", "", "", Driver::ping)), List.of(), null));
+                    row(ANY, "GetMachineId", "", "s", Driver::getMachineId),
+                    row(ANY, "Ping", "", "", Driver::ping)), List.of(), null));
 
     static String introspect(String path) {
         boolean canonical = PATH.equals(path);

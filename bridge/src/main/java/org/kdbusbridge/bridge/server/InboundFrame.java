@@ -109,39 +109,33 @@ final class InboundFrame {
     /** Shows the frame at {@code pos} to monitors, building nothing when there are none. */
     void showToMonitors(int pos, String dest, FdSet fds) {
         if (server.bus().hasMonitors()) {
-            new DriverCapture(pos, dest, fds).run();
+            capture(pos, dest, fds);
         }
     }
 
     /** The frame at {@code pos} as a driver call; its capture hook shows it to monitors. */
     DriverCall driverCall(int pos, String dest, FdSet fds) {
         return new DriverCall(conn, header.type(), header.flags(), header.serial(), header.path(), header.iface(),
-                header.member(), header.signature(), BodyReader.of(header), new DriverCapture(pos, dest, fds));
+                header.member(), header.signature(), BodyReader.of(header), new DriverCapture(this, pos, dest, fds));
     }
 
     // Per-call callbacks are inner classes, not lambdas: under C1 (what we ship) a capturing
     // lambda allocates through a slow runtime call each time it is evaluated.
 
     /** Shows a driver call's frame to monitors (run by the driver, while the frame is current). */
-    private final class DriverCapture implements Runnable {
-        private final int pos;
-        private final String dest;
-        private final FdSet fds;
-
-        DriverCapture(int pos, String dest, FdSet fds) {
-            this.pos = pos;
-            this.dest = dest;
-            this.fds = fds;
-        }
-
+    private record DriverCapture(InboundFrame frame, int pos, String dest, FdSet fds) implements Runnable {
         @Override
         public void run() {
-            if (server.bus().hasMonitors()) {
-                try {
-                    server.bus().admitToDriver(conn, toCore(pos, dest, fds, false));
-                } catch (ProtocolException e) {
-                    LOG.debug("Not captured: {}", e.getMessage());
-                }
+            frame.capture(pos, dest, fds);
+        }
+    }
+
+    private void capture(int pos, String dest, FdSet fds) {
+        if (server.bus().hasMonitors()) {
+            try {
+                server.bus().admitToDriver(conn, toCore(pos, dest, fds, false));
+            } catch (ProtocolException e) {
+                LOG.debug("Not captured: {}", e.getMessage());
             }
         }
     }
