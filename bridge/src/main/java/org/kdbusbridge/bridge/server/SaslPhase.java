@@ -28,7 +28,10 @@ final class SaslPhase {
     private final ClientSession session;
     private final BusServer server;
     private final Connection conn;
-    private final SaslServer sasl;
+    /** Dropped once authenticated (its line and reply buffers are ~0.4 KiB an idle peer would keep). */
+    private SaslServer sasl;
+    private long uid = -1;
+    private boolean unixFd;
     private final InboundFrame frame;
     private boolean authenticated;
     private EventLoop.Timer authTimer;
@@ -50,11 +53,11 @@ final class SaslPhase {
     }
 
     long authenticatedUid() {
-        return sasl.authenticatedUid();
+        return uid;
     }
 
     boolean unixFdNegotiated() {
-        return sasl.unixFdNegotiated();
+        return unixFd;
     }
 
     /** Feeds SASL lines from {@code in}; its replies are queued ahead of any message. */
@@ -85,9 +88,12 @@ final class SaslPhase {
         }
         if (r == SaslServer.Result.AUTHENTICATED) {
             authenticated = true;
-            conn.setAcceptsUnixFds(sasl.unixFdNegotiated());
+            uid = sasl.authenticatedUid();
+            unixFd = sasl.unixFdNegotiated();
+            sasl = null; // its replies were taken by feed(); nothing reads it any more
+            conn.setAcceptsUnixFds(unixFd);
             // The auth timer keeps running: it is cancelled by a successful Hello.
-            server.onAuthenticated(session, sasl.authenticatedUid());
+            server.onAuthenticated(session, uid);
         }
         return true;
     }
