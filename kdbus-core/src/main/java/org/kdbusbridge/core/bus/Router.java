@@ -160,6 +160,11 @@ final class Router {
             state.monitors().capture(m, null, state.matches(), state.names());
             return Delivery.TOO_MANY_ACTIVATIONS;
         }
+        if (from != null && !state.queued().admitsWaiting(m, ReceivePool.chargedUid(m))) {
+            // Waiting messages are held to the sender's queue budget, as in a receive pool.
+            state.monitors().capture(m, null, state.matches(), state.names());
+            return Delivery.QUEUE_QUOTA;
+        }
         if (m.expectsReply() && from != null) {
             if (!quota.mayExpectReply(from)) {
                 state.monitors().capture(m, null, state.matches(), state.names());

@@ -107,6 +107,19 @@ public final class QueueLedger {
                 && (totalFds == 0 || (fds.get(uid) <= quota.perUserFds() && totalFds <= quota.busFds()));
     }
 
+    /**
+     * Whether {@code m}, already held (and charged), may also wait on an activator: not while its
+     * uid or the bus is past the budget (refused as a full queue is: counted, logged once per uid
+     * per interval). An activator's queue is never a short one, so there is no ceiling exception.
+     */
+    public boolean admitsWaiting(Message m, long uid) {
+        if (allows(uid, 0)) {
+            return true;
+        }
+        refused(m, uid);
+        return false;
+    }
+
     /** A pool refused {@code m} because of this ledger: counted, and logged once per uid per interval. */
     void refused(Message m, long uid) {
         refusals++;

@@ -109,6 +109,38 @@ class QueueQuotaTest {
     }
 
     @Test
+    void messagesWaitingOnAnActivatorAreHeldToTheSendersBudget() {
+        String name = "org.example.Activatable";
+        assertTrue(bus.setActivatable(java.util.Set.of(name)).isEmpty());
+        Connection attacker = client(1000);
+        Connection bystander = client(2000);
+        // A waiting call holds its bytes and header (no queue entry); the routing hold already
+        // counts the one being checked, so the uid stops at its budget.
+        long each = charge(name) - QueueLedger.ENTRY_BYTES;
+        long fit = 10 * CHARGE / each;
+        for (int i = 0; i < fit; i++) {
+            assertEquals(Delivery.OK, bus.send(attacker, call(name, null)), "call " + i);
+        }
+        assertEquals(Delivery.QUEUE_QUOTA, bus.send(attacker, call(name, null)));
+        assertEquals(fit, bus.pendingActivationEntries(), "the refused call does not wait");
+        assertEquals(fit * each, ledger().bytes(1000), "the refused call holds nothing once routed");
+        assertEquals(1, logged.size(), logged.toString());
+        assertTrue(logged.get(0).startsWith("Queued messages of uid 1000 reached its memory quota"), logged.get(0));
+        assertEquals(Delivery.OK, bus.send(bystander, call(name, null)), "another uid still waits on it");
+        assertEquals(fit + 1, bus.pendingActivationEntries());
+        // The owner arrives: the waiting calls move to its pool, their charges with them.
+        Connection owner = client(3000);
+        assertEquals(1, bus.requestName(owner, name, 0).reply());
+        assertEquals(fit + 1, bus.completeActivation(name).drained());
+        assertEquals(fit + 1, owner.pool().messages());
+        while (owner.pool().pop() != null) {
+            // the owner reads them all
+        }
+        assertEquals(0, ledger().totalBytes(), "every charge went back");
+        assertEquals(Delivery.OK, bus.send(attacker, call(name, null)), "the name has an owner again: delivered");
+    }
+
+    @Test
     void shortQueuesStopAtTheCeiling() {
         Connection attacker = client(1000);
         Connection sink = client(1000);
