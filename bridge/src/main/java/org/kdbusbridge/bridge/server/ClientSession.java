@@ -66,7 +66,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
         // Made once per connection (a method reference, not a lambda per arm).
         this.pending = new PendingFds(CLOSE_FD, this::pendingFdTimedOut);
         this.frame = new InboundFrame(server, conn);
-        this.sasl = new SaslPhase(this, server, conn, sasl, frame);
+        this.sasl = new SaslPhase(this, server, sasl, frame);
         this.input = new InputAssembler(this, server, socket, this.sasl, pending, frame);
         this.output = new OutputWriter(this, server, socket, conn);
         // No buffers here: they are taken when I/O happens, so an idle connection holds none.

@@ -30,20 +30,18 @@ final class InboundFrame {
     private final BusServer server;
     private final Connection conn;
     private final MessageHeader header = new MessageHeader();
-    /** Messages at least this long get a direct payload (TransportSettings.zeroCopyThreshold). */
-    private final int zeroCopyThreshold;
+
+    InboundFrame(BusServer server, Connection conn) {
+        this.server = server;
+        this.conn = conn;
+    }
+
     /** The buffer the frame is in: the input buffer, a large frame's own buffer, or a heap frame's. */
     private ByteBuffer buf;
     /** Whether {@code buf} holds this frame alone (not the input buffer). */
     private boolean ownBuffer;
     /** Set by toCore when the frame's own (direct) buffer became the payload. */
     private boolean adopted;
-
-    InboundFrame(BusServer server, Connection conn) {
-        this.server = server;
-        this.conn = conn;
-        this.zeroCopyThreshold = server.transport().zeroCopyThreshold();
-    }
 
     /** The next frames are in {@code b}; {@code own}: b holds one frame alone, so it may become its payload. */
     void set(ByteBuffer b, boolean own) {
@@ -94,7 +92,7 @@ final class InboundFrame {
             DirectBuffers pool = server.buffers();
             payload = new SealedPayload(view, unused -> pool.give(whole));
             adopted = true;
-        } else if (header.length() >= zeroCopyThreshold
+        } else if (header.length() >= server.transport().zeroCopyThreshold()
                 && (direct = server.buffers().take(MessageWriter.splicedLength(buf, pos, header, sender))) != null) {
             payload = new SealedPayload(MessageWriter.spliceSenderDirect(buf, pos, header, sender, n -> direct),
                     server.payloadRecycler());

@@ -27,7 +27,6 @@ final class SaslPhase {
 
     private final ClientSession session;
     private final BusServer server;
-    private final Connection conn;
     /** Dropped once authenticated (its line and reply buffers are ~0.4 KiB an idle peer would keep). */
     private SaslServer sasl;
     private long uid = -1;
@@ -36,11 +35,10 @@ final class SaslPhase {
     private boolean authenticated;
     private EventLoop.Timer authTimer;
 
-    SaslPhase(ClientSession session, BusServer server, Connection conn, SaslServer sasl, InboundFrame frame) {
+    SaslPhase(ClientSession session, BusServer server, SaslServer sasl, InboundFrame frame) {
         this.session = session;
         this.frame = frame;
         this.server = server;
-        this.conn = conn;
         this.sasl = sasl;
     }
 
@@ -91,7 +89,7 @@ final class SaslPhase {
             uid = sasl.authenticatedUid();
             unixFd = sasl.unixFdNegotiated();
             sasl = null; // its replies were taken by feed(); nothing reads it any more
-            conn.setAcceptsUnixFds(unixFd);
+            session.connection().setAcceptsUnixFds(unixFd);
             // The auth timer keeps running: it is cancelled by a successful Hello.
             server.onAuthenticated(session, uid);
         }
@@ -112,19 +110,19 @@ final class SaslPhase {
             // answered as the peer, a reply or error dropped; neither breaks the Hello rule.
             frame.showToMonitors(pos, null, fds);
             if (header.type() == Message.METHOD_CALL) {
-                server.driver().answerUnaddressed(conn, header.serial(), iface, header.member(), header.signature());
+                server.driver().answerUnaddressed(session.connection(), header.serial(), iface, header.member(), header.signature());
             }
             return;
         }
         if (toDriver && header.type() == Message.METHOD_CALL && "Hello".equals(header.member())
                 && (iface == null || Bus.DRIVER_NAME.equals(iface))) {
             server.driver().handle(frame.driverCall(pos, dest, fds));
-            if (conn.isActive()) {
+            if (session.connection().isActive()) {
                 stopTimer(); // Hello succeeded: the connection is complete
             }
         } else if (toDriver) {
             frame.showToMonitors(pos, dest, fds); // dbus-daemon shows it, from :not.active.yet
-            server.routingErrors().notRegistered(conn, header.serial());
+            server.routingErrors().notRegistered(session.connection(), header.serial());
         } else {
             frame.showToMonitors(pos, dest, fds); // monitors see it before the disconnect, as in dbus-daemon
             throw new ProtocolException(RoutingErrors.NOT_REGISTERED);
@@ -152,7 +150,7 @@ final class SaslPhase {
 
         @Override
         public void run() {
-            if (conn.uniqueName() == null && !session.isClosed()) {
+            if (session.connection().uniqueName() == null && !session.isClosed()) {
                 LOG.info("Connection {} has not {} within auth_timeout={} ms, closing", session,
                         authenticated ? "completed Hello" : "authenticated", timeoutMs);
                 session.close("auth timeout");

@@ -11,7 +11,6 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.OptionalLong;
 
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -66,13 +65,7 @@ class DriverNameRulesTest {
 
     /** A policy that lets the connection receive the driver's answers and own no name. */
     private static ConnectionPolicy receiveOnly() {
-        PolicyRuleParser.Principals none = new PolicyRuleParser.Principals() {
-            @Override
-            public OptionalLong uid(String n) { return OptionalLong.empty(); }
-
-            @Override
-            public OptionalLong gid(String n) { return OptionalLong.empty(); }
-        };
+        PolicyRuleParser.Principals none = PolicyRuleParser.Principals.NONE;
         try {
             return ConnectionPolicy.compile(List.of(
                     PolicyRuleParser.parse("allow", Map.of("receive_type", "method_return"), none).rule(),

@@ -21,6 +21,15 @@ public final class PolicyRuleParser {
         OptionalLong uid(String userName);
 
         OptionalLong gid(String groupName);
+
+        /** No user or group names known (rules naming one are dropped). */
+        Principals NONE = new Principals() {
+            @Override
+            public OptionalLong uid(String userName) { return OptionalLong.empty(); }
+
+            @Override
+            public OptionalLong gid(String groupName) { return OptionalLong.empty(); }
+        };
     }
 
     /** The rule, or null with a warning when the rule is dropped (unknown user/group). */

@@ -14,7 +14,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.OptionalLong;
 import java.util.Set;
 
 import org.junit.jupiter.api.BeforeEach;
@@ -50,13 +49,7 @@ class BusPolicyTest {
                 attrs.put(kv[i], kv[i + 1]);
             }
             try {
-                rules.add(PolicyRuleParser.parse(element, attrs, new PolicyRuleParser.Principals() {
-                    @Override
-                    public OptionalLong uid(String n) { return OptionalLong.empty(); }
-
-                    @Override
-                    public OptionalLong gid(String n) { return OptionalLong.empty(); }
-                }).rule());
+                rules.add(PolicyRuleParser.parse(element, attrs, PolicyRuleParser.Principals.NONE).rule());
             } catch (Exception e) {
                 throw new AssertionError(e);
             }

@@ -9,7 +9,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.OptionalLong;
 
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -41,13 +40,7 @@ class BusRefusalTest {
         for (int i = 0; i < kv.length; i += 2) {
             attrs.put(kv[i], kv[i + 1]);
         }
-        PolicyRuleParser.Principals none = new PolicyRuleParser.Principals() {
-            @Override
-            public OptionalLong uid(String n) { return OptionalLong.empty(); }
-
-            @Override
-            public OptionalLong gid(String n) { return OptionalLong.empty(); }
-        };
+        PolicyRuleParser.Principals none = PolicyRuleParser.Principals.NONE;
         try {
             List<PolicyRule> rules = List.of(
                     PolicyRuleParser.parse("allow", Map.of("send_destination", "*"), none).rule(),

@@ -8,7 +8,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.OptionalLong;
 
 import org.junit.jupiter.api.Test;
 import org.kdbusbridge.core.Fixtures;
@@ -31,13 +30,7 @@ class PolicyAllocationTest {
 
     private static ConnectionPolicy policy(String... elementThenKv) {
         List<PolicyRule> rules = new ArrayList<>();
-        PolicyRuleParser.Principals none = new PolicyRuleParser.Principals() {
-            @Override
-            public OptionalLong uid(String n) { return OptionalLong.empty(); }
-
-            @Override
-            public OptionalLong gid(String n) { return OptionalLong.empty(); }
-        };
+        PolicyRuleParser.Principals none = PolicyRuleParser.Principals.NONE;
         for (String rule : elementThenKv) {
             String[] w = rule.split(" ");
             Map<String, String> attrs = new LinkedHashMap<>();
