@@ -108,8 +108,34 @@ public interface BusLauncher {
      * {@link #process} starts dbus-daemon, so it is reached through its address only.
      */
     static BusLauncher ours() {
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        return process("kdbus-bridge", List.of(java, "-cp", System.getProperty("java.class.path"), OUR_MAIN));
+        List<String> argv = new ArrayList<>();
+        argv.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        argv.addAll(childJvmOptions(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments(),
+                Runtime.version().feature()));
+        argv.addAll(List.of("-cp", System.getProperty("java.class.path"), OUR_MAIN));
+        return process("kdbus-bridge", argv);
+    }
+
+    /**
+     * The tool's own JVM options (bin/kdbus-bridge gives it conf/jvm.options: heap, GC, C1), so
+     * our bus runs as shipped; less the class-data archive, agents and logging, which belong to
+     * this JVM. Native access is granted on the command line, since the jar manifest's grant
+     * applies to {@code -jar} only.
+     */
+    static List<String> childJvmOptions(List<String> parent, int jdkFeature) {
+        List<String> out = new ArrayList<>();
+        for (String a : parent) {
+            if (a.startsWith("-XX:SharedArchiveFile") || a.startsWith("-XX:ArchiveClassesAtExit")
+                    || a.startsWith("-XX:AOT") || a.startsWith("-Xshare") || a.startsWith("-javaagent")
+                    || a.startsWith("-agentlib") || a.startsWith("-agentpath") || a.startsWith("-Xlog")) {
+                continue;
+            }
+            out.add(a);
+        }
+        if (jdkFeature >= 22 && out.stream().noneMatch(a -> a.startsWith("--enable-native-access"))) {
+            out.add("--enable-native-access=ALL-UNNAMED");
+        }
+        return out;
     }
 
     /** TEST-ONLY: {@code bus} behind a {@link FaultRelay} that applies {@code drop}; the bus itself is unchanged. */

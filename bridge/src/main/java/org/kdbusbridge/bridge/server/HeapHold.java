@@ -12,7 +12,8 @@ import org.slf4j.LoggerFactory;
  * gives it all back.
  */
 final class HeapHold {
-    private static final Logger LOG = LoggerFactory.getLogger(HeapHold.class);
+    // Session log lines keep the logger name they had before the session was split.
+    private static final Logger LOG = LoggerFactory.getLogger(ClientSession.class);
 
     private final ClientSession session;
     private final InputHeap heap;
@@ -36,6 +37,9 @@ final class HeapHold {
     boolean set(long want) {
         if (want == held) {
             return true;
+        }
+        if (session.isClosed()) {
+            return false; // closing gave the hold back; charging again would leak it
         }
         long uid = session.peerUid();
         if (heap.resize(uid, held, want)) {

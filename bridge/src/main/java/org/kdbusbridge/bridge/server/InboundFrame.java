@@ -25,7 +25,8 @@ import org.slf4j.LoggerFactory;
  * payload, and then at most once.
  */
 final class InboundFrame {
-    private static final Logger LOG = LoggerFactory.getLogger(InboundFrame.class);
+    // Session log lines keep the logger name they had before the session was split.
+    private static final Logger LOG = LoggerFactory.getLogger(ClientSession.class);
 
     private final BusServer server;
     private final Connection conn;

@@ -41,7 +41,8 @@ import org.slf4j.LoggerFactory;
  * receivers, or be smaller than the frame, and a paused sender could then wait forever.
  */
 final class InputAssembler implements SocketConnection.FdSink {
-    private static final Logger LOG = LoggerFactory.getLogger(InputAssembler.class);
+    // Session log lines keep the logger name they had before the session was split.
+    private static final Logger LOG = LoggerFactory.getLogger(ClientSession.class);
     private static final int INITIAL_BUFFER = DirectBuffers.IO_BUFFER;
     /** A carry array at most this big is kept for reuse once emptied; a bigger one is dropped. */
     static final int CARRY_KEEP = 1024;

@@ -29,7 +29,8 @@ import org.slf4j.LoggerFactory;
  * bound (the JDK's reservation path runs System.gc() and sleeps), never a wait.
  */
 final class OutputWriter {
-    private static final Logger LOG = LoggerFactory.getLogger(OutputWriter.class);
+    // Session log lines keep the logger name they had before the session was split.
+    private static final Logger LOG = LoggerFactory.getLogger(ClientSession.class);
     private static final int INITIAL_BUFFER = DirectBuffers.IO_BUFFER;
 
     private static final String REFUSAL = "Disconnecting {}: output it does not read would hold {} bytes of heap, past"

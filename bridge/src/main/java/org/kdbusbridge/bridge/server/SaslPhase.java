@@ -23,7 +23,8 @@ import org.slf4j.LoggerFactory;
  * never cleared; the auth timer runs from {@link #start} until Hello succeeded or the session closed.
  */
 final class SaslPhase {
-    private static final Logger LOG = LoggerFactory.getLogger(SaslPhase.class);
+    // Session log lines keep the logger name they had before the session was split.
+    private static final Logger LOG = LoggerFactory.getLogger(ClientSession.class);
 
     private final ClientSession session;
     private final BusServer server;

@@ -123,11 +123,12 @@ final class Activations {
                 if (m.expectsReply() && m.sender() != null) {
                     quota.replyNoLongerExpected(m.sender(), 1);
                 }
+                // The text first, while the message is still whole.
+                denied.add(new ActivationCompleted.Rejection(m, gate.denial(m.sender(), owner, owner, m, false)));
                 if (m.fds() != null) {
                     m.fds().release();
                 }
                 Connection.releaseQueued(m); // the activator's hold (its sender's incoming charge)
-                denied.add(new ActivationCompleted.Rejection(m, gate.denial(m.sender(), owner, owner, m, false)));
                 continue;
             }
             if (m.fds() != null && !owner.acceptsUnixFds()) {

@@ -24,9 +24,12 @@ import org.kdbusbridge.core.connection.ReplySlot;
  * Invariants: {@link #openSlots} is the number of open slots, each of which is in its callee's
  * index and in its caller's outgoing list, and in neither once closed; a slot is never reopened;
  * every slot closed by this class is reported to the {@link Release} once (the bus gives its
- * caller's reply budget and quota charge back); the timeout FIFO is in deadline order (every
- * slot gets the same reply_timeout on the same monotonic clock) and may keep closed slots until
- * their deadline or a compaction, at most {@code 2 * open + DEADLINE_SLACK + 1} entries.
+ * caller's reply budget and quota charge back); the timeout FIFO is in deadline order while
+ * reply_timeout is unchanged (every slot gets the same timeout on the same monotonic clock; a
+ * ReloadConfig that changes it may put a later deadline first, and expiry then waits for the
+ * head, as it always has), and may keep closed slots until their deadline or a compaction: it
+ * holds at most {@code 2 * open + DEADLINE_SLACK + 1} entries as of the last open (answers and
+ * departures close slots without shrinking it).
  * Opening a slot allocates the slot only (and amortized FIFO growth).
  */
 final class ReplySlots {
@@ -60,6 +63,9 @@ final class ReplySlots {
         this.release = release;
     }
 
+    /** The FIFO's size bound as of the last open (see the class invariants). */
+    private long fifoBound = DEADLINE_SLACK + 1;
+
     /** Opens the slot; false if one with the same caller and serial is open already. */
     boolean open(Connection callee, Connection caller, long serial) {
         ReplySlot s = callee.openPendingIncoming(caller, serial);
@@ -76,6 +82,7 @@ final class ReplySlots {
                 deadlines.removeIf(CLOSED);
             }
             deadlines.addLast(s);
+            fifoBound = 2 * openSlots + DEADLINE_SLACK + 1;
         }
         return true;
     }
@@ -157,8 +164,8 @@ final class ReplySlots {
      * slot (the bus's named connections): each one's own links are consistent; every open slot
      * is reachable from both its callee and its caller, both of them in {@code connections} and
      * not closed; the open count equals the slots seen from either side; no caller has fewer
-     * replies counted against it than slots open for it; the FIFO is in deadline order, within
-     * its bound, and its open entries are distinct open slots.
+     * replies counted against it than slots open for it; the FIFO is within its bound and its
+     * open entries are distinct open slots (its order is not checked: a reload may change it).
      */
     void checkInvariants(Collection<Connection> connections) {
         Set<Connection> known = identitySet();
@@ -196,16 +203,11 @@ final class ReplySlots {
             throw new IllegalStateException(openSlots + " open slots counted, " + incoming.size() + " owed by callees, "
                     + outgoing + " made by callers");
         }
-        if (deadlines.size() > 2 * openSlots + DEADLINE_SLACK + 1) {
-            throw new IllegalStateException(deadlines.size() + " FIFO entries for " + openSlots + " open slots");
+        if (deadlines.size() > fifoBound) {
+            throw new IllegalStateException(deadlines.size() + " FIFO entries, bound " + fifoBound);
         }
         Set<ReplySlot> timed = identitySet();
-        long last = Long.MIN_VALUE;
         for (ReplySlot s : deadlines) {
-            if (s.deadline() < last) {
-                throw new IllegalStateException("FIFO deadline " + s.deadline() + " after " + last);
-            }
-            last = s.deadline();
             if (s.isOpen() && (!incoming.contains(s) || !timed.add(s))) {
                 throw new IllegalStateException("FIFO holds open slot " + s.serial() + " twice or unreachable");
             }

@@ -119,6 +119,23 @@ class ReplySlotsTest {
     }
 
     @Test
+    void answeredCallsKeepTheirFifoEntriesUntilTheNextOpenWithinTheStatedBound() {
+        limits.replyTimeout = 1_000;
+        Connection callee = client();
+        Connection caller = client();
+        for (int serial = 1; serial <= 2_000; serial++) {
+            assertEquals(Delivery.OK, bus.send(caller, call(callee.uniqueName(), serial)));
+        }
+        for (int serial = 1; serial <= 1_900; serial++) {
+            assertEquals(Delivery.OK, bus.send(callee, reply(caller.uniqueName(), serial)));
+        }
+        assertEquals(2_000, bus.replyDeadlineEntries(), "answers close slots without shrinking the FIFO");
+        bus.checkReplySlots(); // 2,000 entries for 100 open slots: within the bound as of the last open
+        assertEquals(Delivery.OK, bus.send(caller, call(callee.uniqueName(), 2_001)));
+        assertEquals(101, bus.replyDeadlineEntries(), "the next open compacts it");
+    }
+
+    @Test
     void maxRepliesPerConnectionCountsOpenSlotsAcrossCallees() {
         limits.maxRepliesPerConnection = 3;
         Connection caller = client();
