@@ -301,9 +301,16 @@ public final class Main {
             Thread.currentThread().interrupt();
             signal = StopSignals.TERM;
         }
-        server.stop();
+        // A JVM writing a class-data archive must exit normally, after a full stop; any other
+        // ends at once (StopSignals.end), so only what outlives the process is cleaned up here.
+        boolean training = StopSignals.trainingCdsArchive();
+        if (training) {
+            server.stop();
+        } else {
+            server.stopForExit();
+        }
         Daemon.removePidFile(pidFile);
-        return StopSignals.end(signal);
+        return StopSignals.end(signal, training);
     }
 
     /** -Dkdbus.cacheDir: where read busconfig files are kept (bin/kdbus-bridge passes its cache directory). */

@@ -65,17 +65,20 @@ final class StopSignals {
      *
      * <p>SIGTERM ends with _exit(0), not System.exit(0): the JVM's exit waits in 10 ms steps for
      * threads still in native code (the service-directory watcher's poll), which made a stop take
-     * 10-20 ms. Nothing is left to do at that point: sockets and pid file are gone, the capture
-     * file is closed, and the JVM runs with -XX:-UsePerfData (no hsperfdata file to delete).
+     * 10-20 ms. Nothing is left to do at that point: socket files and pid file are gone, the
+     * capture file is closed, and the JVM runs with -XX:-UsePerfData (no hsperfdata file to
+     * delete). Connections and the loop are not stopped first (BusServer.stopForExit): the
+     * kernel closes their fds as the process ends.
      *
      * <p>Except in a JVM that writes a class-data archive at exit (-XX:ArchiveClassesAtExit or
      * -XX:AOTCacheOutput given by hand; bin/kdbus-bridge trains in a run of its own, "train-cache",
      * and never passes them to a bus): the JVM writes it only on a normal exit, so such a start
      * returns and the JVM exits normally, with 0 on SIGTERM and 130 (128 + 2) on SIGINT.
+     * {@code trainingCdsArchive}: {@link #trainingCdsArchive()}, read once by the caller.
      */
-    static int end(String signal) {
+    static int end(String signal, boolean trainingCdsArchive) {
         boolean interrupt = INT.equals(signal);
-        if (trainingCdsArchive()) {
+        if (trainingCdsArchive) {
             return interrupt ? 130 : 0;
         }
         System.out.flush();
