@@ -10,23 +10,24 @@ import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.StandardCopyOption;
-import java.nio.file.attribute.BasicFileAttributes;
-import java.util.concurrent.TimeUnit;
+import java.util.Arrays;
 
 /**
  * Busconfig files already read, as {@link ConfigDocument}s, kept in a directory of the user's
  * (bin/kdbus-bridge passes its cache directory): a start with unchanged files loads no XML
- * parser. A file's entry is used only while the file has the path, size, modification time
- * and file key (device and inode) it had when it was read; anything else is read again and
- * the entry replaced. Entries are written to a temporary file and renamed, with mode 0600;
+ * parser. An entry is keyed by the file's contents (compared byte for byte, not by a hash), so
+ * it serves any path with the same text: test runners (GLib's GTestDBus, say) write the same
+ * configuration to a new temporary file for every bus. Reading a small file costs microseconds;
+ * parsing it costs the XML parser's classes. Entries are written to a temporary file and renamed, with mode 0600;
  * an entry not owned by this process's user, or writable by others, is ignored, since it
  * would decide the bus's policy.
  */
 public final class ConfigCache {
     /** No cache: every file is parsed. */
     public static final ConfigCache NONE = new ConfigCache(null);
-    private static final int MAGIC = 0x4b424301; // "KBC" and the format version
+    private static final int MAGIC = 0x4b424302; // "KBC" and the format version
     /**
      * Entries kept at most: test runners start buses on a new temporary config each time, and
      * each would otherwise leave an entry for good. The least recently written go first.
@@ -44,27 +45,21 @@ public final class ConfigCache {
         return dir == null || dir.isBlank() ? NONE : new ConfigCache(Path.of(dir));
     }
 
-    /** The document of {@code file} (whose contents the caller may already hold, or null). */
+    /** The document of {@code file}: replayed from an entry with the same contents, else parsed (and kept). */
     ConfigDocument load(Path file) throws ConfigException {
-        BasicFileAttributes attrs;
-        try {
-            attrs = Files.readAttributes(file, BasicFileAttributes.class);
-        } catch (IOException e) {
-            throw new ConfigException("Failed to open \"" + file + "\": " + e.getMessage(), e);
-        }
-        String key = file + "\n" + attrs.size() + "\n" + attrs.lastModifiedTime().to(TimeUnit.NANOSECONDS) + "\n" + attrs.fileKey();
-        Path entry = dir == null ? null : dir.resolve("config-" + Integer.toHexString(file.toString().hashCode()) + ".events");
-        if (entry != null) {
-            ConfigDocument cached = read(entry, key);
-            if (cached != null) {
-                return cached;
-            }
-        }
         String text;
         try {
             text = Files.readString(file);
         } catch (IOException e) {
             throw new ConfigException("Failed to open \"" + file + "\": " + e.getMessage(), e);
+        }
+        byte[] key = text.getBytes(StandardCharsets.UTF_8);
+        Path entry = dir == null ? null : dir.resolve(entryName(text));
+        if (entry != null) {
+            ConfigDocument cached = read(entry, key);
+            if (cached != null) {
+                return cached;
+            }
         }
         ConfigDocument doc = ConfigDocument.parse(file, text);
         if (entry != null) {
@@ -73,14 +68,24 @@ public final class ConfigCache {
         return doc;
     }
 
-    private static ConfigDocument read(Path entry, String key) {
+    /** The entry file for {@code text} (two texts with one hash share it: the last one read wins). */
+    static String entryName(String text) {
+        return "config-" + Integer.toHexString(text.hashCode()) + ".events";
+    }
+
+    private static ConfigDocument read(Path entry, byte[] key) {
         try {
             if (!trusted(entry)) {
                 return null;
             }
             try (InputStream raw = Files.newInputStream(entry);
                  DataInputStream in = new DataInputStream(new BufferedInputStream(raw))) {
-                if (in.readInt() != MAGIC || !in.readUTF().equals(key)) {
+                if (in.readInt() != MAGIC || in.readInt() != key.length) {
+                    return null;
+                }
+                byte[] stored = new byte[key.length];
+                in.readFully(stored);
+                if (!Arrays.equals(stored, key)) {
                     return null;
                 }
                 return ConfigDocument.read(in);
@@ -126,7 +131,8 @@ public final class ConfigCache {
         return uid == (Integer) Files.getAttribute(Path.of("/proc/self"), "unix:uid") && (mode & 022) == 0;
     }
 
-    private void write(Path entry, String key, ConfigDocument doc) {
+    /** Writes an entry (package-private for the tests, which forge one). */
+    void write(Path entry, byte[] key, ConfigDocument doc) {
         Path tmp = null;
         try {
             Files.createDirectories(dir);
@@ -134,7 +140,8 @@ public final class ConfigCache {
             try (OutputStream raw = Files.newOutputStream(tmp);
                  DataOutputStream out = new DataOutputStream(new BufferedOutputStream(raw))) {
                 out.writeInt(MAGIC);
-                out.writeUTF(key);
+                out.writeInt(key.length);
+                out.write(key);
                 doc.write(out);
             }
             Files.move(tmp, entry, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
@@ -14,7 +15,7 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** Unchanged busconfig files come from the cache; anything else is read again. */
+/** A busconfig text read before comes from the cache, at any path; any other text is parsed. */
 class ConfigCacheTest {
     private static final String CONF = """
             <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
@@ -31,46 +32,51 @@ class ConfigCacheTest {
             """;
 
     @Test
-    void anUnchangedFileIsReplayedFromTheCache(@TempDir Path tmp) throws Exception {
+    void anUnchangedConfigurationIsReplayedFromTheCacheWhateverItsPath(@TempDir Path tmp) throws Exception {
         Path conf = Files.writeString(tmp.resolve("bus.conf"), CONF.formatted(1111));
         Path dir = tmp.resolve("cache");
         ConfigCache cache = ConfigCache.in(dir.toString());
         BusConfig first = BusConfigParser.parse(conf, cache);
-        BusConfig plain = BusConfigParser.parse(conf);
-        assertSame(plain, first);
+        assertSame(BusConfigParser.parse(conf), first);
         assertEquals(1, entries(dir).size(), "one entry written");
+        Path entry = entries(dir).get(0);
+        FileTime written = FileTime.fromMillis(1_000_000);
+        Files.setLastModifiedTime(entry, written);
 
-        // Same size and modification time, other contents: the cache is what is read.
+        // The same text at another path (a test runner's new temporary file): the entry serves it.
+        Path other = Files.writeString(tmp.resolve("other.conf"), CONF.formatted(1111));
+        assertEquals(1111, BusConfigParser.parse(other, cache).limits().maxMatchRulesPerConnection);
+        assertEquals(List.of(entry), entries(dir), "no new entry");
+        assertEquals(written, Files.getLastModifiedTime(entry), "replayed, not written again");
+
+        // Other contents, even of the same size and modification time: read again, an entry of its own.
         FileTime mtime = Files.getLastModifiedTime(conf);
         Files.writeString(conf, CONF.formatted(2222));
         Files.setLastModifiedTime(conf, mtime);
-        assertEquals(1111, BusConfigParser.parse(conf, cache).limits().maxMatchRulesPerConnection);
-
-        // A new modification time: read again, and the entry replaced.
-        Files.setLastModifiedTime(conf, FileTime.fromMillis(mtime.toMillis() + 5000));
         assertEquals(2222, BusConfigParser.parse(conf, cache).limits().maxMatchRulesPerConnection);
-        assertEquals(1, entries(dir).size());
+        assertEquals(2, entries(dir).size());
     }
 
     @Test
     void anEntryOthersCanWriteOrADamagedOneIsIgnored(@TempDir Path tmp) throws Exception {
-        Path conf = Files.writeString(tmp.resolve("bus.conf"), CONF.formatted(1111));
+        String text = CONF.formatted(1111);
+        Path conf = Files.writeString(tmp.resolve("bus.conf"), text);
         Path dir = tmp.resolve("cache");
         ConfigCache cache = ConfigCache.in(dir.toString());
-        BusConfigParser.parse(conf, cache);
-        Path entry = entries(dir).get(0);
-        FileTime mtime = Files.getLastModifiedTime(conf);
-        Files.writeString(conf, CONF.formatted(3333));
-        Files.setLastModifiedTime(conf, mtime);
+        // A forged entry: this file's text as its key, another configuration's events.
+        Path entry = dir.resolve(ConfigCache.entryName(text));
+        cache.write(entry, text.getBytes(StandardCharsets.UTF_8), ConfigDocument.parse(conf, CONF.formatted(3333)));
+        assertEquals(3333, BusConfigParser.parse(conf, cache).limits().maxMatchRulesPerConnection,
+                "an entry of ours (0600) is believed: it is what was read");
 
         Files.setPosixFilePermissions(entry, PosixFilePermissions.fromString("rw-rw-rw-"));
-        assertEquals(3333, BusConfigParser.parse(conf, cache).limits().maxMatchRulesPerConnection,
+        assertEquals(1111, BusConfigParser.parse(conf, cache).limits().maxMatchRulesPerConnection,
                 "a world-writable entry could carry anyone's policy");
 
-        Files.setLastModifiedTime(conf, mtime);
-        byte[] b = Files.readAllBytes(entries(dir).get(0));
-        Files.write(entries(dir).get(0), java.util.Arrays.copyOf(b, b.length / 2));
-        assertEquals(3333, BusConfigParser.parse(conf, cache).limits().maxMatchRulesPerConnection);
+        cache.write(entry, text.getBytes(StandardCharsets.UTF_8), ConfigDocument.parse(conf, CONF.formatted(3333)));
+        byte[] b = Files.readAllBytes(entry);
+        Files.write(entry, java.util.Arrays.copyOf(b, b.length / 2));
+        assertEquals(1111, BusConfigParser.parse(conf, cache).limits().maxMatchRulesPerConnection, "a damaged entry");
     }
 
     @Test
@@ -116,16 +122,14 @@ class ConfigCacheTest {
     void entriesAreBounded(@TempDir Path tmp) throws Exception {
         Path dir = tmp.resolve("cache");
         ConfigCache cache = ConfigCache.in(dir.toString());
-        Path last = null;
         for (int i = 0; i < ConfigCache.MAX_ENTRIES + 10; i++) {
-            last = Files.writeString(tmp.resolve("bus" + i + ".conf"), CONF.formatted(i));
-            BusConfigParser.parse(last, cache);
+            Path conf = Files.writeString(tmp.resolve("bus" + i + ".conf"), CONF.formatted(i));
+            BusConfigParser.parse(conf, cache);
+            // Written in order, a second apart, so the oldest are known.
+            Files.setLastModifiedTime(dir.resolve(ConfigCache.entryName(CONF.formatted(i))), FileTime.fromMillis(1_000L * (i + 1)));
         }
         assertEquals(ConfigCache.MAX_ENTRIES, entries(dir).size());
-        FileTime mtime = Files.getLastModifiedTime(last);
-        Files.writeString(last, CONF.formatted(11)); // same length as MAX_ENTRIES + 9 (73), same mtime: only the entry can say 73
-        Files.setLastModifiedTime(last, mtime);
-        assertEquals(ConfigCache.MAX_ENTRIES + 9, BusConfigParser.parse(last, cache).limits().maxMatchRulesPerConnection,
+        assertTrue(Files.exists(dir.resolve(ConfigCache.entryName(CONF.formatted(ConfigCache.MAX_ENTRIES + 9)))),
                 "the newest entry is kept");
     }
 }
