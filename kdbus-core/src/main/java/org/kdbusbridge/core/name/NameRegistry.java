@@ -47,7 +47,9 @@ public final class NameRegistry {
         boolean doNotQueue() { return (flags & FLAG_DO_NOT_QUEUE) != 0; }
     }
 
-    private final Map<String, ArrayList<Owner>> names = new HashMap<>();
+    private Map<String, ArrayList<Owner>> names = new HashMap<>();
+    /** The most names held since {@link #names} was last built: a HashMap's table never shrinks. */
+    private int namesHighWater;
     /** Owner entries over all queues (primary or queued): dbus-daemon's well-known "BusNames". */
     private int ownerEntries;
     private EntryListener entries = new EntryListener() { };
@@ -88,6 +90,7 @@ public final class NameRegistry {
             queue = new ArrayList<>(2);
             queue.add(new Owner(conn, stored));
             names.put(name, queue);
+            namesHighWater = Math.max(namesHighWater, names.size());
             conn.addOwnedName(name);
             ownerEntries++;
             entries.added(conn, name);
@@ -214,6 +217,18 @@ public final class NameRegistry {
         gone.removeOwnedName(name);
     }
 
+    /**
+     * After a flood of names has gone, rebuilds the map at its present size, so the table sized
+     * for the flood (a MiB or two for 100k names) goes back: only once 7/8 of the most it held
+     * have gone, so it is amortized O(1) per removal.
+     */
+    private void compactIfSparse() {
+        if (namesHighWater > 4096 && names.size() < namesHighWater / 8) {
+            names = new HashMap<>(names);
+            namesHighWater = names.size();
+        }
+    }
+
     /** Takes entry {@code idx} out of {@code name}'s queue (not out of the connection's list). */
     private Connection removeEntry(ArrayList<Owner> queue, int idx, String name, List<NameChange> changes) {
         Owner gone = queue.remove(idx);
@@ -224,6 +239,7 @@ public final class NameRegistry {
         }
         if (queue.isEmpty()) {
             names.remove(name);
+            compactIfSparse();
             changes.add(new NameChange(name, gone.conn, null));
         } else {
             changes.add(new NameChange(name, gone.conn, queue.get(0).conn));

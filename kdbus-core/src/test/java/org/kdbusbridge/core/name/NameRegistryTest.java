@@ -157,6 +157,28 @@ class NameRegistryTest {
         }
     }
 
+    /** The map is rebuilt once a flood of names has mostly gone; what is left is intact. */
+    @Test
+    void aFloodOfNamesThatHasGoneLeavesTheRestIntact() {
+        for (int i = 0; i < 20_000; i++) {
+            assertEquals(NameRegistry.REPLY_PRIMARY_OWNER, reg.request(a, "org.flood.N" + i, 0, changes));
+        }
+        assertEquals(NameRegistry.REPLY_IN_QUEUE, reg.request(b, "org.flood.N7", 0, changes));
+        for (int i = 0; i < 20_000; i++) {
+            if (i % 1000 != 7) {
+                reg.release(a, "org.flood.N" + i, changes);
+            }
+        }
+        reg.checkInvariants(List.of(a, b, c));
+        assertEquals(20, reg.names().size());
+        assertEquals(a, reg.owner("org.flood.N1007"));
+        assertEquals(List.of(a, b), reg.queue("org.flood.N7"));
+        reg.release(a, "org.flood.N7", changes);
+        assertEquals(b, reg.owner("org.flood.N7"), "the queue moved on after the rebuild");
+        assertEquals(NameRegistry.REPLY_PRIMARY_OWNER, reg.request(c, "org.flood.N3", 0, changes));
+        reg.checkInvariants(List.of(a, b, c));
+    }
+
     @Test
     void replacedPrimaryGoesToPositionTwoAheadOfEarlierQueuers() {
         req(a, A);
