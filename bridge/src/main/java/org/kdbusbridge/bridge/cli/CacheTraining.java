@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.stream.Stream;
 
 import org.kdbusbridge.bridge.config.BusConfig;
+import org.kdbusbridge.bridge.config.ConfigCache;
 import org.kdbusbridge.bridge.config.ConfigException;
 import org.kdbusbridge.bridge.client.BusConnection;
 import org.kdbusbridge.bridge.client.BusMessage;
@@ -39,10 +40,12 @@ final class CacheTraining {
             dir = Files.createTempDirectory("kdbus-bridge-train");
             Main.Options o = Main.parse(new String[] {"--config-file=" + conf, "--nofork",
                     "--address=unix:path=" + dir.resolve("bus")});
-            BusConfig config = Main.load(o, Main.configCache()); // also leaves the config in the cache
+            ConfigCache cache = Main.configCache();
+            BusConfig config = Main.load(o, cache); // also leaves the config in the cache
             StopSignals.install(); // the classes of a real start's handlers; a stop signal is recorded, not acted on
             BusServer server = new BusServer(config, TransportSettings.fromSystemProperties());
             String address = server.start();
+            Main.wireReload(server, o, cache); // as a start does (a SIGHUP here reloads this bus's config)
             try {
                 drive(address);
             } finally {

@@ -269,14 +269,7 @@ public final class Main {
                 return 1;
             }
         }
-        server.setReloader(() -> {
-            try {
-                return load(o, cache);
-            } catch (ConfigException e) {
-                throw new IllegalStateException(e.getMessage(), e);
-            }
-        });
-        Daemon.onSighup(server::requestReload);
+        wireReload(server, o, cache);
         try {
             if (o.forkedChild) {
                 Daemon.reportToParent(address);
@@ -311,6 +304,21 @@ public final class Main {
         }
         Daemon.removePidFile(pidFile);
         return StopSignals.end(signal, training);
+    }
+
+    /**
+     * ReloadConfig and SIGHUP read the configuration again. The training run calls this too,
+     * so its classes and lambdas are in the class-data cache and a start does not spin them.
+     */
+    static void wireReload(BusServer server, Options o, ConfigCache cache) {
+        server.setReloader(() -> {
+            try {
+                return load(o, cache);
+            } catch (ConfigException e) {
+                throw new IllegalStateException(e.getMessage(), e);
+            }
+        });
+        Daemon.onSighup(server::requestReload);
     }
 
     /** -Dkdbus.cacheDir: where read busconfig files are kept (bin/kdbus-bridge passes its cache directory). */
