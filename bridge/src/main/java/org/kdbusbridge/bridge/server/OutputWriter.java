@@ -23,18 +23,29 @@ import org.slf4j.LoggerFactory;
  * a sendmsg, and its FdSet reference ({@code outFds}) is held until that sendmsg succeeded.
  *
  * Buffers follow use: {@code out} is a 64 KiB buffer lent by DirectBuffers only while bytes are
- * pending, given back when drained; when none can be lent (the bound is reached) a flush uses
- * the loop's output scratch and copies what the socket did not take into {@code outCarry} on
- * the heap, charged to the peer's uid in {@link InputHeap}: never a direct allocation past the
- * bound (the JDK's reservation path runs System.gc() and sleeps), never a wait.
+ * pending, given back when drained; messages copied into it leave the pool as they are copied.
+ * When none can be lent (the bound is reached) a flush uses the loop's output scratch instead
+ * and takes nothing out of the pool while copying: after each send it pops the messages whose
+ * bytes all went and keeps the partial one's sent length in {@code headOffset}, so what the
+ * socket did not take stays where it already is, in the pool, charged to its senders
+ * (QueueLedger), and is copied again next time. A slow reader is thereby throttled (its socket
+ * waits for EPOLLOUT, its pool fills and refuses), never closed for its unread output, and
+ * holds no heap for it; never a direct allocation past the bound (the JDK's reservation path
+ * runs System.gc() and sleeps), never a wait. Only SASL replies go through {@code outCarry}
+ * (at most 64 KiB, charged to the peer's uid in {@link InputHeap}).
+ *
+ * {@code headOffset} is the head message's length already out of the pool's keeping: copied
+ * into the lent {@code out}, or sent from the scratch. Both agree whenever {@code out} is empty,
+ * the only moment one mode can follow the other.
  */
 final class OutputWriter {
     // Session log lines keep the logger name they had before the session was split.
     private static final Logger LOG = LoggerFactory.getLogger(ClientSession.class);
     private static final int INITIAL_BUFFER = DirectBuffers.IO_BUFFER;
 
-    private static final String REFUSAL = "Disconnecting {}: output it does not read would hold {} bytes of heap, past"
-            + " the budget of uid {} ({} bytes, uid holds {}) or of all uids ({} bytes, all hold {}); logged once a minute per uid";
+    private static final String REFUSAL = "Disconnecting {}: authentication replies it does not read would hold {} bytes"
+            + " of heap, past the budget of uid {} ({} bytes, uid holds {}) or of all uids ({} bytes, all hold {});"
+            + " logged once a minute per uid";
 
     private final ClientSession session;
     private final BusServer server;
@@ -52,17 +63,19 @@ final class OutputWriter {
      * output is pending.
      */
     private ByteBuffer out;
-    /**
-     * Bytes to send after {@code out}'s and before the pool's messages: SASL replies, or what a
-     * flush from the scratch left unsent.
-     */
+    /** Bytes to send after {@code out}'s and before the pool's messages: SASL replies. */
     private byte[] outCarry;
     private int outCarryLen;
+    /**
+     * While {@code out} is the scratch: how many of its first bytes are {@code outCarry}'s, which
+     * stay in the carry until sent. The pool's bytes after them stay in the pool until sent.
+     */
+    private int scratchCarry;
     /** What {@code outCarry}'s array is charged to the peer's uid (InputHeap). */
     private final HeapHold outputHeld;
     /** Set once this socket's send buffer was asked to grow (largeSendBuffer). */
     private boolean sendBufferRequested;
-    /** Bytes of the pool's head message already copied into {@code out}. */
+    /** Bytes of the pool's head message already copied into the lent {@code out}, or sent from the scratch. */
     private int headOffset;
     /** A view of the pool's head message being written straight from its shared direct payload, or null. */
     private ByteBuffer large;
@@ -140,6 +153,9 @@ final class OutputWriter {
             } else {
                 n = socket.write(src);
             }
+            if (src == out && server.buffers().isScratch(out)) {
+                settleScratch(n);
+            }
             if (large != null && !large.hasRemaining()) {
                 large = null; // all of it sent: only now does it leave the pool
                 conn.pool().pop();
@@ -173,41 +189,71 @@ final class OutputWriter {
     }
 
     /**
-     * After a flush: a drained buffer goes back; a lent one keeps its unsent bytes until the
-     * socket takes them; the scratch's unsent bytes are copied out ahead of {@code outCarry}.
+     * After {@code n} bytes of the scratch were sent: the carry's sent bytes leave it, the pool's
+     * messages whose bytes all went are popped (only now do they stop being charged), and the
+     * partial one keeps its sent length in {@code headOffset}.
+     */
+    private void settleScratch(int n) {
+        int left = n;
+        if (scratchCarry > 0 && left > 0) {
+            int c = Math.min(left, scratchCarry);
+            dropCarry(c);
+            scratchCarry -= c;
+            left -= c;
+        }
+        while (left > 0) {
+            Message m = conn.pool().peek();
+            int rest = m.size() - headOffset;
+            if (left < rest) {
+                headOffset += left;
+                return;
+            }
+            left -= rest;
+            headOffset = 0;
+            conn.pool().pop();
+        }
+    }
+
+    /** Removes the carry's first {@code n} bytes; an emptied big array goes (and its charge with it). */
+    private void dropCarry(int n) {
+        System.arraycopy(outCarry, n, outCarry, 0, outCarryLen - n);
+        outCarryLen -= n;
+        if (outCarryLen == 0 && outCarry.length > InputAssembler.CARRY_KEEP) {
+            outCarry = null;
+            holdOutputHeap();
+        }
+    }
+
+    /**
+     * After a flush: a drained lent buffer goes back; a lent one keeps its unsent bytes until the
+     * socket takes them; the scratch is dropped whatever it still holds: those bytes are still in
+     * the pool (or the carry) and are copied again by the next flush. An fd reference taken for
+     * a copied message whose sendmsg did not happen goes too (the pool keeps its own; the next
+     * fill takes it again); a large message's stays with {@code large}, which outlives the flush.
      */
     private void releaseOutput() {
         ByteBuffer b = out;
         if (b == null || session.isClosed()) {
             return;
         }
-        boolean scratch = server.buffers().isScratch(b);
-        if (!b.hasRemaining()) {
+        if (server.buffers().isScratch(b)) {
             out = null;
-            if (!scratch) {
-                server.buffers().giveIo(b);
+            scratchCarry = 0;
+            if (outFds != null && large == null) {
+                outFds.release();
+                outFds = null;
             }
-        } else if (scratch) {
+        } else if (!b.hasRemaining()) {
             out = null;
-            int n = b.remaining();
-            int total = n + outCarryLen;
-            // The unsent bytes go before the carry; its array is reused when it is big enough.
-            byte[] merged = outCarry != null && outCarry.length >= total ? outCarry : new byte[total];
-            if (outCarryLen > 0) {
-                System.arraycopy(outCarry, 0, merged, n, outCarryLen); // overlap-safe
-            }
-            b.get(merged, 0, n);
-            outCarry = merged;
-            outCarryLen = total;
-            holdOutputHeap();
+            server.buffers().giveIo(b);
         }
     }
 
     /**
-     * Charges {@code outCarry}'s array (output the socket did not take while no output buffer
-     * could be lent, at most about one buffer's worth) to the peer's uid, as input held on the
-     * heap is: a thousand slow readers would otherwise hold 64 KiB each, uncounted. Past the
-     * budget the connection is closed with one log line per uid per minute.
+     * Charges {@code outCarry}'s array (SASL replies not yet sent, at most about one buffer's
+     * worth) to the peer's uid, as input held on the heap is: many authenticating peers that do
+     * not read would otherwise hold 64 KiB each, uncounted. Past the budget the connection is
+     * closed with one log line per uid per minute.
      */
     private void holdOutputHeap() {
         if (!session.isClosed()) {
@@ -217,31 +263,39 @@ final class OutputWriter {
 
     private void fillOutput() {
         out.compact();
+        boolean scratch = server.buffers().isScratch(out);
+        assert !scratch || (out.position() == 0 && scratchCarry == 0) : "the scratch is filled only when empty";
         try {
             if (outCarryLen > 0) {
-                // Bytes already taken from the pool (or SASL replies) go before any new message.
+                // SASL replies go before any message.
                 int n = Math.min(outCarryLen, out.remaining());
                 out.put(outCarry, 0, n);
-                System.arraycopy(outCarry, n, outCarry, 0, outCarryLen - n);
-                outCarryLen -= n;
-                if (outCarryLen > 0) {
+                boolean more;
+                if (scratch) {
+                    scratchCarry = n; // they leave the carry only once sent (settleScratch)
+                    more = n < outCarryLen;
+                } else {
+                    dropCarry(n);
+                    more = outCarryLen > 0;
+                }
+                if (more) {
                     return;
                 }
-                if (outCarry.length > InputAssembler.CARRY_KEEP) {
-                    outCarry = null;
-                    holdOutputHeap();
-                }
             }
+            // From the scratch nothing leaves the pool here: message i is read in place and popped
+            // only once its bytes were sent (settleScratch). A lent buffer pops as it copies.
+            int i = 0;
+            int offset = headOffset;
             while (out.hasRemaining()) {
-                Message m = conn.pool().peek();
+                Message m = scratch ? conn.pool().peek(i) : conn.pool().peek();
                 if (m == null) {
                     break;
                 }
-                boolean zeroCopy = headOffset == 0 && m.payload().isDirect();
+                boolean zeroCopy = offset == 0 && m.payload().isDirect();
                 if (zeroCopy && out.position() > 0) {
                     break; // send the small messages before it first
                 }
-                if (headOffset == 0 && m.fds() != null) {
+                if (offset == 0 && m.fds() != null) {
                     // Its fds must ride on its first byte: start a fresh sendmsg for it.
                     if (out.position() > 0 || outFds != null) {
                         break;
@@ -250,8 +304,8 @@ final class OutputWriter {
                     if (outFdScratch == null || outFdScratch.length < f.count()) {
                         outFdScratch = new int[Math.max(f.count(), 16)];
                     }
-                    for (int i = 0; i < f.count(); i++) {
-                        outFdScratch[i] = f.fd(i);
+                    for (int k = 0; k < f.count(); k++) {
+                        outFdScratch[k] = f.fd(k);
                     }
                     outFds = f.retain();
                 }
@@ -259,12 +313,19 @@ final class OutputWriter {
                     large = m.payload().view(); // written from the shared payload by flush()
                     break;
                 }
-                headOffset += m.payload().copyTo(headOffset, out);
-                if (headOffset < m.size()) {
-                    break;
+                offset += m.payload().copyTo(offset, out);
+                if (offset < m.size()) {
+                    break; // the buffer is full
                 }
-                headOffset = 0;
-                conn.pool().pop();
+                offset = 0;
+                if (scratch) {
+                    i++;
+                } else {
+                    conn.pool().pop();
+                }
+            }
+            if (!scratch) {
+                headOffset = offset;
             }
         } finally {
             out.flip();
@@ -279,6 +340,7 @@ final class OutputWriter {
         out = null;
         outCarry = null;
         outCarryLen = 0;
+        scratchCarry = 0;
         if (outFds != null) {
             outFds.release();
             outFds = null;

@@ -1,7 +1,5 @@
 package org.kdbusbridge.core.connection;
 
-import java.util.ArrayDeque;
-
 import org.kdbusbridge.core.message.Message;
 
 /**
@@ -38,7 +36,11 @@ public final class ReceivePool {
     /** The uid of bus-originated messages: never charged to anybody. */
     public static final long BUS_UID = Long.MIN_VALUE;
 
-    private final ArrayDeque<Message> queue = new ArrayDeque<>();
+    // The queue: a ring (power-of-two capacity) so the transport can look past the head in
+    // O(1) (peek(i)) without taking anything out; slots outside head..head+count-1 are null.
+    private Message[] ring = new Message[8];
+    private int head;
+    private int count;
     private final long maxBytes;
     private final int maxMessages;
     /** The bus-wide ledger of queued bytes and fds, or null (no budget beyond this pool's). */
@@ -80,7 +82,7 @@ public final class ReceivePool {
 
     /** The uid of the connection that reads this pool; its own uid's messages take no share. */
     public void setOwnerUid(long uid) {
-        assert queue.isEmpty() : "the owner's uid changes under queued messages";
+        assert count == 0 : "the owner's uid changes under queued messages";
         this.ownerUid = uid;
     }
 
@@ -114,10 +116,10 @@ public final class ReceivePool {
             return false; // the uid's (or the bus's) queued bytes or fds are spent: as a full queue
         }
         // An empty pool always takes one message, so a single large message can't wedge a peer.
-        if (queue.isEmpty()) {
+        if (count == 0) {
             return true;
         }
-        if (bytes + size > maxBytes || queue.size() >= maxMessages || (long) fds + nfds > maxFds) {
+        if (bytes + size > maxBytes || count >= maxMessages || (long) fds + nfds > maxFds) {
             return false;
         }
         if (uid == ownerUid || uid == BUS_UID) {
@@ -130,7 +132,7 @@ public final class ReceivePool {
         long qm = i < 0 ? 0 : userMsgs[i];
         return withinShare(maxBytes - bytes, actors, qb, size)
                 && withinShare((long) maxFds - fds, actors, qf, nfds)
-                && withinShare((long) maxMessages - queue.size(), actors, qm, 1);
+                && withinShare((long) maxMessages - count, actors, qm, 1);
     }
 
     /**
@@ -168,7 +170,11 @@ public final class ReceivePool {
 
     /** Queues regardless of the budget (bus-originated replies and name signals). */
     public void push(Message m) {
-        queue.addLast(m);
+        if (count == ring.length) {
+            grow();
+        }
+        ring[(head + count) & (ring.length - 1)] = m;
+        count++;
         bytes += m.size();
         if (m.fds() != null) {
             m.fds().retain();
@@ -191,16 +197,44 @@ public final class ReceivePool {
     }
 
     public Message peek() {
-        return queue.peekFirst();
+        return ring[head]; // null when empty
+    }
+
+    /**
+     * The message {@code i} places behind the head (0: the head), or null past the last: lets
+     * the transport copy several queued messages into one send and pop only those that went.
+     */
+    public Message peek(int i) {
+        return i < 0 || i >= count ? null : ring[(head + i) & (ring.length - 1)];
     }
 
     /** Removes the head once it has been written out, releasing its charge. */
     public Message pop() {
-        Message m = queue.pollFirst();
+        Message m = pollFirst();
         if (m != null) {
             release(m);
         }
         return m;
+    }
+
+    private Message pollFirst() {
+        Message m = ring[head];
+        if (m != null) {
+            ring[head] = null;
+            head = (head + 1) & (ring.length - 1);
+            count--;
+        }
+        return m;
+    }
+
+    /** Doubles the ring, the head moving to slot 0. */
+    private void grow() {
+        Message[] bigger = new Message[ring.length * 2];
+        int first = Math.min(count, ring.length - head);
+        System.arraycopy(ring, head, bigger, 0, first);
+        System.arraycopy(ring, 0, bigger, first, count - first);
+        ring = bigger;
+        head = 0;
     }
 
     private void release(Message m) {
@@ -217,8 +251,8 @@ public final class ReceivePool {
             ledger.add(uid, -QueueLedger.ENTRY_BYTES, 0);
         }
         Connection.releaseQueued(m);
-        assert bytes >= 0 && fds >= 0 && (!queue.isEmpty() || (bytes == 0 && fds == 0 && users == 0))
-                : bytes + " bytes, " + fds + " fds, " + users + " uids charged with " + queue.size() + " messages";
+        assert bytes >= 0 && fds >= 0 && (count > 0 || (bytes == 0 && fds == 0 && users == 0))
+                : bytes + " bytes, " + fds + " fds, " + users + " uids charged with " + count + " messages";
     }
 
     /**
@@ -231,7 +265,15 @@ public final class ReceivePool {
         long b = 0;
         long f = 0;
         java.util.Map<Long, long[]> foreign = new java.util.HashMap<>();
-        for (Message m : queue) {
+        for (int i = 0; i < ring.length; i++) {
+            Message m = ring[(head + i) & (ring.length - 1)];
+            if ((m == null) != (i >= count)) {
+                throw new IllegalStateException("ring slot " + i + " behind the head is "
+                        + (m == null ? "empty" : "taken") + " with " + count + " messages");
+            }
+            if (m == null) {
+                continue;
+            }
             b += m.size();
             if (m.fds() != null) {
                 f += m.unixFds();
@@ -248,7 +290,7 @@ public final class ReceivePool {
             }
         }
         if (b != bytes || f != fds) {
-            throw new IllegalStateException("counts " + bytes + " bytes and " + fds + " fds but " + queue.size()
+            throw new IllegalStateException("counts " + bytes + " bytes and " + fds + " fds but " + count
                     + " messages hold " + b + " and " + f);
         }
         if (users != foreign.size()) {
@@ -315,11 +357,11 @@ public final class ReceivePool {
     }
 
     public boolean isEmpty() {
-        return queue.isEmpty();
+        return count == 0;
     }
 
     public int messages() {
-        return queue.size();
+        return count;
     }
 
     /** Fds held by queued messages. */
@@ -349,7 +391,7 @@ public final class ReceivePool {
 
     void clear() {
         Message m;
-        while ((m = queue.pollFirst()) != null) {
+        while ((m = pollFirst()) != null) {
             release(m);
         }
         bytes = 0;

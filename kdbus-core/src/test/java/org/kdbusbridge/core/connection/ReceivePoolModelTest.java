@@ -1,6 +1,7 @@
 package org.kdbusbridge.core.connection;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
@@ -17,7 +18,7 @@ import org.kdbusbridge.core.message.Message;
 import org.kdbusbridge.core.message.SealedPayload;
 
 // ReceivePool against a deque and per-uid sums: what offer takes (the budgets and the fair share
-// of foreign uids), FIFO order, counts, peaks, fd references, and the invariants after every step.
+// of foreign uids), FIFO order (every index, peek(i)), counts, peaks, fd references, and the invariants after every step.
 class ReceivePoolModelTest {
     private static final long OWNER = 1000;
     private static final long MAX_BYTES = 2_000;
@@ -144,6 +145,13 @@ class ReceivePoolModelTest {
             peakFds = Math.max(peakFds, fds);
             pool.checkInvariants();
             assertSame(model.peekFirst(), pool.peek(), at);
+            int i = 0;
+            for (Message m : model) {
+                assertSame(m, pool.peek(i), at + ": peek(" + i + ")");
+                i++;
+            }
+            assertNull(pool.peek(model.size()), at + ": peek past the last");
+            assertNull(pool.peek(-1), at + ": peek(-1)");
             assertEquals(model.size(), pool.messages(), at);
             assertEquals(bytes, pool.bytes(), at);
             assertEquals(fds, pool.fds(), at);
