@@ -175,14 +175,17 @@ class SessionBuffersTest {
             sender.call(WireFormat.NO_REPLY_EXPECTED, slow1.uniqueName, "/o", "com.example.I", "M", "uay", bodies[i]);
         }
         awaitOnLoop("slow1 holds the one buffer", () -> server.buffers().ioLent() == 1);
-        // slow2 fills up too: no buffer to lend, so it is written from the scratch and keeps
-        // the unsent rest on the heap.
+        // slow2 fills up too: no buffer to lend, so it is written from the scratch; the unsent
+        // rest stays in its pool.
         for (int i = 0; i < count; i++) {
             sender.call(WireFormat.NO_REPLY_EXPECTED, slow2.uniqueName, "/o", "com.example.I", "M", "uay", bodies[i]);
         }
         awaitOnLoop("a lend was refused", () -> server.buffers().ioRefusedCount() > 0);
-        // slow2's unsent bytes wait on the heap, beside slow1's lent buffer.
-        awaitOnLoop("slow2 keeps its rest", () -> server.sessionBufferBytes() > DirectBuffers.IO_BUFFER);
+        // slow2's unsent bytes wait in its pool: nothing beside slow1's lent buffer is held.
+        awaitOnLoop("slow2 keeps its rest in its pool",
+                () -> server.bus().resolve(slow2.uniqueName).pool().bytes() > 0);
+        assertTrue(onLoop(server::sessionBufferBytes) < DirectBuffers.IO_BUFFER + 16 * 1024,
+                "no copy of slow2's rest on the heap");
         assertEquals(1, (int) onLoop(() -> server.buffers().ioLent()));
         long t0 = System.nanoTime();
         for (int i = 0; i < 50; i++) {
