@@ -5,9 +5,10 @@ import org.kdbusbridge.core.connection.UidLedger;
 /**
  * Heap bytes that sessions hold for I/O outside the shared buffers, per peer uid (SO_PEERCRED,
  * known from accept, before SASL) and in all: a partial frame's carry array, a large frame read
- * into the heap because no direct buffer could be had, the SASL line being read, and output the
- * socket did not take while no output buffer could be lent (the session's output carry). Without a
- * bound, many connections each sending a big frame into the heap could fill it.
+ * into the heap because no direct buffer could be had, the SASL line being read, and SASL replies
+ * the socket did not take yet (the session's output carry; queued messages are never copied to
+ * the heap: what a slow reader's socket does not take stays in its pool). Without a bound, many
+ * connections each sending a big frame into the heap could fill it.
  *
  * Invariants: {@link #used(long)} is the sum of the holds of that uid's open sessions and
  * {@link #total()} the sum over uids (a uid holding nothing has no entry); a hold only grows

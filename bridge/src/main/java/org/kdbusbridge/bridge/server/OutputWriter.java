@@ -20,7 +20,8 @@ import org.slf4j.LoggerFactory;
  * {@code large}, a private read-only view), never copied per receiver. {@code large} is set
  * only while {@code out} is empty and is the pool's head message; that message stays in the
  * pool (charged) until its last byte was sent. A message with fds is always the first byte of
- * a sendmsg, and its FdSet reference ({@code outFds}) is held until that sendmsg succeeded.
+ * a sendmsg, and its FdSet reference ({@code outFds}) is held until that sendmsg succeeded (a
+ * copied message's, from the scratch, only until the flush ends: the next one takes it again).
  *
  * Buffers follow use: {@code out} is a 64 KiB buffer lent by DirectBuffers only while bytes are
  * pending, given back when drained; messages copied into it leave the pool as they are copied.
@@ -34,9 +35,9 @@ import org.slf4j.LoggerFactory;
  * runs System.gc() and sleeps), never a wait. Only SASL replies go through {@code outCarry}
  * (at most 64 KiB, charged to the peer's uid in {@link InputHeap}).
  *
- * {@code headOffset} is the head message's length already out of the pool's keeping: copied
- * into the lent {@code out}, or sent from the scratch. Both agree whenever {@code out} is empty,
- * the only moment one mode can follow the other.
+ * {@code headOffset} is how much of the pool's head message is done with: copied into the lent
+ * {@code out}, or sent from the scratch. Both agree whenever {@code out} is empty, the only
+ * moment one mode can follow the other.
  */
 final class OutputWriter {
     // Session log lines keep the logger name they had before the session was split.
