@@ -18,7 +18,8 @@ import org.kdbusbridge.core.message.Message;
 import org.kdbusbridge.core.message.SealedPayload;
 
 // ReceivePool against a deque and per-uid sums: what offer takes (the budgets and the fair share
-// of foreign uids), FIFO order (every index, peek(i)), counts, peaks, fd references, and the invariants after every step.
+// of foreign uids), FIFO order (at every index: peek(i)), counts, peaks, fd references, and the
+// invariants after every step.
 class ReceivePoolModelTest {
     private static final long OWNER = 1000;
     private static final long MAX_BYTES = 2_000;
