@@ -133,6 +133,20 @@ public final class Connection implements ConnectionPolicy.Peer {
     public boolean requiresSealedMemfds() { return requireSealedMemfds; }
 
     public void requireSealedMemfds() { requireSealedMemfds = true; }
+
+    /** Broadcasts missed since the last MessagesDropped notice; null: it did not ask (WatchDrops). */
+    private DropCounter drops;
+
+    /** Our extension (WatchDrops): count the broadcasts its pool cannot take; off forgets them. */
+    public void watchDrops(boolean on) {
+        drops = on ? (drops != null ? drops : new DropCounter()) : null;
+    }
+
+    /** The unreported drops, or null if it does not watch them. */
+    public DropCounter drops() { return drops; }
+
+    /** Whether it watches drops and missed something since the last notice (one field read). */
+    public boolean hasUnreportedDrops() { return drops != null && drops.count() > 0; }
     public void setAcceptsUnixFds(boolean on) { unixFds = on; }
 
     /** The connection's compiled send/receive/own rules. */
@@ -209,6 +223,10 @@ public final class Connection implements ConnectionPolicy.Peer {
             return false;
         }
         if (!pool.offer(m)) {
+            // Only broadcasts and monitor copies get here: a unicast was checked to fit first.
+            if (drops != null && drops.skipped(m.seq())) {
+                sink.onDropped(this);
+            }
             return false;
         }
         sink.onQueued(this);
