@@ -15,6 +15,7 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.kdbusbridge.compat.harness.Background;
 import org.kdbusbridge.compat.harness.BusKind;
 import org.kdbusbridge.compat.harness.BusUnderTest;
 import org.kdbusbridge.compat.harness.Buses;
@@ -225,6 +226,44 @@ class QueueInsightTest {
                 assertEquals((long) (sent - ticks(watcher).size()), second.arg(0));
                 assertTrue((Long) second.arg(1) > last, "a new range");
             }
+        }
+    }
+
+    @Test
+    void aStalledDbusPythonSubscriberGetsOneNoticeWithExactlyWhatItMissed(@TempDir Path dir) throws Exception {
+        final int sent = 4000;
+        Path py = dir.resolve("stalled_subscriber.py");
+        try (java.io.InputStream in = QueueInsightTest.class.getResourceAsStream("queue/stalled_subscriber.py")) {
+            Files.copy(in, py);
+        }
+        Path conf = config(dir, Map.of("max_queued_messages", (long) POOL));
+        try (BusUnderTest bus = BusKind.KDBUS_BRIDGE.start(conf);
+             Background sub = Background.start(List.of("/usr/bin/python3", py.toString(), bus.address()), null);
+             RawClient sender = RawClient.connectHello(bus.address(), Buses.T);
+             RawClient probe = RawClient.connectHello(bus.address(), Buses.T)) {
+            String ready = sub.stdout().awaitLine(l -> l.startsWith("ready "), Buses.T);
+            assertNotNull(ready, sub.describe());
+            String name = ready.substring("ready ".length());
+            for (int i = 0; i < sent; i++) {
+                sender.send(tick(i, 1024));
+            }
+            sender.sync(Buses.T);
+            assertEquals(POOL, steadyQueued(probe, name), "its pool is full while it stalls");
+            long dropped = stat(probe, name, "DroppedMessages");
+            sub.process().getOutputStream().write('\n');
+            sub.process().getOutputStream().flush();
+            String summary = sub.stdout().awaitLine(l -> l.startsWith("summary "), Buses.T);
+            assertNotNull(summary, sub.describe());
+            System.out.println("DBUS-PYTHON " + summary);
+            String[] f = summary.split(" ");
+            long ticks = Long.parseLong(f[1]);
+            String[] notices = f.length > 2 ? f[2].split(";") : new String[0];
+            assertEquals(1, notices.length, summary);
+            String[] n = notices[0].split(",");
+            long count = Long.parseLong(n[0]);
+            assertEquals(sent - ticks, count, "exactly the ticks it did not get: " + summary);
+            assertEquals(dropped, count, "as the bus counted them");
+            assertEquals(Long.parseLong(n[1]) + count - 1, Long.parseLong(n[2]), "one contiguous run: " + summary);
         }
     }
 
