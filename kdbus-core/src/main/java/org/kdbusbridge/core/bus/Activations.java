@@ -21,7 +21,9 @@ import org.kdbusbridge.core.message.QueuedMessage;
  * waiting on activators plus the StartServiceByName callers the launcher reports through
  * {@link #addWaiters}; a waiting message holds one queue hold ({@link Connection#holdQueued})
  * and its fds' reference until it is moved or returned, and a waiting call keeps its caller's
- * reply budget until then; a message handed to the owner passes the owner's receive rules.
+ * reply budget until then; a message handed to the owner passes the owner's receive rules;
+ * each RequestName that makes an owner of an activatable name leaves its activator a summary of
+ * exactly what that owner was handed (empty without a start), which only that owner is shown.
  */
 final class Activations {
     private final BusState state;

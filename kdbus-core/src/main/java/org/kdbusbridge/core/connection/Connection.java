@@ -22,6 +22,9 @@ import org.kdbusbridge.core.policy.ConnectionPolicy;
  * {@link ConnectionSink#onIncomingDrained} fires when it falls back under.
  * Policy: {@link #policy()} is never null (everything is allowed until the bridge compiles the
  * connection's rules after authentication).
+ * Drop notices: {@link #drops()} is null unless the connection asked (WatchDrops); then it
+ * counts every message {@link #offer} could not queue because the pool or the queue quota
+ * refused it, and {@link ConnectionSink#onDropped} fires on the first of each run.
  */
 public final class Connection implements ConnectionPolicy.Peer {
     private final long id;
