@@ -181,4 +181,40 @@ class DropNoticeTest {
         assertNull(plain.drops(), "no counter is made for a connection that did not ask");
         assertTrue(dropSignals.isEmpty());
     }
+
+    @Test
+    void skippingAFullReceiverAllocatesNothingWhetherItWatchesOrNot() throws Exception {
+        final int rounds = 20_000;
+        Connection sender = client();
+        Connection watcher = client();
+        Connection plain = client();
+        subscribe(watcher);
+        subscribe(plain);
+        bus.watchDrops(watcher, true);
+        tick(sender, POOL); // both pools full from here on
+        Message[] ticks = new Message[2 * rounds];
+        for (int i = 0; i < ticks.length; i++) {
+            ticks[i] = signal("Tick");
+        }
+        com.sun.management.ThreadMXBean mx =
+                (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        long me = Thread.currentThread().getId();
+        long before = 0;
+        for (int i = 0; i < ticks.length; i++) {
+            if (i == rounds) { // the first half is warm-up
+                before = mx.getThreadAllocatedBytes(me);
+            }
+            if (bus.send(sender, ticks[i]) != Delivery.OK) {
+                throw new AssertionError("refused at " + i);
+            }
+        }
+        long perMessage = (mx.getThreadAllocatedBytes(me) - before) / rounds;
+        System.out.println("DROP-PATH-ALLOCATION: " + perMessage + " B per skipped broadcast (two receivers, one watching)");
+        assertTrue(perMessage < 16, "a skipped broadcast allocated " + perMessage + " B");
+        assertEquals(2L * rounds, watcher.drops().count());
+        assertEquals(ticks[0].seq(), watcher.drops().firstSeq());
+        assertEquals(ticks[ticks.length - 1].seq(), watcher.drops().lastSeq());
+        assertEquals(2L * rounds, plain.pool().dropped());
+        assertEquals(1, dropSignals.size());
+    }
 }
