@@ -68,6 +68,7 @@ public final class Driver {
     final PeerQueries peers;
     final StatsMethods stats;
     final DriverProperties properties;
+    final QueueMethods queue;
 
     public Driver(Bus bus, String busId, String machineId, Host host) {
         this.bus = bus;
@@ -81,6 +82,7 @@ public final class Driver {
         this.peers = new PeerQueries(bus, out, host);
         this.stats = new StatsMethods(bus, out, peers);
         this.properties = new DriverProperties(out, host);
+        this.queue = new QueueMethods(bus, out, host);
         bus.setRefusalListener(new RefusalRenderer());
     }
 
@@ -105,6 +107,15 @@ public final class Driver {
 
     public Map<String, String> activationEnvironment() {
         return activations.environment();
+    }
+
+    /**
+     * The transport wrote some of {@code c}'s pool out, or was told of its first drop: sends
+     * the MessagesDropped notice if one is due (WatchDrops). Call only when
+     * {@link Connection#hasUnreportedDrops} (nobody opted in: never called).
+     */
+    public void reportDrops(Connection c) {
+        queue.reportDrops(c);
     }
 
     /** Handles a message whose destination is org.freedesktop.DBus. */

@@ -167,6 +167,20 @@ public final class DriverEmitter {
     }
 
     /**
+     * A signal from the bus at /org/freedesktop/DBus on {@code iface} with any body, to one
+     * connection (our extensions' MessagesDropped): pushed past the pool's budget, as every bus
+     * unicast, so it is never dropped itself.
+     */
+    public void unicastSignal(Connection to, String iface, String member, String signature, byte[] body) {
+        long s = nextSerial();
+        String dest = to.uniqueName();
+        byte[] bytes = MessageBuilder.encode(Message.SIGNAL, NO_REPLY, s, PATH, iface, member, null,
+                MessageBuilder.NO_REPLY_SERIAL, dest, Bus.DRIVER_NAME, signature, body);
+        bus.emitTo(to, new Message(Message.SIGNAL, NO_REPLY, s, Message.NO_REPLY_SERIAL, dest, PATH, iface,
+                member, null, new SealedPayload(bytes), ArgSource.NONE));
+    }
+
+    /**
      * A signal from the bus at /org/freedesktop/DBus with one string, to a well-known name that
      * may have no owner yet: it then waits
      * on the name's activator (Bus.emitToName), as systemd's ActivationRequest does in

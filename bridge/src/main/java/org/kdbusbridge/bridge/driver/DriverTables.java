@@ -112,7 +112,17 @@ final class DriverTables {
                     row(CANONICAL, "GetConnectionStats", "s", "a{sv}", (d, call) -> d.stats.getConnectionStats(call)),
                     row(CANONICAL, "GetAllMatchRules", "", "a{sas}", (d, call) -> d.stats.getAllMatchRules(call))), List.of(), null),
             new Iface(EXTENSIONS, false, List.of(row(CANONICAL, "DisconnectIfIdle", "", "", Driver::disconnectIfIdle),
-                    row(CANONICAL, "RequireSealedMemfds", "", "", Driver::requireSealedMemfds)), List.of(), null),
+                    row(CANONICAL, "RequireSealedMemfds", "", "", Driver::requireSealedMemfds),
+                    // Queue insight (docs/extensions.md): drop notices and peeks.
+                    row(CANONICAL, "WatchDrops", "b", "", (d, call) -> d.queue.watchDrops(call)),
+                    row(CANONICAL, "PeekQueued", "", "u" + "a" + QueueMethods.ENTRY, (d, call) -> d.queue.peekQueued(call)),
+                    row(CANONICAL, "PeekActivationQueue", "s", "a" + QueueMethods.ENTRY,
+                            (d, call) -> d.queue.peekActivationQueue(call))), List.of(),
+                    "    <signal name=\"" + QueueMethods.MESSAGES_DROPPED + "\">\n"
+                            + "      <arg type=\"u\" name=\"count\"/>\n"
+                            + "      <arg type=\"t\" name=\"first_seq\"/>\n"
+                            + "      <arg type=\"t\" name=\"last_seq\"/>\n"
+                            + "    </signal>\n"),
             new Iface("org.freedesktop.DBus.Introspectable", true, List.of(row(ANY, "Introspect", "", "s", Driver::introspect)), List.of(), null),
             new Iface("org.freedesktop.DBus.Peer", true, List.of(
                     row(ANY, "GetMachineId", "", "s", Driver::getMachineId),

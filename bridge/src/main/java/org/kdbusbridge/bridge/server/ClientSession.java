@@ -190,8 +190,17 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
 
     void clearDirty() { dirty = false; }
 
-    /** Writes what is queued, as much as the socket takes (OutputWriter). */
-    void flush() throws IOException { output.flush(); }
+    /**
+     * Writes what is queued, as much as the socket takes (OutputWriter); then, for a connection
+     * that watches drops and missed some (one field read otherwise), the bus decides whether
+     * its pool has room for the MessagesDropped notice now.
+     */
+    void flush() throws IOException {
+        output.flush();
+        if (conn.hasUnreportedDrops() && !closed) {
+            server.driver().reportDrops(conn); // queues the notice: onQueued marks us dirty again
+        }
+    }
 
     void setWriteInterest(boolean on) {
         if (on != writeArmed && !closed) {
@@ -214,6 +223,10 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
     private void updateInterest() {
         server.loop().modify(socket.fd(), (readPaused ? 0 : EventLoop.READ) | (writeArmed ? EventLoop.WRITE : 0));
     }
+
+    /** A first broadcast missed since the last notice: flush soon, so the notice is considered even if nothing else is queued. */
+    @Override
+    public void onDropped(Connection connection) { markDirty(); }
 
     /** The core says enough of this client's messages left the bus: read it again. */
     @Override

@@ -86,6 +86,11 @@ final class ConnectionAdmission {
             public void onIncomingDrained(Connection c) {
                 holder[0].onIncomingDrained(c);
             }
+
+            @Override
+            public void onDropped(Connection c) {
+                holder[0].onDropped(c);
+            }
         });
         conn.setPeerDetails(new SocketPeerDetails(socket, groupsOfUid));
         ClientSession session = new ClientSession(server, socket, conn, sasl);

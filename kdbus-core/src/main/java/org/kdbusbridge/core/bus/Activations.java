@@ -11,6 +11,7 @@ import java.util.Set;
 import org.kdbusbridge.core.activation.Activator;
 import org.kdbusbridge.core.connection.Connection;
 import org.kdbusbridge.core.message.Message;
+import org.kdbusbridge.core.message.QueuedMessage;
 
 /**
  * The activators: which names can be started, the messages waiting on them, and handing
@@ -20,7 +21,9 @@ import org.kdbusbridge.core.message.Message;
  * waiting on activators plus the StartServiceByName callers the launcher reports through
  * {@link #addWaiters}; a waiting message holds one queue hold ({@link Connection#holdQueued})
  * and its fds' reference until it is moved or returned, and a waiting call keeps its caller's
- * reply budget until then; a message handed to the owner passes the owner's receive rules.
+ * reply budget until then; a message handed to the owner passes the owner's receive rules;
+ * each RequestName that makes an owner of an activatable name leaves its activator a summary of
+ * exactly what that owner was handed (empty without a start), which only that owner is shown.
  */
 final class Activations {
     private final BusState state;
@@ -109,10 +112,15 @@ final class Activations {
     ActivationCompleted completeActivation(String name) {
         Activator a = activators.get(name);
         Connection owner = state.names().owner(name);
-        if (a == null || owner == null || (a.queued() == 0 && !a.isStarting())) {
+        if (a == null || owner == null) {
+            return ActivationCompleted.NONE;
+        }
+        if (a.queued() == 0 && !a.isStarting()) {
+            a.recordHandOver(owner.id(), List.of()); // an owner without a start: nothing caused it
             return ActivationCompleted.NONE;
         }
         List<Message> moved = a.drain();
+        List<QueuedMessage> given = new ArrayList<>(moved.size());
         entries -= moved.size();
         assert entries >= 0 : "pending activation count went negative";
         List<Message> refused = new ArrayList<>(0);
@@ -148,12 +156,31 @@ final class Activations {
                 quota.replyNoLongerExpected(m.sender(), 1);
             }
             owner.push(m);
+            given.add(QueuedMessage.of(m)); // only what the owner may see: refused ones are not shown
             Connection.releaseQueued(m); // the activator's hold; the owner's pool holds its own
             if (m.fds() != null) {
                 m.fds().release(); // the activator's reference; the owner's pool holds its own
             }
         }
+        a.recordHandOver(owner.id(), given);
         return new ActivationCompleted(moved.size(), refused, denied);
+    }
+
+    /**
+     * PeekActivationQueue: what {@code c} was handed when it got {@code name} at the end of a
+     * start, while it is still the name's primary owner; refused for anyone else, so a peer
+     * learns only about calls that were addressed to a name it owns.
+     */
+    HandOverPeek handedOver(Connection c, String name) {
+        if (!org.kdbusbridge.core.name.NameSyntax.isValidBusName(name) || name.charAt(0) == ':') {
+            return HandOverPeek.denied(Denial.invalidArgs("Not a valid well-known bus name: '" + name + "'"));
+        }
+        if (state.names().owner(name) != c) {
+            return HandOverPeek.denied(Denial.accessDenied("Connection " + c.uniqueName()
+                    + " is not the primary owner of " + name));
+        }
+        Activator a = activators.get(name);
+        return new HandOverPeek(a == null ? List.of() : a.handedOver(c.id()), null);
     }
 
     /**

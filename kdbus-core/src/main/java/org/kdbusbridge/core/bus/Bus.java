@@ -273,6 +273,38 @@ public final class Bus {
      */
     public List<Message> failActivation(String name) { return activations.failActivation(name); }
 
+    // --- what a connection learns about its own queues (docs/extensions.md) ----------------
+
+    /**
+     * WatchDrops (and AttachMetadata's {@code drops} item): from now on the broadcasts
+     * {@code c}'s pool or its senders' queue quota cannot take are counted for a MessagesDropped
+     * notice ({@link #takeDropNotice}); {@code false} stops and forgets unreported ones. Returns
+     * whether it watched before.
+     */
+    public boolean watchDrops(Connection c, boolean on) {
+        boolean was = c.drops() != null;
+        c.watchDrops(on && !c.isClosed() && !monitors.isMonitor(c));
+        return was;
+    }
+
+    /**
+     * The transport wrote some of {@code c}'s pool out (or was told of a first drop: see
+     * {@code ConnectionSink.onDropped}): if {@code c} missed broadcasts since its last notice and
+     * its pool is at most half full, the notice to send it now, and the count starts afresh;
+     * else null (nothing to tell, or no room yet: the count goes on and a later write asks
+     * again). Callers check {@link Connection#hasUnreportedDrops} first, one field read.
+     */
+    public DropNotice takeDropNotice(Connection c) { return QueueViews.takeDropNotice(c); }
+
+    /** PeekQueued: the oldest {@code max} messages waiting in {@code c}'s own pool, and how many wait. */
+    public QueuePeek peekQueued(Connection c, int max) { return QueueViews.peekQueued(c, max); }
+
+    /**
+     * PeekActivationQueue: what {@code c} was handed when it became {@code name}'s owner at the
+     * end of a start (who caused the start), while it still is its primary owner.
+     */
+    public HandOverPeek peekHandOver(Connection c, String name) { return activations.handedOver(c, name); }
+
     /** The kdbus BYEBYE condition: nothing queued for {@code c} and no call it still owes. */
     public boolean isIdle(Connection c) { return table.isIdle(c); }
 

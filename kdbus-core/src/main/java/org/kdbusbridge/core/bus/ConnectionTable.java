@@ -114,6 +114,7 @@ final class ConnectionTable {
         assert c.ownedNames().isEmpty() && (c.uniqueName() == null || state.byUniqueName().get(c.uniqueName()) != c)
                 : "becomeMonitor first";
         state.matches().removeAll(c);
+        c.watchDrops(false); // a monitor is told nothing by the bus
         state.monitors().add(c, rules);
     }
 

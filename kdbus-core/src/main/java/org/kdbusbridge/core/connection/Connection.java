@@ -22,6 +22,9 @@ import org.kdbusbridge.core.policy.ConnectionPolicy;
  * {@link ConnectionSink#onIncomingDrained} fires when it falls back under.
  * Policy: {@link #policy()} is never null (everything is allowed until the bridge compiles the
  * connection's rules after authentication).
+ * Drop notices: {@link #drops()} is null unless the connection asked (WatchDrops); then it
+ * counts every message {@link #offer} could not queue because the pool or the queue quota
+ * refused it, and {@link ConnectionSink#onDropped} fires on the first of each run.
  */
 public final class Connection implements ConnectionPolicy.Peer {
     private final long id;
@@ -133,6 +136,20 @@ public final class Connection implements ConnectionPolicy.Peer {
     public boolean requiresSealedMemfds() { return requireSealedMemfds; }
 
     public void requireSealedMemfds() { requireSealedMemfds = true; }
+
+    /** Broadcasts missed since the last MessagesDropped notice; null: it did not ask (WatchDrops). */
+    private DropCounter drops;
+
+    /** Our extension (WatchDrops): count the broadcasts its pool cannot take; off forgets them. */
+    public void watchDrops(boolean on) {
+        drops = on ? (drops != null ? drops : new DropCounter()) : null;
+    }
+
+    /** The unreported drops, or null if it does not watch them. */
+    public DropCounter drops() { return drops; }
+
+    /** Whether it watches drops and missed something since the last notice (one field read). */
+    public boolean hasUnreportedDrops() { return drops != null && drops.count() > 0; }
     public void setAcceptsUnixFds(boolean on) { unixFds = on; }
 
     /** The connection's compiled send/receive/own rules. */
@@ -209,6 +226,10 @@ public final class Connection implements ConnectionPolicy.Peer {
             return false;
         }
         if (!pool.offer(m)) {
+            // Only broadcasts and monitor copies get here: a unicast was checked to fit first.
+            if (drops != null && drops.skipped(m.seq())) {
+                sink.onDropped(this);
+            }
             return false;
         }
         sink.onQueued(this);

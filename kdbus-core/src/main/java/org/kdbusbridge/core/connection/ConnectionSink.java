@@ -13,4 +13,11 @@ public interface ConnectionSink {
      * under max_incoming_bytes / max_incoming_unix_fds: its input may be read again.
      */
     default void onIncomingDrained(Connection connection) { }
+
+    /**
+     * {@code connection} watches drops (WatchDrops) and its pool just refused a broadcast, the
+     * first since its last notice: look at its output soon (then {@code Bus.takeDropNotice}),
+     * even if nothing else gets queued for it (a queue-quota refusal may leave its pool empty).
+     */
+    default void onDropped(Connection connection) { }
 }

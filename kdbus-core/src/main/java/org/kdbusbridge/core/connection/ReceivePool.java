@@ -364,6 +364,22 @@ public final class ReceivePool {
         return count;
     }
 
+    /** The message-count budget (max_queued_messages). */
+    public int maxMessages() {
+        return maxMessages;
+    }
+
+    /** Shows up to {@code max} queued messages to {@code visitor}, oldest first; takes and reorders nothing (PeekQueued). */
+    public void peekQueued(int max, java.util.function.Consumer<Message> visitor) {
+        int n = 0;
+        for (Message m : queue) {
+            if (n++ >= max) {
+                return;
+            }
+            visitor.accept(m);
+        }
+    }
+
     /** Fds held by queued messages. */
     public int fds() {
         return fds;
