@@ -371,12 +371,9 @@ public final class ReceivePool {
 
     /** Shows up to {@code max} queued messages to {@code visitor}, oldest first; takes and reorders nothing (PeekQueued). */
     public void peekQueued(int max, java.util.function.Consumer<Message> visitor) {
-        int n = 0;
-        for (Message m : queue) {
-            if (n++ >= max) {
-                return;
-            }
-            visitor.accept(m);
+        int n = Math.min(max, count);
+        for (int i = 0; i < n; i++) {
+            visitor.accept(ring[(head + i) & (ring.length - 1)]);
         }
     }
 
