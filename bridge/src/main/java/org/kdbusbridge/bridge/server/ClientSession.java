@@ -202,6 +202,17 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
         }
     }
 
+    /**
+     * The flusher's write: skipped while the socket is known full (EPOLLOUT armed; the loop is
+     * level-triggered, so that event still comes), so a stalled reader does not cost a copy of up
+     * to 64 KiB into the output buffer per loop step only for the send to say EAGAIN.
+     */
+    void flushQueued() throws IOException {
+        if (!writeArmed) {
+            flush();
+        }
+    }
+
     void setWriteInterest(boolean on) {
         if (on != writeArmed && !closed) {
             writeArmed = on;

@@ -70,7 +70,7 @@ final class SessionFlusher {
                 continue;
             }
             try {
-                s.flush();
+                s.flushQueued();
             } catch (IOException e) {
                 s.close(e.getMessage());
             }

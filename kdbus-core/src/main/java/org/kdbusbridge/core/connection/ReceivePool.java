@@ -39,6 +39,8 @@ public final class ReceivePool {
     // The queue: a ring (power-of-two capacity) so the transport can look past the head in
     // O(1) (peek(i)) without taking anything out; slots outside head..head+count-1 are null.
     private Message[] ring = new Message[8];
+    /** A ring this long or shorter is kept as it is (see resize). */
+    private static final int SHRINK_ABOVE = 64;
     private int head;
     private int count;
     private final long maxBytes;
@@ -223,17 +225,29 @@ public final class ReceivePool {
             ring[head] = null;
             head = (head + 1) & (ring.length - 1);
             count--;
+            if (ring.length > SHRINK_ABOVE && count < ring.length >>> 3) {
+                resize(ring.length >>> 1);
+            }
         }
         return m;
     }
 
     /** Doubles the ring, the head moving to slot 0. */
     private void grow() {
-        Message[] bigger = new Message[ring.length * 2];
+        resize(ring.length * 2);
+    }
+
+    /**
+     * Memory follows use: a burst's ring is halved once it is seven-eighths empty, so a drained
+     * queue does not keep its peak array (uncharged) for the connection's lifetime. Halving only
+     * below an eighth keeps grow/shrink amortized O(1) per message.
+     */
+    private void resize(int length) {
+        Message[] to = new Message[length];
         int first = Math.min(count, ring.length - head);
-        System.arraycopy(ring, head, bigger, 0, first);
-        System.arraycopy(ring, 0, bigger, first, count - first);
-        ring = bigger;
+        System.arraycopy(ring, head, to, 0, first);
+        System.arraycopy(ring, 0, to, first, count - first);
+        ring = to;
         head = 0;
     }
 
@@ -400,6 +414,11 @@ public final class ReceivePool {
 
     public long maxBytes() {
         return maxBytes;
+    }
+
+    /** Slots of the ring now (tests: memory follows use). */
+    int ringCapacity() {
+        return ring.length;
     }
 
     void clear() {

@@ -20,6 +20,29 @@ class ReceivePoolTest {
     }
 
     @Test
+    void aDrainedBurstDoesNotKeepItsRing() {
+        ReceivePool p = new ReceivePool(1L << 30, 1 << 20);
+        Message[] ms = new Message[100_000];
+        for (int i = 0; i < ms.length; i++) {
+            ms[i] = sized(1);
+            assertTrue(p.offer(ms[i]));
+        }
+        assertTrue(p.ringCapacity() >= ms.length);
+        for (int i = 0; i < ms.length - 3; i++) {
+            assertSame(ms[i], p.pop(), "FIFO order while the ring shrinks");
+            assertSame(ms[i + 1], p.peek());
+            assertSame(ms[i + 3], p.peek(2));
+        }
+        assertEquals(3, p.messages());
+        assertTrue(p.ringCapacity() <= 64, "ring after the drain: " + p.ringCapacity());
+        p.checkInvariants();
+        for (int i = ms.length - 3; i < ms.length; i++) {
+            assertSame(ms[i], p.pop());
+        }
+        assertTrue(p.isEmpty());
+    }
+
+    @Test
     void emptyPool() {
         ReceivePool p = new ReceivePool(100, 10);
         assertTrue(p.isEmpty());
