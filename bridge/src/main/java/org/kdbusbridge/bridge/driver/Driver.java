@@ -68,6 +68,7 @@ public final class Driver {
     final PeerQueries peers;
     final StatsMethods stats;
     final DriverProperties properties;
+    final MetadataMethods metadata;
 
     public Driver(Bus bus, String busId, String machineId, Host host) {
         this.bus = bus;
@@ -81,6 +82,7 @@ public final class Driver {
         this.peers = new PeerQueries(bus, out, host);
         this.stats = new StatsMethods(bus, out, peers);
         this.properties = new DriverProperties(out, host);
+        this.metadata = new MetadataMethods(bus, out);
         bus.setRefusalListener(new RefusalRenderer());
     }
 

@@ -112,7 +112,10 @@ final class DriverTables {
                     row(CANONICAL, "GetConnectionStats", "s", "a{sv}", (d, call) -> d.stats.getConnectionStats(call)),
                     row(CANONICAL, "GetAllMatchRules", "", "a{sas}", (d, call) -> d.stats.getAllMatchRules(call))), List.of(), null),
             new Iface(EXTENSIONS, false, List.of(row(CANONICAL, "DisconnectIfIdle", "", "", Driver::disconnectIfIdle),
-                    row(CANONICAL, "RequireSealedMemfds", "", "", Driver::requireSealedMemfds)), List.of(), null),
+                    row(CANONICAL, "RequireSealedMemfds", "", "", Driver::requireSealedMemfds),
+                    row(CANONICAL, "AttachMetadata", "as", "", (d, call) -> d.metadata.attachMetadata(call)),
+                    row(CANONICAL, "GetAttachedMetadata", "", "as", (d, call) -> d.metadata.getAttachedMetadata(call))),
+                    List.of(), null),
             new Iface("org.freedesktop.DBus.Introspectable", true, List.of(row(ANY, "Introspect", "", "s", Driver::introspect)), List.of(), null),
             new Iface("org.freedesktop.DBus.Peer", true, List.of(
                     row(ANY, "GetMachineId", "", "s", Driver::getMachineId),

@@ -69,6 +69,9 @@ final class OutputWriter {
     /** The fds to attach to the first byte of {@code out}, or null; this writer holds a reference. */
     private FdSet outFds;
     private int[] outFdScratch;
+    /** The head message as this receiver gets it with its metadata field, while being copied; or null. */
+    private byte[] rendered;
+    private MetadataRenderer renderer;
 
     OutputWriter(ClientSession session, BusServer server, SocketConnection socket, Connection conn) {
         this.session = session;
@@ -237,7 +240,8 @@ final class OutputWriter {
                 if (m == null) {
                     break;
                 }
-                boolean zeroCopy = headOffset == 0 && m.payload().isDirect();
+                // A receiver with an attach set gets its own rendered heap copy (AttachMetadata).
+                boolean zeroCopy = headOffset == 0 && m.payload().isDirect() && conn.attachedMetadata() == 0;
                 if (zeroCopy && out.position() > 0) {
                     break; // send the small messages before it first
                 }
@@ -259,9 +263,22 @@ final class OutputWriter {
                     large = m.payload().view(); // written from the shared payload by flush()
                     break;
                 }
-                headOffset += m.payload().copyTo(headOffset, out);
-                if (headOffset < m.size()) {
-                    break;
+                if (headOffset == 0 && conn.attachedMetadata() != 0) {
+                    rendered = renderer().render(m, conn.attachedMetadata());
+                }
+                if (rendered != null) {
+                    int n = Math.min(rendered.length - headOffset, out.remaining());
+                    out.put(rendered, headOffset, n);
+                    headOffset += n;
+                    if (headOffset < rendered.length) {
+                        break;
+                    }
+                    rendered = null;
+                } else {
+                    headOffset += m.payload().copyTo(headOffset, out);
+                    if (headOffset < m.size()) {
+                        break;
+                    }
                 }
                 headOffset = 0;
                 conn.pool().pop();
@@ -269,6 +286,13 @@ final class OutputWriter {
         } finally {
             out.flip();
         }
+    }
+
+    private MetadataRenderer renderer() {
+        if (renderer == null) {
+            renderer = new MetadataRenderer();
+        }
+        return renderer;
     }
 
     /** On close: the lent buffer goes back, held fds are released, the heap hold is dropped. */
@@ -284,6 +308,7 @@ final class OutputWriter {
             outFds = null;
         }
         large = null;
+        rendered = null;
         outputHeld.release();
     }
 

@@ -133,6 +133,14 @@ public final class Connection implements ConnectionPolicy.Peer {
     public boolean requiresSealedMemfds() { return requireSealedMemfds; }
 
     public void requireSealedMemfds() { requireSealedMemfds = true; }
+
+    /** AttachMetadata: the items (MessageFacts bits) this connection wants on what it receives; 0 = none. */
+    private int attachedMetadata;
+
+    public int attachedMetadata() { return attachedMetadata; }
+
+    /** The bus only ({@code Bus.attachMetadata}), which keeps the bus-wide demand in step. */
+    public void setAttachedMetadata(int items) { attachedMetadata = items; }
     public void setAcceptsUnixFds(boolean on) { unixFds = on; }
 
     /** The connection's compiled send/receive/own rules. */
