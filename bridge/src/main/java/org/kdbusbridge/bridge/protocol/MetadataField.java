@@ -71,13 +71,13 @@ public final class MetadataField {
         /** Starts a field in {@code byteOrder}: code, signature "a{sv}", the array's length slot. */
         public Encoder begin(ByteOrder byteOrder) {
             order = byteOrder;
-            pos = 0;
-            Arrays.fill(a, (byte) 0);
+            pos = 0; // every byte up to pos is written again, padding included (the array is reused)
             a[pos++] = (byte) CODE;
             signature("a{sv}");
             pad(4);
             lenSlot = pos;
-            pos += 4;
+            ensure(4);
+            pos += 4; // the length, written by end()
             pad(8); // dict entries are 8-aligned; the array length does not count this padding
             firstEntry = pos;
             return this;
@@ -147,8 +147,8 @@ public final class MetadataField {
             entry(key, "as");
             pad(4);
             int slot = pos;
-            pos += 4;
-            ensure(0);
+            ensure(4);
+            pos += 4; // the length, written below
             int start = pos;
             for (String s : v) {
                 string(s.getBytes(StandardCharsets.UTF_8));
@@ -167,9 +167,15 @@ public final class MetadataField {
             return this;
         }
 
+        /** A dict entry's key (ASCII, written without a byte[] per key) and the value's signature. */
         private void entry(String key, String sig) {
             pad(8);
-            string(key.getBytes(StandardCharsets.US_ASCII));
+            u32(key.length());
+            ensure(key.length() + 1);
+            for (int i = 0; i < key.length(); i++) {
+                a[pos++] = (byte) key.charAt(i);
+            }
+            a[pos++] = 0;
             signature(sig);
         }
 
@@ -219,7 +225,9 @@ public final class MetadataField {
         private void pad(int alignment) {
             int p = WireFormat.align(pos, alignment);
             ensure(p - pos);
-            pos = p; // the array is zeroed at begin() and when it grows
+            while (pos < p) {
+                a[pos++] = 0;
+            }
         }
 
         private void ensure(int n) {
