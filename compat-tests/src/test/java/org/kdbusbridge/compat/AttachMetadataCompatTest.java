@@ -195,6 +195,15 @@ class AttachMetadataCompatTest {
             assertEquals("s \"echo:viaBusctl\"", bc.stdout().trim(), bc.describe());
             String gdCall = meta.stdout().awaitLine(l -> l.startsWith("CALL ") && l.contains("field=True"), Buses.T);
             assertNotNull(gdCall, meta.describe());
+            // A message with a unix fd: the fd arrives with the rendered copy (UNIX_FDS kept).
+            Cmd.Result fd = Cmd.run(List.of(DbusPythonTest.PYTHON, script("meta_fd_call.py").toString(), bus.address(),
+                    receiver), Buses.T);
+            assertEquals(0, fd.exitCode(), fd.describe());
+            assertTrue(fd.stdout().contains("reply fd:through-the-pipe"), fd.describe());
+            String fdCall = meta.stdout().awaitLine(l -> l.startsWith("CALL ") && l.contains("member=TakeFd"), Buses.T);
+            assertNotNull(fdCall, meta.describe());
+            assertEquals("True", words(fdCall).get("field"), fdCall);
+            assertTrue(List.of(words(fdCall).get("codes").split(",")).contains("9"), "UNIX_FDS still there: " + fdCall);
             assertTrue(mon.process().isAlive() && meta.process().isAlive() && pyMeta.process().isAlive(), "nobody broke");
         }
     }

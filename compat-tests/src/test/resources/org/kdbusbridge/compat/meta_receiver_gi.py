@@ -8,6 +8,7 @@ at all (field=), and, for signals, the sender's connect-time pid and uid as
 GetConnectionUnixProcessID / GetConnectionUnixUser give them (connpid=, connuid=).
 """
 import ctypes
+import os
 import sys
 
 from gi.repository import Gio, GLib
@@ -98,6 +99,7 @@ def on_message(c, msg, incoming):
 conn.add_filter(on_message)
 
 XML = """<node><interface name="%s"><method name="Echo"><arg type="s" direction="in"/>
+<arg type="s" direction="out"/></method><method name="TakeFd"><arg type="h" direction="in"/>
 <arg type="s" direction="out"/></method></interface></node>""" % IFACE
 
 
@@ -105,6 +107,12 @@ def on_call(c, sender, path, iface, method, params, invocation):
     msg = invocation.get_message()
     print(words("CALL", {"member": method, "sender": sender, "codes": ",".join(str(c) for c in msg.get_header_fields()),
                          "meta": jsonable(metadata(msg))}), flush=True)
+    if method == "TakeFd":  # the fd must arrive beside the field: read what the caller wrote into it
+        fd = msg.get_unix_fd_list().get(params.unpack()[0])
+        data = os.read(fd, 100).decode()
+        os.close(fd)
+        invocation.return_value(GLib.Variant("(s)", ("fd:" + data,)))
+        return
     invocation.return_value(GLib.Variant("(s)", ("echo:" + params.unpack()[0],)))
 
 
