@@ -72,6 +72,9 @@ final class OutputWriter {
     /** The head message as this receiver gets it with its metadata field, while being copied; or null. */
     private byte[] rendered;
     private MetadataRenderer renderer;
+    /** What a large {@code rendered} copy is charged to the peer's uid (InputHeap); from {@code largeRendered} bytes on. */
+    private final HeapHold renderedHeld;
+    private final int largeRendered;
 
     OutputWriter(ClientSession session, BusServer server, SocketConnection socket, Connection conn) {
         this.session = session;
@@ -80,6 +83,8 @@ final class OutputWriter {
         this.conn = conn;
         this.largeSendBuffer = server.transport().largeSendBuffer();
         this.outputHeld = new HeapHold(session, server.inputHeap(), REFUSAL, "output heap budget");
+        this.renderedHeld = new HeapHold(session, server.inputHeap(), REFUSAL, "output heap budget");
+        this.largeRendered = server.transport().zeroCopyThreshold();
     }
 
     /** SASL replies go out ahead of any message (there are none before auth completes). */
@@ -265,6 +270,10 @@ final class OutputWriter {
                 }
                 if (headOffset == 0 && conn.attachedMetadata() != 0) {
                     rendered = renderer().render(m, conn.attachedMetadata());
+                    // A large copy may wait for a slow reader: charged as its other output heap is.
+                    if (rendered != null && rendered.length >= largeRendered && !renderedHeld.set(rendered.length)) {
+                        return; // over the uid's heap budget: closed
+                    }
                 }
                 if (rendered != null) {
                     int n = Math.min(rendered.length - headOffset, out.remaining());
@@ -274,6 +283,7 @@ final class OutputWriter {
                         break;
                     }
                     rendered = null;
+                    renderedHeld.set(0);
                 } else {
                     headOffset += m.payload().copyTo(headOffset, out);
                     if (headOffset < m.size()) {
@@ -309,12 +319,13 @@ final class OutputWriter {
         }
         large = null;
         rendered = null;
+        renderedHeld.release();
         outputHeld.release();
     }
 
-    /** Buffer bytes held between events: a lent buffer and the carry. */
+    /** Buffer bytes held between events: a lent buffer, the carry and a rendered metadata copy. */
     long heldBytes() {
         long n = out != null && !server.buffers().isScratch(out) ? out.capacity() : 0;
-        return n + (outCarry != null ? outCarry.length : 0);
+        return n + (outCarry != null ? outCarry.length : 0) + (rendered != null ? rendered.length : 0);
     }
 }

@@ -111,9 +111,11 @@ class AttachMetadataTest {
         long before = System.nanoTime();
         long wallBefore = System.currentTimeMillis();
         for (int i = 0; i < 3; i++) {
+            // Each signal is admitted before the next is sent (a round trip on its own socket),
+            // so the admission order is A, B, A, B, ...
             a.signal(null, "/m", IFACE, "FromA", "s", payload);
+            a.sync();
             b.signal(null, "/m", IFACE, "FromB", "s", payload);
-            a.sync(); // A's signal before B's next one: admission order is A, B, A, B, ...
             b.sync();
         }
         long after = System.nanoTime();
@@ -188,6 +190,44 @@ class AttachMetadataTest {
         assertArrayEquals(payload, body(p), "body intact in the zero-copy one");
         assertNotNull(MetadataFields.find(m.frame()));
         assertNull(MetadataFields.find(p.frame()));
+    }
+
+    /** A slow opted-in reader's rendered copy of a large message is charged to its uid's heap budget until written. */
+    @Test
+    void largeRenderedCopyIsChargedWhileItWaits() throws Exception {
+        Path socket = start();
+        RawClient meta = client(socket);
+        attach(meta, "seq");
+        meta.addMatch("type='signal',interface='" + IFACE + "'");
+        RawClient sender = client(socket);
+        long uid = RawClient.myUid();
+        long before = onLoop(() -> server.inputHeap().used(uid));
+        byte[] big = new byte[8 << 20]; // far more than the socket buffers take: most of it waits
+        byte[] payload = new BodyWriter(big.length + 16).writeByteArray(big).toByteArray();
+        sender.signal(null, "/m", IFACE, "Big", "ay", payload);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        long held;
+        while ((held = onLoop(() -> server.inputHeap().used(uid))) < before + big.length) {
+            assertTrue(System.nanoTime() < deadline, "rendered copy charged: " + held + " bytes held");
+            Thread.onSpinWait();
+        }
+        Msg m = meta.read();
+        assertArrayEquals(payload, body(m));
+        assertNotNull(MetadataFields.find(m.frame()));
+        meta.sync(); // the bus has written it all by now: the charge is gone
+        assertTrue(onLoop(() -> server.inputHeap().used(uid)) < before + big.length, "charge given back");
+    }
+
+    private <T> T onLoop(java.util.concurrent.Callable<T> c) throws Exception {
+        java.util.concurrent.CompletableFuture<T> f = new java.util.concurrent.CompletableFuture<>();
+        server.loop().execute(() -> {
+            try {
+                f.complete(c.call());
+            } catch (Exception e) {
+                f.completeExceptionally(e);
+            }
+        });
+        return f.get(20, TimeUnit.SECONDS);
     }
 
     @Test
