@@ -69,6 +69,7 @@ public final class Driver {
     final StatsMethods stats;
     final DriverProperties properties;
     final QueueMethods queue;
+    final MetadataMethods metadata;
 
     public Driver(Bus bus, String busId, String machineId, Host host) {
         this.bus = bus;
@@ -83,6 +84,7 @@ public final class Driver {
         this.stats = new StatsMethods(bus, out, peers);
         this.properties = new DriverProperties(out, host);
         this.queue = new QueueMethods(bus, out, host);
+        this.metadata = new MetadataMethods(bus, out);
         bus.setRefusalListener(new RefusalRenderer());
     }
 

@@ -117,7 +117,9 @@ final class DriverTables {
                     row(CANONICAL, "WatchDrops", "b", "", (d, call) -> d.queue.watchDrops(call)),
                     row(CANONICAL, "PeekQueued", "", "u" + "a" + QueueMethods.ENTRY, (d, call) -> d.queue.peekQueued(call)),
                     row(CANONICAL, "PeekActivationQueue", "s", "a" + QueueMethods.ENTRY,
-                            (d, call) -> d.queue.peekActivationQueue(call))), List.of(),
+                            (d, call) -> d.queue.peekActivationQueue(call)),
+                    row(CANONICAL, "AttachMetadata", "as", "", (d, call) -> d.metadata.attachMetadata(call)),
+                    row(CANONICAL, "GetAttachedMetadata", "", "as", (d, call) -> d.metadata.getAttachedMetadata(call))), List.of(),
                     "    <signal name=\"" + QueueMethods.MESSAGES_DROPPED + "\">\n"
                             + "      <arg type=\"u\" name=\"count\"/>\n"
                             + "      <arg type=\"t\" name=\"first_seq\"/>\n"

@@ -14,6 +14,7 @@ import org.kdbusbridge.core.connection.Connection;
 import org.kdbusbridge.core.connection.ConnectionSink;
 import org.kdbusbridge.core.message.FdSet;
 import org.kdbusbridge.core.message.Message;
+import org.kdbusbridge.core.message.MessageFacts;
 import org.kdbusbridge.core.policy.PolicyQuery;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -58,6 +59,8 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
     private boolean writeArmed;
     /** Reading stopped: this client's messages queued in the bus are over max_incoming_*. */
     private boolean readPaused;
+    /** The sender's side of AttachMetadata, made once somebody wants a sender item. */
+    private MetadataStamp stamp;
 
     ClientSession(BusServer server, SocketConnection socket, Connection conn, SaslServer sasl) {
         this.server = server;
@@ -152,6 +155,10 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
         // Read before toCore may overwrite the header: an unaddressed call's answer names it.
         String signature = dest == null && header.type() == Message.METHOD_CALL ? header.signature() : null;
         Message m = frame.toCore(pos, dest, fds, true);
+        int wanted = server.bus().metadataWanted();
+        if ((wanted & MessageFacts.FROM_SENDER) != 0) { // AttachMetadata: facts of the sender, now
+            m.setFacts(metadataStamp().stamp(wanted));
+        }
         Delivery d = server.bus().send(conn, m);
         if (d == Delivery.UNADDRESSED_CALL) {
             server.driver().answerUnaddressed(conn, m.serial(), m.iface(), m.member(), signature);
@@ -160,6 +167,13 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
         } else if (dest != null && (m.expectsReply() || m.type() == Message.METHOD_RETURN)) {
             server.loop().expectRelay(); // peer-to-peer call or reply: more is likely soon
         }
+    }
+
+    private MetadataStamp metadataStamp() {
+        if (stamp == null) {
+            stamp = new MetadataStamp(socket, conn);
+        }
+        return stamp;
     }
 
     void closeForProtocolViolation(ProtocolException e) {

@@ -8,6 +8,7 @@ import org.kdbusbridge.bridge.protocol.ProtocolException;
 import org.kdbusbridge.bridge.protocol.SaslServer;
 import org.kdbusbridge.bridge.transport.SocketConnection;
 import org.kdbusbridge.core.connection.Connection;
+import org.kdbusbridge.core.message.MessageFacts;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -139,6 +140,11 @@ final class InputAssembler implements SocketConnection.FdSink {
                 return;
             }
             int room = target.remaining();
+            // AttachMetadata: the kernel's per-write credentials only while somebody wants them.
+            boolean passCred = (server.bus().metadataWanted() & MessageFacts.FROM_SENDER) != 0;
+            if (passCred != socket.passesCredentials()) {
+                socket.passCredentials(passCred);
+            }
             int n = socket.readWithFds(target, this);
             if (fdOverflow) {
                 LOG.warn("Disconnecting {}: more than max_incoming_unix_fds={} fds pending", session,

@@ -83,6 +83,12 @@ final class OutputWriter {
     /** The fds to attach to the first byte of {@code out}, or null; this writer holds a reference. */
     private FdSet outFds;
     private int[] outFdScratch;
+    /** The head message as this receiver gets it with its metadata field, while being copied; or null. */
+    private byte[] rendered;
+    private MetadataRenderer renderer;
+    /** What a large {@code rendered} copy is charged to the peer's uid (InputHeap); from {@code largeRendered} bytes on. */
+    private final HeapHold renderedHeld;
+    private final int largeRendered;
 
     OutputWriter(ClientSession session, BusServer server, SocketConnection socket, Connection conn) {
         this.session = session;
@@ -91,6 +97,8 @@ final class OutputWriter {
         this.conn = conn;
         this.largeSendBuffer = server.transport().largeSendBuffer();
         this.outputHeld = new HeapHold(session, server.inputHeap(), REFUSAL, "output heap budget");
+        this.renderedHeld = new HeapHold(session, server.inputHeap(), REFUSAL, "output heap budget");
+        this.largeRendered = server.transport().zeroCopyThreshold();
     }
 
     /** SASL replies go out ahead of any message (there are none before auth completes). */
@@ -204,13 +212,17 @@ final class OutputWriter {
         }
         while (left > 0) {
             Message m = conn.pool().peek();
-            int rest = m.size() - headOffset;
+            int rest = (rendered != null ? rendered.length : m.size()) - headOffset;
             if (left < rest) {
                 headOffset += left;
                 return;
             }
             left -= rest;
             headOffset = 0;
+            if (rendered != null) {
+                rendered = null; // the head's rendered copy (fillOutput copies only the head then)
+                renderedHeld.set(0);
+            }
             conn.pool().pop();
         }
     }
@@ -287,12 +299,16 @@ final class OutputWriter {
             // only once its bytes were sent (settleScratch). A lent buffer pops as it copies.
             int i = 0;
             int offset = headOffset;
+            // With an attach set, {@code rendered} is the head's copy: from the scratch only the
+            // head is copied, so settleScratch knows its length.
+            boolean render = conn.attachedMetadata() != 0;
             while (out.hasRemaining()) {
                 Message m = scratch ? conn.pool().peek(i) : conn.pool().peek();
-                if (m == null) {
+                if (m == null || (scratch && render && i > 0)) {
                     break;
                 }
-                boolean zeroCopy = offset == 0 && m.payload().isDirect();
+                // A receiver with an attach set gets its own rendered heap copy (AttachMetadata).
+                boolean zeroCopy = offset == 0 && m.payload().isDirect() && !render;
                 if (zeroCopy && out.position() > 0) {
                     break; // send the small messages before it first
                 }
@@ -314,9 +330,27 @@ final class OutputWriter {
                     large = m.payload().view(); // written from the shared payload by flush()
                     break;
                 }
-                offset += m.payload().copyTo(offset, out);
-                if (offset < m.size()) {
-                    break; // the buffer is full
+                if (render && rendered == null && offset == 0) { // a head begun raw ends raw
+                    rendered = renderer().render(m, conn.attachedMetadata()); // null: too large, sent as is
+                    // A large copy may wait for a slow reader: charged as its other output heap is.
+                    if (rendered != null && rendered.length >= largeRendered && !renderedHeld.set(rendered.length)) {
+                        return; // over the uid's heap budget: closed
+                    }
+                }
+                if (rendered != null) {
+                    int n = Math.min(rendered.length - offset, out.remaining());
+                    out.put(rendered, offset, n);
+                    offset += n;
+                    if (offset < rendered.length || scratch) {
+                        break; // the buffer is full, or (scratch) settleScratch pops it once sent
+                    }
+                    rendered = null;
+                    renderedHeld.set(0);
+                } else {
+                    offset += m.payload().copyTo(offset, out);
+                    if (offset < m.size()) {
+                        break; // the buffer is full
+                    }
                 }
                 offset = 0;
                 if (scratch) {
@@ -333,6 +367,13 @@ final class OutputWriter {
         }
     }
 
+    private MetadataRenderer renderer() {
+        if (renderer == null) {
+            renderer = new MetadataRenderer();
+        }
+        return renderer;
+    }
+
     /** On close: the lent buffer goes back, held fds are released, the heap hold is dropped. */
     void release() {
         if (out != null && !server.buffers().isScratch(out)) {
@@ -347,12 +388,14 @@ final class OutputWriter {
             outFds = null;
         }
         large = null;
+        rendered = null;
+        renderedHeld.release();
         outputHeld.release();
     }
 
-    /** Buffer bytes held between events: a lent buffer and the carry. */
+    /** Buffer bytes held between events: a lent buffer, the carry and a rendered metadata copy. */
     long heldBytes() {
         long n = out != null && !server.buffers().isScratch(out) ? out.capacity() : 0;
-        return n + (outCarry != null ? outCarry.length : 0);
+        return n + (outCarry != null ? outCarry.length : 0) + (rendered != null ? rendered.length : 0);
     }
 }

@@ -65,6 +65,10 @@ public interface LibC {
     int F_DUPFD_CLOEXEC = 1030;
     /** pidfd_open(2) (Linux 5.3); the same number on x86_64 and aarch64. */
     long SYS_PIDFD_OPEN = 434;
+    /** Ask the kernel for the writer's pid/uid/gid with every recvmsg (SCM_CREDENTIALS). */
+    int SO_PASSCRED = 16;
+    /** cmsg type of a struct ucred (pid, uid, gid: three ints). */
+    int SCM_CREDENTIALS = 2;
     int SO_SNDBUF = 7;
     int SO_TYPE = 3;
     int SO_ACCEPTCONN = 30;

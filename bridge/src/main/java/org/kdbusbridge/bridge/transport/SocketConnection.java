@@ -43,8 +43,14 @@ public final class SocketConnection {
     private static final int MSG_CONTROLLEN = 40;
     private static final int MSG_FLAGS = 48;
     private static final int CMSG_HDR = 16;
-    /** CMSG_SPACE(SCM_MAX_FD * sizeof(int)). */
-    private static final int CONTROL_SIZE = CMSG_HDR + ((LibC.SCM_MAX_FD * 4 + 7) & ~7);
+    /** CMSG_SPACE(SCM_MAX_FD * sizeof(int)) plus CMSG_SPACE(sizeof(struct ucred)) for SO_PASSCRED. */
+    private static final int CONTROL_SIZE = CMSG_HDR + ((LibC.SCM_MAX_FD * 4 + 7) & ~7) + CMSG_HDR + 16;
+    /** Whether SO_PASSCRED is on (set through {@link #passCredentials}). */
+    private boolean passCred;
+    /** SCM_CREDENTIALS of the last readWithFds, or -1 when it brought none. */
+    private long credPid = -1;
+    private long credUid = -1;
+    private long credGid = -1;
     private static final int FDMSG_SIZE = MSGHDR_SIZE + 16 + CONTROL_SIZE;
     private ByteBuffer fdMsg; // msghdr + one iovec + control: this thread's scratch (set per call)
     private long fdMsgAddr;
@@ -217,6 +223,7 @@ public final class SocketConnection {
         }
         ensureFdMsg();
         long addr = LibC.Native.address(buf) + pos;
+        credPid = -1;
         while (true) {
             prepareFdMsg(addr, rem, CONTROL_SIZE);
             long n = LIBC.recvmsg(f, fdMsgAddr, LibC.MSG_CMSG_CLOEXEC);
@@ -262,9 +269,52 @@ public final class SocketConnection {
                 for (int i = 0; i < count; i++) {
                     sink.acceptFd(fdMsg.getInt(at + CMSG_HDR + 4 * i));
                 }
+            } else if (level == LibC.SOL_SOCKET && type == LibC.SCM_CREDENTIALS && len >= CMSG_HDR + 12) {
+                credPid = fdMsg.getInt(at + CMSG_HDR) & 0xffffffffL;
+                credUid = fdMsg.getInt(at + CMSG_HDR + 4) & 0xffffffffL;
+                credGid = fdMsg.getInt(at + CMSG_HDR + 8) & 0xffffffffL;
             }
             off += (len + 7) & ~7L;
         }
+    }
+
+    /**
+     * Turns SO_PASSCRED on or off: while on, every read records the credentials the kernel
+     * stamped on the bytes when they were written ({@link #readPid}). Only what the next
+     * recvmsg returns is affected. False if setsockopt failed (the state is unchanged).
+     */
+    public boolean passCredentials(boolean on) {
+        int f = fd;
+        if (f < 0) {
+            return false;
+        }
+        Scratch sc = SCRATCH.get();
+        sc.gather.putInt(0, on ? 1 : 0); // the gather scratch is free between calls
+        if (LIBC.setsockopt(f, LibC.SOL_SOCKET, LibC.SO_PASSCRED, sc.gatherAddr, 4) != 0) {
+            return false;
+        }
+        passCred = on;
+        return true;
+    }
+
+    /** Whether SO_PASSCRED is on. */
+    public boolean passesCredentials() {
+        return passCred;
+    }
+
+    /** The writer's pid of the bytes the last readWithFds returned, or -1 if the kernel gave none. */
+    public long readPid() {
+        return credPid;
+    }
+
+    /** The writer's uid of the last read's bytes (valid when {@link #readPid} is not -1). */
+    public long readUid() {
+        return credUid;
+    }
+
+    /** The writer's gid of the last read's bytes (valid when {@link #readPid} is not -1). */
+    public long readGid() {
+        return credGid;
     }
 
     /**

@@ -62,6 +62,7 @@ public final class Bus {
     private final QuotaGate quota;
     private final Activations activations;
     private final Router router;
+    private final AttachDemand attach = new AttachDemand();
     private final ConnectionTable table;
     private final Claims claims;
     private java.util.function.LongSupplier clock = () -> System.nanoTime() / 1_000_000;
@@ -85,7 +86,7 @@ public final class Bus {
         this.queued.setLog(text -> this.quota.log(text), () -> clock.getAsLong());
         BusState state = new BusState(limits, byUniqueName, names, matches, monitors, replySlots, queued, quotas);
         this.activations = new Activations(state, gate, this.quota);
-        this.router = new Router(state, gate, this.quota, activations);
+        this.router = new Router(state, gate, this.quota, activations, attach);
         this.table = new ConnectionTable(state);
         this.claims = new Claims(state, this.quota, table);
     }
@@ -312,7 +313,31 @@ public final class Bus {
      * The second half of BYEBYE, in the same loop step as {@link #isIdle}: {@code c}'s names fall
      * back to their activators now, while what is in its pool is kept for the transport to write.
      */
-    public Disconnect disconnectKeepingQueue(Connection c) { return table.disconnect(c, false); }
+    public Disconnect disconnectKeepingQueue(Connection c) {
+        attach.drop(c);
+        return table.disconnect(c, false);
+    }
+
+    /**
+     * AttachMetadata (docs/extensions.md): {@code items} (MessageFacts bits) replaces what
+     * {@code c} wants attached to every message it receives from now on; 0 clears it.
+     */
+    public AttachChange attachMetadata(Connection c, int items) { return attach.set(c, items); }
+
+    /**
+     * AttachMetadata with the {@code drops} item: the header items and the MessagesDropped
+     * notices (as {@link #watchDrops}) set in one step.
+     */
+    public AttachChange attachMetadata(Connection c, int items, boolean drops) {
+        watchDrops(c, drops);
+        return attach.set(c, items);
+    }
+
+    /** Every metadata item at least one connection wants (0: nobody asked, admission adds nothing). */
+    public int metadataWanted() { return attach.wanted(); }
+
+    /** How many connections want {@code item} (one MessageFacts bit). */
+    public int metadataWanting(int item) { return attach.count(item); }
 
     /** A new, not yet registered connection (Hello makes it active). */
     public Connection connect(Credentials credentials, ConnectionSink sink) { return table.connect(credentials, sink); }
@@ -424,6 +449,9 @@ public final class Bus {
      * The connection leaves: match rules go first (it must not see its own departure),
      * then its names (most recent first), then its unique name; its open reply slots die.
      */
-    public Disconnect disconnect(Connection c) { return table.disconnect(c, true); }
+    public Disconnect disconnect(Connection c) {
+        attach.drop(c);
+        return table.disconnect(c, true);
+    }
 
 }

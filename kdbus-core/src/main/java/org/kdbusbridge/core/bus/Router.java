@@ -7,6 +7,7 @@ import org.kdbusbridge.core.connection.Connection;
 import org.kdbusbridge.core.connection.QueueLedger;
 import org.kdbusbridge.core.connection.ReceivePool;
 import org.kdbusbridge.core.message.Message;
+import org.kdbusbridge.core.message.MessageFacts;
 
 /**
  * Routing: sequences every admitted message, shows it to monitors and delivers it to its
@@ -30,9 +31,11 @@ final class Router {
     private final ArrayList<Connection> scratch = new ArrayList<>();
     private Bus.RefusalListener refusalListener = (m, addressed, reason, text) -> { };
     private long seq = 0;
+    private final AttachDemand attach;
 
-    Router(BusState state, PolicyGate gate, QuotaGate quota, Activations activations) {
+    Router(BusState state, PolicyGate gate, QuotaGate quota, Activations activations, AttachDemand attach) {
         this.state = state;
+        this.attach = attach;
         this.gate = gate;
         this.quota = quota;
         this.activations = activations;
@@ -68,6 +71,9 @@ final class Router {
      */
     Delivery send(Connection from, Message m) {
         m.admit(from, ++seq);
+        if (attach.wanted() != 0) {
+            stampFacts(from, m);
+        }
         Connection.holdQueued(m); // the routing step's own hold (see the class comment)
         try {
             return route(from, m);
@@ -191,6 +197,9 @@ final class Router {
             return Delivery.OK;
         }
         m.admit(null, ++seq);
+        if (attach.wanted() != 0) {
+            stampFacts(null, m);
+        }
         Connection.holdQueued(m); // the routing step's own hold (see the class comment)
         try {
             Activator a = activations.get(m.destination());
@@ -304,6 +313,9 @@ final class Router {
      */
     private void admitAndShow(Connection from, Message m, Connection to, int then) {
         m.admit(from, ++seq);
+        if (attach.wanted() != 0) {
+            stampFacts(from, m);
+        }
         Connection.holdQueued(m);
         try {
             state.monitors().capture(m, to, state.matches(), state.names());
@@ -323,6 +335,55 @@ final class Router {
         } finally {
             Connection.releaseQueued(m);
         }
+    }
+
+    /**
+     * Admission facts for receivers that asked (AttachMetadata): the time, and the well-known
+     * names {@code from} is primary owner of now (a bus message has none). Runs only while some
+     * connection wants an item; allocates only what is wanted.
+     */
+    private void stampFacts(Connection from, Message m) {
+        int wanted = attach.wanted();
+        if ((wanted & (MessageFacts.NAMES | MessageFacts.TIMESTAMP)) == 0) {
+            return; // seq is the message's own; what the bridge reads off the sender it has set already
+        }
+        MessageFacts f = m.facts();
+        if (f == null) {
+            f = new MessageFacts();
+            m.setFacts(f);
+        }
+        if ((wanted & MessageFacts.TIMESTAMP) != 0) {
+            java.time.Instant now = java.time.Instant.now();
+            // System.nanoTime() is CLOCK_MONOTONIC itself on Linux (HotSpot reads it unscaled).
+            f.setTimestamp(System.nanoTime(), now.getEpochSecond() * 1_000_000_000L + now.getNano());
+        }
+        if ((wanted & MessageFacts.NAMES) != 0 && from != null) {
+            f.setNames(primaryNames(from));
+        }
+    }
+
+    private static final String[] NO_NAMES = new String[0];
+
+    private String[] primaryNames(Connection from) {
+        java.util.List<String> queued = from.ownedNames();
+        int n = 0;
+        for (int i = 0, k = queued.size(); i < k; i++) {
+            if (state.names().owner(queued.get(i)) == from) {
+                n++;
+            }
+        }
+        if (n == 0) {
+            return NO_NAMES;
+        }
+        String[] out = new String[n];
+        n = 0;
+        for (int i = 0, k = queued.size(); i < k; i++) {
+            String name = queued.get(i);
+            if (state.names().owner(name) == from) {
+                out[n++] = name;
+            }
+        }
+        return out;
     }
 
     private void noteRefusal(Message m, Connection addressed, Delivery reason, String text) {

@@ -150,6 +150,13 @@ public final class Connection implements ConnectionPolicy.Peer {
 
     /** Whether it watches drops and missed something since the last notice (one field read). */
     public boolean hasUnreportedDrops() { return drops != null && drops.count() > 0; }
+    /** AttachMetadata: the items (MessageFacts bits) this connection wants on what it receives; 0 = none. */
+    private int attachedMetadata;
+
+    public int attachedMetadata() { return attachedMetadata; }
+
+    /** The bus only ({@code Bus.attachMetadata}), which keeps the bus-wide demand in step. */
+    public void setAttachedMetadata(int items) { attachedMetadata = items; }
     public void setAcceptsUnixFds(boolean on) { unixFds = on; }
 
     /** The connection's compiled send/receive/own rules. */

@@ -41,6 +41,8 @@ public final class Message {
     private int queuedRefs;
     /** It answered an open reply slot (dbus-daemon's requested_reply); set while it is routed. */
     private boolean requestedReply;
+    /** Admission-time metadata (AttachMetadata), or null when nobody wanted any. */
+    private MessageFacts facts;
 
     public Message(int type, int flags, long serial, long replySerial, String destination, String path,
                    String iface, String member, String errorName, SealedPayload payload, ArgSource args) {
@@ -90,6 +92,12 @@ public final class Message {
     public int unixFds() { return fds == null ? 0 : fds.count(); }
     public Connection sender() { return sender; }
     public long seq() { return seq; }
+
+    /** Admission-time metadata for receivers that asked for it, or null. */
+    public MessageFacts facts() { return facts; }
+
+    /** Set before any receiver sees it (the bridge before admission, or the bus at admission). */
+    public void setFacts(MessageFacts f) { this.facts = f; }
 
     /** The bus: this reply used up the slot of the call it answers. */
     public void markRequestedReply() { requestedReply = true; }

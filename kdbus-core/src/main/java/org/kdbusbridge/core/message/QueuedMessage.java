@@ -12,13 +12,19 @@ import org.kdbusbridge.core.connection.Credentials;
 public record QueuedMessage(int type, String sender, String iface, String member, String path, long seq,
                             Credentials creds) {
     /**
-     * The one place a peek takes a message's sender facts from. For now the sending
-     * connection's connect-time credentials (SO_PEERCRED); the message's own send-time
-     * credentials replace them here once messages carry them (issue 17, AttachMetadata).
+     * The one place a peek takes a message's sender facts from: the send-time credentials the
+     * message carries (SCM_CREDENTIALS, present while some receiver asked AttachMetadata for
+     * creds), else the sending connection's connect-time ones (SO_PEERCRED).
      */
     public static QueuedMessage of(Message m) {
         Connection s = m.sender();
-        Credentials creds = s == null || s.credentials() == null ? Credentials.UNKNOWN : s.credentials();
+        MessageFacts f = m.facts();
+        Credentials creds;
+        if (f != null && f.credsAtSendTime()) {
+            creds = new Credentials(f.uid(), f.gid(), f.pid());
+        } else {
+            creds = s == null || s.credentials() == null ? Credentials.UNKNOWN : s.credentials();
+        }
         String member = m.type() == Message.ERROR ? m.errorName() : m.member();
         return new QueuedMessage(m.type(), s == null ? null : s.uniqueName(), m.iface(), member, m.path(), m.seq(),
                 creds);

@@ -1,0 +1,243 @@
+// Invariants: the field is one header-field struct (y code, v a{sv}) in the message's own byte
+// order; its bytes are laid out as if they start 8-aligned in the message (every header field
+// struct does), so alignment is relative to the encoder's index 0. splice() keeps the fixed
+// header (but the fields length), every existing field byte-for-byte and the body unchanged,
+// appends the field after the last one, and pads the body to 8 again.
+package org.kdbusbridge.bridge.protocol;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+
+/**
+ * Our vendor header field (AttachMetadata, docs/extensions.md): code {@link #CODE}, value
+ * {@code a{sv}}. {@link Encoder} builds the field; {@link #splice} adds it to one message.
+ * Clients that do not know the code skip it, as the specification requires of unknown fields.
+ */
+public final class MetadataField {
+    private MetadataField() { }
+
+    /**
+     * The header field code: 'k'. The specification uses 1..9 (a containers proposal 10); below
+     * 128 so a client keeping codes in a signed byte sees a positive number.
+     */
+    public static final int CODE = 107;
+
+    /** The message's length with the field added; null if it would pass the 128 MiB maximum. */
+    private static final long MAX_MESSAGE = 1L << 27;
+
+    /**
+     * The whole message in {@code msg} (position 0, limit = its length, a valid frame) with the
+     * encoder's field appended to its header fields; null if the result would be too large.
+     */
+    public static byte[] splice(ByteBuffer msg, Encoder field) {
+        ByteOrder order = msg.get(0) == WireFormat.BIG_ENDIAN ? ByteOrder.BIG_ENDIAN : ByteOrder.LITTLE_ENDIAN;
+        int fieldsLen = Bytes.getInt(msg, 12, order);
+        long bodyLen = Bytes.getUint32(msg, 4, order);
+        int fieldsEnd = WireFormat.FIXED_HEADER_SIZE + fieldsLen;
+        int oldBody = WireFormat.align(fieldsEnd, 8);
+        int fieldStart = oldBody; // structs in the array start 8-aligned
+        int newFieldsEnd = fieldStart + field.size();
+        int newBody = WireFormat.align(newFieldsEnd, 8);
+        long total = newBody + bodyLen;
+        if (total > MAX_MESSAGE || field.order != order) {
+            return null;
+        }
+        byte[] out = new byte[(int) total]; // zeroed: every padding byte is already 0
+        msg.get(0, out, 0, fieldsEnd);
+        System.arraycopy(field.a, 0, out, fieldStart, field.size());
+        msg.get(oldBody, out, newBody, (int) bodyLen);
+        Bytes.putInt(out, 12, newFieldsEnd - WireFormat.FIXED_HEADER_SIZE, order);
+        return out;
+    }
+
+    /** The byte order of the message in {@code msg}. */
+    public static ByteOrder orderOf(ByteBuffer msg) {
+        return msg.get(0) == WireFormat.BIG_ENDIAN ? ByteOrder.BIG_ENDIAN : ByteOrder.LITTLE_ENDIAN;
+    }
+
+    /**
+     * Builds the field: {@link #begin}, one {@code put} per dictionary entry, {@link #end}.
+     * Reusable (one per renderer); single-threaded.
+     */
+    public static final class Encoder {
+        private byte[] a = new byte[256];
+        private int pos;
+        private ByteOrder order = ByteOrder.LITTLE_ENDIAN;
+        private int lenSlot;
+        private int firstEntry;
+
+        /** Starts a field in {@code byteOrder}: code, signature "a{sv}", the array's length slot. */
+        public Encoder begin(ByteOrder byteOrder) {
+            order = byteOrder;
+            pos = 0; // every byte up to pos is written again, padding included (the array is reused)
+            a[pos++] = (byte) CODE;
+            signature("a{sv}");
+            pad(4);
+            lenSlot = pos;
+            ensure(4);
+            pos += 4; // the length, written by end()
+            pad(8); // dict entries are 8-aligned; the array length does not count this padding
+            firstEntry = pos;
+            return this;
+        }
+
+        /** Closes the array: writes its length. */
+        public Encoder end() {
+            Bytes.putInt(a, lenSlot, pos - firstEntry, order);
+            return this;
+        }
+
+        public int size() {
+            return pos;
+        }
+
+        /** The field's bytes (a copy), for tests. */
+        public byte[] toByteArray() {
+            return Arrays.copyOf(a, pos);
+        }
+
+        public Encoder putUint32(String key, long v) {
+            entry(key, "u");
+            u32((int) v);
+            return this;
+        }
+
+        public Encoder putUint64(String key, long v) {
+            entry(key, "t");
+            u64(v);
+            return this;
+        }
+
+        public Encoder putBoolean(String key, boolean v) {
+            entry(key, "b");
+            u32(v ? 1 : 0);
+            return this;
+        }
+
+        /** A (tt) struct. */
+        public Encoder putPair(String key, long first, long second) {
+            entry(key, "(tt)");
+            pad(8);
+            u64(first);
+            u64(second);
+            return this;
+        }
+
+        /** A string; bytes that are not valid UTF-8 (or hold a NUL) go as {@code ay} instead. */
+        public Encoder putText(String key, byte[] utf8) {
+            if (!validUtf8NoNul(utf8)) {
+                return putBytes(key, utf8);
+            }
+            entry(key, "s");
+            string(utf8);
+            return this;
+        }
+
+        public Encoder putBytes(String key, byte[] v) {
+            entry(key, "ay");
+            pad(4);
+            u32(v.length);
+            put(v, 0, v.length);
+            return this;
+        }
+
+        public Encoder putStrings(String key, String[] v) {
+            entry(key, "as");
+            pad(4);
+            int slot = pos;
+            ensure(4);
+            pos += 4; // the length, written below
+            int start = pos;
+            for (String s : v) {
+                string(s.getBytes(StandardCharsets.UTF_8));
+            }
+            Bytes.putInt(a, slot, pos - start, order);
+            return this;
+        }
+
+        public Encoder putUint32s(String key, long[] v) {
+            entry(key, "au");
+            pad(4);
+            u32(4 * v.length);
+            for (long x : v) {
+                u32((int) x);
+            }
+            return this;
+        }
+
+        /** A dict entry's key (ASCII, written without a byte[] per key) and the value's signature. */
+        private void entry(String key, String sig) {
+            pad(8);
+            u32(key.length());
+            ensure(key.length() + 1);
+            for (int i = 0; i < key.length(); i++) {
+                a[pos++] = (byte) key.charAt(i);
+            }
+            a[pos++] = 0;
+            signature(sig);
+        }
+
+        private void signature(String sig) {
+            ensure(sig.length() + 2);
+            a[pos++] = (byte) sig.length();
+            for (int i = 0; i < sig.length(); i++) {
+                a[pos++] = (byte) sig.charAt(i);
+            }
+            a[pos++] = 0;
+        }
+
+        private void string(byte[] b) {
+            pad(4);
+            u32(b.length);
+            put(b, 0, b.length);
+            ensure(1);
+            a[pos++] = 0;
+        }
+
+        private void u32(int v) {
+            pad(4);
+            ensure(4);
+            Bytes.putInt(a, pos, v, order);
+            pos += 4;
+        }
+
+        private void u64(long v) {
+            pad(8);
+            ensure(8);
+            if (order == ByteOrder.LITTLE_ENDIAN) {
+                Bytes.putInt(a, pos, (int) v, order);
+                Bytes.putInt(a, pos + 4, (int) (v >>> 32), order);
+            } else {
+                Bytes.putInt(a, pos, (int) (v >>> 32), order);
+                Bytes.putInt(a, pos + 4, (int) v, order);
+            }
+            pos += 8;
+        }
+
+        private void put(byte[] b, int off, int len) {
+            ensure(len);
+            System.arraycopy(b, off, a, pos, len);
+            pos += len;
+        }
+
+        private void pad(int alignment) {
+            int p = WireFormat.align(pos, alignment);
+            ensure(p - pos);
+            while (pos < p) {
+                a[pos++] = 0;
+            }
+        }
+
+        private void ensure(int n) {
+            if (pos + n > a.length) {
+                a = Arrays.copyOf(a, Math.max(a.length * 2, pos + n));
+            }
+        }
+
+        private static boolean validUtf8NoNul(byte[] b) {
+            return Bytes.isValidUtf8NoNul(ByteBuffer.wrap(b), 0, b.length);
+        }
+    }
+}

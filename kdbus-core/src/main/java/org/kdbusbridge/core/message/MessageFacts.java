@@ -1,0 +1,73 @@
+package org.kdbusbridge.core.message;
+
+/**
+ * What the bus knew about a message when it admitted it, for receivers that asked for metadata
+ * (our AttachMetadata extension, docs/extensions.md): kdbus's attach items, as numbers and
+ * opaque objects only (the bridge lays them out on the wire).
+ *
+ * Invariants: made only while some connection wants an item (so a bus where nobody opted in
+ * allocates none); written by the bridge (send-time credentials, the sender's process facts)
+ * and by the bus at admission (names, timestamps), before any receiver can see the message;
+ * never changed afterwards, so every receiver reads the same facts. -1 means unknown.
+ */
+public final class MessageFacts {
+    // One bit per item; a connection's attach set and the bus-wide demand are masks of these.
+    public static final int CREDS = 1;
+    public static final int PIDFD = 1 << 1;
+    public static final int GROUPS = 1 << 2;
+    public static final int COMM = 1 << 3;
+    public static final int EXE = 1 << 4;
+    public static final int CMDLINE = 1 << 5;
+    public static final int CGROUP = 1 << 6;
+    public static final int SECLABEL = 1 << 7;
+    public static final int NAMES = 1 << 8;
+    public static final int SEQ = 1 << 9;
+    public static final int TIMESTAMP = 1 << 10;
+    /** How many items there are (bits 0 .. ITEMS-1). */
+    public static final int ITEMS = 11;
+    /** Items the bridge reads off the sender's socket or process, before the bus admits the message. */
+    public static final int FROM_SENDER = CREDS | PIDFD | GROUPS | COMM | EXE | CMDLINE | CGROUP | SECLABEL;
+
+    /** CLOCK_MONOTONIC and CLOCK_REALTIME in ns at admission, or -1. */
+    private long monotonicNs = -1;
+    private long realtimeNs = -1;
+    /** The well-known names the sender was primary owner of at admission, or null. */
+    private String[] names;
+    /** The sending process's ids at the time it wrote the message, or -1. */
+    private long pid = -1;
+    private long uid = -1;
+    private long gid = -1;
+    /** Whether pid/uid/gid came with the bytes (send time), not from connect time. */
+    private boolean sendTime;
+    /** The sender's process facts (groups, comm, ...), opaque to the core, or null. */
+    private Object process;
+
+    public long monotonicNs() { return monotonicNs; }
+    public long realtimeNs() { return realtimeNs; }
+    public String[] names() { return names; }
+    public long pid() { return pid; }
+    public long uid() { return uid; }
+    public long gid() { return gid; }
+    public boolean credsAtSendTime() { return sendTime; }
+    public Object process() { return process; }
+
+    /** The bus, at admission. */
+    public void setTimestamp(long monotonic, long realtime) {
+        this.monotonicNs = monotonic;
+        this.realtimeNs = realtime;
+    }
+
+    /** The bus, at admission. */
+    public void setNames(String[] owned) { this.names = owned; }
+
+    /** The bridge, before admission: the creds the kernel stamped on the bytes ({@code atSend}) or connect-time ones. */
+    public void setCreds(long pid, long uid, long gid, boolean atSend) {
+        this.pid = pid;
+        this.uid = uid;
+        this.gid = gid;
+        this.sendTime = atSend;
+    }
+
+    /** The bridge, before admission. */
+    public void setProcess(Object facts) { this.process = facts; }
+}

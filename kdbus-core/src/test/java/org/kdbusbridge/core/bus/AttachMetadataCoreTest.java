@@ -1,0 +1,92 @@
+package org.kdbusbridge.core.bus;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+import org.kdbusbridge.core.connection.Connection;
+import org.kdbusbridge.core.connection.Credentials;
+import org.kdbusbridge.core.match.MatchRule;
+import org.kdbusbridge.core.message.Message;
+import org.kdbusbridge.core.message.MessageFacts;
+import org.kdbusbridge.core.message.SealedPayload;
+
+/** The core side of AttachMetadata: the set, the bus-wide demand, what admission records. */
+class AttachMetadataCoreTest {
+    private final Bus bus = new Bus(new BusLimits());
+
+    private Connection client(long pid) {
+        Connection c = bus.connect(new Credentials(1000, 1000, pid), x -> { });
+        bus.hello(c);
+        while (c.pool().pop() != null) {
+            // NameAcquired
+        }
+        return c;
+    }
+
+    private Message signal(Connection from) {
+        Message m = new Message(Message.SIGNAL, 0, 1, Message.NO_REPLY_SERIAL, null, "/a", "org.example.I", "S", null,
+                new SealedPayload(new byte[16]), null);
+        assertEquals(Delivery.OK, bus.send(from, m));
+        return m;
+    }
+
+    @Test
+    void changeRecordsBeforeAfterAndTheBusWideDemand() {
+        Connection a = client(1);
+        Connection b = client(2);
+        AttachChange first = bus.attachMetadata(a, MessageFacts.SEQ | MessageFacts.NAMES);
+        assertEquals(new AttachChange(0, MessageFacts.SEQ | MessageFacts.NAMES, MessageFacts.SEQ | MessageFacts.NAMES), first);
+        AttachChange second = bus.attachMetadata(b, MessageFacts.CREDS);
+        assertEquals(MessageFacts.SEQ | MessageFacts.NAMES | MessageFacts.CREDS, second.busWide());
+        AttachChange replaced = bus.attachMetadata(a, MessageFacts.CREDS);
+        assertEquals(MessageFacts.SEQ | MessageFacts.NAMES, replaced.before());
+        assertEquals(MessageFacts.CREDS, replaced.busWide());
+        assertEquals(2, bus.metadataWanting(MessageFacts.CREDS));
+        bus.disconnectKeepingQueue(a);
+        assertEquals(1, bus.metadataWanting(MessageFacts.CREDS));
+        bus.disconnect(a); // the second half of a BYEBYE: nothing counted twice
+        assertEquals(1, bus.metadataWanting(MessageFacts.CREDS));
+        bus.disconnect(b);
+        assertEquals(0, bus.metadataWanted());
+    }
+
+    @Test
+    void namesAreThePrimaryOwnershipsAtAdmissionQueuedOnesNot() throws Exception {
+        Connection owner = client(1);
+        Connection queued = client(2);
+        Connection receiver = client(3);
+        bus.requestName(owner, "org.example.Owned", 0);
+        bus.requestName(owner, "org.example.Second", 0);
+        bus.requestName(queued, "org.example.Owned", 0); // queued behind owner
+        bus.addMatch(receiver, MatchRule.parse("type='signal'"));
+        assertNull(signal(owner).facts(), "nobody asked: no facts");
+        bus.attachMetadata(receiver, MessageFacts.NAMES | MessageFacts.TIMESTAMP);
+        long before = System.nanoTime();
+        Message fromOwner = signal(owner);
+        Message fromQueued = signal(queued);
+        MessageFacts f = fromOwner.facts();
+        assertNotNull(f);
+        assertArrayEquals(new String[] {"org.example.Owned", "org.example.Second"}, f.names());
+        assertArrayEquals(new String[0], fromQueued.facts().names(), "in the queue is not owning");
+        assertTrue(f.monotonicNs() >= before && f.monotonicNs() <= fromQueued.facts().monotonicNs());
+        assertTrue(Math.abs(f.realtimeNs() / 1_000_000 - System.currentTimeMillis()) < 60_000, "realtime ns");
+        assertTrue(fromQueued.seq() > fromOwner.seq());
+        // The names are a snapshot: a later change does not touch the admitted message.
+        bus.releaseName(owner, "org.example.Second");
+        assertArrayEquals(new String[] {"org.example.Owned"}, signal(owner).facts().names());
+        assertArrayEquals(new String[] {"org.example.Owned", "org.example.Second"}, f.names());
+    }
+
+    @Test
+    void senderItemsAloneMakeNoFactsInTheCore() {
+        Connection sender = client(1);
+        Connection receiver = client(2);
+        bus.attachMetadata(receiver, MessageFacts.CREDS | MessageFacts.SEQ);
+        // creds come from the transport (it sets the facts before send); seq is the message's own.
+        assertNull(signal(sender).facts());
+    }
+}
