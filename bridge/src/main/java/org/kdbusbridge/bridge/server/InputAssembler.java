@@ -235,7 +235,13 @@ final class InputAssembler implements SocketConnection.FdSink {
             // belong to no message (more fds than UNIX_FDS claimed, or sent during SASL).
             pending.closeAll();
         }
-        in.compact();
+        if (in.position() > 0) {
+            in.compact();
+        } else {
+            // The partial frame is at the start already: compact() would copy all of it again
+            // after every read, quadratic in a large frame's size (100 MiB: seconds).
+            in.position(in.limit()).limit(in.capacity());
+        }
         shrinkIfIdle();
         armPendingFdTimer();
     }
