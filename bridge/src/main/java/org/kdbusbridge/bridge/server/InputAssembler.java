@@ -30,11 +30,16 @@ import org.slf4j.LoggerFactory;
  *
  * Large input: a frame of at least the zero-copy threshold (and at most LARGE_IN_PLACE_MAX)
  * bytes that has not fully arrived is moved, with what has, into a pooled direct buffer behind
- * LARGE_HEADROOM free bytes, and the rest is read straight there ({@code largeIn}). Its header
+ * LARGE_HEADROOM free bytes, and the rest is read straight there ({@code largeIn}); a larger
+ * frame (up to the 128 MiB maximum) is moved there once half of it has arrived, so a frame needs
+ * one buffer of its size, not a second one for a spliced copy. Its header
  * is then rewritten into the headroom with SENDER spliced in and the buffer becomes the payload
  * (InboundFrame.toCore): the body is copied by the kernel once and never by us. Frames in
- * flight this way hold a bus-wide reservation (BusServer.LARGE_FRAMES_RESERVE); past it, frames
- * take the grow-as-data-arrives path.
+ * flight this way hold a bus-wide reservation (BusServer.LARGE_FRAMES_RESERVE) of what had not
+ * arrived when they moved (the whole of a small frame, at most half of a larger one); past it,
+ * frames take the grow-as-data-arrives path: the buffer doubles only once it is full, and a
+ * partial frame already at its start is never copied again (compact() after every read made a
+ * 100 MiB frame quadratic).
  *
  * Direct-memory budget: when DirectBuffers refuses a buffer, a large frame is read through
  * {@code in} into a heap array that grows as data arrives ({@code heapFrame}). A heap fallback
@@ -87,6 +92,8 @@ final class InputAssembler implements SocketConnection.FdSink {
      * at [LARGE_HEADROOM, limit), position = how far it has arrived. Null when none is.
      */
     private ByteBuffer largeIn;
+    /** What {@code largeIn} holds of the bus's LARGE_FRAMES_RESERVE (its frame's bytes not yet arrived when it began). */
+    private long largeReserved;
     /**
      * A large frame being read on the heap because no direct buffer could be had: its
      * {@code heapFrameLen} bytes, {@code heapArrived} of them so far (the array grows as they
@@ -208,13 +215,21 @@ final class InputAssembler implements SocketConnection.FdSink {
                             + server.limits().maxMessageSize);
                 }
                 if (in.remaining() < len) {
-                    if (len >= zeroCopyThreshold && len <= LARGE_IN_PLACE_MAX && server.reserveLargeFrame(len)) {
+                    // In place: up to LARGE_IN_PLACE_MAX at once, reserving the whole frame; a
+                    // larger one once half of it has arrived, reserving the half still missing.
+                    long missing = len - in.remaining();
+                    long reserve = len <= LARGE_IN_PLACE_MAX ? len : missing <= in.remaining() ? missing : -1;
+                    if (len >= zeroCopyThreshold && reserve >= 0 && server.reserveLargeFrame(reserve)) {
                         if (startLargeFrame((int) len)) {
+                            largeReserved = reserve;
                             break; // the rest is read straight into its payload buffer
                         }
-                        server.releaseLargeFrame(len); // no direct buffer within the budget
+                        server.releaseLargeFrame(reserve); // no direct buffer within the budget
                     }
                     if (pos + len > in.capacity()) {
+                        if (pos == 0 && in.limit() < in.capacity()) {
+                            break; // room left: the buffer grows once it is full, so only as data arrives
+                        }
                         if (grow((int) len)) {
                             return; // grow() left the buffer in write mode
                         }
@@ -241,7 +256,13 @@ final class InputAssembler implements SocketConnection.FdSink {
             // belong to no message (more fds than UNIX_FDS claimed, or sent during SASL).
             pending.closeAll();
         }
-        in.compact();
+        if (in.position() > 0) {
+            in.compact();
+        } else {
+            // The partial frame is at the start already: compact() would copy all of it again
+            // after every read, quadratic in a large frame's size (100 MiB: seconds).
+            in.position(in.limit()).limit(in.capacity());
+        }
         shrinkIfIdle();
         armPendingFdTimer();
     }
@@ -351,7 +372,8 @@ final class InputAssembler implements SocketConnection.FdSink {
         ByteBuffer p = largeIn;
         largeIn = null;
         int len = p.limit() - LARGE_HEADROOM;
-        server.releaseLargeFrame(len);
+        server.releaseLargeFrame(largeReserved);
+        largeReserved = 0;
         frame.set(p, true);
         try {
             handleWholeFrame(LARGE_HEADROOM, len);
@@ -484,7 +506,8 @@ final class InputAssembler implements SocketConnection.FdSink {
         carry = null;
         carryLen = 0;
         if (largeIn != null) {
-            server.releaseLargeFrame(largeIn.limit() - LARGE_HEADROOM);
+            server.releaseLargeFrame(largeReserved);
+            largeReserved = 0;
             server.buffers().abandon(largeIn); // half a frame: left to the GC, counted until collected
             largeIn = null;
         }

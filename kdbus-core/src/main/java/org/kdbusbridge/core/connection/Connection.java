@@ -312,7 +312,7 @@ public final class Connection implements ConnectionPolicy.Peer {
         QueueLedger ledger = pool.ledger();
         if (ledger != null) {
             long uid = credentials == null ? -1 : credentials.uid(); // as ReceivePool.chargedUid
-            ledger.add(uid, sign * QueueLedger.messageBytes(m), sign * (long) m.unixFds());
+            ledger.addMessage(uid, m, sign);
         }
     }
 

@@ -16,10 +16,20 @@ import org.kdbusbridge.core.message.Message;
  * never charged: they come out of the reserve.
  *
  * Invariants: every charge is released exactly once (a uid holding nothing has no entry);
- * {@link #totalBytes()} and {@link #totalFds()} are the sums over uids; a receive pool queues
- * a client's message only while its uid's holdings, this message included, are within both
- * budgets, otherwise it is refused as a full queue refuses it. Primitive tables: a charge or a
- * check allocates nothing. Touched on the bus thread only.
+ * {@link #totalBytes()} and {@link #totalFds()} are the sums over uids and {@link #messages(long)}
+ * counts the distinct messages a uid's bytes hold; a receive pool queues a client's message
+ * only while its uid's holdings, this message included, are within both budgets, or while it is
+ * the uid's only message and all uids together stay under the ceiling ({@link #allows});
+ * otherwise it is refused as a full queue refuses it. Primitive tables: a charge or a check
+ * allocates nothing. Touched on the bus thread only.
+ *
+ * One message beyond the budget: as an empty receive pool always takes one message, a uid that
+ * holds nothing else may always queue one message, whatever its size (D-Bus allows 128 MiB,
+ * more than the per-uid budget of an -Xmx512m heap), held only to the bus-wide ceiling that
+ * short queues are held to. The heap bound is therefore unchanged (all queued messages together
+ * still stay under the ceiling, whether their payloads are on the heap or in direct memory), and
+ * a uid can hold more than its budget only by that one message: while it holds it, the uid's
+ * next message is over the budget and refused by every long queue.
  */
 public final class QueueLedger {
     /**
@@ -43,6 +53,8 @@ public final class QueueLedger {
     private final QueueQuota quota;
     private final UidLedger bytes = new UidLedger();
     private final UidLedger fds = new UidLedger();
+    /** Distinct messages charged per uid (not queue entries): 1 means the uid holds one message alone. */
+    private final UidLedger messages = new UidLedger();
     /** When each uid's refusal was last logged (millis + 1, so a time of 0 still makes an entry). */
     private final UidLedger loggedAt = new UidLedger();
     private long totalBytes;
@@ -79,6 +91,16 @@ public final class QueueLedger {
     }
 
     /**
+     * {@code m}'s first hold ({@code sign} 1) or last release (-1), for {@code uid}: its
+     * {@link #messageBytes} and fds, and one message in the uid's count.
+     */
+    public void addMessage(long uid, Message m, int sign) {
+        assert sign == 1 || sign == -1 : sign;
+        add(uid, sign * messageBytes(m), sign * (long) m.unixFds());
+        messages.add(uid, sign);
+    }
+
+    /**
      * What {@code m} is charged once while queued anywhere: its wire bytes, {@link #MESSAGE_BYTES}
      * and its header strings' characters, which the decoded strings hold a second time.
      */
@@ -101,8 +123,16 @@ public final class QueueLedger {
                 && (totalFds == 0 || totalFds <= quota.busFds() + quota.busFds() / 2);
     }
 
-    /** Whether {@code uid} may take {@code moreBytes} more (its message being already held). */
+    /**
+     * Whether {@code uid} may take {@code moreBytes} more (its message being already held): within
+     * its budget and the bus's, or, when that message is the only one the uid holds, under the
+     * ceiling whatever its size (see the class comment: one message beyond the budget).
+     */
     public boolean allows(long uid, long moreBytes) {
+        return withinBudgets(uid, moreBytes) || (messages.get(uid) == 1 && withinCeiling(moreBytes));
+    }
+
+    private boolean withinBudgets(long uid, long moreBytes) {
         return bytes.get(uid) + moreBytes <= quota.perUserBytes() && totalBytes + moreBytes <= quota.busBytes()
                 && (totalFds == 0 || (fds.get(uid) <= quota.perUserFds() && totalFds <= quota.busFds()));
     }
@@ -135,8 +165,10 @@ public final class QueueLedger {
     private String refusalText(Message m, long uid) {
         boolean fdsOver = fds.get(uid) > quota.perUserFds() || totalFds > quota.busFds();
         boolean own = fdsOver ? fds.get(uid) > quota.perUserFds() : bytes.get(uid) + ENTRY_BYTES > quota.perUserBytes();
-        String what = fdsOver ? (own ? "its quota of " + quota.perUserFds() + " unix fds"
-                : "the bus's quota of " + quota.busFds() + " unix fds for all users")
+        String what = messages.get(uid) == 1 ? "the bus's ceiling of " + (quota.busBytes() + quota.busBytes() / 2)
+                + " bytes and " + (quota.busFds() + quota.busFds() / 2) + " unix fds for all users (a uid's only message)"
+                : fdsOver ? (own ? "its quota of " + quota.perUserFds() + " unix fds"
+                        : "the bus's quota of " + quota.busFds() + " unix fds for all users")
                 : (own ? "its memory quota of " + quota.perUserBytes() + " bytes"
                         : "the bus's memory quota of " + quota.busBytes() + " bytes for all users");
         Connection s = m.sender();
@@ -152,6 +184,11 @@ public final class QueueLedger {
 
     public long fds(long uid) {
         return fds.get(uid);
+    }
+
+    /** Distinct messages {@code uid}'s charge holds (the routing step's one included). */
+    public long messages(long uid) {
+        return messages.get(uid);
     }
 
     public long totalBytes() {
