@@ -38,7 +38,7 @@ public final class QueueLedger {
      * fresh ones (measured by QueueFootprintTest; docs/performance.md).
      */
     public static final int MESSAGE_BYTES = 336;
-    /** One queue entry: its ArrayDeque slot (4 bytes with compressed oops) at the deque's worst half-empty doubling. */
+    /** One queue entry: its ReceivePool ring slot (4 bytes with compressed oops), at worst two per entry (the ring doubles; it halves again once seven-eighths empty). */
     public static final int ENTRY_BYTES = 8;
     /**
      * A receiver holding less than this still takes messages from a uid past its budget (up to
