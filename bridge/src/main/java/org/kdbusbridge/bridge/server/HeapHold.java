@@ -53,6 +53,21 @@ final class HeapHold {
         return false;
     }
 
+    /**
+     * Charges {@code want} bytes in all if the budget allows; false leaves the hold as it was and
+     * the session open (the caller does without: a metadata copy is then not made).
+     */
+    boolean trySet(long want) {
+        if (want == held) {
+            return true;
+        }
+        if (session.isClosed() || !heap.resize(session.peerUid(), held, want)) {
+            return false;
+        }
+        held = want;
+        return true;
+    }
+
     /** On close: everything charged goes back. */
     void release() {
         if (held != 0) {

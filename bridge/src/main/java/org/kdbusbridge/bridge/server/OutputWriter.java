@@ -85,6 +85,10 @@ final class OutputWriter {
     private int[] outFdScratch;
     /** The head message as this receiver gets it with its metadata field, while being copied; or null. */
     private byte[] rendered;
+    /** The message {@code rendered} is a copy of (the pool's head while it is being sent). */
+    private Message renderedFor;
+    /** A head sent without the field because its copy was too large for the budget, or null. */
+    private Message rawHead;
     private MetadataRenderer renderer;
     /** What a large {@code rendered} copy is charged to the peer's uid (InputHeap); from {@code largeRendered} bytes on. */
     private final HeapHold renderedHeld;
@@ -167,7 +171,7 @@ final class OutputWriter {
             }
             if (large != null && !large.hasRemaining()) {
                 large = null; // all of it sent: only now does it leave the pool
-                conn.pool().pop();
+                popHead();
                 continue;
             }
             if (large != null && !sendBufferRequested && largeSendBuffer > 0) {
@@ -219,11 +223,8 @@ final class OutputWriter {
             }
             left -= rest;
             headOffset = 0;
-            if (rendered != null) {
-                rendered = null; // the head's rendered copy (fillOutput copies only the head then)
-                renderedHeld.set(0);
-            }
-            conn.pool().pop();
+            dropRendered(); // the head's rendered copy, if any (fillOutput copies only the head then)
+            popHead();
         }
     }
 
@@ -307,8 +308,23 @@ final class OutputWriter {
                 if (m == null || (scratch && render && i > 0)) {
                     break;
                 }
-                // A receiver with an attach set gets its own rendered heap copy (AttachMetadata).
-                boolean zeroCopy = offset == 0 && m.payload().isDirect() && !render;
+                if (rendered != null && renderedFor != m) {
+                    dropRendered(); // the set changed and the head went out raw meanwhile (not ours)
+                }
+                if (render && rendered == null && offset == 0 && rawHead != m) { // a head begun raw ends raw
+                    byte[] copy = renderer().render(m, conn.attachedMetadata()); // null: too large, sent as is
+                    // A large copy may wait for a slow reader: charged as its other output heap is.
+                    // Past the budget the message goes without the field: never a close for it.
+                    if (copy != null && (copy.length < largeRendered || renderedHeld.trySet(copy.length))) {
+                        rendered = copy;
+                        renderedFor = m;
+                    } else {
+                        rawHead = m;
+                    }
+                }
+                // A receiver with an attach set gets its own rendered heap copy (AttachMetadata);
+                // a head going raw (no set, or its copy refused) may go zero-copy.
+                boolean zeroCopy = offset == 0 && m.payload().isDirect() && rendered == null;
                 if (zeroCopy && out.position() > 0) {
                     break; // send the small messages before it first
                 }
@@ -330,13 +346,6 @@ final class OutputWriter {
                     large = m.payload().view(); // written from the shared payload by flush()
                     break;
                 }
-                if (render && rendered == null && offset == 0) { // a head begun raw ends raw
-                    rendered = renderer().render(m, conn.attachedMetadata()); // null: too large, sent as is
-                    // A large copy may wait for a slow reader: charged as its other output heap is.
-                    if (rendered != null && rendered.length >= largeRendered && !renderedHeld.set(rendered.length)) {
-                        return; // over the uid's heap budget: closed
-                    }
-                }
                 if (rendered != null) {
                     int n = Math.min(rendered.length - offset, out.remaining());
                     out.put(rendered, offset, n);
@@ -344,8 +353,7 @@ final class OutputWriter {
                     if (offset < rendered.length || scratch) {
                         break; // the buffer is full, or (scratch) settleScratch pops it once sent
                     }
-                    rendered = null;
-                    renderedHeld.set(0);
+                    dropRendered();
                 } else {
                     offset += m.payload().copyTo(offset, out);
                     if (offset < m.size()) {
@@ -356,14 +364,33 @@ final class OutputWriter {
                 if (scratch) {
                     i++;
                 } else {
-                    conn.pool().pop();
+                    popHead();
                 }
             }
             if (!scratch) {
                 headOffset = offset;
             }
         } finally {
-            out.flip();
+            if (out != null) {
+                out.flip();
+            }
+        }
+    }
+
+    /** The head's rendered copy is done with (sent, or no longer the head's). */
+    private void dropRendered() {
+        if (rendered != null) {
+            rendered = null;
+            renderedFor = null;
+            renderedHeld.trySet(0);
+        }
+    }
+
+    /** The head leaves the pool: whatever was kept about it goes too. */
+    private void popHead() {
+        Message m = conn.pool().pop();
+        if (m == rawHead) {
+            rawHead = null;
         }
     }
 
@@ -389,6 +416,8 @@ final class OutputWriter {
         }
         large = null;
         rendered = null;
+        renderedFor = null;
+        rawHead = null;
         renderedHeld.release();
         outputHeld.release();
     }

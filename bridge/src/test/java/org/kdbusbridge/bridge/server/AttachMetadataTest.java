@@ -218,6 +218,41 @@ class AttachMetadataTest {
         assertTrue(onLoop(() -> server.inputHeap().used(uid)) < before + big.length, "charge given back");
     }
 
+    /**
+     * A copy the receiver's heap budget cannot take is not made: the message goes without the
+     * field (zero-copy), the receiver stays connected, and the next message carries the field.
+     * A sender cannot get an opted-in receiver disconnected by sending it something large.
+     */
+    @Test
+    void aCopyPastTheHeapBudgetGoesWithoutTheFieldAndClosesNobody() throws Exception {
+        long perUid = 512 * 1024; // smaller than the 2 MiB message below
+        org.kdbusbridge.core.bus.UserQuota q = new org.kdbusbridge.core.bus.UserQuota(1 << 20, 1 << 21,
+                org.kdbusbridge.core.bus.UserQuota.MATCH_RULE_BASE, org.kdbusbridge.core.bus.UserQuota.NAME_ENTRY_BASE,
+                org.kdbusbridge.core.connection.QueueQuota.UNLIMITED, perUid, 4 * perUid);
+        server = new BusServer(BusConfig.forAddress("unix:path=" + dir.resolve("bus")), q, new DirectBuffers(),
+                TransportSettings.fromSystemProperties().withZeroCopyThreshold(TransportSettings.ZERO_COPY_SIZE));
+        server.start();
+        Path socket = dir.resolve("bus");
+        RawClient meta = client(socket);
+        attach(meta, "seq");
+        meta.addMatch("type='signal',interface='" + IFACE + "'");
+        RawClient sender = client(socket);
+        byte[] big = new byte[2 << 20];
+        new java.util.Random(11).nextBytes(big);
+        byte[] payload = new BodyWriter(big.length + 16).writeByteArray(big).toByteArray();
+        sender.signal(null, "/m", IFACE, "Big", "ay", payload);
+        sender.signal(null, "/m", IFACE, "Small", "u", new BodyWriter().writeUint32(5).toByteArray());
+        Msg m = meta.read();
+        assertTrue(m.isSignal("Big"), m.toString());
+        assertArrayEquals(payload, body(m), "delivered whole");
+        assertNull(MetadataFields.find(m.frame()), "no copy past the budget: no field");
+        Msg small = meta.read();
+        assertTrue(small.isSignal("Small"), small.toString());
+        assertNotNull(MetadataFields.find(small.frame()), "the next one carries the field again");
+        assertEquals(0, meta.sync(), "still connected");
+        assertEquals(0L, onLoop(() -> server.inputHeap().used(RawClient.myUid()) > perUid ? 1L : 0L));
+    }
+
     private <T> T onLoop(java.util.concurrent.Callable<T> c) throws Exception {
         java.util.concurrent.CompletableFuture<T> f = new java.util.concurrent.CompletableFuture<>();
         server.loop().execute(() -> {
