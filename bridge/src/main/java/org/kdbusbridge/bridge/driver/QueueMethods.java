@@ -63,6 +63,10 @@ final class QueueMethods {
     /** PeekQueued() -> (u queued, a(ysssstuuu) messages): the caller's own pool, nothing taken. */
     void peekQueued(DriverCall call) {
         QueuePeek p = bus.peekQueued(call.caller(), PEEK_MAX);
+        if (p.refused()) {
+            out.error(call, DBusErrors.LIMITS_EXCEEDED, QueuePeek.REFUSAL);
+            return;
+        }
         BodyWriter w = new BodyWriter();
         w.writeUint32(p.queued());
         entries(w, p.messages());
@@ -74,12 +78,16 @@ final class QueueMethods {
         HandOverPeek p = bus.peekHandOver(call.caller(), call.body().readString());
         if (p.denied()) {
             Denial d = p.denial();
-            out.error(call, d.reason() == Denial.Reason.INVALID_ARGS ? DBusErrors.INVALID_ARGS : DBusErrors.ACCESS_DENIED,
-                    d.text());
+            out.error(call, switch (d.reason()) {
+                case INVALID_ARGS -> DBusErrors.INVALID_ARGS;
+                case LIMITS_EXCEEDED -> DBusErrors.LIMITS_EXCEEDED;
+                default -> DBusErrors.ACCESS_DENIED;
+            }, d.text());
             return;
         }
         BodyWriter w = new BodyWriter();
-        entries(w, p.messages());
+        List<QueuedMessage> listed = p.messages();
+        entries(w, listed.size() > PEEK_MAX ? listed.subList(0, PEEK_MAX) : listed);
         out.reply(call.caller(), call.serial(), "a" + ENTRY, w.toByteArray());
     }
 

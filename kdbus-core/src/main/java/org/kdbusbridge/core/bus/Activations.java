@@ -179,6 +179,10 @@ final class Activations {
             return HandOverPeek.denied(Denial.accessDenied("Connection " + c.uniqueName()
                     + " is not the primary owner of " + name));
         }
+        if (c.peekAnswerAt() >= 0 && c.pool().stillQueued(c.peekAnswerAt())) {
+            return HandOverPeek.denied(Denial.limitsExceeded(QueueViews.PEEK_PENDING, false));
+        }
+        c.setPeekAnswerAt(c.pool().pushedCount()); // the answer is queued next, in the same step
         Activator a = activators.get(name);
         return new HandOverPeek(a == null ? List.of() : a.handedOver(c.id()), null);
     }

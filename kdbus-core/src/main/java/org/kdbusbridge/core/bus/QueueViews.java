@@ -37,9 +37,16 @@ final class QueueViews {
         return p.bytes() <= p.maxBytes() / 2 && p.messages() <= p.maxMessages() / 2;
     }
 
+    /** Why a peek is refused while the answer to the caller's previous one is still queued for it. */
+    static final String PEEK_PENDING = "The answer to this connection's previous peek is still queued for it: read it first";
+
     /** See {@link Bus#peekQueued}. */
     static QueuePeek peekQueued(Connection c, int max) {
         ReceivePool p = c.pool();
+        if (c.peekAnswerAt() >= 0 && p.stillQueued(c.peekAnswerAt())) {
+            return QueuePeek.REFUSED;
+        }
+        c.setPeekAnswerAt(p.pushedCount()); // the answer is queued next, in the same step
         List<QueuedMessage> out = new ArrayList<>(Math.min(Math.max(max, 0), p.messages()));
         p.peekQueued(max, m -> out.add(QueuedMessage.of(m)));
         return new QueuePeek(p.messages(), out);

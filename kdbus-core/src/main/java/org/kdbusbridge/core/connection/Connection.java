@@ -137,6 +137,14 @@ public final class Connection implements ConnectionPolicy.Peer {
 
     public void requireSealedMemfds() { requireSealedMemfds = true; }
 
+    /** Where in its pool the answer to its last peek was queued (ReceivePool#pushedCount), or -1. */
+    private long peekAnswerAt = -1;
+
+    public long peekAnswerAt() { return peekAnswerAt; }
+
+    /** The bus only (PeekQueued, PeekActivationQueue). */
+    public void setPeekAnswerAt(long position) { peekAnswerAt = position; }
+
     /** Broadcasts missed since the last MessagesDropped notice; null: it did not ask (WatchDrops). */
     private DropCounter drops;
 

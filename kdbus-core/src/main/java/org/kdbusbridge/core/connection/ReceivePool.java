@@ -39,6 +39,8 @@ public final class ReceivePool {
     // The queue: a ring (power-of-two capacity) so the transport can look past the head in
     // O(1) (peek(i)) without taking anything out; slots outside head..head+count-1 are null.
     private Message[] ring = new Message[8];
+    /** Messages ever queued here; {@code pushed - count} have left (written or cleared). */
+    private long pushed;
     /** A ring this long or shorter is kept as it is (see resize). */
     private static final int SHRINK_ABOVE = 64;
     private int head;
@@ -177,6 +179,7 @@ public final class ReceivePool {
         }
         ring[(head + count) & (ring.length - 1)] = m;
         count++;
+        pushed++;
         bytes += m.size();
         if (m.fds() != null) {
             m.fds().retain();
@@ -414,6 +417,16 @@ public final class ReceivePool {
 
     public long maxBytes() {
         return maxBytes;
+    }
+
+    /** How many messages were ever queued here: the position the next one will have. */
+    public long pushedCount() {
+        return pushed;
+    }
+
+    /** Whether the message queued at {@code position} (a {@link #pushedCount} taken before it was queued) is still here. */
+    public boolean stillQueued(long position) {
+        return position >= pushed - count && position < pushed;
     }
 
     /** Slots of the ring now (tests: memory follows use). */

@@ -41,6 +41,29 @@ class QueuePeekTest {
         return c;
     }
 
+    /**
+     * One answer at a time: each answer is queued past the pool's budget, so while the previous
+     * one is still queued for the caller a peek is refused (LimitsExceeded in the driver); once
+     * it has left the pool the next peek is answered. Pipelined peeks cannot grow a queue.
+     */
+    @Test
+    void aPeekWhileThePreviousAnswerIsStillQueuedIsRefused() {
+        Connection a = client(1000, 11);
+        Connection r = client(1000, 33);
+        assertEquals(Delivery.OK, bus.send(a, signalTo(r.uniqueName(), "First")));
+        assertFalse(bus.peekQueued(r, 100).refused());
+        r.pool().push(signalTo(r.uniqueName(), "Answer")); // what the driver queues next, in the same step
+        QueuePeek again = bus.peekQueued(r, 100);
+        assertTrue(again.refused(), "the first answer is still queued");
+        assertTrue(again.messages().isEmpty());
+        r.pool().pop();
+        assertTrue(bus.peekQueued(r, 100).refused(), "the answer is still behind the first message");
+        r.pool().pop(); // the answer leaves: written
+        QueuePeek p = bus.peekQueued(r, 100);
+        assertFalse(p.refused());
+        assertEquals(0, p.queued());
+    }
+
     @Test
     void peekQueuedListsTheOwnPoolInOrderAndTakesNothing() {
         Connection a = client(1000, 11);
