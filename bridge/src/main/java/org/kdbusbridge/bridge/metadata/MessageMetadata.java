@@ -32,9 +32,6 @@ public final class MessageMetadata {
     /** The header field code the bus uses ('k'). */
     public static final int FIELD_CODE = 107;
 
-    /** The header as a struct: endianness, type, flags, version, body length, serial, fields. */
-    private static final String HEADER_SIGNATURE = "yyyyuua(yv)";
-
     private final Map<String, Object> items;
 
     private MessageMetadata(Map<String, Object> items) {
@@ -72,23 +69,25 @@ public final class MessageMetadata {
         if (headerLength > b.remaining()) {
             throw new IllegalArgumentException("header fields (" + fieldsLength + " bytes) pass the buffer's end");
         }
+        int fieldsEnd = start + (int) headerLength;
         try {
-            // The reader aligns relative to its start, and the message start is 8-aligned by
-            // definition, so the header is read as the struct the specification says it is.
-            BodyReader r = new BodyReader(b, start, (int) headerLength, order, HEADER_SIGNATURE);
-            for (int i = 0; i < 6; i++) {
-                r.skip();
-            }
-            for (Object f : (List<?>) r.readValue()) {
-                Object[] field = (Object[]) f;
-                if ((((Byte) field[0]) & 0xff) != FIELD_CODE) {
+            // Each field is a (yv) struct starting 8-aligned from the message start; a reader
+            // based there aligns exactly as the message does.
+            int p = start + WireFormat.FIXED_HEADER_SIZE;
+            while (p < fieldsEnd) {
+                p = start + ((p - start + 7) & ~7);
+                BodyReader r = new BodyReader(b, p, fieldsEnd - p, order, "yv");
+                int code = r.readByte() & 0xff;
+                if (code != FIELD_CODE) {
+                    r.skip();
+                    p = r.position();
                     continue;
                 }
-                if (!(field[1] instanceof Map<?, ?> m) || !isStringVariantDict(m)) {
+                if (!isStringVariantDict(b, p + 1, fieldsEnd)) {
                     throw new IllegalArgumentException("header field " + FIELD_CODE + " is not a{sv}");
                 }
-                // The bus writes one such field; a second one could only be a forgery it dropped.
-                return Optional.of(new MessageMetadata(copyOf(m)));
+                // The bus writes one such field (it drops any a client sends), so the first is it.
+                return Optional.of(new MessageMetadata(copyOf((Map<?, ?>) r.readValue())));
             }
             return Optional.empty();
         } catch (ProtocolException e) {
@@ -96,9 +95,18 @@ public final class MessageMetadata {
         }
     }
 
-    private static boolean isStringVariantDict(Map<?, ?> m) {
-        // BodyReader gives a{..} as a map; an empty a{sv} and an empty a{us} look alike, both fine.
-        return m.keySet().stream().allMatch(k -> k instanceof String);
+    /** The variant signature at {@code at} (length byte, then the type codes) is exactly "a{sv}". */
+    private static boolean isStringVariantDict(ByteBuffer b, int at, int end) {
+        byte[] want = "a{sv}".getBytes(StandardCharsets.US_ASCII);
+        if (at + 1 + want.length > end || b.get(at) != want.length) {
+            return false;
+        }
+        for (int i = 0; i < want.length; i++) {
+            if (b.get(at + 1 + i) != want[i]) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static Map<String, Object> copyOf(Map<?, ?> m) {

@@ -127,6 +127,8 @@ class MessageMetadataTest {
         assertThrows(IllegalArgumentException.class, () -> MessageMetadata.parse(cut));
         byte[] wrongType = Signals.tick(ByteOrder.LITTLE_ENDIAN, "M", Signals.field(ByteOrder.LITTLE_ENDIAN, 107, "u", 5));
         assertThrows(IllegalArgumentException.class, () -> MessageMetadata.parse(wrongType));
+        byte[] otherArray = Signals.tick(ByteOrder.BIG_ENDIAN, "M", Signals.field(ByteOrder.BIG_ENDIAN, 107, "as", 0));
+        assertThrows(IllegalArgumentException.class, () -> MessageMetadata.parse(otherArray), "an empty as is no a{sv}");
     }
 
     @ParameterizedTest
