@@ -14,7 +14,7 @@
 // BusMessage.metadata() parses the field (org.kdbusbridge.bridge.metadata.MessageMetadata).
 //
 // Invariants: AttachMetadata is set before the name is requested, so every call to the name
-// carries the field; one thread reads and answers calls in arrival order; messages already
+// carries the field; one service thread answers calls in arrival order; messages already
 // handled are let go of (BusConnection.discardBefore), so a long-running service keeps none.
 // Run it: examples/bin/metadata-demo, or java ... CallerMetadataService [ADDRESS]
 // (default: $DBUS_STARTER_ADDRESS, else $DBUS_SESSION_BUS_ADDRESS); it serves until the bus
