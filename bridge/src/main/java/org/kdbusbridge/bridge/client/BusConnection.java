@@ -2,7 +2,8 @@
 // before the constructor returns (or it throws and the channel is closed); exactly one reader
 // thread appends every received message, in arrival order, to an append-only list that
 // waiters see under the same lock; writes are serialised by a lock; close() is idempotent and
-// ends the reader. No message is ever dropped or reordered by this class.
+// ends the reader. No message is ever dropped or reordered by this class; a caller may let go of
+// the oldest ones (discardBefore), and indices stay those of the whole stream.
 package org.kdbusbridge.bridge.client;
 
 import java.io.EOFException;
@@ -36,6 +37,8 @@ public final class BusConnection implements AutoCloseable {
     private final Object writeLock = new Object();
     private final Object lock = new Object();
     private final List<BusMessage> received = new ArrayList<>();
+    /** Stream index of received.get(0): how many messages discardBefore let go of. */
+    private int base;
     private final AtomicLong serials = new AtomicLong();
     private final Thread reader;
     private volatile boolean closed;
@@ -150,6 +153,16 @@ public final class BusConnection implements AutoCloseable {
 
     /** Calls a driver method with string/uint32 arguments and waits for the reply. */
     public BusMessage callDriver(String member, String signature, Object[] args, Duration timeout) throws IOException {
+        return callDriver(member.equals("BecomeMonitor") ? "org.freedesktop.DBus.Monitoring" : MessageBuilder.BUS_INTERFACE,
+                member, signature, args, timeout);
+    }
+
+    /**
+     * As {@link #callDriver(String, String, Object[], Duration)} on another interface of the
+     * driver, e.g. {@code org.kdbusbridge.Extensions1} (AttachMetadata takes "as").
+     */
+    public BusMessage callDriver(String iface, String member, String signature, Object[] args, Duration timeout)
+            throws IOException {
         BodyWriter w = new BodyWriter();
         for (int i = 0; i < signature.length(); i++) {
             switch (signature.charAt(i)) {
@@ -165,10 +178,8 @@ public final class BusConnection implements AutoCloseable {
             }
         }
         long serial = nextSerial();
-        send(MessageBuilder.methodCall(serial, 0, BusMessage.DRIVER, MessageBuilder.BUS_PATH,
-                member.equals("BecomeMonitor") ? "org.freedesktop.DBus.Monitoring"
-                        : MessageBuilder.BUS_INTERFACE, member, null, signature.isEmpty() ? null : signature,
-                w.toByteArray()));
+        send(MessageBuilder.methodCall(serial, 0, BusMessage.DRIVER, MessageBuilder.BUS_PATH, iface, member, null,
+                signature.isEmpty() ? null : signature, w.toByteArray()));
         return await(m -> m.isReply() && m.replySerial() == serial, timeout);
     }
 
@@ -223,14 +234,17 @@ public final class BusConnection implements AutoCloseable {
         return awaitFrom(0, p, timeout);
     }
 
-    /** As {@link #await}, considering only messages at index {@code from} or later. */
+    /**
+     * As {@link #await}, considering only messages at stream index {@code from} or later (the
+     * index counts every message received, also those {@link #discardBefore} let go of).
+     */
     public BusMessage awaitFrom(int from, Predicate<BusMessage> p, Duration timeout) {
         long deadline = System.nanoTime() + timeout.toNanos();
         synchronized (lock) {
             int i = from;
             while (true) {
-                for (; i < received.size(); i++) {
-                    if (p.test(received.get(i))) return received.get(i);
+                for (i = Math.max(i, base); i - base < received.size(); i++) {
+                    if (p.test(received.get(i - base))) return received.get(i - base);
                 }
                 long left = deadline - System.nanoTime();
                 if (eof || left <= 0) return null;
@@ -244,7 +258,29 @@ public final class BusConnection implements AutoCloseable {
         }
     }
 
-    /** Everything received so far, in arrival order. */
+    /**
+     * Lets go of the messages before stream index {@code index}, so a long-running reader (a
+     * service answering calls) does not keep its whole stream; {@link #received()} then starts
+     * there.
+     */
+    public void discardBefore(int index) {
+        synchronized (lock) {
+            int n = Math.min(index - base, received.size());
+            if (n > 0) {
+                received.subList(0, n).clear();
+                base += n;
+            }
+        }
+    }
+
+    /** True once the reader stopped: the bus closed the connection, a read failed, or close(). */
+    public boolean ended() {
+        synchronized (lock) {
+            return eof;
+        }
+    }
+
+    /** Everything received so far (since the last {@link #discardBefore}), in arrival order. */
     public List<BusMessage> received() {
         synchronized (lock) {
             return List.copyOf(received);

@@ -2,7 +2,8 @@
 // (never modified); every accessor reflects a header that passed MessageHeader's full
 // validation; body() is the decoded body (BodyReader.readValue per argument), or null when the
 // body could not be decoded (bodyError() then says why). Never throws for a well-framed message
-// with a bad body: transcripts keep what they saw.
+// with a bad body: transcripts keep what they saw. metadata() is decoded from raw() on first use
+// (a benign race: every thread computes the same value).
 package org.kdbusbridge.bridge.client;
 
 import java.nio.ByteBuffer;
@@ -10,7 +11,9 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
+import org.kdbusbridge.bridge.metadata.MessageMetadata;
 import org.kdbusbridge.bridge.protocol.BodyReader;
 import org.kdbusbridge.bridge.protocol.MessageHeader;
 import org.kdbusbridge.bridge.protocol.ProtocolException;
@@ -35,6 +38,8 @@ public final class BusMessage {
     private final long unixFds;
     private final List<Object> body;
     private final String bodyError;
+    /** AttachMetadata's field, decoded on first use (null = not yet). */
+    private volatile Optional<MessageMetadata> metadata;
 
     private BusMessage(byte[] raw, MessageHeader h) {
         this.raw = raw;
@@ -90,6 +95,24 @@ public final class BusMessage {
     /** The decoded top-level arguments, or null if the body did not decode. */
     public List<Object> body() { return body; }
     public String bodyError() { return bodyError; }
+
+    /**
+     * The facts the bus attached to this message for a receiver that called AttachMetadata
+     * (header field 107, docs/extensions.md); empty when the message carries none (or, never
+     * from our bus, a field 107 of another type).
+     */
+    public Optional<MessageMetadata> metadata() {
+        Optional<MessageMetadata> m = metadata;
+        if (m == null) {
+            try {
+                m = MessageMetadata.parse(raw);
+            } catch (IllegalArgumentException e) {
+                m = Optional.empty(); // decode() validated the header: only a foreign field 107 gets here
+            }
+            metadata = m;
+        }
+        return m;
+    }
 
     public boolean isCall() { return type == WireFormat.METHOD_CALL; }
     public boolean isReturn() { return type == WireFormat.METHOD_RETURN; }

@@ -29,7 +29,8 @@ import org.kdbusbridge.compat.harness.LineReader;
  * (4 callers x 32 in flight), sync ping-pong (p50/p99), 1 MiB {@code ay} echo, fd passing (a pipe
  * fd per call), signal fan-out (10 subscribers, 100 unrelated rules each), 1 MiB signal fan-out (10
  * subscribers; CPU per delivered MiB, issue 5) and connect + Hello +
- * RequestName + close. Daemon CPU per op = delta(utime+stime) of the bus's process tree from
+ * RequestName + close; on our bus only, issue 17's "metadata" cost (small signals to one raw
+ * subscriber, not opted in vs AttachMetadata(creds,seq), alternating). Daemon CPU per op = delta(utime+stime) of the bus's process tree from
  * /proc over the measured window / ops; peak RSS = VmHWM from /proc/PID/status; for our bus the
  * GC log ({@code -Xlog:gc*:file=}) gives the longest pause inside the pipelined window.
  * Readiness is always a condition (a printed address, a READY line, a Hello answered), never a sleep.
@@ -73,6 +74,9 @@ public final class BusBenchmark {
             new Metric("mib_cpu", "1 MiB echo: daemon CPU us per call", false, "<= 1.0x"),
             new Metric("conn_ps", "connect + Hello + RequestName + close: per s", true, ">= 1.0x"),
             new Metric("conn_cpu", "connect: daemon CPU us/connection", false, "<= 1.0x"),
+            new Metric("meta_off_cpu", "metadata: 1 subscriber not opted in: bus CPU us/delivered (ours only)", false, ""),
+            new Metric("meta_on_cpu", "metadata: the subscriber asked AttachMetadata(creds,seq): bus CPU us/delivered", false, ""),
+            new Metric("meta_extra_ns", "metadata: extra bus CPU ns per delivered message (on - off)", false, ""),
             new Metric("fd_cps", "fd passing (pipe fd per call, 8 in flight): calls/s", true, ">= 1.0x"),
             new Metric("fd_cpu", "fd passing: daemon CPU us/call", false, ""),
             new Metric("sync_p50", "sync ping-pong p50 us", false, ""),
@@ -217,6 +221,24 @@ public final class BusBenchmark {
                 m.put("conn_ps", conn[0] * 1e9 / conn[1]);
                 m.put("conn_cpu", conn[4] / (double) conn[0]);
             });
+            if (kind == Contender.KDBUS_BRIDGE) { // AttachMetadata is ours (issue 17)
+                step(kind, "metadata", () -> {
+                    Path socket = dir.resolve("bus");
+                    int signals = cfg.n(200000);
+                    metadataFan(cfg, socket, pid, tickUs, META_ITEMS, cfg.n(20000)); // JIT warm-up of the opted-in path
+                    long offCpu = 0;
+                    long onCpu = 0;
+                    long delivered = 0;
+                    for (int pair = 0; pair < 2; pair++) { // alternating, so drift hits both alike
+                        offCpu += metadataFan(cfg, socket, pid, tickUs, List.of(), signals)[4];
+                        onCpu += metadataFan(cfg, socket, pid, tickUs, META_ITEMS, signals)[4];
+                        delivered += signals;
+                    }
+                    m.put("meta_off_cpu", offCpu / (double) delivered);
+                    m.put("meta_on_cpu", onCpu / (double) delivered);
+                    m.put("meta_extra_ns", (onCpu - offCpu) * 1000.0 / delivered);
+                });
+            }
             step(kind, "fd passing", () -> { // a pipe fd on every call, 8 in flight; last: it may wedge a bus
                 long[] fd = runCallers(cfg, address, pid, tickUs, 1, cfg.n(15000), 8, 64, true);
                 m.put("fd_cps", fd[0] * 1e9 / fd[1]);
@@ -350,6 +372,28 @@ public final class BusBenchmark {
             return r;
         } finally {
             cs.forEach(Client::close);
+        }
+    }
+
+    /** The items the metadata workload's opted-in subscriber asks for (issue 17: "creds,seq"). */
+    static final List<String> META_ITEMS = List.of("creds", "seq");
+
+    /**
+     * kbb-load emit sends {@code signals} small Tick signals (64-byte payload, windows of 100) to
+     * one raw Java subscriber ({@link MetadataReceiver}: sd-bus cannot receive field 107) that
+     * asked AttachMetadata({@code items}) first, or nothing if empty; returns measure()'s array.
+     */
+    static long[] metadataFan(Config cfg, Path socket, long pid, long tickUs, List<String> items, int signals)
+            throws Exception {
+        try (MetadataReceiver sub = MetadataReceiver.connect(socket, items);
+             Client emitter = Client.start(cfg, "emit", "unix:path=" + socket, Integer.toString(signals), "100", "64",
+                     sub.uniqueName())) {
+            long[] r = measure(List.of(emitter), pid, tickUs, signals);
+            long got = sub.awaitDone(STEP);
+            if (got != signals) {
+                throw new IllegalStateException("metadata fan-out delivered " + got + " of " + signals);
+            }
+            return r;
         }
     }
 
