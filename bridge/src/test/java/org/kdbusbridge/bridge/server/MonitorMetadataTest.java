@@ -151,6 +151,9 @@ class MonitorMetadataTest {
                 }
             } else if ("org.freedesktop.DBus".equals(m.sender())) {
                 assertNull(f.get("uid"), "a bus message has no sender creds: " + f);
+            } else if (creds && m.sender() != null && m.sender().startsWith(":")) {
+                // A client's calls to the driver (its Hello, the Pings of sync()) too.
+                assertEquals(ProcessHandle.current().pid(), f.get("pid"), m + " " + f);
             }
         }
         assertEquals(7, signals, "every signal was monitored");
@@ -252,8 +255,11 @@ class MonitorMetadataTest {
             lastSeq = seq;
             if (m.isSignal() && "Tick".equals(m.member())) {
                 ticks++;
-                assertEquals(ProcessHandle.current().pid(), f.get("pid"), f.toString());
-                assertEquals(RawClient.myUid(), f.get("uid"), f.toString());
+            }
+            if (m.sender() != null && m.sender().startsWith(":")) {
+                // Every client message, its calls to the driver included, with the sender's creds.
+                assertEquals(ProcessHandle.current().pid(), f.get("pid"), m.qualifiedMember() + " " + f);
+                assertEquals(RawClient.myUid(), f.get("uid"), m.qualifiedMember() + " " + f);
             }
             if (m.fromDriver()) {
                 assertNull(f.get("uid"), "a bus message has no sender creds: " + f);
