@@ -31,7 +31,10 @@ import org.slf4j.LoggerFactory;
  * message's payload with its timestamp into a bounded queue and lets the message go at once;
  * a dedicated writer thread does all file I/O. A heap payload is shared as is; a direct
  * (large) one is copied, since its memory goes back when the last receiver has written it,
- * which may be before the writer gets to it. Popping inside the offer is safe because the
+ * which may be before the writer gets to it. With {@code --kdbus-monitor-metadata} the sink
+ * wants those items like a monitor (it counts in the bus's attach demand, so the facts are
+ * stamped) and records each message as a monitor with that set receives it: the copy is the
+ * one {@link Renderer} (the bus's MetadataRenderer) makes, with header field 107. Popping inside the offer is safe because the
  * core holds a message itself while routing it, so this pop never frees a payload that a
  * receiver offered after us still needs.
  *
@@ -63,6 +66,9 @@ public final class CaptureSink implements ConnectionSink {
     private final Thread writer;
     private Bus bus;
     private Connection conn;
+    /** The AttachMetadata items recorded with every message (MessageFacts bits), 0: the bytes as sent. */
+    private int items;
+    private Renderer renderer;
     /** Loop thread only: inside a run of drops (logged once per run). */
     private boolean dropping;
     private volatile boolean closed;
@@ -105,11 +111,37 @@ public final class CaptureSink implements ConnectionSink {
         return v != null ? v : "0.1.0";
     }
 
+    /**
+     * A receiver's copy of a message with its metadata field (loop thread; a fresh heap array),
+     * or null when it would be too large (then the message is recorded as sent).
+     */
+    @FunctionalInterface
+    public interface Renderer {
+        byte[] render(Message m, int items);
+    }
+
     /** Loop thread: registers with the core as a rule-less monitor. */
     public void attach(Bus bus, Credentials credentials) {
+        attach(bus, credentials, 0, null);
+    }
+
+    /**
+     * Loop thread: registers with the core as a rule-less monitor that wants {@code items}
+     * (0: none; else {@code renderer} is required) attached to every message it records.
+     */
+    public void attach(Bus bus, Credentials credentials, int items, Renderer renderer) {
+        if (items != 0 && renderer == null) {
+            throw new IllegalArgumentException("metadata items without a renderer");
+        }
         this.bus = bus;
         this.conn = bus.attachCapture(credentials, this);
-        LOG.info("Capturing every message to {} (pcapng, DLT_DBUS)", file);
+        if (items != 0) {
+            this.items = items;
+            this.renderer = renderer;
+            bus.attachMetadata(conn, items);
+        }
+        LOG.info("Capturing every message to {} (pcapng, DLT_DBUS){}", file,
+                items != 0 ? " with the monitor metadata field" : "");
     }
 
     /** Loop thread: the core offered messages; hand each to the writer or drop it. */
@@ -119,10 +151,21 @@ public final class CaptureSink implements ConnectionSink {
         while ((m = c.pool().peek()) != null) {
             // The writer thread outlives every queue's hold: a direct payload is freed when the
             // last queue lets go, so the writer gets a heap copy.
-            SealedPayload p = m.payload().heapCopy();
+            SealedPayload p = copyOf(m);
             c.pool().pop();
             enqueue(p);
         }
+    }
+
+    /** The message as recorded: rendered with the metadata field when asked for, else the bytes as sent. */
+    private SealedPayload copyOf(Message m) {
+        if (items != 0) {
+            byte[] rendered = renderer.render(m, items);
+            if (rendered != null) {
+                return new SealedPayload(rendered);
+            }
+        }
+        return m.payload().heapCopy();
     }
 
     private void enqueue(SealedPayload p) {
@@ -268,6 +311,7 @@ public final class CaptureSink implements ConnectionSink {
     /** Loop thread: detaches from the core (no more messages are offered). */
     public void detach() {
         if (bus != null && conn != null) {
+            bus.attachMetadata(conn, 0); // no longer counted among those who want facts
             bus.detachCapture(conn);
         }
     }

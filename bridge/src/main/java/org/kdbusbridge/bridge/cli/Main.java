@@ -44,6 +44,11 @@ public final class Main {
         boolean version;
         /** Our extension: write every message to this pcapng file (busctl capture's format). */
         String captureFile;
+        /**
+         * Our extension: the AttachMetadata items every BecomeMonitor connection and the capture
+         * get (comma list of item names, as given; checked by Driver.monitorMetadataItems).
+         */
+        String monitorMetadata;
         /** Internal: we are the child a --fork parent started; report to it on stdout. */
         boolean forkedChild;
     }
@@ -61,7 +66,7 @@ public final class Main {
     static final String USAGE = "kdbus-bridge [--version] [--session] [--system] [--config-file=FILE]"
             + " [--print-address[=DESCRIPTOR]] [--print-pid[=DESCRIPTOR]] [--introspect] [--address=ADDRESS]"
             + " [--nopidfile] [--nosyslog] [--syslog] [--syslog-only] [--nofork] [--fork] [--systemd-activation]"
-            + " [--kdbus-capture=FILE]";
+            + " [--kdbus-capture=FILE] [--kdbus-monitor-metadata=ITEMS]";
 
     static Options parse(String[] argv) throws UsageException {
         Options o = new Options();
@@ -80,7 +85,7 @@ public final class Main {
                 case "--nopidfile" -> o.nopidfile = true;
                 case "--system" -> o.configFile = once(o.configFile, SYSTEM_CONF, "system");
                 case "--session" -> o.configFile = once(o.configFile, SESSION_CONF, "session");
-                case "--config-file", "--address", CAPTURE -> { }
+                case "--config-file", "--address", CAPTURE, MONITOR_METADATA -> { }
                 case "--print-address" -> o.printAddress = true;
                 case "--print-pid" -> o.printPid = true;
                 case FORKED_CHILD -> o.forkedChild = true;
@@ -97,6 +102,11 @@ public final class Main {
                         o.captureFile = onceCapture(o.captureFile, arg.substring(CAPTURE.length() + 1));
                     } else if (CAPTURE.equals(prev)) {
                         o.captureFile = onceCapture(o.captureFile, arg);
+                    } else if (arg.startsWith(MONITOR_METADATA + "=")) {
+                        o.monitorMetadata = onceMonitorMetadata(o.monitorMetadata,
+                                arg.substring(MONITOR_METADATA.length() + 1));
+                    } else if (MONITOR_METADATA.equals(prev)) {
+                        o.monitorMetadata = onceMonitorMetadata(o.monitorMetadata, arg);
                     } else if (arg.startsWith("--print-address=")) {
                         o.printAddressFd = onceFd(o.printAddressFd, arg.substring(16), "print-address");
                         o.printAddress = true;
@@ -117,6 +127,9 @@ public final class Main {
         if (CAPTURE.equals(prev)) {
             throw new UsageException(CAPTURE + " needs a file name");
         }
+        if (MONITOR_METADATA.equals(prev)) {
+            throw new UsageException(MONITOR_METADATA + " needs a list of metadata items");
+        }
         checkFd(o.printAddressFd);
         checkFd(o.printPidFd);
         return o;
@@ -124,6 +137,20 @@ public final class Main {
 
     static final String FORKED_CHILD = "--kdbus-bridge-forked-child";
     static final String CAPTURE = "--kdbus-capture";
+    static final String MONITOR_METADATA = "--kdbus-monitor-metadata";
+
+    /** The item list is checked here, so a typo fails the start as a usage error. */
+    private static String onceMonitorMetadata(String existing, String value) throws UsageException {
+        if (existing != null) {
+            throw new UsageException(MONITOR_METADATA + " specified but " + existing + " already requested");
+        }
+        try {
+            org.kdbusbridge.bridge.driver.Driver.monitorMetadataItems(value);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(MONITOR_METADATA + ": " + e.getMessage());
+        }
+        return value;
+    }
 
     private static String onceCapture(String existing, String value) throws UsageException {
         if (existing != null) {
@@ -238,6 +265,9 @@ public final class Main {
             }
         }
         BusServer server = new BusServer(config, TransportSettings.fromSystemProperties());
+        if (o.monitorMetadata != null) {
+            server.setMonitorMetadata(org.kdbusbridge.bridge.driver.Driver.monitorMetadataItems(o.monitorMetadata));
+        }
         CaptureSink capture = null;
         if (o.captureFile != null) {
             try {

@@ -44,6 +44,14 @@ public final class Driver {
         /** Closes {@code c}'s socket once what is queued for it has been written (BYEBYE). */
         void closeWhenFlushed(Connection c);
 
+        /**
+         * The AttachMetadata items (MessageFacts bits) every connection gets added to its own
+         * set when it becomes a monitor ({@code --kdbus-monitor-metadata}); 0: none.
+         */
+        default int monitorMetadata() {
+            return 0;
+        }
+
         /** The Features property. */
         default List<String> features() {
             return DriverTables.FEATURES;
@@ -96,6 +104,14 @@ public final class Driver {
                     ? DBusErrors.NOT_SUPPORTED : DBusErrors.ACCESS_DENIED;
             out.refusalForMonitors(m, addressed, name, text);
         }
+    }
+
+    /**
+     * {@code --kdbus-monitor-metadata=ITEMS}: the comma list as MessageFacts bits; throws
+     * IllegalArgumentException for an unknown item, {@code pidfd} or {@code drops}.
+     */
+    public static int monitorMetadataItems(String commaList) {
+        return MetadataMethods.monitorItems(commaList);
     }
 
     /** The driver object's introspection data (what --introspect prints). */
@@ -351,6 +367,11 @@ public final class Driver {
             out.error(r.caller(), r.serial(), DBusErrors.NO_REPLY, "Message recipient disconnected from message bus without replying");
         }
         bus.startMonitoring(c, rules);
+        int extra = host.monitorMetadata();
+        if (extra != 0) {
+            // The bus owner's choice: every monitor also gets these items (its own set stays).
+            bus.attachMetadata(c, c.attachedMetadata() | extra);
+        }
         LOG.info("Connection {} (uid {}) became a monitor", c, peers.uidOf(c));
     }
 

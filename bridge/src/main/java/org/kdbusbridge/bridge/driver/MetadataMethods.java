@@ -59,6 +59,26 @@ final class MetadataMethods {
         out.replyEmpty(c, call.serial());
     }
 
+    /**
+     * The bus owner's attach set for monitors ({@code --kdbus-monitor-metadata=ITEMS}): a comma
+     * list of the header items above. {@code pidfd} is refused (not supported yet) and so is
+     * {@code drops} (the bus tells a monitor nothing). Throws IllegalArgumentException naming
+     * the bad item; an empty list is refused too (leave the option out instead).
+     */
+    static int monitorItems(String commaList) {
+        int items = 0;
+        for (String raw : commaList.split(",", -1)) {
+            String name = raw.trim();
+            int i = ITEMS.indexOf(name);
+            if (i < 0 || 1 << i == MessageFacts.PIDFD) {
+                throw new IllegalArgumentException("unknown or unsupported metadata item '" + name + "' (known: "
+                        + String.join(", ", ITEMS.stream().filter(n -> !n.equals("pidfd")).toList()) + ")");
+            }
+            items |= 1 << i;
+        }
+        return items;
+    }
+
     /** GetAttachedMetadata() -> as: the caller's set, in the documented order. */
     void getAttachedMetadata(DriverCall call) {
         int items = call.caller().attachedMetadata();

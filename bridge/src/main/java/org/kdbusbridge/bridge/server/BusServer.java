@@ -65,6 +65,8 @@ public final class BusServer implements Driver.Host {
     private volatile String address;
     private ActivationManager activation;
     private CaptureSink capture;
+    /** --kdbus-monitor-metadata: AttachMetadata items every monitor and the capture get (MessageFacts bits), 0: none. */
+    private int monitorMetadata;
 
     /** A server with {@link TransportSettings#fromSystemProperties()} (see the next constructor). */
     public BusServer(BusConfig config) {
@@ -137,6 +139,20 @@ public final class BusServer implements Driver.Host {
         this.capture = sink;
     }
 
+    /**
+     * Our extension ({@code --kdbus-monitor-metadata}): every BecomeMonitor connection, and the
+     * capture, also gets these AttachMetadata items (MessageFacts bits; see
+     * {@link Driver#monitorMetadataItems}). Call before {@link #start()}.
+     */
+    public void setMonitorMetadata(int items) {
+        this.monitorMetadata = items;
+    }
+
+    @Override
+    public int monitorMetadata() {
+        return monitorMetadata;
+    }
+
     InputHeap inputHeap() { return inputHeap; }
 
     /** Binds every listen address and starts the loop; returns the connect address(es). */
@@ -161,7 +177,9 @@ public final class BusServer implements Driver.Host {
         CompletableFuture<Void> started = new CompletableFuture<>();
         loop.execute(() -> {
             if (capture != null) {
-                capture.attach(bus, new Credentials(currentUid(), -1, busPid));
+                // With monitor metadata the capture's copies carry the field, rendered as a monitor's are.
+                capture.attach(bus, new Credentials(currentUid(), -1, busPid), monitorMetadata,
+                        monitorMetadata == 0 ? null : new MetadataRenderer()::render);
             }
             listeners.startAll(loop, admission::onAccept);
             memoryWatch.start();

@@ -68,7 +68,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
         this.conn = conn;
         // Made once per connection (a method reference, not a lambda per arm).
         this.pending = new PendingFds(CLOSE_FD, this::pendingFdTimedOut);
-        this.frame = new InboundFrame(server, conn);
+        this.frame = new InboundFrame(server, conn, this::senderFacts);
         this.sasl = new SaslPhase(this, server, sasl, frame);
         this.input = new InputAssembler(this, server, socket, this.sasl, pending, frame);
         this.output = new OutputWriter(this, server, socket, conn);
@@ -167,6 +167,11 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
         } else if (dest != null && (m.expectsReply() || m.type() == Message.METHOD_RETURN)) {
             server.loop().expectRelay(); // peer-to-peer call or reply: more is likely soon
         }
+    }
+
+    /** AttachMetadata's facts of this sender, now (also for monitor copies of its driver calls). */
+    private MessageFacts senderFacts(int wanted) {
+        return metadataStamp().stamp(wanted);
     }
 
     private MetadataStamp metadataStamp() {

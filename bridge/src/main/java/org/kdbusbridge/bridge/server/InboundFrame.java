@@ -11,6 +11,7 @@ import org.kdbusbridge.core.bus.Bus;
 import org.kdbusbridge.core.connection.Connection;
 import org.kdbusbridge.core.message.FdSet;
 import org.kdbusbridge.core.message.Message;
+import org.kdbusbridge.core.message.MessageFacts;
 import org.kdbusbridge.core.message.SealedPayload;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -31,10 +32,18 @@ final class InboundFrame {
     private final BusServer server;
     private final Connection conn;
     private final MessageHeader header = new MessageHeader();
+    /** The session's AttachMetadata sender facts, for the copies monitors see of its driver calls. */
+    private final SenderFacts senderFacts;
 
-    InboundFrame(BusServer server, Connection conn) {
+    /** The sender's facts as of the frame being handled (MetadataStamp). */
+    interface SenderFacts {
+        MessageFacts stamp(int wanted);
+    }
+
+    InboundFrame(BusServer server, Connection conn, SenderFacts senderFacts) {
         this.server = server;
         this.conn = conn;
+        this.senderFacts = senderFacts;
     }
 
     /** The buffer the frame is in: the input buffer, a large frame's own buffer, or a heap frame's. */
@@ -132,7 +141,12 @@ final class InboundFrame {
     private void capture(int pos, String dest, FdSet fds) {
         if (server.bus().hasMonitors()) {
             try {
-                server.bus().admitToDriver(conn, toCore(pos, dest, fds, false));
+                Message m = toCore(pos, dest, fds, false);
+                int wanted = server.bus().metadataWanted();
+                if ((wanted & MessageFacts.FROM_SENDER) != 0) { // a monitor wants the sender's creds on it too
+                    m.setFacts(senderFacts.stamp(wanted));
+                }
+                server.bus().admitToDriver(conn, m);
             } catch (ProtocolException e) {
                 LOG.debug("Not captured: {}", e.getMessage());
             }

@@ -66,6 +66,21 @@ class MainTest {
     }
 
     @Test
+    void kdbusMonitorMetadataTakesOneCheckedItemListInEitherForm() throws Exception {
+        assertEquals("seq,creds", Main.parse(new String[] {"--kdbus-monitor-metadata=seq,creds"}).monitorMetadata);
+        assertEquals("names", Main.parse(new String[] {"--kdbus-monitor-metadata", "names", "--session"}).monitorMetadata);
+        assertNull(Main.parse(new String[] {"--session"}).monitorMetadata);
+        for (String[] bad : new String[][] {{"--kdbus-monitor-metadata"}, {"--kdbus-monitor-metadata="},
+                {"--kdbus-monitor-metadata=seq,bogus"}, {"--kdbus-monitor-metadata=drops"},
+                {"--kdbus-monitor-metadata=pidfd"}, {"--kdbus-monitor-metadata=seq", "--kdbus-monitor-metadata=creds"}}) {
+            assertThrows(Main.UsageException.class, () -> Main.parse(bad), String.join(" ", bad));
+        }
+        Main.UsageException e = assertThrows(Main.UsageException.class,
+                () -> Main.parse(new String[] {"--kdbus-monitor-metadata=bogus"}));
+        assertTrue(e.getMessage().contains("'bogus'"), e.getMessage());
+    }
+
+    @Test
     void configFileAsSeparateArgument() throws Exception {
         Main.Options o = Main.parse(new String[] {"--config-file", "/etc/x.conf"});
         assertEquals("/etc/x.conf", o.configFile);

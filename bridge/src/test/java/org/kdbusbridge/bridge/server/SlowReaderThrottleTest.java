@@ -249,7 +249,7 @@ class SlowReaderThrottleTest {
 
     // --- a blocking client on a jnr socket, through SocketConnection (fds in and out) --------
 
-    private static final class FdClient implements AutoCloseable {
+    static final class FdClient implements AutoCloseable {
         final UnixSocketChannel ch;
         final SocketConnection c;
         final ByteArrayOutputStream pending = new ByteArrayOutputStream();
@@ -351,7 +351,7 @@ class SlowReaderThrottleTest {
     }
 
     /** A little-endian method call with an optional UNIX_FDS field (MessageBuilder has none). */
-    private static byte[] frame(long serial, int flags, String path, String iface, String member, String destination,
+    static byte[] frame(long serial, int flags, String path, String iface, String member, String destination,
                                 String signature, byte[] body, int unixFds) {
         if (body == null) {
             body = new byte[0];
