@@ -8,8 +8,8 @@ package org.kdbusbridge.bridge.server;
  * direct-buffer pool has grown more than {@code growthBytes} past what it was after the last
  * reclaim (or at start; for the pool, at its high since then, since a burst between two looks
  * leaves up to 8 MiB of spares (DirectBuffers.MAX_SPARE_BYTES) that the size at a look never
- * shows as growth, so it is enough that something is still held above the floor), or the bytes the bus accounts to clients (match rules, names, reply slots,
- * queued messages) fell more than {@code growthBytes} below their high since the last reclaim:
+ * shows as growth, so it is enough that something is still held above the floor), or the
+ * bytes the bus accounts to clients (match rules, names, reply slots, queued messages) fell more than {@code growthBytes} below their high since the last reclaim:
  * a departure frees the old generation without growing anything, and a reclaim made while the
  * attacker still held its memory would otherwise be the last. Then the caller trims the pool's spares and runs one full GC, which,
  * with the shipped GC flags (-XX:-ShrinkHeapInSteps), uncommits the heap down to what is live.
