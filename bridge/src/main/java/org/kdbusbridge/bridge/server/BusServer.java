@@ -295,6 +295,9 @@ public final class BusServer implements Driver.Host {
 
     DirectBuffers buffers() { return buffers; }
 
+    /** When memory goes back after a burst (tests; loop thread). */
+    MemoryWatch memoryWatch() { return memoryWatch; }
+
     /** Sum of {@link ClientSession#heldBufferBytes} over live sessions (tests; loop thread only). */
     long sessionBufferBytes() {
         long n = 0;

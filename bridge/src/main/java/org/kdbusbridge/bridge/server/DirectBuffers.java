@@ -47,6 +47,12 @@ final class DirectBuffers {
     /** Bytes allocated by this pool and not yet released: lent, spare, abandoned, scratches. */
     private long heldBytes;
     private long peakHeldBytes;
+    /**
+     * The most held at once since {@link #resetHigh}: the memory reclaimer looks only every
+     * 500 ms, and a burst that lends and gives back tens of MiB between two looks leaves up to
+     * {@link #MAX_SPARE_BYTES} of spares that its growth rule would never see otherwise.
+     */
+    private long highBytes;
     /** Bytes of large buffers lent by {@link #take} and not yet given back or abandoned. */
     private long lentBytes;
     /** Buffers left to the GC (a view may still read them): counted until collected. */
@@ -90,7 +96,7 @@ final class DirectBuffers {
         ByteBuffer b = ByteBuffer.allocateDirect(capacity);
         heldBytes += capacity;
         lentBytes += capacity;
-        peakHeldBytes = Math.max(peakHeldBytes, heldBytes);
+        grew();
         b.limit(size);
         return b;
     }
@@ -177,6 +183,12 @@ final class DirectBuffers {
         // so a late first use cannot take the pool past its budget.
         this.heldBytes = 2L * IO_BUFFER;
         this.peakHeldBytes = heldBytes;
+        this.highBytes = heldBytes;
+    }
+
+    private void grew() {
+        peakHeldBytes = Math.max(peakHeldBytes, heldBytes);
+        highBytes = Math.max(highBytes, heldBytes);
     }
 
     /**
@@ -241,7 +253,7 @@ final class DirectBuffers {
             }
             b = ByteBuffer.allocateDirect(IO_BUFFER);
             heldBytes += IO_BUFFER;
-            peakHeldBytes = Math.max(peakHeldBytes, heldBytes);
+            grew();
         }
         ioLent++;
         b.clear();
@@ -317,6 +329,16 @@ final class DirectBuffers {
     /** The most this pool has held at once (never past the budget, bar the two scratches). */
     long peakHeldBytes() {
         return peakHeldBytes;
+    }
+
+    /** The most this pool has held at once since the last {@link #resetHigh} (or since it was made). */
+    long highBytes() {
+        return highBytes;
+    }
+
+    /** Starts a new high-water mark from what is held now (the reclaimer, after a reclaim). */
+    void resetHigh() {
+        highBytes = heldBytes;
     }
 
     long lentBytes() {

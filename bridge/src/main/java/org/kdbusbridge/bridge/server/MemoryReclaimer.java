@@ -6,8 +6,10 @@ package org.kdbusbridge.bridge.server;
  * events in that time, so a trickle of traffic, a client pinging once a second, still counts as
  * quiet) and the committed heap or the
  * direct-buffer pool has grown more than {@code growthBytes} past what it was after the last
- * reclaim (or at start), or the bytes the bus accounts to clients (match rules, names, reply slots,
- * queued messages) fell more than {@code growthBytes} below their high since the last reclaim:
+ * reclaim (or at start; for the pool, at its high since then, since a burst between two looks
+ * leaves up to 8 MiB of spares (DirectBuffers.MAX_SPARE_BYTES) that the size at a look never
+ * shows as growth, so it is enough that something is still held above the floor), or the
+ * bytes the bus accounts to clients (match rules, names, reply slots, queued messages) fell more than {@code growthBytes} below their high since the last reclaim:
  * a departure frees the old generation without growing anything, and a reclaim made while the
  * attacker still held its memory would otherwise be the last. Then the caller trims the pool's spares and runs one full GC, which,
  * with the shipped GC flags (-XX:-ShrinkHeapInSteps), uncommits the heap down to what is live.
@@ -63,6 +65,16 @@ final class MemoryReclaimer {
 
     /** As above, with {@code accountedBytes}: what the bus's ledgers hold for clients now. */
     boolean shouldReclaim(long now, long activity, long heapCommitted, long poolBytes, long accountedBytes) {
+        return shouldReclaim(now, activity, heapCommitted, poolBytes, poolBytes, accountedBytes);
+    }
+
+    /**
+     * As above, with {@code poolHigh}: the most the pool held at once since the last reclaim
+     * (DirectBuffers.highBytes; the caller starts a new mark when it reclaims), at least
+     * {@code poolBytes}.
+     */
+    boolean shouldReclaim(long now, long activity, long heapCommitted, long poolBytes, long poolHigh,
+            long accountedBytes) {
         accountedHigh = Math.max(accountedHigh, accountedBytes);
         if (heapFloor < 0) {
             heapFloor = heapCommitted;
@@ -81,8 +93,10 @@ final class MemoryReclaimer {
         if (reclaimed || now - quietSince < quietNanos) {
             return false;
         }
-        return heapCommitted - heapFloor > growthBytes || poolBytes - poolFloor > growthBytes
-                || accountedHigh - accountedBytes > growthBytes;
+        // The pool: the spares a burst left (what is above the floor now) go, however little,
+        // once the burst itself (the high) was growth enough.
+        boolean poolGrew = Math.max(poolHigh, poolBytes) - poolFloor > growthBytes && poolBytes > poolFloor;
+        return heapCommitted - heapFloor > growthBytes || poolGrew || accountedHigh - accountedBytes > growthBytes;
     }
 
     /** The sizes right after a reclaim: the floors for the next growth. */

@@ -17,6 +17,9 @@ final class MemoryWatch {
             MemoryReclaimer.DEFAULT_QUIET_NANOS, MemoryReclaimer.DEFAULT_GROWTH_BYTES,
             MemoryReclaimer.DEFAULT_QUIET_EVENTS);
 
+    /** Looks taken so far (tests). */
+    private long looks;
+
     /** {@code flusher}: its socket-event count tells whether the loop is busy. */
     MemoryWatch(BusServer server, SessionFlusher flusher) {
         this.bus = server.bus();
@@ -38,12 +41,24 @@ final class MemoryWatch {
     /** Trim and collect once the loop is quiet after a burst. */
     private void checkMemory() {
         Runtime rt = Runtime.getRuntime();
+        looks++;
         if (reclaimer.shouldReclaim(System.nanoTime(), flusher.ioEvents(), rt.totalMemory(), buffers.heldBytes(),
-                accounted())) {
+                buffers.highBytes(), accounted())) {
             buffers.trimSpares();
             System.gc(); // uncommits the heap's free part (-XX:-ShrinkHeapInSteps); the loop is idle
+            buffers.resetHigh();
             reclaimer.reclaimed(rt.totalMemory(), buffers.heldBytes(), accounted());
         }
         loop.schedule(MemoryReclaimer.CHECK_INTERVAL_MILLIS, this::checkMemory);
+    }
+
+    /** How many times it has looked (tests; loop thread). */
+    long looks() {
+        return looks;
+    }
+
+    /** How many reclaims it has made (tests; loop thread). */
+    long reclaims() {
+        return reclaimer.reclaimCount();
     }
 }

@@ -36,4 +36,24 @@ class DirectBuffersTrimTest {
         pool.take(1 << 20);
         assertEquals(allocated + 1, pool.allocatedCount());
     }
+
+    @Test
+    void theHighSeesWhatWasLentAndGivenBackBetweenTwoLooks() {
+        DirectBuffers pool = new DirectBuffers(8, 64L * 1024 * 1024);
+        long scratches = pool.heldBytes();
+        assertEquals(scratches, pool.highBytes());
+        java.util.List<ByteBuffer> lent = new java.util.ArrayList<>();
+        for (int i = 0; i < 12; i++) {
+            lent.add(pool.take(1 << 20));
+        }
+        lent.add(pool.takeIo());
+        pool.giveIo(lent.remove(lent.size() - 1));
+        lent.forEach(pool::give);
+        assertEquals(scratches + 12L * (1 << 20) + DirectBuffers.IO_BUFFER, pool.highBytes());
+        assertEquals(scratches + DirectBuffers.MAX_SPARE_BYTES + DirectBuffers.IO_BUFFER, pool.heldBytes());
+        pool.trimSpares();
+        pool.resetHigh();
+        assertEquals(scratches, pool.highBytes());
+        assertEquals(scratches, pool.heldBytes());
+    }
 }

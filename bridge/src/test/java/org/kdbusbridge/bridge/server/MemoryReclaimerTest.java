@@ -109,4 +109,52 @@ class MemoryReclaimerTest {
         r.reclaimed(40 * MIB, 0, 1 * MIB);
         assertFalse(r.shouldReclaim(7 * S, 5000, 40 * MIB, 0, 1 * MIB), "once per release");
     }
+
+    /**
+     * A burst of large payloads between two looks (a sub-second flood, then everyone gone): no
+     * look sees the pool grow, and what it leaves, 8 MiB of spares, is not more than the growth
+     * threshold; the pool's high since the last reclaim is the growth.
+     */
+    @Test
+    void aPoolBurstBetweenTwoLooksIsSeenByItsHigh() {
+        long floor = 128 * 1024;
+        r.shouldReclaim(0, 0, 32 * MIB, floor, floor, 0);
+        // next look: the burst is over, 8 MiB of spares left, the high saw 70 MiB
+        assertFalse(r.shouldReclaim(S / 2, 5000, 32 * MIB, floor + 8 * MIB, 70 * MIB, 0), "busy");
+        assertFalse(r.shouldReclaim(S, 5000, 32 * MIB, floor + 8 * MIB, 70 * MIB, 0), "not yet quiet long enough");
+        assertTrue(r.shouldReclaim(2 * S, 5000, 32 * MIB, floor + 8 * MIB, 70 * MIB, 0));
+        r.reclaimed(32 * MIB, floor);
+        // the caller's new mark starts at the floor: nothing more, busy or not
+        assertFalse(r.shouldReclaim(3 * S, 5000, 32 * MIB, floor, floor, 0));
+        r.shouldReclaim(4 * S, 9000, 32 * MIB, floor, floor, 0);
+        assertFalse(r.shouldReclaim(6 * S, 9000, 32 * MIB, floor, floor, 0));
+        assertEquals(1, r.reclaimCount());
+    }
+
+    /** The same without the high: the spares alone are not growth enough (the rule's old gap, kept for callers that pass none). */
+    @Test
+    void sparesAtTheThresholdAloneAreNotGrowth() {
+        long floor = 128 * 1024;
+        r.shouldReclaim(0, 0, 32 * MIB, floor);
+        r.shouldReclaim(S / 2, 5000, 32 * MIB, floor + 8 * MIB);
+        assertFalse(r.shouldReclaim(3 * S, 5000, 32 * MIB, floor + 8 * MIB));
+    }
+
+    /** A high that was all given back already leaves nothing to trim: no GC for it. */
+    @Test
+    void aBurstGivenBackEntirelyIsLeftAlone() {
+        long floor = 128 * 1024;
+        r.shouldReclaim(0, 0, 32 * MIB, floor, floor, 0);
+        r.shouldReclaim(S / 2, 5000, 32 * MIB, floor, 70 * MIB, 0);
+        assertFalse(r.shouldReclaim(3 * S, 5000, 32 * MIB, floor, 70 * MIB, 0));
+    }
+
+    /** A high within the threshold is small growth, whatever is left of it. */
+    @Test
+    void aSmallBurstIsLeftAlone() {
+        long floor = 128 * 1024;
+        r.shouldReclaim(0, 0, 32 * MIB, floor, floor, 0);
+        r.shouldReclaim(S / 2, 5000, 32 * MIB, floor + 4 * MIB, floor + 8 * MIB, 0);
+        assertFalse(r.shouldReclaim(3 * S, 5000, 32 * MIB, floor + 4 * MIB, floor + 8 * MIB, 0));
+    }
 }

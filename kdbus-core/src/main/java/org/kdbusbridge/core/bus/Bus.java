@@ -315,7 +315,9 @@ public final class Bus {
      */
     public Disconnect disconnectKeepingQueue(Connection c) {
         attach.drop(c);
-        return table.disconnect(c, false);
+        Disconnect d = table.disconnect(c, false);
+        gate.forget(c); // last: nothing after a departure may keep it reachable
+        return d;
     }
 
     /**
@@ -451,7 +453,9 @@ public final class Bus {
      */
     public Disconnect disconnect(Connection c) {
         attach.drop(c);
-        return table.disconnect(c, true);
+        Disconnect d = table.disconnect(c, true);
+        gate.forget(c); // last: nothing after a departure may keep it reachable
+        return d;
     }
 
 }

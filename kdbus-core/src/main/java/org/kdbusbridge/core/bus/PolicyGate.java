@@ -59,6 +59,17 @@ final class PolicyGate {
         return d == ALLOWED ? null : render(d, from, null, q);
     }
 
+    /**
+     * {@code c} is leaving: the query keeps the peers of the last check until the next one, and
+     * on a bus that goes quiet after it that would keep a departed connection (and the session
+     * the transport attached to it) reachable for good.
+     */
+    void forget(Connection c) {
+        if (query.sender() == c || query.receiver() == c) {
+            query.clear();
+        }
+    }
+
     /** The one query, cleared: the next check refills it. */
     PolicyQuery query() {
         return query.clear();
