@@ -121,9 +121,7 @@ class DirectBudgetTest {
 
     /** Runs {@code q} on the loop thread (DirectBuffers is loop-only) and returns its answer. */
     private <T> T onLoop(Supplier<T> q) throws Exception {
-        CompletableFuture<T> f = new CompletableFuture<>();
-        server.loop().execute(() -> f.complete(q.get()));
-        return f.get(10, TimeUnit.SECONDS);
+        return OnLoop.get(server, q);
     }
 
     private static byte[] random(int n, long seed) {

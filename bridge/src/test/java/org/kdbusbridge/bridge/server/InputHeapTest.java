@@ -15,7 +15,6 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 
@@ -69,9 +68,7 @@ class InputHeapTest {
     }
 
     private <T> T onLoop(Supplier<T> q) throws Exception {
-        CompletableFuture<T> f = new CompletableFuture<>();
-        server.loop().execute(() -> f.complete(q.get()));
-        return f.get(10, TimeUnit.SECONDS);
+        return OnLoop.get(server, q);
     }
 
     @Test

@@ -16,7 +16,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 
@@ -52,9 +51,7 @@ class LargeFrameInputTest {
     }
 
     private <T> T onLoop(Supplier<T> s) throws Exception {
-        CompletableFuture<T> f = new CompletableFuture<>();
-        server.loop().execute(() -> f.complete(s.get()));
-        return f.get(10, TimeUnit.SECONDS);
+        return OnLoop.get(server, s);
     }
 
     private void await(String what, Supplier<Boolean> condition) throws Exception {

@@ -17,7 +17,6 @@ import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.BooleanSupplier;
@@ -64,19 +63,11 @@ class MemoryAfterBurstTest {
     }
 
     private <T> T onLoop(Supplier<T> s) throws Exception {
-        CompletableFuture<T> f = new CompletableFuture<>();
-        server.loop().execute(() -> f.complete(s.get()));
-        return f.get(10, TimeUnit.SECONDS);
+        return OnLoop.get(server, s);
     }
 
     private void awaitOnLoop(String what, BooleanSupplier condition) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (!onLoop(condition::getAsBoolean)) {
-            if (System.nanoTime() > deadline) {
-                fail("not within 10 s: " + what);
-            }
-            LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(20));
-        }
+        OnLoop.await(server, what, 10, condition);
     }
 
     @Test

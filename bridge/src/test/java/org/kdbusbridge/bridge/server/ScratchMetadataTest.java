@@ -14,7 +14,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -23,7 +22,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
@@ -39,7 +37,6 @@ import org.kdbusbridge.bridge.protocol.BodyWriter;
 import org.kdbusbridge.bridge.protocol.MessageHeader;
 import org.kdbusbridge.bridge.protocol.WireFormat;
 import org.kdbusbridge.bridge.server.RawClient.Msg;
-import org.kdbusbridge.bridge.server.SlowReaderThrottleTest.FdClient;
 import org.kdbusbridge.bridge.transport.LibC;
 import org.kdbusbridge.bridge.transport.TransportSettings;
 import org.kdbusbridge.core.connection.Connection;
@@ -78,19 +75,11 @@ class ScratchMetadataTest {
     }
 
     private <T> T onLoop(Supplier<T> s) throws Exception {
-        CompletableFuture<T> f = new CompletableFuture<>();
-        server.loop().execute(() -> f.complete(s.get()));
-        return f.get(10, TimeUnit.SECONDS);
+        return OnLoop.get(server, s);
     }
 
     private void awaitOnLoop(String what, BooleanSupplier condition) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-        while (!onLoop(condition::getAsBoolean)) {
-            if (System.nanoTime() > deadline) {
-                fail("not within 20 s: " + what);
-            }
-            Thread.onSpinWait();
-        }
+        OnLoop.await(server, what, 20, condition);
     }
 
     private static byte[] strings(String... items) {
@@ -135,7 +124,7 @@ class ScratchMetadataTest {
         FdClient reader = new FdClient(socket);
         open.add(reader);
         long s = ++reader.serial;
-        reader.writeAll(SlowReaderThrottleTest.frame(s, 0, RawClient.BUS_PATH, EXT, "AttachMetadata", RawClient.BUS,
+        reader.writeAll(FdClient.frame(s, 0, RawClient.BUS_PATH, EXT, "AttachMetadata", RawClient.BUS,
                 "as", strings("seq", "creds"), 0), null);
         MessageHeader ok = reader.next();
         assertEquals(WireFormat.METHOD_RETURN, ok.type());

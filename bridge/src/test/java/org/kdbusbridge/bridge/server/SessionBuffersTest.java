@@ -9,14 +9,12 @@ package org.kdbusbridge.bridge.server;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 import java.io.ByteArrayOutputStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
@@ -75,19 +73,11 @@ class SessionBuffersTest {
     }
 
     private <T> T onLoop(Supplier<T> s) throws Exception {
-        CompletableFuture<T> f = new CompletableFuture<>();
-        server.loop().execute(() -> f.complete(s.get()));
-        return f.get(10, TimeUnit.SECONDS);
+        return OnLoop.get(server, s);
     }
 
     private void awaitOnLoop(String what, BooleanSupplier condition) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (!onLoop(condition::getAsBoolean)) {
-            if (System.nanoTime() > deadline) {
-                fail("not within 10 s: " + what);
-            }
-            Thread.onSpinWait();
-        }
+        OnLoop.await(server, what, 10, condition);
     }
 
     private static void ping(RawClient c) throws Exception {

@@ -9,10 +9,8 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -26,17 +24,12 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import org.kdbusbridge.bridge.config.BusConfig;
 import org.kdbusbridge.bridge.protocol.BodyWriter;
-import org.kdbusbridge.bridge.protocol.MessageFraming;
 import org.kdbusbridge.bridge.protocol.MessageHeader;
 import org.kdbusbridge.bridge.protocol.WireFormat;
 import org.kdbusbridge.bridge.server.RawClient.Msg;
 import org.kdbusbridge.bridge.transport.LibC;
-import org.kdbusbridge.bridge.transport.PeerCredentials;
-import org.kdbusbridge.bridge.transport.SocketConnection;
 import org.kdbusbridge.bridge.transport.TransportSettings;
 
-import jnr.unixsocket.UnixSocketAddress;
-import jnr.unixsocket.UnixSocketChannel;
 
 class ZeroCopyDeliveryTest {
     /** The default zero-copy threshold, whatever -Dkdbus.zeroCopyThreshold says. */
@@ -128,99 +121,6 @@ class ZeroCopyDeliveryTest {
 
     // --- a client that passes and receives fds -------------------------------------------
 
-    /** A blocking client on a jnr socket whose I/O goes through SocketConnection (fds in and out). */
-    private static final class FdClient implements AutoCloseable {
-        final UnixSocketChannel ch;
-        final SocketConnection c;
-        final ByteArrayOutputStream pending = new ByteArrayOutputStream();
-        final List<Integer> fds = new ArrayList<>();
-        final ByteBuffer in = ByteBuffer.allocateDirect(256 * 1024);
-        boolean saslDone;
-        String uniqueName;
-
-        FdClient(Path socket) throws Exception {
-            ch = UnixSocketChannel.open(new UnixSocketAddress(socket.toFile()));
-            c = new SocketConnection(ch.getFD(), new PeerCredentials(0, 0, 0));
-            writeAll(("\0AUTH EXTERNAL " + RawClient.hexUid(RawClient.myUid()) + "\r\nNEGOTIATE_UNIX_FD\r\nBEGIN\r\n")
-                    .getBytes(StandardCharsets.US_ASCII), null);
-            writeAll(frame(WireFormat.METHOD_CALL, 0, 1, "/org/freedesktop/DBus", "org.freedesktop.DBus", "Hello",
-                    "org.freedesktop.DBus", null, null, 0), null);
-            MessageHeader reply = next();
-            assertEquals(WireFormat.METHOD_RETURN, reply.type());
-            uniqueName = RawClient.BUS.equals(reply.sender()) ? bodyString(reply) : null;
-            assertTrue(uniqueName != null && uniqueName.startsWith(":"), String.valueOf(uniqueName));
-            MessageHeader acquired = next();
-            assertEquals("NameAcquired", acquired.member());
-        }
-
-        private static String bodyString(MessageHeader h) {
-            ByteBuffer b = h.buffer();
-            int len = b.order(ByteOrder.LITTLE_ENDIAN).getInt(h.bodyOffset());
-            byte[] s = new byte[len];
-            b.get(h.bodyOffset() + 4, s);
-            return new String(s, StandardCharsets.UTF_8);
-        }
-
-        /** Writes everything; the fds (if any) ride on the first byte. */
-        void writeAll(byte[] bytes, int[] passFds) throws Exception {
-            ByteBuffer d = ByteBuffer.allocateDirect(bytes.length);
-            d.put(bytes).flip();
-            if (passFds != null) {
-                assertTrue(c.writeWithFds(d, passFds, passFds.length) > 0);
-            }
-            while (d.hasRemaining()) {
-                c.write(d);
-            }
-        }
-
-        /** The next complete message (blocking), its frame in a heap buffer of its own. */
-        MessageHeader next() throws Exception {
-            while (true) {
-                byte[] have = pending.toByteArray();
-                int start = 0;
-                if (!saslDone) {
-                    String s = new String(have, StandardCharsets.ISO_8859_1);
-                    int agree = s.indexOf("AGREE_UNIX_FD\r\n");
-                    if (agree >= 0) {
-                        saslDone = true;
-                        start = agree + "AGREE_UNIX_FD\r\n".length();
-                    }
-                }
-                if (saslDone) {
-                    ByteBuffer b = ByteBuffer.wrap(have, start, have.length - start).slice();
-                    long len = MessageFraming.frameLength(b, 0, b.remaining());
-                    if (len >= 0 && b.remaining() >= len) {
-                        byte[] frame = Arrays.copyOfRange(have, start, start + (int) len);
-                        pending.reset();
-                        pending.write(have, start + (int) len, have.length - start - (int) len);
-                        MessageHeader h = new MessageHeader();
-                        h.wrap(ByteBuffer.wrap(frame), 0, frame.length);
-                        h.validateBody();
-                        return h;
-                    }
-                    if (start > 0) {
-                        pending.reset();
-                        pending.write(have, start, have.length - start);
-                    }
-                }
-                in.clear();
-                int n = c.readWithFds(in, fds::add);
-                assertTrue(n > 0, "EOF from the bus");
-                in.flip();
-                byte[] got = new byte[n];
-                in.get(got);
-                pending.write(got);
-            }
-        }
-
-        @Override
-        public void close() throws Exception {
-            for (int fd : fds) {
-                LIBC.close(fd);
-            }
-            ch.close(); // closes the fd SocketConnection wraps
-        }
-    }
 
     /** A little-endian message with an optional UNIX_FDS field (MessageBuilder has none). */
     private static byte[] frame(int type, int flags, long serial, String path, String iface, String member,
