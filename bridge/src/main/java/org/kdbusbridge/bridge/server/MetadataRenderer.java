@@ -57,6 +57,9 @@ final class MetadataRenderer {
         }
         if (has(items, MessageFacts.NAMES) && f != null && f.names() != null) {
             field.putStrings("names", f.names());
+            if (f.namesTruncated()) {
+                field.putBoolean("names-truncated", true); // it owns more than the bus's cap lists
+            }
         }
         if (has(items, MessageFacts.SEQ)) {
             field.putUint64("seq", m.seq());
