@@ -83,7 +83,7 @@ class MetadataFieldTest {
         assertTrue(out.length > msg.length);
     }
 
-    @Test
+    @org.junit.jupiter.api.Test
     void aSpliceThatWouldPassTheArrayCapOrTheMessageMaximumIsRefused() {
         org.junit.jupiter.api.Assertions.assertTrue(MetadataField.fits(1L << 26, 1L << 27));
         org.junit.jupiter.api.Assertions.assertFalse(MetadataField.fits((1L << 26) + 8, (1L << 26) + 100),
