@@ -40,7 +40,7 @@ final class MetadataMethods {
             }
             int i = ITEMS.indexOf(name);
             if (i < 0) {
-                out.error(call, DBusErrors.INVALID_ARGS, "Unknown metadata item '" + name + "' (known: "
+                out.error(call, DBusErrors.INVALID_ARGS, "Unknown metadata item '" + shown(name) + "' (known: "
                         + String.join(", ", ITEMS) + ", " + DROPS + ")");
                 return;
             }
@@ -77,6 +77,14 @@ final class MetadataMethods {
             items |= 1 << i;
         }
         return items;
+    }
+
+    /** The longest prefix of a client's item name an error text repeats. */
+    static final int SHOWN_NAME_MAX = 64;
+
+    /** {@code name} as an error text repeats it: at most SHOWN_NAME_MAX chars, so a huge name is not echoed back whole. */
+    static String shown(String name) {
+        return name.length() <= SHOWN_NAME_MAX ? name : name.substring(0, SHOWN_NAME_MAX) + "...";
     }
 
     /** GetAttachedMetadata() -> as: the caller's set, in the documented order. */

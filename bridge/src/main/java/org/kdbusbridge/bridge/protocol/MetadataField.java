@@ -41,7 +41,7 @@ public final class MetadataField {
         int newFieldsEnd = fieldStart + field.size();
         int newBody = WireFormat.align(newFieldsEnd, 8);
         long total = newBody + bodyLen;
-        if (total > MAX_MESSAGE || field.order != order) {
+        if (!fits(newFieldsEnd - WireFormat.FIXED_HEADER_SIZE, total) || field.order != order) {
             return null;
         }
         byte[] out = new byte[(int) total]; // zeroed: every padding byte is already 0
@@ -50,6 +50,18 @@ public final class MetadataField {
         msg.get(oldBody, out, newBody, (int) bodyLen);
         Bytes.putInt(out, 12, newFieldsEnd - WireFormat.FIXED_HEADER_SIZE, order);
         return out;
+    }
+
+    /** The header-field array's maximum length: the specification's 64 MiB array cap. */
+    private static final long MAX_ARRAY = 1L << 26;
+
+    /**
+     * Whether a message whose header-field array becomes {@code fieldsLen} bytes and whose whole
+     * length becomes {@code total} is still valid: the array under the 64 MiB array cap, the
+     * message within the 128 MiB maximum (else it is sent without the field).
+     */
+    static boolean fits(long fieldsLen, long total) {
+        return fieldsLen <= MAX_ARRAY && total <= MAX_MESSAGE;
     }
 
     /** The byte order of the message in {@code msg}. */

@@ -157,7 +157,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
         Message m = frame.toCore(pos, dest, fds, true);
         int wanted = server.bus().metadataWanted();
         if ((wanted & MessageFacts.FROM_SENDER) != 0) { // AttachMetadata: facts of the sender, now
-            m.setFacts(metadataStamp().stamp(wanted));
+            m.setFacts(metadataStamp().stamp(wanted, input.frameCredsMixed()));
         }
         Delivery d = server.bus().send(conn, m);
         if (d == Delivery.UNADDRESSED_CALL) {

@@ -105,6 +105,18 @@ final class InputAssembler implements SocketConnection.FdSink {
     /** The carry array, a heap frame's full length and, during SASL, the line buffer (InputHeap). */
     private final HeapHold inputHeld;
     private boolean fdOverflow;
+    /**
+     * The credentials of the read that brought the first byte of the unfinished frame buffered
+     * now (valid while SO_PASSCRED is on; -2: unknown, matches no read), whether a later read of
+     * it had others, whether the current read continues it, and, for the frame being handled,
+     * whether its reads differed. See {@link #noteReadCreds}.
+     */
+    private long firstPid = -2;
+    private long firstUid = -2;
+    private long firstGid = -2;
+    private boolean partialMixed;
+    private boolean frameContinues;
+    private boolean frameCredsMixed;
 
     InputAssembler(ClientSession session, BusServer server, SocketConnection socket, SaslPhase sasl, PendingFds pending,
             InboundFrame frame) {
@@ -151,8 +163,14 @@ final class InputAssembler implements SocketConnection.FdSink {
             boolean passCred = (server.bus().metadataWanted() & MessageFacts.FROM_SENDER) != 0;
             if (passCred != socket.passesCredentials()) {
                 socket.passCredentials(passCred);
+                firstPid = -2; // bytes buffered before came under the other setting: no match
             }
+            // Bytes of an unfinished frame are buffered: this read continues that frame.
+            boolean continues = passCred && (largeIn != null || heapFrame != null || target.position() > 0);
             int n = socket.readWithFds(target, this);
+            if (passCred && n > 0) {
+                noteReadCreds(continues);
+            }
             if (fdOverflow) {
                 LOG.warn("Disconnecting {}: more than max_incoming_unix_fds={} fds pending", session,
                         server.limits().maxIncomingUnixFds);
@@ -185,12 +203,46 @@ final class InputAssembler implements SocketConnection.FdSink {
             } else {
                 process();
             }
+            if (passCred && !frameContinues) {
+                // A partial frame left now began in this read (the earlier one, if any, completed).
+                firstPid = socket.readPid();
+                firstUid = socket.readUid();
+                firstGid = socket.readGid();
+                partialMixed = false;
+            }
             if (n < room && !hangup) {
                 // A short read drained the socket: the (level-triggered) loop reports it again
                 // when more arrives, so a read that would only say EAGAIN is saved.
                 return;
             }
         }
+    }
+
+    /**
+     * Frame credentials across reads (SO_PASSCRED on): a frame is stamped with the credentials
+     * of the read that completed it, which speak for the whole frame only if every read of it
+     * had the same ones; a writer could send most of a frame and let another process sharing
+     * the socket send the last byte. So the first read of a frame records its credentials, each
+     * later read of the same frame compares (one compare per read), and a frame whose reads
+     * differed is {@link #frameCredsMixed}: it gets the connect-time ones, marked not-at-send.
+     */
+    private void noteReadCreds(boolean continues) {
+        frameContinues = continues;
+        if (continues && (socket.readPid() != firstPid || socket.readUid() != firstUid
+                || socket.readGid() != firstGid)) {
+            partialMixed = true;
+        }
+    }
+
+    /** Called right before a frame is handled: whether its reads had different credentials. */
+    private void beginFrameCreds() {
+        frameCredsMixed = frameContinues && partialMixed;
+        frameContinues = false; // the next frame of this read began in it
+    }
+
+    /** Whether the frame being handled now was read with different credentials (see {@link #noteReadCreds}). */
+    boolean frameCredsMixed() {
+        return frameCredsMixed;
     }
 
     /** Consumes whatever complete units (SASL lines, messages) the input holds. */
@@ -241,6 +293,7 @@ final class InputAssembler implements SocketConnection.FdSink {
                     break;
                 }
                 frame.set(in, false);
+                beginFrameCreds();
                 session.handleFrame(pos, (int) len);
                 in.position(pos + (int) len);
             }
@@ -400,6 +453,7 @@ final class InputAssembler implements SocketConnection.FdSink {
 
     /** A frame assembled outside the input buffer: an error ends this connection only. */
     private void handleWholeFrame(int pos, int len) {
+        beginFrameCreds();
         try {
             session.handleFrame(pos, len);
         } catch (ProtocolException e) {

@@ -19,8 +19,25 @@ import org.kdbusbridge.core.message.MessageFacts;
 final class MetadataRenderer {
     private final MetadataField.Encoder field = new MetadataField.Encoder();
 
-    /** {@code m} with the field for {@code items}; null if it would be too large (then sent as is). */
+    /** A receiver uid that means "not known here": the /proc visibility rule is not applied. */
+    static final long ANY_RECEIVER = -2;
+
+    /**
+     * {@code m} with the field for {@code items}; null if it would be too large (then sent as is).
+     * Without the receiver: see {@link #render(Message, int, long)} with {@link #ANY_RECEIVER}.
+     */
     byte[] render(Message m, int items) {
+        return render(m, items, ANY_RECEIVER);
+    }
+
+    /**
+     * {@code m} with the field for {@code items} as receiver uid {@code receiverUid} may see it;
+     * null if it would be too large (then sent as is). Visibility: the /proc items (groups, comm,
+     * exe, cmdline, cgroup) only go to a receiver that could read them itself, uid 0 or the
+     * sender's own (send-time) uid, as kdbus masked its proc items; creds, seclabel, names, seq
+     * and timestamp go to every receiver that asked.
+     */
+    byte[] render(Message m, int items, long receiverUid) {
         ByteBuffer whole = m.payload().view();
         field.begin(MetadataField.orderOf(whole));
         MessageFacts f = m.facts();
@@ -34,6 +51,9 @@ final class MetadataRenderer {
                 field.putUint32("gid", f.gid());
             }
             field.putBoolean("creds-at-send", f.credsAtSendTime());
+        }
+        if (p != null && !mayReadProc(receiverUid, p.uid())) {
+            items &= ~SenderProcess.PROC_ITEMS; // what /proc would not tell this receiver
         }
         if (p != null) {
             if (has(items, MessageFacts.GROUPS) && p.groups() != null) {
@@ -57,6 +77,9 @@ final class MetadataRenderer {
         }
         if (has(items, MessageFacts.NAMES) && f != null && f.names() != null) {
             field.putStrings("names", f.names());
+            if (f.namesTruncated()) {
+                field.putBoolean("names-truncated", true); // it owns more than the bus's cap lists
+            }
         }
         if (has(items, MessageFacts.SEQ)) {
             field.putUint64("seq", m.seq());
@@ -66,6 +89,11 @@ final class MetadataRenderer {
         }
         field.end();
         return MetadataField.splice(whole, field);
+    }
+
+    /** Whether a receiver of uid {@code receiver} may see the /proc facts of a process of uid {@code sender}. */
+    static boolean mayReadProc(long receiver, long sender) {
+        return receiver == ANY_RECEIVER || receiver == 0 || (receiver >= 0 && receiver == sender);
     }
 
     private static boolean has(int items, int item) {

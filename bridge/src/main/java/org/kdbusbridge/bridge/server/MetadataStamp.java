@@ -1,5 +1,7 @@
 package org.kdbusbridge.bridge.server;
 
+import java.nio.file.Path;
+
 import org.kdbusbridge.bridge.transport.SocketConnection;
 import org.kdbusbridge.core.connection.Connection;
 import org.kdbusbridge.core.connection.Credentials;
@@ -7,48 +9,114 @@ import org.kdbusbridge.core.message.MessageFacts;
 
 /**
  * The sender's side of AttachMetadata for one session: the credentials the kernel stamped on
- * the bytes of the read that completed the frame (SCM_CREDENTIALS), else the connect-time ones
- * (SO_PEERCRED, marked so), and the sender's /proc facts, cached.
+ * the bytes of the frame (SCM_CREDENTIALS; every read of the frame had the same ones), else the
+ * connect-time ones (SO_PEERCRED, marked so), and the sender's /proc facts, cached.
  *
- * Staleness rule: the /proc facts are read the first time a message needs them and kept while
- * the send-time pid stays the same (and no further item is wanted); a process that execs or
- * changes its comm or cgroup under the same pid keeps its old facts until its pid changes.
- * Invariants: loop thread only; made only once somebody wants a sender item.
+ * Which /proc facts: only those of a send-time pid (a connect-time pid may be long gone, or
+ * reused by another process), and only if that process's real uid is the send-time uid
+ * ({@link SenderProcess#read}); otherwise the /proc items are left out, the label stays.
+ *
+ * Staleness rule: the /proc facts are read the first time a message of a (pid, uid) needs them
+ * and kept in a tiny LRU of {@link #CACHED} entries per connection while that pid and uid keep
+ * writing (and no further item is wanted), so a parent and its forked child writing in turn on
+ * one socket do not read /proc per message; a process that execs or changes its comm or cgroup
+ * under the same pid keeps its old facts until its entry is pushed out.
+ * Invariants: loop thread only (the reads are bounded reads of small procfs files); made only
+ * once somebody wants a sender item; {@code lru[0..size)} most recent first, distinct (pid, uid).
  */
 final class MetadataStamp {
+    /** How many (pid, uid) entries a connection keeps. */
+    static final int CACHED = 4;
+    private static final Path PROC = Path.of("/proc");
+
     private final SocketConnection socket;
     private final Connection conn;
-    private SenderProcess cached;
+    private final Path procRoot;
+    private final SenderProcess[] lru = new SenderProcess[CACHED];
+    private int size;
+    /** The label-only facts of the connection (for connect-time creds), made once when first wanted. */
+    private SenderProcess labelOnly;
+    /** /proc reads done (tests). */
+    private int reads;
 
     MetadataStamp(SocketConnection socket, Connection conn) {
-        this.socket = socket;
-        this.conn = conn;
+        this(socket, conn, PROC);
     }
 
-    /** The facts of the message being routed now, for the items in {@code wanted}. */
+    /** As above, with /proc at {@code procRoot} (tests). */
+    MetadataStamp(SocketConnection socket, Connection conn, Path procRoot) {
+        this.socket = socket;
+        this.conn = conn;
+        this.procRoot = procRoot;
+    }
+
+    /** The facts of the message being routed now, for the items in {@code wanted}, its frame read with one set of creds. */
     MessageFacts stamp(int wanted) {
+        return stamp(wanted, false);
+    }
+
+    /**
+     * The facts of the message being routed now, for the items in {@code wanted};
+     * {@code mixedCreds}: the reads of its frame came with different credentials (another process
+     * wrote part of it), so the read that completed it does not speak for the frame.
+     */
+    MessageFacts stamp(int wanted, boolean mixedCreds) {
         MessageFacts f = new MessageFacts();
-        long pid = socket.readPid();
+        long pid = mixedCreds ? -1 : socket.readPid();
+        int proc = wanted & SenderProcess.ITEMS;
         // pid 0: the bytes were queued before SO_PASSCRED was on (the kernel then reports pid 0
         // and the overflow uid/gid), so the connect-time facts stand in, marked as such.
         if (pid > 0) {
-            f.setCreds(pid, socket.readUid(), socket.readGid(), true);
-        } else {
-            // SO_PASSCRED was not on for this read: the connect-time facts, marked as such.
-            Credentials c = conn.credentials();
-            pid = c == null ? -1 : c.pid();
-            f.setCreds(pid, c == null ? -1 : c.uid(), c == null ? -1 : c.gid(), false);
-        }
-        int proc = wanted & SenderProcess.ITEMS;
-        if (proc != 0 && pid > 0) {
-            SenderProcess p = cached;
-            if (p == null || p.pid() != pid || (p.items() & proc) != proc) {
-                int items = p != null && p.pid() == pid ? proc | p.items() : proc;
-                p = SenderProcess.read(pid, items, conn.peerDetails().securityLabel());
-                cached = p;
+            long uid = socket.readUid();
+            f.setCreds(pid, uid, socket.readGid(), true);
+            if (proc != 0) {
+                f.setProcess(process(pid, uid, proc));
             }
-            f.setProcess(p);
+        } else {
+            // No send-time creds for this frame: the connect-time facts, marked as such, and no
+            // /proc facts (the connect-time pid need not be the writer, nor alive).
+            Credentials c = conn.credentials();
+            f.setCreds(c == null ? -1 : c.pid(), c == null ? -1 : c.uid(), c == null ? -1 : c.gid(), false);
+            if ((proc & MessageFacts.SECLABEL) != 0) {
+                if (labelOnly == null) {
+                    labelOnly = SenderProcess.read(procRoot, -1, -1, MessageFacts.SECLABEL,
+                            conn.peerDetails().securityLabel());
+                }
+                f.setProcess(labelOnly);
+            }
         }
         return f;
+    }
+
+    /** The cached facts of (pid, uid) covering {@code items}, read and cached when missing. */
+    SenderProcess process(long pid, long uid, int items) {
+        int at = -1;
+        for (int i = 0; i < size; i++) {
+            SenderProcess p = lru[i];
+            if (p.pid() == pid && p.uid() == uid) {
+                at = i;
+                break;
+            }
+        }
+        SenderProcess p;
+        if (at >= 0 && (lru[at].items() & items) == items) {
+            p = lru[at];
+        } else {
+            int all = at >= 0 ? items | lru[at].items() : items;
+            p = SenderProcess.read(procRoot, pid, uid, all, conn.peerDetails().securityLabel());
+            reads++;
+            if (at < 0) {
+                at = size < CACHED ? size++ : CACHED - 1; // a new entry: the least recent one goes
+            }
+        }
+        // Move to the front: entries before it shift back one.
+        System.arraycopy(lru, 0, lru, 1, at);
+        lru[0] = p;
+        return p;
+    }
+
+    /** How many times /proc was read (tests). */
+    int procReads() {
+        return reads;
     }
 }

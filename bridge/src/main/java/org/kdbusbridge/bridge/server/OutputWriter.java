@@ -312,7 +312,7 @@ final class OutputWriter {
                     dropRendered(); // the set changed and the head went out raw meanwhile (not ours)
                 }
                 if (render && rendered == null && offset == 0 && rawHead != m) { // a head begun raw ends raw
-                    byte[] copy = renderer().render(m, conn.attachedMetadata()); // null: too large, sent as is
+                    byte[] copy = renderer().render(m, conn.attachedMetadata(), receiverUid()); // null: too large, sent as is
                     // A large copy may wait for a slow reader: charged as its other output heap is.
                     // Past the budget the message goes without the field: never a close for it.
                     if (copy != null && (copy.length < largeRendered || renderedHeld.trySet(copy.length))) {
@@ -392,6 +392,11 @@ final class OutputWriter {
         if (m == rawHead) {
             rawHead = null;
         }
+    }
+
+    /** The receiver's uid, for who may see a sender's /proc facts (-1: unknown, sees none). */
+    private long receiverUid() {
+        return conn.credentials() == null ? -1 : conn.credentials().uid();
     }
 
     private MetadataRenderer renderer() {

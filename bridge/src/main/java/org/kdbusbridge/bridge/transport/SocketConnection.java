@@ -47,6 +47,8 @@ public final class SocketConnection {
     private static final int CONTROL_SIZE = CMSG_HDR + ((LibC.SCM_MAX_FD * 4 + 7) & ~7) + CMSG_HDR + 16;
     /** Whether SO_PASSCRED is on (set through {@link #passCredentials}). */
     private boolean passCred;
+    /** setsockopt(SO_PASSCRED) failed once on this socket: not tried again. */
+    private boolean passCredFailed;
     /** SCM_CREDENTIALS of the last readWithFds, or -1 when it brought none. */
     private long credPid = -1;
     private long credUid = -1;
@@ -281,20 +283,28 @@ public final class SocketConnection {
     /**
      * Turns SO_PASSCRED on or off: while on, every read records the credentials the kernel
      * stamped on the bytes when they were written ({@link #readPid}). Only what the next
-     * recvmsg returns is affected. False if setsockopt failed (the state is unchanged).
+     * recvmsg returns is affected. False if setsockopt failed (the state is unchanged); a
+     * failure is remembered and the call is not tried again on this socket (the caller asks
+     * before every read while the wish and the state differ), so its reads carry no creds.
      */
     public boolean passCredentials(boolean on) {
         int f = fd;
-        if (f < 0) {
+        if (f < 0 || passCredFailed) {
             return false;
         }
         Scratch sc = SCRATCH.get();
         sc.gather.putInt(0, on ? 1 : 0); // the gather scratch is free between calls
         if (LIBC.setsockopt(f, LibC.SOL_SOCKET, LibC.SO_PASSCRED, sc.gatherAddr, 4) != 0) {
+            passCredFailed = true;
             return false;
         }
         passCred = on;
         return true;
+    }
+
+    /** Whether setsockopt(SO_PASSCRED) failed on this socket, so it is not tried again (tests). */
+    boolean passCredentialsFailed() {
+        return passCredFailed;
     }
 
     /** Whether SO_PASSCRED is on. */

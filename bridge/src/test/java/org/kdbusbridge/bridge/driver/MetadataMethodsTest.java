@@ -117,6 +117,17 @@ class MetadataMethodsTest {
     }
 
     @Test
+    void aHugeUnknownItemNameIsEchoedOnlyInPart() throws ProtocolException {
+        Connection a = client();
+        String huge = "x".repeat(100_000);
+        MessageHeader bad = ext(a, "AttachMetadata", huge);
+        assertEquals("org.freedesktop.DBus.Error.InvalidArgs", bad.errorName());
+        String text = BodyReader.of(bad).readString();
+        assertTrue(text.contains("'" + "x".repeat(MetadataMethods.SHOWN_NAME_MAX) + "...'"), text);
+        assertTrue(text.length() < 400, "the text stays short: " + text.length() + " chars");
+    }
+
+    @Test
     void theDropsItemWatchesDropsAndIsListedBack() throws ProtocolException {
         Connection a = client();
         assertNull(ext(a, "AttachMetadata", "seq", "drops").errorName());

@@ -82,4 +82,12 @@ class MetadataFieldTest {
         assertEquals(out.length, h.bodyOffset());
         assertTrue(out.length > msg.length);
     }
+
+    @org.junit.jupiter.api.Test
+    void aSpliceThatWouldPassTheArrayCapOrTheMessageMaximumIsRefused() {
+        org.junit.jupiter.api.Assertions.assertTrue(MetadataField.fits(1L << 26, 1L << 27));
+        org.junit.jupiter.api.Assertions.assertFalse(MetadataField.fits((1L << 26) + 8, (1L << 26) + 100),
+                "header fields past the 64 MiB array cap, however small the body");
+        org.junit.jupiter.api.Assertions.assertFalse(MetadataField.fits(1000, (1L << 27) + 1), "past 128 MiB");
+    }
 }

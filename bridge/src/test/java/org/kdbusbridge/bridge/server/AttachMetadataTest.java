@@ -279,7 +279,9 @@ class AttachMetadataTest {
         Path proc = Path.of("/proc", Long.toString(pid));
         assertEquals(Files.readString(proc.resolve("comm")).trim(), f.get("comm"));
         assertEquals(Files.readSymbolicLink(proc.resolve("exe")).toString(), f.get("exe"));
-        assertArrayEquals(Files.readAllBytes(proc.resolve("cmdline")), (byte[]) f.get("cmdline"));
+        byte[] cmdline = Files.readAllBytes(proc.resolve("cmdline"));
+        assertArrayEquals(Arrays.copyOf(cmdline, Math.min(cmdline.length, SenderProcess.CMDLINE_MAX)),
+                (byte[]) f.get("cmdline"), "cmdline, its first 4 KiB");
         assertTrue(f.get("groups") instanceof List, f.toString());
         assertNotNull(f.get("cgroup"), f.toString());
         assertNull(f.get("seq"), "only what was asked: " + f);
@@ -294,5 +296,58 @@ class AttachMetadataTest {
         assertEquals(expected, f.get("groups"));
         String cg = Files.readString(proc.resolve("cgroup"));
         assertTrue(cg.contains(String.valueOf(f.get("cgroup"))), cg + " vs " + f.get("cgroup"));
+    }
+
+    private static String hex(byte[] b) {
+        StringBuilder sb = new StringBuilder();
+        for (byte x : b) {
+            sb.append(String.format("%02x", x & 0xff));
+        }
+        return sb.toString();
+    }
+
+    /**
+     * One frame, two writers: a process writes the first half of a signal, forks, and its child
+     * (sharing the socket) writes the rest. The read that completed the frame carries the
+     * child's creds, which do not speak for the frame: the connect-time ones stand in, marked,
+     * and no /proc facts. A frame the parent writes in two halves keeps its send-time creds.
+     */
+    @Test
+    void aFrameFinishedByAnotherProcessGetsTheMarkedConnectTimeCreds() throws Exception {
+        Path socket = start();
+        RawClient meta = client(socket);
+        attach(meta, "creds", "comm");
+        meta.addMatch("type='signal',interface='" + IFACE + "'");
+        byte[] hello = org.kdbusbridge.bridge.protocol.MessageBuilder.methodCall(1, 0, RawClient.BUS, RawClient.BUS_PATH,
+                RawClient.BUS, "Hello", null, null, null);
+        byte[] body = new BodyWriter().writeString("x".repeat(200)).toByteArray();
+        byte[] split = org.kdbusbridge.bridge.protocol.MessageBuilder.signal(2, "/m", IFACE, "Split", null, null, "s", body);
+        byte[] whole = org.kdbusbridge.bridge.protocol.MessageBuilder.signal(3, "/m", IFACE, "Whole", null, null, "s", body);
+        Path script = Path.of(AttachMetadataTest.class.getResource("split_frame_writer.py").toURI());
+        Process py = new ProcessBuilder("/usr/bin/python3", script.toString(), socket.toString(), hex(hello), hex(split),
+                hex(whole)).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        try {
+            String line = new java.io.BufferedReader(new java.io.InputStreamReader(py.getInputStream())).readLine();
+            assertNotNull(line, "the writer printed its pids");
+            String[] pids = line.trim().split("\\s+");
+            assertEquals(2, pids.length, Arrays.toString(pids));
+            long parent = Long.parseLong(pids[0]);
+            long child = Long.parseLong(pids[1]);
+            Msg first = meta.read();
+            assertEquals("Split", first.member(), first.toString());
+            Map<String, Object> f = MetadataFields.find(first.frame());
+            assertEquals(Boolean.FALSE, f.get("creds-at-send"), "two writers' reads: not the send-time creds: " + f);
+            assertEquals(parent, f.get("pid"), "the connect-time pid (the parent), not the child's " + child + ": " + f);
+            assertNull(f.get("comm"), "no /proc facts without send-time creds: " + f);
+            Msg second = meta.read();
+            assertEquals("Whole", second.member(), second.toString());
+            Map<String, Object> g = MetadataFields.find(second.frame());
+            assertEquals(Boolean.TRUE, g.get("creds-at-send"), "one writer, however many reads: " + g);
+            assertEquals(parent, g.get("pid"), g.toString());
+            assertEquals("python3", g.get("comm"), g.toString());
+        } finally {
+            py.getOutputStream().close();
+            assertTrue(py.waitFor(20, TimeUnit.SECONDS));
+        }
     }
 }

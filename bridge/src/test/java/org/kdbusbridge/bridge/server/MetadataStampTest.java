@@ -87,27 +87,129 @@ class MetadataStampTest {
     }
 
     @Test
-    void procFactsAreCachedPerPidAndRefreshedWhenItChanges() throws Exception {
+    void procFactsOnlyForSendTimeCredsAndCachedPerPid() throws Exception {
         pair();
         Connection conn = new Connection(1, new Credentials(0, 0, 1), x -> { }, null); // connect-time: pid 1
         MetadataStamp stamp = new MetadataStamp(reader, conn);
         int items = MessageFacts.COMM | MessageFacts.CMDLINE;
         roundTrip(); // no SO_PASSCRED: the connect-time pid 1
-        SenderProcess init = (SenderProcess) stamp.stamp(items).process();
-        assertEquals(1, init.pid());
-        assertSame(init, stamp.stamp(items).process(), "same pid: the cached facts");
+        MessageFacts connectTime = stamp.stamp(items);
+        assertFalse(connectTime.credsAtSendTime());
+        assertNull(connectTime.process(), "connect-time creds: no /proc facts of pid 1 (it need not be the writer)");
+        assertEquals(0, stamp.procReads());
         assertTrue(reader.passCredentials(true));
         roundTrip(); // now the send-time pid: this JVM
         SenderProcess me = (SenderProcess) stamp.stamp(items).process();
-        assertNotSame(init, me, "the pid changed: read again");
         assertEquals(ME, me.pid());
-        assertArrayEquals(Files.readAllBytes(Path.of("/proc/self/cmdline")), me.cmdline());
+        byte[] cmdline = Files.readAllBytes(Path.of("/proc/self/cmdline"));
+        assertArrayEquals(java.util.Arrays.copyOf(cmdline, Math.min(cmdline.length, SenderProcess.CMDLINE_MAX)),
+                me.cmdline());
         assertEquals(Files.readString(Path.of("/proc/self/comm")).trim(), new String(me.comm()));
         assertNull(me.exe(), "not asked for");
+        assertSame(me, stamp.stamp(items).process(), "same pid: the cached facts");
         SenderProcess more = (SenderProcess) stamp.stamp(items | MessageFacts.EXE).process();
         assertNotSame(me, more, "a further item: read again");
         assertNotNull(more.exe());
         assertEquals(items | MessageFacts.EXE, more.items());
+        assertEquals(2, stamp.procReads());
+    }
+
+    @Test
+    void aFrameWrittenByTwoProcessesGetsTheMarkedConnectTimeCredsAndNoProcFacts() throws Exception {
+        pair();
+        Connection conn = new Connection(1, new Credentials(4321, 4322, 7), x -> { }, null);
+        MetadataStamp stamp = new MetadataStamp(reader, conn);
+        assertTrue(reader.passCredentials(true));
+        roundTrip();
+        MessageFacts mixed = stamp.stamp(MessageFacts.CREDS | MessageFacts.COMM, true);
+        assertEquals(7, mixed.pid());
+        assertFalse(mixed.credsAtSendTime());
+        assertNull(mixed.process());
+    }
+
+    /** A fake /proc: {@code root/pid/{status,comm,cmdline,cgroup}} for a process of real uid {@code uid}. */
+    private static void fakeProcess(Path root, long pid, long uid, String comm, byte[] cmdline) throws Exception {
+        Path dir = Files.createDirectories(root.resolve(Long.toString(pid)));
+        Files.writeString(dir.resolve("status"), "Name:\t" + comm + "\nUid:\t" + uid + "\t" + uid + "\t" + uid + "\t"
+                + uid + "\nGid:\t5\t5\t5\t5\nGroups:\t5 6 \n");
+        Files.writeString(dir.resolve("comm"), comm + "\n");
+        Files.write(dir.resolve("cmdline"), cmdline);
+        Files.writeString(dir.resolve("cgroup"), "0::/user.slice/x\n");
+    }
+
+    @Test
+    void procFactsOfAnotherUidAreLeftOutAndCmdlineIsCapped(@org.junit.jupiter.api.io.TempDir Path root)
+            throws Exception {
+        byte[] longCmd = new byte[10_000];
+        java.util.Arrays.fill(longCmd, (byte) 'a');
+        fakeProcess(root, 100, 1000, "mine", longCmd);
+        fakeProcess(root, 200, 2000, "theirs", "x\0".getBytes());
+        int items = MessageFacts.GROUPS | MessageFacts.COMM | MessageFacts.CMDLINE | MessageFacts.CGROUP;
+        SenderProcess mine = SenderProcess.read(root, 100, 1000, items, null);
+        assertEquals("mine", new String(mine.comm()));
+        assertArrayEquals(new long[] {5, 6}, mine.groups());
+        assertEquals("/user.slice/x", new String(mine.cgroup()));
+        assertEquals(SenderProcess.CMDLINE_MAX, mine.cmdline().length, "cmdline cut at 4 KiB");
+        byte[] label = "label".getBytes();
+        SenderProcess reused = SenderProcess.read(root, 200, 1000, items | MessageFacts.SECLABEL, label);
+        assertNull(reused.comm(), "pid 200's real uid is 2000, the bytes came from uid 1000: not its facts");
+        assertNull(reused.groups());
+        assertNull(reused.cmdline());
+        assertNull(reused.cgroup());
+        assertArrayEquals(label, reused.seclabel(), "the connection's label is no /proc fact: kept");
+        assertNull(SenderProcess.read(root, 300, 1000, items, null).comm(), "gone: nothing");
+    }
+
+    @Test
+    void aParentAndItsChildWritingInTurnAreReadOnceEach(@org.junit.jupiter.api.io.TempDir Path root) throws Exception {
+        for (int pid = 100; pid < 100 + MetadataStamp.CACHED + 1; pid++) {
+            fakeProcess(root, pid, 1000, "p" + pid, new byte[0]);
+        }
+        MetadataStamp stamp = new MetadataStamp(null, new Connection(1, new Credentials(1000, 1000, 1), x -> { }, null),
+                root);
+        for (int i = 0; i < 10; i++) {
+            assertEquals("p100", new String(stamp.process(100, 1000, MessageFacts.COMM).comm()));
+            assertEquals("p101", new String(stamp.process(101, 1000, MessageFacts.COMM).comm()));
+        }
+        assertEquals(2, stamp.procReads(), "two pids alternating: /proc read once for each");
+        for (int pid = 102; pid < 100 + MetadataStamp.CACHED; pid++) {
+            stamp.process(pid, 1000, MessageFacts.COMM);
+        }
+        assertEquals(MetadataStamp.CACHED, stamp.procReads());
+        stamp.process(100, 1000, MessageFacts.COMM); // still cached (most recent first: 101 is now the oldest)
+        assertEquals(MetadataStamp.CACHED, stamp.procReads());
+        stamp.process(100 + MetadataStamp.CACHED, 1000, MessageFacts.COMM); // a fifth: 101 goes
+        assertEquals(MetadataStamp.CACHED + 1, stamp.procReads());
+        stamp.process(100, 1000, MessageFacts.COMM);
+        assertEquals(MetadataStamp.CACHED + 1, stamp.procReads(), "100 was used recently: kept");
+        stamp.process(101, 1000, MessageFacts.COMM);
+        assertEquals(MetadataStamp.CACHED + 2, stamp.procReads(), "101 was the least recent: read again");
+        stamp.process(100, 2000, MessageFacts.COMM);
+        assertEquals(MetadataStamp.CACHED + 3, stamp.procReads(), "same pid, another uid: another entry");
+    }
+
+    @Test
+    void procItemsGoOnlyToRootOrTheSendersOwnUid() throws Exception {
+        Bus bus = new Bus(new BusLimits());
+        Connection sender = bus.connect(new Credentials(1000, 1000, 42), x -> { });
+        bus.hello(sender);
+        byte[] bytes = MessageBuilder.signal(5, "/a", "org.example.I", "S", null, sender.uniqueName(), null, null);
+        Message m = new Message(Message.SIGNAL, 0, 5, Message.NO_REPLY_SERIAL, null, "/a", "org.example.I", "S", null,
+                new SealedPayload(bytes), null);
+        MessageFacts f = new MessageFacts();
+        f.setCreds(42, 1000, 1000, true);
+        f.setProcess(new SenderProcess(42, 1000, MessageFacts.COMM | MessageFacts.SECLABEL, null, "comm".getBytes(),
+                null, null, null, "lbl".getBytes()));
+        m.setFacts(f);
+        m.admit(sender, 9);
+        int items = MessageFacts.CREDS | MessageFacts.COMM | MessageFacts.SECLABEL;
+        MetadataRenderer r = new MetadataRenderer();
+        assertTrue(MetadataFields.find(r.render(m, items, 1000)).containsKey("comm"), "the sender's own uid");
+        assertTrue(MetadataFields.find(r.render(m, items, 0)).containsKey("comm"), "root");
+        Map<String, Object> other = MetadataFields.find(r.render(m, items, 1001));
+        assertFalse(other.containsKey("comm"), "another uid could not read /proc/42 itself: " + other);
+        assertTrue(other.containsKey("uid") && other.containsKey("seclabel"), "the rest stays: " + other);
+        assertFalse(MetadataRenderer.mayReadProc(-1, 1000), "an unknown receiver uid sees none");
     }
 
     @Test

@@ -1,6 +1,7 @@
 package org.kdbusbridge.bridge.transport;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.charset.StandardCharsets;
@@ -56,5 +57,21 @@ class PassCredentialsTest {
         assertEquals("-1", f[1], out);
         assertEquals(Long.toString(p.pid()), f[2], "the child JVM wrote them: " + out);
         assertEquals(Long.toString(LibC.INSTANCE.getuid()), f[3], out);
+    }
+
+    @Test
+    void aFailedSetsockoptIsRememberedNotRetriedPerRead() {
+        int efd = LibC.INSTANCE.eventfd(0, 0); // not a socket: setsockopt fails with ENOTSOCK
+        assertTrue(efd >= 0);
+        SocketConnection notASocket = new SocketConnection(efd, null);
+        try {
+            assertFalse(notASocket.passCredentialsFailed());
+            assertFalse(notASocket.passCredentials(true));
+            assertTrue(notASocket.passCredentialsFailed(), "remembered");
+            assertFalse(notASocket.passesCredentials());
+            assertFalse(notASocket.passCredentials(true), "not tried again: still false");
+        } finally {
+            notASocket.close();
+        }
     }
 }

@@ -17,8 +17,10 @@ final class AttachDemand {
 
     int wanted() { return wanted; }
 
+    /** How many connections want {@code item} (one MessageFacts bit); 0 for 0 or a bit that is no item. */
     int count(int item) {
-        return counts[Integer.numberOfTrailingZeros(item)];
+        int i = Integer.numberOfTrailingZeros(item);
+        return i < MessageFacts.ITEMS ? counts[i] : 0;
     }
 
     AttachChange set(Connection c, int items) {

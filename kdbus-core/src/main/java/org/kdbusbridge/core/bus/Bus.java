@@ -324,13 +324,17 @@ public final class Bus {
      * AttachMetadata (docs/extensions.md): {@code items} (MessageFacts bits) replaces what
      * {@code c} wants attached to every message it receives from now on; 0 clears it.
      */
-    public AttachChange attachMetadata(Connection c, int items) { return attach.set(c, items); }
+    public AttachChange attachMetadata(Connection c, int items) { return attachMetadata(c, items, c.drops() != null); }
 
     /**
      * AttachMetadata with the {@code drops} item: the header items and the MessagesDropped
      * notices (as {@link #watchDrops}) set in one step.
      */
     public AttachChange attachMetadata(Connection c, int items, boolean drops) {
+        if (c.isClosed()) {
+            // Gone (its set was dropped at disconnect): nothing changes, nothing is counted again.
+            return new AttachChange(c.attachedMetadata(), c.attachedMetadata(), attach.wanted());
+        }
         watchDrops(c, drops);
         return attach.set(c, items);
     }

@@ -358,32 +358,50 @@ final class Router {
             f.setTimestamp(System.nanoTime(), now.getEpochSecond() * 1_000_000_000L + now.getNano());
         }
         if ((wanted & MessageFacts.NAMES) != 0 && from != null) {
-            f.setNames(primaryNames(from));
+            f.setNames(primaryNames(from), from.primaryNamesTruncated());
         }
     }
 
     private static final String[] NO_NAMES = new String[0];
 
+    /**
+     * At most this many names go into one message's names item (the first ones in acquisition
+     * order, the field then says names-truncated): a sender owning 50,000 names would otherwise
+     * make every receiver's copy carry a megabyte or more.
+     */
+    static final int NAMES_CAP = 64;
+
+    /**
+     * The names {@code from} is primary owner of, from its cache (one array shared by all its
+     * messages until a primary ownership of it changes, so admission allocates nothing per
+     * message), computed when missing: one pass over its owned names, stopping past the cap.
+     */
     private String[] primaryNames(Connection from) {
+        String[] cached = from.primaryNames();
+        if (cached != null) {
+            return cached;
+        }
         java.util.List<String> queued = from.ownedNames();
+        String[] out = null;
         int n = 0;
-        for (int i = 0, k = queued.size(); i < k; i++) {
-            if (state.names().owner(queued.get(i)) == from) {
-                n++;
-            }
-        }
-        if (n == 0) {
-            return NO_NAMES;
-        }
-        String[] out = new String[n];
-        n = 0;
+        boolean truncated = false;
         for (int i = 0, k = queued.size(); i < k; i++) {
             String name = queued.get(i);
-            if (state.names().owner(name) == from) {
-                out[n++] = name;
+            if (state.names().owner(name) != from) {
+                continue;
             }
+            if (n == NAMES_CAP) {
+                truncated = true;
+                break;
+            }
+            if (out == null) {
+                out = new String[Math.min(NAMES_CAP, k - i)];
+            }
+            out[n++] = name;
         }
-        return out;
+        String[] names = n == 0 ? NO_NAMES : n == out.length ? out : java.util.Arrays.copyOf(out, n);
+        from.cachePrimaryNames(names, truncated);
+        return names;
     }
 
     private void noteRefusal(Message m, Connection addressed, Delivery reason, String text) {

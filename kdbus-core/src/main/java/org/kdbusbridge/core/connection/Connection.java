@@ -148,7 +148,11 @@ public final class Connection implements ConnectionPolicy.Peer {
     /** Broadcasts missed since the last MessagesDropped notice; null: it did not ask (WatchDrops). */
     private DropCounter drops;
 
-    /** Our extension (WatchDrops): count the broadcasts its pool cannot take; off forgets them. */
+    /**
+     * Our extension (WatchDrops): count the broadcasts its pool cannot take; off forgets them.
+     * core.bus only ({@code Bus.watchDrops}, which refuses closed connections and monitors);
+     * public only because the bus is another package.
+     */
     public void watchDrops(boolean on) {
         drops = on ? (drops != null ? drops : new DropCounter()) : null;
     }
@@ -163,8 +167,39 @@ public final class Connection implements ConnectionPolicy.Peer {
 
     public int attachedMetadata() { return attachedMetadata; }
 
-    /** The bus only ({@code Bus.attachMetadata}), which keeps the bus-wide demand in step. */
+    /**
+     * core.bus only ({@code AttachDemand}, behind {@code Bus.attachMetadata}), which keeps the
+     * bus-wide demand in step; public only because the bus is another package. Anybody else
+     * calling it desynchronizes the demand counts: use {@code Bus.attachMetadata}.
+     */
     public void setAttachedMetadata(int items) { attachedMetadata = items; }
+
+    /**
+     * AttachMetadata's names item: the well-known names this connection is primary owner of
+     * (at most the bus's cap, in acquisition order), shared by every message admitted while it
+     * is current, so it is never changed, only replaced; null: not computed since a primary
+     * ownership of this connection last changed ({@link #primaryNamesChanged}).
+     */
+    private String[] primaryNames;
+    /** Whether {@link #primaryNames} was cut at the cap (the connection owns more). */
+    private boolean primaryNamesTruncated;
+
+    /** The cached primary names (never to be modified), or null if they must be computed. */
+    public String[] primaryNames() { return primaryNames; }
+
+    /** Whether the cached primary names were cut at the cap. */
+    public boolean primaryNamesTruncated() { return primaryNamesTruncated; }
+
+    /** core.bus only (admission): caches what it computed from {@link #ownedNames}. */
+    public void cachePrimaryNames(String[] names, boolean truncated) {
+        primaryNames = names;
+        primaryNamesTruncated = truncated;
+    }
+
+    /** NameRegistry only: this connection gained or lost a primary ownership. */
+    public void primaryNamesChanged() {
+        primaryNames = null;
+    }
     public void setAcceptsUnixFds(boolean on) { unixFds = on; }
 
     /** The connection's compiled send/receive/own rules. */

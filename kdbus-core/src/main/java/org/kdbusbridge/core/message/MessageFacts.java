@@ -33,6 +33,7 @@ public final class MessageFacts {
     private long realtimeNs = -1;
     /** The well-known names the sender was primary owner of at admission, or null. */
     private String[] names;
+    private boolean namesTruncated;
     /** The sending process's ids at the time it wrote the message, or -1. */
     private long pid = -1;
     private long uid = -1;
@@ -57,8 +58,17 @@ public final class MessageFacts {
         this.realtimeNs = realtime;
     }
 
-    /** The bus, at admission. */
-    public void setNames(String[] owned) { this.names = owned; }
+    /**
+     * The bus, at admission: the sender's primary names (an array shared with the sender's
+     * other messages: never modified), {@code truncated} if it owns more than were listed.
+     */
+    public void setNames(String[] owned, boolean truncated) {
+        this.names = owned;
+        this.namesTruncated = truncated;
+    }
+
+    /** Whether the sender owned more primary names than {@link #names} lists (the bus's cap). */
+    public boolean namesTruncated() { return namesTruncated; }
 
     /** The bridge, before admission: the creds the kernel stamped on the bytes ({@code atSend}) or connect-time ones. */
     public void setCreds(long pid, long uid, long gid, boolean atSend) {

@@ -94,7 +94,7 @@ public final class NameRegistry {
             conn.addOwnedName(name);
             ownerEntries++;
             entries.added(conn, name);
-            changes.add(new NameChange(name, null, conn));
+            changes.add(changed(name, null, conn));
             return REPLY_PRIMARY_OWNER;
         }
         Owner primary = queue.get(0);
@@ -128,7 +128,7 @@ public final class NameRegistry {
         } else {
             queue.add(1, primary);
         }
-        changes.add(new NameChange(name, primary.conn, conn));
+        changes.add(changed(name, primary.conn, conn));
         return REPLY_PRIMARY_OWNER;
     }
 
@@ -240,11 +240,25 @@ public final class NameRegistry {
         if (queue.isEmpty()) {
             names.remove(name);
             compactIfSparse();
-            changes.add(new NameChange(name, gone.conn, null));
+            changes.add(changed(name, gone.conn, null));
         } else {
-            changes.add(new NameChange(name, gone.conn, queue.get(0).conn));
+            changes.add(changed(name, gone.conn, queue.get(0).conn));
         }
         return gone.conn;
+    }
+
+    /**
+     * A primary-owner change of {@code name}: both sides forget their cached primary-names list
+     * (AttachMetadata's names item), so the next message of either computes it afresh.
+     */
+    private static NameChange changed(String name, Connection oldOwner, Connection newOwner) {
+        if (oldOwner != null) {
+            oldOwner.primaryNamesChanged();
+        }
+        if (newOwner != null) {
+            newOwner.primaryNamesChanged();
+        }
+        return new NameChange(name, oldOwner, newOwner);
     }
 
     /** The primary owner, or null. */

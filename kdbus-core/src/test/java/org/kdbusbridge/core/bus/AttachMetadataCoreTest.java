@@ -2,6 +2,9 @@ package org.kdbusbridge.core.bus;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -88,5 +91,64 @@ class AttachMetadataCoreTest {
         bus.attachMetadata(receiver, MessageFacts.CREDS | MessageFacts.SEQ);
         // creds come from the transport (it sets the facts before send); seq is the message's own.
         assertNull(signal(sender).facts());
+    }
+
+    @Test
+    void messagesOfOneSenderShareItsNamesUntilItsOwnershipChanges() throws Exception {
+        Connection owner = client(1);
+        Connection other = client(2);
+        Connection receiver = client(3);
+        bus.requestName(owner, "org.example.A", org.kdbusbridge.core.name.NameRegistry.FLAG_ALLOW_REPLACEMENT);
+        bus.addMatch(receiver, MatchRule.parse("type='signal'"));
+        bus.attachMetadata(receiver, MessageFacts.NAMES);
+        String[] first = signal(owner).facts().names();
+        assertSame(first, signal(owner).facts().names(), "one array for both: nothing allocated per message");
+        bus.requestName(owner, "org.example.B", 0);
+        String[] second = signal(owner).facts().names();
+        assertNotSame(first, second, "a new primary name: a new array");
+        assertArrayEquals(new String[] {"org.example.A", "org.example.B"}, second);
+        assertArrayEquals(new String[] {"org.example.A"}, first, "the old one is never changed");
+        // Losing a name without an add or remove of its own: replaced as primary, still queued.
+        bus.requestName(other, "org.example.A", org.kdbusbridge.core.name.NameRegistry.FLAG_REPLACE_EXISTING);
+        assertArrayEquals(new String[] {"org.example.B"}, signal(owner).facts().names());
+        assertArrayEquals(new String[] {"org.example.A"}, signal(other).facts().names(), "the new owner's too");
+        bus.releaseName(other, "org.example.A"); // owner, queued second, becomes primary again
+        assertArrayEquals(new String[] {"org.example.A", "org.example.B"}, signal(owner).facts().names());
+        assertArrayEquals(new String[0], signal(other).facts().names());
+    }
+
+    @Test
+    void aSenderWithManyNamesGetsACappedListMarkedTruncated() throws Exception {
+        Connection owner = client(1);
+        Connection receiver = client(2);
+        bus.addMatch(receiver, MatchRule.parse("type='signal'"));
+        bus.attachMetadata(receiver, MessageFacts.NAMES);
+        for (int i = 0; i < Router.NAMES_CAP; i++) {
+            bus.requestName(owner, "org.example.N" + i, 0);
+        }
+        MessageFacts exact = signal(owner).facts();
+        assertEquals(Router.NAMES_CAP, exact.names().length);
+        assertFalse(exact.namesTruncated(), "exactly the cap: all listed");
+        for (int i = Router.NAMES_CAP; i < 300; i++) {
+            bus.requestName(owner, "org.example.N" + i, 0);
+        }
+        MessageFacts capped = signal(owner).facts();
+        assertEquals(Router.NAMES_CAP, capped.names().length);
+        assertTrue(capped.namesTruncated());
+        assertEquals("org.example.N0", capped.names()[0], "the first ones in acquisition order");
+        assertEquals("org.example.N" + (Router.NAMES_CAP - 1), capped.names()[Router.NAMES_CAP - 1]);
+    }
+
+    @Test
+    void aClosedConnectionChangesNothingAndCountOfNoItemIsZero() {
+        Connection a = client(1);
+        bus.attachMetadata(a, MessageFacts.SEQ);
+        bus.disconnect(a);
+        AttachChange late = bus.attachMetadata(a, MessageFacts.CREDS | MessageFacts.SEQ, true);
+        assertEquals(new AttachChange(0, 0, 0), late, "no change for a connection that left");
+        assertEquals(0, bus.metadataWanted(), "nothing counted for it");
+        assertNull(a.drops(), "nor does it watch drops");
+        assertEquals(0, bus.metadataWanting(0));
+        assertEquals(0, bus.metadataWanting(1 << 20));
     }
 }
