@@ -236,6 +236,46 @@ class AttachMetadataCompatTest {
         }
     }
 
+    /**
+     * Who may see the /proc items: a receiver of another uid (nobody) that asked for comm and
+     * creds gets the sender's creds but not its comm; a root receiver gets both, for the same
+     * broadcasts from a root sender.
+     */
+    @Test
+    @Timeout(value = 120, unit = TimeUnit.SECONDS)
+    void procItemsOnlyForRootOrTheSendersUid(@TempDir Path dir) throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(RawClient.uid() == 0, "needs root to run a receiver as nobody");
+        // A bus other uids may use (allow user="*", a socket in a directory they can reach).
+        org.kdbusbridge.compat.harness.Bystanders.Setup files = org.kdbusbridge.compat.harness.Bystanders.prepare(dir,
+                org.kdbusbridge.compat.harness.Bystanders.openConfig(dir.resolve("bus"), Map.of()), "");
+        Path receiverScript = Files.copy(script("meta_receiver_gi.py"), dir.resolve("meta_receiver_gi.py"));
+        Files.setPosixFilePermissions(receiverScript, PosixFilePermissions.fromString("rw-r--r--"));
+        try (Background bus = Background.start(Launched.onConfig(BusKind.KDBUS_BRIDGE,
+                files.conf()), Map.of())) {
+            String address = bus.stdout().awaitLine(l -> l.startsWith("unix:"), Buses.T);
+            assertNotNull(address, bus.describe());
+            try (Background root = Background.start(List.of(DbusPythonTest.PYTHON, receiverScript.toString(), address,
+                    "comm,creds"), Map.of());
+                 Background other = Background.start(List.of("runuser", "-u", "nobody", "--", DbusPythonTest.PYTHON,
+                         receiverScript.toString(), address, "comm,creds"), Map.of())) {
+                String rootName = ready(root);
+                ready(other);
+                Cmd.Result sent = Cmd.run(List.of(DbusPythonTest.PYTHON, script("meta_senders.py").toString(), address,
+                        "1", rootName), Buses.T);
+                assertEquals(0, sent.exitCode(), sent.describe());
+                for (Map<String, String> s : signals(root, 3)) {
+                    assertEquals("0", s.get("uid"), s.toString());
+                    assertNotNull(s.get("comm"), "root sees the sender's comm: " + s);
+                }
+                for (Map<String, String> s : signals(other, 3)) {
+                    assertEquals("True", s.get("field"), s.toString());
+                    assertEquals("0", s.get("uid"), "creds go to every receiver that asked: " + s);
+                    assertFalse(s.containsKey("comm"), "another uid does not see the sender's /proc items: " + s);
+                }
+            }
+        }
+    }
+
     /** Everyone who did not ask gets no field, on either bus (on ours while another receiver asked). */
     @ParameterizedTest
     @MethodSource("org.kdbusbridge.compat.harness.Buses#buses")
