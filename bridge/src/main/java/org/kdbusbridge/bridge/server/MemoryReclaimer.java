@@ -4,8 +4,8 @@ package org.kdbusbridge.bridge.server;
  * Decides when the bus gives memory back to the OS after a burst (a flood drained, many clients
  * gone): once the loop has been quiet for {@code quietNanos} (at most {@code quietEvents} socket
  * events in that time, so a trickle of traffic, a client pinging once a second, still counts as
- * quiet) and the committed heap or the
- * direct-buffer pool has grown more than {@code growthBytes} past what it was after the last
+ * quiet) and the committed heap and the
+ * direct-buffer pool have grown more than {@code growthBytes} together past what they were after the last
  * reclaim (or at start; for the pool, at its high since then, since a burst between two looks
  * leaves up to 8 MiB of spares (DirectBuffers.MAX_SPARE_BYTES) that the size at a look never
  * shows as growth, so it is enough that something is still held above the floor), or the
@@ -95,8 +95,12 @@ final class MemoryReclaimer {
         }
         // The pool: the spares a burst left (what is above the floor now) go, however little,
         // once the burst itself (the high) was growth enough.
-        boolean poolGrew = Math.max(poolHigh, poolBytes) - poolFloor > growthBytes && poolBytes > poolFloor;
-        return heapCommitted - heapFloor > growthBytes || poolGrew || accountedHigh - accountedBytes > growthBytes;
+        // Heap and pool together: a burst that grew each by less than the threshold still left
+        // their sum resident (a monitor flood: ~6 MiB of each, 12 MiB of RSS kept for good).
+        long heapGrowth = Math.max(0, heapCommitted - heapFloor);
+        long poolGrowth = Math.max(poolHigh, poolBytes) - poolFloor;
+        boolean left = heapGrowth > 0 || poolBytes > poolFloor;
+        return (heapGrowth + poolGrowth > growthBytes && left) || accountedHigh - accountedBytes > growthBytes;
     }
 
     /** The sizes right after a reclaim: the floors for the next growth. */

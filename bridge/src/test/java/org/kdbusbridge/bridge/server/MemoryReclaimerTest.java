@@ -56,8 +56,16 @@ class MemoryReclaimerTest {
     @Test
     void smallGrowthIsLeftAlone() {
         r.shouldReclaim(0, 0, 32 * MIB, 0);
-        r.shouldReclaim(S, 100, 32 * MIB + 8 * MIB, 8 * MIB);
-        assertFalse(r.shouldReclaim(10 * S, 100, 32 * MIB + 8 * MIB, 8 * MIB));
+        r.shouldReclaim(S, 100, 32 * MIB + 4 * MIB, 4 * MIB);
+        assertFalse(r.shouldReclaim(10 * S, 100, 32 * MIB + 4 * MIB, 4 * MIB), "8 MiB in all is left alone");
+    }
+
+    @Test
+    void heapAndPoolGrowthCountTogether() {
+        r.shouldReclaim(0, 0, 32 * MIB, 0);
+        r.shouldReclaim(S, 100, 32 * MIB + 6 * MIB, 6 * MIB);
+        assertTrue(r.shouldReclaim(10 * S, 100, 32 * MIB + 6 * MIB, 6 * MIB),
+                "6 MiB of heap and 6 of pool: 12 MiB kept, each under the threshold");
     }
 
     @Test
