@@ -95,8 +95,8 @@ final class MemoryReclaimer {
         }
         // The pool: the spares a burst left (what is above the floor now) go, however little,
         // once the burst itself (the high) was growth enough.
-        // Heap and pool together: a burst that grew each by less than the threshold still left
-        // their sum resident (a monitor flood: ~6 MiB of each, 12 MiB of RSS kept for good).
+        // Heap and pool together: a burst that grew each by less than the threshold still
+        // leaves their sum resident.
         long heapGrowth = Math.max(0, heapCommitted - heapFloor);
         long poolGrowth = Math.max(poolHigh, poolBytes) - poolFloor;
         boolean left = heapGrowth > 0 || poolBytes > poolFloor;
