@@ -90,9 +90,11 @@ final class OutputWriter {
     /** A head sent without the field because its copy was too large for the budget, or null. */
     private Message rawHead;
     private MetadataRenderer renderer;
-    /** What a large {@code rendered} copy is charged to the peer's uid (InputHeap); from {@code largeRendered} bytes on. */
+    /**
+     * What the {@code rendered} copy is charged to the peer's uid (InputHeap), whatever its size:
+     * ten thousand stalled opted-in readers would otherwise hold up to 64 KiB each, uncounted.
+     */
     private final HeapHold renderedHeld;
-    private final int largeRendered;
 
     OutputWriter(ClientSession session, BusServer server, SocketConnection socket, Connection conn) {
         this.session = session;
@@ -102,7 +104,6 @@ final class OutputWriter {
         this.largeSendBuffer = server.transport().largeSendBuffer();
         this.outputHeld = new HeapHold(session, server.inputHeap(), REFUSAL, "output heap budget");
         this.renderedHeld = new HeapHold(session, server.inputHeap(), REFUSAL, "output heap budget");
-        this.largeRendered = server.transport().zeroCopyThreshold();
     }
 
     /** SASL replies go out ahead of any message (there are none before auth completes). */
@@ -313,9 +314,9 @@ final class OutputWriter {
                 }
                 if (render && rendered == null && offset == 0 && rawHead != m) { // a head begun raw ends raw
                     byte[] copy = renderer().render(m, conn.attachedMetadata(), receiverUid()); // null: too large, sent as is
-                    // A large copy may wait for a slow reader: charged as its other output heap is.
+                    // The copy may wait for a slow reader: charged as its other output heap is.
                     // Past the budget the message goes without the field: never a close for it.
-                    if (copy != null && (copy.length < largeRendered || renderedHeld.trySet(copy.length))) {
+                    if (copy != null && renderedHeld.trySet(copy.length)) {
                         rendered = copy;
                         renderedFor = m;
                     } else {
