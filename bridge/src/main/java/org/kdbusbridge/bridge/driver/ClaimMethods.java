@@ -82,17 +82,9 @@ final class ClaimMethods {
         if (d.shouldLog()) {
             LOG.warn(d.text());
         }
-        out.error(call, errorName(d.reason()), d.text());
+        out.error(call, DBusErrors.of(d.reason()), d.text());
     }
 
-    private static String errorName(Denial.Reason reason) {
-        return switch (reason) {
-            case INVALID_ARGS -> DBusErrors.INVALID_ARGS;
-            case ACCESS_DENIED -> DBusErrors.ACCESS_DENIED;
-            case LIMITS_EXCEEDED -> DBusErrors.LIMITS_EXCEEDED;
-            case MATCH_RULE_NOT_FOUND -> DBusErrors.MATCH_RULE_NOT_FOUND;
-        };
-    }
 
     void addMatch(DriverCall call) throws ProtocolException {
         changeMatch(call, true);

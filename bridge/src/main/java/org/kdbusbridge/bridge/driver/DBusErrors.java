@@ -33,4 +33,14 @@ public final class DBusErrors {
     public static final String NOT_IDLE = "org.kdbusbridge.Error.NotIdle";
     /** Our extension: an unsealed memfd for a connection that asked for sealed ones only. */
     public static final String UNSEALED_PAYLOAD = "org.kdbusbridge.Error.UnsealedPayload";
+
+    /** The error a core refusal is answered with. */
+    static String of(org.kdbusbridge.core.bus.Denial.Reason reason) {
+        return switch (reason) {
+            case INVALID_ARGS -> INVALID_ARGS;
+            case ACCESS_DENIED -> ACCESS_DENIED;
+            case LIMITS_EXCEEDED -> LIMITS_EXCEEDED;
+            case MATCH_RULE_NOT_FOUND -> MATCH_RULE_NOT_FOUND;
+        };
+    }
 }

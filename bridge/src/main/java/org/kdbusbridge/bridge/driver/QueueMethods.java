@@ -63,8 +63,8 @@ final class QueueMethods {
     /** PeekQueued() -> (u queued, a(ysssstuuu) messages): the caller's own pool, nothing taken. */
     void peekQueued(DriverCall call) {
         QueuePeek p = bus.peekQueued(call.caller(), PEEK_MAX);
-        if (p.refused()) {
-            out.error(call, DBusErrors.LIMITS_EXCEEDED, QueuePeek.REFUSAL);
+        if (p.denied()) {
+            out.error(call, DBusErrors.of(p.denial().reason()), p.denial().text());
             return;
         }
         BodyWriter w = new BodyWriter();
@@ -78,11 +78,7 @@ final class QueueMethods {
         HandOverPeek p = bus.peekHandOver(call.caller(), call.body().readString());
         if (p.denied()) {
             Denial d = p.denial();
-            out.error(call, switch (d.reason()) {
-                case INVALID_ARGS -> DBusErrors.INVALID_ARGS;
-                case LIMITS_EXCEEDED -> DBusErrors.LIMITS_EXCEEDED;
-                default -> DBusErrors.ACCESS_DENIED;
-            }, d.text());
+            out.error(call, DBusErrors.of(d.reason()), d.text());
             return;
         }
         BodyWriter w = new BodyWriter();

@@ -9,19 +9,20 @@ import org.kdbusbridge.core.message.QueuedMessage;
  * socket); {@code messages} shows the oldest of them, in the order they will be written, at most
  * as many as were asked for.
  */
-public record QueuePeek(int queued, List<QueuedMessage> messages, boolean refused) {
-    /** The text of a refusal (LimitsExceeded). */
-    public static final String REFUSAL = QueueViews.PEEK_PENDING;
-
+public record QueuePeek(int queued, List<QueuedMessage> messages, Denial denial) {
     /**
-     * Refused: the answer to the caller's previous peek is still queued for it. Each answer
+     * Refused while the answer to the caller's previous peek is still queued for it: each answer
      * lists up to its limit of the queue, and the bus queues its own answers past the pool's
      * budget, so one answer at a time keeps a client that pipelines peeks and reads nothing from
      * growing its queue without bound.
      */
-    static final QueuePeek REFUSED = new QueuePeek(0, List.of(), true);
+    static final QueuePeek PENDING = new QueuePeek(0, List.of(), Denial.limitsExceeded(QueueViews.PEEK_PENDING, false));
 
     public QueuePeek(int queued, List<QueuedMessage> messages) {
-        this(queued, messages, false);
+        this(queued, messages, null);
+    }
+
+    public boolean denied() {
+        return denial != null;
     }
 }

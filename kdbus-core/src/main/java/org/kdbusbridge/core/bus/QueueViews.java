@@ -44,7 +44,7 @@ final class QueueViews {
     static QueuePeek peekQueued(Connection c, int max) {
         ReceivePool p = c.pool();
         if (c.peekAnswerAt() >= 0 && p.stillQueued(c.peekAnswerAt())) {
-            return QueuePeek.REFUSED;
+            return QueuePeek.PENDING;
         }
         c.setPeekAnswerAt(p.pushedCount()); // the answer is queued next, in the same step
         List<QueuedMessage> out = new ArrayList<>(Math.min(Math.max(max, 0), p.messages()));

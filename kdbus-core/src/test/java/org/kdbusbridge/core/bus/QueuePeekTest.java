@@ -51,16 +51,16 @@ class QueuePeekTest {
         Connection a = client(1000, 11);
         Connection r = client(1000, 33);
         assertEquals(Delivery.OK, bus.send(a, signalTo(r.uniqueName(), "First")));
-        assertFalse(bus.peekQueued(r, 100).refused());
+        assertFalse(bus.peekQueued(r, 100).denied());
         r.pool().push(signalTo(r.uniqueName(), "Answer")); // what the driver queues next, in the same step
         QueuePeek again = bus.peekQueued(r, 100);
-        assertTrue(again.refused(), "the first answer is still queued");
+        assertTrue(again.denied(), "the first answer is still queued");
         assertTrue(again.messages().isEmpty());
         r.pool().pop();
-        assertTrue(bus.peekQueued(r, 100).refused(), "the answer is still behind the first message");
+        assertTrue(bus.peekQueued(r, 100).denied(), "the answer is still behind the first message");
         r.pool().pop(); // the answer leaves: written
         QueuePeek p = bus.peekQueued(r, 100);
-        assertFalse(p.refused());
+        assertFalse(p.denied());
         assertEquals(0, p.queued());
     }
 
