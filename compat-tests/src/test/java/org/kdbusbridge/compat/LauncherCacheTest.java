@@ -61,4 +61,23 @@ class LauncherCacheTest {
         assertTrue(Files.exists(cds.resolve("kdbus-bridge-0.0-9" + SUFFIX)), "the newest old ones stay");
         assertTrue(!Files.exists(cds.resolve("kdbus-bridge-0.0-0" + SUFFIX)), "the oldest go");
     }
+
+    @Test
+    void theTrainingRunLeavesTheCallersLogFileAlone(@TempDir Path dir) throws Exception {
+        Path cds = Files.createDirectory(dir.resolve("cds"));
+        Path log = dir.resolve("gc.log");
+        long pid;
+        // No cache yet: this start trains one in the background while the bus runs.
+        try (WaitedBus bus = WaitedBus.start(argv(dir), Map.of("KDBUS_BRIDGE_CDS_DIR", cds.toString(),
+                "KDBUS_BRIDGE_JAVA_OPTS", "-Xlog:gc*:file=" + log + ":pid"), dir)) {
+            pid = bus.pid();
+            assertTrue(TrainedCache.await(cds, SUFFIX, java.time.Duration.ofSeconds(60)));
+            assertEquals("status 0", bus.kill(Integer.parseInt(SIGTERM)), bus.describe());
+        }
+        List<String> lines = Files.readAllLines(log);
+        assertTrue(lines.stream().anyMatch(l -> l.contains("Using Serial")), "the bus's own start is still there");
+        for (String l : lines) {
+            assertTrue(l.startsWith("[" + pid + "]"), "only the bus (pid " + pid + ") wrote it: " + l);
+        }
+    }
 }

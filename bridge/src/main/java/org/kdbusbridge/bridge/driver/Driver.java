@@ -52,6 +52,11 @@ public final class Driver {
             return 0;
         }
 
+        /** Where large replies are encoded off the heap, or null for heap arrays only. */
+        default DriverEmitter.LargeReplies largeReplies() {
+            return null;
+        }
+
         /** The Features property. */
         default List<String> features() {
             return DriverTables.FEATURES;
@@ -81,7 +86,7 @@ public final class Driver {
 
     public Driver(Bus bus, String busId, String machineId, Host host) {
         this.bus = bus;
-        this.out = new DriverEmitter(bus);
+        this.out = new DriverEmitter(bus, host.largeReplies());
         this.busId = busId;
         this.machineId = machineId;
         this.host = host;

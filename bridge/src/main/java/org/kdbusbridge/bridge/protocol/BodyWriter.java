@@ -335,6 +335,12 @@ public final class BodyWriter {
         System.arraycopy(a, 0, dst, off, pos);
     }
 
+    /** Copies the first {@link #size()} bytes written to {@code dst} at its position, advancing it. */
+    void copyTo(java.nio.ByteBuffer dst) {
+        checkClosed();
+        dst.put(a, 0, pos);
+    }
+
     /** Drops the reference to a fixed writer's target (a thread's scratch must not pin it). */
     void release() {
         a = NO_BYTES;

@@ -135,8 +135,56 @@ public final class MessageBuilder {
         return out;
     }
 
+    /**
+     * A body that can also write itself into a direct buffer, so a large bus reply never
+     * touches the heap: a 2.4 MB ListNames array lands in a small old generation and costs a
+     * full GC per call (issue 14).
+     */
+    public interface DirectBody extends Body {
+        /**
+         * Writes the same bytes as {@link #writeTo(BodyWriter)} at {@code dst}'s position
+         * (8-aligned relative to the message start, little-endian order), filling exactly
+         * {@code length} bytes, the size the counting pass gave.
+         */
+        void writeTo(java.nio.ByteBuffer dst, int length);
+    }
+
+    /**
+     * {@link #encode(int, int, long, String, String, String, String, long, String, String, String, Body, int)}
+     * into a direct buffer from {@code take} (position 0, limit the message's length) when the
+     * message is at least {@code minSize} bytes; null when it is smaller or {@code take} gives
+     * null (out of budget: the caller encodes on the heap instead).
+     */
+    public static java.nio.ByteBuffer encodeDirect(int type, int flags, long serial, String path, String iface,
+                                                   String member, String errorName, long replySerial,
+                                                   String destination, String sender, String signature,
+                                                   DirectBody body, int minSize,
+                                                   java.util.function.IntFunction<java.nio.ByteBuffer> take) {
+        Scratch sc = SCRATCH.get();
+        BodyWriter counter = sc.counter;
+        counter.reset();
+        body.writeTo(counter);
+        counter.checkClosed();
+        int length = counter.size();
+        BodyWriter h = header(sc.header, type, flags, serial, path, iface, member, errorName, replySerial,
+                destination, sender, signature, 0);
+        long total = (long) h.size() + length;
+        if (total < minSize) return null;
+        if (total > WireFormat.MAX_MESSAGE_SIZE) throw new IllegalArgumentException("message exceeds maximum size");
+        java.nio.ByteBuffer out = take.apply((int) total);
+        if (out == null) return null;
+        java.nio.ByteBuffer w = out.duplicate().order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        w.clear();
+        h.copyTo(w);
+        w.putInt(4, length);
+        body.writeTo(w, length);
+        if (w.position() != total) throw new IllegalStateException("body wrote other bytes than it sized");
+        out.position(0).limit((int) total);
+        return out;
+    }
+
     /** An 'as' body over a list (ListNames and the like, SetEnvironment). */
-    public static final class StringArray implements Body {
+    public static final class StringArray implements DirectBody {
         private final java.util.List<String> values;
 
         public StringArray(java.util.List<String> values) {
@@ -150,6 +198,29 @@ public final class MessageBuilder {
                 w.writeString(values.get(i));
             }
             w.endArray();
+        }
+
+        @Override
+        public void writeTo(java.nio.ByteBuffer dst, int length) {
+            // The length word is at an 8-aligned offset and strings align to 4: no padding
+            // before the first element, so the array's content is the rest of the body.
+            dst.putInt(length - 4);
+            for (int i = 0, n = values.size(); i < n; i++) {
+                while ((dst.position() & 3) != 0) dst.put((byte) 0);
+                String v = values.get(i);
+                int len = v.length();
+                boolean ascii = true;
+                for (int k = 0; k < len && ascii; k++) ascii = v.charAt(k) < 0x80;
+                if (ascii) {
+                    dst.putInt(len);
+                    for (int k = 0; k < len; k++) dst.put((byte) v.charAt(k));
+                } else {
+                    byte[] b = v.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                    dst.putInt(b.length);
+                    dst.put(b);
+                }
+                dst.put((byte) 0);
+            }
         }
     }
 

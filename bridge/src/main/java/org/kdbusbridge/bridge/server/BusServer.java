@@ -401,6 +401,13 @@ public final class BusServer implements Driver.Host {
         });
     }
 
+    /** Large driver replies (ListNames of 100k names) go into the payload pool, off the heap. */
+    @Override
+    public org.kdbusbridge.bridge.driver.DriverEmitter.LargeReplies largeReplies() {
+        return new org.kdbusbridge.bridge.driver.DriverEmitter.LargeReplies(transport.zeroCopyThreshold(),
+                buffers::take, payloadRecycler);
+    }
+
     /**
      * Reloads atomically: the new configuration replaces the old one only if it parsed
      * completely; otherwise the old one stays and the reason is returned. Loop thread only.

@@ -202,4 +202,39 @@ class MessageBuilderTest {
         assertThrows(IllegalArgumentException.class, () -> MessageBuilder.encode(WireFormat.SIGNAL, 0, 1, "/x", "a.b",
                 "M", null, MessageBuilder.NO_REPLY_SERIAL, null, null, "y".repeat(256), new byte[] {1}));
     }
+
+    @Test
+    void directStringArrayIsTheSameBytesAsTheHeapOne() throws Exception {
+        List<String> names = new ArrayList<>();
+        for (int i = 0; i < 5000; i++) {
+            names.add(i % 7 == 0 ? "org.example.N\u00e9" + i : ":1." + i); // odd lengths, some non-ASCII
+        }
+        MessageBuilder.StringArray body = new MessageBuilder.StringArray(names);
+        byte[] heap = MessageBuilder.encode(WireFormat.METHOD_RETURN, WireFormat.NO_REPLY_EXPECTED, 9, null, null,
+                null, null, 4, ":1.7", MessageBuilder.BUS_NAME, "as", body, 0);
+        java.nio.ByteBuffer[] taken = new java.nio.ByteBuffer[1];
+        java.nio.ByteBuffer direct = MessageBuilder.encodeDirect(WireFormat.METHOD_RETURN,
+                WireFormat.NO_REPLY_EXPECTED, 9, null, null, null, null, 4, ":1.7", MessageBuilder.BUS_NAME, "as",
+                body, 1024, n -> taken[0] = java.nio.ByteBuffer.allocateDirect(n + 100).limit(n));
+        assertSame(taken[0], direct);
+        assertEquals(0, direct.position());
+        byte[] copy = new byte[direct.remaining()];
+        direct.duplicate().get(copy);
+        assertArrayEquals(heap, copy);
+        MessageHeader h = Wire.wrap(copy);
+        h.validateBody();
+        BodyReader r = BodyReader.of(h);
+        assertEquals(names, r.readStringArray());
+    }
+
+    @Test
+    void directEncodingDeclinesSmallMessagesAndARefusedBuffer() {
+        MessageBuilder.StringArray body = new MessageBuilder.StringArray(List.of("a", "b"));
+        assertNull(MessageBuilder.encodeDirect(WireFormat.METHOD_RETURN, 0, 1, null, null, null, null, 1, ":1.1",
+                MessageBuilder.BUS_NAME, "as", body, 1 << 16, n -> {
+                    throw new AssertionError("a small reply must not take a buffer");
+                }));
+        assertNull(MessageBuilder.encodeDirect(WireFormat.METHOD_RETURN, 0, 1, null, null, null, null, 1, ":1.1",
+                MessageBuilder.BUS_NAME, "as", body, 0, n -> null));
+    }
 }

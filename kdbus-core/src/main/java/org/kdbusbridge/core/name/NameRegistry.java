@@ -284,6 +284,18 @@ public final class NameRegistry {
         return new ArrayList<>(names.keySet());
     }
 
+    /** How many names have a primary owner. */
+    public int nameCount() {
+        return names.size();
+    }
+
+    /** Adds every name that has a primary owner to {@code out}, without an intermediate array. */
+    public void addNamesTo(java.util.Collection<String> out) {
+        for (String n : names.keySet()) {
+            out.add(n);
+        }
+    }
+
     /** The stored flags of {@code conn} in the queue of {@code name}, or -1. */
     public int storedFlags(Connection conn, String name) {
         ArrayList<Owner> queue = names.get(name);
