@@ -70,7 +70,8 @@ final class StopSignals {
      * delete). Connections and the loop are not stopped first (BusServer.stopForExit): the
      * kernel closes their fds as the process ends.
      *
-     * <p>Except in a JVM that writes a class-data archive at exit (-XX:ArchiveClassesAtExit or
+     * <p>Except in a JVM that writes a class-data archive or class list at exit (-XX:ArchiveClassesAtExit,
+     * -XX:DumpLoadedClassList or
      * -XX:AOTCacheOutput given by hand; bin/kdbus-bridge trains in a run of its own, "train-cache",
      * and never passes them to a bus): the JVM writes it only on a normal exit, so such a start
      * returns and the JVM exits normally, with 0 on SIGTERM and 130 (128 + 2) on SIGINT.
@@ -97,13 +98,15 @@ final class StopSignals {
     /** True if this JVM dumps a class-data archive at exit (only a normal exit writes it). */
     static boolean trainingCdsArchive() {
         String env = System.getenv("JDK_JAVA_OPTIONS") + " " + System.getenv("JAVA_TOOL_OPTIONS");
-        if (env.contains("-XX:ArchiveClassesAtExit") || env.contains("-XX:AOTCacheOutput")) {
+        if (env.contains("-XX:ArchiveClassesAtExit") || env.contains("-XX:AOTCacheOutput")
+                || env.contains("-XX:DumpLoadedClassList")) {
             return true;
         }
         try {
             // NUL-separated argv; read at exit only, so a start pays nothing for it
             String cmdline = new String(Files.readAllBytes(Path.of("/proc/self/cmdline")), StandardCharsets.UTF_8);
-            return cmdline.contains("-XX:ArchiveClassesAtExit") || cmdline.contains("-XX:AOTCacheOutput");
+            return cmdline.contains("-XX:ArchiveClassesAtExit") || cmdline.contains("-XX:AOTCacheOutput")
+                    || cmdline.contains("-XX:DumpLoadedClassList");
         } catch (IOException e) {
             return false;
         }
