@@ -205,6 +205,26 @@ public final class Connection implements ConnectionPolicy.Peer {
     /** The connection's compiled send/receive/own rules. */
     public ConnectionPolicy policy() { return policy; }
 
+    /** The custom endpoint this connection came in through (issue 18), or null: the bus's own socket. */
+    private org.kdbusbridge.core.endpoint.EndpointPolicy endpoint;
+    /** What this endpoint connection has learnt (callers seen, Hello's name); null without an endpoint. */
+    private org.kdbusbridge.core.endpoint.EndpointState endpointState;
+    /** Peers that called an endpoint connection, kept visible to it: bounded, oldest forgotten first. */
+    public static final int ENDPOINT_PEERS = 1024;
+
+    public org.kdbusbridge.core.endpoint.EndpointPolicy endpoint() { return endpoint; }
+
+    public org.kdbusbridge.core.endpoint.EndpointState endpointState() { return endpointState; }
+
+    /** Puts the connection behind {@code p}'s filter; once, before Hello (the outside's accept path). */
+    public void setEndpoint(org.kdbusbridge.core.endpoint.EndpointPolicy p) {
+        if (endpoint != null || uniqueName != null) {
+            throw new IllegalStateException("endpoint is set once, before Hello");
+        }
+        endpoint = p;
+        endpointState = new org.kdbusbridge.core.endpoint.EndpointState(ENDPOINT_PEERS, 1);
+    }
+
     /** Installs freshly compiled rules (after authentication, and again on config reload). */
     public void setPolicy(ConnectionPolicy p) {
         if (p == null) {
