@@ -7,6 +7,7 @@ import java.util.Map;
 import org.kdbusbridge.bridge.protocol.BodyWriter;
 import org.kdbusbridge.bridge.protocol.ProtocolException;
 import org.kdbusbridge.core.bus.Bus;
+import org.kdbusbridge.core.endpoint.SendVerdict;
 import org.kdbusbridge.core.bus.DeadReply;
 import org.kdbusbridge.core.bus.Disconnect;
 import org.kdbusbridge.core.bus.Registration;
@@ -101,6 +102,32 @@ public final class Driver {
         bus.setRefusalListener(new RefusalRenderer());
     }
 
+    /**
+     * A custom endpoint's filter on a driver call (the core's verdict, docs/endpoint-semantics.md):
+     * false when it was answered here (an error, or NameHasOwner's false) or dropped.
+     */
+    private boolean endpointAllows(DriverCall call) {
+        boolean replyExpected = call.type() == Message.METHOD_CALL && !call.noReplyExpected();
+        SendVerdict v;
+        if (call.type() != Message.METHOD_CALL) {
+            return false; // signals to the bus are dropped
+        }
+        v = bus.endpointDriverCall(call.caller(), call.iface(), call.member(), call.body().firstString(),
+                replyExpected, (call.flags() & Message.FLAG_NO_AUTO_START) != 0);
+        switch (v.outcome()) {
+            case ALLOW, ALLOW_FILTER_NAMES -> {
+                return true;
+            }
+            case REPLY_FALSE -> {
+                if (!v.silent()) out.replyBoolean(call.caller(), call.serial(), false);
+            }
+            case REFUSE -> {
+                if (!v.silent()) out.error(call.caller(), call.serial(), v.errorName(), v.errorText());
+            }
+        }
+        return false;
+    }
+
     /** Renders the bus's silent refusals as the errors dbus-daemon shows monitors. */
     private final class RefusalRenderer implements Bus.RefusalListener {
         @Override
@@ -143,6 +170,9 @@ public final class Driver {
 
     /** Handles a message whose destination is org.freedesktop.DBus. */
     public void handle(DriverCall call) {
+        if (call.caller().endpoint() != null && !endpointAllows(call)) {
+            return; // refused by the endpoint's filter, as xdg-dbus-proxy would: the bus never saw it
+        }
         if (call.type() == Message.SIGNAL && "org.freedesktop.systemd1.Activator".equals(call.iface())
                 && "ActivationFailure".equals(call.member())) {
             // dbus-daemon sends the failure errors in a transaction of their own, before the

@@ -32,14 +32,14 @@ final class NameQueries {
             names.add(x.uniqueName());
         }
         bus.names().addNamesTo(names);
-        out.replyStrings(call.caller(), call.serial(), names);
+        out.replyStrings(call.caller(), call.serial(), visibleTo(call.caller(), names));
     }
 
     void listActivatableNames(DriverCall call) {
         List<String> names = new ArrayList<>();
         names.add(Bus.DRIVER_NAME);
         names.addAll(new java.util.TreeSet<>(bus.activatableNames()));
-        out.replyStrings(call.caller(), call.serial(), names);
+        out.replyStrings(call.caller(), call.serial(), visibleTo(call.caller(), names));
     }
 
     void getNameOwner(DriverCall call) throws ProtocolException {
@@ -78,5 +78,19 @@ final class NameQueries {
         } else {
             out.replyStrings(call.caller(), call.serial(), owners);
         }
+    }
+
+    /** The names a caller behind a custom endpoint may be told of (all of them for anyone else). */
+    private List<String> visibleTo(Connection caller, List<String> names) {
+        if (caller.endpoint() == null) {
+            return names;
+        }
+        List<String> kept = new ArrayList<>();
+        for (String n : names) {
+            if (bus.endpointLists(caller, n)) {
+                kept.add(n);
+            }
+        }
+        return kept;
     }
 }

@@ -55,6 +55,11 @@ public final class RoutingErrors {
                     + " accepts memfds only with F_SEAL_WRITE, F_SEAL_SHRINK and F_SEAL_GROW set");
             case TOO_MANY_ACTIVATIONS -> error(from, m, DBusErrors.LIMITS_EXCEEDED,
                     Driver.tooManyActivations(dest, bus.limits().maxPendingServiceStarts));
+            // A custom endpoint answers as xdg-dbus-proxy does: the error name is also the text,
+            // so a hidden name and a missing one look the same (docs/endpoint-semantics.md).
+            case ENDPOINT_ACCESS_DENIED -> error(from, m, DBusErrors.ACCESS_DENIED, DBusErrors.ACCESS_DENIED);
+            case ENDPOINT_SERVICE_UNKNOWN -> error(from, m, DBusErrors.SERVICE_UNKNOWN, DBusErrors.SERVICE_UNKNOWN);
+            case ENDPOINT_NAME_HAS_NO_OWNER -> error(from, m, DBusErrors.NAME_HAS_NO_OWNER, DBusErrors.NAME_HAS_NO_OWNER);
             default -> { }
         }
     }

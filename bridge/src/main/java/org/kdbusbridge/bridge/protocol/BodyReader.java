@@ -58,6 +58,28 @@ public final class BodyReader {
                 h.isValid());
     }
 
+    /** The first argument if it is a string ('s'), else null; the reader's position does not move. */
+    public String firstString() {
+        if (sigError != null || sig.isEmpty() || sig.charAt(0) != 's') {
+            return null;
+        }
+        int p0 = p;
+        int s0 = s;
+        int l0 = limit;
+        try {
+            p = base;
+            s = 0;
+            limit = end;
+            return readString();
+        } catch (ProtocolException e) {
+            return null;
+        } finally {
+            p = p0;
+            s = s0;
+            limit = l0;
+        }
+    }
+
     public boolean hasNext() {
         return sigError == null && s < sig.length();
     }

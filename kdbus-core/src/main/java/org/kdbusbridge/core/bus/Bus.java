@@ -64,6 +64,7 @@ public final class Bus {
     private final Router router;
     private final AttachDemand attach = new AttachDemand();
     private final ConnectionTable table;
+    private final EndpointGate endpoints;
     private final Claims claims;
     private java.util.function.LongSupplier clock = () -> System.nanoTime() / 1_000_000;
     /** Open reply slots and the reply_timeout FIFO; a closed slot gives its caller's budget back. */
@@ -86,7 +87,8 @@ public final class Bus {
         this.queued.setLog(text -> this.quota.log(text), () -> clock.getAsLong());
         BusState state = new BusState(limits, byUniqueName, names, matches, monitors, replySlots, queued, quotas);
         this.activations = new Activations(state, gate, this.quota);
-        this.router = new Router(state, gate, this.quota, activations, attach);
+        this.endpoints = new EndpointGate(state);
+        this.router = new Router(state, gate, this.quota, activations, attach, endpoints);
         this.table = new ConnectionTable(state);
         this.claims = new Claims(state, this.quota, table);
     }
@@ -316,6 +318,7 @@ public final class Bus {
     public Disconnect disconnectKeepingQueue(Connection c) {
         attach.drop(c);
         Disconnect d = table.disconnect(c, false);
+        endpoints.departed(c, d.nameChanges());
         gate.forget(c); // last: nothing after a departure may keep it reachable
         return d;
     }
@@ -352,7 +355,27 @@ public final class Bus {
      * Hello: registers {@code c} under its unique name unless max_completed_connections, then
      * max_connections_per_user, is reached; a refused connection keeps no name and may retry.
      */
-    public Registration hello(Connection c) { return table.hello(c); }
+    public Registration hello(Connection c) {
+        Registration r = table.hello(c);
+        if (r.arrival() != null) {
+            endpoints.registered(c);
+        }
+        return r;
+    }
+
+    // --- custom endpoints (issue 18): the filter of a connection that came in through one ---
+
+    /**
+     * The endpoint filter's verdict on a call to the driver ({@code arg0}: its first argument
+     * if that is a string, else null): ALLOW for every connection not behind a filtering endpoint.
+     */
+    public org.kdbusbridge.core.endpoint.SendVerdict endpointDriverCall(Connection caller, String iface,
+            String member, String arg0, boolean replyExpected, boolean noAutoStart) {
+        return endpoints.driverCall(caller, iface, member, arg0, replyExpected, noAutoStart);
+    }
+
+    /** Whether ListNames and ListActivatableNames tell {@code caller} of {@code name}. */
+    public boolean endpointLists(Connection caller, String name) { return endpoints.lists(caller, name); }
 
     /** The connection owning {@code name} (unique or well-known), or null. */
     public Connection resolve(String name) { return router.resolve(name); }
@@ -415,7 +438,11 @@ public final class Bus {
      * BecomeMonitor, first half: {@code c} loses every name, its visibility and its reply slots
      * (callers it owes a reply are returned, owed NoReply); {@link #startMonitoring} follows.
      */
-    public Disconnect becomeMonitor(Connection c) { return table.becomeMonitor(c); }
+    public Disconnect becomeMonitor(Connection c) {
+        Disconnect d = table.becomeMonitor(c);
+        endpoints.departed(c, d.nameChanges());
+        return d;
+    }
 
     /** BecomeMonitor, second half, after its name-change signals: the monitor rules replace its own. */
     public void startMonitoring(Connection c, List<MatchRule> rules) { table.startMonitoring(c, rules); }
@@ -458,6 +485,7 @@ public final class Bus {
     public Disconnect disconnect(Connection c) {
         attach.drop(c);
         Disconnect d = table.disconnect(c, true);
+        endpoints.departed(c, d.nameChanges());
         gate.forget(c); // last: nothing after a departure may keep it reachable
         return d;
     }

@@ -44,6 +44,12 @@ public enum Delivery {
      * says.
      */
     UNADDRESSED_CALL,
+    /** A custom endpoint's filter refused it (xdg-dbus-proxy's answers: the error name is the text). */
+    ENDPOINT_ACCESS_DENIED,
+    /** A custom endpoint's client may not see the name: as if it did not exist. */
+    ENDPOINT_SERVICE_UNKNOWN,
+    /** The same, for a unique name or a call with NO_AUTO_START. */
+    ENDPOINT_NAME_HAS_NO_OWNER,
     /** A method return or error without destination: nobody receives it (dbus-daemon drops it too). */
     DISCARDED
 }

@@ -32,8 +32,11 @@ final class Router {
     private Bus.RefusalListener refusalListener = (m, addressed, reason, text) -> { };
     private long seq = 0;
     private final AttachDemand attach;
+    private final EndpointGate endpoints;
 
-    Router(BusState state, PolicyGate gate, QuotaGate quota, Activations activations, AttachDemand attach) {
+    Router(BusState state, PolicyGate gate, QuotaGate quota, Activations activations, AttachDemand attach,
+           EndpointGate endpoints) {
+        this.endpoints = endpoints;
         this.state = state;
         this.attach = attach;
         this.gate = gate;
@@ -83,6 +86,12 @@ final class Router {
     }
 
     private Delivery route(Connection from, Message m) {
+        if (from.endpoint() != null) {
+            Delivery refused = endpoints.checkSend(from, m); // before anyone, monitors included, sees it
+            if (refused != null) {
+                return refused;
+            }
+        }
         String dest = m.destination();
         if (dest == null) {
             state.monitors().capture(m, null, state.matches(), state.names());
@@ -151,6 +160,9 @@ final class Router {
             quota.expectReply(from);
         }
         to.offer(m);
+        if (to.endpoint() != null) {
+            endpoints.delivered(to, from);
+        }
         broadcast(m, to);
         return Delivery.OK;
     }
@@ -233,6 +245,9 @@ final class Router {
         Connection from = m.sender();
         for (int i = 0, n = out.size(); i < n; i++) {
             Connection c = out.get(i);
+            if (c.endpoint() != null && !endpoints.receivesBroadcast(c, m)) {
+                continue; // the endpoint's filter: as if the proxy dropped it, nobody is told
+            }
             if (!gate.allowed(from, addressed, c, m, false)) {
                 if (!state.monitors().isEmpty()) { // the text is for monitors only
                     noteRefusal(m, from, Delivery.ACCESS_DENIED, gate.denial(from, addressed, c, m, false));
