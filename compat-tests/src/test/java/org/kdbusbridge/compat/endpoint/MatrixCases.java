@@ -124,6 +124,8 @@ final class MatrixCases {
                 x -> x.bus("RequestName", "su", "org.example.Talk", 4L)));
         l.add(c(s, "request-hidden", "error:ServiceUnknown", "no SEE: hidden, and a driver call answers ServiceUnknown",
                 x -> x.bus("RequestName", "su", "org.example.Hidden", 4L)));
+        l.add(c(s, "request-hidden-no-auto-start", "error:NameHasNoOwner", "the hidden answer follows the NO_AUTO_START flag",
+                x -> x.outcome(x.app().call(x.driver("RequestName").body("su", "org.example.Hidden", 4L).flags(Message.FLAG_NO_AUTO_START)))));
         l.add(c(s, "release-talk", "error:AccessDenied", "ReleaseName needs OWN",
                 x -> x.bus("ReleaseName", "s", "org.example.Talk")));
         l.add(c(s, "queued-owners-own", "ok:[:self]", "ListQueuedOwners needs OWN",
@@ -144,6 +146,9 @@ final class MatrixCases {
                 x -> x.bus("AddMatch", "s", "type='signal',eavesdrop='false'")));
         l.add(c(s, "add-match-eavesdrop-space", "error:AccessDenied", "eavesdrop<space>= is refused too (CVE-2026-34080 fix)",
                 x -> x.bus("AddMatch", "s", "type='method_call',eavesdrop ='true'")));
+        l.add(c(s, "add-match-eavesdrop-in-value", "error:AccessDenied",
+                "the proxy looks for the text eavesdrop= anywhere in the rule, even inside a value",
+                x -> x.bus("AddMatch", "s", "type='signal',arg0='eavesdrop=1'")));
         l.add(c(s, "become-monitor", "error:AccessDenied", "BecomeMonitor is always denied",
                 x -> x.bus("BecomeMonitor", "asu", List.of(), 0L)));
         l.add(c(s, "update-activation-env", "error:AccessDenied", "UpdateActivationEnvironment is always denied",
@@ -152,6 +157,12 @@ final class MatrixCases {
                 x -> x.bus("ReloadConfig", null)));
         l.add(c(s, "peer-ping-driver", "error:AccessDenied", "only the org.freedesktop.DBus interface and Introspectable reach the driver",
                 x -> x.outcome(x.app().call(Message.call(BUS, RawClient.BUS_PATH, "org.freedesktop.DBus.Peer", "Ping")))));
+        l.add(c(s, "ping-no-destination", "ok:",
+                "a call without destination has the bus's TALK and passes; the bus answers Peer.Ping itself",
+                x -> callOrNone(x, Message.call(null, "/", "org.freedesktop.DBus.Peer", "Ping"))));
+        l.add(c(s, "become-monitor-no-destination", "error:UnknownMethod",
+                "BecomeMonitor without destination passes the proxy, but the bus runs no driver method without destination",
+                x -> callOrNone(x, Message.call(null, RawClient.BUS_PATH, BUS, "BecomeMonitor").body("asu", List.of(), 0L))));
         l.add(c(s, "properties-driver", "error:AccessDenied", "org.freedesktop.DBus.Properties on the driver is denied",
                 x -> x.outcome(x.app().call(Message.call(BUS, RawClient.BUS_PATH, "org.freedesktop.DBus.Properties", "Get")
                         .body("ss", BUS, "Features")))));
@@ -475,6 +486,14 @@ final class MatrixCases {
         boolean got = !target.received(m -> "Sneaky".equals(m.member)).isEmpty();
         x.app().send(OutsidePeer.reply(call, "real"));
         return label + ":" + (got ? "got" : "none") + ";P:" + x.outcome(awaitReply(p, serial));
+    }
+
+    /** The client's outcome for {@code m}, or "none" if no reply came before a barrier behind it. */
+    private static String callOrNone(CaseContext x, Message m) throws Exception {
+        long serial = x.app().send(m);
+        x.app().barrier();
+        List<Message> r = x.app().received(y -> (y.type == Message.METHOD_RETURN || y.type == Message.ERROR) && y.replySerial == serial);
+        return r.isEmpty() ? "none" : x.outcome(r.get(0));
     }
 
     /** P calls the sandboxed client, which answers {@code value}; returns P's outcome. */

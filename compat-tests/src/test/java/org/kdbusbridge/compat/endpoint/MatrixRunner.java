@@ -15,8 +15,12 @@ import org.junit.jupiter.api.DynamicTest;
 final class MatrixRunner {
     private MatrixRunner() {}
 
+    /** {@code -Dendpoint.matrix.repeat=N} runs the whole matrix N times over (to shake out races). */
+    static final int REPEAT = Integer.getInteger("endpoint.matrix.repeat", 1);
+
     static Stream<DynamicTest> tests(Supplier<MatrixWorld> world) {
-        return MatrixCases.all().stream().map(mc -> DynamicTest.dynamicTest(mc.toString(), () -> run(world.get(), mc)));
+        return java.util.stream.IntStream.range(0, REPEAT).boxed().flatMap(round -> MatrixCases.all().stream()
+                .map(mc -> DynamicTest.dynamicTest(mc + (REPEAT > 1 ? " #" + round : ""), () -> run(world.get(), mc))));
     }
 
     static void run(MatrixWorld w, MatrixCase mc) throws Exception {
