@@ -233,16 +233,13 @@ final class CaseContext implements AutoCloseable {
     /** Ends the case: every connection it made is gone from the bus before the next case starts. */
     @Override
     public void close() throws IOException {
-        IOException first = null;
         List<AutoCloseable> all = new ArrayList<>(own);
-        Map<AutoCloseable, String> names = new LinkedHashMap<>();
         if (app != null) {
             all.add(0, new OutsidePeerCloser(app));
-            names.put(all.get(0), app.unique());
         }
+        IOException first = null;
         for (AutoCloseable c : all) {
-            String u = names.containsKey(c) ? names.get(c) : c instanceof OutsidePeer p ? p.unique()
-                    : ((OutsidePeerCloser) c).i().unique();
+            String u = c instanceof OutsidePeer p ? p.unique() : ((OutsidePeerCloser) c).i().unique();
             try {
                 closeAndAwaitGone(u, c);
             } catch (IOException e) {

@@ -9,13 +9,73 @@ import org.kdbusbridge.compat.harness.Message;
 import org.kdbusbridge.compat.harness.RawClient;
 
 /**
- * The differential filter matrix of issue 18: each case's expected outcome is what the installed
- * xdg-dbus-proxy (Debian 0.1.4-3+deb12u2) in front of dbus-daemon gives, checked against
- * flatpak-proxy.c to be its rule and not an accident of timing. Outside services (MatrixWorld):
- * T owns org.example.Talk, S org.example.See, H org.example.Hidden, W org.example.Wild.Sub,
- * X org.example.WildCard, C org.example.Call, B org.example.Bcast, D both org.example.DualSee and
- * org.example.DualTalk; P is a plain peer, Z a peer that never answers. A service answers any call
- * with "label:interface.member@path".
+ * The differential filter matrix of issue 18 (115 cases). Each case's expected outcome is what the
+ * installed xdg-dbus-proxy (Debian 0.1.4-3+deb12u2) in front of dbus-daemon gives, checked against
+ * flatpak-proxy.c to be its rule and not an accident of timing; our endpoint must give the same.
+ *
+ * <h2>World</h2>
+ * Outside services (MatrixWorld): T owns org.example.Talk, S org.example.See, H org.example.Hidden,
+ * W org.example.Wild.Sub, X org.example.WildCard, C org.example.Call, B org.example.Bcast, D both
+ * org.example.DualSee and org.example.DualTalk; P is a plain peer, Z a peer that never answers. A
+ * service answers any call with "label:interface.member@path". Talk, Hidden, Lazy and SeeLazy have
+ * .service files whose Exec fails at once. Each case gets a fresh sandboxed client; Y and I2 are
+ * peers a case makes for itself.
+ *
+ * <h2>Cases, by rule set</h2>
+ * <ul>
+ * <li><b>basic</b> (see, talk, own, talk wildcard, a peer with a SEE and a TALK name):
+ *   <ul>
+ *   <li>ListNames and name queries: list-names, has-owner-see, has-owner-hidden, has-owner-wild-sibling,
+ *       get-owner-talk, get-owner-see, get-owner-hidden, get-owner-own-unowned, has-owner-talk-unique,
+ *       has-owner-hidden-unique, list-activatable</li>
+ *   <li>talk/see on calls, wildcards, guessed unique names: call-talk, call-see, call-hidden,
+ *       call-hidden-no-auto-start, call-wild-sub, call-wild-sibling, call-talk-by-unique, call-see-by-unique,
+ *       call-hidden-by-guessed-unique, call-dual-see-name, call-dual-by-unique, signal-to-talk, signal-to-see</li>
+ *   <li>own: request-own, request-talk, request-hidden, request-hidden-no-auto-start, release-talk,
+ *       queued-owners-own, queued-owners-talk, queued-owners-hidden</li>
+ *   <li>driver-method filtering: add-match, add-match-eavesdrop, add-match-eavesdrop-false,
+ *       add-match-eavesdrop-space, add-match-eavesdrop-in-value, become-monitor, update-activation-env,
+ *       reload-config, peer-ping-driver, ping-no-destination, become-monitor-no-destination,
+ *       properties-driver, introspect-driver, get-id, unix-user-see, unix-user-hidden,
+ *       unix-user-hidden-unique, start-talk, start-talk-unowned, start-see, start-hidden,
+ *       call-see-activatable, call-talk-activatable</li>
+ *   <li>broadcasts: broadcast-from-talk, broadcast-from-see, broadcast-from-hidden, broadcast-from-dual,
+ *       broadcast-from-wild</li>
+ *   <li>NameOwnerChanged: noc-see-name, noc-hidden-name, noc-without-add-match</li>
+ *   <li>unique-name visibility of callers: caller-invisible-before, caller-visible-after, caller-not-callable,
+ *       hidden-caller-visible-by-unique-only, unicast-signal-from-hidden</li>
+ *   <li>reply permission: reply-error, reply-twice, reply-never-received, reply-to-wrong-peer,
+ *       call-quoting-reply-serial, call-quoting-reply-serial-to-see, signal-quoting-reply-serial-to-see</li>
+ *   </ul></li>
+ * <li><b>wild</b> (own org.example.App.*, see org.example.Wild.*): own-prefix-itself, own-deep, own-sibling,
+ *     own-then-listed, see-wild-sub, see-wild-sibling, call-wild-see, broadcast-wild-see, late-wild-name,
+ *     own-wild-other-insider-calls</li>
+ * <li><b>rules</b> (--call and --broadcast rules): list-names, call-allowed, call-wrong-path, call-wrong-member,
+ *     call-no-interface, call-member-wildcard, call-path-subtree, call-path-subtree-root, call-path-sibling,
+ *     call-allowed-by-unique, call-denied-by-unique, get-owner-call, broadcast-from-call-rule-peer,
+ *     broadcast-allowed, broadcast-wrong-member, broadcast-wrong-path, call-broadcast-name, request-call-name</li>
+ * <li><b>sloppy</b> (--sloppy-names): noc-unique, has-owner-unique, list-names</li>
+ * <li><b>empty</b> (--filter alone): list-names, call-talk, get-owner-driver, request-name, caller-listed-after,
+ *     caller-gone-noc, call-self</li>
+ * <li><b>unfiltered</b> (rules without --filter): list-names, call-hidden</li>
+ * </ul>
+ *
+ * <h2>Behaviour of the real proxy worth knowing</h2>
+ * <ul>
+ * <li>A hidden name answers ServiceUnknown, or NameHasNoOwner when the call has NO_AUTO_START or goes
+ *     to a unique name; driver calls about hidden names (RequestName, ListQueuedOwners,
+ *     GetConnectionUnixUser, StartServiceByName) answer ServiceUnknown too, not AccessDenied.</li>
+ * <li>Only the org.freedesktop.DBus interface and Introspectable reach the driver: Peer.Ping and
+ *     Properties on org.freedesktop.DBus are AccessDenied; a call without destination passes.</li>
+ * <li>Any "eavesdrop" followed by "=" in an AddMatch rule is refused, even eavesdrop='false' or
+ *     inside an arg value.</li>
+ * <li>NameOwnerChanged for policy names reaches the client without any AddMatch of its own (the
+ *     proxy's own matches share the client's bus connection); an owner's unique name stays visible
+ *     after it released the name (sticky).</li>
+ * <li>A --call rule does not let broadcasts through in 0.1.4 (0.1.6 and later do, for any TALK name).</li>
+ * <li>The proxy learns owners from GetNameOwner calls sent behind the Hello: a message by unique
+ *     name sent right after Hello can beat them (Insider settles with one round trip first).</li>
+ * </ul>
  */
 final class MatrixCases {
     private MatrixCases() {}
@@ -249,6 +309,31 @@ final class MatrixCases {
                 x -> {
                     callFromOutside(x, "answer");
                     return x.call(x.unique("P"), "/x", IFACE, "Method");
+                }));
+        l.add(c(s, "hidden-caller-visible-by-unique-only", "H:ok:answer;unique:ok:true;name:ok:false",
+                "a hidden service that calls the client becomes visible by its unique name, its well-known name stays hidden",
+                x -> {
+                    String r = callFromOutside(x, "H", "answer");
+                    return "H:" + r + ";unique:" + x.bus("NameHasOwner", "s", x.unique("H"))
+                            + ";name:" + x.bus("NameHasOwner", "s", "org.example.Hidden");
+                }));
+        l.add(c(s, "unicast-signal-from-hidden", "got:1;unique:ok:true",
+                "signals addressed to the client pass from anyone, and make the sender visible",
+                x -> {
+                    OutsidePeer h = x.peer("H");
+                    Message sig = new Message();
+                    sig.type = Message.SIGNAL;
+                    sig.destination = x.app().unique();
+                    sig.path = "/sig";
+                    sig.iface = "org.example.Sig";
+                    sig.member = "ToYou";
+                    sig.flags = Message.FLAG_NO_REPLY_EXPECTED;
+                    sig.body("s", "hi");
+                    h.send(sig);
+                    h.barrier();
+                    x.app().barrier();
+                    int got = x.app().received(m -> "ToYou".equals(m.member)).size();
+                    return "got:" + got + ";unique:" + x.bus("NameHasOwner", "s", h.unique());
                 }));
         l.add(c(s, "reply-error", "error:org.example.Error.Nope", "an error reply to a received call passes",
                 x -> {
@@ -498,7 +583,12 @@ final class MatrixCases {
 
     /** P calls the sandboxed client, which answers {@code value}; returns P's outcome. */
     private static String callFromOutside(CaseContext x, String value) throws Exception {
-        OutsidePeer p = x.peer("P");
+        return callFromOutside(x, "P", value);
+    }
+
+    /** The outside peer {@code label} calls the sandboxed client, which answers {@code value}; returns the peer's outcome. */
+    private static String callFromOutside(CaseContext x, String label, String value) throws Exception {
+        OutsidePeer p = x.peer(label);
         long serial = p.send(Message.call(x.app().unique(), "/app", IFACE, "Ask"));
         Message call = x.app().awaitCall("Ask");
         x.app().send(OutsidePeer.reply(call, value));
