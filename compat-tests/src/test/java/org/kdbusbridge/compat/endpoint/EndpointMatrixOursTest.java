@@ -42,4 +42,9 @@ class EndpointMatrixOursTest {
     void frontExitsWhenItsFdCloses() throws Exception {
         MatrixRunner.checkLifetime(world);
     }
+
+    @Test
+    void frontReadsItsCommandLineFromArgsFd() throws Exception {
+        MatrixRunner.checkArgsFd(world);
+    }
 }

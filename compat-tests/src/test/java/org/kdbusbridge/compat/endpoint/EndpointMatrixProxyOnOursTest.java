@@ -41,4 +41,9 @@ class EndpointMatrixProxyOnOursTest {
     void frontExitsWhenItsFdCloses() throws Exception {
         MatrixRunner.checkLifetime(world);
     }
+
+    @Test
+    void frontReadsItsCommandLineFromArgsFd() throws Exception {
+        MatrixRunner.checkArgsFd(world);
+    }
 }

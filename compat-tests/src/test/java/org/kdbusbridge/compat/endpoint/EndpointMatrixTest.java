@@ -43,4 +43,9 @@ class EndpointMatrixTest {
     void frontExitsWhenItsFdCloses() throws Exception {
         MatrixRunner.checkLifetime(world);
     }
+
+    @Test
+    void frontReadsItsCommandLineFromArgsFd() throws Exception {
+        MatrixRunner.checkArgsFd(world);
+    }
 }

@@ -35,9 +35,18 @@ final class MatrixRunner {
                 + MatrixCases.RULE_SETS.get(mc.ruleSet()) + "\n" + w.describeFront(mc.ruleSet()));
     }
 
+    /** flatpak run passes the whole command line through --args=FD: the rules must apply as if given inline. */
+    static void checkArgsFd(MatrixWorld w) throws Exception {
+        try (SandboxFront f = w.privateFront("argsfd", List.of("--filter", "--talk=org.example.Talk"), true);
+             CaseContext x = new CaseContext(w, f.clientAddress())) {
+            assertEquals("ok:T:org.example.Iface.Method@/x", x.call("org.example.Talk", "/x", MatrixCases.IFACE, "Method"), f::describe);
+            assertEquals("error:ServiceUnknown", x.call("org.example.See", "/x", MatrixCases.IFACE, "Method"), f::describe);
+        }
+    }
+
     /** xdg-dbus-proxy's lifetime protocol: exit (status 0) and remove the socket when --fd closes. */
     static void checkLifetime(MatrixWorld w) throws Exception {
-        SandboxFront f = w.privateFront("lifetime", List.of("--filter", "--talk=org.example.Talk"));
+        SandboxFront f = w.privateFront("lifetime", List.of("--filter", "--talk=org.example.Talk"), false);
         try (Insider i = Insider.connect(f.clientAddress())) {
             assertTrue(i.unique().startsWith(":"), "a client gets a unique name through the front");
         }

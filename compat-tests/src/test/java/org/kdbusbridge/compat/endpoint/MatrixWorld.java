@@ -115,8 +115,8 @@ final class MatrixWorld implements AutoCloseable {
     }
 
     /** Starts a front that no case shares (for the lifetime checks). */
-    SandboxFront privateFront(String name, List<String> rules) throws IOException {
-        return SandboxFront.start(front, bus.address(), dir, name, rules);
+    SandboxFront privateFront(String name, List<String> rules, boolean viaArgsFd) throws IOException {
+        return SandboxFront.start(front, bus.address(), dir, name, rules, viaArgsFd);
     }
 
     /** The front's log for a rule set, for failure messages. */

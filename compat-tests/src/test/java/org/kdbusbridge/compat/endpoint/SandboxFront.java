@@ -29,6 +29,7 @@ final class SandboxFront implements AutoCloseable {
     static final Duration READY_DEADLINE = Duration.ofSeconds(20);
     static final Duration EXIT_DEADLINE = Duration.ofSeconds(10);
     static final int SYNC_FD = 3;
+    static final int ARGS_FD = 4;
 
     private final List<String> argv;
     private final Process process;
@@ -59,6 +60,15 @@ final class SandboxFront implements AutoCloseable {
      * readiness byte. Throws with the front's log if it exits or stays silent.
      */
     static SandboxFront start(Path front, String busAddress, Path dir, String name, List<String> rules) throws IOException {
+        return start(front, busAddress, dir, name, rules, false);
+    }
+
+    /**
+     * As {@link #start(Path, String, Path, String, List)}; with {@code viaArgsFd} the whole command
+     * line after the program goes NUL-separated through {@code --args=4}, as {@code flatpak run} passes it.
+     */
+    static SandboxFront start(Path front, String busAddress, Path dir, String name, List<String> rules, boolean viaArgsFd)
+            throws IOException {
         if (!Files.isExecutable(front)) {
             throw new IllegalStateException("sandbox front not found or not executable: " + front
                     + (front.equals(xdgDbusProxy()) ? " (install the Debian package xdg-dbus-proxy; .ci/run does)" : ""));
@@ -71,7 +81,15 @@ final class SandboxFront implements AutoCloseable {
         frontArgv.add(busAddress);
         frontArgv.add(socket.toString());
         frontArgv.addAll(rules);
-        List<String> argv = new ArrayList<>(List.of("/bin/sh", "-c", "exec " + SYNC_FD + ">&1 1>&2; exec \"$@\"", "sh"));
+        String redirections = "exec " + SYNC_FD + ">&1 1>&2";
+        List<String> argv = new ArrayList<>(List.of("/bin/sh", "-c", "", "sh"));
+        if (viaArgsFd) {
+            Path args = dir.resolve(name + ".args");
+            Files.writeString(args, String.join("\0", frontArgv.subList(1, frontArgv.size())) + "\0", StandardCharsets.UTF_8);
+            redirections += " " + ARGS_FD + "<'" + args + "'";
+            frontArgv = List.of(front.toString(), "--args=" + ARGS_FD);
+        }
+        argv.set(2, redirections + "; exec \"$@\"");
         argv.addAll(frontArgv);
         ProcessBuilder pb = new ProcessBuilder(argv)
                 .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
