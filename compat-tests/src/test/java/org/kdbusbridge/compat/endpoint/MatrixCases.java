@@ -1,5 +1,6 @@
 package org.kdbusbridge.compat.endpoint;
 
+import java.io.IOException;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -598,7 +599,7 @@ final class MatrixCases {
     private static Message awaitReply(OutsidePeer p, long serial) throws Exception {
         Message r = p.await(m -> (m.type == Message.METHOD_RETURN || m.type == Message.ERROR) && m.replySerial == serial, OutsidePeer.T);
         if (r == null) {
-            throw new java.io.IOException(p.label + " got no reply to serial " + serial + " within " + OutsidePeer.T);
+            throw new IOException(p.label + " got no reply to serial " + serial + " within " + OutsidePeer.T);
         }
         return r;
     }
@@ -607,7 +608,7 @@ final class MatrixCases {
         i.barrier();
         List<Message> r = i.received(m -> (m.type == Message.METHOD_RETURN || m.type == Message.ERROR) && m.replySerial == serial);
         if (r.isEmpty()) {
-            throw new java.io.IOException("the sandboxed client got no reply to serial " + serial);
+            throw new IOException("the sandboxed client got no reply to serial " + serial);
         }
         return r.get(0);
     }

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.nio.file.Files;
 import java.util.List;
 import java.util.function.Supplier;
+import java.util.stream.IntStream;
 import java.util.stream.Stream;
 
 import org.junit.jupiter.api.DynamicTest;
@@ -19,7 +20,7 @@ final class MatrixRunner {
     static final int REPEAT = Integer.getInteger("endpoint.matrix.repeat", 1);
 
     static Stream<DynamicTest> tests(Supplier<MatrixWorld> world) {
-        return java.util.stream.IntStream.range(0, REPEAT).boxed().flatMap(round -> MatrixCases.all().stream()
+        return IntStream.range(0, REPEAT).boxed().flatMap(round -> MatrixCases.all().stream()
                 .map(mc -> DynamicTest.dynamicTest(mc + (REPEAT > 1 ? " #" + round : ""), () -> run(world.get(), mc))));
     }
 
