@@ -10,7 +10,7 @@ import org.kdbusbridge.compat.harness.Message;
 import org.kdbusbridge.compat.harness.RawClient;
 
 /**
- * The differential filter matrix of issue 18 (115 cases). Each case's expected outcome is what the
+ * The differential filter matrix of issue 18 (117 cases). Each case's expected outcome is what the
  * installed xdg-dbus-proxy (Debian 0.1.4-3+deb12u2) in front of dbus-daemon gives, checked against
  * flatpak-proxy.c to be its rule and not an accident of timing; our endpoint must give the same.
  *
@@ -57,7 +57,7 @@ import org.kdbusbridge.compat.harness.RawClient;
  *     broadcast-allowed, broadcast-wrong-member, broadcast-wrong-path, call-broadcast-name, request-call-name</li>
  * <li><b>sloppy</b> (--sloppy-names): noc-unique, has-owner-unique, list-names</li>
  * <li><b>empty</b> (--filter alone): list-names, call-talk, get-owner-driver, request-name, caller-listed-after,
- *     caller-gone-noc, call-self</li>
+ *     caller-gone-noc, caller-broadcasts-filtered, other-insider-hidden, call-self</li>
  * <li><b>unfiltered</b> (rules without --filter): list-names, call-hidden</li>
  * </ul>
  *
@@ -532,6 +532,16 @@ final class MatrixCases {
                     awaitReply(y, serial);
                     x.disconnect(y);
                     return x.nocSeen();
+                }));
+        l.add(c(s, "caller-broadcasts-filtered", "P:ok:answer;not-received", "a caller gets SEE, so its broadcasts stay filtered",
+                x -> {
+                    String r = callFromOutside(x, "answer");
+                    return "P:" + r + ";" + x.broadcastFrom("P", "/sig", "org.example.Sig", "Ping");
+                }));
+        l.add(c(s, "other-insider-hidden", "error:NameHasNoOwner", "another client of the same front is hidden like any peer",
+                x -> {
+                    Insider other = x.otherInsider("I2");
+                    return x.outcome(other.call(Message.call(x.app().unique(), "/app", IFACE, "Ask")));
                 }));
         l.add(c(s, "call-self", "ok:self-answer", "a client may always talk to its own unique name",
                 x -> {
