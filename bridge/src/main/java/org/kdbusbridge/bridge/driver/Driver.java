@@ -62,6 +62,26 @@ public final class Driver {
         default List<String> features() {
             return DriverTables.FEATURES;
         }
+
+        /**
+         * Endpoints1.AddEndpoint: binds {@code where} (a socket path or unix: address) as a
+         * custom endpoint with {@code filter}, owned by {@code creator} (removed when it leaves);
+         * returns the connect address. IllegalArgumentException: a bad address or a taken id.
+         */
+        default String addEndpoint(String where, org.kdbusbridge.core.endpoint.EndpointFilter filter,
+                List<String> options, Connection creator) throws java.io.IOException {
+            throw new java.io.IOException("This bus has no custom endpoints");
+        }
+
+        /** Endpoints1.RemoveEndpoint: false if there is no endpoint {@code id}. */
+        default boolean removeEndpoint(String id) {
+            return false;
+        }
+
+        /** Endpoints1.ListEndpoints: every endpoint, oldest first. */
+        default List<EndpointInfo> endpoints() {
+            return List.of();
+        }
     }
 
     private ActivationHooks activation = ActivationHooks.NONE;
@@ -84,6 +104,7 @@ public final class Driver {
     final DriverProperties properties;
     final QueueMethods queue;
     final MetadataMethods metadata;
+    final EndpointMethods endpoints;
 
     public Driver(Bus bus, String busId, String machineId, Host host) {
         this.bus = bus;
@@ -99,6 +120,7 @@ public final class Driver {
         this.properties = new DriverProperties(out, host);
         this.queue = new QueueMethods(bus, out, host);
         this.metadata = new MetadataMethods(bus, out);
+        this.endpoints = new EndpointMethods(out, host);
         bus.setRefusalListener(new RefusalRenderer());
     }
 

@@ -26,7 +26,9 @@ final class DriverTables {
     /** Interfaces property: optional interfaces beyond the always-present ones. */
     /** dbus-daemon's statistics interface (present when it is built with --enable-stats, as Debian's is). */
     static final String STATS = "org.freedesktop.DBus.Debug.Stats";
-    static final List<String> EXTRA_INTERFACES = List.of("org.freedesktop.DBus.Monitoring", STATS, EXTENSIONS);
+    /** Custom endpoints' control interface (docs/extensions.md), bus owner's uid and root only. */
+    static final String ENDPOINTS = EndpointMethods.IFACE;
+    static final List<String> EXTRA_INTERFACES = List.of("org.freedesktop.DBus.Monitoring", STATS, EXTENSIONS, ENDPOINTS);
 
     /** Runs one validated call; non-capturing, so the table holds one instance per row. */
     @FunctionalInterface
@@ -125,6 +127,11 @@ final class DriverTables {
                             + "      <arg type=\"t\" name=\"first_seq\"/>\n"
                             + "      <arg type=\"t\" name=\"last_seq\"/>\n"
                             + "    </signal>\n"),
+            new Iface(ENDPOINTS, false, List.of(
+                    row(PRIVILEGED, "AddEndpoint", "sasa{sv}", "ss", (d, call) -> d.endpoints.addEndpoint(call)),
+                    row(PRIVILEGED, "RemoveEndpoint", "s", "", (d, call) -> d.endpoints.removeEndpoint(call)),
+                    row(PRIVILEGED, "ListEndpoints", "", "a" + EndpointMethods.ENTRY, (d, call) -> d.endpoints.listEndpoints(call))),
+                    List.of(), null),
             new Iface("org.freedesktop.DBus.Introspectable", true, List.of(row(ANY, "Introspect", "", "s", Driver::introspect)), List.of(), null),
             new Iface("org.freedesktop.DBus.Peer", true, List.of(
                     row(ANY, "GetMachineId", "", "s", Driver::getMachineId),

@@ -58,6 +58,8 @@ public final class BusServer implements Driver.Host {
     private final java.util.Set<ClientSession> sessions = new java.util.LinkedHashSet<>();
     /** accept, SASL set-up and authentication (max_incomplete_connections, policy, loginfo). */
     private final ConnectionAdmission admission;
+    /** Custom endpoints (org.kdbusbridge.Endpoints1): extra listeners whose connections are filtered. */
+    private final EndpointListeners endpoints;
     /** Sessions with output queued this step; also re-arms the reply timer. */
     private final SessionFlusher flusher;
     private final MemoryWatch memoryWatch;
@@ -119,6 +121,7 @@ public final class BusServer implements Driver.Host {
         this.bus.setPolicyLog(new RateLimitedLog(10, TimeUnit.SECONDS.toNanos(1), System::nanoTime, LOG::warn));
         this.listeners = new Listeners(guid, transport);
         this.admission = new ConnectionAdmission(this, sessions);
+        this.endpoints = new EndpointListeners(this, guid, transport, admission, sessions);
         this.flusher = new SessionFlusher(this);
         this.memoryWatch = new MemoryWatch(this, flusher);
     }
@@ -268,6 +271,7 @@ public final class BusServer implements Driver.Host {
         CompletableFuture<Void> done = new CompletableFuture<>();
         loop.execute(() -> {
             listeners.closeAll();
+            endpoints.closeAll();
             if (connections) {
                 for (ClientSession s : new ArrayList<>(sessions)) {
                     s.close("bus shutting down");
@@ -362,6 +366,7 @@ public final class BusServer implements Driver.Host {
             driver.emitter().error(r.caller(), r.serial(), DBusErrors.NO_REPLY,
                     "Message recipient disconnected from message bus without replying");
         }
+        endpoints.creatorGone(s.connection());
         flushDirty();
     }
 
@@ -448,6 +453,25 @@ public final class BusServer implements Driver.Host {
     @Override
     public List<String> features() {
         return config.systemdActivation() ? List.of("HeaderFiltering", "SystemdActivation") : List.of("HeaderFiltering");
+    }
+
+    /** Loop thread (a driver call). */
+    @Override
+    public String addEndpoint(String where, org.kdbusbridge.core.endpoint.EndpointFilter filter, List<String> options,
+            Connection creator) throws IOException {
+        return endpoints.add(where, filter, options, creator);
+    }
+
+    /** Loop thread (a driver call). */
+    @Override
+    public boolean removeEndpoint(String id) {
+        return endpoints.remove(id, "removed by request");
+    }
+
+    /** Loop thread (a driver call). */
+    @Override
+    public List<org.kdbusbridge.bridge.driver.EndpointInfo> endpoints() {
+        return endpoints.list();
     }
 
     @Override

@@ -56,6 +56,14 @@ final class ConnectionAdmission {
     }
 
     void onAccept(SocketConnection socket) {
+        onAccept(socket, null);
+    }
+
+    /**
+     * As {@link #onAccept(SocketConnection)} for a connection that came in through a custom
+     * endpoint ({@code endpoint} non-null): it carries the endpoint's filter from its first byte.
+     */
+    void onAccept(SocketConnection socket, org.kdbusbridge.core.endpoint.EndpointPolicy endpoint) {
         if (incompleteConnections() >= limits.maxIncompleteConnections) {
             // As dbus-daemon (bus/connection.c): room is made by dropping the OLDEST incomplete
             // connection. Refusing the new one instead let a client that opens sockets and never
@@ -93,6 +101,9 @@ final class ConnectionAdmission {
             }
         });
         conn.setPeerDetails(new SocketPeerDetails(socket, groupsOfUid));
+        if (endpoint != null) {
+            conn.setEndpoint(endpoint); // before SASL and Hello, as Connection requires
+        }
         ClientSession session = new ClientSession(server, socket, conn, sasl);
         holder[0] = session;
         conn.attach(session);

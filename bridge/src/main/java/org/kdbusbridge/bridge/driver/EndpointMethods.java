@@ -1,0 +1,136 @@
+package org.kdbusbridge.bridge.driver;
+
+import java.io.IOException;
+import java.util.List;
+import java.util.Map;
+
+import org.kdbusbridge.bridge.endpoint.ProxyArgumentException;
+import org.kdbusbridge.bridge.endpoint.ProxyRuleParser;
+import org.kdbusbridge.bridge.protocol.BodyWriter;
+import org.kdbusbridge.bridge.protocol.ProtocolException;
+import org.kdbusbridge.core.connection.Connection;
+import org.kdbusbridge.core.endpoint.EndpointFilter;
+
+/**
+ * org.kdbusbridge.Endpoints1 (docs/extensions.md): AddEndpoint, RemoveEndpoint, ListEndpoints.
+ * Only the bus owner's uid and root reach these (the rows are PRIVILEGED); a connection that is
+ * itself inside an endpoint is refused as well, so a sandbox can never make or undo one, even
+ * through an endpoint without --filter.
+ */
+final class EndpointMethods {
+    static final String IFACE = "org.kdbusbridge.Endpoints1";
+    /** ListEndpoints' entry: id, address, app id, instance id, options. */
+    static final String ENTRY = "(ssssas)";
+    static final String APP_ID = "app-id";
+    static final String INSTANCE_ID = "instance-id";
+
+    private final DriverEmitter out;
+    private final Driver.Host host;
+    /** Ids are never reused during the bus's life: a stale id cannot name a newer endpoint. */
+    private long lastId;
+
+    EndpointMethods(DriverEmitter out, Driver.Host host) {
+        this.out = out;
+        this.host = host;
+    }
+
+    /** AddEndpoint(s socket_path, as proxy_options, a{sv} metadata) -> (s endpoint_id, s address). */
+    void addEndpoint(DriverCall call) throws ProtocolException {
+        if (insideEndpoint(call)) {
+            return;
+        }
+        String where = call.body().readString();
+        List<String> options = call.body().readStringArray();
+        Map<String, Object> metadata = call.body().readDictStringVariant();
+        String appId = null;
+        String instanceId = null;
+        for (Map.Entry<String, Object> e : metadata.entrySet()) {
+            if (!(e.getValue() instanceof String v)) {
+                out.error(call, DBusErrors.INVALID_ARGS, "Metadata '" + e.getKey() + "' must be a string");
+                return;
+            }
+            switch (e.getKey()) {
+                case APP_ID -> appId = v;
+                case INSTANCE_ID -> instanceId = v;
+                default -> {
+                    out.error(call, DBusErrors.INVALID_ARGS, "Unknown metadata key '" + e.getKey()
+                            + "' (known: " + APP_ID + ", " + INSTANCE_ID + ")");
+                    return;
+                }
+            }
+        }
+        String id = "e" + (lastId + 1);
+        EndpointFilter parsed;
+        try {
+            parsed = ProxyRuleParser.parseOptions(id, options);
+        } catch (ProxyArgumentException e) {
+            out.error(call, DBusErrors.INVALID_ARGS, e.getMessage());
+            return;
+        }
+        EndpointFilter filter = new EndpointFilter(id, appId, instanceId, parsed.filtering(), parsed.sloppyNames(),
+                parsed.logMessages(), parsed.nameRules(), parsed.callRules(), parsed.broadcastRules());
+        String address;
+        try {
+            address = host.addEndpoint(where, filter, options, call.caller());
+        } catch (IllegalArgumentException e) {
+            out.error(call, DBusErrors.INVALID_ARGS, e.getMessage());
+            return;
+        } catch (IOException e) {
+            out.error(call, DBusErrors.FAILED, "Failed to listen on " + where + ": " + e.getMessage());
+            return;
+        }
+        lastId++;
+        BodyWriter w = new BodyWriter();
+        w.writeString(id);
+        w.writeString(address);
+        out.reply(call.caller(), call.serial(), "ss", w.toByteArray());
+    }
+
+    /** RemoveEndpoint(s endpoint_id): its socket goes away and its connections are disconnected. */
+    void removeEndpoint(DriverCall call) throws ProtocolException {
+        if (insideEndpoint(call)) {
+            return;
+        }
+        String id = call.body().readString();
+        if (!host.removeEndpoint(id)) {
+            out.error(call, DBusErrors.INVALID_ARGS, "No endpoint '" + id + "'");
+            return;
+        }
+        out.replyEmpty(call.caller(), call.serial());
+    }
+
+    /** ListEndpoints() -> a(ssssas): missing metadata is an empty string. */
+    void listEndpoints(DriverCall call) {
+        if (insideEndpoint(call)) {
+            return;
+        }
+        BodyWriter w = new BodyWriter();
+        w.beginArray('(');
+        for (EndpointInfo e : host.endpoints()) {
+            w.beginStruct();
+            w.writeString(e.id());
+            w.writeString(e.address());
+            w.writeString(e.appId() == null ? "" : e.appId());
+            w.writeString(e.instanceId() == null ? "" : e.instanceId());
+            w.beginArray('s');
+            for (String o : e.options()) {
+                w.writeString(o);
+            }
+            w.endArray();
+            w.endStruct();
+        }
+        w.endArray();
+        out.reply(call.caller(), call.serial(), "a" + ENTRY, w.toByteArray());
+    }
+
+    /** Refuses (AccessDenied) a caller that is inside an endpoint; true if it did. */
+    private boolean insideEndpoint(DriverCall call) {
+        Connection c = call.caller();
+        if (c.endpoint() == null) {
+            return false;
+        }
+        out.error(call, DBusErrors.ACCESS_DENIED, "Connection " + c.uniqueName()
+                + " is inside an endpoint and may not call " + call.member());
+        return true;
+    }
+}

@@ -1,0 +1,214 @@
+// Invariants under test (issue 18, custom endpoints, the bridge side): AddEndpoint by the bus owner
+// binds a socket whose connections carry the endpoint's filter from before Hello; ListEndpoints
+// shows it with its metadata and options; RemoveEndpoint and the creator's disconnect each unlink
+// the socket and disconnect the endpoint's connections; bad options are InvalidArgs with the
+// parser's text; a connection inside an endpoint cannot use Endpoints1. Waits have deadlines.
+package org.kdbusbridge.bridge.server;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import org.kdbusbridge.bridge.config.BusConfig;
+import org.kdbusbridge.bridge.protocol.BodyReader;
+import org.kdbusbridge.bridge.protocol.BodyWriter;
+import org.kdbusbridge.bridge.server.RawClient.Msg;
+import org.kdbusbridge.bridge.transport.TransportSettings;
+import org.kdbusbridge.core.connection.Connection;
+
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class EndpointListenersTest {
+    private static final String IFACE = "org.kdbusbridge.Endpoints1";
+    private static final String INVALID_ARGS = "org.freedesktop.DBus.Error.InvalidArgs";
+    private static final String ACCESS_DENIED = "org.freedesktop.DBus.Error.AccessDenied";
+
+    @TempDir
+    Path dir;
+    private BusServer server;
+    private Path bus;
+    private final List<AutoCloseable> open = new ArrayList<>();
+
+    @BeforeEach
+    void start() throws Exception {
+        bus = dir.resolve("bus");
+        server = new BusServer(BusConfig.forAddress("unix:path=" + bus), TransportSettings.fromSystemProperties());
+        server.start();
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        for (AutoCloseable c : open) {
+            c.close();
+        }
+        server.stop();
+    }
+
+    private RawClient client(Path socket) throws Exception {
+        RawClient c = RawClient.open(socket);
+        open.add(c);
+        return c;
+    }
+
+    private static long add(RawClient c, String where, List<String> options, Map<String, String> metadata)
+            throws Exception {
+        BodyWriter w = new BodyWriter();
+        w.writeString(where);
+        w.beginArray('s');
+        for (String o : options) {
+            w.writeString(o);
+        }
+        w.endArray();
+        w.beginArray('{');
+        for (Map.Entry<String, String> e : metadata.entrySet()) {
+            w.beginDictEntry();
+            w.writeString(e.getKey());
+            w.writeVariant("s");
+            w.writeString(e.getValue());
+            w.endDictEntry();
+        }
+        w.endArray();
+        return c.call(0, RawClient.BUS, RawClient.BUS_PATH, IFACE, "AddEndpoint", "sasa{sv}", w.toByteArray());
+    }
+
+    /** AddEndpoint that must succeed; returns (id, address). */
+    private static String[] addOk(RawClient c, Path socket, List<String> options, Map<String, String> metadata)
+            throws Exception {
+        Msg r = c.expectReturn(add(c, socket.toString(), options, metadata));
+        BodyReader b = r.body();
+        return new String[] {b.readString(), b.readString()};
+    }
+
+    private static Msg endpointCall(RawClient c, String member, String sig, byte[] body) throws Exception {
+        long s = c.call(0, RawClient.BUS, RawClient.BUS_PATH, IFACE, member, sig, body);
+        Msg m = c.read();
+        assertEquals(s, m.replySerial(), m.toString());
+        return m;
+    }
+
+    private static List<Object> list(RawClient c) throws Exception {
+        Msg m = endpointCall(c, "ListEndpoints", null, null);
+        assertNull(m.errorName(), m.toString());
+        assertEquals("a(ssssas)", m.signature());
+        @SuppressWarnings("unchecked")
+        List<Object> entries = (List<Object>) m.body().readValue();
+        return entries;
+    }
+
+    private Connection core(String uniqueName) throws Exception {
+        return OnLoop.get(server, () -> server.bus().resolve(uniqueName));
+    }
+
+    @Test
+    void ownerAddsListsConnectsAndRemoves() throws Exception {
+        RawClient owner = client(bus);
+        Path socket = dir.resolve("app.sock");
+        List<String> options = List.of("--filter", "--talk=org.freedesktop.portal.*", "--own=org.example.App");
+        String[] added = addOk(owner, socket, options, Map.of("app-id", "org.example.App", "instance-id", "42"));
+        assertEquals("e1", added[0]);
+        assertTrue(added[1].startsWith("unix:path=" + socket + ",guid=" + server.guid()), added[1]);
+        assertTrue(Files.exists(socket), "socket file bound");
+
+        RawClient inside = client(socket);
+        Connection c = core(inside.uniqueName);
+        assertNotNull(c.endpoint(), "a connection through the endpoint carries its filter");
+        assertEquals("e1", c.endpoint().filter().endpointId());
+        assertEquals("org.example.App", c.endpoint().filter().appId());
+        assertEquals("42", c.endpoint().filter().instanceId());
+        assertTrue(c.endpoint().filter().filtering());
+        assertNull(core(owner.uniqueName).endpoint(), "the bus's own socket has no endpoint");
+
+        List<Object> entries = list(owner);
+        assertEquals(1, entries.size());
+        Object[] e = (Object[]) entries.get(0);
+        assertEquals("e1", e[0]);
+        assertEquals(added[1], e[1]);
+        assertEquals("org.example.App", e[2]);
+        assertEquals("42", e[3]);
+        assertEquals(options, e[4]);
+
+        Msg removed = endpointCall(owner, "RemoveEndpoint", "s", new BodyWriter().writeString("e1").toByteArray());
+        assertNull(removed.errorName(), removed.toString());
+        assertFalse(Files.exists(socket), "socket file unlinked by the time the reply is out");
+        assertTrue(inside.awaitEof(RawClient.TIMEOUT_MS), "the endpoint's connection is disconnected");
+        assertTrue(list(owner).isEmpty());
+        Msg again = endpointCall(owner, "RemoveEndpoint", "s", new BodyWriter().writeString("e1").toByteArray());
+        assertEquals(INVALID_ARGS, again.errorName(), again.toString());
+    }
+
+    @Test
+    void creatorDisconnectRemovesItsEndpointsOnly() throws Exception {
+        RawClient creator = RawClient.open(bus);
+        RawClient other = client(bus);
+        Path mine = dir.resolve("mine.sock");
+        Path theirs = dir.resolve("theirs.sock");
+        addOk(creator, mine, List.of(), Map.of());
+        String[] kept = addOk(other, theirs, List.of("--filter"), Map.of());
+        RawClient inside = client(mine);
+        RawClient insideKept = client(theirs);
+        creator.close();
+        assertTrue(inside.awaitEof(RawClient.TIMEOUT_MS), "the endpoint's connection goes with its creator");
+        assertFalse(Files.exists(mine), "socket file unlinked");
+        assertTrue(Files.exists(theirs), "another creator's endpoint stays");
+        List<Object> entries = list(other);
+        assertEquals(1, entries.size());
+        assertEquals(kept[0], ((Object[]) entries.get(0))[0]);
+        assertEquals(0, insideKept.sync(), "its connections stay too");
+    }
+
+    @Test
+    void malformedOptionsAreInvalidArgsWithTheParsersText() throws Exception {
+        RawClient owner = client(bus);
+        Msg bad = owner.expectError(add(owner, dir.resolve("x.sock").toString(), List.of("--talk=org"), Map.of()),
+                INVALID_ARGS);
+        assertEquals("'org' is not a valid dbus name", bad.string0());
+        Msg unknown = owner.expectError(add(owner, dir.resolve("x.sock").toString(), List.of("--fd=3"), Map.of()),
+                INVALID_ARGS);
+        assertEquals("Unknown argument --fd=3", unknown.string0());
+        Msg relative = owner.expectError(add(owner, "x.sock", List.of(), Map.of()), INVALID_ARGS);
+        assertTrue(relative.string0().contains("not absolute"), relative.string0());
+        Msg key = owner.expectError(add(owner, dir.resolve("x.sock").toString(), List.of(), Map.of("color", "red")),
+                INVALID_ARGS);
+        assertTrue(key.string0().contains("color"), key.string0());
+        assertFalse(Files.exists(dir.resolve("x.sock")), "nothing bound");
+        assertTrue(list(owner).isEmpty());
+        // The refused attempts used no id: the first endpoint is still e1.
+        assertEquals("e1", addOk(owner, dir.resolve("x.sock"), List.of(), Map.of())[0]);
+    }
+
+    @Test
+    void aConnectionInsideAnEndpointCannotUseEndpoints1() throws Exception {
+        RawClient owner = client(bus);
+        Path socket = dir.resolve("open.sock");
+        addOk(owner, socket, List.of(), Map.of()); // no --filter: the proxy would pass everything
+        RawClient inside = client(socket);
+        Msg m = inside.expectError(add(inside, dir.resolve("nested.sock").toString(), List.of(), Map.of()),
+                ACCESS_DENIED);
+        assertNotNull(m.string0());
+        assertFalse(Files.exists(dir.resolve("nested.sock")));
+        Msg l = endpointCall(inside, "ListEndpoints", null, null);
+        assertEquals(ACCESS_DENIED, l.errorName(), l.toString());
+    }
+
+    @Test
+    void stopUnlinksEndpointSockets() throws Exception {
+        RawClient owner = client(bus);
+        Path socket = dir.resolve("s.sock");
+        addOk(owner, socket, List.of(), Map.of());
+        server.stop();
+        assertFalse(Files.exists(socket));
+    }
+}
