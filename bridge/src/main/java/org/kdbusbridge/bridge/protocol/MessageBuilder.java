@@ -90,11 +90,7 @@ public final class MessageBuilder {
                     signature, EMPTY, unixFds);
         }
         Scratch sc = SCRATCH.get();
-        BodyWriter counter = sc.counter;
-        counter.reset();
-        body.writeTo(counter);
-        counter.checkClosed();
-        int length = counter.size();
+        int length = sized(sc, body);
         if (length > 0 && (signature == null || signature.isEmpty())) {
             throw new IllegalArgumentException("body without signature");
         }
@@ -161,11 +157,7 @@ public final class MessageBuilder {
                                                    DirectBody body, int minSize,
                                                    java.util.function.IntFunction<java.nio.ByteBuffer> take) {
         Scratch sc = SCRATCH.get();
-        BodyWriter counter = sc.counter;
-        counter.reset();
-        body.writeTo(counter);
-        counter.checkClosed();
-        int length = counter.size();
+        int length = sized(sc, body);
         BodyWriter h = header(sc.header, type, flags, serial, path, iface, member, errorName, replySerial,
                 destination, sender, signature, 0);
         long total = (long) h.size() + length;
@@ -181,6 +173,15 @@ public final class MessageBuilder {
         if (w.position() != total) throw new IllegalStateException("body wrote other bytes than it sized");
         out.position(0).limit((int) total);
         return out;
+    }
+
+    /** The encoded length of {@code body} (the counting pass). */
+    private static int sized(Scratch sc, Body body) {
+        BodyWriter counter = sc.counter;
+        counter.reset();
+        body.writeTo(counter);
+        counter.checkClosed();
+        return counter.size();
     }
 
     /** An 'as' body over a list (ListNames and the like, SetEnvironment). */

@@ -19,9 +19,18 @@ final class MatrixRunner {
     /** {@code -Dendpoint.matrix.repeat=N} runs the whole matrix N times over (to shake out races). */
     static final int REPEAT = Integer.getInteger("endpoint.matrix.repeat", 1);
 
-    static Stream<DynamicTest> tests(Supplier<MatrixWorld> world) {
+    /**
+     * {@code deliberate}: case id to the outcome this bus gives instead, for the differences
+     * docs/compatibility.md lists (the proxy's outcome stays in the case; only this bus's differs).
+     */
+    static Stream<DynamicTest> tests(Supplier<MatrixWorld> world, java.util.Map<String, String> deliberate) {
         return IntStream.range(0, REPEAT).boxed().flatMap(round -> MatrixCases.all().stream()
-                .map(mc -> DynamicTest.dynamicTest(mc + (REPEAT > 1 ? " #" + round : ""), () -> run(world.get(), mc))));
+                .map(mc -> DynamicTest.dynamicTest(mc + (REPEAT > 1 ? " #" + round : ""),
+                        () -> run(world.get(), deliberate.containsKey(mc.id())
+                                ? new MatrixCase(mc.id(), mc.ruleSet(), deliberate.get(mc.id()),
+                                        "deliberate difference, docs/compatibility.md; the proxy gives " + mc.expected(),
+                                        mc.action())
+                                : mc))));
     }
 
     static void run(MatrixWorld w, MatrixCase mc) throws Exception {
