@@ -202,6 +202,12 @@ public final class Main {
     }
 
     static int run(String[] argv) {
+        if (argv.length > 0 && argv[0].equals("proxy")) {
+            return ProxyFront.run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
+        }
+        if (argv.length > 0 && argv[0].equals("endpoint")) {
+            return EndpointCommand.run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
+        }
         if (argv.length > 0 && argv[0].equals("run-session")) {
             return RunSession.run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         }

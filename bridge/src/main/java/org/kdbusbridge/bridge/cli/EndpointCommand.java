@@ -1,0 +1,123 @@
+package org.kdbusbridge.bridge.cli;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * {@code kdbus-bridge endpoint add|list|remove}: Endpoints1 for humans.
+ * <ul>
+ * <li>{@code add --address=BUS [--app-id=ID] [--instance-id=ID] PATH [xdg-dbus-proxy options...]}
+ *     prints the endpoint's id and address, then holds it in the foreground until SIGTERM or
+ *     SIGINT (the endpoint belongs to this process's connection).</li>
+ * <li>{@code list --address=BUS}: one line per endpoint: id, address, app id, instance id, options.</li>
+ * <li>{@code remove --address=BUS ID}.</li>
+ * </ul>
+ * Without --address, $DBUS_SESSION_BUS_ADDRESS.
+ */
+final class EndpointCommand {
+    static final String USAGE = "usage: kdbus-bridge endpoint add [--address=BUS] [--app-id=ID] [--instance-id=ID]"
+            + " PATH [--filter] [--see=|--talk=|--own=NAME] [--call=|--broadcast=NAME=RULE] [--log] [--sloppy-names]\n"
+            + "       kdbus-bridge endpoint list [--address=BUS]\n"
+            + "       kdbus-bridge endpoint remove [--address=BUS] ID";
+
+    private EndpointCommand() { }
+
+    static int run(String[] argv) {
+        if (argv.length == 0 || argv[0].equals("--help")) {
+            System.err.println(USAGE);
+            return argv.length == 0 ? 1 : 0;
+        }
+        String verb = argv[0];
+        String address = System.getenv("DBUS_SESSION_BUS_ADDRESS");
+        Map<String, String> metadata = new LinkedHashMap<>();
+        List<String> rest = new ArrayList<>();
+        for (int i = 1; i < argv.length; i++) {
+            String a = argv[i];
+            if (a.startsWith("--address=")) {
+                address = a.substring("--address=".length());
+            } else if (a.startsWith("--app-id=")) {
+                metadata.put("app-id", a.substring("--app-id=".length()));
+            } else if (a.startsWith("--instance-id=")) {
+                metadata.put("instance-id", a.substring("--instance-id=".length()));
+            } else {
+                rest.add(a);
+            }
+        }
+        if (address == null || address.isEmpty()) {
+            System.err.println("kdbus-bridge endpoint: no bus address (--address=, or DBUS_SESSION_BUS_ADDRESS)");
+            return 1;
+        }
+        try {
+            switch (verb) {
+                case "add":
+                    if (rest.isEmpty() || rest.get(0).startsWith("-")) {
+                        return usage();
+                    }
+                    return add(address, Path.of(rest.get(0)).toAbsolutePath().toString(), rest.subList(1, rest.size()),
+                            metadata);
+                case "list":
+                    return rest.isEmpty() && metadata.isEmpty() ? list(address) : usage();
+                case "remove":
+                    return rest.size() == 1 && metadata.isEmpty() ? remove(address, rest.get(0)) : usage();
+                default:
+                    return usage();
+            }
+        } catch (IOException e) {
+            System.err.println("kdbus-bridge endpoint " + verb + ": " + e.getMessage());
+            return 1;
+        }
+    }
+
+    private static int usage() {
+        System.err.println(USAGE);
+        return 1;
+    }
+
+    private static int add(String address, String path, List<String> options, Map<String, String> metadata)
+            throws IOException {
+        try (EndpointClient c = EndpointClient.open(address)) {
+            StopSignals signals = StopSignals.install();
+            String[] added = c.add(path, options, metadata);
+            System.out.println(added[0] + " " + added[1]);
+            System.out.flush();
+            Thread watch = new Thread(() -> {
+                c.awaitEnd();
+                System.err.println("kdbus-bridge endpoint add: the bus closed the connection; endpoint " + added[0]
+                        + " is gone");
+                System.exit(1);
+            }, "endpoint-bus");
+            watch.setDaemon(true);
+            watch.start();
+            signals.await();
+            return 0;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return 1;
+        }
+    }
+
+    private static int list(String address) throws IOException {
+        try (EndpointClient c = EndpointClient.open(address)) {
+            for (EndpointClient.Entry e : c.list()) {
+                System.out.println(e.id() + "\t" + e.address() + "\t" + dash(e.appId()) + "\t" + dash(e.instanceId())
+                        + "\t" + String.join(" ", e.options()));
+            }
+        }
+        return 0;
+    }
+
+    private static String dash(String s) {
+        return s == null || s.isEmpty() ? "-" : s;
+    }
+
+    private static int remove(String address, String id) throws IOException {
+        try (EndpointClient c = EndpointClient.open(address)) {
+            c.remove(id);
+        }
+        return 0;
+    }
+}
