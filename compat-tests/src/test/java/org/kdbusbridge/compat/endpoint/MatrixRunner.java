@@ -20,14 +20,14 @@ final class MatrixRunner {
     static final int REPEAT = Integer.getInteger("endpoint.matrix.repeat", 1);
 
     /**
-     * {@code deliberate}: case id to the outcome this bus gives instead, for the differences
+     * {@code deliberate}: "ruleSet/caseId" to the outcome this bus gives instead, for the differences
      * docs/compatibility.md lists (the proxy's outcome stays in the case; only this bus's differs).
      */
     static Stream<DynamicTest> tests(Supplier<MatrixWorld> world, java.util.Map<String, String> deliberate) {
         return IntStream.range(0, REPEAT).boxed().flatMap(round -> MatrixCases.all().stream()
                 .map(mc -> DynamicTest.dynamicTest(mc + (REPEAT > 1 ? " #" + round : ""),
-                        () -> run(world.get(), deliberate.containsKey(mc.id())
-                                ? new MatrixCase(mc.id(), mc.ruleSet(), deliberate.get(mc.id()),
+                        () -> run(world.get(), deliberate.containsKey(mc.ruleSet() + "/" + mc.id())
+                                ? new MatrixCase(mc.id(), mc.ruleSet(), deliberate.get(mc.ruleSet() + "/" + mc.id()),
                                         "deliberate difference, docs/compatibility.md; the proxy gives " + mc.expected(),
                                         mc.action())
                                 : mc))));

@@ -24,7 +24,7 @@ abstract class MatrixTestBase {
 
     abstract Path front();
 
-    /** Case id to this bus's outcome where it differs from the proxy on purpose (none by default). */
+    /** "ruleSet/caseId" to this bus's outcome where it differs from the proxy on purpose (none by default). */
     java.util.Map<String, String> deliberate() {
         return java.util.Map.of();
     }
