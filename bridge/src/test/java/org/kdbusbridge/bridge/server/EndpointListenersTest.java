@@ -183,10 +183,15 @@ class EndpointListenersTest {
         Msg key = owner.expectError(add(owner, dir.resolve("x.sock").toString(), List.of(), Map.of("color", "red")),
                 INVALID_ARGS);
         assertTrue(key.string0().contains("color"), key.string0());
+        Msg busOwn = owner.expectError(add(owner, bus.toString(), List.of(), Map.of()), INVALID_ARGS);
+        assertTrue(busOwn.string0().contains("in use by this bus"), busOwn.string0());
+        assertEquals(0, client(bus).sync(), "the bus's own socket still works");
         assertFalse(Files.exists(dir.resolve("x.sock")), "nothing bound");
         assertTrue(list(owner).isEmpty());
         // The refused attempts used no id: the first endpoint is still e1.
         assertEquals("e1", addOk(owner, dir.resolve("x.sock"), List.of(), Map.of())[0]);
+        Msg twice = owner.expectError(add(owner, dir.resolve("x.sock").toString(), List.of(), Map.of()), INVALID_ARGS);
+        assertTrue(twice.string0().contains("in use by this bus"), twice.string0());
     }
 
     @Test
