@@ -150,6 +150,28 @@ class EndpointListenersTest {
     }
 
     @Test
+    void getConnectionInstanceTellsWhichEndpointAPeerIsIn() throws Exception {
+        RawClient owner = client(bus);
+        Path socket = dir.resolve("app.sock");
+        addOk(owner, socket, List.of("--filter"), Map.of("app-id", "org.example.App"));
+        RawClient inside = client(socket);
+        RawClient service = client(bus); // any uid may ask: not a privileged method
+        Msg m = endpointCall(service, "GetConnectionInstance", "s",
+                new BodyWriter().writeString(inside.uniqueName).toByteArray());
+        assertNull(m.errorName(), m.toString());
+        BodyReader b = m.body();
+        assertEquals("e1", b.readString());
+        assertEquals("org.example.App", b.readString());
+        assertEquals("", b.readString());
+        Msg outside = endpointCall(service, "GetConnectionInstance", "s",
+                new BodyWriter().writeString(owner.uniqueName).toByteArray());
+        assertEquals("org.freedesktop.DBus.Error.NotContainer", outside.errorName(), outside.toString());
+        Msg nobody = endpointCall(service, "GetConnectionInstance", "s",
+                new BodyWriter().writeString(":1.999").toByteArray());
+        assertEquals("org.freedesktop.DBus.Error.NameHasNoOwner", nobody.errorName(), nobody.toString());
+    }
+
+    @Test
     void creatorDisconnectRemovesItsEndpointsOnly() throws Exception {
         RawClient creator = RawClient.open(bus);
         RawClient other = client(bus);
