@@ -57,6 +57,9 @@ class DistributionTest {
     void layoutHasLaunchersJarOptionsAndUnits() {
         assertTrue(Files.isExecutable(home.resolve("bin/kdbus-bridge")));
         assertTrue(Files.isExecutable(home.resolve("bin/dbus-daemon")));
+        // The xdg-dbus-proxy front (issue 18), also under the name flatpak runs.
+        assertTrue(Files.isExecutable(home.resolve("bin/kdbus-bridge-proxy")));
+        assertTrue(Files.isExecutable(home.resolve("bin/xdg-dbus-proxy")));
         assertTrue(Files.isRegularFile(home.resolve("lib/kdbus-bridge.jar")));
         assertTrue(Files.isRegularFile(home.resolve("conf/jvm.options")));
         assertTrue(Files.isRegularFile(home.resolve("conf/systemd/user/dbus.socket")));

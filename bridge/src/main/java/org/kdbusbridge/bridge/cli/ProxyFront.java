@@ -75,6 +75,7 @@ final class ProxyFront {
         List<Pair> pairs = pairs(expanded);
 
         Map<String, EndpointClient> buses = new LinkedHashMap<>();
+        Map<String, EndpointClient> added = new LinkedHashMap<>(); // endpoint id -> its bus
         try {
             for (Pair p : pairs) {
                 if (buses.containsKey(p.address())) {
@@ -90,7 +91,8 @@ final class ProxyFront {
             for (Pair p : pairs) {
                 String where = Path.of(p.path()).toAbsolutePath().toString();
                 try {
-                    buses.get(p.address()).add(where, p.options(), Map.of());
+                    EndpointClient c = buses.get(p.address());
+                    added.put(c.add(where, p.options(), Map.of())[0], c);
                 } catch (EndpointClient.CallFailed e) {
                     System.err.println(NAME + ": " + p.path() + ": " + e.getMessage());
                     closeAll(buses);
@@ -134,8 +136,17 @@ final class ProxyFront {
             });
         }
         int status = done.join();
-        // Closing is enough for the bus to drop them; the sockets are gone before the bus sees
-        // the end of our stream, not necessarily before we exit, so nobody waits on that here.
+        // Closing alone would remove them too, but only once the bus reads our end of stream:
+        // removed here, the sockets are gone before we exit (who waited on us may reuse the paths).
+        for (Map.Entry<String, EndpointClient> e : added.entrySet()) {
+            if (!e.getValue().ended()) {
+                try {
+                    e.getValue().remove(e.getKey());
+                } catch (IOException ex) {
+                    // the bus removes it when the connection closes below
+                }
+            }
+        }
         closeAll(buses);
         return status;
     }

@@ -130,7 +130,8 @@ final class DriverTables {
             new Iface(ENDPOINTS, false, List.of(
                     row(PRIVILEGED, "AddEndpoint", "sasa{sv}", "ss", (d, call) -> d.endpoints.addEndpoint(call)),
                     row(PRIVILEGED, "RemoveEndpoint", "s", "", (d, call) -> d.endpoints.removeEndpoint(call)),
-                    row(PRIVILEGED, "ListEndpoints", "", "a" + EndpointMethods.ENTRY, (d, call) -> d.endpoints.listEndpoints(call))),
+                    row(PRIVILEGED, "ListEndpoints", "", "a" + EndpointMethods.ENTRY, (d, call) -> d.endpoints.listEndpoints(call)),
+                    row(CANONICAL, "GetConnectionInstance", "s", "sss", (d, call) -> d.endpoints.getConnectionInstance(call, d.peers))),
                     List.of(), null),
             new Iface("org.freedesktop.DBus.Introspectable", true, List.of(row(ANY, "Introspect", "", "s", Driver::introspect)), List.of(), null),
             new Iface("org.freedesktop.DBus.Peer", true, List.of(

@@ -12,7 +12,8 @@ import org.kdbusbridge.core.connection.Connection;
 import org.kdbusbridge.core.endpoint.EndpointFilter;
 
 /**
- * org.kdbusbridge.Endpoints1 (docs/extensions.md): AddEndpoint, RemoveEndpoint, ListEndpoints.
+ * org.kdbusbridge.Endpoints1 (docs/extensions.md): AddEndpoint, RemoveEndpoint, ListEndpoints,
+ * and GetConnectionInstance (open to all).
  * Only the bus owner's uid and root reach these (the rows are PRIVILEGED); a connection that is
  * itself inside an endpoint is refused as well, so a sandbox can never make or undo one, even
  * through an endpoint without --filter.
@@ -23,6 +24,8 @@ final class EndpointMethods {
     static final String ENTRY = "(ssssas)";
     static final String APP_ID = "app-id";
     static final String INSTANCE_ID = "instance-id";
+    /** The Containers1 draft's error for a connection that is in no container. */
+    static final String NOT_CONTAINER = "org.freedesktop.DBus.Error.NotContainer";
 
     private final DriverEmitter out;
     private final Driver.Host host;
@@ -121,6 +124,30 @@ final class EndpointMethods {
         }
         w.endArray();
         out.reply(call.caller(), call.serial(), "a" + ENTRY, w.toByteArray());
+    }
+
+    /**
+     * GetConnectionInstance(s name) -> (s endpoint_id, s app_id, s instance_id): which endpoint a
+     * peer came in through, so a service can tell which sandbox is calling (the Containers1
+     * draft's method of that name, reduced to our metadata). Anyone may ask. A peer on the bus's
+     * own socket gets NotContainer, as in the draft; a missing app or instance id is "".
+     */
+    void getConnectionInstance(DriverCall call, PeerQueries peers) throws ProtocolException {
+        String name = call.body().readString();
+        Connection c = peers.peer(call, name, "endpoint");
+        if (c == null) {
+            return;
+        }
+        if (c.endpoint() == null) {
+            out.error(call, NOT_CONTAINER, "Connection '" + name + "' is not in an endpoint");
+            return;
+        }
+        EndpointFilter f = c.endpoint().filter();
+        BodyWriter w = new BodyWriter();
+        w.writeString(f.endpointId());
+        w.writeString(f.appId() == null ? "" : f.appId());
+        w.writeString(f.instanceId() == null ? "" : f.instanceId());
+        out.reply(call.caller(), call.serial(), "sss", w.toByteArray());
     }
 
     /** Refuses (AccessDenied) a caller that is inside an endpoint; true if it did. */

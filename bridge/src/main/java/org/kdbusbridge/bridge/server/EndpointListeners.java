@@ -41,9 +41,12 @@ final class EndpointListeners {
     private final Set<ClientSession> sessions;
     private final BusServer server;
     private final Map<String, Endpoint> endpoints = new LinkedHashMap<>();
+    /** Whether a path is one of the bus's own socket files. */
+    private final java.util.function.Predicate<java.nio.file.Path> busSocket;
 
     EndpointListeners(BusServer server, String guid, TransportSettings transport, ConnectionAdmission admission,
-            Set<ClientSession> sessions) {
+            Set<ClientSession> sessions, java.util.function.Predicate<java.nio.file.Path> busSocket) {
+        this.busSocket = busSocket;
         this.server = server;
         this.guid = guid;
         this.transport = transport;
@@ -62,6 +65,13 @@ final class EndpointListeners {
             throw new IllegalArgumentException("Endpoint " + id + " already exists");
         }
         UnixAddress a = parseWhere(where);
+        if (a.kind() == UnixAddress.Kind.PATH) {
+            // Binding unlinks a socket file already there: never one of ours that is in use.
+            java.nio.file.Path p = java.nio.file.Path.of(a.value());
+            if (busSocket.test(p) || endpoints.values().stream().anyMatch(e -> p.equals(e.listener().socketFile()))) {
+                throw new IllegalArgumentException("Socket path " + p + " is in use by this bus");
+            }
+        }
         UnixListener l = UnixListener.bind(a, guid).processFds(transport.processFd());
         EndpointPolicy policy = new EndpointPolicy(filter);
         Endpoint ep = new Endpoint(id, l, filter, policy, List.copyOf(options), creator);

@@ -100,6 +100,16 @@ final class Listeners {
         }
     }
 
+    /** Whether {@code p} is the socket file of one of these listeners (an endpoint must not replace it). */
+    boolean hasSocketFile(java.nio.file.Path p) {
+        for (UnixListener l : listeners) {
+            if (p.equals(l.socketFile())) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** See {@link BusServer#giveSocketFilesTo}. */
     void giveSocketFilesTo(int uid, int gid) {
         for (UnixListener l : listeners) {

@@ -150,6 +150,28 @@ class EndpointListenersTest {
     }
 
     @Test
+    void getConnectionInstanceTellsWhichEndpointAPeerIsIn() throws Exception {
+        RawClient owner = client(bus);
+        Path socket = dir.resolve("app.sock");
+        addOk(owner, socket, List.of("--filter"), Map.of("app-id", "org.example.App"));
+        RawClient inside = client(socket);
+        RawClient service = client(bus); // any uid may ask: not a privileged method
+        Msg m = endpointCall(service, "GetConnectionInstance", "s",
+                new BodyWriter().writeString(inside.uniqueName).toByteArray());
+        assertNull(m.errorName(), m.toString());
+        BodyReader b = m.body();
+        assertEquals("e1", b.readString());
+        assertEquals("org.example.App", b.readString());
+        assertEquals("", b.readString());
+        Msg outside = endpointCall(service, "GetConnectionInstance", "s",
+                new BodyWriter().writeString(owner.uniqueName).toByteArray());
+        assertEquals("org.freedesktop.DBus.Error.NotContainer", outside.errorName(), outside.toString());
+        Msg nobody = endpointCall(service, "GetConnectionInstance", "s",
+                new BodyWriter().writeString(":1.999").toByteArray());
+        assertEquals("org.freedesktop.DBus.Error.NameHasNoOwner", nobody.errorName(), nobody.toString());
+    }
+
+    @Test
     void creatorDisconnectRemovesItsEndpointsOnly() throws Exception {
         RawClient creator = RawClient.open(bus);
         RawClient other = client(bus);
@@ -185,10 +207,15 @@ class EndpointListenersTest {
         Msg key = owner.expectError(add(owner, dir.resolve("x.sock").toString(), List.of(), Map.of("color", "red")),
                 INVALID_ARGS);
         assertTrue(key.string0().contains("color"), key.string0());
+        Msg busOwn = owner.expectError(add(owner, bus.toString(), List.of(), Map.of()), INVALID_ARGS);
+        assertTrue(busOwn.string0().contains("in use by this bus"), busOwn.string0());
+        assertEquals(0, client(bus).sync(), "the bus's own socket still works");
         assertFalse(Files.exists(dir.resolve("x.sock")), "nothing bound");
         assertTrue(list(owner).isEmpty());
         // The refused attempts used no id: the first endpoint is still e1.
         assertEquals("e1", addOk(owner, dir.resolve("x.sock"), List.of(), Map.of())[0]);
+        Msg twice = owner.expectError(add(owner, dir.resolve("x.sock").toString(), List.of(), Map.of()), INVALID_ARGS);
+        assertTrue(twice.string0().contains("in use by this bus"), twice.string0());
     }
 
     @Test
