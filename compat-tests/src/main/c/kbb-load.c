@@ -22,6 +22,10 @@
  *                                        (comma list of unique names); at most 2 windows un-acked,
  *                                        so the bus never buffers more than 2 windows per reader
                                         (SIZE 1048576, UNRELATED 0: the 1 MiB fan-out workload)
+ *   rawcall ADDR DEST INFLIGHT CALLS SIZE
+ *                                        as "call" without fds, on plain libc with a step-by-step
+ *                                        SASL exchange (xdg-dbus-proxy 0.1.4 cannot serve sd-bus's
+ *                                        pipelined one): the endpoint workload's caller (issue 18)
  *   connect ADDR LOOPS NAME              LOOPS x (connect + Hello + RequestName(NAME) + close)
  *   probe SOCKETPATH                     start-up probe: waits (inotify) for the socket, then
  *                                        connects + Hello as soon as possible; prints helloNs
@@ -849,9 +853,246 @@ static int mode_watch(int argc, char **argv) {
     return 0;
 }
 
+/* ---------------------------------------------------------------- raw caller (issue 18) */
+
+/*
+ * The caller of the "endpoint" workload, on plain libc: xdg-dbus-proxy 0.1.4 cannot serve sd-bus
+ * clients, which send BEGIN before the server's OK (flatpak/xdg-dbus-proxy#21), so this one does
+ * the SASL exchange a step at a time (AUTH EXTERNAL, wait for OK, BEGIN), then Hello, then the
+ * same Echo(ay) calls as "call". It serves the direct and the fronted legs alike.
+ */
+
+struct raw {
+    int fd;
+    uint8_t *buf;
+    size_t cap, start, end;
+};
+
+static uint32_t rd32(const uint8_t *p, int big) {
+    return big ? ((uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3])
+               : ((uint32_t) p[3] << 24 | (uint32_t) p[2] << 16 | (uint32_t) p[1] << 8 | p[0]);
+}
+
+static void wr32(uint8_t *p, uint32_t v) { /* our messages are little-endian */
+    p[0] = (uint8_t) v;
+    p[1] = (uint8_t) (v >> 8);
+    p[2] = (uint8_t) (v >> 16);
+    p[3] = (uint8_t) (v >> 24);
+}
+
+static size_t align_to(uint8_t *b, size_t o, size_t a) {
+    while (o % a) b[o++] = 0;
+    return o;
+}
+
+/* One header field whose value is a string type: 's' or 'o' (u32 length) or 'g' (byte length). */
+static size_t put_field(uint8_t *b, size_t o, uint8_t code, char sig, const char *s) {
+    size_t n = strlen(s);
+    o = align_to(b, o, 8);
+    b[o++] = code;
+    b[o++] = 1;
+    b[o++] = (uint8_t) sig;
+    b[o++] = 0;
+    if (sig == 'g') {
+        b[o++] = (uint8_t) n;
+    } else {
+        wr32(b + o, (uint32_t) n);
+        o += 4;
+    }
+    memcpy(b + o, s, n + 1);
+    return o + n + 1;
+}
+
+/* A method call with serial 0 (patched at offset 8 per send); returns its length. */
+static size_t build_call(uint8_t *b, const char *dest, const char *path, const char *iface, const char *member,
+                         const char *sig, const uint8_t *body, size_t blen) {
+    b[0] = 'l';
+    b[1] = 1; /* METHOD_CALL */
+    b[2] = 0;
+    b[3] = 1;
+    wr32(b + 4, (uint32_t) blen);
+    wr32(b + 8, 0);
+    size_t o = 16;
+    o = put_field(b, o, 1, 'o', path);
+    o = put_field(b, o, 2, 's', iface);
+    o = put_field(b, o, 3, 's', member);
+    o = put_field(b, o, 6, 's', dest);
+    if (sig[0]) o = put_field(b, o, 8, 'g', sig);
+    wr32(b + 12, (uint32_t) (o - 16));
+    o = align_to(b, o, 8);
+    memcpy(b + o, body, blen);
+    return o + blen;
+}
+
+static void write_all(int fd, const void *p, size_t n) {
+    const uint8_t *c = p;
+    while (n > 0) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) die("write", errno);
+        c += w;
+        n -= (size_t) w;
+    }
+}
+
+/* Blocks for the next whole message; returns it (valid until the next call) and its length. */
+static const uint8_t *raw_next(struct raw *r, size_t *len) {
+    for (;;) {
+        size_t have = r->end - r->start;
+        if (have >= 16) {
+            const uint8_t *m = r->buf + r->start;
+            int big = m[0] == 'B';
+            size_t fields = rd32(m + 12, big);
+            size_t total = ((16 + fields + 7) & ~(size_t) 7) + rd32(m + 4, big);
+            if (have >= total) {
+                r->start += total;
+                *len = total;
+                return m;
+            }
+            if (total > r->cap) {
+                r->cap = total * 2;
+                r->buf = realloc(r->buf, r->cap);
+                if (!r->buf) die("realloc", ENOMEM);
+            }
+        }
+        if (r->start > 0) { /* compact: the partial message moves to the front */
+            memmove(r->buf, r->buf + r->start, have);
+            r->start = 0;
+            r->end = have;
+        }
+        ssize_t n = read(r->fd, r->buf + r->end, r->cap - r->end);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) die("read (connection closed)", n < 0 ? errno : EPIPE);
+        r->end += (size_t) n;
+    }
+}
+
+/* The message's type, and its REPLY_SERIAL field (0 if none). */
+static int raw_type(const uint8_t *m, uint32_t *reply_serial) {
+    int big = m[0] == 'B';
+    size_t end = 16 + rd32(m + 12, big);
+    size_t o = 16;
+    *reply_serial = 0;
+    while (o < end) {
+        o = (o + 7) & ~(size_t) 7;
+        uint8_t code = m[o];
+        uint8_t slen = m[o + 1];
+        char sig = (char) m[o + 2];
+        o += 3 + slen;
+        if (sig == 'g') {
+            o += 1 + m[o] + 1;
+        } else if (sig == 's' || sig == 'o') {
+            o = (o + 3) & ~(size_t) 3;
+            o += 4 + rd32(m + o, big) + 1;
+        } else { /* 'u' (REPLY_SERIAL, UNIX_FDS) */
+            o = (o + 3) & ~(size_t) 3;
+            if (code == 5) *reply_serial = rd32(m + o, big);
+            o += 4;
+        }
+    }
+    return m[1];
+}
+
+static void raw_connect(struct raw *r, const char *address) {
+    const char *p = strstr(address, "unix:path=");
+    if (!p) die("rawcall: only unix:path= addresses", EINVAL);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    strncpy(a.sun_path, p + strlen("unix:path="), sizeof a.sun_path - 1);
+    char *comma = strchr(a.sun_path, ',');
+    if (comma) *comma = 0;
+    r->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (r->fd < 0) die("socket", errno);
+    if (connect(r->fd, (struct sockaddr *) &a, sizeof a) < 0) die("connect", errno);
+    char uid[32], auth[96];
+    snprintf(uid, sizeof uid, "%u", (unsigned) getuid());
+    int n = snprintf(auth, sizeof auth, "%cAUTH EXTERNAL ", 0);
+    for (const char *c = uid; *c; c++) n += snprintf(auth + n, sizeof auth - (size_t) n, "%02x", (unsigned char) *c);
+    n += snprintf(auth + n, sizeof auth - (size_t) n, "\r\n");
+    write_all(r->fd, auth, (size_t) n);
+    char line[256];
+    size_t l = 0;
+    while (l < sizeof line - 1) { /* one byte at a time: nothing of the message stream is read */
+        ssize_t k = read(r->fd, line + l, 1);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) die("auth read", k < 0 ? errno : EPIPE);
+        if (line[l++] == '\n') break;
+    }
+    line[l] = 0;
+    if (strncmp(line, "OK ", 3) != 0) die("auth not OK", EACCES);
+    write_all(r->fd, "BEGIN\r\n", 7);
+    r->cap = 1 << 16;
+    r->buf = malloc(r->cap);
+    uint8_t hello[256];
+    size_t hl = build_call(hello, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "Hello",
+                           "", NULL, 0);
+    wr32(hello + 8, 1);
+    write_all(r->fd, hello, hl);
+    for (;;) {
+        size_t len;
+        uint32_t rs;
+        const uint8_t *m = raw_next(r, &len);
+        int t = raw_type(m, &rs);
+        if (rs == 1 && t == 3) die("Hello refused", EACCES);
+        if (rs == 1 && t == 2) break;
+    }
+}
+
+static int mode_rawcall(int argc, char **argv) {
+    if (argc < 7) return 2;
+    struct raw r = {0};
+    const char *dest = argv[3];
+    int inflight = atoi(argv[4]);
+    long calls = atol(argv[5]);
+    size_t size = (size_t) atol(argv[6]);
+    if (inflight < 1 || calls < 1) return 2;
+    raw_connect(&r, argv[2]);
+    uint8_t *body = malloc(4 + size);
+    wr32(body, (uint32_t) size);
+    for (size_t i = 0; i < size; i++) body[4 + i] = (uint8_t) i;
+    uint8_t *msg = malloc(1024 + size);
+    size_t ml = build_call(msg, dest, BENCH_PATH, BENCH_IFACE, "Echo", "ay", body, 4 + size);
+    size_t ring = (size_t) inflight * 2 + 1;
+    uint64_t *start = calloc(ring, sizeof(uint64_t));
+    uint64_t *lat = calloc((size_t) calls, sizeof(uint64_t));
+    uint32_t serial = 1; /* Hello's */
+    long sent = 0, done = 0;
+    printf("READY\n");
+    fflush(stdout);
+    wait_go();
+    uint64_t t0 = now_ns();
+    while (done < calls) {
+        while (sent < calls && sent - done < inflight) {
+            wr32(msg + 8, ++serial);
+            start[serial % ring] = now_ns();
+            write_all(r.fd, msg, ml);
+            sent++;
+        }
+        size_t len;
+        uint32_t rs;
+        const uint8_t *m = raw_next(&r, &len);
+        int t = raw_type(m, &rs);
+        if (rs == 0) continue; /* NameAcquired and other signals */
+        if (t == 3) {
+            printf("FAILED call error\n");
+            fflush(stdout);
+            exit(1);
+        }
+        if (t != 2) continue;
+        if (rd32(m + 4, m[0] == 'B') != 4 + size) die("echo reply of the wrong size", EPROTO);
+        lat[done++] = now_ns() - start[rs % ring];
+    }
+    uint64_t t1 = now_ns();
+    qsort(lat, (size_t) calls, sizeof(uint64_t), cmp_u64);
+    printf("RESULT calls=%ld startNs=%llu endNs=%llu p50ns=%llu p99ns=%llu\n", calls, (unsigned long long) t0,
+           (unsigned long long) t1, (unsigned long long) lat[calls / 2], (unsigned long long) lat[(calls * 99) / 100]);
+    fflush(stdout);
+    close(r.fd);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: kbb-load echo|call|subscribe|emit|connect|probe|journal-sink|idle|rules|names|listnames|sink|pending|watch ...\n");
+        fprintf(stderr, "usage: kbb-load echo|call|subscribe|emit|connect|probe|journal-sink|idle|rules|names|listnames|sink|pending|watch|rawcall ...\n");
         return 2;
     }
     const char *mode = argv[1];
@@ -870,6 +1111,7 @@ int main(int argc, char **argv) {
     else if (strcmp(mode, "sink") == 0) r = mode_sink(argc, argv);
     else if (strcmp(mode, "pending") == 0) r = mode_pending(argc, argv);
     else if (strcmp(mode, "watch") == 0) r = mode_watch(argc, argv);
+    else if (strcmp(mode, "rawcall") == 0) r = mode_rawcall(argc, argv);
     if (r == 2) fprintf(stderr, "kbb-load: bad arguments for %s\n", mode);
     return r;
 }

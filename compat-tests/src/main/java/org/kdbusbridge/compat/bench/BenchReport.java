@@ -17,7 +17,7 @@ final class BenchReport {
 
     static Map<String, Double> medians(List<Map<String, Double>> l) {
         Map<String, Double> out = new HashMap<>();
-        for (Metric mt : METRICS) {
+        for (Metric mt : BusBenchmark.ALL_METRICS) {
             double[] v = l.stream().filter(x -> x.containsKey(mt.key())).mapToDouble(x -> x.get(mt.key())).toArray();
             if (v.length > 0) {
                 out.put(mt.key(), median(v));
@@ -34,7 +34,7 @@ final class BenchReport {
 
     static String format(Map<String, Double> m) {
         StringBuilder sb = new StringBuilder();
-        for (Metric mt : METRICS) {
+        for (Metric mt : BusBenchmark.ALL_METRICS) {
             if (m.containsKey(mt.key())) {
                 sb.append(mt.key()).append('=').append(num(m.get(mt.key()))).append(' ');
             }
@@ -99,6 +99,7 @@ final class BenchReport {
             sb.append(' ').append(mt.target()).append(" | ").append(met(mt, ours, hasB ? med.get(Contender.DBUS_BROKER) : null)).append(" |\n");
         }
         sb.append("\nRatios are ours / other for the metric as written: throughput wants >= 1, CPU, latency, RSS and start-up want <= 1.\n");
+        endpointTable(sb, cfg, med);
         if (!FAILURES.isEmpty()) {
             sb.append("\nFailed workloads (no numbers for them):\n\n");
             FAILURES.forEach(f -> sb.append("- ").append(f).append('\n'));
@@ -112,6 +113,58 @@ final class BenchReport {
         }
         sb.append("```\n");
         return sb.toString();
+    }
+
+    /**
+     * Issue 18's table: per bus and call pattern, calls/s, p50 and CPU per call direct and through the
+     * sandbox front, with front / direct; the goal is ours <= 1.1x on latency and CPU.
+     */
+    static void endpointTable(StringBuilder sb, Config cfg, Map<Contender, Map<String, Double>> med) {
+        boolean any = med.values().stream().anyMatch(x -> x.keySet().stream().anyMatch(k -> k.startsWith("ep_")));
+        if (!any) {
+            return;
+        }
+        sb.append("\nEndpoint cost (issue 18): 64-byte Echo calls from one caller behind a sandbox front `--filter --talk=")
+                .append(BusBenchmark.ECHO_NAME).append("` vs the same caller connected directly, legs alternating")
+                .append(" (direct, front, three pairs per row). Front: kdbus-bridge = bin/kdbus-bridge-proxy (an endpoint of the bus,")
+                .append(" no process on the path); dbus-daemon and dbus-broker = /usr/bin/xdg-dbus-proxy (its CPU is added to the")
+                .append(" bus's and shown apart). Caller: kbb-load rawcall (plain libc, step-by-step SASL: xdg-dbus-proxy 0.1.4")
+                .append(" cannot serve sd-bus clients), the same for both legs; a second service outside --talk is checked")
+                .append(" to answer directly and not through the front.\n\n");
+        sb.append("| bus | calls | calls/s direct | calls/s front | front / direct | p50 us direct | p50 us front | front / direct"
+                + " | CPU us/call direct (bus) | CPU us/call front (bus + front) | of which front process | front / direct |\n");
+        sb.append("|---|---|" + "---:|".repeat(10) + "\n");
+        for (Contender c : cfg.buses) {
+            Map<String, Double> m = med.get(c);
+            for (BusBenchmark.EndpointMode em : BusBenchmark.ENDPOINT_MODES) {
+                String k = em.key();
+                if (!m.containsKey(k + "_cps_r")) {
+                    continue;
+                }
+                sb.append("| ").append(c).append(" | ").append(em.label()).append(" |");
+                for (String s : List.of("_cps_d", "_cps_f", "_cps_r", "_p50_d", "_p50_f", "_p50_r",
+                        "_cpu_d", "_cpu_f", "_fcpu", "_cpu_r")) {
+                    Double v = m.get(k + s);
+                    String cell = v == null ? "–" : s.endsWith("_r") ? String.format(Locale.ROOT, "%.2fx", v) : num(v);
+                    sb.append(' ').append(cell).append(" |");
+                }
+                sb.append('\n');
+            }
+        }
+        Map<String, Double> ours = med.get(Contender.KDBUS_BRIDGE);
+        if (ours != null) {
+            sb.append("\nGoal (issue 18): our endpoint costs <= 1.1x an unfiltered connection:");
+            for (BusBenchmark.EndpointMode em : BusBenchmark.ENDPOINT_MODES) {
+                Double p = ours.get(em.key() + "_p50_r");
+                Double u = ours.get(em.key() + "_cpu_r");
+                if (p != null && u != null) {
+                    sb.append(String.format(Locale.ROOT, " %s: p50 %.2fx (%s), CPU %.2fx (%s);", em.label(),
+                            p, p <= 1.1 ? "met" : "**not met**", u, u <= 1.1 ? "met" : "**not met**"));
+                }
+            }
+            sb.setLength(sb.length() - 1);
+            sb.append(".\n");
+        }
     }
 
     static String ratio(Map<String, Double> ours, Map<String, Double> other, String key) {

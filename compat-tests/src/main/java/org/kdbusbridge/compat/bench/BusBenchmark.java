@@ -30,7 +30,9 @@ import org.kdbusbridge.compat.harness.LineReader;
  * fd per call), signal fan-out (10 subscribers, 100 unrelated rules each), 1 MiB signal fan-out (10
  * subscribers; CPU per delivered MiB, issue 5) and connect + Hello +
  * RequestName + close; on our bus only, issue 17's "metadata" cost (small signals to one raw
- * subscriber, not opted in vs AttachMetadata(creds,seq), alternating). Daemon CPU per op = delta(utime+stime) of the bus's process tree from
+ * subscriber, not opted in vs AttachMetadata(creds,seq), alternating); issue 18's "endpoint" cost
+ * (sync and pipelined calls from behind a {@code --filter --talk} sandbox front vs direct, see
+ * {@link #endpoint}). Daemon CPU per op = delta(utime+stime) of the bus's process tree from
  * /proc over the measured window / ops; peak RSS = VmHWM from /proc/PID/status; for our bus the
  * GC log ({@code -Xlog:gc*:file=}) gives the longest pause inside the pipelined window.
  * Readiness is always a condition (a printed address, a READY line, a Hello answered), never a sleep.
@@ -88,6 +90,50 @@ public final class BusBenchmark {
             new Metric("startup", "start-up to first Hello, s", false, ""),
             new Metric("gc_pipe", "longest GC pause in pipelined window, ms", false, "ours <= 5 ms"),
             new Metric("gc_all", "longest GC pause over the whole run, ms", false, ""));
+
+    /** The "endpoint" workload's two call patterns: name, key prefix, callers' in-flight, calls per leg (scale 1). */
+    record EndpointMode(String label, String key, int inflight, int calls) {}
+
+    static final List<EndpointMode> ENDPOINT_MODES = List.of(
+            new EndpointMode("sync ping-pong (1 in flight)", "ep_sync", 1, 20000),
+            new EndpointMode("pipelined (1 caller x 32 in flight)", "ep_pipe", 32, 100000));
+
+    /**
+     * Issue 18's numbers per mode: direct ("_d"), through the front ("_f"), the front process's own
+     * CPU ("_fcpu") and the ratios front / direct ("_r"). Rendered in their own table (BenchReport).
+     */
+    static final List<Metric> ENDPOINT_METRICS = endpointMetrics();
+
+    /** Everything a repetition may hold: medians and the per-repetition lines cover both lists. */
+    static final List<Metric> ALL_METRICS = concat(METRICS, ENDPOINT_METRICS);
+
+    private static List<Metric> endpointMetrics() {
+        List<Metric> l = new ArrayList<>();
+        for (EndpointMode em : ENDPOINT_MODES) {
+            String k = em.key();
+            String n = "endpoint " + em.label() + ": ";
+            l.add(new Metric(k + "_cps_d", n + "calls/s direct", true, ""));
+            l.add(new Metric(k + "_cps_f", n + "calls/s through the front", true, ""));
+            l.add(new Metric(k + "_cps_r", n + "calls/s front / direct", true, ""));
+            l.add(new Metric(k + "_p50_d", n + "p50 us direct", false, ""));
+            l.add(new Metric(k + "_p50_f", n + "p50 us through the front", false, ""));
+            l.add(new Metric(k + "_p50_r", n + "p50 front / direct", false, "ours <= 1.1x"));
+            l.add(new Metric(k + "_cpu_d", n + "bus CPU us/call direct", false, ""));
+            l.add(new Metric(k + "_cpu_f", n + "bus + front CPU us/call through the front", false, ""));
+            l.add(new Metric(k + "_fcpu", n + "of which the front process, us/call", false, ""));
+            l.add(new Metric(k + "_cpu_r", n + "CPU per call front / direct", false, "ours <= 1.1x"));
+        }
+        return List.copyOf(l);
+    }
+
+    private static List<Metric> concat(List<Metric> a, List<Metric> b) {
+        List<Metric> l = new ArrayList<>(a);
+        l.addAll(b);
+        return List.copyOf(l);
+    }
+
+    /** The front for dbus-daemon and dbus-broker: the real proxy, a process on the message path. */
+    static final Path XDG_DBUS_PROXY = Path.of("/usr/bin/xdg-dbus-proxy");
 
     public static void main(String[] args) throws Exception {
         Config cfg = new Config();
@@ -239,6 +285,7 @@ public final class BusBenchmark {
                     m.put("meta_extra_ns", (onCpu - offCpu) * 1000.0 / delivered);
                 });
             }
+            step(kind, "endpoint", () -> endpoint(kind, cfg, dir, address, pid, tickUs, m));
             step(kind, "fd passing", () -> { // a pipe fd on every call, 8 in flight; last: it may wedge a bus
                 long[] fd = runCallers(cfg, address, pid, tickUs, 1, cfg.n(15000), 8, 64, true);
                 m.put("fd_cps", fd[0] * 1e9 / fd[1]);
@@ -261,6 +308,115 @@ public final class BusBenchmark {
             if (!Boolean.getBoolean("bench.keep")) {
                 deleteTree(dir);
             }
+        }
+    }
+
+    /**
+     * Issue 18: a caller behind a sandbox front started with {@code --filter --talk=ECHO_NAME} (ours:
+     * bin/kdbus-bridge-proxy, which makes an endpoint of the bus and stays off the message path;
+     * dbus-daemon and dbus-broker: /usr/bin/xdg-dbus-proxy, whose CPU counts with the bus's and is
+     * also kept apart) against the same caller connected directly. Legs alternate direct, front
+     * (three pairs per mode), so drift and background load hit both alike.
+     */
+    static void endpoint(Contender kind, Config cfg, Path dir, String address, long pid, long tickUs,
+                         Map<String, Double> m) throws Exception {
+        Path front = kind == Contender.KDBUS_BRIDGE ? cfg.root.resolve("bin/kdbus-bridge-proxy") : XDG_DBUS_PROXY;
+        try (Client hidden = Client.start(cfg, "echo", address, HIDDEN_NAME);
+             BenchFront f = BenchFront.start(front, address, dir, List.of("--talk=" + ECHO_NAME))) {
+            hidden.awaitReady();
+            // the filter is really on: a service outside --talk answers directly, not through the front
+            if (!oneCall(cfg, address, HIDDEN_NAME) || oneCall(cfg, f.address(), HIDDEN_NAME)) {
+                throw new IllegalStateException("the front does not filter: " + HIDDEN_NAME + " reachable through it");
+            }
+            long[] direct = {pid};
+            long[] fronted = {pid, f.pid()};
+            // warm-up of the filtered path (our endpoint's checks need the JIT like the rest)
+            callers(cfg, f.address(), fronted, tickUs, 1, cfg.n(40000), 16);
+            callers(cfg, f.address(), fronted, tickUs, 1, cfg.n(5000), 1);
+            for (EndpointMode em : ENDPOINT_MODES) {
+                int calls = cfg.n(em.calls());
+                long[] d = new long[5];
+                long[] t = new long[6];
+                double dP50 = 0;
+                double tP50 = 0;
+                int legs = 3; // pairs: CPU is counted in clock ticks, so each side gets enough of them
+                for (int leg = 0; leg < legs; leg++) {
+                    long[] a = callers(cfg, address, direct, tickUs, 1, calls, em.inflight());
+                    long[] b = callers(cfg, f.address(), fronted, tickUs, 1, calls, em.inflight());
+                    add(d, a);
+                    add(t, b);
+                    dP50 += a[2] / 1000.0 / legs;
+                    tP50 += b[2] / 1000.0 / legs;
+                }
+                if (!f.isAlive()) {
+                    throw new IllegalStateException("the front died: " + f.logText());
+                }
+                String k = em.key();
+                double dCps = d[0] * 1e9 / d[1];
+                double tCps = t[0] * 1e9 / t[1];
+                double dCpu = d[4] / (double) d[0];
+                double tCpu = (t[4] + t[5]) / (double) t[0];
+                m.put(k + "_cps_d", dCps);
+                m.put(k + "_cps_f", tCps);
+                m.put(k + "_cps_r", tCps / dCps);
+                m.put(k + "_p50_d", dP50);
+                m.put(k + "_p50_f", tP50);
+                m.put(k + "_p50_r", tP50 / dP50);
+                m.put(k + "_cpu_d", dCpu);
+                m.put(k + "_cpu_f", tCpu);
+                m.put(k + "_fcpu", t[5] / (double) t[0]);
+                m.put(k + "_cpu_r", dCpu == 0 ? Double.NaN : tCpu / dCpu);
+            }
+        }
+    }
+
+    /** Sums calls, wall time and CPU; p50/p99 (indices 2, 3) are left to the caller. */
+    private static void add(long[] sum, long[] r) {
+        for (int i = 0; i < sum.length; i++) {
+            if (i != 2 && i != 3) {
+                sum[i] += r[i];
+            }
+        }
+    }
+
+    /** A second echo service, which the front's {@code --talk} leaves out. */
+    static final String HIDDEN_NAME = "org.kdbusbridge.BenchHidden";
+
+    /** Whether one Echo call to {@code name} on {@code address} is answered (kbb-load rawcall). */
+    static boolean oneCall(Config cfg, String address, String name) throws Exception {
+        try (Client c = Client.start(cfg, "rawcall", address, name, "1", "1", "64")) {
+            c.awaitReady();
+            c.go();
+            c.await("RESULT");
+            return true;
+        } catch (IllegalStateException refused) {
+            return false;
+        }
+    }
+
+    /**
+     * n callers of 64-byte Echo on {@code address}; returns measure()'s array, one CPU figure per pid.
+     * kbb-load's rawcall, not call: xdg-dbus-proxy 0.1.4 cannot take sd-bus's pipelined SASL
+     * handshake (flatpak/xdg-dbus-proxy#21), and every leg, direct or fronted, uses the same client.
+     */
+    static long[] callers(Config cfg, String address, long[] pids, long tickUs, int n, int calls, int inflight)
+            throws Exception {
+        List<Client> cs = new ArrayList<>();
+        try {
+            for (int i = 0; i < n; i++) {
+                cs.add(Client.start(cfg, "rawcall", address, ECHO_NAME, Integer.toString(inflight),
+                        Integer.toString(calls), "64"));
+            }
+            long[] r = measure(cs, pids, tickUs, (long) n * calls);
+            for (int i = 4; i < r.length; i++) {
+                if (r[i] < 0) { // a descendant's ticks left the sum with it
+                    throw new IllegalStateException("CPU of pid " + pids[i - 4] + " went down over the window:"
+                            + " a child process exited in it (class-data cache training?)");
+                }
+            }
+            return r;
+        } finally {
+            cs.forEach(Client::close);
         }
     }
 
@@ -311,10 +467,18 @@ public final class BusBenchmark {
     }
 
     static long[] measure(List<Client> cs, long pid, long tickUs, long ops) throws Exception {
+        return measure(cs, new long[] {pid}, tickUs, ops);
+    }
+
+    /** As above; the CPU (us) of each of {@code pids}' trees over the window follows at index 4 on. */
+    static long[] measure(List<Client> cs, long[] pids, long tickUs, long ops) throws Exception {
         for (Client c : cs) {
             c.awaitReady();
         }
-        long cpu0 = cpuTicks(pid);
+        long[] cpu0 = new long[pids.length];
+        for (int i = 0; i < pids.length; i++) {
+            cpu0[i] = cpuTicks(pids[i]);
+        }
         for (Client c : cs) {
             c.go();
         }
@@ -332,11 +496,17 @@ public final class BusBenchmark {
             p50.add(Long.parseLong(mm.group(4)));
             p99.add(Long.parseLong(mm.group(5)));
         }
-        long cpu1 = cpuTicks(pid);
+        long[] r = new long[4 + pids.length];
+        for (int i = 0; i < pids.length; i++) {
+            r[4 + i] = (cpuTicks(pids[i]) - cpu0[i]) * tickUs;
+        }
         p50.sort(null);
         p99.sort(null);
-        return new long[] {ops, maxEnd - minStart, p50.get(p50.size() / 2), p99.get(p99.size() / 2),
-            (cpu1 - cpu0) * tickUs};
+        r[0] = ops;
+        r[1] = maxEnd - minStart;
+        r[2] = p50.get(p50.size() / 2);
+        r[3] = p99.get(p99.size() / 2);
+        return r;
     }
 
     static long[] fanOut(Config cfg, String address, long pid, long tickUs, int subs, int unrelated, int signals,
