@@ -129,12 +129,11 @@ public final class Driver {
      * false when it was answered here (an error, or NameHasOwner's false) or dropped.
      */
     private boolean endpointAllows(DriverCall call) {
-        boolean replyExpected = call.type() == Message.METHOD_CALL && !call.noReplyExpected();
-        SendVerdict v;
         if (call.type() != Message.METHOD_CALL) {
             return false; // signals to the bus are dropped
         }
-        v = bus.endpointDriverCall(call.caller(), call.iface(), call.member(), call.body().firstString(),
+        boolean replyExpected = !call.noReplyExpected();
+        SendVerdict v = bus.endpointDriverCall(call.caller(), call.iface(), call.member(), call.body().firstString(),
                 replyExpected, (call.flags() & Message.FLAG_NO_AUTO_START) != 0);
         switch (v.outcome()) {
             case ALLOW, ALLOW_FILTER_NAMES -> {
@@ -192,7 +191,7 @@ public final class Driver {
 
     /** Handles a message whose destination is org.freedesktop.DBus. */
     public void handle(DriverCall call) {
-        if (call.caller().endpoint() != null && !endpointAllows(call)) {
+        if (call.caller().endpoint() != null && call.caller().endpoint().filtering() && !endpointAllows(call)) {
             return; // refused by the endpoint's filter, as xdg-dbus-proxy would: the bus never saw it
         }
         if (call.type() == Message.SIGNAL && "org.freedesktop.systemd1.Activator".equals(call.iface())

@@ -156,6 +156,9 @@ final class Activations {
                 quota.replyNoLongerExpected(m.sender(), 1);
             }
             owner.push(m);
+            if (owner.endpointState() != null && m.sender() != null && m.sender().uniqueName() != null) {
+                owner.endpointState().delivered(m.sender().uniqueName()); // its caller becomes visible, as in route
+            }
             given.add(QueuedMessage.of(m)); // only what the owner may see: refused ones are not shown
             Connection.releaseQueued(m); // the activator's hold; the owner's pool holds its own
             if (m.fds() != null) {

@@ -39,6 +39,13 @@ final class EndpointGate {
             if (owned.isEmpty()) {
                 return List.of();
             }
+            boolean allPrimary = true;
+            for (int i = 0, n = owned.size(); i < n && allPrimary; i++) {
+                allPrimary = state.names().owner(owned.get(i)) == c;
+            }
+            if (allPrimary) {
+                return owned; // the common case: no list per lookup
+            }
             List<String> primary = new ArrayList<>(owned.size());
             for (int i = 0, n = owned.size(); i < n; i++) {
                 String name = owned.get(i);
@@ -49,6 +56,9 @@ final class EndpointGate {
             return primary;
         }
     };
+
+    /** The registered connections that came in through an endpoint (a departure is forgotten by each). */
+    private final ArrayList<Connection> inside = new ArrayList<>();
 
     EndpointGate(BusState state) {
         this.state = state;
@@ -153,7 +163,17 @@ final class EndpointGate {
     void registered(Connection c) {
         if (c.endpointState() != null) {
             c.endpointState().helloAnswered(c.uniqueName());
+            inside.add(c);
         }
+    }
+
+    /**
+     * A reply or error to an endpoint connection that answers no call it made: dropped, as the
+     * proxy drops an "unexpected reply" (the bus policy may allow unrequested replies; the filter
+     * does not). Monitors have seen it, as they see it reach dbus-daemon in front of the proxy.
+     */
+    boolean dropsUnrequested(Connection to, Message m, boolean requested) {
+        return !requested && m.replySerial() != Message.NO_REPLY_SERIAL && filtering(to) != null;
     }
 
     /**
@@ -162,8 +182,16 @@ final class EndpointGate {
      * its NameOwnerChanged too.
      */
     void departed(Connection c, List<NameChange> changes) {
-        if (c.uniqueName() == null) {
+        if (c.endpointState() != null) {
+            inside.remove(c);
+        }
+        if (inside.isEmpty() || c.uniqueName() == null) {
+            departedUnique = null; // nobody inside an endpoint to tell: nothing kept, nothing allocated
+            departedNames = List.of();
             return;
+        }
+        for (int i = 0, n = inside.size(); i < n; i++) {
+            inside.get(i).endpointState().forget(c.uniqueName()); // unique names are never reused
         }
         List<String> lost = new ArrayList<>();
         for (NameChange ch : changes) {

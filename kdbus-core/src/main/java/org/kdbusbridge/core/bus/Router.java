@@ -131,6 +131,9 @@ final class Router {
                 m.markRequestedReply(); // so denialText can recompute what this check saw
             }
         }
+        if (to.endpoint() != null && endpoints.dropsUnrequested(to, m, requested)) {
+            return Delivery.DISCARDED;
+        }
         if (!gate.allowed(from, to, to, m, requested)) {
             return Delivery.ACCESS_DENIED;
         }

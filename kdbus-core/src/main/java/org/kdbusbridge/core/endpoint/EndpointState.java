@@ -30,7 +30,8 @@ public final class EndpointState {
         }
         this.peerCapacity = peerCapacity;
         this.replies = new ReplyPermits(replyCapacity);
-        this.peers = new LinkedHashMap<>(16, 0.75f, false) {
+        // Access order: a peer that keeps sending is refreshed, so the bound evicts the one seen longest ago.
+        this.peers = new LinkedHashMap<>(16, 0.75f, true) {
             @Override
             protected boolean removeEldestEntry(Map.Entry<String, Boolean> eldest) {
                 if (size() > EndpointState.this.peerCapacity) {

@@ -182,4 +182,26 @@ class EndpointRoutingTest {
         assertTrue(bus.endpointLists(open, "org.example.Hidden"));
         assertTrue(new NameChange("x", null, null).name().equals("x"));
     }
+
+    @Test
+    void unrequestedRepliesToItAreDroppedAndRequestedOnesArrive() {
+        Connection outsider = client(null);
+        assertEquals(Delivery.DISCARDED, bus.send(outsider, reply(app.uniqueName(), 77)), "the proxy drops it too");
+        assertEquals(0, drain(app).size());
+        assertFalse(bus.endpointLists(app, outsider.uniqueName()), "an unexpected reply makes nobody visible");
+        assertEquals(Delivery.OK, bus.send(app, call("org.example.Talk", 5)));
+        drain(talk);
+        assertEquals(Delivery.OK, bus.send(talk, reply(app.uniqueName(), 5)));
+        assertEquals(1, drain(app).size());
+    }
+
+    @Test
+    void aDepartedCallerIsForgotten() {
+        Connection outsider = client(null);
+        bus.send(outsider, call(app.uniqueName(), 3));
+        drain(app);
+        assertEquals(1, app.endpointState().peerCount());
+        bus.disconnect(outsider);
+        assertEquals(0, app.endpointState().peerCount(), "its grant went with it");
+    }
 }
