@@ -124,6 +124,20 @@ class ProxyFrontTest {
     }
 
     @Test
+    void flatpaksPlaceholderFileAtThePathIsReplaced() throws Exception {
+        try (BusUnderTest bus = BusKind.KDBUS_BRIDGE.start()) {
+            Path socket = dir.resolve("bus-XXXXXX");
+            Files.writeString(socket, ""); // flatpak's g_mkstemp placeholder, made before it starts the proxy
+            Process p = startProxy(List.of(bus.address(), socket.toString(), "--filter", "--fd=1"), Map.of());
+            InputStream sync = p.getInputStream();
+            assertEquals('x', readByte(sync), "the ready byte\n" + proxyErr());
+            assertTrue(getId("unix:path=" + socket).ok(), "a socket now, reachable");
+            sync.close();
+            assertEquals("status 0", exit(p), proxyErr());
+        }
+    }
+
+    @Test
     void withoutFdItRunsUntilSigterm() throws Exception {
         try (BusUnderTest bus = BusKind.KDBUS_BRIDGE.start()) {
             Path socket = dir.resolve("a11y-bus");

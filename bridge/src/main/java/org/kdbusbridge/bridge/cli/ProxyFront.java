@@ -89,14 +89,22 @@ final class ProxyFront {
                 buses.put(p.address(), c);
             }
             for (Pair p : pairs) {
-                String where = Path.of(p.path()).toAbsolutePath().toString();
+                Path where = Path.of(p.path()).toAbsolutePath();
                 try {
+                    // flatpak creates the path as a placeholder file (g_mkstemp) before it starts the
+                    // proxy, which unlinks it to bind there: a regular file there is ours to replace.
+                    if (Files.isRegularFile(where, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                        Files.delete(where);
+                    }
                     EndpointClient c = buses.get(p.address());
-                    added.put(c.add(where, p.options(), Map.of())[0], c);
+                    added.put(c.add(where.toString(), p.options(), Map.of())[0], c);
                 } catch (EndpointClient.CallFailed e) {
                     System.err.println(NAME + ": " + p.path() + ": " + e.getMessage());
+                    removeAll(added);
                     closeAll(buses);
-                    return 1;
+                    // Not allowed here (a user's pair on the system bus): the real proxy can still
+                    // serve the whole command line, as it would against a bus that is not ours.
+                    return "org.freedesktop.DBus.Error.AccessDenied".equals(e.errorName) ? fallBack(expanded) : 1;
                 }
             }
         } catch (IOException e) {
@@ -138,17 +146,22 @@ final class ProxyFront {
         int status = done.join();
         // Closing alone would remove them too, but only once the bus reads our end of stream:
         // removed here, the sockets are gone before we exit (who waited on us may reuse the paths).
+        removeAll(added);
+        closeAll(buses);
+        return status;
+    }
+
+    /** Removes every endpoint added so far (endpoint id -> its bus) whose bus is still there. */
+    private static void removeAll(Map<String, EndpointClient> added) {
         for (Map.Entry<String, EndpointClient> e : added.entrySet()) {
             if (!e.getValue().ended()) {
                 try {
                     e.getValue().remove(e.getKey());
                 } catch (IOException ex) {
-                    // the bus removes it when the connection closes below
+                    // the bus removes it when the connection closes
                 }
             }
         }
-        closeAll(buses);
-        return status;
     }
 
     /** Connects and checks the bus is ours; null (after saying why) if not, or unreachable. */
