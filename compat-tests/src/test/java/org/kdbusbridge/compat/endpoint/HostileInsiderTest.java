@@ -86,6 +86,16 @@ class HostileInsiderTest {
             return out;
         }
 
+        /**
+         * The outside saw no difference: since {@code before}, each peer received exactly the
+         * messages the test's own outside traffic accounts for ({@code expected}, per peer; 0 if absent).
+         */
+        void assertOutsideSawOnly(Map<String, Integer> before, Map<String, Integer> expected) throws IOException {
+            Map<String, Integer> want = new TreeMap<>();
+            before.forEach((k, v) -> want.put(k, v + expected.getOrDefault(k, 0)));
+            assertEquals(want, nonDriverCounts(), "messages each outside peer received (before: " + before + ")");
+        }
+
         String describe() {
             return front.describe();
         }
@@ -177,6 +187,7 @@ class HostileInsiderTest {
     void repliesToCallsNeverReceivedAreDropped(BusKind kind) throws Exception {
         World w = world(kind);
         OutsidePeer p = w.peer("P");
+        Map<String, Integer> before = w.nonDriverCounts();
         try (Insider in = Insider.connect(w.front.clientAddress())) {
             // P waits on Z (which never answers), and asks the insider something.
             long waiting = p.send(Message.call(w.peer("Z").unique(), "/z", IFACE, "Wait"));
@@ -210,6 +221,8 @@ class HostileInsiderTest {
                 w.peer(other).barrier();
                 assertEquals(0, w.fromSender(other, me), other + " received a forged reply");
             }
+            // Outside, only P's call to Z and the real reply to P moved.
+            w.assertOutsideSawOnly(before, Map.of("Z", 1, "P", 1));
         }
     }
 
@@ -219,6 +232,7 @@ class HostileInsiderTest {
     @MethodSource("buses")
     void eavesdroppingIsRefused(BusKind kind) throws Exception {
         World w = world(kind);
+        Map<String, Integer> before = w.nonDriverCounts();
         try (Insider in = Insider.connect(w.front.clientAddress())) {
             Map<String, String> got = new LinkedHashMap<>();
             for (String rule : List.of("eavesdrop=true", "type='method_call',eavesdrop='true'",
@@ -234,6 +248,7 @@ class HostileInsiderTest {
             assertEquals("B1:ok:T:org.example.Iface.Eavesdrop@/secret", gotTraffic);
             in.barrier();
             assertEquals(List.of(), spied(in, "Eavesdrop"), "the insider saw B1's call to T or its reply");
+            w.assertOutsideSawOnly(before, Map.of("T", 1, "B1", 1));
         }
     }
 
@@ -241,6 +256,7 @@ class HostileInsiderTest {
     @MethodSource("buses")
     void becomeMonitorIsRefused(BusKind kind) throws Exception {
         World w = world(kind);
+        Map<String, Integer> before = w.nonDriverCounts();
         try (Insider in = Insider.connect(w.front.clientAddress())) {
             Message m1 = Message.call(BUS, RawClient.BUS_PATH, "org.freedesktop.DBus.Monitoring", "BecomeMonitor")
                     .body("asu", List.of(), 0L);
@@ -256,6 +272,8 @@ class HostileInsiderTest {
             // And the bus still counts it as a client: it is listed outside.
             Message names = w.peer("P").callBus("ListNames", null);
             assertTrue(((List<?>) names.arg(0)).contains(in.unique()), names.toString());
+            // T got B1's call and the insider's permitted one; B1 its reply.
+            w.assertOutsideSawOnly(before, Map.of("T", 2, "B1", 1));
         }
     }
 
@@ -265,6 +283,7 @@ class HostileInsiderTest {
     @MethodSource("buses")
     void namesOutsideTheRulesCannotBeTaken(BusKind kind) throws Exception {
         World w = world(kind);
+        Map<String, Integer> before = w.nonDriverCounts();
         try (Insider in = Insider.connect(w.front.clientAddress())) {
             Map<String, String> got = new LinkedHashMap<>();
             Map<String, String> want = new LinkedHashMap<>();
@@ -295,6 +314,7 @@ class HostileInsiderTest {
                 w.peer(label).barrier();
                 assertEquals(List.of(), w.peer(label).received(m -> "NameLost".equals(m.member)), label + " lost its name");
             }
+            w.assertOutsideSawOnly(before, Map.of());
         }
     }
 
@@ -304,11 +324,19 @@ class HostileInsiderTest {
     @MethodSource("buses")
     void floodLeavesTheBusResponsive(BusKind kind) throws Exception {
         World w = world(kind);
-        OutsidePeer t = w.peer("T");
-        OutsidePeer h = w.peer("H");
         Map<String, Integer> before = w.nonDriverCounts();
         Bystander bystander = new Bystander(w.peer("B1"), w.peer("B2").unique());
         Insider in = Insider.connect(w.front.clientAddress());
+        try {
+            flood(w, kind, in, bystander, before);
+        } finally {
+            in.close();
+        }
+    }
+
+    private void flood(World w, BusKind kind, Insider in, Bystander bystander, Map<String, Integer> before) throws Exception {
+        OutsidePeer t = w.peer("T");
+        OutsidePeer h = w.peer("H");
         String me = in.unique();
         List<Long> talkSerials = new ArrayList<>();
         List<Long> hiddenSerials = new ArrayList<>();
@@ -361,11 +389,8 @@ class HostileInsiderTest {
         assertTrue(bystander.rounds() > 0, report);
         assertEquals(0, w.fromSender("H", me), "the hidden service received messages from the insider: " + report);
         assertEquals(delivered, t.received(m -> me.equals(m.sender)).size(), "T got only the Flood calls: " + report);
-        Map<String, Integer> after = w.nonDriverCounts();
-        for (String label : List.of("H", "Z", "P", "B2")) {
-            int bystanderTraffic = label.equals("B2") ? bystander.rounds() : 0;
-            assertEquals(before.get(label) + bystanderTraffic, after.get(label), label + ": " + report);
-        }
+        // Outside, only the permitted calls and the bystander's ping-pong moved.
+        w.assertOutsideSawOnly(before, Map.of("T", delivered, "B1", bystander.rounds(), "B2", bystander.rounds()));
         for (String e : hiddenOutcomes.keySet()) {
             assertTrue(e.equals("error:NameHasNoOwner") || e.equals("error:ServiceUnknown") || e.equals("error:LimitsExceeded")
                     || e.equals("none"), "a hidden call got " + e + ": " + report);
@@ -383,7 +408,6 @@ class HostileInsiderTest {
         assertEquals(FLOOD, talkOutcomes.getOrDefault("ok", 0) + talkOutcomes.getOrDefault("error:LimitsExceeded", 0), report);
         assertEquals(talkOutcomes.getOrDefault("ok", 0), delivered, report);
         assertEquals(Map.of("error:NameHasNoOwner", FLOOD, "error:ServiceUnknown", FLOOD), hiddenOutcomes, report);
-        in.close();
     }
 
     /**
@@ -396,6 +420,7 @@ class HostileInsiderTest {
     void floodOfCallsToASilentServiceIsCapped(BusKind kind) throws Exception {
         World w = world(kind);
         OutsidePeer q = w.peer("Q");
+        Map<String, Integer> before = w.nonDriverCounts();
         Bystander bystander = new Bystander(w.peer("B1"), w.peer("B2").unique());
         bystander.start();
         try (Insider in = Insider.connect(w.front.clientAddress())) {
@@ -417,6 +442,7 @@ class HostileInsiderTest {
             assertEquals(0L, ((Number) got.get(0).arg(0)).longValue(), report);
             assertEquals(MAX_REPLIES - 1L, ((Number) got.get(MAX_REPLIES - 1).arg(0)).longValue(), report);
             assertEquals(List.of(), bystander.failures(), report);
+            w.assertOutsideSawOnly(before, Map.of("Q", MAX_REPLIES, "B1", bystander.rounds(), "B2", bystander.rounds()));
             // The insider can still use the driver, which answers at once and holds no reply slot.
             assertEquals("ok:true", outcome(in.callBus("NameHasOwner", "s", "org.example.Talk")), report);
         }
