@@ -337,7 +337,12 @@ class HostileInsiderTest {
     private void flood(World w, BusKind kind, Insider in, Bystander bystander, Map<String, Integer> before) throws Exception {
         OutsidePeer t = w.peer("T");
         OutsidePeer h = w.peer("H");
+        OutsidePeer p = w.peer("P");
         String me = in.unique();
+        // P listens to the insider's broadcasts (a sandboxed app may broadcast: the proxy passes
+        // signals without destination); the match goes when the flood is over.
+        String listen = "type='signal',sender='" + me + "',member='FloodSignal'";
+        CaseContext.mustPass(p.callBus("AddMatch", "s", listen));
         List<Long> talkSerials = new ArrayList<>();
         List<Long> hiddenSerials = new ArrayList<>();
         AtomicReference<Throwable> sendFailure = new AtomicReference<>();
@@ -348,6 +353,7 @@ class HostileInsiderTest {
                 for (int i = 0; i < FLOOD; i++) {
                     talkSerials.add(in.send(Message.call("org.example.Talk", "/flood", IFACE, "Flood").body("u", (long) i)));
                     in.send(broadcast("FloodSignal", i));
+                    in.send(unicastSignal("org.example.Talk", "FloodSignal"));
                     hiddenSerials.add(in.send(Message.call("org.example.Hidden", "/flood", IFACE, "Flood")));
                     hiddenSerials.add(in.send(Message.call(hUnique, "/flood", IFACE, "Flood")));
                     in.send(unicastSignal(hUnique, "FloodSignal"));
@@ -372,14 +378,18 @@ class HostileInsiderTest {
         t.barrier();
         h.barrier();
         connected = connected && barrier(in);
+        p.barrier();
+        CaseContext.mustPass(p.callBus("RemoveMatch", "s", listen));
         bystander.stop();
 
         Map<String, Integer> talkOutcomes = tally(in, talkSerials);
         Map<String, Integer> hiddenOutcomes = tally(in, hiddenSerials);
         int delivered = t.received(m -> me.equals(m.sender) && "Flood".equals(m.member)).size();
+        int signalsToT = t.received(m -> me.equals(m.sender) && m.type == Message.SIGNAL && "FloodSignal".equals(m.member)).size();
+        int broadcastsToP = p.received(m -> me.equals(m.sender) && m.type == Message.SIGNAL && "FloodSignal".equals(m.member)).size();
         String report = kind + ": written=" + (stuck ? "stuck" : "all") + " sendFailure=" + sendFailure.get()
                 + " connected=" + connected + " talk=" + talkOutcomes + " hidden=" + hiddenOutcomes
-                + " deliveredToT=" + delivered + " bystander=" + bystander.summary();
+                + " deliveredToT=" + delivered + " signalsToT=" + signalsToT + " broadcastsToP=" + broadcastsToP + " bystander=" + bystander.summary();
         System.out.println("[flood] " + report);
 
         // The same on both buses: the bus stays up and responsive, a bystander's ping-pong keeps
@@ -388,9 +398,14 @@ class HostileInsiderTest {
         assertEquals(List.of(), bystander.failures(), report);
         assertTrue(bystander.rounds() > 0, report);
         assertEquals(0, w.fromSender("H", me), "the hidden service received messages from the insider: " + report);
-        assertEquals(delivered, t.received(m -> me.equals(m.sender)).size(), "T got only the Flood calls: " + report);
-        // Outside, only the permitted calls and the bystander's ping-pong moved.
-        w.assertOutsideSawOnly(before, Map.of("T", delivered, "B1", bystander.rounds(), "B2", bystander.rounds()));
+        assertEquals(delivered + signalsToT, t.received(m -> me.equals(m.sender)).size(),
+                "T got only the Flood calls and signals: " + report);
+        // Signals hold no reply slot: every permitted one arrives, on both buses.
+        assertEquals(FLOOD, signalsToT, report);
+        assertEquals(FLOOD, broadcastsToP, report);
+        // Outside, only the permitted messages and the bystander's ping-pong moved.
+        w.assertOutsideSawOnly(before, Map.of("T", delivered + signalsToT, "P", broadcastsToP,
+                "B1", bystander.rounds(), "B2", bystander.rounds()));
         for (String e : hiddenOutcomes.keySet()) {
             assertTrue(e.equals("error:NameHasNoOwner") || e.equals("error:ServiceUnknown") || e.equals("error:LimitsExceeded")
                     || e.equals("none"), "a hidden call got " + e + ": " + report);
