@@ -210,7 +210,10 @@ class HostileInsiderTest {
             Message real = p.await(m -> m.replySerial == asked, OutsidePeer.T);
             assertNotNull(real, "the real reply still arrives");
             assertEquals(List.of("real"), real.args());
+            // A second answer to the same call is one more reply P never asked for.
+            in.send(OutsidePeer.reply(call, "again"));
             in.barrier();
+            p.barrier();
             String me = in.unique();
             List<Message> fromInsider = p.received(m -> me.equals(m.sender));
             assertEquals(List.of("return reply_serial=" + asked + " args=\"real\""),
