@@ -41,6 +41,14 @@ final class ContainersMethods {
     /** The container type GetConnectionInstance shows for an endpoint made by Endpoints1.AddEndpoint. */
     static final String ENDPOINTS_TYPE = EndpointMethods.IFACE;
 
+    /** dbus-daemon's built-in max_containers: AddServer instances on the bus at once. */
+    static final int MAX_CONTAINERS = 512;
+    /**
+     * dbus-daemon's built-in max_containers_per_user, for uids other than the bus owner's and
+     * root (whose sockets only they can reach anyway; session.conf raises it for everyone).
+     */
+    static final int MAX_CONTAINERS_PER_USER = 16;
+
     /** What AddServer was told, kept for the instance's life; {@code uid}: its creator's. */
     private record Instance(String type, String name, Map<String, Object> metadata, Connection creator, long uid) { }
 
@@ -129,6 +137,9 @@ final class ContainersMethods {
                 }
             }
         }
+        if (overLimit(call, uid)) {
+            return;
+        }
         String id = "c" + (lastId + 1);
         EndpointFilter parsed;
         try {
@@ -158,6 +169,26 @@ final class ContainersMethods {
         w.writeByteArray(java.util.Arrays.copyOf(path, path.length + 1)); // NUL-terminated, as the draft says
         w.writeString(bound.address());
         out.reply(caller, call.serial(), "oays", w.toByteArray());
+    }
+
+    /** max_containers and max_containers_per_user, with the draft's texts; true if refused. */
+    private boolean overLimit(DriverCall call, long uid) {
+        Connection c = call.caller();
+        String who = "Connection \"" + c.uniqueName() + "\" (" + c.logInfo() + ") is not allowed to create more container servers";
+        if (instances.size() >= MAX_CONTAINERS) {
+            out.error(call, DBusErrors.LIMITS_EXCEEDED, who + " (max_containers=" + MAX_CONTAINERS + ")");
+            return true;
+        }
+        if (uid == host.busUid() || uid == 0) {
+            return false;
+        }
+        long mine = instances.values().stream().filter(i -> i.uid() == uid).count();
+        if (mine >= MAX_CONTAINERS_PER_USER) {
+            out.error(call, DBusErrors.LIMITS_EXCEEDED, who + " for uid " + uid + " (max_containers_per_user="
+                    + MAX_CONTAINERS_PER_USER + ")");
+            return true;
+        }
+        return false;
     }
 
     /** StopListening(o): no new connections; those there stay, and so does the instance. */

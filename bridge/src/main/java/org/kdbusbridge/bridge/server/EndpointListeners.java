@@ -172,7 +172,11 @@ final class EndpointListeners {
     }
 
     private void lifetimeEvent(Endpoint ep, int events) {
-        if ((events & (EventLoop.HUP | EventLoop.ERROR)) != 0 && endpoints.get(ep.id) == ep) {
+        if ((events & (EventLoop.HUP | EventLoop.ERROR)) == 0) {
+            return;
+        }
+        unwatch(ep); // level-triggered: a hang-up would fire again on every wait until the endpoint is gone
+        if (!ep.stopped && endpoints.get(ep.id) == ep) {
             stop(ep, "its lifetime fd hung up");
         }
     }

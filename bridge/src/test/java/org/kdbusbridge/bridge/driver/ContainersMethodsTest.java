@@ -211,6 +211,24 @@ class ContainersMethodsTest {
     }
 
     @Test
+    void anotherUidMayHoldSixteenContainersTheOwnerMore() throws ProtocolException {
+        Connection stranger = client(STRANGER);
+        for (int i = 0; i < ContainersMethods.MAX_CONTAINERS_PER_USER; i++) {
+            assertNull(addServer(stranger, "org.example.Sandbox", w -> { }, w -> { }).errorName());
+        }
+        String refused = error(addServer(stranger, "org.example.Sandbox", w -> { }, w -> { }));
+        assertTrue(refused.startsWith(DBusErrors.LIMITS_EXCEEDED + ": Connection \"" + stranger.uniqueName() + "\" ("),
+                refused);
+        assertTrue(refused.endsWith(") is not allowed to create more container servers for uid " + STRANGER
+                + " (max_containers_per_user=16)"), refused);
+        Connection owner = client(BUS_UID);
+        for (int i = 0; i <= ContainersMethods.MAX_CONTAINERS_PER_USER; i++) {
+            assertNull(addServer(owner, "org.example.Sandbox", w -> { }, w -> { }).errorName());
+        }
+        assertEquals(2 * ContainersMethods.MAX_CONTAINERS_PER_USER + 1, added.size());
+    }
+
+    @Test
     void rowsAreOpenAtTheCanonicalPathAndTheInterfaceIsListed() {
         assertTrue(DriverTables.EXTRA_INTERFACES.contains(ContainersMethods.IFACE));
         for (DriverTables.Iface ih : DriverTables.INTERFACES) {
