@@ -366,6 +366,52 @@ class ContainersServerTest {
         awaitRemoved(watcher, instance);
     }
 
+    /**
+     * What a process running as {@code uid} (through setpriv) gets back after connecting to
+     * {@code socket} and sending AUTH EXTERNAL: the bus's first answer, or "" on EOF.
+     */
+    private static String authAs(long uid, Path socket) throws Exception {
+        String script = "import socket,sys\n"
+                + "s=socket.socket(socket.AF_UNIX)\n"
+                + "s.settimeout(10)\n"
+                + "s.connect(sys.argv[1])\n"
+                + "s.sendall(b'\\0AUTH EXTERNAL '+str(" + uid + ").encode().hex().encode()+b'\\r\\n')\n"
+                + "try:\n  d=s.recv(100)\nexcept ConnectionResetError:\n  d=b''\n"
+                + "sys.stdout.write(d.decode('ascii','replace').strip())\n";
+        Process p = new ProcessBuilder("setpriv", "--reuid=" + uid, "--regid=" + uid, "--clear-groups",
+                "/usr/bin/python3", "-c", script, socket.toString()).redirectErrorStream(true).start();
+        assertTrue(p.waitFor(30, TimeUnit.SECONDS), "the client process ends");
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, p.exitValue(), out);
+        return out;
+    }
+
+    @Test
+    void onlyTheCreatorsUidMayConnect() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(RawClient.myUid() == 0, "needs root to run a client as another uid");
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isExecutable(Path.of("/usr/bin/setpriv"))
+                && Files.isExecutable(Path.of("/usr/bin/python3")), "needs setpriv and python3");
+        // A directory every uid can reach, so that only the bus's check stands in the way.
+        Path open = Files.createTempDirectory(Path.of("/tmp"), "containers-");
+        try {
+            Files.setPosixFilePermissions(open, java.nio.file.attribute.PosixFilePermissions.fromString("rwxrwxrwx"));
+            RawClient owner = client(bus);
+            Path socket = open.resolve("app.sock");
+            String[] added = addServer(owner, w -> w.beginDictEntry().writeString("org.kdbusbridge.SocketPath")
+                    .writeVariant("s").writeString(socket.toString()).endDictEntry());
+            assertTrue(authAs(0, socket).startsWith("OK "), "the creator's uid gets in");
+            assertEquals("", authAs(65534, socket), "another uid is closed on at accept");
+            // The bus's own socket lets it in (no check beyond the config's), so the refusal is the endpoint's.
+            Files.setPosixFilePermissions(dir, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+            String onBus = authAs(65534, bus);
+            assertTrue(onBus.startsWith("OK ") || onBus.startsWith("REJECTED"), "the bus socket answers SASL: " + onBus);
+            assertNull(call(owner, "StopInstance", "o", path(added[0])).errorName());
+        } finally {
+            Files.deleteIfExists(open.resolve("app.sock"));
+            Files.deleteIfExists(open);
+        }
+    }
+
     /** A socketpair(AF_UNIX, SOCK_STREAM): the two fds. */
     private static int[] socketPair() {
         ByteBuffer sv = ByteBuffer.allocateDirect(8).order(ByteOrder.nativeOrder());
