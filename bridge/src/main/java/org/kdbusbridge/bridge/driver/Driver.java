@@ -82,6 +82,37 @@ public final class Driver {
         default List<EndpointInfo> endpoints() {
             return List.of();
         }
+
+        /**
+         * Containers1.AddServer: binds an endpoint as {@code request} says; returns its address
+         * and socket file. IllegalArgumentException: a bad or taken path, a taken id, a lifetime
+         * fd that cannot be watched.
+         */
+        default EndpointRequest.Bound addEndpoint(EndpointRequest request) throws java.io.IOException {
+            throw new java.io.IOException("This bus has no container servers");
+        }
+
+        /** The endpoint {@code id} while it is a container instance (not stopped, not gone), else null. */
+        default LiveEndpoint liveEndpoint(String id) {
+            return null;
+        }
+
+        /** Containers1.StopListening: closes the listener, keeps the connections; false if no such instance. */
+        default boolean stopListening(String id) {
+            return false;
+        }
+
+        /** Containers1.StopInstance: closes the listener and the connections; false if no such instance. */
+        default boolean stopEndpoint(String id) {
+            return false;
+        }
+
+        /**
+         * Registers who hears that an endpoint is gone (its listener closed and its last
+         * connection closed, or removed at once when it had none): Containers1.InstanceRemoved.
+         */
+        default void onEndpointGone(java.util.function.Consumer<String> listener) {
+        }
     }
 
     private ActivationHooks activation = ActivationHooks.NONE;
@@ -105,6 +136,7 @@ public final class Driver {
     final QueueMethods queue;
     final MetadataMethods metadata;
     final EndpointMethods endpoints;
+    final ContainersMethods containers;
 
     public Driver(Bus bus, String busId, String machineId, Host host) {
         this.bus = bus;
@@ -121,6 +153,8 @@ public final class Driver {
         this.queue = new QueueMethods(bus, out, host);
         this.metadata = new MetadataMethods(bus, out);
         this.endpoints = new EndpointMethods(out, host);
+        this.containers = new ContainersMethods(out, host, peers);
+        host.onEndpointGone(containers::instanceGone);
         bus.setRefusalListener(new RefusalRenderer());
     }
 

@@ -252,6 +252,29 @@ public final class DriverEmitter {
                 member, null, new SealedPayload(bytes), ArgSource.NONE));
     }
 
+    /** A bus broadcast at /org/freedesktop/DBus on {@code iface} with one object path (Containers1.InstanceRemoved). */
+    public void signalWithPath(String iface, String member, String objectPath) {
+        long s = nextSerial();
+        byte[] body = new BodyWriter().writeObjectPath(objectPath).toByteArray();
+        byte[] bytes = MessageBuilder.encode(Message.SIGNAL, NO_REPLY, s, PATH, iface, member, null,
+                MessageBuilder.NO_REPLY_SERIAL, null, Bus.DRIVER_NAME, "o", body);
+        bus.emitSignal(new Message(Message.SIGNAL, NO_REPLY, s, Message.NO_REPLY_SERIAL, null, PATH, iface,
+                member, null, new SealedPayload(bytes), new PathArg(objectPath)));
+    }
+
+    /** One object path argument, for arg0path= rules. */
+    private record PathArg(String path) implements ArgSource {
+        @Override
+        public String arg(int index) {
+            return index == 0 ? path : null;
+        }
+
+        @Override
+        public boolean isObjectPath(int index) {
+            return index == 0;
+        }
+    }
+
     public void nameOwnerChanged(String name, String oldOwner, String newOwner) {
         long s = nextSerial();
         // Encoded only if a rule or a monitor takes it: most connects and disconnects have no

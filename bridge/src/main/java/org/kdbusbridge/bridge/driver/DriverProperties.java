@@ -5,8 +5,12 @@ import java.util.List;
 import org.kdbusbridge.bridge.protocol.BodyWriter;
 import org.kdbusbridge.bridge.protocol.ProtocolException;
 
-/** org.freedesktop.DBus.Properties on the driver: Features and Interfaces, both read-only. */
+/**
+ * org.freedesktop.DBus.Properties on the driver: Features and Interfaces of org.freedesktop.DBus,
+ * and Containers1's SupportedArguments, all read-only.
+ */
 final class DriverProperties {
+    private static final String SUPPORTED_ARGUMENTS = "SupportedArguments";
     private final DriverEmitter out;
     private final Driver.Host host;
 
@@ -24,7 +28,7 @@ final class DriverProperties {
     }
 
     private boolean findPropertyInterface(DriverCall call, String iface) {
-        if (!DriverTables.IFACE.equals(iface)) {
+        if (!DriverTables.IFACE.equals(iface) && !DriverTables.CONTAINERS.equals(iface)) {
             out.error(call, DBusErrors.UNKNOWN_INTERFACE, "Interface \"" + iface + "\" not found");
             return false;
         }
@@ -32,7 +36,9 @@ final class DriverProperties {
     }
 
     private boolean checkProperty(DriverCall call, String iface, String prop) {
-        if (!prop.equals("Features") && !prop.equals("Interfaces")) {
+        boolean known = DriverTables.CONTAINERS.equals(iface) ? prop.equals(SUPPORTED_ARGUMENTS)
+                : prop.equals("Features") || prop.equals("Interfaces");
+        if (!known) {
             out.error(call, DBusErrors.UNKNOWN_PROPERTY, "Property \"" + iface + "." + prop + "\" not found");
             return false;
         }
@@ -47,7 +53,8 @@ final class DriverProperties {
         }
         BodyWriter w = new BodyWriter();
         w.writeVariant("as");
-        writeStrings(w, prop.equals("Features") ? host.features() : DriverTables.EXTRA_INTERFACES);
+        writeStrings(w, prop.equals(SUPPORTED_ARGUMENTS) ? ContainersMethods.SUPPORTED_ARGUMENTS
+                : prop.equals("Features") ? host.features() : DriverTables.EXTRA_INTERFACES);
         out.reply(call.caller(), call.serial(), "v", w.toByteArray());
     }
 
@@ -58,6 +65,16 @@ final class DriverProperties {
         }
         BodyWriter w = new BodyWriter();
         w.beginArray('{');
+        if (DriverTables.CONTAINERS.equals(iface)) {
+            w.beginDictEntry();
+            w.writeString(SUPPORTED_ARGUMENTS);
+            w.writeVariant("as");
+            writeStrings(w, ContainersMethods.SUPPORTED_ARGUMENTS);
+            w.endDictEntry();
+            w.endArray();
+            out.reply(call.caller(), call.serial(), "a{sv}", w.toByteArray());
+            return;
+        }
         w.beginDictEntry();
         w.writeString("Features");
         w.writeVariant("as");

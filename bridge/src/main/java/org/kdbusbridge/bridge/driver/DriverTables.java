@@ -28,7 +28,10 @@ final class DriverTables {
     static final String STATS = "org.freedesktop.DBus.Debug.Stats";
     /** Custom endpoints' control interface (docs/extensions.md), bus owner's uid and root only. */
     static final String ENDPOINTS = EndpointMethods.IFACE;
-    static final List<String> EXTRA_INTERFACES = List.of("org.freedesktop.DBus.Monitoring", STATS, EXTENSIONS, ENDPOINTS);
+    /** dbus-daemon's experimental container servers (its --enable-containers build), on our endpoints. */
+    static final String CONTAINERS = ContainersMethods.IFACE;
+    static final List<String> EXTRA_INTERFACES = List.of("org.freedesktop.DBus.Monitoring", STATS, CONTAINERS, EXTENSIONS,
+            ENDPOINTS);
 
     /** Runs one validated call; non-capturing, so the table holds one instance per row. */
     @FunctionalInterface
@@ -113,6 +116,20 @@ final class DriverTables {
                     row(CANONICAL, "GetStats", "", "a{sv}", (d, call) -> d.stats.getStats(call)),
                     row(CANONICAL, "GetConnectionStats", "s", "a{sv}", (d, call) -> d.stats.getConnectionStats(call)),
                     row(CANONICAL, "GetAllMatchRules", "", "a{sas}", (d, call) -> d.stats.getAllMatchRules(call))), List.of(), null),
+            // Where dbus-daemon has it (after Stats): a call without interface finds its GetConnectionInstance first.
+            new Iface(CONTAINERS, false, List.of(
+                    row(CANONICAL, "AddServer", "ssa{sv}a{sv}", "oays", (d, call) -> d.containers.addServer(call)),
+                    row(CANONICAL, "StopInstance", "o", "", (d, call) -> d.containers.stopInstance(call)),
+                    row(CANONICAL, "StopListening", "o", "", (d, call) -> d.containers.stopListening(call)),
+                    row(CANONICAL, "GetConnectionInstance", "s", "oa{sv}ssa{sv}",
+                            (d, call) -> d.containers.getConnectionInstance(call)),
+                    row(CANONICAL, "GetInstanceInfo", "o", "a{sv}ssa{sv}", (d, call) -> d.containers.getInstanceInfo(call))),
+                    // SupportedArguments (as) is served by DriverProperties but not introspected: busctl
+                    // would GetAll it, a call dbus-daemon's transcript lacks (MigrationProofTest).
+                    List.of(),
+                    "    <signal name=\"" + ContainersMethods.INSTANCE_REMOVED + "\">\n"
+                            + "      <arg type=\"o\" name=\"path\"/>\n"
+                            + "    </signal>\n"),
             new Iface(EXTENSIONS, false, List.of(row(CANONICAL, "DisconnectIfIdle", "", "", Driver::disconnectIfIdle),
                     row(CANONICAL, "RequireSealedMemfds", "", "", Driver::requireSealedMemfds),
                     // Queue insight (docs/extensions.md): drop notices and peeks.

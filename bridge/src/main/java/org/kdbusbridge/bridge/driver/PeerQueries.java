@@ -57,9 +57,10 @@ final class PeerQueries {
     /**
      * GetConnectionCredentials, with dbus-daemon 1.14's keys in its order: ProcessID,
      * UnixUserID, UnixGroupIDs, LinuxSecurityLabel (NUL-terminated, as dbus-daemon sends it),
-     * each only when known; for the bus itself only the first two, as dbus-daemon. Plus
-     * ProcessFD (dbus 1.15.8 / dbus-broker 34), a pidfd of the peer, to callers that negotiated
-     * fd passing.
+     * each only when known; for the bus itself only the first two, as dbus-daemon. Then, for a
+     * peer that came in through an endpoint, the Containers1 draft's
+     * {@code org.freedesktop.DBus.Containers1.Instance} (its instance path). Plus ProcessFD
+     * (dbus 1.15.8 / dbus-broker 34), a pidfd of the peer, to callers that negotiated fd passing.
      */
     void credentials(DriverCall call) throws ProtocolException {
         Connection peer = peer(call, call.body().readString(), "credentials");
@@ -68,6 +69,30 @@ final class PeerQueries {
         }
         BodyWriter w = new BodyWriter();
         w.beginArray('{');
+        writeCredentials(w, peer);
+        if (peer != DRIVER_SELF && peer.endpoint() != null) {
+            w.beginDictEntry().writeString(ContainersMethods.INSTANCE_KEY).writeVariant("o")
+                    .writeObjectPath(ContainersMethods.instancePath(peer.endpoint().filter().endpointId()))
+                    .endDictEntry();
+        }
+        org.kdbusbridge.core.message.FdSet pidfd = call.caller().acceptsUnixFds() ? peer.peerDetails().processFd() : null;
+        if (pidfd != null) {
+            w.beginDictEntry().writeString("ProcessFD").writeVariant("h").writeUnixFd(0).endDictEntry();
+        }
+        w.endArray();
+        if (pidfd != null) {
+            out.replyWithFds(call.caller(), call.serial(), "a{sv}", w.toByteArray(), pidfd);
+        } else {
+            out.reply(call.caller(), call.serial(), "a{sv}", w.toByteArray());
+        }
+    }
+
+    /**
+     * The dict entries ProcessID, UnixUserID, UnixGroupIDs and LinuxSecurityLabel of {@code peer}
+     * (each only when known), inside an open a{sv}: also the creator's credentials in Containers1's
+     * instance info.
+     */
+    void writeCredentials(BodyWriter w, Connection peer) {
         long pid = pidOf(peer);
         if (pid >= 0) {
             w.beginDictEntry().writeString("ProcessID").writeVariant("u").writeUint32(pid).endDictEntry();
@@ -89,16 +114,6 @@ final class PeerQueries {
         if (label != null) {
             w.beginDictEntry().writeString("LinuxSecurityLabel").writeVariant("ay")
                     .writeByteArray(java.util.Arrays.copyOf(label, label.length + 1)).endDictEntry();
-        }
-        org.kdbusbridge.core.message.FdSet pidfd = call.caller().acceptsUnixFds() ? details.processFd() : null;
-        if (pidfd != null) {
-            w.beginDictEntry().writeString("ProcessFD").writeVariant("h").writeUnixFd(0).endDictEntry();
-        }
-        w.endArray();
-        if (pidfd != null) {
-            out.replyWithFds(call.caller(), call.serial(), "a{sv}", w.toByteArray(), pidfd);
-        } else {
-            out.reply(call.caller(), call.serial(), "a{sv}", w.toByteArray());
         }
     }
 

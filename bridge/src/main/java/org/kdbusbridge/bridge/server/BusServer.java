@@ -122,6 +122,7 @@ public final class BusServer implements Driver.Host {
         this.listeners = new Listeners(guid, transport);
         this.admission = new ConnectionAdmission(this, sessions);
         this.endpoints = new EndpointListeners(this, guid, transport, admission, sessions, listeners::hasSocketFile);
+        this.endpoints.onGone(id -> endpointGone.accept(id)); // the driver registered while it was made
         this.flusher = new SessionFlusher(this);
         this.memoryWatch = new MemoryWatch(this, flusher);
     }
@@ -366,7 +367,7 @@ public final class BusServer implements Driver.Host {
             driver.emitter().error(r.caller(), r.serial(), DBusErrors.NO_REPLY,
                     "Message recipient disconnected from message bus without replying");
         }
-        endpoints.creatorGone(s.connection());
+        endpoints.connectionGone(s.connection());
         flushDirty();
     }
 
@@ -460,6 +461,48 @@ public final class BusServer implements Driver.Host {
     public String addEndpoint(String where, org.kdbusbridge.core.endpoint.EndpointFilter filter, List<String> options,
             Connection creator) throws IOException {
         return endpoints.add(where, filter, options, creator);
+    }
+
+    /** Containers1's driver hears of gone endpoints (set while the driver is made, in the constructor). */
+    private java.util.function.Consumer<String> endpointGone = id -> { };
+
+    @Override
+    public void onEndpointGone(java.util.function.Consumer<String> listener) {
+        this.endpointGone = listener;
+    }
+
+    /**
+     * Where Containers1.AddServer puts its sockets when the caller names no path (default: as
+     * dbus-daemon, /run/dbus/containers for root, else $XDG_RUNTIME_DIR/dbus-1/containers, else
+     * the temporary directory). Call before {@link #start()}.
+     */
+    public void setContainerSocketDir(Path dir) {
+        endpoints.setContainerDir(dir);
+    }
+
+    /** Loop thread (a driver call). */
+    @Override
+    public org.kdbusbridge.bridge.driver.EndpointRequest.Bound addEndpoint(
+            org.kdbusbridge.bridge.driver.EndpointRequest request) throws IOException {
+        return endpoints.add(request);
+    }
+
+    /** Loop thread (a driver call). */
+    @Override
+    public org.kdbusbridge.bridge.driver.LiveEndpoint liveEndpoint(String id) {
+        return endpoints.live(id);
+    }
+
+    /** Loop thread (a driver call). */
+    @Override
+    public boolean stopListening(String id) {
+        return endpoints.stopListening(id);
+    }
+
+    /** Loop thread (a driver call). */
+    @Override
+    public boolean stopEndpoint(String id) {
+        return endpoints.stopInstance(id);
     }
 
     /** Loop thread (a driver call). */

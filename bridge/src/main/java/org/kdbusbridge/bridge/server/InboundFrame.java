@@ -124,7 +124,8 @@ final class InboundFrame {
     /** The frame at {@code pos} as a driver call; its capture hook shows it to monitors. */
     DriverCall driverCall(int pos, String dest, FdSet fds) {
         return new DriverCall(conn, header.type(), header.flags(), header.serial(), header.path(), header.iface(),
-                header.member(), header.signature(), BodyReader.of(header), new DriverCapture(this, pos, dest, fds));
+                header.member(), header.signature(), BodyReader.of(header), new DriverCapture(this, pos, dest, fds),
+                fds);
     }
 
     // Per-call callbacks are inner classes, not lambdas: under C1 (what we ship) a capturing
