@@ -60,7 +60,8 @@ final class PeerQueries {
      * each only when known; for the bus itself only the first two, as dbus-daemon. Then, for a
      * peer that came in through an endpoint, the Containers1 draft's
      * {@code org.freedesktop.DBus.Containers1.Instance} (its instance path). Plus ProcessFD
-     * (dbus 1.15.8 / dbus-broker 34), a pidfd of the peer, to callers that negotiated fd passing.
+     * (dbus 1.15.8 / dbus-broker 34), a pidfd of the peer, to callers that negotiated fd passing
+     * and are not inside a filtering endpoint.
      */
     void credentials(DriverCall call) throws ProtocolException {
         Connection peer = peer(call, call.body().readString(), "credentials");
@@ -75,7 +76,8 @@ final class PeerQueries {
                     .writeObjectPath(ContainersMethods.instancePath(peer.endpoint().filter().endpointId()))
                     .endDictEntry();
         }
-        org.kdbusbridge.core.message.FdSet pidfd = call.caller().acceptsUnixFds() ? peer.peerDetails().processFd() : null;
+        org.kdbusbridge.core.message.FdSet pidfd = call.caller().acceptsUnixFds() && bus.mayGetProcessHandles(call.caller())
+                ? peer.peerDetails().processFd() : null;
         if (pidfd != null) {
             w.beginDictEntry().writeString("ProcessFD").writeVariant("h").writeUnixFd(0).endDictEntry();
         }

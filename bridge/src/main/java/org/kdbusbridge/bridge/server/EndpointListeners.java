@@ -122,7 +122,7 @@ final class EndpointListeners {
         if (a.kind() == UnixAddress.Kind.PATH) {
             // Binding unlinks a socket file already there: never one of ours that is in use.
             java.nio.file.Path p = java.nio.file.Path.of(a.value());
-            if (busSocket.test(p) || endpoints.values().stream().anyMatch(e -> p.equals(e.listener.socketFile()))) {
+            if (busSocket.test(p) || endpoints.values().stream().anyMatch(e -> sameFile(p, e.listener.socketFile()))) {
                 throw new IllegalArgumentException("Socket path " + p + " is in use by this bus");
             }
         }
@@ -200,6 +200,21 @@ final class EndpointListeners {
             }
         }
         return dir.resolve("dbus-" + org.kdbusbridge.bridge.transport.Urandom.hex(8));
+    }
+
+    /**
+     * Whether two paths name the same file (device and inode, so "a//b", "a/./b" and a path
+     * through a symlinked directory match too); as text when either does not exist.
+     */
+    static boolean sameFile(java.nio.file.Path a, java.nio.file.Path b) {
+        if (b == null) {
+            return false;
+        }
+        try {
+            return java.nio.file.Files.isSameFile(a, b);
+        } catch (IOException | RuntimeException e) {
+            return a.normalize().equals(b.normalize());
+        }
     }
 
     /** The address to bind: path or abstract only (an endpoint is one concrete socket). */

@@ -103,7 +103,7 @@ final class Listeners {
     /** Whether {@code p} is the socket file of one of these listeners (an endpoint must not replace it). */
     boolean hasSocketFile(java.nio.file.Path p) {
         for (UnixListener l : listeners) {
-            if (p.equals(l.socketFile())) {
+            if (EndpointListeners.sameFile(p, l.socketFile())) { // by inode: "a//b" is "a/b"
                 return true;
             }
         }

@@ -375,8 +375,10 @@ class ContainersServerTest {
                 + "s=socket.socket(socket.AF_UNIX)\n"
                 + "s.settimeout(10)\n"
                 + "s.connect(sys.argv[1])\n"
-                + "s.sendall(b'\\0AUTH EXTERNAL '+str(" + uid + ").encode().hex().encode()+b'\\r\\n')\n"
-                + "try:\n  d=s.recv(100)\nexcept ConnectionResetError:\n  d=b''\n"
+                + "try:\n"
+                + "  s.sendall(b'\\0AUTH EXTERNAL '+str(" + uid + ").encode().hex().encode()+b'\\r\\n')\n"
+                + "  d=s.recv(100)\n"
+                + "except (ConnectionResetError, BrokenPipeError):\n  d=b''\n" // closed on before or after our write
                 + "sys.stdout.write(d.decode('ascii','replace').strip())\n";
         Process p = new ProcessBuilder("setpriv", "--reuid=" + uid, "--regid=" + uid, "--clear-groups",
                 "/usr/bin/python3", "-c", script, socket.toString()).redirectErrorStream(true).start();

@@ -209,6 +209,10 @@ class EndpointListenersTest {
         assertTrue(key.string0().contains("color"), key.string0());
         Msg busOwn = owner.expectError(add(owner, bus.toString(), List.of(), Map.of()), INVALID_ARGS);
         assertTrue(busOwn.string0().contains("in use by this bus"), busOwn.string0());
+        // The same file by another spelling ("dir//bus", "dir/./bus") is refused too.
+        String other = bus.getParent() + "//./" + bus.getFileName();
+        Msg spelled = owner.expectError(add(owner, other, List.of(), Map.of()), INVALID_ARGS);
+        assertTrue(spelled.string0().contains("in use by this bus"), spelled.string0());
         assertEquals(0, client(bus).sync(), "the bus's own socket still works");
         assertFalse(Files.exists(dir.resolve("x.sock")), "nothing bound");
         assertTrue(list(owner).isEmpty());

@@ -374,6 +374,9 @@ public final class Bus {
         return endpoints.driverCall(caller, iface, member, arg0, replyExpected, noAutoStart);
     }
 
+    /** Whether {@code caller} may get a peer's pidfd (not from inside a filtering endpoint). */
+    public boolean mayGetProcessHandles(Connection caller) { return endpoints.mayGetProcessHandles(caller); }
+
     /** Whether ListNames and ListActivatableNames tell {@code caller} of {@code name}. */
     public boolean endpointLists(Connection caller, String name) { return endpoints.lists(caller, name); }
 

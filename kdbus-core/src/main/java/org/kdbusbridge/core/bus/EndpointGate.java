@@ -153,6 +153,15 @@ final class EndpointGate {
         return p == null || p.listsName(name, owners, caller.endpointState());
     }
 
+    /**
+     * Whether {@code caller} may be handed a peer's process handle (GetConnectionCredentials'
+     * ProcessFD): not from inside a filtering endpoint. A pidfd lets a sandboxed app signal host
+     * processes of its uid; through xdg-dbus-proxy on dbus 1.14 it never gets one.
+     */
+    boolean mayGetProcessHandles(Connection caller) {
+        return filtering(caller) == null;
+    }
+
     /** Whether {@code c} may own {@code name} (RequestName, checked again after the driver's filter). */
     boolean mayOwn(Connection c, String name) {
         EndpointPolicy p = filtering(c);

@@ -170,6 +170,8 @@ class EndpointRoutingTest {
         assertFalse(bus.endpointLists(app, hidden.uniqueName()));
         Connection outside = client(null);
         assertTrue(bus.endpointLists(outside, "org.example.Hidden"), "outside nothing is hidden");
+        assertFalse(bus.mayGetProcessHandles(app), "no pidfd of a host process into a sandbox");
+        assertTrue(bus.mayGetProcessHandles(outside));
         assertEquals(SendVerdict.Outcome.ALLOW,
                 bus.endpointDriverCall(outside, "org.freedesktop.DBus.Monitoring", "BecomeMonitor", null, true, false)
                         .outcome());
