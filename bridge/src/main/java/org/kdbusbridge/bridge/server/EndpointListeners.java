@@ -103,7 +103,7 @@ final class EndpointListeners {
     }
 
     /**
-     * Binds {@code where} (a {@code unix:path=} or {@code unix:abstract=} address, or a bare
+     * Binds {@code where} (a {@code unix:path=} address, or a bare
      * absolute path) and starts accepting on it; returns the connect address. The filter's
      * endpoint id names the endpoint and must be new. Endpoints1's form: no uid restriction,
      * removed with its creator.
@@ -153,8 +153,17 @@ final class EndpointListeners {
             }
             ep.lifetimeFd = fd;
         }
+        try {
+            l.start(server.loop(), socket -> accept(ep, socket));
+        } catch (RuntimeException e) { // nothing half-registered stays listed
+            l.close();
+            if (ep.lifetimeFd >= 0) {
+                server.loop().unregister(ep.lifetimeFd);
+                closeFd(ep.lifetimeFd);
+            }
+            throw e;
+        }
         endpoints.put(id, ep);
-        l.start(server.loop(), socket -> accept(ep, socket));
         LOG.info("Endpoint {} listening on {} (app id {}, instance id {})", id, l.connectAddress(), r.filter().appId(),
                 r.filter().instanceId());
         return new EndpointRequest.Bound(l.connectAddress(), a.kind() == UnixAddress.Kind.PATH ? a.value() : "");
@@ -229,6 +238,12 @@ final class EndpointListeners {
             return UnixAddress.path(where, null);
         }
         UnixAddress a = UnixAddress.parse(where);
+        if (a.kind() == UnixAddress.Kind.ABSTRACT) {
+            // Any process in the network namespace can reach an abstract socket, and flatpak apps
+            // with --share=network share the host's: one app could use another's endpoint (dbus#416).
+            throw new UnixAddress.BadAddressException("An endpoint needs a socket path: an abstract socket ('" + where
+                    + "') is reachable from every sandbox that shares the network namespace");
+        }
         if (a.kind() != UnixAddress.Kind.PATH && a.kind() != UnixAddress.Kind.ABSTRACT) {
             throw new UnixAddress.BadAddressException("An endpoint needs a unix:path= or unix:abstract= address, not '"
                     + where + "'");

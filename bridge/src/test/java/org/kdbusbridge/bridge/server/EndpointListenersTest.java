@@ -202,6 +202,9 @@ class EndpointListenersTest {
         Msg unknown = owner.expectError(add(owner, dir.resolve("x.sock").toString(), List.of("--fd=3"), Map.of()),
                 INVALID_ARGS);
         assertEquals("Unknown argument --fd=3", unknown.string0());
+        Msg abstractSocket = owner.expectError(add(owner, "unix:abstract=kbb-endpoint-test", List.of(), Map.of()),
+                INVALID_ARGS);
+        assertTrue(abstractSocket.string0().contains("abstract socket"), abstractSocket.string0());
         Msg relative = owner.expectError(add(owner, "x.sock", List.of(), Map.of()), INVALID_ARGS);
         assertTrue(relative.string0().contains("not absolute"), relative.string0());
         Msg key = owner.expectError(add(owner, dir.resolve("x.sock").toString(), List.of(), Map.of("color", "red")),
