@@ -68,7 +68,9 @@ final class ConnectionAdmission {
             // As dbus-daemon (bus/connection.c): room is made by dropping the OLDEST incomplete
             // connection. Refusing the new one instead let a client that opens sockets and never
             // authenticates lock every other client out until auth_timeout.
-            ClientSession oldest = oldestIncomplete();
+            // Through an endpoint only its own incomplete connections make room: a sandboxed client
+            // opening sockets must not push the host's clients out mid-handshake.
+            ClientSession oldest = oldestIncomplete(endpoint);
             if (oldest == null) {
                 LOG.warn("Refusing connection from pid {}: max_incomplete_connections={} reached",
                         socket.peer().pid(), limits.maxIncompleteConnections);
@@ -114,9 +116,11 @@ final class ConnectionAdmission {
         session.onReady(socket.fd(), EventLoop.READ);
     }
 
-    private ClientSession oldestIncomplete() {
+    /** The oldest incomplete connection, of {@code endpoint} only if it is non-null. */
+    private ClientSession oldestIncomplete(org.kdbusbridge.core.endpoint.EndpointPolicy endpoint) {
         for (ClientSession s : sessions) { // insertion order: oldest first
-            if (s.connection().uniqueName() == null && !s.isClosed()) {
+            if (s.connection().uniqueName() == null && !s.isClosed()
+                    && (endpoint == null || s.connection().endpoint() == endpoint)) {
                 return s;
             }
         }

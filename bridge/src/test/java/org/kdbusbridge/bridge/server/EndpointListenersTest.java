@@ -247,4 +247,26 @@ class EndpointListenersTest {
         server.stop();
         assertFalse(Files.exists(socket));
     }
+
+    @Test
+    void anEndpointsIncompleteConnectionsMakeRoomOnlyAmongThemselves() throws Exception {
+        RawClient owner = client(bus);
+        Path socket = dir.resolve("crowd.sock");
+        addOk(owner, socket, List.of("--filter"), Map.of());
+        OnLoop.get(server, () -> server.limits().maxIncompleteConnections = 2);
+        RawClient host = RawClient.connect(bus);
+        open.add(host);
+        host.write(new byte[] {0}); // a host client still authenticating
+        RawClient first = RawClient.connect(socket);
+        open.add(first);
+        first.write(new byte[] {0});
+        OnLoop.await(server, "two incomplete connections", 10,
+                () -> server.bus().connectionCount() - server.bus().completedConnectionCount() == 2);
+        RawClient second = RawClient.connect(socket); // the limit is reached: who goes?
+        open.add(second);
+        second.write(new byte[] {0});
+        assertTrue(first.awaitEof(RawClient.TIMEOUT_MS), "the endpoint's own oldest incomplete connection went");
+        host.writeAscii("AUTH EXTERNAL " + RawClient.hexUid(RawClient.myUid()) + "\r\n");
+        assertTrue(host.readLine().startsWith("OK "), "the host's client was not pushed out");
+    }
 }
