@@ -105,6 +105,10 @@ final class Claims {
             return NameOutcome.denied(Denial.invalidArgs("Connection \"" + c.uniqueName()
                     + "\" is not allowed to own the service \"" + name + "\"because it is reserved for D-Bus' use only"));
         }
+        if (c.endpoint() != null && c.endpoint().filtering() && !c.endpoint().mayOwn(name)) {
+            // The driver's endpoint filter refuses this before it gets here; this is the rule itself.
+            return NameOutcome.denied(Denial.accessDenied(org.kdbusbridge.core.endpoint.EndpointErrors.ACCESS_DENIED));
+        }
         if (!c.policy().canOwn(name)) {
             return NameOutcome.denied(Denial.accessDenied("Connection \"" + c.uniqueName()
                     + "\" is not allowed to own the service \"" + name

@@ -162,11 +162,6 @@ final class EndpointGate {
         return filtering(caller) == null;
     }
 
-    /** Whether {@code c} may own {@code name} (RequestName, checked again after the driver's filter). */
-    boolean mayOwn(Connection c, String name) {
-        EndpointPolicy p = filtering(c);
-        return p == null || p.mayOwn(name);
-    }
 
     /** Hello answered: the endpoint connection may talk to itself. */
     void registered(Connection c) {

@@ -206,4 +206,12 @@ class EndpointRoutingTest {
         bus.disconnect(outsider);
         assertEquals(0, app.endpointState().peerCount(), "its grant went with it");
     }
+
+    @Test
+    void requestNameItselfHoldsTheOwnRule() {
+        Denial d = bus.requestName(app, "org.example.Talk", 0).denial();
+        assertEquals(Denial.Reason.ACCESS_DENIED, d.reason());
+        assertEquals("org.freedesktop.DBus.Error.AccessDenied", d.text(), "the proxy's text: the error name");
+        assertEquals(null, bus.requestName(app, "org.example.App", 0).denial());
+    }
 }
