@@ -124,14 +124,21 @@ class ProxyFrontTest {
     }
 
     @Test
-    void flatpaksPlaceholderFileAtThePathIsReplaced() throws Exception {
+    void flatpaksPlaceholderFileIsReplacedAndItsInstanceFileNamesTheApp() throws Exception {
         try (BusUnderTest bus = BusKind.KDBUS_BRIDGE.start()) {
             Path socket = dir.resolve("bus-XXXXXX");
             Files.writeString(socket, ""); // flatpak's g_mkstemp placeholder, made before it starts the proxy
-            Process p = startProxy(List.of(bus.address(), socket.toString(), "--filter", "--fd=1"), Map.of());
+            Path info = dir.resolve("flatpak-info"); // as flatpak writes /.flatpak-info into the sandbox
+            Files.writeString(info, "[Application]\nname=org.example.App\nruntime=runtime/x/y/z\n\n"
+                    + "[Instance]\ninstance-id=1234567\nbranch=stable\n");
+            Process p = startProxy(List.of(bus.address(), socket.toString(), "--filter", "--fd=1"),
+                    Map.of("KDBUS_BRIDGE_FLATPAK_INFO", info.toString()));
             InputStream sync = p.getInputStream();
             assertEquals('x', readByte(sync), "the ready byte\n" + proxyErr());
             assertTrue(getId("unix:path=" + socket).ok(), "a socket now, reachable");
+            Cmd.Result list = Cmd.run(List.of(BRIDGE, "endpoint", "list", "--address=" + bus.address()),
+                    Map.of("KDBUS_BRIDGE_CDS", "0"), Buses.T);
+            assertTrue(list.ok() && list.stdout().contains("\torg.example.App\t1234567\t"), list.describe());
             sync.close();
             assertEquals("status 0", exit(p), proxyErr());
         }

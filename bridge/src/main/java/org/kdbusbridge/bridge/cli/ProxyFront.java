@@ -97,7 +97,7 @@ final class ProxyFront {
                         Files.delete(where);
                     }
                     EndpointClient c = buses.get(p.address());
-                    added.put(c.add(where.toString(), p.options(), Map.of())[0], c);
+                    added.put(c.add(where.toString(), p.options(), flatpakInstance())[0], c);
                 } catch (EndpointClient.CallFailed e) {
                     System.err.println(NAME + ": " + p.path() + ": " + e.getMessage());
                     removeAll(added);
@@ -149,6 +149,38 @@ final class ProxyFront {
         removeAll(added);
         closeAll(buses);
         return status;
+    }
+
+    /** Where flatpak tells a sandboxed process (the proxy included) which app and instance it is. */
+    static final String FLATPAK_INFO = "/.flatpak-info";
+    /** Another place to read it from (tests). */
+    static final String FLATPAK_INFO_ENV = "KDBUS_BRIDGE_FLATPAK_INFO";
+
+    /**
+     * The endpoint metadata from flatpak's instance file, if there is one: [Application] name
+     * as app-id, [Instance] instance-id, so GetConnectionInstance says which sandbox a caller is in.
+     */
+    static Map<String, String> flatpakInstance() {
+        Path info = Path.of(System.getenv().getOrDefault(FLATPAK_INFO_ENV, FLATPAK_INFO));
+        Map<String, String> meta = new LinkedHashMap<>();
+        List<String> lines;
+        try {
+            lines = Files.readAllLines(info, StandardCharsets.UTF_8);
+        } catch (IOException | RuntimeException e) {
+            return meta; // not in a flatpak sandbox
+        }
+        String group = "";
+        for (String raw : lines) {
+            String l = raw.strip();
+            if (l.startsWith("[") && l.endsWith("]")) {
+                group = l.substring(1, l.length() - 1);
+            } else if (group.equals("Application") && l.startsWith("name=")) {
+                meta.put("app-id", l.substring(5).strip());
+            } else if (group.equals("Instance") && l.startsWith("instance-id=")) {
+                meta.put("instance-id", l.substring(12).strip());
+            }
+        }
+        return meta;
     }
 
     /** Removes every endpoint added so far (endpoint id -> its bus) whose bus is still there. */
