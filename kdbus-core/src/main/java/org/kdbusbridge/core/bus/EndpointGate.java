@@ -182,20 +182,25 @@ final class EndpointGate {
 
     /**
      * {@code c} is leaving with these name changes: until the next departure, its unique name
-     * still owns the names it just lost, so endpoint clients that could see one of them see
-     * its NameOwnerChanged too.
+     * still owns the names it just lost and keeps what endpoint clients were granted on it, so
+     * those that could see it see its NameOwnerChanged too; then they forget it.
      */
     void departed(Connection c, List<NameChange> changes) {
         if (c.endpointState() != null) {
             inside.remove(c);
         }
+        String previous = departedUnique;
+        if (previous != null) {
+            // Its NameOwnerChanged went out with its own departure: now nobody needs to see it any more
+            // (unique names are never reused). Not this one yet: its signals are still to come.
+            for (int i = 0, n = inside.size(); i < n; i++) {
+                inside.get(i).endpointState().forget(previous);
+            }
+        }
         if (inside.isEmpty() || c.uniqueName() == null) {
             departedUnique = null; // nobody inside an endpoint to tell: nothing kept, nothing allocated
             departedNames = List.of();
             return;
-        }
-        for (int i = 0, n = inside.size(); i < n; i++) {
-            inside.get(i).endpointState().forget(c.uniqueName()); // unique names are never reused
         }
         List<String> lost = new ArrayList<>();
         for (NameChange ch : changes) {

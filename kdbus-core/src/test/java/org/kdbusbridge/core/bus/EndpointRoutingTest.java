@@ -198,13 +198,17 @@ class EndpointRoutingTest {
     }
 
     @Test
-    void aDepartedCallerIsForgotten() {
+    void aDepartedCallerIsForgotten() throws Exception {
+        bus.matches().add(app, MatchRule.parse("type='signal'"));
         Connection outsider = client(null);
         bus.send(outsider, call(app.uniqueName(), 3));
         drain(app);
         assertEquals(1, app.endpointState().peerCount());
         bus.disconnect(outsider);
-        assertEquals(0, app.endpointState().peerCount(), "its grant went with it");
+        bus.emitSignal(noc(outsider.uniqueName()));
+        assertEquals(1, drain(app).size(), "its own departure is still shown");
+        bus.disconnect(client(null));
+        assertEquals(0, app.endpointState().peerCount(), "then its grant goes");
     }
 
     @Test
