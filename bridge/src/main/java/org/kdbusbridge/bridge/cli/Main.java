@@ -49,6 +49,8 @@ public final class Main {
          * get (comma list of item names, as given; checked by Driver.monitorMetadataItems).
          */
         String monitorMetadata;
+        /** --kdbus-containers: offer org.freedesktop.DBus.Containers1 (off, as in dbus-daemon's usual build). */
+        boolean containers;
         /** Internal: we are the child a --fork parent started; report to it on stdout. */
         boolean forkedChild;
     }
@@ -66,7 +68,7 @@ public final class Main {
     static final String USAGE = "kdbus-bridge [--version] [--session] [--system] [--config-file=FILE]"
             + " [--print-address[=DESCRIPTOR]] [--print-pid[=DESCRIPTOR]] [--introspect] [--address=ADDRESS]"
             + " [--nopidfile] [--nosyslog] [--syslog] [--syslog-only] [--nofork] [--fork] [--systemd-activation]"
-            + " [--kdbus-capture=FILE] [--kdbus-monitor-metadata=ITEMS]";
+            + " [--kdbus-capture=FILE] [--kdbus-monitor-metadata=ITEMS] [--kdbus-containers]";
 
     static Options parse(String[] argv) throws UsageException {
         Options o = new Options();
@@ -87,6 +89,7 @@ public final class Main {
                 case "--session" -> o.configFile = once(o.configFile, SESSION_CONF, "session");
                 case "--config-file", "--address", CAPTURE, MONITOR_METADATA -> { }
                 case "--print-address" -> o.printAddress = true;
+                case CONTAINERS -> o.containers = true;
                 case "--print-pid" -> o.printPid = true;
                 case FORKED_CHILD -> o.forkedChild = true;
                 default -> {
@@ -138,6 +141,7 @@ public final class Main {
     static final String FORKED_CHILD = "--kdbus-bridge-forked-child";
     static final String CAPTURE = "--kdbus-capture";
     static final String MONITOR_METADATA = "--kdbus-monitor-metadata";
+    static final String CONTAINERS = "--kdbus-containers";
 
     /** The item list is checked here, so a typo fails the start as a usage error. */
     private static String onceMonitorMetadata(String existing, String value) throws UsageException {
@@ -271,6 +275,7 @@ public final class Main {
             }
         }
         BusServer server = new BusServer(config, TransportSettings.fromSystemProperties());
+        server.setContainers(o.containers);
         if (o.monitorMetadata != null) {
             server.setMonitorMetadata(org.kdbusbridge.bridge.driver.Driver.monitorMetadataItems(o.monitorMetadata));
         }

@@ -272,7 +272,9 @@ final class ContainersMethods {
     /** The host's notice that endpoint {@code id} is gone: InstanceRemoved to everyone listening. */
     void instanceGone(String id) {
         instances.remove(id);
-        out.signalWithPath(IFACE, INSTANCE_REMOVED, instancePath(id));
+        if (host.containers()) { // no Containers1 signal from a bus that does not offer the interface
+            out.signalWithPath(IFACE, INSTANCE_REMOVED, instancePath(id));
+        }
     }
 
     private LiveEndpoint live(String path) {

@@ -53,6 +53,11 @@ public final class Driver {
             return 0;
         }
 
+        /** Whether org.freedesktop.DBus.Containers1 is offered (--kdbus-containers). */
+        default boolean containers() {
+            return false;
+        }
+
         /** Where large replies are encoded off the heap, or null for heap arrays only. */
         default DriverEmitter.LargeReplies largeReplies() {
             return null;
@@ -203,7 +208,7 @@ public final class Driver {
 
     /** The driver object's introspection data (what --introspect prints). */
     public static String introspectionXml() {
-        return DriverTables.introspect(DriverTables.PATH);
+        return DriverTables.introspect(DriverTables.PATH, false); // as offered without --kdbus-containers
     }
 
     public DriverEmitter emitter() {
@@ -252,7 +257,7 @@ public final class Driver {
         Method method = null;
         for (int i = 0, n = DriverTables.INTERFACES.size(); i < n; i++) { // indexed: no iterator per call
             DriverTables.Iface ih = DriverTables.INTERFACES.get(i);
-            if (!canonical && !ih.anyPath()) {
+            if ((!canonical && !ih.anyPath()) || (!host.containers() && DriverTables.CONTAINERS.equals(ih.name()))) {
                 continue;
             }
             if (call.iface() != null && !call.iface().equals(ih.name())) {
@@ -323,7 +328,7 @@ public final class Driver {
     }
 
     void introspect(DriverCall call) {
-        out.replyString(call.caller(), call.serial(), DriverTables.introspect(call.path()));
+        out.replyString(call.caller(), call.serial(), DriverTables.introspect(call.path(), host.containers()));
     }
 
     void ping(DriverCall call) {

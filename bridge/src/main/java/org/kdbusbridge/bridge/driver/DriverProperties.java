@@ -28,7 +28,7 @@ final class DriverProperties {
     }
 
     private boolean findPropertyInterface(DriverCall call, String iface) {
-        if (!DriverTables.IFACE.equals(iface) && !DriverTables.CONTAINERS.equals(iface)) {
+        if (!DriverTables.IFACE.equals(iface) && !(host.containers() && DriverTables.CONTAINERS.equals(iface))) {
             out.error(call, DBusErrors.UNKNOWN_INTERFACE, "Interface \"" + iface + "\" not found");
             return false;
         }
@@ -54,7 +54,7 @@ final class DriverProperties {
         BodyWriter w = new BodyWriter();
         w.writeVariant("as");
         writeStrings(w, prop.equals(SUPPORTED_ARGUMENTS) ? ContainersMethods.SUPPORTED_ARGUMENTS
-                : prop.equals("Features") ? host.features() : DriverTables.EXTRA_INTERFACES);
+                : prop.equals("Features") ? host.features() : DriverTables.extraInterfaces(host.containers()));
         out.reply(call.caller(), call.serial(), "v", w.toByteArray());
     }
 
@@ -83,7 +83,7 @@ final class DriverProperties {
         w.beginDictEntry();
         w.writeString("Interfaces");
         w.writeVariant("as");
-        writeStrings(w, DriverTables.EXTRA_INTERFACES);
+        writeStrings(w, DriverTables.extraInterfaces(host.containers()));
         w.endDictEntry();
         w.endArray();
         out.reply(call.caller(), call.serial(), "a{sv}", w.toByteArray());

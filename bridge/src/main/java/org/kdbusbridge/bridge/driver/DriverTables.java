@@ -30,6 +30,15 @@ final class DriverTables {
     static final String ENDPOINTS = EndpointMethods.IFACE;
     /** dbus-daemon's experimental container servers (its --enable-containers build), on our endpoints. */
     static final String CONTAINERS = ContainersMethods.IFACE;
+    /** The Interfaces property: without Containers1 unless it is offered (--kdbus-containers). */
+    static List<String> extraInterfaces(boolean containers) {
+        return containers ? EXTRA_INTERFACES : ExtraWithoutContainers.LIST;
+    }
+
+    private static final class ExtraWithoutContainers { // made after EXTRA_INTERFACES, at first use
+        static final List<String> LIST = EXTRA_INTERFACES.stream().filter(i -> !CONTAINERS.equals(i)).toList();
+    }
+
     static final List<String> EXTRA_INTERFACES = List.of("org.freedesktop.DBus.Monitoring", STATS, CONTAINERS, EXTENSIONS,
             ENDPOINTS);
 
@@ -156,13 +165,18 @@ final class DriverTables {
                     row(ANY, "Ping", "", "", Driver::ping)), List.of(), null));
 
     static String introspect(String path) {
+        return introspect(path, true);
+    }
+
+    /** {@code containers}: whether Containers1 is offered (--kdbus-containers) and so described. */
+    static String introspect(String path, boolean containers) {
         boolean canonical = PATH.equals(path);
         StringBuilder x = new StringBuilder();
         x.append("<!DOCTYPE node PUBLIC \"-//freedesktop//DTD D-BUS Object Introspection 1.0//EN\"\n")
                 .append("\"http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd\">\n");
         x.append("<node>\n");
         for (Iface ih : INTERFACES) {
-            if (!canonical && !ih.anyPath()) {
+            if ((!canonical && !ih.anyPath()) || (!containers && CONTAINERS.equals(ih.name()))) {
                 continue;
             }
             x.append("  <interface name=\"").append(ih.name()).append("\">\n");

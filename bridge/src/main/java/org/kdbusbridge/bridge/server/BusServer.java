@@ -407,6 +407,22 @@ public final class BusServer implements Driver.Host {
         });
     }
 
+    /** Whether the driver offers org.freedesktop.DBus.Containers1 (--kdbus-containers). */
+    private volatile boolean containers;
+
+    /**
+     * Offers the Containers1 draft interface (off by default: Debian's dbus-daemon has none, and
+     * its own tests check that the interface is absent). Endpoints1 works either way.
+     */
+    public void setContainers(boolean on) {
+        this.containers = on;
+    }
+
+    @Override
+    public boolean containers() {
+        return containers;
+    }
+
     /** Large driver replies (ListNames of 100k names) go into the payload pool, off the heap. */
     @Override
     public org.kdbusbridge.bridge.driver.DriverEmitter.LargeReplies largeReplies() {

@@ -45,6 +45,7 @@ class ContainersMethodsTest {
                 @Override public long busUid() { return BUS_UID; }
                 @Override public long busPid() { return 1; }
                 @Override public void closeWhenFlushed(Connection c) { }
+                @Override public boolean containers() { return true; }
                 @Override public EndpointRequest.Bound addEndpoint(EndpointRequest r) {
                     added.add(r);
                     return new EndpointRequest.Bound("unix:path=/run/c" + added.size(), "/run/c" + added.size());

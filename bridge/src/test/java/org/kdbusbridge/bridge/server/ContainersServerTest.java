@@ -59,6 +59,7 @@ class ContainersServerTest {
         containers = Files.createDirectory(dir.resolve("containers"));
         server = new BusServer(BusConfig.forAddress("unix:path=" + bus), TransportSettings.fromSystemProperties());
         server.setContainerSocketDir(containers);
+        server.setContainers(true); // --kdbus-containers
         server.start();
     }
 

@@ -269,4 +269,17 @@ class EndpointListenersTest {
         host.writeAscii("AUTH EXTERNAL " + RawClient.hexUid(RawClient.myUid()) + "\r\n");
         assertTrue(host.readLine().startsWith("OK "), "the host's client was not pushed out");
     }
+
+    @Test
+    void containers1IsNotOfferedWithoutKdbusContainers() throws Exception {
+        RawClient c = client(bus);
+        long s = c.call(0, RawClient.BUS, RawClient.BUS_PATH, "org.freedesktop.DBus.Containers1", "GetInstanceInfo",
+                "o", new BodyWriter().writeObjectPath("/org/freedesktop/DBus/Containers1/c1").toByteArray());
+        c.expectError(s, "org.freedesktop.DBus.Error.UnknownInterface");
+        long g = c.call(0, RawClient.BUS, RawClient.BUS_PATH, "org.freedesktop.DBus.Properties", "Get", "ss",
+                new BodyWriter().writeString("org.freedesktop.DBus").writeString("Interfaces").toByteArray());
+        String interfaces = String.valueOf(c.expectReturn(g).body().readValue());
+        assertFalse(interfaces.contains("Containers1"), interfaces);
+        assertTrue(interfaces.contains("org.kdbusbridge.Endpoints1"), interfaces);
+    }
 }
