@@ -169,7 +169,32 @@ final class EndpointListeners {
         return new EndpointRequest.Bound(l.connectAddress(), a.kind() == UnixAddress.Kind.PATH ? a.value() : "");
     }
 
+    /**
+     * dbus-daemon's built-in max_connections_per_container, for Containers1.AddServer instances
+     * (those with a uid restriction). Endpoints1 endpoints, xdg-dbus-proxy's stand-in, have no
+     * limit of their own, as the proxy has none: their connections count against the uid's
+     * max_connections_per_user and, while incomplete, only against each other.
+     */
+    static final int MAX_CONNECTIONS_PER_CONTAINER = 8;
+
+    private int connectionsOf(Endpoint ep) {
+        int n = 0;
+        for (ClientSession s : sessions) {
+            if (!s.isClosed() && s.connection().endpoint() == ep.policy) {
+                n++;
+            }
+        }
+        return n;
+    }
+
     private void accept(Endpoint ep, org.kdbusbridge.bridge.transport.SocketConnection socket) {
+        if (ep.onlyUid >= 0 && connectionsOf(ep) >= MAX_CONNECTIONS_PER_CONTAINER) {
+            // As dbus-daemon: the new connection cannot be told, so it is closed and logged.
+            LOG.warn("Closing connection to container server {} because it would exceed resource limit "
+                    + "(max_connections_per_container={})", "/org/freedesktop/DBus/Containers1/" + ep.id, MAX_CONNECTIONS_PER_CONTAINER);
+            socket.close();
+            return;
+        }
         if (ep.onlyUid >= 0 && socket.peer().uid() != ep.onlyUid) {
             // As dbus-daemon's container servers: only the uid that asked for it may connect.
             LOG.warn("Endpoint {}: refusing a connection from uid {} (only uid {} may connect)", ep.id,

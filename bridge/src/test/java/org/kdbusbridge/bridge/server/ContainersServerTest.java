@@ -436,4 +436,16 @@ class ContainersServerTest {
         assertTrue(xml.contains("<interface name=\"" + IFACE + "\">"), xml);
         assertTrue(xml.contains("<signal name=\"InstanceRemoved\">"), xml);
     }
+
+    @Test
+    void anInstanceTakesAtMostEightConnectionsAsDbusDaemonsDefault() throws Exception {
+        RawClient owner = client(bus);
+        Path socket = Path.of(addServer(owner, w -> { })[1]);
+        for (int i = 0; i < 8; i++) {
+            client(socket); // connected, authenticated and Hello'd
+        }
+        RawClient ninth = RawClient.connect(socket);
+        assertTrue(ninth.awaitEof(RawClient.TIMEOUT_MS), "max_connections_per_container=8: the ninth is closed on");
+        ninth.close();
+    }
 }
