@@ -6,8 +6,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-import org.kdbusbridge.bridge.endpoint.ProxyArgumentException;
-import org.kdbusbridge.bridge.endpoint.ProxyRuleParser;
 import org.kdbusbridge.bridge.protocol.BodyWriter;
 import org.kdbusbridge.bridge.protocol.ProtocolException;
 import org.kdbusbridge.core.connection.Connection;
@@ -140,17 +138,12 @@ final class ContainersMethods {
         if (overLimit(call, uid)) {
             return;
         }
-        String id = "c" + (lastId + 1);
-        EndpointFilter parsed;
-        try {
-            parsed = ProxyRuleParser.parseOptions(id, options);
-        } catch (ProxyArgumentException e) {
-            out.error(call, DBusErrors.INVALID_ARGS, e.getMessage());
+        EndpointFilter parsed = EndpointMethods.parseOrRefuse(out, call, "c" + (lastId + 1), options);
+        if (parsed == null) {
             return;
         }
-        EndpointFilter filter = new EndpointFilter(id, name.isEmpty() ? null : name, null, parsed.filtering(),
-                parsed.sloppyNames(), parsed.logMessages(), parsed.nameRules(), parsed.callRules(),
-                parsed.broadcastRules());
+        EndpointFilter filter = parsed.withIdentity(name.isEmpty() ? null : name, null);
+        String id = filter.endpointId();
         EndpointRequest.Bound bound;
         try {
             bound = host.addEndpoint(new EndpointRequest(where, filter, options, caller, uid, true, lifetimeFd));

@@ -62,16 +62,12 @@ final class EndpointMethods {
                 }
             }
         }
-        String id = "e" + (lastId + 1);
-        EndpointFilter parsed;
-        try {
-            parsed = ProxyRuleParser.parseOptions(id, options);
-        } catch (ProxyArgumentException e) {
-            out.error(call, DBusErrors.INVALID_ARGS, e.getMessage());
+        EndpointFilter parsed = parseOrRefuse(out, call, "e" + (lastId + 1), options);
+        if (parsed == null) {
             return;
         }
-        EndpointFilter filter = new EndpointFilter(id, appId, instanceId, parsed.filtering(), parsed.sloppyNames(),
-                parsed.logMessages(), parsed.nameRules(), parsed.callRules(), parsed.broadcastRules());
+        EndpointFilter filter = parsed.withIdentity(appId, instanceId);
+        String id = filter.endpointId();
         String address;
         try {
             address = host.addEndpoint(where, filter, options, call.caller());
@@ -159,5 +155,15 @@ final class EndpointMethods {
         out.error(call, DBusErrors.ACCESS_DENIED, "Connection " + c.uniqueName()
                 + " is inside an endpoint and may not call " + call.member());
         return true;
+    }
+
+    /** xdg-dbus-proxy's options as endpoint {@code id}'s filter; null after answering InvalidArgs with the parser's text. */
+    static EndpointFilter parseOrRefuse(DriverEmitter out, DriverCall call, String id, List<String> options) {
+        try {
+            return ProxyRuleParser.parseOptions(id, options);
+        } catch (ProxyArgumentException e) {
+            out.error(call, DBusErrors.INVALID_ARGS, e.getMessage());
+            return null;
+        }
     }
 }

@@ -23,6 +23,12 @@ public record EndpointFilter(String endpointId, String appId, String instanceId,
         broadcastRules = List.copyOf(broadcastRules);
     }
 
+    /** The same rules with this app id and instance id (either may be null). */
+    public EndpointFilter withIdentity(String app, String instance) {
+        return new EndpointFilter(endpointId, app, instance, filtering, sloppyNames, logMessages, nameRules, callRules,
+                broadcastRules);
+    }
+
     public static Builder builder(String endpointId) {
         return new Builder(endpointId);
     }
