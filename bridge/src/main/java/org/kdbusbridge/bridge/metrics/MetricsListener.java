@@ -91,7 +91,14 @@ public final class MetricsListener {
             conn.close();
             return;
         }
-        byte[] text = dump.get();
+        byte[] text;
+        try {
+            text = dump.get();
+        } catch (RuntimeException e) {
+            LOG.warn("metrics: cannot render the dump: {}", e.toString());
+            conn.close();
+            return;
+        }
         ByteBuffer buf = ByteBuffer.allocateDirect(text.length);
         buf.put(text).flip();
         Pending p = new Pending(conn, buf);

@@ -194,7 +194,7 @@ public final class OpenMetricsWriter {
             b.append("# UNIT ").append(name).append(' ').append(unit).append('\n');
         }
         b.append("# HELP ").append(name).append(' ');
-        escape(b, help, false);
+        escape(b, help);
         b.append('\n');
     }
 
@@ -210,7 +210,7 @@ public final class OpenMetricsWriter {
     static String connectionLabels(Connection c) {
         StringBuilder b = new StringBuilder(96);
         b.append("unique_name=\"");
-        escape(b, c.uniqueName(), true);
+        escape(b, c.uniqueName());
         b.append("\",names=\"");
         List<String> names = c.ownedNames(); // primary and queued: what it asked for
         for (int i = 0, n = names.size(); i < n; i++) {
@@ -221,14 +221,14 @@ public final class OpenMetricsWriter {
             if (i > 0) {
                 b.append(',');
             }
-            escape(b, names.get(i), true);
+            escape(b, names.get(i));
         }
         b.append("\",uid=\"");
         if (c.credentials() != null && c.credentials().uid() >= 0) {
             b.append(c.credentials().uid());
         }
         b.append("\",comm=\"");
-        escape(b, comm(c.logInfo()), true);
+        escape(b, comm(c.logInfo()));
         b.append('"');
         return b.toString();
     }
@@ -247,10 +247,9 @@ public final class OpenMetricsWriter {
     }
 
     /**
-     * OpenMetrics escaping: in label values backslash, double quote and line feed; in HELP text
-     * backslash and line feed (a double quote is escaped too, which the grammar allows).
+     * OpenMetrics escaping (label values and HELP text alike): backslash, double quote, line feed.
      */
-    static void escape(StringBuilder b, String s, boolean label) {
+    static void escape(StringBuilder b, String s) {
         if (s == null) {
             return;
         }

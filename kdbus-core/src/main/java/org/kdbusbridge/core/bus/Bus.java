@@ -450,6 +450,7 @@ public final class Bus {
      * (callers it owes a reply are returned, owed NoReply); {@link #startMonitoring} follows.
      */
     public Disconnect becomeMonitor(Connection c) {
+        counters.fold(c.counters()); // as a departure: its copies as a monitor are not peer traffic
         Disconnect d = table.becomeMonitor(c);
         endpoints.departed(c, d.nameChanges());
         return d;
