@@ -32,6 +32,7 @@ public final class MetricsListener {
     private final UnixAddress address;
     private final Supplier<byte[]> dump;
     private final LongPredicate uidAllowed;
+    private final long writeTimeoutMs;
     private final Map<Integer, Pending> inFlight = new HashMap<>();
     private UnixListener listener;
     private EventLoop loop;
@@ -43,6 +44,12 @@ public final class MetricsListener {
      * @param uidAllowed which peer uids may read it
      */
     public MetricsListener(UnixAddress address, Supplier<byte[]> dump, LongPredicate uidAllowed) {
+        this(address, dump, uidAllowed, WRITE_TIMEOUT_MS);
+    }
+
+    /** {@code writeTimeoutMs}: how long a client may take to read its dump (tests shorten it). */
+    MetricsListener(UnixAddress address, Supplier<byte[]> dump, LongPredicate uidAllowed, long writeTimeoutMs) {
+        this.writeTimeoutMs = writeTimeoutMs;
         this.address = address;
         this.dump = dump;
         this.uidAllowed = uidAllowed;
@@ -72,6 +79,9 @@ public final class MetricsListener {
     public long served() { return served; }
 
     public long refused() { return refused; }
+
+    /** Dumps being written now (loop thread). */
+    int inFlight() { return inFlight.size(); }
 
     /** Stops accepting, removes the socket file and closes clients still reading; loop thread. */
     public void close() {
@@ -104,7 +114,7 @@ public final class MetricsListener {
         Pending p = new Pending(conn, buf);
         inFlight.put(conn.fd(), p);
         loop.register(conn.fd(), EventLoop.WRITE, p);
-        p.timer = loop.schedule(WRITE_TIMEOUT_MS, p::finish);
+        p.timer = loop.schedule(writeTimeoutMs, p::finish);
         p.onReady(conn.fd(), EventLoop.WRITE);
     }
 
