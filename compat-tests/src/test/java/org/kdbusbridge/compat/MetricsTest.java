@@ -23,12 +23,16 @@ import org.junit.jupiter.api.io.TempDir;
 import org.kdbusbridge.compat.harness.Background;
 import org.kdbusbridge.compat.harness.Buses;
 import org.kdbusbridge.compat.harness.Cmd;
+import org.kdbusbridge.compat.harness.Message;
+import org.kdbusbridge.compat.harness.Pipelined;
+import org.kdbusbridge.compat.harness.RawClient;
 
 /**
  * Our extension {@code --kdbus-metrics=unix:path=PATH} (issue 20): the dump read from the
  * socket is parsed without error by the prometheus_client OpenMetrics parser (Debian's
  * python3-prometheus-client), its bus-wide counters agree exactly with the dbus-send traffic
- * driven through the bus, gdbus's show up, and a storm of 2,000 connections kept open adds one
+ * driven through the bus, gdbus's show up, a pipelined load of 20,000 calls is counted exactly
+ * on its connection, and a storm of 2,000 connections kept open adds one
  * "other" series, not 2,000 (the top-N cap).
  */
 class MetricsTest {
@@ -168,6 +172,20 @@ class MetricsTest {
             assertTrue(s2.get("kdbus_messages_in_total{type=\"method_call\"}") >= calls + clients + 2, s2.toString());
             assertEquals(clients + 1, s2.get("kdbus_disconnects_total{reason=\"hang_up\"}"), s2.toString());
 
+            // A pipelined load (the bench's shape): 20,000 calls, 32 in flight, counted exactly.
+            int pipelined = 20_000;
+            String caller;
+            try (RawClient c = RawClient.connectHello(address, Buses.T)) {
+                caller = c.uniqueName();
+                Pipelined.Outcome o = Pipelined.calls(c, pipelined, 32,
+                        i -> Message.call(RawClient.BUS, RawClient.BUS_PATH, RawClient.BUS, "GetId"), 1000, n -> { },
+                        Buses.T);
+                assertEquals(pipelined, o.ok(), o.toString());
+                Map<String, Long> s3 = parse(dir, dump(metrics, dir, "pipelined"));
+                assertEquals(pipelined + 1, series(s3, "kdbus_connection_messages_in_total", caller, "method_call"));
+                assertEquals(pipelined + 1, series(s3, "kdbus_connection_messages_out_total", caller, "method_return"));
+            }
+
             // The storm: 2,000 connections kept open; at most 50 of them get series of their own.
             int storm = 2000;
             Cmd.Result r = Cmd.run(List.of(PYTHON, "-c", STORM, dir.resolve("bus").toString(), String.valueOf(storm),
@@ -195,6 +213,18 @@ class MetricsTest {
             Files.write(file, out.toByteArray());
             return file.toString();
         }
+    }
+
+    /** The sample of {@code family} for connection {@code unique} and message type {@code type}. */
+    private static long series(Map<String, Long> samples, String family, String unique, String type) {
+        for (Map.Entry<String, Long> e : samples.entrySet()) {
+            String k = e.getKey();
+            if (k.startsWith(family + "{") && k.contains("type=\"" + type + "\"")
+                    && k.contains("unique_name=\"" + unique + "\"")) {
+                return e.getValue();
+            }
+        }
+        throw new AssertionError("no " + family + " for " + unique + " " + type + " in " + samples.keySet());
     }
 
     /** Parses the dump with prometheus_client; samples by name and sorted labels. */
