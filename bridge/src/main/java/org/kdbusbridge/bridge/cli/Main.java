@@ -49,6 +49,10 @@ public final class Main {
          * get (comma list of item names, as given; checked by Driver.monitorMetadataItems).
          */
         String monitorMetadata;
+        /** --kdbus-metrics=unix:path=PATH: serve the OpenMetrics exposition there (checked at parse). */
+        String metrics;
+        /** --kdbus-metrics-top=N: per-connection series for the N busiest connections (then one "other"). */
+        int metricsTop = DEFAULT_METRICS_TOP;
         /** --kdbus-containers: offer org.freedesktop.DBus.Containers1 (off, as in dbus-daemon's usual build). */
         boolean containers;
         /** Internal: we are the child a --fork parent started; report to it on stdout. */
@@ -68,7 +72,8 @@ public final class Main {
     static final String USAGE = "kdbus-bridge [--version] [--session] [--system] [--config-file=FILE]"
             + " [--print-address[=DESCRIPTOR]] [--print-pid[=DESCRIPTOR]] [--introspect] [--address=ADDRESS]"
             + " [--nopidfile] [--nosyslog] [--syslog] [--syslog-only] [--nofork] [--fork] [--systemd-activation]"
-            + " [--kdbus-capture=FILE] [--kdbus-monitor-metadata=ITEMS] [--kdbus-containers]";
+            + " [--kdbus-capture=FILE] [--kdbus-monitor-metadata=ITEMS] [--kdbus-containers]"
+            + " [--kdbus-metrics=unix:path=PATH] [--kdbus-metrics-top=N]";
 
     static Options parse(String[] argv) throws UsageException {
         Options o = new Options();
@@ -87,7 +92,7 @@ public final class Main {
                 case "--nopidfile" -> o.nopidfile = true;
                 case "--system" -> o.configFile = once(o.configFile, SYSTEM_CONF, "system");
                 case "--session" -> o.configFile = once(o.configFile, SESSION_CONF, "session");
-                case "--config-file", "--address", CAPTURE, MONITOR_METADATA -> { }
+                case "--config-file", "--address", CAPTURE, MONITOR_METADATA, METRICS -> { }
                 case "--print-address" -> o.printAddress = true;
                 case CONTAINERS -> o.containers = true;
                 case "--print-pid" -> o.printPid = true;
@@ -110,6 +115,12 @@ public final class Main {
                                 arg.substring(MONITOR_METADATA.length() + 1));
                     } else if (MONITOR_METADATA.equals(prev)) {
                         o.monitorMetadata = onceMonitorMetadata(o.monitorMetadata, arg);
+                    } else if (arg.startsWith(METRICS + "=")) {
+                        o.metrics = onceMetrics(o.metrics, arg.substring(METRICS.length() + 1));
+                    } else if (METRICS.equals(prev)) {
+                        o.metrics = onceMetrics(o.metrics, arg);
+                    } else if (arg.startsWith(METRICS_TOP + "=")) {
+                        o.metricsTop = metricsTop(arg.substring(METRICS_TOP.length() + 1));
                     } else if (arg.startsWith("--print-address=")) {
                         o.printAddressFd = onceFd(o.printAddressFd, arg.substring(16), "print-address");
                         o.printAddress = true;
@@ -133,6 +144,9 @@ public final class Main {
         if (MONITOR_METADATA.equals(prev)) {
             throw new UsageException(MONITOR_METADATA + " needs a list of metadata items");
         }
+        if (METRICS.equals(prev)) {
+            throw new UsageException(METRICS + " needs an address (unix:path=PATH)");
+        }
         checkFd(o.printAddressFd);
         checkFd(o.printPidFd);
         return o;
@@ -142,6 +156,33 @@ public final class Main {
     static final String CAPTURE = "--kdbus-capture";
     static final String MONITOR_METADATA = "--kdbus-monitor-metadata";
     static final String CONTAINERS = "--kdbus-containers";
+    static final String METRICS = "--kdbus-metrics";
+    static final String METRICS_TOP = "--kdbus-metrics-top";
+    static final int DEFAULT_METRICS_TOP = 100;
+
+    private static String onceMetrics(String existing, String value) throws UsageException {
+        if (existing != null) {
+            throw new UsageException(METRICS + " specified but " + existing + " already requested");
+        }
+        try {
+            org.kdbusbridge.bridge.metrics.MetricsListener.parseAddress(value);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(METRICS + ": " + e.getMessage());
+        }
+        return value;
+    }
+
+    private static int metricsTop(String value) throws UsageException {
+        try {
+            int n = Integer.parseInt(value);
+            if (n >= 0) {
+                return n;
+            }
+        } catch (NumberFormatException e) {
+            // fall through
+        }
+        throw new UsageException(METRICS_TOP + " needs a number of connections (0 or more): " + value);
+    }
 
     /** The item list is checked here, so a typo fails the start as a usage error. */
     private static String onceMonitorMetadata(String existing, String value) throws UsageException {
@@ -278,6 +319,9 @@ public final class Main {
         server.setContainers(o.containers);
         if (o.monitorMetadata != null) {
             server.setMonitorMetadata(org.kdbusbridge.bridge.driver.Driver.monitorMetadataItems(o.monitorMetadata));
+        }
+        if (o.metrics != null) {
+            server.setMetrics(org.kdbusbridge.bridge.metrics.MetricsListener.parseAddress(o.metrics), o.metricsTop);
         }
         CaptureSink capture = null;
         if (o.captureFile != null) {

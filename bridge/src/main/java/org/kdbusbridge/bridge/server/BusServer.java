@@ -69,6 +69,8 @@ public final class BusServer implements Driver.Host {
     private CaptureSink capture;
     /** --kdbus-monitor-metadata: AttachMetadata items every monitor and the capture get (MessageFacts bits), 0: none. */
     private int monitorMetadata;
+    /** --kdbus-metrics: the OpenMetrics socket, or null. */
+    private org.kdbusbridge.bridge.metrics.MetricsListener metrics;
 
     /** A server with {@link TransportSettings#fromSystemProperties()} (see the next constructor). */
     public BusServer(BusConfig config) {
@@ -152,6 +154,19 @@ public final class BusServer implements Driver.Host {
         this.monitorMetadata = items;
     }
 
+    /**
+     * Our extension ({@code --kdbus-metrics=unix:path=PATH}): serve the counters in the OpenMetrics
+     * text format on that socket, per-connection series for the {@code topConnections} busiest
+     * connections plus one "other" series. Call before {@link #start()}.
+     */
+    public void setMetrics(org.kdbusbridge.bridge.transport.UnixAddress where, int topConnections) {
+        org.kdbusbridge.bridge.metrics.OpenMetricsWriter writer =
+                new org.kdbusbridge.bridge.metrics.OpenMetricsWriter(topConnections);
+        long own = currentUid();
+        this.metrics = new org.kdbusbridge.bridge.metrics.MetricsListener(where, () -> writer.render(bus),
+                uid -> uid == own || uid == 0);
+    }
+
     @Override
     public int monitorMetadata() {
         return monitorMetadata;
@@ -164,6 +179,9 @@ public final class BusServer implements Driver.Host {
         List<String> connect;
         try {
             connect = listeners.bindAll(config.listen());
+            if (metrics != null) {
+                metrics.bind();
+            }
         } catch (IOException | RuntimeException e) {
             loop.shutdown(); // never started: closes its epoll and eventfd descriptors
             throw e;
@@ -186,6 +204,9 @@ public final class BusServer implements Driver.Host {
                         monitorMetadata == 0 ? null : new MetadataRenderer()::render);
             }
             listeners.startAll(loop, admission::onAccept);
+            if (metrics != null) {
+                metrics.start(loop);
+            }
             memoryWatch.start();
             started.complete(null);
         });
@@ -273,6 +294,9 @@ public final class BusServer implements Driver.Host {
         loop.execute(() -> {
             listeners.closeAll();
             endpoints.closeAll();
+            if (metrics != null) {
+                metrics.close();
+            }
             if (connections) {
                 for (ClientSession s : new ArrayList<>(sessions)) {
                     s.close("bus shutting down");

@@ -10,6 +10,7 @@ import org.kdbusbridge.bridge.transport.EventLoop;
 import org.kdbusbridge.bridge.transport.SocketConnection;
 import org.kdbusbridge.core.bus.Bus;
 import org.kdbusbridge.core.bus.Delivery;
+import org.kdbusbridge.core.bus.DisconnectReason;
 import org.kdbusbridge.core.connection.Connection;
 import org.kdbusbridge.core.connection.ConnectionSink;
 import org.kdbusbridge.core.message.FdSet;
@@ -112,6 +113,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
     /** A whole frame at {@code pos} of the input assembler's current buffer: validated, given its fds, routed. */
     void handleFrame(int pos, int len) throws ProtocolException {
         frame.wrap(pos, len);
+        frameLength = len;
         long nfds = frame.header().unixFds();
         if (nfds == 0) {
             route(pos, null);
@@ -129,6 +131,9 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
         MessageHeader header = frame.header();
         String dest = header.destination();
         boolean toDriver = Bus.DRIVER_NAME.equals(dest);
+        if (toDriver || !conn.isActive()) {
+            conn.counters().countIn(header.type(), frameLength); // routed messages are counted by the core
+        }
         if (!conn.isActive()) {
             sasl.routeBeforeHello(pos, dest, toDriver, fds);
             return;
@@ -270,11 +275,15 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
         markDirty();
     }
 
+    /** The length of the frame being handled (the driver-bound bytes the counters add). */
+    private int frameLength;
+
     void close(String reason) {
         if (closed) {
             return;
         }
         closed = true;
+        server.bus().countDisconnect(reasonOf(reason));
         sasl.stopTimer();
         if (reason != null) {
             LOG.debug("Closing {}: {}", this, reason);
@@ -287,6 +296,29 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
         input.release();
         output.release();
         server.onClosed(this);
+    }
+
+    /**
+     * The counted reason for a close: the texts are the close sites' own (this package), null
+     * is end of stream or the end of a close-after-flush (BYEBYE, a rejected SASL exchange).
+     */
+    private DisconnectReason reasonOf(String reason) {
+        if (reason == null) {
+            return closing && conn.uniqueName() == null ? DisconnectReason.AUTH : DisconnectReason.HANG_UP;
+        }
+        switch (reason) {
+            case "protocol violation":
+                return DisconnectReason.PROTOCOL_VIOLATION;
+            case "too many pending fds", "pending fd timeout", "max_incomplete_connections", "out of memory",
+                    "input heap budget", "output heap budget":
+                return DisconnectReason.LIMITS;
+            case "auth timeout", "auth output overflow":
+                return DisconnectReason.AUTH;
+            case "bus shutting down":
+                return DisconnectReason.BUS;
+            default:
+                return reason.startsWith("endpoint ") ? DisconnectReason.BUS : DisconnectReason.IO_ERROR;
+        }
     }
 
     /** Buffer bytes this session holds between events: borrowed/lent buffers and carry arrays (loop thread). */

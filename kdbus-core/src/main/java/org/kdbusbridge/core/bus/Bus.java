@@ -66,6 +66,7 @@ public final class Bus {
     private final ConnectionTable table;
     private final EndpointGate endpoints;
     private final Claims claims;
+    private final BusCounters counters = new BusCounters();
     private java.util.function.LongSupplier clock = () -> System.nanoTime() / 1_000_000;
     /** Open reply slots and the reply_timeout FIFO; a closed slot gives its caller's budget back. */
     private final ReplySlots replySlots;
@@ -88,7 +89,7 @@ public final class Bus {
         BusState state = new BusState(limits, byUniqueName, names, matches, monitors, replySlots, queued, quotas);
         this.activations = new Activations(state, gate, this.quota);
         this.endpoints = new EndpointGate(state);
-        this.router = new Router(state, gate, this.quota, activations, attach, endpoints);
+        this.router = new Router(state, gate, this.quota, activations, attach, endpoints, counters);
         this.table = new ConnectionTable(state);
         this.claims = new Claims(state, this.quota, table);
     }
@@ -168,6 +169,12 @@ public final class Bus {
     public List<DeadReply> expireReplies() { return replySlots.expire(); }
 
     public BusLimits limits() { return limits; }
+
+    /** Bus-wide counters: departed connections' totals, disconnects by reason (bus thread). */
+    public BusCounters counters() { return counters; }
+
+    /** The transport closed a connection for {@code reason}: counted (before {@link #disconnect}). */
+    public void countDisconnect(DisconnectReason reason) { counters.noteDisconnect(reason); }
     public NameRegistry names() { return names; }
     public MatchIndex matches() { return matches; }
     public long lastSequence() { return router.lastSequence(); }
@@ -316,6 +323,7 @@ public final class Bus {
      * back to their activators now, while what is in its pool is kept for the transport to write.
      */
     public Disconnect disconnectKeepingQueue(Connection c) {
+        counters.fold(c.counters()); // nothing is queued to it after this
         attach.drop(c);
         Disconnect d = table.disconnect(c, false);
         endpoints.departed(c, d.nameChanges());
@@ -442,6 +450,7 @@ public final class Bus {
      * (callers it owes a reply are returned, owed NoReply); {@link #startMonitoring} follows.
      */
     public Disconnect becomeMonitor(Connection c) {
+        counters.fold(c.counters()); // as a departure: its copies as a monitor are not peer traffic
         Disconnect d = table.becomeMonitor(c);
         endpoints.departed(c, d.nameChanges());
         return d;
@@ -486,6 +495,7 @@ public final class Bus {
      * then its names (most recent first), then its unique name; its open reply slots die.
      */
     public Disconnect disconnect(Connection c) {
+        counters.fold(c.counters());
         attach.drop(c);
         Disconnect d = table.disconnect(c, true);
         endpoints.departed(c, d.nameChanges());

@@ -33,9 +33,11 @@ final class Router {
     private long seq = 0;
     private final AttachDemand attach;
     private final EndpointGate endpoints;
+    private final BusCounters counters;
 
     Router(BusState state, PolicyGate gate, QuotaGate quota, Activations activations, AttachDemand attach,
-           EndpointGate endpoints) {
+           EndpointGate endpoints, BusCounters counters) {
+        this.counters = counters;
         this.endpoints = endpoints;
         this.state = state;
         this.attach = attach;
@@ -74,12 +76,17 @@ final class Router {
      */
     Delivery send(Connection from, Message m) {
         m.admit(from, ++seq);
+        from.counters().countIn(m.type(), m.size());
         if (attach.wanted() != 0) {
             stampFacts(from, m);
         }
         Connection.holdQueued(m); // the routing step's own hold (see the class comment)
         try {
-            return route(from, m);
+            Delivery d = route(from, m);
+            if (d != Delivery.OK) {
+                countRefusal(from, d);
+            }
+            return d;
         } finally {
             Connection.releaseQueued(m); // nobody took it: its sender's charge and a direct payload go now
         }
@@ -249,13 +256,16 @@ final class Router {
         for (int i = 0, n = out.size(); i < n; i++) {
             Connection c = out.get(i);
             if (c.endpoint() != null && !endpoints.receivesBroadcast(c, m)) {
+                c.counters().skippedPolicy();
                 continue; // the endpoint's filter: as if the proxy dropped it, nobody is told
             }
             if (!gate.allowed(from, addressed, c, m, false)) {
+                c.counters().skippedPolicy();
                 if (!state.monitors().isEmpty()) { // the text is for monitors only
                     noteRefusal(m, from, Delivery.ACCESS_DENIED, gate.denial(from, addressed, c, m, false));
                 }
             } else if (m.fds() != null && !c.acceptsUnixFds()) {
+                c.counters().skippedOther();
                 // dbus-daemon's text (bus/dispatch.c send_one_message); the sender is not told.
                 if (!state.monitors().isEmpty()) { // the text is for monitors only
                     noteRefusal(m, from, Delivery.FDS_NOT_SUPPORTED, "broadcast cannot be delivered to " + c.uniqueName()
@@ -331,6 +341,9 @@ final class Router {
      */
     private void admitAndShow(Connection from, Message m, Connection to, int then) {
         m.admit(from, ++seq);
+        if (from == null) {
+            counters.noteBusOriginated();
+        }
         if (attach.wanted() != 0) {
             stampFacts(from, m);
         }
@@ -420,6 +433,16 @@ final class Router {
         String[] names = n == 0 ? NO_NAMES : n == out.length ? out : java.util.Arrays.copyOf(out, n);
         from.cachePrimaryNames(names, truncated);
         return names;
+    }
+
+    /** Counts a unicast refusal on its sender, by the kind of answer it gets (RoutingErrors' mapping). */
+    private static void countRefusal(Connection from, Delivery d) {
+        switch (d) {
+            case RECIPIENT_FULL, QUEUE_QUOTA, TOO_MANY_REPLIES, TOO_MANY_ACTIVATIONS -> from.counters().refusedLimits();
+            case ACCESS_DENIED, DUPLICATE_SERIAL, ENDPOINT_ACCESS_DENIED -> from.counters().refusedAccess();
+            case UNADDRESSED_CALL, DISCARDED, OK -> { } // answered by the bus as the peer, or nobody's
+            default -> from.counters().refusedOther();
+        }
     }
 
     private void noteRefusal(Message m, Connection addressed, Delivery reason, String text) {

@@ -58,6 +58,7 @@ public final class Connection implements ConnectionPolicy.Peer {
     private String logInfo;
     private java.util.function.Supplier<String> logInfoSource;
     private long authenticatedUid;
+    private final ConnectionCounters counters = new ConnectionCounters();
 
     public Connection(long id, Credentials credentials, ConnectionSink sink, ReceivePool pool) {
         this.id = id;
@@ -83,6 +84,8 @@ public final class Connection implements ConnectionPolicy.Peer {
     public PeerDetails peerDetails() { return peerDetails; }
     public void setPeerDetails(PeerDetails d) { peerDetails = d == null ? PeerDetails.NONE : d; }
     public ReceivePool pool() { return pool; }
+    /** Its cumulative traffic counters (bus thread). */
+    public ConnectionCounters counters() { return counters; }
     public String uniqueName() { return uniqueName; }
     public boolean isActive() { return uniqueName != null && !closed; }
     public boolean isClosed() { return closed; }
@@ -297,11 +300,13 @@ public final class Connection implements ConnectionPolicy.Peer {
         }
         if (!pool.offer(m)) {
             // Only broadcasts and monitor copies get here: a unicast was checked to fit first.
+            counters.skippedFull();
             if (drops != null && drops.skipped(m.seq())) {
                 sink.onDropped(this);
             }
             return false;
         }
+        counters.countOut(m);
         sink.onQueued(this);
         return true;
     }
@@ -312,6 +317,7 @@ public final class Connection implements ConnectionPolicy.Peer {
             return;
         }
         pool.push(m);
+        counters.countOut(m);
         sink.onQueued(this);
     }
 
