@@ -46,6 +46,8 @@ final class ContainersMethods {
      * root (whose sockets only they can reach anyway; session.conf raises it for everyone).
      */
     static final int MAX_CONTAINERS_PER_USER = 16;
+    /** dbus-daemon's built-in max_container_metadata_bytes: an instance's metadata, type and name. */
+    static final int MAX_CONTAINER_METADATA_BYTES = 4096;
 
     /** What AddServer was told, kept for the instance's life; {@code uid}: its creator's. */
     private record Instance(String type, String name, Map<String, Object> metadata, Connection creator, long uid) { }
@@ -87,7 +89,17 @@ final class ContainersMethods {
         }
         String type = call.body().readString();
         String name = call.body().readString();
+        int before = call.body().position();
         Map<String, Object> metadata = call.body().readDictStringVariant();
+        // As dbus-daemon: what an instance keeps for its life is bounded (its encoded metadata,
+        // type and name), so 16 instances per uid cannot hold 16 x 128 MiB.
+        int metadataSize = call.body().position() - before + type.length() + name.length();
+        if (metadataSize > MAX_CONTAINER_METADATA_BYTES) {
+            out.error(call, DBusErrors.LIMITS_EXCEEDED, "Connection \"" + caller.uniqueName() + "\" ("
+                    + caller.logInfo() + ") is not allowed to set " + metadataSize + " bytes of container metadata "
+                    + "(max_container_metadata_bytes=" + MAX_CONTAINER_METADATA_BYTES + ")");
+            return;
+        }
         Map<String, Object> named = call.body().readDictStringVariant();
         if (!NameSyntax.isValidInterface(type)) {
             out.error(call, DBusErrors.INVALID_ARGS,

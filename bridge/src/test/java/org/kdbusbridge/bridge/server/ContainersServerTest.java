@@ -448,4 +448,16 @@ class ContainersServerTest {
         assertTrue(ninth.awaitEof(RawClient.TIMEOUT_MS), "max_connections_per_container=8: the ninth is closed on");
         ninth.close();
     }
+
+    @Test
+    void metadataIsBoundedByMaxContainerMetadataBytes() throws Exception {
+        RawClient owner = client(bus);
+        Msg big = call(owner, "AddServer", "ssa{sv}a{sv}",
+                addServerBody("org.example.Sandbox", "org.example.App", Map.of("k", "v".repeat(5000)), w -> { }));
+        assertEquals("org.freedesktop.DBus.Error.LimitsExceeded", big.errorName(), big.toString());
+        assertTrue(big.string0().contains("(max_container_metadata_bytes=4096)"), big.string0());
+        Msg fits = call(owner, "AddServer", "ssa{sv}a{sv}",
+                addServerBody("org.example.Sandbox", "org.example.App", Map.of("k", "v".repeat(3000)), w -> { }));
+        assertNull(fits.errorName(), fits.toString());
+    }
 }
