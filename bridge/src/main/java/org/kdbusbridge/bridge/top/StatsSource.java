@@ -32,6 +32,9 @@ public final class StatsSource implements TopSource {
 
     public StatsSource(String address) throws IOException {
         this.bus = BusConnection.open(address, "kdbus-bridge top");
+        // dbus-daemon builds Debug.Stats only with --enable-stats: ask once, up front.
+        BusMessage r = bus.callDriver(STATS, "GetStats", "", new Object[0], TIMEOUT);
+        hasStats = r != null && r.isReturn();
     }
 
     @Override
@@ -55,10 +58,7 @@ public final class StatsSource implements TopSource {
             long drops = -1;
             if (hasStats) {
                 BusMessage r = bus.callDriver(STATS, "GetConnectionStats", "s", new Object[] {u}, TIMEOUT);
-                if (r != null && r.isError() && r.errorName().endsWith("UnknownMethod")
-                        || r != null && r.isError() && r.errorName().endsWith("UnknownInterface")) {
-                    hasStats = false;
-                } else if (r != null && r.isReturn() && r.body() != null && r.body().get(0) instanceof Map<?, ?> m) {
+                if (r != null && r.isReturn() && r.body() != null && r.body().get(0) instanceof Map<?, ?> m) {
                     queue = num(m.get("IncomingBytes")) + num(m.get("OutgoingBytes"));
                     drops = m.containsKey("DroppedMessages") ? num(m.get("DroppedMessages")) : -1;
                 }
