@@ -116,7 +116,9 @@ public final class TopModel {
     }
 
     private Comparator<Row> comparator() {
-        Comparator<Row> byName = Comparator.comparing(r -> r.conn().unique());
+        // ":1.9" before ":1.10": the shorter unique name is the older connection.
+        Comparator<Row> byName = Comparator.<Row>comparingInt(r -> r.conn().unique().length())
+                .thenComparing(r -> r.conn().unique());
         Comparator<Row> key = switch (sort) {
             // Rates first; before two readings exist, the cumulative count stands in.
             case MESSAGES -> Comparator.<Row>comparingDouble(Row::msgRate)

@@ -42,6 +42,11 @@ class TopModelTest {
         m.sortBy(TopModel.sortForKey('n'));
         assertEquals(List.of(":1.1", ":1.2", ":1.3"), order(m));
 
+        m.update(new Snapshot(1_000_000_000L, List.of(conn(":1.10", "", 0, 0, 0), conn(":1.9", "", 0, 0, 0)), 0, 0,
+                ""));
+        assertEquals(List.of(":1.9", ":1.10"), order(m), "unique names in connection order");
+        m.update(new Snapshot(1_500_000_000L, List.of(conn(":1.1", "org.a", 150, 1500, 0),
+                conn(":1.2", "", 905, 90_100, 7), conn(":1.3", "org.b,org.c", 10, 100, 1)), 1065, 91_700, ""));
         m.filter("ORG.C");
         assertEquals(List.of(":1.3"), order(m), "filter by well-known name, any case");
         m.filter("prog:1.2");
