@@ -1,0 +1,122 @@
+package org.kdbusbridge.bridge.top;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import org.kdbusbridge.bridge.client.BusConnection;
+
+/**
+ * Our bus's counters: one OpenMetrics dump per reading from its {@code --kdbus-metrics} socket
+ * (connect, read to end of file). Only the per-connection series and the bus totals are used.
+ */
+public final class MetricsSource implements TopSource {
+
+    private final Path socket;
+
+    public MetricsSource(String address) throws IOException {
+        this.socket = BusConnection.socketPath(address);
+    }
+
+    @Override
+    public Snapshot read() throws IOException {
+        try (SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX)) {
+            ch.connect(UnixDomainSocketAddress.of(socket));
+            ByteArrayOutputStream out = new ByteArrayOutputStream(1 << 16);
+            ByteBuffer buf = ByteBuffer.allocate(1 << 16);
+            while (ch.read(buf) >= 0) {
+                out.write(buf.array(), 0, buf.position());
+                buf.clear();
+            }
+            return parse(out.toString(StandardCharsets.UTF_8), System.nanoTime());
+        }
+    }
+
+    /** A dump's text to a snapshot; package-private for the tests. */
+    static Snapshot parse(String text, long nanos) {
+        Map<String, long[]> counts = new LinkedHashMap<>(); // unique -> msgs, bytes, queue, drops, denials
+        Map<String, String[]> labels = new HashMap<>(); // unique -> names, uid, comm
+        long busMessages = 0;
+        long busBytes = 0;
+        for (String line : text.split("\n")) {
+            if (line.isEmpty() || line.charAt(0) == '#') continue;
+            int brace = line.indexOf('{');
+            int space = line.lastIndexOf(' ');
+            if (space < 0) continue;
+            String name = brace < 0 ? line.substring(0, space) : line.substring(0, brace);
+            long value;
+            try {
+                value = (long) Double.parseDouble(line.substring(space + 1));
+            } catch (NumberFormatException e) {
+                continue;
+            }
+            switch (name) {
+                case "kdbus_messages_in_total" -> busMessages += value;
+                case "kdbus_in_bytes_total" -> busBytes += value;
+                default -> { }
+            }
+            if (!name.startsWith("kdbus_connection_") || brace < 0) continue;
+            Map<String, String> l = labels(line.substring(brace + 1, line.lastIndexOf('}', space)));
+            String unique = l.get("unique_name");
+            if (unique == null || unique.equals("other")) continue;
+            long[] c = counts.computeIfAbsent(unique, k -> new long[5]);
+            labels.putIfAbsent(unique, new String[] {l.getOrDefault("names", ""), l.getOrDefault("uid", ""),
+                    l.getOrDefault("comm", "")});
+            switch (name) {
+                case "kdbus_connection_messages_in_total", "kdbus_connection_messages_out_total" -> c[0] += value;
+                case "kdbus_connection_in_bytes_total", "kdbus_connection_out_bytes_total" -> c[1] += value;
+                case "kdbus_connection_pool_bytes" -> c[2] = value;
+                case "kdbus_connection_broadcasts_skipped_total" -> c[3] += value;
+                case "kdbus_connection_unicasts_refused_total" -> c[4] += value;
+                default -> { }
+            }
+        }
+        List<Snapshot.Conn> conns = new ArrayList<>(counts.size());
+        for (Map.Entry<String, long[]> e : counts.entrySet()) {
+            long[] c = e.getValue();
+            String[] l = labels.get(e.getKey());
+            conns.add(new Snapshot.Conn(e.getKey(), l[0], l[1], -1, l[2], c[0], c[1], c[2], c[3], c[4]));
+        }
+        return new Snapshot(nanos, conns, busMessages, busBytes, "");
+    }
+
+    /** {@code a="x",b="y\"z"} to a map, undoing OpenMetrics escapes. */
+    static Map<String, String> labels(String s) {
+        Map<String, String> out = new HashMap<>();
+        int i = 0;
+        while (i < s.length()) {
+            int eq = s.indexOf("=\"", i);
+            if (eq < 0) break;
+            String key = s.substring(i, eq);
+            StringBuilder v = new StringBuilder();
+            int j = eq + 2;
+            for (; j < s.length() && s.charAt(j) != '"'; j++) {
+                char ch = s.charAt(j);
+                if (ch == '\\' && j + 1 < s.length()) {
+                    char n = s.charAt(++j);
+                    v.append(n == 'n' ? '\n' : n);
+                } else {
+                    v.append(ch);
+                }
+            }
+            out.put(key, v.toString());
+            i = j + 1;
+            if (i < s.length() && s.charAt(i) == ',') i++;
+        }
+        return out;
+    }
+
+    @Override
+    public void close() {
+    }
+}

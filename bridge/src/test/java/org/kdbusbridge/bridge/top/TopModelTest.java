@@ -1,0 +1,81 @@
+package org.kdbusbridge.bridge.top;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.util.List;
+
+import org.junit.jupiter.api.Test;
+
+/** Rates from two snapshots, the sort keys and the filter of {@code kdbus-bridge top}. */
+class TopModelTest {
+
+    private static Snapshot.Conn conn(String u, String names, long msgs, long bytes, long drops) {
+        return new Snapshot.Conn(u, names, "1000", -1, "prog" + u, msgs, bytes, 0, drops, 0);
+    }
+
+    private static List<String> order(TopModel m) {
+        return m.rows().stream().map(r -> r.conn().unique()).toList();
+    }
+
+    @Test
+    void ratesComeFromTwoSnapshotsAndSortAndFilter() {
+        TopModel m = new TopModel();
+        m.update(new Snapshot(0, List.of(conn(":1.1", "org.a", 100, 1000, 0), conn(":1.2", "", 5, 90_000, 7)),
+                100, 91_000, ""));
+        assertEquals(-1, m.rows().get(0).msgRate(), "one reading has no rate");
+        assertEquals(-1, m.busMsgRate());
+        // Half a second later: :1.1 sent 50 more, :1.2 900 more, :1.3 is new with 10.
+        m.update(new Snapshot(500_000_000L, List.of(conn(":1.1", "org.a", 150, 1500, 0),
+                conn(":1.2", "", 905, 90_100, 7), conn(":1.3", "org.b,org.c", 10, 100, 1)), 1065, 91_700, ""));
+        assertEquals(List.of(":1.2", ":1.1", ":1.3"), order(m));
+        TopModel.Row top = m.rows().get(0);
+        assertEquals(1800.0, top.msgRate(), 1e-9);
+        assertEquals(200.0, top.byteRate(), 1e-9);
+        assertEquals(20.0, m.rows().get(2).msgRate(), 1e-9, "a new connection counts from zero");
+        assertEquals(1930.0, m.busMsgRate(), 1e-9);
+        assertEquals(1400.0, m.busByteRate(), 1e-9);
+
+        m.sortBy(TopModel.sortForKey('b'));
+        assertEquals(List.of(":1.1", ":1.2", ":1.3"), order(m));
+        m.sortBy(TopModel.sortForKey('d'));
+        assertEquals(List.of(":1.2", ":1.3", ":1.1"), order(m));
+        m.sortBy(TopModel.sortForKey('n'));
+        assertEquals(List.of(":1.1", ":1.2", ":1.3"), order(m));
+
+        m.update(new Snapshot(1_000_000_000L, List.of(conn(":1.10", "", 0, 0, 0), conn(":1.9", "", 0, 0, 0)), 0, 0,
+                ""));
+        assertEquals(List.of(":1.9", ":1.10"), order(m), "unique names in connection order");
+        m.update(new Snapshot(1_500_000_000L, List.of(conn(":1.1", "org.a", 150, 1500, 0),
+                conn(":1.2", "", 905, 90_100, 7), conn(":1.3", "org.b,org.c", 10, 100, 1)), 1065, 91_700, ""));
+        m.filter("ORG.C");
+        assertEquals(List.of(":1.3"), order(m), "filter by well-known name, any case");
+        m.filter("prog:1.2");
+        assertEquals(List.of(":1.2"), order(m), "filter by comm");
+        m.filter("");
+        assertEquals(3, m.rows().size());
+    }
+
+    @Test
+    void metricsDumpParsesPerConnectionSeries() {
+        String dump = """
+                # TYPE kdbus_messages_in counter
+                kdbus_messages_in_total{type="signal"} 40
+                kdbus_messages_in_total{type="method_call"} 2
+                kdbus_in_bytes_total{type="signal"} 4000
+                kdbus_connection_messages_in_total{unique_name=":1.4",names="org.x,org.y",uid="1000",comm="a \\"b\\"",type="signal"} 40
+                kdbus_connection_messages_out_total{unique_name=":1.4",names="org.x,org.y",uid="1000",comm="a \\"b\\"",type="method_return"} 1
+                kdbus_connection_in_bytes_total{unique_name=":1.4",names="org.x,org.y",uid="1000",comm="a \\"b\\"",type="signal"} 4000
+                kdbus_connection_unicasts_refused_total{unique_name=":1.4",names="org.x,org.y",uid="1000",comm="a \\"b\\"",reason="access_denied"} 3
+                kdbus_connection_broadcasts_skipped_total{unique_name=":1.4",names="org.x,org.y",uid="1000",comm="a \\"b\\"",reason="full"} 2
+                kdbus_connection_pool_bytes{unique_name=":1.4",names="org.x,org.y",uid="1000",comm="a \\"b\\""} 512
+                kdbus_connection_messages_in_total{unique_name="other",names="",uid="",comm="",type="signal"} 9
+                # EOF
+                """;
+        Snapshot s = MetricsSource.parse(dump, 7);
+        assertEquals(42, s.busMessages());
+        assertEquals(4000, s.busBytes());
+        assertEquals(1, s.conns().size(), "the other bucket is not a connection");
+        assertEquals(new Snapshot.Conn(":1.4", "org.x,org.y", "1000", -1, "a \"b\"", 41, 4000, 512, 2, 3),
+                s.conns().get(0));
+    }
+}
