@@ -128,7 +128,7 @@ public final class HtmlRenderer {
             #cut-notice{background:#fff3cd;border:1px solid #e0c060;padding:3px 8px;margin-top:4px}
             #wrap{display:flex;align-items:flex-start}
             #diagram-box{flex:1;overflow:auto}
-            #details{position:sticky;top:70px;width:34%;max-height:85vh;overflow:auto;border-left:1px solid #ccc;padding:8px;background:#fafafa}
+            #details{position:sticky;top:70px;width:30%;max-height:85vh;overflow:auto;border-left:1px solid #ccc;padding:8px;background:#fafafa}
             #details table{border-collapse:collapse;width:100%}
             #details td{border-bottom:1px solid #e4e4e4;padding:2px 4px;vertical-align:top;word-break:break-all}
             #details td.k{color:#666;white-space:nowrap;width:7em}
@@ -209,8 +209,13 @@ public final class HtmlRenderer {
                 const c = m.replyOf >= 0 ? D.messages[m.replyOf] : null;
                 return "return" + (c && c.member ? " " + c.member : "");
               }
-              return (m.iface ? m.iface + "." : "") + m.member;
+              return m.member;
             }
+            function fullLabel(m) {
+              return m.type === 1 || m.type === 4 ? (m.iface ? m.iface + "." : "") + m.member : label(m);
+            }
+            // Error names are drawn whole: they are what a reader scans the page for.
+            function fit(m, n) { return m.type === 3 ? label(m) : clip(label(m), n); }
             function clip(s, n) { return s.length > n ? s.slice(0, n - 1) + "\\u2026" : s; }
             function visible() {
               const fp = document.getElementById("filter-peer").value.trim().toLowerCase();
@@ -281,19 +286,20 @@ public final class HtmlRenderer {
                   const xs = v.cols.map(c => x[c]);
                   el("line", {"class": "bcast", x1: Math.min(...xs) - 20, y1: y, x2: Math.max(...xs) + 20, y2: y}, g);
                   el("circle", {cx: x1, cy: y, r: 5}, g);
-                  text(g, x1 + 8, y - 5, clip(label(m), 48), "label", "start");
+                  text(g, x1 + 8, y - 5, fit(m, 48), "label", "start");
                 } else if (m.to === m.from) {
                   el("path", {d: "M" + x1 + "," + (y - 8) + " h30 v10 h-30", "marker-end": marker}, g);
-                  text(g, x1 + 34, y - 2, clip(label(m), 40), "label", "start");
+                  text(g, x1 + 34, y - 2, fit(m, 40), "label", "start");
                 } else {
                   const x2 = x[m.to];
                   el("line", {x1: x1, y1: y, x2: x2, y2: y, "marker-end": marker}, g);
-                  text(g, (x1 + x2) / 2, y - 5, clip(label(m), Math.max(12, Math.floor(Math.abs(x2 - x1) / 6.5))), "label");
+                  text(g, (x1 + x2) / 2, y - 5, fit(m, Math.max(12, Math.floor(Math.abs(x2 - x1) / 6.5))), "label");
                 }
                 if (m.replyOf >= 0 && rowOf[m.replyOf] !== undefined) {
                   const yc = TOP + (rowOf[m.replyOf] + 1) * ROW;
                   el("line", {"class": "join", x1: x1 + 3, y1: yc, x2: x1 + 3, y2: y}, g);
                 }
+                el("title", {}, g).textContent = "#" + i + " " + fullLabel(m);
                 g.addEventListener("click", () => show(i));
               });
               document.getElementById("summary").textContent = v.idx.length + " of " + D.messages.length
@@ -334,8 +340,8 @@ public final class HtmlRenderer {
               }
               if (m.fds) row(tb, "unix_fds", m.fds);
               row(tb, "length", m.length + " bytes");
-              if (m.replyOf >= 0) row(tb, "answers", "#" + m.replyOf + " " + label(D.messages[m.replyOf]));
-              if (m.reply >= 0) row(tb, "answered by", "#" + m.reply + " " + label(D.messages[m.reply]));
+              if (m.replyOf >= 0) row(tb, "answers", "#" + m.replyOf + " " + fullLabel(D.messages[m.replyOf]));
+              if (m.reply >= 0) row(tb, "answered by", "#" + m.reply + " " + fullLabel(D.messages[m.reply]));
               details.appendChild(t);
               const bh = document.createElement("h4"); bh.textContent = "Body"; details.appendChild(bh);
               const pre = document.createElement("pre"); pre.id = "detail-body";

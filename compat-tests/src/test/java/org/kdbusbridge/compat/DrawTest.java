@@ -1,0 +1,175 @@
+package org.kdbusbridge.compat;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.kdbusbridge.compat.harness.Background;
+import org.kdbusbridge.compat.harness.Buses;
+import org.kdbusbridge.compat.harness.Cmd;
+
+/**
+ * {@code kdbus-bridge draw} on the capture of a real session: our bus with --kdbus-capture,
+ * a dbus-python service owning a well-known name, gdbus calling it (answered, and failing with
+ * the service's own error), a call to a name nobody owns, and a dbus-send broadcast signal. The
+ * page is then loaded in headless Chromium: the DOM its script built must hold a column per
+ * peer, the call joined to its reply, the errors and the signal; a screenshot must be written.
+ */
+class DrawTest {
+    static final String CHROMIUM = "/usr/bin/chromium";
+    static final String SVC = "com.example.DrawSvc";
+    static final String IFACE = "com.example.Draw";
+    static final String BROKEN = "com.example.Draw.Error.Broken";
+    static final Duration BROWSER_T = Duration.ofSeconds(60);
+
+    static final String SERVICE_PY = """
+            import sys
+            import dbus, dbus.service, dbus.mainloop.glib
+            from gi.repository import GLib
+            dbus.mainloop.glib.DBusGMainLoop(set_as_default=True)
+            bus = dbus.bus.BusConnection(sys.argv[1])
+            class Broken(dbus.DBusException):
+                _dbus_error_name = '%s'
+            class Svc(dbus.service.Object):
+                @dbus.service.method('%s', in_signature='s', out_signature='s')
+                def Ping(self, s):
+                    return 'pong ' + s
+                @dbus.service.method('%s', in_signature='', out_signature='')
+                def Fail(self):
+                    raise Broken('it broke')
+            name = dbus.service.BusName('%s', bus)
+            Svc(bus, '/draw')
+            print('ready', bus.get_unique_name(), flush=True)
+            GLib.MainLoop().run()
+            """.formatted(BROKEN, IFACE, IFACE, SVC);
+
+    @Test
+    void drawsARealSessionAndChromiumRendersIt(@TempDir Path dir) throws Exception {
+        assertTrue(Files.isExecutable(Path.of(CHROMIUM)), CHROMIUM + " is not installed: this test renders the page in"
+                + " headless Chromium (.ci/run installs it: apt-get install chromium)");
+        Path capture = dir.resolve("bus.pcapng");
+        Path script = dir.resolve("draw_service.py");
+        Files.writeString(script, SERVICE_PY);
+        String service;
+        try (Background bus = Background.start(List.of(DropInTest.BIN + "/kdbus-bridge", "--session", "--nofork",
+                "--print-address", "--address=unix:path=" + dir.resolve("bus"), "--kdbus-capture=" + capture), null)) {
+            String address = bus.stdout().awaitLine(l -> l.startsWith("unix:"), Buses.T);
+            assertNotNull(address, bus.describe());
+            try (Background py = Background.start(List.of(DbusPythonTest.PYTHON, script.toString(), address), null)) {
+                String ready = py.stdout().awaitLine(l -> l.startsWith("ready :"), Buses.T);
+                assertNotNull(ready, py.describe());
+                service = ready.substring(6).trim();
+                Cmd.Result ping = Cmd.run(gdbus(address, SVC, "Ping", "hello"), Buses.T);
+                assertTrue(ping.ok() && ping.stdout().contains("pong hello"), ping.describe());
+                Cmd.Result fail = Cmd.run(gdbus(address, SVC, "Fail"), Buses.T);
+                assertTrue(!fail.ok() && fail.stderr().contains(BROKEN), fail.describe());
+                Cmd.Result nobody = Cmd.run(gdbus(address, "com.example.Nobody", "Ping", "x"), Buses.T);
+                assertTrue(!nobody.ok() && nobody.stderr().contains("ServiceUnknown"), nobody.describe());
+                Cmd.Result sig = Cmd.run(List.of("dbus-send", "--bus=" + address, "--type=signal", "/draw",
+                        IFACE + ".Tick", "string:tock"), Buses.T);
+                assertTrue(sig.ok(), sig.describe());
+            }
+            Cmd.Result kill = Cmd.run(List.of("kill", "-TERM", String.valueOf(bus.process().pid())), Buses.T);
+            assertTrue(kill.ok(), kill.describe());
+            assertTrue(bus.process().waitFor(Buses.T.toSeconds(), TimeUnit.SECONDS), bus.describe());
+            assertNotNull(bus.stderr().awaitLine(l -> l.contains("Capture to " + capture + " closed"), Buses.T),
+                    bus.describe());
+        }
+
+        Path page = dir.resolve("page.html");
+        Cmd.Result draw = Cmd.run(List.of(DropInTest.BIN + "/kdbus-bridge", "draw", capture.toString(), "-o",
+                page.toString()), Buses.T);
+        assertTrue(draw.ok() && Files.size(page) > 0, draw.describe());
+
+        Cmd.Result dump = Cmd.run(chromium(dir, "--dump-dom", page), Map.of("HOME", dir.toString()), BROWSER_T);
+        assertTrue(dump.ok(), dump.describe());
+        String dom = dump.stdout();
+        String why = "DOM after the page's script ran:\n" + dom;
+        assertTrue(dom.contains("data-drawn=\"true\""), why);
+        // a column per peer: the driver, the service (labelled with its well-known name), the callers
+        assertTrue(dom.contains("<g class=\"peer\" data-peer=\"org.freedesktop.DBus\""), why);
+        assertTrue(dom.contains("<g class=\"peer\" data-peer=\"" + service + "\""), why);
+        Matcher label = Pattern.compile("<g class=\"peer\" data-peer=\"" + Pattern.quote(service)
+                + "\".*?</g>", Pattern.DOTALL).matcher(dom);
+        assertTrue(label.find() && label.group().contains(">" + SVC + "<"), "the service's column names " + SVC + "\n" + why);
+        assertTrue(count(dom, "<g class=\"peer\"") >= 4, why);
+        // the Ping call goes to the service's column and is joined to its reply
+        Element ping = element(dom, "msg call", "data-member=\"Ping\"", "data-to=\"" + service + "\"");
+        assertNotNull(ping, why);
+        String reply = ping.attr("data-reply");
+        assertNotNull(reply, "the call is joined to a reply\n" + why);
+        Element ret = element(dom, "msg reply", "data-index=\"" + reply + "\"");
+        assertNotNull(ret, why);
+        assertEquals(ping.attr("data-index"), ret.attr("data-reply-of"), why);
+        assertEquals(service, ret.attr("data-from"), why);
+        // the service's error, marked, joined to the Fail call; the driver's ServiceUnknown
+        Element fail = element(dom, "msg call", "data-member=\"Fail\"");
+        assertNotNull(fail, why);
+        Element err = element(dom, "msg error", "data-error-name=\"" + BROKEN + "\"");
+        assertNotNull(err, why);
+        assertEquals(fail.attr("data-index"), err.attr("data-reply-of"), why);
+        assertTrue(err.text().contains(">" + BROKEN + "<"), "the error's name is drawn\n" + why);
+        assertNotNull(element(dom, "msg error", "data-error-name=\"org.freedesktop.DBus.Error.ServiceUnknown\""), why);
+        // the broadcast signal
+        assertNotNull(element(dom, "msg signal", "data-member=\"Tick\"", "data-broadcast=\"true\""), why);
+        assertTrue(dom.contains("class=\"bcast\""), why);
+
+        Path png = dir.resolve("page.png");
+        Cmd.Result shot = Cmd.run(chromium(dir, "--screenshot=" + png, page), Map.of("HOME", dir.toString()), BROWSER_T);
+        assertTrue(Files.isRegularFile(png), shot.describe());
+        byte[] head = Files.readAllBytes(png);
+        assertTrue(head.length > 10_000, "screenshot of " + head.length + " bytes\n" + shot.describe());
+        assertEquals((byte) 0x89, head[0]);
+        assertEquals("PNG", new String(head, 1, 3, java.nio.charset.StandardCharsets.US_ASCII));
+    }
+
+    static List<String> gdbus(String address, String dest, String method, String... args) {
+        List<String> argv = new ArrayList<>(List.of("gdbus", "call", "-a", address, "-d", dest, "-o", "/draw",
+                "-m", IFACE + "." + method));
+        argv.addAll(List.of(args));
+        return argv;
+    }
+
+    static List<String> chromium(Path dir, String what, Path page) {
+        return List.of(CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                "--user-data-dir=" + dir.resolve("chromium-profile"), "--window-size=1400,1000", what,
+                page.toUri().toString());
+    }
+
+    /** A message group's opening tag and its content, up to its closing tag (groups do not nest). */
+    record Element(String tag, String text) {
+        String attr(String name) {
+            Matcher m = Pattern.compile(" " + Pattern.quote(name) + "=\"([^\"]*)\"").matcher(tag);
+            return m.find() ? m.group(1) : null;
+        }
+    }
+
+    static Element element(String dom, String cls, String... attrs) {
+        Matcher m = Pattern.compile("<g class=\"" + Pattern.quote(cls) + "\"[^>]*>(.*?)</g>", Pattern.DOTALL).matcher(dom);
+        while (m.find()) {
+            String tag = m.group().substring(0, m.group().indexOf('>') + 1);
+            boolean all = true;
+            for (String a : attrs) all &= tag.contains(" " + a);
+            if (all) return new Element(tag, m.group());
+        }
+        return null;
+    }
+
+    static int count(String s, String what) {
+        int n = 0;
+        for (int i = s.indexOf(what); i >= 0; i = s.indexOf(what, i + 1)) n++;
+        return n;
+    }
+}
