@@ -126,6 +126,23 @@ class DrawTest {
         assertNotNull(element(dom, "msg signal", "data-member=\"Tick\"", "data-broadcast=\"true\""), why);
         assertTrue(dom.contains("class=\"bcast\""), why);
 
+        // Filtered by interface, with the Ping call selected (what a click does): its header and body are shown,
+        // the driver's signals are filtered out.
+        String url = page.toUri() + "#iface=" + IFACE + "&msg=" + ping.attr("data-index");
+        Cmd.Result selected = Cmd.run(chromium(dir, "--dump-dom", url), Map.of("HOME", dir.toString()), BROWSER_T);
+        assertTrue(selected.ok(), selected.describe());
+        String sdom = selected.stdout();
+        String swhy = "DOM filtered and selected:\n" + sdom;
+        Matcher fields = Pattern.compile("<table id=\"detail-fields\">.*?</table>", Pattern.DOTALL).matcher(sdom);
+        assertTrue(fields.find(), swhy);
+        for (String f : List.of("<td>Ping</td>", "<td>" + IFACE + "</td>", "<td>" + SVC + "</td>", "<td>/draw</td>",
+                "<td>s</td>", "answered by")) {
+            assertTrue(fields.group().contains(f), f + " in the header fields\n" + swhy);
+        }
+        assertTrue(sdom.contains("<pre id=\"detail-body\">'hello'</pre>"), swhy);
+        assertTrue(sdom.contains("data-member=\"Ping\""), swhy);
+        assertTrue(!sdom.contains("data-member=\"NameOwnerChanged\""), "the interface filter hides the driver's signals\n" + swhy);
+
         Path png = dir.resolve("page.png");
         Cmd.Result shot = Cmd.run(chromium(dir, "--screenshot=" + png, page), Map.of("HOME", dir.toString()), BROWSER_T);
         assertTrue(Files.isRegularFile(png), shot.describe());
@@ -143,9 +160,12 @@ class DrawTest {
     }
 
     static List<String> chromium(Path dir, String what, Path page) {
+        return chromium(dir, what, page.toUri().toString());
+    }
+
+    static List<String> chromium(Path dir, String what, String url) {
         return List.of(CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                "--user-data-dir=" + dir.resolve("chromium-profile"), "--window-size=1400,1000", what,
-                page.toUri().toString());
+                "--user-data-dir=" + dir.resolve("chromium-profile"), "--window-size=1400,1000", what, url);
     }
 
     /** A message group's opening tag and its content, up to its closing tag (groups do not nest). */

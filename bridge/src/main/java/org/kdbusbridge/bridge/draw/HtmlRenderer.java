@@ -350,7 +350,13 @@ public final class HtmlRenderer {
             }
             document.getElementById("filter-peer").addEventListener("input", draw);
             document.getElementById("filter-iface").addEventListener("input", draw);
+            // A link can carry the filters and a selected message: #peer=..&iface=..&msg=N
+            const hash = new URLSearchParams(location.hash.slice(1));
+            if (hash.has("peer")) document.getElementById("filter-peer").value = hash.get("peer");
+            if (hash.has("iface")) document.getElementById("filter-iface").value = hash.get("iface");
             draw();
+            const sel = Number(hash.get("msg"));
+            if (hash.has("msg") && Number.isInteger(sel) && sel >= 0 && sel < D.messages.length) show(sel);
             document.body.setAttribute("data-drawn", "true");
             })();
             </script>
