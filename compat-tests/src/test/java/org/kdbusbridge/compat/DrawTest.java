@@ -16,6 +16,9 @@ import java.util.regex.Pattern;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.kdbusbridge.bridge.draw.SequenceModel;
+import org.kdbusbridge.bridge.migration.CaptureReader;
+import org.kdbusbridge.bridge.protocol.WireFormat;
 import org.kdbusbridge.compat.harness.Background;
 import org.kdbusbridge.compat.harness.Buses;
 import org.kdbusbridge.compat.harness.Cmd;
@@ -150,6 +153,107 @@ class DrawTest {
         assertTrue(head.length > 10_000, "screenshot of " + head.length + " bytes\n" + shot.describe());
         assertEquals((byte) 0x89, head[0]);
         assertEquals("PNG", new String(head, 1, 3, java.nio.charset.StandardCharsets.US_ASCII));
+    }
+
+    /**
+     * The two foreign formats: {@code dbus-monitor --pcap} (classic pcap) and {@code busctl capture}
+     * (pcapng) recording the same session on our bus; both drawn by the command, and their model
+     * joins the gdbus call to its reply and the failed call to its ServiceUnknown error.
+     */
+    @Test
+    void drawsDbusMonitorPcapAndBusctlCaptureFiles(@TempDir Path dir) throws Exception {
+        Path pcap = dir.resolve("monitor.pcap");
+        Path pcapng = dir.resolve("busctl.pcapng");
+        try (Background bus = Background.start(List.of(DropInTest.BIN + "/kdbus-bridge", "--session", "--nofork",
+                "--print-address", "--address=unix:path=" + dir.resolve("bus")), null)) {
+            String address = bus.stdout().awaitLine(l -> l.startsWith("unix:"), Buses.T);
+            assertNotNull(address, bus.describe());
+            Process monitor = startTo(List.of("dbus-monitor", "--address", address, "--pcap"), pcap);
+            Process busctl = startTo(List.of("busctl", "--address=" + address, "capture"), pcapng);
+            try {
+                // both monitors attached: each has recorded a marker signal
+                awaitInBoth(address, "Start", pcap, pcapng);
+                Cmd.Result owner = Cmd.run(List.of("gdbus", "call", "-a", address, "-d", "org.freedesktop.DBus", "-o",
+                        "/org/freedesktop/DBus", "-m", "org.freedesktop.DBus.GetNameOwner", "org.freedesktop.DBus"),
+                        Buses.T);
+                assertTrue(owner.ok(), owner.describe());
+                Cmd.Result nobody = Cmd.run(gdbus(address, "com.example.Nobody", "Ping", "x"), Buses.T);
+                assertTrue(!nobody.ok() && nobody.stderr().contains("ServiceUnknown"), nobody.describe());
+                awaitInBoth(address, "End", pcap, pcapng);
+            } finally {
+                monitor.destroy();
+                busctl.destroy();
+                monitor.waitFor(10, TimeUnit.SECONDS);
+                busctl.waitFor(10, TimeUnit.SECONDS);
+            }
+        }
+        for (Path file : List.of(pcap, pcapng)) {
+            Path page = dir.resolve(file.getFileName() + ".html");
+            Cmd.Result draw = Cmd.run(List.of(DropInTest.BIN + "/kdbus-bridge", "draw", file.toString(), "-o",
+                    page.toString()), Buses.T);
+            String format = file == pcap ? " from pcap " : " from pcapng ";
+            assertTrue(draw.ok() && draw.stdout().contains(format) && Files.size(page) > 0, draw.describe());
+            String html = Files.readString(page);
+            assertTrue(html.contains("\"member\":\"GetNameOwner\"") && html.contains("\"member\":\"MarkerEnd\""),
+                    file + "\n" + draw.describe());
+
+            CaptureReader.Capture cap = CaptureReader.read(file);
+            SequenceModel m = SequenceModel.build(cap.messages(), null);
+            String what = file + ": " + m.messages.stream().map(x -> x.index + " " + x.type + " " + x.sender + ">"
+                    + x.destination + " " + x.member + " " + x.errorName + " replyOf=" + x.replyOf).toList();
+            SequenceModel.Msg call = m.messages.stream().filter(x -> "GetNameOwner".equals(x.member)).findFirst()
+                    .orElseThrow(() -> new AssertionError(what));
+            assertTrue(call.reply >= 0, what);
+            SequenceModel.Msg ret = m.messages.get(call.reply);
+            assertEquals(WireFormat.METHOD_RETURN, ret.type, what);
+            assertEquals("'org.freedesktop.DBus'", ret.body, what);
+            assertEquals(call.from, ret.to, what);
+            SequenceModel.Msg ping = m.messages.stream().filter(x -> "Ping".equals(x.member)).findFirst()
+                    .orElseThrow(() -> new AssertionError(what));
+            assertTrue(ping.reply >= 0, what);
+            assertEquals("org.freedesktop.DBus.Error.ServiceUnknown", m.messages.get(ping.reply).errorName, what);
+            assertEquals("com.example.Nobody", m.peers.get(ping.to).id, what);
+            SequenceModel.Msg tick = m.messages.stream().filter(x -> "MarkerStart".equals(x.member)).findFirst()
+                    .orElseThrow(() -> new AssertionError(what));
+            assertEquals(SequenceModel.BROADCAST, tick.to, what);
+        }
+    }
+
+    private static Process startTo(List<String> argv, Path out) throws java.io.IOException {
+        ProcessBuilder pb = new ProcessBuilder(argv).redirectOutput(out.toFile())
+                .redirectError(ProcessBuilder.Redirect.DISCARD)
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+        Cmd.sanitize(pb.environment());
+        return pb.start();
+    }
+
+    /** Sends signal Marker{name} until both files hold it (the monitors flush each message). */
+    private static void awaitInBoth(String address, String name, Path a, Path b) throws Exception {
+        byte[] member = ("Marker" + name).getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        long deadline = System.nanoTime() + Buses.T.toNanos();
+        while (System.nanoTime() < deadline) {
+            Cmd.Result sig = Cmd.run(List.of("dbus-send", "--bus=" + address, "--type=signal", "/draw",
+                    IFACE + ".Marker" + name), Buses.T);
+            assertTrue(sig.ok(), sig.describe());
+            long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(500);
+            while (System.nanoTime() < until) {
+                if (contains(Files.readAllBytes(a), member) && contains(Files.readAllBytes(b), member)) return;
+                TimeUnit.MILLISECONDS.sleep(20); // the monitors write as soon as the bus delivers
+            }
+        }
+        throw new AssertionError("Marker" + name + " not recorded by both monitors: " + Files.size(a) + " and "
+                + Files.size(b) + " bytes");
+    }
+
+    private static boolean contains(byte[] hay, byte[] needle) {
+        outer:
+        for (int i = 0; i + needle.length <= hay.length; i++) {
+            for (int j = 0; j < needle.length; j++) {
+                if (hay[i + j] != needle[j]) continue outer;
+            }
+            return true;
+        }
+        return false;
     }
 
     static List<String> gdbus(String address, String dest, String method, String... args) {

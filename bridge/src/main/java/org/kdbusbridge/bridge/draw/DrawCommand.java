@@ -50,6 +50,7 @@ public final class DrawCommand {
             long[] times = CaptureClock.times(data);
             if (times != null && times.length != cap.messages().size()) times = null;
             SequenceModel m = SequenceModel.build(cap.messages(), times);
+            m.truncated = cap.truncated();
             String page = HtmlRenderer.render(m, "D-Bus capture " + in.getFileName());
             Path abs = target.toAbsolutePath();
             Path tmp = Files.createTempFile(abs.getParent(), ".draw-", ".html");

@@ -16,6 +16,7 @@ public final class HtmlRenderer {
         data.append(",\"packets\":").append(m.packets);
         data.append(",\"undecodable\":").append(m.undecodable);
         data.append(",\"notDrawn\":").append(m.notDrawn);
+        data.append(",\"truncated\":").append(m.truncated);
         data.append(",\"max\":").append(SequenceModel.MAX_MESSAGES);
         data.append(",\"peers\":[");
         for (int i = 0; i < m.peers.size(); i++) {
@@ -304,7 +305,8 @@ public final class HtmlRenderer {
               });
               document.getElementById("summary").textContent = v.idx.length + " of " + D.messages.length
                 + " messages, " + v.cols.length + " of " + D.peers.length + " peers"
-                + (D.undecodable ? ", " + D.undecodable + " undecodable packet(s) skipped" : "");
+                + (D.undecodable ? ", " + D.undecodable + " undecodable packet(s) skipped" : "")
+                + (D.truncated ? ", " + D.truncated + " truncated packet(s) skipped" : "");
             }
             function row(tb, k, v) {
               const tr = document.createElement("tr");

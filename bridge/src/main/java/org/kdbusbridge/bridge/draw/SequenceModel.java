@@ -78,6 +78,8 @@ public final class SequenceModel {
     public int undecodable;
     /** Valid messages left out because of MAX_MESSAGES. */
     public int notDrawn;
+    /** Packets the capture cut short (captured length below the message's), skipped by the reader. */
+    public int truncated;
 
     private final Map<String, Peer> byId = new LinkedHashMap<>();
     private final Map<String, String> owners = new HashMap<>();
