@@ -29,6 +29,7 @@ import org.kdbusbridge.compat.harness.Cmd;
  * the service's own error), a call to a name nobody owns, and a dbus-send broadcast signal. The
  * page is then loaded in headless Chromium: the DOM its script built must hold a column per
  * peer, the call joined to its reply, the errors and the signal; a screenshot must be written.
+ * And the foreign formats (dbus-monitor --pcap, busctl capture) drawn from a session on our bus.
  */
 class DrawTest {
     static final String CHROMIUM = "/usr/bin/chromium";

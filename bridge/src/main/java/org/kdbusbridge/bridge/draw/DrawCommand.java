@@ -6,6 +6,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 
 import org.kdbusbridge.bridge.migration.CaptureReader;
 
@@ -53,9 +54,12 @@ public final class DrawCommand {
             m.truncated = cap.truncated();
             String page = HtmlRenderer.render(m, "D-Bus capture " + in.getFileName());
             Path abs = target.toAbsolutePath();
-            Path tmp = Files.createTempFile(abs.getParent(), ".draw-", ".html");
+            // Not createTempFile: its 0600 mode would stay on the page; this one gets the umask's.
+            Path tmp = abs.resolveSibling("." + abs.getFileName() + "." + ProcessHandle.current().pid() + ".tmp");
+            Files.deleteIfExists(tmp); // left by a killed run of a process with our pid
             try {
-                Files.writeString(tmp, page, StandardCharsets.UTF_8);
+                Files.writeString(tmp, page, StandardCharsets.UTF_8, StandardOpenOption.CREATE_NEW,
+                        StandardOpenOption.WRITE);
                 Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
             } finally {
                 Files.deleteIfExists(tmp);
