@@ -26,7 +26,8 @@ import org.kdbusbridge.compat.harness.Cmd;
 /**
  * {@code kdbus-bridge draw} on the capture of a real session: our bus with --kdbus-capture,
  * a dbus-python service owning a well-known name, gdbus calling it (answered, and failing with
- * the service's own error), a call to a name nobody owns, and a dbus-send broadcast signal. The
+ * the service's own error), a call to a name nobody owns, a dbus-send broadcast signal, and a
+ * gdbus call that auto-starts ActivationTest's service. The
  * page is then loaded in headless Chromium: the DOM its script built must hold a column per
  * peer, the call joined to its reply, the errors and the signal; a screenshot must be written.
  * And the foreign formats (dbus-monitor --pcap, busctl capture) drawn from a session on our bus.
@@ -67,8 +68,22 @@ class DrawTest {
         Path script = dir.resolve("draw_service.py");
         Files.writeString(script, SERVICE_PY);
         String service;
-        try (Background bus = Background.start(List.of(DropInTest.BIN + "/kdbus-bridge", "--session", "--nofork",
-                "--print-address", "--address=unix:path=" + dir.resolve("bus"), "--kdbus-capture=" + capture), null)) {
+        long[] activated = {-1};
+        Path conf = ActivationTest.config(dir, Map.of());
+        ActivationTest.service(dir, ActivationTest.NAME, ActivationTest.idleService(dir, "byebye", 60_000));
+        try {
+            service = runSession(dir, conf, capture, script, activated);
+        } finally {
+            if (activated[0] > 0) ProcessHandle.of(activated[0]).ifPresent(ProcessHandle::destroy);
+        }
+        drawAndRender(dir, capture, service);
+    }
+
+    /** The session on our bus with the capture on; returns the dbus-python service's unique name. */
+    private static String runSession(Path dir, Path conf, Path capture, Path script, long[] activated) throws Exception {
+        String service;
+        try (Background bus = Background.start(List.of(DropInTest.BIN + "/kdbus-bridge", "--config-file=" + conf,
+                "--nofork", "--print-address", "--kdbus-capture=" + capture), null)) {
             String address = bus.stdout().awaitLine(l -> l.startsWith("unix:"), Buses.T);
             assertNotNull(address, bus.describe());
             try (Background py = Background.start(List.of(DbusPythonTest.PYTHON, script.toString(), address), null)) {
@@ -84,6 +99,16 @@ class DrawTest {
                 Cmd.Result sig = Cmd.run(List.of("dbus-send", "--bus=" + address, "--type=signal", "/draw",
                         IFACE + ".Tick", "string:tock"), Buses.T);
                 assertTrue(sig.ok(), sig.describe());
+                Cmd.Result echo = Cmd.run(List.of("gdbus", "call", "-a", address, "-d", ActivationTest.NAME, "-o",
+                        "/com/example/IdleEcho", "-m", "com.example.IdleEcho.Echo", "42"), Buses.T);
+                // The activated service outlives the bus: learn its pid first, to stop it at the end.
+                Cmd.Result pid = Cmd.run(List.of("gdbus", "call", "-a", address, "-d", "org.freedesktop.DBus", "-o",
+                        "/org/freedesktop/DBus", "-m", "org.freedesktop.DBus.GetConnectionUnixProcessID",
+                        ActivationTest.NAME), Buses.T);
+                Matcher n = Pattern.compile("uint32 (\\d+)").matcher(pid.stdout());
+                assertTrue(n.find(), pid.describe() + "\n" + echo.describe());
+                activated[0] = Long.parseLong(n.group(1));
+                assertTrue(echo.ok() && echo.stdout().contains("42"), "gdbus auto-started the service\n" + echo.describe());
             }
             Cmd.Result kill = Cmd.run(List.of("kill", "-TERM", String.valueOf(bus.process().pid())), Buses.T);
             assertTrue(kill.ok(), kill.describe());
@@ -91,7 +116,10 @@ class DrawTest {
             assertNotNull(bus.stderr().awaitLine(l -> l.contains("Capture to " + capture + " closed"), Buses.T),
                     bus.describe());
         }
+        return service;
+    }
 
+    private static void drawAndRender(Path dir, Path capture, String service) throws Exception {
         Path page = dir.resolve("page.html");
         Cmd.Result draw = Cmd.run(List.of(DropInTest.BIN + "/kdbus-bridge", "draw", capture.toString(), "-o",
                 page.toString()), Buses.T);
@@ -126,6 +154,16 @@ class DrawTest {
         assertEquals(fail.attr("data-index"), err.attr("data-reply-of"), why);
         assertTrue(err.text().contains(">" + BROKEN + "<"), "the error's name is drawn\n" + why);
         assertNotNull(element(dom, "msg error", "data-error-name=\"org.freedesktop.DBus.Error.ServiceUnknown\""), why);
+        // activation: the call went out before the service existed; it is drawn to the column of
+        // the unique name that answered, and that column is labelled with the activated name
+        Element echo = element(dom, "msg call", "data-member=\"Echo\"");
+        assertNotNull(echo, why);
+        Element echoed = element(dom, "msg reply", "data-reply-of=\"" + echo.attr("data-index") + "\"");
+        assertNotNull(echoed, why);
+        assertEquals(echoed.attr("data-from"), echo.attr("data-to"), why);
+        Matcher echoColumn = Pattern.compile("<g class=\"peer\" data-peer=\"" + Pattern.quote(echo.attr("data-to"))
+                + "\".*?</g>", Pattern.DOTALL).matcher(dom);
+        assertTrue(echoColumn.find() && echoColumn.group().contains(">" + ActivationTest.NAME + "<"), why);
         // the broadcast signal
         assertNotNull(element(dom, "msg signal", "data-member=\"Tick\"", "data-broadcast=\"true\""), why);
         assertTrue(dom.contains("class=\"bcast\""), why);
