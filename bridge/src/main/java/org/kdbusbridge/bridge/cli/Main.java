@@ -265,6 +265,9 @@ public final class Main {
         if (argv.length > 0 && argv[0].equals("top")) {
             return org.kdbusbridge.bridge.top.TopCommand.run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         }
+        if (argv.length > 0 && argv[0].equals("draw")) {
+            return org.kdbusbridge.bridge.draw.DrawCommand.run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
+        }
         if (argv.length > 0 && argv[0].equals("replay")) {
             return org.kdbusbridge.bridge.migration.ReplayCommand.run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         }
