@@ -164,7 +164,7 @@ public final class BusServer implements Driver.Host {
                 new org.kdbusbridge.bridge.metrics.OpenMetricsWriter(topConnections);
         long own = currentUid();
         this.metrics = new org.kdbusbridge.bridge.metrics.MetricsListener(where, () -> writer.render(bus),
-                uid -> uid == own || uid == 0);
+                () -> bus.lastSequence() * 31 + bus.connectionCount(), uid -> uid == own || uid == 0);
     }
 
     @Override

@@ -135,4 +135,26 @@ class MetricsListenerTest {
         await("refused", () -> listener.refused() == 1);
         assertTrue(onLoop(listener::served) == 0);
     }
+
+    @Test
+    void aDumpIsRenderedAgainOnlyWhenTheBusChanged() throws Exception {
+        Path socket = dir.resolve("metrics");
+        java.util.concurrent.atomic.AtomicInteger renders = new java.util.concurrent.atomic.AtomicInteger();
+        java.util.concurrent.atomic.AtomicLong version = new java.util.concurrent.atomic.AtomicLong(1);
+        listener = new MetricsListener(UnixAddress.path(socket.toString(), null),
+                () -> ("dump " + renders.incrementAndGet()).getBytes(java.nio.charset.StandardCharsets.US_ASCII),
+                version::get, uid -> true);
+        listener.bind();
+        loop.start();
+        onLoop(() -> {
+            listener.start(loop);
+            return null;
+        });
+        for (int i = 0; i < 5; i++) { // a client reconnecting in a loop
+            assertEquals("dump 1", new String(readAll(connect()), java.nio.charset.StandardCharsets.US_ASCII));
+        }
+        version.set(2); // the bus changed
+        assertEquals("dump 2", new String(readAll(connect()), java.nio.charset.StandardCharsets.US_ASCII));
+        assertEquals(2, renders.get());
+    }
 }
