@@ -1,6 +1,11 @@
 package org.kdbusbridge.compat.endpoint;
 
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
 import java.nio.file.Path;
+
+import org.junit.jupiter.api.Test;
 
 import org.kdbusbridge.compat.harness.BusKind;
 
@@ -36,5 +41,18 @@ class EndpointMatrixOursTest extends MatrixTestBase {
                 "unfiltered/list-names", "ok::B,:C,:D,:H,:P,:S,:T,:W,:X,:Z,:other,:self,org.example.Bcast,org.example.Call,"
                         + "org.example.DualSee,org.example.DualTalk,org.example.Hidden,org.example.See,"
                         + "org.example.Talk,org.example.Wild.Sub,org.example.WildCard,org.freedesktop.DBus");
+    }
+
+    /**
+     * Our front is the project's script, and the deliberate differences are exactly the three
+     * docs/compatibility.md lists, each naming a case that exists.
+     */
+    @Test
+    void ourFrontAndOnlyTheDocumentedDifferences() {
+        assertTrue(Files.isExecutable(front()) && front().endsWith("bin/kdbus-bridge-proxy"), front() + "");
+        org.junit.jupiter.api.Assertions.assertEquals(3, deliberate().size(), deliberate().toString());
+        for (String key : deliberate().keySet()) {
+            assertTrue(MatrixCases.all().stream().anyMatch(mc -> (mc.ruleSet() + "/" + mc.id()).equals(key)), key);
+        }
     }
 }

@@ -1,6 +1,11 @@
 package org.kdbusbridge.compat.endpoint;
 
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
 import java.nio.file.Path;
+
+import org.junit.jupiter.api.Test;
 
 import org.kdbusbridge.compat.harness.BusKind;
 
@@ -19,5 +24,12 @@ class EndpointMatrixProxyOnOursTest extends MatrixTestBase {
     @Override
     Path front() {
         return SandboxFront.xdgDbusProxy();
+    }
+
+    /** The same real proxy as the reference, so only the bus behind it differs. */
+    @Test
+    void theFrontIsTheRealXdgDbusProxyOnOurBus() {
+        assertTrue(Files.isExecutable(front()) && front().toString().equals("/usr/bin/xdg-dbus-proxy")
+                && bus() == BusKind.KDBUS_BRIDGE, front() + " on " + bus());
     }
 }

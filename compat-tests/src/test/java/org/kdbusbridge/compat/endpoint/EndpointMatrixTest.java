@@ -1,6 +1,11 @@
 package org.kdbusbridge.compat.endpoint;
 
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
 import java.nio.file.Path;
+
+import org.junit.jupiter.api.Test;
 
 import org.kdbusbridge.compat.harness.BusKind;
 
@@ -22,5 +27,11 @@ class EndpointMatrixTest extends MatrixTestBase {
     @Override
     Path front() {
         return SandboxFront.xdgDbusProxy();
+    }
+
+    /** The reference front is Debian's xdg-dbus-proxy binary, not a script of ours. */
+    @Test
+    void theFrontIsTheRealXdgDbusProxy() {
+        assertTrue(Files.isExecutable(front()) && front().toString().equals("/usr/bin/xdg-dbus-proxy"), front() + "");
     }
 }
