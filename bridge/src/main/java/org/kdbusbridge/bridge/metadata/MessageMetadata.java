@@ -25,7 +25,8 @@ import org.kdbusbridge.bridge.protocol.WireFormat;
  * attached to one received message, read from its header field {@link #FIELD_CODE} (value
  * {@code a{sv}}). A client that called {@code org.kdbusbridge.Extensions1.AttachMetadata} gets
  * the field on every message delivered to it; parse each received message's raw bytes with
- * {@link #parse(byte[])}. dbus-java cannot receive such messages today, so in Java read them
+ * {@link #parse(byte[])}; the text form ({@code format=text}: one string) is read into the same
+ * values. dbus-java cannot receive such messages in either form, so in Java read them
  * with a client that keeps the raw bytes ({@code bridge.client.BusConnection}:
  * {@code BusMessage.metadata()}).
  */

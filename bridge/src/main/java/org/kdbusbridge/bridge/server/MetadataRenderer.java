@@ -15,6 +15,9 @@ import org.kdbusbridge.core.message.MessageFacts;
  * left out (asked for after the message was admitted, or a bus message, which has no sender
  * process: it carries seq and timestamp only).
  *
+ * In the text form (MessageFacts.FORMAT_TEXT in the set) the same entries go as one string. With
+ * a pidfd (the caller sends it behind the message's own fds) the copy's UNIX_FDS counts it.
+ *
  * Invariants: loop thread only; the message's shared payload is only read; the result is a
  * fresh heap array holding one valid message (same fixed header but the fields length, the
  * same fields plus ours, the same body).

@@ -22,6 +22,10 @@ import org.kdbusbridge.core.message.MessageFacts;
  * writing (and no further item is wanted), so a parent and its forked child writing in turn on
  * one socket do not read /proc per message; a process that execs or changes its comm or cgroup
  * under the same pid keeps its old facts until its entry is pushed out.
+ * The {@code pidfd} item: a pidfd of the writer from {@link SenderPidfds} (one per process,
+ * cached and bounded there), only on the facts of a routed message ({@link #stamp(int, boolean)}),
+ * which then hold a reference until its sender and its queues let it go.
+ *
  * Invariants: loop thread only (the reads are bounded reads of small procfs files); made only
  * once somebody wants a sender item; {@code lru[0..size)} most recent first, distinct (pid, uid).
  */

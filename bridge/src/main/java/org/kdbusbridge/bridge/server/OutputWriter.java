@@ -22,7 +22,8 @@ import org.slf4j.LoggerFactory;
  * {@code large}, a private read-only view), never copied per receiver. {@code large} is set
  * only while {@code out} is empty and is the pool's head message; that message stays in the
  * pool (charged) until its last byte was sent. A message with fds is always the first byte of
- * a sendmsg, and its FdSet reference ({@code outFds}) is held until that sendmsg succeeded (a
+ * a sendmsg (with, for an opted-in receiver's rendered copy, the AttachMetadata pidfd behind its
+ * own fds: {@code outPidfd}), and its FdSet reference ({@code outFds}) is held until that sendmsg succeeded (a
  * copied message's, from the scratch, only until the flush ends: the next one takes it again).
  *
  * Buffers follow use: {@code out} is a 64 KiB buffer lent by DirectBuffers only while bytes are
