@@ -182,4 +182,42 @@ class AttachPidfdTest {
         assertEquals(ProcessHandle.current().pid(), m.pid().getAsLong());
         assertEquals(ProcessHandle.current().pid(), PeerCredentials.pidOfPidfd(reader.fds.get(0)));
     }
+    /**
+     * AttachMetadata with a sealed memfd payload (RequireSealedMemfds), dictionary form: the
+     * receiver's copy has the field, its memfd is index 0, sealed and whole, the pidfd index 1.
+     */
+    @Test
+    void aSealedMemfdPayloadKeepsItsIndexAndContentBesideTheFieldAndThePidfd() throws Exception {
+        Path socket = start();
+        FdClient reader = client(socket);
+        FdClient sender = client(socket);
+        long s = ++reader.serial;
+        reader.writeAll(FdClient.frame(s, 0, RawClient.BUS_PATH, EXT, "RequireSealedMemfds", RawClient.BUS, null, null,
+                0), null);
+        assertEquals(WireFormat.METHOD_RETURN, reader.next().type());
+        assertEquals(WireFormat.METHOD_RETURN, attach(reader, "seq", "creds", "pidfd").type());
+        byte[] data = new byte[1 << 20];
+        for (int i = 0; i < data.length; i++) {
+            data[i] = (byte) (i * 13 + 5);
+        }
+        int memfd = org.kdbusbridge.bridge.memfd.SealedMemfd.create("payload", data, true);
+        try {
+            sender.send(reader.uniqueName, "h", new BodyWriter().writeUnixFd(0).toByteArray(), new int[] {memfd});
+        } finally {
+            LIBC.close(memfd);
+        }
+        MessageHeader got = reader.next();
+        assertEquals(2, got.unixFds());
+        java.util.Map<String, Object> f = MetadataFields.find(frameOf(got));
+        assertTrue(f != null && (Long) f.get("seq") > 0, "the field: " + f);
+        assertEquals(1, f.get("pidfd"));
+        assertEquals(2, reader.fds.size());
+        int payload = reader.fds.get(0);
+        assertTrue(org.kdbusbridge.bridge.memfd.SealedMemfd.isSealed(payload), "index 0 is the sealed memfd");
+        java.nio.MappedByteBuffer map = org.kdbusbridge.bridge.memfd.SealedMemfd.mapReadOnly(payload);
+        byte[] back = new byte[map.remaining()];
+        map.get(back);
+        assertTrue(java.util.Arrays.equals(data, back), "its content whole");
+        assertEquals(ProcessHandle.current().pid(), PeerCredentials.pidOfPidfd(reader.fds.get(1)));
+    }
 }
