@@ -24,8 +24,8 @@ import org.kdbusbridge.compat.harness.Cmd;
  * unix fds (meta_pidfd.py, meta_memfd.py; field 107 in its text form). The receiver that asked
  * gets a pidfd of the sending process behind the message's own fds, named by the field and
  * counted by UNIX_FDS; it refers to the sender (/proc/self/fdinfo "Pid:") and, once the sender
- * exited, says so (Pid: -1, pidfd_send_signal ESRCH) instead of naming whoever got the pid next:
- * the race kdbus fixed. A receiver that did not ask gets no fd. With a sealed memfd payload the
+ * exited, says so (Pid: -1, pidfd_send_signal ESRCH) instead of naming whoever got the pid next
+ * (as root the script makes a new process take that pid, through ns_last_pid): the race kdbus fixed. A receiver that did not ask gets no fd. With a sealed memfd payload the
  * memfd stays index 0, intact and sealed, beside the field and the pidfd.
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
@@ -70,6 +70,15 @@ class AttachPidfdCompatTest {
             List<String> after = out.lines().filter(l -> l.startsWith("after-exit")).toList();
             assertEquals(List.of("after-exit fdinfo=-1 gone", "after-exit fdinfo=-1 gone", "after-exit fdinfo=-1 gone"),
                     after, "every pidfd says the sender is gone, none names another process\n" + out);
+            String reuse = line(out, "reuse ");
+            if (reuse.startsWith("reuse pid=")) {
+                // As root the script made a new process take the sender's pid (ns_last_pid).
+                assertEquals("reuse pid=" + sender + " fdinfo=-1,-1,-1 gone,gone,gone", reuse,
+                        "a new process under the sender's pid is not what the pidfds name\n" + out);
+            } else {
+                assertTrue(List.of("reuse not-root", "reuse unavailable").contains(reuse),
+                        "as root with ns_last_pid the reuse must happen\n" + out);
+            }
         }
     }
 

@@ -4,7 +4,8 @@ negotiates fds too but asks for nothing. A forked sender S calls R twice (no fds
 an 'h' argument) and broadcasts a signal both receive, then waits until told to exit. For each
 message R checks the fds that came with it against field 107 (text form: pidfd=INDEX) and
 UNIX_FDS, and that the pidfd refers to S (/proc/self/fdinfo "Pid:"); after S exited, that the
-pidfds say the process is gone (Pid: -1, pidfd_send_signal ESRCH). Prints one line per finding;
+pidfds say the process is gone (Pid: -1, pidfd_send_signal ESRCH), also (as root) once a new
+process holds the sender's pid. Prints one line per finding;
 the test reads them. argv: ADDRESS."""
 import os
 import signal
@@ -84,4 +85,39 @@ for fd in pidfds:
     except ProcessLookupError:
         alive = "gone"
     print("after-exit", "fdinfo=%s" % fdinfo_pid(fd), alive, flush=True)
+# The pid reused: as root, steer the next pid to the sender's (ns_last_pid) and fork a process
+# that holds it; the pidfds must still say the sender is gone, not name the newcomer.
+reuse = "reuse not-root"
+if os.getuid() == 0 and pidfds:
+    reuse = "reuse not-achieved"
+    for attempt in range(20):
+        try:
+            with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+                f.write(str(pid - 1))
+        except OSError:
+            reuse = "reuse unavailable"
+            break
+        hold_r, hold_w = os.pipe()
+        c = os.fork()
+        if c == 0:
+            os.close(hold_w)
+            os.read(hold_r, 1)
+            os._exit(0)
+        os.close(hold_r)
+        if c == pid:
+            os.kill(pid, 0)  # a live process has the sender's pid now
+            states = []
+            for fd in pidfds:
+                try:
+                    signal.pidfd_send_signal(fd, 0)
+                    states.append("alive")
+                except ProcessLookupError:
+                    states.append("gone")
+            reuse = "reuse pid=%d fdinfo=%s %s" % (pid, ",".join(str(fdinfo_pid(fd)) for fd in pidfds), ",".join(states))
+        os.write(hold_w, b"x")
+        os.close(hold_w)
+        os.waitpid(c, 0)
+        if c == pid:
+            break
+print(reuse, flush=True)
 print("done", flush=True)
