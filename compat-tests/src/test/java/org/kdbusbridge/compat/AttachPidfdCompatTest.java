@@ -25,8 +25,9 @@ import org.kdbusbridge.compat.harness.Cmd;
  * gets a pidfd of the sending process behind the message's own fds, named by the field and
  * counted by UNIX_FDS; it refers to the sender (/proc/self/fdinfo "Pid:") and, once the sender
  * exited, says so (Pid: -1, pidfd_send_signal ESRCH) instead of naming whoever got the pid next
- * (as root the script makes a new process take that pid, through ns_last_pid): the race kdbus fixed. A receiver that did not ask gets no fd. With a sealed memfd payload the
- * memfd stays index 0, intact and sealed, beside the field and the pidfd.
+ * (as root the script makes a new process take that pid, through ns_last_pid): the race kdbus
+ * fixed. A receiver that did not ask gets no fd. With a sealed memfd payload the memfd stays
+ * index 0, intact and sealed, beside the field and the pidfd.
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class AttachPidfdCompatTest {
