@@ -6,6 +6,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
+import org.kdbusbridge.bridge.protocol.BodyReader;
 import org.kdbusbridge.bridge.protocol.BodyWriter;
 import org.kdbusbridge.bridge.protocol.ProtocolException;
 import org.kdbusbridge.core.connection.Connection;
@@ -323,6 +324,9 @@ final class ContainersMethods {
         try {
             call.body().copyValue(kept, false);
         } catch (ProtocolException e) {
+            if (!BodyReader.NO_FDS.equals(e.getMessage())) {
+                throw e;
+            }
             out.error(call, DBusErrors.INVALID_ARGS, "Container metadata cannot hold a unix fd");
             return null;
         }

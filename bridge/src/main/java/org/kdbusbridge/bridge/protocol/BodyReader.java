@@ -241,6 +241,9 @@ public final class BodyReader {
         return holder[0];
     }
 
+    /** {@link #copyValue}'s refusal of a unix fd. */
+    public static final String NO_FDS = "a unix fd cannot be kept";
+
     /**
      * Re-marshals the next complete value into {@code out} with its exact D-Bus types (a value the
      * bus keeps and gives back unchanged, as dbus-daemon keeps Containers1 metadata): q stays q,
@@ -264,7 +267,7 @@ public final class BodyReader {
             case 'q': w.writeUint16(rawShort() & 0xffff); break;
             case 'i': w.writeInt32(rawInt()); break;
             case 'h':
-                if (!allowFds) throw new ProtocolException("a unix fd cannot be kept");
+                if (!allowFds) throw new ProtocolException(NO_FDS);
                 w.writeUnixFd(rawInt());
                 break;
             case 'u': w.writeUint32(rawInt() & 0xffffffffL); break;
