@@ -225,17 +225,19 @@ final class EndpointListeners {
      */
     private EndpointCaps.Refusal connectionCap(Endpoint ep) {
         var limits = server.limits();
-        if (ep.kind == EndpointCaps.Kind.CONTAINER) {
-            return EndpointCaps.connection("container server /org/freedesktop/DBus/Containers1/" + ep.id + " (\"" + nullToEmpty(ep.filter.appId())
-                    + "\")", connectionsOf(ep), limits.maxConnectionsPerContainer, "max_connections_per_container");
+        boolean container = ep.kind == EndpointCaps.Kind.CONTAINER;
+        int limit = container ? limits.maxConnectionsPerContainer
+                : ep.maxConnections > 0 ? ep.maxConnections : limits.maxConnectionsPerEndpoint;
+        int n = connectionsOf(ep);
+        if (EndpointCaps.hasRoom(n, limit)) {
+            return null; // the common case builds no text
         }
-        int limit = ep.maxConnections > 0 ? ep.maxConnections : limits.maxConnectionsPerEndpoint;
-        return EndpointCaps.connection("endpoint " + ep.id + " (app id \"" + nullToEmpty(ep.filter.appId()) + "\")",
-                connectionsOf(ep), limit, ep.maxConnections > 0 ? "max-connections" : "max_connections_per_endpoint");
-    }
-
-    private static String nullToEmpty(String s) {
-        return s == null ? "" : s;
+        String appId = ep.filter.appId() == null ? "" : ep.filter.appId();
+        String instance = container ? "container server /org/freedesktop/DBus/Containers1/" + ep.id + " (\"" + appId
+                + "\")" : "endpoint " + ep.id + " (app id \"" + appId + "\")";
+        String name = container ? "max_connections_per_container"
+                : ep.maxConnections > 0 ? "max-connections" : "max_connections_per_endpoint";
+        return EndpointCaps.connection(instance, n, limit, name);
     }
 
     private void accept(Endpoint ep, org.kdbusbridge.bridge.transport.SocketConnection socket) {

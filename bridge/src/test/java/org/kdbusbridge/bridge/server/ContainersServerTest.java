@@ -522,17 +522,24 @@ class ContainersServerTest {
             assertEquals("max_containers_per_user", perUser.limitName());
             assertTrue(perUser.message().endsWith("is not allowed to create more container servers for uid 4242 "
                     + "(max_containers_per_user=1)"), perUser.message());
-            // max_containers=3 counts every instance: c1, u1 and an Endpoints1 endpoint fill it
+            // The bus owner's uid (root here) is not held to max_containers_per_user=1: a second is fine,
+            // and c1, u1 and c2 fill max_containers=3, which Endpoints1 is held to as well.
+            addServer(owner, x -> { });
             BodyWriter w = new BodyWriter().writeString(dir.resolve("e.sock").toString());
             w.beginArray('s').endArray().beginArray('{').endArray();
-            Msg e = owner.expectReturn(owner.call(0, RawClient.BUS, RawClient.BUS_PATH, "org.kdbusbridge.Endpoints1",
-                    "AddEndpoint", "sasa{sv}", w.toByteArray()));
-            assertEquals("ss", e.signature());
-            Msg over = call(owner, "AddServer", "ssa{sv}a{sv}",
-                    addServerBody("org.example.Sandbox", "org.example.App", Map.of(), x -> { }));
+            long asked = owner.call(0, RawClient.BUS, RawClient.BUS_PATH, "org.kdbusbridge.Endpoints1", "AddEndpoint",
+                    "sasa{sv}", w.toByteArray());
+            Msg over = owner.read();
+            assertEquals(asked, over.replySerial(), over.toString());
             assertEquals("org.freedesktop.DBus.Error.LimitsExceeded", over.errorName(), over.toString());
-            assertTrue(over.string0().endsWith("is not allowed to create more container servers (max_containers=3)"),
+            assertTrue(over.string0().endsWith("is not allowed to create more endpoints (max_containers=3)"),
                     over.string0());
+            assertFalse(Files.exists(dir.resolve("e.sock")), "nothing was bound");
+            Msg more = call(owner, "AddServer", "ssa{sv}a{sv}",
+                    addServerBody("org.example.Sandbox", "org.example.App", Map.of(), x -> { }));
+            assertEquals("org.freedesktop.DBus.Error.LimitsExceeded", more.errorName(), more.toString());
+            assertTrue(more.string0().endsWith("is not allowed to create more container servers (max_containers=3)"),
+                    more.string0());
         } finally {
             limited.stop();
         }

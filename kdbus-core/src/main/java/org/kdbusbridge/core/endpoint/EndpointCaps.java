@@ -62,6 +62,11 @@ public record EndpointCaps(int maxContainers, int maxContainersPerUser, int maxM
         return null;
     }
 
+    /** Whether an instance with {@code connections} takes one more under {@code limit}. */
+    public static boolean hasRoom(int connections, int limit) {
+        return connections < limit;
+    }
+
     /**
      * The refusal of one more connection through an instance that has {@code connections}
      * already (counted from accept, as dbus-daemon counts them), or null. The new connection
@@ -71,7 +76,7 @@ public record EndpointCaps(int maxContainers, int maxContainersPerUser, int maxM
      * @param limitName max_connections_per_container or max_connections_per_endpoint
      */
     public static Refusal connection(String instance, int connections, int limit, String limitName) {
-        if (connections < limit) {
+        if (hasRoom(connections, limit)) {
             return null;
         }
         return new Refusal(limitName, limit, "Closing connection to " + instance
