@@ -5,6 +5,8 @@ import java.io.IOException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -22,24 +24,72 @@ import org.kdbusbridge.bridge.client.BusConnection;
  */
 public final class MetricsSource implements TopSource {
 
+    /** How long one reading may take, connect to end of file, unless told otherwise. */
+    public static final long TIMEOUT_MS = 2_000;
+    /** A dump larger than this is not read to its end (the bus's own is capped far below). */
+    static final int MAX_DUMP_BYTES = 16 << 20;
+
     private final Path socket;
+    private final long timeoutMs;
 
     public MetricsSource(String address) throws IOException {
+        this(address, TIMEOUT_MS);
+    }
+
+    /** {@code timeoutMs}: a bus that has not sent its whole dump by then gets {@link NoAnswerException}. */
+    public MetricsSource(String address, long timeoutMs) throws IOException {
         this.socket = BusConnection.socketPath(address);
+        this.timeoutMs = timeoutMs;
+    }
+
+    /** The bus did not answer in time (a wedged loop): top shows "no answer" and keeps trying. */
+    public static final class NoAnswerException extends IOException {
+        NoAnswerException(String message) {
+            super(message);
+        }
     }
 
     @Override
     public Snapshot read() throws IOException {
-        try (SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX)) {
-            ch.connect(UnixDomainSocketAddress.of(socket));
+        long deadline = System.nanoTime() + timeoutMs * 1_000_000L;
+        try (SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX);
+             Selector sel = Selector.open()) {
+            ch.configureBlocking(false);
+            // A unix socket's connect completes at once or fails (EAGAIN: the backlog is full).
+            if (!ch.connect(UnixDomainSocketAddress.of(socket))) {
+                ch.register(sel, SelectionKey.OP_CONNECT);
+                await(sel, deadline);
+                ch.finishConnect();
+            }
+            ch.register(sel, SelectionKey.OP_READ);
             ByteArrayOutputStream out = new ByteArrayOutputStream(1 << 16);
             ByteBuffer buf = ByteBuffer.allocate(1 << 16);
-            while (ch.read(buf) >= 0) {
+            while (true) {
+                int n = ch.read(buf);
+                if (n < 0) {
+                    break;
+                }
+                if (n == 0) {
+                    await(sel, deadline);
+                    continue;
+                }
                 out.write(buf.array(), 0, buf.position());
                 buf.clear();
+                if (out.size() > MAX_DUMP_BYTES) {
+                    throw new IOException("metrics dump over " + MAX_DUMP_BYTES + " bytes");
+                }
             }
             return parse(out.toString(StandardCharsets.UTF_8), System.nanoTime());
         }
+    }
+
+    /** Waits for the registered readiness until {@code deadline}; NoAnswerException after it. */
+    private void await(Selector sel, long deadline) throws IOException {
+        long left = (deadline - System.nanoTime()) / 1_000_000L;
+        if (left <= 0 || sel.select(left) == 0 && System.nanoTime() - deadline >= 0) {
+            throw new NoAnswerException("no answer from " + socket + " within " + timeoutMs + " ms");
+        }
+        sel.selectedKeys().clear();
     }
 
     /** A dump's text to a snapshot; package-private for the tests. */

@@ -78,4 +78,32 @@ class TopModelTest {
         assertEquals(new Snapshot.Conn(":1.4", "org.x,org.y", "1000", -1, "a \"b\"", 41, 4000, 512, 2, 3),
                 s.conns().get(0));
     }
+
+    /** A wedged bus: its metrics socket accepts (the kernel does) but never writes. */
+    @Test
+    void aBusThatDoesNotAnswerShowsNoAnswerOverTheLastReading(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        java.nio.file.Path path = dir.resolve("metrics");
+        try (java.nio.channels.ServerSocketChannel server = java.nio.channels.ServerSocketChannel.open(
+                java.net.StandardProtocolFamily.UNIX)) {
+            server.bind(java.net.UnixDomainSocketAddress.of(path)); // never accepted, never written
+            MetricsSource source = new MetricsSource("unix:path=" + path, 300);
+            long t0 = System.nanoTime();
+            org.junit.jupiter.api.Assertions.assertThrows(MetricsSource.NoAnswerException.class, source::read);
+            long took = (System.nanoTime() - t0) / 1_000_000;
+            org.junit.jupiter.api.Assertions.assertTrue(took >= 250 && took < 5_000, "took " + took + " ms");
+        }
+        TopModel m = new TopModel();
+        m.update(new Snapshot(0, List.of(conn(":1.1", "org.a", 100, 1000, 0)), 100, 1000, ""));
+        m.answered(null);
+        m.answered(null);
+        assertEquals(2, m.unanswered());
+        List<String> lines = TopScreen.render(m, "unix:path=x", null, 120, 10);
+        org.junit.jupiter.api.Assertions.assertTrue(lines.get(1).startsWith("no answer from the bus (2 readings)"),
+                lines.toString());
+        assertEquals(List.of(":1.1"), order(m), "the last reading stays on screen");
+        m.answered(new Snapshot(1_000_000_000L, List.of(conn(":1.1", "org.a", 200, 2000, 0)), 200, 2000, ""));
+        assertEquals(0, m.unanswered());
+        assertEquals(100.0, m.rows().get(0).msgRate(), 1e-9);
+    }
 }
