@@ -176,6 +176,30 @@ class HttpMetricsListenerTest {
     }
 
     @Test
+    void ipv6LoopbackServesToo() throws Exception {
+        Assumptions.assumeTrue(Files.isExecutable(Path.of("/usr/bin/curl")), "curl is not installed");
+        byte[] dump = "kdbus_x 1\n# EOF\n".getBytes(StandardCharsets.US_ASCII);
+        listener = new HttpMetricsListener(HttpAddress.parse("http://[::1]:0"), new MetricsDump(() -> dump, null));
+        try {
+            listener.bind();
+        } catch (java.io.IOException e) {
+            listener = null;
+            Assumptions.abort("no IPv6 loopback here: " + e.getMessage());
+        }
+        loop.start();
+        onLoop(() -> {
+            listener.start(loop);
+            return null;
+        });
+        assertEquals("http://[::1]:" + listener.port() + "/metrics", listener.url());
+        Process p = new ProcessBuilder("/usr/bin/curl", "-sS", "-g", "--max-time", "20", listener.url())
+                .redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(30, TimeUnit.SECONDS));
+        assertEquals("kdbus_x 1\n# EOF\n", out);
+    }
+
+    @Test
     void onlyLoopbackAddressesParse() {
         assertEquals(9100, HttpAddress.parse("http://127.0.0.1:9100").port());
         assertEquals(4, HttpAddress.parse("http://127.1.2.3:1/metrics").ip().length);
