@@ -53,7 +53,7 @@ public final class Main {
         String metrics;
         /** --kdbus-metrics=http://127.0.0.1:PORT: and over HTTP on loopback (checked at parse). */
         String metricsHttp;
-        /** --kdbus-metrics-top=N: per-connection series for the N busiest connections (then one "other"). */
+        /** --kdbus-metrics-top=N: per-connection series for the N busiest connections only. */
         int metricsTop = DEFAULT_METRICS_TOP;
         /** --kdbus-containers: offer org.freedesktop.DBus.Containers1 (off, as in dbus-daemon's usual build). */
         boolean containers;
