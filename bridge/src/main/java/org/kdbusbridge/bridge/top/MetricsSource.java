@@ -19,7 +19,8 @@ import java.util.Map;
 import org.kdbusbridge.bridge.client.BusConnection;
 
 /**
- * Our bus's counters: one OpenMetrics dump per reading from its {@code --kdbus-metrics} socket
+ * Our bus's counters: one OpenMetrics dump per reading from its {@code --kdbus-metrics} socket, or
+ * from its HTTP listener ({@code http://127.0.0.1:PORT}: GET /metrics); each reading bounded in time
  * (connect, read to end of file). Only the per-connection series and the bus totals are used.
  */
 public final class MetricsSource implements TopSource {
@@ -30,6 +31,8 @@ public final class MetricsSource implements TopSource {
     static final int MAX_DUMP_BYTES = 16 << 20;
 
     private final Path socket;
+    /** {@code --metrics=http://127.0.0.1:PORT}: the bus's HTTP listener instead of the socket, or null. */
+    private final org.kdbusbridge.bridge.metrics.HttpAddress http;
     private final long timeoutMs;
 
     public MetricsSource(String address) throws IOException {
@@ -38,7 +41,13 @@ public final class MetricsSource implements TopSource {
 
     /** {@code timeoutMs}: a bus that has not sent its whole dump by then gets {@link NoAnswerException}. */
     public MetricsSource(String address, long timeoutMs) throws IOException {
-        this.socket = BusConnection.socketPath(address);
+        boolean isHttp = org.kdbusbridge.bridge.metrics.HttpAddress.isHttp(address);
+        try {
+            this.http = isHttp ? org.kdbusbridge.bridge.metrics.HttpAddress.parse(address) : null;
+        } catch (IllegalArgumentException e) {
+            throw new IOException(e.getMessage());
+        }
+        this.socket = isHttp ? null : BusConnection.socketPath(address);
         this.timeoutMs = timeoutMs;
     }
 
@@ -52,6 +61,9 @@ public final class MetricsSource implements TopSource {
     @Override
     public Snapshot read() throws IOException {
         long deadline = System.nanoTime() + timeoutMs * 1_000_000L;
+        if (http != null) {
+            return parse(fetch(deadline), System.nanoTime());
+        }
         try (SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX);
              Selector sel = Selector.open()) {
             ch.configureBlocking(false);
@@ -80,6 +92,46 @@ public final class MetricsSource implements TopSource {
                 }
             }
             return parse(out.toString(StandardCharsets.UTF_8), System.nanoTime());
+        }
+    }
+
+    /** GET /metrics over HTTP/1.0, all within the deadline; the body of a 200. */
+    private String fetch(long deadline) throws IOException {
+        java.net.InetAddress ip = java.net.InetAddress.getByAddress(http.ip());
+        try (java.net.Socket s = new java.net.Socket()) {
+            s.connect(new java.net.InetSocketAddress(ip, http.port()), (int) Math.max(1, timeoutMs));
+            s.getOutputStream().write(("GET " + org.kdbusbridge.bridge.metrics.HttpMetricsListener.PATH
+                    + " HTTP/1.0\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            java.io.InputStream in = s.getInputStream();
+            ByteArrayOutputStream out = new ByteArrayOutputStream(1 << 16);
+            byte[] buf = new byte[1 << 16];
+            while (true) {
+                long left = (deadline - System.nanoTime()) / 1_000_000L;
+                if (left <= 0) {
+                    throw new NoAnswerException("no answer from " + http.url(http.port()) + " within " + timeoutMs + " ms");
+                }
+                s.setSoTimeout((int) left);
+                int n;
+                try {
+                    n = in.read(buf);
+                } catch (java.net.SocketTimeoutException e) {
+                    throw new NoAnswerException("no answer from " + http.url(http.port()) + " within " + timeoutMs + " ms");
+                }
+                if (n < 0) {
+                    break;
+                }
+                out.write(buf, 0, n);
+                if (out.size() > MAX_DUMP_BYTES) {
+                    throw new IOException("metrics answer over " + MAX_DUMP_BYTES + " bytes");
+                }
+            }
+            String text = out.toString(StandardCharsets.UTF_8);
+            int body = text.indexOf("\r\n\r\n");
+            if (!text.startsWith("HTTP/1.1 200 ") || body < 0) {
+                int eol = text.indexOf('\r');
+                throw new IOException("metrics: " + (eol < 0 ? text : text.substring(0, eol)));
+            }
+            return text.substring(body + 4);
         }
     }
 

@@ -20,7 +20,7 @@ public final class TopCommand {
     }
 
     public static int run(String[] args) {
-        String metrics = null;
+        String metrics = null; // unix:path=PATH or http://127.0.0.1:PORT
         String address = null;
         long interval = 1000;
         for (String a : args) {
@@ -28,7 +28,7 @@ public final class TopCommand {
             else if (a.startsWith("--address=")) address = a.substring("--address=".length());
             else if (a.startsWith("--interval-ms=")) interval = Long.parseLong(a.substring("--interval-ms=".length()));
             else {
-                System.err.println("usage: kdbus-bridge top [--metrics=unix:path=PATH] [--address=BUSADDR]"
+                System.err.println("usage: kdbus-bridge top [--metrics=unix:path=PATH|http://127.0.0.1:PORT] [--address=BUSADDR]"
                         + " [--interval-ms=1000]");
                 return 64;
             }

@@ -106,4 +106,39 @@ class TopModelTest {
         assertEquals(0, m.unanswered());
         assertEquals(100.0, m.rows().get(0).msgRate(), 1e-9);
     }
+
+    /** {@code --metrics=http://...}: the bus's HTTP listener (a real one, on a real loop), and a silent one. */
+    @Test
+    void readsTheHttpListenerAndTimesOutOnASilentOne() throws Exception {
+        String dump = "kdbus_connection_messages_in_total{unique_name=\":1.7\",names=\"org.h\",uid=\"1\",comm=\"c\","
+                + "type=\"signal\"} 42\n# EOF\n";
+        org.kdbusbridge.bridge.transport.EventLoop loop = new org.kdbusbridge.bridge.transport.EventLoop("top-http-test");
+        org.kdbusbridge.bridge.metrics.HttpMetricsListener l = new org.kdbusbridge.bridge.metrics.HttpMetricsListener(
+                org.kdbusbridge.bridge.metrics.HttpAddress.parse("http://127.0.0.1:0"),
+                new org.kdbusbridge.bridge.metrics.MetricsDump(
+                        () -> dump.getBytes(java.nio.charset.StandardCharsets.UTF_8), null));
+        l.bind();
+        loop.start();
+        try {
+            loop.execute(() -> l.start(loop));
+            Snapshot s = new MetricsSource("http://127.0.0.1:" + l.port(), 5_000).read();
+            assertEquals(1, s.conns().size(), s.toString());
+            assertEquals(":1.7", s.conns().get(0).unique());
+            assertEquals(42, s.conns().get(0).messages());
+        } finally {
+            java.util.concurrent.CompletableFuture<Void> closed = new java.util.concurrent.CompletableFuture<>();
+            loop.execute(() -> {
+                l.close();
+                closed.complete(null);
+            });
+            closed.get(10, java.util.concurrent.TimeUnit.SECONDS);
+            loop.shutdown();
+            loop.awaitTermination(5000);
+        }
+        // A listener that never answers: the kernel completes the connect, nothing is written.
+        try (java.net.ServerSocket silent = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            MetricsSource source = new MetricsSource("http://127.0.0.1:" + silent.getLocalPort(), 300);
+            org.junit.jupiter.api.Assertions.assertThrows(MetricsSource.NoAnswerException.class, source::read);
+        }
+    }
 }
