@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
+import org.kdbusbridge.core.bus.DisconnectReason;
 import org.kdbusbridge.bridge.activation.ActivationManager;
 import org.kdbusbridge.bridge.activation.ServiceDir;
 import org.kdbusbridge.bridge.capture.CaptureSink;
@@ -71,6 +72,8 @@ public final class BusServer implements Driver.Host {
     private int monitorMetadata;
     /** --kdbus-metrics: the OpenMetrics socket, or null. */
     private org.kdbusbridge.bridge.metrics.MetricsListener metrics;
+    /** --kdbus-metrics=http://...: the same dump over HTTP on loopback, or null. */
+    private org.kdbusbridge.bridge.metrics.HttpMetricsListener metricsHttp;
 
     /** A server with {@link TransportSettings#fromSystemProperties()} (see the next constructor). */
     public BusServer(BusConfig config) {
@@ -154,17 +157,42 @@ public final class BusServer implements Driver.Host {
         this.monitorMetadata = items;
     }
 
-    /**
-     * Our extension ({@code --kdbus-metrics=unix:path=PATH}): serve the counters in the OpenMetrics
-     * text format on that socket, per-connection series for the {@code topConnections} busiest
-     * connections plus one "other" series. Call before {@link #start()}.
-     */
+    /** See {@link #setMetrics(org.kdbusbridge.bridge.transport.UnixAddress, org.kdbusbridge.bridge.metrics.HttpAddress, int)}. */
     public void setMetrics(org.kdbusbridge.bridge.transport.UnixAddress where, int topConnections) {
+        setMetrics(where, null, topConnections);
+    }
+
+    /**
+     * Our extension ({@code --kdbus-metrics=unix:path=PATH}, {@code --kdbus-metrics=http://127.0.0.1:PORT}):
+     * serve the counters in the OpenMetrics text format on that socket and/or over HTTP (either may
+     * be null), per-connection series for the {@code topConnections} busiest connections. The
+     * loop then keeps its busy time. Call before {@link #start()}.
+     */
+    public void setMetrics(org.kdbusbridge.bridge.transport.UnixAddress where,
+                           org.kdbusbridge.bridge.metrics.HttpAddress http, int topConnections) {
+        if (where == null && http == null) {
+            return;
+        }
+        loop.accountBusyTime();
         org.kdbusbridge.bridge.metrics.OpenMetricsWriter writer =
-                new org.kdbusbridge.bridge.metrics.OpenMetricsWriter(topConnections);
+                new org.kdbusbridge.bridge.metrics.OpenMetricsWriter(topConnections, loop);
+        // Rendered again when the bus's state changed, and at most once a second otherwise (the
+        // loop's busy time and the GC totals move on their own).
+        org.kdbusbridge.bridge.metrics.MetricsDump dump = new org.kdbusbridge.bridge.metrics.MetricsDump(
+                () -> writer.render(bus),
+                () -> (bus.lastSequence() * 31 + bus.connectionCount()) * 31 + System.nanoTime() / 1_000_000_000L);
         long own = currentUid();
-        this.metrics = new org.kdbusbridge.bridge.metrics.MetricsListener(where, () -> writer.render(bus),
-                () -> bus.lastSequence() * 31 + bus.connectionCount(), uid -> uid == own || uid == 0);
+        if (where != null) {
+            this.metrics = new org.kdbusbridge.bridge.metrics.MetricsListener(where, dump, uid -> uid == own || uid == 0);
+        }
+        if (http != null) {
+            this.metricsHttp = new org.kdbusbridge.bridge.metrics.HttpMetricsListener(http, dump);
+        }
+    }
+
+    /** The HTTP metrics listener's port (the one bound, for port 0), or -1 without one. */
+    public int metricsHttpPort() {
+        return metricsHttp == null ? -1 : metricsHttp.port();
     }
 
     @Override
@@ -181,6 +209,9 @@ public final class BusServer implements Driver.Host {
             connect = listeners.bindAll(config.listen());
             if (metrics != null) {
                 metrics.bind();
+            }
+            if (metricsHttp != null) {
+                metricsHttp.bind();
             }
         } catch (IOException | RuntimeException e) {
             loop.shutdown(); // never started: closes its epoll and eventfd descriptors
@@ -206,6 +237,9 @@ public final class BusServer implements Driver.Host {
             listeners.startAll(loop, admission::onAccept);
             if (metrics != null) {
                 metrics.start(loop);
+            }
+            if (metricsHttp != null) {
+                metricsHttp.start(loop);
             }
             memoryWatch.start();
             started.complete(null);
@@ -297,9 +331,12 @@ public final class BusServer implements Driver.Host {
             if (metrics != null) {
                 metrics.close();
             }
+            if (metricsHttp != null) {
+                metricsHttp.close();
+            }
             if (connections) {
                 for (ClientSession s : new ArrayList<>(sessions)) {
-                    s.close("bus shutting down");
+                    s.close(DisconnectReason.BUS, "bus shutting down");
                 }
             }
             if (capture != null) {
@@ -560,7 +597,7 @@ public final class BusServer implements Driver.Host {
     @Override
     public void closeWhenFlushed(Connection c) {
         if (c.attachment() instanceof ClientSession s) {
-            s.closeAfterFlush();
+            s.closeAfterFlush(DisconnectReason.HANG_UP); // BYEBYE: the peer asked to go
         }
     }
 

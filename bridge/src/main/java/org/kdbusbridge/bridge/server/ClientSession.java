@@ -104,7 +104,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
                 input.readAvailable((readyEvents & (EventLoop.HUP | EventLoop.ERROR)) != 0);
             }
         } catch (IOException e) {
-            close(e.getMessage());
+            close(DisconnectReason.IO_ERROR, e.getMessage());
         } finally {
             server.leaveIo();
         }
@@ -195,14 +195,14 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
 
     void closeForProtocolViolation(ProtocolException e) {
         LOG.warn("Disconnecting {}: protocol violation: {}", this, e.getMessage());
-        close("protocol violation");
+        close(DisconnectReason.PROTOCOL_VIOLATION, "protocol violation");
     }
 
     private void pendingFdTimedOut() {
         if (!closed) {
             LOG.warn("Disconnecting {}: it sent fds and did not complete the message within "
                     + "pending_fd_timeout={} ms", this, server.limits().pendingFdTimeout);
-            close("pending fd timeout");
+            close(DisconnectReason.LIMITS, "pending fd timeout");
             server.flushDirty();
         }
     }
@@ -276,21 +276,41 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
 
     // --- close -----------------------------------------------------------------------------
 
-    /** Sends what is queued (e.g. a SASL REJECTED), then closes. */
-    void closeAfterFlush() {
-        closing = true;
+    /** Sends what is queued (e.g. a SASL REJECTED), then closes, counted as {@code why}. */
+    void closeAfterFlush(DisconnectReason why) {
+        if (!closing) {
+            closing = true;
+            closingReason = why;
+        }
         markDirty();
+    }
+
+    /** Why a close-after-flush was asked for (counted when it happens), null if none was. */
+    private DisconnectReason closingReason;
+
+    /** The close a close-after-flush asked for, now that the output is out. */
+    void closeFlushed() {
+        close(closingReason, null);
+    }
+
+    /**
+     * End of stream: the peer hung up, unless the bus was already closing it (a rejected SASL
+     * exchange, BYEBYE), when the close counts as that.
+     */
+    void closeAtEndOfStream() {
+        close(closing ? closingReason : DisconnectReason.HANG_UP, null);
     }
 
     /** The length of the frame being handled (the driver-bound bytes the counters add). */
     private int frameLength;
 
-    void close(String reason) {
+    /** Closes now; {@code why} is what the bus counts, {@code reason} the debug log's detail (or null). */
+    void close(DisconnectReason why, String reason) {
         if (closed) {
             return;
         }
         closed = true;
-        server.bus().countDisconnect(reasonOf(reason));
+        server.bus().countDisconnect(why);
         sasl.stopTimer();
         if (reason != null) {
             LOG.debug("Closing {}: {}", this, reason);
@@ -306,29 +326,6 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
             stamp.close(); // the pidfds it cached; queued messages keep theirs
         }
         server.onClosed(this);
-    }
-
-    /**
-     * The counted reason for a close: the texts are the close sites' own (this package), null
-     * is end of stream or the end of a close-after-flush (BYEBYE, a rejected SASL exchange).
-     */
-    private DisconnectReason reasonOf(String reason) {
-        if (reason == null) {
-            return closing && conn.uniqueName() == null ? DisconnectReason.AUTH : DisconnectReason.HANG_UP;
-        }
-        switch (reason) {
-            case "protocol violation":
-                return DisconnectReason.PROTOCOL_VIOLATION;
-            case "too many pending fds", "pending fd timeout", "max_incomplete_connections", "out of memory",
-                    "input heap budget", "output heap budget":
-                return DisconnectReason.LIMITS;
-            case "auth timeout", "auth output overflow":
-                return DisconnectReason.AUTH;
-            case "bus shutting down":
-                return DisconnectReason.BUS;
-            default:
-                return reason.startsWith("endpoint ") ? DisconnectReason.BUS : DisconnectReason.IO_ERROR;
-        }
     }
 
     /** Buffer bytes this session holds between events: borrowed/lent buffers and carry arrays (loop thread). */

@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
+import org.kdbusbridge.core.bus.DisconnectReason;
 import org.kdbusbridge.bridge.driver.EndpointInfo;
 import org.kdbusbridge.bridge.driver.EndpointRequest;
 import org.kdbusbridge.bridge.driver.LiveEndpoint;
@@ -399,7 +400,7 @@ final class EndpointListeners {
     private void disconnect(Endpoint ep) {
         for (ClientSession s : new ArrayList<>(sessions)) {
             if (!s.isClosed() && ep.policy == s.connection().endpoint()) {
-                s.close("endpoint " + ep.id + " removed");
+                s.close(DisconnectReason.BUS, "endpoint " + ep.id + " removed");
             }
         }
     }

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 
 import org.kdbusbridge.bridge.transport.LibC;
+import org.kdbusbridge.core.bus.DisconnectReason;
 import org.kdbusbridge.bridge.transport.SocketConnection;
 import org.kdbusbridge.core.connection.Connection;
 import org.kdbusbridge.core.message.FdSet;
@@ -120,7 +121,7 @@ final class OutputWriter {
         int pending = outCarryLen + (out != null ? out.remaining() : 0);
         if (pending + bytes.length > INITIAL_BUFFER) {
             LOG.warn("Disconnecting {}: authentication output overflow", session);
-            session.close("auth output overflow");
+            session.close(DisconnectReason.AUTH, "auth output overflow");
             return;
         }
         appendOutCarry(bytes, 0, bytes.length);
@@ -162,7 +163,7 @@ final class OutputWriter {
             if (!src.hasRemaining()) {
                 session.setWriteInterest(false);
                 if (session.isClosing()) {
-                    session.close(null);
+                    session.closeFlushed();
                 }
                 return;
             }

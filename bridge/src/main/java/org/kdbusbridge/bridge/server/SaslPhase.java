@@ -2,6 +2,7 @@ package org.kdbusbridge.bridge.server;
 
 import java.nio.ByteBuffer;
 
+import org.kdbusbridge.core.bus.DisconnectReason;
 import org.kdbusbridge.bridge.driver.RoutingErrors;
 import org.kdbusbridge.bridge.protocol.MessageHeader;
 import org.kdbusbridge.bridge.protocol.ProtocolException;
@@ -82,7 +83,7 @@ final class SaslPhase {
     boolean settle(SaslServer.Result r) {
         if (r == SaslServer.Result.REJECT_DISCONNECT) {
             LOG.info("Connection {} rejected during authentication: {}", session, sasl.disconnectReason());
-            session.closeAfterFlush();
+            session.closeAfterFlush(DisconnectReason.AUTH);
             return false;
         }
         if (r == SaslServer.Result.AUTHENTICATED) {
@@ -154,7 +155,7 @@ final class SaslPhase {
             if (session.connection().uniqueName() == null && !session.isClosed()) {
                 LOG.info("Connection {} has not {} within auth_timeout={} ms, closing", session,
                         authenticated ? "completed Hello" : "authenticated", timeoutMs);
-                session.close("auth timeout");
+                session.close(DisconnectReason.AUTH, "auth timeout");
             }
         }
     }
