@@ -106,7 +106,7 @@ public final class BusServer implements Driver.Host {
     }
 
     /** As above with {@code guid}: the hand-over's new bus keeps the old one's (null: a new one). */
-    BusServer(BusConfig config, UserQuota quota, DirectBuffers buffers, TransportSettings transport, String guid) {
+    BusServer(BusConfig config, UserQuota quota, DirectBuffers buffers, TransportSettings transport, String carriedGuid) {
         this.transport = transport;
         this.loop = new EventLoop("kdbus-bridge", transport);
         this.buffers = buffers;
@@ -121,7 +121,7 @@ public final class BusServer implements Driver.Host {
             LOG.info(overcommit);
         }
         this.bus.setQuotaLog(LOG::warn); // the core logs a uid's refusals once a minute
-        this.guid = guid != null ? guid : randomHex(16);
+        this.guid = carriedGuid != null ? carriedGuid : randomHex(16);
         this.driver = new Driver(bus, guid, machineId(guid), this);
         this.routingErrors = new RoutingErrors(bus, driver.emitter(), queueFullLog);
         // dbus-daemon logs every denied unicast; a flood of them is cut to 10 lines a second.

@@ -86,6 +86,8 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
     boolean isReadPaused() { return readPaused; }
 
     SocketConnection socket() { return socket; }
+    /** Hand-over: read but unhandled input, or committed but unsent output (step 5 carries these). */
+    boolean holdsPartialIo() { return input.holdsUnhandledInput() || output.holdsUnsentOutput(); }
     /** Received fds not yet claimed by a message (hand-over refuses while there are any). */
     int pendingFdCount() { return pending.count(); }
     /** Whether SASL negotiated fd passing. */

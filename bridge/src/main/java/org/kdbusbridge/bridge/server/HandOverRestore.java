@@ -62,7 +62,7 @@ public final class HandOverRestore {
             sessionOf.put(s.connection(), s);
             if (s.isClosed() || s.isClosing()) {
                 refusals.add(s + " is closing");
-            } else if (s.heldBufferBytes() > 0 || s.carriedInputBytes() > 0) {
+            } else if (s.holdsPartialIo()) {
                 refusals.add(s + " has partial input or unsent output (carried from step 5)");
             } else if (s.pendingFdCount() > 0) {
                 refusals.add(s + " has " + s.pendingFdCount() + " received fds not yet claimed (carried from step 5)");
