@@ -21,6 +21,17 @@ import java.util.zip.CRC32C;
 public final class SnapshotReader {
     private SnapshotReader() { }
 
+    /** Reads a snapshot from a memfd {@link SnapshotWriter#toSealedMemfd} made; refuses one that is not sealed. */
+    public static Snapshot readSealedMemfd(int fd) throws java.io.IOException {
+        if (!org.kdbusbridge.bridge.memfd.SealedMemfd.isSealed(fd)) {
+            throw new IllegalArgumentException("fd " + fd + " is not a sealed memfd");
+        }
+        java.nio.MappedByteBuffer m = org.kdbusbridge.bridge.memfd.SealedMemfd.mapReadOnly(fd);
+        byte[] bytes = new byte[m.remaining()];
+        m.get(bytes);
+        return read(bytes);
+    }
+
     public static Snapshot read(byte[] bytes) {
         if (bytes.length < SnapshotWriter.MAGIC.length + 4 + 4 + 8 + 8 + 4 + 4 + 4
                 || !Arrays.equals(Arrays.copyOf(bytes, SnapshotWriter.MAGIC.length), SnapshotWriter.MAGIC)) {

@@ -116,6 +116,15 @@ public final class SnapshotWriter {
         return Arrays.copyOf(head.buf, head.len);
     }
 
+    /**
+     * The snapshot in a new memfd "kdbus-handover", sealed against write, shrink, grow and
+     * further sealing, so the reader can trust its size and contents; returns the fd (the
+     * caller closes it). Close-on-exec for now: step 2's execve clears that for the keep set.
+     */
+    public static int toSealedMemfd(Snapshot s) throws java.io.IOException {
+        return org.kdbusbridge.bridge.memfd.SealedMemfd.create("kdbus-handover", write(s), true);
+    }
+
     private static <T> void section(Out out, Section s, List<T> records, BiConsumer<Out, T> field) {
         out.u16(s.id);
         out.u16(s.flags());

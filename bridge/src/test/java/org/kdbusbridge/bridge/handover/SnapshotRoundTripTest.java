@@ -175,7 +175,13 @@ class SnapshotRoundTripTest {
 
         Snapshot snap = detach(a);
         byte[] bytes = SnapshotWriter.write(snap);
-        Snapshot read = SnapshotReader.read(bytes);
+        int memfd = SnapshotWriter.toSealedMemfd(snap);
+        Snapshot read;
+        try {
+            read = SnapshotReader.readSealedMemfd(memfd); // the way the new program will get it
+        } finally {
+            org.kdbusbridge.bridge.memfd.SealedMemfd.close(memfd);
+        }
         assertArrayEquals(bytes, SnapshotWriter.write(read), "read and written again, byte for byte");
         a.stop(); // the detached bus closes nothing of what it let go
 
