@@ -46,6 +46,7 @@ class SnapshotRoundTripTest {
     private static final Duration T = Duration.ofSeconds(20);
     private static final String STATS = "org.freedesktop.DBus.Debug.Stats";
     private static final String SIG_IFACE = "org.example.Sig";
+    private static final String EXT = "org.kdbusbridge.Extensions1";
 
     @TempDir
     Path dir;
@@ -167,11 +168,15 @@ class SnapshotRoundTripTest {
         addMatch(peer, "type='signal',path_namespace='/org/example',arg1path='/a/'");
         addMatch(third, "eavesdrop=true,type='method_call',interface='org.example.Nobody'");
         addMatch(third, "sender='org.example.Svc',arg0='it'\\''s, quoted'"); // a ' inside the value
+        ok(peer.callDriver(EXT, "AttachMetadata", "as", new Object[] {List.of("creds", "comm", "drops")}, T), "Attach");
         mon.becomeMonitor();
         List<String> uniques = List.of(svc.uniqueName(), peer.uniqueName(), third.uniqueName());
+        ok(peer.callDriver(EXT, "GetAttachedMetadata", "", new Object[0], T), "warm"); // its own peak, as below
         answers(svc, uniques); // once first: the asking raises svc's own PeakOutgoingBytes until it has seen every reply
         Map<String, String> before = answers(svc, uniques);
         assertEquals(before, answers(svc, uniques), "asking again changes nothing on the old bus");
+        before.put("GetAttachedMetadata", BusMessage.render(ok(peer.callDriver(EXT, "GetAttachedMetadata", "",
+                new Object[0], T), "GetAttachedMetadata").body()));
 
         Snapshot snap = detach(a);
         byte[] bytes = SnapshotWriter.write(snap);
@@ -190,7 +195,13 @@ class SnapshotRoundTripTest {
         servers.add(b);
         assertEquals(a.guid(), b.guid());
         Map<String, String> after = answers(svc, uniques);
-        assertEquals(before, after);
+        after.put("GetAttachedMetadata", BusMessage.render(ok(peer.callDriver(EXT, "GetAttachedMetadata", "",
+                new Object[0], T), "GetAttachedMetadata").body()));
+        assertTrue(after.get("GetAttachedMetadata").contains("creds"), after.get("GetAttachedMetadata"));
+        assertEquals(before.keySet(), after.keySet());
+        for (String k : before.keySet()) {
+            assertEquals(before.get(k), after.get(k), k);
+        }
         assertEquals("[\"" + svc.uniqueName() + "\"]",
                 BusMessage.render(ok(svc.callDriver("GetNameOwner", "s", new Object[] {"org.example.Svc"}, T), "owner")
                         .body()), "the same socket keeps its unique name");
@@ -205,6 +216,7 @@ class SnapshotRoundTripTest {
         BusMessage got = peer.awaitFrom(peerMark, m -> m.isSignal() && "Ping".equals(m.member()), T);
         assertNotNull(got, "the peer's carried rule matched");
         assertEquals(svc.uniqueName(), got.sender());
+        assertTrue(got.metadata().isPresent(), "its carried AttachMetadata set still stamps what it receives");
         assertNotNull(mon.awaitFrom(monMark, m -> m.isSignal() && "Ping".equals(m.member()), T), "the monitor saw it");
 
         // The peer calls the service by its carried name; the service answers on its old socket.
