@@ -211,7 +211,7 @@ public final class HandOverRestore {
             }
             Sink sink = new Sink();
             Connection c = r.connection(cr.id(), new Credentials(cr.uid(), cr.gid(), cr.pid()), sink);
-            c.setPeerDetails(new SocketPeerDetails(sock, config::groupsOf));
+            c.setPeerDetails(new SocketPeerDetails(sock, id -> server.config().groupsOf(id))); // the config of the day, as at accept
             c.setAuthenticatedUid(cr.authenticatedUid());
             c.setAcceptsUnixFds(cr.unixFds());
             if (cr.requireSealedMemfds()) {
