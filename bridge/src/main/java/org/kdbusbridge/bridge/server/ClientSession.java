@@ -200,7 +200,14 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
         if ((wanted & MessageFacts.FROM_SENDER) != 0) { // AttachMetadata: facts of the sender, now
             m.setFacts(metadataStamp().stamp(wanted, input.frameCredsMixed()));
         }
-        Delivery d = server.bus().send(conn, m);
+        Delivery d;
+        try {
+            d = server.bus().send(conn, m);
+        } finally {
+            if (m.facts() != null) {
+                m.facts().dropHandles(); // the queues that took it hold its pidfd (AttachMetadata) now
+            }
+        }
         if (d == Delivery.UNADDRESSED_CALL) {
             server.driver().answerUnaddressed(conn, m.serial(), m.iface(), m.member(), signature);
         } else if (d != Delivery.OK) {
@@ -331,6 +338,9 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
         // Nothing touches a closed session's buffers again (every entry point checks closed).
         input.release();
         output.release();
+        if (stamp != null) {
+            stamp.close(); // the pidfds it cached; queued messages keep theirs
+        }
         server.onClosed(this);
     }
 

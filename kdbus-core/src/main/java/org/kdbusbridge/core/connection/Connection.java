@@ -360,9 +360,14 @@ public final class Connection implements ConnectionPolicy.Peer {
      * {@link QueueLedger} (the sender's uid: {@link QueueLedger#messageBytes} and its fds).
      */
     public static void holdQueued(Message m) {
-        if (m.retainQueued() && m.sender() != null) {
-            m.sender().chargeIncoming(m.size(), m.unixFds());
-            m.sender().chargeLedger(m, 1);
+        if (m.retainQueued()) {
+            if (m.sender() != null) {
+                m.sender().chargeIncoming(m.size(), m.unixFds());
+                m.sender().chargeLedger(m, 1);
+            }
+            if (m.facts() != null) {
+                m.facts().holdHandles(); // AttachMetadata's pidfd stays open while any queue holds it
+            }
         }
     }
 
@@ -374,6 +379,9 @@ public final class Connection implements ConnectionPolicy.Peer {
                 m.sender().chargeLedger(m, -1);
             }
             m.payload().free(); // a large (direct) payload's memory goes back now, not at the next GC
+            if (m.facts() != null) {
+                m.facts().dropHandles();
+            }
         }
     }
 
