@@ -63,7 +63,8 @@ public final class Classification {
                 "socket", "conn", "largeSendBuffer", "outputHeld", "renderedHeld", "renderer", "outFdScratch",
                 "scratchCarry");
         put(m, "OutputWriter", Kind.IDLE_ONLY, "the output cursor is step 5", "out", "outCarry", "outCarryLen",
-                "headOffset", "large", "outFds", "rendered", "renderedFor", "rawHead");
+                "headOffset", "large", "outFds", "rendered", "renderedFor", "rawHead", "outPidfd", "outFdCount",
+                "renderedPidfd");
         put(m, "OutputWriter", Kind.DROPPED, "asked again on the next large send (SO_SNDBUF itself stays with the socket)",
                 "sendBufferRequested");
         put(m, "PendingFds", Kind.RECOMPUTED, "callbacks of the new session", "closeFd", "onTimeout", "expiry");
@@ -77,8 +78,9 @@ public final class Classification {
                 "securityLabel", "groupsRead", "labelRead", "gather", "gatherAddr", "fdMsg", "fdMsgAddr");
         put(m, "SocketConnection", Kind.IDLE_ONLY, "per-read creds matter only with input in flight (step 5)",
                 "credPid", "credUid", "credGid");
-        put(m, "MetadataStamp", Kind.DROPPED, "a /proc cache, filled again on demand", "socket", "conn", "procRoot",
-                "lru", "size", "labelOnly", "reads");
+        put(m, "MetadataStamp", Kind.DROPPED, "a /proc cache and a sender-pidfd cache (closed at detach), filled "
+                + "again on demand", "socket", "conn", "procRoot", "lru", "size", "labelOnly", "reads", "pidfds");
+        put(m, "MetadataStamp", Kind.RECOMPUTED, "the real kernel (a test hook)", "kernel");
         return Map.copyOf(m);
     }
 

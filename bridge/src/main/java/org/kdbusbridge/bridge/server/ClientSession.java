@@ -118,6 +118,9 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
         pending.cancelTimer();
         input.release();
         output.release();
+        if (stamp != null) {
+            stamp.close(); // its cached sender pidfds: a cache, the new session opens them again
+        }
         socket.detachForHandOver();
     }
 
