@@ -105,6 +105,11 @@ public final class BusServer implements Driver.Host {
      * {@code transport}: the loop's and the sessions' tuning.
      */
     BusServer(BusConfig config, UserQuota quota, DirectBuffers buffers, TransportSettings transport) {
+        this(config, quota, buffers, transport, null);
+    }
+
+    /** As above with {@code guid}: the hand-over's new bus keeps the old one's (null: a new one). */
+    BusServer(BusConfig config, UserQuota quota, DirectBuffers buffers, TransportSettings transport, String carriedGuid) {
         this.transport = transport;
         this.loop = new EventLoop("kdbus-bridge", transport);
         this.buffers = buffers;
@@ -119,7 +124,7 @@ public final class BusServer implements Driver.Host {
             LOG.info(overcommit);
         }
         this.bus.setQuotaLog(LOG::warn); // the core logs a uid's refusals once a minute
-        this.guid = randomHex(16);
+        this.guid = carriedGuid != null ? carriedGuid : randomHex(16);
         this.driver = new Driver(bus, guid, machineId(guid), this);
         this.routingErrors = new RoutingErrors(bus, driver.emitter(), queueFullLog);
         // dbus-daemon logs every denied unicast; a flood of them is cut to 10 lines a second.
@@ -217,6 +222,14 @@ public final class BusServer implements Driver.Host {
             loop.shutdown(); // never started: closes its epoll and eventfd descriptors
             throw e;
         }
+        return serve(connect, null);
+    }
+
+    /**
+     * Starts the loop, the activation manager, the capture and the listeners; {@code first} runs
+     * on the loop before any listener accepts (the hand-over's restore).
+     */
+    private String serve(List<String> connect, Runnable first) {
         address = String.join(";", connect);
         loop.start();
         // Service files are read before the first client is accepted, so activatable names are
@@ -229,6 +242,14 @@ public final class BusServer implements Driver.Host {
         activation.start();
         CompletableFuture<Void> started = new CompletableFuture<>();
         loop.execute(() -> {
+            if (first != null) {
+                try {
+                    first.run();
+                } catch (RuntimeException | Error e) {
+                    started.completeExceptionally(e);
+                    return;
+                }
+            }
             if (capture != null) {
                 // With monitor metadata the capture's copies carry the field, rendered as a monitor's are.
                 capture.attach(bus, new Credentials(currentUid(), -1, busPid), monitorMetadata,
@@ -247,6 +268,71 @@ public final class BusServer implements Driver.Host {
         started.join();
         return address;
     }
+
+    // --- hand-over (issue 19, docs/handover.md section 8 step 1) ------------------------------
+
+    /**
+     * Hand-over: in one loop step, takes a snapshot of this idle bus and lets go of every client
+     * and listening socket without closing it, so that a new bus (here: in the same JVM,
+     * {@link HandOverRestore#restore}) can adopt them; then stops the loop. Refused, with nothing
+     * changed and the bus still serving, if the bus holds what step 1 cannot carry.
+     */
+    public org.kdbusbridge.bridge.handover.Snapshot detachForHandOver() throws org.kdbusbridge.bridge.handover.Snapshot.Refused {
+        if (!loop.isRunning()) {
+            throw new org.kdbusbridge.bridge.handover.Snapshot.Refused(List.of("the bus is not running"));
+        }
+        CompletableFuture<org.kdbusbridge.bridge.handover.Snapshot> done = new CompletableFuture<>();
+        loop.execute(() -> {
+            try {
+                org.kdbusbridge.bridge.handover.Snapshot s = HandOverRestore.capture(this);
+                for (ClientSession session : sessions) {
+                    session.detachForHandOver();
+                }
+                sessions.clear();
+                listeners.detachAll();
+                done.complete(s);
+            } catch (Throwable e) {
+                done.completeExceptionally(e);
+            }
+        });
+        org.kdbusbridge.bridge.handover.Snapshot s;
+        try {
+            s = done.get(10, TimeUnit.SECONDS);
+        } catch (java.util.concurrent.ExecutionException e) {
+            if (e.getCause() instanceof org.kdbusbridge.bridge.handover.Snapshot.Refused r) {
+                throw r;
+            }
+            throw new IllegalStateException("hand-over snapshot failed", e.getCause());
+        } catch (InterruptedException | java.util.concurrent.TimeoutException e) {
+            throw new IllegalStateException("hand-over snapshot did not finish", e);
+        }
+        if (activation != null) {
+            activation.shutdown();
+        }
+        loop.shutdown();
+        try {
+            loop.awaitTermination(5000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return s;
+    }
+
+    /** Hand-over: serves the adopted listeners, restoring the snapshot first on the loop (HandOverRestore). */
+    String resume(List<org.kdbusbridge.bridge.transport.UnixListener> adopted, Runnable restore) {
+        List<String> connect = new ArrayList<>();
+        for (org.kdbusbridge.bridge.transport.UnixListener l : adopted) {
+            listeners.adopt(l);
+            connect.add(l.connectAddress());
+        }
+        return serve(connect, restore);
+    }
+
+    java.util.Collection<ClientSession> sessions() { return sessions; }
+    Listeners listeners() { return listeners; }
+    boolean hasCapture() { return capture != null; }
+    boolean hasMetrics() { return metrics != null; }
+    int endpointCount() { return endpoints.list().size(); }
 
     /** The config's service directories with dbus-daemon's flags (the transient one: strict, unwatched). */
     private static List<ServiceDir> serviceDirs(BusConfig c) {

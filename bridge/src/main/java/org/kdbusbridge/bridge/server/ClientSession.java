@@ -85,6 +85,45 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
     /** Whether input is throttled now (tests). */
     boolean isReadPaused() { return readPaused; }
 
+    SocketConnection socket() { return socket; }
+    /** Hand-over: read but unhandled input, or committed but unsent output (step 5 carries these). */
+    boolean holdsPartialIo() { return input.holdsUnhandledInput() || output.holdsUnsentOutput(); }
+    /** Received fds not yet claimed by a message (hand-over refuses while there are any). */
+    int pendingFdCount() { return pending.count(); }
+    /** Whether SASL negotiated fd passing. */
+    boolean unixFdNegotiated() { return sasl.unixFdNegotiated(); }
+
+    /** Hand-over: a session that completed SASL and Hello in the bus this one replaces; then {@link #resumeIo}. */
+    void restoreAuthenticated(long uid, boolean unixFd) {
+        sasl.restoreAuthenticated(uid, unixFd);
+    }
+
+    /** Hand-over: starts reading the inherited socket (no auth timer: Hello is done). */
+    void resumeIo(EventLoop loop) {
+        loop.register(socket.fd(), EventLoop.READ, this);
+    }
+
+    /**
+     * Hand-over: lets go of the socket without closing it (the new bus adopts it). Only for an
+     * idle session (no buffer, carry or pending fd: the caller checked); afterwards the session
+     * is closed to every entry point, and the core connection is left as it is.
+     */
+    void detachForHandOver() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        sasl.stopTimer();
+        server.loop().unregister(socket.fd()); // EPOLL_CTL_DEL: the fd stays open for the new loop
+        pending.cancelTimer();
+        input.release();
+        output.release();
+        if (stamp != null) {
+            stamp.close(); // its cached sender pidfds: a cache, the new session opens them again
+        }
+        socket.detachForHandOver();
+    }
+
     void start(EventLoop loop, long authTimeoutMs) {
         loop.register(socket.fd(), EventLoop.READ, this);
         sasl.start(loop, authTimeoutMs);

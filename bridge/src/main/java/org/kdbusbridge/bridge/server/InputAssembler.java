@@ -578,6 +578,11 @@ final class InputAssembler implements SocketConnection.FdSink {
         return n;
     }
 
+    /** Hand-over: whether any input was read but not yet handled (a carry, a partial large or heap frame). */
+    boolean holdsUnhandledInput() {
+        return carriedBytes() > 0 || carryLen > 0 || largeIn != null || heapFrame != null;
+    }
+
     /** Input bytes kept between bursts (the start of a partial frame). */
     int carriedBytes() {
         return in != null && !server.buffers().isScratch(in) ? in.position() : carryLen;

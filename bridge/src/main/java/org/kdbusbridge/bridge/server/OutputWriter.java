@@ -475,6 +475,12 @@ final class OutputWriter {
         outputHeld.release();
     }
 
+    /** Hand-over: whether any output is committed but not yet sent (bytes, a part-sent head, fds). */
+    boolean holdsUnsentOutput() {
+        return (out != null && out.hasRemaining()) || outCarryLen > 0 || headOffset > 0 || large != null
+                || outFds != null;
+    }
+
     /** Buffer bytes held between events: a lent buffer, the carry and a rendered metadata copy. */
     long heldBytes() {
         long n = out != null && !server.buffers().isScratch(out) ? out.capacity() : 0;

@@ -48,6 +48,17 @@ final class SaslPhase {
         authTimer = loop.schedule(authTimeoutMs, new AuthExpiry(authTimeoutMs));
     }
 
+    /** Hand-over: the session was authenticated (and said Hello) in the bus this one replaces. */
+    void restoreAuthenticated(long uid, boolean unixFd) {
+        if (authenticated || authTimer != null) {
+            throw new IllegalStateException("restore a new session only");
+        }
+        authenticated = true;
+        this.uid = uid;
+        this.unixFd = unixFd;
+        this.sasl = null;
+    }
+
     boolean isAuthenticated() {
         return authenticated;
     }

@@ -407,6 +407,14 @@ public final class Connection implements ConnectionPolicy.Peer {
         peakBusNames = Math.max(peakBusNames, busNameCount());
     }
 
+    /** Hand-over restore: the old connection's statistics peaks (never lowers one). */
+    public void restorePeaks(long incomingBytes, int incomingFds, int matchRules, int busNames) {
+        peakIncomingBytes = Math.max(peakIncomingBytes, incomingBytes);
+        peakIncomingFds = Math.max(peakIncomingFds, incomingFds);
+        peakMatchRules = Math.max(peakMatchRules, matchRules);
+        peakBusNames = Math.max(peakBusNames, busNames);
+    }
+
     // --- bookkeeping used by the bus package -------------------------------------------
 
     public void addMatchRuleCount(int delta) {
