@@ -48,7 +48,7 @@ public final class Classification {
         put(m, "ClientSession", Kind.CARRIED, "SESSIONS: the socket by fd index", "socket", "conn");
         put(m, "ClientSession", Kind.RECOMPUTED, "made again for the restored session", "server", "sasl", "pending",
                 "frame", "input", "output", "stamp", "dirty", "writeArmed", "readPaused", "frameLength", "closed");
-        put(m, "ClientSession", Kind.IDLE_ONLY, "refused while closing", "closing");
+        put(m, "ClientSession", Kind.IDLE_ONLY, "refused while closing", "closing", "closingReason");
         put(m, "SaslPhase", Kind.CARRIED, "authenticated uid and fd passing, from CONNECTIONS", "uid", "unixFd",
                 "authenticated");
         put(m, "SaslPhase", Kind.RECOMPUTED, "parts of the new session", "session", "server", "frame");
