@@ -32,6 +32,7 @@ import org.kdbusbridge.compat.harness.Buses;
 import org.kdbusbridge.compat.harness.Message;
 import org.kdbusbridge.compat.harness.Pipelined;
 import org.kdbusbridge.compat.harness.RawClient;
+import org.kdbusbridge.compat.harness.Wire;
 
 /**
  * Issue 14, the memory attacks: a hostile local uid makes the bus hold memory (match rules,
@@ -308,6 +309,32 @@ class MemoryAttackTest {
 
         boolean connected(String uniqueName) throws IOException {
             return Boolean.TRUE.equals(probe.callBus("NameHasOwner", Buses.T, "s", uniqueName).arg(0));
+        }
+
+        /**
+         * Every connection the bus holds (GetStats: active + incomplete). A monitor gives up its
+         * unique name (NameHasOwner is false from BecomeMonitor on), so this is how a test sees
+         * whether the bus still holds one.
+         */
+        long connections() throws IOException {
+            Message r = probe.call(Message.call(RawClient.BUS, RawClient.BUS_PATH, "org.freedesktop.DBus.Debug.Stats",
+                    "GetStats"), Buses.T);
+            assertEquals(Message.METHOD_RETURN, r.type, r.toString());
+            Map<?, ?> stats = (Map<?, ?>) r.arg(0);
+            return ((Number) ((Wire.Variant) stats.get("ActiveConnections")).value()).longValue()
+                    + ((Number) ((Wire.Variant) stats.get("IncompleteConnections")).value()).longValue();
+        }
+
+        /** Waits until the bus holds at most {@code n} connections (monitors leaving). */
+        void awaitConnectionsAtMost(long n, String attack) throws IOException {
+            long t0 = System.nanoTime();
+            long deadline = t0 + Buses.T.toNanos();
+            long held;
+            while ((held = connections()) > n) {
+                assertTrue(System.nanoTime() < deadline, attack + ": the bus still holds " + held + " connections");
+            }
+            log(kind + " " + attack + ": the bus dropped the attacker's monitors in "
+                    + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0) + " ms");
         }
 
         /** After the attacker left: RSS back near the baseline (ours; dbus-daemon's is logged). */
@@ -591,6 +618,8 @@ class MemoryAttackTest {
         try (Arena a = new Arena(BusKind.KDBUS_BRIDGE, dir)) {
             List<RawClient> sinks = new ArrayList<>();
             List<String> names = new ArrayList<>();
+            boolean monitors = sinkKind == Sink.MONITOR;
+            long before = a.connections(); // what the bus holds without the attacker
             RawClient flooder = RawClient.connectHello(a.address, Buses.T);
             try {
                 for (int i = 0; i < SINKS; i++) {
@@ -602,6 +631,7 @@ class MemoryAttackTest {
                     assertEquals(Message.METHOD_RETURN, r.type, r.toString());
                     sinks.add(s); // and never read again
                 }
+                long held = a.connections(); // the sinks and the flooder too
                 Message flood = new Message();
                 flood.type = Message.SIGNAL;
                 flood.path = "/org/example/Flood";
@@ -631,8 +661,12 @@ class MemoryAttackTest {
                 while (!done.get() && !sinkGone && System.nanoTime() < deadline) {
                     LockSupport.parkNanos(20_000_000L); // poll interval of a deadline loop
                     a.tickDuring();
-                    for (RawClient s : sinks) {
-                        sinkGone |= !a.connected(s.uniqueName());
+                    if (monitors) {
+                        sinkGone = a.connections() < held; // (or the flooder: then done is set too)
+                    } else {
+                        for (RawClient s : sinks) {
+                            sinkGone |= !a.connected(s.uniqueName());
+                        }
                     }
                 }
                 boolean throttled = !done.get() && !sinkGone;
@@ -641,7 +675,7 @@ class MemoryAttackTest {
                 flooder.close(); // ends a blocked write
                 writer.join(TimeUnit.SECONDS.toMillis(5));
                 for (RawClient s : sinks) {
-                    sinkGone |= !a.connected(s.uniqueName());
+                    sinkGone |= !monitors && !a.connected(s.uniqueName()); // monitors: checked in the loop
                 }
                 long peak = peakRss(a.pid);
                 a.rssAtRefusal = rss(a.pid);
@@ -667,7 +701,11 @@ class MemoryAttackTest {
                 }
             }
             AssertionError leaving = a.newcomerFailure(attack + ", attacker leaving");
-            a.awaitGone(names, attack);
+            if (monitors) {
+                a.awaitConnectionsAtMost(before, attack);
+            } else {
+                a.awaitGone(names, attack);
+            }
             if (leaving != null) {
                 throw leaving;
             }
