@@ -62,8 +62,15 @@ class MemoryAttackTest {
     static final long RSS_SLACK = 4L << 20;
     /** Calls before the baseline is taken (see Arena). */
     static final int WARM_UP_CALLS = 20_000;
+    /** Then rules and names added by one connection that leaves (see Arena), ~11 MB of heap. */
+    static final int WARM_UP_RULES = 20_000;
+    static final int WARM_UP_NAMES = 2_000;
     /** ... within this long. */
     static final Duration RSS_RETURN = Duration.ofSeconds(10);
+    /** Once back within the bound, how much longer RSS is watched to log where it settles. */
+    static final Duration SETTLE = Duration.ofSeconds(2);
+    /** Before the baseline: how long RSS must not have fallen after the warm-up's full GC. */
+    static final Duration BASELINE_SETTLE = Duration.ofSeconds(4);
     /** A newcomer's connect + Hello + one call must take less than this. */
     static final Duration NEWCOMER_BUDGET = Duration.ofSeconds(2);
     /** How long a newcomer waits before the test calls it not served at all. */
@@ -190,6 +197,7 @@ class MemoryAttackTest {
             assertNotNull(bystander.stdout().awaitLine(l -> l.equals("ready 1"), Buses.T), bystander.describe());
             ticker = RawClient.connectHello(address, Buses.T);
             probe = RawClient.connectHello(address, Buses.T);
+            String burstName = null;
             // The baseline of a bus that has done some work: 20,000 calls touch the young
             // generation and compile the call path, as any session's first minute does. A bus
             // that was never used has a lower RSS it never returns to, whatever it frees.
@@ -198,6 +206,26 @@ class MemoryAttackTest {
                         i -> Message.call(RawClient.BUS, RawClient.BUS_PATH, RawClient.BUS, "GetId"), 1000, n -> { },
                         Buses.T);
                 assertEquals(WARM_UP_CALLS, warm.ok(), warm.toString());
+                if (ours) {
+                    // Then one small burst of what the attacks do, gone again before the baseline:
+                    // it compiles the rule and name paths (~1 MiB of code cache) and, with the
+                    // full GC after it, leaves the whole committed old generation touched
+                    // (resident), as any bus that has run for a while has it. Without it
+                    // rules, names and the name-queue storm came back to baseline + 3.3-3.9 MiB,
+                    // of which 3.8 MiB were heap pages inside the same committed heap (smaps of
+                    // the heap mapping 6.3 -> 10.0 MiB resident, NMT Java Heap unchanged).
+                    RawClient burst = RawClient.connectHello(address, Buses.T);
+                    burstName = burst.uniqueName();
+                    try (burst) {
+                        Pipelined.Outcome rules = Pipelined.calls(burst, WARM_UP_RULES, WINDOW,
+                                i -> addMatch(9999, i), 1000, n -> { }, Buses.T);
+                        assertEquals(WARM_UP_RULES, rules.ok(), rules.toString());
+                        Pipelined.Outcome owned = Pipelined.calls(burst, WARM_UP_NAMES, WINDOW,
+                                i -> requestName("org.example.Warm.n" + i, 0), 1000, n -> { }, Buses.T);
+                        assertEquals(WARM_UP_NAMES, owned.ok(), owned.toString());
+                    }
+                    awaitSettled(burstName);
+                }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new IOException(e);
@@ -205,6 +233,37 @@ class MemoryAttackTest {
             baseline = rss(pid);
             log(kind + " baseline RSS " + mib(baseline) + " MiB (peak so far " + mib(peakRss(pid)) + " MiB)");
             diagnose("baseline");
+        }
+
+        /**
+         * After the warm-up burst (our bus): one full GC, as the reclaimer makes after a burst
+         * (jcmd GC.run; the reclaimer's own may have come mid-burst, while the rules were
+         * still held, and it does not collect twice for growth it has seen), then waits until
+         * RSS has not fallen for {@link #BASELINE_SETTLE} (the native heap trim runs every 2 s,
+         * the pool's spares go after 1.5 s quiet), at most {@link #RSS_RETURN}.
+         */
+        private void awaitSettled(String burstName) throws IOException, InterruptedException {
+            long t0 = System.nanoTime();
+            while (connected(burstName)) {
+                assertTrue(System.nanoTime() - t0 < Buses.T.toNanos(), "the warm-up connection never left");
+            }
+            long start = rss(pid);
+            Process gc = new ProcessBuilder("jcmd", String.valueOf(pid), "GC.run").redirectErrorStream(true).start();
+            String out = new String(gc.getInputStream().readAllBytes());
+            assertEquals(0, gc.waitFor(), "jcmd GC.run: " + out);
+            long deadline = System.nanoTime() + RSS_RETURN.toNanos() + BASELINE_SETTLE.toNanos();
+            long low = rss(pid);
+            long lowAt = System.nanoTime();
+            while (System.nanoTime() < deadline && System.nanoTime() - lowAt < BASELINE_SETTLE.toNanos()) {
+                LockSupport.parkNanos(100_000_000L); // poll interval of a deadline loop
+                long now = rss(pid);
+                if (now < low) {
+                    low = now;
+                    lowAt = System.nanoTime();
+                }
+            }
+            log(kind + " warm-up: RSS " + (start >> 10) + " -> " + (low >> 10) + " KiB after a full GC, settled after "
+                    + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0) + " ms");
         }
 
         /** One tick during the attack (at most {@link #TICKS_DURING}). */
@@ -351,8 +410,20 @@ class MemoryAttackTest {
                 LockSupport.parkNanos(50_000_000L); // poll interval of a deadline loop
                 low = Math.min(low, rss(pid));
             }
-            diagnose(attack + " after");
             long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+            // Where it settles (logged only, to size RSS_SLACK): the lowest of SETTLE more.
+            long settleEnd = System.nanoTime() + SETTLE.toNanos();
+            long settled = low;
+            while (ours && low <= bound && System.nanoTime() < settleEnd) {
+                LockSupport.parkNanos(50_000_000L); // poll interval of a deadline loop
+                settled = Math.min(settled, rss(pid));
+            }
+            if (ours) {
+                log(kind + " " + attack + ": RSS settled at baseline " + (settled >= baseline ? "+" : "-")
+                        + Math.abs(settled - baseline) / 1024 + " KiB (" + (baseline >> 10) + " -> " + (settled >> 10)
+                        + " KiB, lowest within " + (ms + SETTLE.toMillis()) + " ms)");
+            }
+            diagnose(attack + " after");
             log(kind + " " + attack + ": RSS baseline " + mib(baseline) + " MiB, at refusal " + mib(rssAtRefusal)
                     + " MiB, peak " + mib(peak) + " MiB, when the attacker had left " + mib(left) + " MiB, lowest "
                     + mib(low) + " MiB after " + ms + " ms (bound " + mib(bound) + " MiB within "
