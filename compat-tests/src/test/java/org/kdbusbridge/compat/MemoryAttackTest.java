@@ -60,6 +60,8 @@ class MemoryAttackTest {
 
     /** After the attacker left, RSS must come back to at most baseline + this ... */
     static final long RSS_SLACK = 3L << 20;
+    /** The JDK that runs the bus (BusKind starts it from java.home): its jcmd speaks to it, whatever is on PATH. */
+    static final String JCMD = java.nio.file.Path.of(System.getProperty("java.home"), "bin", "jcmd").toString();
     /** Calls before the baseline is taken (see Arena). */
     static final int WARM_UP_CALLS = 20_000;
     /** Then rules and names added by one connection that leaves (see Arena), ~11 MB of heap. */
@@ -248,7 +250,7 @@ class MemoryAttackTest {
                 assertTrue(System.nanoTime() - t0 < Buses.T.toNanos(), "the warm-up connection never left");
             }
             long start = rss(pid);
-            Process gc = new ProcessBuilder("jcmd", String.valueOf(pid), "GC.run").redirectErrorStream(true).start();
+            Process gc = new ProcessBuilder(JCMD, String.valueOf(pid), "GC.run").redirectErrorStream(true).start();
             String out = new String(gc.getInputStream().readAllBytes());
             assertEquals(0, gc.waitFor(), "jcmd GC.run: " + out);
             long deadline = System.nanoTime() + RSS_RETURN.toNanos() + BASELINE_SETTLE.toNanos();
@@ -452,7 +454,7 @@ class MemoryAttackTest {
                 List<String> cmds = when.equals("baseline") ? List.of("GC.heap_info", "VM.native_memory summary")
                         : List.of("GC.heap_info", "VM.native_memory summary", "GC.class_histogram");
                 for (String cmd : cmds) {
-                    List<String> argv = new ArrayList<>(List.of("jcmd", String.valueOf(pid)));
+                    List<String> argv = new ArrayList<>(List.of(JCMD, String.valueOf(pid)));
                     argv.addAll(List.of(cmd.split(" ")));
                     Process p = new ProcessBuilder(argv).redirectErrorStream(true).start();
                     List<String> out = new String(p.getInputStream().readAllBytes()).lines().toList();
