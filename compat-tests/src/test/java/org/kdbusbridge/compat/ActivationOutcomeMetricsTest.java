@@ -11,6 +11,7 @@ import java.nio.channels.Channels;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -19,6 +20,8 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.kdbusbridge.compat.harness.BusKind;
 import org.kdbusbridge.compat.harness.BusUnderTest;
 import org.kdbusbridge.compat.harness.Buses;
@@ -35,6 +38,8 @@ import org.kdbusbridge.compat.harness.RawClient;
  * and what is not a start at all: StartServiceByName or an auto-start of a name no file provides,
  * and a StartServiceByName refused by max_pending_service_starts before it began, count no start
  * and no outcome (service_unknown counts only a start that began and then found its file gone).
+ * On both buses: systemd's ActivationFailure still ends a start whose service file went (and was
+ * re-read) meanwhile; ours matched it against the current files and let it run into the timeout.
  */
 class ActivationOutcomeMetricsTest {
     private static final String PYTHON = "/usr/bin/python3";
@@ -64,10 +69,47 @@ class ActivationOutcomeMetricsTest {
     }
 
     private BusUnderTest start(Map<String, String> limits) throws Exception {
+        return start(BusKind.KDBUS_BRIDGE, limits);
+    }
+
+    private BusUnderTest start(BusKind kind, Map<String, String> limits) throws Exception {
         Path conf = ActivationTest.config(dir, limits);
         Files.writeString(dir.resolve("services").resolve(NAME + ".service"),
                 "[D-BUS Service]\nName=" + NAME + "\nExec=/bin/false\nSystemdService=sd-test.service\n");
-        return BusKind.KDBUS_BRIDGE.start(conf, "--systemd-activation", "--kdbus-metrics=unix:path=" + dir.resolve("metrics"));
+        return kind == BusKind.DBUS_DAEMON ? kind.start(conf, "--systemd-activation")
+                : kind.start(conf, "--systemd-activation", "--kdbus-metrics=unix:path=" + dir.resolve("metrics"));
+    }
+
+    /**
+     * The service file goes (ReloadConfig re-reads the directory) while systemd is starting its
+     * unit: systemd's ActivationFailure for that unit still ends the start, as dbus-daemon
+     * matches it against the unit the pending start asked for, and the StartServiceByName caller
+     * gets systemd's error, not TimedOut; on ours it counts as systemd_failed.
+     */
+    @ParameterizedTest
+    @MethodSource("org.kdbusbridge.compat.harness.Buses#buses")
+    void activationFailureAfterTheFileWentStillEndsTheStart(BusKind kind) throws Exception {
+        try (BusUnderTest bus = start(kind, Map.of("service_start_timeout", "20000"));
+             RawClient systemd = RawClient.connectHello(bus.address(), Buses.T);
+             RawClient caller = RawClient.connectHello(bus.address(), Buses.T)) {
+            assertEquals(1L, systemd.callBus("RequestName", Buses.T, "su", SYSTEMD, 4L).arg(0));
+            long serial = caller.send(Message.call(RawClient.BUS, RawClient.BUS_PATH, RawClient.BUS, "StartServiceByName")
+                    .body("su", NAME, 0L));
+            assertNotNull(systemd.await(m -> "ActivationRequest".equals(m.member), Buses.T, true), "no ActivationRequest");
+            Files.delete(dir.resolve("services").resolve(NAME + ".service"));
+            Message reload = caller.callBus("ReloadConfig", Buses.T, "");
+            assertEquals(Message.METHOD_RETURN, reload.type, reload.toString());
+            Message listed = caller.callBus("ListActivatableNames", Buses.T, "");
+            assertTrue(!String.valueOf(listed.arg(0)).contains(NAME), "the file is gone: " + listed);
+            systemd.send(failure());
+            Message reply = caller.awaitReply(serial, Duration.ofSeconds(10));
+            assertEquals("org.freedesktop.systemd1.NoSuchUnit", reply.errorName, reply.toString());
+            if (kind != BusKind.DBUS_DAEMON) {
+                Map<String, Long> m = dump(bus);
+                assertOutcomes(m, 1, Map.of("systemd_failed", 1L));
+                assertEquals(0, m.get("kdbus_activations_running{}"), m.toString());
+            }
+        }
     }
 
     @Test
