@@ -43,6 +43,8 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
         /** activationRequested began it (counted as started), at this System.nanoTime(). */
         boolean begun;
         long begunNanos;
+        /** The unit systemd was asked to start, kept so its ActivationFailure matches even if the file went. */
+        String systemdUnit;
     }
 
     private final Bus bus;
@@ -197,7 +199,8 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
         }
         if (systemdActivation && file.systemdService().isPresent()) {
             s.timeout = loop.schedule(timeoutMs, () -> fail(name, Activation.TIMEOUT, DBusErrors.TIMED_OUT, "Activation of " + name + " timed out"));
-            requestFromSystemd(name, file.systemdService().get());
+            s.systemdUnit = file.systemdService().get();
+            requestFromSystemd(name, s.systemdUnit);
             return;
         }
         List<String> argv;
@@ -250,13 +253,16 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
                 ? Driver.tooManyActivations(SYSTEMD, bus.limits().maxPendingServiceStarts) : null;
     }
 
-    /** systemd's ActivationFailure(unit, error name, message) for a unit we asked for. */
+    /**
+     * systemd's ActivationFailure(unit, error name, message) for a unit we asked for: matched
+     * against the unit each start asked for, not the current files (as dbus-daemon, whose pending
+     * activation keeps its unit), so a file removed meanwhile does not turn it into a timeout.
+     */
     @Override
     public void systemdFailure(String unit, String errorName, String message) {
-        for (String name : new ArrayList<>(starts.keySet())) {
-            ServiceFile file = registry.snapshot().get(name);
-            if (file != null && file.systemdService().map(unit::equals).orElse(false)) {
-                fail(name, Activation.SYSTEMD_FAILED, errorName, message);
+        for (Map.Entry<String, Start> e : new ArrayList<>(starts.entrySet())) {
+            if (unit.equals(e.getValue().systemdUnit)) {
+                fail(e.getKey(), Activation.SYSTEMD_FAILED, errorName, message);
             }
         }
     }
