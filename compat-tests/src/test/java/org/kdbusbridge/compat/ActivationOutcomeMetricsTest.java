@@ -96,6 +96,9 @@ class ActivationOutcomeMetricsTest {
             long serial = caller.send(Message.call(RawClient.BUS, RawClient.BUS_PATH, RawClient.BUS, "StartServiceByName")
                     .body("su", NAME, 0L));
             assertNotNull(systemd.await(m -> "ActivationRequest".equals(m.member), Buses.T, true), "no ActivationRequest");
+            // An auto-start call waiting on the same start: it too waits for systemd's answer.
+            long queued = caller.send(Message.call(NAME, "/org/example/Svc", "org.example.Svc", "Ping"));
+            caller.callBus("GetId", Buses.T, ""); // answered in order: the Ping is queued by now
             Files.delete(dir.resolve("services").resolve(NAME + ".service"));
             Message reload = caller.callBus("ReloadConfig", Buses.T, "");
             assertEquals(Message.METHOD_RETURN, reload.type, reload.toString());
@@ -104,6 +107,10 @@ class ActivationOutcomeMetricsTest {
             systemd.send(failure());
             Message reply = caller.awaitReply(serial, Duration.ofSeconds(10));
             assertEquals("org.freedesktop.systemd1.NoSuchUnit", reply.errorName, reply.toString());
+            Message queuedReply = caller.awaitReply(queued, Duration.ofSeconds(10));
+            assertNotNull(queuedReply, "the queued auto-start call was answered");
+            assertEquals("org.freedesktop.systemd1.NoSuchUnit", queuedReply.errorName,
+                    "the queued call kept waiting for systemd, not ServiceUnknown at the re-read: " + queuedReply);
             if (kind != BusKind.DBUS_DAEMON) {
                 Map<String, Long> m = dump(bus);
                 assertOutcomes(m, 1, Map.of("systemd_failed", 1L));

@@ -29,6 +29,12 @@ final class Activations {
     private final BusState state;
     private final Map<String, Activator> activators = new HashMap<>();
     private final Set<String> listedActivatable = new HashSet<>();
+    /**
+     * Names whose service file went while a start of theirs was in flight: as dbus-daemon's
+     * pending activations, their activator stays (what waits still gets the start's outcome) but
+     * takes nothing new, and goes once the start ends. At most one per start in flight.
+     */
+    private final Set<String> retired = new HashSet<>();
     private final PolicyGate gate;
     private final QuotaGate quota;
     private Bus.ActivationListener listener = name -> { };
@@ -58,7 +64,7 @@ final class Activations {
         if (!name.isEmpty() && name.charAt(0) != ':') {
             listener.activatableLookup(name);
         }
-        return activators.get(name);
+        return retired.contains(name) ? null : activators.get(name);
     }
 
     Set<String> listed() {
@@ -82,14 +88,20 @@ final class Activations {
             if (names.contains(e.getKey()) || unlisted.contains(e.getKey())) {
                 return false;
             }
+            if (e.getValue().isStarting()) {
+                retired.add(e.getKey());
+                return false;
+            }
             orphaned.addAll(releaseFds(releaseSlots(drain(e.getValue()))));
             return true;
         });
         for (String n : unlisted) {
             activators.computeIfAbsent(n, Activator::new);
+            retired.remove(n);
         }
         for (String n : names) {
             activators.computeIfAbsent(n, Activator::new);
+            retired.remove(n);
         }
         listedActivatable.clear();
         listedActivatable.addAll(names);
@@ -166,6 +178,7 @@ final class Activations {
             }
         }
         a.recordHandOver(owner.id(), given);
+        forgetIfRetired(name);
         return new ActivationCompleted(moved.size(), refused, denied);
     }
 
@@ -199,7 +212,18 @@ final class Activations {
         if (a == null) {
             return List.of();
         }
-        return releaseFds(releaseSlots(drain(a)));
+        List<Message> waiting = releaseFds(releaseSlots(drain(a)));
+        forgetIfRetired(name);
+        return waiting;
+    }
+
+    /** A retired name's start has ended: its activator goes (see {@link #retired}). */
+    private void forgetIfRetired(String name) {
+        if (retired.remove(name)) {
+            activators.remove(name);
+        }
+        assert retired.stream().allMatch(n -> activators.get(n) != null && activators.get(n).isStarting())
+                : "a retired activator outlived its start";
     }
 
     /** Drops the activator's fd references of messages that will only get an error reply. */

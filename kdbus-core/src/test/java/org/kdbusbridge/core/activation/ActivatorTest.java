@@ -136,11 +136,20 @@ class ActivatorTest {
     }
 
     @Test
-    void removingAnActivatableNameOrphansItsQueue() {
+    void removingAnActivatableNameWithAStartInFlightKeepsItsQueueUntilTheStartEnds() {
         Connection caller = client();
         bus.send(caller, call(NAME, 1));
-        assertEquals(1, bus.setActivatable(Set.of()).size());
+        assertEquals(0, bus.setActivatable(Set.of()).size(), "as dbus-daemon: the pending activation stays");
+        assertEquals(1, caller.pendingOutgoingReplies());
+        assertNull(bus.lookupActivator(NAME), "but no new start finds it");
+        assertEquals(1, bus.failActivation(NAME).size());
         assertEquals(0, caller.pendingOutgoingReplies());
+        assertNull(bus.activator(NAME));
+    }
+
+    @Test
+    void removingAnIdleActivatableNameDropsItsActivator() {
+        assertEquals(0, bus.setActivatable(Set.of()).size());
         assertNull(bus.activator(NAME));
     }
 
@@ -156,7 +165,9 @@ class ActivatorTest {
         Connection caller = client();
         assertEquals(Delivery.OK, bus.send(caller, call(SYSTEMD, 1)), "waits for systemd instead of ServiceUnknown");
         assertEquals(List.of(SYSTEMD), requested);
-        assertTrue(bus.setActivatable(Set.of(NAME)).size() == 1, "dropping it hands back what waited");
+        assertTrue(bus.setActivatable(Set.of(NAME)).isEmpty(), "dropped mid-start, what waited still waits");
+        assertEquals(1, bus.failActivation(SYSTEMD).size(), "and gets the start's outcome");
+        assertNull(bus.activator(SYSTEMD));
     }
 
     @Test

@@ -1,12 +1,17 @@
 package org.kdbusbridge.core.bus;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 
 import org.junit.jupiter.api.Test;
+import org.kdbusbridge.core.Fixtures;
 import org.kdbusbridge.core.Fixtures.RecordingSink;
 import org.kdbusbridge.core.connection.Connection;
 import org.kdbusbridge.core.connection.Credentials;
@@ -65,5 +70,54 @@ class BusStartServiceTest {
         });
         assertEquals(StartCheck.START, bus.startService("org.example.Fresh"));
         assertEquals(List.of("org.example.Fresh"), looked);
+    }
+
+    /**
+     * As dbus-daemon's pending activations: a service file removed while its start is in flight
+     * leaves what already waits waiting for the start's outcome; new messages and starts find no
+     * file; the activator goes once the start ends.
+     */
+    @Test
+    void aFileRemovedMidStartKeepsItsWaitersUntilTheStartEnds() {
+        bus.setActivatable(Set.of("org.example.Svc"));
+        Connection caller = client();
+        assertEquals(Delivery.OK, bus.send(caller, Fixtures.call("org.example.Svc", 1)));
+        assertTrue(bus.activator("org.example.Svc").isStarting());
+
+        assertEquals(List.of(), bus.setActivatable(Set.of()), "nothing is orphaned while the start runs");
+        assertFalse(bus.activatableNames().contains("org.example.Svc"), "no longer listed");
+        assertNull(bus.lookupActivator("org.example.Svc"), "a new start finds no file");
+        assertEquals(StartCheck.UNKNOWN, bus.startService("org.example.Svc"));
+        assertEquals(Delivery.SERVICE_UNKNOWN, bus.send(caller, Fixtures.call("org.example.Svc", 2)));
+        assertEquals(1, bus.pendingActivationEntries(), "the first call still waits");
+
+        Connection owner = client();
+        bus.requestName(owner, "org.example.Svc", 0);
+        assertEquals(1, bus.completeActivation("org.example.Svc").drained(), "the waiter reaches the new owner");
+        assertNull(bus.activator("org.example.Svc"), "and the retired activator is gone");
+        assertEquals(0, bus.pendingActivationEntries());
+    }
+
+    @Test
+    void aRetiredStartThatFailsFailsItsWaitersAndGoes() {
+        bus.setActivatable(Set.of("org.example.Svc"));
+        Connection caller = client();
+        bus.send(caller, Fixtures.call("org.example.Svc", 1));
+        bus.setActivatable(Set.of());
+        assertEquals(1, bus.failActivation("org.example.Svc").size(), "the start's failure reaches the waiter");
+        assertNull(bus.activator("org.example.Svc"));
+    }
+
+    @Test
+    void aFileThatComesBackMidStartIsListedAgainWithItsWaiters() {
+        bus.setActivatable(Set.of("org.example.Svc"));
+        Connection caller = client();
+        bus.send(caller, Fixtures.call("org.example.Svc", 1));
+        bus.setActivatable(Set.of());
+        bus.setActivatable(Set.of("org.example.Svc"));
+        assertNotNull(bus.lookupActivator("org.example.Svc"));
+        assertEquals(Delivery.OK, bus.send(caller, Fixtures.call("org.example.Svc", 2)));
+        assertEquals(2, bus.failActivation("org.example.Svc").size());
+        assertNotNull(bus.activator("org.example.Svc"), "a listed name keeps its activator");
     }
 }
