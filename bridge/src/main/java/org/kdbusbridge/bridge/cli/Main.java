@@ -268,6 +268,9 @@ public final class Main {
         if (argv.length > 0 && argv[0].equals("draw")) {
             return org.kdbusbridge.bridge.draw.DrawCommand.run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         }
+        if (argv.length > 0 && argv[0].equals("host")) {
+            return org.kdbusbridge.bridge.host.BusHost.run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
+        }
         if (argv.length > 0 && argv[0].equals("replay")) {
             return org.kdbusbridge.bridge.migration.ReplayCommand.run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         }
