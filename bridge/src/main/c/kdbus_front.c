@@ -168,6 +168,15 @@ static void run_jvm(void) {
     _exit(1);
 }
 
+/* KDBUS_BRIDGE_FRONT_DEBUG=1: say on stderr why a start runs in a JVM of its own. */
+static void fallback(const char *why) {
+    const char *debug = getenv("KDBUS_BRIDGE_FRONT_DEBUG");
+    if (debug != NULL && strcmp(debug, "1") == 0) {
+        fprintf(stderr, "kdbus-bridge-front: running the bus in a JVM: %s (%s)\n", why, strerror(errno));
+    }
+    run_jvm();
+}
+
 /* ---- the key ---- */
 
 static uint64_t hash = 1469598103934665603ULL;
@@ -454,12 +463,12 @@ int main(int argc, char **argv) {
     sigprocmask(SIG_SETMASK, NULL, &old_mask);
     const char *flag = getenv("KDBUS_BRIDGE_HOST");
     if ((flag != NULL && strcmp(flag, "0") == 0) || !classify(bus_argc, bus_argv, &o)) {
-        run_jvm();
+        fallback("not a start the host runs");
     }
 
     mix_str("kdbus-bridge-host-1");
     if (mix_file_stamp(jar) != 0) {
-        run_jvm(); /* not built yet: the launcher builds it */
+        fallback("no jar"); /* not built yet: the launcher builds it */
     }
     mix_file_text(options);
     mix_jdk();
@@ -473,7 +482,7 @@ int main(int argc, char **argv) {
     if (host_dir(dir, sizeof dir) != 0
             || (size_t) snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%016llx", dir, (unsigned long long) hash)
                    >= sizeof sa.sun_path) {
-        run_jvm();
+        fallback("no usable host directory");
     }
 
     /* Signals wait in a signalfd from now on; the JVM path gets the caller's mask back. */
@@ -486,18 +495,20 @@ int main(int argc, char **argv) {
 
     int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (s < 0) {
-        run_jvm();
+        fallback("socket");
     }
     if (connect(s, (struct sockaddr *) &sa, sizeof sa) != 0) {
+        int e = errno;
         close(s);
         start_host(sa.sun_path);
-        run_jvm();
+        errno = e;
+        fallback(sa.sun_path); /* no host there yet: one was started */
     }
     struct ucred cred;
     socklen_t credlen = sizeof cred;
     if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) != 0 || cred.uid != getuid()) {
         close(s);
-        run_jvm();
+        fallback("the host socket is not ours");
     }
 
     /* the request */
@@ -513,7 +524,7 @@ int main(int argc, char **argv) {
     char cwd[PATH_MAX];
     if (getcwd(cwd, sizeof cwd) == NULL) {
         close(s);
-        run_jvm();
+        fallback("getcwd");
     }
     put_str(&b, cwd);
     uint32_t envc = 0;
@@ -546,7 +557,7 @@ int main(int argc, char **argv) {
     } while (sent < 0 && errno == EINTR);
     if (sent <= 0 || write_full(s, b.p + sent, b.len - (size_t) sent) != 0) {
         close(s);
-        run_jvm(); /* a closed fd 0-2 (EBADF), or the host went away */
+        fallback("sending the request"); /* a closed fd 0-2 (EBADF), or the host went away */
     }
     free(b.p);
 
@@ -555,13 +566,17 @@ int main(int argc, char **argv) {
     uint32_t len;
     if (read_reply(s, &type, &payload, &len) != 0) {
         close(s);
-        run_jvm(); /* the host went away before answering: nothing was started */
+        fallback("no answer from the host"); /* it went away before answering: nothing was started */
     }
     if (type == 'E') {
         return (int) u32_of(payload, len);
     }
     if (type != 'A') {
         close(s);
+        const char *debug = getenv("KDBUS_BRIDGE_FRONT_DEBUG");
+        if (debug != NULL && strcmp(debug, "1") == 0) {
+            fprintf(stderr, "kdbus-bridge-front: the host does not run this bus: %s\n", payload);
+        }
         run_jvm(); /* 'N': not hostable after all */
     }
     if ((o.print_address && print_to(o.address_fd, payload) != 0)) {

@@ -123,6 +123,8 @@ public final class BusHost {
         int own = LibC.INSTANCE.getuid();
         loop.execute(() -> listener.start(loop, conn -> accept(conn, own)));
         loop.schedule(CHECK_MS, this::check);
+        // Ended by a signal (SIGTERM, SIGINT): every bus stops first, so no socket file is left.
+        Runtime.getRuntime().addShutdownHook(new Thread(this::stopAll, "kdbus-bridge-host-stop"));
         synchronized (done) {
             while (!finished) {
                 try {
@@ -159,6 +161,24 @@ public final class BusHost {
         Thread t = new Thread(bus, "kdbus-bridge-host-bus");
         t.setDaemon(true);
         t.start();
+    }
+
+    private void stopAll() {
+        java.util.concurrent.CountDownLatch closed = new java.util.concurrent.CountDownLatch(1);
+        loop.execute(() -> {
+            listener.close(); // on the loop, as every other use of the listener
+            closed.countDown();
+        });
+        try {
+            closed.await(1, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        java.util.List<HostedBus> buses;
+        synchronized (active) {
+            buses = new java.util.ArrayList<>(active);
+        }
+        buses.forEach(HostedBus::stopNow);
     }
 
     void finished(HostedBus bus) {

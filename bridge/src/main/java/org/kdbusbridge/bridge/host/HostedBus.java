@@ -26,6 +26,8 @@ final class HostedBus implements Runnable {
     private final SocketConnection conn;
     private final ByteBuffer io = ByteBuffer.allocateDirect(64 * 1024);
     private final List<Integer> fds = new ArrayList<>();
+    /** The bus once it is up, for a host that is being ended (SIGTERM to the host: its shutdown hook). */
+    private volatile BusLaunch running;
 
     HostedBus(BusHost host, SocketConnection conn) {
         this.host = host;
@@ -81,6 +83,7 @@ final class HostedBus implements Runnable {
                 launch = null;
                 return;
             }
+            running = launch;
             send(HostProtocol.reply(HostProtocol.ADDRESS, launch.address()));
             serve(launch);
             launch = null; // stopped by serve
@@ -121,6 +124,14 @@ final class HostedBus implements Runnable {
                 send(HostProtocol.reply(HostProtocol.STOPPED, 0));
                 return;
             }
+        }
+    }
+
+    /** The host is ending: the bus stops now (its socket files go); its front sees EOF and exits 1. */
+    void stopNow() {
+        BusLaunch l = running;
+        if (l != null) {
+            stopQuietly(l);
         }
     }
 
