@@ -96,6 +96,12 @@ class DistributionTest {
         assertTrue(Files.isRegularFile(home.resolve("lib/libkdbus-bridge-native.so")));
     }
 
+    /** The warm bus host's front (bridge.host), which bin/dbus-daemon execs for hostable starts. */
+    @Test
+    void theHostFrontShipsBesideTheJniLibrary() {
+        assertTrue(Files.isExecutable(home.resolve("lib/kdbus-bridge-front")));
+    }
+
     /** Starts bin/dbus-daemon, checks busctl against it, stops it; returns the bus's command line. */
     private String startListAndStop(Path socket) throws Exception {
         List<String> argv = List.of(home.resolve("bin/dbus-daemon").toString(), "--session", "--nofork",
