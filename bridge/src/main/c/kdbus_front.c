@@ -407,6 +407,10 @@ static void start_host(const char *sock) {
             _exit(0); /* the host is not our child: nothing waits for it */
         }
         sigprocmask(SIG_SETMASK, &old_mask, NULL);
+        /* the first caller's directory (a test's temporary one) is not the host's for its whole life */
+        if (chdir("/") != 0) {
+            _exit(127);
+        }
         int null = open("/dev/null", O_RDWR);
         if (null >= 0) {
             dup2(null, 0);
@@ -579,6 +583,7 @@ int main(int argc, char **argv) {
         }
         run_jvm(); /* 'N': not hostable after all */
     }
+    signal(SIGPIPE, SIG_IGN); /* as dbus-daemon: a reader gone is an error to report, not a death */
     if ((o.print_address && print_to(o.address_fd, payload) != 0)) {
         fprintf(stderr, "Failed to start message bus: failed to print: %s\n", strerror(errno));
         return 1; /* closing s stops the bus */
