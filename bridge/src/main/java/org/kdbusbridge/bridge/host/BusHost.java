@@ -123,6 +123,11 @@ public final class BusHost {
         int own = LibC.INSTANCE.getuid();
         loop.execute(() -> listener.start(loop, conn -> accept(conn, own)));
         loop.schedule(CHECK_MS, this::check);
+        if (!"0".equals(System.getenv("KDBUS_BRIDGE_HOST_WARMUP"))) {
+            Thread warm = new Thread(new HostWarmup(configCache, quota, this::leaving), "kdbus-bridge-host-warmup");
+            warm.setDaemon(true);
+            warm.start();
+        }
         // Ended by a signal (SIGTERM, SIGINT): every bus stops first, so no socket file is left.
         Runtime.getRuntime().addShutdownHook(new Thread(this::stopAll, "kdbus-bridge-host-stop"));
         synchronized (done) {
@@ -240,6 +245,12 @@ public final class BusHost {
             // unknown
         }
         return 0;
+    }
+
+    private boolean leaving() {
+        synchronized (done) {
+            return finished;
+        }
     }
 
     ConfigCache configCache() {
