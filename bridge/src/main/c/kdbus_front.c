@@ -18,6 +18,10 @@
  * or java on PATH, resolved, and its mtime) and the variables that change the JVM
  * (KDBUS_BRIDGE_JAVA_OPTS, JAVA_TOOL_OPTIONS, JDK_JAVA_OPTIONS): any change gets a new host.
  * The wire format is described in org.kdbusbridge.bridge.host.HostProtocol.
+ *
+ * The JVM path is exec'd with the caller's environment unchanged (no KDBUS_BRIDGE_HOST=0 added):
+ * LAUNCHER never execs the front (only bin/dbus-daemon does), so there is no loop to break, and
+ * the bus's activated services see exactly the environment dbus-daemon's would.
  */
 #define _GNU_SOURCE
 #include <errno.h>
