@@ -3,6 +3,8 @@
  * the warm bus host (org.kdbusbridge.bridge.host.BusHost): a private bus without a JVM start.
  *
  *   kdbus-bridge-front LAUNCHER JAR JVM-OPTIONS-FILE [dbus-daemon options...]
+ *   ROOT/bin/dbus-daemon [dbus-daemon options...]   (the distribution's copy: no sh before it;
+ *                                                     LAUNCHER, JAR, OPTIONS found from ROOT)
  *   kdbus-bridge-front --classify [dbus-daemon options...]     (prints "host" or "jvm"; tests)
  *
  * bin/dbus-daemon execs it. A start the host can run (a private bus on a config file, unix
@@ -176,7 +178,8 @@ static void run_jvm(void) {
 static void fallback(const char *why) {
     const char *debug = getenv("KDBUS_BRIDGE_FRONT_DEBUG");
     if (debug != NULL && strcmp(debug, "1") == 0) {
-        fprintf(stderr, "kdbus-bridge-front: running the bus in a JVM: %s (%s)\n", why, strerror(errno));
+        fprintf(stderr, "kdbus-bridge-front: running the bus in a JVM: %s%s%s%s\n", why, errno ? " (" : "",
+                errno ? strerror(errno) : "", errno ? ")" : "");
     }
     run_jvm();
 }
@@ -459,17 +462,43 @@ int main(int argc, char **argv) {
         puts(classify(argc - 2, argv + 2, &o) ? "host" : "jvm");
         return 0;
     }
-    if (argc < 4) {
-        fprintf(stderr, "usage: kdbus-bridge-front LAUNCHER JAR JVM-OPTIONS [dbus-daemon options]\n");
-        return 1;
+    const char *jar, *options;
+    static char self[PATH_MAX], launcher_path[PATH_MAX + 32], jar_path[PATH_MAX + 32], options_path[PATH_MAX + 32];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    self[n < 0 ? 0 : n] = '\0';
+    const char *base = strrchr(self, '/');
+    if (n > 0 && base != NULL && strcmp(base + 1, "kdbus-bridge-front") != 0) {
+        /* Installed as the distribution's bin/dbus-daemon (no sh in front of us): ROOT/bin/this,
+         * ROOT/bin/kdbus-bridge, ROOT/lib/kdbus-bridge.jar, ROOT/conf/jvm.options. */
+        *strrchr(self, '/') = '\0';
+        char *bin = strrchr(self, '/');
+        if (bin == NULL) {
+            fprintf(stderr, "kdbus-bridge: cannot find the distribution around %s\n", self);
+            return 1;
+        }
+        snprintf(launcher_path, sizeof launcher_path, "%s/kdbus-bridge", self);
+        *bin = '\0';
+        snprintf(jar_path, sizeof jar_path, "%s/lib/kdbus-bridge.jar", self);
+        snprintf(options_path, sizeof options_path, "%s/conf/jvm.options", self);
+        launcher = launcher_path;
+        jar = jar_path;
+        options = options_path;
+        bus_argv = argv + 1;
+        bus_argc = argc - 1;
+    } else {
+        if (argc < 4) {
+            fprintf(stderr, "usage: kdbus-bridge-front LAUNCHER JAR JVM-OPTIONS [dbus-daemon options]\n");
+            return 1;
+        }
+        launcher = argv[1];
+        jar = argv[2];
+        options = argv[3];
+        bus_argv = argv + 4;
+        bus_argc = argc - 4;
     }
-    launcher = argv[1];
-    const char *jar = argv[2];
-    const char *options = argv[3];
-    bus_argv = argv + 4;
-    bus_argc = argc - 4;
     sigprocmask(SIG_SETMASK, NULL, &old_mask);
     const char *flag = getenv("KDBUS_BRIDGE_HOST");
+    errno = 0;
     if ((flag != NULL && strcmp(flag, "0") == 0) || !classify(bus_argc, bus_argv, &o)) {
         fallback("not a start the host runs");
     }
