@@ -96,6 +96,9 @@ public final class BusHost {
             ThreadRoutedStream.install();
             BusHost host = new BusHost(socket, idleMs, ConfigCache.in(System.getProperty("kdbus.cacheDir")));
             host.serve();
+            // Idle exit: the lock file goes too (one per jar/JDK/options key would pile up), while
+            // still held, so a host starting now locks a new one.
+            Files.deleteIfExists(Path.of(socket + ".lock"));
             return 0;
         } catch (IOException | RuntimeException e) {
             System.err.println("kdbus-bridge host: " + e);
