@@ -223,7 +223,8 @@ class AttachMetadataCompatTest {
             // sd-bus (systemd 252's message_skip_fields) cannot skip an unknown header field holding
             // a struct, dict entry or an array of more than one element: it drops the whole message
             // as EBADMSG. So an sd-bus client must not opt in: its own reply (which carries the
-            // field) never reaches it. Pinned here so a fixed sd-bus shows up (docs/extensions.md).
+            // field) never reaches it in this, the default form; with format=text it does
+            // (AttachMetadataSdBusTest). Pinned here so a fixed sd-bus shows up (docs/extensions.md).
             Cmd.Result bc = Cmd.run(List.of("busctl", "--address=" + bus.address(), "--timeout=3", "call",
                     "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.kdbusbridge.Extensions1", "AttachMetadata",
                     "as", "3", "seq", "creds", "names"), Buses.T);

@@ -91,4 +91,41 @@ class DbusJavaMetadataTest {
             }
         }
     }
+    @DBusInterfaceName("org.kdbusbridge.Extensions1")
+    public interface Extensions1 extends DBusInterface {
+        void AttachMetadata(List<String> items);
+    }
+
+    /**
+     * Pinned (docs/extensions.md, docs/compatibility.md): dbus-java 5.2.2 cannot opt in in either
+     * form. It stores header fields in an array of 10 slots indexed by the field code, so any code
+     * past 9 throws ArrayIndexOutOfBoundsException in its reader, whatever the value's type:
+     * the text form (a string) fails exactly like the dictionary, and the reply to its own
+     * AttachMetadata, which already carries field 107, never reaches it. Codes 0 to 9 are the
+     * specification's own (0 is invalid), so no vendor code would do either.
+     */
+    @Test
+    void dbusJavaCannotOptInInEitherForm() throws Exception {
+        for (List<String> items : List.of(List.of("format=text", "seq"), List.of("seq"))) {
+            try (BusUnderTest bus = BusKind.KDBUS_BRIDGE.start()) {
+                DBusConnection c = DBusConnectionBuilder.forAddress(bus.address()).withShared(false).build();
+                Extensions1 ext = c.getRemoteObject("org.freedesktop.DBus", "/org/freedesktop/DBus", Extensions1.class);
+                CompletableFuture<Void> call = CompletableFuture.runAsync(() -> ext.AttachMetadata(items));
+                Throwable failed = null;
+                try {
+                    call.get(15, TimeUnit.SECONDS);
+                } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+                    failed = e;
+                }
+                assertNotNull(failed, "dbus-java got its fielded reply after all (" + items + "): update the docs");
+                CompletableFuture.runAsync(() -> {
+                    try {
+                        c.close();
+                    } catch (java.io.IOException e) {
+                        // its reader is dead already
+                    }
+                });
+            }
+        }
+    }
 }

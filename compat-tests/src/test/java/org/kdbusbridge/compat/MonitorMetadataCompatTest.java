@@ -256,7 +256,8 @@ class MonitorMetadataCompatTest {
      * sd-bus (systemd 252) drops a message whose header it cannot skip (EBADMSG), the reply to
      * its BecomeMonitor included, which carries the field too: busctl monitor never starts.
      * Pinned so that a change either way (sd-bus learning to skip it, or the bus sparing the
-     * reply) is noticed and docs/extensions.md updated.
+     * reply) is noticed and docs/extensions.md updated. With format=text among the option's items
+     * busctl monitor works (AttachMetadataSdBusTest).
      */
     @Test
     void busctlMonitorCannotBeUsedWithTheOption(@TempDir Path dir) throws Exception {

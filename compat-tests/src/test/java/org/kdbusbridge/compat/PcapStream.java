@@ -21,7 +21,7 @@ import org.kdbusbridge.compat.harness.Message;
  * Invariants: parsing is of whole records only (a partial record at the end waits for more
  * bytes); the format and link type are those of the header, checked before any packet.
  */
-final class PcapStream implements AutoCloseable {
+public final class PcapStream implements AutoCloseable {
     static final int DLT_DBUS = 231;
 
     /** What the file header said. */
@@ -31,7 +31,7 @@ final class PcapStream implements AutoCloseable {
     private final Thread pump;
     private boolean eof;
 
-    PcapStream(InputStream in) {
+    public PcapStream(InputStream in) {
         pump = new Thread(() -> {
             byte[] b = new byte[8192];
             try {
@@ -55,12 +55,12 @@ final class PcapStream implements AutoCloseable {
         pump.start();
     }
 
-    synchronized byte[] bytes() {
+    public synchronized byte[] bytes() {
         return buf.toByteArray();
     }
 
     /** Waits until the packets decoded so far satisfy {@code p}; returns them, or null at the deadline. */
-    synchronized List<Message> await(Predicate<List<Message>> p, Duration timeout) throws InterruptedException {
+    public synchronized List<Message> await(Predicate<List<Message>> p, Duration timeout) throws InterruptedException {
         long deadline = System.nanoTime() + timeout.toNanos();
         while (true) {
             List<Message> msgs = messages(buf.toByteArray());
@@ -130,7 +130,7 @@ final class PcapStream implements AutoCloseable {
         return out;
     }
 
-    static List<Message> messages(byte[] f) {
+    public static List<Message> messages(byte[] f) {
         List<Message> out = new ArrayList<>();
         for (byte[] p : packets(f)) {
             out.add(Message.decode(p));
@@ -138,15 +138,15 @@ final class PcapStream implements AutoCloseable {
         return out;
     }
 
-    static boolean hasMember(List<Message> msgs, int type, String member) {
+    public static boolean hasMember(List<Message> msgs, int type, String member) {
         return msgs.stream().anyMatch(m -> m.type == type && member.equals(m.member));
     }
 
-    static boolean hasError(List<Message> msgs, String errorName) {
+    public static boolean hasError(List<Message> msgs, String errorName) {
         return msgs.stream().anyMatch(m -> m.type == Message.ERROR && errorName.equals(m.errorName));
     }
 
-    static String describe(List<Message> msgs) {
+    public static String describe(List<Message> msgs) {
         StringBuilder sb = new StringBuilder();
         for (Message m : msgs) {
             sb.append(m.transcript()).append('\n');

@@ -26,7 +26,9 @@ import org.kdbusbridge.compat.harness.RawClient;
  * {@code kdbus-bridge top} (issue 20) in a real terminal: tmux runs it against our bus's
  * {@code --kdbus-metrics} socket; a raw client floods signals and must be the first data row
  * within 2 s of starting (the issue's proof); the name sort and the filter reorder the rows,
- * {@code m} brings the flooder back, {@code q} ends the program with status 0.
+ * {@code m} brings the flooder back, {@code q} ends the program with status 0. A wedged bus
+ * (stopped with SIGSTOP) does not freeze top: it says "no answer" within its 2 s read timeout
+ * and picks up again when the bus resumes.
  */
 class TopTest {
     private static final String TMUX = "/usr/bin/tmux";
@@ -139,6 +141,57 @@ class TopTest {
                 assertEquals("exit=0", Files.readString(status).strip(),
                         Files.exists(dir.resolve("top.err")) ? Files.readString(dir.resolve("top.err")) : "");
             } finally {
+                tmux("kill-server");
+            }
+        }
+    }
+
+    @Test
+    void aWedgedBusShowsNoAnswerAndTopKeepsGoing(@TempDir Path dir) throws Exception {
+        Assumptions.assumeTrue(Files.isExecutable(Path.of(TMUX)), "tmux is not installed (.ci/run installs it)");
+        Path metrics = dir.resolve("metrics");
+        Path status = dir.resolve("status");
+        try (Background bus = Background.start(List.of(DropInTest.BIN + "/kdbus-bridge", "--session", "--nofork",
+                "--print-address", "--address=unix:path=" + dir.resolve("bus"), "--kdbus-metrics=unix:path=" + metrics),
+                null);
+             RawClient idle = RawClient.connectHello(bus.stdout().awaitLine(l -> l.startsWith("unix:"), Buses.T),
+                     Buses.T)) {
+            long pid = bus.process().pid();
+            try {
+                String command = DropInTest.BIN + "/kdbus-bridge top --metrics=unix:path=" + metrics
+                        + " 2>" + dir.resolve("top.err") + "; echo exit=$? >" + status;
+                assertTrue(tmux("new-session", "-d", "-s", "top", "-x", "160", "-y", "40", command).ok());
+                List<String> lines = awaitPane(l -> rowIs(l, 0, idle.uniqueName()), Buses.T);
+                assertTrue(rowIs(lines, 0, idle.uniqueName()), "top did not show the client: " + lines);
+
+                // The bus stops answering: its socket still accepts (the kernel does), nothing is written.
+                assertTrue(Cmd.run(List.of("kill", "-STOP", Long.toString(pid)), Buses.SHORT).ok());
+                long stopped = System.nanoTime();
+                lines = awaitPane(l -> l.size() > 1 && l.get(1).startsWith("no answer from the bus"),
+                        Duration.ofSeconds(10));
+                double secs = (System.nanoTime() - stopped) / 1e9;
+                assertTrue(lines.size() > 1 && lines.get(1).startsWith("no answer from the bus"),
+                        "top froze or said nothing: " + lines);
+                System.out.printf("TopTest: \"no answer\" shown %.2f s after the bus stopped%n", secs);
+                assertTrue(rowIs(lines, 0, idle.uniqueName()), "the last reading stays: " + lines);
+                // Keys still work while the bus is wedged.
+                tmux("send-keys", "-t", "top", "n");
+                lines = awaitPane(l -> l.get(0).contains("sort: name"), Buses.SHORT);
+                assertTrue(lines.get(0).contains("sort: name"), lines.toString());
+
+                assertTrue(Cmd.run(List.of("kill", "-CONT", Long.toString(pid)), Buses.SHORT).ok());
+                lines = awaitPane(l -> l.size() > 1 && l.get(1).startsWith("keys:"), Duration.ofSeconds(10));
+                assertTrue(lines.get(1).startsWith("keys:"), "top did not pick up again: " + lines);
+
+                tmux("send-keys", "-t", "top", "q");
+                long deadline = System.nanoTime() + Buses.SHORT.toNanos();
+                while (!Files.exists(status) && System.nanoTime() < deadline) {
+                    LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(20));
+                }
+                assertEquals("exit=0", Files.exists(status) ? Files.readString(status).strip() : "no status", pane()
+                        + (Files.exists(dir.resolve("top.err")) ? Files.readString(dir.resolve("top.err")) : ""));
+            } finally {
+                Cmd.run(List.of("kill", "-CONT", Long.toString(pid)), Buses.SHORT);
                 tmux("kill-server");
             }
         }

@@ -14,6 +14,7 @@ import org.kdbusbridge.bridge.driver.Driver;
 import org.kdbusbridge.bridge.driver.DriverEmitter;
 import org.kdbusbridge.bridge.transport.EventLoop;
 import org.kdbusbridge.core.bus.Bus;
+import org.kdbusbridge.core.bus.BusCounters.Activation;
 import org.kdbusbridge.core.bus.Delivery;
 import org.kdbusbridge.core.connection.Connection;
 import org.kdbusbridge.core.message.Message;
@@ -39,6 +40,11 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
         final List<Long> serials = new ArrayList<>();
         EventLoop.Timer timeout;
         boolean spawned;
+        /** activationRequested began it (counted as started), at this System.nanoTime(). */
+        boolean begun;
+        long begunNanos;
+        /** The unit systemd was asked to start, kept so its ActivationFailure matches even if the file went. */
+        String systemdUnit;
     }
 
     private final Bus bus;
@@ -79,7 +85,7 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
 
             @Override
             public void onExecFailed(String name, String message) {
-                loop.execute(() -> fail(name, DBusErrors.SPAWN_EXEC_FAILED, message));
+                loop.execute(() -> fail(name, Activation.EXEC_FAILED, DBusErrors.SPAWN_EXEC_FAILED, message));
             }
 
             @Override
@@ -89,7 +95,7 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
 
             @Override
             public void onSignaled(String name, long pid, int signal) {
-                loop.execute(() -> fail(name, DBusErrors.SPAWN_CHILD_SIGNALED, Spawner.childSignaledMessage(name, signal)));
+                loop.execute(() -> fail(name, Activation.SIGNALED, DBusErrors.SPAWN_CHILD_SIGNALED, Spawner.childSignaledMessage(name, signal)));
             }
         });
     }
@@ -183,30 +189,36 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
     @Override
     public void activationRequested(String name) {
         Start s = starts.computeIfAbsent(name, n -> new Start());
+        if (!s.begun) {
+            s.begun = true;
+            s.begunNanos = System.nanoTime();
+            bus.counters().noteActivationStarted();
+        }
         long timeoutMs = bus.limits().serviceStartTimeout;
         if (systemdActivation && name.equals(SYSTEMD)) {
             // As dbus-daemon: systemd itself is expected to connect on its own, file or not.
-            s.timeout = loop.schedule(timeoutMs, () -> fail(name, DBusErrors.TIMED_OUT, "Activation of " + name + " timed out"));
+            s.timeout = loop.schedule(timeoutMs, () -> fail(name, Activation.TIMEOUT, DBusErrors.TIMED_OUT, "Activation of " + name + " timed out"));
             return;
         }
         ServiceFile file = registry.snapshot().get(name);
         if (file == null) {
-            failSoon(name, DBusErrors.SERVICE_UNKNOWN, "The name " + name + " was not provided by any .service files");
+            failSoon(name, Activation.SERVICE_UNKNOWN, DBusErrors.SERVICE_UNKNOWN, "The name " + name + " was not provided by any .service files");
             return;
         }
         if (systemdActivation && file.systemdService().isPresent()) {
-            s.timeout = loop.schedule(timeoutMs, () -> fail(name, DBusErrors.TIMED_OUT, "Activation of " + name + " timed out"));
-            requestFromSystemd(name, file.systemdService().get());
+            s.timeout = loop.schedule(timeoutMs, () -> fail(name, Activation.TIMEOUT, DBusErrors.TIMED_OUT, "Activation of " + name + " timed out"));
+            s.systemdUnit = file.systemdService().get();
+            requestFromSystemd(name, s.systemdUnit);
             return;
         }
         List<String> argv;
         try {
             argv = ExecLine.parse(file.exec());
         } catch (ExecLine.ParseException e) {
-            failSoon(name, DBusErrors.SPAWN_EXEC_FAILED, Spawner.execFailedMessage(name, e.getMessage()));
+            failSoon(name, Activation.EXEC_FAILED, DBusErrors.SPAWN_EXEC_FAILED, Spawner.execFailedMessage(name, e.getMessage()));
             return;
         }
-        s.timeout = loop.schedule(timeoutMs, () -> fail(name, DBusErrors.TIMED_OUT, "Activation of " + name + " timed out"));
+        s.timeout = loop.schedule(timeoutMs, () -> fail(name, Activation.TIMEOUT, DBusErrors.TIMED_OUT, "Activation of " + name + " timed out"));
         LOG.info("Activating service name='{}' requested", name);
         spawner.spawn(name, argv, activationEnvironment.get());
     }
@@ -225,10 +237,10 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
         }
         Delivery d = out.directedSignalToName(SYSTEMD, SYSTEMD_ACTIVATOR, "ActivationRequest", unit);
         if (d == Delivery.TOO_MANY_ACTIVATIONS) {
-            failSoon(name, DBusErrors.LIMITS_EXCEEDED,
+            failSoon(name, Activation.LIMITS, DBusErrors.LIMITS_EXCEEDED,
                     Driver.tooManyActivations(SYSTEMD, bus.limits().maxPendingServiceStarts));
         } else if (d != Delivery.OK) { // systemd neither on the bus nor activatable: nobody can start it
-            failSoon(name, DBusErrors.SERVICE_UNKNOWN, "The name " + SYSTEMD + " was not provided by any .service files");
+            failSoon(name, Activation.SERVICE_UNKNOWN, DBusErrors.SERVICE_UNKNOWN, "The name " + SYSTEMD + " was not provided by any .service files");
         }
     }
 
@@ -249,13 +261,16 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
                 ? Driver.tooManyActivations(SYSTEMD, bus.limits().maxPendingServiceStarts) : null;
     }
 
-    /** systemd's ActivationFailure(unit, error name, message) for a unit we asked for. */
+    /**
+     * systemd's ActivationFailure(unit, error name, message) for a unit we asked for: matched
+     * against the unit each start asked for, not the current files (as dbus-daemon, whose pending
+     * activation keeps its unit), so a file removed meanwhile does not turn it into a timeout.
+     */
     @Override
     public void systemdFailure(String unit, String errorName, String message) {
-        for (String name : new ArrayList<>(starts.keySet())) {
-            ServiceFile file = registry.snapshot().get(name);
-            if (file != null && file.systemdService().map(unit::equals).orElse(false)) {
-                fail(name, errorName, message);
+        for (Map.Entry<String, Start> e : new ArrayList<>(starts.entrySet())) {
+            if (unit.equals(e.getValue().systemdUnit)) {
+                fail(e.getKey(), Activation.SYSTEMD_FAILED, errorName, message);
             }
         }
     }
@@ -271,7 +286,7 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
         if (exitCode == 0) {
             return; // it may have handed over to a daemonised child; the timeout still applies
         }
-        fail(name, DBusErrors.SPAWN_CHILD_EXITED, Spawner.childExitedMessage(name, exitCode));
+        fail(name, Activation.EXITED, DBusErrors.SPAWN_CHILD_EXITED, Spawner.childExitedMessage(name, exitCode));
     }
 
     @Override
@@ -280,6 +295,7 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
         if (s == null) {
             return;
         }
+        counted(s, Activation.ACQUIRED);
         bus.addActivationWaiters(-s.callers.size());
         if (s.timeout != null) {
             s.timeout.cancel();
@@ -294,8 +310,8 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
     }
 
     /** {@link #fail}, on the next loop turn (for failures found inside the send that asked). */
-    private void failSoon(String name, String errorName, String message) {
-        loop.execute(() -> fail(name, errorName, message));
+    private void failSoon(String name, Activation outcome, String errorName, String message) {
+        loop.execute(() -> fail(name, outcome, errorName, message));
     }
 
     /**
@@ -303,11 +319,12 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
      * message hears why; as dbus-daemon (try_send_activation_failure), even a signal or a call
      * sent with NO_REPLY_EXPECTED gets the error.
      */
-    private void fail(String name, String errorName, String message) {
+    private void fail(String name, Activation outcome, String errorName, String message) {
         Start s = starts.remove(name);
         if (s == null) {
             return; // already ended (acquired, or failed another way)
         }
+        counted(s, outcome);
         bus.addActivationWaiters(-s.callers.size());
         if (s.timeout != null) {
             s.timeout.cancel();
@@ -321,6 +338,13 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
         }
         for (Message m : bus.failActivation(name)) {
             replyError(m, errorName, message);
+        }
+    }
+
+    /** The metrics: a start that began ends here, exactly once (its Start is removed by the caller). */
+    private void counted(Start s, Activation outcome) {
+        if (s.begun) {
+            bus.counters().noteActivationEnded(outcome, System.nanoTime() - s.begunNanos);
         }
     }
 

@@ -77,7 +77,7 @@ public final class BusLaunch {
     public String notHostable() {
         Main.Options o = options;
         if (o.version || o.introspect || o.fork || o.forkedChild || o.systemdActivation || o.captureFile != null
-                || o.monitorMetadata != null || o.metrics != null || o.containers) {
+                || o.monitorMetadata != null || o.metrics != null || o.metricsHttp != null || o.containers) {
             return "options that need a process of their own";
         }
         if (o.configFile == null) {
@@ -179,8 +179,10 @@ public final class BusLaunch {
         if (options.monitorMetadata != null) {
             server.setMonitorMetadata(org.kdbusbridge.bridge.driver.Driver.monitorMetadataItems(options.monitorMetadata));
         }
-        if (options.metrics != null) {
-            server.setMetrics(org.kdbusbridge.bridge.metrics.MetricsListener.parseAddress(options.metrics),
+        if (options.metrics != null || options.metricsHttp != null) {
+            server.setMetrics(options.metrics == null ? null
+                            : org.kdbusbridge.bridge.metrics.MetricsListener.parseAddress(options.metrics),
+                    options.metricsHttp == null ? null : org.kdbusbridge.bridge.metrics.HttpAddress.parse(options.metricsHttp),
                     options.metricsTop);
         }
         if (options.captureFile != null) {

@@ -56,8 +56,11 @@ final class EndpointClient implements AutoCloseable {
                 && l.contains(IFACE);
     }
 
-    /** AddEndpoint; returns {id, address}. */
-    String[] add(String where, List<String> options, Map<String, String> metadata) throws IOException {
+    /**
+     * AddEndpoint; returns {id, address}. A metadata value that is a {@link Long} goes as {@code u}
+     * (max-connections), anything else as its string ({@code s}).
+     */
+    String[] add(String where, List<String> options, Map<String, ?> metadata) throws IOException {
         BodyWriter w = new BodyWriter();
         w.writeString(where);
         w.beginArray('s');
@@ -66,11 +69,16 @@ final class EndpointClient implements AutoCloseable {
         }
         w.endArray();
         w.beginArray('{');
-        for (Map.Entry<String, String> e : metadata.entrySet()) {
+        for (Map.Entry<String, ?> e : metadata.entrySet()) {
             w.beginDictEntry();
             w.writeString(e.getKey());
-            w.writeVariant("s");
-            w.writeString(e.getValue());
+            if (e.getValue() instanceof Long n) {
+                w.writeVariant("u");
+                w.writeUint32(n);
+            } else {
+                w.writeVariant("s");
+                w.writeString(String.valueOf(e.getValue()));
+            }
             w.endDictEntry();
         }
         w.endArray();

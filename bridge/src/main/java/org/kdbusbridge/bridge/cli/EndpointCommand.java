@@ -10,8 +10,8 @@ import java.util.Map;
 /**
  * {@code kdbus-bridge endpoint add|list|remove}: Endpoints1 for humans.
  * <ul>
- * <li>{@code add --address=BUS [--app-id=ID] [--instance-id=ID] PATH [xdg-dbus-proxy options...]}
- *     prints the endpoint's id and address, then holds it in the foreground until SIGTERM or
+ * <li>{@code add --address=BUS [--app-id=ID] [--instance-id=ID] [--max-connections=N] PATH
+ *     [xdg-dbus-proxy options...]} prints the endpoint's id and address, then holds it in the foreground until SIGTERM or
  *     SIGINT (the endpoint belongs to this process's connection).</li>
  * <li>{@code list --address=BUS}: one line per endpoint: id, address, app id, instance id, options.</li>
  * <li>{@code remove --address=BUS ID}.</li>
@@ -20,11 +20,57 @@ import java.util.Map;
  */
 final class EndpointCommand {
     static final String USAGE = "usage: kdbus-bridge endpoint add [--address=BUS] [--app-id=ID] [--instance-id=ID]"
-            + " PATH [--filter] [--see=|--talk=|--own=NAME] [--call=|--broadcast=NAME=RULE] [--log] [--sloppy-names]\n"
+            + " [--max-connections=N] PATH [--filter] [--see=|--talk=|--own=NAME] [--call=|--broadcast=NAME=RULE] [--log] [--sloppy-names]\n"
             + "       kdbus-bridge endpoint list [--address=BUS]\n"
             + "       kdbus-bridge endpoint remove [--address=BUS] ID";
 
     private EndpointCommand() { }
+
+    /**
+     * The command line after the verb: the bus address, the AddEndpoint metadata (strings, and
+     * max-connections as a Long, sent as {@code u}), and the remaining words (PATH and proxy
+     * options for add, ID for remove).
+     */
+    record Args(String address, Map<String, Object> metadata, List<String> rest) {
+        /** Throws IllegalArgumentException for a --max-connections that is not 1..2^32-1. */
+        static Args parse(String[] argv, String defaultAddress) {
+            String address = defaultAddress;
+            Map<String, Object> metadata = new LinkedHashMap<>();
+            List<String> rest = new ArrayList<>();
+            for (int i = 1; i < argv.length; i++) {
+                String a = argv[i];
+                if (a.startsWith("--address=")) {
+                    address = a.substring("--address=".length());
+                } else if (a.startsWith("--app-id=")) {
+                    metadata.put("app-id", a.substring("--app-id=".length()));
+                } else if (a.startsWith("--instance-id=")) {
+                    metadata.put("instance-id", a.substring("--instance-id=".length()));
+                } else if (a.startsWith(MAX_CONNECTIONS)) {
+                    metadata.put("max-connections", maxConnections(a.substring(MAX_CONNECTIONS.length())));
+                } else {
+                    rest.add(a);
+                }
+            }
+            return new Args(address, metadata, rest);
+        }
+
+        /** A uint32 of at least 1, as the bus requires (0 would be an endpoint nobody can use). */
+        private static Long maxConnections(String v) {
+            long n;
+            try {
+                n = Long.parseLong(v);
+            } catch (NumberFormatException e) {
+                n = -1;
+            }
+            if (n < 1 || n > 0xFFFF_FFFFL) {
+                throw new IllegalArgumentException("--max-connections wants a whole number from 1 to 4294967295, not '"
+                        + v + "'");
+            }
+            return n;
+        }
+    }
+
+    private static final String MAX_CONNECTIONS = "--max-connections=";
 
     static int run(String[] argv) {
         if (argv.length == 0 || argv[0].equals("--help")) {
@@ -32,21 +78,16 @@ final class EndpointCommand {
             return argv.length == 0 ? 1 : 0;
         }
         String verb = argv[0];
-        String address = System.getenv("DBUS_SESSION_BUS_ADDRESS");
-        Map<String, String> metadata = new LinkedHashMap<>();
-        List<String> rest = new ArrayList<>();
-        for (int i = 1; i < argv.length; i++) {
-            String a = argv[i];
-            if (a.startsWith("--address=")) {
-                address = a.substring("--address=".length());
-            } else if (a.startsWith("--app-id=")) {
-                metadata.put("app-id", a.substring("--app-id=".length()));
-            } else if (a.startsWith("--instance-id=")) {
-                metadata.put("instance-id", a.substring("--instance-id=".length()));
-            } else {
-                rest.add(a);
-            }
+        Args args;
+        try {
+            args = Args.parse(argv, System.getenv("DBUS_SESSION_BUS_ADDRESS"));
+        } catch (IllegalArgumentException e) {
+            System.err.println("kdbus-bridge endpoint: " + e.getMessage());
+            return 1;
         }
+        String address = args.address();
+        Map<String, Object> metadata = args.metadata();
+        List<String> rest = args.rest();
         if (address == null || address.isEmpty()) {
             System.err.println("kdbus-bridge endpoint: no bus address (--address=, or DBUS_SESSION_BUS_ADDRESS)");
             return 1;
@@ -77,7 +118,7 @@ final class EndpointCommand {
         return 1;
     }
 
-    private static int add(String address, String path, List<String> options, Map<String, String> metadata)
+    private static int add(String address, String path, List<String> options, Map<String, Object> metadata)
             throws IOException {
         try (EndpointClient c = EndpointClient.open(address)) {
             StopSignals signals = StopSignals.install();

@@ -51,7 +51,9 @@ public final class Main {
         String monitorMetadata;
         /** --kdbus-metrics=unix:path=PATH: serve the OpenMetrics exposition there (checked at parse). */
         String metrics;
-        /** --kdbus-metrics-top=N: per-connection series for the N busiest connections (then one "other"). */
+        /** --kdbus-metrics=http://127.0.0.1:PORT: and over HTTP on loopback (checked at parse). */
+        String metricsHttp;
+        /** --kdbus-metrics-top=N: per-connection series for the N busiest connections only. */
         int metricsTop = DEFAULT_METRICS_TOP;
         /** --kdbus-containers: offer org.freedesktop.DBus.Containers1 (off, as in dbus-daemon's usual build). */
         boolean containers;
@@ -73,7 +75,7 @@ public final class Main {
             + " [--print-address[=DESCRIPTOR]] [--print-pid[=DESCRIPTOR]] [--introspect] [--address=ADDRESS]"
             + " [--nopidfile] [--nosyslog] [--syslog] [--syslog-only] [--nofork] [--fork] [--systemd-activation]"
             + " [--kdbus-capture=FILE] [--kdbus-monitor-metadata=ITEMS] [--kdbus-containers]"
-            + " [--kdbus-metrics=unix:path=PATH] [--kdbus-metrics-top=N]";
+            + " [--kdbus-metrics=unix:path=PATH] [--kdbus-metrics=http://127.0.0.1:PORT] [--kdbus-metrics-top=N]";
 
     static Options parse(String[] argv) throws UsageException {
         Options o = new Options();
@@ -116,9 +118,9 @@ public final class Main {
                     } else if (MONITOR_METADATA.equals(prev)) {
                         o.monitorMetadata = onceMonitorMetadata(o.monitorMetadata, arg);
                     } else if (arg.startsWith(METRICS + "=")) {
-                        o.metrics = onceMetrics(o.metrics, arg.substring(METRICS.length() + 1));
+                        metricsAddress(o, arg.substring(METRICS.length() + 1));
                     } else if (METRICS.equals(prev)) {
-                        o.metrics = onceMetrics(o.metrics, arg);
+                        metricsAddress(o, arg);
                     } else if (arg.startsWith(METRICS_TOP + "=")) {
                         o.metricsTop = metricsTop(arg.substring(METRICS_TOP.length() + 1));
                     } else if (arg.startsWith("--print-address=")) {
@@ -145,7 +147,7 @@ public final class Main {
             throw new UsageException(MONITOR_METADATA + " needs a list of metadata items");
         }
         if (METRICS.equals(prev)) {
-            throw new UsageException(METRICS + " needs an address (unix:path=PATH)");
+            throw new UsageException(METRICS + " needs an address (unix:path=PATH or http://127.0.0.1:PORT)");
         }
         checkFd(o.printAddressFd);
         checkFd(o.printPidFd);
@@ -160,16 +162,24 @@ public final class Main {
     static final String METRICS_TOP = "--kdbus-metrics-top";
     static final int DEFAULT_METRICS_TOP = 100;
 
-    private static String onceMetrics(String existing, String value) throws UsageException {
+    /** One unix:path= and one http:// address at most (both may be given). */
+    private static void metricsAddress(Options o, String value) throws UsageException {
+        boolean http = org.kdbusbridge.bridge.metrics.HttpAddress.isHttp(value);
+        String existing = http ? o.metricsHttp : o.metrics;
         if (existing != null) {
             throw new UsageException(METRICS + " specified but " + existing + " already requested");
         }
         try {
-            org.kdbusbridge.bridge.metrics.MetricsListener.parseAddress(value);
+            if (http) {
+                org.kdbusbridge.bridge.metrics.HttpAddress.parse(value);
+                o.metricsHttp = value;
+            } else {
+                org.kdbusbridge.bridge.metrics.MetricsListener.parseAddress(value);
+                o.metrics = value;
+            }
         } catch (IllegalArgumentException e) {
             throw new UsageException(METRICS + ": " + e.getMessage());
         }
-        return value;
     }
 
     private static int metricsTop(String value) throws UsageException {

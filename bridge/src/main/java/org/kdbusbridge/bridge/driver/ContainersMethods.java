@@ -6,6 +6,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
+import org.kdbusbridge.bridge.protocol.BodyReader;
 import org.kdbusbridge.bridge.protocol.BodyWriter;
 import org.kdbusbridge.bridge.protocol.ProtocolException;
 import org.kdbusbridge.core.connection.Connection;
@@ -39,18 +40,12 @@ final class ContainersMethods {
     /** The container type GetConnectionInstance shows for an endpoint made by Endpoints1.AddEndpoint. */
     static final String ENDPOINTS_TYPE = EndpointMethods.IFACE;
 
-    /** dbus-daemon's built-in max_containers: AddServer instances on the bus at once. */
-    static final int MAX_CONTAINERS = 512;
     /**
-     * dbus-daemon's built-in max_containers_per_user, for uids other than the bus owner's and
-     * root (whose sockets only they can reach anyway; session.conf raises it for everyone).
+     * What AddServer was told, kept for the instance's life; {@code uid}: its creator's;
+     * {@code metadata}: the a{sv} as it came, re-marshalled with its own types (see
+     * {@link #keptMetadata}), so every value comes back with the type it was given.
      */
-    static final int MAX_CONTAINERS_PER_USER = 16;
-    /** dbus-daemon's built-in max_container_metadata_bytes: an instance's metadata, type and name. */
-    static final int MAX_CONTAINER_METADATA_BYTES = 4096;
-
-    /** What AddServer was told, kept for the instance's life; {@code uid}: its creator's. */
-    private record Instance(String type, String name, Map<String, Object> metadata, Connection creator, long uid) { }
+    private record Instance(String type, String name, byte[] metadata, Connection creator, long uid) { }
 
     private final DriverEmitter out;
     private final Driver.Host host;
@@ -90,16 +85,13 @@ final class ContainersMethods {
         String type = call.body().readString();
         String name = call.body().readString();
         int before = call.body().position();
-        Map<String, Object> metadata = call.body().readDictStringVariant();
-        // As dbus-daemon: what an instance keeps for its life is bounded (its encoded metadata,
-        // type and name), so 16 instances per uid cannot hold 16 x 128 MiB.
-        int metadataSize = call.body().position() - before + type.length() + name.length();
-        if (metadataSize > MAX_CONTAINER_METADATA_BYTES) {
-            out.error(call, DBusErrors.LIMITS_EXCEEDED, "Connection \"" + caller.uniqueName() + "\" ("
-                    + caller.logInfo() + ") is not allowed to set " + metadataSize + " bytes of container metadata "
-                    + "(max_container_metadata_bytes=" + MAX_CONTAINER_METADATA_BYTES + ")");
+        byte[] metadata = keptMetadata(call);
+        if (metadata == null) {
             return;
         }
+        // As dbus-daemon: what an instance keeps for its life is bounded (its encoded metadata,
+        // type and name; max_container_metadata_bytes, checked with the other caps by the host).
+        int metadataSize = call.body().position() - before + type.length() + name.length();
         Map<String, Object> named = call.body().readDictStringVariant();
         if (!NameSyntax.isValidInterface(type)) {
             out.error(call, DBusErrors.INVALID_ARGS,
@@ -147,9 +139,6 @@ final class ContainersMethods {
                 }
             }
         }
-        if (overLimit(call, uid)) {
-            return;
-        }
         EndpointFilter parsed = EndpointMethods.parseOrRefuse(out, call, "c" + (lastId + 1), options);
         if (parsed == null) {
             return;
@@ -158,7 +147,11 @@ final class ContainersMethods {
         String id = filter.endpointId();
         EndpointRequest.Bound bound;
         try {
-            bound = host.addEndpoint(new EndpointRequest(where, filter, options, caller, uid, true, lifetimeFd));
+            bound = host.addEndpoint(new EndpointRequest(where, filter, options, caller, uid, true, lifetimeFd, -1,
+                    metadataSize));
+        } catch (EndpointRequest.LimitExceeded e) { // max_container_metadata_bytes, max_containers, max_containers_per_user
+            out.error(call, DBusErrors.LIMITS_EXCEEDED, e.getMessage());
+            return;
         } catch (IllegalArgumentException e) {
             out.error(call, DBusErrors.INVALID_ARGS, e.getMessage());
             return;
@@ -174,26 +167,6 @@ final class ContainersMethods {
         w.writeByteArray(java.util.Arrays.copyOf(path, path.length + 1)); // NUL-terminated, as the draft says
         w.writeString(bound.address());
         out.reply(caller, call.serial(), "oays", w.toByteArray());
-    }
-
-    /** max_containers and max_containers_per_user, with the draft's texts; true if refused. */
-    private boolean overLimit(DriverCall call, long uid) {
-        Connection c = call.caller();
-        String who = "Connection \"" + c.uniqueName() + "\" (" + c.logInfo() + ") is not allowed to create more container servers";
-        if (instances.size() >= MAX_CONTAINERS) {
-            out.error(call, DBusErrors.LIMITS_EXCEEDED, who + " (max_containers=" + MAX_CONTAINERS + ")");
-            return true;
-        }
-        if (uid == host.busUid() || uid == 0) {
-            return false;
-        }
-        long mine = instances.values().stream().filter(i -> i.uid() == uid).count();
-        if (mine >= MAX_CONTAINERS_PER_USER) {
-            out.error(call, DBusErrors.LIMITS_EXCEEDED, who + " for uid " + uid + " (max_containers_per_user="
-                    + MAX_CONTAINERS_PER_USER + ")");
-            return true;
-        }
-        return false;
     }
 
     /** StopListening(o): no new connections; those there stay, and so does the instance. */
@@ -309,7 +282,7 @@ final class ContainersMethods {
         if (i != null) {
             w.writeString(i.type());
             w.writeString(i.name());
-            VariantDicts.write(w, i.metadata());
+            writeKept(w, i.metadata());
             return;
         }
         EndpointFilter f = live.filter();
@@ -338,6 +311,36 @@ final class ContainersMethods {
         out.error(call, DBusErrors.ACCESS_DENIED, "rejected attempt to call " + call.member() + " by connection "
                 + c.uniqueName() + " in container");
         return true;
+    }
+
+    /**
+     * Reads the metadata a{sv} of {@code call} into what the instance keeps: the dict written
+     * out afresh from offset 0 (length, padding, entries) with every value's own type and in
+     * our byte order, as dbus-daemon keeps it as a variant. Null once refused: a unix fd in it
+     * (it would name an fd of this call only).
+     */
+    private byte[] keptMetadata(DriverCall call) throws ProtocolException {
+        BodyWriter kept = new BodyWriter();
+        try {
+            call.body().copyValue(kept, false);
+        } catch (ProtocolException e) {
+            if (!BodyReader.NO_FDS.equals(e.getMessage())) {
+                throw e;
+            }
+            out.error(call, DBusErrors.INVALID_ARGS, "Container metadata cannot hold a unix fd");
+            return null;
+        }
+        return kept.toByteArray();
+    }
+
+    /**
+     * Writes kept metadata back as the a{sv} it was: its entries start 8-aligned in both places,
+     * so their bytes (padding included) are the same wherever the dict lands.
+     */
+    private static void writeKept(BodyWriter w, byte[] kept) {
+        w.beginArray('{');
+        w.writeRaw(kept, 8, kept.length - 8);
+        w.endArray();
     }
 
     /** A decoded 'as' as a list of strings, or null. */

@@ -24,6 +24,8 @@ final class EndpointMethods {
     static final String ENTRY = "(ssssas)";
     static final String APP_ID = "app-id";
     static final String INSTANCE_ID = "instance-id";
+    /** Metadata key (u): the endpoint's own connection cap instead of max_connections_per_endpoint. */
+    static final String MAX_CONNECTIONS = "max-connections";
     /** The Containers1 draft's error for a connection that is in no container. */
     static final String NOT_CONTAINER = "org.freedesktop.DBus.Error.NotContainer";
 
@@ -44,10 +46,24 @@ final class EndpointMethods {
         }
         String where = call.body().readString();
         List<String> options = call.body().readStringArray();
+        int before = call.body().position();
         Map<String, Object> metadata = call.body().readDictStringVariant();
+        // The endpoint keeps its metadata for its life: held to max_container_metadata_bytes, as an instance's.
+        int metadataBytes = call.body().position() - before;
         String appId = null;
         String instanceId = null;
+        int maxConnections = -1;
         for (Map.Entry<String, Object> e : metadata.entrySet()) {
+            if (MAX_CONNECTIONS.equals(e.getKey())) {
+                // 'u' decodes as a Long; 0 would make an endpoint nobody can connect to.
+                if (!(e.getValue() instanceof Long n) || n < 1 || n > Integer.MAX_VALUE) {
+                    out.error(call, DBusErrors.INVALID_ARGS, "Metadata '" + MAX_CONNECTIONS
+                            + "' must be a uint32 of at least 1");
+                    return;
+                }
+                maxConnections = (int) (long) n;
+                continue;
+            }
             if (!(e.getValue() instanceof String v)) {
                 out.error(call, DBusErrors.INVALID_ARGS, "Metadata '" + e.getKey() + "' must be a string");
                 return;
@@ -57,7 +73,7 @@ final class EndpointMethods {
                 case INSTANCE_ID -> instanceId = v;
                 default -> {
                     out.error(call, DBusErrors.INVALID_ARGS, "Unknown metadata key '" + e.getKey()
-                            + "' (known: " + APP_ID + ", " + INSTANCE_ID + ")");
+                            + "' (known: " + APP_ID + ", " + INSTANCE_ID + ", " + MAX_CONNECTIONS + ")");
                     return;
                 }
             }
@@ -70,7 +86,11 @@ final class EndpointMethods {
         String id = filter.endpointId();
         String address;
         try {
-            address = host.addEndpoint(where, filter, options, call.caller());
+            address = host.addEndpoint(new EndpointRequest(where, filter, options, call.caller(), -1, false, -1,
+                    maxConnections, metadataBytes)).address();
+        } catch (EndpointRequest.LimitExceeded e) { // max_containers, max_endpoints_per_connection, metadata
+            out.error(call, DBusErrors.LIMITS_EXCEEDED, e.getMessage());
+            return;
         } catch (IllegalArgumentException e) {
             out.error(call, DBusErrors.INVALID_ARGS, e.getMessage());
             return;

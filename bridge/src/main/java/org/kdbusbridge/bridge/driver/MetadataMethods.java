@@ -19,6 +19,12 @@ final class MetadataMethods {
             "seclabel", "names", "seq", "timestamp");
     /** The item that asks for MessagesDropped notices instead of a header entry (same as WatchDrops(true)). */
     static final String DROPS = "drops";
+    /**
+     * Pseudo-items choosing the field's form: the {@code a{sv}} dictionary (the default) or one
+     * text string (variant {@code s}), which sd-bus can skip (docs/extensions.md, "The text form").
+     */
+    static final String FORMAT_DICT = "format=dict";
+    static final String FORMAT_TEXT = "format=text";
 
     private final Bus bus;
     private final DriverEmitter out;
@@ -33,27 +39,32 @@ final class MetadataMethods {
         Connection c = call.caller();
         int items = 0;
         boolean drops = false;
+        boolean text = false;
         for (String name : call.body().readStringArray()) {
             if (name.equals(DROPS)) {
                 drops = true; // not a header item: the MessagesDropped notices (WatchDrops)
                 continue;
             }
+            if (name.equals(FORMAT_TEXT) || name.equals(FORMAT_DICT)) {
+                text = name.equals(FORMAT_TEXT); // the last one given counts
+                continue;
+            }
             int i = ITEMS.indexOf(name);
             if (i < 0) {
                 out.error(call, DBusErrors.INVALID_ARGS, "Unknown metadata item '" + shown(name) + "' (known: "
-                        + String.join(", ", ITEMS) + ", " + DROPS + ")");
+                        + String.join(", ", ITEMS) + ", " + DROPS + ", " + FORMAT_DICT + ", " + FORMAT_TEXT + ")");
                 return;
             }
-            if (1 << i == MessageFacts.PIDFD) {
-                if (!c.acceptsUnixFds()) {
-                    out.error(call, DBusErrors.INVALID_ARGS,
-                            "Metadata item 'pidfd' needs unix fd passing, which this connection did not negotiate");
-                } else {
-                    out.error(call, DBusErrors.NOT_SUPPORTED, "Metadata item 'pidfd' is not supported by this bus yet");
-                }
+            if (1 << i == MessageFacts.PIDFD && !c.acceptsUnixFds()) {
+                // As dbus-daemon refuses fds for a peer that cannot take them: NotSupported.
+                out.error(call, DBusErrors.NOT_SUPPORTED, "Metadata item 'pidfd' needs unix fd passing,"
+                        + " which this connection did not negotiate (NEGOTIATE_UNIX_FD)");
                 return;
             }
             items |= 1 << i;
+        }
+        if (text && items != 0) {
+            items |= MessageFacts.FORMAT_TEXT; // a form without items is no set
         }
         bus.attachMetadata(c, items, drops);
         out.replyEmpty(c, call.serial());
@@ -61,14 +72,20 @@ final class MetadataMethods {
 
     /**
      * The bus owner's attach set for monitors ({@code --kdbus-monitor-metadata=ITEMS}): a comma
-     * list of the header items above. {@code pidfd} is refused (not supported yet) and so is
-     * {@code drops} (the bus tells a monitor nothing). Throws IllegalArgumentException naming
+     * list of the header items above, and {@code format=text} for the text form. {@code pidfd}
+     * is refused (a monitor's copies carry no fds of ours) and so is {@code drops} (the bus tells
+     * a monitor nothing). Throws IllegalArgumentException naming
      * the bad item; an empty list is refused too (leave the option out instead).
      */
     static int monitorItems(String commaList) {
         int items = 0;
+        boolean text = false;
         for (String raw : commaList.split(",", -1)) {
             String name = raw.trim();
+            if (name.equals(FORMAT_TEXT) || name.equals(FORMAT_DICT)) {
+                text = name.equals(FORMAT_TEXT);
+                continue;
+            }
             int i = ITEMS.indexOf(name);
             if (i < 0 || 1 << i == MessageFacts.PIDFD) {
                 throw new IllegalArgumentException("unknown or unsupported metadata item '" + name + "' (known: "
@@ -76,7 +93,10 @@ final class MetadataMethods {
             }
             items |= 1 << i;
         }
-        return items;
+        if (items == 0) {
+            throw new IllegalArgumentException("no metadata item in '" + commaList + "' (a format alone is no set)");
+        }
+        return text ? items | MessageFacts.FORMAT_TEXT : items;
     }
 
     /** The longest prefix of a client's item name an error text repeats. */
@@ -95,6 +115,9 @@ final class MetadataMethods {
             if ((items & (1 << i)) != 0) {
                 names.add(ITEMS.get(i));
             }
+        }
+        if ((items & MessageFacts.FORMAT_TEXT) != 0) {
+            names.add(FORMAT_TEXT);
         }
         if (call.caller().drops() != null) {
             names.add(DROPS);

@@ -12,6 +12,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalInt;
 import java.util.OptionalLong;
 import java.util.Set;
 
@@ -24,7 +25,8 @@ import org.kdbusbridge.bridge.protocol.WireFormat;
  * attached to one received message, read from its header field {@link #FIELD_CODE} (value
  * {@code a{sv}}). A client that called {@code org.kdbusbridge.Extensions1.AttachMetadata} gets
  * the field on every message delivered to it; parse each received message's raw bytes with
- * {@link #parse(byte[])}. dbus-java cannot receive such messages today, so in Java read them
+ * {@link #parse(byte[])}; the text form ({@code format=text}: one string) is read into the same
+ * values. dbus-java cannot receive such messages in either form, so in Java read them
  * with a client that keeps the raw bytes ({@code bridge.client.BusConnection}:
  * {@code BusMessage.metadata()}).
  */
@@ -83,10 +85,13 @@ public final class MessageMetadata {
                     p = r.position();
                     continue;
                 }
-                if (!isStringVariantDict(b, p + 1, fieldsEnd)) {
-                    throw new IllegalArgumentException("header field " + FIELD_CODE + " is not a{sv}");
-                }
                 // The bus writes one such field (it drops any a client sends), so the first is it.
+                if (isSignature(b, p + 1, fieldsEnd, "s")) {
+                    return Optional.of(parseText((String) r.readValue())); // format=text
+                }
+                if (!isSignature(b, p + 1, fieldsEnd, "a{sv}")) {
+                    throw new IllegalArgumentException("header field " + FIELD_CODE + " is neither a{sv} nor s");
+                }
                 return Optional.of(new MessageMetadata(copyOf((Map<?, ?>) r.readValue())));
             }
             return Optional.empty();
@@ -95,9 +100,105 @@ public final class MessageMetadata {
         }
     }
 
-    /** The variant signature at {@code at} (length byte, then the type codes) is exactly "a{sv}". */
-    private static boolean isStringVariantDict(ByteBuffer b, int at, int end) {
-        byte[] want = "a{sv}".getBytes(StandardCharsets.US_ASCII);
+    /**
+     * The field's text form ({@code AttachMetadata(["format=text", ...])}, docs/extensions.md):
+     * {@code KEY=VALUE} entries separated by single spaces; read into the same values the
+     * dictionary form gives, so every accessor answers alike.
+     *
+     * @throws IllegalArgumentException if an entry has no {@code =} or a value does not parse
+     */
+    public static MessageMetadata parseText(String text) {
+        Map<String, Object> out = new LinkedHashMap<>();
+        if (!text.isEmpty()) {
+            for (String entry : text.split(" ", -1)) {
+                int eq = entry.indexOf('=');
+                if (eq <= 0) {
+                    throw new IllegalArgumentException("text metadata entry without KEY=: '" + entry + "'");
+                }
+                String key = entry.substring(0, eq);
+                out.put(key, textValue(key, entry.substring(eq + 1)));
+            }
+        }
+        return new MessageMetadata(Collections.unmodifiableMap(out));
+    }
+
+    private static Object textValue(String key, String v) {
+        try {
+            switch (key) {
+                case "pid": case "uid": case "gid": case "seq":
+                    return Long.parseUnsignedLong(v);
+                case "pidfd":
+                    return Integer.parseInt(v);
+                case "creds-at-send": case "names-truncated":
+                    if (!v.equals("true") && !v.equals("false")) {
+                        throw new IllegalArgumentException("not a boolean: " + key + "=" + v);
+                    }
+                    return v.equals("true");
+                case "groups": {
+                    List<Object> l = new ArrayList<>();
+                    for (String g : list(v)) {
+                        l.add(Long.parseUnsignedLong(g));
+                    }
+                    return List.copyOf(l);
+                }
+                case "names": {
+                    List<Object> l = new ArrayList<>();
+                    for (String n : list(v)) {
+                        l.add(new String(unescape(n), StandardCharsets.UTF_8));
+                    }
+                    return List.copyOf(l);
+                }
+                case "timestamp": {
+                    String[] two = v.split(",", -1);
+                    if (two.length != 2) {
+                        throw new IllegalArgumentException("timestamp is not MONO,REAL: " + v);
+                    }
+                    return new Object[] {Long.parseUnsignedLong(two[0]), Long.parseUnsignedLong(two[1])};
+                }
+                case "cmdline": case "seclabel":
+                    return unescape(v);
+                default: {
+                    // comm, exe, cgroup and keys of later versions: text when it is UTF-8, else its bytes.
+                    byte[] b = unescape(v);
+                    java.nio.charset.CharsetDecoder d = StandardCharsets.UTF_8.newDecoder();
+                    try {
+                        String str = d.decode(ByteBuffer.wrap(b)).toString();
+                        return str.indexOf('\0') < 0 ? str : b;
+                    } catch (java.nio.charset.CharacterCodingException e) {
+                        return b;
+                    }
+                }
+            }
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("text metadata " + key + "=" + v + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static String[] list(String v) {
+        return v.isEmpty() ? new String[0] : v.split(",", -1);
+    }
+
+    /** %XX escapes back to bytes; every other character is one ASCII byte. */
+    private static byte[] unescape(String v) {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream(v.length());
+        for (int i = 0; i < v.length(); i++) {
+            char c = v.charAt(i);
+            if (c == '%') {
+                if (i + 3 > v.length()) {
+                    throw new IllegalArgumentException("cut %XX escape in '" + v + "'");
+                }
+                out.write(Integer.parseInt(v.substring(i + 1, i + 3), 16));
+                i += 2;
+            } else {
+                out.write(c);
+            }
+        }
+        return out.toByteArray();
+    }
+
+    /** The variant signature at {@code at} (length byte, then the type codes) is exactly {@code sig}. */
+    private static boolean isSignature(ByteBuffer b, int at, int end, String sig) {
+        byte[] want = sig.getBytes(StandardCharsets.US_ASCII);
         if (at + 1 + want.length > end || b.get(at) != want.length) {
             return false;
         }
@@ -139,6 +240,14 @@ public final class MessageMetadata {
      */
     public Optional<Boolean> credsAtSend() {
         return items.get("creds-at-send") instanceof Boolean v ? Optional.of(v) : Optional.empty();
+    }
+
+    /**
+     * The index, among the message's unix fds, of a pidfd of the sending process ({@code pidfd});
+     * the fd itself is the receiver's (close it when done).
+     */
+    public OptionalInt pidfd() {
+        return items.get("pidfd") instanceof Integer v ? OptionalInt.of(v) : OptionalInt.empty();
     }
 
     /** Supplementary gids ({@code groups}). */

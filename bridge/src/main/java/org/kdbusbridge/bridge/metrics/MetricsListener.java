@@ -30,7 +30,7 @@ public final class MetricsListener {
     static final long WRITE_TIMEOUT_MS = 5_000;
 
     private final UnixAddress address;
-    private final Supplier<byte[]> dump;
+    private final MetricsDump dump;
     private final LongPredicate uidAllowed;
     private final long writeTimeoutMs;
     private final Map<Integer, Pending> inFlight = new HashMap<>();
@@ -40,28 +40,20 @@ public final class MetricsListener {
     private long refused;
 
     /**
-     * @param dump       renders the exposition (called on the loop thread)
+     * @param dump       the exposition (rendered on the loop thread, shared with other listeners)
      * @param uidAllowed which peer uids may read it
      */
-    public MetricsListener(UnixAddress address, Supplier<byte[]> dump, LongPredicate uidAllowed) {
+    public MetricsListener(UnixAddress address, MetricsDump dump, LongPredicate uidAllowed) {
         this(address, dump, uidAllowed, WRITE_TIMEOUT_MS);
     }
 
-    /**
-     * {@code version} changes whenever the bus's state may have (its sequence and connection
-     * count): a dump is rendered again only then.
-     */
-    public MetricsListener(UnixAddress address, Supplier<byte[]> dump, java.util.function.LongSupplier version,
-                           LongPredicate uidAllowed) {
-        this(address, dump, uidAllowed, WRITE_TIMEOUT_MS);
-        this.version = version;
+    /** Renders every dump afresh (tests). */
+    MetricsListener(UnixAddress address, Supplier<byte[]> dump, LongPredicate uidAllowed, long writeTimeoutMs) {
+        this(address, new MetricsDump(dump, null), uidAllowed, writeTimeoutMs);
     }
-
-    /** The bus state's version, or null: render every dump afresh. */
-    private java.util.function.LongSupplier version;
 
     /** {@code writeTimeoutMs}: how long a client may take to read its dump (tests shorten it). */
-    MetricsListener(UnixAddress address, Supplier<byte[]> dump, LongPredicate uidAllowed, long writeTimeoutMs) {
+    MetricsListener(UnixAddress address, MetricsDump dump, LongPredicate uidAllowed, long writeTimeoutMs) {
         this.writeTimeoutMs = writeTimeoutMs;
         this.address = address;
         this.dump = dump;
@@ -116,7 +108,7 @@ public final class MetricsListener {
         }
         ByteBuffer rendered;
         try {
-            rendered = rendered();
+            rendered = dump.current();
         } catch (RuntimeException | OutOfMemoryError e) {
             LOG.warn("metrics: cannot render the dump: {}", e.toString());
             conn.close();
@@ -133,26 +125,6 @@ public final class MetricsListener {
         }
         p.timer = loop.schedule(writeTimeoutMs, p::finish);
         p.onReady(conn.fd(), EventLoop.WRITE);
-    }
-
-    private ByteBuffer lastDump;
-    private long lastVersion;
-
-    /**
-     * The current dump as one read-only direct buffer, shared by every client served while the
-     * bus's state {@link #version} is unchanged: a client reconnecting in a loop costs neither a
-     * render (a sort over every connection, ~377 KB at 5,000) nor a buffer per connect.
-     */
-    private ByteBuffer rendered() {
-        long v = version == null ? 0 : version.getAsLong();
-        if (lastDump == null || version == null || v != lastVersion) {
-            byte[] text = dump.get();
-            ByteBuffer buf = ByteBuffer.allocateDirect(text.length);
-            buf.put(text).flip();
-            lastDump = buf.asReadOnlyBuffer();
-            lastVersion = v;
-        }
-        return lastDump;
     }
 
     /** One client's dump on its way out. */

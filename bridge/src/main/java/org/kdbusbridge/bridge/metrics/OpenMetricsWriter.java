@@ -7,6 +7,7 @@ import java.util.Collection;
 import java.util.Comparator;
 import java.util.List;
 
+import org.kdbusbridge.bridge.transport.EventLoop;
 import org.kdbusbridge.core.bus.Bus;
 import org.kdbusbridge.core.bus.BusCounters;
 import org.kdbusbridge.core.bus.DisconnectReason;
@@ -16,11 +17,15 @@ import org.kdbusbridge.core.message.Message;
 
 /**
  * Renders the bus's counters in the OpenMetrics text format 1.0.0 (the Prometheus exposition,
- * {@code application/openmetrics-text; version=1.0.0}): bus-wide families, then per-connection
- * ones for the {@code topN} connections with the most messages in and out, and one series
- * labelled {@code unique_name="other"} summing every other connection, departed ones included
- * (so per-connection series always add up to the bus totals, and a connection storm adds one
- * series, not thousands). Run on the bus thread: one call is one consistent snapshot.
+ * {@code application/openmetrics-text; version=1.0.0}): bus-wide families (traffic including
+ * departed connections, disconnects, activations with a start-duration histogram, the loop's
+ * busy time, GC totals), then per-connection ones for the {@code topN} connections with the most
+ * messages in and out (a connection storm adds no series). Every counter is monotonic: a
+ * per-connection counter is that connection's own, and connections outside the top N have no
+ * counter series (an "other" sum would fall whenever one of them entered the top N, which a
+ * scraper reads as a reset); the bus-wide totals count them. Per-connection gauges (pool bytes
+ * and fds, match rules) do carry a {@code unique_name="other"} series for the rest. Run on the
+ * bus thread: one call is one consistent snapshot.
  */
 public final class OpenMetricsWriter {
     public static final String CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -30,12 +35,20 @@ public final class OpenMetricsWriter {
     private static final String[] TYPE_LABELS = {"", "method_call", "method_return", "error", "signal"};
 
     private final int topN;
+    /** The bus's loop, for its busy time (it must account it), or null: no loop families. */
+    private final EventLoop loop;
 
     public OpenMetricsWriter(int topN) {
+        this(topN, null);
+    }
+
+    /** {@code loop}: the bus's loop with {@link EventLoop#accountBusyTime()} on, or null. */
+    public OpenMetricsWriter(int topN, EventLoop loop) {
         if (topN < 0) {
             throw new IllegalArgumentException("topN < 0");
         }
         this.topN = topN;
+        this.loop = loop;
     }
 
     /** The whole exposition, ending with {@code # EOF}. */
@@ -52,8 +65,6 @@ public final class OpenMetricsWriter {
         int shown = Math.min(topN, ranked.length);
         ConnectionCounters total = new ConnectionCounters();
         total.add(bus.counters().departed());
-        ConnectionCounters other = new ConnectionCounters();
-        other.add(bus.counters().departed());
         long poolBytes = 0;
         long poolFds = 0;
         long otherPoolBytes = 0;
@@ -65,7 +76,6 @@ public final class OpenMetricsWriter {
             poolBytes += c.pool().bytes();
             poolFds += c.pool().fds();
             if (i >= shown) {
-                other.add(c.counters());
                 otherPoolBytes += c.pool().bytes();
                 otherPoolFds += c.pool().fds();
                 otherMatchRules += c.matchRuleCount();
@@ -108,28 +118,32 @@ public final class OpenMetricsWriter {
         gauge(b, "kdbus_pending_activations", null, "Messages waiting for an activated service",
                 bus.pendingActivationEntries());
         gauge(b, "kdbus_connection_series_other", null,
-                "Active connections summed in the unique_name=\"other\" series", ranked.length - shown);
+                "Active connections without per-connection series (their gauges are summed in unique_name=\"other\")",
+                ranked.length - shown);
+        activations(b, bc);
+        loopTime(b);
+        GcTotals.render(b);
 
         // --- per connection -------------------------------------------------------------
         perConnectionByType(b, "kdbus_connection_messages_in", null, "Messages the connection sent that the bus admitted",
-                ranked, shown, labels, other, otherLabels, true, false);
+                ranked, shown, labels, true, false);
         perConnectionByType(b, "kdbus_connection_in_bytes", "bytes", "Bytes of the messages the connection sent",
-                ranked, shown, labels, other, otherLabels, true, true);
+                ranked, shown, labels, true, true);
         perConnectionByType(b, "kdbus_connection_messages_out", null, "Messages queued to the connection",
-                ranked, shown, labels, other, otherLabels, false, false);
+                ranked, shown, labels, false, false);
         perConnectionByType(b, "kdbus_connection_out_bytes", "bytes", "Bytes of the messages queued to the connection",
-                ranked, shown, labels, other, otherLabels, false, true);
+                ranked, shown, labels, false, true);
         family(b, "kdbus_connection_unicasts_refused", "counter", null, "The connection's unicasts the bus refused");
-        for (int i = 0; i <= shown; i++) {
-            ConnectionCounters c = i < shown ? ranked[i].counters() : other;
-            reasons(b, "kdbus_connection_unicasts_refused_total", (i < shown ? labels.get(i) : otherLabels) + ",",
+        for (int i = 0; i < shown; i++) {
+            ConnectionCounters c = ranked[i].counters();
+            reasons(b, "kdbus_connection_unicasts_refused_total", labels.get(i) + ",",
                     c.refusedLimitsCount(), c.refusedAccessCount(), c.refusedOtherCount(),
                     "limits_exceeded", "access_denied", "other");
         }
         family(b, "kdbus_connection_broadcasts_skipped", "counter", null, "Broadcasts that skipped the connection");
-        for (int i = 0; i <= shown; i++) {
-            ConnectionCounters c = i < shown ? ranked[i].counters() : other;
-            reasons(b, "kdbus_connection_broadcasts_skipped_total", (i < shown ? labels.get(i) : otherLabels) + ",",
+        for (int i = 0; i < shown; i++) {
+            ConnectionCounters c = ranked[i].counters();
+            reasons(b, "kdbus_connection_broadcasts_skipped_total", labels.get(i) + ",",
                     c.skippedFullCount(), c.skippedPolicyCount(), c.skippedOtherCount(), "full", "policy", "other");
         }
         family(b, "kdbus_connection_pool_bytes", "gauge", "bytes", "Bytes queued in the connection's receive pool");
@@ -164,16 +178,84 @@ public final class OpenMetricsWriter {
     }
 
     private static void perConnectionByType(StringBuilder b, String name, String unit, String help, Connection[] ranked,
-                                            int shown, List<String> labels, ConnectionCounters other,
-                                            String otherLabels, boolean in, boolean bytes) {
+                                            int shown, List<String> labels, boolean in, boolean bytes) {
         family(b, name, "counter", unit, help);
-        for (int i = 0; i <= shown; i++) {
-            ConnectionCounters c = i < shown ? ranked[i].counters() : other;
-            String l = (i < shown ? labels.get(i) : otherLabels) + ",type=\"";
+        for (int i = 0; i < shown; i++) {
+            ConnectionCounters c = ranked[i].counters();
+            String l = labels.get(i) + ",type=\"";
             for (int t : TYPES) {
                 sample(b, name + "_total", l + TYPE_LABELS[t] + "\"", value(c, t, in, bytes));
             }
         }
+    }
+
+    /** Starts by outcome, the ones still running, and the start-duration histogram by result. */
+    private static void activations(StringBuilder b, BusCounters bc) {
+        family(b, "kdbus_activations_started", "counter", null, "Service starts the bus began (one per start)");
+        sample(b, "kdbus_activations_started_total", "", bc.activationsStarted());
+        family(b, "kdbus_activations", "counter", null, "Service starts that ended, by outcome");
+        long ended = 0;
+        for (BusCounters.Activation o : BusCounters.Activation.values()) {
+            long n = bc.activations(o);
+            ended += n;
+            sample(b, "kdbus_activations_total", "outcome=\"" + o.name().toLowerCase() + "\"", n);
+        }
+        gauge(b, "kdbus_activations_running", null, "Service starts begun and not ended yet",
+                bc.activationsStarted() - ended);
+        String name = "kdbus_activation_start_seconds";
+        family(b, name, "histogram", "seconds",
+                "How long service starts took until the name was acquired (result=success) or the start failed");
+        long[] bounds = BusCounters.ACTIVATION_BUCKET_NANOS;
+        for (int r = 0; r < 2; r++) {
+            boolean success = r == 0;
+            String result = success ? "result=\"success\"" : "result=\"failure\"";
+            long cumulative = 0;
+            for (int i = 0; i <= bounds.length; i++) {
+                cumulative += bc.activationBucket(success, i);
+                b.append(name).append("_bucket{").append(result).append(",le=\"");
+                if (i < bounds.length) {
+                    seconds(b, bounds[i]);
+                } else {
+                    b.append("+Inf");
+                }
+                b.append("\"} ").append(cumulative).append('\n');
+            }
+            sample(b, name + "_count", result, cumulative);
+            b.append(name).append("_sum{").append(result).append("} ");
+            seconds(b, bc.activationNanos(success));
+            b.append('\n');
+        }
+    }
+
+    /** The loop's busy and total run time (busy / total: the busy fraction), if it keeps them. */
+    private void loopTime(StringBuilder b) {
+        if (loop == null) {
+            return;
+        }
+        family(b, "kdbus_loop_busy_seconds", "counter", "seconds",
+                "Time the bus's event loop spent handling events, tasks and timers (not waiting in epoll_wait)");
+        b.append("kdbus_loop_busy_seconds_total ");
+        seconds(b, loop.busyNanos());
+        b.append('\n');
+        family(b, "kdbus_loop_run_seconds", "counter", "seconds", "Time the bus's event loop has run, busy or waiting");
+        b.append("kdbus_loop_run_seconds_total ");
+        seconds(b, loop.runNanos());
+        b.append('\n');
+    }
+
+    /** {@code nanos} as seconds, exactly ("1.5", "0.01", "25"): no float rounding, no trailing zeros. */
+    static void seconds(StringBuilder b, long nanos) {
+        b.append(nanos / 1_000_000_000L);
+        long frac = nanos % 1_000_000_000L;
+        if (frac == 0) {
+            return;
+        }
+        String f = Long.toString(1_000_000_000L + frac).substring(1); // nine digits
+        int end = f.length();
+        while (f.charAt(end - 1) == '0') {
+            end--;
+        }
+        b.append('.').append(f, 0, end);
     }
 
     private static void reasons(StringBuilder b, String sample, String labels, long a, long c, long d,

@@ -241,6 +241,79 @@ public final class BodyReader {
         return holder[0];
     }
 
+    /** {@link #copyValue}'s refusal of a unix fd. */
+    public static final String NO_FDS = "a unix fd cannot be kept";
+
+    /**
+     * Re-marshals the next complete value into {@code out} with its exact D-Bus types (a value the
+     * bus keeps and gives back unchanged, as dbus-daemon keeps Containers1 metadata): q stays q,
+     * o stays o, a nested variant keeps its signature; the byte order becomes {@code out}'s.
+     * {@code allowFds} false: a unix fd ('h') anywhere in it is refused (it would name an fd of
+     * this message only).
+     */
+    public void copyValue(BodyWriter out, boolean allowFds) throws ProtocolException {
+        expectAny();
+        s = copy(sig, s, out, allowFds, 0);
+    }
+
+    /** As decode, writing each value to {@code w} with its own type; returns the signature index after it. */
+    private int copy(String sg, int i, BodyWriter w, boolean allowFds, int depth) throws ProtocolException {
+        if (depth > WireFormat.MAX_TOTAL_DEPTH) throw new ProtocolException("value nests too deeply");
+        char c = sg.charAt(i);
+        switch (c) {
+            case 'y': w.writeByte(rawByte()); break;
+            case 'b': w.writeBoolean(rawBoolean()); break;
+            case 'n': w.writeInt16(rawShort()); break;
+            case 'q': w.writeUint16(rawShort() & 0xffff); break;
+            case 'i': w.writeInt32(rawInt()); break;
+            case 'h':
+                if (!allowFds) throw new ProtocolException(NO_FDS);
+                w.writeUnixFd(rawInt());
+                break;
+            case 'u': w.writeUint32(rawInt() & 0xffffffffL); break;
+            case 'x': w.writeInt64(rawLong()); break;
+            case 't': w.writeUint64(rawLong()); break;
+            case 'd': w.writeInt64(rawLong()); break; // the bits as they came (NaN payloads too)
+            case 's': w.writeString(rawString()); break;
+            case 'o': w.writeObjectPath(rawString()); break;
+            case 'g': w.writeSignature(rawSignature()); break;
+            case 'v': {
+                String inner = rawSignature();
+                Signatures.validate(inner, true);
+                w.writeVariant(inner);
+                copy(inner, 0, w, allowFds, depth + 1);
+                break;
+            }
+            case 'a': {
+                int elem = i + 1;
+                int elemEnd = Signatures.skipType(sg, elem);
+                int arrEnd = arrayStart(Signatures.alignmentOf(sg.charAt(elem)));
+                int saved = limit;
+                limit = arrEnd;
+                w.beginArray(sg.charAt(elem));
+                while (p < arrEnd) copy(sg, elem, w, allowFds, depth + 1);
+                w.endArray();
+                limit = saved;
+                arrayEnd(arrEnd);
+                return elemEnd;
+            }
+            case '(': case '{': {
+                align(8);
+                char close = c == '(' ? ')' : '}';
+                if (c == '(') w.beginStruct(); else w.beginDictEntry();
+                int j = i + 1;
+                while (sg.charAt(j) != close) {
+                    j = copy(sg, j, w, allowFds, depth + 1);
+                }
+                if (c == '(') w.endStruct(); else w.endDictEntry();
+                return j + 1;
+            }
+            default:
+                throw new ProtocolException("invalid type code '" + c + "'");
+        }
+        return i + 1;
+    }
+
     // ---- raw primitives ----
 
     private void align(int a) throws ProtocolException {

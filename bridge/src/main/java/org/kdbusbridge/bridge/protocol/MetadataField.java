@@ -24,6 +24,15 @@ public final class MetadataField {
      */
     public static final int CODE = 107;
 
+    /**
+     * The signature of the field's text form: one string of {@code KEY=VALUE} entries separated
+     * by single spaces, all printable ASCII (docs/extensions.md): what sd-bus's skipper for
+     * unknown fields can step over, unlike a dictionary.
+     */
+    public static final String TEXT_SIGNATURE = "s";
+
+    private static final char[] HEX = "0123456789ABCDEF".toCharArray();
+
     /** The message's length with the field added; null if it would pass the 128 MiB maximum. */
     private static final long MAX_MESSAGE = 1L << 27;
 
@@ -32,6 +41,15 @@ public final class MetadataField {
      * encoder's field appended to its header fields; null if the result would be too large.
      */
     public static byte[] splice(ByteBuffer msg, Encoder field) {
+        return splice(msg, field, -1, 0);
+    }
+
+    /**
+     * As {@link #splice(ByteBuffer, Encoder)}; with {@code unixFdsAt} (the offset of the
+     * message's UNIX_FDS value, or -1) the copy's UNIX_FDS says {@code unixFds} instead (a pidfd
+     * added behind the message's own fds; without a UNIX_FDS field the encoder adds one).
+     */
+    public static byte[] splice(ByteBuffer msg, Encoder field, int unixFdsAt, long unixFds) {
         ByteOrder order = msg.get(0) == WireFormat.BIG_ENDIAN ? ByteOrder.BIG_ENDIAN : ByteOrder.LITTLE_ENDIAN;
         int fieldsLen = Bytes.getInt(msg, 12, order);
         long bodyLen = Bytes.getUint32(msg, 4, order);
@@ -49,6 +67,9 @@ public final class MetadataField {
         System.arraycopy(field.a, 0, out, fieldStart, field.size());
         msg.get(oldBody, out, newBody, (int) bodyLen);
         Bytes.putInt(out, 12, newFieldsEnd - WireFormat.FIXED_HEADER_SIZE, order);
+        if (unixFdsAt >= 0) {
+            Bytes.putInt(out, unixFdsAt, (int) unixFds, order); // before the spliced part: same offset
+        }
         return out;
     }
 
@@ -79,12 +100,36 @@ public final class MetadataField {
         private ByteOrder order = ByteOrder.LITTLE_ENDIAN;
         private int lenSlot;
         private int firstEntry;
+        /** The text form ({@link #TEXT_SIGNATURE}): entries gather in {@code t}, written by end(). */
+        private boolean text;
+        private byte[] t = new byte[128];
+        private int tlen;
 
         /** Starts a field in {@code byteOrder}: code, signature "a{sv}", the array's length slot. */
         public Encoder begin(ByteOrder byteOrder) {
+            return begin(byteOrder, false, -1);
+        }
+
+        /**
+         * Starts a field in {@code byteOrder}, as {@code a{sv}} or ({@code asText}) as one string
+         * (docs/extensions.md, "The text form"); {@code addUnixFds} >= 0: a UNIX_FDS field with
+         * that value goes first (the message had none and now carries a pidfd).
+         */
+        public Encoder begin(ByteOrder byteOrder, boolean asText, long addUnixFds) {
             order = byteOrder;
             pos = 0; // every byte up to pos is written again, padding included (the array is reused)
+            text = asText;
+            tlen = 0;
+            if (addUnixFds >= 0) {
+                a[pos++] = (byte) WireFormat.UNIX_FDS;
+                signature("u");
+                u32((int) addUnixFds); // 8 bytes: our field starts 8-aligned after it
+            }
             a[pos++] = (byte) CODE;
+            if (asText) {
+                signature(TEXT_SIGNATURE);
+                return this;
+            }
             signature("a{sv}");
             pad(4);
             lenSlot = pos;
@@ -95,9 +140,29 @@ public final class MetadataField {
             return this;
         }
 
-        /** Closes the array: writes its length. */
+        /** Closes the array (writes its length), or writes the gathered text. */
         public Encoder end() {
+            if (text) {
+                pad(4);
+                u32(tlen);
+                put(t, 0, tlen);
+                ensure(1);
+                a[pos++] = 0;
+                return this;
+            }
             Bytes.putInt(a, lenSlot, pos - firstEntry, order);
+            return this;
+        }
+
+        /** An {@code h} entry: an index into the message's unix fds. */
+        public Encoder putFd(String key, int index) {
+            if (text) {
+                textKey(key);
+                textNumber(index);
+                return this;
+            }
+            entry(key, "h");
+            u32(index);
             return this;
         }
 
@@ -111,18 +176,33 @@ public final class MetadataField {
         }
 
         public Encoder putUint32(String key, long v) {
+            if (text) {
+                textKey(key);
+                textNumber(v & 0xffffffffL);
+                return this;
+            }
             entry(key, "u");
             u32((int) v);
             return this;
         }
 
         public Encoder putUint64(String key, long v) {
+            if (text) {
+                textKey(key);
+                textAscii(Long.toUnsignedString(v));
+                return this;
+            }
             entry(key, "t");
             u64(v);
             return this;
         }
 
         public Encoder putBoolean(String key, boolean v) {
+            if (text) {
+                textKey(key);
+                textAscii(v ? "true" : "false");
+                return this;
+            }
             entry(key, "b");
             u32(v ? 1 : 0);
             return this;
@@ -130,6 +210,13 @@ public final class MetadataField {
 
         /** A (tt) struct. */
         public Encoder putPair(String key, long first, long second) {
+            if (text) {
+                textKey(key);
+                textAscii(Long.toUnsignedString(first));
+                textByte(',');
+                textAscii(Long.toUnsignedString(second));
+                return this;
+            }
             entry(key, "(tt)");
             pad(8);
             u64(first);
@@ -139,6 +226,11 @@ public final class MetadataField {
 
         /** A string; bytes that are not valid UTF-8 (or hold a NUL) go as {@code ay} instead. */
         public Encoder putText(String key, byte[] utf8) {
+            if (text) {
+                textKey(key);
+                textEscaped(utf8);
+                return this;
+            }
             if (!validUtf8NoNul(utf8)) {
                 return putBytes(key, utf8);
             }
@@ -148,6 +240,11 @@ public final class MetadataField {
         }
 
         public Encoder putBytes(String key, byte[] v) {
+            if (text) {
+                textKey(key);
+                textEscaped(v);
+                return this;
+            }
             entry(key, "ay");
             pad(4);
             u32(v.length);
@@ -156,6 +253,16 @@ public final class MetadataField {
         }
 
         public Encoder putStrings(String key, String[] v) {
+            if (text) {
+                textKey(key);
+                for (int i = 0; i < v.length; i++) {
+                    if (i > 0) {
+                        textByte(',');
+                    }
+                    textEscaped(v[i].getBytes(StandardCharsets.UTF_8));
+                }
+                return this;
+            }
             entry(key, "as");
             pad(4);
             int slot = pos;
@@ -170,6 +277,16 @@ public final class MetadataField {
         }
 
         public Encoder putUint32s(String key, long[] v) {
+            if (text) {
+                textKey(key);
+                for (int i = 0; i < v.length; i++) {
+                    if (i > 0) {
+                        textByte(',');
+                    }
+                    textNumber(v[i] & 0xffffffffL);
+                }
+                return this;
+            }
             entry(key, "au");
             pad(4);
             u32(4 * v.length);
@@ -177,6 +294,46 @@ public final class MetadataField {
                 u32((int) x);
             }
             return this;
+        }
+
+        /** The text form: a space before every entry but the first, then KEY=. */
+        private void textKey(String key) {
+            if (tlen > 0) {
+                textByte(' ');
+            }
+            textAscii(key);
+            textByte('=');
+        }
+
+        private void textAscii(String s) {
+            for (int i = 0; i < s.length(); i++) {
+                textByte(s.charAt(i));
+            }
+        }
+
+        private void textNumber(long v) {
+            textAscii(Long.toString(v));
+        }
+
+        /** Printable ASCII but {@code %}, {@code ,} and {@code =} as is; every other byte as %XX (upper case). */
+        private void textEscaped(byte[] b) {
+            for (byte x : b) {
+                int c = x & 0xff;
+                if (c > 0x20 && c < 0x7f && c != '%' && c != ',' && c != '=') {
+                    textByte(c);
+                } else {
+                    textByte('%');
+                    textByte(HEX[c >>> 4]);
+                    textByte(HEX[c & 15]);
+                }
+            }
+        }
+
+        private void textByte(int c) {
+            if (tlen == t.length) {
+                t = Arrays.copyOf(t, t.length * 2);
+            }
+            t[tlen++] = (byte) c;
         }
 
         /** A dict entry's key (ASCII, written without a byte[] per key) and the value's signature. */

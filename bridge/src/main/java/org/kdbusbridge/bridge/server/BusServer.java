@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
+import org.kdbusbridge.core.bus.DisconnectReason;
 import org.kdbusbridge.bridge.activation.ActivationManager;
 import org.kdbusbridge.bridge.activation.ServiceDir;
 import org.kdbusbridge.bridge.capture.CaptureSink;
@@ -75,6 +76,8 @@ public final class BusServer implements Driver.Host {
     private int monitorMetadata;
     /** --kdbus-metrics: the OpenMetrics socket, or null. */
     private org.kdbusbridge.bridge.metrics.MetricsListener metrics;
+    /** --kdbus-metrics=http://...: the same dump over HTTP on loopback, or null. */
+    private org.kdbusbridge.bridge.metrics.HttpMetricsListener metricsHttp;
 
     /** A server with {@link TransportSettings#fromSystemProperties()} (see the next constructor). */
     public BusServer(BusConfig config) {
@@ -106,6 +109,11 @@ public final class BusServer implements Driver.Host {
      * {@code transport}: the loop's and the sessions' tuning.
      */
     BusServer(BusConfig config, UserQuota quota, DirectBuffers buffers, TransportSettings transport) {
+        this(config, quota, buffers, transport, null);
+    }
+
+    /** As above with {@code guid}: the hand-over's new bus keeps the old one's (null: a new one). */
+    BusServer(BusConfig config, UserQuota quota, DirectBuffers buffers, TransportSettings transport, String carriedGuid) {
         this.transport = transport;
         this.loop = new EventLoop("kdbus-bridge", transport);
         this.buffers = buffers;
@@ -120,7 +128,7 @@ public final class BusServer implements Driver.Host {
             LOG.info(overcommit);
         }
         this.bus.setQuotaLog(LOG::warn); // the core logs a uid's refusals once a minute
-        this.guid = randomHex(16);
+        this.guid = carriedGuid != null ? carriedGuid : randomHex(16);
         this.driver = new Driver(bus, guid, machineId(guid), this);
         this.routingErrors = new RoutingErrors(bus, driver.emitter(), queueFullLog);
         // dbus-daemon logs every denied unicast; a flood of them is cut to 10 lines a second.
@@ -158,17 +166,42 @@ public final class BusServer implements Driver.Host {
         this.monitorMetadata = items;
     }
 
-    /**
-     * Our extension ({@code --kdbus-metrics=unix:path=PATH}): serve the counters in the OpenMetrics
-     * text format on that socket, per-connection series for the {@code topConnections} busiest
-     * connections plus one "other" series. Call before {@link #start()}.
-     */
+    /** See {@link #setMetrics(org.kdbusbridge.bridge.transport.UnixAddress, org.kdbusbridge.bridge.metrics.HttpAddress, int)}. */
     public void setMetrics(org.kdbusbridge.bridge.transport.UnixAddress where, int topConnections) {
+        setMetrics(where, null, topConnections);
+    }
+
+    /**
+     * Our extension ({@code --kdbus-metrics=unix:path=PATH}, {@code --kdbus-metrics=http://127.0.0.1:PORT}):
+     * serve the counters in the OpenMetrics text format on that socket and/or over HTTP (either may
+     * be null), per-connection series for the {@code topConnections} busiest connections. The
+     * loop then keeps its busy time. Call before {@link #start()}.
+     */
+    public void setMetrics(org.kdbusbridge.bridge.transport.UnixAddress where,
+                           org.kdbusbridge.bridge.metrics.HttpAddress http, int topConnections) {
+        if (where == null && http == null) {
+            return;
+        }
+        loop.accountBusyTime();
         org.kdbusbridge.bridge.metrics.OpenMetricsWriter writer =
-                new org.kdbusbridge.bridge.metrics.OpenMetricsWriter(topConnections);
+                new org.kdbusbridge.bridge.metrics.OpenMetricsWriter(topConnections, loop);
+        // Rendered again when the bus's state changed, and at most once a second otherwise (the
+        // loop's busy time and the GC totals move on their own).
+        org.kdbusbridge.bridge.metrics.MetricsDump dump = new org.kdbusbridge.bridge.metrics.MetricsDump(
+                () -> writer.render(bus),
+                () -> (bus.lastSequence() * 31 + bus.connectionCount()) * 31 + System.nanoTime() / 1_000_000_000L);
         long own = currentUid();
-        this.metrics = new org.kdbusbridge.bridge.metrics.MetricsListener(where, () -> writer.render(bus),
-                () -> bus.lastSequence() * 31 + bus.connectionCount(), uid -> uid == own || uid == 0);
+        if (where != null) {
+            this.metrics = new org.kdbusbridge.bridge.metrics.MetricsListener(where, dump, uid -> uid == own || uid == 0);
+        }
+        if (http != null) {
+            this.metricsHttp = new org.kdbusbridge.bridge.metrics.HttpMetricsListener(http, dump);
+        }
+    }
+
+    /** The HTTP metrics listener's port (the one bound, for port 0), or -1 without one. */
+    public int metricsHttpPort() {
+        return metricsHttp == null ? -1 : metricsHttp.port();
     }
 
     /**
@@ -196,10 +229,21 @@ public final class BusServer implements Driver.Host {
             if (metrics != null) {
                 metrics.bind();
             }
+            if (metricsHttp != null) {
+                metricsHttp.bind();
+            }
         } catch (IOException | RuntimeException e) {
             loop.shutdown(); // never started: closes its epoll and eventfd descriptors
             throw e;
         }
+        return serve(connect, null);
+    }
+
+    /**
+     * Starts the loop, the activation manager, the capture and the listeners; {@code first} runs
+     * on the loop before any listener accepts (the hand-over's restore).
+     */
+    private String serve(List<String> connect, Runnable first) {
         address = String.join(";", connect);
         loop.start();
         // Service files are read before the first client is accepted, so activatable names are
@@ -212,6 +256,14 @@ public final class BusServer implements Driver.Host {
         activation.start();
         CompletableFuture<Void> started = new CompletableFuture<>();
         loop.execute(() -> {
+            if (first != null) {
+                try {
+                    first.run();
+                } catch (RuntimeException | Error e) {
+                    started.completeExceptionally(e);
+                    return;
+                }
+            }
             if (capture != null) {
                 // With monitor metadata the capture's copies carry the field, rendered as a monitor's are.
                 capture.attach(bus, new Credentials(currentUid(), -1, busPid), monitorMetadata,
@@ -221,12 +273,80 @@ public final class BusServer implements Driver.Host {
             if (metrics != null) {
                 metrics.start(loop);
             }
+            if (metricsHttp != null) {
+                metricsHttp.start(loop);
+            }
             memoryWatch.start();
             started.complete(null);
         });
         started.join();
         return address;
     }
+
+    // --- hand-over (issue 19, docs/handover.md section 8 step 1) ------------------------------
+
+    /**
+     * Hand-over: in one loop step, takes a snapshot of this idle bus and lets go of every client
+     * and listening socket without closing it, so that a new bus (here: in the same JVM,
+     * {@link HandOverRestore#restore}) can adopt them; then stops the loop. Refused, with nothing
+     * changed and the bus still serving, if the bus holds what step 1 cannot carry.
+     */
+    public org.kdbusbridge.bridge.handover.Snapshot detachForHandOver() throws org.kdbusbridge.bridge.handover.Snapshot.Refused {
+        if (!loop.isRunning()) {
+            throw new org.kdbusbridge.bridge.handover.Snapshot.Refused(List.of("the bus is not running"));
+        }
+        CompletableFuture<org.kdbusbridge.bridge.handover.Snapshot> done = new CompletableFuture<>();
+        loop.execute(() -> {
+            try {
+                org.kdbusbridge.bridge.handover.Snapshot s = HandOverRestore.capture(this);
+                for (ClientSession session : sessions) {
+                    session.detachForHandOver();
+                }
+                sessions.clear();
+                listeners.detachAll();
+                done.complete(s);
+            } catch (Throwable e) {
+                done.completeExceptionally(e);
+            }
+        });
+        org.kdbusbridge.bridge.handover.Snapshot s;
+        try {
+            s = done.get(10, TimeUnit.SECONDS);
+        } catch (java.util.concurrent.ExecutionException e) {
+            if (e.getCause() instanceof org.kdbusbridge.bridge.handover.Snapshot.Refused r) {
+                throw r;
+            }
+            throw new IllegalStateException("hand-over snapshot failed", e.getCause());
+        } catch (InterruptedException | java.util.concurrent.TimeoutException e) {
+            throw new IllegalStateException("hand-over snapshot did not finish", e);
+        }
+        if (activation != null) {
+            activation.shutdown();
+        }
+        loop.shutdown();
+        try {
+            loop.awaitTermination(5000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return s;
+    }
+
+    /** Hand-over: serves the adopted listeners, restoring the snapshot first on the loop (HandOverRestore). */
+    String resume(List<org.kdbusbridge.bridge.transport.UnixListener> adopted, Runnable restore) {
+        List<String> connect = new ArrayList<>();
+        for (org.kdbusbridge.bridge.transport.UnixListener l : adopted) {
+            listeners.adopt(l);
+            connect.add(l.connectAddress());
+        }
+        return serve(connect, restore);
+    }
+
+    java.util.Collection<ClientSession> sessions() { return sessions; }
+    Listeners listeners() { return listeners; }
+    boolean hasCapture() { return capture != null; }
+    boolean hasMetrics() { return metrics != null; }
+    int endpointCount() { return endpoints.list().size(); }
 
     /** The config's service directories with dbus-daemon's flags (the transient one: strict, unwatched). */
     private static List<ServiceDir> serviceDirs(BusConfig c) {
@@ -311,9 +431,12 @@ public final class BusServer implements Driver.Host {
             if (metrics != null) {
                 metrics.close();
             }
+            if (metricsHttp != null) {
+                metricsHttp.close();
+            }
             if (connections) {
                 for (ClientSession s : new ArrayList<>(sessions)) {
-                    s.close("bus shutting down");
+                    s.close(DisconnectReason.BUS, "bus shutting down");
                 }
             }
             if (capture != null) {
@@ -574,7 +697,7 @@ public final class BusServer implements Driver.Host {
     @Override
     public void closeWhenFlushed(Connection c) {
         if (c.attachment() instanceof ClientSession s) {
-            s.closeAfterFlush();
+            s.closeAfterFlush(DisconnectReason.HANG_UP); // BYEBYE: the peer asked to go
         }
     }
 

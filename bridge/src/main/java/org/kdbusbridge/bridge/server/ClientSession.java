@@ -85,6 +85,45 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
     /** Whether input is throttled now (tests). */
     boolean isReadPaused() { return readPaused; }
 
+    SocketConnection socket() { return socket; }
+    /** Hand-over: read but unhandled input, or committed but unsent output (step 5 carries these). */
+    boolean holdsPartialIo() { return input.holdsUnhandledInput() || output.holdsUnsentOutput(); }
+    /** Received fds not yet claimed by a message (hand-over refuses while there are any). */
+    int pendingFdCount() { return pending.count(); }
+    /** Whether SASL negotiated fd passing. */
+    boolean unixFdNegotiated() { return sasl.unixFdNegotiated(); }
+
+    /** Hand-over: a session that completed SASL and Hello in the bus this one replaces; then {@link #resumeIo}. */
+    void restoreAuthenticated(long uid, boolean unixFd) {
+        sasl.restoreAuthenticated(uid, unixFd);
+    }
+
+    /** Hand-over: starts reading the inherited socket (no auth timer: Hello is done). */
+    void resumeIo(EventLoop loop) {
+        loop.register(socket.fd(), EventLoop.READ, this);
+    }
+
+    /**
+     * Hand-over: lets go of the socket without closing it (the new bus adopts it). Only for an
+     * idle session (no buffer, carry or pending fd: the caller checked); afterwards the session
+     * is closed to every entry point, and the core connection is left as it is.
+     */
+    void detachForHandOver() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        sasl.stopTimer();
+        server.loop().unregister(socket.fd()); // EPOLL_CTL_DEL: the fd stays open for the new loop
+        pending.cancelTimer();
+        input.release();
+        output.release();
+        if (stamp != null) {
+            stamp.close(); // its cached sender pidfds: a cache, the new session opens them again
+        }
+        socket.detachForHandOver();
+    }
+
     void start(EventLoop loop, long authTimeoutMs) {
         loop.register(socket.fd(), EventLoop.READ, this);
         sasl.start(loop, authTimeoutMs);
@@ -104,7 +143,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
                 input.readAvailable((readyEvents & (EventLoop.HUP | EventLoop.ERROR)) != 0);
             }
         } catch (IOException e) {
-            close(e.getMessage());
+            close(DisconnectReason.IO_ERROR, e.getMessage());
         } finally {
             server.leaveIo();
         }
@@ -164,7 +203,14 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
         if ((wanted & MessageFacts.FROM_SENDER) != 0) { // AttachMetadata: facts of the sender, now
             m.setFacts(metadataStamp().stamp(wanted, input.frameCredsMixed()));
         }
-        Delivery d = server.bus().send(conn, m);
+        Delivery d;
+        try {
+            d = server.bus().send(conn, m);
+        } finally {
+            if (m.facts() != null) {
+                m.facts().dropHandles(); // the queues that took it hold its pidfd (AttachMetadata) now
+            }
+        }
         if (d == Delivery.UNADDRESSED_CALL) {
             server.driver().answerUnaddressed(conn, m.serial(), m.iface(), m.member(), signature);
         } else if (d != Delivery.OK) {
@@ -188,14 +234,14 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
 
     void closeForProtocolViolation(ProtocolException e) {
         LOG.warn("Disconnecting {}: protocol violation: {}", this, e.getMessage());
-        close("protocol violation");
+        close(DisconnectReason.PROTOCOL_VIOLATION, "protocol violation");
     }
 
     private void pendingFdTimedOut() {
         if (!closed) {
             LOG.warn("Disconnecting {}: it sent fds and did not complete the message within "
                     + "pending_fd_timeout={} ms", this, server.limits().pendingFdTimeout);
-            close("pending fd timeout");
+            close(DisconnectReason.LIMITS, "pending fd timeout");
             server.flushDirty();
         }
     }
@@ -269,21 +315,41 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
 
     // --- close -----------------------------------------------------------------------------
 
-    /** Sends what is queued (e.g. a SASL REJECTED), then closes. */
-    void closeAfterFlush() {
-        closing = true;
+    /** Sends what is queued (e.g. a SASL REJECTED), then closes, counted as {@code why}. */
+    void closeAfterFlush(DisconnectReason why) {
+        if (!closing) {
+            closing = true;
+            closingReason = why;
+        }
         markDirty();
+    }
+
+    /** Why a close-after-flush was asked for (counted when it happens), null if none was. */
+    private DisconnectReason closingReason;
+
+    /** The close a close-after-flush asked for, now that the output is out. */
+    void closeFlushed() {
+        close(closingReason, null);
+    }
+
+    /**
+     * End of stream: the peer hung up, unless the bus was already closing it (a rejected SASL
+     * exchange, BYEBYE), when the close counts as that.
+     */
+    void closeAtEndOfStream() {
+        close(closing ? closingReason : DisconnectReason.HANG_UP, null);
     }
 
     /** The length of the frame being handled (the driver-bound bytes the counters add). */
     private int frameLength;
 
-    void close(String reason) {
+    /** Closes now; {@code why} is what the bus counts, {@code reason} the debug log's detail (or null). */
+    void close(DisconnectReason why, String reason) {
         if (closed) {
             return;
         }
         closed = true;
-        server.bus().countDisconnect(reasonOf(reason));
+        server.bus().countDisconnect(why);
         sasl.stopTimer();
         if (reason != null) {
             LOG.debug("Closing {}: {}", this, reason);
@@ -295,30 +361,10 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
         // Nothing touches a closed session's buffers again (every entry point checks closed).
         input.release();
         output.release();
+        if (stamp != null) {
+            stamp.close(); // the pidfds it cached; queued messages keep theirs
+        }
         server.onClosed(this);
-    }
-
-    /**
-     * The counted reason for a close: the texts are the close sites' own (this package), null
-     * is end of stream or the end of a close-after-flush (BYEBYE, a rejected SASL exchange).
-     */
-    private DisconnectReason reasonOf(String reason) {
-        if (reason == null) {
-            return closing && conn.uniqueName() == null ? DisconnectReason.AUTH : DisconnectReason.HANG_UP;
-        }
-        switch (reason) {
-            case "protocol violation":
-                return DisconnectReason.PROTOCOL_VIOLATION;
-            case "too many pending fds", "pending fd timeout", "max_incomplete_connections", "out of memory",
-                    "input heap budget", "output heap budget":
-                return DisconnectReason.LIMITS;
-            case "auth timeout", "auth output overflow":
-                return DisconnectReason.AUTH;
-            case "bus shutting down":
-                return DisconnectReason.BUS;
-            default:
-                return reason.startsWith("endpoint ") ? DisconnectReason.BUS : DisconnectReason.IO_ERROR;
-        }
     }
 
     /** Buffer bytes this session holds between events: borrowed/lent buffers and carry arrays (loop thread). */

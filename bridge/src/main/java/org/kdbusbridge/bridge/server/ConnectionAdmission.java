@@ -5,6 +5,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Set;
 
+import org.kdbusbridge.core.bus.DisconnectReason;
 import org.kdbusbridge.bridge.protocol.SaslServer;
 import org.kdbusbridge.bridge.transport.EventLoop;
 import org.kdbusbridge.bridge.transport.SocketConnection;
@@ -79,7 +80,7 @@ final class ConnectionAdmission {
             }
             LOG.warn("max_incomplete_connections={} reached: dropping the oldest incomplete connection {}",
                     limits.maxIncompleteConnections, oldest);
-            oldest.close("max_incomplete_connections");
+            oldest.close(DisconnectReason.LIMITS, "max_incomplete_connections");
         }
         Credentials creds = new Credentials(socket.peer().uid(), socket.peer().gid(), socket.peer().pid());
         var config = server.config();

@@ -358,6 +358,11 @@ final class DirectBuffers {
         return spareBytes;
     }
 
+    /** Spare bytes, large and I/O: what {@link #trimSpares} would release now. */
+    long spareTotalBytes() {
+        return spareBytes + (long) ioSpares.size() * IO_BUFFER;
+    }
+
     long reusedCount() {
         return reused;
     }

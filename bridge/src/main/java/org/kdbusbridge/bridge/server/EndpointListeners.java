@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
+import org.kdbusbridge.core.bus.DisconnectReason;
 import org.kdbusbridge.bridge.driver.EndpointInfo;
 import org.kdbusbridge.bridge.driver.EndpointRequest;
 import org.kdbusbridge.bridge.driver.LiveEndpoint;
@@ -16,6 +17,7 @@ import org.kdbusbridge.bridge.transport.TransportSettings;
 import org.kdbusbridge.bridge.transport.UnixAddress;
 import org.kdbusbridge.bridge.transport.UnixListener;
 import org.kdbusbridge.core.connection.Connection;
+import org.kdbusbridge.core.endpoint.EndpointCaps;
 import org.kdbusbridge.core.endpoint.EndpointFilter;
 import org.kdbusbridge.core.endpoint.EndpointPolicy;
 import org.slf4j.Logger;
@@ -50,6 +52,10 @@ final class EndpointListeners {
         final long onlyUid;
         /** The creator's disconnect only stops the listener (Containers1), else it stops the endpoint. */
         final boolean creatorStopsListening;
+        /** Which caps it is held to. */
+        final EndpointCaps.Kind kind;
+        /** Its own connection cap, or -1: the bus's current limit for its kind. */
+        final int maxConnections;
         /** The bus's dup of the lifetime fd, or -1. */
         int lifetimeFd = -1;
         boolean listening = true;
@@ -57,7 +63,7 @@ final class EndpointListeners {
         boolean stopped;
 
         Endpoint(String id, UnixListener listener, EndpointFilter filter, List<String> options, Connection creator,
-                long onlyUid, boolean creatorStopsListening) {
+                long onlyUid, boolean creatorStopsListening, EndpointCaps.Kind kind, int maxConnections) {
             this.id = id;
             this.listener = listener;
             this.filter = filter;
@@ -66,6 +72,8 @@ final class EndpointListeners {
             this.creator = creator;
             this.onlyUid = onlyUid;
             this.creatorStopsListening = creatorStopsListening;
+            this.kind = kind;
+            this.maxConnections = maxConnections;
         }
     }
 
@@ -118,6 +126,11 @@ final class EndpointListeners {
         if (endpoints.containsKey(id)) {
             throw new IllegalArgumentException("Endpoint " + id + " already exists");
         }
+        EndpointCaps.Refusal over = overCap(r);
+        if (over != null) {
+            LOG.warn("{}", over.message());
+            throw new EndpointRequest.LimitExceeded(over);
+        }
         UnixAddress a = r.where() == null ? UnixAddress.path(containerSocket().toString(), null) : parseWhere(r.where());
         if (a.kind() == UnixAddress.Kind.PATH) {
             // Binding unlinks a socket file already there: never one of ours that is in use.
@@ -140,7 +153,8 @@ final class EndpointListeners {
             closeFd(lifetime);
             throw e;
         }
-        Endpoint ep = new Endpoint(id, l, r.filter(), r.options(), r.creator(), r.onlyUid(), r.creatorStopsListening());
+        Endpoint ep = new Endpoint(id, l, r.filter(), r.options(), r.creator(), r.onlyUid(), r.creatorStopsListening(),
+                r.kind(), r.maxConnections());
         if (lifetime >= 0) {
             int fd = lifetime;
             try {
@@ -170,12 +184,30 @@ final class EndpointListeners {
     }
 
     /**
-     * dbus-daemon's built-in max_connections_per_container, for Containers1.AddServer instances
-     * (those with a uid restriction). Endpoints1 endpoints, xdg-dbus-proxy's stand-in, have no
-     * limit of their own, as the proxy has none: their connections count against the uid's
-     * max_connections_per_user and, while incomplete, only against each other.
+     * The caps a new endpoint is held to (EndpointCaps decides), counted here where the endpoints
+     * are: every instance on the bus, the AddServer instances of the asking uid (the bus owner's
+     * uid and root are not held to that one), and the AddEndpoint endpoints the creator still
+     * holds. Null: there is room.
      */
-    static final int MAX_CONNECTIONS_PER_CONTAINER = 8;
+    private EndpointCaps.Refusal overCap(EndpointRequest r) {
+        var limits = server.limits();
+        int ofUid = 0;
+        int ofCreator = 0;
+        for (Endpoint ep : endpoints.values()) {
+            if (ep.kind == EndpointCaps.Kind.CONTAINER && ep.onlyUid == r.onlyUid()) {
+                ofUid++;
+            }
+            if (ep.kind == EndpointCaps.Kind.ENDPOINT && r.creator() != null && ep.creator == r.creator() && !ep.stopped) {
+                ofCreator++;
+            }
+        }
+        Connection c = r.creator();
+        String who = c == null ? "The bus" : "Connection \"" + c.uniqueName() + "\" (" + c.logInfo() + ")";
+        boolean uidHeld = r.onlyUid() != server.busUid() && r.onlyUid() != 0;
+        return new EndpointCaps(limits.maxContainers, limits.maxContainersPerUser, limits.maxContainerMetadataBytes,
+                limits.maxEndpointsPerConnection)
+                .create(who, r.kind(), r.onlyUid(), uidHeld, r.metadataBytes(), endpoints.size(), ofUid, ofCreator);
+    }
 
     private int connectionsOf(Endpoint ep) {
         int n = 0;
@@ -187,11 +219,33 @@ final class EndpointListeners {
         return n;
     }
 
+    /**
+     * The refusal of one more connection through {@code ep}, or null: an AddServer instance takes
+     * max_connections_per_container, an AddEndpoint endpoint its own cap or
+     * max_connections_per_endpoint. Counted from accept, authenticated or not, as dbus-daemon.
+     */
+    private EndpointCaps.Refusal connectionCap(Endpoint ep) {
+        var limits = server.limits();
+        boolean container = ep.kind == EndpointCaps.Kind.CONTAINER;
+        int limit = container ? limits.maxConnectionsPerContainer
+                : ep.maxConnections > 0 ? ep.maxConnections : limits.maxConnectionsPerEndpoint;
+        int n = connectionsOf(ep);
+        if (EndpointCaps.hasRoom(n, limit)) {
+            return null; // the common case builds no text
+        }
+        String appId = ep.filter.appId() == null ? "" : ep.filter.appId();
+        String instance = container ? "container server /org/freedesktop/DBus/Containers1/" + ep.id + " (\"" + appId
+                + "\")" : "endpoint " + ep.id + " (app id \"" + appId + "\")";
+        String name = container ? "max_connections_per_container"
+                : ep.maxConnections > 0 ? "max-connections" : "max_connections_per_endpoint";
+        return EndpointCaps.connection(instance, n, limit, name);
+    }
+
     private void accept(Endpoint ep, org.kdbusbridge.bridge.transport.SocketConnection socket) {
-        if (ep.onlyUid >= 0 && connectionsOf(ep) >= MAX_CONNECTIONS_PER_CONTAINER) {
-            // As dbus-daemon: the new connection cannot be told, so it is closed and logged.
-            LOG.warn("Closing connection to container server {} because it would exceed resource limit "
-                    + "(max_connections_per_container={})", "/org/freedesktop/DBus/Containers1/" + ep.id, MAX_CONNECTIONS_PER_CONTAINER);
+        EndpointCaps.Refusal full = connectionCap(ep);
+        if (full != null) {
+            // As dbus-daemon: the new connection cannot be told (it has not authenticated), so it is closed and logged.
+            LOG.warn("{}", full.message());
             socket.close();
             return;
         }
@@ -346,7 +400,7 @@ final class EndpointListeners {
     private void disconnect(Endpoint ep) {
         for (ClientSession s : new ArrayList<>(sessions)) {
             if (!s.isClosed() && ep.policy == s.connection().endpoint()) {
-                s.close("endpoint " + ep.id + " removed");
+                s.close(DisconnectReason.BUS, "endpoint " + ep.id + " removed");
             }
         }
     }

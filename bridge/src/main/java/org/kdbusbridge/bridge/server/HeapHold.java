@@ -1,5 +1,6 @@
 package org.kdbusbridge.bridge.server;
 
+import org.kdbusbridge.core.bus.DisconnectReason;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -49,7 +50,7 @@ final class HeapHold {
         if (heap.shouldLog(uid, System.nanoTime() / 1_000_000)) {
             LOG.warn(refusal, session, want, uid, heap.perUserBytes(), heap.used(uid), heap.busBytes(), heap.total());
         }
-        session.close(closeReason);
+        session.close(DisconnectReason.LIMITS, closeReason);
         return false;
     }
 

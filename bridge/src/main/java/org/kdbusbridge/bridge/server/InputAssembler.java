@@ -3,6 +3,7 @@ package org.kdbusbridge.bridge.server;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 
+import org.kdbusbridge.core.bus.DisconnectReason;
 import org.kdbusbridge.bridge.protocol.MessageFraming;
 import org.kdbusbridge.bridge.protocol.ProtocolException;
 import org.kdbusbridge.bridge.protocol.SaslServer;
@@ -174,11 +175,11 @@ final class InputAssembler implements SocketConnection.FdSink {
             if (fdOverflow) {
                 LOG.warn("Disconnecting {}: more than max_incoming_unix_fds={} fds pending", session,
                         server.limits().maxIncomingUnixFds);
-                session.close("too many pending fds");
+                session.close(DisconnectReason.LIMITS, "too many pending fds");
                 return;
             }
             if (n < 0) {
-                session.close(null);
+                session.closeAtEndOfStream();
                 return;
             }
             if (n == 0) {
@@ -544,7 +545,7 @@ final class InputAssembler implements SocketConnection.FdSink {
     /** One oversized client must not take the bus down with it. */
     private void closeForOutOfMemory() {
         LOG.error("Disconnecting {}: out of memory while receiving", session);
-        session.close("out of memory");
+        session.close(DisconnectReason.LIMITS, "out of memory");
     }
 
     /** On close: buffers go back and the heap hold is dropped. */
@@ -575,6 +576,11 @@ final class InputAssembler implements SocketConnection.FdSink {
         n += carry != null ? carry.length : 0;
         n += heapFrame != null ? heapFrame.length : 0;
         return n;
+    }
+
+    /** Hand-over: whether any input was read but not yet handled (a carry, a partial large or heap frame). */
+    boolean holdsUnhandledInput() {
+        return carriedBytes() > 0 || carryLen > 0 || largeIn != null || heapFrame != null;
     }
 
     /** Input bytes kept between bursts (the start of a partial frame). */

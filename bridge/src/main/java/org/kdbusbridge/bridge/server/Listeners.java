@@ -86,6 +86,24 @@ final class Listeners {
         }
     }
 
+    /** The listeners, in listen order (hand-over). */
+    List<UnixListener> all() {
+        return List.copyOf(listeners);
+    }
+
+    /** Hand-over: a listener taken over from the bus this one replaces. */
+    void adopt(UnixListener l) {
+        listeners.add(l.processFds(transport.processFd()));
+    }
+
+    /** Hand-over: lets go of every listener without closing it (see UnixListener#detachForHandOver). */
+    void detachAll() {
+        for (UnixListener l : listeners) {
+            l.detachForHandOver();
+        }
+        listeners.clear();
+    }
+
     /** Loop thread: starts accepting on every listener. */
     void startAll(EventLoop loop, UnixListener.AcceptHandler onAccept) {
         for (UnixListener l : listeners) {

@@ -103,6 +103,20 @@ final class MemoryReclaimer {
         return (heapGrowth + poolGrowth > growthBytes && left) || accountedHigh - accountedBytes > growthBytes;
     }
 
+    /**
+     * After {@link #shouldReclaim} (the same look) said no: whether the pool's spares
+     * ({@code spareBytes}, large and I/O buffers nobody holds) go now, without a GC. True
+     * whenever the loop has been quiet for {@code quietNanos} and there are any: a spare costs
+     * no pause to release, only a fresh allocation on the next burst, and the growth rule cannot
+     * see them all. A reclaim that came while the burst's buffers were still lent (a never-read
+     * queue holds its messages' payloads) sets the pool's floor there; when the queue goes, its
+     * buffers come back as up to DirectBuffers.MAX_SPARE_BYTES of spares, below that floor,
+     * which no growth rule ever counted (issue 14: never-read monitors left 8 MiB resident).
+     */
+    boolean shouldTrimSpares(long now, long spareBytes) {
+        return spareBytes > 0 && quietStartCount >= 0 && now - quietSince >= quietNanos;
+    }
+
     /** The sizes right after a reclaim: the floors for the next growth. */
     void reclaimed(long heapCommitted, long poolBytes) {
         reclaimed(heapCommitted, poolBytes, 0);

@@ -6,7 +6,7 @@ import org.kdbusbridge.core.bus.Bus;
 /**
  * Memory goes back after a burst: every {@link MemoryReclaimer#CHECK_INTERVAL_MILLIS} the loop
  * asks the {@link MemoryReclaimer} whether it is quiet after growth, and if so trims the spare
- * direct buffers and collects. Loop thread only; re-schedules itself for the bus's life.
+ * direct buffers and collects; quiet without growth, it still trims the spares (no GC). Loop thread only; re-schedules itself for the bus's life.
  */
 final class MemoryWatch {
     private final Bus bus;
@@ -48,6 +48,8 @@ final class MemoryWatch {
             System.gc(); // uncommits the heap's free part (-XX:-ShrinkHeapInSteps); the loop is idle
             buffers.resetHigh();
             reclaimer.reclaimed(rt.totalMemory(), buffers.heldBytes(), accounted());
+        } else if (reclaimer.shouldTrimSpares(System.nanoTime(), buffers.spareTotalBytes())) {
+            buffers.trimSpares(); // no GC needed: spares are released at once
         }
         loop.schedule(MemoryReclaimer.CHECK_INTERVAL_MILLIS, this::checkMemory);
     }

@@ -2,7 +2,10 @@ package org.kdbusbridge.bridge.server;
 
 import java.nio.ByteBuffer;
 
+import org.kdbusbridge.bridge.protocol.MessageHeader;
 import org.kdbusbridge.bridge.protocol.MetadataField;
+import org.kdbusbridge.bridge.protocol.ProtocolException;
+import org.kdbusbridge.bridge.protocol.WireFormat;
 import org.kdbusbridge.core.message.Message;
 import org.kdbusbridge.core.message.MessageFacts;
 
@@ -11,6 +14,9 @@ import org.kdbusbridge.core.message.MessageFacts;
  * items it asked for that the bus knew at admission; an item the message has no fact for is
  * left out (asked for after the message was admitted, or a bus message, which has no sender
  * process: it carries seq and timestamp only).
+ *
+ * In the text form (MessageFacts.FORMAT_TEXT in the set) the same entries go as one string. With
+ * a pidfd (the caller sends it behind the message's own fds) the copy's UNIX_FDS counts it.
  *
  * Invariants: loop thread only; the message's shared payload is only read; the result is a
  * fresh heap array holding one valid message (same fixed header but the fields length, the
@@ -38,8 +44,29 @@ final class MetadataRenderer {
      * and timestamp go to every receiver that asked.
      */
     byte[] render(Message m, int items, long receiverUid) {
+        return render(m, items, receiverUid, false);
+    }
+
+    /**
+     * As {@link #render(Message, int, long)}; {@code withPidfd}: the caller sends the message's
+     * pidfd ({@code m.facts().pidfd()}) behind its own fds, so the copy says {@code pidfd} = the
+     * index after them and its UNIX_FDS counts one more (added if the message had none).
+     * {@link MessageFacts#FORMAT_TEXT} in {@code items} gives the text form.
+     */
+    byte[] render(Message m, int items, long receiverUid, boolean withPidfd) {
         ByteBuffer whole = m.payload().view();
-        field.begin(MetadataField.orderOf(whole));
+        int unixFdsAt = -1;
+        long addUnixFds = -1;
+        if (withPidfd) {
+            unixFdsAt = unixFdsValueOffset(whole, m.size());
+            if (unixFdsAt == -2) {
+                return null; // not parsable here (never for a message the bus admitted): sent as is
+            }
+            if (unixFdsAt < 0) {
+                addUnixFds = 1;
+            }
+        }
+        field.begin(MetadataField.orderOf(whole), (items & MessageFacts.FORMAT_TEXT) != 0, addUnixFds);
         MessageFacts f = m.facts();
         SenderProcess p = f != null && f.process() instanceof SenderProcess sp ? sp : null;
         if (has(items, MessageFacts.CREDS) && f != null && f.uid() >= 0) {
@@ -51,6 +78,9 @@ final class MetadataRenderer {
                 field.putUint32("gid", f.gid());
             }
             field.putBoolean("creds-at-send", f.credsAtSendTime());
+        }
+        if (withPidfd) {
+            field.putFd("pidfd", m.unixFds()); // behind the message's own fds
         }
         if (p != null && !mayReadProc(receiverUid, p.uid())) {
             items &= ~SenderProcess.PROC_ITEMS; // what /proc would not tell this receiver
@@ -88,7 +118,19 @@ final class MetadataRenderer {
             field.putPair("timestamp", f.monotonicNs(), f.realtimeNs());
         }
         field.end();
-        return MetadataField.splice(whole, field);
+        return MetadataField.splice(whole, field, unixFdsAt, m.unixFds() + 1L);
+    }
+
+    private final MessageHeader header = new MessageHeader();
+
+    /** The offset of the message's UNIX_FDS value, -1 without one, -2 if its header does not parse. */
+    private int unixFdsValueOffset(ByteBuffer whole, int size) {
+        try {
+            header.wrap(whole, 0, size);
+        } catch (ProtocolException e) {
+            return -2;
+        }
+        return header.fieldValueOffset(WireFormat.UNIX_FDS);
     }
 
     /** Whether a receiver of uid {@code receiver} may see the /proc facts of a process of uid {@code sender}. */

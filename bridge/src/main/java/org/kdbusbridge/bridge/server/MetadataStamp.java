@@ -5,6 +5,7 @@ import java.nio.file.Path;
 import org.kdbusbridge.bridge.transport.SocketConnection;
 import org.kdbusbridge.core.connection.Connection;
 import org.kdbusbridge.core.connection.Credentials;
+import org.kdbusbridge.core.message.FdSet;
 import org.kdbusbridge.core.message.MessageFacts;
 
 /**
@@ -21,6 +22,10 @@ import org.kdbusbridge.core.message.MessageFacts;
  * writing (and no further item is wanted), so a parent and its forked child writing in turn on
  * one socket do not read /proc per message; a process that execs or changes its comm or cgroup
  * under the same pid keeps its old facts until its entry is pushed out.
+ * The {@code pidfd} item: a pidfd of the writer from {@link SenderPidfds} (one per process,
+ * cached and bounded there), only on the facts of a routed message ({@link #stamp(int, boolean)}),
+ * which then hold a reference until its sender and its queues let it go.
+ *
  * Invariants: loop thread only (the reads are bounded reads of small procfs files); made only
  * once somebody wants a sender item; {@code lru[0..size)} most recent first, distinct (pid, uid).
  */
@@ -38,6 +43,10 @@ final class MetadataStamp {
     private SenderProcess labelOnly;
     /** /proc reads done (tests). */
     private int reads;
+    /** AttachMetadata's pidfds of this sender, made when first wanted. */
+    private SenderPidfds pidfds;
+    /** The kernel for pidfds (tests), or null: the real one. */
+    private final SenderPidfds.Kernel kernel;
 
     MetadataStamp(SocketConnection socket, Connection conn) {
         this(socket, conn, PROC);
@@ -45,22 +54,64 @@ final class MetadataStamp {
 
     /** As above, with /proc at {@code procRoot} (tests). */
     MetadataStamp(SocketConnection socket, Connection conn, Path procRoot) {
+        this(socket, conn, procRoot, null);
+    }
+
+    /** As above, with pidfds from {@code kernel} (tests). */
+    MetadataStamp(SocketConnection socket, Connection conn, Path procRoot, SenderPidfds.Kernel kernel) {
         this.socket = socket;
         this.conn = conn;
         this.procRoot = procRoot;
+        this.kernel = kernel;
     }
 
-    /** The facts of the message being routed now, for the items in {@code wanted}, its frame read with one set of creds. */
+    /** The pidfd cache, for tests (null until a pidfd was first wanted). */
+    SenderPidfds pidfdCache() {
+        return pidfds;
+    }
+
+    /**
+     * The facts of the frame being handled now, for the items in {@code wanted}, its frame read
+     * with one set of creds: for a monitor's copy of a driver call, never with a pidfd (only a
+     * routed message holds one, see {@link #stamp(int, boolean)}).
+     */
     MessageFacts stamp(int wanted) {
-        return stamp(wanted, false);
+        return stamp(wanted & ~MessageFacts.PIDFD, false);
     }
 
     /**
      * The facts of the message being routed now, for the items in {@code wanted};
      * {@code mixedCreds}: the reads of its frame came with different credentials (another process
-     * wrote part of it), so the read that completed it does not speak for the frame.
+     * wrote part of it), so the read that completed it does not speak for the frame. With
+     * {@code pidfd} wanted the facts hold a pidfd reference (the sender's hold, see
+     * MessageFacts.setPidfd): the caller routes the message, then calls dropHandles.
      */
     MessageFacts stamp(int wanted, boolean mixedCreds) {
+        MessageFacts f = stampCreds(wanted, mixedCreds);
+        if ((wanted & MessageFacts.PIDFD) != 0) {
+            FdSet p = pidfds().take(f.credsAtSendTime() ? f.pid() : SenderPidfds.CONNECT_TIME, f.uid());
+            if (p != null) {
+                f.setPidfd(p);
+            }
+        }
+        return f;
+    }
+
+    private SenderPidfds pidfds() {
+        if (pidfds == null) {
+            pidfds = new SenderPidfds(kernel != null ? kernel : SenderPidfds.kernelFor(socket::peerPidfd));
+        }
+        return pidfds;
+    }
+
+    /** The session closed: cached pidfds go (messages still queued keep theirs). */
+    void close() {
+        if (pidfds != null) {
+            pidfds.close();
+        }
+    }
+
+    private MessageFacts stampCreds(int wanted, boolean mixedCreds) {
         MessageFacts f = new MessageFacts();
         long pid = mixedCreds ? -1 : socket.readPid();
         int proc = wanted & SenderProcess.ITEMS;

@@ -3,10 +3,13 @@ package org.kdbusbridge.bridge.server;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 
+import org.kdbusbridge.bridge.transport.LibC;
+import org.kdbusbridge.core.bus.DisconnectReason;
 import org.kdbusbridge.bridge.transport.SocketConnection;
 import org.kdbusbridge.core.connection.Connection;
 import org.kdbusbridge.core.message.FdSet;
 import org.kdbusbridge.core.message.Message;
+import org.kdbusbridge.core.message.MessageFacts;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -20,7 +23,8 @@ import org.slf4j.LoggerFactory;
  * {@code large}, a private read-only view), never copied per receiver. {@code large} is set
  * only while {@code out} is empty and is the pool's head message; that message stays in the
  * pool (charged) until its last byte was sent. A message with fds is always the first byte of
- * a sendmsg, and its FdSet reference ({@code outFds}) is held until that sendmsg succeeded (a
+ * a sendmsg (with, for an opted-in receiver's rendered copy, the AttachMetadata pidfd behind its
+ * own fds: {@code outPidfd}), and its FdSet reference ({@code outFds}) is held until that sendmsg succeeded (a
  * copied message's, from the scratch, only until the flush ends: the next one takes it again).
  *
  * Buffers follow use: {@code out} is a 64 KiB buffer lent by DirectBuffers only while bytes are
@@ -82,11 +86,17 @@ final class OutputWriter {
     private ByteBuffer large;
     /** The fds to attach to the first byte of {@code out}, or null; this writer holds a reference. */
     private FdSet outFds;
+    /** An AttachMetadata pidfd sent behind {@code outFds} (this writer holds a reference), or null. */
+    private FdSet outPidfd;
+    /** How many fds of {@code outFdScratch} go with the next sendmsg (0: none). */
+    private int outFdCount;
     private int[] outFdScratch;
     /** The head message as this receiver gets it with its metadata field, while being copied; or null. */
     private byte[] rendered;
     /** The message {@code rendered} is a copy of (the pool's head while it is being sent). */
     private Message renderedFor;
+    /** The pidfd {@code rendered} says it carries (the message's; the pool keeps it open), or null. */
+    private FdSet renderedPidfd;
     /** A head sent without the field because its copy was too large for the budget, or null. */
     private Message rawHead;
     private MetadataRenderer renderer;
@@ -111,7 +121,7 @@ final class OutputWriter {
         int pending = outCarryLen + (out != null ? out.remaining() : 0);
         if (pending + bytes.length > INITIAL_BUFFER) {
             LOG.warn("Disconnecting {}: authentication output overflow", session);
-            session.close("auth output overflow");
+            session.close(DisconnectReason.AUTH, "auth output overflow");
             return;
         }
         appendOutCarry(bytes, 0, bytes.length);
@@ -153,16 +163,15 @@ final class OutputWriter {
             if (!src.hasRemaining()) {
                 session.setWriteInterest(false);
                 if (session.isClosing()) {
-                    session.close(null);
+                    session.closeFlushed();
                 }
                 return;
             }
             int n;
-            if (outFds != null) {
-                n = socket.writeWithFds(src, outFdScratch, outFds.count());
+            if (outFdCount > 0) {
+                n = socket.writeWithFds(src, outFdScratch, outFdCount);
                 if (n > 0) {
-                    outFds.release(); // passed: the kernel holds its own copies now
-                    outFds = null;
+                    releaseOutFds(); // passed: the kernel holds its own copies now
                 }
             } else {
                 n = socket.write(src);
@@ -254,9 +263,8 @@ final class OutputWriter {
         if (server.buffers().isScratch(b)) {
             out = null;
             scratchCarry = 0;
-            if (outFds != null && large == null) {
-                outFds.release();
-                outFds = null;
+            if (outFdCount > 0 && large == null) {
+                releaseOutFds();
             }
         } else if (!b.hasRemaining()) {
             out = null;
@@ -313,12 +321,15 @@ final class OutputWriter {
                     dropRendered(); // the set changed and the head went out raw meanwhile (not ours)
                 }
                 if (render && rendered == null && offset == 0 && rawHead != m) { // a head begun raw ends raw
-                    byte[] copy = renderer().render(m, conn.attachedMetadata(), receiverUid()); // null: too large, sent as is
+                    FdSet pid = pidfdFor(m);
+                    // null: too large, sent as is
+                    byte[] copy = renderer().render(m, conn.attachedMetadata(), receiverUid(), pid != null);
                     // The copy may wait for a slow reader: charged as its other output heap is.
                     // Past the budget the message goes without the field: never a close for it.
                     if (copy != null && renderedHeld.trySet(copy.length)) {
                         rendered = copy;
                         renderedFor = m;
+                        renderedPidfd = pid;
                     } else {
                         rawHead = m;
                     }
@@ -329,19 +340,30 @@ final class OutputWriter {
                 if (zeroCopy && out.position() > 0) {
                     break; // send the small messages before it first
                 }
-                if (offset == 0 && m.fds() != null) {
-                    // Its fds must ride on its first byte: start a fresh sendmsg for it.
-                    if (out.position() > 0 || outFds != null) {
+                FdSet pidfd = rendered != null ? renderedPidfd : null;
+                if (offset == 0 && (m.fds() != null || pidfd != null)) {
+                    // Its fds must ride on its first byte: start a fresh sendmsg for it; the
+                    // AttachMetadata pidfd of an opted-in copy goes behind the message's own.
+                    if (out.position() > 0 || outFdCount > 0) {
                         break;
                     }
                     FdSet f = m.fds();
-                    if (outFdScratch == null || outFdScratch.length < f.count()) {
-                        outFdScratch = new int[Math.max(f.count(), 16)];
+                    int count = (f == null ? 0 : f.count()) + (pidfd == null ? 0 : 1);
+                    if (outFdScratch == null || outFdScratch.length < count) {
+                        outFdScratch = new int[Math.max(count, 16)];
                     }
-                    for (int k = 0; k < f.count(); k++) {
-                        outFdScratch[k] = f.fd(k);
+                    int k = 0;
+                    if (f != null) {
+                        for (; k < f.count(); k++) {
+                            outFdScratch[k] = f.fd(k);
+                        }
+                        outFds = f.retain();
                     }
-                    outFds = f.retain();
+                    if (pidfd != null) {
+                        outFdScratch[k] = pidfd.fd(0);
+                        outPidfd = pidfd.retain();
+                    }
+                    outFdCount = count;
                 }
                 if (zeroCopy) {
                     large = m.payload().view(); // written from the shared payload by flush()
@@ -378,11 +400,38 @@ final class OutputWriter {
         }
     }
 
+    /** The fds of the message being sent are passed (or not needed any more): their references go. */
+    private void releaseOutFds() {
+        if (outFds != null) {
+            outFds.release();
+            outFds = null;
+        }
+        if (outPidfd != null) {
+            outPidfd.release();
+            outPidfd = null;
+        }
+        outFdCount = 0;
+    }
+
+    /**
+     * The pidfd this receiver gets with {@code m} (AttachMetadata {@code pidfd}), or null: it
+     * must want it and take fds, the message must hold one (the queue keeps it open), and there
+     * must be room for one more fd in a sendmsg (SCM_MAX_FD).
+     */
+    private FdSet pidfdFor(Message m) {
+        if ((conn.attachedMetadata() & MessageFacts.PIDFD) == 0 || !conn.acceptsUnixFds() || m.facts() == null) {
+            return null;
+        }
+        FdSet p = m.facts().pidfd();
+        return p != null && m.unixFds() < LibC.SCM_MAX_FD ? p : null;
+    }
+
     /** The head's rendered copy is done with (sent, or no longer the head's). */
     private void dropRendered() {
         if (rendered != null) {
             rendered = null;
             renderedFor = null;
+            renderedPidfd = null;
             renderedHeld.trySet(0);
         }
     }
@@ -416,16 +465,20 @@ final class OutputWriter {
         outCarry = null;
         outCarryLen = 0;
         scratchCarry = 0;
-        if (outFds != null) {
-            outFds.release();
-            outFds = null;
-        }
+        releaseOutFds();
         large = null;
         rendered = null;
         renderedFor = null;
+        renderedPidfd = null;
         rawHead = null;
         renderedHeld.release();
         outputHeld.release();
+    }
+
+    /** Hand-over: whether any output is committed but not yet sent (bytes, a part-sent head, fds). */
+    boolean holdsUnsentOutput() {
+        return (out != null && out.hasRemaining()) || outCarryLen > 0 || headOffset > 0 || large != null
+                || outFds != null;
     }
 
     /** Buffer bytes held between events: a lent buffer, the carry and a rendered metadata copy. */

@@ -2,6 +2,7 @@ package org.kdbusbridge.bridge.server;
 
 import java.nio.ByteBuffer;
 
+import org.kdbusbridge.core.bus.DisconnectReason;
 import org.kdbusbridge.bridge.driver.RoutingErrors;
 import org.kdbusbridge.bridge.protocol.MessageHeader;
 import org.kdbusbridge.bridge.protocol.ProtocolException;
@@ -47,6 +48,17 @@ final class SaslPhase {
         authTimer = loop.schedule(authTimeoutMs, new AuthExpiry(authTimeoutMs));
     }
 
+    /** Hand-over: the session was authenticated (and said Hello) in the bus this one replaces. */
+    void restoreAuthenticated(long uid, boolean unixFd) {
+        if (authenticated || authTimer != null) {
+            throw new IllegalStateException("restore a new session only");
+        }
+        authenticated = true;
+        this.uid = uid;
+        this.unixFd = unixFd;
+        this.sasl = null;
+    }
+
     boolean isAuthenticated() {
         return authenticated;
     }
@@ -82,7 +94,7 @@ final class SaslPhase {
     boolean settle(SaslServer.Result r) {
         if (r == SaslServer.Result.REJECT_DISCONNECT) {
             LOG.info("Connection {} rejected during authentication: {}", session, sasl.disconnectReason());
-            session.closeAfterFlush();
+            session.closeAfterFlush(DisconnectReason.AUTH);
             return false;
         }
         if (r == SaslServer.Result.AUTHENTICATED) {
@@ -154,7 +166,7 @@ final class SaslPhase {
             if (session.connection().uniqueName() == null && !session.isClosed()) {
                 LOG.info("Connection {} has not {} within auth_timeout={} ms, closing", session,
                         authenticated ? "completed Hello" : "authenticated", timeoutMs);
-                session.close("auth timeout");
+                session.close(DisconnectReason.AUTH, "auth timeout");
             }
         }
     }

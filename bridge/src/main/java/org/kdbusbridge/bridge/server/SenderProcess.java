@@ -68,6 +68,12 @@ record SenderProcess(long pid, long uid, int items, long[] groups, byte[] comm, 
         return new SenderProcess(pid, uid, items, groups, comm, exe, cmdline, cgroup, seclabel);
     }
 
+    /** The real uid of process {@code pid} under {@code procRoot}, or -1 (gone, unreadable). */
+    static long realUidOf(Path procRoot, long pid) {
+        byte[] status = bytes(procRoot.resolve(Long.toString(pid)).resolve("status"), STATUS_MAX);
+        return status == null ? -1 : realUid(new String(status, StandardCharsets.UTF_8));
+    }
+
     /** At most {@code max} bytes of {@code p}, or null if it cannot be read. */
     private static byte[] bytes(Path p, int max) {
         try (InputStream in = Files.newInputStream(p)) {

@@ -3,6 +3,7 @@ package org.kdbusbridge.bridge.server;
 import java.io.IOException;
 import java.util.ArrayDeque;
 
+import org.kdbusbridge.core.bus.DisconnectReason;
 import org.kdbusbridge.bridge.transport.EventLoop;
 
 /**
@@ -72,7 +73,7 @@ final class SessionFlusher {
             try {
                 s.flushQueued();
             } catch (IOException e) {
-                s.close(e.getMessage());
+                s.close(DisconnectReason.IO_ERROR, e.getMessage());
             }
         }
         replyTimeouts.arm();

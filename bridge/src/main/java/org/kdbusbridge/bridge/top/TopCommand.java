@@ -20,7 +20,7 @@ public final class TopCommand {
     }
 
     public static int run(String[] args) {
-        String metrics = null;
+        String metrics = null; // unix:path=PATH or http://127.0.0.1:PORT
         String address = null;
         long interval = 1000;
         for (String a : args) {
@@ -28,7 +28,7 @@ public final class TopCommand {
             else if (a.startsWith("--address=")) address = a.substring("--address=".length());
             else if (a.startsWith("--interval-ms=")) interval = Long.parseLong(a.substring("--interval-ms=".length()));
             else {
-                System.err.println("usage: kdbus-bridge top [--metrics=unix:path=PATH] [--address=BUSADDR]"
+                System.err.println("usage: kdbus-bridge top [--metrics=unix:path=PATH|http://127.0.0.1:PORT] [--address=BUSADDR]"
                         + " [--interval-ms=1000]");
                 return 64;
             }
@@ -60,10 +60,8 @@ public final class TopCommand {
                 while (true) {
                     long now = System.nanoTime();
                     if (now >= next) {
-                        Snapshot snap = metrics != null ? metrics.read() : stats.read();
-                        if (metrics != null && stats != null) snap = stats.withPids(snap);
-                        model.update(snap);
-                        next = now + interval * 1_000_000;
+                        model.answered(read(metrics, stats));
+                        next = System.nanoTime() + interval * 1_000_000;
                     }
                     draw(w, model, label, prompt, t.getWidth(), t.getHeight());
                     int c = in.read(Math.max(1, (next - System.nanoTime()) / 1_000_000));
@@ -97,6 +95,20 @@ public final class TopCommand {
                 w.flush();
                 t.setAttributes(saved);
             }
+        }
+    }
+
+    /**
+     * One reading, or null if the bus gave none in time (or the source failed): the screen then
+     * says "no answer" over the last reading, and the next tick tries again.
+     */
+    private static Snapshot read(MetricsSource metrics, StatsSource stats) {
+        try {
+            Snapshot snap = metrics != null ? metrics.read() : stats.read();
+            if (metrics != null && stats != null) snap = stats.withPids(snap);
+            return snap;
+        } catch (IOException e) {
+            return null;
         }
     }
 

@@ -33,9 +33,27 @@ public final class TopModel {
     private Sort sort = Sort.MESSAGES;
     private String filter = "";
 
+    /** Readings in a row that got no answer (0: the last one did). */
+    private int unanswered;
+
     public void update(Snapshot s) {
         previous = current;
         current = s;
+        unanswered = 0;
+    }
+
+    /** A reading's result: the snapshot, or null when the bus did not answer in time. */
+    public void answered(Snapshot s) {
+        if (s == null) {
+            unanswered++;
+        } else {
+            update(s);
+        }
+    }
+
+    /** Readings in a row the bus did not answer; the screen says so over the last good one. */
+    public int unanswered() {
+        return unanswered;
     }
 
     public void sortBy(Sort s) {

@@ -21,6 +21,10 @@ public final class TopScreen {
                 source, n, num(m.busMsgRate()), num(m.busByteRate()), m.sort().name().toLowerCase(Locale.ROOT),
                 m.filterText().isEmpty() ? "" : " - filter: " + m.filterText()), width));
         String note = s == null ? "" : s.note();
+        if (m.unanswered() > 0) {
+            note = "no answer from the bus (" + m.unanswered() + (m.unanswered() == 1 ? " reading" : " readings")
+                    + ")" + (note.isEmpty() ? "" : " - " + note);
+        }
         lines.add(cut(prompt != null ? "/" + prompt
                 : (note.isEmpty() ? "" : note + " - ") + "keys: m msgs, b bytes, d drops, x denials, Q queue, n name, / filter, q quit",
                 width));

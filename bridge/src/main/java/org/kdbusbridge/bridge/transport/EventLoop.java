@@ -130,6 +130,14 @@ public final class EventLoop {
     private final TimerHeap timers = new TimerHeap();
     private long timerSeq;
 
+    /**
+     * The metrics' busy fraction: off unless asked for before start (two nanoTime reads per
+     * iteration). Written on the loop thread, read there (the exposition renders on it).
+     */
+    private boolean accountTime;
+    private long startNanos;
+    private long waitNanos;
+
     /** A loop with the default spin budgets ({@link TransportSettings#DEFAULTS}). */
     public EventLoop(String name) {
         this(name, TransportSettings.DEFAULTS);
@@ -294,6 +302,32 @@ public final class EventLoop {
         spin.expectRelay();
     }
 
+    /**
+     * Keep {@link #busyNanos()} and {@link #runNanos()}: call before {@link #start()} (the
+     * thread's start publishes it).
+     */
+    public void accountBusyTime() {
+        if (thread != null) {
+            throw new IllegalStateException("already started");
+        }
+        accountTime = true;
+    }
+
+    /** Time the loop has run (since its thread started), ns; loop thread; 0 unless accounted. */
+    public long runNanos() {
+        checkLoopThread();
+        return accountTime && startNanos != 0 ? System.nanoTime() - startNanos : 0;
+    }
+
+    /**
+     * Of {@link #runNanos()}, the time not spent waiting for events (epoll_wait and the spin
+     * before it): handling I/O, tasks and timers. Loop thread; 0 unless accounted.
+     */
+    public long busyNanos() {
+        checkLoopThread();
+        return accountTime && startNanos != 0 ? Math.max(0, System.nanoTime() - startNanos - waitNanos) : 0;
+    }
+
     /** Registrations with WRITE interest (loop thread only; for tests). */
     int writeArmedCount() {
         checkLoopThread();
@@ -302,6 +336,7 @@ public final class EventLoop {
 
     private void run() {
         LOG.debug("{}: event loop started", name);
+        startNanos = System.nanoTime();
         try {
             while (!shutdownRequested) {
                 runTasks();
@@ -309,11 +344,15 @@ public final class EventLoop {
                     break;
                 }
                 int timeout = computeTimeout();
+                long w0 = accountTime ? System.nanoTime() : 0;
                 int n = spin.spinBeforeWait(timeout, fds.writeArmed());
                 if (n == 0) {
                     long t0 = System.nanoTime();
                     n = libc.epoll_wait(epfd, eventsAddr, MAX_EVENTS, timeout);
                     spin.waited(n, t0);
+                }
+                if (accountTime) {
+                    waitNanos += System.nanoTime() - w0; // the spin counts as waiting: no event was handled
                 }
                 if (n < 0) {
                     int e = LibC.Native.errno();

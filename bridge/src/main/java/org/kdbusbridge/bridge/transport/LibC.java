@@ -31,6 +31,8 @@ public interface LibC {
     int ENOMEM = 12;
     int ERANGE = 34;
     int ENOPROTOOPT = 92;
+    int ESRCH = 3;
+    int ENOSYS = 38;
 
     // ---- epoll ----
     int EPOLL_CLOEXEC = 02000000;
@@ -218,6 +220,16 @@ public interface LibC {
                 return "errno " + errno;
             }
             return e.description() + " (" + e.name() + ")";
+        }
+
+        /**
+         * pidfd_open(pid, 0) (Linux 5.3): a pidfd (O_CLOEXEC) of the live process {@code pid},
+         * or minus errno (ESRCH: no such process; ENOSYS: an older kernel). Both bindings make
+         * the raw syscall (libc's wrapper is newer than some libcs we load), so neither lacks it.
+         */
+        public static int pidfdOpen(long pid) {
+            long fd = INSTANCE.syscall(SYS_PIDFD_OPEN, pid, 0);
+            return fd >= 0 ? (int) fd : -errno();
         }
 
         /** Native address of a direct buffer's first byte (position is NOT added). */

@@ -102,6 +102,22 @@ public final class SocketConnection {
         return pidfd;
     }
 
+    /** Hand-over: the pidfd this connection holds now, or -1, without asking for one. */
+    public int heldPeerPidfd() {
+        return pidfd;
+    }
+
+    /** Hand-over: whether the pidfd is still to be asked for on first use. */
+    public boolean asksPidfdLater() {
+        return askPidfdLater;
+    }
+
+    /** Hand-over: the socket goes to a new owner; this object lets go of both fds without closing them. */
+    public void detachForHandOver() {
+        fd = -1;
+        pidfd = -1;
+    }
+
     /** The peer's supplementary gids as of connect() (SO_PEERGROUPS), or null if unknown or closed. */
     public long[] peerGroups() {
         if (!groupsRead && fd >= 0) {
@@ -303,7 +319,7 @@ public final class SocketConnection {
     }
 
     /** Whether setsockopt(SO_PASSCRED) failed on this socket, so it is not tried again (tests). */
-    boolean passCredentialsFailed() {
+    public boolean passCredentialsFailed() {
         return passCredFailed;
     }
 

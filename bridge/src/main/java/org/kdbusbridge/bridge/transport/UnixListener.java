@@ -123,6 +123,38 @@ public final class UnixListener implements Closeable {
         return new UnixListener(UnixAddress.systemd(guid), bound, fd, null, null);
     }
 
+    /**
+     * Hand-over (issue 19): takes over the listening socket of the bus this one replaces, as
+     * {@link #adopt} does, keeping its requested address and its socket file, which this
+     * listener then unlinks on close (only while the file is still the same inode).
+     */
+    public static UnixListener adoptForHandOver(int fd, UnixAddress requested, String guid, Path socketFile)
+            throws IOException {
+        UnixListener a = adopt(fd, guid);
+        Object key = null;
+        if (socketFile != null) {
+            key = Files.readAttributes(socketFile, java.nio.file.attribute.BasicFileAttributes.class,
+                    LinkOption.NOFOLLOW_LINKS).fileKey();
+        }
+        return new UnixListener(requested, a.bound, fd, socketFile, key);
+    }
+
+    /**
+     * Hand-over: stops accepting and lets go of the socket without closing it or unlinking its
+     * file (the new bus adopts both); returns the fd. Loop thread, if started on a running loop.
+     */
+    public int detachForHandOver() {
+        if (closed) {
+            throw new IllegalStateException("listener closed");
+        }
+        closed = true;
+        if (registered && loop.isRunning()) {
+            loop.unregister(fd);
+        }
+        registered = false;
+        return fd;
+    }
+
     /** An int socket option of fd (buf is scratch space at native address addr). */
     private static int intSockopt(int fd, int option, ByteBuffer buf, long addr) throws IOException {
         buf.putInt(0, 0);

@@ -226,6 +226,37 @@ class BusConfigParserTest {
     }
 
     @Test
+    void containersLimitsAreReadAndLoweredEach() throws Exception {
+        BusLimits d = BusConfigParser.parse(write("d.conf", conf("<type>session</type>"))).limits();
+        assertEquals(512, d.maxContainers);
+        assertEquals(16, d.maxContainersPerUser);
+        assertEquals(4096, d.maxContainerMetadataBytes);
+        assertEquals(8, d.maxConnectionsPerContainer);
+        assertEquals(64, d.maxConnectionsPerEndpoint);
+        assertEquals(16, d.maxEndpointsPerConnection);
+        BusLimits l = BusConfigParser.parse(write("c.conf", conf("<limit name=\"max_containers\">5</limit>"
+                + "<limit name=\"max_containers_per_user\">3</limit>"
+                + "<limit name=\"max_container_metadata_bytes\">100</limit>"
+                + "<limit name=\"max_connections_per_container\">2</limit>"
+                + "<limit name=\"max_connections_per_endpoint\">4</limit>"
+                + "<limit name=\"max_endpoints_per_connection\">1</limit>"))).limits();
+        assertEquals(5, l.maxContainers);
+        assertEquals(3, l.maxContainersPerUser);
+        assertEquals(100, l.maxContainerMetadataBytes);
+        assertEquals(2, l.maxConnectionsPerContainer);
+        assertEquals(4, l.maxConnectionsPerEndpoint);
+        assertEquals(1, l.maxEndpointsPerConnection);
+        BusLimits copy = new BusLimits();
+        copy.copyFrom(l); // a reload takes them too
+        assertEquals(5, copy.maxContainers);
+        assertEquals(3, copy.maxContainersPerUser);
+        assertEquals(100, copy.maxContainerMetadataBytes);
+        assertEquals(2, copy.maxConnectionsPerContainer);
+        assertEquals(4, copy.maxConnectionsPerEndpoint);
+        assertEquals(1, copy.maxEndpointsPerConnection);
+    }
+
+    @Test
     void limitWithoutNameIsAnError() throws Exception {
         Path p = write("limit.conf", conf("<limit>5</limit>"));
         assertThrows(ConfigException.class, () -> BusConfigParser.parse(p));

@@ -31,16 +31,22 @@ class EndpointMethodsTest {
 
     private final Bus bus = new Bus(new BusLimits());
     private final List<EndpointFilter> added = new ArrayList<>();
+    private final List<EndpointRequest> requests = new ArrayList<>();
+    /** Non-null: the host refuses every endpoint over this cap. */
+    private org.kdbusbridge.core.endpoint.EndpointCaps.Refusal refuseWith;
     private final Driver driver = new Driver(bus, "0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210",
             new Driver.Host() {
                 @Override public String reloadConfig() { return null; }
                 @Override public long busUid() { return BUS_UID; }
                 @Override public long busPid() { return 1; }
                 @Override public void closeWhenFlushed(Connection c) { }
-                @Override public String addEndpoint(String where, EndpointFilter filter, List<String> options,
-                        Connection creator) {
-                    added.add(filter);
-                    return "unix:path=" + where;
+                @Override public EndpointRequest.Bound addEndpoint(EndpointRequest r) {
+                    if (refuseWith != null) {
+                        throw new EndpointRequest.LimitExceeded(refuseWith);
+                    }
+                    added.add(r.filter());
+                    requests.add(r);
+                    return new EndpointRequest.Bound("unix:path=" + r.where(), r.where());
                 }
             });
     private long serial;
@@ -67,6 +73,12 @@ class EndpointMethodsTest {
 
     /** AddEndpoint(where, options, {app-id}) from {@code c}; returns {error name or null, first string}. */
     private String[] addEndpoint(Connection c, List<String> options) throws ProtocolException {
+        return addEndpoint(c, options, w -> { });
+    }
+
+    /** As above with more metadata entries after the app id. */
+    private String[] addEndpoint(Connection c, List<String> options, java.util.function.Consumer<BodyWriter> more)
+            throws ProtocolException {
         BodyWriter w = new BodyWriter();
         w.writeString("/tmp/app.sock");
         w.beginArray('s');
@@ -80,6 +92,7 @@ class EndpointMethodsTest {
         w.writeVariant("s");
         w.writeString("org.example.App");
         w.endDictEntry();
+        more.accept(w);
         w.endArray();
         send(c, EndpointMethods.IFACE, "AddEndpoint", "sasa{sv}", w);
         Message m = c.pool().pop();
@@ -114,6 +127,34 @@ class EndpointMethodsTest {
         assertNull(f.instanceId());
         assertTrue(f.filtering());
         assertEquals(1, f.nameRules().size());
+    }
+
+    @Test
+    void maxConnectionsMetadataIsTheEndpointsOwnCap() throws ProtocolException {
+        Connection owner = client(BUS_UID);
+        assertNull(addEndpoint(owner, List.of())[0]);
+        assertEquals(-1, requests.get(0).maxConnections(), "none given: the bus's max_connections_per_endpoint");
+        assertTrue(requests.get(0).metadataBytes() > 0, "the metadata the endpoint keeps is measured");
+        assertNull(addEndpoint(owner, List.of(), w -> w.beginDictEntry().writeString("max-connections")
+                .writeVariant("u").writeUint32(3).endDictEntry())[0]);
+        assertEquals(3, requests.get(1).maxConnections());
+        String[] zero = addEndpoint(owner, List.of(), w -> w.beginDictEntry().writeString("max-connections")
+                .writeVariant("u").writeUint32(0).endDictEntry());
+        assertEquals(DBusErrors.INVALID_ARGS, zero[0]);
+        assertEquals("Metadata 'max-connections' must be a uint32 of at least 1", zero[1]);
+        String[] signed = addEndpoint(owner, List.of(), w -> w.beginDictEntry().writeString("max-connections")
+                .writeVariant("i").writeInt32(3).endDictEntry());
+        assertEquals(DBusErrors.INVALID_ARGS, signed[0]);
+        assertEquals(2, requests.size());
+    }
+
+    @Test
+    void theHostsCapRefusalIsLimitsExceeded() throws ProtocolException {
+        refuseWith = new org.kdbusbridge.core.endpoint.EndpointCaps.Refusal("max_endpoints_per_connection", 16,
+                "Connection \":1.1\" () is not allowed to create more endpoints (max_endpoints_per_connection=16)");
+        String[] r = addEndpoint(client(BUS_UID), List.of());
+        assertEquals(DBusErrors.LIMITS_EXCEEDED, r[0]);
+        assertEquals(refuseWith.message(), r[1]);
     }
 
     @Test

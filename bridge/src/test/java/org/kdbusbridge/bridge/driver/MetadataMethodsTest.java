@@ -3,6 +3,7 @@ package org.kdbusbridge.bridge.driver;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.ByteBuffer;
@@ -98,7 +99,7 @@ class MetadataMethodsTest {
     }
 
     @Test
-    void unknownItemsAndPidfdWithoutFdsAreInvalidArgsAndChangeNothing() throws ProtocolException {
+    void unknownItemsAreInvalidArgsPidfdWithoutFdsNotSupportedAndNeitherChangesAnything() throws ProtocolException {
         Connection a = client();
         assertNull(ext(a, "AttachMetadata", "seq").errorName());
         MessageHeader bad = ext(a, "AttachMetadata", "names", "drops", "bogus");
@@ -107,13 +108,32 @@ class MetadataMethodsTest {
         assertTrue(text.contains("'bogus'") && text.contains("timestamp") && text.contains("drops"), text);
         assertEquals(MessageFacts.SEQ, a.attachedMetadata(), "a refused call leaves the set alone");
         assertNull(a.drops(), "... and does not start watching drops either");
-        MessageHeader pidfd = ext(a, "AttachMetadata", "pidfd");
-        assertEquals("org.freedesktop.DBus.Error.InvalidArgs", pidfd.errorName());
-        assertTrue(BodyReader.of(pidfd).readString().contains("unix fd"));
+        MessageHeader pidfd = ext(a, "AttachMetadata", "pidfd", "creds");
+        // As dbus-daemon answers a message with fds for a peer that cannot take them.
+        assertEquals("org.freedesktop.DBus.Error.NotSupported", pidfd.errorName());
+        assertTrue(BodyReader.of(pidfd).readString().contains("unix fd passing"));
+        assertEquals(MessageFacts.SEQ, a.attachedMetadata(), "refused as a whole: creds not added either");
         a.setAcceptsUnixFds(true);
-        assertEquals("org.freedesktop.DBus.Error.NotSupported", ext(a, "AttachMetadata", "pidfd").errorName(),
-                "pidfd is not implemented yet: refused, not silently dropped");
-        assertEquals(MessageFacts.SEQ, a.attachedMetadata());
+        assertNull(ext(a, "AttachMetadata", "pidfd", "seq").errorName(), "with fd passing pidfd is taken");
+        assertEquals(MessageFacts.SEQ | MessageFacts.PIDFD, a.attachedMetadata());
+        assertEquals(1, bus.metadataWanting(MessageFacts.PIDFD));
+    }
+
+    @Test
+    void formatTextIsKeptBesideTheItemsListedBackAndNeverCounted() throws ProtocolException {
+        Connection a = client();
+        assertNull(ext(a, "AttachMetadata", "format=text", "seq", "creds").errorName());
+        assertEquals(MessageFacts.SEQ | MessageFacts.CREDS | MessageFacts.FORMAT_TEXT, a.attachedMetadata());
+        assertEquals(MessageFacts.SEQ | MessageFacts.CREDS, bus.metadataWanted(), "a form is not an item anybody wants");
+        MessageHeader got = ext(a, "GetAttachedMetadata");
+        assertEquals(List.of("creds", "seq", "format=text"), BodyReader.of(got).readStringArray());
+        assertNull(ext(a, "AttachMetadata", "format=text", "seq", "format=dict").errorName());
+        assertEquals(MessageFacts.SEQ, a.attachedMetadata(), "the last format given counts");
+        assertNull(ext(a, "AttachMetadata", "format=text").errorName());
+        assertEquals(0, a.attachedMetadata(), "a form without items is no set");
+        assertEquals(MessageFacts.SEQ | MessageFacts.FORMAT_TEXT, MetadataMethods.monitorItems("format=text,seq"));
+        assertThrows(IllegalArgumentException.class, () -> MetadataMethods.monitorItems("format=text"));
+        assertThrows(IllegalArgumentException.class, () -> MetadataMethods.monitorItems("seq,pidfd"));
     }
 
     @Test

@@ -141,9 +141,9 @@ class MetricsListenerTest {
         Path socket = dir.resolve("metrics");
         java.util.concurrent.atomic.AtomicInteger renders = new java.util.concurrent.atomic.AtomicInteger();
         java.util.concurrent.atomic.AtomicLong version = new java.util.concurrent.atomic.AtomicLong(1);
-        listener = new MetricsListener(UnixAddress.path(socket.toString(), null),
+        listener = new MetricsListener(UnixAddress.path(socket.toString(), null), new MetricsDump(
                 () -> ("dump " + renders.incrementAndGet()).getBytes(java.nio.charset.StandardCharsets.US_ASCII),
-                version::get, uid -> true);
+                version::get), uid -> true);
         listener.bind();
         loop.start();
         onLoop(() -> {

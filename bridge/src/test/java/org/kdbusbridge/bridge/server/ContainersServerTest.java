@@ -460,4 +460,146 @@ class ContainersServerTest {
                 addServerBody("org.example.Sandbox", "org.example.App", Map.of("k", "v".repeat(3000)), w -> { }));
         assertNull(fits.errorName(), fits.toString());
     }
+
+    /** A second bus, with --kdbus-containers, from a busconfig file with {@code limits} in it. */
+    private BusServer fromConfig(Path socket, String limits) throws Exception {
+        Path conf = dir.resolve("limited.conf");
+        Files.writeString(conf, "<busconfig><type>session</type><listen>unix:path=" + socket + "</listen>"
+                + "<auth>EXTERNAL</auth><policy context=\"default\"><allow send_destination=\"*\" eavesdrop=\"true\"/>"
+                + "<allow eavesdrop=\"true\"/><allow own=\"*\"/></policy>" + limits + "</busconfig>");
+        BusServer s = new BusServer(org.kdbusbridge.bridge.config.BusConfigParser.parse(conf),
+                TransportSettings.fromSystemProperties());
+        s.setContainerSocketDir(containers);
+        s.setContainers(true);
+        s.start();
+        return s;
+    }
+
+    /** Asks {@code s}'s host, on its loop, for an AddServer-style endpoint {@code id} for {@code uid}; the refusal or null. */
+    private static org.kdbusbridge.core.endpoint.EndpointCaps.Refusal addFor(BusServer s, String id, Connection creator,
+            long uid) throws Exception {
+        return OnLoop.get(s, () -> {
+            try {
+                s.addEndpoint(new org.kdbusbridge.bridge.driver.EndpointRequest(null,
+                        org.kdbusbridge.bridge.endpoint.ProxyRuleParser.parseOptions(id, List.of()), List.of(), creator,
+                        uid, true, -1));
+                return null;
+            } catch (org.kdbusbridge.bridge.driver.EndpointRequest.LimitExceeded e) {
+                return e.refusal();
+            } catch (Exception e) {
+                throw new AssertionError(e);
+            }
+        });
+    }
+
+    @Test
+    void theContainersLimitsOfTheBusConfigApply() throws Exception {
+        Path limitedBus = dir.resolve("limited");
+        BusServer limited = fromConfig(limitedBus, "<limit name=\"max_containers\">3</limit>"
+                + "<limit name=\"max_containers_per_user\">1</limit>"
+                + "<limit name=\"max_container_metadata_bytes\">200</limit>"
+                + "<limit name=\"max_connections_per_container\">2</limit>");
+        try {
+            RawClient owner = client(limitedBus);
+            // max_container_metadata_bytes=200
+            Msg big = call(owner, "AddServer", "ssa{sv}a{sv}",
+                    addServerBody("org.example.Sandbox", "org.example.App", Map.of("k", "v".repeat(300)), w -> { }));
+            assertEquals("org.freedesktop.DBus.Error.LimitsExceeded", big.errorName(), big.toString());
+            assertTrue(big.string0().startsWith("Connection \"" + owner.uniqueName + "\" ("), big.string0());
+            assertTrue(big.string0().endsWith("bytes of container metadata (max_container_metadata_bytes=200)"),
+                    big.string0());
+            // max_connections_per_container=2: the third is closed on at accept
+            String[] first = addServer(owner, w -> { });
+            client(Path.of(first[1]));
+            client(Path.of(first[1]));
+            RawClient third = RawClient.connect(Path.of(first[1]));
+            open.add(third);
+            assertTrue(third.awaitEof(RawClient.TIMEOUT_MS), "max_connections_per_container=2: the third is closed on");
+            // max_containers_per_user=1, for a uid that is neither the bus owner's nor root (as AddServer asks the host)
+            Connection creator = OnLoop.get(limited, () -> limited.bus().resolve(owner.uniqueName));
+            assertNull(addFor(limited, "u1", creator, 4242));
+            var perUser = addFor(limited, "u2", creator, 4242);
+            assertEquals("max_containers_per_user", perUser.limitName());
+            assertTrue(perUser.message().endsWith("is not allowed to create more container servers for uid 4242 "
+                    + "(max_containers_per_user=1)"), perUser.message());
+            // The bus owner's uid (root here) is not held to max_containers_per_user=1: a second is fine,
+            // and c1, u1 and c2 fill max_containers=3, which Endpoints1 is held to as well.
+            addServer(owner, x -> { });
+            BodyWriter w = new BodyWriter().writeString(dir.resolve("e.sock").toString());
+            w.beginArray('s').endArray().beginArray('{').endArray();
+            long asked = owner.call(0, RawClient.BUS, RawClient.BUS_PATH, "org.kdbusbridge.Endpoints1", "AddEndpoint",
+                    "sasa{sv}", w.toByteArray());
+            Msg over = owner.read();
+            assertEquals(asked, over.replySerial(), over.toString());
+            assertEquals("org.freedesktop.DBus.Error.LimitsExceeded", over.errorName(), over.toString());
+            assertTrue(over.string0().endsWith("is not allowed to create more endpoints (max_containers=3)"),
+                    over.string0());
+            assertFalse(Files.exists(dir.resolve("e.sock")), "nothing was bound");
+            Msg more = call(owner, "AddServer", "ssa{sv}a{sv}",
+                    addServerBody("org.example.Sandbox", "org.example.App", Map.of(), x -> { }));
+            assertEquals("org.freedesktop.DBus.Error.LimitsExceeded", more.errorName(), more.toString());
+            assertTrue(more.string0().endsWith("is not allowed to create more container servers (max_containers=3)"),
+                    more.string0());
+        } finally {
+            limited.stop();
+        }
+    }
+
+    /** An a{sv} entry of every basic type but h, a nested variant, a struct, a dict and arrays. */
+    private static void everyType(BodyWriter w) {
+        w.beginDictEntry().writeString("y").writeVariant("y").writeByte(0xfe).endDictEntry();
+        w.beginDictEntry().writeString("b").writeVariant("b").writeBoolean(true).endDictEntry();
+        w.beginDictEntry().writeString("n").writeVariant("n").writeInt16(-2).endDictEntry();
+        w.beginDictEntry().writeString("q").writeVariant("q").writeUint16(65535).endDictEntry();
+        w.beginDictEntry().writeString("i").writeVariant("i").writeInt32(-3).endDictEntry();
+        w.beginDictEntry().writeString("u").writeVariant("u").writeUint32(4_000_000_000L).endDictEntry();
+        w.beginDictEntry().writeString("x").writeVariant("x").writeInt64(-5).endDictEntry();
+        w.beginDictEntry().writeString("t").writeVariant("t").writeUint64(-1L).endDictEntry();
+        w.beginDictEntry().writeString("d").writeVariant("d").writeDouble(1.5).endDictEntry();
+        w.beginDictEntry().writeString("s").writeVariant("s").writeString("text").endDictEntry();
+        w.beginDictEntry().writeString("o").writeVariant("o").writeObjectPath("/org/example/P").endDictEntry();
+        w.beginDictEntry().writeString("g").writeVariant("g").writeSignature("a{sv}").endDictEntry();
+        w.beginDictEntry().writeString("vv").writeVariant("v").writeVariant("q").writeUint16(9).endDictEntry();
+        w.beginDictEntry().writeString("aq").writeVariant("aq").beginArray('q').writeUint16(1).writeUint16(2)
+                .endArray().endDictEntry();
+        w.beginDictEntry().writeString("st").writeVariant("(yt)").beginStruct().writeByte(1).writeUint64(2).endStruct()
+                .endDictEntry();
+    }
+
+    /** gdbus call on the bus's Containers1 interface; its output. */
+    private String gdbus(String method, String arg) throws Exception {
+        Process p = new ProcessBuilder("gdbus", "call", "--address", "unix:path=" + bus, "--dest", RawClient.BUS,
+                "--object-path", RawClient.BUS_PATH, "--method", IFACE + "." + method, arg)
+                .redirectErrorStream(true).start();
+        assertTrue(p.waitFor(30, TimeUnit.SECONDS), "gdbus ends");
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, p.exitValue(), out);
+        return out;
+    }
+
+    @Test
+    void metadataComesBackToGdbusWithEveryTypeAsGiven() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isExecutable(Path.of("/usr/bin/gdbus")), "needs gdbus");
+        RawClient owner = client(bus);
+        BodyWriter w = new BodyWriter().writeString("org.example.Sandbox").writeString("org.example.App");
+        w.beginArray('{');
+        everyType(w);
+        w.endArray();
+        w.beginArray('{').endArray();
+        Msg r = owner.expectReturn(owner.call(0, RawClient.BUS, RawClient.BUS_PATH, IFACE, "AddServer", "ssa{sv}a{sv}",
+                w.toByteArray()));
+        BodyReader b = r.body();
+        String path = b.readObjectPath();
+        byte[] socket = b.readByteArray();
+        RawClient inside = client(Path.of(new String(socket, 0, socket.length - 1, StandardCharsets.UTF_8)));
+        String expected = "{'y': <byte 0xfe>, 'b': <true>, 'n': <int16 -2>, 'q': <uint16 65535>, 'i': <-3>, "
+                + "'u': <uint32 4000000000>, 'x': <int64 -5>, 't': <uint64 18446744073709551615>, 'd': <1.5>, "
+                + "'s': <'text'>, 'o': <objectpath '/org/example/P'>, 'g': <signature 'a{sv}'>, 'vv': <<uint16 9>>, "
+                + "'aq': <[uint16 1, 2]>, 'st': <(byte 0x01, uint64 2)>})";
+        String info = gdbus("GetInstanceInfo", path);
+        assertTrue(info.contains("'org.example.Sandbox', 'org.example.App', " + expected), info);
+        String instance = gdbus("GetConnectionInstance", inside.uniqueName);
+        assertTrue(instance.startsWith("(objectpath '" + path + "', "), instance);
+        assertTrue(instance.contains("'org.example.Sandbox', 'org.example.App', " + expected), instance);
+    }
 }

@@ -282,4 +282,64 @@ class EndpointListenersTest {
         assertFalse(interfaces.contains("Containers1"), interfaces);
         assertTrue(interfaces.contains("org.kdbusbridge.Endpoints1"), interfaces);
     }
+
+    /** AddEndpoint(socket, [], {max-connections: <u n>}) that must succeed. */
+    private static void addCapped(RawClient c, Path socket, long n) throws Exception {
+        BodyWriter w = new BodyWriter().writeString(socket.toString());
+        w.beginArray('s').endArray();
+        w.beginArray('{').beginDictEntry().writeString("max-connections").writeVariant("u").writeUint32(n)
+                .endDictEntry().endArray();
+        Msg r = c.expectReturn(c.call(0, RawClient.BUS, RawClient.BUS_PATH, IFACE, "AddEndpoint", "sasa{sv}",
+                w.toByteArray()));
+        assertEquals("ss", r.signature());
+    }
+
+    @Test
+    void anEndpointTakesItsOwnConnectionCapOrTheBussAndTheOneOverIsClosedAtAccept() throws Exception {
+        RawClient owner = client(bus);
+        Path capped = dir.resolve("capped.sock");
+        addCapped(owner, capped, 2);
+        client(capped); // authenticated and Hello'd
+        RawClient second = RawClient.connect(capped); // counted from accept, before it authenticates
+        open.add(second);
+        second.write(new byte[] {0});
+        OnLoop.await(server, "two connections through the endpoint", 10, () -> server.bus().connectionCount() == 3);
+        RawClient third = RawClient.connect(capped);
+        open.add(third);
+        assertTrue(third.awaitEof(RawClient.TIMEOUT_MS), "max-connections=2: the third is closed on");
+        second.close();
+        OnLoop.await(server, "the second is gone", 10, () -> server.bus().connectionCount() == 2);
+        client(capped); // room again
+        // Without an option of its own: max_connections_per_endpoint (default 64), read at accept.
+        assertEquals(64, OnLoop.get(server, () -> server.limits().maxConnectionsPerEndpoint));
+        OnLoop.get(server, () -> server.limits().maxConnectionsPerEndpoint = 1);
+        Path plain = dir.resolve("plain.sock");
+        addOk(owner, plain, List.of(), Map.of());
+        client(plain);
+        RawClient over = RawClient.connect(plain);
+        open.add(over);
+        assertTrue(over.awaitEof(RawClient.TIMEOUT_MS), "max_connections_per_endpoint=1: the second is closed on");
+        client(bus); // the bus's own socket is not affected
+    }
+
+    @Test
+    void aConnectionHoldsAtMostMaxEndpointsPerConnection() throws Exception {
+        assertEquals(16, OnLoop.get(server, () -> server.limits().maxEndpointsPerConnection));
+        OnLoop.get(server, () -> server.limits().maxEndpointsPerConnection = 2);
+        RawClient owner = client(bus);
+        String[] first = addOk(owner, dir.resolve("a.sock"), List.of(), Map.of());
+        addOk(owner, dir.resolve("b.sock"), List.of(), Map.of());
+        long asked = add(owner, dir.resolve("c.sock").toString(), List.of(), Map.of());
+        Msg refused = owner.read();
+        assertEquals(asked, refused.replySerial(), refused.toString());
+        assertEquals("org.freedesktop.DBus.Error.LimitsExceeded", refused.errorName(), refused.toString());
+        assertTrue(refused.string0().startsWith("Connection \"" + owner.uniqueName + "\" (uid="), refused.string0());
+        assertTrue(refused.string0().endsWith(") is not allowed to create more endpoints (max_endpoints_per_connection=2)"),
+                refused.string0());
+        assertFalse(Files.exists(dir.resolve("c.sock")), "nothing was bound");
+        addOk(client(bus), dir.resolve("d.sock"), List.of(), Map.of()); // another connection has its own count
+        assertNull(endpointCall(owner, "RemoveEndpoint", "s", new BodyWriter().writeString(first[0]).toByteArray())
+                .errorName());
+        addOk(owner, dir.resolve("c.sock"), List.of(), Map.of()); // a removed endpoint no longer counts
+    }
 }

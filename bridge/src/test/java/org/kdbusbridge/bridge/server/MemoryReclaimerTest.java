@@ -165,4 +165,41 @@ class MemoryReclaimerTest {
         r.shouldReclaim(S / 2, 5000, 32 * MIB, floor + 4 * MIB, floor + 8 * MIB, 0);
         assertFalse(r.shouldReclaim(3 * S, 5000, 32 * MIB, floor + 4 * MIB, floor + 8 * MIB, 0));
     }
+
+    /**
+     * Never-read monitors (issue 14): a reclaim came while their queues still held the flood's
+     * payload buffers (lent), so the pool's floor is there; when they leave, the buffers come
+     * back as 8 MiB of spares, below that floor: no growth, no GC, but the spares go.
+     */
+    @Test
+    void sparesLeftBelowAFloorSetWhileLentAreTrimmedWithoutAGc() {
+        long floor = 128 * 1024;
+        r.shouldReclaim(0, 0, 10 * MIB, floor, floor, 0);
+        r.shouldReclaim(S / 2, 5000, 10 * MIB, floor + 12 * MIB, floor + 12 * MIB, 6 * MIB); // the flood
+        assertFalse(r.shouldTrimSpares(S / 2, 0), "nothing spare, and busy");
+        assertTrue(r.shouldReclaim(2 * S, 5000, 10 * MIB, floor + 12 * MIB, floor + 12 * MIB, 6 * MIB));
+        r.reclaimed(10 * MIB, floor + 12 * MIB, 6 * MIB); // all still lent to the queues
+        // the monitors leave: busy, then 8 MiB of the 12 come back as spares
+        assertFalse(r.shouldReclaim(2 * S + S / 2, 9000, 10 * MIB, floor + 8 * MIB, floor + 12 * MIB, 0));
+        assertFalse(r.shouldTrimSpares(2 * S + S / 2, 8 * MIB), "not while busy");
+        assertFalse(r.shouldReclaim(3 * S, 9000, 10 * MIB, floor + 8 * MIB, floor + 8 * MIB, 0));
+        assertFalse(r.shouldTrimSpares(3 * S, 8 * MIB), "not before the quiet time");
+        assertFalse(r.shouldReclaim(4 * S + S / 2, 9000, 10 * MIB, floor + 8 * MIB, floor + 8 * MIB, 0),
+                "no growth from the floor: no GC");
+        assertTrue(r.shouldTrimSpares(4 * S + S / 2, 8 * MIB), "but the spares go");
+        assertEquals(1, r.reclaimCount());
+    }
+
+    /** Spares go after any quiet time, a small burst's too (that costs no pause); nothing to trim, nothing done. */
+    @Test
+    void sparesGoAfterQuietTimeOnly() {
+        r.shouldReclaim(0, 0, 10 * MIB, 0);
+        assertFalse(r.shouldTrimSpares(0, 4 * MIB));
+        r.shouldReclaim(S, 10, 10 * MIB, 4 * MIB); // a trickle: still quiet
+        assertFalse(r.shouldTrimSpares(S, 4 * MIB), "quiet since 0, but only for 1 s");
+        assertTrue(r.shouldTrimSpares(S + S / 2, 4 * MIB));
+        assertFalse(r.shouldTrimSpares(S + S / 2, 0));
+        r.shouldReclaim(2 * S, 5000, 10 * MIB, 4 * MIB); // busy again
+        assertFalse(r.shouldTrimSpares(2 * S, 4 * MIB));
+    }
 }

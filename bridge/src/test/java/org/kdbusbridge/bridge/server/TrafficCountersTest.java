@@ -182,6 +182,24 @@ class TrafficCountersTest {
         assertTrue(bad.awaitEof(10_000));
         OnLoop.await(server, "the violation counted", 10,
                 () -> server.bus().counters().disconnects(DisconnectReason.PROTOCOL_VIOLATION) == violations + 1);
+
+        // Rejected SASL: more failed AUTHs than the bus allows; its REJECTED goes out, then the
+        // close, counted as auth (the close site says so, not a text).
+        long auth = OnLoop.get(server, () -> server.bus().counters().disconnects(DisconnectReason.AUTH));
+        long hangUps = OnLoop.get(server, () -> server.bus().counters().disconnects(DisconnectReason.HANG_UP));
+        try (SocketChannel ch = SocketChannel.open(UnixDomainSocketAddress.of(dir.resolve("bus")));
+             InputStream in = Channels.newInputStream(ch)) {
+            StringBuilder auths = new StringBuilder("\0");
+            for (int i = 0; i <= org.kdbusbridge.bridge.protocol.SaslServer.MAX_FAILURES; i++) {
+                auths.append("AUTH BOGUS\r\n");
+            }
+            ch.write(java.nio.ByteBuffer.wrap(auths.toString().getBytes(StandardCharsets.US_ASCII)));
+            String answer = new String(in.readAllBytes(), StandardCharsets.US_ASCII); // to the bus's close
+            assertTrue(answer.startsWith("REJECTED"), answer);
+        }
+        OnLoop.await(server, "the rejection counted as auth", 10,
+                () -> server.bus().counters().disconnects(DisconnectReason.AUTH) == auth + 1);
+        assertEquals(hangUps, OnLoop.get(server, () -> server.bus().counters().disconnects(DisconnectReason.HANG_UP)));
     }
 
     static String readDump(Path socket) throws Exception {

@@ -78,4 +78,67 @@ class TopModelTest {
         assertEquals(new Snapshot.Conn(":1.4", "org.x,org.y", "1000", -1, "a \"b\"", 41, 4000, 512, 2, 3),
                 s.conns().get(0));
     }
+
+    /** A wedged bus: its metrics socket accepts (the kernel does) but never writes. */
+    @Test
+    void aBusThatDoesNotAnswerShowsNoAnswerOverTheLastReading(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        java.nio.file.Path path = dir.resolve("metrics");
+        try (java.nio.channels.ServerSocketChannel server = java.nio.channels.ServerSocketChannel.open(
+                java.net.StandardProtocolFamily.UNIX)) {
+            server.bind(java.net.UnixDomainSocketAddress.of(path)); // never accepted, never written
+            MetricsSource source = new MetricsSource("unix:path=" + path, 300);
+            long t0 = System.nanoTime();
+            org.junit.jupiter.api.Assertions.assertThrows(MetricsSource.NoAnswerException.class, source::read);
+            long took = (System.nanoTime() - t0) / 1_000_000;
+            org.junit.jupiter.api.Assertions.assertTrue(took >= 250 && took < 5_000, "took " + took + " ms");
+        }
+        TopModel m = new TopModel();
+        m.update(new Snapshot(0, List.of(conn(":1.1", "org.a", 100, 1000, 0)), 100, 1000, ""));
+        m.answered(null);
+        m.answered(null);
+        assertEquals(2, m.unanswered());
+        List<String> lines = TopScreen.render(m, "unix:path=x", null, 120, 10);
+        org.junit.jupiter.api.Assertions.assertTrue(lines.get(1).startsWith("no answer from the bus (2 readings)"),
+                lines.toString());
+        assertEquals(List.of(":1.1"), order(m), "the last reading stays on screen");
+        m.answered(new Snapshot(1_000_000_000L, List.of(conn(":1.1", "org.a", 200, 2000, 0)), 200, 2000, ""));
+        assertEquals(0, m.unanswered());
+        assertEquals(100.0, m.rows().get(0).msgRate(), 1e-9);
+    }
+
+    /** {@code --metrics=http://...}: the bus's HTTP listener (a real one, on a real loop), and a silent one. */
+    @Test
+    void readsTheHttpListenerAndTimesOutOnASilentOne() throws Exception {
+        String dump = "kdbus_connection_messages_in_total{unique_name=\":1.7\",names=\"org.h\",uid=\"1\",comm=\"c\","
+                + "type=\"signal\"} 42\n# EOF\n";
+        org.kdbusbridge.bridge.transport.EventLoop loop = new org.kdbusbridge.bridge.transport.EventLoop("top-http-test");
+        org.kdbusbridge.bridge.metrics.HttpMetricsListener l = new org.kdbusbridge.bridge.metrics.HttpMetricsListener(
+                org.kdbusbridge.bridge.metrics.HttpAddress.parse("http://127.0.0.1:0"),
+                new org.kdbusbridge.bridge.metrics.MetricsDump(
+                        () -> dump.getBytes(java.nio.charset.StandardCharsets.UTF_8), null));
+        l.bind();
+        loop.start();
+        try {
+            loop.execute(() -> l.start(loop));
+            Snapshot s = new MetricsSource("http://127.0.0.1:" + l.port(), 5_000).read();
+            assertEquals(1, s.conns().size(), s.toString());
+            assertEquals(":1.7", s.conns().get(0).unique());
+            assertEquals(42, s.conns().get(0).messages());
+        } finally {
+            java.util.concurrent.CompletableFuture<Void> closed = new java.util.concurrent.CompletableFuture<>();
+            loop.execute(() -> {
+                l.close();
+                closed.complete(null);
+            });
+            closed.get(10, java.util.concurrent.TimeUnit.SECONDS);
+            loop.shutdown();
+            loop.awaitTermination(5000);
+        }
+        // A listener that never answers: the kernel completes the connect, nothing is written.
+        try (java.net.ServerSocket silent = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            MetricsSource source = new MetricsSource("http://127.0.0.1:" + silent.getLocalPort(), 300);
+            org.junit.jupiter.api.Assertions.assertThrows(MetricsSource.NoAnswerException.class, source::read);
+        }
+    }
 }

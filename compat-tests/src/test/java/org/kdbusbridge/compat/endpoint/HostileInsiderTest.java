@@ -5,6 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.EnumMap;
@@ -23,6 +25,7 @@ import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.kdbusbridge.compat.harness.BusKind;
+import org.kdbusbridge.compat.harness.BusUnderTest;
 import org.kdbusbridge.compat.harness.Message;
 import org.kdbusbridge.compat.harness.RawClient;
 
@@ -40,6 +43,9 @@ import org.kdbusbridge.compat.harness.RawClient;
  * our core on the endpoint). How many calls of a flood on an answering service get refused depends
  * on timing, so that test asserts the invariant (each call answered or refused, none lost, T got
  * exactly the answered ones); the flood on a service that never answers pins the exact numbers.
+ * The connection flood is where the two differ, and the test pins both: our endpoint's own cap
+ * against xdg-dbus-proxy's none, bounded only by dbus-daemon's max_connections_per_user, which
+ * the flood then uses up for the whole uid (docs/compatibility.md).
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class HostileInsiderTest {
@@ -468,6 +474,166 @@ class HostileInsiderTest {
             // The insider can still use the driver, which answers at once and holds no reply slot.
             assertEquals("ok:true", outcome(in.callBus("NameHasOwner", "s", "org.example.Talk")), report);
         }
+    }
+
+    // ------------------------------------------------------------------ connection flood
+
+    /** The test's max_connections_per_endpoint (ours; default 64), lowered so the flood stays small. */
+    static final int ENDPOINT_CAP = 4;
+    /** max_connections_per_user on both buses (dbus-daemon's built-in 256, ours too), lowered likewise. */
+    static final int USER_CAP = 12;
+    /** Connections the insider opens through its sandbox socket, one after the other. */
+    static final int CONNECTION_FLOOD = 16;
+    static final Duration NEW_CLIENT_DEADLINE = Duration.ofSeconds(2);
+
+    /**
+     * An insider opens {@link #CONNECTION_FLOOD} connections through its sandbox socket, each
+     * authenticating and saying Hello before the next. On our bus the endpoint's cap
+     * (max_connections_per_endpoint, here {@link #ENDPOINT_CAP}) stops them: one past it is closed
+     * at accept, before it could authenticate, with a log line each; a new outside client and a
+     * client of a second sandbox endpoint are served. xdg-dbus-proxy has no cap: every flood
+     * connection becomes a connection of the proxy's (the session user's) uid on dbus-daemon, so
+     * only max_connections_per_user bounds them, and once the insider has used up that budget,
+     * which the uid's outside clients share, their Hello is refused with LimitsExceeded too, as is
+     * a client of the second sandbox. On both, the outside's existing ping-pong keeps working, the
+     * insider's served connections stay usable, and room comes back when the insider leaves.
+     * This world has its own bus (the limits are in its config), not the shared one.
+     */
+    @ParameterizedTest
+    @MethodSource("buses")
+    void connectionFloodThroughOneEndpointIsCappedOnOursOnlyByTheUserLimitOnDbusDaemon(BusKind kind) throws Exception {
+        Path dir = Files.createTempDirectory("kdbus-connflood-" + kind.label() + "-");
+        boolean ours = kind != BusKind.DBUS_DAEMON;
+        String limits = "<limit name=\"max_connections_per_user\">" + USER_CAP + "</limit>"
+                + (ours ? "<limit name=\"max_connections_per_endpoint\">" + ENDPOINT_CAP + "</limit>" : "");
+        Path conf = dir.resolve("bus.conf");
+        Files.writeString(conf, "<busconfig><type>session</type><listen>unix:path=" + dir.resolve("bus") + "</listen>"
+                + "<auth>EXTERNAL</auth><policy context=\"default\"><allow send_destination=\"*\" eavesdrop=\"true\"/>"
+                + "<allow eavesdrop=\"true\"/><allow own=\"*\"/></policy>" + limits + "</busconfig>\n");
+        Path program = ours ? SandboxFront.ourFront() : SandboxFront.xdgDbusProxy();
+        List<AutoCloseable> open = new ArrayList<>();
+        try (BusUnderTest bus = kind.start(conf)) {
+            try {
+                OutsidePeer b2 = keep(open, OutsidePeer.service(bus.address(), "B2", "org.example.Bystander"));
+                OutsidePeer b1 = keep(open, OutsidePeer.connect(bus.address(), "B1", true));
+                SandboxFront flooded = keep(open, SandboxFront.start(program, bus.address(), dir, "flooded", RULES));
+                SandboxFront second = keep(open, SandboxFront.start(program, bus.address(), dir, "second", RULES));
+                Bystander bystander = new Bystander(b1, b2.unique());
+                bystander.start();
+                Map<String, Integer> flood = new TreeMap<>();
+                List<RawClient> served = new ArrayList<>();
+                List<RawClient> insider = new ArrayList<>();
+                for (int i = 0; i < CONNECTION_FLOOD; i++) {
+                    flood.merge(attempt(flooded.clientAddress(), insider, served), 1, Integer::sum);
+                }
+                long t0 = System.nanoTime();
+                String outside = attempt(bus.address(), open, new ArrayList<>());
+                Duration outsideTook = Duration.ofNanos(System.nanoTime() - t0);
+                String viaSecond = attempt(second.clientAddress(), open, new ArrayList<>());
+                // The insider's connections that got in still work (a driver round trip each).
+                int usable = 0;
+                for (RawClient c : served) {
+                    c.sync(Insider.T);
+                    usable++;
+                }
+                bystander.stop();
+                String log = Files.readString(bus.stderrLog());
+                long capLines = log.lines().filter(l -> l.contains("because it would exceed resource limit "
+                        + "(max_connections_per_endpoint=" + ENDPOINT_CAP + ")")).count();
+                String report = kind + ": flood=" + flood + " outside=" + outside + " in " + outsideTook.toMillis()
+                        + " ms, second sandbox=" + viaSecond + " capLogLines=" + capLines + " bystander=" + bystander.summary();
+                System.out.println("[connection flood] " + report);
+
+                assertTrue(bus.isAlive(), "the bus died under the connection flood\n" + log);
+                assertEquals(List.of(), bystander.failures(), report);
+                assertTrue(bystander.rounds() > 0, report);
+                assertEquals(served.size(), usable, report);
+                if (ours) {
+                    assertEquals(Map.of("served", ENDPOINT_CAP, "closed-before-auth", CONNECTION_FLOOD - ENDPOINT_CAP), flood, report);
+                    assertEquals(CONNECTION_FLOOD - ENDPOINT_CAP, capLines, report);
+                    assertTrue(log.contains("Closing connection to endpoint "), report);
+                    assertEquals("served", outside, report);
+                    assertTrue(outsideTook.compareTo(NEW_CLIENT_DEADLINE) < 0, report);
+                    assertEquals("served", viaSecond, report);
+                } else {
+                    // B1 and B2 hold two of the uid's connections; the proxy has none of its own.
+                    int room = USER_CAP - 2;
+                    assertEquals(Map.of("served", room, "hello:LimitsExceeded", CONNECTION_FLOOD - room), flood, report);
+                    assertEquals(0, capLines, report);
+                    assertEquals("hello:LimitsExceeded", outside, report);
+                    assertEquals("hello:LimitsExceeded", viaSecond, report);
+                }
+
+                // The insider leaves: room comes back, on both buses, for a client of its sandbox.
+                insider.forEach(RawClient::close);
+                String back = attemptUntilServed(flooded.clientAddress(), open);
+                assertTrue(back.startsWith("served "), back + "; " + report);
+            } finally {
+                for (int i = open.size() - 1; i >= 0; i--) {
+                    try {
+                        open.get(i).close();
+                    } catch (Exception ignored) {
+                        // best effort
+                    }
+                }
+            }
+        } finally {
+            if (!Boolean.getBoolean("compat.keepTemp")) {
+                try (Stream<Path> s = Files.walk(dir)) {
+                    s.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+                }
+            }
+        }
+    }
+
+    private static <T extends AutoCloseable> T keep(List<AutoCloseable> open, T c) {
+        open.add(c);
+        return c;
+    }
+
+    /**
+     * One connection to {@code address}: "served" (Hello answered; added to {@code served}),
+     * "closed-before-auth" (closed before the SASL OK), "closed-at-hello", "hello:Error" or
+     * "no-hello-reply". The connection is added to {@code open} in every case.
+     */
+    private static String attempt(String address, List<? super RawClient> open, List<RawClient> served) {
+        RawClient c;
+        try {
+            c = RawClient.open(address);
+        } catch (IOException e) {
+            return "connect:" + e.getMessage();
+        }
+        open.add(c);
+        try {
+            c.authenticate(Insider.T);
+        } catch (IOException e) {
+            return c.awaitEof(Insider.T) ? "closed-before-auth" : "auth:" + e.getMessage();
+        }
+        Message r;
+        try {
+            r = c.call(Message.call(BUS, RawClient.BUS_PATH, BUS, "Hello"), Insider.T);
+        } catch (IOException e) {
+            return c.isEof() ? "closed-at-hello" : "no-hello-reply";
+        }
+        if (r.type == Message.METHOD_RETURN) {
+            served.add(c);
+            return "served";
+        }
+        return "hello:" + shortError(r.errorName);
+    }
+
+    /**
+     * Connects until one is served, at most 100 times within {@link Insider#T} (the bus and the
+     * proxy see departures asynchronously; each try is a real round trip, not a sleep).
+     */
+    private static String attemptUntilServed(String address, List<AutoCloseable> open) {
+        long deadline = System.nanoTime() + Insider.T.toNanos();
+        String last;
+        int tries = 0;
+        do {
+            last = attempt(address, open, new ArrayList<>());
+        } while (!"served".equals(last) && ++tries < 100 && System.nanoTime() < deadline);
+        return last + " after " + tries + " more tries";
     }
 
     // ------------------------------------------------------------------ helpers

@@ -29,13 +29,22 @@ final class SandboxBus implements AutoCloseable {
     }
 
     static SandboxBus start(BusKind kind) throws IOException {
+        return start(kind, "");
+    }
+
+    /**
+     * As {@link #start(BusKind)}, with {@code extraPolicy} appended to the default context (later
+     * rules win, so a deny there overrides the allow-all) and {@code busOptions} on the bus's command line.
+     */
+    static SandboxBus start(BusKind kind, String extraPolicy, String... busOptions) throws IOException {
         Path dir = Files.createTempDirectory("kdbus-sandbox-" + kind.label() + "-");
         String xml = "<busconfig><type>session</type><listen>unix:path=" + dir.resolve("bus") + "</listen>"
                 + "<auth>EXTERNAL</auth><policy context=\"default\"><allow send_destination=\"*\" eavesdrop=\"true\"/>"
-                + "<allow eavesdrop=\"true\"/><allow own=\"*\"/></policy></busconfig>\n";
+                + "<allow eavesdrop=\"true\"/><allow own=\"*\"/>" + extraPolicy + "</policy></busconfig>\n";
         Path conf = dir.resolve("bus.conf");
         Files.writeString(conf, xml);
-        return new SandboxBus(kind, dir, kind.start(conf));
+        String[] options = java.util.Arrays.stream(busOptions).map(o -> o.replace("@DIR@", dir.toString())).toArray(String[]::new);
+        return new SandboxBus(kind, dir, kind.start(conf, options));
     }
 
     /** The front for this bus kind. */

@@ -177,6 +177,26 @@ public final class Bus {
     public void countDisconnect(DisconnectReason reason) { counters.noteDisconnect(reason); }
     public NameRegistry names() { return names; }
     public MatchIndex matches() { return matches; }
+
+    // --- hand-over (issue 19): see Restore ---------------------------------------------------
+
+    /** Starts restoring a snapshot into this bus, which must be new (no connection yet). */
+    public Restore beginRestore() { return new Restore(this); }
+
+    /** What a snapshot of this bus carries besides its connections, names and rules. */
+    public Restore.Counts restoreCounts() { return Restore.counts(this); }
+
+    /** Why this bus cannot be snapshotted by step 1 (queued messages, reply slots, ...); empty if idle. */
+    public List<String> handOverRefusals() { return Restore.refusals(this); }
+
+    /** The monitors and their rules (the capture pseudo-connection too: it is a monitor with no rules). */
+    public Map<Connection, List<MatchRule>> monitorRules() { return monitors.all(); }
+
+    ConnectionTable table() { return table; }
+    Router router() { return router; }
+    Monitors monitorSet() { return monitors; }
+    EndpointGate endpointGate() { return endpoints; }
+    ReplySlots replySlotSet() { return replySlots; }
     public long lastSequence() { return router.lastSequence(); }
     public int connectionCount() { return table.connectionCount(); }
 

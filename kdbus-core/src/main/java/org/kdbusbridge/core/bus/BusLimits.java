@@ -27,6 +27,21 @@ public final class BusLimits {
     public long replyTimeout = -1;
     /** Our own addition: a cap on queued messages per receiver (kdbus had one too). */
     public int maxQueuedMessages = 1 << 20;
+    /** Container instances (Containers1.AddServer and Endpoints1.AddEndpoint alike) on the bus at once. */
+    public int maxContainers = 512;
+    /** AddServer instances per uid (the bus owner's uid and root are not held to it: docs/compatibility.md). */
+    public int maxContainersPerUser = 16;
+    /** An instance's kept metadata: its encoded a{sv} plus type and name (AddEndpoint: its metadata). */
+    public int maxContainerMetadataBytes = 4096;
+    /** Connections through one AddServer instance, counted from accept. */
+    public int maxConnectionsPerContainer = 8;
+    /**
+     * Our own: connections through one Endpoints1 endpoint unless AddEndpoint set its own
+     * (docs/extensions.md says why 64).
+     */
+    public int maxConnectionsPerEndpoint = 64;
+    /** Our own: Endpoints1 endpoints one connection holds at once. */
+    public int maxEndpointsPerConnection = 16;
 
     /** Takes every value from {@code other} (a reloaded configuration). */
     public void copyFrom(BusLimits other) {
@@ -48,6 +63,12 @@ public final class BusLimits {
         maxRepliesPerConnection = other.maxRepliesPerConnection;
         replyTimeout = other.replyTimeout;
         maxQueuedMessages = other.maxQueuedMessages;
+        maxContainers = other.maxContainers;
+        maxContainersPerUser = other.maxContainersPerUser;
+        maxContainerMetadataBytes = other.maxContainerMetadataBytes;
+        maxConnectionsPerContainer = other.maxConnectionsPerContainer;
+        maxConnectionsPerEndpoint = other.maxConnectionsPerEndpoint;
+        maxEndpointsPerConnection = other.maxEndpointsPerConnection;
     }
 
     /**
@@ -75,6 +96,12 @@ public final class BusLimits {
             case "max_replies_per_connection" -> maxRepliesPerConnection = iv;
             case "reply_timeout" -> replyTimeout = value;
             case "max_queued_messages" -> maxQueuedMessages = iv;
+            case "max_containers" -> maxContainers = iv;
+            case "max_containers_per_user" -> maxContainersPerUser = iv;
+            case "max_container_metadata_bytes" -> maxContainerMetadataBytes = iv;
+            case "max_connections_per_container" -> maxConnectionsPerContainer = iv;
+            case "max_connections_per_endpoint" -> maxConnectionsPerEndpoint = iv;
+            case "max_endpoints_per_connection" -> maxEndpointsPerConnection = iv;
             default -> {
                 return false;
             }

@@ -92,11 +92,18 @@ final class Claims {
     }
 
     /**
-     * RequestName, in dbus-daemon's order: a valid name, not a unique one, not the bus's own,
-     * one the policy lets {@code c} own; then max_names_per_connection, then, if the request
+     * RequestName: for a connection inside a filtering endpoint, first its OWN rule (as the proxy
+     * in front of the bus); then, in dbus-daemon's order: a valid name, not a unique one, not the
+     * bus's own, one the policy lets {@code c} own; then max_names_per_connection, then, if the request
      * would add an entry (primary or queued), the uid's quota; then the registry's change.
      */
     NameOutcome requestName(Connection c, String name, int flags) {
+        if (c.endpoint() != null && c.endpoint().filtering() && !c.endpoint().mayOwn(name)) {
+            // The endpoint's OWN rule, first: through xdg-dbus-proxy the bus never sees a name the
+            // filter refuses, however malformed, reserved or unique it is. The driver's filter
+            // refuses it before it gets here; this is the rule itself.
+            return NameOutcome.denied(Denial.accessDenied(org.kdbusbridge.core.endpoint.EndpointErrors.ACCESS_DENIED));
+        }
         Denial args = nameArgs(name, "Requested", "acquire");
         if (args != null) {
             return NameOutcome.denied(args);
@@ -104,10 +111,6 @@ final class Claims {
         if (DRIVER_NAME.equals(name)) {
             return NameOutcome.denied(Denial.invalidArgs("Connection \"" + c.uniqueName()
                     + "\" is not allowed to own the service \"" + name + "\"because it is reserved for D-Bus' use only"));
-        }
-        if (c.endpoint() != null && c.endpoint().filtering() && !c.endpoint().mayOwn(name)) {
-            // The driver's endpoint filter refuses this before it gets here; this is the rule itself.
-            return NameOutcome.denied(Denial.accessDenied(org.kdbusbridge.core.endpoint.EndpointErrors.ACCESS_DENIED));
         }
         if (!c.policy().canOwn(name)) {
             return NameOutcome.denied(Denial.accessDenied("Connection \"" + c.uniqueName()

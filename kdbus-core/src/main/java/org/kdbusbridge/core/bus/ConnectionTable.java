@@ -191,6 +191,53 @@ final class ConnectionTable {
         return state.byUniqueName().size() + state.names().ownerEntries();
     }
 
+    // --- hand-over restore (Restore only): values in, no limits, no signals -------------
+
+    long nextId() { return nextId; }
+    long nextUnique() { return nextUnique; }
+
+    /** A connection as it was in the old bus: same id; counted as connected, not yet registered. */
+    Connection restoreConnection(long id, Credentials credentials, ConnectionSink sink) {
+        if (id < nextId) {
+            throw new IllegalStateException("connection id " + id + " restored out of order (next " + nextId + ")");
+        }
+        nextId = id;
+        Connection c = connect(credentials, sink); // takes nextId, so c.id() == id
+        assert c.id() == id;
+        return c;
+    }
+
+    /**
+     * Hello as it was answered in the old bus: the carried unique name, no limit checks; a
+     * monitor ({@code visible} false) keeps its name but is not in the unique-name table, as
+     * after BecomeMonitor.
+     */
+    void restoreRegistered(Connection c, String unique, boolean visible) {
+        if (state.byUniqueName().containsKey(unique)) {
+            throw new IllegalStateException("unique name " + unique + " restored twice");
+        }
+        c.setUniqueNameOnce(unique);
+        if (visible) {
+            state.byUniqueName().put(unique, c);
+        }
+        completed++;
+        long uid = c.authenticatedUid();
+        if (uid >= 0) {
+            completedPerUid.add(uid, 1);
+        }
+    }
+
+    /** The counters that are not derived: ids and unique names never reused, the statistics peaks. */
+    void restoreCounters(long nextId, long nextUnique, int peakBusNames, int peakBusNamesPerConnection) {
+        if (nextId < this.nextId || nextUnique < this.nextUnique) {
+            throw new IllegalStateException("restored counters would reuse an id or a unique name");
+        }
+        this.nextId = nextId;
+        this.nextUnique = nextUnique;
+        this.peakBusNames = Math.max(this.peakBusNames, peakBusNames);
+        this.peakBusNamesPerConnection = Math.max(this.peakBusNamesPerConnection, peakBusNamesPerConnection);
+    }
+
     void noteBusNames(Connection c) {
         c.notePeakBusNames();
         peakBusNames = Math.max(peakBusNames, busNameCount());

@@ -1,6 +1,9 @@
 package org.kdbusbridge.core.bus;
 
-/** Why the transport closed a connection, as the bus counts it (the metrics exposition). */
+/**
+ * Why the transport closed a connection, as the bus counts it (the metrics exposition). The
+ * close site says which (the bridge's ClientSession.close takes one), never a log text.
+ */
 public enum DisconnectReason {
     /** The peer hung up or said BYEBYE (end of stream). */
     HANG_UP,

@@ -54,6 +54,14 @@ final class Router {
         return seq;
     }
 
+    /** Hand-over restore: the old bus's last sequence number, so the order goes on (never back). */
+    void restoreSequence(long last) {
+        if (last < seq) {
+            throw new IllegalStateException("restored sequence " + last + " is behind " + seq);
+        }
+        seq = last;
+    }
+
     /** The connection owning {@code name} (unique or well-known), or null. */
     Connection resolve(String name) {
         if (name.isEmpty()) {

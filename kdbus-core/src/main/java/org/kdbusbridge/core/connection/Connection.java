@@ -31,12 +31,15 @@ public final class Connection implements ConnectionPolicy.Peer {
     private final Credentials credentials;
     private final ConnectionSink sink;
     private final ReceivePool pool;
-    private final ArrayList<String> ownedNames = new ArrayList<>();
+    /** Null until its first well-known name: most peers own none (24 B each, issue 14). */
+    private ArrayList<String> ownedNames;
     /** The same names as a set, once there are more than {@link #OWNED_INDEX_FROM}: membership in O(1). */
     private java.util.HashSet<String> ownedIndex;
     private static final int OWNED_INDEX_FROM = 8;
     /** Calls this connection must answer, by (caller id, serial) and in opening order. */
-    private final ReplySlotIndex pendingIncoming = new ReplySlotIndex();
+    private ReplySlotIndex pendingIncoming = NO_SLOTS;
+    /** Shared by every connection that never owed a reply: empty, never added to (32 B each, issue 14). */
+    private static final ReplySlotIndex NO_SLOTS = new ReplySlotIndex();
     /** Open slots of calls this connection made (on any callee): what its departure drops. */
     private ReplySlot outgoingSlots;
     private String uniqueName;
@@ -90,10 +93,13 @@ public final class Connection implements ConnectionPolicy.Peer {
     public boolean isActive() { return uniqueName != null && !closed; }
     public boolean isClosed() { return closed; }
     /** Every well-known name this connection is queued for, in acquisition order. Read-only: NameRegistry changes it through {@link #addOwnedName} and {@link #removeOwnedName}. */
-    public List<String> ownedNames() { return ownedNames; }
+    public List<String> ownedNames() { return ownedNames == null ? List.of() : ownedNames; }
 
     /** NameRegistry only: {@code name} joins the end of {@link #ownedNames}. */
     public void addOwnedName(String name) {
+        if (ownedNames == null) {
+            ownedNames = new ArrayList<>(2);
+        }
         ownedNames.add(name);
         if (ownedIndex != null) {
             ownedIndex.add(name);
@@ -107,6 +113,9 @@ public final class Connection implements ConnectionPolicy.Peer {
      * first on a disconnect are, so dropping a connection's n names one by one is O(n) in all.
      */
     public void removeOwnedName(String name) {
+        if (ownedNames == null) {
+            return;
+        }
         int i = ownedNames.lastIndexOf(name);
         if (i >= 0) {
             ownedNames.remove(i);
@@ -118,13 +127,13 @@ public final class Connection implements ConnectionPolicy.Peer {
 
     /** NameRegistry only: forgets every well-known name at once (after a bulk release). */
     public void clearOwnedNames() {
-        ownedNames.clear();
+        ownedNames = null; // not cleared: its array may be max_names_per_connection long
         ownedIndex = null;
     }
 
     /** Whether {@code name} is in {@link #ownedNames}. */
     public boolean ownsName(String name) {
-        return ownedIndex != null ? ownedIndex.contains(name) : ownedNames.contains(name);
+        return ownedIndex != null ? ownedIndex.contains(name) : ownedNames != null && ownedNames.contains(name);
     }
     public int matchRuleCount() { return matchRules; }
     public int pendingOutgoingReplies() { return pendingOutgoing; }
@@ -268,13 +277,14 @@ public final class Connection implements ConnectionPolicy.Peer {
 
     @Override
     public boolean inQueueOf(String name) {
-        return name.equals(uniqueName) || (!ownedNames.isEmpty() && ownsName(name));
+        return name.equals(uniqueName) || (ownedNames != null && !ownedNames.isEmpty() && ownsName(name));
     }
 
     @Override
     public boolean inQueueByPrefix(String prefix) {
-        for (int i = 0, n = ownedNames.size(); i < n; i++) {
-            String o = ownedNames.get(i);
+        ArrayList<String> owned = ownedNames;
+        for (int i = 0, n = owned == null ? 0 : owned.size(); i < n; i++) {
+            String o = owned.get(i);
             if (o.startsWith(prefix) && (o.length() == prefix.length() || o.charAt(prefix.length()) == '.')) {
                 return true;
             }
@@ -360,9 +370,14 @@ public final class Connection implements ConnectionPolicy.Peer {
      * {@link QueueLedger} (the sender's uid: {@link QueueLedger#messageBytes} and its fds).
      */
     public static void holdQueued(Message m) {
-        if (m.retainQueued() && m.sender() != null) {
-            m.sender().chargeIncoming(m.size(), m.unixFds());
-            m.sender().chargeLedger(m, 1);
+        if (m.retainQueued()) {
+            if (m.sender() != null) {
+                m.sender().chargeIncoming(m.size(), m.unixFds());
+                m.sender().chargeLedger(m, 1);
+            }
+            if (m.facts() != null) {
+                m.facts().holdHandles(); // AttachMetadata's pidfd stays open while any queue holds it
+            }
         }
     }
 
@@ -374,6 +389,9 @@ public final class Connection implements ConnectionPolicy.Peer {
                 m.sender().chargeLedger(m, -1);
             }
             m.payload().free(); // a large (direct) payload's memory goes back now, not at the next GC
+            if (m.facts() != null) {
+                m.facts().dropHandles();
+            }
         }
     }
 
@@ -392,11 +410,19 @@ public final class Connection implements ConnectionPolicy.Peer {
 
     /** Bus names it holds: the unique name (once registered) plus every queued-for name. */
     public int busNameCount() {
-        return ownedNames.size() + (uniqueName != null ? 1 : 0);
+        return (ownedNames == null ? 0 : ownedNames.size()) + (uniqueName != null ? 1 : 0);
     }
 
     public void notePeakBusNames() {
         peakBusNames = Math.max(peakBusNames, busNameCount());
+    }
+
+    /** Hand-over restore: the old connection's statistics peaks (never lowers one). */
+    public void restorePeaks(long incomingBytes, int incomingFds, int matchRules, int busNames) {
+        peakIncomingBytes = Math.max(peakIncomingBytes, incomingBytes);
+        peakIncomingFds = Math.max(peakIncomingFds, incomingFds);
+        peakMatchRules = Math.max(peakMatchRules, matchRules);
+        peakBusNames = Math.max(peakBusNames, busNames);
     }
 
     // --- bookkeeping used by the bus package -------------------------------------------
@@ -418,6 +444,9 @@ public final class Connection implements ConnectionPolicy.Peer {
             return null;
         }
         ReplySlot s = new ReplySlot(this, caller, serial);
+        if (pendingIncoming == NO_SLOTS) {
+            pendingIncoming = new ReplySlotIndex(); // kept: a callee is likely to be called again
+        }
         pendingIncoming.add(s);
         caller.linkOutgoing(s);
         return s;
@@ -487,7 +516,9 @@ public final class Connection implements ConnectionPolicy.Peer {
             s.open = false;
             s.prevIn = s.nextIn = null;
         }
-        pendingIncoming.clear();
+        if (pendingIncoming != NO_SLOTS) { // the shared empty one is never written
+            pendingIncoming.clear();
+        }
     }
 
     /** Closes every slot other connections owe this one; returns how many there were. */

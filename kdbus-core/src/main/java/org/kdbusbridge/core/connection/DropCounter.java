@@ -33,6 +33,13 @@ public final class DropCounter {
     /** Sequence number of the last unreported missed message (valid while count() > 0). */
     public long lastSeq() { return lastSeq; }
 
+    /** Hand-over restore: the unreported drops as they were. */
+    public void restore(long count, long firstSeq, long lastSeq) {
+        this.count = count;
+        this.firstSeq = firstSeq;
+        this.lastSeq = lastSeq;
+    }
+
     /** The bus reported them: start counting afresh. */
     public void reset() { count = 0; }
 }

@@ -419,6 +419,17 @@ public final class ReceivePool {
         return maxBytes;
     }
 
+    /** Hand-over restore into an empty pool: its counters as they were (the messages come later). */
+    public void restoreCounters(long pushed, long dropped, long peakBytes, int peakFds) {
+        if (count != 0 || this.pushed > pushed) {
+            throw new IllegalStateException("restore counters into an empty, new pool");
+        }
+        this.pushed = pushed;
+        this.dropped = dropped;
+        this.peakBytes = Math.max(this.peakBytes, peakBytes);
+        this.peakFds = Math.max(this.peakFds, peakFds);
+    }
+
     /** How many messages were ever queued here: the position the next one will have. */
     public long pushedCount() {
         return pushed;

@@ -100,6 +100,12 @@ public final class MatchIndex {
         listener.added(owner, rule);
     }
 
+    /** Hand-over restore: the old bus's peaks (restored rules may have raised these already). */
+    public void restorePeaks(int peakSize, int peakPerConnection) {
+        this.peakSize = Math.max(this.peakSize, peakSize);
+        this.peakPerConnection = Math.max(this.peakPerConnection, peakPerConnection);
+    }
+
     /** The most rules ever held at once (dbus-daemon's PeakMatchRules). */
     public int peakSize() {
         return peakSize;

@@ -91,8 +91,21 @@ public final class MatchRule {
 
     /** Parses a rule string as dbus-daemon does (quotes, the \' escape, unquoted values). */
     public static MatchRule parse(String text) throws MatchRuleException {
+        return parse(text, true);
+    }
+
+    /**
+     * Parses the {@link #toString} text of a rule that was already admitted (a hand-over
+     * snapshot): as {@link #parse}, without the 1024-byte limit, which applies to what the client
+     * sent; the canonical text can be longer (every value quoted, each ' written as '\'').
+     */
+    public static MatchRule parseCanonical(String text) throws MatchRuleException {
+        return parse(text, false);
+    }
+
+    private static MatchRule parse(String text, boolean limitLength) throws MatchRuleException {
         // dbus-daemon limits the UTF-8 byte length, not the number of UTF-16 chars.
-        int textBytes = text.length() > MAX_RULE_LENGTH / 3 ? utf8Length(text) : text.length();
+        int textBytes = !limitLength ? 0 : text.length() > MAX_RULE_LENGTH / 3 ? utf8Length(text) : text.length();
         if (textBytes > MAX_RULE_LENGTH) {
             throw new MatchRuleException("Match rule text is " + textBytes + " bytes, maximum is "
                     + MAX_RULE_LENGTH, true);

@@ -8,7 +8,8 @@ package org.kdbusbridge.core.message;
  * Invariants: made only while some connection wants an item (so a bus where nobody opted in
  * allocates none); written by the bridge (send-time credentials, the sender's process facts)
  * and by the bus at admission (names, timestamps), before any receiver can see the message;
- * never changed afterwards, so every receiver reads the same facts. -1 means unknown.
+ * never changed afterwards, so every receiver reads the same facts (but the pidfd reference,
+ * let go once neither the sender nor any queue holds the message). -1 means unknown.
  */
 public final class MessageFacts {
     // One bit per item; a connection's attach set and the bus-wide demand are masks of these.
@@ -25,6 +26,12 @@ public final class MessageFacts {
     public static final int TIMESTAMP = 1 << 10;
     /** How many items there are (bits 0 .. ITEMS-1). */
     public static final int ITEMS = 11;
+    /**
+     * Not an item: the receiver wants the field as one compact text (variant {@code s}) instead
+     * of {@code a{sv}}, for clients whose skipper cannot step over a dictionary (sd-bus). Kept
+     * in a connection's attach set beside the items; never counted as wanted.
+     */
+    public static final int FORMAT_TEXT = 1 << 30;
     /** Items the bridge reads off the sender's socket or process, before the bus admits the message. */
     public static final int FROM_SENDER = CREDS | PIDFD | GROUPS | COMM | EXE | CMDLINE | CGROUP | SECLABEL;
 
@@ -42,6 +49,13 @@ public final class MessageFacts {
     private boolean sendTime;
     /** The sender's process facts (groups, comm, ...), opaque to the core, or null. */
     private Object process;
+    /**
+     * A pidfd of the sending process (one fd, shared by all its messages), while this message
+     * holds a reference to it; null: none, or let go (see {@link #holdHandles}).
+     */
+    private FdSet pidfd;
+    /** Holders of this message's pidfd reference: its sender while routing, and the queues as one. */
+    private int pidfdHolds;
 
     public long monotonicNs() { return monotonicNs; }
     public long realtimeNs() { return realtimeNs; }
@@ -80,4 +94,36 @@ public final class MessageFacts {
 
     /** The bridge, before admission. */
     public void setProcess(Object facts) { this.process = facts; }
+
+    /** The sending process's pidfd, or null (none was taken, or no queue holds the message any more). */
+    public FdSet pidfd() { return pidfd; }
+
+    /**
+     * The bridge, before admission: {@code withRef} is a pidfd of the sender, with one reference
+     * the caller hands over; the sender holds it (one hold) until it calls {@link #dropHandles}
+     * after routing, each queue until it lets the message go.
+     */
+    public void setPidfd(FdSet withRef) {
+        this.pidfd = withRef;
+        this.pidfdHolds = 1;
+    }
+
+    /**
+     * The first queue took the message: it holds the pidfd too. A message that no queue took
+     * in time (its sender's hold went first, e.g. while it waited for an activation) has none.
+     */
+    public void holdHandles() {
+        if (pidfd != null) {
+            pidfdHolds++;
+        }
+    }
+
+    /** The sender after routing, or the last queue letting the message go: the last hold releases the pidfd. */
+    public void dropHandles() {
+        if (pidfd != null && --pidfdHolds == 0) {
+            FdSet p = pidfd;
+            pidfd = null;
+            p.release();
+        }
+    }
 }

@@ -26,6 +26,11 @@ public final class Monitors {
         monitors.put(c, List.copyOf(rules));
     }
 
+    /** Every monitor with its rules (a copy; the order is unspecified). */
+    public Map<Connection, List<MatchRule>> all() {
+        return new IdentityHashMap<>(monitors);
+    }
+
     public void remove(Connection c) {
         monitors.remove(c);
     }

@@ -261,6 +261,28 @@ public final class NameRegistry {
         return new NameChange(name, oldOwner, newOwner);
     }
 
+    /**
+     * Hand-over restore: {@code name}'s queue exactly as it was (primary first, each owner's
+     * stored flags), with no signals; each owner is charged as a new entry would be. The owners'
+     * {@link Connection#ownedNames} are not touched: the caller rebuilds them in their own
+     * carried order, then {@link #checkInvariants} proves both sides agree.
+     */
+    public void restore(String name, List<Connection> owners, int[] flags) {
+        if (names.containsKey(name) || owners.isEmpty() || owners.size() != flags.length) {
+            throw new IllegalStateException("cannot restore the queue of " + name);
+        }
+        ArrayList<Owner> queue = new ArrayList<>(Math.max(2, owners.size()));
+        for (int i = 0; i < owners.size(); i++) {
+            queue.add(new Owner(owners.get(i), flags[i]));
+        }
+        names.put(name, queue);
+        namesHighWater = Math.max(namesHighWater, names.size());
+        for (Owner o : queue) {
+            ownerEntries++;
+            entries.added(o.conn, name);
+        }
+    }
+
     /** The primary owner, or null. */
     public Connection owner(String name) {
         ArrayList<Owner> queue = names.get(name);

@@ -218,4 +218,17 @@ class EndpointRoutingTest {
         assertEquals("org.freedesktop.DBus.Error.AccessDenied", d.text(), "the proxy's text: the error name");
         assertEquals(null, bus.requestName(app, "org.example.App", 0).denial());
     }
+
+    @Test
+    void theOwnRuleComesBeforeTheBussOwnChecksAsThroughTheProxy() {
+        // The proxy refuses these before dbus-daemon could call them invalid or reserved.
+        for (String name : List.of("org.freedesktop.DBus", app.uniqueName(), ":1.999", "not a name")) {
+            Denial d = bus.requestName(app, name, 0).denial();
+            assertEquals(Denial.Reason.ACCESS_DENIED, d.reason(), name);
+            assertEquals("org.freedesktop.DBus.Error.AccessDenied", d.text(), name);
+        }
+        Connection outside = client(null);
+        assertEquals(Denial.Reason.INVALID_ARGS, bus.requestName(outside, "org.freedesktop.DBus", 0).denial().reason(),
+                "outside an endpoint the bus's own checks answer");
+    }
 }

@@ -1,0 +1,222 @@
+package org.kdbusbridge.bridge.handover;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+import java.util.zip.CRC32C;
+
+/**
+ * Reads format v1 ({@link SnapshotWriter}) into a {@link Snapshot}: checks the magic, the
+ * format, the lengths and the CRC before it decodes anything; skips a section it does not know
+ * unless MUST_UNDERSTAND is set; reads the fields it knows of each record and skips the rest
+ * (a newer writer may append fields: docs/handover.md section 7). Any inconsistency is an
+ * {@link IllegalArgumentException} naming it.
+ */
+public final class SnapshotReader {
+    private SnapshotReader() { }
+
+    /** Reads a snapshot from a memfd {@link SnapshotWriter#toSealedMemfd} made; refuses one that is not sealed. */
+    public static Snapshot readSealedMemfd(int fd) throws java.io.IOException {
+        if (!org.kdbusbridge.bridge.memfd.SealedMemfd.isSealed(fd)) {
+            throw new IllegalArgumentException("fd " + fd + " is not a sealed memfd");
+        }
+        java.nio.MappedByteBuffer m = org.kdbusbridge.bridge.memfd.SealedMemfd.mapReadOnly(fd);
+        byte[] bytes = new byte[m.remaining()];
+        m.get(bytes);
+        return read(bytes);
+    }
+
+    public static Snapshot read(byte[] bytes) {
+        if (bytes.length < SnapshotWriter.MAGIC.length + 4 + 4 + 8 + 8 + 4 + 4 + 4
+                || !Arrays.equals(Arrays.copyOf(bytes, SnapshotWriter.MAGIC.length), SnapshotWriter.MAGIC)) {
+            throw new IllegalArgumentException("not a kdbus-bridge hand-over snapshot");
+        }
+        ByteBuffer b = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
+        b.position(SnapshotWriter.MAGIC.length);
+        int format = b.getInt();
+        if (format != SnapshotWriter.FORMAT) {
+            throw new IllegalArgumentException("snapshot format " + format + ", this reader takes " + SnapshotWriter.FORMAT);
+        }
+        int headerLen = b.getInt();
+        long total = b.getLong();
+        if (total != bytes.length) {
+            throw new IllegalArgumentException("snapshot is " + bytes.length + " bytes, its header says " + total);
+        }
+        CRC32C crc = new CRC32C();
+        crc.update(bytes, 0, bytes.length - 4);
+        int stored = ByteBuffer.wrap(bytes, bytes.length - 4, 4).order(ByteOrder.LITTLE_ENDIAN).getInt();
+        if (stored != (int) crc.getValue()) {
+            throw new IllegalArgumentException("snapshot CRC32C mismatch");
+        }
+        long writtenAt = b.getLong();
+        String writer = str(b);
+        int sections = b.getInt();
+        if (b.position() != headerLen) {
+            throw new IllegalArgumentException("snapshot header is " + b.position() + " bytes, it says " + headerLen);
+        }
+        Map<Section, ByteBuffer> found = new EnumMap<>(Section.class);
+        for (int i = 0; i < sections; i++) {
+            int id = Short.toUnsignedInt(b.getShort());
+            int flags = Short.toUnsignedInt(b.getShort());
+            int version = b.getInt();
+            long len = b.getLong();
+            if (len < 0 || len > b.remaining() - 4) {
+                throw new IllegalArgumentException("section " + id + " runs past the end");
+            }
+            ByteBuffer payload = b.slice(b.position(), (int) len).order(ByteOrder.LITTLE_ENDIAN);
+            b.position(b.position() + (int) len);
+            Section s = Section.byId(id);
+            if (s == null || version > s.version) {
+                if ((flags & Section.MUST_UNDERSTAND) != 0) {
+                    throw new IllegalArgumentException("section " + id + " version " + version
+                            + " must be understood, and this reader does not know it");
+                }
+                continue;
+            }
+            if (found.put(s, payload) != null) {
+                throw new IllegalArgumentException("section " + s + " twice");
+            }
+        }
+        if (b.remaining() != 4) {
+            throw new IllegalArgumentException((b.remaining() - 4) + " bytes after the last section");
+        }
+        for (Section s : Section.values()) {
+            if (!found.containsKey(s)) {
+                throw new IllegalArgumentException("section " + s + " is missing");
+            }
+        }
+        List<Snapshot.Bus> bus = records(found.get(Section.BUS), r -> new Snapshot.Bus(str(r), writer, writtenAt,
+                r.getLong(), r.getLong(), r.getLong(), r.getLong(), r.getInt(), r.getInt(), r.getInt(), r.getInt()));
+        if (bus.size() != 1) {
+            throw new IllegalArgumentException("BUS has " + bus.size() + " records");
+        }
+        FdTable.Kind[] kinds = FdTable.Kind.values();
+        List<FdTable.Entry> fds = records(found.get(Section.FDS), r -> {
+            int fd = r.getInt();
+            int kind = Byte.toUnsignedInt(r.get());
+            if (kind >= kinds.length) {
+                throw new IllegalArgumentException("fd " + fd + " of unknown kind " + kind);
+            }
+            return new FdTable.Entry(fd, kinds[kind], str(r));
+        });
+        List<Snapshot.Listener> listeners = records(found.get(Section.LISTENERS),
+                r -> new Snapshot.Listener(index(r.getInt(), fds), str(r), str(r), str(r)));
+        List<Snapshot.Conn> conns = records(found.get(Section.CONNECTIONS), r -> {
+            long id = r.getLong();
+            String unique = str(r);
+            long uid = r.getLong();
+            long gid = r.getLong();
+            long pid = r.getLong();
+            long authUid = r.getLong();
+            int f = Byte.toUnsignedInt(r.get());
+            int attached = r.getInt();
+            long dropCount = r.getLong();
+            long dropFirst = r.getLong();
+            long dropLast = r.getLong();
+            long peakInBytes = r.getLong();
+            int peakInFds = r.getInt();
+            int peakRules = r.getInt();
+            int peakNames = r.getInt();
+            long pushed = r.getLong();
+            long dropped = r.getLong();
+            long peakBytes = r.getLong();
+            int peakFds = r.getInt();
+            List<String> owned = strings(r);
+            int pidfd = r.getInt();
+            return new Snapshot.Conn(id, unique, uid, gid, pid, authUid, (f & 1) != 0, (f & 2) != 0, (f & 4) != 0,
+                    attached, (f & 8) != 0, dropCount, dropFirst, dropLast, peakInBytes, peakInFds, peakRules,
+                    peakNames, pushed, dropped, peakBytes, peakFds, owned, pidfd < 0 ? -1 : index(pidfd, fds));
+        });
+        List<Snapshot.Name> names = records(found.get(Section.NAMES), r -> {
+            String name = str(r);
+            int n = count(r, 12);
+            long[] owners = new long[n];
+            int[] flags = new int[n];
+            for (int i = 0; i < n; i++) {
+                owners[i] = r.getLong();
+                flags[i] = r.getInt();
+            }
+            return new Snapshot.Name(name, owners, flags);
+        });
+        Function<ByteBuffer, Snapshot.Matches> rules = r -> new Snapshot.Matches(r.getLong(), strings(r));
+        List<Snapshot.Matches> matches = records(found.get(Section.MATCHES), rules);
+        List<Snapshot.Matches> monitors = records(found.get(Section.MONITORS), rules);
+        List<Snapshot.Session> sessions = records(found.get(Section.SESSIONS), r -> {
+            long id = r.getLong();
+            int fd = index(r.getInt(), fds);
+            int pid = r.getInt();
+            int uid = r.getInt();
+            int gid = r.getInt();
+            int f = Byte.toUnsignedInt(r.get());
+            return new Snapshot.Session(id, fd, pid, uid, gid, (f & 1) != 0, (f & 2) != 0, (f & 4) != 0);
+        });
+        return new Snapshot(bus.get(0), fds, listeners, conns, names, matches, monitors, sessions);
+    }
+
+    private static int index(int i, List<FdTable.Entry> fds) {
+        if (i < 0 || i >= fds.size()) {
+            throw new IllegalArgumentException("fd index " + i + " out of range (" + fds.size() + " fds)");
+        }
+        return i;
+    }
+
+    /** Decodes each record from its own slice: a field this reader does not know is skipped with the rest. */
+    private static <T> List<T> records(ByteBuffer section, Function<ByteBuffer, T> decode) {
+        int n = count(section, 4);
+        List<T> out = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) {
+            int len = section.getInt();
+            if (len < 0 || len > section.remaining()) {
+                throw new IllegalArgumentException("record " + i + " runs past its section");
+            }
+            ByteBuffer r = section.slice(section.position(), len).order(ByteOrder.LITTLE_ENDIAN);
+            section.position(section.position() + len);
+            try {
+                out.add(decode.apply(r));
+            } catch (java.nio.BufferUnderflowException e) {
+                throw new IllegalArgumentException("record " + i + " is shorter than its fields", e);
+            }
+        }
+        if (section.hasRemaining()) {
+            throw new IllegalArgumentException(section.remaining() + " bytes after the last record");
+        }
+        return out;
+    }
+
+    /** A u32 count whose items take at least {@code minBytes} each: bounded by what is left. */
+    private static int count(ByteBuffer b, int minBytes) {
+        int n = b.getInt();
+        if (n < 0 || (long) n * minBytes > b.remaining()) {
+            throw new IllegalArgumentException("count " + n + " does not fit in " + b.remaining() + " bytes");
+        }
+        return n;
+    }
+
+    private static String str(ByteBuffer b) {
+        int len = b.getInt();
+        if (len == -1) {
+            return null;
+        }
+        if (len < 0 || len > b.remaining()) {
+            throw new IllegalArgumentException("string of " + len + " bytes runs past its record");
+        }
+        byte[] s = new byte[len];
+        b.get(s);
+        return new String(s, StandardCharsets.UTF_8);
+    }
+
+    private static List<String> strings(ByteBuffer b) {
+        int n = count(b, 4);
+        List<String> out = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) {
+            out.add(str(b));
+        }
+        return out;
+    }
+}

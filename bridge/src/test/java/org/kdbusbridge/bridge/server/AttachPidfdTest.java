@@ -1,0 +1,223 @@
+package org.kdbusbridge.bridge.server;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import org.kdbusbridge.bridge.config.BusConfig;
+import org.kdbusbridge.bridge.metadata.MessageMetadata;
+import org.kdbusbridge.bridge.protocol.BodyWriter;
+import org.kdbusbridge.bridge.protocol.MessageHeader;
+import org.kdbusbridge.bridge.protocol.WireFormat;
+import org.kdbusbridge.bridge.transport.LibC;
+import org.kdbusbridge.bridge.transport.PeerCredentials;
+import org.kdbusbridge.bridge.transport.TransportSettings;
+
+/**
+ * AttachMetadata's pidfd over real sockets in one JVM (the sender is this process): the opted-in
+ * receiver gets a pidfd of the sender behind the message's own fds, the field names its index
+ * and UNIX_FDS counts it (added when the message had none); a receiver that did not ask gets
+ * the message's own fds only; once everybody is gone the bus holds no pidfd.
+ */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class AttachPidfdTest {
+    private static final String EXT = "org.kdbusbridge.Extensions1";
+    private static final LibC LIBC = LibC.INSTANCE;
+
+    @TempDir
+    Path dir;
+    private BusServer server;
+    private final List<AutoCloseable> open = new ArrayList<>();
+
+    @AfterEach
+    void stop() throws Exception {
+        closeAll();
+        if (server != null) {
+            server.stop();
+        }
+    }
+
+    private void closeAll() throws Exception {
+        for (AutoCloseable c : open) {
+            c.close();
+        }
+        open.clear();
+    }
+
+    private Path start() throws Exception {
+        server = new BusServer(BusConfig.forAddress("unix:path=" + dir.resolve("bus")),
+                TransportSettings.fromSystemProperties());
+        server.start();
+        return dir.resolve("bus");
+    }
+
+    private FdClient client(Path socket) throws Exception {
+        FdClient c = new FdClient(socket);
+        open.add(c);
+        return c;
+    }
+
+    private static MessageHeader attach(FdClient c, String... items) throws Exception {
+        BodyWriter w = new BodyWriter().beginArray('s');
+        for (String s : items) {
+            w.writeString(s);
+        }
+        long s = ++c.serial;
+        c.writeAll(FdClient.frame(s, 0, RawClient.BUS_PATH, EXT, "AttachMetadata", RawClient.BUS, "as",
+                w.endArray().toByteArray(), 0), null);
+        MessageHeader h = c.next();
+        assertEquals(s, h.replySerial());
+        return h;
+    }
+
+    private static byte[] frameOf(MessageHeader h) {
+        byte[] f = new byte[h.length()];
+        h.buffer().get(h.offset(), f);
+        return f;
+    }
+
+    /** Open fds of this process that are pidfds (the bus's and the test's: one JVM). */
+    private static long pidfdsOpen() throws IOException {
+        try (Stream<Path> s = Files.list(Path.of("/proc/self/fd"))) {
+            return s.filter(p -> {
+                try {
+                    return Files.readSymbolicLink(p).toString().equals("anon_inode:[pidfd]");
+                } catch (IOException e) {
+                    return false; // closed meanwhile (the listing's own fd)
+                }
+            }).count();
+        }
+    }
+
+    @Test
+    void thePidfdRidesBehindTheMessagesOwnFdsForTheOptedInReceiverOnly() throws Exception {
+        Path socket = start();
+        long before = pidfdsOpen();
+        FdClient reader = client(socket);
+        FdClient plain = client(socket);
+        FdClient sender = client(socket);
+        assertEquals(WireFormat.METHOD_RETURN, attach(reader, "pidfd", "creds", "seq").type());
+        long pid = ProcessHandle.current().pid();
+
+        ByteBuffer sv = ByteBuffer.allocateDirect(8).order(ByteOrder.nativeOrder());
+        assertEquals(0, LIBC.socketpair(LibC.AF_UNIX, LibC.SOCK_STREAM | LibC.SOCK_CLOEXEC, 0, LibC.Native.address(sv)));
+        int keep = sv.getInt(0);
+        int passed = sv.getInt(4);
+        try {
+            sender.send(reader.uniqueName, "u", new BodyWriter().writeUint32(1).toByteArray(), null);
+            sender.send(reader.uniqueName, "h", new BodyWriter().writeUnixFd(0).toByteArray(), new int[] {passed});
+            sender.send(plain.uniqueName, "h", new BodyWriter().writeUnixFd(0).toByteArray(), new int[] {passed});
+            sender.ping();
+
+            // No fds of its own: a UNIX_FDS field is added for the pidfd, index 0.
+            MessageHeader first = reader.next();
+            assertEquals(1, first.unixFds(), "UNIX_FDS added");
+            MessageMetadata m1 = MessageMetadata.parse(frameOf(first)).orElseThrow();
+            assertEquals(0, m1.pidfd().getAsInt());
+            assertEquals(pid, m1.pid().getAsLong());
+            assertEquals(1, reader.fds.size(), "the pidfd arrived with it");
+            assertEquals(pid, PeerCredentials.pidOfPidfd(reader.fds.get(0)), "a pidfd of the sender (this JVM)");
+
+            // One fd of its own: it stays index 0 (the body's 'h' 0), the pidfd is index 1.
+            MessageHeader second = reader.next();
+            assertEquals(2, second.unixFds(), "UNIX_FDS counts the pidfd");
+            assertEquals(1, MessageMetadata.parse(frameOf(second)).orElseThrow().pidfd().getAsInt());
+            assertEquals(3, reader.fds.size());
+            int own = reader.fds.get(1);
+            assertEquals(pid, PeerCredentials.pidOfPidfd(reader.fds.get(2)));
+            ByteBuffer ping = ByteBuffer.allocateDirect(1).put(0, (byte) 42);
+            assertEquals(1, LIBC.write(own, LibC.Native.address(ping), 1), "the message's own fd works");
+            ByteBuffer pong = ByteBuffer.allocateDirect(1);
+            assertEquals(1, LIBC.read(keep, LibC.Native.address(pong), 1));
+            assertEquals(42, pong.get(0), "and is the one sent, at index 0");
+
+            MessageHeader toPlain = plain.next();
+            assertEquals(1, toPlain.unixFds(), "a receiver that did not ask: the message as sent");
+            assertEquals(1, plain.fds.size());
+            assertNull(MetadataFields.find(frameOf(toPlain)));
+        } finally {
+            LIBC.close(keep);
+            LIBC.close(passed);
+        }
+        closeAll();
+        // The sender's cache and every message's hold are gone with them: the bus keeps no pidfd.
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        long now = pidfdsOpen();
+        while (now != before && System.nanoTime() < deadline) {
+            Thread.onSpinWait();
+            now = pidfdsOpen();
+        }
+        assertEquals(before, now, "pidfds open before the clients came and after they left");
+    }
+
+    @Test
+    void theTextFormCarriesThePidfdIndexToo() throws Exception {
+        Path socket = start();
+        FdClient reader = client(socket);
+        FdClient sender = client(socket);
+        MessageHeader ok = attach(reader, "format=text", "pidfd", "creds");
+        assertEquals(WireFormat.METHOD_RETURN, ok.type());
+        assertTrue(MessageMetadata.parse(frameOf(ok)).isPresent(), "the reply has the field (no pidfd: a bus message)");
+        assertEquals(0, reader.fds.size(), "and no fd");
+        sender.send(reader.uniqueName, "u", new BodyWriter().writeUint32(1).toByteArray(), null);
+        sender.ping();
+        MessageHeader got = reader.next();
+        assertEquals(1, got.unixFds());
+        MessageMetadata m = MessageMetadata.parse(frameOf(got)).orElseThrow();
+        assertEquals(0, m.pidfd().getAsInt());
+        assertEquals(ProcessHandle.current().pid(), m.pid().getAsLong());
+        assertEquals(ProcessHandle.current().pid(), PeerCredentials.pidOfPidfd(reader.fds.get(0)));
+    }
+    /**
+     * AttachMetadata with a sealed memfd payload (RequireSealedMemfds), dictionary form: the
+     * receiver's copy has the field, its memfd is index 0, sealed and whole, the pidfd index 1.
+     */
+    @Test
+    void aSealedMemfdPayloadKeepsItsIndexAndContentBesideTheFieldAndThePidfd() throws Exception {
+        Path socket = start();
+        FdClient reader = client(socket);
+        FdClient sender = client(socket);
+        long s = ++reader.serial;
+        reader.writeAll(FdClient.frame(s, 0, RawClient.BUS_PATH, EXT, "RequireSealedMemfds", RawClient.BUS, null, null,
+                0), null);
+        assertEquals(WireFormat.METHOD_RETURN, reader.next().type());
+        assertEquals(WireFormat.METHOD_RETURN, attach(reader, "seq", "creds", "pidfd").type());
+        byte[] data = new byte[1 << 20];
+        for (int i = 0; i < data.length; i++) {
+            data[i] = (byte) (i * 13 + 5);
+        }
+        int memfd = org.kdbusbridge.bridge.memfd.SealedMemfd.create("payload", data, true);
+        try {
+            sender.send(reader.uniqueName, "h", new BodyWriter().writeUnixFd(0).toByteArray(), new int[] {memfd});
+        } finally {
+            LIBC.close(memfd);
+        }
+        MessageHeader got = reader.next();
+        assertEquals(2, got.unixFds());
+        java.util.Map<String, Object> f = MetadataFields.find(frameOf(got));
+        assertTrue(f != null && (Long) f.get("seq") > 0, "the field: " + f);
+        assertEquals(1, f.get("pidfd"));
+        assertEquals(2, reader.fds.size());
+        int payload = reader.fds.get(0);
+        assertTrue(org.kdbusbridge.bridge.memfd.SealedMemfd.isSealed(payload), "index 0 is the sealed memfd");
+        java.nio.MappedByteBuffer map = org.kdbusbridge.bridge.memfd.SealedMemfd.mapReadOnly(payload);
+        byte[] back = new byte[map.remaining()];
+        map.get(back);
+        assertTrue(java.util.Arrays.equals(data, back), "its content whole");
+        assertEquals(ProcessHandle.current().pid(), PeerCredentials.pidOfPidfd(reader.fds.get(1)));
+    }
+}

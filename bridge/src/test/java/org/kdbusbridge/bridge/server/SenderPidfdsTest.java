@@ -1,0 +1,163 @@
+package org.kdbusbridge.bridge.server;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import org.junit.jupiter.api.Test;
+import org.kdbusbridge.core.message.FdSet;
+import org.kdbusbridge.core.message.MessageFacts;
+
+/** SenderPidfds against a kernel stand-in: which process, opened once, the bounds, closing. */
+class SenderPidfdsTest {
+    /** Processes by pid (value: real uid); fds it handed out (value: the pid they refer to). */
+    static final class FakeKernel implements SenderPidfds.Kernel {
+        final Map<Long, Long> processes = new HashMap<>();
+        final Map<Integer, Long> fds = new HashMap<>();
+        final Set<Integer> exited = new HashSet<>();
+        final List<Long> opens = new ArrayList<>();
+        int connection = -1;
+        int nextFd = 100;
+
+        int fdFor(long pid) {
+            fds.put(nextFd, pid);
+            return nextFd++;
+        }
+
+        @Override public int connectionPidfd() { return connection; }
+        @Override public long pidOf(int pidfd) { return exited.contains(pidfd) ? -1 : fds.getOrDefault(pidfd, 0L); }
+        @Override public int open(long pid) {
+            opens.add(pid);
+            return processes.containsKey(pid) ? fdFor(pid) : -3; // ESRCH
+        }
+        @Override public int dup(int fd) {
+            int d = fdFor(fds.get(fd));
+            if (exited.contains(fd)) {
+                exited.add(d);
+            }
+            return d;
+        }
+        @Override public long realUid(long pid) { return processes.getOrDefault(pid, -1L); }
+        @Override public void close(int fd) {
+            assertNotNull(fds.remove(fd), "closed once, and only fds it owns: " + fd);
+        }
+    }
+
+    @Test
+    void onePidfdPerProcessSharedByItsMessagesClosedWhenTheLastLetsGo() {
+        FakeKernel k = new FakeKernel();
+        k.processes.put(10L, 1000L);
+        SenderPidfds c = new SenderPidfds(k);
+        FdSet a = c.take(10, 1000);
+        FdSet b = c.take(10, 1000);
+        assertSame(a, b, "one set for the process");
+        assertEquals(List.of(10L), k.opens, "opened once");
+        assertEquals(3, a.references(), "the cache's and two messages'");
+        a.release();
+        b.release();
+        c.close();
+        assertTrue(a.isClosed(), "the cache let go after the messages: closed");
+        assertTrue(k.fds.isEmpty());
+        assertEquals(0, c.live());
+        assertNull(c.take(10, 1000), "a closed cache hands out nothing");
+    }
+
+    @Test
+    void theConnectionsOwnPidfdIsDupedForItsLiveProcessAndForConnectTimeFrames() {
+        FakeKernel k = new FakeKernel();
+        k.processes.put(10L, 1000L);
+        k.connection = k.fdFor(10);
+        SenderPidfds c = new SenderPidfds(k);
+        FdSet p = c.take(10, 1000);
+        assertNotNull(p);
+        assertTrue(k.opens.isEmpty(), "no pidfd_open by number: the connection's own, dup'ed");
+        assertEquals(10L, k.pidOf(p.fd(0)));
+        // Connect-time frame with the connecting process gone: still its pidfd (it says: gone).
+        k.exited.add(k.connection);
+        FdSet ct = c.take(SenderPidfds.CONNECT_TIME, -1);
+        assertNotNull(ct);
+        assertEquals(-1, k.pidOf(ct.fd(0)), "the connecting process, which has exited: never another by its number");
+        p.release();
+        ct.release();
+        c.close();
+        assertEquals(1, k.fds.size(), "only the socket's own is left (the socket closes it)");
+    }
+
+    @Test
+    void noPidfdForAGoneProcessAnotherUsersProcessOrConnectTimeWithoutTheConnectionsOwn() {
+        FakeKernel k = new FakeKernel();
+        k.processes.put(20L, 0L);
+        SenderPidfds c = new SenderPidfds(k);
+        assertNull(c.take(30, 1000), "gone: ESRCH");
+        assertNull(c.take(30, 1000));
+        assertEquals(List.of(30L), k.opens, "a gone process is remembered, not asked again");
+        assertNull(c.take(20, 1000), "pid 20 is root's now, the bytes were uid 1000's");
+        assertTrue(k.fds.isEmpty(), "the other user's pidfd was closed at once");
+        assertNull(c.take(SenderPidfds.CONNECT_TIME, 1000), "no connection pidfd: nothing by number");
+        c.close();
+    }
+
+    @Test
+    void boundedByLiveMaxAcrossEvictionsWhileQueuedMessagesHoldThem() {
+        FakeKernel k = new FakeKernel();
+        List<FdSet> held = new ArrayList<>();
+        SenderPidfds c = new SenderPidfds(k);
+        for (long pid = 1; pid <= SenderPidfds.LIVE_MAX; pid++) {
+            k.processes.put(pid, 1000L);
+            FdSet s = c.take(pid, 1000);
+            assertNotNull(s);
+            held.add(s); // a queued message of each process
+        }
+        assertEquals(SenderPidfds.LIVE_MAX, c.live());
+        k.processes.put(99L, 1000L);
+        assertNull(c.take(99, 1000), "past the bound: no pidfd, no fd opened");
+        assertEquals(SenderPidfds.LIVE_MAX, k.fds.size());
+        held.forEach(FdSet::release); // the messages were written
+        // Pid 5's entry was given up for 99: the three still cached stay open, the rest closed.
+        assertEquals(SenderPidfds.CACHED - 1, c.live(), "evicted entries closed with their last message");
+        FdSet again = c.take(99, 1000);
+        assertNotNull(again, "room again");
+        again.release();
+        c.close();
+        assertEquals(0, c.live());
+        assertTrue(k.fds.isEmpty());
+    }
+
+    @Test
+    void messageFactsHoldThePidfdWhileTheSenderOrAnyQueueHoldsTheMessage() {
+        FakeKernel k = new FakeKernel();
+        k.processes.put(10L, 1000L);
+        SenderPidfds c = new SenderPidfds(k);
+        MessageFacts f = new MessageFacts();
+        f.setPidfd(c.take(10, 1000));
+        FdSet p = f.pidfd();
+        c.close();
+        f.holdHandles(); // the first queue took it
+        f.dropHandles(); // the sender routed it
+        assertSame(p, f.pidfd(), "still queued: still held");
+        f.dropHandles(); // the last queue let it go
+        assertNull(f.pidfd());
+        assertTrue(p.isClosed());
+        // A message that no queue took: the sender's hold is the last.
+        FakeKernel k2 = new FakeKernel();
+        k2.processes.put(10L, 1000L);
+        SenderPidfds c2 = new SenderPidfds(k2);
+        MessageFacts g = new MessageFacts();
+        g.setPidfd(c2.take(10, 1000));
+        c2.close();
+        g.dropHandles();
+        assertNull(g.pidfd());
+        g.holdHandles(); // queued later (after an activation): nothing to hold, no pidfd
+        assertNull(g.pidfd());
+        assertTrue(k2.fds.isEmpty());
+    }
+}
