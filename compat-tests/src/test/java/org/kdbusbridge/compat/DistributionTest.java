@@ -96,6 +96,60 @@ class DistributionTest {
         assertTrue(Files.isRegularFile(home.resolve("lib/libkdbus-bridge-native.so")));
     }
 
+    /** The warm bus host's front (bridge.host), which bin/dbus-daemon execs for hostable starts. */
+    @Test
+    void theHostFrontShipsBesideTheJniLibrary() {
+        assertTrue(Files.isExecutable(home.resolve("lib/kdbus-bridge-front")));
+    }
+
+    /**
+     * The distribution's bin/dbus-daemon is the front itself (no shell before it): with the host
+     * on, the first start runs in a JVM and starts the host, a later one is hosted (the pid it
+     * prints is bin/dbus-daemon's own process); with KDBUS_BRIDGE_HOST=0 it execs the JVM.
+     */
+    @Test
+    void theDistributionsDbusDaemonIsTheFrontAndFindsItsHost() throws Exception {
+        Path runtime = Files.createDirectory(tmp.resolve("xdg"), java.nio.file.attribute.PosixFilePermissions
+                .asFileAttribute(java.nio.file.attribute.PosixFilePermissions.fromString("rwx------")));
+        Map<String, String> hostEnv = new java.util.HashMap<>(env);
+        hostEnv.put("KDBUS_BRIDGE_HOST", "1");
+        hostEnv.put("XDG_RUNTIME_DIR", runtime.toString());
+        hostEnv.put("KDBUS_BRIDGE_HOST_IDLE_MS", "2000");
+        hostEnv.put("KDBUS_BRIDGE_HOST_WARMUP", "0");
+        Path conf = tmp.resolve("bus.conf");
+        Files.writeString(conf, "<busconfig><type>session</type><listen>unix:tmpdir=" + tmp + "</listen>"
+                + "<policy context=\"default\"><allow send_destination=\"*\"/><allow receive_sender=\"*\"/>"
+                + "<allow own=\"*\"/></policy></busconfig>");
+        List<String> argv = List.of(home.resolve("bin/dbus-daemon").toString(), "--config-file=" + conf, "--nofork",
+                "--print-address");
+        Path hostDir = runtime.resolve("kdbus-bridge-host-" + new com.sun.security.auth.module.UnixSystem().getUid());
+        long deadline = System.nanoTime() + START.toNanos() * 2;
+        boolean hosted = false;
+        while (!hosted && System.nanoTime() < deadline) {
+            try (WaitedBus bus = WaitedBus.start(argv, hostEnv, tmp)) {
+                String exe = Files.readSymbolicLink(Path.of("/proc/" + bus.pid() + "/exe")).toString();
+                hosted = exe.equals(home.resolve("bin/dbus-daemon").toRealPath().toString());
+                assertTrue(hosted || exe.endsWith("/java"), exe);
+                assertEquals("status 0", bus.kill(15), bus.describe());
+            }
+            if (!hosted) {
+                // the host is starting in the background: its socket appears
+                while (System.nanoTime() < deadline && !hasSocket(hostDir)) {
+                    Thread.sleep(20); // polling a condition with a deadline
+                }
+            }
+        }
+        assertTrue(hosted, "no start was hosted");
+    }
+
+    private static boolean hasSocket(Path dir) {
+        try (var s = Files.list(dir)) {
+            return s.anyMatch(p -> !p.toString().endsWith(".lock"));
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
     /** Starts bin/dbus-daemon, checks busctl against it, stops it; returns the bus's command line. */
     private String startListAndStop(Path socket) throws Exception {
         List<String> argv = List.of(home.resolve("bin/dbus-daemon").toString(), "--session", "--nofork",

@@ -64,12 +64,20 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
 
     public ActivationManager(Bus bus, EventLoop loop, DriverEmitter out, List<ServiceDir> serviceDirs, String busAddress,
                              String busType, Supplier<Map<String, String>> activationEnvironment) {
+        this(bus, loop, out, serviceDirs, busAddress, busType, activationEnvironment, ServiceProcessContext.inherited());
+    }
+
+    /** As above, the services started with {@code children}'s environment, directory and streams. */
+    public ActivationManager(Bus bus, EventLoop loop, DriverEmitter out, List<ServiceDir> serviceDirs, String busAddress,
+                             String busType, Supplier<Map<String, String>> activationEnvironment,
+                             ServiceProcessContext children) {
         this.bus = bus;
         this.loop = loop;
         this.out = out;
         this.activationEnvironment = activationEnvironment;
         this.registry = new ServiceRegistry(serviceDirs, false);
-        this.spawner = new Spawner(busAddress, busType, Spawner.busEnvironment(System.getenv()), new Spawner.Listener() {
+        this.spawner = new Spawner(busAddress, busType, Spawner.busEnvironment(children.environment()),
+                children.directory(), children.stdout(), children.stderr(), new Spawner.Listener() {
             @Override
             public void onSpawned(String name, long pid) {
                 loop.execute(() -> spawned(name, pid));

@@ -83,6 +83,9 @@ public final class Spawner {
     private final String busAddress;
     private final String busType;
     private final Map<String, String> busEnvironment;
+    private final File directory;
+    private final ProcessBuilder.Redirect stdout;
+    private final ProcessBuilder.Redirect stderr;
     private final Listener listener;
     private final ExecutorService worker;
     private volatile boolean shutdown;
@@ -97,6 +100,19 @@ public final class Spawner {
      * @param listener       receives the outcomes
      */
     public Spawner(String busAddress, String busType, Map<String, String> busEnvironment, Listener listener) {
+        this(busAddress, busType, busEnvironment, null, ProcessBuilder.Redirect.INHERIT, ProcessBuilder.Redirect.INHERIT,
+                listener);
+    }
+
+    /**
+     * As above, the children started in {@code directory} (null: this process's) with stdout and
+     * stderr sent to {@code stdout} and {@code stderr} (a hosted bus: its front's descriptors).
+     */
+    public Spawner(String busAddress, String busType, Map<String, String> busEnvironment, File directory,
+                   ProcessBuilder.Redirect stdout, ProcessBuilder.Redirect stderr, Listener listener) {
+        this.directory = directory;
+        this.stdout = Objects.requireNonNull(stdout, "stdout");
+        this.stderr = Objects.requireNonNull(stderr, "stderr");
         this.busAddress = Objects.requireNonNull(busAddress, "busAddress");
         this.busType = busType;
         this.busEnvironment = Map.copyOf(busEnvironment);
@@ -182,8 +198,9 @@ public final class Spawner {
         }
         ProcessBuilder pb = new ProcessBuilder(cmd)
                 .redirectInput(ProcessBuilder.Redirect.from(DEV_NULL))
-                .redirectOutput(ProcessBuilder.Redirect.INHERIT)
-                .redirectError(ProcessBuilder.Redirect.INHERIT);
+                .redirectOutput(stdout)
+                .redirectError(stderr)
+                .directory(directory);
         Map<String, String> penv = pb.environment();
         penv.clear();
         penv.putAll(env);

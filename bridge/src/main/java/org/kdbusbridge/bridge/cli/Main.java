@@ -278,6 +278,9 @@ public final class Main {
         if (argv.length > 0 && argv[0].equals("draw")) {
             return org.kdbusbridge.bridge.draw.DrawCommand.run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         }
+        if (argv.length > 0 && argv[0].equals("host")) {
+            return org.kdbusbridge.bridge.host.BusHost.run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
+        }
         if (argv.length > 0 && argv[0].equals("replay")) {
             return org.kdbusbridge.bridge.migration.ReplayCommand.run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         }
@@ -299,23 +302,13 @@ public final class Main {
             System.out.print(org.kdbusbridge.bridge.driver.Driver.introspectionXml());
             return 0;
         }
-        if (o.configFile == null) {
-            System.err.println("No configuration file specified.");
-            System.err.println(USAGE);
-            return 1;
-        }
         ConfigCache cache = configCache();
-        BusConfig config;
-        try {
-            config = load(o, cache);
-        } catch (ConfigException e) {
-            System.err.println("Failed to start message bus: " + e.getMessage());
-            return 1;
+        BusLaunch launch = BusLaunch.ofProcess(o, cache);
+        int loaded = launch.load();
+        if (loaded != 0) {
+            return loaded;
         }
-        if (config.listen().isEmpty()) {
-            System.err.println("Failed to start message bus: No listen addresses specified in configuration file");
-            return 1;
-        }
+        BusConfig config = launch.config();
         if (!o.forkedChild && (o.fork || config.fork()) && !o.nofork) {
             return Daemon.forkAndWait(argv, o);
         }
@@ -331,37 +324,12 @@ public final class Main {
                 return 1;
             }
         }
-        BusServer server = new BusServer(config, TransportSettings.fromSystemProperties());
-        server.setContainers(o.containers);
-        if (o.monitorMetadata != null) {
-            server.setMonitorMetadata(org.kdbusbridge.bridge.driver.Driver.monitorMetadataItems(o.monitorMetadata));
-        }
-        if (o.metrics != null || o.metricsHttp != null) {
-            server.setMetrics(o.metrics == null ? null : org.kdbusbridge.bridge.metrics.MetricsListener.parseAddress(o.metrics),
-                    o.metricsHttp == null ? null : org.kdbusbridge.bridge.metrics.HttpAddress.parse(o.metricsHttp), o.metricsTop);
-        }
-        CaptureSink capture = null;
-        if (o.captureFile != null) {
-            try {
-                capture = CaptureSink.open(Path.of(o.captureFile));
-            } catch (IOException | RuntimeException e) {
-                System.err.println("Failed to start message bus: cannot open capture file " + o.captureFile + ": " + e);
-                Daemon.removePidFile(pidFile);
-                return 1;
-            }
-            server.setCapture(capture);
-        }
-        String address;
-        try {
-            address = server.start();
-        } catch (IOException | RuntimeException e) {
-            System.err.println("Failed to start message bus: " + e.getMessage());
-            if (capture != null) {
-                capture.close(1000);
-            }
+        if (launch.start(new BusServer(config, TransportSettings.fromSystemProperties())) != 0) {
             Daemon.removePidFile(pidFile);
             return 1;
         }
+        BusServer server = launch.server();
+        String address = launch.address();
         if (config.user() != null) {
             String failure = Daemon.switchUser(config.user(), server);
             if (failure != null) {
@@ -371,7 +339,8 @@ public final class Main {
                 return 1;
             }
         }
-        wireReload(server, o, cache);
+        launch.wireReload();
+        Daemon.onSighup(server::requestReload);
         try {
             if (o.forkedChild) {
                 Daemon.reportToParent(address);

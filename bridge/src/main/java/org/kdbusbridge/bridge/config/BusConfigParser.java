@@ -61,9 +61,14 @@ public final class BusConfigParser {
     private boolean needGroups;
 
     private final ConfigCache cache;
+    /** The environment and home directory the standard session service directories come from (the bus's own). */
+    private final Map<String, String> env;
+    private final String home;
 
-    private BusConfigParser(ConfigCache cache) {
+    private BusConfigParser(ConfigCache cache, Map<String, String> env, String home) {
         this.cache = cache;
+        this.env = env;
+        this.home = home;
     }
 
     /** Parses {@code file} and everything it includes. */
@@ -73,8 +78,18 @@ public final class BusConfigParser {
 
     /** As {@link #parse(Path)}, taking files that did not change since they were last read from {@code cache}. */
     public static BusConfig parse(Path file, ConfigCache cache) throws ConfigException {
+        return parse(file, cache, System.getenv(), System.getProperty("user.home"));
+    }
+
+    /**
+     * As {@link #parse(Path, ConfigCache)} for a bus whose environment is {@code env} (XDG
+     * variables) and whose home is {@code home}: a bus hosted in a shared JVM has its front's,
+     * not the JVM's.
+     */
+    public static BusConfig parse(Path file, ConfigCache cache, Map<String, String> env, String home)
+            throws ConfigException {
         BusConfig config = new BusConfig();
-        BusConfigParser parser = new BusConfigParser(cache);
+        BusConfigParser parser = new BusConfigParser(cache, env, home);
         parser.parseInto(config, file.toAbsolutePath().normalize(), false);
         config.finishPolicy(parser.needGroups);
         return config;
@@ -182,9 +197,9 @@ public final class BusConfigParser {
                     config.selinuxContexts.put(own, context);
                 }
                 case "standard_session_servicedirs" -> {
-                    StandardServiceDirs.transientDir(System.getenv(), StandardServiceDirs::setUpTransientDir)
+                    StandardServiceDirs.transientDir(env, StandardServiceDirs::setUpTransientDir)
                             .ifPresent(this::addTransientServiceDir);
-                    addServiceDirs(StandardServiceDirs.dataDirs(System.getenv(), System.getProperty("user.home")));
+                    addServiceDirs(StandardServiceDirs.dataDirs(env, home));
                 }
                 case "standard_system_servicedirs" -> addServiceDirs(StandardServiceDirs.system());
                 case "fork" -> config.fork = true;

@@ -64,7 +64,11 @@ public final class BusServer implements Driver.Host {
     /** Sessions with output queued this step; also re-arms the reply timer. */
     private final SessionFlusher flusher;
     private final MemoryWatch memoryWatch;
-    private final long busPid = ProcessHandle.current().pid();
+    /** The pid the bus answers for itself: this process's, or a hosted bus's front (setHostedIdentity). */
+    private volatile long busPid = ProcessHandle.current().pid();
+    /** What activated services inherit (bridge.host: the front's environment, directory, streams). */
+    private org.kdbusbridge.bridge.activation.ServiceProcessContext children =
+            org.kdbusbridge.bridge.activation.ServiceProcessContext.inherited();
     private volatile String address;
     private ActivationManager activation;
     private CaptureSink capture;
@@ -200,6 +204,16 @@ public final class BusServer implements Driver.Host {
         return metricsHttp == null ? -1 : metricsHttp.port();
     }
 
+    /**
+     * A bus hosted in a shared JVM (bridge.host): it answers {@code pid} as its own process id
+     * (the front that plays the dbus-daemon process) and starts services with {@code children}'s
+     * environment, directory and streams. Call before {@link #start()}.
+     */
+    public void setHostedIdentity(long pid, org.kdbusbridge.bridge.activation.ServiceProcessContext children) {
+        this.busPid = pid;
+        this.children = java.util.Objects.requireNonNull(children, "children");
+    }
+
     @Override
     public int monitorMetadata() {
         return monitorMetadata;
@@ -235,7 +249,7 @@ public final class BusServer implements Driver.Host {
         // Service files are read before the first client is accepted, so activatable names are
         // there from the start (the scan runs here, off the loop).
         activation = new ActivationManager(bus, loop, driver.emitter(), serviceDirs(config), address,
-                config.type(), driver::activationEnvironment);
+                config.type(), driver::activationEnvironment, children);
         activation.setSystemdActivation(config.systemdActivation());
         bus.setActivationListener(activation);
         driver.setActivationHooks(activation);

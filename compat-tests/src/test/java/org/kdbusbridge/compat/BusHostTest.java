@@ -1,0 +1,348 @@
+package org.kdbusbridge.compat;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.BooleanSupplier;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.kdbusbridge.compat.harness.Buses;
+import org.kdbusbridge.compat.harness.Cmd;
+
+/**
+ * The warm bus host (bridge.host) through the real front: bin/dbus-daemon execs
+ * bridge/target/kdbus-bridge-front, which hands a hostable start to a long-lived host JVM. Every
+ * other compat test runs with KDBUS_BRIDGE_HOST=0 (compat-tests/pom.xml), so they test the bus
+ * as a process of its own; these turn the host on, with a private XDG_RUNTIME_DIR (so a private
+ * host) and a short idle time, and check that a hosted bus looks like a dbus-daemon process to
+ * its caller.
+ */
+class BusHostTest {
+    static final int SIGINT = 2;
+    static final int SIGTERM = 15;
+    static final String FRONT = "kdbus-bridge-front";
+    private static Path runtime;
+    private static Map<String, String> env;
+
+    @BeforeAll
+    static void privateHost() throws IOException {
+        runtime = Files.createTempDirectory("bushost-xdg-");
+        env = new HashMap<>();
+        env.put("KDBUS_BRIDGE_HOST", "1");
+        env.put("XDG_RUNTIME_DIR", runtime.toString());
+        env.put("KDBUS_BRIDGE_HOST_IDLE_MS", "3000");
+        env.put("KDBUS_BRIDGE_FRONT_DEBUG", "1"); // why a start took the JVM path, in the failure text
+        env.put("PATH", DropInTest.BIN + ":" + System.getenv("PATH"));
+    }
+
+    /** The host leaves when idle: its socket file goes; then the directory can go too. */
+    @AfterAll
+    static void hostExitsWhenIdle() throws IOException {
+        Path dir = hostDir();
+        boolean gone = waitFor(() -> socketFiles(dir).isEmpty(), 60_000);
+        if (gone) {
+            try (var s = Files.walk(runtime)) {
+                s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            }
+        }
+        assertTrue(gone, "the idle host's socket is still there: " + socketFiles(dir));
+    }
+
+    private static Path hostDir() {
+        return runtime.resolve("kdbus-bridge-host-" + new com.sun.security.auth.module.UnixSystem().getUid());
+    }
+
+    private static List<Path> socketFiles(Path dir) {
+        List<Path> out = new ArrayList<>();
+        try (var s = Files.list(dir)) {
+            s.filter(p -> !p.toString().endsWith(".lock")).forEach(out::add);
+        } catch (IOException e) {
+            // no directory: no host
+        }
+        return out;
+    }
+
+    private static boolean waitFor(BooleanSupplier condition, long millis) {
+        long deadline = System.nanoTime() + millis * 1_000_000L;
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                return false;
+            }
+            try {
+                Thread.sleep(20); // polling a condition with a deadline, not a fixed wait
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static String exe(long pid) {
+        try {
+            return Files.readSymbolicLink(Path.of("/proc/" + pid + "/exe")).toString();
+        } catch (IOException e) {
+            return "?";
+        }
+    }
+
+    private static Path config(Path dir, String extra) throws IOException {
+        Path conf = dir.resolve("bus.conf");
+        Files.writeString(conf, "<busconfig><type>session</type><listen>unix:tmpdir=" + dir + "</listen>" + extra
+                + "<policy context=\"default\"><allow send_destination=\"*\" eavesdrop=\"true\"/>"
+                + "<allow eavesdrop=\"true\"/><allow own=\"*\"/></policy></busconfig>");
+        return conf;
+    }
+
+    private static List<String> daemon(Path conf, String... more) {
+        List<String> argv = new ArrayList<>(List.of(DropInTest.BIN + "/dbus-daemon", "--config-file=" + conf,
+                "--nofork", "--print-address"));
+        argv.addAll(List.of(more));
+        return argv;
+    }
+
+    /**
+     * A bus started through the front that the host runs: the first start of a host takes the
+     * JVM path (and starts the host in the background); it is stopped and the start repeated
+     * until the host answers (the host may also have left when idle between two tests).
+     */
+    private static WaitedBus hosted(List<String> argv, Map<String, String> extraEnv, Path dir) throws IOException {
+        Map<String, String> e = new HashMap<>(env);
+        if (extraEnv != null) {
+            e.putAll(extraEnv);
+        }
+        long deadline = System.nanoTime() + 90_000_000_000L;
+        while (true) {
+            WaitedBus bus = WaitedBus.start(argv, e, dir);
+            if (exe(bus.pid()).endsWith(FRONT)) {
+                return bus;
+            }
+            bus.kill(SIGTERM);
+            bus.close();
+            assertTrue(System.nanoTime() < deadline, "no host answered\n" + bus.describe());
+            waitFor(() -> !socketFiles(hostDir()).isEmpty(), 60_000);
+        }
+    }
+
+    @Test
+    void printAddressAndPidAreDbusDaemonsLinesAndThePidIsTheFronts(@TempDir Path dir) throws IOException {
+        Path conf = config(dir, "");
+        try (WaitedBus bus = hosted(daemon(conf, "--print-pid"), null, dir)) {
+            assertTrue(bus.address().matches("unix:path=" + dir + "/dbus-[A-Za-z0-9]+,guid=[0-9a-f]{32}"), bus.describe());
+            String stdout = bus.describe();
+            assertTrue(stdout.contains("\n" + bus.address() + "\n" + bus.pid() + "\n"), stdout);
+            // the bus answers the front's pid as its own, as dbus-daemon answers its own
+            Cmd.Result r = Cmd.run(List.of("dbus-send", "--bus=" + bus.address(), "--print-reply",
+                    "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus",
+                    "org.freedesktop.DBus.GetConnectionUnixProcessID", "string:org.freedesktop.DBus"), Buses.T);
+            assertTrue(r.ok() && r.stdout().contains("uint32 " + bus.pid()), r.describe());
+            Cmd.Result g = Cmd.run(List.of("gdbus", "call", "--address", bus.address(), "--dest",
+                    "org.freedesktop.DBus", "--object-path", "/org/freedesktop/DBus", "--method",
+                    "org.freedesktop.DBus.ListNames"), Buses.T);
+            assertTrue(g.ok() && g.stdout().contains("'org.freedesktop.DBus'"), g.describe());
+            assertEquals("status 0", bus.kill(SIGTERM), bus.describe());
+        }
+    }
+
+    @Test
+    void printingToDescriptorsWritesTheSameLines(@TempDir Path dir) throws Exception {
+        Path conf = config(dir, "");
+        Path addr = dir.resolve("addr");
+        Path pid = dir.resolve("pid");
+        // the front's fd 4 (sh opens it, then execs bin/dbus-daemon); the address on stdout
+        // (--print-pid=4 first: after a bare --print-address, dbus-daemon takes the next argument as its fd)
+        List<String> argv = List.of("/bin/sh", "-c", "p=$1; shift; exec \"$@\" 4>\"$p\"", "sh", pid.toString(),
+                DropInTest.BIN + "/dbus-daemon", "--config-file=" + conf, "--nofork", "--print-pid=4",
+                "--print-address");
+        try (WaitedBus bus = hosted(argv, null, dir)) {
+            assertTrue(waitFor(() -> size(pid) > 0, 20_000), bus.describe());
+            assertEquals(bus.pid() + "\n", Files.readString(pid));
+            assertEquals("status 0", bus.kill(SIGTERM), bus.describe());
+        }
+        // --print-address=3: the address in the file, the pid alone on stdout; the script waits
+        // (with a deadline) for the address, stops the bus and reports how it ended
+        Cmd.Result r = Cmd.run(List.of("/bin/sh", "-c", "a=$1; shift; \"$@\" 3>\"$a\" & p=$!; i=0;"
+                + " while [ ! -s \"$a\" ] && [ $i -lt 2000 ]; do i=$((i+1)); sleep 0.01; done;"
+                + " kill -TERM $p; wait $p; echo \"exit $? pid $p\"", "sh", addr.toString(),
+                DropInTest.BIN + "/dbus-daemon", "--config-file=" + conf, "--nofork", "--print-address=3",
+                "--print-pid"), env, Buses.T);
+        assertTrue(r.ok(), r.describe());
+        String address = Files.readString(addr);
+        assertTrue(address.matches("unix:path=[^\n]+,guid=[0-9a-f]{32}\n"), address);
+        String[] lines = r.stdout().split("\n");
+        assertEquals(2, lines.length, r.describe());
+        assertEquals("exit 0 pid " + lines[0], lines[1], r.describe());
+    }
+
+    private static long size(Path p) {
+        try {
+            return Files.size(p);
+        } catch (IOException e) {
+            return 0;
+        }
+    }
+
+    @Test
+    void sigtermExitsZeroAndRemovesTheSocket(@TempDir Path dir) throws IOException {
+        try (WaitedBus bus = hosted(daemon(config(dir, "")), null, dir)) {
+            Path socket = Path.of(bus.address().substring("unix:path=".length(), bus.address().indexOf(',')));
+            assertTrue(Files.exists(socket, LinkOption.NOFOLLOW_LINKS));
+            assertEquals("status 0", bus.kill(SIGTERM), bus.describe());
+            assertFalse(Files.exists(socket, LinkOption.NOFOLLOW_LINKS), bus.describe());
+        }
+    }
+
+    @Test
+    void sigintKillsTheFrontBySigint(@TempDir Path dir) throws IOException {
+        try (WaitedBus bus = hosted(daemon(config(dir, "")), null, dir)) {
+            Path socket = Path.of(bus.address().substring("unix:path=".length(), bus.address().indexOf(',')));
+            assertEquals("signal 2", bus.kill(SIGINT), bus.describe());
+            assertFalse(Files.exists(socket, LinkOption.NOFOLLOW_LINKS), bus.describe());
+        }
+    }
+
+    @Test
+    void aKilledFrontTakesItsBusAlong(@TempDir Path dir) throws IOException {
+        try (WaitedBus bus = hosted(daemon(config(dir, "")), null, dir)) {
+            Path socket = Path.of(bus.address().substring("unix:path=".length(), bus.address().indexOf(',')));
+            assertEquals("signal 9", bus.kill(9), bus.describe());
+            assertTrue(waitFor(() -> !Files.exists(socket, LinkOption.NOFOLLOW_LINKS), 10_000), bus.describe());
+            assertFalse(WaitedBus.getId(bus.address()).ok(), "the bus still answers after its front died");
+        }
+    }
+
+    @Test
+    void aConfigErrorHasTheJvmPathsTextAndStatus(@TempDir Path dir) throws Exception {
+        Path bad = dir.resolve("bad.conf");
+        Files.writeString(bad, "<busconfig><listen>unix:tmpdir=/tmp</listen><bogus_element/></busconfig>");
+        hosted(daemon(config(dir, "")), null, dir).close(); // a host is up
+        Map<String, String> off = new HashMap<>(env);
+        off.put("KDBUS_BRIDGE_HOST", "0");
+        List<String> argv = List.of(DropInTest.BIN + "/dbus-daemon", "--config-file=" + bad, "--nofork", "--print-address");
+        Cmd.Result viaHost = Cmd.run(argv, env, Buses.T);
+        Cmd.Result viaJvm = Cmd.run(argv, off, Buses.T);
+        assertEquals(viaJvm.exitCode(), viaHost.exitCode(), viaHost.describe() + viaJvm.describe());
+        assertEquals(viaJvm.stderr().split("\n")[0], viaHost.stderr().split("\n")[0]);
+        assertTrue(viaJvm.stderr().startsWith("Failed to start message bus:"), viaJvm.describe());
+    }
+
+    @Test
+    void activatedServicesGetTheFrontsEnvironmentAndDirectory(@TempDir Path dir) throws Exception {
+        Path services = Files.createDirectories(dir.resolve("services"));
+        Path work = Files.createDirectories(dir.resolve("work"));
+        Path out = dir.resolve("probe.out");
+        Files.writeString(services.resolve("org.example.HostProbe.service"), "[D-BUS Service]\n"
+                + "Name=org.example.HostProbe\nExec=/bin/sh -c 'echo \"$ONLY_IN_FRONT $(pwd)\" > " + out + "'\n");
+        Path conf = config(dir, "<servicedir>" + services + "</servicedir>");
+        List<String> argv = new ArrayList<>(List.of("/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", work.toString()));
+        argv.addAll(daemon(conf));
+        try (WaitedBus bus = hosted(argv, Map.of("ONLY_IN_FRONT", "marker-42"), dir)) {
+            Cmd.run(List.of("dbus-send", "--bus=" + bus.address(), "--print-reply", "--dest=org.example.HostProbe",
+                    "/", "org.example.Probe.Ping"), Buses.T); // fails: the service exits without the name
+            assertTrue(waitFor(() -> size(out) > 0, 20_000), bus.describe());
+            assertEquals("marker-42 " + work.toRealPath() + "\n", Files.readString(out));
+            assertEquals("status 0", bus.kill(SIGTERM), bus.describe());
+        }
+    }
+
+    @Test
+    void aConfigTheHostDoesNotRunFallsBackToAJvm(@TempDir Path dir) throws Exception {
+        hosted(daemon(config(dir, "")), null, dir).close(); // a host is up
+        Path pidFile = dir.resolve("bus.pid");
+        Path conf = config(dir, "<pidfile>" + pidFile + "</pidfile>");
+        try (WaitedBus bus = WaitedBus.start(daemon(conf, "--print-pid"), env, dir)) {
+            assertTrue(exe(bus.pid()).endsWith("/java"), exe(bus.pid()) + "\n" + bus.describe());
+            assertEquals(bus.pid() + "\n", Files.readString(pidFile));
+            assertEquals("status 0", bus.kill(SIGTERM), bus.describe());
+        }
+    }
+
+    @Test
+    void twoHostedBusesDoNotSeeEachOther(@TempDir Path dir) throws Exception {
+        Path a = Files.createDirectories(dir.resolve("a"));
+        Path b = Files.createDirectories(dir.resolve("b"));
+        try (WaitedBus busA = hosted(daemon(config(a, "")), null, a);
+             WaitedBus busB = hosted(daemon(config(b, "")), null, b)) {
+            ProcessBuilder pb = new ProcessBuilder("dbus-test-tool", "black-hole", "--name=org.example.OnlyOnA")
+                    .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(ProcessBuilder.Redirect.DISCARD);
+            Cmd.sanitize(pb.environment());
+            pb.environment().put("DBUS_SESSION_BUS_ADDRESS", busA.address());
+            Process hole = pb.start();
+            try {
+                assertTrue(waitFor(() -> hasOwner(busA.address(), "org.example.OnlyOnA"), 20_000), busA.describe());
+                assertFalse(hasOwner(busB.address(), "org.example.OnlyOnA"));
+            } finally {
+                hole.destroy();
+            }
+            assertEquals("status 0", busA.kill(SIGTERM));
+            assertTrue(WaitedBus.getId(busB.address()).ok(), "B went down with A\n" + busB.describe());
+            assertEquals("status 0", busB.kill(SIGTERM));
+        }
+    }
+
+    private static boolean hasOwner(String address, String name) {
+        Cmd.Result r = Cmd.run(List.of("dbus-send", "--bus=" + address, "--print-reply", "--dest=org.freedesktop.DBus",
+                "/org/freedesktop/DBus", "org.freedesktop.DBus.NameHasOwner", "string:" + name), Buses.T);
+        return r.ok() && r.stdout().contains("boolean true");
+    }
+
+    /**
+     * GTestDBus (python3-gi) brings up, uses and takes down a hosted bus, cycle after cycle.
+     * GTestDBus unsets XDG_RUNTIME_DIR (so that nothing finds the user's bus), so its fronts use
+     * the host in /tmp/kdbus-bridge-host-UID: the script unsets it from the start, runs one
+     * cycle (which may start that host), waits for the host's socket, then counts.
+     */
+    @Test
+    void gtestdbusCyclesRunOnTheHost() throws Exception {
+        String script = String.join("\n",
+                "import gc, os, sys, time",
+                "import gi",
+                "gi.require_version('Gio', '2.0')",
+                "from gi.repository import Gio, GLib",
+                "front = sys.argv[1]",
+                "os.environ.pop('XDG_RUNTIME_DIR', None)",
+                "def fronts():",
+                "    n = 0",
+                "    for p in os.listdir('/proc'):",
+                "        try:",
+                "            if p.isdigit() and os.readlink('/proc/%s/exe' % p).endswith(front):",
+                "                n += 1",
+                "        except OSError:",
+                "            pass",
+                "    return n",
+                "def cycle():",
+                "    bus = Gio.TestDBus.new(Gio.TestDBusFlags.NONE)",
+                "    bus.up()",
+                "    hosted = fronts() > 0",
+                "    conn = Gio.bus_get_sync(Gio.BusType.SESSION, None)",
+                "    reply = conn.call_sync('org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus',",
+                "        'ListNames', None, GLib.VariantType('(as)'), Gio.DBusCallFlags.NONE, 5000, None)",
+                "    assert 'org.freedesktop.DBus' in reply.unpack()[0]",
+                "    del conn, reply",
+                "    gc.collect()",
+                "    bus.down()",
+                "    return hosted",
+                "cycle()",
+                "d = '/tmp/kdbus-bridge-host-%d' % os.getuid()",
+                "deadline = time.monotonic() + 60",
+                "while not [f for f in os.listdir(d) if not f.endswith('.lock')] and time.monotonic() < deadline:",
+                "    time.sleep(0.02)",
+                "hosted = sum(1 for i in range(5) if cycle())",
+                "print('cycles 5 hosted %d' % hosted)");
+        Cmd.Result r = Cmd.run(List.of("/usr/bin/python3", "-c", script, FRONT), env, Buses.T.multipliedBy(3));
+        assertTrue(r.ok(), r.describe());
+        assertTrue(r.stdout().contains("cycles 5 hosted 5"), r.describe());
+    }
+}
