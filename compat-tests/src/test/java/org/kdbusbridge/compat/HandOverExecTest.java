@@ -108,6 +108,24 @@ class HandOverExecTest {
         return max;
     }
 
+    /** The bus's open fds by kind: "socket", "memfd", or the link text (anon inodes, files). */
+    private static Map<String, Integer> fdKinds(long pid) throws IOException {
+        Map<String, Integer> out = new java.util.TreeMap<>();
+        try (var fds = Files.list(Path.of("/proc/" + pid + "/fd"))) {
+            for (Path fd : (Iterable<Path>) fds::iterator) {
+                String link;
+                try {
+                    link = Files.readSymbolicLink(fd).toString();
+                } catch (IOException e) {
+                    continue; // closed meanwhile
+                }
+                String kind = link.startsWith("socket:") ? "socket" : link.startsWith("/memfd:") ? "memfd" : link;
+                out.merge(kind, 1, Integer::sum);
+            }
+        }
+        return out;
+    }
+
     private static Message reexec(RawClient c) throws IOException {
         return c.call(Message.call(RawClient.BUS, RawClient.BUS_PATH, EXT, "Reexec"), Duration.ofSeconds(60));
     }
@@ -156,6 +174,7 @@ class HandOverExecTest {
                 for (int round = 1; round <= 3; round++) {
                     long before = highestSeen(svc);
                     longestGap.set(0);
+                    Map<String, Integer> fdsBefore = fdKinds(pid);
                     long t0 = System.nanoTime();
                     if (round == 1) {
                         Cmd.Result r = Cmd.run(List.of("gdbus", "call", "--address", bus.address(), "--timeout", "60",
@@ -168,6 +187,13 @@ class HandOverExecTest {
                         assertEquals(Message.METHOD_RETURN, r.type, r + "\n" + bus.describe());
                     }
                     long callMs = (System.nanoTime() - t0) / 1_000_000;
+                    // The keep set: the old JVM's own fds (epoll, eventfd, its socketpairs, the
+                    // snapshot memfd) closed at exec; the new one has one of each and no more sockets.
+                    Map<String, Integer> fdsAfter = fdKinds(pid);
+                    assertEquals(1, fdsAfter.getOrDefault("anon_inode:[eventpoll]", 0), fdsAfter.toString());
+                    assertEquals(0, fdsAfter.getOrDefault("memfd", 0), "the snapshot memfd is closed: " + fdsAfter);
+                    assertTrue(fdsAfter.getOrDefault("socket", 0) <= fdsBefore.getOrDefault("socket", 0) + (round == 1 ? 1 : 0),
+                            "sockets before " + fdsBefore + ", after " + fdsAfter);
                     // The same process: the waiter has not seen it end, /proc has it, the bus says so.
                     assertTrue(Files.isDirectory(Path.of("/proc/" + pid)), bus.describe());
                     assertEquals(String.valueOf(pid), reply(raw, "GetConnectionUnixProcessID", "s", "org.freedesktop.DBus"));
