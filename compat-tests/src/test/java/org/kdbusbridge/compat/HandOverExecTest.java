@@ -233,6 +233,17 @@ class HandOverExecTest {
                             && !n.equals(NAME), "NameOwnerChanged for a carried client: " + l);
                 }
             }
+            // The resumed program took SIGHUP back (it came ignored through execve): a reload, not a death.
+            assertTrue(Cmd.run(List.of("kill", "-HUP", String.valueOf(pid)), Buses.T).ok());
+            long deadline = System.nanoTime() + Buses.T.toNanos();
+            while (!bus.stderr().contains("Reloaded configuration") && System.nanoTime() < deadline) {
+                java.util.concurrent.locks.LockSupport.parkNanos(20_000_000L); // polling the log file
+            }
+            assertTrue(bus.stderr().contains("Reloaded configuration"), bus.describe());
+            assertEquals(guid, reply(raw, "GetId", ""));
+            // And SIGTERM stops it as it stops a bus that never handed over: status 0, socket file removed.
+            assertEquals("status 0", bus.kill(15), bus.describe());
+            assertTrue(!Files.exists(dir.resolve("bus")), "socket file left behind\n" + bus.describe());
             System.out.println("HANDOVER " + jdk + " (load " + Files.readString(Path.of("/proc/loadavg")).trim() + "): "
                     + String.join("; ", figures));
         }
