@@ -42,8 +42,9 @@ class HandOverExecTest {
     static final String NAME = "com.example.HandOver";
     static final String JDK25 = "/usr/lib/jvm/temurin-25-jdk-amd64";
 
+    /** The test JDK, JDK 25 if installed, and "jnr": the test JDK without the JNI library (the jnr-ffi exec). */
     static Stream<String> jdks() {
-        return Files.isExecutable(Path.of(JDK25, "bin/java")) ? Stream.of("default", JDK25) : Stream.of("default");
+        return Files.isExecutable(Path.of(JDK25, "bin/java")) ? Stream.of("default", JDK25, "jnr") : Stream.of("default", "jnr");
     }
 
     private static Path config(Path dir, Path socket) throws IOException {
@@ -60,7 +61,9 @@ class HandOverExecTest {
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x")); // uid 65534 connects too
         Map<String, String> env = new HashMap<>();
         env.put("KDBUS_BRIDGE_HOST", "0");
-        if (!jdk.equals("default")) {
+        if (jdk.equals("jnr")) {
+            env.put("KDBUS_BRIDGE_JAVA_OPTS", "-Dkdbus.nativeLibrary=none");
+        } else if (!jdk.equals("default")) {
             env.put("JAVA_HOME", jdk);
         }
         Path conf = config(dir, dir.resolve("bus"));

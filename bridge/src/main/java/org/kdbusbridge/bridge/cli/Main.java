@@ -449,13 +449,16 @@ public final class Main {
                         if (o.monitorMetadata != null) {
                             s.setMonitorMetadata(org.kdbusbridge.bridge.driver.Driver.monitorMetadataItems(o.monitorMetadata));
                         }
+                    }, s -> {
+                        // SIGHUP came ignored through execve: default again right before the handler goes
+                        // in (HotSpot leaves an ignored one alone), and before Reexec is answered.
+                        org.kdbusbridge.bridge.transport.LibC.Native.resetSignal(1);
+                        wireReload(s, o, cache);
                     });
         } catch (IOException | RuntimeException e) {
             System.err.println("Failed to resume message bus: " + e);
             return 1;
         }
-        org.kdbusbridge.bridge.transport.LibC.Native.resetSignal(1); // SIGHUP came ignored through execve
-        wireReload(server, o, cache);
         String signal;
         try {
             signal = signals.await();

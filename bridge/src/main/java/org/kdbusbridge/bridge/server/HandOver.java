@@ -134,11 +134,12 @@ public final class HandOver {
     /**
      * The new program (--kdbus-resume=FD): reads the snapshot from the memfd, checks that this
      * is the same process (execve keeps the PID), rebuilds the bus over the inherited fds
-     * ({@code configure} runs on the new server before it serves), answers the Reexec call with
-     * {@code ()}, and makes the carried fds close-on-exec again so no later child inherits them.
+     * ({@code configure} runs on the new server before it serves), makes the carried fds
+     * close-on-exec again so no later child inherits them, runs {@code ready} (signal handlers),
+     * and only then answers the Reexec call with {@code ()}.
      */
     public static BusServer resume(int memfd, BusConfig config, TransportSettings transport, String[] argv,
-            Consumer<BusServer> configure) throws IOException {
+            Consumer<BusServer> configure, Consumer<BusServer> ready) throws IOException {
         long t0 = System.nanoTime();
         Snapshot snap;
         try {
@@ -158,6 +159,7 @@ public final class HandOver {
         for (FdTable.Entry e : snap.fds()) {
             LibC.INSTANCE.fcntl(e.fd(), LibC.F_SETFD, LibC.FD_CLOEXEC);
         }
+        ready.accept(server);
         Snapshot.Request req = snap.request();
         long pauseMs = (System.nanoTime() - snap.bus().writtenAtMonotonicNs()) / 1_000_000;
         server.loop().execute(() -> {

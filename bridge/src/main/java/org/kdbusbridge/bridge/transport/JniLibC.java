@@ -23,7 +23,7 @@ public final class JniLibC implements LibC {
     JniLibC() {
     }
 
-    private static Charset pathCharset() {
+    static Charset pathCharset() {
         String name = System.getProperty("sun.jnu.encoding");
         try {
             return name == null ? StandardCharsets.UTF_8 : Charset.forName(name);

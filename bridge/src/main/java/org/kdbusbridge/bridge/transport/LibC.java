@@ -235,7 +235,7 @@ public interface LibC {
         /** Why a hand-over native is unavailable here, or null if {@link #execveKeeping} works. */
         public static String handOverUnsupported() {
             if (!binding().equals("jni")) {
-                return "execve needs the JNI library " + LIBRARY_FILE + " (this bus runs on the jnr-ffi fallback)";
+                return null; // JnrExec: the same steps through jnr-ffi
             }
             try {
                 JniLibC.resetSignal0(0); // signal 0 is invalid: EINVAL proves the native is bound
@@ -256,6 +256,9 @@ public interface LibC {
             if (handOverUnsupported() != null) {
                 return -ENOSYS;
             }
+            if (!jni) {
+                return JnrExec.execve(path, argv, keep, JniLibC.pathCharset());
+            }
             byte[][] args = new byte[argv.size()][];
             for (int i = 0; i < args.length; i++) {
                 args[i] = JniLibC.cString(argv.get(i));
@@ -268,7 +271,7 @@ public interface LibC {
             if (handOverUnsupported() != null) {
                 return -ENOSYS;
             }
-            return JniLibC.waitid0(pidfd, options, out);
+            return jni ? JniLibC.waitid0(pidfd, options, out) : JnrExec.waitid(pidfd, options, out);
         }
 
         /** Puts {@code sig} back to its default action (resume: SIGHUP arrives ignored); 0 or minus errno. */
@@ -276,7 +279,7 @@ public interface LibC {
             if (handOverUnsupported() != null) {
                 return -ENOSYS;
             }
-            return JniLibC.resetSignal0(sig);
+            return jni ? JniLibC.resetSignal0(sig) : JnrExec.resetSignal(sig);
         }
 
         /** Native address of a direct buffer's first byte (position is NOT added). */
