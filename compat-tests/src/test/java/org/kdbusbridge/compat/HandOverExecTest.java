@@ -274,7 +274,13 @@ class HandOverExecTest {
             String guid = reply(raw, "GetId", "");
             long hang = raw.send(Message.call(NAME, "/t", NAME, "Hang"));
             assertNotNull(svc.stdout().awaitLine(l -> l.startsWith("hang "), Buses.T), svc.describe());
-            Message r = reexec(raw);
+            // Two at once: the first waits (up to 0.5 s) for the bus to settle, the second is told one runs.
+            long first = raw.send(Message.call(RawClient.BUS, RawClient.BUS_PATH, EXT, "Reexec"));
+            long second = raw.send(Message.call(RawClient.BUS, RawClient.BUS_PATH, EXT, "Reexec"));
+            Message busy = raw.awaitReply(second, Buses.T);
+            assertNotNull(busy, bus.describe());
+            assertEquals("org.kdbusbridge.Extensions1.Error.HandOverInProgress", busy.errorName, busy + "\n" + bus.describe());
+            Message r = raw.awaitReply(first, Buses.T);
             assertNotNull(r, bus.describe());
             assertEquals("org.kdbusbridge.Extensions1.Error.HandOverFailed", r.errorName, r + "\n" + bus.describe());
             assertTrue(String.valueOf(r.arg(0)).contains("reply"), "names what it cannot carry: " + r.arg(0));
