@@ -24,6 +24,9 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
+#include <dirent.h>
+#include <pthread.h>
 #include <unistd.h>
 
 static __thread int last_errno;
@@ -104,6 +107,125 @@ static jint JNICALL j_memfdCreate(JNIEnv *e, jclass c, jbyteArray name, jint fla
     return WITH_PATH(name, s, KEEP((int) syscall(SYS_memfd_create, (char *) s, (unsigned) flags)));
 }
 
+/* ---- hand-over (docs/handover.md section 4): execve in place, keeping only the carried fds ---- */
+extern char **environ;
+
+static void free_strings(char **v) {
+    if (v == NULL) return;
+    for (char **p = v; *p != NULL; p++) free(*p);
+    free(v);
+}
+
+/* A byte[][] of NUL-terminated strings as a NULL-terminated char*[] (malloc'ed), or NULL on ENOMEM. */
+static char **c_strings(JNIEnv *e, jobjectArray arr) {
+    jsize n = (*e)->GetArrayLength(e, arr);
+    char **v = calloc((size_t) n + 1, sizeof *v);
+    if (v == NULL) return NULL;
+    for (jsize i = 0; i < n; i++) {
+        jbyteArray b = (jbyteArray) (*e)->GetObjectArrayElement(e, arr, i);
+        jsize len = b == NULL ? 0 : (*e)->GetArrayLength(e, b);
+        v[i] = malloc((size_t) len + 1);
+        if (v[i] == NULL) { free_strings(v); return NULL; }
+        if (len > 0) (*e)->GetByteArrayRegion(e, b, 0, len, (jbyte *) v[i]);
+        v[i][len] = 0;
+        (*e)->DeleteLocalRef(e, b);
+    }
+    return v;
+}
+
+/* Every fd from 3 up close-on-exec: close_range (Linux 5.11), else fcntl over /proc/self/fd. */
+static int all_cloexec(void) {
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+    if (syscall(SYS_close_range, 3U, ~0U, 4U /* CLOSE_RANGE_CLOEXEC */) == 0) return 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (d == NULL) return -1;
+    int own = dirfd(d);
+    struct dirent *ent;
+    while ((ent = readdir(d)) != NULL) {
+        int fd = atoi(ent->d_name);
+        if (fd < 3 || fd == own) continue;
+        int f = fcntl(fd, F_GETFD);
+        if (f >= 0) fcntl(fd, F_SETFD, f | FD_CLOEXEC);
+    }
+    closedir(d);
+    return 0;
+}
+
+/*
+ * execve0(path, argv, envp or null for the C environment as it is now, keep): marks every fd
+ * close-on-exec but the keep set, empties this thread's signal mask, ignores SIGHUP and SIGUSR2
+ * (a handled signal would fall back to "terminate" while the new JVM starts), then execs. Returns
+ * only on failure: -errno, with CLOEXEC on the keep set, the mask and the dispositions restored.
+ * No JNI call between the first change and execve.
+ */
+static jint JNICALL j_execve(JNIEnv *e, jclass c, jbyteArray path, jobjectArray argv, jobjectArray envp, jintArray keep) {
+    jsize nkeep = keep == NULL ? 0 : (*e)->GetArrayLength(e, keep);
+    jint *fds = malloc(sizeof(jint) * (size_t) (nkeep > 0 ? nkeep : 1));
+    jsize plen = (*e)->GetArrayLength(e, path);
+    char *cpath = malloc((size_t) plen + 1);
+    char **cargv = c_strings(e, argv);
+    char **cenvp = envp == NULL ? NULL : c_strings(e, envp);
+    if (fds == NULL || cpath == NULL || cargv == NULL || (envp != NULL && cenvp == NULL)) {
+        free(fds); free(cpath); free_strings(cargv); free_strings(cenvp);
+        return -ENOMEM;
+    }
+    if (nkeep > 0) (*e)->GetIntArrayRegion(e, keep, 0, nkeep, fds);
+    (*e)->GetByteArrayRegion(e, path, 0, plen, (jbyte *) cpath);
+    cpath[plen] = 0;
+
+    int err = 0;
+    if (all_cloexec() != 0) {
+        err = errno;
+    } else {
+        for (jsize i = 0; i < nkeep; i++) {
+            if (fcntl(fds[i], F_SETFD, 0) != 0) { err = errno; break; }
+        }
+    }
+    if (err == 0) {
+        sigset_t none, oldmask;
+        sigemptyset(&none);
+        struct sigaction ign, oldhup, oldusr2;
+        memset(&ign, 0, sizeof ign);
+        ign.sa_handler = SIG_IGN;
+        sigemptyset(&ign.sa_mask);
+        pthread_sigmask(SIG_SETMASK, &none, &oldmask);
+        sigaction(SIGHUP, &ign, &oldhup);
+        sigaction(SIGUSR2, &ign, &oldusr2);
+        execve(cpath, cargv, cenvp != NULL ? cenvp : environ);
+        err = errno;
+        sigaction(SIGUSR2, &oldusr2, NULL);
+        sigaction(SIGHUP, &oldhup, NULL);
+        pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
+    }
+    for (jsize i = 0; i < nkeep; i++) fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+    free(fds); free(cpath); free_strings(cargv); free_strings(cenvp);
+    return -err;
+}
+
+/* waitid(P_PIDFD, pidfd, WEXITED|options): 0 with out = {si_code, si_status, si_pid}, or -errno. */
+static jint JNICALL j_waitid(JNIEnv *e, jclass c, jint pidfd, jint options, jintArray out) {
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    if (waitid((idtype_t) P_PIDFD, (id_t) pidfd, &info, WEXITED | options) != 0) return -errno;
+    jint v[3] = { info.si_code, info.si_status, (jint) info.si_pid };
+    (*e)->SetIntArrayRegion(e, out, 0, 3, v);
+    return 0;
+}
+
+/* Puts a signal back to its default action (resume: SIGHUP arrives ignored from execve0). */
+static jint JNICALL j_resetSignal(JNIEnv *e, jclass c, jint sig) {
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    return sigaction(sig, &dfl, NULL) == 0 ? 0 : -errno;
+}
+
 static const JNINativeMethod METHODS[] = {
     {"lastErrno", "()I", (void *) j_lastErrno},
     {"epollCreate1", "(I)I", (void *) j_epollCreate1},
@@ -143,6 +265,9 @@ static const JNINativeMethod METHODS[] = {
     {"chmod0", "([BI)I", (void *) j_chmod},
     {"open0", "([BI)I", (void *) j_open},
     {"memfdCreate0", "([BI)I", (void *) j_memfdCreate},
+    {"execve0", "([B[[B[[B[I)I", (void *) j_execve},
+    {"waitid0", "(II[I)I", (void *) j_waitid},
+    {"resetSignal0", "(I)I", (void *) j_resetSignal},
 };
 
 JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {

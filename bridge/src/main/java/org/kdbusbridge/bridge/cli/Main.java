@@ -284,6 +284,11 @@ public final class Main {
         if (argv.length > 0 && argv[0].equals("replay")) {
             return org.kdbusbridge.bridge.migration.ReplayCommand.run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         }
+        for (String a : argv) {
+            if (a.startsWith(org.kdbusbridge.bridge.server.HandOver.RESUME_OPTION)) {
+                return resume(a, argv);
+            }
+        }
         Options o;
         try {
             o = parse(argv);
@@ -324,7 +329,10 @@ public final class Main {
                 return 1;
             }
         }
-        if (launch.start(new BusServer(config, TransportSettings.fromSystemProperties())) != 0) {
+        BusServer fresh = new BusServer(config, TransportSettings.fromSystemProperties());
+        // Only a bus that is its own process can hand over by exec (never one inside the host).
+        fresh.setHandOver(org.kdbusbridge.bridge.server.HandOver.fromEnvironment(argv));
+        if (launch.start(fresh) != 0) {
             Daemon.removePidFile(pidFile);
             return 1;
         }
@@ -375,6 +383,63 @@ public final class Main {
         }
         Daemon.removePidFile(pidFile);
         return StopSignals.end(signal, training);
+    }
+
+    /**
+     * The new program of a live hand-over (hidden --kdbus-resume=FD, docs/handover.md section 4):
+     * the same argv and config as the old bus, but no fork, pid file, user switch, printing or
+     * binding: the bus is rebuilt from the snapshot memfd over the fds execve kept. A failure here
+     * is past the point of no return: the bus ends.
+     */
+    static int resume(String option, String[] argv) {
+        java.util.List<String> rest = new java.util.ArrayList<>();
+        for (String a : argv) {
+            if (!a.equals(option)) {
+                rest.add(a);
+            }
+        }
+        String[] args = rest.toArray(new String[0]);
+        int fd;
+        Options o;
+        BusConfig config;
+        ConfigCache cache = configCache();
+        try {
+            fd = Integer.parseInt(option.substring(org.kdbusbridge.bridge.server.HandOver.RESUME_OPTION.length()));
+            o = parse(args);
+            config = load(o, cache);
+        } catch (NumberFormatException | UsageException | ConfigException e) {
+            System.err.println("Failed to resume message bus: " + e.getMessage());
+            return 1;
+        }
+        StopSignals signals = StopSignals.install();
+        BusServer server;
+        try {
+            server = org.kdbusbridge.bridge.server.HandOver.resume(fd, config, TransportSettings.fromSystemProperties(), args,
+                    s -> {
+                        s.setContainers(o.containers);
+                        if (o.monitorMetadata != null) {
+                            s.setMonitorMetadata(org.kdbusbridge.bridge.driver.Driver.monitorMetadataItems(o.monitorMetadata));
+                        }
+                    }, s -> {
+                        // SIGHUP came ignored through execve: default again right before the handler goes
+                        // in (HotSpot leaves an ignored one alone), and before Reexec is answered.
+                        org.kdbusbridge.bridge.transport.LibC.Native.resetSignal(1);
+                        wireReload(s, o, cache);
+                    });
+        } catch (IOException | RuntimeException e) {
+            System.err.println("Failed to resume message bus: " + e);
+            return 1;
+        }
+        String signal;
+        try {
+            signal = signals.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            signal = StopSignals.TERM;
+        }
+        server.stopForExit();
+        Daemon.removePidFile(config.pidfile() != null && !o.nopidfile ? Path.of(config.pidfile()) : null);
+        return StopSignals.end(signal, false);
     }
 
     /**

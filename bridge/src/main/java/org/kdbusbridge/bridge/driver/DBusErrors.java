@@ -31,6 +31,10 @@ public final class DBusErrors {
     public static final String SPAWN_FAILED = P + "Spawn.Failed";
     /** Our extension: DisconnectIfIdle refused because something is queued or owed. */
     public static final String NOT_IDLE = "org.kdbusbridge.Error.NotIdle";
+    /** Our extension: Extensions1.Reexec failed before the point of no return; the old bus keeps serving. */
+    public static final String HAND_OVER_FAILED = "org.kdbusbridge.Extensions1.Error.HandOverFailed";
+    /** Our extension: Extensions1.Reexec while another hand-over runs. */
+    public static final String HAND_OVER_IN_PROGRESS = "org.kdbusbridge.Extensions1.Error.HandOverInProgress";
     /** Our extension: an unsealed memfd for a connection that asked for sealed ones only. */
     public static final String UNSEALED_PAYLOAD = "org.kdbusbridge.Error.UnsealedPayload";
 

@@ -118,6 +118,16 @@ public final class Driver {
          */
         default void onEndpointGone(java.util.function.Consumer<String> listener) {
         }
+
+        /**
+         * Extensions1.Reexec (live hand-over, docs/handover.md): starts it and owes the reply to
+         * ({@code caller}, {@code serial}): an error from this bus if it fails before execve,
+         * {@code ()} from the new program after it resumed. Null when started; else the reason it
+         * cannot start, which the driver answers with HandOverFailed.
+         */
+        default String handOver(Connection caller, long serial) {
+            return "this bus cannot hand over (it was not started by the kdbus-bridge launcher)";
+        }
     }
 
     private ActivationHooks activation = ActivationHooks.NONE;
@@ -428,6 +438,18 @@ public final class Driver {
         out.emit(d.nameChanges());
         host.closeWhenFlushed(c);
     }
+
+    /** Extensions1.Reexec(): no reply here; the host answers later (see Host.handOver). */
+    void reexec(DriverCall call) {
+        String failure = host.handOver(call.caller(), call.serial());
+        if (failure != null) {
+            error(call, failure.startsWith(HAND_OVER_BUSY) ? DBusErrors.HAND_OVER_IN_PROGRESS : DBusErrors.HAND_OVER_FAILED,
+                    failure);
+        }
+    }
+
+    /** How a host's refusal text begins when another hand-over is running. */
+    public static final String HAND_OVER_BUSY = "a hand-over is already running";
 
     /**
      * BecomeMonitor(as rules, u flags): only the bus owner's uid or root; no flags yet; an

@@ -147,7 +147,9 @@ final class DriverTables {
                     row(CANONICAL, "PeekActivationQueue", "s", "a" + QueueMethods.ENTRY,
                             (d, call) -> d.queue.peekActivationQueue(call)),
                     row(CANONICAL, "AttachMetadata", "as", "", (d, call) -> d.metadata.attachMetadata(call)),
-                    row(CANONICAL, "GetAttachedMetadata", "", "as", (d, call) -> d.metadata.getAttachedMetadata(call))), List.of(),
+                    row(CANONICAL, "GetAttachedMetadata", "", "as", (d, call) -> d.metadata.getAttachedMetadata(call)),
+                    // Live hand-over (docs/handover.md): the reply is deferred, see Driver.reexec.
+                    row(PRIVILEGED, "Reexec", "", "", Driver::reexec)), List.of(),
                     "    <signal name=\"" + QueueMethods.MESSAGES_DROPPED + "\">\n"
                             + "      <arg type=\"u\" name=\"count\"/>\n"
                             + "      <arg type=\"t\" name=\"first_seq\"/>\n"

@@ -13,7 +13,9 @@ public enum Section {
     NAMES(10, 1),
     MATCHES(11, 1),
     MONITORS(12, 1),
-    SESSIONS(16, 1);
+    SESSIONS(16, 1),
+    /** Zero records or one: the Reexec call owed a reply (step 2). */
+    REQUEST(19, 1);
 
     /** Section flag: a reader that does not know the section must refuse the snapshot. */
     public static final int MUST_UNDERSTAND = 0x1;

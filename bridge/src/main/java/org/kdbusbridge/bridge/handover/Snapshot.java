@@ -8,7 +8,22 @@ import java.util.List;
  * each other by connection id and by fd index (a place in {@link #fds}); nothing here is live.
  */
 public record Snapshot(Bus bus, List<FdTable.Entry> fds, List<Listener> listeners, List<Conn> connections,
-        List<Name> names, List<Matches> matches, List<Matches> monitors, List<Session> sessions) {
+        List<Name> names, List<Matches> matches, List<Matches> monitors, List<Session> sessions, Request request) {
+
+    /** A snapshot no one asked for by a call (tests, in-process round trips). */
+    public Snapshot(Bus bus, List<FdTable.Entry> fds, List<Listener> listeners, List<Conn> connections,
+            List<Name> names, List<Matches> matches, List<Matches> monitors, List<Session> sessions) {
+        this(bus, fds, listeners, connections, names, matches, monitors, sessions, null);
+    }
+
+    /** The same snapshot, owed to {@code r}. */
+    public Snapshot withRequest(Request r) {
+        return new Snapshot(bus, fds, listeners, connections, names, matches, monitors, sessions, r);
+    }
+
+    /** REQUEST: the Reexec call the new bus answers (connection id, serial), and why. */
+    public record Request(long connectionId, long serial, String reason) {
+    }
 
     public Snapshot {
         fds = List.copyOf(fds);

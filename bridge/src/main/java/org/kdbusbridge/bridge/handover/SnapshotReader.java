@@ -156,7 +156,13 @@ public final class SnapshotReader {
             int f = Byte.toUnsignedInt(r.get());
             return new Snapshot.Session(id, fd, pid, uid, gid, (f & 1) != 0, (f & 2) != 0, (f & 4) != 0);
         });
-        return new Snapshot(bus.get(0), fds, listeners, conns, names, matches, monitors, sessions);
+        List<Snapshot.Request> request = records(found.get(Section.REQUEST),
+                r -> new Snapshot.Request(r.getLong(), r.getLong(), str(r)));
+        if (request.size() > 1) {
+            throw new IllegalArgumentException("REQUEST has " + request.size() + " records");
+        }
+        return new Snapshot(bus.get(0), fds, listeners, conns, names, matches, monitors, sessions,
+                request.isEmpty() ? null : request.get(0));
     }
 
     private static int index(int i, List<FdTable.Entry> fds) {

@@ -94,6 +94,11 @@ public final class SnapshotWriter {
             o.u32(x.peerGid());
             o.u8((x.passCred() ? 1 : 0) | (x.passCredFailed() ? 2 : 0) | (x.askPidfdLater() ? 4 : 0));
         });
+        section(body, Section.REQUEST, s.request() == null ? List.<Snapshot.Request>of() : List.of(s.request()), (o, q) -> {
+            o.u64(q.connectionId());
+            o.u64(q.serial());
+            o.str(q.reason());
+        });
 
         Out head = new Out();
         head.raw(MAGIC);
@@ -119,7 +124,7 @@ public final class SnapshotWriter {
     /**
      * The snapshot in a new memfd "kdbus-handover", sealed against write, shrink, grow and
      * further sealing, so the reader can trust its size and contents; returns the fd (the
-     * caller closes it). Close-on-exec for now: step 2's execve clears that for the keep set.
+     * caller closes it). Close-on-exec: the hand-over's execve clears that for the keep set only.
      */
     public static int toSealedMemfd(Snapshot s) throws java.io.IOException {
         return org.kdbusbridge.bridge.memfd.SealedMemfd.create("kdbus-handover", write(s), true);

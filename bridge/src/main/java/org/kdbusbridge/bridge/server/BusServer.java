@@ -342,6 +342,20 @@ public final class BusServer implements Driver.Host {
         return serve(connect, restore);
     }
 
+    /** Extensions1.Reexec's executor (the launcher and argv to exec); null: Reexec refuses. */
+    private HandOver handOver;
+
+    /** Before start: lets Reexec hand this bus over by exec'ing {@code h}'s launcher. */
+    public void setHandOver(HandOver h) {
+        this.handOver = h;
+    }
+
+    /** Loop thread (the driver's Reexec). */
+    @Override
+    public String handOver(Connection caller, long serial) {
+        return handOver == null ? Driver.Host.super.handOver(caller, serial) : handOver.request(this, caller, serial);
+    }
+
     java.util.Collection<ClientSession> sessions() { return sessions; }
     Listeners listeners() { return listeners; }
     boolean hasCapture() { return capture != null; }

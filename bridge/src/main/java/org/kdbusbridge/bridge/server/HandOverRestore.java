@@ -156,6 +156,12 @@ public final class HandOverRestore {
      * invariants.
      */
     public static BusServer restore(Snapshot snap, BusConfig config, TransportSettings transport) throws IOException {
+        return restore(snap, config, transport, s -> { });
+    }
+
+    /** As above; {@code configure} sets the new server's options (the command line's) before it serves. */
+    public static BusServer restore(Snapshot snap, BusConfig config, TransportSettings transport,
+            java.util.function.Consumer<BusServer> configure) throws IOException {
         List<String> bad = FdTable.check(snap.fds());
         if (!bad.isEmpty()) {
             throw new IOException("hand-over fds: " + String.join("; ", bad));
@@ -165,6 +171,7 @@ public final class HandOverRestore {
                 ProcessFacts.openFilesLimit());
         String guid = snap.bus().guid();
         BusServer server = new BusServer(config, quota, new DirectBuffers(transport.ioBuffers()), transport, guid);
+        configure.accept(server);
         List<UnixListener> adopted = new ArrayList<>();
         for (Snapshot.Listener l : snap.listeners()) {
             int fd = snap.fds().get(l.fdIndex()).fd();

@@ -23,7 +23,7 @@ public final class JniLibC implements LibC {
     JniLibC() {
     }
 
-    private static Charset pathCharset() {
+    static Charset pathCharset() {
         String name = System.getProperty("sun.jnu.encoding");
         try {
             return name == null ? StandardCharsets.UTF_8 : Charset.forName(name);
@@ -118,6 +118,15 @@ public final class JniLibC implements LibC {
     public static native int open0(byte[] path, int flags);
 
     public static native int memfdCreate0(byte[] name, int flags);
+
+    /** Hand-over: see kdbus_native.c; returns only on failure, with minus errno. Use {@link LibC.Native#execveKeeping}. */
+    static native int execve0(byte[] path, byte[][] argv, byte[][] envp, int[] keep);
+
+    /** waitid(P_PIDFD, pidfd, WEXITED|options): 0 with out = {si_code, si_status, si_pid}, or minus errno. */
+    static native int waitid0(int pidfd, int options, int[] out);
+
+    /** sigaction(sig, SIG_DFL): 0 or minus errno. */
+    static native int resetSignal0(int sig);
 
     @Override public int epoll_create1(int flags) { return epollCreate1(flags); }
     @Override public int epoll_ctl(int epfd, int op, int fd, long ev) { return epollCtl(epfd, op, fd, ev); }

@@ -232,6 +232,56 @@ public interface LibC {
             return fd >= 0 ? (int) fd : -errno();
         }
 
+        /** Why a hand-over native is unavailable here, or null if {@link #execveKeeping} works. */
+        public static String handOverUnsupported() {
+            if (!binding().equals("jni")) {
+                return null; // JnrExec: the same steps through jnr-ffi
+            }
+            try {
+                JniLibC.resetSignal0(0); // signal 0 is invalid: EINVAL proves the native is bound
+                return null;
+            } catch (UnsatisfiedLinkError e) {
+                return "the loaded " + LIBRARY_FILE + " is older than this jar (no execve0): " + e.getMessage();
+            }
+        }
+
+        /**
+         * Hand-over exec (docs/handover.md section 4): every fd from 3 up becomes close-on-exec
+         * except {@code keep}, the thread's signal mask is emptied, SIGHUP and SIGUSR2 are
+         * ignored across the exec, and the process becomes {@code path} with {@code argv} (argv[0]
+         * included) and the C environment as it is now (what unsetenv left). Returns only on
+         * failure, with minus errno and everything put back; ENOSYS where the natives are missing.
+         */
+        public static int execveKeeping(String path, java.util.List<String> argv, int[] keep) {
+            if (handOverUnsupported() != null) {
+                return -ENOSYS;
+            }
+            if (!jni) {
+                return JnrExec.execve(path, argv, keep, JniLibC.pathCharset());
+            }
+            byte[][] args = new byte[argv.size()][];
+            for (int i = 0; i < args.length; i++) {
+                args[i] = JniLibC.cString(argv.get(i));
+            }
+            return JniLibC.execve0(JniLibC.cString(path), args, null, keep);
+        }
+
+        /** waitid(P_PIDFD, pidfd, WEXITED|options): 0 with out = {si_code, si_status, si_pid}, or minus errno. */
+        public static int waitidPidfd(int pidfd, int options, int[] out) {
+            if (handOverUnsupported() != null) {
+                return -ENOSYS;
+            }
+            return jni ? JniLibC.waitid0(pidfd, options, out) : JnrExec.waitid(pidfd, options, out);
+        }
+
+        /** Puts {@code sig} back to its default action (resume: SIGHUP arrives ignored); 0 or minus errno. */
+        public static int resetSignal(int sig) {
+            if (handOverUnsupported() != null) {
+                return -ENOSYS;
+            }
+            return jni ? JniLibC.resetSignal0(sig) : JnrExec.resetSignal(sig);
+        }
+
         /** Native address of a direct buffer's first byte (position is NOT added). */
         public static long address(ByteBuffer direct) {
             if (!direct.isDirect()) {

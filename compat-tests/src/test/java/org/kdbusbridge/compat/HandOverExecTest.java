@@ -1,0 +1,302 @@
+package org.kdbusbridge.compat;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.Stream;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.kdbusbridge.compat.harness.Background;
+import org.kdbusbridge.compat.harness.Buses;
+import org.kdbusbridge.compat.harness.Cmd;
+import org.kdbusbridge.compat.harness.Message;
+import org.kdbusbridge.compat.harness.RawClient;
+
+/**
+ * Live hand-over by execve (docs/handover.md, step 2): our bus, started through the real
+ * launcher, is asked Extensions1.Reexec by real clients (gdbus, dbus-send, a raw socket) while a
+ * dbus-python service owns a name and a raw client holds a match rule. After each hand-over the
+ * same process (PID, GUID) serves the same connections: unique names, the service's name, match
+ * rules; no NameOwnerChanged for them; a new client gets a name never used. A non-owner is
+ * refused, and a bus with an open reply slot refuses before exec and keeps serving.
+ */
+class HandOverExecTest {
+    static final String EXT = "org.kdbusbridge.Extensions1";
+    static final String NAME = "com.example.HandOver";
+    static final String JDK25 = "/usr/lib/jvm/temurin-25-jdk-amd64";
+
+    /** The test JDK, JDK 25 if installed, and "jnr": the test JDK without the JNI library (the jnr-ffi exec). */
+    static Stream<String> jdks() {
+        return Files.isExecutable(Path.of(JDK25, "bin/java")) ? Stream.of("default", JDK25, "jnr") : Stream.of("default", "jnr");
+    }
+
+    private static Path config(Path dir, Path socket) throws IOException {
+        Path conf = dir.resolve("bus.conf");
+        Files.writeString(conf, "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
+                + " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n<busconfig>\n"
+                + "  <type>session</type>\n  <listen>unix:path=" + socket + "</listen>\n  <auth>EXTERNAL</auth>\n"
+                + "  <policy context=\"default\">\n    <allow user=\"*\"/>\n    <allow own=\"*\"/>\n"
+                + "    <allow send_destination=\"*\" eavesdrop=\"true\"/>\n    <allow eavesdrop=\"true\"/>\n  </policy>\n</busconfig>\n");
+        return conf;
+    }
+
+    private static WaitedBus start(Path dir, String jdk) throws IOException {
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x")); // uid 65534 connects too
+        Map<String, String> env = new HashMap<>();
+        env.put("KDBUS_BRIDGE_HOST", "0");
+        if (jdk.equals("jnr")) {
+            env.put("KDBUS_BRIDGE_JAVA_OPTS", "-Dkdbus.nativeLibrary=none");
+        } else if (!jdk.equals("default")) {
+            env.put("JAVA_HOME", jdk);
+        }
+        Path conf = config(dir, dir.resolve("bus"));
+        return WaitedBus.start(List.of(DropInTest.BIN + "/kdbus-bridge", "--config-file=" + conf, "--nofork",
+                "--print-address"), env, dir);
+    }
+
+    private static Background service(Path dir, String address) throws IOException {
+        Path py = dir.resolve("service.py");
+        if (!Files.exists(py)) {
+            try (InputStream in = HandOverExecTest.class.getResourceAsStream("handover/service.py")) {
+                Files.copy(in, py);
+            }
+        }
+        return Background.start(List.of("/usr/bin/python3", py.toString(), address), null);
+    }
+
+    private static Cmd.Result busCall(String address, String member, String... args) {
+        List<String> argv = new ArrayList<>(List.of("dbus-send", "--bus=" + address, "--print-reply",
+                "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus", member));
+        argv.addAll(List.of(args));
+        return Cmd.run(argv, Buses.T);
+    }
+
+    private static String reply(RawClient c, String member, String sig, Object... args) throws IOException {
+        Message r = c.callBus(member, Buses.T, sig, args);
+        assertNotNull(r, member + ": no reply");
+        assertEquals(Message.METHOD_RETURN, r.type, member + ": " + r);
+        return r.args().isEmpty() ? "" : String.valueOf(r.arg(0));
+    }
+
+    private static long number(String unique) {
+        return Long.parseLong(unique.substring(unique.lastIndexOf('.') + 1));
+    }
+
+    /** The highest :1.N the service saw in NameOwnerChanged so far (every client that came or went). */
+    private static long highestSeen(Background svc) {
+        long max = 0;
+        for (String l : svc.stdout().all()) {
+            String[] f = l.split(" ");
+            if (f[0].equals("noc") && f[1].startsWith(":")) {
+                max = Math.max(max, number(f[1]));
+            }
+        }
+        return max;
+    }
+
+    /** The bus's open fds by kind: "socket", "memfd", or the link text (anon inodes, files). */
+    private static Map<String, Integer> fdKinds(long pid) throws IOException {
+        Map<String, Integer> out = new java.util.TreeMap<>();
+        try (var fds = Files.list(Path.of("/proc/" + pid + "/fd"))) {
+            for (Path fd : (Iterable<Path>) fds::iterator) {
+                String link;
+                try {
+                    link = Files.readSymbolicLink(fd).toString();
+                } catch (IOException e) {
+                    continue; // closed meanwhile
+                }
+                String kind = link.startsWith("socket:") ? "socket" : link.startsWith("/memfd:") ? "memfd" : link;
+                out.merge(kind, 1, Integer::sum);
+            }
+        }
+        return out;
+    }
+
+    private static Message reexec(RawClient c) throws IOException {
+        return c.call(Message.call(RawClient.BUS, RawClient.BUS_PATH, EXT, "Reexec"), Duration.ofSeconds(60));
+    }
+
+    @ParameterizedTest
+    @MethodSource("jdks")
+    void reexecKeepsThePidTheGuidAndEveryConnection(String jdk, @TempDir Path dir) throws Exception {
+        try (WaitedBus bus = start(dir, jdk);
+             Background svc = service(dir, bus.address());
+             RawClient raw = RawClient.connectHello(bus.address(), Buses.T);
+             RawClient pinger = RawClient.connectHello(bus.address(), Buses.T)) {
+            String ready = svc.stdout().awaitLine(l -> l.startsWith("ready "), Buses.T);
+            assertNotNull(ready, svc.describe());
+            String service = ready.substring(6);
+            String guid = reply(raw, "GetId", "");
+            long pid = bus.pid();
+            assertEquals(String.valueOf(pid), reply(raw, "GetConnectionUnixProcessID", "s", "org.freedesktop.DBus"));
+            reply(raw, "AddMatch", "s", "type='signal',interface='" + NAME + "',member='Tick'");
+            String rawName = raw.uniqueName();
+
+            // A ping loop on its own connection: the longest gap between answers is the pause clients see.
+            AtomicBoolean stop = new AtomicBoolean();
+            AtomicLong longestGap = new AtomicLong();
+            AtomicLong pingErrors = new AtomicLong();
+            Thread ping = new Thread(() -> {
+                long last = System.nanoTime();
+                while (!stop.get()) {
+                    try {
+                        Message r = pinger.call(Message.call(RawClient.BUS, RawClient.BUS_PATH,
+                                "org.freedesktop.DBus.Peer", "Ping"), Duration.ofSeconds(30));
+                        if (r == null || r.type != Message.METHOD_RETURN) {
+                            pingErrors.incrementAndGet();
+                        }
+                    } catch (IOException e) {
+                        pingErrors.incrementAndGet();
+                        return;
+                    }
+                    long now = System.nanoTime();
+                    longestGap.accumulateAndGet(now - last, Math::max);
+                    last = now;
+                }
+            }, "ping");
+            ping.start();
+            List<String> figures = new ArrayList<>();
+            try {
+                for (int round = 1; round <= 3; round++) {
+                    long before = highestSeen(svc);
+                    longestGap.set(0);
+                    Map<String, Integer> fdsBefore = fdKinds(pid);
+                    long t0 = System.nanoTime();
+                    if (round == 1) {
+                        Cmd.Result r = Cmd.run(List.of("gdbus", "call", "--address", bus.address(), "--timeout", "60",
+                                "--dest", "org.freedesktop.DBus", "--object-path", "/org/freedesktop/DBus",
+                                "--method", EXT + ".Reexec"), Map.of(), Duration.ofSeconds(60));
+                        assertTrue(r.ok() && r.stdout().trim().equals("()"), r.describe() + "\n" + bus.describe());
+                    } else {
+                        Message r = reexec(raw);
+                        assertNotNull(r, "no Reexec reply\n" + bus.describe());
+                        assertEquals(Message.METHOD_RETURN, r.type, r + "\n" + bus.describe());
+                    }
+                    long callMs = (System.nanoTime() - t0) / 1_000_000;
+                    // The keep set: the old JVM's own fds (epoll, eventfd, its socketpairs, the
+                    // snapshot memfd) closed at exec; the new one has one of each and no more sockets.
+                    Map<String, Integer> fdsAfter = fdKinds(pid);
+                    assertEquals(1, fdsAfter.getOrDefault("anon_inode:[eventpoll]", 0), fdsAfter.toString());
+                    assertEquals(0, fdsAfter.getOrDefault("memfd", 0), "the snapshot memfd is closed: " + fdsAfter);
+                    assertTrue(fdsAfter.getOrDefault("socket", 0) <= fdsBefore.getOrDefault("socket", 0) + (round == 1 ? 1 : 0),
+                            "sockets before " + fdsBefore + ", after " + fdsAfter);
+                    // The same process: the waiter has not seen it end, /proc has it, the bus says so.
+                    assertTrue(Files.isDirectory(Path.of("/proc/" + pid)), bus.describe());
+                    assertEquals(String.valueOf(pid), reply(raw, "GetConnectionUnixProcessID", "s", "org.freedesktop.DBus"));
+                    assertEquals(guid, reply(raw, "GetId", ""), "GUID after hand-over " + round);
+                    // Old connections: the same unique names, the service's name, its match rules.
+                    assertEquals(rawName, reply(raw, "GetNameOwner", "s", rawName));
+                    assertEquals(service, reply(raw, "GetNameOwner", "s", NAME));
+                    Cmd.Result echo = Cmd.run(List.of("gdbus", "call", "--address", bus.address(), "--dest", NAME,
+                            "--object-path", "/t", "--method", NAME + ".Echo", "round" + round), Map.of(), Buses.T);
+                    assertEquals("('round" + round + "',)", echo.stdout().trim(), echo.describe() + "\n" + svc.describe());
+                    Cmd.Result tick = Cmd.run(List.of("dbus-send", "--bus=" + bus.address(), "--type=signal", "/t",
+                            NAME + ".Tick", "string:after" + round), Buses.T);
+                    assertTrue(tick.ok(), tick.describe());
+                    int r0 = round;
+                    assertNotNull(svc.stdout().awaitLine(l -> l.equals("tick after" + r0), Buses.T),
+                            "the service's match rule after hand-over " + round + "\n" + svc.describe());
+                    Message sig = raw.await(m -> m.type == Message.SIGNAL && "Tick".equals(m.member)
+                            && ("after" + r0).equals(m.arg(0)), Buses.T, true);
+                    assertNotNull(sig, "the raw client's match rule after hand-over " + round + "\n" + raw.transcript());
+                    // A new client gets a unique name never used before.
+                    try (RawClient fresh = RawClient.connectHello(bus.address(), Buses.T)) {
+                        assertTrue(number(fresh.uniqueName()) > Math.max(before, number(rawName)),
+                                fresh.uniqueName() + " after highest " + before);
+                    }
+                    figures.add("round " + round + ": Reexec call " + callMs + " ms, longest ping gap "
+                            + longestGap.get() / 1_000_000 + " ms");
+                }
+            } finally {
+                stop.set(true);
+                ping.join(30_000);
+            }
+            assertEquals(0, pingErrors.get(), "pings failed across the hand-over");
+            for (String l : svc.stdout().all()) {
+                if (l.startsWith("noc ")) {
+                    String n = l.split(" ")[1];
+                    assertTrue(!n.equals(service) && !n.equals(rawName) && !n.equals(pinger.uniqueName())
+                            && !n.equals(NAME), "NameOwnerChanged for a carried client: " + l);
+                }
+            }
+            // The resumed program took SIGHUP back (it came ignored through execve): a reload, not a death.
+            assertTrue(Cmd.run(List.of("kill", "-HUP", String.valueOf(pid)), Buses.T).ok());
+            long deadline = System.nanoTime() + Buses.T.toNanos();
+            while (!bus.stderr().contains("Reloaded configuration") && System.nanoTime() < deadline) {
+                java.util.concurrent.locks.LockSupport.parkNanos(20_000_000L); // polling the log file
+            }
+            assertTrue(bus.stderr().contains("Reloaded configuration"), bus.describe());
+            assertEquals(guid, reply(raw, "GetId", ""));
+            // And SIGTERM stops it as it stops a bus that never handed over: status 0, socket file removed.
+            assertEquals("status 0", bus.kill(15), bus.describe());
+            assertTrue(!Files.exists(dir.resolve("bus")), "socket file left behind\n" + bus.describe());
+            System.out.println("HANDOVER " + jdk + " (load " + Files.readString(Path.of("/proc/loadavg")).trim() + "): "
+                    + String.join("; ", figures));
+        }
+    }
+
+    @Test
+    void reexecByAnotherUidIsDenied(@TempDir Path dir) throws Exception {
+        assumeTrue(RawClient.uid() == 0 && Files.isExecutable(Path.of("/usr/bin/setpriv")), "needs root and setpriv");
+        try (WaitedBus bus = start(dir, "default")) {
+            Cmd.Result r = Cmd.run(List.of("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                    "dbus-send", "--bus=" + bus.address(), "--print-reply", "--dest=org.freedesktop.DBus",
+                    "/org/freedesktop/DBus", EXT + ".Reexec"), Buses.T);
+            assertTrue(!r.ok() && r.stderr().contains("org.freedesktop.DBus.Error.AccessDenied"), r.describe());
+            assertTrue(busCall(bus.address(), "org.freedesktop.DBus.GetId").ok(), bus.describe());
+            assertTrue(!bus.stderr().contains("hand-over:"), bus.describe());
+        }
+    }
+
+    @Test
+    void aBusWithAnOpenReplySlotRefusesAndKeepsServing(@TempDir Path dir) throws Exception {
+        try (WaitedBus bus = start(dir, "default");
+             Background svc = service(dir, bus.address());
+             RawClient raw = RawClient.connectHello(bus.address(), Buses.T)) {
+            assertNotNull(svc.stdout().awaitLine(l -> l.startsWith("ready "), Buses.T), svc.describe());
+            String guid = reply(raw, "GetId", "");
+            long hang = raw.send(Message.call(NAME, "/t", NAME, "Hang"));
+            assertNotNull(svc.stdout().awaitLine(l -> l.startsWith("hang "), Buses.T), svc.describe());
+            // Two at once: the first waits (up to 0.5 s) for the bus to settle, the second is told one runs.
+            long first = raw.send(Message.call(RawClient.BUS, RawClient.BUS_PATH, EXT, "Reexec"));
+            long second = raw.send(Message.call(RawClient.BUS, RawClient.BUS_PATH, EXT, "Reexec"));
+            Message busy = raw.awaitReply(second, Buses.T);
+            assertNotNull(busy, bus.describe());
+            assertEquals("org.kdbusbridge.Extensions1.Error.HandOverInProgress", busy.errorName, busy + "\n" + bus.describe());
+            Message r = raw.awaitReply(first, Buses.T);
+            assertNotNull(r, bus.describe());
+            assertEquals("org.kdbusbridge.Extensions1.Error.HandOverFailed", r.errorName, r + "\n" + bus.describe());
+            assertTrue(String.valueOf(r.arg(0)).contains("reply"), "names what it cannot carry: " + r.arg(0));
+            // Still serving, the same process and connections: the held call is answered.
+            assertEquals(guid, reply(raw, "GetId", ""));
+            Cmd.Result rel = Cmd.run(List.of("gdbus", "call", "--address", bus.address(), "--dest", NAME,
+                    "--object-path", "/t", "--method", NAME + ".Release"), Map.of(), Buses.T);
+            assertEquals("(uint32 1,)", rel.stdout().trim(), rel.describe());
+            Message answered = raw.awaitReply(hang, Buses.T);
+            assertNotNull(answered, "the held call's reply");
+            assertEquals(Message.METHOD_RETURN, answered.type, String.valueOf(answered));
+            // Idle again: now it hands over.
+            Message ok = reexec(raw);
+            assertNotNull(ok, bus.describe());
+            assertEquals(Message.METHOD_RETURN, ok.type, ok + "\n" + bus.describe());
+            assertEquals(guid, reply(raw, "GetId", ""));
+        }
+    }
+}
