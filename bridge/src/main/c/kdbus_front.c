@@ -9,7 +9,7 @@
  *
  * bin/dbus-daemon execs it. A start the host can run (a private bus on a config file, unix
  * sockets at absolute paths) is sent to the host socket
- * ${XDG_RUNTIME_DIR:-/tmp}/kdbus-bridge-host-UID/KEY with argv, working directory, environment
+ * ${KDBUS_BRIDGE_HOST_DIR:-/run/user/UID or /tmp}/kdbus-bridge-host-UID/KEY with argv, working directory, environment
  * and our fds 0-2; we print the address and our own pid as dbus-daemon would and stay until a
  * signal (SIGTERM: exit 0 after the host stopped the bus; SIGINT: then die by SIGINT; SIGHUP:
  * reload). Anything else, no host yet (one is started in the background, detached), a host that
@@ -150,8 +150,10 @@ static int classify(int argc, char **argv, struct opts *o) {
             o->nopidfile = 1;
         } else if (strcmp(a, "--nosyslog") == 0 || strcmp(a, "--syslog") == 0 || strcmp(a, "--syslog-only") == 0) {
             /* the bus logs to stderr either way */
+        } else if (strcmp(a, "--systemd-activation") == 0) {
+            /* one bus's activation mode, nothing of the process: dbus's own test suite passes it to every bus */
         } else {
-            return 0; /* --system, --fork, --systemd-activation, --kdbus-*, --version, ... */
+            return 0; /* --system, --fork, --kdbus-*, --version, ... */
         }
     }
     return o->conf == 1;
@@ -437,11 +439,25 @@ static void start_host(const char *sock) {
     }
 }
 
-/* The host socket's directory: made if missing; ours and 0700, else no hosting. */
+/* 1 if path is a directory (not a symlink) of ours that nobody else may enter. */
+static int private_dir(const char *path) {
+    struct stat st;
+    return lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == getuid() && (st.st_mode & 077) == 0;
+}
+
+/*
+ * The host socket's directory: made if missing; ours and 0700, else no hosting. Never under
+ * $XDG_RUNTIME_DIR: test suites point it at a temporary directory of their own, which they
+ * remove after each bus (dbus's installed-tests fail on anything left in it). The user's
+ * /run/user/UID when logind made one, else /tmp; KDBUS_BRIDGE_HOST_DIR overrides (tests,
+ * benchmarks: a private host).
+ */
 static int host_dir(char *dir, size_t size) {
-    const char *base = getenv("XDG_RUNTIME_DIR");
+    static char run_user[64];
+    const char *base = getenv("KDBUS_BRIDGE_HOST_DIR");
     if (base == NULL || base[0] != '/') {
-        base = "/tmp";
+        snprintf(run_user, sizeof run_user, "/run/user/%u", (unsigned) getuid());
+        base = private_dir(run_user) ? run_user : "/tmp";
     }
     if ((size_t) snprintf(dir, size, "%s/kdbus-bridge-host-%u", base, (unsigned) getuid()) >= size) {
         return -1;

@@ -42,6 +42,7 @@ class BusHostTest {
         env = new HashMap<>();
         env.put("KDBUS_BRIDGE_HOST", "1");
         env.put("XDG_RUNTIME_DIR", runtime.toString());
+        env.put("KDBUS_BRIDGE_HOST_DIR", runtime.toString()); // a host of this class's own
         env.put("KDBUS_BRIDGE_HOST_IDLE_MS", "3000");
         env.put("KDBUS_BRIDGE_FRONT_DEBUG", "1"); // why a start took the JVM path, in the failure text
         env.put("PATH", DropInTest.BIN + ":" + System.getenv("PATH"));
@@ -300,9 +301,10 @@ class BusHostTest {
 
     /**
      * GTestDBus (python3-gi) brings up, uses and takes down a hosted bus, cycle after cycle.
-     * GTestDBus unsets XDG_RUNTIME_DIR (so that nothing finds the user's bus), so its fronts use
-     * the host in /tmp/kdbus-bridge-host-UID: the script unsets it from the start, runs one
-     * cycle (which may start that host), waits for the host's socket, then counts.
+     * GTestDBus unsets XDG_RUNTIME_DIR (so that nothing finds the user's bus); the host's place
+     * does not depend on it (KDBUS_BRIDGE_HOST_DIR, this class's private one): the script unsets
+     * it from the start, runs one cycle (which may start the host), waits for the host's
+     * socket, then counts.
      */
     @Test
     void gtestdbusCyclesRunOnTheHost() throws Exception {
@@ -335,7 +337,7 @@ class BusHostTest {
                 "    bus.down()",
                 "    return hosted",
                 "cycle()",
-                "d = '/tmp/kdbus-bridge-host-%d' % os.getuid()",
+                "d = os.path.join(os.environ['KDBUS_BRIDGE_HOST_DIR'], 'kdbus-bridge-host-%d' % os.getuid())",
                 "deadline = time.monotonic() + 60",
                 "while not [f for f in os.listdir(d) if not f.endswith('.lock')] and time.monotonic() < deadline:",
                 "    time.sleep(0.02)",

@@ -45,20 +45,42 @@ class UpstreamDbusTestsTest {
         assertTrue(refRun.ok() && refProblems.isEmpty(),
                 "the reference dbus-daemon must pass its own tests here: " + refProblems + "\n" + tail(refRun));
 
-        Cmd.Result ourRun = run(exe, OURS, "ours");
+        Cmd.Result ourRun = run(exe, OURS, "ours", Map.of());
         Tap ours = Tap.parse(ourRun.stdout());
         List<String> failures = ours.failuresAgainst(ref);
         assertTrue(failures.isEmpty(), program + " on our bus: " + failures + "\n" + tail(ourRun));
         assertTrue(ourRun.ok(), program + " exited " + ourRun.exitCode() + " on our bus\n" + tail(ourRun));
+
+        // The same through the warm bus host, as anyone running this suite against bin/dbus-daemon
+        // gets it by default (this module's surefire turns it off for every other test); a host of
+        // this run's own, ended with the run by its marker.
+        Path hostDir = Files.createTempDirectory("upstream-host-");
+        try {
+            Cmd.Result hosted = run(exe, OURS, "ours-hosted",
+                    Map.of("KDBUS_BRIDGE_HOST", "1", "KDBUS_BRIDGE_HOST_DIR", hostDir.toString()));
+            Tap h = Tap.parse(hosted.stdout());
+            List<String> hostedFailures = h.failuresAgainst(ref);
+            assertTrue(hostedFailures.isEmpty(), program + " on our bus through the host: " + hostedFailures + "\n" + tail(hosted));
+            assertTrue(hosted.ok(), program + " exited " + hosted.exitCode() + " through the host\n" + tail(hosted));
+        } finally {
+            try (var files = Files.walk(hostDir)) {
+                files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+            }
+        }
     }
 
     private static Cmd.Result run(Path exe, Path daemon, String label) throws IOException {
+        return run(exe, daemon, label, Map.of());
+    }
+
+    private static Cmd.Result run(Path exe, Path daemon, String label, Map<String, String> extra) throws IOException {
         String marker = "KDBUS_UPSTREAM_RUN=" + UUID.randomUUID();
-        Map<String, String> env = Map.of(
+        Map<String, String> env = new java.util.HashMap<>(extra);
+        env.putAll(Map.of(
                 "DBUS_TEST_DAEMON", daemon.toString(),
                 "DBUS_TEST_DATA", TESTS.resolve("data").toString(),
                 "DBUS_TEST_EXEC", TESTS.toString(),
-                marker.substring(0, marker.indexOf('=')), marker.substring(marker.indexOf('=') + 1));
+                marker.substring(0, marker.indexOf('=')), marker.substring(marker.indexOf('=') + 1)));
         Cmd.Result r;
         try {
             r = Cmd.run(List.of(exe.toString(), "--tap"), env, PROGRAM_DEADLINE);

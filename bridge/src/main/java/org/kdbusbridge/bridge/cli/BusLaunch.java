@@ -76,7 +76,7 @@ public final class BusLaunch {
      */
     public String notHostable() {
         Main.Options o = options;
-        if (o.version || o.introspect || o.fork || o.forkedChild || o.systemdActivation || o.captureFile != null
+        if (o.version || o.introspect || o.fork || o.forkedChild || o.captureFile != null
                 || o.monitorMetadata != null || o.metrics != null || o.metricsHttp != null || o.containers) {
             return "options that need a process of their own";
         }

@@ -46,7 +46,7 @@ class FrontClassifierTest {
         "--session --nosyslog --syslog-only                          | host",
         "--system                                                    | jvm",
         "--session --fork                                            | jvm",
-        "--session --systemd-activation                              | jvm",
+        "--session --systemd-activation                              | host",
         "--session --address=systemd:                                | jvm",
         "--session --address=tcp:host=localhost                      | jvm",
         "--session --address=unix:path=relative                      | jvm",

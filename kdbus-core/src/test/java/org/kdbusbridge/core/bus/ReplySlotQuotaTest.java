@@ -8,6 +8,7 @@
 package org.kdbusbridge.core.bus;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.kdbusbridge.core.Fixtures.call;
 import static org.kdbusbridge.core.Fixtures.drain;
@@ -166,7 +167,10 @@ class ReplySlotQuotaTest {
         assertEquals(1, bus.failActivation(SVC).size());
         assertCallersCharged(0);
         bus.send(caller, call(SVC, 4));
-        assertEquals(1, bus.setActivatable(Set.of()).size(), "the activator went away");
+        assertEquals(0, bus.setActivatable(Set.of()).size(), "its file went, but the start in flight keeps its waiter");
+        assertEquals(SLOT, bus.quotaUsed(1000), "still charged while it waits");
+        assertEquals(1, bus.failActivation(SVC).size(), "the start ends: the activator goes with its waiter");
+        assertNull(bus.activator(SVC));
         assertCallersCharged(0);
     }
 
