@@ -114,6 +114,7 @@ class DistributionTest {
         Map<String, String> hostEnv = new java.util.HashMap<>(env);
         hostEnv.put("KDBUS_BRIDGE_HOST", "1");
         hostEnv.put("XDG_RUNTIME_DIR", runtime.toString());
+        hostEnv.put("KDBUS_BRIDGE_HOST_DIR", runtime.toString()); // a host of this test's own
         hostEnv.put("KDBUS_BRIDGE_HOST_IDLE_MS", "2000");
         hostEnv.put("KDBUS_BRIDGE_HOST_WARMUP", "0");
         Path conf = tmp.resolve("bus.conf");
