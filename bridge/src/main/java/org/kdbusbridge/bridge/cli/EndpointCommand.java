@@ -10,8 +10,8 @@ import java.util.Map;
 /**
  * {@code kdbus-bridge endpoint add|list|remove}: Endpoints1 for humans.
  * <ul>
- * <li>{@code add --address=BUS [--app-id=ID] [--instance-id=ID] [--max-connections=N] PATH
- *     [xdg-dbus-proxy options...]} prints the endpoint's id and address, then holds it in the foreground until SIGTERM or
+ * <li>{@code add --address=BUS [--app-id=ID] [--instance-id=ID] [--max-connections=N]
+ *     PATH|unix:path=PATH|unix:abstract=NAME [xdg-dbus-proxy options...]} prints the endpoint's id and address, then holds it in the foreground until SIGTERM or
  *     SIGINT (the endpoint belongs to this process's connection).</li>
  * <li>{@code list --address=BUS}: one line per endpoint: id, address, app id, instance id, options.</li>
  * <li>{@code remove --address=BUS ID}.</li>
@@ -20,7 +20,7 @@ import java.util.Map;
  */
 final class EndpointCommand {
     static final String USAGE = "usage: kdbus-bridge endpoint add [--address=BUS] [--app-id=ID] [--instance-id=ID]"
-            + " [--max-connections=N] PATH [--filter] [--see=|--talk=|--own=NAME] [--call=|--broadcast=NAME=RULE] [--log] [--sloppy-names]\n"
+            + " [--max-connections=N] PATH|unix:abstract=NAME [--filter] [--see=|--talk=|--own=NAME] [--call=|--broadcast=NAME=RULE] [--log] [--sloppy-names]\n"
             + "       kdbus-bridge endpoint list [--address=BUS]\n"
             + "       kdbus-bridge endpoint remove [--address=BUS] ID";
 
@@ -98,8 +98,7 @@ final class EndpointCommand {
                     if (rest.isEmpty() || rest.get(0).startsWith("-")) {
                         return usage();
                     }
-                    return add(address, Path.of(rest.get(0)).toAbsolutePath().toString(), rest.subList(1, rest.size()),
-                            metadata);
+                    return add(address, where(rest.get(0)), rest.subList(1, rest.size()), metadata);
                 case "list":
                     return rest.isEmpty() && metadata.isEmpty() ? list(address) : usage();
                 case "remove":
@@ -107,10 +106,22 @@ final class EndpointCommand {
                 default:
                     return usage();
             }
+        } catch (EndpointClient.CallFailed e) { // the bus's error name, as dbus-send prints it
+            System.err.println("kdbus-bridge endpoint " + verb + ": " + e.errorName + ": " + e.getMessage());
+            return 1;
         } catch (IOException e) {
             System.err.println("kdbus-bridge endpoint " + verb + ": " + e.getMessage());
             return 1;
         }
+    }
+
+    /**
+     * What AddEndpoint is asked to bind: a {@code unix:} address as given ({@code unix:path=},
+     * {@code unix:abstract=}; the bus refuses other kinds), anything else a path made absolute
+     * against the working directory.
+     */
+    static String where(String word) {
+        return word.startsWith("unix:") ? word : Path.of(word).toAbsolutePath().toString();
     }
 
     private static int usage() {

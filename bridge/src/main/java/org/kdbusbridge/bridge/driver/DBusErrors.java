@@ -16,6 +16,8 @@ public final class DBusErrors {
     public static final String UNKNOWN_PROPERTY = P + "UnknownProperty";
     public static final String PROPERTY_READ_ONLY = P + "PropertyReadOnly";
     public static final String INVALID_ARGS = P + "InvalidArgs";
+    /** libdbus's name for EADDRINUSE (_dbus_error_from_errno). */
+    public static final String ADDRESS_IN_USE = P + "AddressInUse";
     public static final String MATCH_RULE_INVALID = P + "MatchRuleInvalid";
     public static final String MATCH_RULE_NOT_FOUND = P + "MatchRuleNotFound";
     public static final String ADT_AUDIT_DATA_UNKNOWN = P + "AdtAuditDataUnknown";

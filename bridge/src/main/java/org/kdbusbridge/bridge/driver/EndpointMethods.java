@@ -94,6 +94,10 @@ final class EndpointMethods {
         } catch (IllegalArgumentException e) {
             out.error(call, DBusErrors.INVALID_ARGS, e.getMessage());
             return;
+        } catch (org.kdbusbridge.bridge.transport.UnixListener.AddressInUseException e) {
+            // Another process holds the abstract name: libdbus's error for EADDRINUSE.
+            out.error(call, DBusErrors.ADDRESS_IN_USE, "Failed to listen on " + where + ": " + e.getMessage());
+            return;
         } catch (IOException e) {
             out.error(call, DBusErrors.FAILED, "Failed to listen on " + where + ": " + e.getMessage());
             return;

@@ -135,7 +135,8 @@ public final class BusServer implements Driver.Host {
         this.bus.setPolicyLog(new RateLimitedLog(10, TimeUnit.SECONDS.toNanos(1), System::nanoTime, LOG::warn));
         this.listeners = new Listeners(guid, transport);
         this.admission = new ConnectionAdmission(this, sessions);
-        this.endpoints = new EndpointListeners(this, guid, transport, admission, sessions, listeners::hasSocketFile);
+        this.endpoints = new EndpointListeners(this, guid, transport, admission, sessions, listeners::hasSocketFile,
+                listeners::hasAbstractName);
         this.endpoints.onGone(id -> endpointGone.accept(id)); // the driver registered while it was made
         this.flusher = new SessionFlusher(this);
         this.memoryWatch = new MemoryWatch(this, flusher);

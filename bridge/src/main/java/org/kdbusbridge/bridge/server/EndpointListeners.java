@@ -32,7 +32,8 @@ import org.slf4j.LoggerFactory;
  * Loop thread only. Invariants: an endpoint is listed (ListEndpoints) from a successful
  * {@link #add} while it listens; it exists as an instance until it neither listens nor has a
  * connection, and then the gone listener hears its id exactly once (not at {@link #closeAll});
- * stopping closes its listener (the socket file is unlinked) and then every connection that
+ * stopping closes its listener (a socket file is unlinked, an abstract name is free again) and
+ * then every connection that
  * came in through it; a connection belongs to the endpoint whose id its filter carries; a
  * lifetime fd is the bus's own dup, watched for hang-up only (never read), closed when the
  * endpoint goes.
@@ -87,14 +88,18 @@ final class EndpointListeners {
     private final Map<String, Endpoint> endpoints = new LinkedHashMap<>();
     /** Whether a path is one of the bus's own socket files. */
     private final java.util.function.Predicate<java.nio.file.Path> busSocket;
+    /** Whether an abstract name (without its leading NUL) is one the bus's own listeners hold. */
+    private final java.util.function.Predicate<String> busAbstract;
     /** Hears the id of each endpoint that is gone. */
     private java.util.function.Consumer<String> gone = id -> { };
     /** Where AddServer's sockets go when the caller names no path; null: the default (see containerDir). */
     private java.nio.file.Path containerDir;
 
     EndpointListeners(BusServer server, String guid, TransportSettings transport, ConnectionAdmission admission,
-            Set<ClientSession> sessions, java.util.function.Predicate<java.nio.file.Path> busSocket) {
+            Set<ClientSession> sessions, java.util.function.Predicate<java.nio.file.Path> busSocket,
+            java.util.function.Predicate<String> busAbstract) {
         this.busSocket = busSocket;
+        this.busAbstract = busAbstract;
         this.server = server;
         this.guid = guid;
         this.transport = transport;
@@ -111,7 +116,7 @@ final class EndpointListeners {
     }
 
     /**
-     * Binds {@code where} (a {@code unix:path=} address, or a bare
+     * Binds {@code where} (a {@code unix:path=} or {@code unix:abstract=} address, or a bare
      * absolute path) and starts accepting on it; returns the connect address. The filter's
      * endpoint id names the endpoint and must be new. Endpoints1's form: no uid restriction,
      * removed with its creator.
@@ -138,6 +143,11 @@ final class EndpointListeners {
             if (busSocket.test(p) || endpoints.values().stream().anyMatch(e -> sameFile(p, e.listener.socketFile()))) {
                 throw new IllegalArgumentException("Socket path " + p + " is in use by this bus");
             }
+        } else if (busAbstract.test(a.value()) || endpoints.values().stream()
+                .anyMatch(e -> e.listening && sameAbstract(a, e.listener.boundAddress()))) {
+            // The kernel would refuse it too (EADDRINUSE); ours are told apart as a path of ours is.
+            // A name some other process holds fails in bind: AddressInUse (UnixListener.AddressInUseException).
+            throw new IllegalArgumentException("Abstract socket name '" + a.value() + "' is in use by this bus");
         }
         int lifetime = -1;
         if (r.lifetimeFd() >= 0) {
@@ -305,7 +315,16 @@ final class EndpointListeners {
         }
     }
 
-    /** The address to bind: path or abstract only (an endpoint is one concrete socket). */
+    private static boolean sameAbstract(UnixAddress a, UnixAddress bound) {
+        return bound != null && bound.kind() == UnixAddress.Kind.ABSTRACT && bound.value().equals(a.value());
+    }
+
+    /**
+     * The address to bind: path or abstract only (an endpoint is one concrete socket). An abstract
+     * name is reachable from every process in the bus's network namespace (a sandbox that shares
+     * it included) and has no file mode: whoever can reach it may connect, and only the endpoint's
+     * filter and the bus's auth rules stand in the way (docs/extensions.md).
+     */
     static UnixAddress parseWhere(String where) {
         if (where == null || where.isEmpty()) {
             throw new UnixAddress.BadAddressException("Empty socket path");
@@ -317,12 +336,6 @@ final class EndpointListeners {
             return UnixAddress.path(where, null);
         }
         UnixAddress a = UnixAddress.parse(where);
-        if (a.kind() == UnixAddress.Kind.ABSTRACT) {
-            // Any process in the network namespace can reach an abstract socket, and flatpak apps
-            // with --share=network share the host's: one app could use another's endpoint (dbus#416).
-            throw new UnixAddress.BadAddressException("An endpoint needs a socket path: an abstract socket ('" + where
-                    + "') is reachable from every sandbox that shares the network namespace");
-        }
         if (a.kind() != UnixAddress.Kind.PATH && a.kind() != UnixAddress.Kind.ABSTRACT) {
             throw new UnixAddress.BadAddressException("An endpoint needs a unix:path= or unix:abstract= address, not '"
                     + where + "'");
@@ -372,7 +385,7 @@ final class EndpointListeners {
     private void stopListening(Endpoint ep, String reason) {
         if (ep.listening) {
             ep.listening = false;
-            ep.listener.close(); // no new connection from here on; the socket file is gone now
+            ep.listener.close(); // no new connection from here on; the socket file (or abstract name) is gone now
             LOG.info("Endpoint {} stopped listening ({})", ep.id, reason);
         }
         if (!hasConnections(ep)) {

@@ -118,6 +118,17 @@ final class Listeners {
         }
     }
 
+    /** Whether one of these listeners holds the abstract name {@code name} (without its leading NUL). */
+    boolean hasAbstractName(String name) {
+        for (UnixListener l : listeners) {
+            UnixAddress b = l.boundAddress();
+            if (b != null && b.kind() == UnixAddress.Kind.ABSTRACT && b.value().equals(name)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** Whether {@code p} is the socket file of one of these listeners (an endpoint must not replace it). */
     boolean hasSocketFile(java.nio.file.Path p) {
         for (UnixListener l : listeners) {

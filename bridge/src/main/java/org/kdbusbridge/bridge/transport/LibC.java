@@ -25,6 +25,7 @@ public interface LibC {
     int ENFILE = 23;
     int EMFILE = 24;
     int EPIPE = 32;
+    int EADDRINUSE = 98;
     int ECONNABORTED = 103;
     int ECONNRESET = 104;
     int ENOBUFS = 105;

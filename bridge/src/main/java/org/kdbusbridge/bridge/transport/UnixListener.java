@@ -35,6 +35,19 @@ public final class UnixListener implements Closeable {
         void onAccept(SocketConnection conn);
     }
 
+    /**
+     * bind(2) said EADDRINUSE: another socket holds the name. Only an abstract name gets it in
+     * practice, since a stale socket file at a path is unlinked before binding. libdbus turns that
+     * errno into {@code org.freedesktop.DBus.Error.AddressInUse}.
+     */
+    public static final class AddressInUseException extends IOException {
+        private static final long serialVersionUID = 1L;
+
+        AddressInUseException(String message) {
+            super(message);
+        }
+    }
+
     private static final Logger LOG = LoggerFactory.getLogger(UnixListener.class);
     private static final LibC LIBC = LibC.INSTANCE;
     private static final int BACKLOG = 4096; // the kernel caps it at net.core.somaxconn
@@ -305,7 +318,8 @@ public final class UnixListener implements Closeable {
         if (LIBC.bind(fd, LibC.Native.address(sa), len) < 0) {
             int e = LibC.Native.errno();
             LIBC.close(fd);
-            throw new IOException("Failed to bind socket \"" + display + "\": " + errnoText(e));
+            String text = "Failed to bind socket \"" + display + "\": " + errnoText(e);
+            throw e == LibC.EADDRINUSE ? new AddressInUseException(text) : new IOException(text);
         }
         if (LIBC.listen(fd, BACKLOG) < 0) {
             int e = LibC.Native.errno();

@@ -53,4 +53,12 @@ class EndpointCommandArgsTest {
         assertEquals(1, EndpointCommand.run(new String[] {"add", "--address=unix:path=/nonexistent/bus",
                 "--max-connections=0", "/tmp/x"}));
     }
+
+    @Test
+    void aUnixAddressGoesAsGivenAndAnythingElseIsAPathMadeAbsolute() {
+        assertEquals("unix:abstract=kbb-app", EndpointCommand.where("unix:abstract=kbb-app"));
+        assertEquals("unix:path=/run/app/bus", EndpointCommand.where("unix:path=/run/app/bus"));
+        assertEquals("/run/app/bus", EndpointCommand.where("/run/app/bus"));
+        assertEquals(java.nio.file.Path.of("app-bus").toAbsolutePath().toString(), EndpointCommand.where("app-bus"));
+    }
 }

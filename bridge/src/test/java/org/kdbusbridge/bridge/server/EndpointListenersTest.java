@@ -28,6 +28,8 @@ import org.kdbusbridge.bridge.protocol.BodyReader;
 import org.kdbusbridge.bridge.protocol.BodyWriter;
 import org.kdbusbridge.bridge.server.RawClient.Msg;
 import org.kdbusbridge.bridge.transport.TransportSettings;
+import org.kdbusbridge.bridge.transport.UnixAddress;
+import org.kdbusbridge.bridge.transport.UnixListener;
 import org.kdbusbridge.core.connection.Connection;
 
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
@@ -202,9 +204,10 @@ class EndpointListenersTest {
         Msg unknown = owner.expectError(add(owner, dir.resolve("x.sock").toString(), List.of("--fd=3"), Map.of()),
                 INVALID_ARGS);
         assertEquals("Unknown argument --fd=3", unknown.string0());
-        Msg abstractSocket = owner.expectError(add(owner, "unix:abstract=kbb-endpoint-test", List.of(), Map.of()),
-                INVALID_ARGS);
-        assertTrue(abstractSocket.string0().contains("abstract socket"), abstractSocket.string0());
+        Msg tcp = owner.expectError(add(owner, "tcp:host=127.0.0.1,port=0", List.of(), Map.of()), INVALID_ARGS);
+        assertNotNull(tcp.string0());
+        Msg dirAddress = owner.expectError(add(owner, "unix:dir=" + dir, List.of(), Map.of()), INVALID_ARGS);
+        assertTrue(dirAddress.string0().contains("unix:path= or unix:abstract="), dirAddress.string0());
         Msg relative = owner.expectError(add(owner, "x.sock", List.of(), Map.of()), INVALID_ARGS);
         assertTrue(relative.string0().contains("not absolute"), relative.string0());
         Msg key = owner.expectError(add(owner, dir.resolve("x.sock").toString(), List.of(), Map.of("color", "red")),
@@ -341,5 +344,76 @@ class EndpointListenersTest {
         assertNull(endpointCall(owner, "RemoveEndpoint", "s", new BodyWriter().writeString(first[0]).toByteArray())
                 .errorName());
         addOk(owner, dir.resolve("c.sock"), List.of(), Map.of()); // a removed endpoint no longer counts
+    }
+
+    private static final String ADDRESS_IN_USE = "org.freedesktop.DBus.Error.AddressInUse";
+
+    /** An abstract name no other test (or helper run) on the machine uses. */
+    private static String abstractName(String what) {
+        return "kbb-test-" + ProcessHandle.current().pid() + "-" + System.nanoTime() + "-" + what;
+    }
+
+    /** Whether nobody holds the abstract name: binding it ourselves works (and lets go at once). */
+    private static boolean abstractNameFree(String name) {
+        try (UnixListener l = UnixListener.bind(UnixAddress.abstractName(name, null))) {
+            return l.boundAddress().kind() == UnixAddress.Kind.ABSTRACT;
+        } catch (java.io.IOException e) {
+            return false;
+        }
+    }
+
+    @Test
+    void anAbstractEndpointIsBoundListedRefusedTwiceAndFreedByRemove() throws Exception {
+        RawClient owner = client(bus);
+        String name = abstractName("app");
+        List<String> options = List.of("--filter", "--talk=org.example.Talk");
+        Msg r = owner.expectReturn(add(owner, "unix:abstract=" + name, options, Map.of("app-id", "org.example.App")));
+        BodyReader b = r.body();
+        assertEquals("e1", b.readString());
+        String address = b.readString();
+        assertEquals("unix:abstract=" + name + ",guid=" + server.guid(), address);
+        assertFalse(abstractNameFree(name), "the bus holds the name");
+        Object[] e = (Object[]) list(owner).get(0);
+        assertEquals(address, e[1]);
+        assertEquals(options, e[4]);
+
+        // Ours already: InvalidArgs, as for a path of this bus; nothing bound, no id used.
+        Msg twice = owner.expectError(add(owner, "unix:abstract=" + name, List.of(), Map.of()), INVALID_ARGS);
+        assertEquals("Abstract socket name '" + name + "' is in use by this bus", twice.string0());
+        // Held by someone else (here a listener of the test's own): bind's EADDRINUSE, libdbus's AddressInUse.
+        String foreign = abstractName("foreign");
+        try (UnixListener held = UnixListener.bind(UnixAddress.abstractName(foreign, null))) {
+            Msg taken = owner.expectError(add(owner, "unix:abstract=" + foreign, List.of(), Map.of()), ADDRESS_IN_USE);
+            assertTrue(taken.string0().endsWith("Address already in use"), taken.string0());
+        }
+        assertEquals(1, list(owner).size());
+
+        Msg removed = endpointCall(owner, "RemoveEndpoint", "s", new BodyWriter().writeString("e1").toByteArray());
+        assertNull(removed.errorName(), removed.toString());
+        assertTrue(abstractNameFree(name), "the name is free by the time the reply is out");
+        assertTrue(list(owner).isEmpty());
+        // ... and the bus can bind it again, under a new id.
+        Msg again = owner.expectReturn(add(owner, "unix:abstract=" + name, List.of(), Map.of()));
+        assertEquals("e2", again.body().readString());
+    }
+
+    @Test
+    void anAbstractNameOfTheBussOwnListenerIsRefusedAndACreatorsDisconnectFreesItsName() throws Exception {
+        server.stop();
+        String own = abstractName("bus");
+        server = new BusServer(BusConfig.forAddress("unix:path=" + bus + ";unix:abstract=" + own),
+                TransportSettings.fromSystemProperties());
+        server.start();
+        RawClient owner = client(bus);
+        Msg busOwn = owner.expectError(add(owner, "unix:abstract=" + own, List.of(), Map.of()), INVALID_ARGS);
+        assertEquals("Abstract socket name '" + own + "' is in use by this bus", busOwn.string0());
+
+        RawClient creator = RawClient.open(bus);
+        String name = abstractName("creator");
+        creator.expectReturn(add(creator, "unix:abstract=" + name, List.of(), Map.of()));
+        assertFalse(abstractNameFree(name));
+        creator.close();
+        OnLoop.await(server, "the creator's endpoint is gone", 10, () -> server.endpoints().isEmpty());
+        assertTrue(abstractNameFree(name), "no file to unlink: closing the listener frees the name");
     }
 }
