@@ -74,6 +74,10 @@ final class ProxyFront {
         List<String> expanded = expand(args, reads);
         List<Pair> pairs = pairs(expanded);
 
+        // Before the first socket exists: whoever sees it may send SIGTERM at once, and a signal
+        // before the handler is there would kill the JVM (status 143) with the endpoints still up
+        // until the bus notices. Caught early, it is acted on once the endpoints are added.
+        StopSignals signals = StopSignals.install();
         Map<String, EndpointClient> buses = new LinkedHashMap<>();
         Map<String, EndpointClient> added = new LinkedHashMap<>(); // endpoint id -> its bus
         try {
@@ -114,7 +118,6 @@ final class ProxyFront {
         }
 
         CompletableFuture<Integer> done = new CompletableFuture<>();
-        StopSignals signals = StopSignals.install();
         daemon("signals", () -> {
             try {
                 signals.await();
