@@ -40,6 +40,11 @@ public final class RawClient implements AutoCloseable {
     private IOException readError;
 
     private long nextSerial = 1;
+    // What went over the socket: every byte (SASL included), and the whole message frames alone.
+    private final java.util.concurrent.atomic.AtomicLong socketBytesWritten = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong socketBytesRead = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong messageBytesSent = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong messageBytesReceived = new java.util.concurrent.atomic.AtomicLong();
     private String uniqueName;
     private String guid;
     private final List<Message> log = new ArrayList<>();
@@ -128,6 +133,26 @@ public final class RawClient implements AutoCloseable {
         return uniqueName;
     }
 
+    /** Every byte written to the socket so far, the SASL exchange included. */
+    public long socketBytesWritten() {
+        return socketBytesWritten.get();
+    }
+
+    /** Every byte read from the socket so far (parsed or not yet), the SASL replies included. */
+    public long socketBytesRead() {
+        return socketBytesRead.get();
+    }
+
+    /** The whole frames (fixed header, header fields, padding, body) of the messages sent so far. */
+    public long messageBytesSent() {
+        return messageBytesSent.get();
+    }
+
+    /** The whole frames of the messages parsed from the socket so far. */
+    public long messageBytesReceived() {
+        return messageBytesReceived.get();
+    }
+
     public String uniqueName() {
         return uniqueName;
     }
@@ -142,7 +167,7 @@ public final class RawClient implements AutoCloseable {
         synchronized (writeLock) {
             ByteBuffer bb = ByteBuffer.wrap(b);
             while (bb.hasRemaining()) {
-                ch.write(bb);
+                socketBytesWritten.addAndGet(ch.write(bb));
             }
         }
     }
@@ -155,6 +180,7 @@ public final class RawClient implements AutoCloseable {
             s = nextSerial++;
             bytes = m.encode(s);
             writeRaw(bytes);
+            messageBytesSent.addAndGet(bytes.length);
         }
         return s;
     }
@@ -184,6 +210,7 @@ public final class RawClient implements AutoCloseable {
                 if (n < 0) {
                     break;
                 }
+                socketBytesRead.addAndGet(n);
                 synchronized (this) {
                     append(chunk.array(), n);
                     notifyAll();
@@ -232,6 +259,7 @@ public final class RawClient implements AutoCloseable {
                     eof = true;
                     return false;
                 }
+                socketBytesRead.addAndGet(n);
                 append(chunk.array(), n);
             }
             return true;
@@ -287,6 +315,7 @@ public final class RawClient implements AutoCloseable {
             return null;
         }
         byte[] data = Arrays.copyOfRange(in, inStart, inStart + (int) total);
+        messageBytesReceived.addAndGet(total);
         inStart += (int) total;
         if (inStart == inEnd) {
             inStart = inEnd = 0;
