@@ -9,7 +9,6 @@ import org.kdbusbridge.bridge.transport.SocketConnection;
 import org.kdbusbridge.core.connection.Connection;
 import org.kdbusbridge.core.message.FdSet;
 import org.kdbusbridge.core.message.Message;
-import org.kdbusbridge.core.message.MessageFacts;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -414,16 +413,15 @@ final class OutputWriter {
     }
 
     /**
-     * The pidfd this receiver gets with {@code m} (AttachMetadata {@code pidfd}), or null: it
-     * must want it and take fds, the message must hold one (the queue keeps it open), and there
-     * must be room for one more fd in a sendmsg (SCM_MAX_FD).
+     * The pidfd this receiver gets with {@code m} (AttachMetadata {@code pidfd}), or null: the
+     * core's rule ({@link Connection#metadataFds}: wanted, fd passing, a pidfd held, within
+     * max_message_unix_fds), and room for one more fd in a sendmsg (SCM_MAX_FD).
      */
     private FdSet pidfdFor(Message m) {
-        if ((conn.attachedMetadata() & MessageFacts.PIDFD) == 0 || !conn.acceptsUnixFds() || m.facts() == null) {
+        if (conn.metadataFds(m) == 0 || m.unixFds() >= LibC.SCM_MAX_FD) {
             return null;
         }
-        FdSet p = m.facts().pidfd();
-        return p != null && m.unixFds() < LibC.SCM_MAX_FD ? p : null;
+        return m.facts().pidfd();
     }
 
     /** The head's rendered copy is done with (sent, or no longer the head's). */

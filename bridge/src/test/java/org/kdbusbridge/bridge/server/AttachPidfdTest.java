@@ -59,8 +59,11 @@ class AttachPidfdTest {
     }
 
     private Path start() throws Exception {
-        server = new BusServer(BusConfig.forAddress("unix:path=" + dir.resolve("bus")),
-                TransportSettings.fromSystemProperties());
+        return start(BusConfig.forAddress("unix:path=" + dir.resolve("bus")));
+    }
+
+    private Path start(BusConfig config) throws Exception {
+        server = new BusServer(config, TransportSettings.fromSystemProperties());
         server.start();
         return dir.resolve("bus");
     }
@@ -219,5 +222,47 @@ class AttachPidfdTest {
         map.get(back);
         assertTrue(java.util.Arrays.equals(data, back), "its content whole");
         assertEquals(ProcessHandle.current().pid(), PeerCredentials.pidOfPidfd(reader.fds.get(1)));
+    }
+
+    /**
+     * max_message_unix_fds bounds the receiver's copy too: a message that already carries the
+     * maximum goes without the pidfd (its other items still come); one below it gets the pidfd.
+     */
+    @Test
+    void aMessageAtThePerMessageFdMaximumGoesWithoutThePidfd() throws Exception {
+        BusConfig config = BusConfig.forAddress("unix:path=" + dir.resolve("bus"));
+        config.limits().maxMessageUnixFds = 2;
+        Path socket = start(config);
+        FdClient reader = client(socket);
+        FdClient sender = client(socket);
+        assertEquals(WireFormat.METHOD_RETURN, attach(reader, "pidfd", "creds", "seq").type());
+        long pid = ProcessHandle.current().pid();
+        ByteBuffer sv = ByteBuffer.allocateDirect(8).order(ByteOrder.nativeOrder());
+        assertEquals(0, LIBC.socketpair(LibC.AF_UNIX, LibC.SOCK_STREAM | LibC.SOCK_CLOEXEC, 0, LibC.Native.address(sv)));
+        int a = sv.getInt(0);
+        int b = sv.getInt(4);
+        try {
+            sender.send(reader.uniqueName, "hh", new BodyWriter().writeUnixFd(0).writeUnixFd(1).toByteArray(),
+                    new int[] {a, b});
+            sender.send(reader.uniqueName, "h", new BodyWriter().writeUnixFd(0).toByteArray(), new int[] {a});
+            sender.ping();
+
+            MessageHeader atMax = reader.next();
+            assertEquals(2, atMax.unixFds(), "at the maximum: UNIX_FDS as sent, no pidfd counted");
+            MessageMetadata m1 = MessageMetadata.parse(frameOf(atMax)).orElseThrow();
+            assertTrue(m1.pidfd().isEmpty(), "no pidfd entry");
+            assertEquals(pid, m1.pid().getAsLong(), "the other items still arrive");
+            assertTrue(m1.seq().isPresent());
+            assertEquals(2, reader.fds.size(), "only the message's own fds");
+
+            MessageHeader below = reader.next();
+            assertEquals(2, below.unixFds(), "one below the maximum: its fd and the pidfd");
+            assertEquals(1, MessageMetadata.parse(frameOf(below)).orElseThrow().pidfd().getAsInt());
+            assertEquals(4, reader.fds.size());
+            assertEquals(pid, PeerCredentials.pidOfPidfd(reader.fds.get(3)));
+        } finally {
+            LIBC.close(a);
+            LIBC.close(b);
+        }
     }
 }

@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 import org.kdbusbridge.core.message.Message;
+import org.kdbusbridge.core.message.MessageFacts;
 import org.kdbusbridge.core.policy.ConnectionPolicy;
 
 /**
@@ -185,6 +186,26 @@ public final class Connection implements ConnectionPolicy.Peer {
      * calling it desynchronizes the demand counts: use {@code Bus.attachMetadata}.
      */
     public void setAttachedMetadata(int items) { attachedMetadata = items; }
+
+    /** max_message_unix_fds when it connected: its copy of a message never carries more fds. */
+    private int maxMessageUnixFds = Integer.MAX_VALUE;
+
+    /** core.bus only (ConnectionTable.connect, from BusLimits), as {@link #setIncomingLimits}. */
+    public void setMaxMessageUnixFds(int max) { maxMessageUnixFds = max; }
+
+    /**
+     * AttachMetadata's {@code pidfd} (docs/extensions.md, "The pidfd item"), the one rule: how
+     * many fds its copy of {@code m} carries besides m's own, 1 or 0. 1 only if it wants
+     * {@code pidfd}, negotiated fd passing, m holds a pidfd of its sender, and one more fd keeps
+     * the copy within max_message_unix_fds (a message already at the maximum goes without it).
+     */
+    public int metadataFds(Message m) {
+        if ((attachedMetadata & MessageFacts.PIDFD) == 0 || !unixFds || m.facts() == null
+                || m.facts().pidfd() == null || m.unixFds() >= maxMessageUnixFds) {
+            return 0;
+        }
+        return 1;
+    }
 
     /**
      * AttachMetadata's names item: the well-known names this connection is primary owner of
