@@ -104,6 +104,13 @@ final class MetadataStamp {
         return pidfds;
     }
 
+    /** Nobody wants pidfds any more: the cached ones go (messages still queued keep theirs). */
+    void dropCachedPidfds() {
+        if (pidfds != null) {
+            pidfds.clear();
+        }
+    }
+
     /** The session closed: cached pidfds go (messages still queued keep theirs). */
     void close() {
         if (pidfds != null) {

@@ -150,6 +150,14 @@ final class SenderPidfds {
     /** The session closed: the cache lets its pidfds go (queued messages keep theirs). */
     void close() {
         closed = true;
+        clear();
+    }
+
+    /**
+     * Nobody wants pidfds any more: the cache lets its pidfds go (queued messages keep theirs,
+     * still counted in {@link #live}); it fills again when somebody asks again.
+     */
+    void clear() {
         for (int i = 0; i < size; i++) {
             if (sets[i] != null) {
                 sets[i].release();

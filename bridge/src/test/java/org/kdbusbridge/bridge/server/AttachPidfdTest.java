@@ -265,4 +265,75 @@ class AttachPidfdTest {
             LIBC.close(b);
         }
     }
+
+    private <T> T onLoop(java.util.concurrent.Callable<T> c) throws Exception {
+        java.util.concurrent.CompletableFuture<T> f = new java.util.concurrent.CompletableFuture<>();
+        server.loop().execute(() -> {
+            try {
+                f.complete(c.call());
+            } catch (Exception e) {
+                f.completeExceptionally(e);
+            }
+        });
+        return f.get(20, TimeUnit.SECONDS);
+    }
+
+    /** The pidfds this JVM holds reach {@code expected} before a deadline (the bus closes them on its loop). */
+    private static void awaitPidfdsOpen(long expected, String what) throws IOException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        long now = pidfdsOpen();
+        while (now != expected && System.nanoTime() < deadline) {
+            Thread.onSpinWait();
+            now = pidfdsOpen();
+        }
+        assertEquals(expected, now, what);
+    }
+
+    private static void closeReceived(FdClient c) {
+        for (int fd : c.fds) {
+            LIBC.close(fd);
+        }
+        c.fds.clear();
+    }
+
+    /**
+     * A sender's cached pidfd is a cache for those who want pidfd: once the last of them lets go
+     * (a new set without it, or it disconnects), the bus closes every sender's cached pidfd,
+     * even a sender that sends nothing more; the next one who asks gets a fresh one.
+     */
+    @Test
+    void cachedPidfdsCloseWhenNobodyWantsPidfdAnyMore() throws Exception {
+        Path socket = start();
+        FdClient reader = client(socket);
+        FdClient sender = client(socket);
+        assertEquals(WireFormat.METHOD_RETURN, attach(reader, "pidfd").type());
+        sender.send(reader.uniqueName, "u", new BodyWriter().writeUint32(1).toByteArray(), null);
+        sender.ping();
+        assertEquals(1, reader.next().unixFds());
+        closeReceived(reader);
+        long withCache = pidfdsOpen();
+        assertEquals(1, (int) onLoop(server::openSenderPidfds), "the sender's cached pidfd");
+
+        assertEquals(WireFormat.METHOD_RETURN, attach(reader, "creds").type()); // pidfd no longer wanted
+        assertEquals(0, (int) onLoop(server::openSenderPidfds), "closed with the demand");
+        awaitPidfdsOpen(withCache - 1, "the bus closed the cached pidfd");
+
+        // Again, and this time the only receiver that wants pidfd leaves.
+        FdClient second = client(socket);
+        assertEquals(WireFormat.METHOD_RETURN, attach(second, "pidfd").type());
+        sender.send(second.uniqueName, "u", new BodyWriter().writeUint32(2).toByteArray(), null);
+        sender.ping();
+        assertEquals(1, second.next().unixFds(), "a fresh pidfd for the new demand");
+        closeReceived(second);
+        assertEquals(1, (int) onLoop(server::openSenderPidfds));
+        long again = pidfdsOpen();
+        open.remove(second);
+        second.close();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (onLoop(server::openSenderPidfds) != 0 && System.nanoTime() < deadline) {
+            Thread.onSpinWait();
+        }
+        assertEquals(0, (int) onLoop(server::openSenderPidfds), "closed when the last receiver that wanted it left");
+        awaitPidfdsOpen(again - 1, "the bus closed the cached pidfd");
+    }
 }

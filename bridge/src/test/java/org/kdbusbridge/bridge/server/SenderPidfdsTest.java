@@ -160,4 +160,27 @@ class SenderPidfdsTest {
         assertNull(g.pidfd());
         assertTrue(k2.fds.isEmpty());
     }
+
+    @Test
+    void clearLetsTheCachedPidfdsGoAndTheCacheFillsAgain() {
+        FakeKernel k = new FakeKernel();
+        k.processes.put(10L, 1000L);
+        k.processes.put(11L, 1000L);
+        SenderPidfds c = new SenderPidfds(k);
+        c.take(10, 1000).release();
+        FdSet queued = c.take(11, 1000); // a message still queued holds this one
+        assertEquals(2, c.live());
+        c.clear(); // nobody wants pidfds any more
+        assertEquals(1, c.live(), "the cache's own went; the queued message's stays open");
+        assertEquals(1, k.fds.size());
+        queued.release();
+        assertEquals(0, c.live());
+        assertTrue(k.fds.isEmpty());
+        FdSet fresh = c.take(10, 1000);
+        assertNotNull(fresh, "not closed: asked again, it opens again");
+        assertEquals(List.of(10L, 11L, 10L), k.opens);
+        fresh.release();
+        c.close();
+        assertTrue(k.fds.isEmpty());
+    }
 }

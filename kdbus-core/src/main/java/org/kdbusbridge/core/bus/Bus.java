@@ -234,6 +234,17 @@ public final class Bus {
     public void setActivationListener(ActivationListener listener) { activations.setListener(listener); }
 
     /**
+     * Told, in the step that caused it, when metadata items (MessageFacts bits) are no longer
+     * wanted by any connection: what the bridge keeps only for them (AttachMetadata's cached
+     * sender pidfds) can go.
+     */
+    public interface DemandListener {
+        void noLongerWanted(int items);
+    }
+
+    public void setDemandListener(DemandListener listener) { attach.setListener(listener); }
+
+    /**
      * Where policy denials that dbus-daemon logs go (denied unicasts, denied driver messages,
      * "Would reject" for log="true" rules); the receiver should rate-limit.
      */
