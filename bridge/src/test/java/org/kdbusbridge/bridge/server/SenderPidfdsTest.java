@@ -14,6 +14,7 @@ import java.util.Map;
 import java.util.Set;
 
 import org.junit.jupiter.api.Test;
+import org.kdbusbridge.bridge.transport.LibC;
 import org.kdbusbridge.core.message.FdSet;
 import org.kdbusbridge.core.message.MessageFacts;
 
@@ -27,6 +28,10 @@ class SenderPidfdsTest {
         final List<Long> opens = new ArrayList<>();
         int connection = -1;
         int nextFd = 100;
+        /** While set: pidfd_open fails with this errno (minus), whatever the process. */
+        int failWith;
+        /** While set: dup fails (EMFILE). */
+        boolean dupFails;
 
         int fdFor(long pid) {
             fds.put(nextFd, pid);
@@ -37,9 +42,15 @@ class SenderPidfdsTest {
         @Override public long pidOf(int pidfd) { return exited.contains(pidfd) ? -1 : fds.getOrDefault(pidfd, 0L); }
         @Override public int open(long pid) {
             opens.add(pid);
+            if (failWith != 0) {
+                return -failWith;
+            }
             return processes.containsKey(pid) ? fdFor(pid) : -3; // ESRCH
         }
         @Override public int dup(int fd) {
+            if (dupFails) {
+                return -1;
+            }
             int d = fdFor(fds.get(fd));
             if (exited.contains(fd)) {
                 exited.add(d);
@@ -182,5 +193,37 @@ class SenderPidfdsTest {
         fresh.release();
         c.close();
         assertTrue(k.fds.isEmpty());
+    }
+
+    @Test
+    void transientFailuresAreNotRememberedAsAGoneProcessOnlyEsrchIs() {
+        FakeKernel k = new FakeKernel();
+        k.processes.put(10L, 1000L);
+        SenderPidfds c = new SenderPidfds(k);
+        for (int errno : new int[] {LibC.EMFILE, LibC.ENFILE, LibC.ENOMEM, LibC.EAGAIN}) {
+            k.failWith = errno;
+            assertNull(c.take(10, 1000), "errno " + errno + ": none this time");
+        }
+        k.failWith = 0;
+        FdSet p = c.take(10, 1000);
+        assertNotNull(p, "the failures passed: the live process gets its pidfd");
+        assertEquals(List.of(10L, 10L, 10L, 10L, 10L), k.opens, "asked again after each transient failure");
+        assertEquals(1, c.live());
+        p.release();
+        // ESRCH is remembered: the process is gone, its pid not asked again.
+        assertNull(c.take(20, 1000));
+        assertNull(c.take(20, 1000));
+        assertEquals(6, k.opens.size(), "ESRCH once, then remembered");
+        // A failed dup of the connection's own pidfd (EMFILE) is not remembered either.
+        k.processes.put(30L, 1000L);
+        k.connection = k.fdFor(30);
+        k.dupFails = true;
+        assertNull(c.take(30, 1000));
+        k.dupFails = false;
+        FdSet own = c.take(30, 1000);
+        assertNotNull(own, "dup'ed once it works");
+        own.release();
+        c.close();
+        assertEquals(1, k.fds.size(), "only the socket's own is left");
     }
 }
