@@ -18,7 +18,7 @@ import org.kdbusbridge.core.message.FdSet;
  * pidfd_open(pid), kept only if the process's real uid is the send-time uid: a pid reused by
  * another user's process in between gives none; a reuse within the same uid between the write
  * and this open cannot be told apart (the same window as the /proc items). Without send-time
- * credentials only the connection's own pidfd is used (never a connect-time pid by number).
+ * credentials there is none (MetadataStamp does not ask), as there are no /proc facts then.
  * A process already gone (ESRCH, or another user's process under its pid) gives none,
  * remembered until its entry is pushed out; any other failure (EMFILE, ENFILE, ENOMEM, EAGAIN, a
  * failed dup) says nothing about the process and is not remembered: the next message asks again.
@@ -31,8 +31,6 @@ import org.kdbusbridge.core.message.FdSet;
 final class SenderPidfds {
     static final int CACHED = 4;
     static final int LIVE_MAX = 8;
-    /** The key of the connection's own pidfd, for frames without send-time credentials. */
-    static final long CONNECT_TIME = -1;
 
     /** The kernel side (tests replace it). */
     interface Kernel {
@@ -74,8 +72,8 @@ final class SenderPidfds {
 
     /**
      * A pidfd for a message whose bytes process {@code pid} of uid {@code uid} wrote (send-time
-     * credentials), or, with {@code pid} {@link #CONNECT_TIME}, the connecting process: with one
-     * reference for the caller; null when there is none.
+     * credentials; there is none without them): with one reference for the caller; null when
+     * there is none.
      */
     FdSet take(long pid, long uid) {
         if (closed) {
@@ -139,13 +137,13 @@ final class SenderPidfds {
 
     /** A pidfd of the writer (this cache owns it), {@link #GONE} or {@link #NOT_NOW}. */
     private int openFd(long pid, long uid) {
+        if (pid <= 0) {
+            return GONE; // no send-time pid: never a pidfd
+        }
         int own = kernel.connectionPidfd();
-        if (own >= 0 && (pid == CONNECT_TIME || kernel.pidOf(own) == pid)) {
+        if (own >= 0 && kernel.pidOf(own) == pid) {
             int d = kernel.dup(own);
             return d >= 0 ? d : NOT_NOW;
-        }
-        if (pid <= 0) {
-            return GONE; // no connection pidfd for a connect-time frame: never a pidfd by number
         }
         int p = kernel.open(pid);
         if (p < 0) {

@@ -87,6 +87,15 @@ class AttachPidfdTest {
         return h;
     }
 
+    /**
+     * The sender's socket reads with SO_PASSCRED from now on: the bus turns it on right before
+     * the socket's next read, so what was already queued then (this Ping) has no send-time creds,
+     * and a pidfd, as the /proc items, goes only with send-time creds (docs/extensions.md).
+     */
+    private static void passCreds(FdClient sender) throws Exception {
+        sender.ping();
+    }
+
     private static byte[] frameOf(MessageHeader h) {
         byte[] f = new byte[h.length()];
         h.buffer().get(h.offset(), f);
@@ -114,6 +123,7 @@ class AttachPidfdTest {
         FdClient plain = client(socket);
         FdClient sender = client(socket);
         assertEquals(WireFormat.METHOD_RETURN, attach(reader, "pidfd", "creds", "seq").type());
+        passCreds(sender);
         long pid = ProcessHandle.current().pid();
 
         ByteBuffer sv = ByteBuffer.allocateDirect(8).order(ByteOrder.nativeOrder());
@@ -176,6 +186,7 @@ class AttachPidfdTest {
         assertEquals(WireFormat.METHOD_RETURN, ok.type());
         assertTrue(MessageMetadata.parse(frameOf(ok)).isPresent(), "the reply has the field (no pidfd: a bus message)");
         assertEquals(0, reader.fds.size(), "and no fd");
+        passCreds(sender);
         sender.send(reader.uniqueName, "u", new BodyWriter().writeUint32(1).toByteArray(), null);
         sender.ping();
         MessageHeader got = reader.next();
@@ -199,6 +210,7 @@ class AttachPidfdTest {
                 0), null);
         assertEquals(WireFormat.METHOD_RETURN, reader.next().type());
         assertEquals(WireFormat.METHOD_RETURN, attach(reader, "seq", "creds", "pidfd").type());
+        passCreds(sender);
         byte[] data = new byte[1 << 20];
         for (int i = 0; i < data.length; i++) {
             data[i] = (byte) (i * 13 + 5);
@@ -236,6 +248,7 @@ class AttachPidfdTest {
         FdClient reader = client(socket);
         FdClient sender = client(socket);
         assertEquals(WireFormat.METHOD_RETURN, attach(reader, "pidfd", "creds", "seq").type());
+        passCreds(sender);
         long pid = ProcessHandle.current().pid();
         ByteBuffer sv = ByteBuffer.allocateDirect(8).order(ByteOrder.nativeOrder());
         assertEquals(0, LIBC.socketpair(LibC.AF_UNIX, LibC.SOCK_STREAM | LibC.SOCK_CLOEXEC, 0, LibC.Native.address(sv)));
@@ -307,6 +320,7 @@ class AttachPidfdTest {
         FdClient reader = client(socket);
         FdClient sender = client(socket);
         assertEquals(WireFormat.METHOD_RETURN, attach(reader, "pidfd").type());
+        passCreds(sender);
         sender.send(reader.uniqueName, "u", new BodyWriter().writeUint32(1).toByteArray(), null);
         sender.ping();
         assertEquals(1, reader.next().unixFds());
@@ -335,5 +349,35 @@ class AttachPidfdTest {
         }
         assertEquals(0, (int) onLoop(server::openSenderPidfds), "closed when the last receiver that wanted it left");
         awaitPidfdsOpen(again - 1, "the bus closed the cached pidfd");
+    }
+
+    /**
+     * The pidfd follows the /proc items' rule: a message whose creds are the connect-time ones
+     * (here: queued before the bus turned SO_PASSCRED on for the sender's socket) has none, the
+     * connection's own pidfd notwithstanding; the sender's next message, with send-time creds,
+     * has one.
+     */
+    @Test
+    void aMessageWithConnectTimeCredsHasNoPidfd() throws Exception {
+        Path socket = start();
+        FdClient reader = client(socket);
+        FdClient sender = client(socket);
+        assertEquals(WireFormat.METHOD_RETURN, attach(reader, "pidfd", "creds").type());
+        // Queued before the bus's next read of the sender's socket: no send-time creds.
+        sender.send(reader.uniqueName, "u", new BodyWriter().writeUint32(1).toByteArray(), null);
+        sender.ping();
+        MessageHeader early = reader.next();
+        MessageMetadata m1 = MessageMetadata.parse(frameOf(early)).orElseThrow();
+        assertEquals(false, m1.credsAtSend().orElseThrow(), "connect-time creds stood in");
+        assertTrue(m1.pidfd().isEmpty(), "connect-time creds: no pidfd");
+        assertEquals(0, early.unixFds());
+        assertEquals(0, reader.fds.size());
+        sender.send(reader.uniqueName, "u", new BodyWriter().writeUint32(2).toByteArray(), null);
+        sender.ping();
+        MessageHeader later = reader.next();
+        MessageMetadata m2 = MessageMetadata.parse(frameOf(later)).orElseThrow();
+        assertEquals(true, m2.credsAtSend().orElseThrow());
+        assertEquals(0, m2.pidfd().getAsInt(), "send-time creds: the pidfd");
+        assertEquals(ProcessHandle.current().pid(), PeerCredentials.pidOfPidfd(reader.fds.get(0)));
     }
 }

@@ -83,7 +83,7 @@ class SenderPidfdsTest {
     }
 
     @Test
-    void theConnectionsOwnPidfdIsDupedForItsLiveProcessAndForConnectTimeFrames() {
+    void theConnectionsOwnPidfdIsDupedForItsLiveProcess() {
         FakeKernel k = new FakeKernel();
         k.processes.put(10L, 1000L);
         k.connection = k.fdFor(10);
@@ -92,19 +92,13 @@ class SenderPidfdsTest {
         assertNotNull(p);
         assertTrue(k.opens.isEmpty(), "no pidfd_open by number: the connection's own, dup'ed");
         assertEquals(10L, k.pidOf(p.fd(0)));
-        // Connect-time frame with the connecting process gone: still its pidfd (it says: gone).
-        k.exited.add(k.connection);
-        FdSet ct = c.take(SenderPidfds.CONNECT_TIME, -1);
-        assertNotNull(ct);
-        assertEquals(-1, k.pidOf(ct.fd(0)), "the connecting process, which has exited: never another by its number");
         p.release();
-        ct.release();
         c.close();
         assertEquals(1, k.fds.size(), "only the socket's own is left (the socket closes it)");
     }
 
     @Test
-    void noPidfdForAGoneProcessAnotherUsersProcessOrConnectTimeWithoutTheConnectionsOwn() {
+    void noPidfdForAGoneProcessAnotherUsersProcessOrWithoutASendTimePid() {
         FakeKernel k = new FakeKernel();
         k.processes.put(20L, 0L);
         SenderPidfds c = new SenderPidfds(k);
@@ -113,7 +107,7 @@ class SenderPidfdsTest {
         assertEquals(List.of(30L), k.opens, "a gone process is remembered, not asked again");
         assertNull(c.take(20, 1000), "pid 20 is root's now, the bytes were uid 1000's");
         assertTrue(k.fds.isEmpty(), "the other user's pidfd was closed at once");
-        assertNull(c.take(SenderPidfds.CONNECT_TIME, 1000), "no connection pidfd: nothing by number");
+        assertNull(c.take(-1, 1000), "no send-time pid: nothing");
         c.close();
     }
 
