@@ -152,16 +152,18 @@ class SenderPidfdsTest {
         f.dropHandles(); // the last queue let it go
         assertNull(f.pidfd());
         assertTrue(p.isClosed());
-        // A message that no queue took: the sender's hold is the last.
+        // A message no queue kept: the routing step's hold (the first queue hold, taken inside
+        // Bus.send) ends with routing, then the sender lets go, the last holder: closed.
         FakeKernel k2 = new FakeKernel();
         k2.processes.put(10L, 1000L);
         SenderPidfds c2 = new SenderPidfds(k2);
         MessageFacts g = new MessageFacts();
         g.setPidfd(c2.take(10, 1000));
         c2.close();
-        g.dropHandles();
-        assertNull(g.pidfd());
-        g.holdHandles(); // queued later (after an activation): nothing to hold, no pidfd
+        g.holdHandles(); // routing holds it
+        g.dropHandles(); // nobody took it: routing ends
+        assertTrue(k2.fds.size() == 1 && g.pidfd() != null, "the sender still holds it");
+        g.dropHandles(); // the sender after routing
         assertNull(g.pidfd());
         assertTrue(k2.fds.isEmpty());
     }

@@ -149,6 +149,35 @@ class BusFdTest {
         assertEquals(List.of(5), closed);
     }
 
+    /**
+     * AttachMetadata's pidfd (held by MessageFacts, not by the message's FdSet) survives the
+     * wait on an activator: the owner that was started gets it, and it closes once the owner's
+     * pool let the message go.
+     */
+    @Test
+    void aMessageWaitingOnAnActivatorKeepsItsPidfdForTheOwner() {
+        bus.setActivatable(java.util.Set.of("org.example.Svc"));
+        Connection a = client(true);
+        Message m = call("org.example.Svc", null);
+        org.kdbusbridge.core.message.MessageFacts f = new org.kdbusbridge.core.message.MessageFacts();
+        FdSet pidfd = fds(9);
+        f.setPidfd(pidfd); // the sender's hold, as ClientSession sets it before routing
+        m.setFacts(f);
+        assertEquals(Delivery.OK, bus.send(a, m));
+        f.dropHandles(); // the sender after routing, as ClientSession does
+        assertTrue(closed.isEmpty(), "waiting on the activator: the pidfd stays open");
+        Connection owner = client(true);
+        bus.attachMetadata(owner, org.kdbusbridge.core.message.MessageFacts.PIDFD);
+        bus.names().request(owner, "org.example.Svc", 0, new ArrayList<>());
+        bus.completeActivation("org.example.Svc");
+        assertEquals(m, owner.pool().peek());
+        assertEquals(pidfd, m.facts().pidfd(), "handed to the owner with its pidfd");
+        assertEquals(1, owner.metadataFds(m), "the owner's copy carries it");
+        assertTrue(closed.isEmpty());
+        owner.pool().pop();
+        assertEquals(List.of(9), closed, "closed once the owner's pool let the message go");
+    }
+
     @Test
     void failedActivationClosesWaitingFds() {
         bus.setActivatable(java.util.Set.of("org.example.Svc"));
