@@ -320,7 +320,7 @@ final class OutputWriter {
                     dropRendered(); // the set changed and the head went out raw meanwhile (not ours)
                 }
                 if (render && rendered == null && offset == 0 && rawHead != m) { // a head begun raw ends raw
-                    FdSet pid = pidfdFor(m);
+                    FdSet pid = pidfdFor(m, scratch ? i : 0);
                     // null: too large, sent as is
                     byte[] copy = renderer().render(m, conn.attachedMetadata(), receiverUid(), pid != null);
                     // The copy may wait for a slow reader: charged as its other output heap is.
@@ -413,12 +413,13 @@ final class OutputWriter {
     }
 
     /**
-     * The pidfd this receiver gets with {@code m} (AttachMetadata {@code pidfd}), or null: the
-     * core's rule ({@link Connection#metadataFds}: wanted, fd passing, a pidfd held, within
-     * max_message_unix_fds), and room for one more fd in a sendmsg (SCM_MAX_FD).
+     * The pidfd this receiver gets with {@code m}, the message {@code i} places behind the pool's
+     * head (AttachMetadata {@code pidfd}), or null: the core's rule ({@link Connection#sendsPidfd}:
+     * charged when queued, by {@link Connection#metadataFds}, and still wanted), and room for one
+     * more fd in a sendmsg (SCM_MAX_FD).
      */
-    private FdSet pidfdFor(Message m) {
-        if (conn.metadataFds(m) == 0 || m.unixFds() >= LibC.SCM_MAX_FD) {
+    private FdSet pidfdFor(Message m, int i) {
+        if (!conn.sendsPidfd(i) || m.unixFds() >= LibC.SCM_MAX_FD) {
             return null;
         }
         return m.facts().pidfd();

@@ -324,12 +324,35 @@ public final class Connection implements ConnectionPolicy.Peer {
         uniqueName = name;
     }
 
+    /**
+     * Whether {@code m} fits its pool now, its copy's AttachMetadata pidfd ({@link #metadataFds})
+     * counted as one of its fds (max_outgoing_unix_fds and the uids' shares).
+     */
+    public boolean fits(Message m) {
+        return pool.fits(m, metadataFds(m));
+    }
+
+    /** Counts {@code m} as refused by its full pool (as {@link #offer} would, without queueing it). */
+    public void refuseFull(Message m) {
+        pool.offer(m, metadataFds(m)); // does not fit: counts the drop (and logs a queue-quota refusal)
+    }
+
+    /**
+     * Whether its copy of the message {@code i} places behind its pool's head goes with its
+     * sender's pidfd: charged for one when it was queued ({@link #metadataFds}) and still
+     * wanted now (after AttachMetadata without pidfd, queued copies go without it; a copy
+     * queued before it asked goes without it too, uncharged).
+     */
+    public boolean sendsPidfd(int i) {
+        return (attachedMetadata & MessageFacts.PIDFD) != 0 && pool.extraFds(i) > 0;
+    }
+
     /** Queues a message that fits the pool; false if the pool is full. */
     public boolean offer(Message m) {
         if (closed || (m.fds() != null && (!unixFds || (requireSealedMemfds && m.fds().hasUnsealedMemfd())))) {
             return false;
         }
-        if (!pool.offer(m)) {
+        if (!pool.offer(m, metadataFds(m))) {
             // Only broadcasts and monitor copies get here: a unicast was checked to fit first.
             counters.skippedFull();
             if (drops != null && drops.skipped(m.seq())) {
@@ -347,7 +370,7 @@ public final class Connection implements ConnectionPolicy.Peer {
         if (closed || (m.fds() != null && !unixFds)) {
             return;
         }
-        pool.push(m);
+        pool.push(m, metadataFds(m));
         counters.countOut(m);
         sink.onQueued(this);
     }
