@@ -126,9 +126,9 @@ public final class MessageMetadata {
         try {
             switch (key) {
                 case "pid": case "uid": case "gid": case "seq":
-                    return Long.parseUnsignedLong(v);
+                    return Long.parseUnsignedLong(digits(v));
                 case "pidfd":
-                    return Integer.parseInt(v);
+                    return Integer.parseInt(digits(v));
                 case "creds-at-send": case "names-truncated":
                     if (!v.equals("true") && !v.equals("false")) {
                         throw new IllegalArgumentException("not a boolean: " + key + "=" + v);
@@ -137,7 +137,7 @@ public final class MessageMetadata {
                 case "groups": {
                     List<Object> l = new ArrayList<>();
                     for (String g : list(v)) {
-                        l.add(Long.parseUnsignedLong(g));
+                        l.add(Long.parseUnsignedLong(digits(g)));
                     }
                     return List.copyOf(l);
                 }
@@ -153,7 +153,7 @@ public final class MessageMetadata {
                     if (two.length != 2) {
                         throw new IllegalArgumentException("timestamp is not MONO,REAL: " + v);
                     }
-                    return new Object[] {Long.parseUnsignedLong(two[0]), Long.parseUnsignedLong(two[1])};
+                    return new Object[] {Long.parseUnsignedLong(digits(two[0])), Long.parseUnsignedLong(digits(two[1]))};
                 }
                 case "cmdline": case "seclabel":
                     return unescape(v);
@@ -178,7 +178,27 @@ public final class MessageMetadata {
         return v.isEmpty() ? new String[0] : v.split(",", -1);
     }
 
-    /** %XX escapes back to bytes; every other character is one ASCII byte. */
+    /**
+     * {@code v} if it is decimal digits only (the text form writes numbers so): Java's parsers
+     * would also take a sign ("+5", and "-1" for {@code pidfd}), which the bus never writes.
+     */
+    private static String digits(String v) {
+        if (v.isEmpty()) {
+            throw new NumberFormatException("empty number");
+        }
+        for (int i = 0; i < v.length(); i++) {
+            if (v.charAt(i) < '0' || v.charAt(i) > '9') {
+                throw new NumberFormatException("not decimal digits: '" + v + "'");
+            }
+        }
+        return v;
+    }
+
+    /**
+     * %XX escapes back to bytes (XX two hex digits, as the bus writes them upper-case; lower-case
+     * is taken too, a sign never: Integer.parseInt would read "%+F" or "%-1"); every other
+     * character is one ASCII byte.
+     */
     private static byte[] unescape(String v) {
         java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream(v.length());
         for (int i = 0; i < v.length(); i++) {
@@ -187,7 +207,12 @@ public final class MessageMetadata {
                 if (i + 3 > v.length()) {
                     throw new IllegalArgumentException("cut %XX escape in '" + v + "'");
                 }
-                out.write(Integer.parseInt(v.substring(i + 1, i + 3), 16));
+                int hi = Character.digit(v.charAt(i + 1), 16);
+                int lo = Character.digit(v.charAt(i + 2), 16);
+                if (hi < 0 || lo < 0 || v.charAt(i + 1) > 0x7f || v.charAt(i + 2) > 0x7f) {
+                    throw new IllegalArgumentException("not a %XX escape (two hex digits) in '" + v + "'");
+                }
+                out.write(hi << 4 | lo);
                 i += 2;
             } else {
                 out.write(c);

@@ -315,7 +315,11 @@ public final class MetadataField {
             textAscii(Long.toString(v));
         }
 
-        /** Printable ASCII but {@code %}, {@code ,} and {@code =} as is; every other byte as %XX (upper case). */
+        /**
+         * Bytes 0x21 to 0x7E (printable ASCII without the space) as is, except {@code %}, {@code ,}
+         * and {@code =}; those three and every other byte (space, controls, DEL, non-ASCII) as %XX
+         * (upper-case hex).
+         */
         private void textEscaped(byte[] b) {
             for (byte x : b) {
                 int c = x & 0xff;

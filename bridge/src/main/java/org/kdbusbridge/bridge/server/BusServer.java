@@ -128,6 +128,7 @@ public final class BusServer implements Driver.Host {
             LOG.info(overcommit);
         }
         this.bus.setQuotaLog(LOG::warn); // the core logs a uid's refusals once a minute
+        this.bus.setDemandListener(this::metadataNoLongerWanted);
         this.guid = carriedGuid != null ? carriedGuid : randomHex(16);
         this.driver = new Driver(bus, guid, machineId(guid), this);
         this.routingErrors = new RoutingErrors(bus, driver.emitter(), queueFullLog);
@@ -478,6 +479,28 @@ public final class BusServer implements Driver.Host {
 
     /** When memory goes back after a burst (tests; loop thread). */
     MemoryWatch memoryWatch() { return memoryWatch; }
+
+    /**
+     * Nobody wants {@code items} any more (the core says so in the step that made it so): with
+     * {@code pidfd} among them, every sender's cached pidfds close now (queued messages keep
+     * theirs until written or dropped), so an idle sender holds no fd for a demand that is gone.
+     */
+    private void metadataNoLongerWanted(int items) {
+        if ((items & org.kdbusbridge.core.message.MessageFacts.PIDFD) != 0) {
+            for (ClientSession s : sessions) {
+                s.dropCachedPidfds();
+            }
+        }
+    }
+
+    /** Sum of {@link ClientSession#openPidfds} over live sessions (tests; loop thread only). */
+    int openSenderPidfds() {
+        int n = 0;
+        for (ClientSession s : sessions) {
+            n += s.openPidfds();
+        }
+        return n;
+    }
 
     /** Sum of {@link ClientSession#heldBufferBytes} over live sessions (tests; loop thread only). */
     long sessionBufferBytes() {

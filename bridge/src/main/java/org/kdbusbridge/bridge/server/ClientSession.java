@@ -225,6 +225,18 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
         return metadataStamp().stamp(wanted);
     }
 
+    /** Nobody on the bus wants pidfds any more (BusServer): this sender's cached ones go. */
+    void dropCachedPidfds() {
+        if (stamp != null) {
+            stamp.dropCachedPidfds();
+        }
+    }
+
+    /** This sender's pidfds still open, cached or held by queued messages (tests; loop thread). */
+    int openPidfds() {
+        return stamp == null || stamp.pidfdCache() == null ? 0 : stamp.pidfdCache().live();
+    }
+
     private MetadataStamp metadataStamp() {
         if (stamp == null) {
             stamp = new MetadataStamp(socket, conn);

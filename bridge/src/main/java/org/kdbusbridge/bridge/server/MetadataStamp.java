@@ -24,7 +24,8 @@ import org.kdbusbridge.core.message.MessageFacts;
  * under the same pid keeps its old facts until its entry is pushed out.
  * The {@code pidfd} item: a pidfd of the writer from {@link SenderPidfds} (one per process,
  * cached and bounded there), only on the facts of a routed message ({@link #stamp(int, boolean)}),
- * which then hold a reference until its sender and its queues let it go.
+ * which then hold a reference until its sender and its queues let it go; like the /proc facts,
+ * only for send-time creds (never for connect-time or mixed ones).
  *
  * Invariants: loop thread only (the reads are bounded reads of small procfs files); made only
  * once somebody wants a sender item; {@code lru[0..size)} most recent first, distinct (pid, uid).
@@ -88,8 +89,10 @@ final class MetadataStamp {
      */
     MessageFacts stamp(int wanted, boolean mixedCreds) {
         MessageFacts f = stampCreds(wanted, mixedCreds);
-        if ((wanted & MessageFacts.PIDFD) != 0) {
-            FdSet p = pidfds().take(f.credsAtSendTime() ? f.pid() : SenderPidfds.CONNECT_TIME, f.uid());
+        // The pidfd is a fact of the send-time pid, as the /proc items are: none for connect-time
+        // or mixed creds (the connecting process need not be the writer).
+        if ((wanted & MessageFacts.PIDFD) != 0 && f.credsAtSendTime()) {
+            FdSet p = pidfds().take(f.pid(), f.uid());
             if (p != null) {
                 f.setPidfd(p);
             }
@@ -102,6 +105,13 @@ final class MetadataStamp {
             pidfds = new SenderPidfds(kernel != null ? kernel : SenderPidfds.kernelFor(socket::peerPidfd));
         }
         return pidfds;
+    }
+
+    /** Nobody wants pidfds any more: the cached ones go (messages still queued keep theirs). */
+    void dropCachedPidfds() {
+        if (pidfds != null) {
+            pidfds.clear();
+        }
     }
 
     /** The session closed: cached pidfds go (messages still queued keep theirs). */

@@ -9,7 +9,6 @@ import org.kdbusbridge.bridge.transport.SocketConnection;
 import org.kdbusbridge.core.connection.Connection;
 import org.kdbusbridge.core.message.FdSet;
 import org.kdbusbridge.core.message.Message;
-import org.kdbusbridge.core.message.MessageFacts;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -321,7 +320,7 @@ final class OutputWriter {
                     dropRendered(); // the set changed and the head went out raw meanwhile (not ours)
                 }
                 if (render && rendered == null && offset == 0 && rawHead != m) { // a head begun raw ends raw
-                    FdSet pid = pidfdFor(m);
+                    FdSet pid = pidfdFor(m, scratch ? i : 0);
                     // null: too large, sent as is
                     byte[] copy = renderer().render(m, conn.attachedMetadata(), receiverUid(), pid != null);
                     // The copy may wait for a slow reader: charged as its other output heap is.
@@ -414,16 +413,16 @@ final class OutputWriter {
     }
 
     /**
-     * The pidfd this receiver gets with {@code m} (AttachMetadata {@code pidfd}), or null: it
-     * must want it and take fds, the message must hold one (the queue keeps it open), and there
-     * must be room for one more fd in a sendmsg (SCM_MAX_FD).
+     * The pidfd this receiver gets with {@code m}, the message {@code i} places behind the pool's
+     * head (AttachMetadata {@code pidfd}), or null: the core's rule ({@link Connection#sendsPidfd}:
+     * charged when queued, by {@link Connection#metadataFds}, and still wanted), and room for one
+     * more fd in a sendmsg (SCM_MAX_FD).
      */
-    private FdSet pidfdFor(Message m) {
-        if ((conn.attachedMetadata() & MessageFacts.PIDFD) == 0 || !conn.acceptsUnixFds() || m.facts() == null) {
+    private FdSet pidfdFor(Message m, int i) {
+        if (!conn.sendsPidfd(i) || m.unixFds() >= LibC.SCM_MAX_FD) {
             return null;
         }
-        FdSet p = m.facts().pidfd();
-        return p != null && m.unixFds() < LibC.SCM_MAX_FD ? p : null;
+        return m.facts().pidfd();
     }
 
     /** The head's rendered copy is done with (sent, or no longer the head's). */

@@ -18,8 +18,10 @@ import org.kdbusbridge.core.message.FdSet;
  * pidfd_open(pid), kept only if the process's real uid is the send-time uid: a pid reused by
  * another user's process in between gives none; a reuse within the same uid between the write
  * and this open cannot be told apart (the same window as the /proc items). Without send-time
- * credentials only the connection's own pidfd is used (never a connect-time pid by number).
- * A process already gone (ESRCH) gives none, remembered until its entry is pushed out.
+ * credentials there is none (MetadataStamp does not ask), as there are no /proc facts then.
+ * A process already gone (ESRCH, or another user's process under its pid) gives none,
+ * remembered until its entry is pushed out; any other failure (EMFILE, ENFILE, ENOMEM, EAGAIN, a
+ * failed dup) says nothing about the process and is not remembered: the next message asks again.
  *
  * Bounds: at most {@link #CACHED} entries; at most {@link #LIVE_MAX} pidfds of this sender open
  * at once, the cache's and those that evicted entries' queued messages still hold (each closes
@@ -29,8 +31,6 @@ import org.kdbusbridge.core.message.FdSet;
 final class SenderPidfds {
     static final int CACHED = 4;
     static final int LIVE_MAX = 8;
-    /** The key of the connection's own pidfd, for frames without send-time credentials. */
-    static final long CONNECT_TIME = -1;
 
     /** The kernel side (tests replace it). */
     interface Kernel {
@@ -72,8 +72,8 @@ final class SenderPidfds {
 
     /**
      * A pidfd for a message whose bytes process {@code pid} of uid {@code uid} wrote (send-time
-     * credentials), or, with {@code pid} {@link #CONNECT_TIME}, the connecting process: with one
-     * reference for the caller; null when there is none.
+     * credentials; there is none without them): with one reference for the caller; null when
+     * there is none.
      */
     FdSet take(long pid, long uid) {
         if (closed) {
@@ -99,10 +99,14 @@ final class SenderPidfds {
                     sets[size] = null;
                 }
             }
-            s = live < LIVE_MAX ? open(pid, uid) : null;
-            if (s == null && live >= LIVE_MAX) {
+            if (live >= LIVE_MAX) {
                 return null; // over the bound: not remembered as gone
             }
+            int fd = openFd(pid, uid);
+            if (fd == NOT_NOW) {
+                return null; // a failure that may pass (EMFILE, ENOMEM, ...): asked again next time
+            }
+            s = fd >= 0 ? newSet(fd) : null; // null: gone, remembered
             System.arraycopy(pids, 0, pids, 1, size);
             System.arraycopy(sets, 0, sets, 1, size);
             pids[0] = pid;
@@ -119,25 +123,41 @@ final class SenderPidfds {
         sets[0] = s;
     }
 
-    /** A new set with the cache's reference, or null (gone, or not the writer). */
-    private FdSet open(long pid, long uid) {
+    /**
+     * {@link #openFd}'s answer when the writer is gone: no such process (ESRCH), another user's
+     * process under its pid, or it exited meanwhile. Remembered until the entry is pushed out.
+     */
+    static final int GONE = -1;
+    /**
+     * {@link #openFd}'s answer for a failure that says nothing about the process and may pass
+     * (EMFILE, ENFILE, ENOMEM, EAGAIN, any errno but ESRCH, or a failed dup): never remembered,
+     * the next message asks again.
+     */
+    static final int NOT_NOW = -2;
+
+    /** A pidfd of the writer (this cache owns it), {@link #GONE} or {@link #NOT_NOW}. */
+    private int openFd(long pid, long uid) {
+        if (pid <= 0) {
+            return GONE; // no send-time pid: never a pidfd
+        }
         int own = kernel.connectionPidfd();
-        int fd = -1;
-        if (own >= 0 && (pid == CONNECT_TIME || kernel.pidOf(own) == pid)) {
-            fd = kernel.dup(own);
-        } else if (pid > 0) {
-            int p = kernel.open(pid);
-            if (p >= 0) {
-                if (kernel.realUid(pid) == uid && kernel.pidOf(p) == pid) {
-                    fd = p;
-                } else {
-                    kernel.close(p); // another user's process under the pid, or exited meanwhile
-                }
-            }
+        if (own >= 0 && kernel.pidOf(own) == pid) {
+            int d = kernel.dup(own);
+            return d >= 0 ? d : NOT_NOW;
         }
-        if (fd < 0) {
-            return null;
+        int p = kernel.open(pid);
+        if (p < 0) {
+            return p == -LibC.ESRCH ? GONE : NOT_NOW;
         }
+        if (kernel.realUid(pid) == uid && kernel.pidOf(p) == pid) {
+            return p;
+        }
+        kernel.close(p); // another user's process under the pid, or exited meanwhile
+        return GONE;
+    }
+
+    /** A new set with the cache's reference for {@code fd}. */
+    private FdSet newSet(int fd) {
         live++;
         return new FdSet(new int[] {fd}, closer);
     }
@@ -150,6 +170,14 @@ final class SenderPidfds {
     /** The session closed: the cache lets its pidfds go (queued messages keep theirs). */
     void close() {
         closed = true;
+        clear();
+    }
+
+    /**
+     * Nobody wants pidfds any more: the cache lets its pidfds go (queued messages keep theirs,
+     * still counted in {@link #live}); it fills again when somebody asks again.
+     */
+    void clear() {
         for (int i = 0; i < size; i++) {
             if (sets[i] != null) {
                 sets[i].release();

@@ -247,4 +247,18 @@ class MessageMetadataTest {
             }
         }
     }
+
+    @Test
+    void theTextFormRefusesSignsInEscapesAndNumbers() {
+        assertArrayEquals(new byte[] {'a', ' ', (byte) 0xff}, MessageMetadata.parseText("cmdline=a%20%FF")
+                .cmdline().orElseThrow(), "two hex digits, upper-case");
+        assertArrayEquals(new byte[] {(byte) 0xab}, MessageMetadata.parseText("cmdline=%ab").cmdline().orElseThrow(),
+                "lower-case is taken too");
+        assertEquals("a b", MessageMetadata.parseText("comm=a%20b").comm().orElseThrow());
+        for (String bad : new String[] {"comm=%+F", "comm=%-1", "comm=%+0", "cmdline=%-F", "exe=x%G0", "comm=%F",
+                "pid=+5", "pidfd=-1", "pidfd=+0", "seq=-0", "uid=", "groups=1,+2", "timestamp=1,-2"}) {
+            assertThrows(IllegalArgumentException.class, () -> MessageMetadata.parseText(bad), bad);
+        }
+        assertEquals(5, MessageMetadata.parseText("pid=5 pidfd=0").pid().getAsLong());
+    }
 }

@@ -59,8 +59,11 @@ class AttachPidfdTest {
     }
 
     private Path start() throws Exception {
-        server = new BusServer(BusConfig.forAddress("unix:path=" + dir.resolve("bus")),
-                TransportSettings.fromSystemProperties());
+        return start(BusConfig.forAddress("unix:path=" + dir.resolve("bus")));
+    }
+
+    private Path start(BusConfig config) throws Exception {
+        server = new BusServer(config, TransportSettings.fromSystemProperties());
         server.start();
         return dir.resolve("bus");
     }
@@ -82,6 +85,15 @@ class AttachPidfdTest {
         MessageHeader h = c.next();
         assertEquals(s, h.replySerial());
         return h;
+    }
+
+    /**
+     * The sender's socket reads with SO_PASSCRED from now on: the bus turns it on right before
+     * the socket's next read, so what was already queued then (this Ping) has no send-time creds,
+     * and a pidfd, as the /proc items, goes only with send-time creds (docs/extensions.md).
+     */
+    private static void passCreds(FdClient sender) throws Exception {
+        sender.ping();
     }
 
     private static byte[] frameOf(MessageHeader h) {
@@ -111,6 +123,7 @@ class AttachPidfdTest {
         FdClient plain = client(socket);
         FdClient sender = client(socket);
         assertEquals(WireFormat.METHOD_RETURN, attach(reader, "pidfd", "creds", "seq").type());
+        passCreds(sender);
         long pid = ProcessHandle.current().pid();
 
         ByteBuffer sv = ByteBuffer.allocateDirect(8).order(ByteOrder.nativeOrder());
@@ -173,6 +186,7 @@ class AttachPidfdTest {
         assertEquals(WireFormat.METHOD_RETURN, ok.type());
         assertTrue(MessageMetadata.parse(frameOf(ok)).isPresent(), "the reply has the field (no pidfd: a bus message)");
         assertEquals(0, reader.fds.size(), "and no fd");
+        passCreds(sender);
         sender.send(reader.uniqueName, "u", new BodyWriter().writeUint32(1).toByteArray(), null);
         sender.ping();
         MessageHeader got = reader.next();
@@ -196,6 +210,7 @@ class AttachPidfdTest {
                 0), null);
         assertEquals(WireFormat.METHOD_RETURN, reader.next().type());
         assertEquals(WireFormat.METHOD_RETURN, attach(reader, "seq", "creds", "pidfd").type());
+        passCreds(sender);
         byte[] data = new byte[1 << 20];
         for (int i = 0; i < data.length; i++) {
             data[i] = (byte) (i * 13 + 5);
@@ -219,5 +234,150 @@ class AttachPidfdTest {
         map.get(back);
         assertTrue(java.util.Arrays.equals(data, back), "its content whole");
         assertEquals(ProcessHandle.current().pid(), PeerCredentials.pidOfPidfd(reader.fds.get(1)));
+    }
+
+    /**
+     * max_message_unix_fds bounds the receiver's copy too: a message that already carries the
+     * maximum goes without the pidfd (its other items still come); one below it gets the pidfd.
+     */
+    @Test
+    void aMessageAtThePerMessageFdMaximumGoesWithoutThePidfd() throws Exception {
+        BusConfig config = BusConfig.forAddress("unix:path=" + dir.resolve("bus"));
+        config.limits().maxMessageUnixFds = 2;
+        Path socket = start(config);
+        FdClient reader = client(socket);
+        FdClient sender = client(socket);
+        assertEquals(WireFormat.METHOD_RETURN, attach(reader, "pidfd", "creds", "seq").type());
+        passCreds(sender);
+        long pid = ProcessHandle.current().pid();
+        ByteBuffer sv = ByteBuffer.allocateDirect(8).order(ByteOrder.nativeOrder());
+        assertEquals(0, LIBC.socketpair(LibC.AF_UNIX, LibC.SOCK_STREAM | LibC.SOCK_CLOEXEC, 0, LibC.Native.address(sv)));
+        int a = sv.getInt(0);
+        int b = sv.getInt(4);
+        try {
+            sender.send(reader.uniqueName, "hh", new BodyWriter().writeUnixFd(0).writeUnixFd(1).toByteArray(),
+                    new int[] {a, b});
+            sender.send(reader.uniqueName, "h", new BodyWriter().writeUnixFd(0).toByteArray(), new int[] {a});
+            sender.ping();
+
+            MessageHeader atMax = reader.next();
+            assertEquals(2, atMax.unixFds(), "at the maximum: UNIX_FDS as sent, no pidfd counted");
+            MessageMetadata m1 = MessageMetadata.parse(frameOf(atMax)).orElseThrow();
+            assertTrue(m1.pidfd().isEmpty(), "no pidfd entry");
+            assertEquals(pid, m1.pid().getAsLong(), "the other items still arrive");
+            assertTrue(m1.seq().isPresent());
+            assertEquals(2, reader.fds.size(), "only the message's own fds");
+
+            MessageHeader below = reader.next();
+            assertEquals(2, below.unixFds(), "one below the maximum: its fd and the pidfd");
+            assertEquals(1, MessageMetadata.parse(frameOf(below)).orElseThrow().pidfd().getAsInt());
+            assertEquals(4, reader.fds.size());
+            assertEquals(pid, PeerCredentials.pidOfPidfd(reader.fds.get(3)));
+        } finally {
+            LIBC.close(a);
+            LIBC.close(b);
+        }
+    }
+
+    private <T> T onLoop(java.util.concurrent.Callable<T> c) throws Exception {
+        java.util.concurrent.CompletableFuture<T> f = new java.util.concurrent.CompletableFuture<>();
+        server.loop().execute(() -> {
+            try {
+                f.complete(c.call());
+            } catch (Exception e) {
+                f.completeExceptionally(e);
+            }
+        });
+        return f.get(20, TimeUnit.SECONDS);
+    }
+
+    /** The pidfds this JVM holds reach {@code expected} before a deadline (the bus closes them on its loop). */
+    private static void awaitPidfdsOpen(long expected, String what) throws IOException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        long now = pidfdsOpen();
+        while (now != expected && System.nanoTime() < deadline) {
+            Thread.onSpinWait();
+            now = pidfdsOpen();
+        }
+        assertEquals(expected, now, what);
+    }
+
+    private static void closeReceived(FdClient c) {
+        for (int fd : c.fds) {
+            LIBC.close(fd);
+        }
+        c.fds.clear();
+    }
+
+    /**
+     * A sender's cached pidfd is a cache for those who want pidfd: once the last of them lets go
+     * (a new set without it, or it disconnects), the bus closes every sender's cached pidfd,
+     * even a sender that sends nothing more; the next one who asks gets a fresh one.
+     */
+    @Test
+    void cachedPidfdsCloseWhenNobodyWantsPidfdAnyMore() throws Exception {
+        Path socket = start();
+        FdClient reader = client(socket);
+        FdClient sender = client(socket);
+        assertEquals(WireFormat.METHOD_RETURN, attach(reader, "pidfd").type());
+        passCreds(sender);
+        sender.send(reader.uniqueName, "u", new BodyWriter().writeUint32(1).toByteArray(), null);
+        sender.ping();
+        assertEquals(1, reader.next().unixFds());
+        closeReceived(reader);
+        long withCache = pidfdsOpen();
+        assertEquals(1, (int) onLoop(server::openSenderPidfds), "the sender's cached pidfd");
+
+        assertEquals(WireFormat.METHOD_RETURN, attach(reader, "creds").type()); // pidfd no longer wanted
+        assertEquals(0, (int) onLoop(server::openSenderPidfds), "closed with the demand");
+        awaitPidfdsOpen(withCache - 1, "the bus closed the cached pidfd");
+
+        // Again, and this time the only receiver that wants pidfd leaves.
+        FdClient second = client(socket);
+        assertEquals(WireFormat.METHOD_RETURN, attach(second, "pidfd").type());
+        sender.send(second.uniqueName, "u", new BodyWriter().writeUint32(2).toByteArray(), null);
+        sender.ping();
+        assertEquals(1, second.next().unixFds(), "a fresh pidfd for the new demand");
+        closeReceived(second);
+        assertEquals(1, (int) onLoop(server::openSenderPidfds));
+        long again = pidfdsOpen();
+        open.remove(second);
+        second.close();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (onLoop(server::openSenderPidfds) != 0 && System.nanoTime() < deadline) {
+            Thread.onSpinWait();
+        }
+        assertEquals(0, (int) onLoop(server::openSenderPidfds), "closed when the last receiver that wanted it left");
+        awaitPidfdsOpen(again - 1, "the bus closed the cached pidfd");
+    }
+
+    /**
+     * The pidfd follows the /proc items' rule: a message whose creds are the connect-time ones
+     * (here: queued before the bus turned SO_PASSCRED on for the sender's socket) has none, the
+     * connection's own pidfd notwithstanding; the sender's next message, with send-time creds,
+     * has one.
+     */
+    @Test
+    void aMessageWithConnectTimeCredsHasNoPidfd() throws Exception {
+        Path socket = start();
+        FdClient reader = client(socket);
+        FdClient sender = client(socket);
+        assertEquals(WireFormat.METHOD_RETURN, attach(reader, "pidfd", "creds").type());
+        // Queued before the bus's next read of the sender's socket: no send-time creds.
+        sender.send(reader.uniqueName, "u", new BodyWriter().writeUint32(1).toByteArray(), null);
+        sender.ping();
+        MessageHeader early = reader.next();
+        MessageMetadata m1 = MessageMetadata.parse(frameOf(early)).orElseThrow();
+        assertEquals(false, m1.credsAtSend().orElseThrow(), "connect-time creds stood in");
+        assertTrue(m1.pidfd().isEmpty(), "connect-time creds: no pidfd");
+        assertEquals(0, early.unixFds());
+        assertEquals(0, reader.fds.size());
+        sender.send(reader.uniqueName, "u", new BodyWriter().writeUint32(2).toByteArray(), null);
+        sender.ping();
+        MessageHeader later = reader.next();
+        MessageMetadata m2 = MessageMetadata.parse(frameOf(later)).orElseThrow();
+        assertEquals(true, m2.credsAtSend().orElseThrow());
+        assertEquals(0, m2.pidfd().getAsInt(), "send-time creds: the pidfd");
+        assertEquals(ProcessHandle.current().pid(), PeerCredentials.pidOfPidfd(reader.fds.get(0)));
     }
 }

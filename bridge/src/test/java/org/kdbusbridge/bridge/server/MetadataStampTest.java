@@ -127,6 +127,41 @@ class MetadataStampTest {
         assertNull(mixed.process());
     }
 
+    /**
+     * The pidfd follows the /proc items' rule: only for send-time creds. With connect-time creds
+     * (no SO_PASSCRED) or a frame two processes wrote, no pidfd, though the connection's own
+     * pidfd is there; with send-time creds, the connection's own pidfd of that pid, dup'ed.
+     */
+    @Test
+    void aPidfdOnlyForSendTimeCredsNeverForConnectTimeOrMixedOnes() throws Exception {
+        pair();
+        SenderPidfdsTest.FakeKernel k = new SenderPidfdsTest.FakeKernel();
+        k.processes.put(ME, (long) C.getuid());
+        k.connection = k.fdFor(ME);
+        Connection conn = new Connection(1, new Credentials(C.getuid(), C.getuid(), ME), x -> { }, null);
+        MetadataStamp stamp = new MetadataStamp(reader, conn, Path.of("/proc"), k);
+        int items = MessageFacts.CREDS | MessageFacts.PIDFD;
+        roundTrip(); // SO_PASSCRED off: connect-time creds (the same pid, even)
+        MessageFacts connectTime = stamp.stamp(items, false);
+        assertFalse(connectTime.credsAtSendTime());
+        assertNull(connectTime.pidfd(), "connect-time creds: no pidfd");
+        assertTrue(reader.passCredentials(true));
+        roundTrip();
+        MessageFacts mixed = stamp.stamp(items, true);
+        assertFalse(mixed.credsAtSendTime());
+        assertNull(mixed.pidfd(), "mixed creds: no pidfd");
+        assertTrue(k.opens.isEmpty());
+        assertEquals(1, k.fds.size(), "nothing dup'ed: only the socket's own");
+        roundTrip();
+        MessageFacts sendTime = stamp.stamp(items, false);
+        assertTrue(sendTime.credsAtSendTime());
+        assertNotNull(sendTime.pidfd(), "send-time creds: a pidfd");
+        assertEquals(ME, k.pidOf(sendTime.pidfd().fd(0)));
+        sendTime.dropHandles();
+        stamp.close();
+        assertEquals(1, k.fds.size(), "only the socket's own is left");
+    }
+
     /** A fake /proc: {@code root/pid/{status,comm,cmdline,cgroup}} for a process of real uid {@code uid}. */
     private static void fakeProcess(Path root, long pid, long uid, String comm, byte[] cmdline) throws Exception {
         Path dir = Files.createDirectories(root.resolve(Long.toString(pid)));

@@ -181,6 +181,51 @@ class MonitorMetadataTest {
                 withField.stream().map(Msg::toString).toList().subList(withField.size() - 7, withField.size()));
     }
 
+    /**
+     * A monitor is never handed a sender's pidfd: a connection that asked for pidfd and creds
+     * (fd passing negotiated) and then became a monitor gets creds on its copies, no pidfd
+     * entry, no UNIX_FDS and no fd; the bus no longer counts it as wanting pidfd.
+     */
+    @Test
+    void aMonitorThatAskedForPidfdGetsCredsButNoPidfdAndNoFd() throws Exception {
+        Path socket = start(0, null);
+        FdClient mon = new FdClient(socket);
+        open.add(mon);
+        long s = ++mon.serial;
+        mon.writeAll(FdClient.frame(s, 0, RawClient.BUS_PATH, "org.kdbusbridge.Extensions1", "AttachMetadata",
+                RawClient.BUS, "as", strings("pidfd", "creds"), 0), null);
+        org.kdbusbridge.bridge.protocol.MessageHeader ok = mon.next();
+        assertEquals(WireFormat.METHOD_RETURN, ok.type());
+        assertEquals(1, server.bus().metadataWanting(MessageFacts.PIDFD), "it wants pidfd");
+        s = ++mon.serial;
+        mon.writeAll(FdClient.frame(s, 0, RawClient.BUS_PATH, "org.freedesktop.DBus.Monitoring", "BecomeMonitor",
+                RawClient.BUS, "asu", new BodyWriter().beginArray('s').endArray().writeUint32(0).toByteArray(), 0),
+                null);
+        org.kdbusbridge.bridge.protocol.MessageHeader h;
+        do {
+            h = mon.next();
+        } while (h.replySerial() != s);
+        assertEquals(WireFormat.METHOD_RETURN, h.type());
+        FdClient receiver = new FdClient(socket);
+        open.add(receiver);
+        FdClient sender = new FdClient(socket);
+        open.add(sender);
+        sender.send(receiver.uniqueName, "u", new BodyWriter().writeUint32(7).toByteArray(), null);
+        assertEquals("M", receiver.next().member(), "delivered");
+        do {
+            h = mon.next();
+        } while (!("M".equals(h.member()) && h.type() == WireFormat.METHOD_CALL));
+        byte[] frame = new byte[h.length()];
+        h.buffer().get(h.offset(), frame);
+        Map<String, Object> f = MetadataFields.find(frame);
+        assertNotNull(f, "the monitor copy carries the field");
+        assertEquals(ProcessHandle.current().pid(), f.get("pid"), f.toString());
+        assertNull(f.get("pidfd"), "no pidfd entry: " + f);
+        assertEquals(0, h.unixFds(), "no UNIX_FDS for a pidfd");
+        assertTrue(mon.fds.isEmpty(), "no fd handed to the monitor: " + mon.fds);
+        assertEquals(0, server.bus().metadataWanting(MessageFacts.PIDFD), "the monitor's set lost pidfd");
+    }
+
     @Test
     void theOwnersOptionGivesEveryMonitorTheItemsAndNobodyElse() throws Exception {
         Path socket = start(Driver.monitorMetadataItems("seq,creds"), null);

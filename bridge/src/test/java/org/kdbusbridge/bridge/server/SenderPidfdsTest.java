@@ -14,6 +14,7 @@ import java.util.Map;
 import java.util.Set;
 
 import org.junit.jupiter.api.Test;
+import org.kdbusbridge.bridge.transport.LibC;
 import org.kdbusbridge.core.message.FdSet;
 import org.kdbusbridge.core.message.MessageFacts;
 
@@ -27,6 +28,10 @@ class SenderPidfdsTest {
         final List<Long> opens = new ArrayList<>();
         int connection = -1;
         int nextFd = 100;
+        /** While set: pidfd_open fails with this errno (minus), whatever the process. */
+        int failWith;
+        /** While set: dup fails (EMFILE). */
+        boolean dupFails;
 
         int fdFor(long pid) {
             fds.put(nextFd, pid);
@@ -37,9 +42,15 @@ class SenderPidfdsTest {
         @Override public long pidOf(int pidfd) { return exited.contains(pidfd) ? -1 : fds.getOrDefault(pidfd, 0L); }
         @Override public int open(long pid) {
             opens.add(pid);
+            if (failWith != 0) {
+                return -failWith;
+            }
             return processes.containsKey(pid) ? fdFor(pid) : -3; // ESRCH
         }
         @Override public int dup(int fd) {
+            if (dupFails) {
+                return -1;
+            }
             int d = fdFor(fds.get(fd));
             if (exited.contains(fd)) {
                 exited.add(d);
@@ -72,7 +83,7 @@ class SenderPidfdsTest {
     }
 
     @Test
-    void theConnectionsOwnPidfdIsDupedForItsLiveProcessAndForConnectTimeFrames() {
+    void theConnectionsOwnPidfdIsDupedForItsLiveProcess() {
         FakeKernel k = new FakeKernel();
         k.processes.put(10L, 1000L);
         k.connection = k.fdFor(10);
@@ -81,19 +92,13 @@ class SenderPidfdsTest {
         assertNotNull(p);
         assertTrue(k.opens.isEmpty(), "no pidfd_open by number: the connection's own, dup'ed");
         assertEquals(10L, k.pidOf(p.fd(0)));
-        // Connect-time frame with the connecting process gone: still its pidfd (it says: gone).
-        k.exited.add(k.connection);
-        FdSet ct = c.take(SenderPidfds.CONNECT_TIME, -1);
-        assertNotNull(ct);
-        assertEquals(-1, k.pidOf(ct.fd(0)), "the connecting process, which has exited: never another by its number");
         p.release();
-        ct.release();
         c.close();
         assertEquals(1, k.fds.size(), "only the socket's own is left (the socket closes it)");
     }
 
     @Test
-    void noPidfdForAGoneProcessAnotherUsersProcessOrConnectTimeWithoutTheConnectionsOwn() {
+    void noPidfdForAGoneProcessAnotherUsersProcessOrWithoutASendTimePid() {
         FakeKernel k = new FakeKernel();
         k.processes.put(20L, 0L);
         SenderPidfds c = new SenderPidfds(k);
@@ -102,7 +107,7 @@ class SenderPidfdsTest {
         assertEquals(List.of(30L), k.opens, "a gone process is remembered, not asked again");
         assertNull(c.take(20, 1000), "pid 20 is root's now, the bytes were uid 1000's");
         assertTrue(k.fds.isEmpty(), "the other user's pidfd was closed at once");
-        assertNull(c.take(SenderPidfds.CONNECT_TIME, 1000), "no connection pidfd: nothing by number");
+        assertNull(c.take(-1, 1000), "no send-time pid: nothing");
         c.close();
     }
 
@@ -147,17 +152,74 @@ class SenderPidfdsTest {
         f.dropHandles(); // the last queue let it go
         assertNull(f.pidfd());
         assertTrue(p.isClosed());
-        // A message that no queue took: the sender's hold is the last.
+        // A message no queue kept: the routing step's hold (the first queue hold, taken inside
+        // Bus.send) ends with routing, then the sender lets go, the last holder: closed.
         FakeKernel k2 = new FakeKernel();
         k2.processes.put(10L, 1000L);
         SenderPidfds c2 = new SenderPidfds(k2);
         MessageFacts g = new MessageFacts();
         g.setPidfd(c2.take(10, 1000));
         c2.close();
-        g.dropHandles();
-        assertNull(g.pidfd());
-        g.holdHandles(); // queued later (after an activation): nothing to hold, no pidfd
+        g.holdHandles(); // routing holds it
+        g.dropHandles(); // nobody took it: routing ends
+        assertTrue(k2.fds.size() == 1 && g.pidfd() != null, "the sender still holds it");
+        g.dropHandles(); // the sender after routing
         assertNull(g.pidfd());
         assertTrue(k2.fds.isEmpty());
+    }
+
+    @Test
+    void clearLetsTheCachedPidfdsGoAndTheCacheFillsAgain() {
+        FakeKernel k = new FakeKernel();
+        k.processes.put(10L, 1000L);
+        k.processes.put(11L, 1000L);
+        SenderPidfds c = new SenderPidfds(k);
+        c.take(10, 1000).release();
+        FdSet queued = c.take(11, 1000); // a message still queued holds this one
+        assertEquals(2, c.live());
+        c.clear(); // nobody wants pidfds any more
+        assertEquals(1, c.live(), "the cache's own went; the queued message's stays open");
+        assertEquals(1, k.fds.size());
+        queued.release();
+        assertEquals(0, c.live());
+        assertTrue(k.fds.isEmpty());
+        FdSet fresh = c.take(10, 1000);
+        assertNotNull(fresh, "not closed: asked again, it opens again");
+        assertEquals(List.of(10L, 11L, 10L), k.opens);
+        fresh.release();
+        c.close();
+        assertTrue(k.fds.isEmpty());
+    }
+
+    @Test
+    void transientFailuresAreNotRememberedAsAGoneProcessOnlyEsrchIs() {
+        FakeKernel k = new FakeKernel();
+        k.processes.put(10L, 1000L);
+        SenderPidfds c = new SenderPidfds(k);
+        for (int errno : new int[] {LibC.EMFILE, LibC.ENFILE, LibC.ENOMEM, LibC.EAGAIN}) {
+            k.failWith = errno;
+            assertNull(c.take(10, 1000), "errno " + errno + ": none this time");
+        }
+        k.failWith = 0;
+        FdSet p = c.take(10, 1000);
+        assertNotNull(p, "the failures passed: the live process gets its pidfd");
+        assertEquals(List.of(10L, 10L, 10L, 10L, 10L), k.opens, "asked again after each transient failure");
+        assertEquals(1, c.live());
+        p.release();
+        // ESRCH is remembered: the process is gone, its pid not asked again.
+        assertNull(c.take(20, 1000));
+        assertNull(c.take(20, 1000));
+        assertEquals(6, k.opens.size(), "ESRCH once, then remembered");
+        // A failed dup of the connection's own pidfd (EMFILE) is not remembered either.
+        k.processes.put(30L, 1000L);
+        k.connection = k.fdFor(30);
+        k.dupFails = true;
+        assertNull(c.take(30, 1000));
+        k.dupFails = false;
+        FdSet own = c.take(30, 1000);
+        assertNotNull(own, "dup'ed once it works");
+        own.release();
+        c.close();
+        assertEquals(1, k.fds.size(), "only the socket's own is left");
     }
 }

@@ -9,11 +9,16 @@ import org.kdbusbridge.core.message.MessageFacts;
  * message gets facts.
  *
  * Invariants: {@code counts[i]} is the number of live connections whose attach set has bit i;
- * {@code wanted} has bit i iff {@code counts[i] > 0}; a connection's set changes only here.
+ * {@code wanted} has bit i iff {@code counts[i] > 0}; a connection's set changes only here, and
+ * each time a bit leaves {@code wanted} the listener hears it once (whatever the cause: a new set,
+ * a departure, BecomeMonitor).
  */
 final class AttachDemand {
     private final int[] counts = new int[MessageFacts.ITEMS];
     private int wanted;
+    private Bus.DemandListener listener = items -> { };
+
+    void setListener(Bus.DemandListener listener) { this.listener = listener; }
 
     int wanted() { return wanted; }
 
@@ -25,6 +30,7 @@ final class AttachDemand {
 
     AttachChange set(Connection c, int items) {
         int before = c.attachedMetadata();
+        int wantedBefore = wanted;
         for (int i = 0; i < MessageFacts.ITEMS; i++) {
             int bit = 1 << i;
             int delta = ((items & bit) != 0 ? 1 : 0) - ((before & bit) != 0 ? 1 : 0);
@@ -36,6 +42,10 @@ final class AttachDemand {
             }
         }
         c.setAttachedMetadata(items);
+        int gone = wantedBefore & ~wanted;
+        if (gone != 0) {
+            listener.noLongerWanted(gone); // the last connection that wanted them let go
+        }
         return new AttachChange(before, items, wanted);
     }
 

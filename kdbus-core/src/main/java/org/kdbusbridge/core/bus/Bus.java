@@ -13,6 +13,7 @@ import org.kdbusbridge.core.connection.QueueLedger;
 import org.kdbusbridge.core.match.MatchIndex;
 import org.kdbusbridge.core.match.MatchRule;
 import org.kdbusbridge.core.message.Message;
+import org.kdbusbridge.core.message.MessageFacts;
 import org.kdbusbridge.core.monitor.Monitors;
 import org.kdbusbridge.core.name.NameRegistry;
 import org.kdbusbridge.core.policy.PolicyQuery;
@@ -233,6 +234,17 @@ public final class Bus {
     public void setActivationListener(ActivationListener listener) { activations.setListener(listener); }
 
     /**
+     * Told, in the step that caused it, when metadata items (MessageFacts bits) are no longer
+     * wanted by any connection: what the bridge keeps only for them (AttachMetadata's cached
+     * sender pidfds) can go.
+     */
+    public interface DemandListener {
+        void noLongerWanted(int items);
+    }
+
+    public void setDemandListener(DemandListener listener) { attach.setListener(listener); }
+
+    /**
      * Where policy denials that dbus-daemon logs go (denied unicasts, denied driver messages,
      * "Would reject" for log="true" rules); the receiver should rate-limit.
      */
@@ -367,6 +379,9 @@ public final class Bus {
             return new AttachChange(c.attachedMetadata(), c.attachedMetadata(), attach.wanted());
         }
         watchDrops(c, drops);
+        if (monitors.isMonitor(c)) {
+            items &= ~MessageFacts.PIDFD; // a monitor is never handed a sender's pidfd
+        }
         return attach.set(c, items);
     }
 
@@ -476,8 +491,17 @@ public final class Bus {
         return d;
     }
 
-    /** BecomeMonitor, second half, after its name-change signals: the monitor rules replace its own. */
-    public void startMonitoring(Connection c, List<MatchRule> rules) { table.startMonitoring(c, rules); }
+    /**
+     * BecomeMonitor, second half, after its name-change signals: the monitor rules replace its
+     * own; its attach set loses {@code pidfd} (a monitor's copies carry no pidfd, see
+     * {@link #attachMetadata(Connection, int, boolean)}).
+     */
+    public void startMonitoring(Connection c, List<MatchRule> rules) {
+        table.startMonitoring(c, rules);
+        if ((c.attachedMetadata() & MessageFacts.PIDFD) != 0) {
+            attach.set(c, c.attachedMetadata() & ~MessageFacts.PIDFD);
+        }
+    }
 
     /**
      * Our capture extension (--kdbus-capture): a pseudo-connection offered every message monitors

@@ -49,6 +49,7 @@ final class ConnectionTable {
         pool.setOwnerUid(credentials == null ? -1 : credentials.uid());
         Connection c = new Connection(nextId++, credentials, sink, pool);
         c.setIncomingLimits(limits.maxIncomingBytes, limits.maxIncomingUnixFds);
+        c.setMaxMessageUnixFds(limits.maxMessageUnixFds);
         return c;
     }
 

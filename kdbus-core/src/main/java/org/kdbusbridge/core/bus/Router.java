@@ -152,8 +152,8 @@ final class Router {
         if (!gate.allowed(from, to, to, m, requested)) {
             return Delivery.ACCESS_DENIED;
         }
-        if (!to.pool().fits(m)) {
-            to.pool().offer(m); // counts the drop (and logs a refusal by the queue quota, rate-limited)
+        if (!to.fits(m)) {
+            to.refuseFull(m); // counts the drop (and logs a refusal by the queue quota, rate-limited)
             return state.queued().allows(ReceivePool.chargedUid(m), QueueLedger.ENTRY_BYTES) ? Delivery.RECIPIENT_FULL
                     : Delivery.QUEUE_QUOTA;
         }

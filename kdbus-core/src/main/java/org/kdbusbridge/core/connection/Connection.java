@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 import org.kdbusbridge.core.message.Message;
+import org.kdbusbridge.core.message.MessageFacts;
 import org.kdbusbridge.core.policy.ConnectionPolicy;
 
 /**
@@ -186,6 +187,26 @@ public final class Connection implements ConnectionPolicy.Peer {
      */
     public void setAttachedMetadata(int items) { attachedMetadata = items; }
 
+    /** max_message_unix_fds when it connected: its copy of a message never carries more fds. */
+    private int maxMessageUnixFds = Integer.MAX_VALUE;
+
+    /** core.bus only (ConnectionTable.connect, from BusLimits), as {@link #setIncomingLimits}. */
+    public void setMaxMessageUnixFds(int max) { maxMessageUnixFds = max; }
+
+    /**
+     * AttachMetadata's {@code pidfd} (docs/extensions.md, "The pidfd item"), the one rule: how
+     * many fds its copy of {@code m} carries besides m's own, 1 or 0. 1 only if it wants
+     * {@code pidfd}, negotiated fd passing, m holds a pidfd of its sender, and one more fd keeps
+     * the copy within max_message_unix_fds (a message already at the maximum goes without it).
+     */
+    public int metadataFds(Message m) {
+        if ((attachedMetadata & MessageFacts.PIDFD) == 0 || !unixFds || m.facts() == null
+                || m.facts().pidfd() == null || m.unixFds() >= maxMessageUnixFds) {
+            return 0;
+        }
+        return 1;
+    }
+
     /**
      * AttachMetadata's names item: the well-known names this connection is primary owner of
      * (at most the bus's cap, in acquisition order), shared by every message admitted while it
@@ -303,12 +324,35 @@ public final class Connection implements ConnectionPolicy.Peer {
         uniqueName = name;
     }
 
+    /**
+     * Whether {@code m} fits its pool now, its copy's AttachMetadata pidfd ({@link #metadataFds})
+     * counted as one of its fds (max_outgoing_unix_fds and the uids' shares).
+     */
+    public boolean fits(Message m) {
+        return pool.fits(m, metadataFds(m));
+    }
+
+    /** Counts {@code m} as refused by its full pool (as {@link #offer} would, without queueing it). */
+    public void refuseFull(Message m) {
+        pool.offer(m, metadataFds(m)); // does not fit: counts the drop (and logs a queue-quota refusal)
+    }
+
+    /**
+     * Whether its copy of the message {@code i} places behind its pool's head goes with its
+     * sender's pidfd: charged for one when it was queued ({@link #metadataFds}) and still
+     * wanted now (after AttachMetadata without pidfd, queued copies go without it; a copy
+     * queued before it asked goes without it too, uncharged).
+     */
+    public boolean sendsPidfd(int i) {
+        return (attachedMetadata & MessageFacts.PIDFD) != 0 && pool.extraFds(i) > 0;
+    }
+
     /** Queues a message that fits the pool; false if the pool is full. */
     public boolean offer(Message m) {
         if (closed || (m.fds() != null && (!unixFds || (requireSealedMemfds && m.fds().hasUnsealedMemfd())))) {
             return false;
         }
-        if (!pool.offer(m)) {
+        if (!pool.offer(m, metadataFds(m))) {
             // Only broadcasts and monitor copies get here: a unicast was checked to fit first.
             counters.skippedFull();
             if (drops != null && drops.skipped(m.seq())) {
@@ -326,7 +370,7 @@ public final class Connection implements ConnectionPolicy.Peer {
         if (closed || (m.fds() != null && !unixFds)) {
             return;
         }
-        pool.push(m);
+        pool.push(m, metadataFds(m));
         counters.countOut(m);
         sink.onQueued(this);
     }

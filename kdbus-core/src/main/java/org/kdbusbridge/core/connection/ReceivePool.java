@@ -10,7 +10,9 @@ import org.kdbusbridge.core.message.Message;
  * always equal the sums over queued messages, and the per-uid share table (below) holds exactly
  * the foreign uids with a queued message, each once, with their sums; an empty pool holds no
  * charge; the peaks are at least the current counts; a message stays charged until the
- * transport has written it completely ({@link #pop()}); the same holds for unix fds: the pool
+ * transport has written it completely ({@link #pop()}); the fd counts include each entry's
+ * extra fds (AttachMetadata's pidfd, recorded per entry when it was queued, see
+ * {@link #push(Message, int)}) as if they were the message's own; the same holds for unix fds: the pool
  * holds one reference on each queued message's {@code FdSet} and drops it on pop or clear, so
  * fds never outlive the last queue that holds them. The budgets bound what {@link #offer}
  * takes, not what is queued: {@link #push} and the first message of an empty pool may go over.
@@ -39,6 +41,12 @@ public final class ReceivePool {
     // The queue: a ring (power-of-two capacity) so the transport can look past the head in
     // O(1) (peek(i)) without taking anything out; slots outside head..head+count-1 are null.
     private Message[] ring = new Message[8];
+    /**
+     * Per ring slot: the fds the owner's copy of that message carries besides the message's own
+     * (AttachMetadata's pidfd: 0 or 1, decided when it was queued, Connection.metadataFds), which
+     * the fd counts and budgets include as the message's own fds.
+     */
+    private byte[] extraFds = new byte[8];
     /** Messages ever queued here; {@code pushed - count} have left (written or cleared). */
     private long pushed;
     /** A ring this long or shorter is kept as it is (see resize). */
@@ -111,7 +119,12 @@ public final class ReceivePool {
 
     /** Whether {@code m} fits the budget and its sender's share now. */
     public boolean fits(Message m) {
-        return fits(chargedUid(m), m.size(), m.unixFds());
+        return fits(m, 0);
+    }
+
+    /** Whether {@code m}, its copy carrying {@code metaFds} more fds (AttachMetadata's pidfd), fits now. */
+    public boolean fits(Message m, int metaFds) {
+        return fits(chargedUid(m), m.size(), m.unixFds() + metaFds);
     }
 
     /** Whether {@code size} bytes with {@code nfds} fds from {@code uid} fit now. */
@@ -160,7 +173,12 @@ public final class ReceivePool {
 
     /** Queues if it fits; returns false (and counts a drop) otherwise. */
     public boolean offer(Message m) {
-        if (!fits(m)) {
+        return offer(m, 0);
+    }
+
+    /** As {@link #offer(Message)}, its copy carrying {@code metaFds} more fds (see {@link #push(Message, int)}). */
+    public boolean offer(Message m, int metaFds) {
+        if (!fits(m, metaFds)) {
             dropped++;
             long uid = chargedUid(m);
             if (ledger != null && uid != BUS_UID && overBudget(uid)) {
@@ -168,22 +186,36 @@ public final class ReceivePool {
             }
             return false;
         }
-        push(m);
+        push(m, metaFds);
         return true;
     }
 
     /** Queues regardless of the budget (bus-originated replies and name signals). */
     public void push(Message m) {
+        push(m, 0);
+    }
+
+    /**
+     * As {@link #push(Message)}; {@code metaFds}: the owner's copy carries that many fds besides
+     * the message's own (AttachMetadata's pidfd, 0 or 1), charged here like its own fds until it
+     * leaves, and readable by the transport ({@link #extraFds(int)}).
+     */
+    public void push(Message m, int metaFds) {
         if (count == ring.length) {
             grow();
         }
-        ring[(head + count) & (ring.length - 1)] = m;
+        int slot = (head + count) & (ring.length - 1);
+        ring[slot] = m;
+        extraFds[slot] = (byte) metaFds;
         count++;
         pushed++;
         bytes += m.size();
         if (m.fds() != null) {
             m.fds().retain();
-            fds += m.unixFds();
+        }
+        int nfds = m.unixFds() + metaFds;
+        if (nfds > 0) {
+            fds += nfds;
             if (fds > peakFds) {
                 peakFds = fds;
             }
@@ -193,7 +225,7 @@ public final class ReceivePool {
         }
         long uid = chargedUid(m);
         if (uid != ownerUid && uid != BUS_UID) {
-            charge(uid, m.size(), m.unixFds(), 1);
+            charge(uid, m.size(), nfds, 1);
         }
         if (ledger != null && uid != BUS_UID) {
             ledger.add(uid, QueueLedger.ENTRY_BYTES, 0);
@@ -213,11 +245,20 @@ public final class ReceivePool {
         return i < 0 || i >= count ? null : ring[(head + i) & (ring.length - 1)];
     }
 
+    /**
+     * The fds the owner's copy of the message {@code i} places behind the head carries besides
+     * its own, as charged when it was queued (AttachMetadata's pidfd: 0 or 1); 0 past the last.
+     */
+    public int extraFds(int i) {
+        return i < 0 || i >= count ? 0 : extraFds[(head + i) & (ring.length - 1)];
+    }
+
     /** Removes the head once it has been written out, releasing its charge. */
     public Message pop() {
+        int extra = extraFds[head];
         Message m = pollFirst();
         if (m != null) {
-            release(m);
+            release(m, extra);
         }
         return m;
     }
@@ -226,6 +267,7 @@ public final class ReceivePool {
         Message m = ring[head];
         if (m != null) {
             ring[head] = null;
+            extraFds[head] = 0;
             head = (head + 1) & (ring.length - 1);
             count--;
             if (ring.length > SHRINK_ABOVE && count < ring.length >>> 3) {
@@ -247,22 +289,27 @@ public final class ReceivePool {
      */
     private void resize(int length) {
         Message[] to = new Message[length];
+        byte[] extraTo = new byte[length];
         int first = Math.min(count, ring.length - head);
         System.arraycopy(ring, head, to, 0, first);
         System.arraycopy(ring, 0, to, first, count - first);
+        System.arraycopy(extraFds, head, extraTo, 0, first);
+        System.arraycopy(extraFds, 0, extraTo, first, count - first);
         ring = to;
+        extraFds = extraTo;
         head = 0;
     }
 
-    private void release(Message m) {
+    private void release(Message m, int extra) {
         bytes -= m.size();
+        int nfds = m.unixFds() + extra;
+        fds -= nfds;
         if (m.fds() != null) {
-            fds -= m.unixFds();
             m.fds().release();
         }
         long uid = chargedUid(m);
         if (uid != ownerUid && uid != BUS_UID) {
-            charge(uid, -m.size(), -m.unixFds(), -1);
+            charge(uid, -m.size(), -nfds, -1);
         }
         if (ledger != null && uid != BUS_UID) {
             ledger.add(uid, -QueueLedger.ENTRY_BYTES, 0);
@@ -292,17 +339,19 @@ public final class ReceivePool {
                 continue;
             }
             b += m.size();
-            if (m.fds() != null) {
-                f += m.unixFds();
-                if (m.fds().references() < 1) {
-                    throw new IllegalStateException("a queued message's fds are closed");
-                }
+            int extra = extraFds[(head + i) & (ring.length - 1)];
+            f += m.unixFds() + extra;
+            if (m.fds() != null && m.fds().references() < 1) {
+                throw new IllegalStateException("a queued message's fds are closed");
+            }
+            if (extra > 0 && (m.facts() == null || m.facts().pidfd() == null)) {
+                throw new IllegalStateException("an entry charged for a pidfd its message no longer holds");
             }
             long uid = chargedUid(m);
             if (uid != ownerUid && uid != BUS_UID) {
                 long[] sums = foreign.computeIfAbsent(uid, k -> new long[3]);
                 sums[0] += m.size();
-                sums[1] += m.unixFds();
+                sums[1] += m.unixFds() + extra;
                 sums[2]++;
             }
         }
@@ -446,9 +495,9 @@ public final class ReceivePool {
     }
 
     void clear() {
-        Message m;
-        while ((m = pollFirst()) != null) {
-            release(m);
+        while (count > 0) {
+            int extra = extraFds[head];
+            release(pollFirst(), extra);
         }
         bytes = 0;
         fds = 0;

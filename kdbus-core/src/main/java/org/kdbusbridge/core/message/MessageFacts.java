@@ -109,8 +109,12 @@ public final class MessageFacts {
     }
 
     /**
-     * The first queue took the message: it holds the pidfd too. A message that no queue took
-     * in time (its sender's hold went first, e.g. while it waited for an activation) has none.
+     * The first queue hold of the message (Connection.holdQueued: the routing step's own, taken
+     * inside Bus.send, so always before the sender's {@link #dropHandles}): the queues hold the
+     * pidfd too, as one holder, until the last of them lets the message go. A pool and an
+     * activator's queue are alike here: a message that waits on an activator keeps its pidfd for
+     * the owner it is handed to. A message no queue kept loses it when routing ends and its
+     * sender lets go.
      */
     public void holdHandles() {
         if (pidfd != null) {

@@ -149,6 +149,87 @@ class BusFdTest {
         assertEquals(List.of(5), closed);
     }
 
+    /**
+     * AttachMetadata's pidfd (held by MessageFacts, not by the message's FdSet) survives the
+     * wait on an activator: the owner that was started gets it, and it closes once the owner's
+     * pool let the message go.
+     */
+    @Test
+    void aMessageWaitingOnAnActivatorKeepsItsPidfdForTheOwner() {
+        bus.setActivatable(java.util.Set.of("org.example.Svc"));
+        Connection a = client(true);
+        Message m = call("org.example.Svc", null);
+        org.kdbusbridge.core.message.MessageFacts f = new org.kdbusbridge.core.message.MessageFacts();
+        FdSet pidfd = fds(9);
+        f.setPidfd(pidfd); // the sender's hold, as ClientSession sets it before routing
+        m.setFacts(f);
+        assertEquals(Delivery.OK, bus.send(a, m));
+        f.dropHandles(); // the sender after routing, as ClientSession does
+        assertTrue(closed.isEmpty(), "waiting on the activator: the pidfd stays open");
+        Connection owner = client(true);
+        bus.attachMetadata(owner, org.kdbusbridge.core.message.MessageFacts.PIDFD);
+        bus.names().request(owner, "org.example.Svc", 0, new ArrayList<>());
+        bus.completeActivation("org.example.Svc");
+        assertEquals(m, owner.pool().peek());
+        assertEquals(pidfd, m.facts().pidfd(), "handed to the owner with its pidfd");
+        assertEquals(1, owner.metadataFds(m), "the owner's copy carries it");
+        assertTrue(closed.isEmpty());
+        owner.pool().pop();
+        assertEquals(List.of(9), closed, "closed once the owner's pool let the message go");
+    }
+
+    private Message withPidfd(Message m, int fd) {
+        org.kdbusbridge.core.message.MessageFacts f = new org.kdbusbridge.core.message.MessageFacts();
+        f.setPidfd(fds(fd));
+        m.setFacts(f);
+        return m;
+    }
+
+    /**
+     * A pidfd handed to a receiver is an fd it holds: its pool counts it with the message's own
+     * fds (max_outgoing_unix_fds, the uids' shares) from queueing to writing, for a receiver
+     * that wants pidfd and takes fds only; the transport sends it only for a charged entry.
+     */
+    @Test
+    void aReceiversPidfdIsChargedToItsPoolsFdBudget() {
+        limits.maxOutgoingUnixFds = 2;
+        Connection a = client(true);
+        Connection b = client(true);
+        Connection plain = client(true);
+        Connection noFds = client(false);
+        bus.attachMetadata(b, org.kdbusbridge.core.message.MessageFacts.PIDFD);
+        bus.attachMetadata(noFds, org.kdbusbridge.core.message.MessageFacts.PIDFD);
+        FdSet own = fds(1);
+        Message first = withPidfd(call(b.uniqueName(), own), 11);
+        assertEquals(Delivery.OK, bus.send(a, first));
+        own.release(); // the sender's reference, as the session lets go after routing
+        first.facts().dropHandles(); // the sender after routing
+        assertEquals(2, b.pool().fds(), "its own fd and the pidfd");
+        assertEquals(1, b.metadataFds(first));
+        assertTrue(b.sendsPidfd(0));
+        b.pool().checkInvariants();
+        Message second = withPidfd(call(b.uniqueName(), null), 12);
+        assertEquals(Delivery.RECIPIENT_FULL, bus.send(a, second), "the pidfd alone is past the fd budget");
+        second.facts().dropHandles();
+        Message toPlain = withPidfd(call(plain.uniqueName(), null), 13);
+        assertEquals(Delivery.OK, bus.send(a, toPlain));
+        toPlain.facts().dropHandles();
+        assertEquals(0, plain.pool().fds(), "a receiver that did not ask holds no pidfd: nothing charged");
+        assertFalse(plain.sendsPidfd(0));
+        Message toNoFds = withPidfd(call(noFds.uniqueName(), null), 14);
+        assertEquals(Delivery.OK, bus.send(a, toNoFds));
+        toNoFds.facts().dropHandles();
+        assertEquals(0, noFds.pool().fds(), "no fd passing: no pidfd, nothing charged");
+        // AttachMetadata without pidfd: the queued copy goes without it, still charged until written.
+        bus.attachMetadata(b, 0);
+        assertFalse(b.sendsPidfd(0));
+        assertEquals(2, b.pool().fds());
+        b.pool().pop();
+        assertEquals(0, b.pool().fds(), "the charge leaves with the message");
+        b.pool().checkInvariants();
+        assertTrue(closed.containsAll(List.of(1, 11, 12)), "its fd and pidfd closed, and the refused one's: " + closed);
+    }
+
     @Test
     void failedActivationClosesWaitingFds() {
         bus.setActivatable(java.util.Set.of("org.example.Svc"));
