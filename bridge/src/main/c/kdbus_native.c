@@ -58,6 +58,9 @@ static jint JNICALL j_accept4(JNIEnv *e, jclass c, jint fd, jlong addr, jlong le
 static jint JNICALL j_socket(JNIEnv *e, jclass c, jint d, jint t, jint p) { return KEEP(socket(d, t, p)); }
 static jint JNICALL j_bind(JNIEnv *e, jclass c, jint fd, jlong addr, jint len) { return KEEP(bind(fd, PTR(addr), (socklen_t) len)); }
 static jint JNICALL j_listen(JNIEnv *e, jclass c, jint fd, jint backlog) { return KEEP(listen(fd, backlog)); }
+/* The client side (bridge.transport.ClientSocket): abstract names, which JDK 17's channels cannot reach. */
+static jint JNICALL j_connect(JNIEnv *e, jclass c, jint fd, jlong addr, jint len) { return KEEP(connect(fd, PTR(addr), (socklen_t) len)); }
+static jint JNICALL j_shutdown(JNIEnv *e, jclass c, jint fd, jint how) { return KEEP(shutdown(fd, how)); }
 static jint JNICALL j_close(JNIEnv *e, jclass c, jint fd) { return KEEP(close(fd)); }
 static jint JNICALL j_socketpair(JNIEnv *e, jclass c, jint d, jint t, jint p, jlong sv) { return KEEP(socketpair(d, t, p, PTR(sv))); }
 static jint JNICALL j_getsockopt(JNIEnv *e, jclass c, jint fd, jint level, jint name, jlong val, jlong len) {
@@ -242,6 +245,8 @@ static const JNINativeMethod METHODS[] = {
     {"socket0", "(III)I", (void *) j_socket},
     {"bind0", "(IJI)I", (void *) j_bind},
     {"listen0", "(II)I", (void *) j_listen},
+    {"connect0", "(IJI)I", (void *) j_connect},
+    {"shutdown0", "(II)I", (void *) j_shutdown},
     {"close0", "(I)I", (void *) j_close},
     {"socketpair0", "(IIIJ)I", (void *) j_socketpair},
     {"getsockopt0", "(IIIJJ)I", (void *) j_getsockopt},

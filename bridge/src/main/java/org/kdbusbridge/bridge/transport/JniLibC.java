@@ -75,6 +75,10 @@ public final class JniLibC implements LibC {
 
     private static native int listen0(int fd, int backlog);
 
+    private static native int connect0(int fd, long addr, int len);
+
+    private static native int shutdown0(int fd, int how);
+
     public static native int close0(int fd);
 
     private static native int socketpair0(int domain, int type, int protocol, long sv);
@@ -142,6 +146,8 @@ public final class JniLibC implements LibC {
     @Override public int socket(int domain, int type, int protocol) { return socket0(domain, type, protocol); }
     @Override public int bind(int fd, long addr, int len) { return bind0(fd, addr, len); }
     @Override public int listen(int fd, int backlog) { return listen0(fd, backlog); }
+    @Override public int connect(int fd, long addr, int len) { return connect0(fd, addr, len); }
+    @Override public int shutdown(int fd, int how) { return shutdown0(fd, how); }
     @Override public int close(int fd) { return close0(fd); }
     @Override public int socketpair(int domain, int type, int protocol, long sv) { return socketpair0(domain, type, protocol, sv); }
     @Override public int getsockopt(int fd, int level, int name, long val, long len) { return getsockopt0(fd, level, name, val, len); }

@@ -34,6 +34,7 @@ public interface LibC {
     int ENOPROTOOPT = 92;
     int ESRCH = 3;
     int ENOSYS = 38;
+    int ECONNREFUSED = 111;
 
     // ---- epoll ----
     int EPOLL_CLOEXEC = 02000000;
@@ -84,6 +85,8 @@ public interface LibC {
     int SCM_RIGHTS = 1;
     /** The kernel's cap on fds in one SCM_RIGHTS message (SCM_MAX_FD). */
     int SCM_MAX_FD = 253;
+    /** shutdown(2): both directions; wakes a thread blocked reading or writing the socket. */
+    int SHUT_RDWR = 2;
 
     int epoll_create1(int flags);
 
@@ -117,6 +120,11 @@ public interface LibC {
     int bind(int fd, long addrAddress, int addrLen);
 
     int listen(int fd, int backlog);
+
+    /** The client side (ClientSocket): an abstract name, which JDK 17's UnixDomainSocketAddress cannot name. */
+    int connect(int fd, long addrAddress, int addrLen);
+
+    int shutdown(int fd, int how);
 
     int close(int fd);
 
