@@ -41,7 +41,8 @@ public final class SnapshotReader {
         b.position(SnapshotWriter.MAGIC.length);
         int format = b.getInt();
         if (format != SnapshotWriter.FORMAT) {
-            throw new IllegalArgumentException("snapshot format " + format + ", this reader takes " + SnapshotWriter.FORMAT);
+            throw new IllegalArgumentException("snapshot format " + format + " is " + (format > SnapshotWriter.FORMAT
+                    ? "newer than" : "not one") + " this program reads (format " + SnapshotWriter.FORMAT + ")");
         }
         int headerLen = b.getInt();
         long total = b.getLong();
