@@ -62,8 +62,8 @@ public final class HandOver {
             return new Requester(caller, serial, "reexec");
         }
 
-        Snapshot.Request asRequest() {
-            return new Snapshot.Request(caller == null ? 0 : caller.id(), serial, reason);
+        Snapshot.Request asRequest(long checkMs) {
+            return new Snapshot.Request(caller == null ? 0 : caller.id(), serial, reason, checkMs);
         }
     }
 
@@ -120,7 +120,7 @@ public final class HandOver {
 
     /** Loop thread, Q0: the trial snapshot (retried while refused), then the check on a thread of its own. */
     private void trial(BusServer server, Requester who, long until) {
-        Snapshot snap = capture(server, who, until, () -> trial(server, who, until));
+        Snapshot snap = capture(server, who, "", until, () -> trial(server, who, until));
         if (snap == null) {
             return;
         }
@@ -129,7 +129,7 @@ public final class HandOver {
             if (settings.fails(HandOverSettings.FAULT_TRIAL)) {
                 throw new IOException("fault injected (kdbus.handOverFault=trial)");
             }
-            memfd = SealedMemfd.create("kdbus-handover-trial", SnapshotWriter.write(snap.withRequest(who.asRequest())), true);
+            memfd = SealedMemfd.create("kdbus-handover-trial", SnapshotWriter.write(snap.withRequest(who.asRequest(-1))), true);
         } catch (IOException | RuntimeException e) {
             fail(server, who, "cannot write the trial snapshot: " + e.getMessage());
             return;
@@ -193,8 +193,21 @@ public final class HandOver {
         }
         int status = p.exitValue();
         String said = out.lastLine();
-        if (status == 0 && said.equals(CHECK_OK + SnapshotWriter.FORMAT)) {
-            return null;
+        if (status == 0 && said.startsWith(CHECK_OK)) {
+            // "ok N": the new program writes format N, so it reads N and N - 1 (section 7).
+            int n;
+            try {
+                n = Integer.parseInt(said.substring(CHECK_OK.length()).trim());
+            } catch (NumberFormatException e) {
+                n = -1;
+            }
+            if (n == SnapshotWriter.FORMAT || n == SnapshotWriter.FORMAT + 1) {
+                return null;
+            }
+            if (n > SnapshotWriter.FORMAT) {
+                return "the new program writes snapshot format " + n + " and reads formats " + n + " and " + (n - 1)
+                        + " only, not this bus's format " + SnapshotWriter.FORMAT;
+            }
         }
         String why = err.lastLine();
         if (why.startsWith(CHECK_FAILED)) {
@@ -240,28 +253,29 @@ public final class HandOver {
      * Loop thread: a snapshot, or null after scheduling {@code retry} (refused, within the settle
      * time) or failing the hand-over (refused past it, or broken).
      */
-    private Snapshot capture(BusServer server, Requester who, long until, Runnable retry) {
+    private Snapshot capture(BusServer server, Requester who, String prefix, long until, Runnable retry) {
         try {
             return HandOverRestore.capture(server);
         } catch (Snapshot.Refused r) {
             if (System.nanoTime() < until) {
                 server.loop().schedule(RETRY_MS, retry);
             } else {
-                fail(server, who, "the bus is not idle enough to hand over yet: " + String.join("; ", r.reasons()));
+                fail(server, who, prefix + "the bus is not idle enough to hand over yet: " + String.join("; ", r.reasons()));
             }
         } catch (RuntimeException e) {
-            fail(server, who, "snapshot failed: " + e);
+            fail(server, who, prefix + "snapshot failed: " + e);
         }
         return null;
     }
 
     /** Loop thread, after a passed check: snapshot, memfd, execve; returns only if one of them failed. */
     private void attempt(BusServer server, Requester who, long until, long checkMs) {
-        Snapshot snap = capture(server, who, until, () -> attempt(server, who, until, checkMs));
+        String passed = "the check passed in " + checkMs + " ms, then ";
+        Snapshot snap = capture(server, who, passed, until, () -> attempt(server, who, until, checkMs));
         if (snap == null) {
             return;
         }
-        snap = snap.withRequest(who.asRequest());
+        snap = snap.withRequest(who.asRequest(checkMs));
         int memfd;
         try {
             if (settings.fails(HandOverSettings.FAULT_SNAPSHOT)) {
@@ -269,7 +283,7 @@ public final class HandOver {
             }
             memfd = SnapshotWriter.toSealedMemfd(snap);
         } catch (IOException | RuntimeException e) {
-            fail(server, who, "cannot write the snapshot memfd: " + e.getMessage());
+            fail(server, who, passed + "cannot write the snapshot memfd: " + e.getMessage());
             return;
         }
         int[] keep = new int[snap.fds().size() + 1];
@@ -281,14 +295,14 @@ public final class HandOver {
         args.add(launcher);
         args.addAll(argv);
         args.add(RESUME_OPTION + memfd);
-        LOG.info("hand-over: check passed in {} ms; exec {} with {} connections, {} fds carried", checkMs, launcher,
-                snap.connections().size(), keep.length);
+        // No line before the exec: a successful one is logged by the new program (with checkMs,
+        // carried in REQUEST), a failed one below; either way the hand-over is one line.
         System.out.flush();
         System.err.flush();
         int r = LibC.Native.execveKeeping(launcher, args, keep);
         // Still here: execve failed, and execveKeeping put CLOEXEC, the mask and the signals back.
         LibC.INSTANCE.close(memfd);
-        fail(server, who, "execve " + launcher + " failed: " + LibC.Native.strerror(-r));
+        fail(server, who, passed + "execve " + launcher + " failed: " + LibC.Native.strerror(-r));
     }
 
     /**
@@ -364,8 +378,9 @@ public final class HandOver {
                     server.driver().emitter().replyEmpty(c, req.serial());
                 }
             }
-            LOG.info("hand-over from {} done: {} connections, pause {} ms (restore {} ms)", snap.bus().writerVersion(),
-                    snap.connections().size(), pauseMs, (System.nanoTime() - t0) / 1_000_000);
+            LOG.info("hand-over ({}) from {} done: {} connections, check {} ms, pause {} ms (restore {} ms)",
+                    req == null ? "?" : req.reason(), snap.bus().writerVersion(), snap.connections().size(),
+                    req == null ? -1 : req.checkMs(), pauseMs, (System.nanoTime() - t0) / 1_000_000);
         });
         return server;
     }
