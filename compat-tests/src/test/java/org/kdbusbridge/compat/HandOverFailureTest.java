@@ -48,7 +48,14 @@ class HandOverFailureTest {
     static final Duration REEXEC = Duration.ofSeconds(120);
 
     /** A staging install: bin/launcher.sh is the real launcher, bin/kdbus-bridge the one the test swaps. */
-    private record Stage(Path bin, Path launcher) {
+    private record Stage(Path bin, Path launcher) implements AutoCloseable {
+        /** Removes the links into the source tree (JUnit would warn about them when it cleans up). */
+        @Override
+        public void close() throws IOException {
+            Files.deleteIfExists(bin.getParent().resolve("bridge/target"));
+            Files.deleteIfExists(bin.getParent().resolve("dist"));
+        }
+
         /** Replaces the launcher Reexec execs, in one rename (never seen half-written). */
         void install(String script) throws IOException {
             Path tmp = bin.resolve("kdbus-bridge.tmp");
@@ -230,8 +237,7 @@ class HandOverFailureTest {
 
     @Test
     void brokenNewProgramsAreRefusedBeforeExecAndTheGoodOneTakesOver(@TempDir Path dir) throws Exception {
-        Stage stage = stage(dir);
-        try (WaitedBus bus = start(dir, stage, null)) {
+        try (Stage stage = stage(dir); WaitedBus bus = start(dir, stage, null)) {
             Clients c = clients(bus);
             try {
                 List<String> figures = new ArrayList<>();
@@ -288,14 +294,41 @@ class HandOverFailureTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"trial", "snapshot"})
-    void aSnapshotThatCannotBeWrittenIsAnErrorAndTheBusServes(String fault, @TempDir Path dir) throws Exception {
-        Stage stage = stage(dir);
-        try (WaitedBus bus = start(dir, stage, "-Dkdbus.handOverFault=" + fault)) {
+    @ValueSource(strings = {"trial", "snapshot", "timeout"})
+    void aSnapshotThatCannotBeWrittenOrACheckThatHangsIsAnErrorAndTheBusServes(String fault, @TempDir Path dir)
+            throws Exception {
+        boolean hang = fault.equals("timeout");
+        try (Stage stage = stage(dir);
+             WaitedBus bus = start(dir, stage, hang ? "-Dkdbus.handOverCheckTimeoutMs=1500" : "-Dkdbus.handOverFault=" + fault)) {
             Clients c = clients(bus);
             try {
-                failsAndKeepsServing(bus, c, "fault injected (kdbus.handOverFault=" + fault + ")", false);
-                failsAndKeepsServing(bus, c, "fault injected (kdbus.handOverFault=" + fault + ")", true);
+                String why = "fault injected (kdbus.handOverFault=" + fault + ")";
+                if (hang) {
+                    // A check that never ends: killed at the (shortened) limit; the bus served meanwhile.
+                    stage.checkRuns("exec tail -f /dev/null");
+                    why = "did not finish in 1500 ms";
+                }
+                if (hang) {
+                    // The check runs off the loop: while it hangs the bus answers, accepts, and
+                    // tells a second Reexec that one is running.
+                    long first = c.owner().send(Message.call(RawClient.BUS, RawClient.BUS_PATH, EXT, "Reexec"));
+                    await(() -> ProcessHandle.of(c.pid()).map(p -> p.children().anyMatch(
+                            ch -> ch.info().commandLine().orElse("").contains("tail"))).orElse(false),
+                            "the hanging check runs as the bus's child", bus);
+                    assertEquals(c.guid(), reply(c.watcher(), "GetId", ""));
+                    try (RawClient fresh = RawClient.connectHello(bus.address(), Buses.T)) {
+                        Message busy = reexec(fresh);
+                        assertEquals("org.kdbusbridge.Extensions1.Error.HandOverInProgress", busy.errorName, String.valueOf(busy));
+                    }
+                    Message r = c.owner().awaitReply(first, REEXEC);
+                    assertNotNull(r, bus.describe());
+                    assertEquals(FAILED, r.errorName, r + "\n" + bus.describe());
+                    assertTrue(String.valueOf(r.arg(0)).contains(why), String.valueOf(r.arg(0)));
+                    await(() -> ProcessHandle.of(c.pid()).map(p -> p.children().count() == 0).orElse(false),
+                            "the killed check reaped", bus);
+                }
+                failsAndKeepsServing(bus, c, why, false);
+                failsAndKeepsServing(bus, c, why, true);
                 // The real snapshot is written only after the check passed; the trial one before it ran.
                 assertEquals(fault.equals("snapshot") ? 2 : 0, logLines(bus, "the check passed in"), bus.describe());
             } finally {
