@@ -179,6 +179,8 @@ public final class HandOver {
         err.start();
         try {
             if (!p.waitFor(settings.checkTimeoutMs(), TimeUnit.MILLISECONDS)) {
+                // The launcher's JVM, or a wrapper's children, too: whatever holds its pipes.
+                p.descendants().forEach(ProcessHandle::destroyForcibly);
                 p.destroyForcibly();
                 p.waitFor();
                 return "the check " + launcher + " did not finish in " + settings.checkTimeoutMs() + " ms";
