@@ -50,9 +50,15 @@ public final class Spawner {
     public static final String ERROR_CHILD_EXITED = "org.freedesktop.DBus.Error.Spawn.ChildExited";
     public static final String ERROR_CHILD_SIGNALED = "org.freedesktop.DBus.Error.Spawn.ChildSignaled";
 
-    /** Variables dbus-daemon removes from its own environment before passing it on. */
+    /**
+     * Variables dbus-daemon removes from its own environment before passing it on, and two of our
+     * launcher's that describe this bus only: KDBUS_BRIDGE_LAUNCHER (what a hand-over execs) and
+     * _JAVA_SR_SIGNUM (which moves this JVM's thread suspend/resume signal off SIGUSR2,
+     * docs/handover.md section 1; a Java service keeps its own JVM's default).
+     */
     public static final List<String> NOT_INHERITED = List.of(
-            "JOURNAL_STREAM", "LISTEN_FDNAMES", "LISTEN_FDS", "LISTEN_PID", "NOTIFY_SOCKET", "INVOCATION_ID");
+            "JOURNAL_STREAM", "LISTEN_FDNAMES", "LISTEN_FDS", "LISTEN_PID", "NOTIFY_SOCKET", "INVOCATION_ID",
+            "KDBUS_BRIDGE_LAUNCHER", "_JAVA_SR_SIGNUM");
 
     private static final Logger LOG = LoggerFactory.getLogger(Spawner.class);
     /** JDK 17: "...: error=2, No such file or directory"; JDK 25: "...: Exec failed, error: 2 (No such file or directory) ". */
