@@ -4,7 +4,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.FileInputStream;
 import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
@@ -12,6 +18,11 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.function.BooleanSupplier;
 
 import org.junit.jupiter.api.AfterAll;
@@ -20,6 +31,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.kdbusbridge.compat.harness.Buses;
 import org.kdbusbridge.compat.harness.Cmd;
+import org.kdbusbridge.compat.harness.LineReader;
 
 /**
  * The warm bus host (bridge.host) through the real front: bin/dbus-daemon execs
@@ -290,6 +302,81 @@ class BusHostTest {
             assertEquals("status 0", busA.kill(SIGTERM));
             assertTrue(WaitedBus.getId(busB.address()).ok(), "B went down with A\n" + busB.describe());
             assertEquals("status 0", busB.kill(SIGTERM));
+        }
+    }
+
+    /** The bus's socket file from its printed address. */
+    private static Path socketOf(WaitedBus bus) {
+        return Path.of(bus.address().substring("unix:path=".length(), bus.address().indexOf(',')));
+    }
+
+    /**
+     * {@code n} connections, one after another, whose first byte is not NUL: the bus refuses
+     * each with one log line on its stderr and closes it (read to EOF, so every refusal happened).
+     */
+    private static void refusedConnections(Path socket, int n) throws IOException {
+        ByteBuffer in = ByteBuffer.allocate(256);
+        for (int i = 0; i < n; i++) {
+            try (SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX)) {
+                ch.connect(UnixDomainSocketAddress.of(socket));
+                ch.write(ByteBuffer.wrap(new byte[] {'x', '\r', '\n'}));
+                while (ch.read(in.clear()) >= 0) {
+                    // until the bus hangs up
+                }
+            }
+        }
+    }
+
+    /**
+     * A hosted bus whose stderr is a pipe nobody reads, made to log thousands of lines, blocks
+     * neither itself nor another hosted bus (they share the host's System.err and slf4j's lock):
+     * its lines beyond the pipe and its bounded queue are dropped, and once the pipe is read
+     * again one line says how many.
+     */
+    @Test
+    void aBusWhoseStderrIsNotReadBlocksNoBus(@TempDir Path dir) throws Exception {
+        Path a = Files.createDirectories(dir.resolve("a"));
+        Path b = Files.createDirectories(dir.resolve("b"));
+        Path fifo = dir.resolve("a.stderr");
+        assertTrue(Cmd.run(List.of("mkfifo", fifo.toString()), Buses.T).ok());
+        // O_RDWR: the open does not wait for a writer, and this end reads nothing until told to
+        try (RandomAccessFile pipe = new RandomAccessFile(fifo.toFile(), "rw")) {
+            List<String> argvA = new ArrayList<>(List.of("/bin/sh", "-c", "f=$1; shift; exec \"$@\" 2>\"$f\"", "sh",
+                    fifo.toString()));
+            argvA.addAll(daemon(config(a, "")));
+            ExecutorService flood = Executors.newSingleThreadExecutor();
+            try (WaitedBus busA = hosted(argvA, null, a);
+                 WaitedBus busB = hosted(daemon(config(b, "")), null, b)) {
+                // ~150 bytes a line: far more than the pipe (64 KiB) and the queue (64 KiB) hold
+                Future<?> done = flood.submit(() -> {
+                    refusedConnections(socketOf(busA), 6000);
+                    return null;
+                });
+                try {
+                    done.get(120, TimeUnit.SECONDS);
+                } catch (TimeoutException e) {
+                    throw new AssertionError("A stopped serving while its stderr was full\n" + busA.describe());
+                }
+                assertTrue(WaitedBus.getId(busA.address()).ok(), "A does not answer\n" + busA.describe());
+                // B logs and answers while A's stderr is still full
+                refusedConnections(socketOf(busB), 1);
+                assertTrue(waitFor(() -> busB.stderr().contains("rejected during authentication"), 20_000),
+                        "B's log line did not arrive\n" + busB.describe());
+                assertTrue(WaitedBus.getId(busB.address()).ok(), "B does not answer\n" + busB.describe());
+                // reading A's stderr again: A's lines, then one line for those dropped
+                try (LineReader lines = new LineReader(new FileInputStream(pipe.getFD()), "bus-a-stderr")) {
+                    String dropped = lines.awaitLine(l -> l.contains("log lines of this bus dropped"), Buses.T);
+                    assertTrue(dropped != null && dropped.matches("kdbus-bridge: \\d+ log lines of this bus dropped: .*"),
+                            "no line about the dropped ones: " + dropped);
+                    long lost = Long.parseLong(dropped.split(" ")[1]);
+                    assertTrue(lost > 0 && lost < 6000, dropped);
+                    assertTrue(WaitedBus.getId(busA.address()).ok(), busA.describe());
+                    assertEquals("status 0", busA.kill(SIGTERM), busA.describe());
+                }
+                assertEquals("status 0", busB.kill(SIGTERM), busB.describe());
+            } finally {
+                flood.shutdownNow();
+            }
         }
     }
 

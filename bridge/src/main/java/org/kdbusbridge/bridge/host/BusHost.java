@@ -43,6 +43,7 @@ public final class BusHost {
     private final long idleMillis;
     private final ConfigCache configCache;
     private final UserQuota quota;
+    private final int logQueueBytes;
     private final Set<HostedBus> active = new HashSet<>();
     private final Path jar;
     private final String jarStamp;
@@ -52,8 +53,9 @@ public final class BusHost {
     private final Object done = new Object();
     private boolean finished;
 
-    BusHost(Path socket, long idleMillis, ConfigCache configCache) {
+    BusHost(Path socket, long idleMillis, ConfigCache configCache, int logQueueBytes) {
         this.socket = socket;
+        this.logQueueBytes = logQueueBytes;
         this.idleMillis = idleMillis;
         this.configCache = configCache;
         long fdLimit = openFilesLimit();
@@ -94,7 +96,8 @@ public final class BusHost {
                 return 0; // another host runs or is starting: the fronts use that one
             }
             ThreadRoutedStream.install();
-            BusHost host = new BusHost(socket, idleMs, ConfigCache.in(System.getProperty("kdbus.cacheDir")));
+            BusHost host = new BusHost(socket, idleMs, ConfigCache.in(System.getProperty("kdbus.cacheDir")),
+                    LogQueue.DEFAULT_CAPACITY);
             host.serve();
             // Idle exit: the lock file goes too (one per jar/JDK/options key would pile up), while
             // still held, so a host starting now locks a new one.
@@ -258,6 +261,11 @@ public final class BusHost {
 
     ConfigCache configCache() {
         return configCache;
+    }
+
+    /** The bound of each bus's stderr queue (LogQueue), bytes. */
+    int logQueueBytes() {
+        return logQueueBytes;
     }
 
     UserQuota quotaPerBus() {

@@ -26,6 +26,8 @@ final class HostedBus implements Runnable {
     private final SocketConnection conn;
     private final ByteBuffer io = ByteBuffer.allocateDirect(64 * 1024);
     private final List<Integer> fds = new ArrayList<>();
+    /** The bus's stderr (owns the front's fd 2 once made). */
+    private LogQueue log;
     /** The bus once it is up, for a host that is being ended (SIGTERM to the host: its shutdown hook). */
     private volatile BusLaunch running;
 
@@ -48,7 +50,8 @@ final class HostedBus implements Runnable {
                 send(HostProtocol.reply(HostProtocol.NOT_HOSTABLE, "another mount or network namespace"));
                 return;
             }
-            PrintStream err = new PrintStream(new FdOutputStream(fds.get(2)), true);
+            log = new LogQueue(fds.get(2), host.logQueueBytes());
+            PrintStream err = new PrintStream(log, true);
             ThreadRoutedStream.route(err);
             java.util.Map<String, String> env = request.environment();
             Path cwd = Path.of(request.cwd());
@@ -99,8 +102,13 @@ final class HostedBus implements Runnable {
                 stopQuietly(launch);
             }
             ThreadRoutedStream.route(null);
-            for (int fd : fds) {
-                LibC.INSTANCE.close(fd);
+            for (int i = 0; i < fds.size(); i++) {
+                if (i != 2 || log == null) {
+                    LibC.INSTANCE.close(fds.get(i));
+                }
+            }
+            if (log != null) {
+                log.close(); // fd 2 is the log's: closed once its last queued lines are out
             }
             conn.close();
             host.finished(this);
