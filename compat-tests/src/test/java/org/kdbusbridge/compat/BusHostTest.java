@@ -380,6 +380,40 @@ class BusHostTest {
         }
     }
 
+    /**
+     * A front that connects and sends nothing, or half a request, does not hold a host thread
+     * for ever: the host closes it after its request timeout (5 s), and still serves others.
+     */
+    @Test
+    void aFrontThatSendsNoWholeRequestIsClosed(@TempDir Path dir) throws Exception {
+        hosted(daemon(config(dir, "")), null, dir).close(); // a host is up
+        List<Path> sockets = socketFiles(hostDir());
+        assertEquals(1, sockets.size(), sockets.toString());
+        ExecutorService readers = Executors.newFixedThreadPool(2);
+        try (SocketChannel silent = SocketChannel.open(StandardProtocolFamily.UNIX);
+             SocketChannel half = SocketChannel.open(StandardProtocolFamily.UNIX)) {
+            silent.connect(UnixDomainSocketAddress.of(sockets.get(0)));
+            half.connect(UnixDomainSocketAddress.of(sockets.get(0)));
+            // "KBH1", a body of 100 bytes announced, 10 sent
+            ByteBuffer h = ByteBuffer.allocate(18).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            h.put("KBH1".getBytes(java.nio.charset.StandardCharsets.US_ASCII)).putInt(100).put(new byte[10]).flip();
+            half.write(h);
+            long start = System.nanoTime();
+            Future<Integer> a = readers.submit(() -> silent.read(ByteBuffer.allocate(64)));
+            Future<Integer> b = readers.submit(() -> half.read(ByteBuffer.allocate(64)));
+            assertEquals(-1, a.get(30, TimeUnit.SECONDS), "the silent front was not closed");
+            assertEquals(-1, b.get(30, TimeUnit.SECONDS), "the half-request front was not closed");
+            long ms = (System.nanoTime() - start) / 1_000_000;
+            assertTrue(ms >= 4_000, "closed after " + ms + " ms: before the timeout");
+            // and the host still serves a front
+            try (WaitedBus bus = hosted(daemon(config(dir, "")), null, dir)) {
+                assertEquals("status 0", bus.kill(SIGTERM), bus.describe());
+            }
+        } finally {
+            readers.shutdownNow();
+        }
+    }
+
     private static boolean hasOwner(String address, String name) {
         Cmd.Result r = Cmd.run(List.of("dbus-send", "--bus=" + address, "--print-reply", "--dest=org.freedesktop.DBus",
                 "/org/freedesktop/DBus", "org.freedesktop.DBus.NameHasOwner", "string:" + name), Buses.T);

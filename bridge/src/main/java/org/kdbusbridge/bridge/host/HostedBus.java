@@ -36,12 +36,26 @@ final class HostedBus implements Runnable {
         this.conn = conn;
     }
 
+    /** A front that sends no request, or half of one, within the host's request timeout. */
+    static final class RequestTimeout extends IOException {
+        RequestTimeout(String message) {
+            super(message);
+        }
+    }
+
     @Override
     public void run() {
         BusLaunch launch = null;
         try {
             blocking(conn.fd());
-            HostProtocol.Request request = readRequest();
+            HostProtocol.Request request;
+            try {
+                request = readRequest(System.nanoTime() + host.requestTimeoutMillis() * 1_000_000L);
+            } catch (RequestTimeout e) {
+                timedOut(e.getMessage());
+                return;
+            }
+            receiveTimeout(0); // from now on the front's commands come when they come
             if (request == null || fds.size() != 3) {
                 return; // not a front, or it went away: nothing to answer
             }
@@ -161,9 +175,24 @@ final class HostedBus implements Runnable {
         }
     }
 
+    /**
+     * The log line for a front that did not send its request in time: to its stderr when that
+     * came (through a LogQueue of its own, which never blocks), else to the host's.
+     */
+    private void timedOut(String what) {
+        String line = "kdbus-bridge host: closing a front connection (pid " + conn.peer().pid() + "): " + what;
+        if (fds.size() == 3) {
+            log = new LogQueue(fds.get(2), 1024);
+            byte[] b = (line + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            log.write(b, 0, b.length);
+        } else {
+            System.err.println(line);
+        }
+    }
+
     /** The request, or null at EOF first; the fds that came with it are in {@link #fds}. */
-    private HostProtocol.Request readRequest() throws IOException {
-        ByteBuffer header = readFully(8);
+    private HostProtocol.Request readRequest(long deadline) throws IOException {
+        ByteBuffer header = readFully(8, deadline);
         if (header == null) {
             return null;
         }
@@ -173,7 +202,7 @@ final class HostedBus implements Runnable {
         } catch (HostProtocol.MalformedException e) {
             return null;
         }
-        ByteBuffer body = readFully(length);
+        ByteBuffer body = readFully(length, deadline);
         if (body == null) {
             return null;
         }
@@ -184,9 +213,14 @@ final class HostedBus implements Runnable {
         }
     }
 
-    private ByteBuffer readFully(int n) throws IOException {
+    private ByteBuffer readFully(int n, long deadline) throws IOException {
         ByteBuffer out = ByteBuffer.allocate(n);
         while (out.hasRemaining()) {
+            long left = (deadline - System.nanoTime()) / 1_000_000;
+            if (left <= 0) {
+                throw new RequestTimeout("no complete request within " + host.requestTimeoutMillis() + " ms");
+            }
+            receiveTimeout(left); // a blocking read that gives up at the deadline (0 back: EAGAIN)
             io.clear().limit(Math.min(io.capacity(), out.remaining()));
             int r = conn.readWithFds(io, fd -> {
                 if (fds.size() < 3) {
@@ -210,6 +244,15 @@ final class HostedBus implements Runnable {
             if (conn.write(b) == 0) {
                 throw new IOException("front's socket full");
             }
+        }
+    }
+
+    /** SO_RCVTIMEO on the front's socket, 0 for none. */
+    private void receiveTimeout(long millis) throws IOException {
+        ByteBuffer tv = ByteBuffer.allocateDirect(16).order(java.nio.ByteOrder.nativeOrder());
+        tv.putLong(0, millis / 1000).putLong(8, (millis % 1000) * 1000);
+        if (LibC.INSTANCE.setsockopt(conn.fd(), LibC.SOL_SOCKET, LibC.SO_RCVTIMEO, LibC.Native.address(tv), 16) != 0) {
+            throw new IOException("SO_RCVTIMEO: " + LibC.Native.strerror(LibC.Native.errno()));
         }
     }
 

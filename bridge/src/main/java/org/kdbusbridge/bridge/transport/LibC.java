@@ -72,6 +72,8 @@ public interface LibC {
     /** cmsg type of a struct ucred (pid, uid, gid: three ints). */
     int SCM_CREDENTIALS = 2;
     int SO_SNDBUF = 7;
+    /** struct timeval (16 bytes on LP64): a blocking read gives EAGAIN after it. */
+    int SO_RCVTIMEO = 20;
     int SO_TYPE = 3;
     int SO_ACCEPTCONN = 30;
     int SO_DOMAIN = 39;
