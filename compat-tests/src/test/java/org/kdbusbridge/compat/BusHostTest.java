@@ -414,6 +414,54 @@ class BusHostTest {
         }
     }
 
+    /**
+     * A caller that sends dbus-daemon's stderr to a regular file (sh's 2>FILE: no O_APPEND) gets
+     * the bus's lines and its services' in one file, none overwritten: the services inherit the
+     * front's very descriptors (one offset), as dbus-daemon's children inherit the daemon's. The
+     * services' stdout is the front's too (here the waiter's pipe), and a service's exit status
+     * comes back exactly.
+     */
+    @Test
+    void servicesWriteToTheFrontsOwnStderrAndStdout(@TempDir Path dir) throws Exception {
+        Path services = Files.createDirectories(dir.resolve("services"));
+        Files.writeString(services.resolve("org.example.HostWriter.service"), "[D-BUS Service]\n"
+                + "Name=org.example.HostWriter\n"
+                + "Exec=/bin/sh -c 'echo service-stderr-line >&2; echo service-stdout-line; exit 3'\n");
+        Path conf = config(dir, "<servicedir>" + services + "</servicedir>");
+        Path log = dir.resolve("bus.log");
+        List<String> argv = new ArrayList<>(List.of("/bin/sh", "-c", "f=$1; shift; exec \"$@\" 2>\"$f\"", "sh",
+                log.toString()));
+        argv.addAll(daemon(conf));
+        try (WaitedBus bus = hosted(argv, null, dir)) {
+            refusedConnections(socketOf(bus), 1); // the bus's first line
+            assertTrue(waitFor(() -> read(log).contains("rejected during authentication"), 20_000), read(log));
+            Cmd.Result r = Cmd.run(List.of("dbus-send", "--bus=" + bus.address(), "--print-reply",
+                    "--dest=org.example.HostWriter", "/", "org.example.Probe.Ping"), Buses.T);
+            assertTrue(r.stderr().contains("Spawn.ChildExited") && r.stderr().contains("exited with status 3"),
+                    r.describe());
+            assertTrue(waitFor(() -> read(log).contains("service-stderr-line"), 20_000), read(log));
+            refusedConnections(socketOf(bus), 1); // the bus's second line, after the service's
+            assertTrue(waitFor(() -> read(log).split("rejected during authentication", -1).length == 3, 20_000),
+                    read(log));
+            String text = read(log);
+            int first = text.indexOf("rejected during authentication");
+            int service = text.indexOf("service-stderr-line\n");
+            int second = text.lastIndexOf("rejected during authentication");
+            assertTrue(first >= 0 && first < service && service < second, text);
+            assertFalse(text.contains("\0"), "a hole in the file: something wrote at another offset\n" + text);
+            assertTrue(waitFor(() -> bus.describe().contains("\nservice-stdout-line\n"), 20_000), bus.describe());
+            assertEquals("status 0", bus.kill(SIGTERM), bus.describe());
+        }
+    }
+
+    private static String read(Path p) {
+        try {
+            return Files.readString(p);
+        } catch (IOException e) {
+            return "<" + e + ">";
+        }
+    }
+
     private static boolean hasOwner(String address, String name) {
         Cmd.Result r = Cmd.run(List.of("dbus-send", "--bus=" + address, "--print-reply", "--dest=org.freedesktop.DBus",
                 "/org/freedesktop/DBus", "org.freedesktop.DBus.NameHasOwner", "string:" + name), Buses.T);

@@ -9,6 +9,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
+import org.kdbusbridge.bridge.activation.ChildStdio;
 import org.kdbusbridge.bridge.activation.ServiceProcessContext;
 import org.kdbusbridge.bridge.cli.BusLaunch;
 import org.kdbusbridge.bridge.transport.LibC;
@@ -28,6 +29,8 @@ final class HostedBus implements Runnable {
     private final List<Integer> fds = new ArrayList<>();
     /** The bus's stderr (owns the front's fd 2 once made). */
     private LogQueue log;
+    /** Its services' stdout and stderr (owns the front's fd 1 and a dup of fd 2 once made). */
+    private ChildStdio stdio;
     /** The bus once it is up, for a host that is being ended (SIGTERM to the host: its shutdown hook). */
     private volatile BusLaunch running;
 
@@ -92,8 +95,19 @@ final class HostedBus implements Runnable {
                 launch = null;
                 return;
             }
-            ServiceProcessContext children = new ServiceProcessContext(env, cwd.toFile(),
-                    redirect(fds.get(1)), redirect(fds.get(2)));
+            ServiceProcessContext children;
+            if (LibC.Native.spawnSupported()) {
+                // the front's very stdout and stderr (fd 2 is the log's: a dup, same description)
+                int errDup = LibC.INSTANCE.fcntl(fds.get(2), LibC.F_DUPFD_CLOEXEC, 3);
+                if (errDup < 0) {
+                    throw new IOException("dup of the front's stderr: " + LibC.Native.strerror(LibC.Native.errno()));
+                }
+                stdio = new ChildStdio(fds.get(1), errDup);
+                children = new ServiceProcessContext(env, cwd.toFile(), ProcessBuilder.Redirect.DISCARD,
+                        ProcessBuilder.Redirect.DISCARD, stdio);
+            } else {
+                children = new ServiceProcessContext(env, cwd.toFile(), redirect(fds.get(1)), redirect(fds.get(2)));
+            }
             status = launch.startHosted(host.quotaPerBus(), conn.peer().pid(), children);
             if (status != 0) {
                 send(HostProtocol.reply(HostProtocol.FAILED, status));
@@ -116,13 +130,18 @@ final class HostedBus implements Runnable {
                 stopQuietly(launch);
             }
             ThreadRoutedStream.route(null);
+            // each descriptor closed once, by its owner; nothing of this bus writes after this
             for (int i = 0; i < fds.size(); i++) {
-                if (i != 2 || log == null) {
+                boolean owned = i == 1 && stdio != null || i == 2 && log != null;
+                if (!owned) {
                     LibC.INSTANCE.close(fds.get(i));
                 }
             }
+            if (stdio != null) {
+                stdio.close(); // at once, or when a spawn in flight lets go
+            }
             if (log != null) {
-                log.close(); // fd 2 is the log's: closed once its last queued lines are out
+                log.close(); // fd 2: once its last queued lines are out (LogQueue.DRAIN_MILLIS at most)
             }
             conn.close();
             host.finished(this);
@@ -165,7 +184,10 @@ final class HostedBus implements Runnable {
         }
     }
 
-    /** Where a started service's stdout/stderr go: the front's descriptor, reopened; else nowhere. */
+    /**
+     * Without the native spawn (jnr-ffi only): the front's descriptor reopened by path, a new
+     * open file (its own offset), or nowhere for a socket.
+     */
     private static ProcessBuilder.Redirect redirect(int fd) {
         File f = new File("/proc/self/fd/" + fd);
         try (FileOutputStream probe = new FileOutputStream(f, true)) {

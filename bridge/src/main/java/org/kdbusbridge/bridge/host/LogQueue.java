@@ -128,6 +128,11 @@ final class LogQueue extends OutputStream {
         return droppedLines;
     }
 
+    /** Bytes queued now (tests). */
+    synchronized int queuedBytes() {
+        return size;
+    }
+
     /** Whether the descriptor has been closed (tests). */
     synchronized boolean descriptorClosed() {
         return fdClosed;

@@ -304,6 +304,11 @@ public interface LibC {
             }
         }
 
+        /** Whether {@link #spawn} and {@link #pollOne} are there (the JNI library of this jar). */
+        public static boolean spawnSupported() {
+            return pollOne(-1, 0, 0) >= 0; // poll ignores a negative fd: 0 where the native exists
+        }
+
         /**
          * posix_spawn of {@code path} with {@code argv} (argv[0] included) and exactly {@code env}
          * ("NAME=value"), in {@code cwd} (null: ours), stdin /dev/null, stdout and stderr dup2'd
