@@ -450,8 +450,56 @@ class BusHostTest {
             assertTrue(first >= 0 && first < service && service < second, text);
             assertFalse(text.contains("\0"), "a hole in the file: something wrote at another offset\n" + text);
             assertTrue(waitFor(() -> bus.describe().contains("\nservice-stdout-line\n"), 20_000), bus.describe());
+            long host = hostPid();
+            assertTrue(host > 0 && !fdsOpenOn(host, log).isEmpty(), "the host holds the bus's stderr: " + host);
             assertEquals("status 0", bus.kill(SIGTERM), bus.describe());
+            // at its end the bus's descriptors are closed (the log's after its queue drained), so
+            // nothing can write to their numbers once the host reuses them
+            assertTrue(waitFor(() -> fdsOpenOn(host, log).isEmpty(), 20_000), "still open: " + fdsOpenOn(host, log));
+            String after = read(log);
+            try (WaitedBus other = hosted(daemon(config(dir, "")), null, dir)) { // another bus, new fds
+                refusedConnections(socketOf(other), 1);
+                assertTrue(waitFor(() -> other.stderr().contains("rejected during authentication"), 20_000),
+                        other.describe());
+                assertEquals("status 0", other.kill(SIGTERM), other.describe());
+            }
+            assertEquals(after, read(log), "the ended bus's file changed");
         }
+    }
+
+    /** The pid of this class's host: its command line names the host directory. */
+    private static long hostPid() {
+        try (var s = Files.list(Path.of("/proc"))) {
+            return s.filter(p -> p.getFileName().toString().matches("\\d+")).filter(p -> {
+                try {
+                    String cmd = new String(Files.readAllBytes(p.resolve("cmdline")), java.nio.charset.StandardCharsets.UTF_8);
+                    return cmd.contains("\0host\0" + hostDir() + "/");
+                } catch (IOException e) {
+                    return false;
+                }
+            }).mapToLong(p -> Long.parseLong(p.getFileName().toString())).findFirst().orElse(-1);
+        } catch (IOException e) {
+            return -1;
+        }
+    }
+
+    /** The host's descriptors open on {@code file}. */
+    private static List<String> fdsOpenOn(long pid, Path file) {
+        List<String> out = new ArrayList<>();
+        try (var s = Files.list(Path.of("/proc/" + pid + "/fd"))) {
+            s.forEach(fd -> {
+                try {
+                    if (Files.readSymbolicLink(fd).equals(file)) {
+                        out.add(fd.getFileName().toString());
+                    }
+                } catch (IOException e) {
+                    // closed meanwhile
+                }
+            });
+        } catch (IOException e) {
+            // the host is gone: nothing open
+        }
+        return out;
     }
 
     private static String read(Path p) {
