@@ -282,6 +282,18 @@ class BusHostTest {
         }
     }
 
+    /** --nopidfile drops the configuration's {@code <pidfile>} (as in dbus-daemon), so the start is hostable. */
+    @Test
+    void aPidfileConfigWithNopidfileRunsOnTheHostAndWritesNoPidFile(@TempDir Path dir) throws Exception {
+        Path pidFile = dir.resolve("bus.pid");
+        Path conf = config(dir, "<pidfile>" + pidFile + "</pidfile>");
+        try (WaitedBus bus = hosted(daemon(conf, "--nopidfile"), null, dir)) {
+            assertTrue(exe(bus.pid()).endsWith(FRONT), bus.describe());
+            assertFalse(Files.exists(pidFile), bus.describe());
+            assertEquals("status 0", bus.kill(SIGTERM), bus.describe());
+        }
+    }
+
     @Test
     void twoHostedBusesDoNotSeeEachOther(@TempDir Path dir) throws Exception {
         Path a = Files.createDirectories(dir.resolve("a"));
