@@ -97,7 +97,8 @@ final class HostedBus implements Runnable {
             }
             ServiceProcessContext children;
             if (LibC.Native.spawnSupported()) {
-                // the front's very stdout and stderr (fd 2 is the log's: a dup, same description)
+                // the front's very stdout and stderr (fd 2 is the log's: a dup, same description);
+                // a library built on a glibc before 2.34 has no spawn0 body: services' output is then discarded
                 int errDup = LibC.INSTANCE.fcntl(fds.get(2), LibC.F_DUPFD_CLOEXEC, 3);
                 if (errDup < 0) {
                     throw new IOException("dup of the front's stderr: " + LibC.Native.strerror(LibC.Native.errno()));
@@ -204,7 +205,7 @@ final class HostedBus implements Runnable {
     private void timedOut(String what) {
         String line = "kdbus-bridge host: closing a front connection (pid " + conn.peer().pid() + "): " + what;
         if (fds.size() == 3) {
-            log = new LogQueue(fds.get(2), 1024);
+            log = new LogQueue(fds.get(2), host.logQueueBytes());
             byte[] b = (line + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8);
             log.write(b, 0, b.length);
         } else {
