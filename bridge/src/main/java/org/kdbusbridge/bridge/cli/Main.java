@@ -288,6 +288,12 @@ public final class Main {
             if (a.startsWith(org.kdbusbridge.bridge.server.HandOver.RESUME_OPTION)) {
                 return resume(a, argv);
             }
+            if (a.equals(org.kdbusbridge.bridge.server.HandOver.CHECK_OPTION)) {
+                return check(a, argv);
+            }
+            if (a.equals(ReplaceCommand.OPTION)) {
+                return ReplaceCommand.run(argv);
+            }
         }
         Options o;
         try {
@@ -331,7 +337,9 @@ public final class Main {
         }
         BusServer fresh = new BusServer(config, TransportSettings.fromSystemProperties());
         // Only a bus that is its own process can hand over by exec (never one inside the host).
-        fresh.setHandOver(org.kdbusbridge.bridge.server.HandOver.fromEnvironment(argv));
+        org.kdbusbridge.bridge.server.HandOver handOver = org.kdbusbridge.bridge.server.HandOver.fromEnvironment(argv,
+                org.kdbusbridge.bridge.server.HandOverSettings.fromSystemProperties());
+        fresh.setHandOver(handOver);
         if (launch.start(fresh) != 0) {
             Daemon.removePidFile(pidFile);
             return 1;
@@ -349,6 +357,9 @@ public final class Main {
         }
         launch.wireReload();
         Daemon.onSighup(server::requestReload);
+        if (handOver.possible()) {
+            StopSignals.onHandOverSignal(server::requestHandOver);
+        }
         try {
             if (o.forkedChild) {
                 Daemon.reportToParent(address);
@@ -415,7 +426,7 @@ public final class Main {
         BusServer server;
         try {
             server = org.kdbusbridge.bridge.server.HandOver.resume(fd, config, TransportSettings.fromSystemProperties(), args,
-                    s -> {
+                    org.kdbusbridge.bridge.server.HandOverSettings.fromSystemProperties(), s -> {
                         s.setContainers(o.containers);
                         if (o.monitorMetadata != null) {
                             s.setMonitorMetadata(org.kdbusbridge.bridge.driver.Driver.monitorMetadataItems(o.monitorMetadata));
@@ -425,6 +436,8 @@ public final class Main {
                         // in (HotSpot leaves an ignored one alone), and before Reexec is answered.
                         org.kdbusbridge.bridge.transport.LibC.Native.resetSignal(1);
                         wireReload(s, o, cache);
+                        // SIGUSR2 came ignored through execve too: a second request during the pause was dropped.
+                        StopSignals.onHandOverSignal(s::requestHandOver);
                     });
         } catch (IOException | RuntimeException e) {
             System.err.println("Failed to resume message bus: " + e);
@@ -440,6 +453,49 @@ public final class Main {
         server.stopForExit();
         Daemon.removePidFile(config.pidfile() != null && !o.nopidfile ? Path.of(config.pidfile()) : null);
         return StopSignals.end(signal, false);
+    }
+
+    /**
+     * Check mode of a live hand-over (hidden --kdbus-handover-check, docs/handover.md section 5):
+     * run by the old bus as a child, through the new launcher, with the old bus's argv. It parses
+     * the command line and the configuration exactly as resume will, checks that the native exec
+     * is there, reads the trial snapshot on stdin and restores it into a bus without sockets. It
+     * binds, forks, prints and writes nothing else: "ok FORMAT" on stdout and status 0, or one
+     * line on stderr naming why not and status 1.
+     */
+    static int check(String option, String[] argv) {
+        java.util.List<String> rest = new java.util.ArrayList<>();
+        for (String a : argv) {
+            if (!a.equals(option)) {
+                rest.add(a);
+            }
+        }
+        String verdict;
+        try {
+            Options o = parse(rest.toArray(new String[0]));
+            BusConfig config;
+            try {
+                config = load(o, configCache());
+            } catch (ConfigException e) {
+                throw new IllegalStateException("configuration " + o.configFile + ": " + e.getMessage(), e);
+            }
+            String unsupported = LibC.Native.handOverUnsupported();
+            if (unsupported != null) {
+                throw new IllegalStateException(unsupported);
+            }
+            verdict = org.kdbusbridge.bridge.server.HandOver.check(System.in.readAllBytes(), config);
+        } catch (UsageException e) {
+            System.err.println(org.kdbusbridge.bridge.server.HandOver.CHECK_FAILED + "command line: "
+                    + (e.getMessage().isEmpty() ? USAGE : e.getMessage()));
+            return 1;
+        } catch (IOException | RuntimeException | LinkageError e) {
+            String why = e.getMessage() == null ? e.toString() : e.getMessage();
+            System.err.println(org.kdbusbridge.bridge.server.HandOver.CHECK_FAILED + why.replace('\n', ' '));
+            return 1;
+        }
+        System.out.println(verdict);
+        System.out.flush();
+        return 0;
     }
 
     /**

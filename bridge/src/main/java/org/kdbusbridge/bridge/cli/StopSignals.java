@@ -46,6 +46,49 @@ final class StopSignals {
         return s;
     }
 
+    /** The launcher's variable that moves HotSpot's thread suspend/resume signal (SR_signum) off SIGUSR2. */
+    static final String SR_SIGNUM_ENV = "_JAVA_SR_SIGNUM";
+
+    /**
+     * SIGUSR2 runs {@code handOver} (docs/handover.md section 1), but only where this JVM's own
+     * suspend/resume signal is elsewhere: HotSpot takes SIGUSR2 for it unless {@code _JAVA_SR_SIGNUM}
+     * names another signal, and {@code Signal.handle} would then take it over silently (measured
+     * on JDK 17 and 25: JFR's execution sampler got no samples and every sampling attempt ran
+     * the handler). bin/kdbus-bridge exports one. Otherwise, or if the JVM refuses the handler,
+     * one line on stderr, and Reexec and --replace still hand over. Returns whether it is installed.
+     */
+    static boolean onHandOverSignal(Runnable handOver) {
+        String why = usr2Taken(System.getenv(SR_SIGNUM_ENV));
+        if (why == null) {
+            try {
+                Signal.handle(new Signal("USR2"), sig -> handOver.run());
+                return true;
+            } catch (IllegalArgumentException e) {
+                why = e.getMessage();
+            }
+        }
+        System.err.println("kdbus-bridge: SIGUSR2 does not hand over (Reexec and --replace do): " + why);
+        return false;
+    }
+
+    /** Null if {@code srSignum} (the variable's value) moves the JVM's SR signal off SIGUSR2; else why not. */
+    static String usr2Taken(String srSignum) {
+        if (srSignum == null) {
+            return SR_SIGNUM_ENV + " is not set, so the JVM suspends threads with SIGUSR2";
+        }
+        int n;
+        try {
+            n = Integer.parseInt(srSignum.trim());
+        } catch (NumberFormatException e) {
+            n = -1;
+        }
+        // HotSpot (17 and 25) takes 12..64 and falls back to SIGUSR2 (12) for anything else.
+        if (n < 13 || n > 64) {
+            return SR_SIGNUM_ENV + "=" + srSignum + " leaves the JVM's thread suspend signal on SIGUSR2";
+        }
+        return null;
+    }
+
     private void stop(String signal) {
         if (name == null) {
             name = signal;

@@ -36,7 +36,7 @@ public final class Classification {
                 "authenticatedUid", "requireSealedMemfds", "drops", "attachedMetadata", "peakIncomingBytes",
                 "peakIncomingFds", "peakMatchRules", "peakBusNames", "ownedNames");
         put(m, "Connection", Kind.RECOMPUTED, "rebuilt by Restore or the session", "sink", "pool", "ownedIndex",
-                "matchRules", "policy", "logInfo", "logInfoSource", "maxIncomingBytes", "maxIncomingFds", "attachment",
+                "matchRules", "policy", "logInfo", "logInfoSource", "maxIncomingBytes", "maxIncomingFds", "maxMessageUnixFds", "attachment",
                 "peerDetails", "primaryNames", "primaryNamesTruncated", "matchStamp", "closed");
         put(m, "Connection", Kind.IDLE_ONLY, "refused while non-zero: messages and reply slots are step 4",
                 "pendingIncoming", "outgoingSlots", "pendingOutgoing", "incomingBytes", "incomingFds", "peekAnswerAt");

@@ -21,8 +21,15 @@ public record Snapshot(Bus bus, List<FdTable.Entry> fds, List<Listener> listener
         return new Snapshot(bus, fds, listeners, connections, names, matches, monitors, sessions, r);
     }
 
-    /** REQUEST: the Reexec call the new bus answers (connection id, serial), and why. */
-    public record Request(long connectionId, long serial, String reason) {
+    /**
+     * REQUEST: the Reexec call the new bus answers (connection id, serial; 0: nobody, SIGUSR2),
+     * why ("reexec", "signal"), and how long the check run took ({@code checkMs}, -1 if unknown:
+     * a trailing field, absent from the trial snapshot's record and from step 2's writer).
+     */
+    public record Request(long connectionId, long serial, String reason, long checkMs) {
+        public Request(long connectionId, long serial, String reason) {
+            this(connectionId, serial, reason, -1);
+        }
     }
 
     public Snapshot {

@@ -41,7 +41,8 @@ public final class SnapshotReader {
         b.position(SnapshotWriter.MAGIC.length);
         int format = b.getInt();
         if (format != SnapshotWriter.FORMAT) {
-            throw new IllegalArgumentException("snapshot format " + format + ", this reader takes " + SnapshotWriter.FORMAT);
+            throw new IllegalArgumentException("snapshot format " + format + " is " + (format > SnapshotWriter.FORMAT
+                    ? "newer than" : "not one") + " this program reads (format " + SnapshotWriter.FORMAT + ")");
         }
         int headerLen = b.getInt();
         long total = b.getLong();
@@ -157,7 +158,7 @@ public final class SnapshotReader {
             return new Snapshot.Session(id, fd, pid, uid, gid, (f & 1) != 0, (f & 2) != 0, (f & 4) != 0);
         });
         List<Snapshot.Request> request = records(found.get(Section.REQUEST),
-                r -> new Snapshot.Request(r.getLong(), r.getLong(), str(r)));
+                r -> new Snapshot.Request(r.getLong(), r.getLong(), str(r), r.remaining() >= 8 ? r.getLong() : -1));
         if (request.size() > 1) {
             throw new IllegalArgumentException("REQUEST has " + request.size() + " records");
         }

@@ -98,6 +98,7 @@ public final class SnapshotWriter {
             o.u64(q.connectionId());
             o.u64(q.serial());
             o.str(q.reason());
+            o.u64(q.checkMs());
         });
 
         Out head = new Out();

@@ -355,7 +355,22 @@ public final class BusServer implements Driver.Host {
     /** Loop thread (the driver's Reexec). */
     @Override
     public String handOver(Connection caller, long serial) {
-        return handOver == null ? Driver.Host.super.handOver(caller, serial) : handOver.request(this, caller, serial);
+        return handOver == null ? Driver.Host.super.handOver(caller, serial)
+                : handOver.request(this, HandOver.Requester.reexec(caller, serial));
+    }
+
+    /**
+     * Any thread (SIGUSR2): the same hand-over as Reexec with nobody to answer; a refusal and
+     * the result are only logged.
+     */
+    public void requestHandOver() {
+        loop.execute(() -> {
+            String why = handOver == null ? "this bus cannot hand over (it was not started by the kdbus-bridge launcher)"
+                    : handOver.request(this, HandOver.Requester.SIGNAL);
+            if (why != null) {
+                LOG.warn("hand-over (signal) refused: {}", why);
+            }
+        });
     }
 
     java.util.Collection<ClientSession> sessions() { return sessions; }

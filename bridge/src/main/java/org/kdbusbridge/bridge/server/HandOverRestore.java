@@ -192,23 +192,9 @@ public final class HandOverRestore {
 
     /** R4, R5 and R9 on the new bus's loop, before its listeners accept. */
     private static void restoreOnLoop(BusServer server, Snapshot snap) {
-        Bus bus = server.bus();
         BusConfig config = server.config();
-        Restore r = bus.beginRestore();
-        Map<Long, Snapshot.Session> sessionById = new HashMap<>();
-        for (Snapshot.Session s : snap.sessions()) {
-            sessionById.put(s.connectionId(), s);
-        }
-        Map<Long, List<String>> monitorRules = new HashMap<>();
-        for (Snapshot.Matches m : snap.monitors()) {
-            monitorRules.put(m.connectionId(), m.rules());
-        }
         List<ClientSession> made = new ArrayList<>();
-        for (Snapshot.Conn cr : snap.connections()) {
-            Snapshot.Session ss = sessionById.get(cr.id());
-            if (ss == null) {
-                throw new IllegalStateException("connection " + cr.id() + " has no session in the snapshot");
-            }
+        restoreCore(server.bus(), snap, (r, cr, ss) -> {
             int fd = snap.fds().get(ss.socketFdIndex()).fd();
             int pidfd = cr.pidfdIndex() < 0 ? -1 : snap.fds().get(cr.pidfdIndex()).fd();
             SocketConnection sock = new SocketConnection(fd, new PeerCredentials(ss.peerPid(), ss.peerUid(), ss.peerGid()),
@@ -219,11 +205,6 @@ public final class HandOverRestore {
             Sink sink = new Sink();
             Connection c = r.connection(cr.id(), new Credentials(cr.uid(), cr.gid(), cr.pid()), sink);
             c.setPeerDetails(new SocketPeerDetails(sock, id -> server.config().groupsOf(id))); // the config of the day, as at accept
-            c.setAuthenticatedUid(cr.authenticatedUid());
-            c.setAcceptsUnixFds(cr.unixFds());
-            if (cr.requireSealedMemfds()) {
-                c.requireSealedMemfds();
-            }
             c.setPolicy(config.compilePolicy(cr.authenticatedUid()));
             long uid = cr.authenticatedUid();
             long pid = cr.pid();
@@ -232,6 +213,63 @@ public final class HandOverRestore {
             session.restoreAuthenticated(cr.authenticatedUid(), cr.unixFds());
             sink.session = session;
             c.attach(session);
+            made.add(session);
+            return c;
+        });
+        for (ClientSession s : made) {
+            server.sessions().add(s);
+            s.resumeIo(server.loop()); // R9: what clients sent during the pause waits in the socket
+        }
+    }
+
+    /**
+     * Check mode (docs/handover.md section 5): the core half of {@link #restore} on a bus of its
+     * own, with no sockets (fd indexes stay numbers): every connection with its credentials and
+     * the policy {@code config} compiles for it, names, match rules, monitors, counters, and the
+     * core's invariant checks at the end. Throws naming what does not restore; touches no fd.
+     */
+    public static Bus restoreOffline(Snapshot snap, BusConfig config) {
+        UserQuota quota = UserQuota.forHeap(Runtime.getRuntime().maxMemory(),
+                System.getProperty(UserQuota.PER_USER_PROPERTY), System.getProperty(UserQuota.QUEUE_PER_USER_PROPERTY),
+                ProcessFacts.openFilesLimit());
+        org.kdbusbridge.core.bus.BusLimits limits = new org.kdbusbridge.core.bus.BusLimits();
+        limits.copyFrom(config.limits());
+        Bus bus = new Bus(limits, quota);
+        restoreCore(bus, snap, (r, cr, ss) -> {
+            Connection c = r.connection(cr.id(), new Credentials(cr.uid(), cr.gid(), cr.pid()), connection -> { });
+            c.setPolicy(config.compilePolicy(cr.authenticatedUid()));
+            return c;
+        });
+        return bus;
+    }
+
+    /** Makes one carried connection (live: over its socket, with its session; offline: bare). */
+    private interface ConnectionMaker {
+        Connection make(Restore r, Snapshot.Conn cr, Snapshot.Session ss);
+    }
+
+    /** R4 and R5: the connections, names, owned names, match rules, monitors and counters; the invariants. */
+    private static void restoreCore(Bus bus, Snapshot snap, ConnectionMaker maker) {
+        Restore r = bus.beginRestore();
+        Map<Long, Snapshot.Session> sessionById = new HashMap<>();
+        for (Snapshot.Session s : snap.sessions()) {
+            sessionById.put(s.connectionId(), s);
+        }
+        Map<Long, List<String>> monitorRules = new HashMap<>();
+        for (Snapshot.Matches m : snap.monitors()) {
+            monitorRules.put(m.connectionId(), m.rules());
+        }
+        for (Snapshot.Conn cr : snap.connections()) {
+            Snapshot.Session ss = sessionById.get(cr.id());
+            if (ss == null) {
+                throw new IllegalStateException("connection " + cr.id() + " has no session in the snapshot");
+            }
+            Connection c = maker.make(r, cr, ss);
+            c.setAuthenticatedUid(cr.authenticatedUid());
+            c.setAcceptsUnixFds(cr.unixFds());
+            if (cr.requireSealedMemfds()) {
+                c.requireSealedMemfds();
+            }
             if (cr.monitor()) {
                 r.monitor(c, cr.uniqueName(), parse(monitorRules.getOrDefault(cr.id(), List.of())));
             } else {
@@ -239,7 +277,6 @@ public final class HandOverRestore {
             }
             r.attachMetadata(c, cr.attached(), cr.drops(), cr.dropCount(), cr.dropFirstSeq(), cr.dropLastSeq());
             c.pool().restoreCounters(cr.poolPushed(), cr.poolDropped(), cr.poolPeakBytes(), cr.poolPeakFds());
-            made.add(session);
         }
         for (Snapshot.Name n : snap.names()) {
             List<Connection> owners = new ArrayList<>(n.owners().length);
@@ -273,10 +310,6 @@ public final class HandOverRestore {
         Snapshot.Bus b = snap.bus();
         r.finish(new Restore.Counts(b.nextId(), b.nextUnique(), b.lastSequence(), b.peakBusNames(),
                 b.peakBusNamesPerConnection(), b.peakMatchRules(), b.peakMatchRulesPerConnection()));
-        for (ClientSession s : made) {
-            server.sessions().add(s);
-            s.resumeIo(server.loop()); // R9: what clients sent during the pause waits in the socket
-        }
     }
 
     private static List<MatchRule> parse(List<String> texts) {

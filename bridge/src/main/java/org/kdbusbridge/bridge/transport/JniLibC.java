@@ -132,6 +132,12 @@ public final class JniLibC implements LibC {
     /** sigaction(sig, SIG_DFL): 0 or minus errno. */
     static native int resetSignal0(int sig);
 
+    /** poll(2) of one fd: its revents, 0 on timeout, or minus errno. Use {@link LibC.Native#pollOne}. */
+    static native int poll1(int fd, int events, int timeoutMillis);
+
+    /** posix_spawn with stdout/stderr dup2'd from outFd/errFd: the pid or minus errno. Use {@link LibC.Native#spawn}. */
+    static native int spawn0(byte[] path, byte[][] argv, byte[][] envp, byte[] cwd, int outFd, int errFd);
+
     @Override public int epoll_create1(int flags) { return epollCreate1(flags); }
     @Override public int epoll_ctl(int epfd, int op, int fd, long ev) { return epollCtl(epfd, op, fd, ev); }
     @Override public int epoll_wait(int epfd, long evs, int max, int timeout) { return epollWait(epfd, evs, max, timeout); }

@@ -301,4 +301,44 @@ class SnapshotRoundTripTest {
         assertThrows(IllegalArgumentException.class, () -> SnapshotReader.read(cut));
         assertNotEquals(0, good.length);
     }
+
+    /**
+     * Check mode's half (docs/handover.md section 5): the new program decodes a live bus's
+     * snapshot and restores it into a bus without sockets, with the policy of its config; a
+     * newer format or a snapshot that does not restore is refused, naming why. REQUEST carries
+     * the check's time (a trailing field).
+     */
+    @Test
+    void theCheckRestoresALiveSnapshotOfflineAndRefusesWhatWouldNotResume() throws Exception {
+        BusServer a = startBus();
+        BusConnection svc = client("svc");
+        BusConnection peer = client("peer");
+        BusConnection mon = client("mon");
+        assertEquals(1, requestName(svc, "org.example.Svc", 0));
+        assertEquals(2, requestName(peer, "org.example.Svc", 0));
+        addMatch(peer, "type='signal',arg0namespace='org.example'");
+        mon.becomeMonitor();
+        Snapshot s = a.detachForHandOver().withRequest(new Snapshot.Request(2, 9, "reexec", 123));
+        try {
+            byte[] bytes = SnapshotWriter.write(s);
+            assertEquals(new Snapshot.Request(2, 9, "reexec", 123), SnapshotReader.read(bytes).request());
+            BusConfig config = BusConfig.forAddress(address());
+            assertEquals("ok " + SnapshotWriter.FORMAT, org.kdbusbridge.bridge.server.HandOver.check(bytes, config));
+            byte[] newer = bytes.clone();
+            newer[8] = 2;
+            assertTrue(assertThrows(IllegalArgumentException.class,
+                    () -> org.kdbusbridge.bridge.server.HandOver.check(newer, config)).getMessage()
+                    .contains("snapshot: snapshot format 2 is newer than this program reads (format 1)"));
+            List<Snapshot.Name> names = new ArrayList<>(s.names());
+            names.add(new Snapshot.Name("org.example.Lost", new long[] {999}, new int[] {0}));
+            Snapshot broken = new Snapshot(s.bus(), s.fds(), s.listeners(), s.connections(), names, s.matches(),
+                    s.monitors(), s.sessions(), s.request());
+            String why = assertThrows(IllegalStateException.class,
+                    () -> org.kdbusbridge.bridge.server.HandOver.check(SnapshotWriter.write(broken), config)).getMessage();
+            assertTrue(why.startsWith("restore: ") && why.contains("999"), why);
+        } finally {
+            servers.add(HandOverRestore.restore(s, BusConfig.forAddress(address()), TransportSettings.fromSystemProperties()));
+        }
+        ok(peer.callDriver("GetNameOwner", "s", new Object[] {"org.example.Svc"}, T), "after the checks");
+    }
 }
