@@ -747,7 +747,10 @@ static const char *other_world(pid_t host) {
         ssize_t a = readlink(path, ours, sizeof ours - 1);
         snprintf(path, sizeof path, "/proc/%ld/ns/%s", (long) host, kinds[i]);
         ssize_t b = readlink(path, theirs, sizeof theirs - 1);
-        if (a <= 0 || b <= 0 || a != b || memcmp(ours, theirs, (size_t) a) != 0) {
+        if (a <= 0 || b <= 0) {
+            return "the host's namespaces cannot be read from here";
+        }
+        if (a != b || memcmp(ours, theirs, (size_t) a) != 0) {
             return i == 0 ? "the host is in another pid namespace" : "the host is in another user namespace";
         }
     }
