@@ -539,13 +539,14 @@ static void sweep_stale(int dirfd, int lock, uint64_t own) {
         memcpy(name, e->d_name, 16);
         name[16] = '\0';
         uint64_t key = strtoull(name, NULL, 16);
-        if (key != own && !spawn_byte(lock, key, F_WRLCK)) {
+        int ours = (key & 0x7fffffff) == (own & 0x7fffffff); /* our byte: held already, kept */
+        if (!ours && !spawn_byte(lock, key, F_WRLCK)) {
             continue; /* that key's host is being started */
         }
         if (!host_lock_held(dirfd, name)) {
             unlinkat(dirfd, e->d_name, 0);
         }
-        if (key != own) {
+        if (!ours) {
             spawn_byte(lock, key, F_UNLCK);
         }
     }
