@@ -479,6 +479,20 @@ class HostFrontRobustnessTest {
         }
     }
 
+    /** Item 6: a front in another user namespace (unshare --user --map-root-user) does not use the host either. */
+    @Test
+    void aFrontInAnotherUserNamespaceRunsItsOwnBus(@TempDir Path dir) throws Exception {
+        assumeTrue(Cmd.run(List.of("unshare", "--user", "--map-root-user", "true"), Buses.T).ok(), "no user namespaces");
+        keepers.add(hostUp(shared, Files.createDirectories(dir.resolve("keep"))));
+        List<String> argv = new ArrayList<>(List.of("/usr/bin/unshare", "--user", "--map-root-user"));
+        argv.addAll(ours(config(dir, ""), "--print-address", "--print-pid"));
+        try (WaitedBus bus = WaitedBus.start(argv, env(shared), dir)) {
+            assertTrue(exe(bus.pid()).endsWith("/java"), exe(bus.pid()) + "\n" + bus.describe());
+            assertTrue(bus.stderr().contains("running the bus in a JVM: the host"), bus.describe());
+            assertEquals("status 0", bus.kill(SIGTERM), bus.describe());
+        }
+    }
+
     /** Item 8: the spawn lock is opened relative to the checked directory, never through a symlink. */
     @Test
     void aSymlinkedSpawnLockIsNotFollowed(@TempDir Path dir) throws Exception {
