@@ -473,8 +473,8 @@ class HostFrontRobustnessTest {
                     assertTrue(err.contains("the host is in another pid namespace"), err);
                 }
             } finally {
-                p.destroy();
-                p.waitFor(20, java.util.concurrent.TimeUnit.SECONDS);
+                p.destroyForcibly(); // unshare ignores SIGTERM; --kill-child then SIGKILLs the bus
+                assertTrue(p.waitFor(20, java.util.concurrent.TimeUnit.SECONDS), "unshare did not end");
             }
         }
     }
