@@ -14,7 +14,10 @@
  * signal (SIGTERM: exit 0 after the host stopped the bus; SIGINT: then die by SIGINT; SIGHUP:
  * reload). Anything else, no host yet (one is started in the background, detached), a host that
  * answers "not hostable" or goes away before answering: we exec LAUNCHER (the JVM bus) with the
- * same options, so the caller sees exactly the bus it would have had.
+ * same options, so the caller sees exactly the bus it would have had. Also the JVM path: fd 0-2
+ * closed at exec (they become /dev/null first, as in dbus-daemon), a host in another pid or user
+ * namespace or root directory, a host that does not answer within KDBUS_BRIDGE_HOST_WAIT_MS.
+ * One front per key starts a host (spawn.lock); fronts arriving meanwhile wait for its socket.
  *
  * KEY is a hash of the jar (path, size, mtime), the JVM options file's text, the JDK (JAVA_HOME
  * or java on PATH, resolved, and its mtime) and the variables that change the JVM
