@@ -292,9 +292,11 @@ class HostFrontRobustnessTest {
         try (WaitedBus bus = hosted(shared, conf, ignoreTerm, dir)) {
             assertEquals("status 0", bus.kill(SIGTERM), bus.describe());
         }
-        // the JVM path (a <pidfile> is not hostable)
+        // the JVM path (a <pidfile> is not hostable; and with the host turned off)
         Path jvmConf = config(dir, "<pidfile>" + dir.resolve("bus.pid") + "</pidfile>");
-        for (Map<String, String> e : List.of(ignoreInt, ignoreTerm)) {
+        Map<String, String> ignoreTermNoHost = new HashMap<>(ignoreTerm);
+        ignoreTermNoHost.put("KDBUS_BRIDGE_HOST", "0");
+        for (Map<String, String> e : List.of(ignoreInt, ignoreTerm, ignoreTermNoHost)) {
             try (WaitedBus bus = WaitedBus.start(ours(jvmConf, "--print-address"), e, dir)) {
                 assertTrue(exe(bus.pid()).endsWith("/java"), exe(bus.pid()) + "\n" + bus.describe());
                 int[] sigs = e == ignoreInt ? new int[] {SIGINT, SIGTERM} : new int[] {SIGTERM};
