@@ -826,8 +826,11 @@ int main(int argc, char **argv) {
         fallback("fd 0, 1 or 2 was closed");
     }
     const char *flag = getenv("KDBUS_BRIDGE_HOST");
+    if (flag != NULL && strcmp(flag, "0") == 0) {
+        run_jvm(); /* turned off: nothing to say about it */
+    }
     errno = 0;
-    if ((flag != NULL && strcmp(flag, "0") == 0) || !classify(bus_argc, bus_argv, &o)) {
+    if (!classify(bus_argc, bus_argv, &o)) {
         fallback("not a start the host runs");
     }
     /* A print fd that is not open stays unusable but reserved (read-only /dev/null, inherited by
