@@ -38,16 +38,21 @@ public final class Classification {
         put(m, "Connection", Kind.RECOMPUTED, "rebuilt by Restore or the session", "sink", "pool", "ownedIndex",
                 "matchRules", "policy", "logInfo", "logInfoSource", "maxIncomingBytes", "maxIncomingFds", "attachment",
                 "peerDetails", "primaryNames", "primaryNamesTruncated", "matchStamp", "closed");
-        put(m, "Connection", Kind.IDLE_ONLY, "refused while non-zero: messages and reply slots are step 4",
-                "pendingIncoming", "outgoingSlots", "pendingOutgoing", "incomingBytes", "incomingFds", "peekAnswerAt");
+        put(m, "Connection", Kind.RECOMPUTED, "recharged by pushing the carried MESSAGES into the POOLS again",
+                "incomingBytes", "incomingFds");
+        put(m, "Connection", Kind.IDLE_ONLY, "refused while reply slots are open (step 4, second increment)",
+                "pendingIncoming", "outgoingSlots", "pendingOutgoing");
+        put(m, "Connection", Kind.IDLE_ONLY, "refused while a PeekQueued answer is still queued (its position)",
+                "peekAnswerAt");
         put(m, "Connection", Kind.IDLE_ONLY, "refused: a connection behind a custom endpoint is not carried yet",
                 "endpoint", "endpointState");
         put(m, "Connection", Kind.DROPPED, "traffic counters start at zero (ConnectionCounters is being reworked)",
                 "counters");
         // --- bridge ClientSession and its parts ---
         put(m, "ClientSession", Kind.CARRIED, "SESSIONS: the socket by fd index", "socket", "conn");
-        put(m, "ClientSession", Kind.RECOMPUTED, "made again for the restored session", "server", "sasl", "pending",
-                "frame", "input", "output", "stamp", "dirty", "writeArmed", "readPaused", "frameLength", "closed");
+        put(m, "ClientSession", Kind.RECOMPUTED, "made again for the restored session (readPaused from the restored "
+                + "incoming counters)", "server", "sasl", "pending", "frame", "input", "output", "stamp", "dirty",
+                "writeArmed", "readPaused", "frameLength", "closed");
         put(m, "ClientSession", Kind.IDLE_ONLY, "refused while closing", "closing", "closingReason");
         put(m, "SaslPhase", Kind.CARRIED, "authenticated uid and fd passing, from CONNECTIONS", "uid", "unixFd",
                 "authenticated");
@@ -62,9 +67,13 @@ public final class Classification {
         put(m, "OutputWriter", Kind.RECOMPUTED, "settings and parts of the new session", "session", "server",
                 "socket", "conn", "largeSendBuffer", "outputHeld", "renderedHeld", "renderer", "outFdScratch",
                 "scratchCarry");
-        put(m, "OutputWriter", Kind.IDLE_ONLY, "the output cursor is step 5", "out", "outCarry", "outCarryLen",
-                "headOffset", "large", "outFds", "rendered", "renderedFor", "rawHead", "outPidfd", "outFdCount",
-                "renderedPidfd");
+        put(m, "OutputWriter", Kind.CARRIED, "SESSIONS v2: a lent buffer's unsent bytes and how much of the pool's "
+                + "head they hold, and a part-sent AttachMetadata copy of that head verbatim", "out", "headOffset",
+                "rendered", "renderedFor");
+        put(m, "OutputWriter", Kind.IDLE_ONLY, "the rest of the output cursor is step 5 (refused, named by "
+                + "uncarriedOutput)", "outCarry", "outCarryLen", "large", "outFds", "outPidfd", "outFdCount", "renderedPidfd");
+        put(m, "OutputWriter", Kind.DROPPED, "a head that went raw before any of it was copied may get its "
+                + "AttachMetadata copy after all (nothing of it was sent)", "rawHead");
         put(m, "OutputWriter", Kind.DROPPED, "asked again on the next large send (SO_SNDBUF itself stays with the socket)",
                 "sendBufferRequested");
         put(m, "PendingFds", Kind.RECOMPUTED, "callbacks of the new session", "closeFd", "onTimeout", "expiry");

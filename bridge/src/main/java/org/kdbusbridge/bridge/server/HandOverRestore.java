@@ -24,6 +24,10 @@ import org.kdbusbridge.core.connection.ConnectionSink;
 import org.kdbusbridge.core.connection.Credentials;
 import org.kdbusbridge.core.match.MatchRule;
 import org.kdbusbridge.core.match.MatchRuleException;
+import org.kdbusbridge.core.message.FdSet;
+import org.kdbusbridge.core.message.Message;
+import org.kdbusbridge.core.message.MessageFacts;
+import org.kdbusbridge.core.message.SealedPayload;
 import org.kdbusbridge.core.name.NameRegistry;
 import org.kdbusbridge.core.bus.UserQuota;
 import org.slf4j.Logger;
@@ -62,8 +66,8 @@ public final class HandOverRestore {
             sessionOf.put(s.connection(), s);
             if (s.isClosed() || s.isClosing()) {
                 refusals.add(s + " is closing");
-            } else if (s.holdsPartialIo()) {
-                refusals.add(s + " has partial input or unsent output (carried from step 5)");
+            } else if (s.uncarriedIo() != null) {
+                refusals.add(s + " has " + s.uncarriedIo() + " (carried from step 5)");
             } else if (s.pendingFdCount() > 0) {
                 refusals.add(s + " has " + s.pendingFdCount() + " received fds not yet claimed (carried from step 5)");
             } else if (!s.isAuthenticated()) {
@@ -111,7 +115,8 @@ public final class HandOverRestore {
                     c.pool().dropped(), c.pool().peakBytes(), c.pool().peakFds(), c.ownedNames(), pidfdIndex));
             PeerCredentials p = sock.peer();
             sessions.add(new Snapshot.Session(c.id(), socketIndex, p.pid(), p.uid(), p.gid(), sock.passesCredentials(),
-                    sock.passCredentialsFailed(), sock.asksPidfdLater()));
+                    sock.passCredentialsFailed(), sock.asksPidfdLater(), s.output().committedBytes(),
+                    s.output().headOffset(), s.output().renderedHead()));
             if (monitor) {
                 monitorRules.add(new Snapshot.Matches(c.id(), texts(monitors.get(c))));
             } else {
@@ -121,6 +126,40 @@ public final class HandOverRestore {
                 }
                 names.addAll(c.ownedNames());
             }
+        }
+        // Step 4: each queued message once (pools refer to it by place), its fds through FDS.
+        Map<Message, Integer> place = new IdentityHashMap<>();
+        List<Snapshot.Msg> messages = new ArrayList<>();
+        List<Snapshot.Pool> pools = new ArrayList<>();
+        List<String> uncarried = new ArrayList<>();
+        java.util.Set<Connection> carried = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
+        carried.addAll(all);
+        for (Connection c : all) {
+            int n = c.pool().messages();
+            if (n == 0) {
+                continue;
+            }
+            int[] places = new int[n];
+            for (int i = 0; i < n; i++) {
+                Message m = c.pool().peek(i);
+                Integer at = place.get(m);
+                if (at == null) {
+                    String why = uncarriable(m, carried);
+                    if (why != null) {
+                        uncarried.add(c + " holds a queued message (serial " + m.serial() + ") " + why);
+                        at = -1;
+                    } else {
+                        at = messages.size();
+                        messages.add(message(m, fds));
+                    }
+                    place.put(m, at);
+                }
+                places[i] = at;
+            }
+            pools.add(new Snapshot.Pool(c.id(), places));
+        }
+        if (!uncarried.isEmpty()) {
+            throw new Snapshot.Refused(uncarried);
         }
         List<Snapshot.Name> queues = new ArrayList<>();
         NameRegistry registry = bus.names();
@@ -137,7 +176,42 @@ public final class HandOverRestore {
         Snapshot.Bus b = new Snapshot.Bus(server.guid(), org.kdbusbridge.bridge.cli.Main.VERSION, System.nanoTime(),
                 server.busPid(), counts.nextId(), counts.nextUnique(), counts.lastSequence(), counts.peakBusNames(),
                 counts.peakBusNamesPerConnection(), counts.peakMatchRules(), counts.peakMatchRulesPerConnection());
-        return new Snapshot(b, fds.entries(), listeners, conns, queues, matches, monitorRules, sessions);
+        return new Snapshot(b, fds.entries(), listeners, conns, queues, matches, monitorRules, sessions, messages,
+                pools, List.of(), null);
+    }
+
+    /** Why {@code m} cannot be carried yet (naming what is missing), or null. */
+    private static String uncarriable(Message m, java.util.Set<Connection> carried) {
+        if (m.sender() != null && !carried.contains(m.sender())) {
+            return "from " + m.sender() + ", which is not carried (a departed sender: DEPARTED is not carried yet)";
+        }
+        MessageFacts f = m.facts();
+        if (f != null && f.process() != null) {
+            return "with its sender's /proc facts for AttachMetadata (no codec for them yet)";
+        }
+        if (f != null && f.pidfd() != null) {
+            return "with its sender's pidfd for AttachMetadata (not carried yet)";
+        }
+        return null;
+    }
+
+    /** {@code m} as MESSAGES values; its fds join {@code fds} (a message's fds are its own). */
+    private static Snapshot.Msg message(Message m, FdTable fds) {
+        FdSet set = m.fds();
+        int[] fdIndexes = new int[set == null ? 0 : set.count()];
+        for (int i = 0; i < fdIndexes.length; i++) {
+            fdIndexes[i] = fds.add(set.fd(i), FdTable.Kind.MESSAGE);
+        }
+        MessageFacts f = m.facts();
+        Snapshot.Facts facts = f == null ? null : new Snapshot.Facts(f.monotonicNs(), f.realtimeNs(),
+                f.names() == null ? null : List.of(f.names()), f.namesTruncated(), f.pid(), f.uid(), f.gid(),
+                f.credsAtSendTime());
+        java.nio.ByteBuffer v = m.payload().view(); // a deferred payload is encoded now
+        byte[] payload = new byte[v.remaining()];
+        v.get(payload);
+        return new Snapshot.Msg(m.type(), m.flags(), m.serial(), m.replySerial(), m.destination(), m.path(), m.iface(),
+                m.member(), m.errorName(), m.sender() == null ? 0 : m.sender().id(), m.seq(), m.isRequestedReply(),
+                fdIndexes, set != null && set.hasUnsealedMemfd(), facts, payload, m.payload().isDirect());
     }
 
     private static List<String> texts(List<MatchRule> rules) {
@@ -203,6 +277,10 @@ public final class HandOverRestore {
         for (Snapshot.Matches m : snap.monitors()) {
             monitorRules.put(m.connectionId(), m.rules());
         }
+        Map<Long, Integer> queuedOf = new HashMap<>();
+        for (Snapshot.Pool p : snap.pools()) {
+            queuedOf.put(p.connectionId(), p.messages().length);
+        }
         List<ClientSession> made = new ArrayList<>();
         for (Snapshot.Conn cr : snap.connections()) {
             Snapshot.Session ss = sessionById.get(cr.id());
@@ -238,7 +316,9 @@ public final class HandOverRestore {
                 r.register(c, cr.uniqueName());
             }
             r.attachMetadata(c, cr.attached(), cr.drops(), cr.dropCount(), cr.dropFirstSeq(), cr.dropLastSeq());
-            c.pool().restoreCounters(cr.poolPushed(), cr.poolDropped(), cr.poolPeakBytes(), cr.poolPeakFds());
+            // The carried messages are pushed again below: each counts once more as pushed.
+            c.pool().restoreCounters(cr.poolPushed() - queuedOf.getOrDefault(cr.id(), 0), cr.poolDropped(),
+                    cr.poolPeakBytes(), cr.poolPeakFds());
             made.add(session);
         }
         for (Snapshot.Name n : snap.names()) {
@@ -266,6 +346,7 @@ public final class HandOverRestore {
                 r.match(c, rule);
             }
         }
+        restoreMessages(r, snap);
         for (Snapshot.Conn cr : snap.connections()) { // peaks last: restoring the entries raised them
             r.byId(cr.id()).restorePeaks(cr.peakIncomingBytes(), cr.peakIncomingFds(), cr.peakMatchRules(),
                     cr.peakBusNames());
@@ -274,8 +355,59 @@ public final class HandOverRestore {
         r.finish(new Restore.Counts(b.nextId(), b.nextUnique(), b.lastSequence(), b.peakBusNames(),
                 b.peakBusNamesPerConnection(), b.peakMatchRules(), b.peakMatchRulesPerConnection()));
         for (ClientSession s : made) {
+            Snapshot.Session ss = sessionById.get(s.connection().id());
+            s.output().restoreCommitted(ss.committed(), ss.headOffset(), ss.renderedHead());
             server.sessions().add(s);
             s.resumeIo(server.loop()); // R9: what clients sent during the pause waits in the socket
+        }
+    }
+
+    /** R5, step 4: MESSAGES once each (their fds from FDS, a heap payload), then every pool in order. */
+    private static void restoreMessages(Restore r, Snapshot snap) {
+        Message[] made = new Message[snap.messages().size()];
+        for (int i = 0; i < made.length; i++) {
+            Snapshot.Msg x = snap.messages().get(i);
+            FdSet fds = null;
+            if (x.fdIndexes().length > 0) {
+                int[] numbers = new int[x.fdIndexes().length];
+                for (int k = 0; k < numbers.length; k++) {
+                    numbers[k] = snap.fds().get(x.fdIndexes()[k]).fd();
+                }
+                fds = new FdSet(numbers, ClientSession.CLOSE_FD);
+                if (x.unsealedMemfd()) {
+                    fds.markUnsealedMemfd();
+                }
+            }
+            // On the heap: a carried large payload is written by copies, not zero-copy (docs/handover.md step 4).
+            Message m = new Message(x.type(), x.flags(), x.serial(), x.replySerial(), x.destination(), x.path(),
+                    x.iface(), x.member(), x.errorName(), new SealedPayload(x.payload()), null, fds);
+            Snapshot.Facts f = x.facts();
+            if (f != null) {
+                MessageFacts facts = new MessageFacts();
+                facts.setTimestamp(f.monotonicNs(), f.realtimeNs());
+                if (f.names() != null) {
+                    facts.setNames(f.names().toArray(new String[0]), f.namesTruncated());
+                }
+                facts.setCreds(f.pid(), f.uid(), f.gid(), f.credsAtSendTime());
+                m.setFacts(facts);
+            }
+            Connection sender = null;
+            if (x.senderId() != 0) {
+                sender = r.byId(x.senderId());
+                if (sender == null) {
+                    throw new IllegalStateException("message " + x.seq() + " from unknown connection " + x.senderId());
+                }
+            }
+            made[i] = r.message(m, sender, x.seq(), x.requestedReply());
+        }
+        for (Snapshot.Pool p : snap.pools()) {
+            Connection c = r.byId(p.connectionId());
+            if (c == null) {
+                throw new IllegalStateException("pool of unknown connection " + p.connectionId());
+            }
+            for (int place : p.messages()) {
+                r.queued(c, made[place]);
+            }
         }
     }
 

@@ -155,7 +155,7 @@ class RestoreTest {
         assertEquals(Delivery.OK, a.send(peer, call));
         String all = String.join("\n", a.handOverRefusals());
         assertTrue(all.contains("not completed Hello"), all);
-        assertTrue(all.contains("1 queued message"), all);
+        assertFalse(all.contains("queued message"), "queued messages are carried (step 4): " + all);
         assertTrue(all.contains("1 open reply slot"), all);
     }
 
@@ -174,6 +174,151 @@ class RestoreTest {
         Restore again = new Bus(new BusLimits()).beginRestore();
         again.connection(9, null, c -> { });
         assertThrows(IllegalStateException.class, () -> again.connection(3, null, c -> { }), "ids ascend");
+    }
+
+    /**
+     * Step 4 (docs/handover.md section 8): what {@link #copy} leaves out, through Restore as the
+     * bridge does it: each distinct queued message once (a new Message with a copy of its bytes
+     * and a new FdSet over the same fd numbers, {@code closer} recording), pushed into every pool
+     * in pool order; every open reply slot in each callee's opening order with its remaining ms.
+     */
+    private static Bus copyWithQueues(Bus a, long[] now, List<Integer> closed) throws Exception {
+        Bus b = new Bus(a.limits());
+        b.setClock(() -> now[0]);
+        Restore r = b.beginRestore();
+        List<Connection> all = new ArrayList<>(a.activeConnections());
+        all.sort(Comparator.comparingLong(Connection::id));
+        for (Connection c : all) {
+            Connection n = r.connection(c.id(), c.credentials(), x -> { });
+            n.setAuthenticatedUid(c.authenticatedUid());
+            n.setAcceptsUnixFds(c.acceptsUnixFds());
+            r.register(n, c.uniqueName());
+        }
+        for (Connection c : all) {
+            for (MatchRule m : a.matches().rulesOf(c)) {
+                r.match(r.byId(c.id()), MatchRule.parseCanonical(m.toString()));
+            }
+        }
+        java.util.IdentityHashMap<Message, Message> made = new java.util.IdentityHashMap<>();
+        for (Connection c : all) {
+            for (int i = 0; i < c.pool().messages(); i++) {
+                Message m = c.pool().peek(i);
+                Message n = made.get(m);
+                if (n == null) {
+                    byte[] bytes = new byte[m.size()];
+                    m.payload().view().get(bytes);
+                    org.kdbusbridge.core.message.FdSet fds = null;
+                    if (m.fds() != null) {
+                        int[] numbers = new int[m.fds().count()];
+                        for (int k = 0; k < numbers.length; k++) {
+                            numbers[k] = m.fds().fd(k);
+                        }
+                        fds = new org.kdbusbridge.core.message.FdSet(numbers, closed::add);
+                    }
+                    n = new Message(m.type(), m.flags(), m.serial(), m.replySerial(), m.destination(), m.path(),
+                            m.iface(), m.member(), m.errorName(), new org.kdbusbridge.core.message.SealedPayload(bytes),
+                            null, fds);
+                    r.message(n, m.sender() == null ? null : r.byId(m.sender().id()), m.seq(), m.isRequestedReply());
+                    made.put(m, n);
+                }
+                r.queued(r.byId(c.id()), n);
+            }
+        }
+        for (Connection c : all) {
+            for (org.kdbusbridge.core.connection.ReplySlot s = c.firstPendingIncoming(); s != null; s = s.nextIncoming()) {
+                r.replySlot(r.byId(c.id()), r.byId(s.caller().id()), s.serial(),
+                        s.hasDeadline() ? s.deadline() - now[0] : Long.MIN_VALUE);
+            }
+        }
+        r.finish(a.restoreCounts());
+        return b;
+    }
+
+    @Test
+    void queuedMessagesAndReplySlotsAreRechargedToTheSameLedgerTotals() throws Exception {
+        long[] now = {1_000};
+        BusLimits limits = new BusLimits();
+        limits.replyTimeout = 500;
+        Bus a = new Bus(limits);
+        a.setClock(() -> now[0]);
+        Connection svc = client(a, 1000);
+        Connection r1 = client(a, 1001);
+        Connection r2 = client(a, 1002);
+        Connection caller = client(a, 1001);
+        r1.setAcceptsUnixFds(true);
+        a.addMatch(r1, rule("type='signal',member='Tick'"));
+        a.addMatch(r2, rule("type='signal',member='Tick'"));
+        List<Message> ticks = new ArrayList<>();
+        for (int i = 0; i < 5; i++) { // broadcasts shared by two pools: one copy each in the ledger
+            Message t = Fixtures.msg(Message.SIGNAL, Message.FLAG_NO_REPLY_EXPECTED, 10 + i, Message.NO_REPLY_SERIAL,
+                    null, "/t", "a.b", "Tick", null, 100 + i, null);
+            assertEquals(Delivery.OK, a.send(svc, t));
+            ticks.add(t);
+        }
+        List<Integer> closedA = new ArrayList<>();
+        Message withFds = new Message(Message.METHOD_CALL, Message.FLAG_NO_REPLY_EXPECTED, 20, Message.NO_REPLY_SERIAL,
+                r1.uniqueName(), "/f", "a.b", "TakeFds", null, new org.kdbusbridge.core.message.SealedPayload(new byte[64]),
+                null, new org.kdbusbridge.core.message.FdSet(new int[] {901, 902}, closedA::add));
+        assertEquals(Delivery.OK, a.send(svc, withFds));
+        withFds.fds().release(); // the maker's reference, as the bridge drops it after routing
+        Message early = Fixtures.call(svc.uniqueName(), 30); // slot opened at t=1000, due at 1500
+        assertEquals(Delivery.OK, a.send(caller, early));
+        now[0] = 1_200;
+        Message late = Fixtures.call(svc.uniqueName(), 31); // due at 1700
+        assertEquals(Delivery.OK, a.send(caller, late));
+        while (svc.pool().pop() != null) { } // the service read both calls: only their slots stay
+        List<String> refusals = a.handOverRefusals();
+        assertTrue(String.join("\n", refusals).contains("2 open reply slot"), refusals.toString());
+
+        List<Integer> closedB = new ArrayList<>();
+        Bus b = copyWithQueues(a, now, closedB);
+        assertEquals(a.queued().totalBytes(), b.queued().totalBytes(), "ledger bytes: one charge per message");
+        assertEquals(a.queued().totalFds(), b.queued().totalFds());
+        for (long uid : new long[] {1000, 1001, 1002}) {
+            assertEquals(a.queued().bytes(uid), b.queued().bytes(uid), "uid " + uid);
+            assertEquals(a.queued().messages(uid), b.queued().messages(uid), "uid " + uid);
+            assertEquals(a.quotaUsed(uid), b.quotaUsed(uid), "uid " + uid + ": rules, names and reply slots");
+        }
+        assertEquals(a.quotaUsedTotal(), b.quotaUsedTotal());
+        for (Connection c : List.of(svc, r1, r2, caller)) {
+            Connection n = b.resolve(c.uniqueName());
+            assertEquals(c.pool().bytes(), n.pool().bytes(), c + " pool bytes");
+            assertEquals(c.pool().fds(), n.pool().fds(), c + " pool fds");
+            assertEquals(c.pool().messages(), n.pool().messages(), c + " pool count");
+            assertEquals(c.incomingBytes(), n.incomingBytes(), c + " incoming bytes");
+            assertEquals(c.incomingFds(), n.incomingFds(), c + " incoming fds");
+            assertEquals(c.pendingOutgoingReplies(), n.pendingOutgoingReplies(), c + " replies expected");
+            n.pool().checkInvariants();
+        }
+        assertEquals(a.openReplySlots(), b.openReplySlots());
+        b.checkReplySlots();
+        Connection r1b = b.resolve(r1.uniqueName());
+        assertSame(r1b.pool().peek(0), b.resolve(r2.uniqueName()).pool().peek(0), "a broadcast stays one message");
+        for (int i = 0; i < 5; i++) {
+            assertEquals(ticks.get(i).seq(), r1b.pool().peek(i).seq(), "pool order and sequence numbers kept");
+        }
+        assertEquals(withFds.seq(), r1b.pool().peek(5).seq());
+        assertEquals(1, r1b.pool().peek(5).fds().references(), "one reference: r1's pool");
+
+        // The deadlines go on from the remaining ms: at 1600 only the first has expired, once.
+        now[0] = 1_600;
+        List<DeadReply> dead = b.expireReplies();
+        assertEquals(1, dead.size());
+        assertEquals(30, dead.get(0).serial());
+        assertEquals(List.of(), b.expireReplies(), "exactly once");
+        now[0] = 1_700;
+        assertEquals(31, b.expireReplies().get(0).serial());
+        assertEquals(0, b.quotaUsed(1001) - a.quotaUsed(1001) + 2 * UserQuota.REPLY_SLOT_COST,
+                "both slots' charges given back");
+
+        // Everything written out: the ledger empties and the carried fds close once, after the last pool.
+        for (Connection c : b.activeConnections()) {
+            while (c.pool().pop() != null) { }
+        }
+        assertEquals(0, b.queued().totalBytes());
+        assertEquals(0, b.queued().totalFds());
+        assertEquals(List.of(901, 902), closedB);
+        assertEquals(List.of(), closedA, "the old bus's set is its own");
     }
 
     private static List<Long> ids(List<Connection> l) {

@@ -1,0 +1,242 @@
+// Invariants under test (issue 19, docs/handover.md section 8 step 4): messages queued in receive
+// pools cross a hand-over (snapshot, format-v1 bytes, restore into a second BusServer in the same
+// JVM over the same sockets). A broadcast queued for several receivers is one MESSAGES record
+// that every POOLS entry refers to; slow readers whose socket is full and whose pool is near its
+// max_outgoing_bytes get every message that was queued for them exactly once, in order, byte for
+// byte (the part already taken into the output buffer, a part-sent head and an AttachMetadata
+// copy included); the pool's drop counter and the queue ledger come through unchanged; unix fds
+// in queued messages arrive with their message and are the very same sockets (same inode, and
+// they still reach the other end). Waits are conditions with deadlines, on the loop thread.
+package org.kdbusbridge.bridge.server;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import org.kdbusbridge.bridge.config.BusConfig;
+import org.kdbusbridge.bridge.handover.FdTable;
+import org.kdbusbridge.bridge.handover.Snapshot;
+import org.kdbusbridge.bridge.handover.SnapshotReader;
+import org.kdbusbridge.bridge.handover.SnapshotWriter;
+import org.kdbusbridge.bridge.protocol.BodyWriter;
+import org.kdbusbridge.bridge.protocol.MessageHeader;
+import org.kdbusbridge.bridge.protocol.WireFormat;
+import org.kdbusbridge.bridge.server.RawClient.Msg;
+import org.kdbusbridge.bridge.transport.LibC;
+import org.kdbusbridge.bridge.transport.TransportSettings;
+import org.kdbusbridge.core.connection.Connection;
+
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class SnapshotMessagesTest {
+    private static final LibC LIBC = LibC.INSTANCE;
+    private static final String TICK = "org.example.Tick";
+    /** Broadcasts of about 4 KiB: far past a socket's buffer, near the pools' limit below. */
+    private static final int TICKS = 120;
+    /** max_outgoing_bytes: the slow readers' pools end up full-ish (some ticks may be dropped). */
+    private static final long POOL_BYTES = 400_000;
+    /** Plain calls to the fd reader first (they fill its socket), then FD_CALLS calls with a fd each. */
+    private static final int PLAIN_CALLS = 80;
+    private static final int FD_CALLS = 5;
+
+    @TempDir
+    Path dir;
+    private final List<BusServer> servers = new ArrayList<>();
+    private final List<AutoCloseable> open = new ArrayList<>();
+
+    @AfterEach
+    void stop() throws Exception {
+        for (AutoCloseable c : open) {
+            c.close();
+        }
+        for (BusServer s : servers) {
+            s.stop();
+        }
+    }
+
+    private BusConfig config() {
+        BusConfig c = BusConfig.forAddress("unix:path=" + dir.resolve("bus"));
+        c.limits().maxOutgoingBytes = POOL_BYTES;
+        return c;
+    }
+
+    private static byte[] tickBody(int i) {
+        byte[] pad = new byte[4000];
+        Arrays.fill(pad, (byte) i);
+        return new BodyWriter().writeUint32(i).writeByteArray(pad).toByteArray();
+    }
+
+    private static byte[] callBody(int i, boolean fd) {
+        BodyWriter w = new BodyWriter().writeUint32(i);
+        if (fd) {
+            w.writeUnixFd(0);
+        }
+        byte[] pad = new byte[3000];
+        Arrays.fill(pad, (byte) (i * 7));
+        return w.writeByteArray(pad).toByteArray();
+    }
+
+    private static Snapshot detach(BusServer s) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (true) {
+            try {
+                return s.detachForHandOver();
+            } catch (Snapshot.Refused e) {
+                if (System.nanoTime() > deadline) {
+                    throw e;
+                }
+                Thread.onSpinWait();
+            }
+        }
+    }
+
+    private static String link(int fd) throws Exception {
+        return Files.readSymbolicLink(Path.of("/proc/self/fd/" + fd)).toString();
+    }
+
+    @Test
+    void queuedBroadcastsSlowReadersAndFdsCrossOnceInOrder() throws Exception {
+        BusServer a = new BusServer(config(), TransportSettings.fromSystemProperties());
+        servers.add(a);
+        a.start();
+        Path socket = dir.resolve("bus");
+        RawClient svc = RawClient.open(socket);
+        open.add(svc);
+        RawClient r1 = RawClient.open(socket);
+        open.add(r1);
+        RawClient r2 = RawClient.open(socket);
+        open.add(r2);
+        for (RawClient r : List.of(r1, r2)) {
+            r.addMatch("type='signal',interface='" + TICK + "'");
+        }
+        // r2 also wants metadata: its queued copies are rendered per receiver when they are sent.
+        byte[] items = new BodyWriter().beginArray('s').writeString("creds").writeString("timestamp").endArray()
+                .toByteArray();
+        r2.expectReturn(r2.call(0, RawClient.BUS, RawClient.BUS_PATH, "org.kdbusbridge.Extensions1",
+                "AttachMetadata", "as", items));
+        FdClient sender = new FdClient(socket);
+        open.add(sender);
+        FdClient fdReader = new FdClient(socket);
+        open.add(fdReader);
+
+        ByteBuffer sv = ByteBuffer.allocateDirect(8).order(java.nio.ByteOrder.nativeOrder());
+        assertEquals(0, LIBC.socketpair(LibC.AF_UNIX, LibC.SOCK_STREAM | LibC.SOCK_CLOEXEC, 0, LibC.Native.address(sv)));
+        int keep = sv.getInt(0);
+        int passed = sv.getInt(4);
+        try {
+            for (int i = 0; i < TICKS; i++) {
+                svc.signal(null, "/t", TICK, "Tick", "uay", tickBody(i));
+            }
+            for (int i = 0; i < PLAIN_CALLS + FD_CALLS; i++) {
+                boolean fd = i >= PLAIN_CALLS;
+                sender.send(fdReader.uniqueName, fd ? "uhay" : "uay", callBody(i, fd), fd ? new int[] {passed} : null);
+            }
+            svc.sync();
+            sender.ping(); // everything above was routed
+            Connection c1 = OnLoop.get(a, () -> a.bus().resolve(r1.uniqueName));
+            Connection c2 = OnLoop.get(a, () -> a.bus().resolve(r2.uniqueName));
+            Connection cf = OnLoop.get(a, () -> a.bus().resolve(fdReader.uniqueName));
+            long[] before = OnLoop.get(a, () -> new long[] {c1.pool().messages(), c2.pool().messages(),
+                    cf.pool().messages(), c1.pool().dropped(), c2.pool().dropped(), a.bus().queued().totalBytes(),
+                    a.bus().queued().totalFds(), c1.pool().bytes(), c2.pool().bytes(), cf.pool().fds()});
+            assertTrue(before[0] > 10 && before[1] > 10, "the slow readers' pools hold ticks: " + Arrays.toString(before));
+            assertTrue(before[7] > POOL_BYTES / 2, "r1's pool is full-ish: " + before[7]);
+            assertEquals(FD_CALLS, before[9], "every fd call waits in the fd reader's pool");
+
+            Snapshot snap = detach(a);
+            Snapshot read = SnapshotReader.read(SnapshotWriter.write(snap));
+            assertArrayEquals(SnapshotWriter.write(snap), SnapshotWriter.write(read), "read and written again");
+            // One MESSAGES record per distinct message: the ticks both pools hold are shared.
+            int entries = 0;
+            for (Snapshot.Pool p : read.pools()) {
+                entries += p.messages().length;
+            }
+            assertTrue(read.messages().size() < entries, read.messages().size() + " messages for " + entries + " entries");
+            Set<Integer> p1 = new HashSet<>();
+            Set<Integer> p2 = new HashSet<>();
+            for (Snapshot.Pool p : read.pools()) {
+                for (int m : p.messages()) {
+                    (p.connectionId() == c1.id() ? p1 : p2).add(m);
+                }
+            }
+            p1.retainAll(p2);
+            assertTrue(!p1.isEmpty(), "a tick queued for both readers is one record");
+            assertTrue(read.sessions().stream().anyMatch(x -> x.committed().length > 0 && x.headOffset() > 0),
+                    "an output buffer the socket did not take, with a part-copied head, is carried");
+            System.out.println("carried output: " + read.sessions().stream().map(x -> x.committed().length + "/"
+                    + x.headOffset() + "/" + x.renderedHead().length).toList());
+            long messageFds = read.fds().stream().filter(e -> e.kind() == FdTable.Kind.MESSAGE).count();
+            assertEquals(FD_CALLS, messageFds, "each queued fd once in FDS");
+
+            BusServer b = HandOverRestore.restore(read, config(), TransportSettings.fromSystemProperties());
+            servers.add(b);
+            Connection n1 = OnLoop.get(b, () -> b.bus().resolve(r1.uniqueName));
+            Connection n2 = OnLoop.get(b, () -> b.bus().resolve(r2.uniqueName));
+            assertEquals(before[3], (long) OnLoop.get(b, () -> n1.pool().dropped()), "r1's drops carried");
+            assertEquals(before[4], (long) OnLoop.get(b, () -> n2.pool().dropped()), "r2's drops carried");
+
+            // Every tick each reader was given, once, in order, byte for byte; then nothing more.
+            for (RawClient r : List.of(r1, r2)) {
+                long dropped = r == r1 ? before[3] : before[4];
+                int got = 0;
+                int last = -1;
+                while (got + dropped < TICKS) {
+                    Msg m = r.read();
+                    assertEquals("Tick", m.member(), r.uniqueName + ": " + m);
+                    byte[] body = Arrays.copyOfRange(m.frame(), m.bodyOffset(), m.bodyOffset() + m.bodyLength());
+                    int i = ByteBuffer.wrap(body).order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt(0);
+                    assertTrue(i > last, r.uniqueName + ": tick " + i + " after " + last);
+                    assertArrayEquals(tickBody(i), body, r.uniqueName + " tick " + i);
+                    assertEquals(svc.uniqueName, m.sender());
+                    last = i;
+                    got++;
+                }
+                assertEquals(TICKS - 1, last, r.uniqueName + " got the last tick");
+                assertEquals(0, r.sync(), "nothing more for " + r.uniqueName);
+            }
+            // The fd reader: every call in order, each fd with its message, the same socket.
+            String passedLink = link(passed);
+            for (int i = 0; i < PLAIN_CALLS + FD_CALLS; i++) {
+                MessageHeader h = fdReader.next();
+                assertEquals("M", h.member());
+                byte[] got = new byte[(int) h.bodyLength()];
+                h.buffer().get(h.bodyOffset(), got);
+                boolean fd = i >= PLAIN_CALLS;
+                assertArrayEquals(callBody(i, fd), got, "call " + i);
+                assertEquals(fd ? 1 : 0, h.unixFds(), "call " + i);
+            }
+            assertEquals(FD_CALLS, fdReader.fds.size(), "one fd per fd call");
+            for (int k = 0; k < FD_CALLS; k++) {
+                int fd = fdReader.fds.get(k);
+                assertEquals(passedLink, link(fd), "the same socket inode");
+                ByteBuffer ping = ByteBuffer.allocateDirect(1).put(0, (byte) k);
+                assertEquals(1, LIBC.write(fd, LibC.Native.address(ping), 1));
+                ByteBuffer pong = ByteBuffer.allocateDirect(1);
+                assertEquals(1, LIBC.read(keep, LibC.Native.address(pong), 1));
+                assertEquals((byte) k, pong.get(0));
+            }
+            OnLoop.await(b, "every pool written out", 20, () -> n1.pool().isEmpty() && n2.pool().isEmpty());
+            OnLoop.await(b, "the ledger empty again", 20, () -> b.bus().queued().totalBytes() == 0
+                    && b.bus().queued().totalFds() == 0);
+            fdReader.ping();
+            svc.expectReturn(svc.call(0, RawClient.BUS, RawClient.BUS_PATH, RawClient.BUS, "GetId", null, null));
+        } finally {
+            LIBC.close(passed);
+            LIBC.close(keep);
+        }
+    }
+}
