@@ -40,8 +40,10 @@ public final class Classification {
                 "peerDetails", "primaryNames", "primaryNamesTruncated", "matchStamp", "closed");
         put(m, "Connection", Kind.RECOMPUTED, "recharged by pushing the carried MESSAGES into the POOLS again",
                 "incomingBytes", "incomingFds");
-        put(m, "Connection", Kind.IDLE_ONLY, "refused while reply slots are open (step 4, second increment)",
-                "pendingIncoming", "outgoingSlots", "pendingOutgoing");
+        put(m, "Connection", Kind.CARRIED, "REPLY_SLOTS (each slot opened again, in each callee's opening order; "
+                + "the caller's count recharged)", "pendingIncoming", "outgoingSlots");
+        put(m, "Connection", Kind.IDLE_ONLY, "recharged from REPLY_SLOTS; refused while it also counts calls queued "
+                + "on an activator (activator queues are not carried yet)", "pendingOutgoing");
         put(m, "Connection", Kind.IDLE_ONLY, "refused while a PeekQueued answer is still queued (its position)",
                 "peekAnswerAt");
         put(m, "Connection", Kind.IDLE_ONLY, "refused: a connection behind a custom endpoint is not carried yet",

@@ -22,6 +22,7 @@ import org.kdbusbridge.core.bus.Restore;
 import org.kdbusbridge.core.connection.Connection;
 import org.kdbusbridge.core.connection.ConnectionSink;
 import org.kdbusbridge.core.connection.Credentials;
+import org.kdbusbridge.core.connection.ReplySlot;
 import org.kdbusbridge.core.match.MatchRule;
 import org.kdbusbridge.core.match.MatchRuleException;
 import org.kdbusbridge.core.message.FdSet;
@@ -161,6 +162,19 @@ public final class HandOverRestore {
         if (!uncarried.isEmpty()) {
             throw new Snapshot.Refused(uncarried);
         }
+        // Step 4: every open reply slot, callee by callee in its opening order, with the time left.
+        long nowNs = System.nanoTime(); // the bus's reply clock is nanoTime in ms; also the header's instant
+        long nowMs = nowNs / 1_000_000;
+        List<Snapshot.Slot> slots = new ArrayList<>();
+        for (Connection c : all) {
+            for (ReplySlot s = c.firstPendingIncoming(); s != null; s = s.nextIncoming()) {
+                if (!carried.contains(s.caller())) {
+                    throw new Snapshot.Refused(List.of(c + " owes a reply to " + s.caller() + ", which is not carried"));
+                }
+                slots.add(new Snapshot.Slot(c.id(), s.caller().id(), s.serial(),
+                        s.hasDeadline() ? s.deadline() - nowMs : Long.MIN_VALUE));
+            }
+        }
         List<Snapshot.Name> queues = new ArrayList<>();
         NameRegistry registry = bus.names();
         for (String name : names) {
@@ -173,11 +187,11 @@ public final class HandOverRestore {
             }
             queues.add(new Snapshot.Name(name, ids, flags));
         }
-        Snapshot.Bus b = new Snapshot.Bus(server.guid(), org.kdbusbridge.bridge.cli.Main.VERSION, System.nanoTime(),
+        Snapshot.Bus b = new Snapshot.Bus(server.guid(), org.kdbusbridge.bridge.cli.Main.VERSION, nowNs,
                 server.busPid(), counts.nextId(), counts.nextUnique(), counts.lastSequence(), counts.peakBusNames(),
                 counts.peakBusNamesPerConnection(), counts.peakMatchRules(), counts.peakMatchRulesPerConnection());
         return new Snapshot(b, fds.entries(), listeners, conns, queues, matches, monitorRules, sessions, messages,
-                pools, List.of(), null);
+                pools, slots, null);
     }
 
     /** Why {@code m} cannot be carried yet (naming what is missing), or null. */
@@ -259,8 +273,13 @@ public final class HandOverRestore {
                     l.socketFile() == null ? null : Path.of(l.socketFile())));
         }
         server.resume(adopted, () -> restoreOnLoop(server, snap));
-        LOG.info("hand-over from {} done: {} connections, {} names", snap.bus().writerVersion(),
-                snap.connections().size(), snap.names().size());
+        int entries = 0;
+        for (Snapshot.Pool p : snap.pools()) {
+            entries += p.messages().length;
+        }
+        LOG.info("hand-over from {} restored: {} connections, {} names, {} queued messages in {} pool entries, {} reply slots",
+                snap.bus().writerVersion(), snap.connections().size(), snap.names().size(), snap.messages().size(),
+                entries, snap.replySlots().size());
         return server;
     }
 
@@ -347,6 +366,18 @@ public final class HandOverRestore {
             }
         }
         restoreMessages(r, snap);
+        // R6: a deadline goes on from the time it had left, less the pause; one that fell in the
+        // pause is due now, and the first expiry after resume answers it (once: the slot closes).
+        long pauseMs = (System.nanoTime() - snap.bus().writtenAtMonotonicNs()) / 1_000_000;
+        for (Snapshot.Slot x : snap.replySlots()) {
+            Connection callee = r.byId(x.calleeId());
+            Connection caller = r.byId(x.callerId());
+            if (callee == null || caller == null) {
+                throw new IllegalStateException("reply slot " + x.serial() + " between unknown connections");
+            }
+            r.replySlot(callee, caller, x.serial(),
+                    x.remainingMs() == Long.MIN_VALUE ? Long.MIN_VALUE : x.remainingMs() - Math.max(0, pauseMs));
+        }
         for (Snapshot.Conn cr : snap.connections()) { // peaks last: restoring the entries raised them
             r.byId(cr.id()).restorePeaks(cr.peakIncomingBytes(), cr.peakIncomingFds(), cr.peakMatchRules(),
                     cr.peakBusNames());
@@ -360,6 +391,7 @@ public final class HandOverRestore {
             server.sessions().add(s);
             s.resumeIo(server.loop()); // R9: what clients sent during the pause waits in the socket
         }
+        server.flushDirty(); // writes what is ready and arms reply_timeout for the restored slots
     }
 
     /** R5, step 4: MESSAGES once each (their fds from FDS, a heap payload), then every pool in order. */

@@ -6,7 +6,11 @@
 // byte (the part already taken into the output buffer, a part-sent head and an AttachMetadata
 // copy included); the pool's drop counter and the queue ledger come through unchanged; unix fds
 // in queued messages arrive with their message and are the very same sockets (same inode, and
-// they still reach the other end). Waits are conditions with deadlines, on the loop thread.
+// they still reach the other end). Open reply slots cross with the time their reply_timeout had
+// left: one whose deadline falls in the pause gets its NoReply right after resume, exactly once;
+// one still running keeps its remaining time (not a fresh timeout) and its answer is delivered
+// once, as a requested reply. Waits are conditions with deadlines (on the loop thread or the
+// monotonic clock), never sleeps.
 package org.kdbusbridge.bridge.server;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -106,6 +110,72 @@ class SnapshotMessagesTest {
 
     private static String link(int fd) throws Exception {
         return Files.readSymbolicLink(Path.of("/proc/self/fd/" + fd)).toString();
+    }
+
+    /** Waits, without sleeping, until the monotonic clock passes {@code nanos}. */
+    private static void untilClockPasses(long nanos) {
+        while (System.nanoTime() <= nanos) {
+            Thread.onSpinWait();
+        }
+    }
+
+    @Test
+    void replySlotsKeepTheTimeTheyHadLeft() throws Exception {
+        long timeout = 1500;
+        BusConfig conf = config();
+        conf.limits().replyTimeout = timeout;
+        BusServer a = new BusServer(conf, TransportSettings.fromSystemProperties());
+        servers.add(a);
+        a.start();
+        Path socket = dir.resolve("bus");
+        RawClient svc = RawClient.open(socket);
+        open.add(svc);
+        RawClient caller = RawClient.open(socket);
+        open.add(caller);
+        long t0 = System.nanoTime();
+        long early = caller.call(0, svc.uniqueName, "/s", "org.example.Slow", "Early", null, null);
+        assertEquals("Early", svc.read().member());
+        untilClockPasses(t0 + TimeUnit.MILLISECONDS.toNanos(1000));
+        long t1 = System.nanoTime();
+        long late = caller.call(0, svc.uniqueName, "/s", "org.example.Slow", "Late", null, null);
+        Msg lateCall = svc.read();
+        assertEquals("Late", lateCall.member());
+
+        Snapshot snap = detach(a);
+        assertEquals(2, snap.replySlots().size());
+        Snapshot.Slot e = snap.replySlots().get(0);
+        Snapshot.Slot l = snap.replySlots().get(1);
+        assertEquals(early, e.serial(), "written in the callee's opening order");
+        assertEquals(late, l.serial());
+        assertTrue(e.remainingMs() > 0 && e.remainingMs() <= timeout - 1000, "early slot left " + e.remainingMs());
+        assertTrue(l.remainingMs() > e.remainingMs() && l.remainingMs() <= timeout, "late slot left " + l.remainingMs());
+        long quotaBefore = a.bus().quotaUsedTotal(); // its loop has stopped: nothing changes it now
+        Snapshot read = SnapshotReader.read(SnapshotWriter.write(snap));
+        // The pause outlasts the early slot's deadline, not the late one's.
+        untilClockPasses(t0 + TimeUnit.MILLISECONDS.toNanos(timeout + 50));
+        BusServer b = HandOverRestore.restore(read, conf, TransportSettings.fromSystemProperties());
+        servers.add(b);
+
+        Msg noReply = caller.read();
+        assertEquals(WireFormat.ERROR, noReply.type(), noReply.toString());
+        assertEquals("org.freedesktop.DBus.Error.NoReply", noReply.errorName());
+        assertEquals(early, noReply.replySerial());
+        long lateDeadline = t1 + TimeUnit.MILLISECONDS.toNanos(timeout);
+        assertTrue(System.nanoTime() < lateDeadline, "the late slot must still be open for the rest of this test");
+        svc.write(org.kdbusbridge.bridge.protocol.MessageBuilder.methodReturn(svc.nextSerial(), late, caller.uniqueName,
+                null, null, null));
+        Msg answer = caller.read();
+        assertEquals(WireFormat.METHOD_RETURN, answer.type(), answer.toString());
+        assertEquals(late, answer.replySerial());
+        assertEquals(svc.uniqueName, answer.sender());
+        // Past the late slot's old deadline: no second NoReply for either call, nothing else at all.
+        untilClockPasses(lateDeadline + TimeUnit.MILLISECONDS.toNanos(100));
+        OnLoop.get(b, () -> null); // the loop has run its due timers
+        assertEquals(0, caller.sync(), "one NoReply and one answer, each once");
+        Connection callerNow = OnLoop.get(b, () -> b.bus().resolve(caller.uniqueName));
+        assertEquals(0, (int) OnLoop.get(b, callerNow::pendingOutgoingReplies), "no reply expected any more");
+        assertEquals(quotaBefore - 2 * org.kdbusbridge.core.bus.UserQuota.REPLY_SLOT_COST,
+                (long) OnLoop.get(b, () -> b.bus().quotaUsedTotal()), "both slots' charges given back, once");
     }
 
     @Test

@@ -58,7 +58,7 @@ public final class Restore {
     }
 
     /**
-     * What step 1 cannot carry, each named (empty: idle). Until later steps land the hand-over
+     * What the hand-over cannot carry yet, each named (empty: it can). Until later steps land the hand-over
      * refuses such a bus rather than lose any of it (docs/handover.md section 8).
      */
     static List<String> refusals(Bus b) {
@@ -85,10 +85,6 @@ public final class Restore {
                     break;
                 }
             }
-        }
-        long slots = b.replySlotSet().openCount();
-        if (slots > 0) {
-            out.add(slots + " open reply slot(s) (carried from step 4)");
         }
         if (b.pendingActivationEntries() > 0) {
             out.add(b.pendingActivationEntries() + " pending activation entries (carried from steps 4 and 6)");
