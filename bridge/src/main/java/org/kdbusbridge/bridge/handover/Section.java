@@ -9,6 +9,8 @@ public enum Section {
     BUS(1, 1),
     FDS(3, 1),
     LISTENERS(4, 1),
+    /** Step 4: senders that left while their messages are queued. Optional while empty. */
+    DEPARTED(5, 1, true),
     CONNECTIONS(6, 1),
     /** Step 4: each queued message once. Optional while empty (an older snapshot has none). */
     MESSAGES(8, 1, true),

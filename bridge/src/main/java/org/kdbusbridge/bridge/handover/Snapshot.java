@@ -8,20 +8,27 @@ import java.util.List;
  * each other by connection id and by fd index (a place in {@link #fds}); nothing here is live.
  */
 public record Snapshot(Bus bus, List<FdTable.Entry> fds, List<Listener> listeners, List<Conn> connections,
-        List<Name> names, List<Matches> matches, List<Matches> monitors, List<Session> sessions, List<Msg> messages,
-        List<Pool> pools, List<Slot> replySlots, Request request) {
+        List<Name> names, List<Matches> matches, List<Matches> monitors, List<Session> sessions,
+        List<Departed> departed, List<Msg> messages, List<Pool> pools, List<Slot> replySlots, Request request) {
 
     /** A snapshot no one asked for by a call (tests, in-process round trips). */
     public Snapshot(Bus bus, List<FdTable.Entry> fds, List<Listener> listeners, List<Conn> connections,
             List<Name> names, List<Matches> matches, List<Matches> monitors, List<Session> sessions) {
         this(bus, fds, listeners, connections, names, matches, monitors, sessions, List.of(), List.of(), List.of(),
-                null);
+                List.of(), null);
     }
 
     /** The same snapshot, owed to {@code r}. */
     public Snapshot withRequest(Request r) {
-        return new Snapshot(bus, fds, listeners, connections, names, matches, monitors, sessions, messages, pools,
-                replySlots, r);
+        return new Snapshot(bus, fds, listeners, connections, names, matches, monitors, sessions, departed, messages,
+                pools, replySlots, r);
+    }
+
+    /**
+     * DEPARTED: a connection that left while messages it sent are still queued: restored as a
+     * closed stub those messages are charged to. {@code hasCredentials} false: it had none.
+     */
+    public record Departed(long id, String uniqueName, boolean hasCredentials, long uid, long gid, long pid) {
     }
 
     /**
@@ -65,6 +72,7 @@ public record Snapshot(Bus bus, List<FdTable.Entry> fds, List<Listener> listener
         matches = List.copyOf(matches);
         monitors = List.copyOf(monitors);
         sessions = List.copyOf(sessions);
+        departed = List.copyOf(departed);
         messages = List.copyOf(messages);
         pools = List.copyOf(pools);
         replySlots = List.copyOf(replySlots);

@@ -167,6 +167,8 @@ public final class SnapshotReader {
             return new Snapshot.Session(id, fd, pid, uid, gid, (f & 1) != 0, (f & 2) != 0, (f & 4) != 0, committed,
                     headOffset, rendered);
         });
+        List<Snapshot.Departed> departed = records(found.get(Section.DEPARTED), r -> new Snapshot.Departed(r.getLong(),
+                str(r), (Byte.toUnsignedInt(r.get()) & 1) != 0, r.getLong(), r.getLong(), r.getLong()));
         List<Snapshot.Msg> messages = records(found.get(Section.MESSAGES), r -> {
             int type = Byte.toUnsignedInt(r.get());
             int mflags = Byte.toUnsignedInt(r.get());
@@ -222,8 +224,8 @@ public final class SnapshotReader {
         if (request.size() > 1) {
             throw new IllegalArgumentException("REQUEST has " + request.size() + " records");
         }
-        return new Snapshot(bus.get(0), fds, listeners, conns, names, matches, monitors, sessions, messages, pools,
-                slots, request.isEmpty() ? null : request.get(0));
+        return new Snapshot(bus.get(0), fds, listeners, conns, names, matches, monitors, sessions, departed, messages,
+                pools, slots, request.isEmpty() ? null : request.get(0));
     }
 
     private static int index(int i, List<FdTable.Entry> fds) {

@@ -49,6 +49,14 @@ public final class SnapshotWriter {
             o.str(l.bound());
             o.str(l.socketFile());
         });
+        section(body, Section.DEPARTED, s.departed(), (o, d) -> {
+            o.u64(d.id());
+            o.str(d.uniqueName());
+            o.u8(d.hasCredentials() ? 1 : 0);
+            o.u64(d.uid());
+            o.u64(d.gid());
+            o.u64(d.pid());
+        });
         section(body, Section.CONNECTIONS, s.connections(), (o, c) -> {
             o.u64(c.id());
             o.str(c.uniqueName());

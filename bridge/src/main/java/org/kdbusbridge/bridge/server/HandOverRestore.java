@@ -131,6 +131,7 @@ public final class HandOverRestore {
         // Step 4: each queued message once (pools refer to it by place), its fds through FDS.
         Map<Message, Integer> place = new IdentityHashMap<>();
         List<Snapshot.Msg> messages = new ArrayList<>();
+        Map<Connection, Snapshot.Departed> departed = new IdentityHashMap<>();
         List<Snapshot.Pool> pools = new ArrayList<>();
         List<String> uncarried = new ArrayList<>();
         java.util.Set<Connection> carried = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
@@ -146,6 +147,12 @@ public final class HandOverRestore {
                 Integer at = place.get(m);
                 if (at == null) {
                     String why = uncarriable(m, carried);
+                    Connection from = m.sender();
+                    if (why == null && from != null && !carried.contains(from)) {
+                        Credentials fc = from.credentials();
+                        departed.computeIfAbsent(from, d -> new Snapshot.Departed(d.id(), d.uniqueName(), fc != null,
+                                fc == null ? -1 : fc.uid(), fc == null ? -1 : fc.gid(), fc == null ? -1 : fc.pid()));
+                    }
                     if (why != null) {
                         uncarried.add(c + " holds a queued message (serial " + m.serial() + ") " + why);
                         at = -1;
@@ -190,14 +197,16 @@ public final class HandOverRestore {
         Snapshot.Bus b = new Snapshot.Bus(server.guid(), org.kdbusbridge.bridge.cli.Main.VERSION, nowNs,
                 server.busPid(), counts.nextId(), counts.nextUnique(), counts.lastSequence(), counts.peakBusNames(),
                 counts.peakBusNamesPerConnection(), counts.peakMatchRules(), counts.peakMatchRulesPerConnection());
-        return new Snapshot(b, fds.entries(), listeners, conns, queues, matches, monitorRules, sessions, messages,
+        List<Snapshot.Departed> gone = new ArrayList<>(departed.values());
+        gone.sort(Comparator.comparingLong(Snapshot.Departed::id));
+        return new Snapshot(b, fds.entries(), listeners, conns, queues, matches, monitorRules, sessions, gone, messages,
                 pools, slots, null);
     }
 
     /** Why {@code m} cannot be carried yet (naming what is missing), or null. */
     private static String uncarriable(Message m, java.util.Set<Connection> carried) {
-        if (m.sender() != null && !carried.contains(m.sender())) {
-            return "from " + m.sender() + ", which is not carried (a departed sender: DEPARTED is not carried yet)";
+        if (m.sender() != null && !carried.contains(m.sender()) && !m.sender().isClosed()) {
+            return "from " + m.sender() + ", which is connected but not carried";
         }
         MessageFacts f = m.facts();
         if (f != null && f.process() != null) {
@@ -396,6 +405,9 @@ public final class HandOverRestore {
 
     /** R5, step 4: MESSAGES once each (their fds from FDS, a heap payload), then every pool in order. */
     private static void restoreMessages(Restore r, Snapshot snap) {
+        for (Snapshot.Departed d : snap.departed()) {
+            r.departed(d.id(), d.uniqueName(), d.hasCredentials() ? new Credentials(d.uid(), d.gid(), d.pid()) : null);
+        }
         Message[] made = new Message[snap.messages().size()];
         for (int i = 0; i < made.length; i++) {
             Snapshot.Msg x = snap.messages().get(i);
@@ -426,6 +438,9 @@ public final class HandOverRestore {
             Connection sender = null;
             if (x.senderId() != 0) {
                 sender = r.byId(x.senderId());
+                if (sender == null) {
+                    sender = r.departedById(x.senderId());
+                }
                 if (sender == null) {
                     throw new IllegalStateException("message " + x.seq() + " from unknown connection " + x.senderId());
                 }

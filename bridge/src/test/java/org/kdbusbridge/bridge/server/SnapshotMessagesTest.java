@@ -179,6 +179,44 @@ class SnapshotMessagesTest {
     }
 
     @Test
+    void messagesFromASenderThatLeftStillArriveOnceInOrder() throws Exception {
+        BusServer a = new BusServer(config(), TransportSettings.fromSystemProperties());
+        servers.add(a);
+        a.start();
+        Path socket = dir.resolve("bus");
+        RawClient reader = RawClient.open(socket);
+        open.add(reader);
+        reader.addMatch("type='signal',interface='" + TICK + "'");
+        RawClient leaver = RawClient.open(socket);
+        String gone = leaver.uniqueName;
+        int n = 80;
+        for (int i = 0; i < n; i++) {
+            leaver.signal(null, "/t", TICK, "Tick", "uay", tickBody(i));
+        }
+        leaver.sync();
+        leaver.close();
+        OnLoop.await(a, "the sender's departure seen", 20, () -> a.bus().resolve(gone) == null);
+        Connection r = OnLoop.get(a, () -> a.bus().resolve(reader.uniqueName));
+        assertTrue(OnLoop.get(a, () -> r.pool().messages()) > 0, "the reader's pool holds the sender's ticks");
+
+        Snapshot snap = detach(a);
+        assertEquals(1, snap.departed().size(), "the sender is carried as DEPARTED");
+        assertEquals(gone, snap.departed().get(0).uniqueName());
+        Snapshot read = SnapshotReader.read(SnapshotWriter.write(snap));
+        BusServer b = HandOverRestore.restore(read, config(), TransportSettings.fromSystemProperties());
+        servers.add(b);
+        for (int i = 0; i < n; i++) {
+            Msg m = reader.read();
+            byte[] body = Arrays.copyOfRange(m.frame(), m.bodyOffset(), m.bodyOffset() + m.bodyLength());
+            assertArrayEquals(tickBody(i), body, "tick " + i + " in order");
+            assertEquals(gone, m.sender());
+        }
+        assertEquals(0, reader.sync(), "each once");
+        assertEquals(null, OnLoop.get(b, () -> b.bus().resolve(gone)), "the stub is not a connection");
+        OnLoop.await(b, "the departed sender's charges released", 20, () -> b.bus().queued().totalBytes() == 0);
+    }
+
+    @Test
     void queuedBroadcastsSlowReadersAndFdsCrossOnceInOrder() throws Exception {
         BusServer a = new BusServer(config(), TransportSettings.fromSystemProperties());
         servers.add(a);

@@ -38,6 +38,8 @@ public final class Restore {
 
     private final Bus bus;
     private final Map<Long, Connection> byId = new LinkedHashMap<>();
+    /** DEPARTED stubs: senders that left while their messages were still queued. */
+    private final Map<Long, Connection> departedById = new LinkedHashMap<>();
     /** Messages given to {@link #message}, whose creator's fd reference {@link #finish} drops. */
     private final List<Message> messages = new ArrayList<>();
     private final java.util.Set<Message> restored = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
@@ -76,14 +78,6 @@ public final class Restore {
             }
             if (c.peekAnswerAt() >= 0 && c.pool().stillQueued(c.peekAnswerAt())) {
                 out.add(c + " has a PeekQueued answer queued (its position is not carried yet)");
-            }
-            for (int i = 0; i < c.pool().messages(); i++) {
-                Message m = c.pool().peek(i);
-                if (m.sender() != null && m.sender().isClosed()) {
-                    out.add(c + " holds a queued message from " + m.sender()
-                            + ", which left (DEPARTED is not carried yet)");
-                    break;
-                }
             }
         }
         if (b.pendingActivationEntries() > 0) {
@@ -124,6 +118,28 @@ public final class Restore {
         byId.put(id, c);
         return c;
     }
+
+    /**
+     * A connection that left while messages it sent are still queued (DEPARTED): a closed stub
+     * with its old id, unique name and credentials, never registered or counted, so those
+     * messages keep a sender to be charged to (its uid in the queue ledger) and released from.
+     * Call before {@link #message}; its id is one no carried connection has.
+     */
+    public Connection departed(long id, String uniqueName, Credentials credentials) {
+        open();
+        if (byId.containsKey(id) || departedById.containsKey(id)) {
+            throw new IllegalStateException("departed connection " + id + " is also carried");
+        }
+        Connection c = new Connection(id, credentials, x -> { },
+                new org.kdbusbridge.core.connection.ReceivePool(0, 0, bus.queued()));
+        c.setUniqueNameOnce(uniqueName);
+        c.markClosed(false);
+        departedById.put(id, c);
+        return c;
+    }
+
+    /** A DEPARTED stub by its carried id, or null. */
+    public Connection departedById(long id) { return departedById.get(id); }
 
     /** The connection by its carried id, or null. */
     public Connection byId(long id) { return byId.get(id); }
@@ -186,7 +202,7 @@ public final class Restore {
         if (seq <= 0) {
             throw new IllegalStateException("a queued message without a sequence number");
         }
-        if (sender != null && !byId.containsValue(sender)) {
+        if (sender != null && byId.get(sender.id()) != sender && departedById.get(sender.id()) != sender) {
             throw new IllegalStateException("message " + seq + " from a connection this restore did not make");
         }
         m.admit(sender, seq);
@@ -221,7 +237,7 @@ public final class Restore {
      */
     public void replySlot(Connection callee, Connection caller, long serial, long remainingMs) {
         open();
-        if (!byId.containsValue(callee) || !byId.containsValue(caller) || callee.uniqueName() == null
+        if (byId.get(callee.id()) != callee || byId.get(caller.id()) != caller || callee.uniqueName() == null
                 || caller.uniqueName() == null) {
             throw new IllegalStateException("reply slot " + serial + " between connections this restore did not register");
         }

@@ -200,6 +200,7 @@ class RestoreTest {
             }
         }
         java.util.IdentityHashMap<Message, Message> made = new java.util.IdentityHashMap<>();
+        java.util.Map<Long, Connection> gone = new java.util.HashMap<>();
         for (Connection c : all) {
             for (int i = 0; i < c.pool().messages(); i++) {
                 Message m = c.pool().peek(i);
@@ -218,7 +219,13 @@ class RestoreTest {
                     n = new Message(m.type(), m.flags(), m.serial(), m.replySerial(), m.destination(), m.path(),
                             m.iface(), m.member(), m.errorName(), new org.kdbusbridge.core.message.SealedPayload(bytes),
                             null, fds);
-                    r.message(n, m.sender() == null ? null : r.byId(m.sender().id()), m.seq(), m.isRequestedReply());
+                    Connection from = m.sender() == null ? null : r.byId(m.sender().id());
+                    if (m.sender() != null && from == null) { // it left: a DEPARTED stub
+                        assertTrue(m.sender().isClosed());
+                        from = gone.computeIfAbsent(m.sender().id(),
+                                id -> r.departed(id, m.sender().uniqueName(), m.sender().credentials()));
+                    }
+                    r.message(n, from, m.seq(), m.isRequestedReply());
                     made.put(m, n);
                 }
                 r.queued(r.byId(c.id()), n);
@@ -255,6 +262,12 @@ class RestoreTest {
             assertEquals(Delivery.OK, a.send(svc, t));
             ticks.add(t);
         }
+        Connection leaver = client(a, 1003); // sends, then leaves while its messages wait
+        for (int i = 0; i < 3; i++) {
+            assertEquals(Delivery.OK, a.send(leaver, Fixtures.msg(Message.SIGNAL, Message.FLAG_NO_REPLY_EXPECTED, 40 + i,
+                    Message.NO_REPLY_SERIAL, null, "/t", "a.b", "Tick", null, 50, null)));
+        }
+        a.disconnect(leaver);
         List<Integer> closedA = new ArrayList<>();
         Message withFds = new Message(Message.METHOD_CALL, Message.FLAG_NO_REPLY_EXPECTED, 20, Message.NO_REPLY_SERIAL,
                 r1.uniqueName(), "/f", "a.b", "TakeFds", null, new org.kdbusbridge.core.message.SealedPayload(new byte[64]),
@@ -274,7 +287,8 @@ class RestoreTest {
         Bus b = copyWithQueues(a, now, closedB);
         assertEquals(a.queued().totalBytes(), b.queued().totalBytes(), "ledger bytes: one charge per message");
         assertEquals(a.queued().totalFds(), b.queued().totalFds());
-        for (long uid : new long[] {1000, 1001, 1002}) {
+        assertTrue(a.queued().bytes(1003) > 0, "the departed sender's messages are still charged to its uid");
+        for (long uid : new long[] {1000, 1001, 1002, 1003}) {
             assertEquals(a.queued().bytes(uid), b.queued().bytes(uid), "uid " + uid);
             assertEquals(a.queued().messages(uid), b.queued().messages(uid), "uid " + uid);
             assertEquals(a.quotaUsed(uid), b.quotaUsed(uid), "uid " + uid + ": rules, names and reply slots");
@@ -297,8 +311,14 @@ class RestoreTest {
         for (int i = 0; i < 5; i++) {
             assertEquals(ticks.get(i).seq(), r1b.pool().peek(i).seq(), "pool order and sequence numbers kept");
         }
-        assertEquals(withFds.seq(), r1b.pool().peek(5).seq());
-        assertEquals(1, r1b.pool().peek(5).fds().references(), "one reference: r1's pool");
+        for (int i = 0; i < 3; i++) {
+            Message m = r1b.pool().peek(5 + i);
+            assertTrue(m.sender().isClosed() && m.sender().uniqueName().equals(leaver.uniqueName()), "from the stub");
+        }
+        assertEquals(null, b.resolve(leaver.uniqueName()), "a DEPARTED stub is not registered");
+        assertEquals(a.connectionCount(), b.connectionCount(), "nor counted");
+        assertEquals(withFds.seq(), r1b.pool().peek(8).seq());
+        assertEquals(1, r1b.pool().peek(8).fds().references(), "one reference: r1's pool");
 
         // The deadlines go on from the remaining ms: at 1600 only the first has expired, once.
         now[0] = 1_600;
