@@ -73,7 +73,8 @@ public final class Classification {
                 + "head they hold, and a part-sent AttachMetadata copy of that head verbatim", "out", "headOffset",
                 "rendered", "renderedFor");
         put(m, "OutputWriter", Kind.IDLE_ONLY, "the rest of the output cursor is step 5 (refused, named by "
-                + "uncarriedOutput)", "outCarry", "outCarryLen", "large", "outFds", "outPidfd", "outFdCount", "renderedPidfd");
+                + "uncarriedOutput; renderedPidfd only before the head's first byte is sent)", "outCarry", "outCarryLen",
+                "large", "outFds", "outPidfd", "outFdCount", "renderedPidfd");
         put(m, "OutputWriter", Kind.DROPPED, "a head that went raw before any of it was copied may get its "
                 + "AttachMetadata copy after all (nothing of it was sent)", "rawHead");
         put(m, "OutputWriter", Kind.DROPPED, "asked again on the next large send (SO_SNDBUF itself stays with the socket)",

@@ -18,7 +18,9 @@ public final class FdTable {
     public enum Kind {
         LISTENER, CLIENT, PEER_PIDFD,
         /** A unix fd of a queued message (its receivers get it after the hand-over). */
-        MESSAGE;
+        MESSAGE,
+        /** A sender's pidfd queued messages hold for AttachMetadata (shared by those messages). */
+        SENDER_PIDFD;
     }
 
     public record Entry(int fd, Kind kind, String link) {

@@ -43,9 +43,18 @@ public record Snapshot(Bus bus, List<FdTable.Entry> fds, List<Listener> listener
             int[] fdIndexes, boolean unsealedMemfd, Facts facts, byte[] payload, boolean direct) {
     }
 
-    /** A queued message's MessageFacts: -1 for what is unknown; {@code names} null if not stamped. */
+    /**
+     * A queued message's MessageFacts: -1 for what is unknown; {@code names} null if not stamped;
+     * {@code process} the sender's /proc facts, or null; {@code pidfdIndex} the sender's pidfd the
+     * message holds, by FDS index (kind SENDER_PIDFD, shared by the messages that hold it), or -1.
+     */
     public record Facts(long monotonicNs, long realtimeNs, List<String> names, boolean namesTruncated, long pid,
-            long uid, long gid, boolean credsAtSendTime) {
+            long uid, long gid, boolean credsAtSendTime, Process process, int pidfdIndex) {
+    }
+
+    /** The sending process's facts (AttachMetadata groups, comm, exe, cmdline, cgroup, seclabel); null: not read. */
+    public record Process(long pid, long uid, int items, long[] groups, byte[] comm, byte[] exe, byte[] cmdline,
+            byte[] cgroup, byte[] seclabel) {
     }
 
     /** POOLS: a connection's receive pool from its head, as places in {@link #messages}. */

@@ -197,8 +197,35 @@ public final class SnapshotReader {
                 long real = r.getLong();
                 int ff = Byte.toUnsignedInt(r.get());
                 List<String> primary = (ff & 1) != 0 ? strings(r) : null;
-                facts = new Snapshot.Facts(mono, real, primary, (ff & 2) != 0, r.getLong(), r.getLong(), r.getLong(),
-                        (ff & 4) != 0);
+                long fpid = r.getLong();
+                long fuid = r.getLong();
+                long fgid = r.getLong();
+                int pidfd = r.getInt();
+                if (pidfd != -1 && (index(pidfd, fds) < 0 || fds.get(pidfd).kind() != FdTable.Kind.SENDER_PIDFD)) {
+                    throw new IllegalArgumentException("message " + seq + " names fd index " + pidfd
+                            + " as its sender's pidfd");
+                }
+                Snapshot.Process proc = null;
+                if (Byte.toUnsignedInt(r.get()) != 0) {
+                    long ppid = r.getLong();
+                    long puid = r.getLong();
+                    int pitems = r.getInt();
+                    int ng = r.getInt();
+                    long[] groups = null;
+                    if (ng != -1) {
+                        if (ng < 0 || (long) ng * 8 > r.remaining()) {
+                            throw new IllegalArgumentException("message " + seq + ": " + ng + " groups");
+                        }
+                        groups = new long[ng];
+                        for (int g = 0; g < ng; g++) {
+                            groups[g] = r.getLong();
+                        }
+                    }
+                    proc = new Snapshot.Process(ppid, puid, pitems, groups, nullableBytes(r), nullableBytes(r),
+                            nullableBytes(r), nullableBytes(r), nullableBytes(r));
+                }
+                facts = new Snapshot.Facts(mono, real, primary, (ff & 2) != 0, fpid, fuid, fgid, (ff & 4) != 0, proc,
+                        pidfd);
             }
             byte[] payload = bytes(r);
             return new Snapshot.Msg(type, mflags, serial, replySerial, dest, path, iface, member, error, sender, seq,
@@ -278,6 +305,14 @@ public final class SnapshotReader {
         byte[] s = new byte[len];
         b.get(s);
         return new String(s, StandardCharsets.UTF_8);
+    }
+
+    private static byte[] nullableBytes(ByteBuffer b) {
+        if (b.getInt(b.position()) == -1) {
+            b.getInt();
+            return null;
+        }
+        return bytes(b);
     }
 
     private static byte[] bytes(ByteBuffer b) {

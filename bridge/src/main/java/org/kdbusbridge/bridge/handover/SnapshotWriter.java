@@ -109,6 +109,25 @@ public final class SnapshotWriter {
                 o.u64(f.pid());
                 o.u64(f.uid());
                 o.u64(f.gid());
+                o.u32(f.pidfdIndex());
+                Snapshot.Process p = f.process();
+                o.u8(p == null ? 0 : 1);
+                if (p != null) {
+                    o.u64(p.pid());
+                    o.u64(p.uid());
+                    o.u32(p.items());
+                    o.u32(p.groups() == null ? -1 : p.groups().length);
+                    if (p.groups() != null) {
+                        for (long g : p.groups()) {
+                            o.u64(g);
+                        }
+                    }
+                    o.nullableBytes(p.comm());
+                    o.nullableBytes(p.exe());
+                    o.nullableBytes(p.cmdline());
+                    o.nullableBytes(p.cgroup());
+                    o.nullableBytes(p.seclabel());
+                }
             }
             o.bytes(m.payload());
         });
@@ -265,6 +284,14 @@ public final class SnapshotWriter {
             byte[] b = s.getBytes(StandardCharsets.UTF_8);
             u32(b.length);
             raw(b);
+        }
+
+        void nullableBytes(byte[] b) {
+            if (b == null) {
+                u32(-1);
+            } else {
+                bytes(b);
+            }
         }
 
         void bytes(byte[] b) {

@@ -132,6 +132,7 @@ public final class HandOverRestore {
         Map<Message, Integer> place = new IdentityHashMap<>();
         List<Snapshot.Msg> messages = new ArrayList<>();
         Map<Connection, Snapshot.Departed> departed = new IdentityHashMap<>();
+        Map<FdSet, Integer> senderPidfds = new IdentityHashMap<>(); // one FDS entry per shared pidfd
         List<Snapshot.Pool> pools = new ArrayList<>();
         List<String> uncarried = new ArrayList<>();
         java.util.Set<Connection> carried = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
@@ -158,7 +159,7 @@ public final class HandOverRestore {
                         at = -1;
                     } else {
                         at = messages.size();
-                        messages.add(message(m, fds));
+                        messages.add(message(m, fds, senderPidfds));
                     }
                     place.put(m, at);
                 }
@@ -209,26 +210,33 @@ public final class HandOverRestore {
             return "from " + m.sender() + ", which is connected but not carried";
         }
         MessageFacts f = m.facts();
-        if (f != null && f.process() != null) {
-            return "with its sender's /proc facts for AttachMetadata (no codec for them yet)";
-        }
-        if (f != null && f.pidfd() != null) {
-            return "with its sender's pidfd for AttachMetadata (not carried yet)";
+        if (f != null && f.process() != null && !(f.process() instanceof SenderProcess)) {
+            return "with process facts of an unknown kind (" + f.process().getClass().getName() + ")";
         }
         return null;
     }
 
-    /** {@code m} as MESSAGES values; its fds join {@code fds} (a message's fds are its own). */
-    private static Snapshot.Msg message(Message m, FdTable fds) {
+    /** {@code m} as MESSAGES values; its fds join {@code fds} (a message's fds are its own, a sender pidfd is shared). */
+    private static Snapshot.Msg message(Message m, FdTable fds, Map<FdSet, Integer> senderPidfds) {
         FdSet set = m.fds();
         int[] fdIndexes = new int[set == null ? 0 : set.count()];
         for (int i = 0; i < fdIndexes.length; i++) {
             fdIndexes[i] = fds.add(set.fd(i), FdTable.Kind.MESSAGE);
         }
         MessageFacts f = m.facts();
-        Snapshot.Facts facts = f == null ? null : new Snapshot.Facts(f.monotonicNs(), f.realtimeNs(),
-                f.names() == null ? null : List.of(f.names()), f.namesTruncated(), f.pid(), f.uid(), f.gid(),
-                f.credsAtSendTime());
+        Snapshot.Facts facts = null;
+        if (f != null) {
+            FdSet pidfd = f.pidfd();
+            int pidfdIndex = pidfd == null ? -1
+                    : senderPidfds.computeIfAbsent(pidfd, p -> fds.add(p.fd(0), FdTable.Kind.SENDER_PIDFD));
+            Snapshot.Process proc = null;
+            if (f.process() instanceof SenderProcess sp) {
+                proc = new Snapshot.Process(sp.pid(), sp.uid(), sp.items(), sp.groups(), sp.comm(), sp.exe(),
+                        sp.cmdline(), sp.cgroup(), sp.seclabel());
+            }
+            facts = new Snapshot.Facts(f.monotonicNs(), f.realtimeNs(), f.names() == null ? null : List.of(f.names()),
+                    f.namesTruncated(), f.pid(), f.uid(), f.gid(), f.credsAtSendTime(), proc, pidfdIndex);
+        }
         java.nio.ByteBuffer v = m.payload().view(); // a deferred payload is encoded now
         byte[] payload = new byte[v.remaining()];
         v.get(payload);
@@ -409,6 +417,7 @@ public final class HandOverRestore {
             r.departed(d.id(), d.uniqueName(), d.hasCredentials() ? new Credentials(d.uid(), d.gid(), d.pid()) : null);
         }
         Message[] made = new Message[snap.messages().size()];
+        Map<Integer, FdSet> pidfds = new HashMap<>();
         for (int i = 0; i < made.length; i++) {
             Snapshot.Msg x = snap.messages().get(i);
             FdSet fds = null;
@@ -433,6 +442,22 @@ public final class HandOverRestore {
                     facts.setNames(f.names().toArray(new String[0]), f.namesTruncated());
                 }
                 facts.setCreds(f.pid(), f.uid(), f.gid(), f.credsAtSendTime());
+                Snapshot.Process p = f.process();
+                if (p != null) {
+                    facts.setProcess(new SenderProcess(p.pid(), p.uid(), p.items(), p.groups(), p.comm(), p.exe(),
+                            p.cmdline(), p.cgroup(), p.seclabel()));
+                }
+                if (f.pidfdIndex() >= 0) {
+                    // One FdSet per carried pidfd, one reference per message that holds it (as at admission).
+                    FdSet pid = pidfds.get(f.pidfdIndex());
+                    if (pid == null) {
+                        pid = new FdSet(new int[] {snap.fds().get(f.pidfdIndex()).fd()}, ClientSession.CLOSE_FD);
+                        pidfds.put(f.pidfdIndex(), pid);
+                    } else {
+                        pid.retain();
+                    }
+                    facts.setPidfd(pid);
+                }
                 m.setFacts(facts);
             }
             Connection sender = null;

@@ -496,8 +496,8 @@ final class OutputWriter {
         if (outFds != null || outPidfd != null || outFdCount > 0) {
             return "unix fds waiting for the first byte of its output";
         }
-        if (renderedPidfd != null) {
-            return "a part-sent AttachMetadata copy of its head message with the sender's pidfd";
+        if (renderedPidfd != null && headOffset == 0) {
+            return "an AttachMetadata copy of its head message whose pidfd is not sent yet";
         }
         if (out != null && server.buffers().isScratch(out)) {
             return "output in the loop's scratch buffer";

@@ -231,15 +231,23 @@ class SnapshotMessagesTest {
         for (RawClient r : List.of(r1, r2)) {
             r.addMatch("type='signal',interface='" + TICK + "'");
         }
-        // r2 also wants metadata: its queued copies are rendered per receiver when they are sent.
-        byte[] items = new BodyWriter().beginArray('s').writeString("creds").writeString("timestamp").endArray()
-                .toByteArray();
+        // r2 also wants metadata: its queued copies are rendered per receiver when they are sent, from
+        // facts taken at admission (the sender's /proc comm, and a pidfd every queued tick holds).
+        byte[] items = new BodyWriter().beginArray('s').writeString("creds").writeString("timestamp")
+                .writeString("comm").endArray().toByteArray();
         r2.expectReturn(r2.call(0, RawClient.BUS, RawClient.BUS_PATH, "org.kdbusbridge.Extensions1",
                 "AttachMetadata", "as", items));
         FdClient sender = new FdClient(socket);
         open.add(sender);
         FdClient fdReader = new FdClient(socket);
         open.add(fdReader);
+        // Somebody wants pidfds: from now on every admitted message holds its sender's (shared) pidfd.
+        FdClient wanter = new FdClient(socket);
+        open.add(wanter);
+        wanter.writeAll(FdClient.frame(++wanter.serial, 0, RawClient.BUS_PATH, "org.kdbusbridge.Extensions1",
+                "AttachMetadata", RawClient.BUS, "as", new BodyWriter().beginArray('s').writeString("pidfd").endArray()
+                        .toByteArray(), 0), null);
+        assertEquals(WireFormat.METHOD_RETURN, wanter.next().type(), "AttachMetadata pidfd");
 
         ByteBuffer sv = ByteBuffer.allocateDirect(8).order(java.nio.ByteOrder.nativeOrder());
         assertEquals(0, LIBC.socketpair(LibC.AF_UNIX, LibC.SOCK_STREAM | LibC.SOCK_CLOEXEC, 0, LibC.Native.address(sv)));
@@ -283,10 +291,17 @@ class SnapshotMessagesTest {
             }
             p1.retainAll(p2);
             assertTrue(!p1.isEmpty(), "a tick queued for both readers is one record");
-            assertTrue(read.sessions().stream().anyMatch(x -> x.committed().length > 0 && x.headOffset() > 0),
-                    "an output buffer the socket did not take, with a part-copied head, is carried");
+            // Where the socket stopped taking bytes decides whether a head is part-copied (headOffset,
+            // a rendered copy for r2); an output buffer it did not take is always there to carry.
+            assertTrue(read.sessions().stream().anyMatch(x -> x.committed().length > 0),
+                    "an output buffer the socket did not take is carried");
             System.out.println("carried output: " + read.sessions().stream().map(x -> x.committed().length + "/"
                     + x.headOffset() + "/" + x.renderedHead().length).toList());
+            assertTrue(read.messages().stream().anyMatch(m -> m.facts() != null && m.facts().process() != null
+                    && m.facts().process().comm() != null), "the sender's /proc facts are carried");
+            long senderPidfds = read.fds().stream().filter(e -> e.kind() == FdTable.Kind.SENDER_PIDFD).count();
+            assertTrue(senderPidfds >= 1 && senderPidfds <= 2, senderPidfds
+                    + " sender pidfds: one per sending connection at most, shared by the messages that hold it");
             long messageFds = read.fds().stream().filter(e -> e.kind() == FdTable.Kind.MESSAGE).count();
             assertEquals(FD_CALLS, messageFds, "each queued fd once in FDS");
 
@@ -297,6 +312,15 @@ class SnapshotMessagesTest {
             assertEquals(before[3], (long) OnLoop.get(b, () -> n1.pool().dropped()), "r1's drops carried");
             assertEquals(before[4], (long) OnLoop.get(b, () -> n2.pool().dropped()), "r2's drops carried");
 
+            String comm = Files.readString(Path.of("/proc/self/comm")).trim();
+            Set<Long> carriedWithComm = new HashSet<>();
+            for (Snapshot.Msg m : read.messages()) {
+                if ("Tick".equals(m.member()) && m.facts() != null && m.facts().process() != null
+                        && m.facts().process().comm() != null) {
+                    carriedWithComm.add(m.serial());
+                }
+            }
+            int renderedAfter = 0;
             // Every tick each reader was given, once, in order, byte for byte; then nothing more.
             for (RawClient r : List.of(r1, r2)) {
                 long dropped = r == r1 ? before[3] : before[4];
@@ -310,12 +334,19 @@ class SnapshotMessagesTest {
                     assertTrue(i > last, r.uniqueName + ": tick " + i + " after " + last);
                     assertArrayEquals(tickBody(i), body, r.uniqueName + " tick " + i);
                     assertEquals(svc.uniqueName, m.sender());
+                    if (r == r2 && carriedWithComm.contains(m.serial())) { // rendered by the new bus from carried facts
+                        var md = org.kdbusbridge.bridge.metadata.MessageMetadata.parse(m.frame()).orElseThrow();
+                        assertEquals(comm, md.comm().orElse(null), "tick " + i + " keeps its sender's comm");
+                        assertTrue(md.timestamp().isPresent(), "tick " + i + " keeps its admission time");
+                        renderedAfter++;
+                    }
                     last = i;
                     got++;
                 }
                 assertEquals(TICKS - 1, last, r.uniqueName + " got the last tick");
                 assertEquals(0, r.sync(), "nothing more for " + r.uniqueName);
             }
+            assertTrue(renderedAfter > 0, "some of r2's ticks were rendered after the hand-over from carried facts");
             // The fd reader: every call in order, each fd with its message, the same socket.
             String passedLink = link(passed);
             for (int i = 0; i < PLAIN_CALLS + FD_CALLS; i++) {

@@ -193,9 +193,10 @@ public final class Restore {
     /**
      * A queued message as the old bus admitted it: {@code sender} (null: the bus itself), its
      * sequence number and whether it was routed as a requested reply. {@code m} is new (not
-     * admitted); its {@code FdSet}, if any, has the one reference its maker holds, which this
-     * restore takes over and drops in {@link #finish}, once every pool holds its own. Nothing
-     * is queued yet: {@link #queued} puts it into pools.
+     * admitted); its {@code FdSet}, if any, has the one reference its maker holds, and so has
+     * its facts' pidfd (the hold {@code MessageFacts.setPidfd} gives), which this restore takes
+     * over and drops in {@link #finish}, once every pool holds its own. Nothing is queued yet:
+     * {@link #queued} puts it into pools.
      */
     public Message message(Message m, Connection sender, long seq, boolean requestedReply) {
         open();
@@ -264,6 +265,9 @@ public final class Restore {
             }
             if (m.fds() != null) {
                 m.fds().release(); // the maker's: every pool that holds it has its own now
+            }
+            if (m.facts() != null) {
+                m.facts().dropHandles(); // the maker's hold on an AttachMetadata pidfd (setPidfd): the queues hold it now
             }
         }
         bus.table().restoreCounters(counts.nextId(), counts.nextUnique(), counts.peakBusNames(),
