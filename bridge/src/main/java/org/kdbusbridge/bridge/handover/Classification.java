@@ -34,7 +34,7 @@ public final class Classification {
         // --- core Connection ---
         put(m, "Connection", Kind.CARRIED, "CONNECTIONS", "id", "credentials", "uniqueName", "unixFds",
                 "authenticatedUid", "requireSealedMemfds", "drops", "attachedMetadata", "peakIncomingBytes",
-                "peakIncomingFds", "peakMatchRules", "peakBusNames", "ownedNames");
+                "peakIncomingFds", "peakMatchRules", "peakBusNames", "ownedNames", "peekAnswerAt");
         put(m, "Connection", Kind.RECOMPUTED, "rebuilt by Restore or the session", "sink", "pool", "ownedIndex",
                 "matchRules", "policy", "logInfo", "logInfoSource", "maxIncomingBytes", "maxIncomingFds", "attachment",
                 "peerDetails", "primaryNames", "primaryNamesTruncated", "matchStamp", "closed");
@@ -44,8 +44,7 @@ public final class Classification {
                 + "the caller's count recharged)", "pendingIncoming", "outgoingSlots");
         put(m, "Connection", Kind.IDLE_ONLY, "recharged from REPLY_SLOTS; refused while it also counts calls queued "
                 + "on an activator (activator queues are not carried yet)", "pendingOutgoing");
-        put(m, "Connection", Kind.IDLE_ONLY, "refused while a PeekQueued answer is still queued (its position)",
-                "peekAnswerAt");
+
         put(m, "Connection", Kind.IDLE_ONLY, "refused: a connection behind a custom endpoint is not carried yet",
                 "endpoint", "endpointState");
         put(m, "Connection", Kind.DROPPED, "traffic counters start at zero (ConnectionCounters is being reworked)",

@@ -11,7 +11,8 @@ public enum Section {
     LISTENERS(4, 1),
     /** Step 4: senders that left while their messages are queued. Optional while empty. */
     DEPARTED(5, 1, true),
-    CONNECTIONS(6, 1),
+    /** Version 2 (step 4): each record ends with the PeekQueued answer's pool position. */
+    CONNECTIONS(6, 2),
     /** Step 4: each queued message once. Optional while empty (an older snapshot has none). */
     MESSAGES(8, 1, true),
     /** Step 4: each connection's pool as message places. Optional while empty. */

@@ -101,15 +101,27 @@ public record Snapshot(Bus bus, List<FdTable.Entry> fds, List<Listener> listener
      * CONNECTIONS: a connection after Hello. {@code attached}: its AttachMetadata set
      * (MessageFacts bits); {@code drops}: it watches drops, with the unreported ones;
      * {@code ownedNames}: its well-known names in acquisition order; {@code pidfdIndex}: the
-     * peer's pidfd (-1: none taken yet).
+     * peer's pidfd (-1: none taken yet); {@code peekAnswerAt} (version 2): the pool position of
+     * its queued PeekQueued answer, or -1.
      */
     public record Conn(long id, String uniqueName, long uid, long gid, long pid, long authenticatedUid,
             boolean unixFds, boolean requireSealedMemfds, boolean monitor, int attached, boolean drops, long dropCount,
             long dropFirstSeq, long dropLastSeq, long peakIncomingBytes, int peakIncomingFds, int peakMatchRules,
             int peakBusNames, long poolPushed, long poolDropped, long poolPeakBytes, int poolPeakFds,
-            List<String> ownedNames, int pidfdIndex) {
+            List<String> ownedNames, int pidfdIndex, long peekAnswerAt) {
         public Conn {
             ownedNames = List.copyOf(ownedNames);
+        }
+
+        /** Without a PeekQueued answer position (version 1). */
+        public Conn(long id, String uniqueName, long uid, long gid, long pid, long authenticatedUid, boolean unixFds,
+                boolean requireSealedMemfds, boolean monitor, int attached, boolean drops, long dropCount,
+                long dropFirstSeq, long dropLastSeq, long peakIncomingBytes, int peakIncomingFds, int peakMatchRules,
+                int peakBusNames, long poolPushed, long poolDropped, long poolPeakBytes, int poolPeakFds,
+                List<String> ownedNames, int pidfdIndex) {
+            this(id, uniqueName, uid, gid, pid, authenticatedUid, unixFds, requireSealedMemfds, monitor, attached, drops,
+                    dropCount, dropFirstSeq, dropLastSeq, peakIncomingBytes, peakIncomingFds, peakMatchRules,
+                    peakBusNames, poolPushed, poolDropped, poolPeakBytes, poolPeakFds, ownedNames, pidfdIndex, -1);
         }
     }
 

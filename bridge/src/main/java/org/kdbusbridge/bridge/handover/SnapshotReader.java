@@ -133,9 +133,11 @@ public final class SnapshotReader {
             int peakFds = r.getInt();
             List<String> owned = strings(r);
             int pidfd = r.getInt();
+            long peekAnswerAt = r.hasRemaining() ? r.getLong() : -1; // version 1 ends before it
             return new Snapshot.Conn(id, unique, uid, gid, pid, authUid, (f & 1) != 0, (f & 2) != 0, (f & 4) != 0,
                     attached, (f & 8) != 0, dropCount, dropFirst, dropLast, peakInBytes, peakInFds, peakRules,
-                    peakNames, pushed, dropped, peakBytes, peakFds, owned, pidfd < 0 ? -1 : index(pidfd, fds));
+                    peakNames, pushed, dropped, peakBytes, peakFds, owned, pidfd < 0 ? -1 : index(pidfd, fds),
+                    peekAnswerAt);
         });
         List<Snapshot.Name> names = records(found.get(Section.NAMES), r -> {
             String name = str(r);

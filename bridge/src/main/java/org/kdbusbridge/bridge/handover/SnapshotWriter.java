@@ -79,6 +79,7 @@ public final class SnapshotWriter {
             o.u32(c.poolPeakFds());
             o.strings(c.ownedNames());
             o.u32(c.pidfdIndex());
+            o.u64(c.peekAnswerAt()); // version 2
         });
         section(body, Section.MESSAGES, s.messages(), (o, m) -> {
             o.u8(m.type());

@@ -108,12 +108,16 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
 
     /**
      * Hand-over: starts reading the inherited socket (no auth timer: Hello is done), unless its
-     * restored queued messages put it over max_incoming_*; carried output is written first.
+     * restored queued messages put it over max_incoming_*; carried output is written first, once
+     * the socket is writable.
      */
     void resumeIo(EventLoop loop) {
         readPaused = conn.isIncomingOverLimit();
-        loop.register(socket.fd(), readPaused ? 0 : EventLoop.READ, this);
-        if (!conn.pool().isEmpty() || output.committedBytes().length > 0) {
+        // Carried output the socket did not take waits for EPOLLOUT, as it did in the old bus (R9):
+        // a flush now would only refill the buffer earlier than the old bus would have.
+        writeArmed = output.committedBytes().length > 0 || output.headOffset() > 0;
+        loop.register(socket.fd(), (readPaused ? 0 : EventLoop.READ) | (writeArmed ? EventLoop.WRITE : 0), this);
+        if (!writeArmed && !conn.pool().isEmpty()) {
             markDirty();
         }
     }

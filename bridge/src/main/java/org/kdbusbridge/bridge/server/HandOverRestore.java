@@ -113,7 +113,8 @@ public final class HandOverRestore {
                     monitor, c.attachedMetadata(), drops != null, drops == null ? 0 : drops.count(),
                     drops == null ? 0 : drops.firstSeq(), drops == null ? 0 : drops.lastSeq(), c.peakIncomingBytes(),
                     c.peakIncomingFds(), c.peakMatchRules(), c.peakBusNames(), c.pool().pushedCount(),
-                    c.pool().dropped(), c.pool().peakBytes(), c.pool().peakFds(), c.ownedNames(), pidfdIndex));
+                    c.pool().dropped(), c.pool().peakBytes(), c.pool().peakFds(), c.ownedNames(), pidfdIndex,
+                    c.peekAnswerAt() >= 0 && c.pool().stillQueued(c.peekAnswerAt()) ? c.peekAnswerAt() : -1));
             PeerCredentials p = sock.peer();
             sessions.add(new Snapshot.Session(c.id(), socketIndex, p.pid(), p.uid(), p.gid(), sock.passesCredentials(),
                     sock.passCredentialsFailed(), sock.asksPidfdLater(), s.output().committedBytes(),
@@ -383,6 +384,11 @@ public final class HandOverRestore {
             }
         }
         restoreMessages(r, snap);
+        for (Snapshot.Conn cr : snap.connections()) {
+            if (cr.peekAnswerAt() >= 0) {
+                r.peekAnswerAt(r.byId(cr.id()), cr.peekAnswerAt());
+            }
+        }
         // R6: a deadline goes on from the time it had left, less the pause; one that fell in the
         // pause is due now, and the first expiry after resume answers it (once: the slot closes).
         long pauseMs = (System.nanoTime() - snap.bus().writtenAtMonotonicNs()) / 1_000_000;

@@ -76,9 +76,6 @@ public final class Restore {
                 out.add(c + " waits for " + (c.pendingOutgoingReplies() - outgoingSlots(c))
                         + " repl(ies) to calls queued on an activator (activator queues are not carried yet)");
             }
-            if (c.peekAnswerAt() >= 0 && c.pool().stillQueued(c.peekAnswerAt())) {
-                out.add(c + " has a PeekQueued answer queued (its position is not carried yet)");
-            }
         }
         if (b.pendingActivationEntries() > 0) {
             out.add(b.pendingActivationEntries() + " pending activation entries (carried from steps 4 and 6)");
@@ -248,6 +245,19 @@ public final class Restore {
         if (t != null) {
             timed.add(t);
         }
+    }
+
+    /**
+     * {@code c}'s PeekQueued (or PeekActivationQueue) answer is still queued at pool position
+     * {@code position} (one answer queued at a time): after {@link #queued} restored its pool,
+     * whose positions are the old ones (the bridge restores the pushed count first).
+     */
+    public void peekAnswerAt(Connection c, long position) {
+        open();
+        if (!c.pool().stillQueued(position)) {
+            throw new IllegalStateException(c + ": PeekQueued answer position " + position + " is not in its pool");
+        }
+        c.setPeekAnswerAt(position);
     }
 
     /**
