@@ -383,7 +383,7 @@ public final class HandOverRestore {
                 r.match(c, rule);
             }
         }
-        restoreMessages(r, snap);
+        restoreMessages(server, r, snap);
         for (Snapshot.Conn cr : snap.connections()) {
             if (cr.peekAnswerAt() >= 0) {
                 r.peekAnswerAt(r.byId(cr.id()), cr.peekAnswerAt());
@@ -417,8 +417,24 @@ public final class HandOverRestore {
         server.flushDirty(); // writes what is ready and arms reply_timeout for the restored slots
     }
 
+    /**
+     * A carried payload: one that lived in a direct buffer goes into one of the new bus's (so it
+     * is written zero-copy again) while the budget allows, else onto the heap, as admission does.
+     */
+    private static SealedPayload payload(BusServer server, Snapshot.Msg x) {
+        byte[] bytes = x.payload();
+        if (x.direct() && bytes.length >= server.transport().zeroCopyThreshold()) {
+            java.nio.ByteBuffer d = server.buffers().take(bytes.length);
+            if (d != null) {
+                d.put(bytes).flip();
+                return new SealedPayload(d, server.payloadRecycler());
+            }
+        }
+        return new SealedPayload(bytes);
+    }
+
     /** R5, step 4: MESSAGES once each (their fds from FDS, a heap payload), then every pool in order. */
-    private static void restoreMessages(Restore r, Snapshot snap) {
+    private static void restoreMessages(BusServer server, Restore r, Snapshot snap) {
         for (Snapshot.Departed d : snap.departed()) {
             r.departed(d.id(), d.uniqueName(), d.hasCredentials() ? new Credentials(d.uid(), d.gid(), d.pid()) : null);
         }
@@ -437,9 +453,8 @@ public final class HandOverRestore {
                     fds.markUnsealedMemfd();
                 }
             }
-            // On the heap: a carried large payload is written by copies, not zero-copy (docs/handover.md step 4).
             Message m = new Message(x.type(), x.flags(), x.serial(), x.replySerial(), x.destination(), x.path(),
-                    x.iface(), x.member(), x.errorName(), new SealedPayload(x.payload()), null, fds);
+                    x.iface(), x.member(), x.errorName(), payload(server, x), null, fds);
             Snapshot.Facts f = x.facts();
             if (f != null) {
                 MessageFacts facts = new MessageFacts();

@@ -218,6 +218,61 @@ class SnapshotMessagesTest {
         OnLoop.await(b, "the departed sender's charges released", 20, () -> b.bus().queued().totalBytes() == 0);
     }
 
+    @Test
+    void aLargeQueuedMessageStaysInADirectBuffer() throws Exception {
+        BusServer a = new BusServer(config(), TransportSettings.fromSystemProperties());
+        servers.add(a);
+        a.start();
+        Path socket = dir.resolve("bus");
+        RawClient svc = RawClient.open(socket);
+        open.add(svc);
+        RawClient reader = RawClient.open(socket);
+        open.add(reader);
+        reader.addMatch("type='signal',interface='" + TICK + "'");
+        int small = 70; // past the reader's socket buffer: the large one waits in its pool
+        for (int i = 0; i < small; i++) {
+            svc.signal(null, "/t", TICK, "Tick", "uay", tickBody(i));
+        }
+        byte[] pad = new byte[300 * 1024];
+        for (int i = 0; i < pad.length; i++) {
+            pad[i] = (byte) (i * 13);
+        }
+        byte[] bigBody = new BodyWriter().writeUint32(small).writeByteArray(pad).toByteArray();
+        svc.signal(null, "/t", TICK, "Big", "uay", bigBody);
+        svc.sync();
+        Connection r = OnLoop.get(a, () -> a.bus().resolve(reader.uniqueName));
+        assertTrue(OnLoop.get(a, () -> {
+            for (int i = 0; i < r.pool().messages(); i++) {
+                if ("Big".equals(r.pool().peek(i).member())) {
+                    return r.pool().peek(i).payload().isDirect();
+                }
+            }
+            return false;
+        }), "the large signal waits in the reader's pool, in a direct buffer");
+        Snapshot snap = detach(a);
+        BusServer b = HandOverRestore.restore(SnapshotReader.read(SnapshotWriter.write(snap)), config(),
+                TransportSettings.fromSystemProperties());
+        servers.add(b);
+        Connection nr = OnLoop.get(b, () -> b.bus().resolve(reader.uniqueName));
+        assertTrue(OnLoop.get(b, () -> {
+            for (int i = 0; i < nr.pool().messages(); i++) {
+                if ("Big".equals(nr.pool().peek(i).member())) {
+                    return nr.pool().peek(i).payload().isDirect();
+                }
+            }
+            return false;
+        }), "restored into one of the new bus's direct buffers");
+        for (int i = 0; i < small; i++) {
+            assertEquals("Tick", reader.read().member(), "tick " + i);
+        }
+        Msg big = reader.read();
+        assertEquals("Big", big.member());
+        assertArrayEquals(bigBody, Arrays.copyOfRange(big.frame(), big.bodyOffset(), big.bodyOffset() + big.bodyLength()),
+                "byte for byte, written from the new buffer");
+        assertEquals(0, reader.sync());
+        OnLoop.await(b, "the buffer given back", 20, () -> b.bus().queued().totalBytes() == 0);
+    }
+
     /** Extensions1.PeekQueued from {@code c}: its serial. */
     private static long peek(RawClient c) throws Exception {
         return c.call(0, RawClient.BUS, RawClient.BUS_PATH, "org.kdbusbridge.Extensions1", "PeekQueued", null, null);
