@@ -174,6 +174,31 @@ class RestoreTest {
         Restore again = new Bus(new BusLimits()).beginRestore();
         again.connection(9, null, c -> { });
         assertThrows(IllegalStateException.class, () -> again.connection(3, null, c -> { }), "ids ascend");
+
+        // Step 4: messages, pools and slots are checked too.
+        Restore q = new Bus(new BusLimits()).beginRestore();
+        Connection p1 = q.connection(1, new Credentials(5, 5, 5), c -> { });
+        q.register(p1, ":1.0");
+        Connection p2 = q.connection(2, new Credentials(5, 5, 5), c -> { });
+        q.register(p2, ":1.1");
+        Message stray = Fixtures.signal("Stray");
+        assertThrows(IllegalStateException.class, () -> q.queued(p1, stray), "queued before message()");
+        assertThrows(IllegalStateException.class, () -> q.message(Fixtures.signal("NoSeq"), p2, 0, false),
+                "a queued message has a sequence number");
+        Connection outsider = new Bus(new BusLimits()).connect(new Credentials(5, 5, 5), c -> { });
+        assertThrows(IllegalStateException.class, () -> q.message(Fixtures.signal("Foreign"), outsider, 3, false),
+                "a sender this restore did not make");
+        Connection left = q.departed(7, ":1.6", new Credentials(6, 6, 6));
+        assertTrue(left.isClosed());
+        assertThrows(IllegalStateException.class, () -> q.departed(2, ":1.1", null), "a departed id is not carried");
+        q.queued(p1, q.message(Fixtures.signal("FromLeft"), left, 4, false));
+        q.replySlot(p1, p2, 11, 100);
+        assertThrows(IllegalStateException.class, () -> q.replySlot(p1, p2, 11, 100), "one slot per (caller, serial)");
+        assertThrows(IllegalStateException.class, () -> q.replySlot(p1, left, 12, 100), "a departed caller has no slot");
+        Message late = q.message(Fixtures.signal("Late"), p2, 9, false);
+        q.queued(p1, late);
+        assertThrows(IllegalStateException.class, () -> q.finish(new Restore.Counts(3, 2, 8, 0, 0, 0, 0)),
+                "a message after the carried sequence");
     }
 
     /**
