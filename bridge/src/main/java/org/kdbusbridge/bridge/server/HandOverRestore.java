@@ -35,11 +35,14 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Hand-over step 1 (docs/handover.md section 8): the bridge's half of a snapshot of an idle bus
- * ({@link #capture}, in the old bus's loop step that detaches it) and of its restore into a new
- * {@link BusServer} ({@link #restore}: R1 fd check, R3 listeners, R4 connections and sessions,
- * R5 the core through {@link Restore}, R9 reading again). No trigger, no execve: both buses live
- * in one JVM here; step 2 puts an execve between the two halves.
+ * Hand-over steps 1 and 4 (docs/handover.md section 8): the bridge's half of a snapshot of the
+ * bus ({@link #capture}, in the old bus's loop step that detaches it, refusing with every reason
+ * what cannot be carried yet) and of its restore into a new {@link BusServer} ({@link #restore}:
+ * R1 fd check, R3 listeners, R4 connections and sessions, R5 the core through {@link Restore}:
+ * names, rules, then queued messages (each once, with its fds and facts), pools, PeekQueued
+ * positions and reply slots, R6 the slots' deadlines less the pause, R9 the carried output
+ * first, reading again). Both buses may live in one JVM (tests); step 2 puts an execve between
+ * the two halves.
  */
 public final class HandOverRestore {
     private static final Logger LOG = LoggerFactory.getLogger(BusServer.class);
@@ -433,7 +436,7 @@ public final class HandOverRestore {
         return new SealedPayload(bytes);
     }
 
-    /** R5, step 4: MESSAGES once each (their fds from FDS, a heap payload), then every pool in order. */
+    /** R5, step 4: DEPARTED stubs, MESSAGES once each (fds from FDS, the payload as {@link #payload} says), then every pool in order. */
     private static void restoreMessages(BusServer server, Restore r, Snapshot snap) {
         for (Snapshot.Departed d : snap.departed()) {
             r.departed(d.id(), d.uniqueName(), d.hasCredentials() ? new Credentials(d.uid(), d.gid(), d.pid()) : null);

@@ -12,7 +12,7 @@ import org.kdbusbridge.core.match.MatchRule;
 import org.kdbusbridge.core.message.Message;
 
 /**
- * Hand-over (issue 19, docs/handover.md section 8 step 1): rebuilds an idle bus's state in a
+ * Hand-over (issue 19, docs/handover.md section 8 steps 1 and 4): rebuilds a bus's state in a
  * new {@link Bus} from values the bridge decoded from a snapshot. The core knows nothing of
  * sockets or bytes: each operation takes values, changes the bus without limit checks or
  * signals (what it restores was admitted by the old bus), and charges the quota as the
