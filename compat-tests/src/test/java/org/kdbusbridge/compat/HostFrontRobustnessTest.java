@@ -390,7 +390,16 @@ class HostFrontRobustnessTest {
                 assertTrue(before.stderr().contains("the bus host did not stop the bus within 1500 ms"),
                         before.describe());
             } finally {
+                // Not CONT alone: woken, the host would still serve the late front's request it read
+                // before, and start a bus whose socket lands in dir while JUnit deletes it.
+                Cmd.run(List.of("kill", "-KILL", host), Buses.T);
                 Cmd.run(List.of("kill", "-CONT", host), Buses.T);
+                Path proc = Path.of("/proc", host);
+                long deadline = System.nanoTime() + Buses.T.toNanos();
+                while (Files.exists(proc) && System.nanoTime() < deadline) {
+                    Thread.onSpinWait(); // until the kernel has reaped it: a condition with a deadline
+                }
+                assertFalse(Files.exists(proc), "host " + host + " still there");
             }
         }
     }
