@@ -167,14 +167,10 @@ class AttachPidfdTest {
             LIBC.close(passed);
         }
         closeAll();
-        // The sender's cache and every message's hold are gone with them: the bus keeps no pidfd.
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-        long now = pidfdsOpen();
-        while (now != before && System.nanoTime() < deadline) {
-            Thread.onSpinWait();
-            now = pidfdsOpen();
-        }
-        assertEquals(before, now, "pidfds open before the clients came and after they left");
+        // The sender's cache and every message's hold go with them, in the loop step that closes
+        // each session: once the bus has none left, it keeps no pidfd.
+        OnLoop.await(server, "every client's disconnect handled", 20, () -> server.bus().connectionCount() == 0);
+        assertEquals(before, pidfdsOpen(), "pidfds open before the clients came and after they left");
     }
 
     @Test
