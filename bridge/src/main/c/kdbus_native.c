@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <spawn.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -58,6 +60,9 @@ static jint JNICALL j_accept4(JNIEnv *e, jclass c, jint fd, jlong addr, jlong le
 static jint JNICALL j_socket(JNIEnv *e, jclass c, jint d, jint t, jint p) { return KEEP(socket(d, t, p)); }
 static jint JNICALL j_bind(JNIEnv *e, jclass c, jint fd, jlong addr, jint len) { return KEEP(bind(fd, PTR(addr), (socklen_t) len)); }
 static jint JNICALL j_listen(JNIEnv *e, jclass c, jint fd, jint backlog) { return KEEP(listen(fd, backlog)); }
+/* The client side (bridge.transport.ClientSocket): abstract names, which JDK 17's channels cannot reach. */
+static jint JNICALL j_connect(JNIEnv *e, jclass c, jint fd, jlong addr, jint len) { return KEEP(connect(fd, PTR(addr), (socklen_t) len)); }
+static jint JNICALL j_shutdown(JNIEnv *e, jclass c, jint fd, jint how) { return KEEP(shutdown(fd, how)); }
 static jint JNICALL j_close(JNIEnv *e, jclass c, jint fd) { return KEEP(close(fd)); }
 static jint JNICALL j_socketpair(JNIEnv *e, jclass c, jint d, jint t, jint p, jlong sv) { return KEEP(socketpair(d, t, p, PTR(sv))); }
 static jint JNICALL j_getsockopt(JNIEnv *e, jclass c, jint fd, jint level, jint name, jlong val, jlong len) {
@@ -217,6 +222,76 @@ static jint JNICALL j_waitid(JNIEnv *e, jclass c, jint pidfd, jint options, jint
     return 0;
 }
 
+
+/*
+ * spawn0(path, argv, envp, cwd or null, outFd, errFd): posix_spawn of an activated service of a
+ * hosted bus, whose stdout/stderr are the very descriptors its front passed (dup2, so the file
+ * descriptions, offsets and O_APPEND are shared as a dbus-daemon's children share the daemon's);
+ * stdin /dev/null, every other fd closed, empty signal mask, default dispositions. The pid, or
+ * -errno (the exec's own errno too: glibc's posix_spawn reports it).
+ */
+static jint JNICALL j_spawn(JNIEnv *e, jclass c, jbyteArray path, jobjectArray argv, jobjectArray envp,
+                            jbyteArray cwd, jint outFd, jint errFd) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    jsize plen = (*e)->GetArrayLength(e, path);
+    jsize clen = cwd == NULL ? 0 : (*e)->GetArrayLength(e, cwd);
+    char *cpath = malloc((size_t) plen + 1);
+    char *ccwd = cwd == NULL ? NULL : malloc((size_t) clen + 1);
+    char **cargv = c_strings(e, argv);
+    char **cenvp = c_strings(e, envp);
+    if (cpath == NULL || (cwd != NULL && ccwd == NULL) || cargv == NULL || cenvp == NULL) {
+        free(cpath); free(ccwd); free_strings(cargv); free_strings(cenvp);
+        return -ENOMEM;
+    }
+    (*e)->GetByteArrayRegion(e, path, 0, plen, (jbyte *) cpath);
+    cpath[plen] = 0;
+    if (ccwd != NULL) {
+        (*e)->GetByteArrayRegion(e, cwd, 0, clen, (jbyte *) ccwd);
+        ccwd[clen] = 0;
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    pid_t pid = -1;
+    int r = posix_spawn_file_actions_init(&fa);
+    if (r == 0) {
+        r = posix_spawnattr_init(&at);
+        if (r != 0) posix_spawn_file_actions_destroy(&fa);
+    }
+    if (r == 0) {
+        /* out/err are >= 3 (the host's own 0-2 are open), so the dup2s cannot clobber each other */
+        if (r == 0) r = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+        if (r == 0) r = posix_spawn_file_actions_adddup2(&fa, outFd, 1);
+        if (r == 0) r = posix_spawn_file_actions_adddup2(&fa, errFd, 2);
+        if (r == 0 && ccwd != NULL) r = posix_spawn_file_actions_addchdir_np(&fa, ccwd);
+        if (r == 0) r = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+        if (r == 0) r = posix_spawnattr_setsigmask(&at, &none);
+        if (r == 0) r = posix_spawnattr_setsigdefault(&at, &all);
+        if (r == 0) r = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+        if (r == 0) r = posix_spawn(&pid, cpath, &fa, &at, cargv, cenvp);
+        posix_spawnattr_destroy(&at);
+        posix_spawn_file_actions_destroy(&fa);
+    }
+    free(cpath); free(ccwd); free_strings(cargv); free_strings(cenvp);
+    return r == 0 ? (jint) pid : -r;
+#else
+    return -ENOSYS;
+#endif
+}
+
+/* poll1(fd, events, timeout ms): the revents (0 on timeout) or -errno; for one blocking fd. */
+static jint JNICALL j_poll1(JNIEnv *e, jclass c, jint fd, jint events, jint timeout) {
+    struct pollfd p;
+    p.fd = fd;
+    p.events = (short) events;
+    p.revents = 0;
+    int r = poll(&p, 1, timeout);
+    if (r < 0) return -errno;
+    return r == 0 ? 0 : (jint) (unsigned short) p.revents;
+}
+
 /* Puts a signal back to its default action (resume: SIGHUP arrives ignored from execve0). */
 static jint JNICALL j_resetSignal(JNIEnv *e, jclass c, jint sig) {
     struct sigaction dfl;
@@ -242,6 +317,8 @@ static const JNINativeMethod METHODS[] = {
     {"socket0", "(III)I", (void *) j_socket},
     {"bind0", "(IJI)I", (void *) j_bind},
     {"listen0", "(II)I", (void *) j_listen},
+    {"connect0", "(IJI)I", (void *) j_connect},
+    {"shutdown0", "(II)I", (void *) j_shutdown},
     {"close0", "(I)I", (void *) j_close},
     {"socketpair0", "(IIIJ)I", (void *) j_socketpair},
     {"getsockopt0", "(IIIJJ)I", (void *) j_getsockopt},
@@ -268,6 +345,8 @@ static const JNINativeMethod METHODS[] = {
     {"execve0", "([B[[B[[B[I)I", (void *) j_execve},
     {"waitid0", "(II[I)I", (void *) j_waitid},
     {"resetSignal0", "(I)I", (void *) j_resetSignal},
+    {"poll1", "(III)I", (void *) j_poll1},
+    {"spawn0", "([B[[B[[B[BII)I", (void *) j_spawn},
 };
 
 JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {

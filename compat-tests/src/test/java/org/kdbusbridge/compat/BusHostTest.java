@@ -4,7 +4,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.FileInputStream;
 import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
@@ -12,6 +18,11 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.function.BooleanSupplier;
 
 import org.junit.jupiter.api.AfterAll;
@@ -20,6 +31,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.kdbusbridge.compat.harness.Buses;
 import org.kdbusbridge.compat.harness.Cmd;
+import org.kdbusbridge.compat.harness.LineReader;
 
 /**
  * The warm bus host (bridge.host) through the real front: bin/dbus-daemon execs
@@ -270,6 +282,18 @@ class BusHostTest {
         }
     }
 
+    /** --nopidfile drops the configuration's {@code <pidfile>} (as in dbus-daemon), so the start is hostable. */
+    @Test
+    void aPidfileConfigWithNopidfileRunsOnTheHostAndWritesNoPidFile(@TempDir Path dir) throws Exception {
+        Path pidFile = dir.resolve("bus.pid");
+        Path conf = config(dir, "<pidfile>" + pidFile + "</pidfile>");
+        try (WaitedBus bus = hosted(daemon(conf, "--nopidfile"), null, dir)) {
+            assertTrue(exe(bus.pid()).endsWith(FRONT), bus.describe());
+            assertFalse(Files.exists(pidFile), bus.describe());
+            assertEquals("status 0", bus.kill(SIGTERM), bus.describe());
+        }
+    }
+
     @Test
     void twoHostedBusesDoNotSeeEachOther(@TempDir Path dir) throws Exception {
         Path a = Files.createDirectories(dir.resolve("a"));
@@ -290,6 +314,211 @@ class BusHostTest {
             assertEquals("status 0", busA.kill(SIGTERM));
             assertTrue(WaitedBus.getId(busB.address()).ok(), "B went down with A\n" + busB.describe());
             assertEquals("status 0", busB.kill(SIGTERM));
+        }
+    }
+
+    /** The bus's socket file from its printed address. */
+    private static Path socketOf(WaitedBus bus) {
+        return Path.of(bus.address().substring("unix:path=".length(), bus.address().indexOf(',')));
+    }
+
+    /**
+     * {@code n} connections, one after another, whose first byte is not NUL: the bus refuses
+     * each with one log line on its stderr and closes it (read to EOF, so every refusal happened).
+     */
+    private static void refusedConnections(Path socket, int n) throws IOException {
+        ByteBuffer in = ByteBuffer.allocate(256);
+        for (int i = 0; i < n; i++) {
+            try (SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX)) {
+                ch.connect(UnixDomainSocketAddress.of(socket));
+                ch.write(ByteBuffer.wrap(new byte[] {'x', '\r', '\n'}));
+                while (ch.read(in.clear()) >= 0) {
+                    // until the bus hangs up
+                }
+            }
+        }
+    }
+
+    /**
+     * A hosted bus whose stderr is a pipe nobody reads, made to log thousands of lines, blocks
+     * neither itself nor another hosted bus (they share the host's System.err and slf4j's lock):
+     * its lines beyond the pipe and its bounded queue are dropped, and once the pipe is read
+     * again one line says how many.
+     */
+    @Test
+    void aBusWhoseStderrIsNotReadBlocksNoBus(@TempDir Path dir) throws Exception {
+        Path a = Files.createDirectories(dir.resolve("a"));
+        Path b = Files.createDirectories(dir.resolve("b"));
+        Path fifo = dir.resolve("a.stderr");
+        assertTrue(Cmd.run(List.of("mkfifo", fifo.toString()), Buses.T).ok());
+        // O_RDWR: the open does not wait for a writer, and this end reads nothing until told to
+        try (RandomAccessFile pipe = new RandomAccessFile(fifo.toFile(), "rw")) {
+            List<String> argvA = new ArrayList<>(List.of("/bin/sh", "-c", "f=$1; shift; exec \"$@\" 2>\"$f\"", "sh",
+                    fifo.toString()));
+            argvA.addAll(daemon(config(a, "")));
+            ExecutorService flood = Executors.newSingleThreadExecutor();
+            try (WaitedBus busA = hosted(argvA, null, a);
+                 WaitedBus busB = hosted(daemon(config(b, "")), null, b)) {
+                // ~150 bytes a line: far more than the pipe (64 KiB) and the queue (64 KiB) hold
+                Future<?> done = flood.submit(() -> {
+                    refusedConnections(socketOf(busA), 6000);
+                    return null;
+                });
+                try {
+                    done.get(120, TimeUnit.SECONDS);
+                } catch (TimeoutException e) {
+                    throw new AssertionError("A stopped serving while its stderr was full\n" + busA.describe());
+                }
+                assertTrue(WaitedBus.getId(busA.address()).ok(), "A does not answer\n" + busA.describe());
+                // B logs and answers while A's stderr is still full
+                refusedConnections(socketOf(busB), 1);
+                assertTrue(waitFor(() -> busB.stderr().contains("rejected during authentication"), 20_000),
+                        "B's log line did not arrive\n" + busB.describe());
+                assertTrue(WaitedBus.getId(busB.address()).ok(), "B does not answer\n" + busB.describe());
+                // reading A's stderr again: A's lines, then one line for those dropped
+                try (LineReader lines = new LineReader(new FileInputStream(pipe.getFD()), "bus-a-stderr")) {
+                    String dropped = lines.awaitLine(l -> l.contains("log lines of this bus dropped"), Buses.T);
+                    assertTrue(dropped != null && dropped.matches("kdbus-bridge: \\d+ log lines of this bus dropped: .*"),
+                            "no line about the dropped ones: " + dropped);
+                    long lost = Long.parseLong(dropped.split(" ")[1]);
+                    assertTrue(lost > 0 && lost < 6000, dropped);
+                    assertTrue(WaitedBus.getId(busA.address()).ok(), busA.describe());
+                    assertEquals("status 0", busA.kill(SIGTERM), busA.describe());
+                }
+                assertEquals("status 0", busB.kill(SIGTERM), busB.describe());
+            } finally {
+                flood.shutdownNow();
+            }
+        }
+    }
+
+    /**
+     * A front that connects and sends nothing, or half a request, does not hold a host thread
+     * for ever: the host closes it after its request timeout (5 s), and still serves others.
+     */
+    @Test
+    void aFrontThatSendsNoWholeRequestIsClosed(@TempDir Path dir) throws Exception {
+        hosted(daemon(config(dir, "")), null, dir).close(); // a host is up
+        List<Path> sockets = socketFiles(hostDir());
+        assertEquals(1, sockets.size(), sockets.toString());
+        ExecutorService readers = Executors.newFixedThreadPool(2);
+        try (SocketChannel silent = SocketChannel.open(StandardProtocolFamily.UNIX);
+             SocketChannel half = SocketChannel.open(StandardProtocolFamily.UNIX)) {
+            silent.connect(UnixDomainSocketAddress.of(sockets.get(0)));
+            half.connect(UnixDomainSocketAddress.of(sockets.get(0)));
+            // "KBH1", a body of 100 bytes announced, 10 sent
+            ByteBuffer h = ByteBuffer.allocate(18).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            h.put("KBH1".getBytes(java.nio.charset.StandardCharsets.US_ASCII)).putInt(100).put(new byte[10]).flip();
+            half.write(h);
+            long start = System.nanoTime();
+            Future<Integer> a = readers.submit(() -> silent.read(ByteBuffer.allocate(64)));
+            Future<Integer> b = readers.submit(() -> half.read(ByteBuffer.allocate(64)));
+            assertEquals(-1, a.get(30, TimeUnit.SECONDS), "the silent front was not closed");
+            assertEquals(-1, b.get(30, TimeUnit.SECONDS), "the half-request front was not closed");
+            long ms = (System.nanoTime() - start) / 1_000_000;
+            assertTrue(ms >= 4_000, "closed after " + ms + " ms: before the timeout");
+            // and the host still serves a front
+            try (WaitedBus bus = hosted(daemon(config(dir, "")), null, dir)) {
+                assertEquals("status 0", bus.kill(SIGTERM), bus.describe());
+            }
+        } finally {
+            readers.shutdownNow();
+        }
+    }
+
+    /**
+     * A caller that sends dbus-daemon's stderr to a regular file (sh's 2>FILE: no O_APPEND) gets
+     * the bus's lines and its services' in one file, none overwritten: the services inherit the
+     * front's very descriptors (one offset), as dbus-daemon's children inherit the daemon's. The
+     * services' stdout is the front's too (here the waiter's pipe), and a service's exit status
+     * comes back exactly.
+     */
+    @Test
+    void servicesWriteToTheFrontsOwnStderrAndStdout(@TempDir Path dir) throws Exception {
+        Path services = Files.createDirectories(dir.resolve("services"));
+        Files.writeString(services.resolve("org.example.HostWriter.service"), "[D-BUS Service]\n"
+                + "Name=org.example.HostWriter\n"
+                + "Exec=/bin/sh -c 'echo service-stderr-line >&2; echo service-stdout-line; exit 3'\n");
+        Path conf = config(dir, "<servicedir>" + services + "</servicedir>");
+        Path log = dir.resolve("bus.log");
+        List<String> argv = new ArrayList<>(List.of("/bin/sh", "-c", "f=$1; shift; exec \"$@\" 2>\"$f\"", "sh",
+                log.toString()));
+        argv.addAll(daemon(conf));
+        try (WaitedBus bus = hosted(argv, null, dir)) {
+            refusedConnections(socketOf(bus), 1); // the bus's first line
+            assertTrue(waitFor(() -> read(log).contains("rejected during authentication"), 20_000), read(log));
+            Cmd.Result r = Cmd.run(List.of("dbus-send", "--bus=" + bus.address(), "--print-reply",
+                    "--dest=org.example.HostWriter", "/", "org.example.Probe.Ping"), Buses.T);
+            assertTrue(r.stderr().contains("Spawn.ChildExited") && r.stderr().contains("exited with status 3"),
+                    r.describe());
+            assertTrue(waitFor(() -> read(log).contains("service-stderr-line"), 20_000), read(log));
+            refusedConnections(socketOf(bus), 1); // the bus's second line, after the service's
+            assertTrue(waitFor(() -> read(log).split("rejected during authentication", -1).length == 3, 20_000),
+                    read(log));
+            String text = read(log);
+            int first = text.indexOf("rejected during authentication");
+            int service = text.indexOf("service-stderr-line\n");
+            int second = text.lastIndexOf("rejected during authentication");
+            assertTrue(first >= 0 && first < service && service < second, text);
+            assertFalse(text.contains("\0"), "a hole in the file: something wrote at another offset\n" + text);
+            assertTrue(waitFor(() -> bus.describe().contains("\nservice-stdout-line\n"), 20_000), bus.describe());
+            long host = hostPid();
+            assertTrue(host > 0 && !fdsOpenOn(host, log).isEmpty(), "the host holds the bus's stderr: " + host);
+            assertEquals("status 0", bus.kill(SIGTERM), bus.describe());
+            // at its end the bus's descriptors are closed (the log's after its queue drained), so
+            // nothing can write to their numbers once the host reuses them
+            assertTrue(waitFor(() -> fdsOpenOn(host, log).isEmpty(), 20_000), "still open: " + fdsOpenOn(host, log));
+            String after = read(log);
+            try (WaitedBus other = hosted(daemon(config(dir, "")), null, dir)) { // another bus, new fds
+                refusedConnections(socketOf(other), 1);
+                assertTrue(waitFor(() -> other.stderr().contains("rejected during authentication"), 20_000),
+                        other.describe());
+                assertEquals("status 0", other.kill(SIGTERM), other.describe());
+            }
+            assertEquals(after, read(log), "the ended bus's file changed");
+        }
+    }
+
+    /** The pid of this class's host: its command line names the host directory. */
+    private static long hostPid() {
+        try (var s = Files.list(Path.of("/proc"))) {
+            return s.filter(p -> p.getFileName().toString().matches("\\d+")).filter(p -> {
+                try {
+                    String cmd = new String(Files.readAllBytes(p.resolve("cmdline")), java.nio.charset.StandardCharsets.UTF_8);
+                    return cmd.contains("\0host\0" + hostDir() + "/");
+                } catch (IOException e) {
+                    return false;
+                }
+            }).mapToLong(p -> Long.parseLong(p.getFileName().toString())).findFirst().orElse(-1);
+        } catch (IOException e) {
+            return -1;
+        }
+    }
+
+    /** The host's descriptors open on {@code file}. */
+    private static List<String> fdsOpenOn(long pid, Path file) {
+        List<String> out = new ArrayList<>();
+        try (var s = Files.list(Path.of("/proc/" + pid + "/fd"))) {
+            s.forEach(fd -> {
+                try {
+                    if (Files.readSymbolicLink(fd).equals(file)) {
+                        out.add(fd.getFileName().toString());
+                    }
+                } catch (IOException e) {
+                    // closed meanwhile
+                }
+            });
+        } catch (IOException e) {
+            // the host is gone: nothing open
+        }
+        return out;
+    }
+
+    private static String read(Path p) {
+        try {
+            return Files.readString(p);
+        } catch (IOException e) {
+            return "<" + e + ">";
         }
     }
 

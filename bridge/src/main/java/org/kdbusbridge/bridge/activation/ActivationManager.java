@@ -77,7 +77,7 @@ public final class ActivationManager implements ActivationHooks, Bus.ActivationL
         this.activationEnvironment = activationEnvironment;
         this.registry = new ServiceRegistry(serviceDirs, false);
         this.spawner = new Spawner(busAddress, busType, Spawner.busEnvironment(children.environment()),
-                children.directory(), children.stdout(), children.stderr(), new Spawner.Listener() {
+                children.directory(), children.stdout(), children.stderr(), children.stdio(), new Spawner.Listener() {
             @Override
             public void onSpawned(String name, long pid) {
                 loop.execute(() -> spawned(name, pid));

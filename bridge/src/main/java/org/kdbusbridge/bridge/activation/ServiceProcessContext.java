@@ -14,13 +14,21 @@ import java.util.Objects;
  * @param directory   the children's working directory, null for the JVM's own
  * @param stdout      where the children's stdout goes
  * @param stderr      where the children's stderr goes
+ * @param stdio       a hosted bus's front's descriptors, inherited as they are (then stdout and
+ *                    stderr are only the fallback where the native spawn is missing), or null
  */
 public record ServiceProcessContext(Map<String, String> environment, File directory,
-                                    ProcessBuilder.Redirect stdout, ProcessBuilder.Redirect stderr) {
+                                    ProcessBuilder.Redirect stdout, ProcessBuilder.Redirect stderr,
+                                    ChildStdio stdio) {
     public ServiceProcessContext {
         environment = Map.copyOf(environment);
         Objects.requireNonNull(stdout, "stdout");
         Objects.requireNonNull(stderr, "stderr");
+    }
+
+    public ServiceProcessContext(Map<String, String> environment, File directory,
+                                 ProcessBuilder.Redirect stdout, ProcessBuilder.Redirect stderr) {
+        this(environment, directory, stdout, stderr, null);
     }
 
     /** This process's own environment, directory and streams. */

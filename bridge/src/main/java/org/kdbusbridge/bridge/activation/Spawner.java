@@ -20,6 +20,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
+import org.kdbusbridge.bridge.transport.LibC;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -92,6 +93,7 @@ public final class Spawner {
     private final File directory;
     private final ProcessBuilder.Redirect stdout;
     private final ProcessBuilder.Redirect stderr;
+    private final ChildStdio stdio;
     private final Listener listener;
     private final ExecutorService worker;
     private volatile boolean shutdown;
@@ -116,6 +118,18 @@ public final class Spawner {
      */
     public Spawner(String busAddress, String busType, Map<String, String> busEnvironment, File directory,
                    ProcessBuilder.Redirect stdout, ProcessBuilder.Redirect stderr, Listener listener) {
+        this(busAddress, busType, busEnvironment, directory, stdout, stderr, null, listener);
+    }
+
+    /**
+     * As above; with {@code stdio} (a hosted bus) the children get those very descriptors as
+     * stdout and stderr through the native spawn, {@code stdout}/{@code stderr} only where it is
+     * missing (jnr-ffi).
+     */
+    public Spawner(String busAddress, String busType, Map<String, String> busEnvironment, File directory,
+                   ProcessBuilder.Redirect stdout, ProcessBuilder.Redirect stderr, ChildStdio stdio,
+                   Listener listener) {
+        this.stdio = stdio;
         this.directory = directory;
         this.stdout = Objects.requireNonNull(stdout, "stdout");
         this.stderr = Objects.requireNonNull(stderr, "stderr");
@@ -202,6 +216,9 @@ public final class Spawner {
         if (program.indexOf('/') < 0) {
             cmd.set(0, "./" + program); // execve semantics: no PATH search
         }
+        if (stdio != null && startInheriting(name, cmd, env)) {
+            return;
+        }
         ProcessBuilder pb = new ProcessBuilder(cmd)
                 .redirectInput(ProcessBuilder.Redirect.from(DEV_NULL))
                 .redirectOutput(stdout)
@@ -230,6 +247,89 @@ public final class Spawner {
                 // shut down: no more callbacks
             }
         });
+    }
+
+    /**
+     * A hosted bus's service, started natively with its front's descriptors as stdout/stderr and
+     * reaped through a pidfd, so exit status and signal are told apart exactly. False when the
+     * native spawn is missing here (the caller uses ProcessBuilder).
+     */
+    private boolean startInheriting(String name, List<String> cmd, Map<String, String> env) {
+        int[] fds = stdio.acquire();
+        if (fds == null) {
+            // the bus has ended: its front's descriptors are gone, nothing starts
+            report(() -> listener.onExecFailed(name, execFailedMessage(name, "the bus has ended")));
+            return true;
+        }
+        List<String> envList = new ArrayList<>(env.size());
+        env.forEach((k, v) -> envList.add(k + "=" + v));
+        int pid;
+        try {
+            pid = LibC.Native.spawn(cmd.get(0), cmd, envList, directory == null ? null : directory.getPath(), fds[0],
+                    fds[1]);
+        } finally {
+            stdio.release();
+        }
+        if (pid == -LibC.ENOSYS) {
+            return false;
+        }
+        if (pid < 0) {
+            String reason = errnoText(-pid);
+            LOG.info("Failed to activate service {}: {}", name, reason);
+            report(() -> listener.onExecFailed(name, execFailedMessage(name, reason)));
+            return true;
+        }
+        int pidfd = LibC.Native.pidfdOpen(pid); // not reaped by anyone else: a zombie still has one
+        LOG.debug("activation: started {} as pid {}: {}", name, pid, cmd);
+        report(() -> listener.onSpawned(name, pid));
+        if (pidfd < 0) {
+            LOG.warn("activation: no pidfd for {} (pid {}): {}; its end is not reported", name, pid, errnoText(-pidfd));
+            return true;
+        }
+        Thread reaper = new Thread(null, () -> reap(name, pid, pidfd), "activation-reaper", 64 * 1024);
+        reaper.setDaemon(true);
+        reaper.start();
+        return true;
+    }
+
+    /** On the child's own thread, as the JDK reaps its children: waits, then reports on the worker. */
+    private void reap(String name, long pid, int pidfd) {
+        int[] info = new int[3];
+        int r;
+        do {
+            r = LibC.Native.waitidPidfd(pidfd, 0, info);
+        } while (r == -LibC.EINTR);
+        LibC.INSTANCE.close(pidfd);
+        if (r != 0) {
+            return;
+        }
+        boolean signaled = info[0] == CLD_KILLED || info[0] == CLD_DUMPED;
+        int status = info[1];
+        try {
+            worker.execute(() -> {
+                if (signaled) {
+                    LOG.debug("activation: {} (pid {}) killed by signal {}", name, pid, status);
+                    report(() -> listener.onSignaled(name, pid, status));
+                } else {
+                    LOG.debug("activation: {} (pid {}) exited with status {}", name, pid, status);
+                    report(() -> listener.onExited(name, pid, status));
+                }
+            });
+        } catch (RejectedExecutionException e) {
+            // shut down: no more callbacks
+        }
+    }
+
+    private static final int CLD_KILLED = 2;
+    private static final int CLD_DUMPED = 3;
+
+    /** strerror's text for errno (dbus-daemon's messages carry it bare). */
+    static String errnoText(int errno) {
+        jnr.constants.platform.Errno e = jnr.constants.platform.Errno.valueOf(errno);
+        if (e == null || e == jnr.constants.platform.Errno.__UNKNOWN_CONSTANT__) {
+            return "errno " + errno;
+        }
+        return e.description();
     }
 
     private void exited(String name, long pid, int code) {

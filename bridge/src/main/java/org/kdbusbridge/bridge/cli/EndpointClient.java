@@ -43,7 +43,7 @@ final class EndpointClient implements AutoCloseable {
         this.bus = bus;
     }
 
-    /** Connects (unix:path= addresses only) and says Hello. */
+    /** Connects (an address list, as BusConnection.open) and says Hello. */
     static EndpointClient open(String address) throws IOException {
         return new EndpointClient(BusConnection.open(address, "endpoint-client"));
     }

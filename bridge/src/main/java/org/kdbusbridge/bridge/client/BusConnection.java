@@ -1,4 +1,5 @@
-// Invariants: one blocking JDK UNIX SocketChannel per instance; SASL EXTERNAL and Hello complete
+// Invariants: one blocking unix socket channel per instance (a JDK SocketChannel for a path, a
+// transport.ClientSocket for an abstract name); SASL EXTERNAL and Hello complete
 // before the constructor returns (or it throws and the channel is closed); exactly one reader
 // thread appends every received message, in arrival order, to an append-only list that
 // waiters see under the same lock; writes are serialised by a lock; close() is idempotent and
@@ -11,6 +12,7 @@ import java.io.IOException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
+import java.nio.channels.ByteChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -26,14 +28,17 @@ import org.kdbusbridge.bridge.protocol.MessageBuilder;
 import org.kdbusbridge.bridge.protocol.MessageFraming;
 import org.kdbusbridge.bridge.protocol.ProtocolException;
 import org.kdbusbridge.bridge.protocol.WireFormat;
+import org.kdbusbridge.bridge.transport.ClientSocket;
+import org.kdbusbridge.bridge.transport.UnixAddress.BadAddressException;
 
 /**
- * A minimal D-Bus client over a JDK unix socket: the migration tools' monitor (Hello, then
- * BecomeMonitor) and the replayer's per-sender connections. Every message it receives is
- * kept, so callers can wait for one and read the whole stream afterwards.
+ * A minimal D-Bus client over a unix socket: the migration tools' monitor (Hello, then
+ * BecomeMonitor), the replayer's per-sender connections, the CLI's endpoint and top clients.
+ * Every message it receives is kept, so callers can wait for one and read the whole stream
+ * afterwards.
  */
 public final class BusConnection implements AutoCloseable {
-    private final SocketChannel channel;
+    private final ByteChannel channel;
     private final Object writeLock = new Object();
     private final Object lock = new Object();
     private final List<BusMessage> received = new ArrayList<>();
@@ -45,12 +50,13 @@ public final class BusConnection implements AutoCloseable {
     private IOException readFailure;
     private boolean eof;
     private final String uniqueName;
+    private final String serverGuid;
 
-    private BusConnection(SocketChannel channel, String what) throws IOException {
+    private BusConnection(ByteChannel channel, String what, String expectedGuid) throws IOException {
         this.channel = channel;
         this.reader = new Thread(this::readLoop, "migration-" + what);
         this.reader.setDaemon(true);
-        authenticate();
+        this.serverGuid = authenticate(expectedGuid);
         reader.start();
         long serial = nextSerial();
         send(MessageBuilder.methodCall(serial, 0, BusMessage.DRIVER, MessageBuilder.BUS_PATH,
@@ -63,47 +69,81 @@ public final class BusConnection implements AutoCloseable {
         this.uniqueName = reply.stringArg(0);
     }
 
-    /** Connects to a {@code unix:path=...} address (the first such entry of a list). */
+    /**
+     * Connects to a D-Bus address list as libdbus does: the list is checked whole first, then
+     * each entry is tried in order ({@code unix:path=}, {@code unix:abstract=}; listen-only and
+     * other transports fail their entry) until one connects; if none does, the first entry's
+     * error is thrown. The connected entry's {@code guid=}, if any, must be the server's. Once
+     * connected, a failed authentication or Hello is final, as in libdbus (no next entry).
+     */
     public static BusConnection open(String address, String what) throws IOException {
-        Path socket = socketPath(address);
-        SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX);
+        List<ClientAddress.Entry> entries;
         try {
-            ch.connect(UnixDomainSocketAddress.of(socket));
-            return new BusConnection(ch, what);
-        } catch (IOException | RuntimeException e) {
-            ch.close();
-            throw e;
+            entries = ClientAddress.parseList(address);
+        } catch (BadAddressException e) {
+            throw new IOException("Bad D-Bus address '" + address + "': " + e.getMessage(), e);
+        }
+        IOException first = null;
+        for (ClientAddress.Entry entry : entries) {
+            ByteChannel ch;
+            try {
+                ch = connect(entry);
+            } catch (IOException e) {
+                if (first == null) {
+                    first = e;
+                }
+                continue;
+            }
+            try {
+                return new BusConnection(ch, what, entry.guid());
+            } catch (IOException | RuntimeException e) {
+                ch.close();
+                throw e;
+            }
+        }
+        throw new IOException("Failed to connect to the bus at '" + address + "': " + first.getMessage(), first);
+    }
+
+    private static ByteChannel connect(ClientAddress.Entry entry) throws IOException {
+        switch (entry.kind()) {
+            case PATH: {
+                SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX);
+                try {
+                    ch.connect(UnixDomainSocketAddress.of(Path.of(entry.value())));
+                    return ch;
+                } catch (IOException | RuntimeException e) {
+                    ch.close();
+                    throw new IOException("Failed to connect to socket " + entry.value() + ": " + e.getMessage(), e);
+                }
+            }
+            case ABSTRACT:
+                return ClientSocket.connectAbstract(entry.valueBytes());
+            default:
+                throw new IOException(entry.refusal());
         }
     }
 
     /** The socket path of the first {@code unix:path=} entry of a D-Bus address. */
     public static Path socketPath(String address) throws IOException {
-        for (String entry : address.split(";")) {
-            if (!entry.startsWith("unix:")) continue;
-            for (String kv : entry.substring(5).split(",")) {
-                if (kv.startsWith("path=")) {
-                    return Path.of(unescape(kv.substring(5)));
+        try {
+            for (ClientAddress.Entry e : ClientAddress.parseList(address)) {
+                if (e.kind() == ClientAddress.Kind.PATH) {
+                    return Path.of(e.value());
                 }
             }
+        } catch (BadAddressException e) {
+            throw new IOException("Bad D-Bus address '" + address + "': " + e.getMessage(), e);
         }
-        throw new IOException("no unix:path= entry in the address '" + address + "' (abstract sockets are not supported)");
+        throw new IOException("no unix:path= entry in the address '" + address + "'");
     }
 
-    private static String unescape(String s) {
-        StringBuilder sb = new StringBuilder();
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            if (c == '%' && i + 2 < s.length()) {
-                sb.append((char) Integer.parseInt(s.substring(i + 1, i + 3), 16));
-                i += 2;
-            } else {
-                sb.append(c);
-            }
-        }
-        return sb.toString();
+    /** The GUID the server sent in its SASL OK. */
+    public String serverGuid() {
+        return serverGuid;
     }
 
-    private void authenticate() throws IOException {
+    /** SASL EXTERNAL; returns the server's GUID, checked against the address's guid= if it had one. */
+    private String authenticate(String expectedGuid) throws IOException {
         long uid = ((Number) Files.getAttribute(Path.of("/proc/self"), "unix:uid")).longValue();
         StringBuilder hex = new StringBuilder();
         for (byte b : Long.toString(uid).getBytes(StandardCharsets.US_ASCII)) {
@@ -114,7 +154,14 @@ public final class BusConnection implements AutoCloseable {
         if (!line.startsWith("OK ")) {
             throw new IOException("SASL EXTERNAL refused: " + line);
         }
+        String guid = line.substring(3).trim();
+        // libdbus drops the connection when the server is not the one the address named
+        if (expectedGuid != null && !expectedGuid.equals(guid)) {
+            throw new IOException("The address asked for the server with GUID '" + expectedGuid
+                    + "' and the server's GUID is '" + guid + "'");
+        }
         writeFully(ByteBuffer.wrap("BEGIN\r\n".getBytes(StandardCharsets.US_ASCII)));
+        return guid;
     }
 
     private String readLine() throws IOException {

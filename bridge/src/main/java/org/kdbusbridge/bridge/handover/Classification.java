@@ -34,20 +34,26 @@ public final class Classification {
         // --- core Connection ---
         put(m, "Connection", Kind.CARRIED, "CONNECTIONS", "id", "credentials", "uniqueName", "unixFds",
                 "authenticatedUid", "requireSealedMemfds", "drops", "attachedMetadata", "peakIncomingBytes",
-                "peakIncomingFds", "peakMatchRules", "peakBusNames", "ownedNames");
+                "peakIncomingFds", "peakMatchRules", "peakBusNames", "ownedNames", "peekAnswerAt");
         put(m, "Connection", Kind.RECOMPUTED, "rebuilt by Restore or the session", "sink", "pool", "ownedIndex",
                 "matchRules", "policy", "logInfo", "logInfoSource", "maxIncomingBytes", "maxIncomingFds", "maxMessageUnixFds", "attachment",
                 "peerDetails", "primaryNames", "primaryNamesTruncated", "matchStamp", "closed");
-        put(m, "Connection", Kind.IDLE_ONLY, "refused while non-zero: messages and reply slots are step 4",
-                "pendingIncoming", "outgoingSlots", "pendingOutgoing", "incomingBytes", "incomingFds", "peekAnswerAt");
+        put(m, "Connection", Kind.RECOMPUTED, "recharged by pushing the carried MESSAGES into the POOLS again",
+                "incomingBytes", "incomingFds");
+        put(m, "Connection", Kind.CARRIED, "REPLY_SLOTS (each slot opened again, in each callee's opening order; "
+                + "the caller's count recharged)", "pendingIncoming", "outgoingSlots");
+        put(m, "Connection", Kind.IDLE_ONLY, "recharged from REPLY_SLOTS; refused while it also counts calls queued "
+                + "on an activator (activator queues are not carried yet)", "pendingOutgoing");
+
         put(m, "Connection", Kind.IDLE_ONLY, "refused: a connection behind a custom endpoint is not carried yet",
                 "endpoint", "endpointState");
         put(m, "Connection", Kind.DROPPED, "traffic counters start at zero (ConnectionCounters is being reworked)",
                 "counters");
         // --- bridge ClientSession and its parts ---
         put(m, "ClientSession", Kind.CARRIED, "SESSIONS: the socket by fd index", "socket", "conn");
-        put(m, "ClientSession", Kind.RECOMPUTED, "made again for the restored session", "server", "sasl", "pending",
-                "frame", "input", "output", "stamp", "dirty", "writeArmed", "readPaused", "frameLength", "closed");
+        put(m, "ClientSession", Kind.RECOMPUTED, "made again for the restored session (readPaused from the restored "
+                + "incoming counters)", "server", "sasl", "pending", "frame", "input", "output", "stamp", "dirty",
+                "writeArmed", "readPaused", "frameLength", "closed");
         put(m, "ClientSession", Kind.IDLE_ONLY, "refused while closing", "closing", "closingReason");
         put(m, "ClientSession", Kind.DROPPED, "its sender-pidfd cache is closed at detach; the new session lists "
                 + "itself in BusServer's pidfd holders again when it caches one", "pidfdsListed");
@@ -64,9 +70,14 @@ public final class Classification {
         put(m, "OutputWriter", Kind.RECOMPUTED, "settings and parts of the new session", "session", "server",
                 "socket", "conn", "largeSendBuffer", "outputHeld", "renderedHeld", "renderer", "outFdScratch",
                 "scratchCarry");
-        put(m, "OutputWriter", Kind.IDLE_ONLY, "the output cursor is step 5", "out", "outCarry", "outCarryLen",
-                "headOffset", "large", "outFds", "rendered", "renderedFor", "rawHead", "outPidfd", "outFdCount",
-                "renderedPidfd");
+        put(m, "OutputWriter", Kind.CARRIED, "SESSIONS v2: a lent buffer's unsent bytes and how much of the pool's "
+                + "head they hold, and a part-sent AttachMetadata copy of that head verbatim", "out", "headOffset",
+                "rendered", "renderedFor");
+        put(m, "OutputWriter", Kind.IDLE_ONLY, "the rest of the output cursor is step 5 (refused, named by "
+                + "uncarriedOutput; renderedPidfd only before the head's first byte is sent)", "outCarry", "outCarryLen",
+                "large", "outFds", "outPidfd", "outFdCount", "renderedPidfd");
+        put(m, "OutputWriter", Kind.DROPPED, "a head that went raw before any of it was copied may get its "
+                + "AttachMetadata copy after all (nothing of it was sent)", "rawHead");
         put(m, "OutputWriter", Kind.DROPPED, "asked again on the next large send (SO_SNDBUF itself stays with the socket)",
                 "sendBufferRequested");
         put(m, "PendingFds", Kind.RECOMPUTED, "callbacks of the new session", "closeFd", "onTimeout", "expiry");

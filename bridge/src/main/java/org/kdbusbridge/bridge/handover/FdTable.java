@@ -16,7 +16,11 @@ import org.kdbusbridge.bridge.transport.LibC;
 public final class FdTable {
     /** What an fd is for. */
     public enum Kind {
-        LISTENER, CLIENT, PEER_PIDFD;
+        LISTENER, CLIENT, PEER_PIDFD,
+        /** A unix fd of a queued message (its receivers get it after the hand-over). */
+        MESSAGE,
+        /** A sender's pidfd queued messages hold for AttachMetadata (shared by those messages). */
+        SENDER_PIDFD;
     }
 
     public record Entry(int fd, Kind kind, String link) {

@@ -9,11 +9,21 @@ public enum Section {
     BUS(1, 1),
     FDS(3, 1),
     LISTENERS(4, 1),
-    CONNECTIONS(6, 1),
+    /** Step 4: senders that left while their messages are queued. Optional while empty. */
+    DEPARTED(5, 1, true),
+    /** Version 2 (step 4): each record ends with the PeekQueued answer's pool position. */
+    CONNECTIONS(6, 2),
+    /** Step 4: each queued message once. Optional while empty (an older snapshot has none). */
+    MESSAGES(8, 1, true),
+    /** Step 4: each connection's pool as message places. Optional while empty. */
+    POOLS(9, 1, true),
     NAMES(10, 1),
     MATCHES(11, 1),
     MONITORS(12, 1),
-    SESSIONS(16, 1),
+    /** Step 4: the open reply slots. Optional while empty. */
+    REPLY_SLOTS(13, 1, true),
+    /** Version 2 (step 4): each record ends with the committed output bytes and the head offset. */
+    SESSIONS(16, 2),
     /** Zero records or one: the Reexec call owed a reply (step 2). */
     REQUEST(19, 1);
 
@@ -22,15 +32,26 @@ public enum Section {
 
     public final int id;
     public final int version;
+    /**
+     * Added after format 1 was first written (step 4): a snapshot may lack it (read as empty),
+     * and it is MUST_UNDERSTAND only when it holds records, so a reader that does not know it
+     * refuses exactly the snapshots it could not restore without loss.
+     */
+    public final boolean optionalWhenEmpty;
 
     Section(int id, int version) {
-        this.id = id;
-        this.version = version;
+        this(id, version, false);
     }
 
-    /** Every step-1 section is needed to rebuild the bus. */
-    public int flags() {
-        return MUST_UNDERSTAND;
+    Section(int id, int version, boolean optionalWhenEmpty) {
+        this.id = id;
+        this.version = version;
+        this.optionalWhenEmpty = optionalWhenEmpty;
+    }
+
+    /** Every section is needed to rebuild the bus, but an optional one that is empty. */
+    public int flags(int records) {
+        return optionalWhenEmpty && records == 0 ? 0 : MUST_UNDERSTAND;
     }
 
     /** The section with {@code id}, or null if this reader does not know it. */

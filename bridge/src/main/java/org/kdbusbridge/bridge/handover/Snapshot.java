@@ -8,17 +8,65 @@ import java.util.List;
  * each other by connection id and by fd index (a place in {@link #fds}); nothing here is live.
  */
 public record Snapshot(Bus bus, List<FdTable.Entry> fds, List<Listener> listeners, List<Conn> connections,
-        List<Name> names, List<Matches> matches, List<Matches> monitors, List<Session> sessions, Request request) {
+        List<Name> names, List<Matches> matches, List<Matches> monitors, List<Session> sessions,
+        List<Departed> departed, List<Msg> messages, List<Pool> pools, List<Slot> replySlots, Request request) {
 
     /** A snapshot no one asked for by a call (tests, in-process round trips). */
     public Snapshot(Bus bus, List<FdTable.Entry> fds, List<Listener> listeners, List<Conn> connections,
             List<Name> names, List<Matches> matches, List<Matches> monitors, List<Session> sessions) {
-        this(bus, fds, listeners, connections, names, matches, monitors, sessions, null);
+        this(bus, fds, listeners, connections, names, matches, monitors, sessions, List.of(), List.of(), List.of(),
+                List.of(), null);
     }
 
     /** The same snapshot, owed to {@code r}. */
     public Snapshot withRequest(Request r) {
-        return new Snapshot(bus, fds, listeners, connections, names, matches, monitors, sessions, r);
+        return new Snapshot(bus, fds, listeners, connections, names, matches, monitors, sessions, departed, messages,
+                pools, replySlots, r);
+    }
+
+    /**
+     * DEPARTED: a connection that left while messages it sent are still queued: restored as a
+     * closed stub those messages are charged to. {@code hasCredentials} false: it had none.
+     */
+    public record Departed(long id, String uniqueName, boolean hasCredentials, long uid, long gid, long pid) {
+    }
+
+    /**
+     * MESSAGES: one queued message, once however many pools hold it (they refer to it by its
+     * place in {@link #messages}). {@code senderId} 0: the bus itself. {@code fdIndexes}: its
+     * unix fds by place in {@link #fds}. {@code facts}: its AttachMetadata admission facts
+     * (numbers and names only), or null. {@code payload}: the sealed bytes, as receivers get them
+     * (the SENDER field spliced in); {@code direct}: it lived in a direct buffer.
+     */
+    public record Msg(int type, int flags, long serial, long replySerial, String destination, String path,
+            String iface, String member, String errorName, long senderId, long seq, boolean requestedReply,
+            int[] fdIndexes, boolean unsealedMemfd, Facts facts, byte[] payload, boolean direct) {
+    }
+
+    /**
+     * A queued message's MessageFacts: -1 for what is unknown; {@code names} null if not stamped;
+     * {@code process} the sender's /proc facts, or null; {@code pidfdIndex} the sender's pidfd the
+     * message holds, by FDS index (kind SENDER_PIDFD, shared by the messages that hold it), or -1.
+     */
+    public record Facts(long monotonicNs, long realtimeNs, List<String> names, boolean namesTruncated, long pid,
+            long uid, long gid, boolean credsAtSendTime, Process process, int pidfdIndex) {
+    }
+
+    /** The sending process's facts (AttachMetadata groups, comm, exe, cmdline, cgroup, seclabel); null: not read. */
+    public record Process(long pid, long uid, int items, long[] groups, byte[] comm, byte[] exe, byte[] cmdline,
+            byte[] cgroup, byte[] seclabel) {
+    }
+
+    /** POOLS: a connection's receive pool from its head, as places in {@link #messages}. */
+    public record Pool(long connectionId, int[] messages) {
+    }
+
+    /**
+     * REPLY_SLOTS: {@code calleeId} owes {@code callerId} the reply to {@code serial};
+     * {@code remainingMs} to its reply_timeout deadline when the snapshot was written
+     * ({@link Long#MIN_VALUE}: no deadline). Written callee by callee in each one's opening order.
+     */
+    public record Slot(long calleeId, long callerId, long serial, long remainingMs) {
     }
 
     /**
@@ -40,6 +88,10 @@ public record Snapshot(Bus bus, List<FdTable.Entry> fds, List<Listener> listener
         matches = List.copyOf(matches);
         monitors = List.copyOf(monitors);
         sessions = List.copyOf(sessions);
+        departed = List.copyOf(departed);
+        messages = List.copyOf(messages);
+        pools = List.copyOf(pools);
+        replySlots = List.copyOf(replySlots);
     }
 
     /** BUS: the GUID, the counters that are not derived, the writer. */
@@ -56,15 +108,27 @@ public record Snapshot(Bus bus, List<FdTable.Entry> fds, List<Listener> listener
      * CONNECTIONS: a connection after Hello. {@code attached}: its AttachMetadata set
      * (MessageFacts bits); {@code drops}: it watches drops, with the unreported ones;
      * {@code ownedNames}: its well-known names in acquisition order; {@code pidfdIndex}: the
-     * peer's pidfd (-1: none taken yet).
+     * peer's pidfd (-1: none taken yet); {@code peekAnswerAt} (version 2): the pool position of
+     * its queued PeekQueued answer, or -1.
      */
     public record Conn(long id, String uniqueName, long uid, long gid, long pid, long authenticatedUid,
             boolean unixFds, boolean requireSealedMemfds, boolean monitor, int attached, boolean drops, long dropCount,
             long dropFirstSeq, long dropLastSeq, long peakIncomingBytes, int peakIncomingFds, int peakMatchRules,
             int peakBusNames, long poolPushed, long poolDropped, long poolPeakBytes, int poolPeakFds,
-            List<String> ownedNames, int pidfdIndex) {
+            List<String> ownedNames, int pidfdIndex, long peekAnswerAt) {
         public Conn {
             ownedNames = List.copyOf(ownedNames);
+        }
+
+        /** Without a PeekQueued answer position (version 1). */
+        public Conn(long id, String uniqueName, long uid, long gid, long pid, long authenticatedUid, boolean unixFds,
+                boolean requireSealedMemfds, boolean monitor, int attached, boolean drops, long dropCount,
+                long dropFirstSeq, long dropLastSeq, long peakIncomingBytes, int peakIncomingFds, int peakMatchRules,
+                int peakBusNames, long poolPushed, long poolDropped, long poolPeakBytes, int poolPeakFds,
+                List<String> ownedNames, int pidfdIndex) {
+            this(id, uniqueName, uid, gid, pid, authenticatedUid, unixFds, requireSealedMemfds, monitor, attached, drops,
+                    dropCount, dropFirstSeq, dropLastSeq, peakIncomingBytes, peakIncomingFds, peakMatchRules,
+                    peakBusNames, poolPushed, poolDropped, poolPeakBytes, poolPeakFds, ownedNames, pidfdIndex, -1);
         }
     }
 
@@ -79,9 +143,28 @@ public record Snapshot(Bus bus, List<FdTable.Entry> fds, List<Listener> listener
         }
     }
 
-    /** SESSIONS: the socket of a connection, by fd index, and its transport flags. */
+    /**
+     * SESSIONS: the socket of a connection, by fd index, and its transport flags; since version
+     * 2 also the output cursor's simple case: {@code committed}, bytes already taken out of the
+     * pool into the output buffer and not yet sent, {@code headOffset}, how many bytes of the
+     * pool's head message are among them, and {@code renderedHead}, the head as this receiver
+     * gets it with its AttachMetadata field when that copy is part-sent (carried verbatim: a new
+     * rendering could differ; empty: none) (version 1: none of them).
+     */
     public record Session(long connectionId, int socketFdIndex, int peerPid, int peerUid, int peerGid,
-            boolean passCred, boolean passCredFailed, boolean askPidfdLater) {
+            boolean passCred, boolean passCredFailed, boolean askPidfdLater, byte[] committed, int headOffset,
+            byte[] renderedHead) {
+        public Session {
+            committed = committed == null ? new byte[0] : committed;
+            renderedHead = renderedHead == null ? new byte[0] : renderedHead;
+        }
+
+        /** A session with no output pending. */
+        public Session(long connectionId, int socketFdIndex, int peerPid, int peerUid, int peerGid, boolean passCred,
+                boolean passCredFailed, boolean askPidfdLater) {
+            this(connectionId, socketFdIndex, peerPid, peerUid, peerGid, passCred, passCredFailed, askPidfdLater, null, 0,
+                    null);
+        }
     }
 
     /** A hand-over refused before anything changed, with every reason (what step 1 cannot carry). */

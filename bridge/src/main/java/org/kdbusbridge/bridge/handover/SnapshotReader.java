@@ -73,7 +73,9 @@ public final class SnapshotReader {
             ByteBuffer payload = b.slice(b.position(), (int) len).order(ByteOrder.LITTLE_ENDIAN);
             b.position(b.position() + (int) len);
             Section s = Section.byId(id);
-            if (s == null || version > s.version) {
+            // A known section of a newer version only appended fields to its records (section 7):
+            // it is read by the fields this reader knows, each record's rest skipped.
+            if (s == null) {
                 if ((flags & Section.MUST_UNDERSTAND) != 0) {
                     throw new IllegalArgumentException("section " + id + " version " + version
                             + " must be understood, and this reader does not know it");
@@ -88,7 +90,9 @@ public final class SnapshotReader {
             throw new IllegalArgumentException((b.remaining() - 4) + " bytes after the last section");
         }
         for (Section s : Section.values()) {
-            if (!found.containsKey(s)) {
+            if (!found.containsKey(s) && s.optionalWhenEmpty) {
+                found.put(s, ByteBuffer.wrap(new byte[4]).order(ByteOrder.LITTLE_ENDIAN)); // no records
+            } else if (!found.containsKey(s)) {
                 throw new IllegalArgumentException("section " + s + " is missing");
             }
         }
@@ -130,9 +134,11 @@ public final class SnapshotReader {
             int peakFds = r.getInt();
             List<String> owned = strings(r);
             int pidfd = r.getInt();
+            long peekAnswerAt = r.hasRemaining() ? r.getLong() : -1; // version 1 ends before it
             return new Snapshot.Conn(id, unique, uid, gid, pid, authUid, (f & 1) != 0, (f & 2) != 0, (f & 4) != 0,
                     attached, (f & 8) != 0, dropCount, dropFirst, dropLast, peakInBytes, peakInFds, peakRules,
-                    peakNames, pushed, dropped, peakBytes, peakFds, owned, pidfd < 0 ? -1 : index(pidfd, fds));
+                    peakNames, pushed, dropped, peakBytes, peakFds, owned, pidfd < 0 ? -1 : index(pidfd, fds),
+                    peekAnswerAt);
         });
         List<Snapshot.Name> names = records(found.get(Section.NAMES), r -> {
             String name = str(r);
@@ -155,15 +161,101 @@ public final class SnapshotReader {
             int uid = r.getInt();
             int gid = r.getInt();
             int f = Byte.toUnsignedInt(r.get());
-            return new Snapshot.Session(id, fd, pid, uid, gid, (f & 1) != 0, (f & 2) != 0, (f & 4) != 0);
+            byte[] committed = r.hasRemaining() ? bytes(r) : new byte[0]; // version 1 ends here
+            int headOffset = r.hasRemaining() ? r.getInt() : 0;
+            if (headOffset < 0) {
+                throw new IllegalArgumentException("session " + id + " head offset " + headOffset);
+            }
+            byte[] rendered = r.hasRemaining() ? bytes(r) : new byte[0];
+            return new Snapshot.Session(id, fd, pid, uid, gid, (f & 1) != 0, (f & 2) != 0, (f & 4) != 0, committed,
+                    headOffset, rendered);
         });
+        List<Snapshot.Departed> departed = records(found.get(Section.DEPARTED), r -> new Snapshot.Departed(r.getLong(),
+                str(r), (Byte.toUnsignedInt(r.get()) & 1) != 0, r.getLong(), r.getLong(), r.getLong()));
+        List<Snapshot.Msg> messages = records(found.get(Section.MESSAGES), r -> {
+            int type = Byte.toUnsignedInt(r.get());
+            int mflags = Byte.toUnsignedInt(r.get());
+            long serial = r.getLong();
+            long replySerial = r.getLong();
+            String dest = str(r);
+            String path = str(r);
+            String iface = str(r);
+            String member = str(r);
+            String error = str(r);
+            long sender = r.getLong();
+            long seq = r.getLong();
+            int f = Byte.toUnsignedInt(r.get());
+            int n = count(r, 4);
+            int[] fdIndexes = new int[n];
+            for (int i = 0; i < n; i++) {
+                fdIndexes[i] = index(r.getInt(), fds);
+                if (fds.get(fdIndexes[i]).kind() != FdTable.Kind.MESSAGE) {
+                    throw new IllegalArgumentException("message " + seq + " names fd index " + fdIndexes[i]
+                            + ", which is not a message fd");
+                }
+            }
+            Snapshot.Facts facts = null;
+            if ((f & 8) != 0) {
+                long mono = r.getLong();
+                long real = r.getLong();
+                int ff = Byte.toUnsignedInt(r.get());
+                List<String> primary = (ff & 1) != 0 ? strings(r) : null;
+                long fpid = r.getLong();
+                long fuid = r.getLong();
+                long fgid = r.getLong();
+                int pidfd = r.getInt();
+                if (pidfd != -1 && (index(pidfd, fds) < 0 || fds.get(pidfd).kind() != FdTable.Kind.SENDER_PIDFD)) {
+                    throw new IllegalArgumentException("message " + seq + " names fd index " + pidfd
+                            + " as its sender's pidfd");
+                }
+                Snapshot.Process proc = null;
+                if (Byte.toUnsignedInt(r.get()) != 0) {
+                    long ppid = r.getLong();
+                    long puid = r.getLong();
+                    int pitems = r.getInt();
+                    int ng = r.getInt();
+                    long[] groups = null;
+                    if (ng != -1) {
+                        if (ng < 0 || (long) ng * 8 > r.remaining()) {
+                            throw new IllegalArgumentException("message " + seq + ": " + ng + " groups");
+                        }
+                        groups = new long[ng];
+                        for (int g = 0; g < ng; g++) {
+                            groups[g] = r.getLong();
+                        }
+                    }
+                    proc = new Snapshot.Process(ppid, puid, pitems, groups, nullableBytes(r), nullableBytes(r),
+                            nullableBytes(r), nullableBytes(r), nullableBytes(r));
+                }
+                facts = new Snapshot.Facts(mono, real, primary, (ff & 2) != 0, fpid, fuid, fgid, (ff & 4) != 0, proc,
+                        pidfd);
+            }
+            byte[] payload = bytes(r);
+            return new Snapshot.Msg(type, mflags, serial, replySerial, dest, path, iface, member, error, sender, seq,
+                    (f & 1) != 0, fdIndexes, (f & 2) != 0, facts, payload, (f & 4) != 0);
+        });
+        List<Snapshot.Pool> pools = records(found.get(Section.POOLS), r -> {
+            long id = r.getLong();
+            int n = count(r, 4);
+            int[] places = new int[n];
+            for (int i = 0; i < n; i++) {
+                places[i] = r.getInt();
+                if (places[i] < 0 || places[i] >= messages.size()) {
+                    throw new IllegalArgumentException("pool of " + id + " names message " + places[i] + " of "
+                            + messages.size());
+                }
+            }
+            return new Snapshot.Pool(id, places);
+        });
+        List<Snapshot.Slot> slots = records(found.get(Section.REPLY_SLOTS),
+                r -> new Snapshot.Slot(r.getLong(), r.getLong(), r.getLong(), r.getLong()));
         List<Snapshot.Request> request = records(found.get(Section.REQUEST),
                 r -> new Snapshot.Request(r.getLong(), r.getLong(), str(r), r.remaining() >= 8 ? r.getLong() : -1));
         if (request.size() > 1) {
             throw new IllegalArgumentException("REQUEST has " + request.size() + " records");
         }
-        return new Snapshot(bus.get(0), fds, listeners, conns, names, matches, monitors, sessions,
-                request.isEmpty() ? null : request.get(0));
+        return new Snapshot(bus.get(0), fds, listeners, conns, names, matches, monitors, sessions, departed, messages,
+                pools, slots, request.isEmpty() ? null : request.get(0));
     }
 
     private static int index(int i, List<FdTable.Entry> fds) {
@@ -216,6 +308,24 @@ public final class SnapshotReader {
         byte[] s = new byte[len];
         b.get(s);
         return new String(s, StandardCharsets.UTF_8);
+    }
+
+    private static byte[] nullableBytes(ByteBuffer b) {
+        if (b.getInt(b.position()) == -1) {
+            b.getInt();
+            return null;
+        }
+        return bytes(b);
+    }
+
+    private static byte[] bytes(ByteBuffer b) {
+        int len = b.getInt();
+        if (len < 0 || len > b.remaining()) {
+            throw new IllegalArgumentException("bytes of " + len + " run past their record");
+        }
+        byte[] out = new byte[len];
+        b.get(out);
+        return out;
     }
 
     private static List<String> strings(ByteBuffer b) {

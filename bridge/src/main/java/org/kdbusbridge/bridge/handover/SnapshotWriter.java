@@ -49,6 +49,14 @@ public final class SnapshotWriter {
             o.str(l.bound());
             o.str(l.socketFile());
         });
+        section(body, Section.DEPARTED, s.departed(), (o, d) -> {
+            o.u64(d.id());
+            o.str(d.uniqueName());
+            o.u8(d.hasCredentials() ? 1 : 0);
+            o.u64(d.uid());
+            o.u64(d.gid());
+            o.u64(d.pid());
+        });
         section(body, Section.CONNECTIONS, s.connections(), (o, c) -> {
             o.u64(c.id());
             o.str(c.uniqueName());
@@ -71,6 +79,65 @@ public final class SnapshotWriter {
             o.u32(c.poolPeakFds());
             o.strings(c.ownedNames());
             o.u32(c.pidfdIndex());
+            o.u64(c.peekAnswerAt()); // version 2
+        });
+        section(body, Section.MESSAGES, s.messages(), (o, m) -> {
+            o.u8(m.type());
+            o.u8(m.flags());
+            o.u64(m.serial());
+            o.u64(m.replySerial());
+            o.str(m.destination());
+            o.str(m.path());
+            o.str(m.iface());
+            o.str(m.member());
+            o.str(m.errorName());
+            o.u64(m.senderId());
+            o.u64(m.seq());
+            o.u8((m.requestedReply() ? 1 : 0) | (m.unsealedMemfd() ? 2 : 0) | (m.direct() ? 4 : 0)
+                    | (m.facts() != null ? 8 : 0));
+            o.u32(m.fdIndexes().length);
+            for (int i : m.fdIndexes()) {
+                o.u32(i);
+            }
+            Snapshot.Facts f = m.facts();
+            if (f != null) {
+                o.u64(f.monotonicNs());
+                o.u64(f.realtimeNs());
+                o.u8((f.names() != null ? 1 : 0) | (f.namesTruncated() ? 2 : 0) | (f.credsAtSendTime() ? 4 : 0));
+                if (f.names() != null) {
+                    o.strings(f.names());
+                }
+                o.u64(f.pid());
+                o.u64(f.uid());
+                o.u64(f.gid());
+                o.u32(f.pidfdIndex());
+                Snapshot.Process p = f.process();
+                o.u8(p == null ? 0 : 1);
+                if (p != null) {
+                    o.u64(p.pid());
+                    o.u64(p.uid());
+                    o.u32(p.items());
+                    o.u32(p.groups() == null ? -1 : p.groups().length);
+                    if (p.groups() != null) {
+                        for (long g : p.groups()) {
+                            o.u64(g);
+                        }
+                    }
+                    o.nullableBytes(p.comm());
+                    o.nullableBytes(p.exe());
+                    o.nullableBytes(p.cmdline());
+                    o.nullableBytes(p.cgroup());
+                    o.nullableBytes(p.seclabel());
+                }
+            }
+            o.bytes(m.payload());
+        });
+        section(body, Section.POOLS, s.pools(), (o, p) -> {
+            o.u64(p.connectionId());
+            o.u32(p.messages().length);
+            for (int i : p.messages()) {
+                o.u32(i);
+            }
         });
         section(body, Section.NAMES, s.names(), (o, n) -> {
             o.str(n.name());
@@ -86,6 +153,12 @@ public final class SnapshotWriter {
         };
         section(body, Section.MATCHES, s.matches(), rules);
         section(body, Section.MONITORS, s.monitors(), rules);
+        section(body, Section.REPLY_SLOTS, s.replySlots(), (o, x) -> {
+            o.u64(x.calleeId());
+            o.u64(x.callerId());
+            o.u64(x.serial());
+            o.u64(x.remainingMs());
+        });
         section(body, Section.SESSIONS, s.sessions(), (o, x) -> {
             o.u64(x.connectionId());
             o.u32(x.socketFdIndex());
@@ -93,6 +166,9 @@ public final class SnapshotWriter {
             o.u32(x.peerUid());
             o.u32(x.peerGid());
             o.u8((x.passCred() ? 1 : 0) | (x.passCredFailed() ? 2 : 0) | (x.askPidfdLater() ? 4 : 0));
+            o.bytes(x.committed()); // version 2
+            o.u32(x.headOffset());
+            o.bytes(x.renderedHead());
         });
         section(body, Section.REQUEST, s.request() == null ? List.<Snapshot.Request>of() : List.of(s.request()), (o, q) -> {
             o.u64(q.connectionId());
@@ -133,7 +209,7 @@ public final class SnapshotWriter {
 
     private static <T> void section(Out out, Section s, List<T> records, BiConsumer<Out, T> field) {
         out.u16(s.id);
-        out.u16(s.flags());
+        out.u16(s.flags(records.size()));
         out.u32(s.version);
         int lengthAt = out.len;
         out.u64(0);
@@ -208,6 +284,19 @@ public final class SnapshotWriter {
                 return;
             }
             byte[] b = s.getBytes(StandardCharsets.UTF_8);
+            u32(b.length);
+            raw(b);
+        }
+
+        void nullableBytes(byte[] b) {
+            if (b == null) {
+                u32(-1);
+            } else {
+                bytes(b);
+            }
+        }
+
+        void bytes(byte[] b) {
             u32(b.length);
             raw(b);
         }

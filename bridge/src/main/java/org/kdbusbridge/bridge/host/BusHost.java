@@ -37,12 +37,16 @@ public final class BusHost {
     /** Fronts served at once. */
     public static final int MAX_BUSES = 16;
     static final long DEFAULT_IDLE_MS = 30_000;
+    /** A front sends its request at once; one that has not within this is closed, freeing its thread. */
+    static final long DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
     private static final long CHECK_MS = 1000;
 
     private final Path socket;
     private final long idleMillis;
     private final ConfigCache configCache;
     private final UserQuota quota;
+    private final int logQueueBytes;
+    private final long requestTimeoutMillis;
     private final Set<HostedBus> active = new HashSet<>();
     private final Path jar;
     private final String jarStamp;
@@ -52,8 +56,10 @@ public final class BusHost {
     private final Object done = new Object();
     private boolean finished;
 
-    BusHost(Path socket, long idleMillis, ConfigCache configCache) {
+    BusHost(Path socket, long idleMillis, ConfigCache configCache, int logQueueBytes, long requestTimeoutMillis) {
         this.socket = socket;
+        this.logQueueBytes = logQueueBytes;
+        this.requestTimeoutMillis = requestTimeoutMillis;
         this.idleMillis = idleMillis;
         this.configCache = configCache;
         long fdLimit = openFilesLimit();
@@ -94,7 +100,8 @@ public final class BusHost {
                 return 0; // another host runs or is starting: the fronts use that one
             }
             ThreadRoutedStream.install();
-            BusHost host = new BusHost(socket, idleMs, ConfigCache.in(System.getProperty("kdbus.cacheDir")));
+            BusHost host = new BusHost(socket, idleMs, ConfigCache.in(System.getProperty("kdbus.cacheDir")),
+                    LogQueue.DEFAULT_CAPACITY, DEFAULT_REQUEST_TIMEOUT_MS);
             host.serve();
             // Idle exit: the lock file goes too (one per jar/JDK/options key would pile up), while
             // still held, so a host starting now locks a new one.
@@ -258,6 +265,16 @@ public final class BusHost {
 
     ConfigCache configCache() {
         return configCache;
+    }
+
+    /** How long a front has to send its whole request. */
+    long requestTimeoutMillis() {
+        return requestTimeoutMillis;
+    }
+
+    /** The bound of each bus's stderr queue (LogQueue), bytes. */
+    int logQueueBytes() {
+        return logQueueBytes;
     }
 
     UserQuota quotaPerBus() {

@@ -90,6 +90,14 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
     SocketConnection socket() { return socket; }
     /** Hand-over: read but unhandled input, or committed but unsent output (step 5 carries these). */
     boolean holdsPartialIo() { return input.holdsUnhandledInput() || output.holdsUnsentOutput(); }
+    /** Hand-over (step 4): why this session's I/O state cannot be carried yet, or null. */
+    String uncarriedIo() {
+        if (input.holdsUnhandledInput()) {
+            return "partial input";
+        }
+        String out = output.uncarriedOutput();
+        return out == null ? null : out;
+    }
     /** Received fds not yet claimed by a message (hand-over refuses while there are any). */
     int pendingFdCount() { return pending.count(); }
     /** Whether SASL negotiated fd passing. */
@@ -100,9 +108,20 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
         sasl.restoreAuthenticated(uid, unixFd);
     }
 
-    /** Hand-over: starts reading the inherited socket (no auth timer: Hello is done). */
+    /**
+     * Hand-over: starts reading the inherited socket (no auth timer: Hello is done), unless its
+     * restored queued messages put it over max_incoming_*; carried output is written first, once
+     * the socket is writable.
+     */
     void resumeIo(EventLoop loop) {
-        loop.register(socket.fd(), EventLoop.READ, this);
+        readPaused = conn.isIncomingOverLimit();
+        // Carried output the socket did not take waits for EPOLLOUT, as it did in the old bus (R9):
+        // a flush now would only refill the buffer earlier than the old bus would have.
+        writeArmed = output.committedBytes().length > 0 || output.headOffset() > 0;
+        loop.register(socket.fd(), (readPaused ? 0 : EventLoop.READ) | (writeArmed ? EventLoop.WRITE : 0), this);
+        if (!writeArmed && !conn.pool().isEmpty()) {
+            markDirty();
+        }
     }
 
     /**

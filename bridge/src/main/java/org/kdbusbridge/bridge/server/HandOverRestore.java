@@ -22,19 +22,27 @@ import org.kdbusbridge.core.bus.Restore;
 import org.kdbusbridge.core.connection.Connection;
 import org.kdbusbridge.core.connection.ConnectionSink;
 import org.kdbusbridge.core.connection.Credentials;
+import org.kdbusbridge.core.connection.ReplySlot;
 import org.kdbusbridge.core.match.MatchRule;
 import org.kdbusbridge.core.match.MatchRuleException;
+import org.kdbusbridge.core.message.FdSet;
+import org.kdbusbridge.core.message.Message;
+import org.kdbusbridge.core.message.MessageFacts;
+import org.kdbusbridge.core.message.SealedPayload;
 import org.kdbusbridge.core.name.NameRegistry;
 import org.kdbusbridge.core.bus.UserQuota;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Hand-over step 1 (docs/handover.md section 8): the bridge's half of a snapshot of an idle bus
- * ({@link #capture}, in the old bus's loop step that detaches it) and of its restore into a new
- * {@link BusServer} ({@link #restore}: R1 fd check, R3 listeners, R4 connections and sessions,
- * R5 the core through {@link Restore}, R9 reading again). No trigger, no execve: both buses live
- * in one JVM here; step 2 puts an execve between the two halves.
+ * Hand-over steps 1 and 4 (docs/handover.md section 8): the bridge's half of a snapshot of the
+ * bus ({@link #capture}, in the old bus's loop step that detaches it, refusing with every reason
+ * what cannot be carried yet) and of its restore into a new {@link BusServer} ({@link #restore}:
+ * R1 fd check, R3 listeners, R4 connections and sessions, R5 the core through {@link Restore}:
+ * names, rules, then queued messages (each once, with its fds and facts), pools, PeekQueued
+ * positions and reply slots, R6 the slots' deadlines less the pause, R9 the carried output
+ * first, reading again). Both buses may live in one JVM (tests); step 2 puts an execve between
+ * the two halves.
  */
 public final class HandOverRestore {
     private static final Logger LOG = LoggerFactory.getLogger(BusServer.class);
@@ -62,8 +70,8 @@ public final class HandOverRestore {
             sessionOf.put(s.connection(), s);
             if (s.isClosed() || s.isClosing()) {
                 refusals.add(s + " is closing");
-            } else if (s.holdsPartialIo()) {
-                refusals.add(s + " has partial input or unsent output (carried from step 5)");
+            } else if (s.uncarriedIo() != null) {
+                refusals.add(s + " has " + s.uncarriedIo() + " (carried from step 5)");
             } else if (s.pendingFdCount() > 0) {
                 refusals.add(s + " has " + s.pendingFdCount() + " received fds not yet claimed (carried from step 5)");
             } else if (!s.isAuthenticated()) {
@@ -108,10 +116,12 @@ public final class HandOverRestore {
                     monitor, c.attachedMetadata(), drops != null, drops == null ? 0 : drops.count(),
                     drops == null ? 0 : drops.firstSeq(), drops == null ? 0 : drops.lastSeq(), c.peakIncomingBytes(),
                     c.peakIncomingFds(), c.peakMatchRules(), c.peakBusNames(), c.pool().pushedCount(),
-                    c.pool().dropped(), c.pool().peakBytes(), c.pool().peakFds(), c.ownedNames(), pidfdIndex));
+                    c.pool().dropped(), c.pool().peakBytes(), c.pool().peakFds(), c.ownedNames(), pidfdIndex,
+                    c.peekAnswerAt() >= 0 && c.pool().stillQueued(c.peekAnswerAt()) ? c.peekAnswerAt() : -1));
             PeerCredentials p = sock.peer();
             sessions.add(new Snapshot.Session(c.id(), socketIndex, p.pid(), p.uid(), p.gid(), sock.passesCredentials(),
-                    sock.passCredentialsFailed(), sock.asksPidfdLater()));
+                    sock.passCredentialsFailed(), sock.asksPidfdLater(), s.output().committedBytes(),
+                    s.output().headOffset(), s.output().renderedHead()));
             if (monitor) {
                 monitorRules.add(new Snapshot.Matches(c.id(), texts(monitors.get(c))));
             } else {
@@ -120,6 +130,61 @@ public final class HandOverRestore {
                     matches.add(new Snapshot.Matches(c.id(), texts(rules)));
                 }
                 names.addAll(c.ownedNames());
+            }
+        }
+        // Step 4: each queued message once (pools refer to it by place), its fds through FDS.
+        Map<Message, Integer> place = new IdentityHashMap<>();
+        List<Snapshot.Msg> messages = new ArrayList<>();
+        Map<Connection, Snapshot.Departed> departed = new IdentityHashMap<>();
+        Map<FdSet, Integer> senderPidfds = new IdentityHashMap<>(); // one FDS entry per shared pidfd
+        List<Snapshot.Pool> pools = new ArrayList<>();
+        List<String> uncarried = new ArrayList<>();
+        java.util.Set<Connection> carried = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
+        carried.addAll(all);
+        for (Connection c : all) {
+            int n = c.pool().messages();
+            if (n == 0) {
+                continue;
+            }
+            int[] places = new int[n];
+            for (int i = 0; i < n; i++) {
+                Message m = c.pool().peek(i);
+                Integer at = place.get(m);
+                if (at == null) {
+                    String why = uncarriable(m, carried);
+                    Connection from = m.sender();
+                    if (why == null && from != null && !carried.contains(from)) {
+                        Credentials fc = from.credentials();
+                        departed.computeIfAbsent(from, d -> new Snapshot.Departed(d.id(), d.uniqueName(), fc != null,
+                                fc == null ? -1 : fc.uid(), fc == null ? -1 : fc.gid(), fc == null ? -1 : fc.pid()));
+                    }
+                    if (why != null) {
+                        uncarried.add(c + " holds a queued message (serial " + m.serial() + ") " + why);
+                        at = -1;
+                    } else {
+                        at = messages.size();
+                        messages.add(message(m, fds, senderPidfds));
+                    }
+                    place.put(m, at);
+                }
+                places[i] = at;
+            }
+            pools.add(new Snapshot.Pool(c.id(), places));
+        }
+        if (!uncarried.isEmpty()) {
+            throw new Snapshot.Refused(uncarried);
+        }
+        // Step 4: every open reply slot, callee by callee in its opening order, with the time left.
+        long nowNs = System.nanoTime(); // the bus's reply clock is nanoTime in ms; also the header's instant
+        long nowMs = nowNs / 1_000_000;
+        List<Snapshot.Slot> slots = new ArrayList<>();
+        for (Connection c : all) {
+            for (ReplySlot s = c.firstPendingIncoming(); s != null; s = s.nextIncoming()) {
+                if (!carried.contains(s.caller())) {
+                    throw new Snapshot.Refused(List.of(c + " owes a reply to " + s.caller() + ", which is not carried"));
+                }
+                slots.add(new Snapshot.Slot(c.id(), s.caller().id(), s.serial(),
+                        s.hasDeadline() ? s.deadline() - nowMs : Long.MIN_VALUE));
             }
         }
         List<Snapshot.Name> queues = new ArrayList<>();
@@ -134,10 +199,54 @@ public final class HandOverRestore {
             }
             queues.add(new Snapshot.Name(name, ids, flags));
         }
-        Snapshot.Bus b = new Snapshot.Bus(server.guid(), org.kdbusbridge.bridge.cli.Main.VERSION, System.nanoTime(),
+        Snapshot.Bus b = new Snapshot.Bus(server.guid(), org.kdbusbridge.bridge.cli.Main.VERSION, nowNs,
                 server.busPid(), counts.nextId(), counts.nextUnique(), counts.lastSequence(), counts.peakBusNames(),
                 counts.peakBusNamesPerConnection(), counts.peakMatchRules(), counts.peakMatchRulesPerConnection());
-        return new Snapshot(b, fds.entries(), listeners, conns, queues, matches, monitorRules, sessions);
+        List<Snapshot.Departed> gone = new ArrayList<>(departed.values());
+        gone.sort(Comparator.comparingLong(Snapshot.Departed::id));
+        return new Snapshot(b, fds.entries(), listeners, conns, queues, matches, monitorRules, sessions, gone, messages,
+                pools, slots, null);
+    }
+
+    /** Why {@code m} cannot be carried yet (naming what is missing), or null. */
+    private static String uncarriable(Message m, java.util.Set<Connection> carried) {
+        if (m.sender() != null && !carried.contains(m.sender()) && !m.sender().isClosed()) {
+            return "from " + m.sender() + ", which is connected but not carried";
+        }
+        MessageFacts f = m.facts();
+        if (f != null && f.process() != null && !(f.process() instanceof SenderProcess)) {
+            return "with process facts of an unknown kind (" + f.process().getClass().getName() + ")";
+        }
+        return null;
+    }
+
+    /** {@code m} as MESSAGES values; its fds join {@code fds} (a message's fds are its own, a sender pidfd is shared). */
+    private static Snapshot.Msg message(Message m, FdTable fds, Map<FdSet, Integer> senderPidfds) {
+        FdSet set = m.fds();
+        int[] fdIndexes = new int[set == null ? 0 : set.count()];
+        for (int i = 0; i < fdIndexes.length; i++) {
+            fdIndexes[i] = fds.add(set.fd(i), FdTable.Kind.MESSAGE);
+        }
+        MessageFacts f = m.facts();
+        Snapshot.Facts facts = null;
+        if (f != null) {
+            FdSet pidfd = f.pidfd();
+            int pidfdIndex = pidfd == null ? -1
+                    : senderPidfds.computeIfAbsent(pidfd, p -> fds.add(p.fd(0), FdTable.Kind.SENDER_PIDFD));
+            Snapshot.Process proc = null;
+            if (f.process() instanceof SenderProcess sp) {
+                proc = new Snapshot.Process(sp.pid(), sp.uid(), sp.items(), sp.groups(), sp.comm(), sp.exe(),
+                        sp.cmdline(), sp.cgroup(), sp.seclabel());
+            }
+            facts = new Snapshot.Facts(f.monotonicNs(), f.realtimeNs(), f.names() == null ? null : List.of(f.names()),
+                    f.namesTruncated(), f.pid(), f.uid(), f.gid(), f.credsAtSendTime(), proc, pidfdIndex);
+        }
+        java.nio.ByteBuffer v = m.payload().view(); // a deferred payload is encoded now
+        byte[] payload = new byte[v.remaining()];
+        v.get(payload);
+        return new Snapshot.Msg(m.type(), m.flags(), m.serial(), m.replySerial(), m.destination(), m.path(), m.iface(),
+                m.member(), m.errorName(), m.sender() == null ? 0 : m.sender().id(), m.seq(), m.isRequestedReply(),
+                fdIndexes, set != null && set.hasUnsealedMemfd(), facts, payload, m.payload().isDirect());
     }
 
     private static List<String> texts(List<MatchRule> rules) {
@@ -185,8 +294,13 @@ public final class HandOverRestore {
                     l.socketFile() == null ? null : Path.of(l.socketFile())));
         }
         server.resume(adopted, () -> restoreOnLoop(server, snap));
-        LOG.info("hand-over from {} done: {} connections, {} names", snap.bus().writerVersion(),
-                snap.connections().size(), snap.names().size());
+        int entries = 0;
+        for (Snapshot.Pool p : snap.pools()) {
+            entries += p.messages().length;
+        }
+        LOG.info("hand-over from {} restored: {} connections, {} names, {} queued messages in {} pool entries, {} reply slots",
+                snap.bus().writerVersion(), snap.connections().size(), snap.names().size(), snap.messages().size(),
+                entries, snap.replySlots().size());
         return server;
     }
 
@@ -215,11 +329,18 @@ public final class HandOverRestore {
             c.attach(session);
             made.add(session);
             return c;
-        });
+        }, r -> restoreMessages(r, snap, x -> payload(server, x), ClientSession.CLOSE_FD));
+        Map<Long, Snapshot.Session> sessionById = new HashMap<>();
+        for (Snapshot.Session s : snap.sessions()) {
+            sessionById.put(s.connectionId(), s);
+        }
         for (ClientSession s : made) {
+            Snapshot.Session ss = sessionById.get(s.connection().id());
+            s.output().restoreCommitted(ss.committed(), ss.headOffset(), ss.renderedHead());
             server.sessions().add(s);
             s.resumeIo(server.loop()); // R9: what clients sent during the pause waits in the socket
         }
+        server.flushDirty(); // writes what is ready and arms reply_timeout for the restored slots
     }
 
     /**
@@ -239,7 +360,7 @@ public final class HandOverRestore {
             Connection c = r.connection(cr.id(), new Credentials(cr.uid(), cr.gid(), cr.pid()), connection -> { });
             c.setPolicy(config.compilePolicy(cr.authenticatedUid()));
             return c;
-        });
+        }, r -> restoreMessages(r, snap, x -> new SealedPayload(x.payload()), fd -> { }));
         return bus;
     }
 
@@ -249,8 +370,13 @@ public final class HandOverRestore {
     }
 
     /** R4 and R5: the connections, names, owned names, match rules, monitors and counters; the invariants. */
-    private static void restoreCore(Bus bus, Snapshot snap, ConnectionMaker maker) {
+    private static void restoreCore(Bus bus, Snapshot snap, ConnectionMaker maker,
+            java.util.function.Consumer<Restore> messages) {
         Restore r = bus.beginRestore();
+        Map<Long, Integer> queuedOf = new HashMap<>();
+        for (Snapshot.Pool p : snap.pools()) {
+            queuedOf.put(p.connectionId(), p.messages().length);
+        }
         Map<Long, Snapshot.Session> sessionById = new HashMap<>();
         for (Snapshot.Session s : snap.sessions()) {
             sessionById.put(s.connectionId(), s);
@@ -276,7 +402,9 @@ public final class HandOverRestore {
                 r.register(c, cr.uniqueName());
             }
             r.attachMetadata(c, cr.attached(), cr.drops(), cr.dropCount(), cr.dropFirstSeq(), cr.dropLastSeq());
-            c.pool().restoreCounters(cr.poolPushed(), cr.poolDropped(), cr.poolPeakBytes(), cr.poolPeakFds());
+            // The carried messages are pushed again below: each counts once more as pushed.
+            c.pool().restoreCounters(cr.poolPushed() - queuedOf.getOrDefault(cr.id(), 0), cr.poolDropped(),
+                    cr.poolPeakBytes(), cr.poolPeakFds());
         }
         for (Snapshot.Name n : snap.names()) {
             List<Connection> owners = new ArrayList<>(n.owners().length);
@@ -303,6 +431,24 @@ public final class HandOverRestore {
                 r.match(c, rule);
             }
         }
+        messages.accept(r);
+        for (Snapshot.Conn cr : snap.connections()) {
+            if (cr.peekAnswerAt() >= 0) {
+                r.peekAnswerAt(r.byId(cr.id()), cr.peekAnswerAt());
+            }
+        }
+        // R6: a deadline goes on from the time it had left, less the pause; one that fell in the
+        // pause is due now, and the first expiry after resume answers it (once: the slot closes).
+        long pauseMs = (System.nanoTime() - snap.bus().writtenAtMonotonicNs()) / 1_000_000;
+        for (Snapshot.Slot x : snap.replySlots()) {
+            Connection callee = r.byId(x.calleeId());
+            Connection caller = r.byId(x.callerId());
+            if (callee == null || caller == null) {
+                throw new IllegalStateException("reply slot " + x.serial() + " between unknown connections");
+            }
+            r.replySlot(callee, caller, x.serial(),
+                    x.remainingMs() == Long.MIN_VALUE ? Long.MIN_VALUE : x.remainingMs() - Math.max(0, pauseMs));
+        }
         for (Snapshot.Conn cr : snap.connections()) { // peaks last: restoring the entries raised them
             r.byId(cr.id()).restorePeaks(cr.peakIncomingBytes(), cr.peakIncomingFds(), cr.peakMatchRules(),
                     cr.peakBusNames());
@@ -310,6 +456,94 @@ public final class HandOverRestore {
         Snapshot.Bus b = snap.bus();
         r.finish(new Restore.Counts(b.nextId(), b.nextUnique(), b.lastSequence(), b.peakBusNames(),
                 b.peakBusNamesPerConnection(), b.peakMatchRules(), b.peakMatchRulesPerConnection()));
+    }
+
+    /**
+     * A carried payload: one that lived in a direct buffer goes into one of the new bus's (so it
+     * is written zero-copy again) while the budget allows, else onto the heap, as admission does.
+     */
+    private static SealedPayload payload(BusServer server, Snapshot.Msg x) {
+        byte[] bytes = x.payload();
+        if (x.direct() && bytes.length >= server.transport().zeroCopyThreshold()) {
+            java.nio.ByteBuffer d = server.buffers().take(bytes.length);
+            if (d != null) {
+                d.put(bytes).flip();
+                return new SealedPayload(d, server.payloadRecycler());
+            }
+        }
+        return new SealedPayload(bytes);
+    }
+
+    /** R5, step 4: DEPARTED stubs, MESSAGES once each (fds from FDS, the payload as {@link #payload} says), then every pool in order. */
+    private static void restoreMessages(Restore r, Snapshot snap,
+            java.util.function.Function<Snapshot.Msg, SealedPayload> payloads, java.util.function.IntConsumer closer) {
+        for (Snapshot.Departed d : snap.departed()) {
+            r.departed(d.id(), d.uniqueName(), d.hasCredentials() ? new Credentials(d.uid(), d.gid(), d.pid()) : null);
+        }
+        Message[] made = new Message[snap.messages().size()];
+        Map<Integer, FdSet> pidfds = new HashMap<>();
+        for (int i = 0; i < made.length; i++) {
+            Snapshot.Msg x = snap.messages().get(i);
+            FdSet fds = null;
+            if (x.fdIndexes().length > 0) {
+                int[] numbers = new int[x.fdIndexes().length];
+                for (int k = 0; k < numbers.length; k++) {
+                    numbers[k] = snap.fds().get(x.fdIndexes()[k]).fd();
+                }
+                fds = new FdSet(numbers, closer);
+                if (x.unsealedMemfd()) {
+                    fds.markUnsealedMemfd();
+                }
+            }
+            Message m = new Message(x.type(), x.flags(), x.serial(), x.replySerial(), x.destination(), x.path(),
+                    x.iface(), x.member(), x.errorName(), payloads.apply(x), null, fds);
+            Snapshot.Facts f = x.facts();
+            if (f != null) {
+                MessageFacts facts = new MessageFacts();
+                facts.setTimestamp(f.monotonicNs(), f.realtimeNs());
+                if (f.names() != null) {
+                    facts.setNames(f.names().toArray(new String[0]), f.namesTruncated());
+                }
+                facts.setCreds(f.pid(), f.uid(), f.gid(), f.credsAtSendTime());
+                Snapshot.Process p = f.process();
+                if (p != null) {
+                    facts.setProcess(new SenderProcess(p.pid(), p.uid(), p.items(), p.groups(), p.comm(), p.exe(),
+                            p.cmdline(), p.cgroup(), p.seclabel()));
+                }
+                if (f.pidfdIndex() >= 0) {
+                    // One FdSet per carried pidfd, one reference per message that holds it (as at admission).
+                    FdSet pid = pidfds.get(f.pidfdIndex());
+                    if (pid == null) {
+                        pid = new FdSet(new int[] {snap.fds().get(f.pidfdIndex()).fd()}, closer);
+                        pidfds.put(f.pidfdIndex(), pid);
+                    } else {
+                        pid.retain();
+                    }
+                    facts.setPidfd(pid);
+                }
+                m.setFacts(facts);
+            }
+            Connection sender = null;
+            if (x.senderId() != 0) {
+                sender = r.byId(x.senderId());
+                if (sender == null) {
+                    sender = r.departedById(x.senderId());
+                }
+                if (sender == null) {
+                    throw new IllegalStateException("message " + x.seq() + " from unknown connection " + x.senderId());
+                }
+            }
+            made[i] = r.message(m, sender, x.seq(), x.requestedReply());
+        }
+        for (Snapshot.Pool p : snap.pools()) {
+            Connection c = r.byId(p.connectionId());
+            if (c == null) {
+                throw new IllegalStateException("pool of unknown connection " + p.connectionId());
+            }
+            for (int place : p.messages()) {
+                r.queued(c, made[place]);
+            }
+        }
     }
 
     private static List<MatchRule> parse(List<String> texts) {

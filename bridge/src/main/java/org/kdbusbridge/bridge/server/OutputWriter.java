@@ -482,6 +482,85 @@ final class OutputWriter {
                 || outFds != null;
     }
 
+    /**
+     * Hand-over (step 4): why this output cannot be carried yet (step 5 carries these), or null.
+     * What is carried is the simple case: the unsent bytes of a lent buffer ({@link #committedBytes})
+     * and how many bytes of the pool's head are among them ({@link #headOffset()}).
+     */
+    String uncarriedOutput() {
+        if (outCarryLen > 0) {
+            return "unsent SASL replies";
+        }
+        if (large != null) {
+            return "a large message part-sent from its shared payload";
+        }
+        if (outFds != null || outPidfd != null || outFdCount > 0) {
+            return "unix fds waiting for the first byte of its output";
+        }
+        if (renderedPidfd != null && headOffset == 0) {
+            return "an AttachMetadata copy of its head message whose pidfd is not sent yet";
+        }
+        if (out != null && server.buffers().isScratch(out)) {
+            return "output in the loop's scratch buffer";
+        }
+        return null;
+    }
+
+    /** Hand-over: the bytes already taken out of the pool into the lent buffer and not yet sent (empty: none). */
+    byte[] committedBytes() {
+        if (out == null || !out.hasRemaining()) {
+            return new byte[0];
+        }
+        byte[] b = new byte[out.remaining()];
+        out.duplicate().get(b);
+        return b;
+    }
+
+    /** Hand-over: bytes of the pool's head message already among {@link #committedBytes}. */
+    int headOffset() {
+        return headOffset;
+    }
+
+    /** Hand-over: the head's AttachMetadata copy being sent (its first {@link #headOffset} bytes committed), or empty. */
+    byte[] renderedHead() {
+        return rendered == null ? new byte[0] : rendered.clone();
+    }
+
+    /**
+     * Hand-over restore, before the first flush: {@code committed} goes out before anything in
+     * the pool, and the pool's head continues at {@code head} bytes. Into a lent buffer, or, none
+     * left to lend, into the carry that goes first (as SASL replies do; at most one buffer's worth).
+     */
+    void restoreCommitted(byte[] committed, int head, byte[] renderedHead) {
+        if (out != null || outCarryLen > 0 || headOffset != 0 || rendered != null) {
+            throw new IllegalStateException("output restored into a writer in use");
+        }
+        int headLength = renderedHead.length > 0 ? renderedHead.length
+                : conn.pool().peek() == null ? 0 : conn.pool().peek().size();
+        if ((head > 0 || renderedHead.length > 0) && (conn.pool().peek() == null || head >= headLength)) {
+            throw new IllegalStateException("head offset " + head + " beyond the pool's head");
+        }
+        headOffset = head;
+        if (renderedHead.length > 0) {
+            rendered = renderedHead; // verbatim: its first bytes are already committed or sent
+            renderedFor = conn.pool().peek();
+            renderedHeld.trySet(rendered.length); // over the budget it is still sent: it was begun
+        }
+        if (committed.length == 0) {
+            return;
+        }
+        ByteBuffer b = committed.length <= INITIAL_BUFFER ? server.buffers().takeIo() : null;
+        if (b != null) {
+            b.clear();
+            b.put(committed);
+            b.flip();
+            out = b;
+        } else {
+            appendOutCarry(committed, 0, committed.length);
+            holdOutputHeap();
+        }
+    }
+
     /** Buffer bytes held between events: a lent buffer, the carry and a rendered metadata copy. */
     long heldBytes() {
         long n = out != null && !server.buffers().isScratch(out) ? out.capacity() : 0;

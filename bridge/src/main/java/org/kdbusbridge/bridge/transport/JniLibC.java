@@ -75,6 +75,10 @@ public final class JniLibC implements LibC {
 
     private static native int listen0(int fd, int backlog);
 
+    private static native int connect0(int fd, long addr, int len);
+
+    private static native int shutdown0(int fd, int how);
+
     public static native int close0(int fd);
 
     private static native int socketpair0(int domain, int type, int protocol, long sv);
@@ -128,6 +132,12 @@ public final class JniLibC implements LibC {
     /** sigaction(sig, SIG_DFL): 0 or minus errno. */
     static native int resetSignal0(int sig);
 
+    /** poll(2) of one fd: its revents, 0 on timeout, or minus errno. Use {@link LibC.Native#pollOne}. */
+    static native int poll1(int fd, int events, int timeoutMillis);
+
+    /** posix_spawn with stdout/stderr dup2'd from outFd/errFd: the pid or minus errno. Use {@link LibC.Native#spawn}. */
+    static native int spawn0(byte[] path, byte[][] argv, byte[][] envp, byte[] cwd, int outFd, int errFd);
+
     @Override public int epoll_create1(int flags) { return epollCreate1(flags); }
     @Override public int epoll_ctl(int epfd, int op, int fd, long ev) { return epollCtl(epfd, op, fd, ev); }
     @Override public int epoll_wait(int epfd, long evs, int max, int timeout) { return epollWait(epfd, evs, max, timeout); }
@@ -142,6 +152,8 @@ public final class JniLibC implements LibC {
     @Override public int socket(int domain, int type, int protocol) { return socket0(domain, type, protocol); }
     @Override public int bind(int fd, long addr, int len) { return bind0(fd, addr, len); }
     @Override public int listen(int fd, int backlog) { return listen0(fd, backlog); }
+    @Override public int connect(int fd, long addr, int len) { return connect0(fd, addr, len); }
+    @Override public int shutdown(int fd, int how) { return shutdown0(fd, how); }
     @Override public int close(int fd) { return close0(fd); }
     @Override public int socketpair(int domain, int type, int protocol, long sv) { return socketpair0(domain, type, protocol, sv); }
     @Override public int getsockopt(int fd, int level, int name, long val, long len) { return getsockopt0(fd, level, name, val, len); }

@@ -35,6 +35,7 @@ public interface LibC {
     int ESRCH = 3;
     int ENOSYS = 38;
     int EPERM = 1;
+    int ECONNREFUSED = 111;
 
     // ---- epoll ----
     int EPOLL_CLOEXEC = 02000000;
@@ -74,6 +75,8 @@ public interface LibC {
     /** cmsg type of a struct ucred (pid, uid, gid: three ints). */
     int SCM_CREDENTIALS = 2;
     int SO_SNDBUF = 7;
+    /** struct timeval (16 bytes on LP64): a blocking read gives EAGAIN after it. */
+    int SO_RCVTIMEO = 20;
     int SO_TYPE = 3;
     int SO_ACCEPTCONN = 30;
     int SO_DOMAIN = 39;
@@ -85,6 +88,8 @@ public interface LibC {
     int SCM_RIGHTS = 1;
     /** The kernel's cap on fds in one SCM_RIGHTS message (SCM_MAX_FD). */
     int SCM_MAX_FD = 253;
+    /** shutdown(2): both directions; wakes a thread blocked reading or writing the socket. */
+    int SHUT_RDWR = 2;
 
     int epoll_create1(int flags);
 
@@ -118,6 +123,11 @@ public interface LibC {
     int bind(int fd, long addrAddress, int addrLen);
 
     int listen(int fd, int backlog);
+
+    /** The client side (ClientSocket): an abstract name, which JDK 17's UnixDomainSocketAddress cannot name. */
+    int connect(int fd, long addrAddress, int addrLen);
+
+    int shutdown(int fd, int how);
 
     int close(int fd);
 
@@ -282,6 +292,57 @@ public interface LibC {
                 return -ENOSYS;
             }
             return jni ? JniLibC.resetSignal0(sig) : JnrExec.resetSignal(sig);
+        }
+
+        /** poll(2)'s POLLOUT and POLLIN. */
+        public static final int POLLIN = 0x1;
+        public static final int POLLOUT = 0x4;
+
+        /**
+         * poll(2) of one descriptor: its revents, 0 on timeout, minus errno; minus ENOSYS where
+         * the JNI library lacks it (jnr-ffi, or an older library), so the caller knows it must
+         * not rely on it.
+         */
+        public static int pollOne(int fd, int events, int timeoutMillis) {
+            if (!binding().equals("jni")) {
+                return -ENOSYS;
+            }
+            try {
+                return JniLibC.poll1(fd, events, timeoutMillis);
+            } catch (UnsatisfiedLinkError e) {
+                return -ENOSYS;
+            }
+        }
+
+        /** Whether {@link #spawn} and {@link #pollOne} are there (the JNI library of this jar). */
+        public static boolean spawnSupported() {
+            return pollOne(-1, 0, 0) >= 0; // poll ignores a negative fd: 0 where the native exists
+        }
+
+        /**
+         * posix_spawn of {@code path} with {@code argv} (argv[0] included) and exactly {@code env}
+         * ("NAME=value"), in {@code cwd} (null: ours), stdin /dev/null, stdout and stderr dup2'd
+         * from {@code outFd} and {@code errFd} (the same open files, not reopened), every other fd
+         * closed. The pid, or minus errno (the exec's too); minus ENOSYS without the JNI native.
+         */
+        public static int spawn(String path, java.util.List<String> argv, java.util.List<String> env, String cwd,
+                                int outFd, int errFd) {
+            if (!binding().equals("jni")) {
+                return -ENOSYS;
+            }
+            byte[][] a = new byte[argv.size()][];
+            for (int i = 0; i < a.length; i++) {
+                a[i] = JniLibC.cString(argv.get(i));
+            }
+            byte[][] v = new byte[env.size()][];
+            for (int i = 0; i < v.length; i++) {
+                v[i] = JniLibC.cString(env.get(i));
+            }
+            try {
+                return JniLibC.spawn0(JniLibC.cString(path), a, v, cwd == null ? null : JniLibC.cString(cwd), outFd, errFd);
+            } catch (UnsatisfiedLinkError e) {
+                return -ENOSYS;
+            }
         }
 
         /** Native address of a direct buffer's first byte (position is NOT added). */

@@ -217,6 +217,11 @@ public final class UnixAddress {
 
     /** Decodes %XX escapes (UTF-8 bytes); rejects unescaped bytes outside the optional set. */
     public static String unescape(String s) {
+        return new String(unescapeBytes(s), StandardCharsets.UTF_8);
+    }
+
+    /** As {@link #unescape}, the bytes themselves (an abstract name need not be UTF-8). */
+    public static byte[] unescapeBytes(String s) {
         ByteArrayOutputStream out = new ByteArrayOutputStream(s.length());
         for (int i = 0; i < s.length(); i++) {
             char c = s.charAt(i);
@@ -237,7 +242,7 @@ public final class UnixAddress {
                 throw new BadAddressException("In D-Bus address, character '" + c + "' should have been escaped: '" + s + "'");
             }
         }
-        return out.toString(StandardCharsets.UTF_8);
+        return out.toByteArray();
     }
 
     /** Escapes a value per the spec: every UTF-8 byte outside the optional set becomes %xx. */

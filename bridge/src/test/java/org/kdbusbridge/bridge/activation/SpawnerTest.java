@@ -180,4 +180,63 @@ class SpawnerTest {
         assertEquals("org.freedesktop.DBus.Error.Spawn.ChildSignaled", Spawner.ERROR_CHILD_SIGNALED);
         assertEquals("Failed to execute program a.b: why", Spawner.execFailedMessage("a.b", "why"));
     }
+    /** A file opened as a caller's 2>FILE would be (no O_APPEND), as a raw fd; -1 without JNI. */
+    private static int openForWrite(Path f) {
+        if (!org.kdbusbridge.bridge.transport.LibC.Native.spawnSupported()) {
+            return -1;
+        }
+        return org.kdbusbridge.bridge.transport.JniLibC.open0(
+                org.kdbusbridge.bridge.transport.JniLibC.cString(f.toString()), 01 | 0100 | 01000 | 02000000);
+    }
+
+    private Spawner inheriting(ChildStdio stdio, Path dir) {
+        spawner = new Spawner(ADDRESS, "session", Map.of("PATH", "/usr/bin:/bin"), dir.toFile(),
+                ProcessBuilder.Redirect.DISCARD, ProcessBuilder.Redirect.DISCARD, stdio, listener);
+        return spawner;
+    }
+
+    /**
+     * With a hosted bus's descriptors the child writes through the very same open file: at its
+     * offset, after what the bus wrote, and the bus's next write comes after the child's.
+     */
+    @Test
+    void aHostedBusesChildrenShareItsOpenFiles(@TempDir Path tmp) throws Exception {
+        Path file = tmp.resolve("out");
+        int out = openForWrite(file);
+        org.junit.jupiter.api.Assumptions.assumeTrue(out >= 0, "needs the JNI native spawn");
+        int err = org.kdbusbridge.bridge.transport.LibC.INSTANCE.fcntl(out, org.kdbusbridge.bridge.transport.LibC.F_DUPFD_CLOEXEC, 3);
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocateDirect(16);
+        b.put("bus-1\n".getBytes()).flip();
+        org.kdbusbridge.bridge.transport.LibC.INSTANCE.write(out, org.kdbusbridge.bridge.transport.LibC.Native.address(b), 6);
+        ChildStdio stdio = new ChildStdio(out, err);
+        inheriting(stdio, tmp).spawn("org.example.Writer",
+                List.of("/bin/sh", "-c", "echo child-out; echo child-err >&2; pwd >&2; exit 130"), Map.of());
+        assertEquals("spawned org.example.Writer", next());
+        assertEquals("exited org.example.Writer 130", next()); // an exit status, told apart from a signal
+        b.clear().put("bus-2\n".getBytes()).flip();
+        org.kdbusbridge.bridge.transport.LibC.INSTANCE.write(out, org.kdbusbridge.bridge.transport.LibC.Native.address(b), 6);
+        assertEquals("bus-1\nchild-out\nchild-err\n" + tmp.toRealPath() + "\nbus-2\n", Files.readString(file));
+        stdio.close();
+        assertTrue(stdio.descriptorsClosed());
+    }
+
+    @Test
+    void aHostedBusesChildKilledByASignalIsReportedSo(@TempDir Path tmp) throws Exception {
+        int out = openForWrite(tmp.resolve("out"));
+        org.junit.jupiter.api.Assumptions.assumeTrue(out >= 0, "needs the JNI native spawn");
+        int err = org.kdbusbridge.bridge.transport.LibC.INSTANCE.fcntl(out, org.kdbusbridge.bridge.transport.LibC.F_DUPFD_CLOEXEC, 3);
+        ChildStdio stdio = new ChildStdio(out, err);
+        Spawner s = inheriting(stdio, tmp);
+        s.spawn("org.example.Killed", List.of("/bin/sh", "-c", "kill -TERM $$"), Map.of());
+        assertEquals("spawned org.example.Killed", next());
+        assertEquals("signaled org.example.Killed 15", next());
+        s.spawn("org.example.Missing", List.of(tmp.resolve("nothing").toString()), Map.of());
+        assertEquals("execfailed org.example.Missing Failed to execute program org.example.Missing: "
+                + "No such file or directory", next());
+        // after the bus's end nothing gets its descriptors: the numbers may be another's by then
+        stdio.close();
+        assertTrue(stdio.descriptorsClosed());
+        s.spawn("org.example.Late", List.of("/bin/true"), Map.of());
+        assertEquals("execfailed org.example.Late Failed to execute program org.example.Late: the bus has ended", next());
+    }
 }

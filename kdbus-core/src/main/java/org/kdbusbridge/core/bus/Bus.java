@@ -198,6 +198,9 @@ public final class Bus {
     Monitors monitorSet() { return monitors; }
     EndpointGate endpointGate() { return endpoints; }
     ReplySlots replySlotSet() { return replySlots; }
+    QuotaGate quotaGate() { return quota; }
+    /** The reply_timeout clock now (milliseconds). */
+    long clockMillis() { return clock.getAsLong(); }
     public long lastSequence() { return router.lastSequence(); }
     public int connectionCount() { return table.connectionCount(); }
 

@@ -149,6 +149,41 @@ final class ReplySlots {
         return dead;
     }
 
+    /** A restored slot that has a deadline, for {@link #restoreDeadlines}. */
+    record Timed(ReplySlot slot) {
+    }
+
+    /**
+     * Hand-over restore: opens the slot as {@link #open} did in the old bus, with
+     * {@code deadline} (bus clock ms; {@link Long#MIN_VALUE}: none), but leaves the FIFO to
+     * {@link #restoreDeadlines}; the caller charges the reply budget. Returns the slot if timed.
+     */
+    Timed restore(Connection callee, Connection caller, long serial, long deadline) {
+        ReplySlot s = callee.openPendingIncoming(caller, serial);
+        if (s == null) {
+            throw new IllegalStateException("reply slot " + caller + "/" + serial + " on " + callee + " restored twice");
+        }
+        openSlots++;
+        if (deadline == Long.MIN_VALUE) {
+            return null;
+        }
+        s.setDeadline(deadline);
+        return new Timed(s);
+    }
+
+    /** Hand-over restore: the timed slots into the FIFO, in deadline order (a stable sort keeps opening order on ties). */
+    void restoreDeadlines(List<Timed> slots) {
+        if (!deadlines.isEmpty()) {
+            throw new IllegalStateException("deadlines restored into a FIFO in use");
+        }
+        List<Timed> sorted = new ArrayList<>(slots);
+        sorted.sort(java.util.Comparator.comparingLong(t -> t.slot().deadline()));
+        for (Timed t : sorted) {
+            deadlines.addLast(t.slot());
+        }
+        fifoBound = Math.max(fifoBound, 2 * openSlots + DEADLINE_SLACK + 1);
+    }
+
     /** Slots open now. */
     long openCount() {
         return openSlots;

@@ -14,6 +14,8 @@ public final class ReplySlot {
     final long callerId;
     final long serial;
     private long deadline;
+    /** Whether reply_timeout applies (it was set when the slot opened): the slot is in the bus's FIFO. */
+    private boolean timed;
     boolean open = true;
     /** Neighbours in the callee's opening order. */
     ReplySlot prevIn, nextIn;
@@ -34,7 +36,13 @@ public final class ReplySlot {
 
     /** When reply_timeout closes it (bus clock milliseconds); set once by the bus. */
     public long deadline() { return deadline; }
-    public void setDeadline(long d) { deadline = d; }
+    public void setDeadline(long d) {
+        deadline = d;
+        timed = true;
+    }
+
+    /** Whether it has a reply_timeout deadline ({@link #deadline} means nothing otherwise). */
+    public boolean hasDeadline() { return timed; }
 
     /** The next slot the same callee opened after this one, or null. */
     public ReplySlot nextIncoming() { return nextIn; }
