@@ -198,4 +198,43 @@ class ProxyFrontTest {
             assertTrue(proxyErr().contains("is not a kdbus-bridge bus"), proxyErr());
         }
     }
+
+    /**
+     * A SIGTERM while the front still probes the buses (here a bus that accepts and never
+     * answers) ends it by that signal, at once: the front could still become the real proxy,
+     * which the signal would have killed, so it is never exec'ed past it (before, the signal was
+     * recorded and the real proxy, exec'ed on the fallback, ran until killed again).
+     */
+    @Test
+    void aSigtermWhileProbingKillsTheFrontAndTheRealProxyNeverRuns() throws Exception {
+        Path fake = dir.resolve("silent-bus");
+        Path marker = dir.resolve("real-proxy-ran");
+        Path real = dir.resolve("real-proxy");
+        Files.writeString(real, "#!/bin/sh\necho ran > '" + marker + "'\nexec tail -f /dev/null\n");
+        assertTrue(real.toFile().setExecutable(true));
+        try (java.nio.channels.ServerSocketChannel server = java.nio.channels.ServerSocketChannel.open(
+                java.net.StandardProtocolFamily.UNIX)) {
+            server.bind(java.net.UnixDomainSocketAddress.of(fake));
+            Process p = startProxy(List.of("unix:path=" + fake, dir.resolve("app-bus").toString(), "--filter"),
+                    Map.of("KDBUS_BRIDGE_REAL_PROXY", real.toString()));
+            CompletableFuture<java.nio.channels.SocketChannel> accepted = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return server.accept();
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            try (java.nio.channels.SocketChannel probe = accepted.get(T.toSeconds(), TimeUnit.SECONDS)) {
+                // Its first SASL byte: the front is in the probe, its handlers installed before it.
+                java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(1);
+                assertEquals(1, probe.read(b), proxyErr());
+                p.destroy(); // SIGTERM, the probe still unanswered
+                assertEquals("status 143", exit(p), "killed by SIGTERM (128 + 15)\n" + proxyErr());
+            } finally {
+                p.destroyForcibly();
+            }
+        }
+        assertFalse(Files.exists(marker), "the real proxy never ran");
+        assertFalse(Files.exists(dir.resolve("app-bus"), LinkOption.NOFOLLOW_LINKS));
+    }
 }

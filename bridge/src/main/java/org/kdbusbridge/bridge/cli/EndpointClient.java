@@ -24,10 +24,13 @@ final class EndpointClient implements AutoCloseable {
     static final class CallFailed extends IOException {
         private static final long serialVersionUID = 1L;
         final String errorName;
+        /** The error's text, null if it carried none. */
+        final String text;
 
         CallFailed(String errorName, String text) {
             super(text == null ? errorName : text);
             this.errorName = errorName;
+            this.text = text;
         }
     }
 

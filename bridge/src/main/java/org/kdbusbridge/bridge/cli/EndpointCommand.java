@@ -7,16 +7,20 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
+import org.kdbusbridge.bridge.transport.UnixAddress;
+
 /**
  * {@code kdbus-bridge endpoint add|list|remove}: Endpoints1 for humans.
  * <ul>
  * <li>{@code add --address=BUS [--app-id=ID] [--instance-id=ID] [--max-connections=N]
- *     PATH|unix:path=PATH|unix:abstract=NAME [xdg-dbus-proxy options...]} prints the endpoint's id and address, then holds it in the foreground until SIGTERM or
+ *     PATH|unix:path=PATH|unix:abstract=NAME [xdg-dbus-proxy options...]} (a relative PATH, bare
+ *     or as unix:path=, is made absolute against the working directory) prints the endpoint's id and address, then holds it in the foreground until SIGTERM or
  *     SIGINT (the endpoint belongs to this process's connection).</li>
  * <li>{@code list --address=BUS}: one line per endpoint: id, address, app id, instance id, options.</li>
  * <li>{@code remove --address=BUS ID}.</li>
  * </ul>
- * Without --address, $DBUS_SESSION_BUS_ADDRESS.
+ * Without --address, $DBUS_SESSION_BUS_ADDRESS. A refusal by the bus, for any verb, prints
+ * {@code kdbus-bridge endpoint VERB: ERROR_NAME: text} (the name alone without text) and exits 1.
  */
 final class EndpointCommand {
     static final String USAGE = "usage: kdbus-bridge endpoint add [--address=BUS] [--app-id=ID] [--instance-id=ID]"
@@ -107,7 +111,7 @@ final class EndpointCommand {
                     return usage();
             }
         } catch (EndpointClient.CallFailed e) { // the bus's error name, as dbus-send prints it
-            System.err.println("kdbus-bridge endpoint " + verb + ": " + e.errorName + ": " + e.getMessage());
+            System.err.println(refusalLine(verb, e.errorName, e.text));
             return 1;
         } catch (IOException e) {
             System.err.println("kdbus-bridge endpoint " + verb + ": " + e.getMessage());
@@ -116,12 +120,35 @@ final class EndpointCommand {
     }
 
     /**
-     * What AddEndpoint is asked to bind: a {@code unix:} address as given ({@code unix:path=},
-     * {@code unix:abstract=}; the bus refuses other kinds), anything else a path made absolute
-     * against the working directory.
+     * The stderr line for a refusal by the bus, for every verb: {@code kdbus-bridge endpoint VERB:
+     * ERROR_NAME: text}, or the name alone when the error carried no text.
+     */
+    static String refusalLine(String verb, String errorName, String text) {
+        String head = "kdbus-bridge endpoint " + verb + ": " + errorName;
+        return text == null || text.isEmpty() ? head : head + ": " + text;
+    }
+
+    /**
+     * What AddEndpoint is asked to bind: a {@code unix:} address as given ({@code unix:abstract=},
+     * an absolute {@code unix:path=}; the bus refuses other kinds), except that a relative
+     * {@code unix:path=} is made absolute against this process's working directory, as a bare
+     * word is (the bus refuses a relative path: its working directory is not the caller's).
+     * A word that does not parse as an address goes as given, for the bus's own refusal text.
      */
     static String where(String word) {
-        return word.startsWith("unix:") ? word : Path.of(word).toAbsolutePath().toString();
+        if (!word.startsWith("unix:")) {
+            return Path.of(word).toAbsolutePath().toString();
+        }
+        UnixAddress a;
+        try {
+            a = UnixAddress.parse(word);
+        } catch (UnixAddress.BadAddressException e) {
+            return word;
+        }
+        if (a.kind() != UnixAddress.Kind.PATH || a.value().startsWith("/")) {
+            return word;
+        }
+        return UnixAddress.path(Path.of(a.value()).toAbsolutePath().toString(), a.guid()).toString();
     }
 
     private static int usage() {

@@ -76,8 +76,12 @@ final class ProxyFront {
 
         // Before the first socket exists: whoever sees it may send SIGTERM at once, and a signal
         // before the handler is there would kill the JVM (status 143) with the endpoints still up
-        // until the bus notices. Caught early, it is acted on once the endpoints are added.
+        // until the bus notices. Caught while the endpoints are being added, it is acted on once
+        // they are. While the buses are probed nothing of ours exists and the front may yet
+        // become the real proxy: a stop signal then kills it at once, as it would kill that
+        // proxy, and one caught before a fallback is raised again instead of exec'ing past it.
         StopSignals signals = StopSignals.install();
+        signals.dieAtOnce();
         Map<String, EndpointClient> buses = new LinkedHashMap<>();
         Map<String, EndpointClient> added = new LinkedHashMap<>(); // endpoint id -> its bus
         try {
@@ -88,10 +92,11 @@ final class ProxyFront {
                 EndpointClient c = ours(p.address());
                 if (c == null) {
                     closeAll(buses);
-                    return fallBack(expanded);
+                    return fallBack(expanded, signals);
                 }
                 buses.put(p.address(), c);
             }
+            signals.deferToCaller(); // from the first endpoint on: removed before the front exits
             for (Pair p : pairs) {
                 Path where = Path.of(p.path()).toAbsolutePath();
                 try {
@@ -108,7 +113,8 @@ final class ProxyFront {
                     closeAll(buses);
                     // Not allowed here (a user's pair on the system bus): the real proxy can still
                     // serve the whole command line, as it would against a bus that is not ours.
-                    return "org.freedesktop.DBus.Error.AccessDenied".equals(e.errorName) ? fallBack(expanded) : 1;
+                    return "org.freedesktop.DBus.Error.AccessDenied".equals(e.errorName) ? fallBack(expanded, signals)
+                            : 1;
                 }
             }
         } catch (IOException e) {
@@ -220,8 +226,16 @@ final class ProxyFront {
         return null;
     }
 
-    /** Execs the real proxy unless there is none or it is us; returns 1 if it did not. */
-    private static int fallBack(List<String> expanded) {
+    /**
+     * Execs the real proxy unless there is none or it is us; returns 1 if it did not. A stop
+     * signal caught before ends the front by that signal instead, and from here on one kills it
+     * (default action), so no signal is lost across the exec (StopSignals.beforeExec).
+     */
+    private static int fallBack(List<String> expanded, StopSignals signals) {
+        int killed = signals.beforeExec();
+        if (killed >= 0) {
+            return killed; // the raised signal did not kill us (blocked): exit as killed by it
+        }
         String real = System.getenv().getOrDefault(REAL_PROXY_ENV, REAL_PROXY);
         Path realPath = Path.of(real);
         if (!Files.isExecutable(realPath) || isUs(realPath)) {

@@ -26,9 +26,12 @@ final class StopSignals {
     static final String TERM = "TERM";
     static final String INT = "INT";
     private static final int SIGINT = 2;
+    private static final int SIGTERM = 15;
 
     private final CountDownLatch received = new CountDownLatch(1);
     private volatile String name;
+    /** While set, a stop signal ends the process at once by that signal ({@link #dieAtOnce}). */
+    private volatile boolean dieAtOnce;
 
     private StopSignals() { }
 
@@ -94,6 +97,64 @@ final class StopSignals {
             name = signal;
         }
         received.countDown();
+        if (dieAtOnce) {
+            dieBy(signal);
+        }
+    }
+
+    /**
+     * From now until {@link #deferToCaller()}: a stop signal ends the process at once, killed by
+     * that signal (nothing of ours exists yet that needs cleaning up); one caught already does
+     * so now. The proxy front, while it probes the buses and may still become the real proxy.
+     */
+    void dieAtOnce() {
+        dieAtOnce = true;
+        String caught = name;
+        if (caught != null) {
+            dieBy(caught);
+        }
+    }
+
+    /** Stop signals are recorded again for the caller to act on ({@link #await}). */
+    void deferToCaller() {
+        dieAtOnce = false;
+    }
+
+    /**
+     * Before this process becomes another program (execv): SIGTERM and SIGINT get their default
+     * action back, so one that comes from now on kills this process as it would kill that
+     * program, and one caught before is raised again, so the caller never execs past it.
+     * Returns -1 if none was caught (go on and exec), else the status to exit with should the
+     * raised signal not have killed the process (128 + its number, as a shell reports a killed one).
+     */
+    int beforeExec() {
+        for (String sig : new String[] {TERM, INT}) {
+            try {
+                Signal.handle(new Signal(sig), SignalHandler.SIG_DFL);
+            } catch (IllegalArgumentException e) {
+                // unavailable: it was never handled here either
+            }
+        }
+        String caught = name;
+        return caught == null ? -1 : dieBy(caught);
+    }
+
+    /**
+     * Ends the process as killed by {@code signal} ("TERM" or "INT"): its default action back
+     * (through the JVM), then raised through libc. Returns 128 + its number only if that did not
+     * kill the process (the signal blocked).
+     */
+    private static int dieBy(String signal) {
+        int n = INT.equals(signal) ? SIGINT : SIGTERM;
+        System.out.flush();
+        System.err.flush();
+        try {
+            Signal.handle(new Signal(signal), SignalHandler.SIG_DFL);
+        } catch (IllegalArgumentException e) {
+            // not handled here: its action is what it was
+        }
+        LibC.INSTANCE.raise(n);
+        return 128 + n;
     }
 
     /** Blocks until SIGTERM or SIGINT arrived; returns "TERM" or "INT". */

@@ -14,6 +14,7 @@ import java.util.OptionalLong;
 import java.util.Set;
 import java.util.stream.Stream;
 
+import org.kdbusbridge.core.bus.BusLimits;
 import org.kdbusbridge.core.policy.PolicyContext;
 import org.kdbusbridge.core.policy.PolicyException;
 import org.kdbusbridge.core.policy.PolicyRule;
@@ -345,6 +346,9 @@ public final class BusConfigParser {
                     }
                     if (!config.limits.set(limitName, v)) {
                         warn("there is no limit called \"" + limitName + "\"");
+                    } else if (limitName.equals("max_message_unix_fds") && v > BusLimits.MAX_MESSAGE_UNIX_FDS) {
+                        warn("max_message_unix_fds=" + v + " is more than one message can carry on Linux (SCM_MAX_FD); "
+                                + BusLimits.MAX_MESSAGE_UNIX_FDS + " applies");
                     }
                 }
                 case "include" -> {

@@ -63,8 +63,8 @@ final class MetadataMethods {
             }
             items |= 1 << i;
         }
-        if (text && items != 0) {
-            items |= MessageFacts.FORMAT_TEXT; // a form without items is no set
+        if (text) {
+            items |= MessageFacts.FORMAT_TEXT; // a form without items is no set: the core drops it (normalizedSet)
         }
         bus.attachMetadata(c, items, drops);
         out.replyEmpty(c, call.serial());

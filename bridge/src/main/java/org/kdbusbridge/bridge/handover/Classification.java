@@ -55,6 +55,8 @@ public final class Classification {
                 + "incoming counters)", "server", "sasl", "pending", "frame", "input", "output", "stamp", "dirty",
                 "writeArmed", "readPaused", "frameLength", "closed");
         put(m, "ClientSession", Kind.IDLE_ONLY, "refused while closing", "closing", "closingReason");
+        put(m, "ClientSession", Kind.DROPPED, "its sender-pidfd cache is closed at detach; the new session lists "
+                + "itself in BusServer's pidfd holders again when it caches one", "pidfdsListed");
         put(m, "SaslPhase", Kind.CARRIED, "authenticated uid and fd passing, from CONNECTIONS", "uid", "unixFd",
                 "authenticated");
         put(m, "SaslPhase", Kind.RECOMPUTED, "parts of the new session", "session", "server", "frame");

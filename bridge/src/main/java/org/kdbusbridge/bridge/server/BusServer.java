@@ -501,11 +501,27 @@ public final class BusServer implements Driver.Host {
      * theirs until written or dropped), so an idle sender holds no fd for a demand that is gone.
      */
     private void metadataNoLongerWanted(int items) {
-        if ((items & org.kdbusbridge.core.message.MessageFacts.PIDFD) != 0) {
-            for (ClientSession s : sessions) {
+        if ((items & org.kdbusbridge.core.message.MessageFacts.PIDFD) != 0 && !pidfdHolders.isEmpty()) {
+            // Only the sessions that cached something: a client toggling pidfd on and off costs
+            // the senders it made cache, not every connection.
+            for (ClientSession s : pidfdHolders) {
                 s.dropCachedPidfds();
             }
+            pidfdHolders.clear();
         }
+    }
+
+    /** Sessions whose pidfd cache is not empty (loop thread). */
+    private final java.util.Set<ClientSession> pidfdHolders = new java.util.HashSet<>();
+
+    /** {@code s}'s pidfd cache got its first entry since it was last cleared (ClientSession). */
+    void pidfdsCached(ClientSession s) {
+        pidfdHolders.add(s);
+    }
+
+    /** How many sessions have a non-empty pidfd cache (tests; loop thread only). */
+    int sessionsCachingPidfds() {
+        return pidfdHolders.size();
     }
 
     /** Sum of {@link ClientSession#openPidfds} over live sessions (tests; loop thread only). */
@@ -574,6 +590,7 @@ public final class BusServer implements Driver.Host {
 
     void onClosed(ClientSession s) {
         sessions.remove(s);
+        pidfdHolders.remove(s);
         flusher.forget(s);
         Disconnect d = bus.disconnect(s.connection());
         driver.emitter().emit(d.nameChanges());

@@ -62,6 +62,8 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
     private boolean readPaused;
     /** The sender's side of AttachMetadata, made once somebody wants a sender item. */
     private MetadataStamp stamp;
+    /** In BusServer's list of sessions whose pidfd cache is not empty. */
+    private boolean pidfdsListed;
 
     ClientSession(BusServer server, SocketConnection socket, Connection conn, SaslServer sasl) {
         this.server = server;
@@ -221,6 +223,10 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
         int wanted = server.bus().metadataWanted();
         if ((wanted & MessageFacts.FROM_SENDER) != 0) { // AttachMetadata: facts of the sender, now
             m.setFacts(metadataStamp().stamp(wanted, input.frameCredsMixed()));
+            if (!pidfdsListed && (wanted & MessageFacts.PIDFD) != 0 && stamp.hasCachedPidfds()) {
+                pidfdsListed = true; // once, until the bus clears it: not a set operation per message
+                server.pidfdsCached(this);
+            }
         }
         Delivery d;
         try {
@@ -244,8 +250,12 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
         return metadataStamp().stamp(wanted);
     }
 
-    /** Nobody on the bus wants pidfds any more (BusServer): this sender's cached ones go. */
+    /**
+     * Nobody on the bus wants pidfds any more (BusServer, which calls this only for the sessions
+     * listed by {@link BusServer#pidfdsCached}): this sender's cached ones go.
+     */
     void dropCachedPidfds() {
+        pidfdsListed = false;
         if (stamp != null) {
             stamp.dropCachedPidfds();
         }

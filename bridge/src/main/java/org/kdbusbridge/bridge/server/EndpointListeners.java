@@ -323,22 +323,21 @@ final class EndpointListeners {
      * The address to bind: path or abstract only (an endpoint is one concrete socket). An abstract
      * name is reachable from every process in the bus's network namespace (a sandbox that shares
      * it included) and has no file mode: whoever can reach it may connect, and only the endpoint's
-     * filter and the bus's auth rules stand in the way (docs/extensions.md).
+     * filter and the bus's auth rules stand in the way (docs/extensions.md). A path, bare or as
+     * {@code unix:path=}, must be absolute: the bus's working directory is nobody's business
+     * (the CLI makes a relative word absolute against its caller's, EndpointCommand.where).
      */
     static UnixAddress parseWhere(String where) {
         if (where == null || where.isEmpty()) {
             throw new UnixAddress.BadAddressException("Empty socket path");
         }
-        if (!where.startsWith("unix:")) {
-            if (!where.startsWith("/")) {
-                throw new UnixAddress.BadAddressException("Socket path '" + where + "' is not absolute");
-            }
-            return UnixAddress.path(where, null);
-        }
-        UnixAddress a = UnixAddress.parse(where);
+        UnixAddress a = where.startsWith("unix:") ? UnixAddress.parse(where) : UnixAddress.path(where, null);
         if (a.kind() != UnixAddress.Kind.PATH && a.kind() != UnixAddress.Kind.ABSTRACT) {
             throw new UnixAddress.BadAddressException("An endpoint needs a unix:path= or unix:abstract= address, not '"
                     + where + "'");
+        }
+        if (a.kind() == UnixAddress.Kind.PATH && !a.value().startsWith("/")) {
+            throw new UnixAddress.BadAddressException("Socket path '" + a.value() + "' is not absolute");
         }
         return a;
     }

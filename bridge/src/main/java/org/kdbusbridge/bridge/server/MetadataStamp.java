@@ -102,9 +102,15 @@ final class MetadataStamp {
 
     private SenderPidfds pidfds() {
         if (pidfds == null) {
-            pidfds = new SenderPidfds(kernel != null ? kernel : SenderPidfds.kernelFor(socket::peerPidfd));
+            pidfds = kernel != null ? new SenderPidfds(kernel)
+                    : new SenderPidfds(SenderPidfds.kernelFor(socket::peerPidfd), SenderPidfds.Support.PROCESS);
         }
         return pidfds;
+    }
+
+    /** Whether this sender's pidfd cache holds anything (BusServer lists such sessions). */
+    boolean hasCachedPidfds() {
+        return pidfds != null && !pidfds.isEmpty();
     }
 
     /** Nobody wants pidfds any more: the cached ones go (messages still queued keep theirs). */

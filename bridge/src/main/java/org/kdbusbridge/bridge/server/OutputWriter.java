@@ -415,13 +415,15 @@ final class OutputWriter {
     /**
      * The pidfd this receiver gets with {@code m}, the message {@code i} places behind the pool's
      * head (AttachMetadata {@code pidfd}), or null: the core's rule ({@link Connection#sendsPidfd}:
-     * charged when queued, by {@link Connection#metadataFds}, and still wanted), and room for one
-     * more fd in a sendmsg (SCM_MAX_FD).
+     * charged when queued, by {@link Connection#metadataFds}, and still wanted); room for one
+     * more fd in the sendmsg follows (BusLimits.MAX_MESSAGE_UNIX_FDS), asserted.
      */
     private FdSet pidfdFor(Message m, int i) {
-        if (!conn.sendsPidfd(i) || m.unixFds() >= LibC.SCM_MAX_FD) {
+        if (!conn.sendsPidfd(i)) {
             return null;
         }
+        // Charged only below max_message_unix_fds, which BusLimits keeps at most SCM_MAX_FD.
+        assert m.unixFds() < LibC.SCM_MAX_FD : m.unixFds() + " fds and a pidfd do not fit one sendmsg";
         return m.facts().pidfd();
     }
 

@@ -21,12 +21,19 @@ import org.kdbusbridge.core.message.FdSet;
  * credentials there is none (MetadataStamp does not ask), as there are no /proc facts then.
  * A process already gone (ESRCH, or another user's process under its pid) gives none,
  * remembered until its entry is pushed out; any other failure (EMFILE, ENFILE, ENOMEM, EAGAIN, a
- * failed dup) says nothing about the process and is not remembered: the next message asks again.
+ * failed dup, or after a successful pidfd_open a status or fdinfo that could not be read while
+ * the process lives) says nothing about the process and is not remembered: the next message
+ * asks again. ENOSYS (a kernel before 5.3) and EPERM (a seccomp filter: pidfd_open itself has no
+ * EPERM) are permanent: {@link Support} remembers them for the whole process, logs once, and
+ * pidfd_open is not called again (a connection's own pidfd is still dup'ed).
  *
  * Bounds: at most {@link #CACHED} entries; at most {@link #LIVE_MAX} pidfds of this sender open
  * at once, the cache's and those that evicted entries' queued messages still hold (each closes
- * when its last message is written or dropped); past that a message gets no pidfd. Close drops
- * the cache's references. Loop thread only.
+ * when its last message is written or dropped; counting the least recent entry's as closed
+ * when the cache is full and nothing else holds it, and for the moment between the open and
+ * that entry's eviction one more); past that a message gets no pidfd. An entry is evicted only
+ * for a result worth caching (a pidfd, or gone), so a failed open keeps every good entry. Close
+ * drops the cache's references. Loop thread only.
  */
 final class SenderPidfds {
     static final int CACHED = 4;
@@ -37,7 +44,7 @@ final class SenderPidfds {
         /** A pidfd of the connecting process (owned by the socket: dup it), or -1. */
         int connectionPidfd();
 
-        /** The pid a pidfd refers to: -1 once exited, 0 if unknown. */
+        /** The pid a pidfd refers to: -1 once exited, 0 if unknown, {@link PeerCredentials#PIDFD_UNREADABLE}. */
         long pidOf(int pidfd);
 
         /** pidfd_open(pid): the fd or minus errno. */
@@ -46,13 +53,46 @@ final class SenderPidfds {
         /** A close-on-exec duplicate of {@code fd}, or -1. */
         int dup(int fd);
 
-        /** The real uid of live process {@code pid} (/proc/PID/status), or -1. */
+        /**
+         * The real uid of process {@code pid} (/proc/PID/status), -1 without a Uid line,
+         * {@link SenderProcess#UNREADABLE} if the file could not be read (gone, or EMFILE).
+         */
         long realUid(long pid);
 
         void close(int fd);
     }
 
+    /**
+     * Whether pidfd_open can work at all in this process. ENOSYS or EPERM once means never:
+     * one state for the process (the kernel and the seccomp filter are the process's), so for
+     * every bus in the JVM, logged once; thread-safe, as buses run on loops of their own.
+     */
+    static final class Support {
+        private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(SenderPidfds.class);
+        /** The real kernel's. */
+        static final Support PROCESS = new Support();
+        private final java.util.concurrent.atomic.AtomicBoolean off = new java.util.concurrent.atomic.AtomicBoolean();
+
+        boolean off() {
+            return off.get();
+        }
+
+        /** pidfd_open failed with {@code errno}: true (and the state set) if that is permanent. */
+        boolean permanent(int errno) {
+            if (errno != LibC.ENOSYS && errno != LibC.EPERM) {
+                return false;
+            }
+            if (off.compareAndSet(false, true)) {
+                LOG.warn("pidfd_open(2) fails with {} ({}): AttachMetadata's pidfd item is given only from a"
+                        + " connection's own pidfd from now on", errno == LibC.ENOSYS ? "ENOSYS" : "EPERM",
+                        errno == LibC.ENOSYS ? "a kernel before 5.3" : "refused by a seccomp filter");
+            }
+            return true;
+        }
+    }
+
     private final Kernel kernel;
+    private final Support support;
     private final long[] pids = new long[CACHED];
     /** The cache's reference per entry; null: that process was gone (no pidfd). */
     private final FdSet[] sets = new FdSet[CACHED];
@@ -62,8 +102,14 @@ final class SenderPidfds {
     private final IntConsumer closer;
     private boolean closed;
 
+    /** With a state of its own (tests). */
     SenderPidfds(Kernel kernel) {
+        this(kernel, new Support());
+    }
+
+    SenderPidfds(Kernel kernel, Support support) {
         this.kernel = kernel;
+        this.support = support;
         this.closer = fd -> {
             kernel.close(fd);
             live--;
@@ -91,20 +137,25 @@ final class SenderPidfds {
             s = sets[at];
             moveToFront(at, pid, s);
         } else {
+            // The least recent entry will go for the new one; its pidfd closes then unless queued
+            // messages hold it, so it does not count against the bound if only the cache does.
+            FdSet lru = size == CACHED ? sets[size - 1] : null;
+            int freed = lru != null && lru.references() == 1 ? 1 : 0;
+            if (live - freed >= LIVE_MAX) {
+                return null; // over the bound: not remembered as gone, nothing evicted
+            }
+            int fd = openFd(pid, uid);
+            if (fd == NOT_NOW) {
+                return null; // a failure that may pass (EMFILE, ENOMEM, ...): asked again, entries kept
+            }
             if (size == CACHED) {
-                // The least recent entry goes; its pidfd stays open while queued messages hold it.
+                // A result worth caching: now the least recent entry goes (its pidfd stays open
+                // while queued messages hold it).
                 size--;
                 if (sets[size] != null) {
                     sets[size].release();
                     sets[size] = null;
                 }
-            }
-            if (live >= LIVE_MAX) {
-                return null; // over the bound: not remembered as gone
-            }
-            int fd = openFd(pid, uid);
-            if (fd == NOT_NOW) {
-                return null; // a failure that may pass (EMFILE, ENOMEM, ...): asked again next time
             }
             s = fd >= 0 ? newSet(fd) : null; // null: gone, remembered
             System.arraycopy(pids, 0, pids, 1, size);
@@ -130,8 +181,9 @@ final class SenderPidfds {
     static final int GONE = -1;
     /**
      * {@link #openFd}'s answer for a failure that says nothing about the process and may pass
-     * (EMFILE, ENFILE, ENOMEM, EAGAIN, any errno but ESRCH, or a failed dup): never remembered,
-     * the next message asks again.
+     * (EMFILE, ENFILE, ENOMEM, EAGAIN, any errno but ESRCH, a failed dup, a live process's status
+     * or the new pidfd's fdinfo unreadable), and while pidfd_open is unsupported ({@link Support}):
+     * never remembered, the next message asks again.
      */
     static final int NOT_NOW = -2;
 
@@ -145,21 +197,38 @@ final class SenderPidfds {
             int d = kernel.dup(own);
             return d >= 0 ? d : NOT_NOW;
         }
+        if (support.off()) {
+            return NOT_NOW; // ENOSYS or EPERM before: no syscall that is sure to fail
+        }
         int p = kernel.open(pid);
         if (p < 0) {
-            return p == -LibC.ESRCH ? GONE : NOT_NOW;
+            if (p == -LibC.ESRCH) {
+                return GONE;
+            }
+            support.permanent(-p); // ENOSYS, EPERM: never again, for the whole process
+            return NOT_NOW;
         }
-        if (kernel.realUid(pid) == uid && kernel.pidOf(p) == pid) {
+        long realUid = kernel.realUid(pid);
+        long at = kernel.pidOf(p); // after the uid read: still this process, so it was this one's uid
+        if (at == pid && realUid == uid) {
             return p;
         }
-        kernel.close(p); // another user's process under the pid, or exited meanwhile
-        return GONE;
+        kernel.close(p);
+        if (at == PeerCredentials.PIDFD_UNREADABLE || (at == pid && realUid == SenderProcess.UNREADABLE)) {
+            return NOT_NOW; // alive or unknown, only unreadable now (EMFILE, ...): not a mismatch
+        }
+        return GONE; // another user's process under the pid, or exited meanwhile
     }
 
     /** A new set with the cache's reference for {@code fd}. */
     private FdSet newSet(int fd) {
         live++;
         return new FdSet(new int[] {fd}, closer);
+    }
+
+    /** Whether the cache holds no entry (a pidfd or a gone process). */
+    boolean isEmpty() {
+        return size == 0;
     }
 
     /** Pidfds of this sender still open (tests). */

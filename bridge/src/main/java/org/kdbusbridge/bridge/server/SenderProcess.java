@@ -68,10 +68,19 @@ record SenderProcess(long pid, long uid, int items, long[] groups, byte[] comm, 
         return new SenderProcess(pid, uid, items, groups, comm, exe, cmdline, cgroup, seclabel);
     }
 
-    /** The real uid of process {@code pid} under {@code procRoot}, or -1 (gone, unreadable). */
+    /**
+     * {@link #realUidOf}'s answer when the status file could not be read: the process may be
+     * gone, or the bus short of fds (EMFILE) or memory; the caller tells which (a pidfd does).
+     */
+    static final long UNREADABLE = -2;
+
+    /**
+     * The real uid of process {@code pid} under {@code procRoot}, -1 if its status has no Uid
+     * line, {@link #UNREADABLE} if it could not be read.
+     */
     static long realUidOf(Path procRoot, long pid) {
         byte[] status = bytes(procRoot.resolve(Long.toString(pid)).resolve("status"), STATUS_MAX);
-        return status == null ? -1 : realUid(new String(status, StandardCharsets.UTF_8));
+        return status == null ? UNREADABLE : realUid(new String(status, StandardCharsets.UTF_8));
     }
 
     /** At most {@code max} bytes of {@code p}, or null if it cannot be read. */

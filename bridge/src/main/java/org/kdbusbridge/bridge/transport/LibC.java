@@ -34,6 +34,7 @@ public interface LibC {
     int ENOPROTOOPT = 92;
     int ESRCH = 3;
     int ENOSYS = 38;
+    int EPERM = 1;
     int ECONNREFUSED = 111;
 
     // ---- epoll ----

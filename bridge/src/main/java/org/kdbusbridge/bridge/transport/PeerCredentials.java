@@ -113,7 +113,17 @@ public record PeerCredentials(int pid, int uid, int gid) {
         return fd;
     }
 
-    /** The "Pid:" line of a pidfd's fdinfo: its pid, -1 once the process is gone, 0 if unknown. */
+    /**
+     * {@link #pidOfPidfd}'s answer when the fdinfo could not be read at all (EMFILE, ENOMEM, ...):
+     * it says nothing about the process, unlike 0 (not in our pid namespace) and -1 (gone).
+     */
+    public static final long PIDFD_UNREADABLE = -2;
+
+    /**
+     * The "Pid:" line of a pidfd's fdinfo: its pid, -1 once the process is gone, 0 if unknown
+     * (no such line, or the process is outside our pid namespace), {@link #PIDFD_UNREADABLE} if
+     * the fdinfo could not be read.
+     */
     public static long pidOfPidfd(int pidfd) {
         try {
             for (String line : Files.readAllLines(Path.of("/proc/self/fdinfo/" + pidfd), StandardCharsets.US_ASCII)) {
@@ -121,7 +131,9 @@ public record PeerCredentials(int pid, int uid, int gid) {
                     return Long.parseLong(line.substring(4).trim());
                 }
             }
-        } catch (java.io.IOException | NumberFormatException e) {
+        } catch (java.io.IOException | SecurityException e) {
+            return PIDFD_UNREADABLE;
+        } catch (NumberFormatException e) {
             return 0;
         }
         return 0;

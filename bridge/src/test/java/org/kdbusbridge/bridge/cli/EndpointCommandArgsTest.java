@@ -61,4 +61,26 @@ class EndpointCommandArgsTest {
         assertEquals("/run/app/bus", EndpointCommand.where("/run/app/bus"));
         assertEquals(java.nio.file.Path.of("app-bus").toAbsolutePath().toString(), EndpointCommand.where("app-bus"));
     }
+
+    @Test
+    void aRelativeUnixPathIsMadeAbsoluteAgainstTheCallersWorkingDirectory() {
+        String abs = java.nio.file.Path.of("app-bus").toAbsolutePath().toString();
+        assertEquals("unix:path=" + org.kdbusbridge.bridge.transport.UnixAddress.escape(abs),
+                EndpointCommand.where("unix:path=app-bus"));
+        assertEquals(java.nio.file.Path.of("sub/app bus").toAbsolutePath().toString(),
+                org.kdbusbridge.bridge.transport.UnixAddress.parse(EndpointCommand.where("unix:path=sub/app%20bus")).value());
+        // An address that does not parse goes as given: the bus says what is wrong with it.
+        assertEquals("unix:path=", EndpointCommand.where("unix:path="));
+        assertEquals("unix:dir=rel", EndpointCommand.where("unix:dir=rel"));
+    }
+
+    @Test
+    void aRefusalPrintsTheErrorNameAndTextOrTheNameAlone() {
+        assertEquals("kdbus-bridge endpoint remove: org.freedesktop.DBus.Error.InvalidArgs: No endpoint 'e9'",
+                EndpointCommand.refusalLine("remove", "org.freedesktop.DBus.Error.InvalidArgs", "No endpoint 'e9'"));
+        assertEquals("kdbus-bridge endpoint list: org.freedesktop.DBus.Error.AccessDenied",
+                EndpointCommand.refusalLine("list", "org.freedesktop.DBus.Error.AccessDenied", null));
+        assertEquals("kdbus-bridge endpoint add: org.example.Error",
+                EndpointCommand.refusalLine("add", "org.example.Error", ""));
+    }
 }

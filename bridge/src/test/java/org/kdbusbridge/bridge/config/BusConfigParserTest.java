@@ -126,6 +126,16 @@ class BusConfigParserTest {
     }
 
     @Test
+    void maxMessageUnixFdsIsClampedToWhatOneSendmsgCarries() throws Exception {
+        Path big = write("big.conf", conf("<limit name=\"max_message_unix_fds\">1000</limit>"));
+        assertEquals(253, BusConfigParser.parse(big).limits().maxMessageUnixFds);
+        Path small = write("small.conf", conf("<limit name=\"max_message_unix_fds\">253</limit>"));
+        assertEquals(253, BusConfigParser.parse(small).limits().maxMessageUnixFds);
+        Path usual = write("usual.conf", conf("<limit name=\"max_message_unix_fds\">16</limit>"));
+        assertEquals(16, BusConfigParser.parse(usual).limits().maxMessageUnixFds);
+    }
+
+    @Test
     void missingIncludeWithIgnoreMissingIsSkipped() throws Exception {
         Path main = write("main.conf", conf("<type>session</type><include ignore_missing=\"yes\">nope.conf</include>"
                 + "<include ignore_missing=\"yes\">/nonexistent/dir/nope.conf</include>"));

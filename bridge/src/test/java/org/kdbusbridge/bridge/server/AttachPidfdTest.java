@@ -167,14 +167,10 @@ class AttachPidfdTest {
             LIBC.close(passed);
         }
         closeAll();
-        // The sender's cache and every message's hold are gone with them: the bus keeps no pidfd.
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-        long now = pidfdsOpen();
-        while (now != before && System.nanoTime() < deadline) {
-            Thread.onSpinWait();
-            now = pidfdsOpen();
-        }
-        assertEquals(before, now, "pidfds open before the clients came and after they left");
+        // The sender's cache and every message's hold go with them, in the loop step that closes
+        // each session: once the bus has none left, it keeps no pidfd.
+        OnLoop.await(server, "every client's disconnect handled", 20, () -> server.bus().connectionCount() == 0);
+        assertEquals(before, pidfdsOpen(), "pidfds open before the clients came and after they left");
     }
 
     @Test
@@ -291,17 +287,6 @@ class AttachPidfdTest {
         return f.get(20, TimeUnit.SECONDS);
     }
 
-    /** The pidfds this JVM holds reach {@code expected} before a deadline (the bus closes them on its loop). */
-    private static void awaitPidfdsOpen(long expected, String what) throws IOException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-        long now = pidfdsOpen();
-        while (now != expected && System.nanoTime() < deadline) {
-            Thread.onSpinWait();
-            now = pidfdsOpen();
-        }
-        assertEquals(expected, now, what);
-    }
-
     private static void closeReceived(FdClient c) {
         for (int fd : c.fds) {
             LIBC.close(fd);
@@ -328,9 +313,12 @@ class AttachPidfdTest {
         long withCache = pidfdsOpen();
         assertEquals(1, (int) onLoop(server::openSenderPidfds), "the sender's cached pidfd");
 
+        assertEquals(1, (int) onLoop(server::sessionsCachingPidfds), "only the sender is listed, not the reader");
         assertEquals(WireFormat.METHOD_RETURN, attach(reader, "creds").type()); // pidfd no longer wanted
+        // Closed on the loop in the step that answered AttachMetadata, before the reply was queued.
+        assertEquals(withCache - 1, pidfdsOpen(), "the bus closed the cached pidfd");
         assertEquals(0, (int) onLoop(server::openSenderPidfds), "closed with the demand");
-        awaitPidfdsOpen(withCache - 1, "the bus closed the cached pidfd");
+        assertEquals(0, (int) onLoop(server::sessionsCachingPidfds), "the list is cleared with the caches");
 
         // Again, and this time the only receiver that wants pidfd leaves.
         FdClient second = client(socket);
@@ -343,12 +331,11 @@ class AttachPidfdTest {
         long again = pidfdsOpen();
         open.remove(second);
         second.close();
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-        while (onLoop(server::openSenderPidfds) != 0 && System.nanoTime() < deadline) {
-            Thread.onSpinWait();
-        }
-        assertEquals(0, (int) onLoop(server::openSenderPidfds), "closed when the last receiver that wanted it left");
-        awaitPidfdsOpen(again - 1, "the bus closed the cached pidfd");
+        OnLoop.await(server, "the sender's cached pidfd closed when the last receiver that wanted it left", 20,
+                () -> server.openSenderPidfds() == 0);
+        // The loop closed it in the step that saw the receiver leave, which the await read after.
+        assertEquals(again - 1, pidfdsOpen(), "the bus closed the cached pidfd");
+        assertEquals(0, (int) onLoop(server::sessionsCachingPidfds));
     }
 
     /**

@@ -210,6 +210,10 @@ class EndpointListenersTest {
         assertTrue(dirAddress.string0().contains("unix:path= or unix:abstract="), dirAddress.string0());
         Msg relative = owner.expectError(add(owner, "x.sock", List.of(), Map.of()), INVALID_ARGS);
         assertTrue(relative.string0().contains("not absolute"), relative.string0());
+        // The same rule for a relative unix:path=: it would be bound against the bus's working directory.
+        Msg relativeAddress = owner.expectError(add(owner, "unix:path=x.sock", List.of(), Map.of()), INVALID_ARGS);
+        assertEquals("Socket path 'x.sock' is not absolute", relativeAddress.string0());
+        assertFalse(Files.exists(java.nio.file.Path.of("x.sock").toAbsolutePath()), "nothing bound in the cwd");
         Msg key = owner.expectError(add(owner, dir.resolve("x.sock").toString(), List.of(), Map.of("color", "red")),
                 INVALID_ARGS);
         assertTrue(key.string0().contains("color"), key.string0());
@@ -353,11 +357,16 @@ class EndpointListenersTest {
         return "kbb-test-" + ProcessHandle.current().pid() + "-" + System.nanoTime() + "-" + what;
     }
 
-    /** Whether nobody holds the abstract name: binding it ourselves works (and lets go at once). */
-    private static boolean abstractNameFree(String name) {
+    /**
+     * Whether nobody holds the abstract name: binding it ourselves works (and lets go at once).
+     * Only EADDRINUSE means "held"; any other failure (EMFILE, say) is no answer and fails the
+     * test instead of passing an assertFalse.
+     */
+    private static boolean abstractNameFree(String name) throws java.io.IOException {
         try (UnixListener l = UnixListener.bind(UnixAddress.abstractName(name, null))) {
-            return l.boundAddress().kind() == UnixAddress.Kind.ABSTRACT;
-        } catch (java.io.IOException e) {
+            assertEquals(UnixAddress.Kind.ABSTRACT, l.boundAddress().kind());
+            return true;
+        } catch (UnixListener.AddressInUseException e) {
             return false;
         }
     }

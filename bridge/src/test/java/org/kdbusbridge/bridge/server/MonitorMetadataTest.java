@@ -226,6 +226,43 @@ class MonitorMetadataTest {
         assertEquals(0, server.bus().metadataWanting(MessageFacts.PIDFD), "the monitor's set lost pidfd");
     }
 
+    /**
+     * A monitor that asked for pidfd in the text form only: pidfd goes, and with it the form (a
+     * form without items is no set), so its copies carry no field 107 at all, not an empty one.
+     */
+    @Test
+    void aMonitorThatAskedOnlyForPidfdAsTextGetsNoFieldAtAll() throws Exception {
+        Path socket = start(0, null);
+        FdClient mon = new FdClient(socket);
+        open.add(mon);
+        long s = ++mon.serial;
+        mon.writeAll(FdClient.frame(s, 0, RawClient.BUS_PATH, "org.kdbusbridge.Extensions1", "AttachMetadata",
+                RawClient.BUS, "as", strings("pidfd", "format=text"), 0), null);
+        assertEquals(WireFormat.METHOD_RETURN, mon.next().type());
+        s = ++mon.serial;
+        mon.writeAll(FdClient.frame(s, 0, RawClient.BUS_PATH, "org.freedesktop.DBus.Monitoring", "BecomeMonitor",
+                RawClient.BUS, "asu", new BodyWriter().beginArray('s').endArray().writeUint32(0).toByteArray(), 0),
+                null);
+        org.kdbusbridge.bridge.protocol.MessageHeader h;
+        do {
+            h = mon.next();
+        } while (h.replySerial() != s);
+        assertEquals(WireFormat.METHOD_RETURN, h.type());
+        FdClient receiver = new FdClient(socket);
+        open.add(receiver);
+        FdClient sender = new FdClient(socket);
+        open.add(sender);
+        sender.send(receiver.uniqueName, "u", new BodyWriter().writeUint32(7).toByteArray(), null);
+        assertEquals("M", receiver.next().member(), "delivered");
+        do {
+            h = mon.next();
+        } while (!("M".equals(h.member()) && h.type() == WireFormat.METHOD_CALL));
+        byte[] frame = new byte[h.length()];
+        h.buffer().get(h.offset(), frame);
+        assertNull(MetadataFields.find(frame), "no field 107: the set is empty");
+        assertEquals(0, server.bus().metadataWanted(), "nothing wanted bus-wide");
+    }
+
     @Test
     void theOwnersOptionGivesEveryMonitorTheItemsAndNobodyElse() throws Exception {
         Path socket = start(Driver.monitorMetadataItems("seq,creds"), null);

@@ -32,6 +32,10 @@ class SenderPidfdsTest {
         int failWith;
         /** While set: dup fails (EMFILE). */
         boolean dupFails;
+        /** While set: /proc/PID/status cannot be read (EMFILE), whatever the process. */
+        boolean statusUnreadable;
+        /** While set: a pidfd's fdinfo cannot be read (EMFILE). */
+        boolean fdinfoUnreadable;
 
         int fdFor(long pid) {
             fds.put(nextFd, pid);
@@ -39,7 +43,12 @@ class SenderPidfdsTest {
         }
 
         @Override public int connectionPidfd() { return connection; }
-        @Override public long pidOf(int pidfd) { return exited.contains(pidfd) ? -1 : fds.getOrDefault(pidfd, 0L); }
+        @Override public long pidOf(int pidfd) {
+            if (fdinfoUnreadable) {
+                return org.kdbusbridge.bridge.transport.PeerCredentials.PIDFD_UNREADABLE;
+            }
+            return exited.contains(pidfd) ? -1 : fds.getOrDefault(pidfd, 0L);
+        }
         @Override public int open(long pid) {
             opens.add(pid);
             if (failWith != 0) {
@@ -57,7 +66,9 @@ class SenderPidfdsTest {
             }
             return d;
         }
-        @Override public long realUid(long pid) { return processes.getOrDefault(pid, -1L); }
+        @Override public long realUid(long pid) {
+            return statusUnreadable ? SenderProcess.UNREADABLE : processes.getOrDefault(pid, SenderProcess.UNREADABLE);
+        }
         @Override public void close(int fd) {
             assertNotNull(fds.remove(fd), "closed once, and only fds it owns: " + fd);
         }
@@ -127,8 +138,8 @@ class SenderPidfdsTest {
         assertNull(c.take(99, 1000), "past the bound: no pidfd, no fd opened");
         assertEquals(SenderPidfds.LIVE_MAX, k.fds.size());
         held.forEach(FdSet::release); // the messages were written
-        // Pid 5's entry was given up for 99: the three still cached stay open, the rest closed.
-        assertEquals(SenderPidfds.CACHED - 1, c.live(), "evicted entries closed with their last message");
+        // Nothing was given up for the refused 99: the four cached stay open, the evicted closed.
+        assertEquals(SenderPidfds.CACHED, c.live(), "evicted entries closed with their last message");
         FdSet again = c.take(99, 1000);
         assertNotNull(again, "room again");
         again.release();
@@ -221,5 +232,120 @@ class SenderPidfdsTest {
         own.release();
         c.close();
         assertEquals(1, k.fds.size(), "only the socket's own is left");
+    }
+
+    @Test
+    void anUnreadableStatusOrFdinfoOfALiveProcessIsNotRememberedAsGone() {
+        FakeKernel k = new FakeKernel();
+        k.processes.put(10L, 1000L);
+        SenderPidfds c = new SenderPidfds(k);
+        k.statusUnreadable = true; // EMFILE opening /proc/10/status
+        assertNull(c.take(10, 1000));
+        assertTrue(k.fds.isEmpty(), "the new pidfd was closed");
+        k.statusUnreadable = false;
+        k.fdinfoUnreadable = true; // EMFILE opening /proc/self/fdinfo/N
+        assertNull(c.take(10, 1000));
+        assertTrue(k.fds.isEmpty());
+        k.fdinfoUnreadable = false;
+        FdSet p = c.take(10, 1000);
+        assertNotNull(p, "not cached as gone: the live process gets its pidfd once it can be read");
+        assertEquals(List.of(10L, 10L, 10L), k.opens);
+        p.release();
+        // An exited process with an unreadable status is still gone (its pidfd says so).
+        k.processes.put(11L, 1000L);
+        k.statusUnreadable = true;
+        int next = k.nextFd;
+        k.exited.add(next);
+        assertNull(c.take(11, 1000));
+        k.statusUnreadable = false;
+        assertNull(c.take(11, 1000), "remembered as gone");
+        assertEquals(4, k.opens.size());
+        c.close();
+        assertTrue(k.fds.isEmpty());
+    }
+
+    @Test
+    void enosysAndEpermArePermanentForEveryCacheSharingTheState() {
+        for (int errno : new int[] {LibC.ENOSYS, LibC.EPERM}) {
+            FakeKernel k = new FakeKernel();
+            k.processes.put(10L, 1000L);
+            k.processes.put(20L, 1000L);
+            SenderPidfds.Support support = new SenderPidfds.Support();
+            SenderPidfds c = new SenderPidfds(k, support);
+            SenderPidfds other = new SenderPidfds(k, support); // another sender of the same bus
+            k.failWith = errno;
+            assertNull(c.take(10, 1000));
+            assertTrue(support.off());
+            k.failWith = 0;
+            assertNull(c.take(10, 1000), "errno " + errno + ": never asked again");
+            assertNull(c.take(20, 1000));
+            assertNull(other.take(20, 1000), "nor by another sender");
+            assertEquals(List.of(10L), k.opens, "one failing syscall in all");
+            // A connection's own pidfd still works: a dup, no pidfd_open.
+            k.connection = k.fdFor(20);
+            FdSet own = other.take(20, 1000);
+            assertNotNull(own);
+            own.release();
+            assertEquals(List.of(10L), k.opens);
+            c.close();
+            other.close();
+        }
+        // EMFILE leaves the state alone.
+        SenderPidfds.Support s = new SenderPidfds.Support();
+        org.junit.jupiter.api.Assertions.assertFalse(s.permanent(LibC.EMFILE));
+        org.junit.jupiter.api.Assertions.assertFalse(s.off());
+    }
+
+    @Test
+    void aFailedOpenEvictsNothingOnlyAResultWorthCachingDoes() {
+        FakeKernel k = new FakeKernel();
+        SenderPidfds c = new SenderPidfds(k);
+        for (long pid = 1; pid <= SenderPidfds.CACHED; pid++) {
+            k.processes.put(pid, 1000L);
+            c.take(pid, 1000).release();
+        }
+        assertEquals(SenderPidfds.CACHED, c.live());
+        k.processes.put(50L, 1000L);
+        k.failWith = LibC.EMFILE;
+        assertNull(c.take(50, 1000));
+        k.failWith = 0;
+        assertEquals(SenderPidfds.CACHED, c.live(), "the least recent entry's pidfd was not closed");
+        for (long pid = 1; pid <= SenderPidfds.CACHED; pid++) {
+            c.take(pid, 1000).release();
+        }
+        assertEquals(SenderPidfds.CACHED + 1, k.opens.size(), "every entry still cached: no pid opened again");
+        // A gone process is worth caching: it evicts the least recent entry (pid 1 now).
+        assertNull(c.take(60, 1000));
+        assertEquals(SenderPidfds.CACHED - 1, c.live());
+        c.take(1, 1000).release();
+        assertEquals(SenderPidfds.CACHED + 3, k.opens.size(), "pid 1 was evicted and is opened again");
+        c.close();
+        assertTrue(k.fds.isEmpty());
+    }
+
+    @Test
+    void atTheLiveBoundAnIdleLeastRecentEntryStillMakesRoom() {
+        FakeKernel k = new FakeKernel();
+        SenderPidfds c = new SenderPidfds(k);
+        List<FdSet> held = new ArrayList<>();
+        // Four entries evicted but held by queued messages, four cached and idle: at the bound.
+        for (long pid = 1; pid <= SenderPidfds.LIVE_MAX; pid++) {
+            k.processes.put(pid, 1000L);
+            FdSet s = c.take(pid, 1000);
+            if (pid <= SenderPidfds.LIVE_MAX - SenderPidfds.CACHED) {
+                held.add(s);
+            } else {
+                s.release();
+            }
+        }
+        assertEquals(SenderPidfds.LIVE_MAX, c.live());
+        k.processes.put(99L, 1000L);
+        FdSet p = c.take(99, 1000);
+        assertNotNull(p, "the idle least recent entry closes for it");
+        assertEquals(SenderPidfds.LIVE_MAX, c.live());
+        p.release();
+        held.forEach(FdSet::release);
+        c.close();
+        assertTrue(k.fds.isEmpty());
     }
 }

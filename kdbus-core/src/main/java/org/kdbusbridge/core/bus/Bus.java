@@ -385,7 +385,7 @@ public final class Bus {
         if (monitors.isMonitor(c)) {
             items &= ~MessageFacts.PIDFD; // a monitor is never handed a sender's pidfd
         }
-        return attach.set(c, items);
+        return attach.set(c, MessageFacts.normalizedSet(items)); // no items left: no form either
     }
 
     /** Every metadata item at least one connection wants (0: nobody asked, admission adds nothing). */
@@ -497,12 +497,13 @@ public final class Bus {
     /**
      * BecomeMonitor, second half, after its name-change signals: the monitor rules replace its
      * own; its attach set loses {@code pidfd} (a monitor's copies carry no pidfd, see
-     * {@link #attachMetadata(Connection, int, boolean)}).
+     * {@link #attachMetadata(Connection, int, boolean)}), and its form too if no item is left
+     * ({@link MessageFacts#normalizedSet}).
      */
     public void startMonitoring(Connection c, List<MatchRule> rules) {
         table.startMonitoring(c, rules);
         if ((c.attachedMetadata() & MessageFacts.PIDFD) != 0) {
-            attach.set(c, c.attachedMetadata() & ~MessageFacts.PIDFD);
+            attach.set(c, MessageFacts.normalizedSet(c.attachedMetadata() & ~MessageFacts.PIDFD));
         }
     }
 

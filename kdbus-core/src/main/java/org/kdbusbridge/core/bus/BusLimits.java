@@ -7,6 +7,15 @@ package org.kdbusbridge.core.bus;
 public final class BusLimits {
     private static final long MIB = 1024L * 1024L;
 
+    /**
+     * The most fds one message may carry, whatever the config says: a message's fds travel in
+     * one sendmsg, and Linux takes at most 253 (SCM_MAX_FD) in one SCM_RIGHTS message. So
+     * {@code max_message_unix_fds} is clamped to it where it is set, and a receiver's copy that
+     * is allowed one more fd (AttachMetadata's pidfd, {@code Connection.metadataFds}) always
+     * fits one sendmsg: one rule, here.
+     */
+    public static final int MAX_MESSAGE_UNIX_FDS = 253;
+
     public long maxIncomingBytes = 127 * MIB;
     public int maxIncomingUnixFds = 16 * 4;
     public long maxOutgoingBytes = 127 * MIB;
@@ -73,7 +82,8 @@ public final class BusLimits {
 
     /**
      * Sets a limit by its dbus-daemon name. Returns false for an unknown name.
-     * The value is whatever the config said; ints saturate.
+     * The value is whatever the config said; ints saturate; max_message_unix_fds is clamped to
+     * {@link #MAX_MESSAGE_UNIX_FDS} (the caller can tell by reading the field back).
      */
     public boolean set(String name, long value) {
         int iv = (int) Math.min(Integer.MAX_VALUE, Math.max(Integer.MIN_VALUE, value));
@@ -83,7 +93,7 @@ public final class BusLimits {
             case "max_outgoing_bytes" -> maxOutgoingBytes = value;
             case "max_outgoing_unix_fds" -> maxOutgoingUnixFds = iv;
             case "max_message_size" -> maxMessageSize = value;
-            case "max_message_unix_fds" -> maxMessageUnixFds = iv;
+            case "max_message_unix_fds" -> maxMessageUnixFds = Math.min(iv, MAX_MESSAGE_UNIX_FDS);
             case "service_start_timeout" -> serviceStartTimeout = value;
             case "auth_timeout" -> authTimeout = value;
             case "pending_fd_timeout" -> pendingFdTimeout = value;

@@ -332,9 +332,12 @@ public final class Connection implements ConnectionPolicy.Peer {
         return pool.fits(m, metadataFds(m));
     }
 
-    /** Counts {@code m} as refused by its full pool (as {@link #offer} would, without queueing it). */
+    /**
+     * Counts {@code m} as refused by its full pool (as {@link #offer} would), never queueing it:
+     * called after {@link #fits} said no.
+     */
     public void refuseFull(Message m) {
-        pool.offer(m, metadataFds(m)); // does not fit: counts the drop (and logs a queue-quota refusal)
+        pool.countRefusal(m, metadataFds(m)); // counts the drop (and logs a queue-quota refusal)
     }
 
     /**

@@ -179,15 +179,25 @@ public final class ReceivePool {
     /** As {@link #offer(Message)}, its copy carrying {@code metaFds} more fds (see {@link #push(Message, int)}). */
     public boolean offer(Message m, int metaFds) {
         if (!fits(m, metaFds)) {
-            dropped++;
-            long uid = chargedUid(m);
-            if (ledger != null && uid != BUS_UID && overBudget(uid)) {
-                ledger.refused(m, uid);
-            }
+            countRefusal(m, metaFds);
             return false;
         }
         push(m, metaFds);
         return true;
+    }
+
+    /**
+     * Counts {@code m} as refused here (a drop, and the ledger's rate-limited log line when its
+     * uid's or the bus's budget is what refused it), never queueing it, whether or not it would
+     * fit now: for a caller that already found it does not ({@link #fits(Message, int)}).
+     * {@code metaFds} is unused for the count, kept so the call reads as the offer it replaces.
+     */
+    public void countRefusal(Message m, int metaFds) {
+        dropped++;
+        long uid = chargedUid(m);
+        if (ledger != null && uid != BUS_UID && overBudget(uid)) {
+            ledger.refused(m, uid);
+        }
     }
 
     /** Queues regardless of the budget (bus-originated replies and name signals). */

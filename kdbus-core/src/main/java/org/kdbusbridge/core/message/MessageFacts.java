@@ -32,6 +32,17 @@ public final class MessageFacts {
      * in a connection's attach set beside the items; never counted as wanted.
      */
     public static final int FORMAT_TEXT = 1 << 30;
+    /** Every item bit (bits 0 .. ITEMS-1), none of the form bits. */
+    public static final int ALL_ITEMS = (1 << ITEMS) - 1;
+    /**
+     * An attach set as it is kept: a form without items is no set ({@link #FORMAT_TEXT} is
+     * dropped when no item bit is left), so a set that lost its last item (a monitor's pidfd)
+     * renders no empty field. The one home of that rule.
+     */
+    public static int normalizedSet(int set) {
+        return (set & ALL_ITEMS) == 0 ? 0 : set;
+    }
+
     /** Items the bridge reads off the sender's socket or process, before the bus admits the message. */
     public static final int FROM_SENDER = CREDS | PIDFD | GROUPS | COMM | EXE | CMDLINE | CGROUP | SECLABEL;
 

@@ -58,6 +58,30 @@ class AttachMetadataCoreTest {
     }
 
     @Test
+    void aFormWithoutItemsIsNoSetForMonitorsAndClientsAlike() {
+        // A monitor that asks for pidfd in the text form: pidfd is stripped, and with it the form.
+        Connection mon = client(1);
+        bus.becomeMonitor(mon);
+        bus.startMonitoring(mon, java.util.List.of());
+        assertEquals(new AttachChange(0, 0, 0), bus.attachMetadata(mon, MessageFacts.PIDFD | MessageFacts.FORMAT_TEXT));
+        assertEquals(0, mon.attachedMetadata());
+        bus.attachMetadata(mon, MessageFacts.PIDFD | MessageFacts.SEQ | MessageFacts.FORMAT_TEXT);
+        assertEquals(MessageFacts.SEQ | MessageFacts.FORMAT_TEXT, mon.attachedMetadata(), "an item left keeps its form");
+        // A client that asked for pidfd,format=text and then becomes a monitor loses both.
+        Connection later = client(2);
+        bus.attachMetadata(later, MessageFacts.PIDFD | MessageFacts.FORMAT_TEXT);
+        assertEquals(MessageFacts.PIDFD | MessageFacts.FORMAT_TEXT, later.attachedMetadata());
+        bus.becomeMonitor(later);
+        bus.startMonitoring(later, java.util.List.of());
+        assertEquals(0, later.attachedMetadata());
+        // And a bare form from anyone is no set.
+        Connection plain = client(3);
+        bus.attachMetadata(plain, MessageFacts.FORMAT_TEXT);
+        assertEquals(0, plain.attachedMetadata());
+        assertEquals(MessageFacts.SEQ, bus.metadataWanted());
+    }
+
+    @Test
     void namesAreThePrimaryOwnershipsAtAdmissionQueuedOnesNot() throws Exception {
         Connection owner = client(1);
         Connection queued = client(2);

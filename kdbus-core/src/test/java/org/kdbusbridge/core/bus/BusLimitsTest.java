@@ -62,6 +62,17 @@ class BusLimitsTest {
     // --- fair share -----------------------------------------------------------------------
 
     @Test
+    void maxMessageUnixFdsNeverExceedsWhatOneSendmsgCarries() {
+        BusLimits l = new BusLimits();
+        assertTrue(l.set("max_message_unix_fds", 1_000_000L));
+        assertEquals(BusLimits.MAX_MESSAGE_UNIX_FDS, l.maxMessageUnixFds);
+        assertEquals(253, BusLimits.MAX_MESSAGE_UNIX_FDS);
+        assertTrue(l.set("max_message_unix_fds", 252));
+        assertEquals(252, l.maxMessageUnixFds);
+        assertEquals(16, new BusLimits().maxMessageUnixFds, "dbus-daemon's default");
+    }
+
+    @Test
     void floodingUidCannotExcludeAnotherUidFromASlowReadersPool() {
         limits.maxOutgoingBytes = 10_000;
         Connection reader = client(1000);

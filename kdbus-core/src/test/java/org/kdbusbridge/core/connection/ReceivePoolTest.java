@@ -102,6 +102,23 @@ class ReceivePoolTest {
     }
 
     @Test
+    void countRefusalCountsADropAndNeverQueuesEvenWhenTheMessageWouldFit() {
+        ReceivePool p = new ReceivePool(100, 10);
+        Message m = sized(10);
+        assertTrue(p.fits(m, 0));
+        p.countRefusal(m, 0);
+        assertEquals(1, p.dropped());
+        assertTrue(p.isEmpty(), "a refusal queues nothing");
+        assertEquals(0, p.bytes());
+        assertEquals(0, p.fds());
+        assertTrue(p.offer(m));
+        p.countRefusal(sized(95), 1); // over the budget: still only counted
+        assertEquals(2, p.dropped());
+        assertEquals(1, p.messages());
+        assertEquals(10, p.bytes());
+    }
+
+    @Test
     void messageCountBudget() {
         ReceivePool p = new ReceivePool(1_000, 2);
         assertTrue(p.offer(sized(1)));
