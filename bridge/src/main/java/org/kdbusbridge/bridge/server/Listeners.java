@@ -45,7 +45,7 @@ final class Listeners {
                     if (a.kind() == UnixAddress.Kind.RUNTIME) {
                         a = a.resolveRuntime(System::getenv);
                     }
-                    UnixListener l = UnixListener.bind(a, guid).processFds(transport.processFd());
+                    UnixListener l = UnixListener.bind(a, null).processFds(transport.processFd());
                     listeners.add(ownGuid(l));
                     connect.add(l.connectAddress());
                 }
@@ -75,7 +75,7 @@ final class Listeners {
         int i = 0;
         try {
             for (; i < fds.size(); i++) {
-                UnixListener l = UnixListener.adopt(fds.get(i), guid).processFds(transport.processFd());
+                UnixListener l = UnixListener.adopt(fds.get(i), null).processFds(transport.processFd());
                 listeners.add(ownGuid(l));
                 connect.add(l.connectAddress());
             }
