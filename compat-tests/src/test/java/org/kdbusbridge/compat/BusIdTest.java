@@ -106,6 +106,35 @@ class BusIdTest {
         }
     }
 
+    /**
+     * Ours only (dbus-daemon has no hand-over): after {@code kdbus-bridge --replace} (a real
+     * exec, docs/handover.md) the printed addresses still hold, guids included: a client kept from
+     * before sees the same bus ID, new clients through each old printed entry get the same guid.
+     */
+    @org.junit.jupiter.api.Test
+    void aHandOverKeepsTheBusIdAndEveryAddresssGuid(@TempDir Path dir) throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(BusKind.selected().contains(BusKind.KDBUS_BRIDGE), "our bus selected");
+        Path conf = config(dir);
+        try (WaitedBus bus = WaitedBus.start(List.of(DropInTest.BIN + "/kdbus-bridge", "--config-file=" + conf,
+                "--nofork", "--print-address"), Map.of("KDBUS_BRIDGE_HOST", "0"), dir);
+             BusConnection kept = BusConnection.open(bus.address(), "bus-id-kept")) {
+            Map<String, String> guids = entries(bus.address());
+            String busId = getId(kept);
+            String first = bus.address().split(";")[0];
+            Cmd.Result r = Cmd.run(List.of(DropInTest.BIN + "/kdbus-bridge", "--replace", "--address=" + first),
+                    Map.of(), HandOverFailureTest.REEXEC);
+            assertTrue(r.ok(), r.describe() + "\n" + bus.describe());
+            assertEquals(busId, getId(kept), "the same bus ID after the hand-over\n" + bus.describe());
+            for (Map.Entry<String, String> e : guids.entrySet()) {
+                try (BusConnection c = BusConnection.open("unix:path=" + e.getKey() + ",guid=" + e.getValue(),
+                        "bus-id-after")) {
+                    assertEquals(e.getValue(), c.serverGuid(), e.getKey() + " after the hand-over\n" + bus.describe());
+                    assertEquals(busId, getId(c));
+                }
+            }
+        }
+    }
+
     @ParameterizedTest
     @MethodSource("org.kdbusbridge.compat.harness.Buses#buses")
     void addressReplacesTheConfigsListenElements(BusKind kind, @TempDir Path dir) throws Exception {
