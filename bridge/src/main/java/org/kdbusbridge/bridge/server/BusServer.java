@@ -52,7 +52,8 @@ public final class BusServer implements Driver.Host {
     /** The D-Bus error for each refused routing result (the driver's texts). */
     private final RoutingErrors routingErrors;
     private final String guid;
-    private final String busId;
+    /** Derived on first use (GetId, Debug tools): a bus nobody asks saves the hash at start. */
+    private volatile String busId;
     /** Transport tuning for this bus (its loop and every session), fixed for its life. */
     private final TransportSettings transport;
     private final EventLoop loop;
@@ -133,8 +134,7 @@ public final class BusServer implements Driver.Host {
         // The one GUID a hand-over carries; GetId's bus ID and each listener's guid are derived
         // from it (BusIds), so they survive a hand-over without a snapshot format change.
         this.guid = carriedGuid != null ? carriedGuid : BusIds.newGuid();
-        this.busId = BusIds.busId(guid);
-        this.driver = new Driver(bus, busId, machineId(busId), this);
+        this.driver = new Driver(bus, this::busId, machineId(this::busId), this);
         this.routingErrors = new RoutingErrors(bus, driver.emitter(), queueFullLog);
         // dbus-daemon logs every denied unicast; a flood of them is cut to 10 lines a second.
         this.bus.setPolicyLog(new RateLimitedLog(10, TimeUnit.SECONDS.toNanos(1), System::nanoTime, LOG::warn));
@@ -407,7 +407,12 @@ public final class BusServer implements Driver.Host {
 
     /** The bus ID: what GetId returns; related to none of the listeners' guids, as in dbus-daemon. */
     public String busId() {
-        return busId;
+        String id = busId;
+        if (id == null) {
+            id = BusIds.busId(guid); // the same value whichever thread computes it
+            busId = id;
+        }
+        return id;
     }
 
     /** The server guid of each listening address, in listen order (the guid= of {@link #address()}'s entries). */
@@ -784,7 +789,7 @@ public final class BusServer implements Driver.Host {
     }
 
     /** /etc/machine-id or /var/lib/dbus/machine-id, as dbus-daemon reads it. */
-    private static String machineId(String fallback) {
+    private static String machineId(java.util.function.Supplier<String> fallback) {
         for (String p : new String[] {"/etc/machine-id", "/var/lib/dbus/machine-id"}) {
             try {
                 String id = Files.readString(Path.of(p)).trim();
@@ -796,6 +801,6 @@ public final class BusServer implements Driver.Host {
             }
         }
         LOG.warn("No machine id found in /etc/machine-id or /var/lib/dbus/machine-id; using the bus id");
-        return fallback;
+        return fallback.get();
     }
 }
