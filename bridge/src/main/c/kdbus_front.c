@@ -14,7 +14,10 @@
  * signal (SIGTERM: exit 0 after the host stopped the bus; SIGINT: then die by SIGINT; SIGHUP:
  * reload). Anything else, no host yet (one is started in the background, detached), a host that
  * answers "not hostable" or goes away before answering: we exec LAUNCHER (the JVM bus) with the
- * same options, so the caller sees exactly the bus it would have had.
+ * same options, so the caller sees exactly the bus it would have had. Also the JVM path: fd 0-2
+ * closed at exec (they become /dev/null first, as in dbus-daemon), a host in another pid or user
+ * namespace or root directory, a host that does not answer within KDBUS_BRIDGE_HOST_WAIT_MS.
+ * One front per key starts a host (spawn.lock); fronts arriving meanwhile wait for its socket.
  *
  * KEY is a hash of the jar (path, size, mtime), the JVM options file's text, the JDK (JAVA_HOME
  * or java on PATH, resolved, and its mtime) and the variables that change the JVM
@@ -35,13 +38,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/types.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -50,6 +57,18 @@ static const char *launcher;
 static char **bus_argv; /* the dbus-daemon options */
 static int bus_argc;
 static sigset_t old_mask;
+/* KDBUS_BRIDGE_HOST_WAIT_MS: how long the host may take to be reached, to answer, to stop a bus */
+static long wait_ms = 5000;
+
+static long now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long) t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static int fd_closed(int fd) {
+    return fcntl(fd, F_GETFD) < 0 && errno == EBADF;
+}
 
 /* ---- the options a hosted start may have ---- */
 
@@ -162,6 +181,10 @@ static int classify(int argc, char **argv, struct opts *o) {
 /* ---- the JVM path ---- */
 
 static void run_jvm(void) {
+    /* dbus-daemon handles SIGTERM and SIGHUP whatever it inherited; the JVM leaves an ignored one
+     * ignored. SIGINT keeps the caller's disposition, as dbus-daemon's does. */
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
     sigprocmask(SIG_SETMASK, &old_mask, NULL);
     char **argv = calloc((size_t) bus_argc + 2, sizeof *argv);
     if (argv == NULL) {
@@ -300,9 +323,23 @@ static void put_link(struct buf *b, const char *path) {
     put_str(b, n < 0 ? "?" : link);
 }
 
-static int read_full(int fd, void *p, size_t n) {
+/* n bytes by the deadline (now_ms()), else -1 (errno ETIMEDOUT) */
+static int read_full(int fd, void *p, size_t n, long deadline) {
     unsigned char *q = p;
     while (n > 0) {
+        long left = deadline - now_ms();
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        int ready = left > 0 ? poll(&pf, 1, (int) (left > INT_MAX ? INT_MAX : left)) : 0;
+        if (ready < 0 && errno == EINTR) {
+            continue;
+        }
+        if (ready == 0) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        if (ready < 0 || (pf.revents & POLLNVAL)) {
+            return -1;
+        }
         ssize_t r = read(fd, q, n);
         if (r < 0 && errno == EINTR) {
             continue;
@@ -332,10 +369,10 @@ static int write_full(int fd, const void *p, size_t n) {
     return 0;
 }
 
-/* One reply: type and payload (malloc'd, NUL-terminated). -1 at EOF or on an error. */
-static int read_reply(int fd, char *type, char **payload, uint32_t *len) {
+/* One reply: type and payload (malloc'd, NUL-terminated). -1 at EOF, on an error or past the deadline. */
+static int read_reply(int fd, char *type, char **payload, uint32_t *len, long deadline) {
     unsigned char h[5];
-    if (read_full(fd, h, 5) != 0) {
+    if (read_full(fd, h, 5, deadline) != 0) {
         return -1;
     }
     *type = (char) h[0];
@@ -344,7 +381,7 @@ static int read_reply(int fd, char *type, char **payload, uint32_t *len) {
         return -1;
     }
     *payload = malloc(*len + 1);
-    if (*payload == NULL || read_full(fd, *payload, *len) != 0) {
+    if (*payload == NULL || read_full(fd, *payload, *len, deadline) != 0) {
         return -1;
     }
     (*payload)[*len] = '\0';
@@ -392,20 +429,139 @@ static int print_to(const char *fd, const char *text) {
 
 /* ---- the host ---- */
 
-/* Starts "LAUNCHER host SOCKET" detached (own session, stdio /dev/null, no other fds), unless a
- * host holds the lock already (it runs or is starting). Never waits for it. */
-static void start_host(const char *sock) {
-    char lockpath[PATH_MAX];
-    snprintf(lockpath, sizeof lockpath, "%s.lock", sock);
-    int lock = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (lock >= 0) {
-        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
-        int held = fcntl(lock, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
-        close(lock);
-        if (held) {
-            return;
+/* Environment variables a new host keeps: what the launcher and the JVM read. Anything else
+ * (LD_PRELOAD, a test's variables) is the first front's and would reach every later bus. Each
+ * hosted bus gets its own front's environment with the request. */
+static int host_env_var(const char *e) {
+    static const char *const names[] = {"PATH=", "HOME=", "LANG=", "LANGUAGE=", "TZ=", "JAVA_HOME=",
+                                         "XDG_CACHE_HOME=", "JAVA_TOOL_OPTIONS=", "JDK_JAVA_OPTIONS=", NULL};
+    for (int i = 0; names[i]; i++) {
+        if (strncmp(e, names[i], strlen(names[i])) == 0) {
+            return 1;
         }
     }
+    return strncmp(e, "LC_", 3) == 0 || strncmp(e, "KDBUS_BRIDGE_", 13) == 0;
+}
+
+/* The host process: default signal dispositions and mask, "/", stdio /dev/null, no other fds,
+ * the kept environment; then "LAUNCHER host SOCKET". */
+static void exec_host(const char *sock) {
+    for (int sig = 1; sig < NSIG; sig++) {
+        signal(sig, SIG_DFL); /* an ignored SIGINT or SIGTERM of the first caller is not the host's */
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    /* the first caller's directory (a test's temporary one) is not the host's for its whole life */
+    if (chdir("/") != 0) {
+        _exit(127);
+    }
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) {
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+    }
+    /* a test harness's pipe kept open by the host would hang the harness */
+    if (syscall(SYS_close_range, 3U, ~0U, 0U) != 0) {
+        for (int fd = 3; fd < 65536; fd++) {
+            close(fd);
+        }
+    }
+    size_t n = 0;
+    for (char **e = environ; *e; e++) {
+        n++;
+    }
+    char **env = calloc(n + 1, sizeof *env);
+    if (env == NULL) {
+        _exit(127);
+    }
+    n = 0;
+    for (char **e = environ; *e; e++) {
+        if (host_env_var(*e)) {
+            env[n++] = *e;
+        }
+    }
+    char *argv[] = {(char *) launcher, "host", (char *) sock, NULL};
+    execve(launcher, argv, env);
+    _exit(127);
+}
+
+/* The spawn lock: one byte per key of DIR/spawn.lock, an OFD lock, so a child can hold it. */
+static int spawn_lock_file(int dirfd) {
+    int fd = openat(dirfd, "spawn.lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    struct stat st;
+    if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid())) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int spawn_byte(int lock, uint64_t key, short type) {
+    struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = (off_t) (key & 0x7fffffff), .l_len = 1};
+    return fcntl(lock, F_OFD_SETLK, &fl) == 0;
+}
+
+/* 1 if a host holds NAME.lock (it runs, is starting or leaving). A lock file we cannot read as a
+ * plain file of ours counts as held: no spawning over it. */
+static int host_lock_held(int dirfd, const char *name) {
+    char path[64];
+    snprintf(path, sizeof path, "%s.lock", name);
+    int fd = openat(dirfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        return errno != ENOENT;
+    }
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+    struct stat st;
+    int held = fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || fcntl(fd, F_GETLK, &fl) != 0
+            || fl.l_type != F_UNLCK;
+    close(fd);
+    return held;
+}
+
+/* Under the key's spawn byte, with no host holding the key's lock: what a dead host left (its
+ * socket file, its lock file) goes. Other keys' leftovers (a killed host of an older jar) too. */
+static void sweep_stale(int dirfd, int lock, uint64_t own) {
+    int d = dup(dirfd);
+    DIR *dir = d >= 0 ? fdopendir(d) : NULL;
+    if (dir == NULL) {
+        if (d >= 0) {
+            close(d);
+        }
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL) {
+        char name[17];
+        size_t len = strlen(e->d_name);
+        if ((len != 16 && !(len == 21 && strcmp(e->d_name + 16, ".lock") == 0))
+                || strspn(e->d_name, "0123456789abcdef") != 16) {
+            continue;
+        }
+        memcpy(name, e->d_name, 16);
+        name[16] = '\0';
+        uint64_t key = strtoull(name, NULL, 16);
+        int ours = (key & 0x7fffffff) == (own & 0x7fffffff); /* our byte: held already, kept */
+        if (!ours && !spawn_byte(lock, key, F_WRLCK)) {
+            continue; /* that key's host is being started */
+        }
+        if (!host_lock_held(dirfd, name)) {
+            unlinkat(dirfd, e->d_name, 0);
+        }
+        if (!ours) {
+            spawn_byte(lock, key, F_UNLCK);
+        }
+    }
+    closedir(dir);
+}
+
+/*
+ * Starts the host detached (own session, not our child). A watcher process holds the key's spawn
+ * byte (the lock fd is inherited) until the host's socket is there, the host exited, or 30 s:
+ * fronts arriving meanwhile wait for that socket instead of starting hosts of their own.
+ */
+static void start_host(const char *dir, const char *sock, int lock) {
     pid_t child = fork();
     if (child < 0) {
         return;
@@ -413,63 +569,202 @@ static void start_host(const char *sock) {
     if (child == 0) {
         setsid();
         if (fork() != 0) {
-            _exit(0); /* the host is not our child: nothing waits for it */
-        }
-        sigprocmask(SIG_SETMASK, &old_mask, NULL);
-        /* the first caller's directory (a test's temporary one) is not the host's for its whole life */
-        if (chdir("/") != 0) {
-            _exit(127);
+            _exit(0); /* the watcher and the host are not our children: nothing waits for them */
         }
         int null = open("/dev/null", O_RDWR);
         if (null >= 0) {
             dup2(null, 0);
             dup2(null, 1);
             dup2(null, 2);
+            if (null > 2) {
+                close(null);
+            }
         }
-        /* a test harness's pipe kept open by the host would hang the harness */
-        if (syscall(SYS_close_range, 3U, ~0U, 0U) != 0) {
-            for (int fd = 3; fd < 65536; fd++) {
+        if (lock != 3) {
+            dup2(lock, 3);
+        }
+        if (syscall(SYS_close_range, 4U, ~0U, 0U) != 0) {
+            for (int fd = 4; fd < 65536; fd++) {
                 close(fd);
             }
         }
-        execl(launcher, launcher, "host", sock, (char *) NULL);
-        _exit(127);
+        sigset_t chld;
+        sigemptyset(&chld);
+        sigaddset(&chld, SIGCHLD);
+        sigprocmask(SIG_BLOCK, &chld, NULL);
+        int sfd = signalfd(-1, &chld, SFD_CLOEXEC);
+        int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+        if (ino >= 0) {
+            inotify_add_watch(ino, dir, IN_CREATE | IN_MOVED_TO);
+        }
+        pid_t host = fork();
+        if (host == 0) {
+            exec_host(sock);
+        }
+        long deadline = now_ms() + 30000;
+        struct stat st;
+        while (host > 0 && sfd >= 0 && ino >= 0 && !(lstat(sock, &st) == 0 && S_ISSOCK(st.st_mode))) {
+            long left = deadline - now_ms();
+            struct pollfd p[2] = {{.fd = ino, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+            if (left <= 0 || (poll(p, 2, (int) left) < 0 && errno != EINTR)) {
+                break;
+            }
+            char events[4096];
+            while (read(ino, events, sizeof events) > 0) {
+            }
+            if (p[1].revents & POLLIN) {
+                struct signalfd_siginfo si;
+                if (read(sfd, &si, sizeof si) > 0 && waitpid(host, NULL, WNOHANG) == host) {
+                    break; /* it left without a socket (another host won its lock) */
+                }
+            }
+        }
+        _exit(0);
     }
     while (waitpid(child, NULL, 0) < 0 && errno == EINTR) {
     }
 }
 
-/* 1 if path is a directory (not a symlink) of ours that nobody else may enter. */
-static int private_dir(const char *path) {
-    struct stat st;
-    return lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == getuid() && (st.st_mode & 077) == 0;
+/* A socket connected to SA, or -1 (errno). SO_SNDTIMEO bounds connect (a wedged host's full
+ * backlog) and each send of the request. */
+static int connect_host(const struct sockaddr_un *sa) {
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0) {
+        return -1;
+    }
+    struct timeval tv = {.tv_sec = wait_ms / 1000, .tv_usec = (wait_ms % 1000) * 1000};
+    setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (connect(s, (const struct sockaddr *) sa, sizeof *sa) != 0) {
+        int e = errno;
+        close(s);
+        errno = e;
+        return -1;
+    }
+    return s;
 }
 
 /*
- * The host socket's directory: made if missing; ours and 0700, else no hosting. Never under
- * $XDG_RUNTIME_DIR: test suites point it at a temporary directory of their own, which they
- * remove after each bus (dbus's installed-tests fail on anything left in it). The user's
- * /run/user/UID when logind made one, else /tmp; KDBUS_BRIDGE_HOST_DIR overrides (tests,
+ * Connected to the host, or -1: take the JVM path. No host: the first front to take the key's
+ * spawn byte starts one (and runs its own bus in a JVM); the others wait, up to wait_ms, for its
+ * socket, woken by the directory's changes.
+ */
+static int reach_host(int dirfd, const char *dir, const char *name, uint64_t key, const struct sockaddr_un *sa) {
+    int s = connect_host(sa);
+    if (s >= 0 || (errno != ENOENT && errno != ECONNREFUSED)) {
+        return s;
+    }
+    int lock = spawn_lock_file(dirfd);
+    int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    if (lock < 0 || ino < 0 || inotify_add_watch(ino, dir, IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_CLOSE_WRITE) < 0) {
+        if (lock >= 0) {
+            close(lock);
+        }
+        if (ino >= 0) {
+            close(ino);
+        }
+        return -1;
+    }
+    long deadline = now_ms() + wait_ms;
+    for (;;) {
+        s = connect_host(sa);
+        if (s >= 0 || (errno != ENOENT && errno != ECONNREFUSED)) {
+            break;
+        }
+        int refused = errno == ECONNREFUSED;
+        int held = host_lock_held(dirfd, name);
+        if (!held && spawn_byte(lock, key, F_WRLCK)) {
+            if (!host_lock_held(dirfd, name)) {
+                sweep_stale(dirfd, lock, key); /* the key's stale socket too: the watcher waits for the new one */
+                start_host(dir, sa->sun_path, lock);
+                errno = ENOENT;
+                s = -1;
+                break; /* this front runs its bus in a JVM */
+            }
+            spawn_byte(lock, key, F_UNLCK);
+        }
+        long left = deadline - now_ms();
+        if (left <= 0) {
+            errno = ETIMEDOUT;
+            break;
+        }
+        /* refused while a host holds its lock: bound, not listening yet; look again soon */
+        struct pollfd p = {.fd = ino, .events = POLLIN};
+        if (poll(&p, 1, refused && held && left > 10 ? 10 : (int) left) < 0 && errno != EINTR) {
+            break;
+        }
+        char events[4096];
+        while (read(ino, events, sizeof events) > 0) {
+        }
+    }
+    close(ino);
+    close(lock);
+    return s;
+}
+
+/* 1 if path is a directory (not a symlink) of ours that nobody else may enter. */
+static int private_dir(const char *path) {
+    struct stat st;
+    return lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() && (st.st_mode & 077) == 0;
+}
+
+/*
+ * The host socket's directory: made if missing; ours (effective uid) and 0700, else no hosting;
+ * opened (no symlink followed) and checked through its fd, which the lock files are opened at.
+ * Never under $XDG_RUNTIME_DIR: test suites point it at a temporary directory of their own,
+ * which they remove after each bus (dbus's installed-tests fail on anything left in it). The
+ * user's /run/user/UID when logind made one, else /tmp; KDBUS_BRIDGE_HOST_DIR overrides (tests,
  * benchmarks: a private host).
  */
 static int host_dir(char *dir, size_t size) {
     static char run_user[64];
+    unsigned uid = (unsigned) geteuid();
     const char *base = getenv("KDBUS_BRIDGE_HOST_DIR");
     if (base == NULL || base[0] != '/') {
-        snprintf(run_user, sizeof run_user, "/run/user/%u", (unsigned) getuid());
+        snprintf(run_user, sizeof run_user, "/run/user/%u", uid);
         base = private_dir(run_user) ? run_user : "/tmp";
     }
-    if ((size_t) snprintf(dir, size, "%s/kdbus-bridge-host-%u", base, (unsigned) getuid()) >= size) {
+    if ((size_t) snprintf(dir, size, "%s/kdbus-bridge-host-%u", base, uid) >= size) {
         return -1;
     }
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         return -1;
     }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     struct stat st;
-    if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 0777) != 0700) {
+    if (fd >= 0 && (fstat(fd, &st) != 0 || st.st_uid != uid || (st.st_mode & 0777) != 0700)) {
+        close(fd);
         return -1;
     }
-    return 0;
+    return fd;
+}
+
+/* NULL if the host (pid as SO_PEERCRED gave it) sees what we see: same pid and user namespace,
+ * same root directory; else why not. Its pids and paths would be wrong for us. */
+static const char *other_world(pid_t host) {
+    if (host <= 0) {
+        return "the host is in another pid namespace";
+    }
+    static const char *const kinds[] = {"pid", "user"};
+    for (int i = 0; i < 2; i++) {
+        char path[64], ours[128], theirs[128];
+        snprintf(path, sizeof path, "/proc/self/ns/%s", kinds[i]);
+        ssize_t a = readlink(path, ours, sizeof ours - 1);
+        snprintf(path, sizeof path, "/proc/%ld/ns/%s", (long) host, kinds[i]);
+        ssize_t b = readlink(path, theirs, sizeof theirs - 1);
+        if (a <= 0 || b <= 0) {
+            return "the host's namespaces cannot be read from here";
+        }
+        if (a != b || memcmp(ours, theirs, (size_t) a) != 0) {
+            return i == 0 ? "the host is in another pid namespace" : "the host is in another user namespace";
+        }
+    }
+    char root[64];
+    snprintf(root, sizeof root, "/proc/%ld/root/", (long) host);
+    struct stat mine, its;
+    if (stat("/", &mine) != 0 || stat(root, &its) != 0 || mine.st_dev != its.st_dev || mine.st_ino != its.st_ino) {
+        return "the host has another root directory";
+    }
+    return NULL;
 }
 
 int main(int argc, char **argv) {
@@ -478,6 +773,8 @@ int main(int argc, char **argv) {
         puts(classify(argc - 2, argv + 2, &o) ? "host" : "jvm");
         return 0;
     }
+    /* Before anything opens an fd: a socket of ours must never become fd 0-2. */
+    int std_closed = fd_closed(0) || fd_closed(1) || fd_closed(2);
     const char *jar, *options;
     static char self[PATH_MAX], launcher_path[PATH_MAX + 32], jar_path[PATH_MAX + 32], options_path[PATH_MAX + 32];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -513,11 +810,54 @@ int main(int argc, char **argv) {
         bus_argc = argc - 4;
     }
     sigprocmask(SIG_SETMASK, NULL, &old_mask);
+    if (std_closed) {
+        /* as dbus-daemon: the closed ones become /dev/null (lowest free fd first), and the bus is a
+         * process of its own, so nothing else can take their numbers */
+        for (int fd = 0; fd < 3; fd++) {
+            if (fd_closed(fd)) {
+                int null = open("/dev/null", O_RDWR);
+                if (null >= 0 && null != fd) {
+                    dup2(null, fd);
+                    close(null);
+                }
+            }
+        }
+        errno = 0;
+        fallback("fd 0, 1 or 2 was closed");
+    }
     const char *flag = getenv("KDBUS_BRIDGE_HOST");
+    if (flag != NULL && strcmp(flag, "0") == 0) {
+        run_jvm(); /* turned off: nothing to say about it */
+    }
     errno = 0;
-    if ((flag != NULL && strcmp(flag, "0") == 0) || !classify(bus_argc, bus_argv, &o)) {
+    if (!classify(bus_argc, bus_argv, &o)) {
         fallback("not a start the host runs");
     }
+    /* A print fd that is not open stays unusable but reserved (read-only /dev/null, inherited by
+     * the JVM path too): no socket of ours takes its number, and the print fails with EBADF
+     * after the bus is up, as dbus-daemon's does. */
+    const char *print_fds[2] = {o.print_address ? o.address_fd : NULL, o.print_pid ? o.pid_fd : NULL};
+    for (int i = 0; i < 2; i++) {
+        if (print_fds[i] != NULL && print_fds[i][0] != '\0') {
+            long fd = strlen(print_fds[i]) > 9 ? -1 : strtol(print_fds[i], NULL, 10);
+            if (fd < 0 || fd > INT_MAX) {
+                fallback("a --print-address/--print-pid fd out of range");
+            }
+            if (fd_closed((int) fd)) {
+                int null = open("/dev/null", O_RDONLY);
+                if (null >= 0 && null != fd) {
+                    dup2(null, (int) fd);
+                    close(null);
+                }
+            }
+        }
+    }
+    const char *wait = getenv("KDBUS_BRIDGE_HOST_WAIT_MS");
+    if (wait != NULL && wait[0] != '\0' && digits(wait) && strlen(wait) < 9) {
+        wait_ms = atol(wait) < 1 ? 1 : atol(wait);
+    }
+    struct sigaction sigint;
+    int int_ignored = sigaction(SIGINT, NULL, &sigint) == 0 && sigint.sa_handler == SIG_IGN;
 
     mix_str("kdbus-bridge-host-1");
     if (mix_file_stamp(jar) != 0) {
@@ -530,38 +870,41 @@ int main(int argc, char **argv) {
     mix_str(getenv("JDK_JAVA_OPTIONS"));
     mix_str(launcher);
 
-    char dir[PATH_MAX];
+    char dir[PATH_MAX], name[17];
+    snprintf(name, sizeof name, "%016llx", (unsigned long long) hash);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (host_dir(dir, sizeof dir) != 0
-            || (size_t) snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%016llx", dir, (unsigned long long) hash)
-                   >= sizeof sa.sun_path) {
+    int dirfd = host_dir(dir, sizeof dir);
+    if (dirfd < 0 || (size_t) snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s", dir, name) >= sizeof sa.sun_path) {
         fallback("no usable host directory");
     }
 
-    /* Signals wait in a signalfd from now on; the JVM path gets the caller's mask back. */
+    /* Signals wait in a signalfd from now on; the JVM path gets the caller's mask back. An
+     * ignored SIGINT stays ignored, as dbus-daemon leaves it (it handles SIGTERM and SIGHUP). */
     sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGINT);
+    if (!int_ignored) {
+        sigaddset(&mask, SIGINT);
+    }
     sigaddset(&mask, SIGHUP);
     sigprocmask(SIG_BLOCK, &mask, NULL);
 
-    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int s = reach_host(dirfd, dir, name, hash, &sa);
+    close(dirfd);
     if (s < 0) {
-        fallback("socket");
-    }
-    if (connect(s, (struct sockaddr *) &sa, sizeof sa) != 0) {
-        int e = errno;
-        close(s);
-        start_host(sa.sun_path);
-        errno = e;
-        fallback(sa.sun_path); /* no host there yet: one was started */
+        fallback(sa.sun_path); /* no host there yet (one was started), or it is not reachable */
     }
     struct ucred cred;
     socklen_t credlen = sizeof cred;
-    if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) != 0 || cred.uid != getuid()) {
+    if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) != 0 || cred.uid != geteuid()) {
         close(s);
         fallback("the host socket is not ours");
+    }
+    const char *why = other_world(cred.pid);
+    if (why != NULL) {
+        close(s);
+        errno = 0;
+        fallback(why);
     }
 
     /* the request */
@@ -610,16 +953,19 @@ int main(int argc, char **argv) {
     } while (sent < 0 && errno == EINTR);
     if (sent <= 0 || write_full(s, b.p + sent, b.len - (size_t) sent) != 0) {
         close(s);
-        fallback("sending the request"); /* a closed fd 0-2 (EBADF), or the host went away */
+        fallback("sending the request"); /* the host went away, or does not read (SO_SNDTIMEO) */
     }
     free(b.p);
 
     char type;
     char *payload;
     uint32_t len;
-    if (read_reply(s, &type, &payload, &len) != 0) {
+    if (read_reply(s, &type, &payload, &len, now_ms() + wait_ms) != 0) {
+        /* It went away, or is wedged: nothing was printed yet, so the bus can still be a JVM's.
+         * Our hang-up stops whatever the host may start later. */
         close(s);
-        fallback("no answer from the host"); /* it went away before answering: nothing was started */
+        fallback(errno == ETIMEDOUT ? "the host did not answer in time (KDBUS_BRIDGE_HOST_WAIT_MS)"
+                                    : "no answer from the host");
     }
     if (type == 'E') {
         return (int) u32_of(payload, len);
@@ -634,14 +980,14 @@ int main(int argc, char **argv) {
     }
     signal(SIGPIPE, SIG_IGN); /* as dbus-daemon: a reader gone is an error to report, not a death */
     if ((o.print_address && print_to(o.address_fd, payload) != 0)) {
-        fprintf(stderr, "Failed to start message bus: failed to print: %s\n", strerror(errno));
+        fprintf(stderr, "Failed to start message bus: Writing to pipe: %s\n", strerror(errno));
         return 1; /* closing s stops the bus */
     }
     if (o.print_pid) {
         char pid[32];
         snprintf(pid, sizeof pid, "%ld", (long) getpid());
         if (print_to(o.pid_fd, pid) != 0) {
-            fprintf(stderr, "Failed to start message bus: failed to print: %s\n", strerror(errno));
+            fprintf(stderr, "Failed to start message bus: Writing to pipe: %s\n", strerror(errno));
             return 1;
         }
     }
@@ -653,12 +999,23 @@ int main(int argc, char **argv) {
         return 1;
     }
     int stopping = 0;
+    long stop_deadline = 0;
     for (;;) {
         struct pollfd p[2] = {{.fd = s, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
-        if (poll(p, stopping ? 1 : 2, -1) < 0) {
+        long left = stopping ? stop_deadline - now_ms() : -1;
+        int ready = stopping && left <= 0 ? 0 : poll(p, stopping ? 1 : 2, stopping ? (int) left : -1);
+        if (ready < 0) {
             if (errno == EINTR) {
                 continue;
             }
+            return 1;
+        }
+        if (ready == 0) {
+            fprintf(stderr, "kdbus-bridge: the bus host did not stop the bus within %ld ms\n", wait_ms);
+            return 1;
+        }
+        if ((p[0].revents | (stopping ? 0 : p[1].revents)) & POLLNVAL) {
+            fprintf(stderr, "kdbus-bridge: lost the bus host's socket\n"); /* never spin on a closed fd */
             return 1;
         }
         if (!stopping && (p[1].revents & POLLIN)) {
@@ -667,6 +1024,7 @@ int main(int argc, char **argv) {
                 char cmd = si.ssi_signo == SIGHUP ? 'H' : si.ssi_signo == SIGINT ? 'I' : 'T';
                 if (cmd != 'H') {
                     stopping = (int) si.ssi_signo;
+                    stop_deadline = now_ms() + wait_ms;
                 }
                 if (write_full(s, &cmd, 1) != 0) {
                     fprintf(stderr, "kdbus-bridge: the bus host went away\n");
@@ -675,7 +1033,7 @@ int main(int argc, char **argv) {
             }
         }
         if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-            if (read_reply(s, &type, &payload, &len) != 0) {
+            if (read_reply(s, &type, &payload, &len, now_ms() + wait_ms) != 0) {
                 fprintf(stderr, "kdbus-bridge: the bus host went away\n");
                 return 1;
             }

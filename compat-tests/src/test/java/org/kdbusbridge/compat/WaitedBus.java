@@ -25,20 +25,27 @@ import org.kdbusbridge.compat.harness.LineReader;
  */
 final class WaitedBus implements AutoCloseable {
     // The child restores the default action of the signals tested (a parent may have ignored
-    // them: sh ignores SIGINT for background jobs), prints its pid, then execs the bus.
+    // them: sh ignores SIGINT for background jobs), then ignores those in WAITED_BUS_IGNORE and
+    // blocks those in WAITED_BUS_BLOCK (numbers; both taken out of the bus's environment), prints
+    // its pid, then execs the bus. A line of signal numbers on stdin sends them in that order.
     private static final String WAITER = String.join("\n",
             "import os, signal, sys",
+            "ignore = [int(s) for s in os.environ.pop('WAITED_BUS_IGNORE', '').split()]",
+            "block = [int(s) for s in os.environ.pop('WAITED_BUS_BLOCK', '').split()]",
             "pid = os.fork()",
             "if pid == 0:",
             "    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):",
             "        signal.signal(s, signal.SIG_DFL)",
+            "    for s in ignore:",
+            "        signal.signal(s, signal.SIG_IGN)",
+            "    signal.pthread_sigmask(signal.SIG_BLOCK, block)",
             "    null = os.open('/dev/null', os.O_RDONLY)",
             "    os.dup2(null, 0)",
             "    os.write(1, b'pid %d\\n' % os.getpid())",
             "    os.execv(sys.argv[1], sys.argv[1:])",
             "line = sys.stdin.readline()",
-            "if line.strip():",
-            "    os.kill(pid, int(line))",
+            "for s in line.split():",
+            "    os.kill(pid, int(s))",
             "_, st = os.waitpid(pid, 0)",
             "how = 'signal %d' % os.WTERMSIG(st) if os.WIFSIGNALED(st) else 'status %d' % os.WEXITSTATUS(st)",
             "print(how, flush=True)");
@@ -102,11 +109,15 @@ final class WaitedBus implements AutoCloseable {
         return pid;
     }
 
-    /** Sends sig to the bus; returns how it ended: "signal N" or "status N". */
-    String kill(int sig) {
+    /** Sends the signals to the bus, in this order; returns how it ended: "signal N" or "status N". */
+    String kill(int... sigs) {
         try {
             OutputStream in = waiter.getOutputStream();
-            in.write((sig + "\n").getBytes(StandardCharsets.UTF_8));
+            StringBuilder line = new StringBuilder();
+            for (int sig : sigs) {
+                line.append(sig).append(' ');
+            }
+            in.write((line + "\n").getBytes(StandardCharsets.UTF_8));
             in.flush();
             in.close();
         } catch (IOException e) {

@@ -1,8 +1,6 @@
 package org.kdbusbridge.bridge.cli;
 
-import java.io.FileOutputStream;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -372,7 +370,7 @@ public final class Main {
                 }
             }
         } catch (IOException e) {
-            System.err.println("Failed to start message bus: failed to print: " + e.getMessage());
+            System.err.println("Failed to start message bus: " + e.getMessage());
             server.stop();
             Daemon.removePidFile(pidFile);
             return 1;
@@ -551,8 +549,21 @@ public final class Main {
             System.err.flush();
             return;
         }
-        try (OutputStream os = new FileOutputStream("/proc/self/fd/" + n)) {
-            os.write(bytes);
+        // write(2) on the fd itself, as dbus-daemon: a pipe, file or socket alike (a socket cannot be
+        // reopened through /proc), and a closed or read-only fd fails with its text
+        java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocateDirect(bytes.length).put(bytes).flip();
+        long addr = LibC.Native.address(buf);
+        int done = 0;
+        while (done < bytes.length) {
+            long w = LibC.INSTANCE.write(n, addr + done, bytes.length - done);
+            if (w > 0) {
+                done += (int) w;
+            } else if (w < 0 && LibC.Native.errno() == LibC.EINTR) {
+                continue;
+            } else {
+                String text = LibC.Native.strerror(w < 0 ? LibC.Native.errno() : LibC.EBADF);
+                throw new IOException("Writing to pipe: " + text.replaceFirst(" \\([A-Z0-9]+\\)$", ""));
+            }
         }
         if (n > 2) {
             LibC.INSTANCE.close(n);

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Comparator;
@@ -28,6 +29,8 @@ import org.kdbusbridge.core.bus.UserQuota;
 final class HostWarmup implements Runnable {
     static final int ROUNDS = 300;
     static final long MAX_MILLIS = 5000;
+    static final String PREFIX = "kdbus-bridge-host-warmup";
+    static final long STALE_MILLIS = 60_000;
     private static final Duration WAIT = Duration.ofSeconds(5);
     private final ConfigCache cache;
     private final UserQuota quota;
@@ -45,7 +48,8 @@ final class HostWarmup implements Runnable {
         ThreadRoutedStream.route(quiet);
         Path dir = null;
         try {
-            dir = Files.createTempDirectory("kdbus-bridge-host-warmup");
+            sweepStale(Path.of(System.getProperty("java.io.tmpdir")));
+            dir = Files.createTempDirectory(PREFIX);
             Path conf = dir.resolve("bus.conf");
             Files.writeString(conf, "<busconfig><type>session</type><listen>unix:tmpdir=" + dir + "</listen>"
                     + "<policy context=\"default\"><allow send_destination=\"*\" eavesdrop=\"true\"/>"
@@ -72,6 +76,30 @@ final class HostWarmup implements Runnable {
         } finally {
             ThreadRoutedStream.route(null);
             delete(dir);
+        }
+    }
+
+    /**
+     * A killed host's warm-up directory: ours, and untouched for a minute (a live warm-up makes
+     * and removes a socket in its directory every few milliseconds, and lasts 5 s at most).
+     */
+    static void sweepStale(Path tmp) {
+        long cutoff = System.currentTimeMillis() - STALE_MILLIS;
+        Integer me = org.kdbusbridge.bridge.transport.LibC.INSTANCE.getuid();
+        try (Stream<Path> s = Files.list(tmp)) {
+            for (Path p : (Iterable<Path>) s::iterator) {
+                try {
+                    if (p.getFileName().toString().startsWith(PREFIX) && Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)
+                            && Files.getLastModifiedTime(p, LinkOption.NOFOLLOW_LINKS).toMillis() < cutoff
+                            && me.equals(Files.getAttribute(p, "unix:uid", LinkOption.NOFOLLOW_LINKS))) {
+                        delete(p);
+                    }
+                } catch (IOException | RuntimeException e) {
+                    // gone meanwhile
+                }
+            }
+        } catch (IOException e) {
+            // nothing to sweep
         }
     }
 
