@@ -138,7 +138,8 @@ public final class Driver {
 
     private final Bus bus;
     private final DriverEmitter out;
-    private final String busId;
+    /** GetId's bus ID, derived only when first asked for (BusServer#busId). */
+    private final java.util.function.Supplier<String> busId;
     private final String machineId;
     private final Host host;
     // The method groups; DriverTables' rows reach them.
@@ -153,7 +154,12 @@ public final class Driver {
     final EndpointMethods endpoints;
     final ContainersMethods containers;
 
+    /** With a fixed bus ID (tests). */
     public Driver(Bus bus, String busId, String machineId, Host host) {
+        this(bus, () -> busId, machineId, host);
+    }
+
+    public Driver(Bus bus, java.util.function.Supplier<String> busId, String machineId, Host host) {
         this.bus = bus;
         this.out = new DriverEmitter(bus, host.largeReplies());
         this.busId = busId;
@@ -334,7 +340,7 @@ public final class Driver {
     }
 
     void getId(DriverCall call) {
-        out.replyString(call.caller(), call.serial(), busId);
+        out.replyString(call.caller(), call.serial(), busId.get());
     }
 
     void introspect(DriverCall call) {

@@ -119,9 +119,17 @@ public final class EmbeddedBus implements AutoCloseable {
         return address;
     }
 
-    /** The bus's guid, as in {@code guid=} of {@link #address()} and the SASL {@code OK} line. */
+    /**
+     * The server guid of the bus's (first) listening address, as in {@code guid=} of
+     * {@link #address()} and the SASL {@code OK} line; each further address has its own.
+     */
     public String guid() {
-        return server.guid();
+        return server.listenerGuids().get(0);
+    }
+
+    /** The bus ID {@code GetId} returns: not any address's guid, as in dbus-daemon. */
+    public String busId() {
+        return server.busId();
     }
 
     /** The temporary directory holding the socket, if this bus created one. */

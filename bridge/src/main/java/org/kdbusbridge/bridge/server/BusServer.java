@@ -52,6 +52,8 @@ public final class BusServer implements Driver.Host {
     /** The D-Bus error for each refused routing result (the driver's texts). */
     private final RoutingErrors routingErrors;
     private final String guid;
+    /** Derived on first use (GetId, Debug tools): a bus nobody asks saves the hash at start. */
+    private volatile String busId;
     /** Transport tuning for this bus (its loop and every session), fixed for its life. */
     private final TransportSettings transport;
     private final EventLoop loop;
@@ -129,14 +131,16 @@ public final class BusServer implements Driver.Host {
         }
         this.bus.setQuotaLog(LOG::warn); // the core logs a uid's refusals once a minute
         this.bus.setDemandListener(this::metadataNoLongerWanted);
-        this.guid = carriedGuid != null ? carriedGuid : randomHex(16);
-        this.driver = new Driver(bus, guid, machineId(guid), this);
+        // The one GUID a hand-over carries; GetId's bus ID and each listener's guid are derived
+        // from it (BusIds), so they survive a hand-over without a snapshot format change.
+        this.guid = carriedGuid != null ? carriedGuid : BusIds.newGuid();
+        this.driver = new Driver(bus, this::busId, machineId(this::busId), this);
         this.routingErrors = new RoutingErrors(bus, driver.emitter(), queueFullLog);
         // dbus-daemon logs every denied unicast; a flood of them is cut to 10 lines a second.
         this.bus.setPolicyLog(new RateLimitedLog(10, TimeUnit.SECONDS.toNanos(1), System::nanoTime, LOG::warn));
         this.listeners = new Listeners(guid, transport);
         this.admission = new ConnectionAdmission(this, sessions);
-        this.endpoints = new EndpointListeners(this, guid, transport, admission, sessions, listeners::hasSocketFile,
+        this.endpoints = new EndpointListeners(this, transport, admission, sessions, listeners::hasSocketFile,
                 listeners::hasAbstractName);
         this.endpoints.onGone(id -> endpointGone.accept(id)); // the driver registered while it was made
         this.flusher = new SessionFlusher(this);
@@ -393,8 +397,27 @@ public final class BusServer implements Driver.Host {
         return address;
     }
 
+    /**
+     * The bus's secret GUID: what a hand-over carries and what {@link #busId()} and every
+     * listener's guid are derived from (BusIds). No client sees it.
+     */
     public String guid() {
         return guid;
+    }
+
+    /** The bus ID: what GetId returns; related to none of the listeners' guids, as in dbus-daemon. */
+    public String busId() {
+        String id = busId;
+        if (id == null) {
+            id = BusIds.busId(guid); // the same value whichever thread computes it
+            busId = id;
+        }
+        return id;
+    }
+
+    /** The server guid of each listening address, in listen order (the guid= of {@link #address()}'s entries). */
+    public List<String> listenerGuids() {
+        return listeners.guids();
     }
 
     /**
@@ -782,12 +805,8 @@ public final class BusServer implements Driver.Host {
         return Integer.toUnsignedLong(org.kdbusbridge.bridge.transport.LibC.INSTANCE.getuid());
     }
 
-    private static String randomHex(int bytes) {
-        return org.kdbusbridge.bridge.transport.Urandom.hex(bytes);
-    }
-
     /** /etc/machine-id or /var/lib/dbus/machine-id, as dbus-daemon reads it. */
-    private static String machineId(String fallback) {
+    private static String machineId(java.util.function.Supplier<String> fallback) {
         for (String p : new String[] {"/etc/machine-id", "/var/lib/dbus/machine-id"}) {
             try {
                 String id = Files.readString(Path.of(p)).trim();
@@ -799,6 +818,6 @@ public final class BusServer implements Driver.Host {
             }
         }
         LOG.warn("No machine id found in /etc/machine-id or /var/lib/dbus/machine-id; using the bus id");
-        return fallback;
+        return fallback.get();
     }
 }

@@ -56,15 +56,16 @@ final class ConnectionAdmission {
         return server.bus().connectionCount() - server.bus().completedConnectionCount();
     }
 
-    void onAccept(SocketConnection socket) {
-        onAccept(socket, null);
+    /** {@code guid}: the server guid of the listener the connection came through (SASL OK). */
+    void onAccept(SocketConnection socket, String guid) {
+        onAccept(socket, null, guid);
     }
 
     /**
-     * As {@link #onAccept(SocketConnection)} for a connection that came in through a custom
+     * As {@link #onAccept(SocketConnection, String)} for a connection that came in through a custom
      * endpoint ({@code endpoint} non-null): it carries the endpoint's filter from its first byte.
      */
-    void onAccept(SocketConnection socket, org.kdbusbridge.core.endpoint.EndpointPolicy endpoint) {
+    void onAccept(SocketConnection socket, org.kdbusbridge.core.endpoint.EndpointPolicy endpoint, String guid) {
         if (incompleteConnections() >= limits.maxIncompleteConnections) {
             // As dbus-daemon (bus/connection.c): room is made by dropping the OLDEST incomplete
             // connection. Refusing the new one instead let a client that opens sockets and never
@@ -85,7 +86,7 @@ final class ConnectionAdmission {
         Credentials creds = new Credentials(socket.peer().uid(), socket.peer().gid(), socket.peer().pid());
         var config = server.config();
         SaslServer sasl = new SaslServer(new SaslServer.Config(config.allowsExternal(), config.allowsAnonymous(),
-                socket.peer().uid(), uidCheck, server.guid(), true));
+                socket.peer().uid(), uidCheck, guid, true));
         ClientSession[] holder = new ClientSession[1];
         Connection conn = server.bus().connect(creds, new org.kdbusbridge.core.connection.ConnectionSink() {
             @Override

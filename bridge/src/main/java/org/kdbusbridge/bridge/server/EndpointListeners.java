@@ -78,7 +78,6 @@ final class EndpointListeners {
         }
     }
 
-    private final String guid;
     private final TransportSettings transport;
     private final ConnectionAdmission admission;
     /** The server's live sessions (to find an endpoint's connections). */
@@ -95,13 +94,12 @@ final class EndpointListeners {
     /** Where AddServer's sockets go when the caller names no path; null: the default (see containerDir). */
     private java.nio.file.Path containerDir;
 
-    EndpointListeners(BusServer server, String guid, TransportSettings transport, ConnectionAdmission admission,
+    EndpointListeners(BusServer server, TransportSettings transport, ConnectionAdmission admission,
             Set<ClientSession> sessions, java.util.function.Predicate<java.nio.file.Path> busSocket,
             java.util.function.Predicate<String> busAbstract) {
         this.busSocket = busSocket;
         this.busAbstract = busAbstract;
         this.server = server;
-        this.guid = guid;
         this.transport = transport;
         this.admission = admission;
         this.sessions = sessions;
@@ -158,7 +156,11 @@ final class EndpointListeners {
         }
         UnixListener l;
         try {
-            l = UnixListener.bind(a, guid).processFds(transport.processFd());
+            // Its own server guid, new and random, as each of dbus-daemon's Containers1 servers has
+            // (AddServer makes a new DBusServer). Not derived as the bus's listeners' are (BusIds):
+            // endpoints are not carried by a hand-over (Classification refuses), and a new endpoint
+            // on a path a removed one used must not answer to the old address's guid.
+            l = UnixListener.bind(a, BusIds.newGuid()).processFds(transport.processFd());
         } catch (IOException | RuntimeException e) {
             closeFd(lifetime);
             throw e;
@@ -266,7 +268,7 @@ final class EndpointListeners {
             socket.close();
             return;
         }
-        admission.onAccept(socket, ep.policy);
+        admission.onAccept(socket, ep.policy, ep.listener.guid());
     }
 
     private void lifetimeEvent(Endpoint ep, int events) {

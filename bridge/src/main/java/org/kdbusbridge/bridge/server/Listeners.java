@@ -22,6 +22,7 @@ import org.slf4j.LoggerFactory;
 final class Listeners {
     private static final Logger LOG = LoggerFactory.getLogger(BusServer.class);
 
+    /** The bus's secret GUID; each listener's own guid is derived from it and its bound name (BusIds). */
     private final String guid;
     private final TransportSettings transport;
     private final List<UnixListener> listeners = new ArrayList<>();
@@ -44,8 +45,8 @@ final class Listeners {
                     if (a.kind() == UnixAddress.Kind.RUNTIME) {
                         a = a.resolveRuntime(System::getenv);
                     }
-                    UnixListener l = UnixListener.bind(a, guid).processFds(transport.processFd());
-                    listeners.add(l);
+                    UnixListener l = UnixListener.bind(a, null).processFds(transport.processFd());
+                    listeners.add(ownGuid(l));
                     connect.add(l.connectAddress());
                 }
             }
@@ -74,8 +75,8 @@ final class Listeners {
         int i = 0;
         try {
             for (; i < fds.size(); i++) {
-                UnixListener l = UnixListener.adopt(fds.get(i), guid).processFds(transport.processFd());
-                listeners.add(l);
+                UnixListener l = UnixListener.adopt(fds.get(i), null).processFds(transport.processFd());
+                listeners.add(ownGuid(l));
                 connect.add(l.connectAddress());
             }
         } catch (IOException e) {
@@ -91,9 +92,29 @@ final class Listeners {
         return List.copyOf(listeners);
     }
 
-    /** Hand-over: a listener taken over from the bus this one replaces. */
+    /**
+     * Hand-over: a listener taken over from the bus this one replaces. It gets the guid the old
+     * bus's listener had: derived again from the carried GUID and the socket's name.
+     */
     void adopt(UnixListener l) {
-        listeners.add(l.processFds(transport.processFd()));
+        listeners.add(ownGuid(l.processFds(transport.processFd())));
+    }
+
+    /**
+     * Gives {@code l} its own server guid, as dbus-daemon gives each of its servers one: derived,
+     * not random, so a hand-over, whose snapshot carries only the bus's GUID, keeps it (BusIds).
+     */
+    private UnixListener ownGuid(UnixListener l) {
+        return l.useGuid(BusIds.listenerGuid(guid, l.boundAddress()));
+    }
+
+    /** Each listener's server guid, in listen order. */
+    List<String> guids() {
+        List<String> out = new ArrayList<>(listeners.size());
+        for (UnixListener l : listeners) {
+            out.add(l.guid());
+        }
+        return out;
     }
 
     /** Hand-over: lets go of every listener without closing it (see UnixListener#detachForHandOver). */
@@ -105,9 +126,10 @@ final class Listeners {
     }
 
     /** Loop thread: starts accepting on every listener. */
-    void startAll(EventLoop loop, UnixListener.AcceptHandler onAccept) {
+    void startAll(EventLoop loop, java.util.function.BiConsumer<org.kdbusbridge.bridge.transport.SocketConnection, String> onAccept) {
         for (UnixListener l : listeners) {
-            l.start(loop, onAccept);
+            String g = l.guid(); // the SASL OK line names the listener the client came through
+            l.start(loop, socket -> onAccept.accept(socket, g));
         }
     }
 

@@ -63,7 +63,7 @@ public final class UnixListener implements Closeable {
     private static final int MAX_ABSTRACT_BYTES = 98;
 
     private final UnixAddress requested;
-    private final UnixAddress bound; // PATH or ABSTRACT, with guid if known
+    private UnixAddress bound; // PATH or ABSTRACT, with guid if known (set again by useGuid before start)
     private final int fd;
     private final Path socketFile; // null for abstract
     private final Object socketFileKey; // inode identity of the file we created, or null
@@ -96,6 +96,23 @@ public final class UnixListener implements Closeable {
         this.fd = fd;
         this.socketFile = socketFile;
         this.socketFileKey = socketFileKey;
+    }
+
+    /**
+     * Sets the server guid this listener reports ({@link #connectAddress()}, {@link #guid()}),
+     * which the bus derives from the bound name once it is known (BusIds); call before {@link #start}.
+     */
+    public UnixListener useGuid(String guid) {
+        if (loop != null) {
+            throw new IllegalStateException("already started");
+        }
+        this.bound = bound.withGuid(guid);
+        return this;
+    }
+
+    /** The server guid of {@link #connectAddress()} (lower-case hex), or null if none is known. */
+    public String guid() {
+        return bound.guid();
     }
 
     /** Whether accepted connections get their peer's pidfd (default: yes); call before {@link #start}. */

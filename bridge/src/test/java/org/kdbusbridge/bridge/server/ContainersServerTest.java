@@ -9,6 +9,7 @@ package org.kdbusbridge.bridge.server;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -158,9 +159,15 @@ class ContainersServerTest {
         assertEquals(containers, socket.getParent(), "the bus picks a path in its container directory");
         assertTrue(socket.getFileName().toString().startsWith("dbus-"), added[1]);
         assertTrue(Files.exists(socket));
-        assertTrue(added[2].startsWith("unix:path=" + socket + ",guid=" + server.guid()), added[2]);
+        assertTrue(added[2].matches("unix:path=" + java.util.regex.Pattern.quote(socket.toString()) + ",guid=[0-9a-f]{32}"),
+                added[2]);
+        String serverGuid = added[2].substring(added[2].indexOf(",guid=") + 6);
+        // Its own guid, as each of dbus-daemon's container servers has one.
+        assertNotEquals(server.listenerGuids().get(0), serverGuid, added[2]);
+        assertNotEquals(server.busId(), serverGuid, added[2]);
 
         RawClient inside = client(socket);
+        assertEquals(serverGuid, inside.serverGuid, "the SASL OK line names the instance's server");
         assertFalse(core(inside.uniqueName).endpoint().filter().filtering(), "no ProxyOptions: no filter");
         RawClient service = client(bus);
 

@@ -7,6 +7,7 @@ package org.kdbusbridge.bridge.server;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -121,10 +122,15 @@ class EndpointListenersTest {
         List<String> options = List.of("--filter", "--talk=org.freedesktop.portal.*", "--own=org.example.App");
         String[] added = addOk(owner, socket, options, Map.of("app-id", "org.example.App", "instance-id", "42"));
         assertEquals("e1", added[0]);
-        assertTrue(added[1].startsWith("unix:path=" + socket + ",guid=" + server.guid()), added[1]);
+        assertTrue(added[1].matches("unix:path=" + java.util.regex.Pattern.quote(socket.toString()) + ",guid=[0-9a-f]{32}"),
+                added[1]);
+        String endpointGuid = added[1].substring(added[1].indexOf(",guid=") + 6);
+        assertNotEquals(server.listenerGuids().get(0), endpointGuid, "an endpoint's server has its own guid");
+        assertNotEquals(server.busId(), endpointGuid);
         assertTrue(Files.exists(socket), "socket file bound");
 
         RawClient inside = client(socket);
+        assertEquals(endpointGuid, inside.serverGuid, "the SASL OK line names the endpoint's server");
         Connection c = core(inside.uniqueName);
         assertNotNull(c.endpoint(), "a connection through the endpoint carries its filter");
         assertEquals("e1", c.endpoint().filter().endpointId());
@@ -380,7 +386,8 @@ class EndpointListenersTest {
         BodyReader b = r.body();
         assertEquals("e1", b.readString());
         String address = b.readString();
-        assertEquals("unix:abstract=" + name + ",guid=" + server.guid(), address);
+        assertTrue(address.matches("unix:abstract=" + java.util.regex.Pattern.quote(name) + ",guid=[0-9a-f]{32}"), address);
+        assertNotEquals("unix:abstract=" + name + ",guid=" + server.listenerGuids().get(0), address);
         assertFalse(abstractNameFree(name), "the bus holds the name");
         Object[] e = (Object[]) list(owner).get(0);
         assertEquals(address, e[1]);

@@ -276,12 +276,16 @@ final class RawClient implements AutoCloseable {
         return new com.sun.security.auth.module.UnixSystem().getUid();
     }
 
+    /** The server guid of the last SASL OK {@link #authenticate()} read, or null. */
+    String serverGuid;
+
     /** NUL + AUTH EXTERNAL, expects OK, sends BEGIN. */
     void authenticate() throws IOException {
         write(new byte[] {0});
         writeAscii("AUTH EXTERNAL " + hexUid(myUid()) + "\r\n");
         String ok = readLine();
         assertTrue(ok.startsWith("OK "), ok);
+        serverGuid = ok.substring(3).trim();
         writeAscii("BEGIN\r\n");
     }
 
