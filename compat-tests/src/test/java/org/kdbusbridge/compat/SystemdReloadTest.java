@@ -158,12 +158,14 @@ class SystemdReloadTest {
                 envs.add(Map.of("XDG_RUNTIME_DIR", dir.resolve("elsewhere").toString(), "DBUS_SESSION_BUS_ADDRESS", address));
                 List<String> figures = new ArrayList<>();
                 for (int round = 1; round <= envs.size(); round++) {
+                    int linesBefore = bus.stderr().all().size();
                     long t0 = System.nanoTime();
                     Cmd.Result r = Cmd.run(reload, envs.get(round - 1), RELOAD);
                     long ms = (System.nanoTime() - t0) / 1_000_000;
                     assertTrue(r.ok(), "ExecReload " + reload + "\n" + r.describe() + "\n" + bus.describe());
                     figures.add("reload " + round + " " + ms + " ms");
-                    // It returned once the new program serves: its one line is already logged.
+                    // It returned once the new program serves; the reply and its one line are one loop task.
+                    assertNotNull(bus.stderr().awaitLine(l -> l.contains("hand-over (reexec) from"), Buses.T), bus.describe());
                     assertEquals(round, lines(bus, "hand-over (reexec) from"), bus.describe());
                     // The same process, over the same listening socket; LISTEN_* never reached it.
                     assertTrue(bus.process().isAlive(), bus.describe());
@@ -188,6 +190,8 @@ class SystemdReloadTest {
                         assertEquals(client.uniqueName(), reply(fresh, "GetNameOwner", "s", NAME));
                         assertEquals(String.valueOf(pid), reply(fresh, "GetConnectionUnixProcessID", "s", "org.freedesktop.DBus"));
                     }
+                    // A successful hand-over logs exactly one line: nothing else reached the bus's stderr.
+                    assertEquals(linesBefore + 1, bus.stderr().all().size(), bus.describe());
                 }
                 System.out.println("SYSTEMD-RELOAD (load " + Files.readString(Path.of("/proc/loadavg")).trim() + "): "
                         + String.join("; ", figures));

@@ -185,8 +185,6 @@ public final class HandOverRestore {
                     l.socketFile() == null ? null : Path.of(l.socketFile())));
         }
         server.resume(adopted, () -> restoreOnLoop(server, snap));
-        LOG.info("hand-over from {} done: {} connections, {} names", snap.bus().writerVersion(),
-                snap.connections().size(), snap.names().size());
         return server;
     }
 
