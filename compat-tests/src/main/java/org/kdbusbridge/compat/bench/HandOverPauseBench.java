@@ -36,7 +36,8 @@ import org.kdbusbridge.compat.harness.RawClient;
  * connections that said Hello and then stay idle (raw sockets, SASL + Hello pipelined, 64 at a
  * time), a prober that sends {@code org.freedesktop.DBus.Peer.Ping} to the driver every 1 ms and
  * records the longest gap between two answers, and a trigger connection that calls
- * {@code Extensions1.Reexec}. Per hand-over it reports: the longest gap, the Reexec call's time,
+ * {@code Extensions1.Reexec}. Per hand-over it reports: the longest gap (and when it ended,
+ * relative to the Reexec reply), the Reexec call's time,
  * the check run's time and the pause as the new program logs them, and the bus process's CPU
  * (utime + stime of {@code /proc/PID/stat}, the same pid across the exec) and its reaped
  * children's (cutime + cstime: the check run) from just before the call to 200 answered pings
@@ -58,7 +59,7 @@ public final class HandOverPauseBench {
     private HandOverPauseBench() { }
 
     /** One hand-over's figures. */
-    record Row(int conns, int rep, long callMs, double gapMs, long checkMs, long pauseMs, long restoreMs,
+    record Row(int conns, int rep, long callMs, double gapMs, double afterReplyMs, long checkMs, long pauseMs, long restoreMs,
             long busCpuMs, long childCpuMs, long pings, String load, int loggedConns) { }
 
     static final class Cfg {
@@ -108,12 +109,12 @@ public final class HandOverPauseBench {
         StringBuilder md = new StringBuilder();
         md.append("Hand-over pause, ").append(started).append(", ").append(jdk).append(", ")
                 .append(Runtime.getRuntime().availableProcessors()).append(" CPUs\n\n");
-        md.append("| connections | rep | longest ping gap ms | Reexec call ms | check ms (log) | pause ms (log) | restore ms (log) "
-                + "| bus CPU ms | check CPU ms | pings | load (1, 5, 15 min) |\n");
-        md.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+        md.append("| connections | rep | longest ping gap ms | gap end - Reexec reply ms | Reexec call ms | check ms (log) "
+                + "| pause ms (log) | restore ms (log) | bus CPU ms | check CPU ms | pings | load (1, 5, 15 min) |\n");
+        md.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
         for (Row r : rows) {
-            md.append(String.format(Locale.ROOT, "| %,d | %d | %.1f | %d | %d | %d | %d | %d | %d | %d | %s |%n",
-                    r.conns(), r.rep(), r.gapMs(), r.callMs(), r.checkMs(), r.pauseMs(), r.restoreMs(), r.busCpuMs(),
+            md.append(String.format(Locale.ROOT, "| %,d | %d | %.1f | %.1f | %d | %d | %d | %d | %d | %d | %d | %s |%n",
+                    r.conns(), r.rep(), r.gapMs(), r.afterReplyMs(), r.callMs(), r.checkMs(), r.pauseMs(), r.restoreMs(), r.busCpuMs(),
                     r.childCpuMs(), r.pings(), r.load()));
         }
         Files.writeString(cfg.out, md);
@@ -202,7 +203,8 @@ public final class HandOverPauseBench {
                 p.maxGapNs.set(0);
                 long c0 = System.nanoTime();
                 Message r = trigger.call(Message.call(RawClient.BUS, RawClient.BUS_PATH, EXT, "Reexec"), REEXEC);
-                long callMs = (System.nanoTime() - c0) / 1_000_000;
+                long replyNs = System.nanoTime();
+                long callMs = (replyNs - c0) / 1_000_000;
                 if (r == null || r.type != Message.METHOD_RETURN) {
                     throw new IOException("Reexec: " + r + "\n" + Files.readString(stderr));
                 }
@@ -210,20 +212,21 @@ public final class HandOverPauseBench {
                 p.awaitAnswers(answered + AFTER_PINGS, Duration.ofSeconds(60));
                 long[] cpu1 = cpu(pid);
                 double gapMs = p.maxGapNs.get() / 1e6;
+                double afterReplyMs = (p.gapEndNs - replyNs) / 1e6;
                 if (p.error != null) {
                     throw new IOException("the prober failed across the hand-over", p.error);
                 }
                 Matcher m = awaitDone(stderr, rep, Duration.ofSeconds(60));
                 verify(trigger, expected, holders);
-                Row row = new Row(n, rep, callMs, gapMs, Long.parseLong(m.group(2)), Long.parseLong(m.group(3)),
+                Row row = new Row(n, rep, callMs, gapMs, afterReplyMs, Long.parseLong(m.group(2)), Long.parseLong(m.group(3)),
                         Long.parseLong(m.group(4)), (cpu1[0] - cpu0[0]) * 1000 / hz, (cpu1[1] - cpu0[1]) * 1000 / hz,
                         p.answers.get(), load, Integer.parseInt(m.group(1)));
                 if (row.loggedConns() != n + 2) {
                     throw new IOException("the new program carried " + row.loggedConns() + " connections, not " + (n + 2));
                 }
                 rows.add(row);
-                System.out.printf(Locale.ROOT, "  %,d conns rep %d: gap %.1f ms, Reexec %d ms, check %d ms, pause %d ms, "
-                        + "bus CPU %d ms, check CPU %d ms, load %s; all %d connections still there%n", n, rep, gapMs, callMs,
+                System.out.printf(Locale.ROOT, "  %,d conns rep %d: gap %.1f ms (ends %.1f ms after the reply), Reexec %d ms, check %d ms, pause %d ms, "
+                        + "bus CPU %d ms, check CPU %d ms, load %s; all %d connections still there%n", n, rep, gapMs, afterReplyMs, callMs,
                         row.checkMs(), row.pauseMs(), row.busCpuMs(), row.childCpuMs(), load, n);
             }
             p.stop.set(true);
@@ -383,6 +386,8 @@ public final class HandOverPauseBench {
         final AtomicBoolean stop = new AtomicBoolean();
         final AtomicLong maxGapNs = new AtomicLong();
         final AtomicLong answers = new AtomicLong();
+        /** When the longest gap so far ended (the first answer after it). */
+        volatile long gapEndNs;
         volatile IOException error;
 
         Prober(RawClient c) {
@@ -406,7 +411,10 @@ public final class HandOverPauseBench {
                     return;
                 }
                 long now = System.nanoTime();
-                maxGapNs.accumulateAndGet(now - last, Math::max);
+                if (now - last > maxGapNs.get()) {
+                    maxGapNs.set(now - last);
+                    gapEndNs = now;
+                }
                 last = now;
                 synchronized (this) {
                     answers.incrementAndGet();
