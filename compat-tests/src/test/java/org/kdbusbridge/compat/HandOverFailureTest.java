@@ -172,6 +172,7 @@ class HandOverFailureTest {
         int fdsBefore = fdCount(c.pid(), false);
         int allBefore = fdCount(c.pid(), true);
         long linesBefore = logLines(bus, "hand-over");
+        long allLinesBefore = bus.stderr().lines().count();
         String text;
         if (byReplace) {
             Cmd.Result r = replace(bus.address());
@@ -187,6 +188,7 @@ class HandOverFailureTest {
         assertTrue(text.contains(why), "the error names why (" + why + "): " + text);
         // One log line, naming the same.
         assertEquals(linesBefore + 1, logLines(bus, "hand-over"), bus.describe());
+        assertEquals(allLinesBefore + 1, bus.stderr().lines().count(), "one line in all\n" + bus.describe());
         List<String> failures = bus.stderr().lines().filter(l -> l.contains("hand-over (reexec) failed, this bus keeps serving"))
                 .toList();
         assertTrue(!failures.isEmpty() && failures.get(failures.size() - 1).contains(why), bus.describe());
@@ -266,18 +268,24 @@ class HandOverFailureTest {
 
                 // The good launcher again: --replace hands over, exit 0.
                 stage.good();
+                long allLines = bus.stderr().lines().count();
                 long t0 = System.nanoTime();
                 Cmd.Result r = replace(bus.address());
                 assertTrue(r.ok(), r.describe() + "\n" + bus.describe());
                 figures.add("--replace " + (System.nanoTime() - t0) / 1_000_000 + " ms");
-                assertEquals(1, logLines(bus, "hand-over (reexec) from"), bus.describe());
+                // The reply and the line are one loop task of the new program: wait for the line.
+                await(() -> logLines(bus, "hand-over (reexec) from") == 1, "the --replace hand-over's line", bus);
                 sameBus(bus, c, "replace");
+                // A successful hand-over logs exactly one line: nothing else on the bus's stderr.
+                assertEquals(allLines + 1, bus.stderr().lines().count(), bus.describe());
+                assertEquals(1, logLines(bus, "hand-over (reexec) from"), bus.describe());
                 // And SIGUSR2: the same hand-over, answered to nobody; its end is logged.
                 t0 = System.nanoTime();
                 assertTrue(Cmd.run(List.of("kill", "-USR2", String.valueOf(c.pid())), Buses.T).ok());
                 await(() -> logLines(bus, "hand-over (signal) from") == 1, "the SIGUSR2 hand-over's end", bus);
                 figures.add("SIGUSR2 " + (System.nanoTime() - t0) / 1_000_000 + " ms to the log line");
                 sameBus(bus, c, "usr2");
+                assertEquals(allLines + 2, bus.stderr().lines().count(), "one line per hand-over\n" + bus.describe());
                 assertTrue(!bus.stderr().contains("SIGUSR2 does not hand over"), bus.describe());
                 String check = bus.stderr().lines().filter(l -> l.contains(") from ") && l.contains(" done: "))
                         .map(l -> l.substring(l.indexOf("hand-over ("), l.indexOf(" (restore")))

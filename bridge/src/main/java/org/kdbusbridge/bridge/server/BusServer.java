@@ -126,7 +126,9 @@ public final class BusServer implements Driver.Host {
         this.bus = new Bus(limits, quota);
         this.inputHeap = new InputHeap(quota.framePerUserBytes(), quota.frameBusBytes());
         String overcommit = quota.overcommitNote(limits);
-        if (overcommit != null) {
+        // A hand-over's new bus (carried GUID) does not repeat the start's note: a successful
+        // hand-over logs exactly one line (HandOver.resume's).
+        if (overcommit != null && carriedGuid == null) {
             LOG.info(overcommit);
         }
         this.bus.setQuotaLog(LOG::warn); // the core logs a uid's refusals once a minute

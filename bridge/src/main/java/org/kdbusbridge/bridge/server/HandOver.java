@@ -380,9 +380,16 @@ public final class HandOver {
                     server.driver().emitter().replyEmpty(c, req.serial());
                 }
             }
-            LOG.info("hand-over ({}) from {} done: {} connections, check {} ms, pause {} ms (restore {} ms)",
+            // The one line of a successful hand-over (HandOverRestore logs none of its own).
+            int entries = 0;
+            for (Snapshot.Pool p : snap.pools()) {
+                entries += p.messages().length;
+            }
+            LOG.info("hand-over ({}) from {} done: {} connections, {} names, check {} ms, pause {} ms (restore {} ms);"
+                    + " carried {} queued messages in {} pool entries, {} reply slots",
                     req == null ? "?" : req.reason(), snap.bus().writerVersion(), snap.connections().size(),
-                    req == null ? -1 : req.checkMs(), pauseMs, (System.nanoTime() - t0) / 1_000_000);
+                    snap.names().size(), req == null ? -1 : req.checkMs(), pauseMs, (System.nanoTime() - t0) / 1_000_000,
+                    snap.messages().size(), entries, snap.replySlots().size());
         });
         return server;
     }

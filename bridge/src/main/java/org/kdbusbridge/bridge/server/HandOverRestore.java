@@ -31,8 +31,6 @@ import org.kdbusbridge.core.message.MessageFacts;
 import org.kdbusbridge.core.message.SealedPayload;
 import org.kdbusbridge.core.name.NameRegistry;
 import org.kdbusbridge.core.bus.UserQuota;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * Hand-over steps 1 and 4 (docs/handover.md section 8): the bridge's half of a snapshot of the
@@ -45,7 +43,6 @@ import org.slf4j.LoggerFactory;
  * the two halves.
  */
 public final class HandOverRestore {
-    private static final Logger LOG = LoggerFactory.getLogger(BusServer.class);
 
     private HandOverRestore() { }
 
@@ -294,13 +291,6 @@ public final class HandOverRestore {
                     l.socketFile() == null ? null : Path.of(l.socketFile())));
         }
         server.resume(adopted, () -> restoreOnLoop(server, snap));
-        int entries = 0;
-        for (Snapshot.Pool p : snap.pools()) {
-            entries += p.messages().length;
-        }
-        LOG.info("hand-over from {} restored: {} connections, {} names, {} queued messages in {} pool entries, {} reply slots",
-                snap.bus().writerVersion(), snap.connections().size(), snap.names().size(), snap.messages().size(),
-                entries, snap.replySlots().size());
         return server;
     }
 
