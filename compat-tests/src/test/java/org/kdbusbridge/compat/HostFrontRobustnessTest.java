@@ -112,8 +112,11 @@ class HostFrontRobustnessTest {
                 try {
                     String cmd = new String(Files.readAllBytes(p.resolve("cmdline")), StandardCharsets.UTF_8)
                             .replace('\0', ' ');
-                    if (cmd.contains(marker)) {
-                        out.add(Long.parseLong(p.getFileName().toString()));
+                    // A JVM only: the launcher script's own forks (subshells, the background
+                    // class-data training of a fresh checkout) carry the same command line.
+                    long pid = Long.parseLong(p.getFileName().toString());
+                    if (cmd.contains(marker) && exe(pid).endsWith("/java")) {
+                        out.add(pid);
                     }
                 } catch (IOException | RuntimeException e) {
                     // gone meanwhile
