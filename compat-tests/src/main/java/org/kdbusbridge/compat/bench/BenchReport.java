@@ -100,6 +100,10 @@ final class BenchReport {
         }
         sb.append("\nRatios are ours / other for the metric as written: throughput wants >= 1, CPU, latency, RSS and start-up want <= 1.\n");
         endpointTable(sb, cfg, med);
+        if (!BusBenchmark.CHECKS.isEmpty()) {
+            sb.append("\nMetrics checks (--check-metrics: our bus's counters against the pipelined load, see MetricsCheck):\n\n");
+            BusBenchmark.CHECKS.forEach(f -> sb.append("- ").append(f).append('\n'));
+        }
         if (!FAILURES.isEmpty()) {
             sb.append("\nFailed workloads (no numbers for them):\n\n");
             FAILURES.forEach(f -> sb.append("- ").append(f).append('\n'));

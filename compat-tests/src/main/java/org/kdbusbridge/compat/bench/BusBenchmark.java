@@ -55,6 +55,8 @@ public final class BusBenchmark {
         int reps = 3;
         double scale = 1.0;
         String ourJvmOpts = "";
+        /** --check-metrics: our bus serves --kdbus-metrics and the pipelined workload checks it (MetricsCheck). */
+        boolean checkMetrics;
         List<Contender> buses = List.of(Contender.values());
 
         int n(int base) {
@@ -85,6 +87,9 @@ public final class BusBenchmark {
             new Metric("sync_p99", "sync ping-pong p99 us", false, ""),
             new Metric("sync_cps", "sync ping-pong calls/s", true, ">= 1.0x"),
             new Metric("sync_cpu", "sync ping-pong: daemon CPU us/call", false, ""),
+            new Metric("metrics_msgs", "metrics check (--check-metrics, ours): message counts that differ from the load", false, "ours 0"),
+            new Metric("metrics_in_pct", "metrics check: bus bytes in vs the callers' sent bytes, worst caller, %", false, "ours within 1 %"),
+            new Metric("metrics_out_pct", "metrics check: bus bytes out vs the callers' received bytes, worst caller, %", false, "ours within 1 %"),
             new Metric("rss_pipe", "peak RSS after pipelined (VmHWM) MiB", false, "ours < 64 MiB"),
             new Metric("rss_end", "peak RSS at end of run (VmHWM) MiB", false, ""),
             new Metric("startup", "start-up to first Hello, s", false, ""),
@@ -146,11 +151,13 @@ public final class BusBenchmark {
                 case "--reps" -> cfg.reps = Integer.parseInt(args[++i]);
                 case "--scale" -> cfg.scale = Double.parseDouble(args[++i]);
                 case "--our-jvm-opts" -> cfg.ourJvmOpts = args[++i];
+                case "--check-metrics" -> cfg.checkMetrics = true;
                 case "--workloads" -> ONLY.addAll(Arrays.asList(args[++i].split(",")));
                 case "--buses" -> cfg.buses = Arrays.stream(args[++i].split(",")).map(Contender::parse).toList();
                 default -> {
                     System.err.println("usage: BusBenchmark --loadgen PATH [--root DIR] [--work DIR] [--out FILE.md]"
-                            + " [--reps N] [--scale X] [--buses dbus-daemon,dbus-broker,kdbus-bridge] [--our-jvm-opts S]");
+                            + " [--reps N] [--scale X] [--buses dbus-daemon,dbus-broker,kdbus-bridge] [--our-jvm-opts S]"
+                            + " [--workloads W,...] [--check-metrics]");
                     System.exit(2);
                 }
             }
@@ -222,7 +229,7 @@ public final class BusBenchmark {
 
             Client echo = Client.start(cfg, "echo", address, ECHO_NAME);
             clients.add(echo);
-            echo.awaitReady();
+            String echoName = nameOf(echo.awaitReady());
 
             // warm-up, the same for every bus (our JIT is the one that needs it)
             runCallers(cfg, address, pid, tickUs, 2, cfg.n(20000), 16, 64, false);
@@ -232,9 +239,26 @@ public final class BusBenchmark {
             // pipelined: 4 callers x 32 in flight
             long gcFrom = size(gcLog);
             step(kind, "pipelined", () -> {
-                long[] pipe = runCallers(cfg, address, pid, tickUs, 4, cfg.n(40000), 32, 64, false);
+                Path metrics = kind == Contender.KDBUS_BRIDGE && cfg.checkMetrics ? dir.resolve("metrics") : null;
+                MetricsCheck.Outcome[] checked = new MetricsCheck.Outcome[1];
+                long[] pipe = runCallers(cfg, address, pid, tickUs, 4, cfg.n(40000), 32, 64, false, metrics, echoName,
+                        checked);
                 m.put("pipe_cps", pipe[0] * 1e9 / pipe[1]);
                 m.put("pipe_cpu", pipe[4] / (double) pipe[0]);
+                if (checked[0] != null) {
+                    MetricsCheck.Outcome o = checked[0];
+                    o.lines().forEach(System.out::println);
+                    System.out.println(o.summary());
+                    synchronized (CHECKS) {
+                        CHECKS.add(kind + ": pipelined: " + o.summary());
+                    }
+                    m.put("metrics_msgs", (double) o.mismatches().size());
+                    m.put("metrics_in_pct", o.worstInPct());
+                    m.put("metrics_out_pct", o.worstOutPct());
+                    if (!o.ok()) {
+                        throw new IllegalStateException(o.summary() + ": " + String.join("; ", o.mismatches()));
+                    }
+                }
             });
             m.put("rss_pipe", peakRssKiB(kind, pid) / 1024.0);
             if (kind == Contender.KDBUS_BRIDGE) {
@@ -450,6 +474,23 @@ public final class BusBenchmark {
     /** Starts n callers, releases them together; returns {calls, wallNs, p50ns, p99ns, busCpuUs}. */
     static long[] runCallers(Config cfg, String address, long pid, long tickUs, int n, int calls, int inflight,
                              int size, boolean fd) throws Exception {
+        return runCallers(cfg, address, pid, tickUs, n, calls, inflight, size, fd, null, null, null);
+    }
+
+    /** A "READY name=:1.N" line's unique name. */
+    static String nameOf(String ready) {
+        int i = ready.indexOf("name=");
+        return i < 0 ? "" : ready.substring(i + 5).trim();
+    }
+
+    /**
+     * As above; with {@code metrics} (our bus's metrics socket) the callers stay connected after
+     * their RESULT (KBB_LOAD_HOLD=1) and {@code checked[0]} gets {@link MetricsCheck}'s outcome: a
+     * dump read after every caller is READY and before GO, another after every RESULT.
+     */
+    static long[] runCallers(Config cfg, String address, long pid, long tickUs, int n, int calls, int inflight,
+                             int size, boolean fd, Path metrics, String echoName, MetricsCheck.Outcome[] checked)
+            throws Exception {
         List<Client> cs = new ArrayList<>();
         try {
             for (int i = 0; i < n; i++) {
@@ -458,22 +499,61 @@ public final class BusBenchmark {
                 if (fd) {
                     a.add("fd");
                 }
-                cs.add(Client.start(cfg, "call", a.toArray(String[]::new)));
+                cs.add(Client.start(cfg, metrics == null ? Map.of() : Map.of("KBB_LOAD_HOLD", "1"), "call",
+                        a.toArray(String[]::new)));
             }
-            return measure(cs, pid, tickUs, (long) n * calls);
+            if (metrics == null) {
+                return measure(cs, pid, tickUs, (long) n * calls);
+            }
+            List<Map<String, Double>> before = new ArrayList<>();
+            long[] r = measure(cs, new long[] {pid}, tickUs, (long) n * calls, () -> before.add(MetricsCheck.dump(metrics)));
+            Map<String, Double> after = MetricsCheck.dump(metrics);
+            List<MetricsCheck.Caller> callers = new ArrayList<>();
+            for (Client c : cs) {
+                callers.add(new MetricsCheck.Caller(nameOf(c.awaitReady()), calls, field(c.result, "sentBytes"),
+                        field(c.result, "receivedBytes")));
+            }
+            checked[0] = MetricsCheck.check(before.get(0), after, callers, echoName);
+            return r;
         } finally {
             cs.forEach(Client::close);
         }
     }
 
+    /** A numeric key=value field of a RESULT line. */
+    static long field(String line, String key) {
+        Matcher mm = Pattern.compile("\\b" + key + "=(\\d+)").matcher(line);
+        if (!mm.find()) {
+            throw new IllegalStateException("no " + key + " in: " + line);
+        }
+        return Long.parseLong(mm.group(1));
+    }
+
+    /** The metrics checks' summaries ("bus: workload: metrics agree: ..."), reported under the table. */
+    static final List<String> CHECKS = new ArrayList<>();
+
     static long[] measure(List<Client> cs, long pid, long tickUs, long ops) throws Exception {
         return measure(cs, new long[] {pid}, tickUs, ops);
     }
 
-    /** As above; the CPU (us) of each of {@code pids}' trees over the window follows at index 4 on. */
     static long[] measure(List<Client> cs, long[] pids, long tickUs, long ops) throws Exception {
+        return measure(cs, pids, tickUs, ops, null);
+    }
+
+    interface BeforeGo {
+        void run() throws IOException;
+    }
+
+    /**
+     * As above; the CPU (us) of each of {@code pids}' trees over the window follows at index 4 on.
+     * {@code beforeGo} (may be null) runs once every client is READY, before the CPU reading and GO.
+     */
+    static long[] measure(List<Client> cs, long[] pids, long tickUs, long ops, BeforeGo beforeGo) throws Exception {
         for (Client c : cs) {
             c.awaitReady();
+        }
+        if (beforeGo != null) {
+            beforeGo.run();
         }
         long[] cpu0 = new long[pids.length];
         for (int i = 0; i < pids.length; i++) {
@@ -487,7 +567,8 @@ public final class BusBenchmark {
         List<Long> p50 = new ArrayList<>();
         List<Long> p99 = new ArrayList<>();
         for (Client c : cs) {
-            Matcher mm = RESULT.matcher(c.await("RESULT"));
+            c.result = c.await("RESULT");
+            Matcher mm = RESULT.matcher(c.result);
             if (!mm.find()) {
                 throw new IllegalStateException("bad result from " + c);
             }
@@ -586,6 +667,10 @@ public final class BusBenchmark {
         final LineReader out;
         final String what;
         final Path err;
+        /** The READY line, once seen (awaitReady returns it again). */
+        String ready;
+        /** The RESULT line measure() read. */
+        String result;
 
         private Client(Process p, String what, Path err) {
             this.p = p;
@@ -595,6 +680,10 @@ public final class BusBenchmark {
         }
 
         static Client start(Config cfg, String mode, String... args) throws IOException {
+            return start(cfg, Map.of(), mode, args);
+        }
+
+        static Client start(Config cfg, Map<String, String> env, String mode, String... args) throws IOException {
             List<String> argv = new ArrayList<>();
             argv.add(cfg.loadgen.toString());
             argv.add(mode);
@@ -602,14 +691,19 @@ public final class BusBenchmark {
             Path err = Files.createTempFile(cfg.work, "kbb-" + mode + "-", ".stderr");
             ProcessBuilder pb = new ProcessBuilder(argv).redirectError(err.toFile());
             pb.environment().remove("DBUS_SESSION_BUS_ADDRESS");
+            pb.environment().putAll(env);
             return new Client(pb.start(), mode + " " + String.join(" ", args), err);
         }
 
         String awaitReady() throws IOException {
+            if (ready != null) {
+                return ready;
+            }
             String l = out.awaitLine(s -> s.startsWith("READY") || s.startsWith("FAILED"), STEP);
             if (l == null || l.startsWith("FAILED")) {
                 throw new IllegalStateException("kbb-load " + what + " not ready: " + l + "\n" + Files.readString(err));
             }
+            ready = l;
             return l;
         }
 

@@ -60,6 +60,9 @@ enum Contender {
                 // so the pid is the JVM's. The GC log goes to the run directory.
                 argv.addAll(List.of(cfg.root.resolve("bin/kdbus-bridge").toString(), "--session", "--nofork",
                         "--print-address", "--address=unix:path=" + socket));
+                if (cfg.checkMetrics) { // issue 20's check (BusBenchmark's pipelined step, MetricsCheck)
+                    argv.add("--kdbus-metrics=unix:path=" + dir.resolve("metrics"));
+                }
                 String extra = "-Xlog:gc*:file=" + dir.resolve("gc.log") + " " + cfg.ourJvmOpts;
                 env.put("KDBUS_BRIDGE_JAVA_OPTS", extra.trim());
                 env.put("KDBUS_BRIDGE_CDS_DIR", cfg.work.resolve("cds").toString());
