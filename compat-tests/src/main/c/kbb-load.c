@@ -274,6 +274,33 @@ static int send_one(struct caller *c) {
     return 0;
 }
 
+static int on_name_acquired(sd_bus_message *m, void *userdata, sd_bus_error *err) {
+    (void) err;
+    if (sd_bus_message_is_signal(m, "org.freedesktop.DBus", "NameAcquired")) *(int *) userdata = 1;
+    return 0;
+}
+
+/*
+ * Waits (at most 5 s) for the bus's NameAcquired of our unique name, which it sends after Hello's
+ * reply: then nothing the bus queued to us before READY is still unread, and the bytes counted
+ * from GO on are the workload's alone (the metrics check compares them with the bus's delta).
+ */
+static void await_name_acquired(sd_bus *bus) {
+    int seen = 0;
+    sd_bus_slot *slot = NULL;
+    int r = sd_bus_add_filter(bus, &slot, on_name_acquired, &seen);
+    if (r < 0) die("sd_bus_add_filter", r);
+    uint64_t deadline = now_ns() + 5000000000ull;
+    while (!seen && now_ns() < deadline) {
+        r = sd_bus_process(bus, NULL);
+        if (r < 0) die("sd_bus_process", r);
+        if (r > 0) continue;
+        r = sd_bus_wait(bus, 100000);
+        if (r < 0 && r != -EINTR) die("sd_bus_wait", r);
+    }
+    sd_bus_slot_unref(slot);
+}
+
 static int mode_call(int argc, char **argv) {
     if (argc < 7) return 2;
     struct caller c = {0};
@@ -293,6 +320,7 @@ static int mode_call(int argc, char **argv) {
     c.lat = calloc((size_t) c.calls, sizeof(uint64_t));
     c.start = calloc((size_t) c.inflight_max * 2 + 1, sizeof(uint64_t));
     if (c.inflight_max < 1 || c.calls < 1) return 2;
+    await_name_acquired(c.bus);
     const char *unique = NULL;
     sd_bus_get_unique_name(c.bus, &unique);
     printf("READY name=%s\n", unique);
