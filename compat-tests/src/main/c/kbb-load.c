@@ -10,10 +10,16 @@
  * Modes:
  *   echo ADDR NAME                       service: owns NAME, answers every method call with its
  *                                        body (fast path for "ay"), "Sync" with an empty reply
+ *                                        (READY names its unique name)
  *   call ADDR DEST INFLIGHT CALLS SIZE [fd]
  *                                        caller: CALLS calls of Echo(ay SIZE bytes) with INFLIGHT
  *                                        in flight (1 = blocking sd_bus_call, latency histogram);
  *                                        "fd": each call also carries a pipe fd (signature "hay")
+ *                                        READY names its unique name (after its NameAcquired
+ *                                        arrived); RESULT adds sentBytes= and receivedBytes=, the
+ *                                        socket's bytes from GO on (see sendmsg below); with
+ *                                        KBB_LOAD_HOLD=1 it stays connected after RESULT until a
+ *                                        line or EOF on stdin (the bench's --check-metrics)
  *   subscribe ADDR UNRELATED             signal subscriber: one matching rule + UNRELATED rules
  *                                        that never match; counts Tick signals and their ay
                                         payload bytes until Done
