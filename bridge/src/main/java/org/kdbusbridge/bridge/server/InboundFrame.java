@@ -110,8 +110,10 @@ final class InboundFrame {
             // Small, or no direct buffer within the budget: a heap copy, written like a small message.
             payload = new SealedPayload(MessageWriter.spliceSender(buf, pos, header, sender));
         }
-        return new Message(type, flags, serial, replySerial, dest, path, iface, member, errorName, payload,
+        Message m = new Message(type, flags, serial, replySerial, dest, path, iface, member, errorName, payload,
                 new PayloadArgs(payload, signature), fds);
+        m.setReceivedLength(header.length()); // before the SENDER splice: what the client sent
+        return m;
     }
 
     /** Shows the frame at {@code pos} to monitors, building nothing when there are none. */

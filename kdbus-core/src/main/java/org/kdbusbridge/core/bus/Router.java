@@ -84,7 +84,7 @@ final class Router {
      */
     Delivery send(Connection from, Message m) {
         m.admit(from, ++seq);
-        from.counters().countIn(m.type(), m.size());
+        from.counters().countIn(m.type(), m.receivedLength()); // as the client wrote it
         if (attach.wanted() != 0) {
             stampFacts(from, m);
         }

@@ -43,6 +43,8 @@ public final class Message {
     private boolean requestedReply;
     /** Admission-time metadata (AttachMetadata), or null when nobody wanted any. */
     private MessageFacts facts;
+    /** The frame's length as its sender wrote it (before the bus's SENDER field), or -1: the same as size(). */
+    private int receivedLength = -1;
 
     public Message(int type, int flags, long serial, long replySerial, String destination, String path,
                    String iface, String member, String errorName, SealedPayload payload, ArgSource args) {
@@ -125,6 +127,16 @@ public final class Message {
 
     public int size() {
         return payload.size();
+    }
+
+    /** Set by the transport: the frame as read, so "bytes in" counts what the client sent. */
+    public void setReceivedLength(int length) {
+        receivedLength = length;
+    }
+
+    /** The bytes the sender wrote for this message: the frame as read, else (built by the bus) {@link #size}. */
+    public int receivedLength() {
+        return receivedLength >= 0 ? receivedLength : size();
     }
 
     @Override
