@@ -16,6 +16,7 @@ import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutorService;
@@ -29,6 +30,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.kdbusbridge.compat.harness.Await;
 import org.kdbusbridge.compat.harness.Buses;
 import org.kdbusbridge.compat.harness.Cmd;
 import org.kdbusbridge.compat.harness.LineReader;
@@ -64,7 +66,7 @@ class BusHostTest {
     @AfterAll
     static void hostExitsWhenIdle() throws IOException {
         Path dir = hostDir();
-        boolean gone = waitFor(() -> socketFiles(dir).isEmpty(), 60_000);
+        boolean gone = waitFor(() -> socketFiles(dir).isEmpty(), 60_000, dir);
         if (gone) {
             try (var s = Files.walk(runtime)) {
                 s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
@@ -87,20 +89,9 @@ class BusHostTest {
         return out;
     }
 
-    private static boolean waitFor(BooleanSupplier condition, long millis) {
-        long deadline = System.nanoTime() + millis * 1_000_000L;
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                return false;
-            }
-            try {
-                Thread.sleep(20); // polling a condition with a deadline, not a fixed wait
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return false;
-            }
-        }
-        return true;
+    /** {@code condition} re-checked on each change to the files of {@code dirs}, up to {@code millis}. */
+    private static boolean waitFor(BooleanSupplier condition, long millis, Path... dirs) {
+        return Await.files(condition, Duration.ofMillis(millis), dirs);
     }
 
     private static String exe(long pid) {
@@ -145,7 +136,7 @@ class BusHostTest {
             bus.kill(SIGTERM);
             bus.close();
             assertTrue(System.nanoTime() < deadline, "no host answered\n" + bus.describe());
-            waitFor(() -> !socketFiles(hostDir()).isEmpty(), 60_000);
+            waitFor(() -> !socketFiles(hostDir()).isEmpty(), 60_000, hostDir());
         }
     }
 
@@ -180,7 +171,7 @@ class BusHostTest {
                 DropInTest.BIN + "/dbus-daemon", "--config-file=" + conf, "--nofork", "--print-pid=4",
                 "--print-address");
         try (WaitedBus bus = hosted(argv, null, dir)) {
-            assertTrue(waitFor(() -> size(pid) > 0, 20_000), bus.describe());
+            assertTrue(waitFor(() -> size(pid) > 0, 20_000, pid.getParent()), bus.describe());
             assertEquals(bus.pid() + "\n", Files.readString(pid));
             assertEquals("status 0", bus.kill(SIGTERM), bus.describe());
         }
@@ -231,7 +222,7 @@ class BusHostTest {
         try (WaitedBus bus = hosted(daemon(config(dir, "")), null, dir)) {
             Path socket = Path.of(bus.address().substring("unix:path=".length(), bus.address().indexOf(',')));
             assertEquals("signal 9", bus.kill(9), bus.describe());
-            assertTrue(waitFor(() -> !Files.exists(socket, LinkOption.NOFOLLOW_LINKS), 10_000), bus.describe());
+            assertTrue(waitFor(() -> !Files.exists(socket, LinkOption.NOFOLLOW_LINKS), 10_000, socket.getParent()), bus.describe());
             assertFalse(WaitedBus.getId(bus.address()).ok(), "the bus still answers after its front died");
         }
     }
@@ -264,7 +255,7 @@ class BusHostTest {
         try (WaitedBus bus = hosted(argv, Map.of("ONLY_IN_FRONT", "marker-42"), dir)) {
             Cmd.run(List.of("dbus-send", "--bus=" + bus.address(), "--print-reply", "--dest=org.example.HostProbe",
                     "/", "org.example.Probe.Ping"), Buses.T); // fails: the service exits without the name
-            assertTrue(waitFor(() -> size(out) > 0, 20_000), bus.describe());
+            assertTrue(waitFor(() -> size(out) > 0, 20_000, out.getParent()), bus.describe());
             assertEquals("marker-42 " + work.toRealPath() + "\n", Files.readString(out));
             assertEquals("status 0", bus.kill(SIGTERM), bus.describe());
         }
@@ -306,7 +297,7 @@ class BusHostTest {
             pb.environment().put("DBUS_SESSION_BUS_ADDRESS", busA.address());
             Process hole = pb.start();
             try {
-                assertTrue(waitFor(() -> hasOwner(busA.address(), "org.example.OnlyOnA"), 20_000), busA.describe());
+                assertTrue(Await.roundTrips(() -> hasOwner(busA.address(), "org.example.OnlyOnA"), Duration.ofSeconds(20)), busA.describe());
                 assertFalse(hasOwner(busB.address(), "org.example.OnlyOnA"));
             } finally {
                 hole.destroy();
@@ -372,7 +363,7 @@ class BusHostTest {
                 assertTrue(WaitedBus.getId(busA.address()).ok(), "A does not answer\n" + busA.describe());
                 // B logs and answers while A's stderr is still full
                 refusedConnections(socketOf(busB), 1);
-                assertTrue(waitFor(() -> busB.stderr().contains("rejected during authentication"), 20_000),
+                assertTrue(waitFor(() -> busB.stderr().contains("rejected during authentication"), 20_000, b),
                         "B's log line did not arrive\n" + busB.describe());
                 assertTrue(WaitedBus.getId(busB.address()).ok(), "B does not answer\n" + busB.describe());
                 // reading A's stderr again: A's lines, then one line for those dropped
@@ -446,14 +437,14 @@ class BusHostTest {
         argv.addAll(daemon(conf));
         try (WaitedBus bus = hosted(argv, null, dir)) {
             refusedConnections(socketOf(bus), 1); // the bus's first line
-            assertTrue(waitFor(() -> read(log).contains("rejected during authentication"), 20_000), read(log));
+            assertTrue(waitFor(() -> read(log).contains("rejected during authentication"), 20_000, log.getParent()), read(log));
             Cmd.Result r = Cmd.run(List.of("dbus-send", "--bus=" + bus.address(), "--print-reply",
                     "--dest=org.example.HostWriter", "/", "org.example.Probe.Ping"), Buses.T);
             assertTrue(r.stderr().contains("Spawn.ChildExited") && r.stderr().contains("exited with status 3"),
                     r.describe());
-            assertTrue(waitFor(() -> read(log).contains("service-stderr-line"), 20_000), read(log));
+            assertTrue(waitFor(() -> read(log).contains("service-stderr-line"), 20_000, log.getParent()), read(log));
             refusedConnections(socketOf(bus), 1); // the bus's second line, after the service's
-            assertTrue(waitFor(() -> read(log).split("rejected during authentication", -1).length == 3, 20_000),
+            assertTrue(waitFor(() -> read(log).split("rejected during authentication", -1).length == 3, 20_000, log.getParent()),
                     read(log));
             String text = read(log);
             int first = text.indexOf("rejected during authentication");
@@ -461,17 +452,17 @@ class BusHostTest {
             int second = text.lastIndexOf("rejected during authentication");
             assertTrue(first >= 0 && first < service && service < second, text);
             assertFalse(text.contains("\0"), "a hole in the file: something wrote at another offset\n" + text);
-            assertTrue(waitFor(() -> bus.describe().contains("\nservice-stdout-line\n"), 20_000), bus.describe());
+            assertTrue(bus.awaitStdout("service-stdout-line"::equals, Duration.ofSeconds(20)), bus.describe());
             long host = hostPid();
             assertTrue(host > 0 && !fdsOpenOn(host, log).isEmpty(), "the host holds the bus's stderr: " + host);
             assertEquals("status 0", bus.kill(SIGTERM), bus.describe());
             // at its end the bus's descriptors are closed (the log's after its queue drained), so
             // nothing can write to their numbers once the host reuses them
-            assertTrue(waitFor(() -> fdsOpenOn(host, log).isEmpty(), 20_000), "still open: " + fdsOpenOn(host, log));
+            assertTrue(Await.yielding(() -> fdsOpenOn(host, log).isEmpty(), Duration.ofSeconds(20)), "still open: " + fdsOpenOn(host, log));
             String after = read(log);
             try (WaitedBus other = hosted(daemon(config(dir, "")), null, dir)) { // another bus, new fds
                 refusedConnections(socketOf(other), 1);
-                assertTrue(waitFor(() -> other.stderr().contains("rejected during authentication"), 20_000),
+                assertTrue(waitFor(() -> other.stderr().contains("rejected during authentication"), 20_000, dir),
                         other.describe());
                 assertEquals("status 0", other.kill(SIGTERM), other.describe());
             }

@@ -16,6 +16,7 @@ import java.util.regex.Pattern;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.kdbusbridge.compat.harness.Await;
 import org.kdbusbridge.compat.harness.Background;
 import org.kdbusbridge.compat.harness.Buses;
 import org.kdbusbridge.compat.harness.Cmd;
@@ -135,9 +136,7 @@ class DistributionTest {
             }
             if (!hosted) {
                 // the host is starting in the background: its socket appears
-                while (System.nanoTime() < deadline && !hasSocket(hostDir)) {
-                    Thread.sleep(20); // polling a condition with a deadline
-                }
+                Await.files(() -> hasSocket(hostDir), Duration.ofNanos(Math.max(0, deadline - System.nanoTime())), hostDir);
             }
         }
         assertTrue(hosted, "no start was hosted");

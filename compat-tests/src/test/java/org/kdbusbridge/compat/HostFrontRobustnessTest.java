@@ -13,6 +13,7 @@ import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -27,6 +28,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.kdbusbridge.compat.harness.Await;
 import org.kdbusbridge.compat.harness.Buses;
 import org.kdbusbridge.compat.harness.Cmd;
 import org.kdbusbridge.compat.harness.LineReader;
@@ -66,7 +68,7 @@ class HostFrontRobustnessTest {
     @AfterAll
     static void hostsLeave() throws IOException {
         for (Path base : hostDirs) {
-            assertTrue(waitFor(() -> hostPids(base).isEmpty(), 60_000), "a host still runs in " + base);
+            assertTrue(Await.exited(hostPids(base), Duration.ofSeconds(60)), "a host still runs in " + base);
             try (var s = Files.walk(base)) {
                 s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
             }
@@ -128,21 +130,6 @@ class HostFrontRobustnessTest {
         return out;
     }
 
-    static boolean waitFor(BooleanSupplier condition, long millis) {
-        long deadline = System.nanoTime() + millis * 1_000_000L;
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                return false;
-            }
-            try {
-                Thread.sleep(20); // polling a condition with a deadline, not a fixed wait
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return false;
-            }
-        }
-        return true;
-    }
 
     static String exe(long pid) {
         try {
@@ -189,7 +176,7 @@ class HostFrontRobustnessTest {
             bus.kill(SIGTERM);
             bus.close();
             assertTrue(System.nanoTime() < deadline, "no host answered\n" + bus.describe());
-            waitFor(() -> hasSocket(base), 60_000);
+            Await.files(() -> hasSocket(base), Duration.ofSeconds(60), socketDir(base));
         }
     }
 
@@ -320,7 +307,7 @@ class HostFrontRobustnessTest {
                 "FIRST_CALLER_ONLY", "leaked");
         try (WaitedBus bus = WaitedBus.start(ours(conf, "--print-address"), first, dir)) {
             assertTrue(exe(bus.pid()).endsWith("/java"), "the first start of a host is a JVM's\n" + bus.describe());
-            assertTrue(waitFor(() -> hasSocket(base), 60_000), "no host started\n" + bus.describe());
+            assertTrue(Await.files(() -> hasSocket(base), Duration.ofSeconds(60), socketDir(base)), "no host started\n" + bus.describe());
             assertEquals("status 0", bus.kill(SIGTERM), bus.describe());
         }
         Set<Long> hosts = hostPids(base);
@@ -343,7 +330,7 @@ class HostFrontRobustnessTest {
         try (WaitedBus bus = hosted(base, activating, env(base, "SECOND_CALLER", "own"), dir)) {
             Cmd.run(List.of("dbus-send", "--bus=" + bus.address(), "--print-reply", "--dest=org.example.EnvProbe",
                     "/", "org.example.Probe.Ping"), Buses.T); // fails: the service exits without the name
-            assertTrue(waitFor(() -> size(out) > 0, 20_000), bus.describe());
+            assertTrue(Await.files(() -> size(out) > 0, Duration.ofSeconds(20), out.getParent()), bus.describe());
             assertEquals("[][own]\n", Files.readString(out));
             assertEquals("status 0", bus.kill(SIGTERM), bus.describe());
         }
@@ -397,12 +384,7 @@ class HostFrontRobustnessTest {
                 // before, and start a bus whose socket lands in dir while JUnit deletes it.
                 Cmd.run(List.of("kill", "-KILL", host), Buses.T);
                 Cmd.run(List.of("kill", "-CONT", host), Buses.T);
-                Path proc = Path.of("/proc", host);
-                long deadline = System.nanoTime() + Buses.T.toNanos();
-                while (Files.exists(proc) && System.nanoTime() < deadline) {
-                    Thread.onSpinWait(); // until the kernel has reaped it: a condition with a deadline
-                }
-                assertFalse(Files.exists(proc), "host " + host + " still there");
+                assertTrue(Await.exited(List.of(Long.parseLong(host)), Buses.T), "host " + host + " still there");
             }
         }
     }
@@ -414,18 +396,11 @@ class HostFrontRobustnessTest {
         Path conf = config(dir, "");
         Map<String, String> e = env(base, "KDBUS_BRIDGE_HOST_WAIT_MS", "60000");
         Set<Long> seen = ConcurrentHashMap.newKeySet();
-        AtomicBoolean sampling = new AtomicBoolean(true);
-        Thread sampler = new Thread(() -> {
-            while (sampling.get()) {
-                seen.addAll(hostPids(base)); // a second host would live for its JVM start at least
-                try {
-                    Thread.sleep(5); // the sampling rate, not a synchronisation
-                } catch (InterruptedException ex) {
-                    return;
-                }
-            }
-        });
-        sampler.start();
+        // A host makes its socket and lock files there: sample the JVMs at each change (a second
+        // host would live for its JVM start at least).
+        Files.createDirectories(socketDir(base), java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
+                java.nio.file.attribute.PosixFilePermissions.fromString("rwx------"))); // as the front makes it
+        java.nio.file.WatchService sampler = Await.onChanges(socketDir(base), () -> seen.addAll(hostPids(base)));
         int n = 4;
         ExecutorService pool = Executors.newFixedThreadPool(n);
         List<Future<WaitedBus>> starts = new ArrayList<>();
@@ -437,8 +412,8 @@ class HostFrontRobustnessTest {
             for (Future<WaitedBus> f : starts) {
                 buses.add(f.get());
             }
-            sampling.set(false);
-            sampler.join();
+            sampler.close();
+            seen.addAll(hostPids(base));
             long jvms = buses.stream().filter(b -> exe(b.pid()).endsWith("/java")).count();
             long fronts = buses.stream().filter(b -> exe(b.pid()).endsWith(FRONT)).count();
             StringBuilder all = new StringBuilder();
@@ -450,7 +425,7 @@ class HostFrontRobustnessTest {
                 assertEquals("status 0", b.kill(SIGTERM), b.describe());
             }
         } finally {
-            sampling.set(false);
+            sampler.close();
             buses.forEach(WaitedBus::close);
             pool.shutdownNow();
         }

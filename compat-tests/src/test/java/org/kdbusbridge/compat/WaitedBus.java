@@ -128,6 +128,11 @@ final class WaitedBus implements AutoCloseable {
         return how;
     }
 
+    /** True once the bus printed a line {@code p} accepts on stdout (woken by the reader), false at the deadline. */
+    boolean awaitStdout(java.util.function.Predicate<String> p, java.time.Duration limit) {
+        return out.awaitLine(p, limit) != null;
+    }
+
     String stderr() {
         try {
             return Files.readString(stderrLog);

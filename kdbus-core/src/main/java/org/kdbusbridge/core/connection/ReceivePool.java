@@ -44,9 +44,10 @@ public final class ReceivePool {
     /**
      * Per ring slot: the fds the owner's copy of that message carries besides the message's own
      * (AttachMetadata's pidfd: 0 or 1, decided when it was queued, Connection.metadataFds), which
-     * the fd counts and budgets include as the message's own fds.
+     * the fd counts and budgets include as the message's own fds. Null until a copy carries one:
+     * a pool nobody asked a pidfd for (nearly all) pays nothing for it.
      */
-    private byte[] extraFds = new byte[8];
+    private byte[] extraFds;
     /** Messages ever queued here; {@code pushed - count} have left (written or cleared). */
     private long pushed;
     /** A ring this long or shorter is kept as it is (see resize). */
@@ -216,7 +217,12 @@ public final class ReceivePool {
         }
         int slot = (head + count) & (ring.length - 1);
         ring[slot] = m;
-        extraFds[slot] = (byte) metaFds;
+        if (metaFds != 0 && extraFds == null) {
+            extraFds = new byte[ring.length];
+        }
+        if (extraFds != null) {
+            extraFds[slot] = (byte) metaFds;
+        }
         count++;
         pushed++;
         bytes += m.size();
@@ -260,12 +266,16 @@ public final class ReceivePool {
      * its own, as charged when it was queued (AttachMetadata's pidfd: 0 or 1); 0 past the last.
      */
     public int extraFds(int i) {
-        return i < 0 || i >= count ? 0 : extraFds[(head + i) & (ring.length - 1)];
+        return i < 0 || i >= count || extraFds == null ? 0 : extraFds[(head + i) & (ring.length - 1)];
+    }
+
+    private int extraAtHead() {
+        return extraFds == null ? 0 : extraFds[head];
     }
 
     /** Removes the head once it has been written out, releasing its charge. */
     public Message pop() {
-        int extra = extraFds[head];
+        int extra = extraAtHead();
         Message m = pollFirst();
         if (m != null) {
             release(m, extra);
@@ -277,7 +287,9 @@ public final class ReceivePool {
         Message m = ring[head];
         if (m != null) {
             ring[head] = null;
-            extraFds[head] = 0;
+            if (extraFds != null) {
+                extraFds[head] = 0;
+            }
             head = (head + 1) & (ring.length - 1);
             count--;
             if (ring.length > SHRINK_ABOVE && count < ring.length >>> 3) {
@@ -299,14 +311,16 @@ public final class ReceivePool {
      */
     private void resize(int length) {
         Message[] to = new Message[length];
-        byte[] extraTo = new byte[length];
         int first = Math.min(count, ring.length - head);
         System.arraycopy(ring, head, to, 0, first);
         System.arraycopy(ring, 0, to, first, count - first);
-        System.arraycopy(extraFds, head, extraTo, 0, first);
-        System.arraycopy(extraFds, 0, extraTo, first, count - first);
+        if (extraFds != null) {
+            byte[] extraTo = new byte[length];
+            System.arraycopy(extraFds, head, extraTo, 0, first);
+            System.arraycopy(extraFds, 0, extraTo, first, count - first);
+            extraFds = extraTo;
+        }
         ring = to;
-        extraFds = extraTo;
         head = 0;
     }
 
@@ -349,7 +363,7 @@ public final class ReceivePool {
                 continue;
             }
             b += m.size();
-            int extra = extraFds[(head + i) & (ring.length - 1)];
+            int extra = extraFds == null ? 0 : extraFds[(head + i) & (ring.length - 1)];
             f += m.unixFds() + extra;
             if (m.fds() != null && m.fds().references() < 1) {
                 throw new IllegalStateException("a queued message's fds are closed");
@@ -506,7 +520,7 @@ public final class ReceivePool {
 
     void clear() {
         while (count > 0) {
-            int extra = extraFds[head];
+            int extra = extraAtHead();
             release(pollFirst(), extra);
         }
         bytes = 0;
