@@ -17,7 +17,10 @@ public final class FdTable {
     /** What an fd is for. */
     public enum Kind {
         LISTENER, CLIENT, PEER_PIDFD,
-        /** A unix fd of a queued message (its receivers get it after the hand-over). */
+        /**
+         * A unix fd of a queued message (its receivers get it after the hand-over), also one
+         * received ahead of its frame or riding on a session's first committed byte (step 5).
+         */
         MESSAGE,
         /** A sender's pidfd queued messages hold for AttachMetadata (shared by those messages). */
         SENDER_PIDFD;

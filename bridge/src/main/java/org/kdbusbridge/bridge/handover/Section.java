@@ -22,8 +22,11 @@ public enum Section {
     MONITORS(12, 1),
     /** Step 4: the open reply slots. Optional while empty. */
     REPLY_SLOTS(13, 1, true),
-    /** Version 2 (step 4): each record ends with the committed output bytes and the head offset. */
-    SESSIONS(16, 2),
+    /**
+     * Version 2 (step 4): each record ends with the committed output bytes and the head offset;
+     * version 3 (step 5) appends the partial I/O (SASL, input, pending fds, the committed fds).
+     */
+    SESSIONS(16, 3),
     /** Zero records or one: the Reexec call owed a reply (step 2). */
     REQUEST(19, 1);
 

@@ -149,22 +149,66 @@ public record Snapshot(Bus bus, List<FdTable.Entry> fds, List<Listener> listener
      * pool into the output buffer and not yet sent, {@code headOffset}, how many bytes of the
      * pool's head message are among them, and {@code renderedHead}, the head as this receiver
      * gets it with its AttachMetadata field when that copy is part-sent (carried verbatim: a new
-     * rendering could differ; empty: none) (version 1: none of them).
+     * rendering could differ; empty: none) (version 1: none of them). Version 3 (step 5) appends
+     * the partial I/O in {@link PartialIo}; a version 1 or 2 record reads as {@link PartialIo#NONE}.
      */
     public record Session(long connectionId, int socketFdIndex, int peerPid, int peerUid, int peerGid,
             boolean passCred, boolean passCredFailed, boolean askPidfdLater, byte[] committed, int headOffset,
-            byte[] renderedHead) {
+            byte[] renderedHead, PartialIo io) {
         public Session {
             committed = committed == null ? new byte[0] : committed;
             renderedHead = renderedHead == null ? new byte[0] : renderedHead;
+            io = io == null ? PartialIo.NONE : io;
+        }
+
+        /** Version 2: no partial I/O. */
+        public Session(long connectionId, int socketFdIndex, int peerPid, int peerUid, int peerGid, boolean passCred,
+                boolean passCredFailed, boolean askPidfdLater, byte[] committed, int headOffset, byte[] renderedHead) {
+            this(connectionId, socketFdIndex, peerPid, peerUid, peerGid, passCred, passCredFailed, askPidfdLater,
+                    committed, headOffset, renderedHead, null);
         }
 
         /** A session with no output pending. */
         public Session(long connectionId, int socketFdIndex, int peerPid, int peerUid, int peerGid, boolean passCred,
                 boolean passCredFailed, boolean askPidfdLater) {
             this(connectionId, socketFdIndex, peerPid, peerUid, peerGid, passCred, passCredFailed, askPidfdLater, null, 0,
-                    null);
+                    null, null);
         }
+    }
+
+    /**
+     * SESSIONS version 3 (step 5): a session's I/O cut at any byte. {@code sasl}: the exchange in
+     * progress (null: authenticated); {@code authRemainingMs}: what is left of auth_timeout
+     * before Hello ({@link Long#MIN_VALUE}: Hello done); {@code input}: the bytes read and not
+     * yet handled (the start of one frame, cut anywhere); the unfinished frame's read
+     * credentials ({@code firstPid/Uid/Gid}, -2 unknown; {@code partialMixed}; {@code
+     * frameContinues}); {@code pendingFdIndexes}: fds received ahead of their frame, oldest
+     * first, by FDS index (kind MESSAGE), with what is left of pending_fd_timeout
+     * ({@code pendingRemainingMs}, {@link Long#MIN_VALUE}: none); {@code committedFdIndexes} and
+     * {@code committedPidfdIndex} (-1: none): the fds (kind MESSAGE) and the AttachMetadata pidfd
+     * (kind SENDER_PIDFD) that ride on the first committed byte.
+     */
+    public record PartialIo(Sasl sasl, long authRemainingMs, byte[] input, long firstPid, long firstUid, long firstGid,
+            boolean partialMixed, boolean frameContinues, int[] pendingFdIndexes, long pendingRemainingMs,
+            int[] committedFdIndexes, int committedPidfdIndex) {
+        /** An idle session after Hello (and what an older record reads as). */
+        public static final PartialIo NONE = new PartialIo(null, Long.MIN_VALUE, new byte[0], -2, -2, -2, false, false,
+                new int[0], Long.MIN_VALUE, new int[0], -1);
+
+        public PartialIo {
+            input = input == null ? new byte[0] : input;
+            pendingFdIndexes = pendingFdIndexes == null ? new int[0] : pendingFdIndexes;
+            committedFdIndexes = committedFdIndexes == null ? new int[0] : committedFdIndexes;
+        }
+    }
+
+    /**
+     * A SASL exchange in progress (the bridge's SaslServer.Progress): state by name, the partial
+     * line, the byte and rejection counts, the mechanism, the uid an accepted response gave
+     * (-1), ANONYMOUS, fd passing agreed, and the server guid its OK names.
+     */
+    public record Sasl(String state, byte[] line, int totalBytes, int failures, int mechanism, long authUid,
+            boolean anonymous, boolean unixFd, String serverGuid) {
     }
 
     /** A hand-over refused before anything changed, with every reason (what step 1 cannot carry). */

@@ -167,8 +167,9 @@ public final class SnapshotReader {
                 throw new IllegalArgumentException("session " + id + " head offset " + headOffset);
             }
             byte[] rendered = r.hasRemaining() ? bytes(r) : new byte[0];
+            Snapshot.PartialIo io = r.hasRemaining() ? partialIo(r, id, fds) : Snapshot.PartialIo.NONE; // version 3
             return new Snapshot.Session(id, fd, pid, uid, gid, (f & 1) != 0, (f & 2) != 0, (f & 4) != 0, committed,
-                    headOffset, rendered);
+                    headOffset, rendered, io);
         });
         List<Snapshot.Departed> departed = records(found.get(Section.DEPARTED), r -> new Snapshot.Departed(r.getLong(),
                 str(r), (Byte.toUnsignedInt(r.get()) & 1) != 0, r.getLong(), r.getLong(), r.getLong()));
@@ -256,6 +257,53 @@ public final class SnapshotReader {
         }
         return new Snapshot(bus.get(0), fds, listeners, conns, names, matches, monitors, sessions, departed, messages,
                 pools, slots, request.isEmpty() ? null : request.get(0));
+    }
+
+    /** SESSIONS version 3: the partial I/O of session {@code id} (fd indexes checked against FDS and their kinds). */
+    private static Snapshot.PartialIo partialIo(ByteBuffer r, long id, List<FdTable.Entry> fds) {
+        Snapshot.Sasl sasl = null;
+        if (Byte.toUnsignedInt(r.get()) != 0) {
+            String state = str(r);
+            byte[] line = bytes(r);
+            int total = r.getInt();
+            int failures = r.getInt();
+            int mechanism = r.getInt();
+            long authUid = r.getLong();
+            int sf = Byte.toUnsignedInt(r.get());
+            sasl = new Snapshot.Sasl(state, line, total, failures, mechanism, authUid, (sf & 1) != 0, (sf & 2) != 0,
+                    str(r));
+        }
+        long authRemaining = r.getLong();
+        byte[] input = bytes(r);
+        long firstPid = r.getLong();
+        long firstUid = r.getLong();
+        long firstGid = r.getLong();
+        int cf = Byte.toUnsignedInt(r.get());
+        int[] pending = fdIndexes(r, fds, FdTable.Kind.MESSAGE, id);
+        long pendingRemaining = r.getLong();
+        int[] committed = fdIndexes(r, fds, FdTable.Kind.MESSAGE, id);
+        int pidfd = r.getInt();
+        if (pidfd >= 0 && fds.get(index(pidfd, fds)).kind() != FdTable.Kind.SENDER_PIDFD) {
+            throw new IllegalArgumentException("session " + id + " names fd index " + pidfd + " as a pidfd");
+        }
+        return new Snapshot.PartialIo(sasl, authRemaining, input, firstPid, firstUid, firstGid, (cf & 1) != 0,
+                (cf & 2) != 0, pending, pendingRemaining, committed, pidfd < 0 ? -1 : pidfd);
+    }
+
+    private static int[] fdIndexes(ByteBuffer r, List<FdTable.Entry> fds, FdTable.Kind kind, long id) {
+        int n = r.getInt();
+        if (n < 0 || n > r.remaining() / 4) {
+            throw new IllegalArgumentException("session " + id + " has " + n + " fd indexes");
+        }
+        int[] out = new int[n];
+        for (int i = 0; i < n; i++) {
+            out[i] = index(r.getInt(), fds);
+            if (fds.get(out[i]).kind() != kind) {
+                throw new IllegalArgumentException("session " + id + " names fd index " + out[i] + " of kind "
+                        + fds.get(out[i]).kind() + ", not " + kind);
+            }
+        }
+        return out;
     }
 
     private static int index(int i, List<FdTable.Entry> fds) {

@@ -24,6 +24,13 @@ public final class SnapshotWriter {
 
     private SnapshotWriter() { }
 
+    private static void ints(Out o, int[] v) {
+        o.u32(v.length);
+        for (int i : v) {
+            o.u32(i);
+        }
+    }
+
     /** The snapshot as bytes (what a sealed memfd will hold from step 2). */
     public static byte[] write(Snapshot s) {
         Out body = new Out();
@@ -169,6 +176,29 @@ public final class SnapshotWriter {
             o.bytes(x.committed()); // version 2
             o.u32(x.headOffset());
             o.bytes(x.renderedHead());
+            Snapshot.PartialIo io = x.io(); // version 3
+            Snapshot.Sasl sa = io.sasl();
+            o.u8(sa == null ? 0 : 1);
+            if (sa != null) {
+                o.str(sa.state());
+                o.bytes(sa.line());
+                o.u32(sa.totalBytes());
+                o.u32(sa.failures());
+                o.u32(sa.mechanism());
+                o.u64(sa.authUid());
+                o.u8((sa.anonymous() ? 1 : 0) | (sa.unixFd() ? 2 : 0));
+                o.str(sa.serverGuid());
+            }
+            o.u64(io.authRemainingMs());
+            o.bytes(io.input());
+            o.u64(io.firstPid());
+            o.u64(io.firstUid());
+            o.u64(io.firstGid());
+            o.u8((io.partialMixed() ? 1 : 0) | (io.frameContinues() ? 2 : 0));
+            ints(o, io.pendingFdIndexes());
+            o.u64(io.pendingRemainingMs());
+            ints(o, io.committedFdIndexes());
+            o.u32(io.committedPidfdIndex());
         });
         section(body, Section.REQUEST, s.request() == null ? List.<Snapshot.Request>of() : List.of(s.request()), (o, q) -> {
             o.u64(q.connectionId());

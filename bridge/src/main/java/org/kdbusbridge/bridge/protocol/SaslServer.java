@@ -301,6 +301,52 @@ public final class SaslServer {
         return v > 0xffffffffL ? -1 : v;
     }
 
+    /**
+     * An exchange in progress as values (hand-over, docs/handover.md section 2): the state by
+     * name, the partial line, the byte and rejection counts, the chosen mechanism, the uid an
+     * accepted response gave, ANONYMOUS, fd passing agreed, and the server guid its OK names.
+     * Replies already made are the caller's (taken by {@link #takeOutput}), never in here.
+     */
+    public record Progress(String state, byte[] line, int totalBytes, int failures, int mechanism, long authUid,
+            boolean anonymous, boolean unixFd, String serverGuid) {
+    }
+
+    /** This exchange as {@link Progress}; only while it is neither done nor refused, with no reply untaken. */
+    public Progress progress() {
+        if (state == State.AUTHENTICATED || state == State.DISCONNECTED || out.size() > 0) {
+            throw new IllegalStateException("SASL progress is taken only mid-exchange, its replies taken: " + state);
+        }
+        return new Progress(state.name(), java.util.Arrays.copyOf(line, lineLen), totalBytes, failures, mechanism,
+                authUid, anonymous, unixFd, cfg.serverGuid());
+    }
+
+    /** An exchange that goes on from {@code p} (taken by {@link #progress} in the bus this one replaces). */
+    public static SaslServer resume(Config cfg, Progress p) {
+        State st = State.valueOf(p.state());
+        if (st == State.AUTHENTICATED || st == State.DISCONNECTED || p.line().length > MAX_LINE
+                || p.totalBytes() < 0 || p.totalBytes() > MAX_TOTAL_BYTES || p.failures() < 0
+                || p.failures() >= MAX_FAILURES) {
+            throw new IllegalArgumentException("SASL progress cannot go on: " + p.state() + ", line "
+                    + p.line().length + ", " + p.totalBytes() + " bytes, " + p.failures() + " failures");
+        }
+        SaslServer s = new SaslServer(cfg);
+        s.state = st;
+        s.line = java.util.Arrays.copyOf(p.line(), Math.max(128, p.line().length));
+        s.lineLen = p.line().length;
+        s.totalBytes = p.totalBytes();
+        s.failures = p.failures();
+        s.mechanism = p.mechanism();
+        s.authUid = p.authUid();
+        s.anonymous = p.anonymous();
+        s.unixFd = p.unixFd();
+        return s;
+    }
+
+    /** The guid this exchange's OK names. */
+    public String serverGuid() {
+        return cfg.serverGuid();
+    }
+
     /** Pending response bytes (possibly empty); clears the queue. */
     public byte[] takeOutput() {
         byte[] r = out.toByteArray();

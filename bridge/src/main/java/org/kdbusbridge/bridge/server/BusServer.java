@@ -380,6 +380,7 @@ public final class BusServer implements Driver.Host {
     }
 
     java.util.Collection<ClientSession> sessions() { return sessions; }
+    ConnectionAdmission admission() { return admission; }
     Listeners listeners() { return listeners; }
     boolean hasCapture() { return capture != null; }
     boolean hasMetrics() { return metrics != null; }

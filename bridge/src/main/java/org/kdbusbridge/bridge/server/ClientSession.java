@@ -90,22 +90,41 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
     SocketConnection socket() { return socket; }
     /** Hand-over: read but unhandled input, or committed but unsent output (step 5 carries these). */
     boolean holdsPartialIo() { return input.holdsUnhandledInput() || output.holdsUnsentOutput(); }
-    /** Hand-over (step 4): why this session's I/O state cannot be carried yet, or null. */
+    /** Hand-over: why this session's I/O state cannot be carried, or null (only a capture inside a burst or flush). */
     String uncarriedIo() {
-        if (input.holdsUnhandledInput()) {
-            return "partial input";
-        }
-        String out = output.uncarriedOutput();
-        return out == null ? null : out;
+        String in = input.uncarriedInput();
+        return in != null ? in : output.uncarriedOutput();
     }
-    /** Received fds not yet claimed by a message (hand-over refuses while there are any). */
+    /** Received fds not yet claimed by a message. */
     int pendingFdCount() { return pending.count(); }
+    /** Hand-over: the fds received ahead of their frame, oldest first, and ms left of their timer. */
+    int[] pendingFds() { return pending.waiting(); }
+    long pendingRemainingMs() { return pending.remainingMs(); }
+    /** Hand-over: the SASL exchange in progress (null once authenticated) and ms left of auth_timeout. */
+    SaslServer.Progress saslProgress() { return sasl.progress(); }
+    long authRemainingMs() { return sasl.authRemainingMs(); }
+    /** Hand-over: the input read and not handled, and its frame's read credentials. */
+    byte[] unhandledInput() { return input.unhandledBytes(); }
+    InputAssembler.ReadCreds readCreds() { return input.readCreds(); }
     /** Whether SASL negotiated fd passing. */
     boolean unixFdNegotiated() { return sasl.unixFdNegotiated(); }
 
-    /** Hand-over: a session that completed SASL and Hello in the bus this one replaces; then {@link #resumeIo}. */
+    /** Hand-over: a session that completed SASL (and maybe Hello) in the bus this one replaces; then {@link #resumeIo}. */
     void restoreAuthenticated(long uid, boolean unixFd) {
         sasl.restoreAuthenticated(uid, unixFd);
+    }
+
+    /**
+     * Hand-over, before {@link #resumeIo}: a session that had not completed Hello keeps the
+     * auth_timeout it had left ({@code remainingMs}, less the pause); the fds it had received
+     * ahead of their frame wait again, with their pending_fd_timeout left
+     * ({@link Long#MIN_VALUE}: none ran).
+     */
+    void restoreWaiting(long authRemainingMs, int[] pendingFds, long pendingRemainingMs) {
+        if (authRemainingMs != Long.MIN_VALUE) {
+            sasl.restoreTimer(server.loop(), authRemainingMs, server.limits().authTimeout);
+        }
+        pending.restore(pendingFds, server.loop(), pendingRemainingMs);
     }
 
     /**
@@ -113,21 +132,31 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
      * restored queued messages put it over max_incoming_*; carried output is written first, once
      * the socket is writable.
      */
-    void resumeIo(EventLoop loop) {
+    void resumeIo(EventLoop loop, byte[] carriedInput, InputAssembler.ReadCreds creds) {
         readPaused = conn.isIncomingOverLimit();
         // Carried output the socket did not take waits for EPOLLOUT, as it did in the old bus (R9):
         // a flush now would only refill the buffer earlier than the old bus would have.
         writeArmed = output.committedBytes().length > 0 || output.headOffset() > 0;
         loop.register(socket.fd(), (readPaused ? 0 : EventLoop.READ) | (writeArmed ? EventLoop.WRITE : 0), this);
-        if (!writeArmed && !conn.pool().isEmpty()) {
+        if (carriedInput.length > 0) {
+            // Before the socket is read: the bytes the old bus had read go first, as a read would.
+            server.enterIo();
+            try {
+                input.restore(carriedInput, creds);
+            } finally {
+                server.leaveIo();
+            }
+        }
+        if (!closed && !writeArmed && !conn.pool().isEmpty()) {
             markDirty();
         }
     }
 
     /**
-     * Hand-over: lets go of the socket without closing it (the new bus adopts it). Only for an
-     * idle session (no buffer, carry or pending fd: the caller checked); afterwards the session
-     * is closed to every entry point, and the core connection is left as it is.
+     * Hand-over: lets go of the socket without closing it (the new bus adopts it), after the
+     * snapshot took its partial I/O: buffers go back, the fds that cross (pending, on the first
+     * committed byte) stay open; afterwards the session is closed to every entry point, and the
+     * core connection is left as it is.
      */
     void detachForHandOver() {
         if (closed) {
@@ -138,7 +167,7 @@ final class ClientSession implements EventLoop.IoHandler, ConnectionSink {
         server.loop().unregister(socket.fd()); // EPOLL_CTL_DEL: the fd stays open for the new loop
         pending.cancelTimer();
         input.release();
-        output.release();
+        output.detachForHandOver(); // the fds on its first committed byte cross, unclosed
         if (stamp != null) {
             stamp.close(); // its cached sender pidfds: a cache, the new session opens them again
         }

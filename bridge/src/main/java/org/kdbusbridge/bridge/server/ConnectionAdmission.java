@@ -118,6 +118,17 @@ final class ConnectionAdmission {
         session.onReady(socket.fd(), EventLoop.READ);
     }
 
+    /**
+     * Hand-over (step 5): the SASL exchange of a connection that was authenticating in the bus
+     * this one replaces, going on from {@code p} with the set-up {@link #onAccept} gives (the
+     * current config's mechanisms and uid rule, the peer's uid, the guid its OK names).
+     */
+    SaslServer resumeSasl(SocketConnection socket, SaslServer.Progress p) {
+        var config = server.config();
+        return SaslServer.resume(new SaslServer.Config(config.allowsExternal(), config.allowsAnonymous(),
+                socket.peer().uid(), uidCheck, p.serverGuid(), true), p);
+    }
+
     /** The oldest incomplete connection, of {@code endpoint} only if it is non-null. */
     private ClientSession oldestIncomplete(org.kdbusbridge.core.endpoint.EndpointPolicy endpoint) {
         for (ClientSession s : sessions) { // insertion order: oldest first

@@ -68,11 +68,7 @@ public final class HandOverRestore {
             if (s.isClosed() || s.isClosing()) {
                 refusals.add(s + " is closing");
             } else if (s.uncarriedIo() != null) {
-                refusals.add(s + " has " + s.uncarriedIo() + " (carried from step 5)");
-            } else if (s.pendingFdCount() > 0) {
-                refusals.add(s + " has " + s.pendingFdCount() + " received fds not yet claimed (carried from step 5)");
-            } else if (!s.isAuthenticated()) {
-                refusals.add(s + " has not authenticated (SASL is carried from step 5)");
+                refusals.add(s + " has " + s.uncarriedIo()); // only inside a burst or a flush
             }
         }
         if (!refusals.isEmpty()) {
@@ -90,9 +86,14 @@ public final class HandOverRestore {
         Map<Connection, List<MatchRule>> monitors = bus.monitorRules();
         List<Connection> all = new ArrayList<>(bus.activeConnections());
         all.addAll(monitors.keySet());
+        for (ClientSession s : server.sessions()) {
+            if (s.connection().uniqueName() == null) {
+                all.add(s.connection()); // step 5: in SASL, or authenticated and no Hello yet
+            }
+        }
         all.sort(Comparator.comparingLong(Connection::id));
         List<Snapshot.Conn> conns = new ArrayList<>();
-        List<Snapshot.Session> sessions = new ArrayList<>();
+        Map<Connection, Integer> socketIndexOf = new IdentityHashMap<>();
         List<Snapshot.Matches> matches = new ArrayList<>();
         List<Snapshot.Matches> monitorRules = new ArrayList<>();
         java.util.LinkedHashSet<String> names = new java.util.LinkedHashSet<>();
@@ -115,10 +116,7 @@ public final class HandOverRestore {
                     c.peakIncomingFds(), c.peakMatchRules(), c.peakBusNames(), c.pool().pushedCount(),
                     c.pool().dropped(), c.pool().peakBytes(), c.pool().peakFds(), c.ownedNames(), pidfdIndex,
                     c.peekAnswerAt() >= 0 && c.pool().stillQueued(c.peekAnswerAt()) ? c.peekAnswerAt() : -1));
-            PeerCredentials p = sock.peer();
-            sessions.add(new Snapshot.Session(c.id(), socketIndex, p.pid(), p.uid(), p.gid(), sock.passesCredentials(),
-                    sock.passCredentialsFailed(), sock.asksPidfdLater(), s.output().committedBytes(),
-                    s.output().headOffset(), s.output().renderedHead()));
+            socketIndexOf.put(c, socketIndex);
             if (monitor) {
                 monitorRules.add(new Snapshot.Matches(c.id(), texts(monitors.get(c))));
             } else {
@@ -134,6 +132,7 @@ public final class HandOverRestore {
         List<Snapshot.Msg> messages = new ArrayList<>();
         Map<Connection, Snapshot.Departed> departed = new IdentityHashMap<>();
         Map<FdSet, Integer> senderPidfds = new IdentityHashMap<>(); // one FDS entry per shared pidfd
+        Map<FdSet, int[]> messageFds = new IdentityHashMap<>(); // a broadcast's fds: one set of entries
         List<Snapshot.Pool> pools = new ArrayList<>();
         List<String> uncarried = new ArrayList<>();
         java.util.Set<Connection> carried = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
@@ -160,7 +159,7 @@ public final class HandOverRestore {
                         at = -1;
                     } else {
                         at = messages.size();
-                        messages.add(message(m, fds, senderPidfds));
+                        messages.add(message(m, fds, senderPidfds, messageFds));
                     }
                     place.put(m, at);
                 }
@@ -170,6 +169,17 @@ public final class HandOverRestore {
         }
         if (!uncarried.isEmpty()) {
             throw new Snapshot.Refused(uncarried);
+        }
+        // Step 5: each session with its partial I/O; fds it shares with queued messages share their entries.
+        List<Snapshot.Session> sessions = new ArrayList<>();
+        for (Connection c : all) {
+            ClientSession s = sessionOf.get(c);
+            SocketConnection sock = s.socket();
+            PeerCredentials p = sock.peer();
+            sessions.add(new Snapshot.Session(c.id(), socketIndexOf.get(c), p.pid(), p.uid(), p.gid(),
+                    sock.passesCredentials(), sock.passCredentialsFailed(), sock.asksPidfdLater(),
+                    s.output().committedBytes(), s.output().headOffset(), s.output().renderedHead(),
+                    partialIo(s, fds, senderPidfds, messageFds)));
         }
         // Step 4: every open reply slot, callee by callee in its opening order, with the time left.
         long nowNs = System.nanoTime(); // the bus's reply clock is nanoTime in ms; also the header's instant
@@ -205,6 +215,36 @@ public final class HandOverRestore {
                 pools, slots, null);
     }
 
+    /** SESSIONS v3: {@code s}'s SASL, timers, unhandled input, pending fds and the fds on its first committed byte. */
+    private static Snapshot.PartialIo partialIo(ClientSession s, FdTable fds, Map<FdSet, Integer> senderPidfds,
+            Map<FdSet, int[]> messageFds) {
+        org.kdbusbridge.bridge.protocol.SaslServer.Progress p = s.saslProgress();
+        Snapshot.Sasl sasl = p == null ? null : new Snapshot.Sasl(p.state(), p.line(), p.totalBytes(), p.failures(),
+                p.mechanism(), p.authUid(), p.anonymous(), p.unixFd(), p.serverGuid());
+        InputAssembler.ReadCreds rc = s.readCreds();
+        int[] waiting = s.pendingFds();
+        int[] pending = new int[waiting.length];
+        for (int i = 0; i < waiting.length; i++) {
+            pending[i] = fds.add(waiting[i], FdTable.Kind.MESSAGE);
+        }
+        FdSet out = s.output().committedFds();
+        int[] committed = out == null ? new int[0] : messageFds.computeIfAbsent(out, set -> messageFdIndexes(set, fds));
+        FdSet pidfd = s.output().committedPidfd();
+        int pidfdIndex = pidfd == null ? -1
+                : senderPidfds.computeIfAbsent(pidfd, x -> fds.add(x.fd(0), FdTable.Kind.SENDER_PIDFD));
+        return new Snapshot.PartialIo(sasl, s.authRemainingMs(), s.unhandledInput(), rc.firstPid(), rc.firstUid(),
+                rc.firstGid(), rc.partialMixed(), rc.frameContinues(), pending, s.pendingRemainingMs(), committed,
+                pidfdIndex);
+    }
+
+    private static int[] messageFdIndexes(FdSet set, FdTable fds) {
+        int[] out = new int[set.count()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = fds.add(set.fd(i), FdTable.Kind.MESSAGE);
+        }
+        return out;
+    }
+
     /** Why {@code m} cannot be carried yet (naming what is missing), or null. */
     private static String uncarriable(Message m, java.util.Set<Connection> carried) {
         if (m.sender() != null && !carried.contains(m.sender()) && !m.sender().isClosed()) {
@@ -218,11 +258,12 @@ public final class HandOverRestore {
     }
 
     /** {@code m} as MESSAGES values; its fds join {@code fds} (a message's fds are its own, a sender pidfd is shared). */
-    private static Snapshot.Msg message(Message m, FdTable fds, Map<FdSet, Integer> senderPidfds) {
+    private static Snapshot.Msg message(Message m, FdTable fds, Map<FdSet, Integer> senderPidfds,
+            Map<FdSet, int[]> messageFds) {
         FdSet set = m.fds();
-        int[] fdIndexes = new int[set == null ? 0 : set.count()];
-        for (int i = 0; i < fdIndexes.length; i++) {
-            fdIndexes[i] = fds.add(set.fd(i), FdTable.Kind.MESSAGE);
+        int[] fdIndexes = set == null ? new int[0] : messageFdIndexes(set, fds);
+        if (set != null) {
+            messageFds.put(set, fdIndexes); // a session's committed bytes may carry the same set (step 5)
         }
         MessageFacts f = m.facts();
         Snapshot.Facts facts = null;
@@ -298,6 +339,7 @@ public final class HandOverRestore {
     private static void restoreOnLoop(BusServer server, Snapshot snap) {
         BusConfig config = server.config();
         List<ClientSession> made = new ArrayList<>();
+        List<Map<Integer, FdSet>> shared = new ArrayList<>(1);
         restoreCore(server.bus(), snap, (r, cr, ss) -> {
             int fd = snap.fds().get(ss.socketFdIndex()).fd();
             int pidfd = cr.pidfdIndex() < 0 ? -1 : snap.fds().get(cr.pidfdIndex()).fd();
@@ -309,28 +351,71 @@ public final class HandOverRestore {
             Sink sink = new Sink();
             Connection c = r.connection(cr.id(), new Credentials(cr.uid(), cr.gid(), cr.pid()), sink);
             c.setPeerDetails(new SocketPeerDetails(sock, id -> server.config().groupsOf(id))); // the config of the day, as at accept
-            c.setPolicy(config.compilePolicy(cr.authenticatedUid()));
-            long uid = cr.authenticatedUid();
-            long pid = cr.pid();
-            c.setLogInfo(() -> ConnectionAdmission.logInfo(uid, pid));
-            ClientSession session = new ClientSession(server, sock, c, null);
-            session.restoreAuthenticated(cr.authenticatedUid(), cr.unixFds());
+            Snapshot.Sasl sa = ss.io().sasl();
+            ClientSession session;
+            if (sa == null) {
+                c.setPolicy(config.compilePolicy(cr.authenticatedUid()));
+                long uid = cr.authenticatedUid();
+                long pid = cr.pid();
+                c.setLogInfo(() -> ConnectionAdmission.logInfo(uid, pid));
+                session = new ClientSession(server, sock, c, null);
+                session.restoreAuthenticated(cr.authenticatedUid(), cr.unixFds());
+            } else {
+                // Step 5: SASL goes on where it was; policy and loginfo come when it succeeds, as at accept.
+                session = new ClientSession(server, sock, c, server.admission().resumeSasl(sock, progress(sa)));
+            }
             sink.session = session;
             c.attach(session);
             made.add(session);
             return c;
-        }, r -> restoreMessages(r, snap, x -> payload(server, x), ClientSession.CLOSE_FD));
+        }, r -> shared.add(restoreMessages(r, snap, x -> payload(server, x), ClientSession.CLOSE_FD)));
         Map<Long, Snapshot.Session> sessionById = new HashMap<>();
         for (Snapshot.Session s : snap.sessions()) {
             sessionById.put(s.connectionId(), s);
         }
+        long pauseMs = Math.max(0, (System.nanoTime() - snap.bus().writtenAtMonotonicNs()) / 1_000_000);
         for (ClientSession s : made) {
             Snapshot.Session ss = sessionById.get(s.connection().id());
-            s.output().restoreCommitted(ss.committed(), ss.headOffset(), ss.renderedHead());
+            Snapshot.PartialIo io = ss.io();
+            s.output().restoreCommitted(ss.committed(), ss.headOffset(), ss.renderedHead(),
+                    fdSet(snap, shared.get(0), io.committedFdIndexes()),
+                    io.committedPidfdIndex() < 0 ? null
+                            : fdSet(snap, shared.get(0), new int[] {io.committedPidfdIndex()}));
+            s.restoreWaiting(lessPause(io.authRemainingMs(), pauseMs), numbers(snap, io.pendingFdIndexes()),
+                    lessPause(io.pendingRemainingMs(), pauseMs));
             server.sessions().add(s);
-            s.resumeIo(server.loop()); // R9: what clients sent during the pause waits in the socket
+            // R9: the carried input goes through the assembler first; what clients sent during
+            // the pause waits in the socket behind it.
+            s.resumeIo(server.loop(), io.input(), new InputAssembler.ReadCreds(io.firstPid(), io.firstUid(),
+                    io.firstGid(), io.partialMixed(), io.frameContinues()));
         }
         server.flushDirty(); // writes what is ready and arms reply_timeout for the restored slots
+    }
+
+    /** A carried timer's ms left, less the pause; {@link Long#MIN_VALUE} (none) stays. */
+    private static long lessPause(long remainingMs, long pauseMs) {
+        return remainingMs == Long.MIN_VALUE ? Long.MIN_VALUE : remainingMs - pauseMs;
+    }
+
+    private static int[] numbers(Snapshot snap, int[] indexes) {
+        int[] out = new int[indexes.length];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = snap.fds().get(indexes[i]).fd();
+        }
+        return out;
+    }
+
+    /**
+     * The fds at {@code indexes} as a set with one reference for its new holder: the very set a
+     * restored message or sender pidfd has when the entries are theirs (so each fd is closed
+     * once, by its last holder), else a set of its own; null for none.
+     */
+    private static FdSet fdSet(Snapshot snap, Map<Integer, FdSet> shared, int[] indexes) {
+        if (indexes.length == 0) {
+            return null;
+        }
+        FdSet known = shared.get(indexes[0]);
+        return known != null ? known.retain() : new FdSet(numbers(snap, indexes), ClientSession.CLOSE_FD);
     }
 
     /**
@@ -348,10 +433,20 @@ public final class HandOverRestore {
         Bus bus = new Bus(limits, quota);
         restoreCore(bus, snap, (r, cr, ss) -> {
             Connection c = r.connection(cr.id(), new Credentials(cr.uid(), cr.gid(), cr.pid()), connection -> { });
-            c.setPolicy(config.compilePolicy(cr.authenticatedUid()));
+            if (ss.io().sasl() == null) {
+                c.setPolicy(config.compilePolicy(cr.authenticatedUid()));
+            } else {
+                org.kdbusbridge.bridge.protocol.SaslServer.resume(new org.kdbusbridge.bridge.protocol.SaslServer.Config(
+                        true, true, ss.peerUid(), null, ss.io().sasl().serverGuid(), true), progress(ss.io().sasl()));
+            }
             return c;
         }, r -> restoreMessages(r, snap, x -> new SealedPayload(x.payload()), fd -> { }));
         return bus;
+    }
+
+    static org.kdbusbridge.bridge.protocol.SaslServer.Progress progress(Snapshot.Sasl sa) {
+        return new org.kdbusbridge.bridge.protocol.SaslServer.Progress(sa.state(), sa.line(), sa.totalBytes(),
+                sa.failures(), sa.mechanism(), sa.authUid(), sa.anonymous(), sa.unixFd(), sa.serverGuid());
     }
 
     /** Makes one carried connection (live: over its socket, with its session; offline: bare). */
@@ -388,10 +483,14 @@ public final class HandOverRestore {
             }
             if (cr.monitor()) {
                 r.monitor(c, cr.uniqueName(), parse(monitorRules.getOrDefault(cr.id(), List.of())));
+            } else if (cr.uniqueName() == null) {
+                r.beforeHello(c); // step 5: in SASL, or authenticated and no Hello yet
             } else {
                 r.register(c, cr.uniqueName());
             }
-            r.attachMetadata(c, cr.attached(), cr.drops(), cr.dropCount(), cr.dropFirstSeq(), cr.dropLastSeq());
+            if (cr.uniqueName() != null) {
+                r.attachMetadata(c, cr.attached(), cr.drops(), cr.dropCount(), cr.dropFirstSeq(), cr.dropLastSeq());
+            }
             // The carried messages are pushed again below: each counts once more as pushed.
             c.pool().restoreCounters(cr.poolPushed() - queuedOf.getOrDefault(cr.id(), 0), cr.poolDropped(),
                     cr.poolPeakBytes(), cr.poolPeakFds());
@@ -465,8 +564,9 @@ public final class HandOverRestore {
     }
 
     /** R5, step 4: DEPARTED stubs, MESSAGES once each (fds from FDS, the payload as {@link #payload} says), then every pool in order. */
-    private static void restoreMessages(Restore r, Snapshot snap,
+    private static Map<Integer, FdSet> restoreMessages(Restore r, Snapshot snap,
             java.util.function.Function<Snapshot.Msg, SealedPayload> payloads, java.util.function.IntConsumer closer) {
+        Map<Integer, FdSet> shared = new HashMap<>(); // by the FDS index of a set's first fd (step 5's sessions share them)
         for (Snapshot.Departed d : snap.departed()) {
             r.departed(d.id(), d.uniqueName(), d.hasCredentials() ? new Credentials(d.uid(), d.gid(), d.pid()) : null);
         }
@@ -484,6 +584,7 @@ public final class HandOverRestore {
                 if (x.unsealedMemfd()) {
                     fds.markUnsealedMemfd();
                 }
+                shared.put(x.fdIndexes()[0], fds);
             }
             Message m = new Message(x.type(), x.flags(), x.serial(), x.replySerial(), x.destination(), x.path(),
                     x.iface(), x.member(), x.errorName(), payloads.apply(x), null, fds);
@@ -506,6 +607,7 @@ public final class HandOverRestore {
                     if (pid == null) {
                         pid = new FdSet(new int[] {snap.fds().get(f.pidfdIndex()).fd()}, closer);
                         pidfds.put(f.pidfdIndex(), pid);
+                        shared.put(f.pidfdIndex(), pid);
                     } else {
                         pid.retain();
                     }
@@ -534,6 +636,7 @@ public final class HandOverRestore {
                 r.queued(c, made[place]);
             }
         }
+        return shared;
     }
 
     private static List<MatchRule> parse(List<String> texts) {

@@ -185,24 +185,8 @@ final class InputAssembler implements SocketConnection.FdSink {
             if (n == 0) {
                 return;
             }
-            if (target == largeIn) {
-                if (!largeIn.hasRemaining()) {
-                    finishLargeFrame();
-                }
-            } else if (heapFrame != null) {
-                in.flip();
-                try {
-                    appendHeapFrame();
-                } catch (OutOfMemoryError e) {
-                    closeForOutOfMemory(); // the heap could not take the frame: this connection ends
-                    return;
-                }
-                in.clear();
-                if (heapArrived == heapFrameLen) {
-                    finishHeapFrame();
-                }
-            } else {
-                process();
+            if (!took(target)) {
+                return;
             }
             if (passCred && !frameContinues) {
                 // A partial frame left now began in this read (the earlier one, if any, completed).
@@ -217,6 +201,34 @@ final class InputAssembler implements SocketConnection.FdSink {
                 return;
             }
         }
+    }
+
+    /**
+     * After a read put bytes into {@code target}: a large frame read in place or a heap frame
+     * advances (and is handled once whole), else whole frames are cut and handled. False when
+     * the connection was closed for it.
+     */
+    private boolean took(ByteBuffer target) {
+        if (target == largeIn) {
+            if (!largeIn.hasRemaining()) {
+                finishLargeFrame();
+            }
+        } else if (heapFrame != null) {
+            in.flip();
+            try {
+                appendHeapFrame();
+            } catch (OutOfMemoryError e) {
+                closeForOutOfMemory(); // the heap could not take the frame: this connection ends
+                return false;
+            }
+            in.clear();
+            if (heapArrived == heapFrameLen) {
+                finishHeapFrame();
+            }
+        } else {
+            process();
+        }
+        return true;
     }
 
     /**
@@ -576,6 +588,96 @@ final class InputAssembler implements SocketConnection.FdSink {
         n += carry != null ? carry.length : 0;
         n += heapFrame != null ? heapFrame.length : 0;
         return n;
+    }
+
+    /**
+     * Hand-over: the per-read credential state of the unfinished frame (see {@link #noteReadCreds}):
+     * the first read's pid, uid and gid (-2: unknown), whether a later read differed, and whether
+     * the last read continued a frame begun before it.
+     */
+    record ReadCreds(long firstPid, long firstUid, long firstGid, boolean partialMixed, boolean frameContinues) {
+    }
+
+    ReadCreds readCreds() {
+        return new ReadCreds(firstPid, firstUid, firstGid, partialMixed, frameContinues);
+    }
+
+    /**
+     * Hand-over: why the input cannot be carried as one run of bytes, or null. Between bursts an
+     * unfinished frame lives in exactly one place (the carry, a borrowed buffer, a large frame
+     * read in place or a heap frame), and nothing after it is read.
+     */
+    String uncarriedInput() {
+        int places = (carryLen > 0 ? 1 : 0) + (in != null && in.position() > 0 ? 1 : 0) + (largeIn != null ? 1 : 0)
+                + (heapFrame != null ? 1 : 0);
+        if (inBurst || places > 1 || in != null && server.buffers().isScratch(in)) {
+            return "input in " + places + " places at once (mid-burst: " + inBurst + ")";
+        }
+        return null;
+    }
+
+    /**
+     * Hand-over: the bytes read and not yet handled, as the client wrote them (the start of one
+     * frame: its header may be cut anywhere; empty: none). Read from the one place they are in
+     * ({@link #uncarriedInput}); changes nothing.
+     */
+    byte[] unhandledBytes() {
+        if (largeIn != null) {
+            byte[] b = new byte[largeIn.position() - LARGE_HEADROOM];
+            largeIn.duplicate().position(LARGE_HEADROOM).get(b);
+            return b;
+        }
+        if (heapFrame != null) {
+            return java.util.Arrays.copyOf(heapFrame, heapArrived);
+        }
+        if (in != null && in.position() > 0) {
+            byte[] b = new byte[in.position()];
+            in.duplicate().flip().get(b);
+            return b;
+        }
+        return java.util.Arrays.copyOf(carry == null ? new byte[0] : carry, carryLen);
+    }
+
+    /**
+     * Hand-over restore: {@code bytes} ({@link #unhandledBytes} of the bus this one replaces) go
+     * through this assembler as if a read had just returned them, before the socket is read, so
+     * they end up where this bus keeps such a frame (the carry, a large frame's own buffer, the
+     * heap) under this bus's budgets; then the frame's read credentials are put back, so a frame
+     * whose later reads come from another process is still marked mixed. The received fds it
+     * claims are restored first ({@link PendingFds#restore}).
+     */
+    void restore(byte[] bytes, ReadCreds creds) {
+        inBurst = true;
+        try {
+            int at = 0;
+            while (at < bytes.length && !session.isClosed()) {
+                if (largeIn == null && in == null) {
+                    beginBurst();
+                }
+                ByteBuffer target = largeIn != null ? largeIn : in;
+                if (heapFrame != null) {
+                    in.limit(Math.min(in.capacity(), in.position() + heapFrameLen - heapArrived));
+                }
+                int n = Math.min(target.remaining(), bytes.length - at);
+                if (n <= 0) {
+                    throw new IllegalStateException("carried input does not fit its frame: " + (bytes.length - at)
+                            + " bytes left");
+                }
+                target.put(bytes, at, n);
+                at += n;
+                if (!took(target)) {
+                    return;
+                }
+            }
+        } finally {
+            inBurst = false;
+            endBurst();
+        }
+        firstPid = creds.firstPid();
+        firstUid = creds.firstUid();
+        firstGid = creds.firstGid();
+        partialMixed = creds.partialMixed();
+        frameContinues = creds.frameContinues();
     }
 
     /** Hand-over: whether any input was read but not yet handled (a carry, a partial large or heap frame). */

@@ -87,6 +87,11 @@ final class OutputWriter {
     private FdSet outFds;
     /** An AttachMetadata pidfd sent behind {@code outFds} (this writer holds a reference), or null. */
     private FdSet outPidfd;
+    /**
+     * The fds of {@code outFds}/{@code outPidfd} came across a hand-over with committed bytes
+     * whose message left the pool: kept until their sendmsg, even by a flush from the scratch.
+     */
+    private boolean outFdsCarried;
     /** How many fds of {@code outFdScratch} go with the next sendmsg (0: none). */
     private int outFdCount;
     private int[] outFdScratch;
@@ -262,7 +267,7 @@ final class OutputWriter {
         if (server.buffers().isScratch(b)) {
             out = null;
             scratchCarry = 0;
-            if (outFdCount > 0 && large == null) {
+            if (outFdCount > 0 && large == null && !outFdsCarried) {
                 releaseOutFds();
             }
         } else if (!b.hasRemaining()) {
@@ -410,6 +415,7 @@ final class OutputWriter {
             outPidfd = null;
         }
         outFdCount = 0;
+        outFdsCarried = false;
     }
 
     /**
@@ -483,56 +489,85 @@ final class OutputWriter {
     }
 
     /**
-     * Hand-over (step 4): why this output cannot be carried yet (step 5 carries these), or null.
-     * What is carried is the simple case: the unsent bytes of a lent buffer ({@link #committedBytes})
-     * and how many bytes of the pool's head are among them ({@link #headOffset()}).
+     * Hand-over: why this output cannot be carried, or null. At a loop-step boundary {@code out}
+     * is a lent buffer or null (a flush from the scratch ends by dropping it), so this names only
+     * a capture taken inside a flush.
      */
     String uncarriedOutput() {
-        if (outCarryLen > 0) {
-            return "unsent SASL replies";
-        }
-        if (large != null) {
-            return "a large message part-sent from its shared payload";
-        }
-        if (outFds != null || outPidfd != null || outFdCount > 0) {
-            return "unix fds waiting for the first byte of its output";
-        }
-        if (renderedPidfd != null && headOffset == 0) {
-            return "an AttachMetadata copy of its head message whose pidfd is not sent yet";
-        }
         if (out != null && server.buffers().isScratch(out)) {
             return "output in the loop's scratch buffer";
         }
         return null;
     }
 
-    /** Hand-over: the bytes already taken out of the pool into the lent buffer and not yet sent (empty: none). */
+    /**
+     * Hand-over: the bytes committed and not yet sent, in the order they go out: the lent
+     * buffer's, then the SASL replies still in {@code outCarry} (empty: none).
+     */
     byte[] committedBytes() {
-        if (out == null || !out.hasRemaining()) {
-            return new byte[0];
+        int lent = out == null ? 0 : out.remaining();
+        byte[] b = new byte[lent + outCarryLen];
+        if (lent > 0) {
+            out.duplicate().get(b, 0, lent);
         }
-        byte[] b = new byte[out.remaining()];
-        out.duplicate().get(b);
+        if (outCarryLen > 0) {
+            System.arraycopy(outCarry, 0, b, lent, outCarryLen);
+        }
         return b;
     }
 
-    /** Hand-over: bytes of the pool's head message already among {@link #committedBytes}. */
-    int headOffset() {
-        return headOffset;
+    /**
+     * Hand-over: the fds that go with the first committed byte (a message copied into the lent
+     * buffer whose sendmsg has not happened: they left the pool with it), or null. A large head
+     * not begun holds its fds only as a copy of the pool's: the new writer takes them again.
+     */
+    FdSet committedFds() {
+        return large == null ? outFds : null;
     }
 
-    /** Hand-over: the head's AttachMetadata copy being sent (its first {@link #headOffset} bytes committed), or empty. */
+    /** Hand-over: the AttachMetadata pidfd that goes behind {@link #committedFds}, or null. */
+    FdSet committedPidfd() {
+        return large == null ? outPidfd : null;
+    }
+
+    /**
+     * Hand-over: bytes of the pool's head message already done with: among the committed bytes
+     * or on the wire, including a large head part-sent from its shared payload (the new writer
+     * copies the rest of that one: nothing of it is sent twice, and a copy of the tail is the
+     * same bytes).
+     */
+    int headOffset() {
+        return large != null ? conn.pool().peek().size() - large.remaining() : headOffset;
+    }
+
+    /**
+     * Hand-over: the head's AttachMetadata copy once any of it is committed or sent (the new
+     * writer must go on with these bytes), or empty: a copy none of which went is made afresh.
+     */
     byte[] renderedHead() {
-        return rendered == null ? new byte[0] : rendered.clone();
+        return rendered == null || headOffset() == 0 ? new byte[0] : rendered.clone();
+    }
+
+    /**
+     * Hand-over: lets go without closing what crosses: the fds of the committed bytes are the
+     * new bus's now (the old process's references to them are simply dropped).
+     */
+    void detachForHandOver() {
+        outFds = null;
+        outPidfd = null;
+        outFdCount = 0;
+        release();
     }
 
     /**
      * Hand-over restore, before the first flush: {@code committed} goes out before anything in
-     * the pool, and the pool's head continues at {@code head} bytes. Into a lent buffer, or, none
-     * left to lend, into the carry that goes first (as SASL replies do; at most one buffer's worth).
+     * the pool, with {@code fds} (and then {@code pidfd}; each a reference this writer now
+     * holds, or null) on its first byte, and the pool's head continues at {@code head} bytes.
+     * Into a lent buffer, or, none left to lend, into the carry that goes first (as SASL replies
+     * do; at most one buffer's worth).
      */
-    void restoreCommitted(byte[] committed, int head, byte[] renderedHead) {
-        if (out != null || outCarryLen > 0 || headOffset != 0 || rendered != null) {
+    void restoreCommitted(byte[] committed, int head, byte[] renderedHead, FdSet fds, FdSet pidfd) {
+        if (out != null || outCarryLen > 0 || headOffset != 0 || rendered != null || outFdCount > 0) {
             throw new IllegalStateException("output restored into a writer in use");
         }
         int headLength = renderedHead.length > 0 ? renderedHead.length
@@ -540,11 +575,29 @@ final class OutputWriter {
         if ((head > 0 || renderedHead.length > 0) && (conn.pool().peek() == null || head >= headLength)) {
             throw new IllegalStateException("head offset " + head + " beyond the pool's head");
         }
+        if ((fds != null || pidfd != null) && committed.length == 0) {
+            throw new IllegalStateException("fds carried with no committed byte to ride on");
+        }
         headOffset = head;
         if (renderedHead.length > 0) {
             rendered = renderedHead; // verbatim: its first bytes are already committed or sent
             renderedFor = conn.pool().peek();
             renderedHeld.trySet(rendered.length); // over the budget it is still sent: it was begun
+        }
+        if (fds != null || pidfd != null) {
+            int count = (fds == null ? 0 : fds.count()) + (pidfd == null ? 0 : 1);
+            outFdScratch = new int[Math.max(count, 16)];
+            int k = 0;
+            for (; fds != null && k < fds.count(); k++) {
+                outFdScratch[k] = fds.fd(k);
+            }
+            if (pidfd != null) {
+                outFdScratch[k] = pidfd.fd(0);
+            }
+            outFds = fds;
+            outPidfd = pidfd;
+            outFdCount = count;
+            outFdsCarried = true;
         }
         if (committed.length == 0) {
             return;

@@ -104,6 +104,38 @@ final class PendingFds {
         return set;
     }
 
+    /** Hand-over: the fds waiting, oldest first (still owned here). */
+    int[] waiting() {
+        int[] out = new int[count];
+        for (int i = 0; i < count; i++) {
+            out[i] = ring[(head + i) % ring.length];
+        }
+        return out;
+    }
+
+    /** Hand-over: ms left of pending_fd_timeout, or {@link Long#MIN_VALUE} when it is not armed. */
+    long remainingMs() {
+        return timer == null ? Long.MIN_VALUE : timer.remainingMillis();
+    }
+
+    /**
+     * Hand-over: the fds the bus this one replaces had received ahead of their frame, oldest
+     * first, and its timer going on from the ms it had left ({@link Long#MIN_VALUE}: none ran).
+     */
+    void restore(int[] fds, EventLoop loop, long remainingMs) {
+        if (count != 0 || timer != null) {
+            throw new IllegalStateException("pending fds restored into a ring in use");
+        }
+        if (fds.length > 0) {
+            ring = java.util.Arrays.copyOf(fds, Math.max(16, fds.length));
+            head = 0;
+            count = fds.length;
+        }
+        if (count > 0 && remainingMs != Long.MIN_VALUE) {
+            timer = loop.schedule(Math.max(0, remainingMs), expiry);
+        }
+    }
+
     void closeAll() {
         while (count > 0) {
             closeFd.accept(ring[head]);

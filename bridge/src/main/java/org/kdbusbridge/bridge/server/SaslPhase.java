@@ -59,6 +59,28 @@ final class SaslPhase {
         this.sasl = null;
     }
 
+    /**
+     * Hand-over: the auth timer of a connection that had not completed Hello in the bus this one
+     * replaces, going on from the {@code remainingMs} it had left (less the pause; 0 or less: due
+     * at once), so a hand-over never extends auth_timeout.
+     */
+    void restoreTimer(EventLoop loop, long remainingMs, long authTimeoutMs) {
+        if (authTimer != null) {
+            throw new IllegalStateException("auth timer restored twice");
+        }
+        authTimer = loop.schedule(Math.max(0, remainingMs), new AuthExpiry(authTimeoutMs));
+    }
+
+    /** Hand-over: the SASL exchange in progress, or null once authenticated. */
+    SaslServer.Progress progress() {
+        return authenticated ? null : sasl.progress();
+    }
+
+    /** Hand-over: ms left of auth_timeout, or {@link Long#MIN_VALUE} when no timer runs (Hello done). */
+    long authRemainingMs() {
+        return authTimer == null ? Long.MIN_VALUE : authTimer.remainingMillis();
+    }
+
     boolean isAuthenticated() {
         return authenticated;
     }

@@ -91,6 +91,11 @@ public final class EventLoop {
             return state == FIRED;
         }
 
+        /** Milliseconds until it is due (0 or less: due now); for a hand-over, which carries what is left. */
+        public long remainingMillis() {
+            return TimeUnit.NANOSECONDS.toMillis(deadlineNanos - System.nanoTime());
+        }
+
         /** System.nanoTime() based deadline (for tests/diagnostics). */
         long deadlineNanos() {
             return deadlineNanos;

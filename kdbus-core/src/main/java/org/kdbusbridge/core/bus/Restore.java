@@ -45,6 +45,8 @@ public final class Restore {
     private final java.util.Set<Message> restored = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
     /** Slots with a deadline, in restore order; {@link #finish} puts them into the FIFO by deadline. */
     private final List<ReplySlots.Timed> timed = new ArrayList<>();
+    /** Connections carried before their Hello (beforeHello): the only ones finish lets go without a name. */
+    private final java.util.Set<Connection> beforeHello = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
     private boolean finished;
 
     Restore(Bus bus) {
@@ -65,10 +67,6 @@ public final class Restore {
      */
     static List<String> refusals(Bus b) {
         List<String> out = new ArrayList<>();
-        int incomplete = b.connectionCount() - b.completedConnectionCount();
-        if (incomplete > 0) {
-            out.add(incomplete + " connection(s) that have not completed Hello (SASL state is carried from step 5)");
-        }
         List<Connection> all = new ArrayList<>(b.activeConnections());
         all.addAll(b.monitorSet().all().keySet());
         for (Connection c : all) {
@@ -145,6 +143,18 @@ public final class Restore {
     public void register(Connection c, String unique) {
         open();
         bus.table().restoreRegistered(c, unique, true);
+    }
+
+    /**
+     * A connection that had not completed Hello (the bridge carries its SASL state): counted as
+     * connected and incomplete, as it was, with no name; Hello may come after the restore.
+     */
+    public void beforeHello(Connection c) {
+        open();
+        if (byId.get(c.id()) != c || c.uniqueName() != null) {
+            throw new IllegalStateException(c + " is not a connection of this restore without Hello");
+        }
+        beforeHello.add(c);
     }
 
     /** A monitor (BecomeMonitor done in the old bus): its name kept but invisible, its monitor rules. */
@@ -291,7 +301,7 @@ public final class Restore {
         }
         bus.checkReplySlots();
         for (Connection c : byId.values()) {
-            if (c.uniqueName() == null) {
+            if (c.uniqueName() == null && !beforeHello.contains(c)) {
                 throw new IllegalStateException("connection " + c.id() + " restored without its Hello");
             }
         }
