@@ -46,4 +46,18 @@ class HandOverClassificationTest {
         assertEquals(List.of(), stale, "classified fields that no longer exist");
         assertTrue(present.size() > 100, present.size() + " fields checked");
     }
+
+    /** Step 5: a session's I/O parts are carried at any byte, so none of their fields is idle-only any more. */
+    @Test
+    void noPartOfASessionsIoIsIdleOnly() {
+        List<String> idleOnly = new ArrayList<>();
+        for (var e : Classification.FIELDS.entrySet()) {
+            String cls = e.getKey().substring(0, e.getKey().indexOf('.'));
+            if (Set.of("SaslPhase", "InputAssembler", "OutputWriter", "PendingFds", "SocketConnection").contains(cls)
+                    && e.getValue().kind() == Classification.Kind.IDLE_ONLY) {
+                idleOnly.add(e.getKey());
+            }
+        }
+        assertEquals(List.of(), idleOnly, "step 5 carries partial I/O");
+    }
 }

@@ -254,7 +254,7 @@ class SnapshotRoundTripTest {
     }
 
     @Test
-    void aBusWithAnIncompleteConnectionRefusesAndKeepsServingItsOpenSlot() throws Exception {
+    void aConnectionBeforeSaslCrossesWithAnOpenSlotAndThenSaysHello() throws Exception {
         BusServer a = startBus();
         BusConnection svc = client("svc");
         BusConnection peer = client("peer");
@@ -265,7 +265,7 @@ class SnapshotRoundTripTest {
                 null));
         BusMessage call = svc.await(m -> m.isCall() && "Slow".equals(m.member()), T);
         assertNotNull(call);
-        // A socket that never authenticates: seen once the stats count it.
+        // A socket that has not begun SASL: seen once the stats count it.
         SocketChannel raw = SocketChannel.open(StandardProtocolFamily.UNIX);
         open.add(raw);
         raw.connect(UnixDomainSocketAddress.of(dir.resolve("bus")));
@@ -274,13 +274,47 @@ class SnapshotRoundTripTest {
                 .contains("\"IncompleteConnections\": 1")) {
             assertTrue(System.nanoTime() < deadline, "the raw socket was never counted");
         }
-        Snapshot.Refused r = assertThrows(Snapshot.Refused.class, a::detachForHandOver);
-        String all = String.join("\n", r.reasons());
-        assertTrue(all.contains("not completed Hello"), all);
-        assertTrue(!all.contains("reply slot"), "open reply slots are carried (step 4): " + all);
-        // Nothing changed: the call is still owed and answered.
+        // Step 5: carried (its SASL state with it), not refused.
+        Snapshot snap = a.detachForHandOver();
+        Snapshot.Conn incomplete = snap.connections().stream().filter(c -> c.uniqueName() == null).findFirst()
+                .orElseThrow();
+        Snapshot.Session its = snap.sessions().stream().filter(x -> x.connectionId() == incomplete.id()).findFirst()
+                .orElseThrow();
+        assertNotNull(its.io().sasl(), "its SASL exchange is carried");
+        assertEquals("WAIT_NUL", its.io().sasl().state());
+        assertTrue(its.io().authRemainingMs() > 0, "with what auth_timeout had left");
+        BusServer b = HandOverRestore.restore(SnapshotReader.read(SnapshotWriter.write(snap)),
+                BusConfig.forAddress(address()), TransportSettings.fromSystemProperties());
+        servers.add(b);
+        assertTrue(dict(ok(svc.callDriver(STATS, "GetStats", "", new Object[0], T), "GetStats"))
+                .contains("\"IncompleteConnections\": 1"), "still counted as incomplete");
+        // The carried slot is still owed and answered once.
         svc.send(MessageBuilder.methodReturn(svc.nextSerial(), call.serial(), call.sender(), null, null, null));
-        assertNotNull(peer.await(m -> m.isReturn() && m.replySerial() == serial, T), "still serving after a refusal");
+        assertNotNull(peer.await(m -> m.isReturn() && m.replySerial() == serial, T), "the open slot's answer");
+        // The raw socket now authenticates and says Hello on the new bus, and is answered a unique name.
+        String uid = Long.toString(new com.sun.security.auth.module.UnixSystem().getUid());
+        StringBuilder hex = new StringBuilder();
+        for (char ch : uid.toCharArray()) {
+            hex.append(String.format("%02x", (int) ch));
+        }
+        java.io.ByteArrayOutputStream w = new java.io.ByteArrayOutputStream();
+        w.writeBytes(("\0AUTH EXTERNAL " + hex + "\r\nBEGIN\r\n").getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        w.writeBytes(MessageBuilder.methodCall(1, 0, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                "org.freedesktop.DBus", "Hello", null, null, null));
+        java.nio.ByteBuffer out = java.nio.ByteBuffer.wrap(w.toByteArray());
+        while (out.hasRemaining()) {
+            raw.write(out);
+        }
+        java.nio.ByteBuffer in = java.nio.ByteBuffer.allocate(4096);
+        String got = "";
+        while (!got.contains("NameAcquired")) {
+            assertTrue(raw.read(in) > 0, "EOF before Hello's answer: " + got);
+            got = new String(in.array(), 0, in.position(), java.nio.charset.StandardCharsets.ISO_8859_1);
+        }
+        assertTrue(got.startsWith("OK "), got);
+        assertTrue(got.contains(":1."), "a unique name: " + got);
+        assertTrue(dict(ok(svc.callDriver(STATS, "GetStats", "", new Object[0], T), "GetStats"))
+                .contains("\"IncompleteConnections\": 0"), "complete after its Hello on the new bus");
     }
 
     @Test

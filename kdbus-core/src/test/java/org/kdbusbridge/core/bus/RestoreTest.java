@@ -149,14 +149,35 @@ class RestoreTest {
         Bus a = new Bus(new BusLimits());
         Connection svc = client(a, 1000);
         Connection peer = client(a, 1001);
-        a.connect(new Credentials(1, 1, 1), x -> { }); // never says Hello
+        a.connect(new Credentials(1, 1, 1), x -> { }); // never says Hello: carried since step 5
         Message call = Fixtures.msg(Message.METHOD_CALL, 0, 7, Message.NO_REPLY_SERIAL, svc.uniqueName(), "/p",
                 "a.b", "M", null, 16, null);
         assertEquals(Delivery.OK, a.send(peer, call));
         String all = String.join("\n", a.handOverRefusals());
-        assertTrue(all.contains("not completed Hello"), all);
+        assertFalse(all.contains("Hello"), "connections before Hello are carried (step 5): " + all);
         assertFalse(all.contains("queued message"), "queued messages are carried (step 4): " + all);
         assertFalse(all.contains("reply slot"), "open reply slots are carried (step 4): " + all);
+    }
+
+    @Test
+    void aConnectionBeforeHelloIsRestoredIncompleteAndMaySayHelloAfter() throws Exception {
+        Bus a = new Bus(new BusLimits());
+        Connection done = client(a, 1000);
+        Connection early = a.connect(new Credentials(1001, 1001, 1101), x -> { });
+        Bus b = new Bus(new BusLimits());
+        Restore r = b.beginRestore();
+        Connection d = r.connection(done.id(), done.credentials(), x -> { });
+        r.register(d, done.uniqueName());
+        Connection e = r.connection(early.id(), early.credentials(), x -> { });
+        r.beforeHello(e);
+        assertThrows(IllegalStateException.class, () -> r.beforeHello(d), "a registered connection is not before Hello");
+        r.finish(a.restoreCounts());
+        assertEquals(a.connectionCount(), b.connectionCount());
+        assertEquals(1, b.connectionCount() - b.completedConnectionCount(), "counted as incomplete, as it was");
+        assertFalse(b.hello(e).refused(), "Hello after the restore");
+        assertTrue(Long.parseLong(e.uniqueName().substring(3)) > Long.parseLong(done.uniqueName().substring(3)),
+                "a fresh unique name: " + e.uniqueName());
+        assertEquals(b.connectionCount(), b.completedConnectionCount());
     }
 
     @Test
