@@ -385,11 +385,25 @@ public final class HandOver {
             for (Snapshot.Pool p : snap.pools()) {
                 entries += p.messages().length;
             }
+            // Step 5: the partial I/O that crossed (input bytes, connections before Hello, fds, output bytes).
+            long input = 0;
+            long committed = 0;
+            int beforeHello = 0;
+            int fds = 0;
+            for (Snapshot.Session x : snap.sessions()) {
+                input += x.io().input().length;
+                committed += x.committed().length;
+                fds += x.io().pendingFdIndexes().length + x.io().committedFdIndexes().length;
+            }
+            for (Snapshot.Conn x : snap.connections()) {
+                beforeHello += x.uniqueName() == null ? 1 : 0;
+            }
             LOG.info("hand-over ({}) from {} done: {} connections, {} names, check {} ms, pause {} ms (restore {} ms);"
-                    + " carried {} queued messages in {} pool entries, {} reply slots",
+                    + " carried {} queued messages in {} pool entries, {} reply slots; partial I/O: {} bytes of input,"
+                    + " {} connections before Hello, {} unclaimed or unsent fds, {} bytes of committed output",
                     req == null ? "?" : req.reason(), snap.bus().writerVersion(), snap.connections().size(),
                     snap.names().size(), req == null ? -1 : req.checkMs(), pauseMs, (System.nanoTime() - t0) / 1_000_000,
-                    snap.messages().size(), entries, snap.replySlots().size());
+                    snap.messages().size(), entries, snap.replySlots().size(), input, beforeHello, fds, committed);
         });
         return server;
     }
