@@ -409,4 +409,51 @@ class HandOverPartialIoTest {
         assertEquals(1, LIBC.read(keep, LibC.Native.address(pong), 1));
         assertEquals((byte) 42, pong.get(0));
     }
+
+    @Test
+    void anAttachMetadataPidfdOnTheFirstCommittedByteCrossesOnce() throws Exception {
+        BusServer bus = start();
+        FdClient reader = new FdClient(socket());
+        open.add(reader);
+        FdClient sender = new FdClient(socket());
+        open.add(sender);
+        long s = ++reader.serial;
+        reader.writeAll(FdClient.frame(s, 0, RawClient.BUS_PATH, "org.kdbusbridge.Extensions1", "AttachMetadata",
+                RawClient.BUS, "as", new BodyWriter().beginArray('s').writeString("pidfd").writeString("creds")
+                        .endArray().toByteArray(), 0), null);
+        assertEquals(WireFormat.METHOD_RETURN, reader.next().type(), "AttachMetadata pidfd");
+        sender.ping(); // SO_PASSCRED is on from the sender's next read: its calls have send-time creds
+        BusServer b = bus;
+        assertTrue(OnLoop.get(b, () -> session(b, reader.uniqueName).socket().requestSendBuffer(1)));
+        // Each opted-in copy carries the sender's pidfd on its first byte, so each is a sendmsg of
+        // its own: the first that meets the full socket waits whole, its pidfd with it.
+        int sent = 0;
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (!OnLoop.get(b, () -> session(b, reader.uniqueName).output().committedPidfd() != null)) {
+            assertTrue(System.nanoTime() < deadline && sent < 2000, "no pidfd waited on committed output after "
+                    + sent + " calls");
+            sender.send(reader.uniqueName, "u", new BodyWriter().writeUint32(500 + sent).toByteArray(), null);
+            sent++;
+            sender.ping();
+        }
+        bus = handOver(bus);
+        BusServer c = bus;
+        assertNotNull(OnLoop.get(c, () -> session(c, reader.uniqueName).output().committedPidfd()),
+                "the new bus holds the pidfd for the committed bytes' first sendmsg");
+        int before = reader.fds.size();
+        for (int i = 0; i < sent; i++) {
+            MessageHeader m = reader.next();
+            assertEquals("M", m.member(), "call " + i);
+            assertEquals(1, m.unixFds(), "call " + i + ": the pidfd");
+            assertEquals(500 + i, m.buffer().order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt(m.bodyOffset()),
+                    "call " + i + " in order, once");
+        }
+        assertEquals(sent, reader.fds.size() - before, "one pidfd with each copy");
+        for (int k = before; k < reader.fds.size(); k++) {
+            assertEquals("anon_inode:[pidfd]",
+                    Files.readSymbolicLink(Path.of("/proc/self/fd/" + reader.fds.get(k))).toString());
+        }
+        reader.ping();
+        sender.ping();
+    }
 }
