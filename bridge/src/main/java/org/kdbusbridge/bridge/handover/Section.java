@@ -28,7 +28,13 @@ public enum Section {
      */
     SESSIONS(16, 3),
     /** Zero records or one: the Reexec call owed a reply (step 2). */
-    REQUEST(19, 1);
+    REQUEST(19, 1),
+    /**
+     * Step 5: the ids of the sessions whose SESSIONS v3 record carries partial I/O a v2 reader
+     * would skip (SASL, input bytes, fds). Nothing but a guard: MUST_UNDERSTAND while non-empty,
+     * so an older program refuses exactly those snapshots instead of losing bytes (section 7).
+     */
+    PARTIAL_IO(20, 1, true);
 
     /** Section flag: a reader that does not know the section must refuse the snapshot. */
     public static final int MUST_UNDERSTAND = 0x1;

@@ -191,6 +191,12 @@ public record Snapshot(Bus bus, List<FdTable.Entry> fds, List<Listener> listener
     public record PartialIo(Sasl sasl, long authRemainingMs, byte[] input, long firstPid, long firstUid, long firstGid,
             boolean partialMixed, boolean frameContinues, int[] pendingFdIndexes, long pendingRemainingMs,
             int[] committedFdIndexes, int committedPidfdIndex) {
+        /** Whether a reader that skips these fields would lose something (the PARTIAL_IO guard). */
+        public boolean carriesAnything() {
+            return sasl != null || input.length > 0 || pendingFdIndexes.length > 0 || committedFdIndexes.length > 0
+                    || committedPidfdIndex >= 0;
+        }
+
         /** An idle session after Hello (and what an older record reads as). */
         public static final PartialIo NONE = new PartialIo(null, Long.MIN_VALUE, new byte[0], -2, -2, -2, false, false,
                 new int[0], Long.MIN_VALUE, new int[0], -1);

@@ -250,6 +250,13 @@ public final class SnapshotReader {
         });
         List<Snapshot.Slot> slots = records(found.get(Section.REPLY_SLOTS),
                 r -> new Snapshot.Slot(r.getLong(), r.getLong(), r.getLong(), r.getLong()));
+        List<Long> guarded = records(found.get(Section.PARTIAL_IO), r -> r.getLong());
+        List<Long> partial = sessions.stream().filter(x -> x.io().carriesAnything()).map(Snapshot.Session::connectionId)
+                .toList();
+        if (!guarded.equals(partial)) {
+            throw new IllegalArgumentException("PARTIAL_IO names sessions " + guarded + ", SESSIONS carries partial I/O for "
+                    + partial);
+        }
         List<Snapshot.Request> request = records(found.get(Section.REQUEST),
                 r -> new Snapshot.Request(r.getLong(), r.getLong(), str(r), r.remaining() >= 8 ? r.getLong() : -1));
         if (request.size() > 1) {

@@ -200,6 +200,8 @@ public final class SnapshotWriter {
             ints(o, io.committedFdIndexes());
             o.u32(io.committedPidfdIndex());
         });
+        section(body, Section.PARTIAL_IO, s.sessions().stream().filter(x -> x.io().carriesAnything()).toList(),
+                (o, x) -> o.u64(x.connectionId()));
         section(body, Section.REQUEST, s.request() == null ? List.<Snapshot.Request>of() : List.of(s.request()), (o, q) -> {
             o.u64(q.connectionId());
             o.u64(q.serial());

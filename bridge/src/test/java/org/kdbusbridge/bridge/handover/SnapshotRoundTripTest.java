@@ -317,6 +317,70 @@ class SnapshotRoundTripTest {
                 .contains("\"IncompleteConnections\": 0"), "complete after its Hello on the new bus");
     }
 
+    /** The flags of section {@code id} in a written snapshot. */
+    private static int sectionFlags(byte[] bytes, int id) {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(bytes).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        int at = b.getInt(12); // headerLen, after the magic and the format
+        int count = b.getInt(at - 4);
+        for (int i = 0; i < count; i++) {
+            int sid = Short.toUnsignedInt(b.getShort(at));
+            int flags = Short.toUnsignedInt(b.getShort(at + 2));
+            if (sid == id) {
+                return flags;
+            }
+            at += 16 + (int) b.getLong(at + 8);
+        }
+        throw new AssertionError("no section " + id);
+    }
+
+    @Test
+    void partialIoRoundTripsAndIsGuardedForOlderReaders() throws Exception {
+        Snapshot.Bus bus = new Snapshot.Bus("0123456789abcdef0123456789abcdef", "test", 5, 1, 3, 2, 7, 2, 1, 0, 0);
+        List<FdTable.Entry> fds = List.of(new FdTable.Entry(5, FdTable.Kind.CLIENT, "socket:[1]"),
+                new FdTable.Entry(6, FdTable.Kind.MESSAGE, "socket:[2]"),
+                new FdTable.Entry(7, FdTable.Kind.SENDER_PIDFD, "anon_inode:[pidfd]"));
+        Snapshot.Sasl sasl = new Snapshot.Sasl("WAIT_BEGIN", "NEGOTIATE_UN".getBytes(java.nio.charset.StandardCharsets.US_ASCII),
+                40, 1, 1, 1000, false, true, "0123456789abcdef0123456789abcdef");
+        Snapshot.PartialIo io = new Snapshot.PartialIo(sasl, 1234, new byte[] {'l', 1, 0, 1}, 10, 20, 30, true, false,
+                new int[] {1}, 777, new int[0], 2);
+        Snapshot.Session busy = new Snapshot.Session(3, 0, 10, 20, 30, true, false, false, new byte[] {9, 9}, 0, null, io);
+        Snapshot.Session idle = new Snapshot.Session(4, 0, 10, 20, 30, false, false, false);
+        Snapshot withIo = new Snapshot(bus, fds, List.of(), List.of(), List.of(), List.of(), List.of(), List.of(busy, idle));
+        byte[] bytes = SnapshotWriter.write(withIo);
+        assertEquals(Section.MUST_UNDERSTAND, sectionFlags(bytes, Section.PARTIAL_IO.id),
+                "a reader that does not know PARTIAL_IO must refuse this snapshot");
+        Snapshot.Session back = SnapshotReader.read(bytes).sessions().get(0);
+        Snapshot.PartialIo r = back.io();
+        assertEquals("WAIT_BEGIN", r.sasl().state());
+        assertArrayEquals(sasl.line(), r.sasl().line());
+        assertEquals(sasl.totalBytes(), r.sasl().totalBytes());
+        assertEquals(sasl.failures(), r.sasl().failures());
+        assertEquals(sasl.authUid(), r.sasl().authUid());
+        assertTrue(r.sasl().unixFd() && !r.sasl().anonymous());
+        assertEquals(sasl.serverGuid(), r.sasl().serverGuid());
+        assertEquals(1234, r.authRemainingMs());
+        assertArrayEquals(io.input(), r.input());
+        assertEquals(List.of(10L, 20L, 30L, 1L, 0L), List.of(r.firstPid(), r.firstUid(), r.firstGid(),
+                r.partialMixed() ? 1L : 0L, r.frameContinues() ? 1L : 0L));
+        assertArrayEquals(new int[] {1}, r.pendingFdIndexes());
+        assertEquals(777, r.pendingRemainingMs());
+        assertEquals(2, r.committedPidfdIndex());
+        assertArrayEquals(new byte[] {9, 9}, back.committed());
+        assertEquals(Snapshot.PartialIo.NONE.carriesAnything(), SnapshotReader.read(bytes).sessions().get(1).io()
+                .carriesAnything());
+        // An idle bus: the guard is empty and optional, so older readers read it as before.
+        byte[] plain = SnapshotWriter.write(new Snapshot(bus, fds, List.of(), List.of(), List.of(), List.of(), List.of(),
+                List.of(idle)));
+        assertEquals(0, sectionFlags(plain, Section.PARTIAL_IO.id));
+        // A pending fd index naming a socket of the wrong kind is refused.
+        Snapshot.PartialIo wrong = new Snapshot.PartialIo(null, Long.MIN_VALUE, null, -2, -2, -2, false, false,
+                new int[] {0}, 5, null, -1);
+        byte[] bad = SnapshotWriter.write(new Snapshot(bus, fds, List.of(), List.of(), List.of(), List.of(), List.of(),
+                List.of(new Snapshot.Session(3, 0, 1, 1, 1, false, false, false, null, 0, null, wrong))));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> SnapshotReader.read(bad)).getMessage()
+                .contains("kind"));
+    }
+
     @Test
     void theReaderRefusesADamagedOrNewerSnapshot() throws Exception {
         Snapshot s = new Snapshot(new Snapshot.Bus("0123456789abcdef0123456789abcdef", "test", 5, 1, 3, 2, 7, 2, 1, 0,
