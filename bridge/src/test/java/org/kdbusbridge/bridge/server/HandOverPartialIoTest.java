@@ -5,12 +5,12 @@
 // restore into a second BusServer in this JVM over the same sockets) the client writes the rest
 // and the receiver gets each frame once, byte for byte, from the right sender. A 1 MiB frame
 // half-read in place, then part-sent zero-copy to a reader that does not read, crosses twice and
-// arrives once, whole. SASL cut mid-line, between AUTH and NEGOTIATE_UNIX_FD, between
+// arrives once, whole; so does one half-read on the heap (the old bus's direct budget refused it). SASL cut mid-line, between AUTH and NEGOTIATE_UNIX_FD, between
 // AGREE_UNIX_FD and BEGIN, and after BEGIN before Hello: the client finishes and calls normally;
 // the auth_timeout it had left is kept, not restarted. SASL replies the socket did not take
 // (with lent buffers and with none) come out once, in order. Fds received ahead of their frame,
-// and fds waiting on the first byte of committed output, reach the receiver with their message,
-// the same socket inode. Waits are conditions with deadlines, never sleeps.
+// fds waiting on the first byte of committed output, and an AttachMetadata pidfd waiting there,
+// reach the receiver with their message (the same socket inode; a pidfd). Waits are conditions with deadlines, never sleeps.
 package org.kdbusbridge.bridge.server;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -455,5 +455,36 @@ class HandOverPartialIoTest {
         }
         reader.ping();
         sender.ping();
+    }
+
+    @Test
+    void aHalfReadHeapFrameCrossesIntoTheNewBussOwnBuffer() throws Exception {
+        conf = BusConfig.forAddress("unix:path=" + socket());
+        // The old bus's direct budget holds its two scratch buffers and little more: a 1 MiB frame is read on the heap.
+        BusServer bus = new BusServer(conf, org.kdbusbridge.core.bus.UserQuota.forHeap(Runtime.getRuntime().maxMemory(),
+                null), new DirectBuffers(DirectBuffers.DEFAULT_MAX_IO_BUFFERS, 256 * 1024), transport);
+        servers.add(bus);
+        bus.start();
+        RawClient recv = RawClient.open(socket());
+        open.add(recv);
+        RawClient send = RawClient.open(socket());
+        open.add(send);
+        byte[] body = body(1 << 20, 3);
+        long serial = send.nextSerial();
+        byte[] frame = MessageBuilder.methodCall(serial, WireFormat.NO_REPLY_EXPECTED, recv.uniqueName, "/heap", IFACE,
+                "Heap", null, "uay", body);
+        int half = frame.length / 2;
+        send.write(Arrays.copyOf(frame, half));
+        BusServer a = bus;
+        OnLoop.await(a, "half of the frame read", 30, () -> unhandled(a, send.uniqueName) == half);
+        assertTrue(OnLoop.get(a, () -> session(a, send.uniqueName).heldBufferBytes()) >= half,
+                "the old bus holds it on the heap, not in place");
+        bus = handOver(bus); // the new bus has the default budget: it reads the rest in place
+        send.write(Arrays.copyOfRange(frame, half, frame.length));
+        Msg m = recv.read();
+        assertEquals(serial, m.serial());
+        assertArrayEquals(body, bodyOf(m), "byte for byte");
+        assertEquals(0, recv.sync(), "once");
+        assertEquals(0, send.sync());
     }
 }
