@@ -8,7 +8,9 @@
 // arrives once, whole; so does one half-read on the heap (the old bus's direct budget refused it). SASL cut mid-line, between AUTH and NEGOTIATE_UNIX_FD, between
 // AGREE_UNIX_FD and BEGIN, and after BEGIN before Hello: the client finishes and calls normally;
 // the auth_timeout it had left is kept, not restarted. SASL replies the socket did not take
-// (with lent buffers and with none) come out once, in order. Fds received ahead of their frame,
+// (with lent buffers and with none) come out once, in order. A frame partly read with SO_PASSCRED
+// keeps its first read's credentials (its receiver still gets the sender's pidfd, which goes
+// only with send-time creds). Fds received ahead of their frame,
 // fds waiting on the first byte of committed output, and an AttachMetadata pidfd waiting there,
 // reach the receiver with their message (the same socket inode; a pidfd). Waits are conditions with deadlines, never sleeps.
 package org.kdbusbridge.bridge.server;
@@ -486,5 +488,39 @@ class HandOverPartialIoTest {
         assertArrayEquals(body, bodyOf(m), "byte for byte");
         assertEquals(0, recv.sync(), "once");
         assertEquals(0, send.sync());
+    }
+
+    @Test
+    void aFrameReadPartlyBeforeTheHandOverKeepsItsSendTimeCredentials() throws Exception {
+        BusServer bus = start();
+        FdClient reader = new FdClient(socket());
+        open.add(reader);
+        FdClient sender = new FdClient(socket());
+        open.add(sender);
+        long s = ++reader.serial;
+        reader.writeAll(FdClient.frame(s, 0, RawClient.BUS_PATH, "org.kdbusbridge.Extensions1", "AttachMetadata",
+                RawClient.BUS, "as", new BodyWriter().beginArray('s').writeString("pidfd").writeString("creds")
+                        .endArray().toByteArray(), 0), null);
+        assertEquals(WireFormat.METHOD_RETURN, reader.next().type(), "AttachMetadata");
+        sender.ping(); // SO_PASSCRED is on from the sender's next read
+        // A pidfd goes only with send-time creds, and those only if every read of the frame had the
+        // same ones: a frame whose first read's creds were lost at the hand-over would come without it.
+        byte[] frame = FdClient.frame(++sender.serial, WireFormat.NO_REPLY_EXPECTED, "/t", FdClient.IFACE, "M",
+                reader.uniqueName, "u", new BodyWriter().writeUint32(77).toByteArray(), 0);
+        sender.writeAll(Arrays.copyOf(frame, 30), null);
+        BusServer a = bus;
+        OnLoop.await(a, "30 bytes read", 20, () -> unhandled(a, sender.uniqueName) == 30);
+        long firstPid = OnLoop.get(a, () -> session(a, sender.uniqueName).readCreds().firstPid());
+        assertEquals(ProcessHandle.current().pid(), firstPid, "the first read's creds are this process's");
+        bus = handOver(bus);
+        BusServer b = bus;
+        assertEquals(firstPid, (long) OnLoop.get(b, () -> session(b, sender.uniqueName).readCreds().firstPid()));
+        sender.writeAll(Arrays.copyOfRange(frame, 30, frame.length), null);
+        MessageHeader m = reader.next();
+        assertEquals("M", m.member());
+        assertEquals(1, m.unixFds(), "send-time creds, so the sender's pidfd came with it");
+        assertEquals("anon_inode:[pidfd]", Files.readSymbolicLink(Path.of("/proc/self/fd/"
+                + reader.fds.get(reader.fds.size() - 1))).toString());
+        sender.ping();
     }
 }
