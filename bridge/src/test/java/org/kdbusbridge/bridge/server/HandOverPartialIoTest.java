@@ -48,6 +48,7 @@ import org.kdbusbridge.bridge.transport.TransportSettings;
 
 @Timeout(value = 180, unit = TimeUnit.SECONDS)
 class HandOverPartialIoTest {
+
     private static final LibC LIBC = LibC.INSTANCE;
     private static final String IFACE = "org.example.Cut";
 
@@ -522,5 +523,39 @@ class HandOverPartialIoTest {
         assertEquals("anon_inode:[pidfd]", Files.readSymbolicLink(Path.of("/proc/self/fd/"
                 + reader.fds.get(reader.fds.size() - 1))).toString());
         sender.ping();
+    }
+
+    @Test
+    void aHeadPartSentFromTheScratchBufferCrossesOnce() throws Exception {
+        TransportSettings t = transport; // no lent buffers: every flush goes through the loop's scratch
+        transport = new TransportSettings(t.zeroCopyThreshold(), 0, t.spinNanos(), t.relaySpinNanos(), t.spinYield(), 0,
+                t.processFd());
+        BusServer bus = start();
+        RawClient recv = RawClient.open(socket()); // stops reading
+        open.add(recv);
+        RawClient send = RawClient.open(socket());
+        open.add(send);
+        BusServer a = bus;
+        int n = 0;
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        // Until the socket took part of a message: the rest of it stays in the pool, its sent part
+        // counted. A write is all or nothing for the kernel below half the send buffer, so the cut
+        // comes where a 64 KiB scratch-full ends inside a message: calls go in batches.
+        while (!OnLoop.get(a, () -> session(a, recv.uniqueName).output().headOffset() > 0)) {
+            assertTrue(System.nanoTime() < deadline && n < 600, "no head part-sent after " + n + " calls");
+            for (int k = 0; k < 40; k++, n++) {
+                send.call(WireFormat.NO_REPLY_EXPECTED, recv.uniqueName, "/s", IFACE, "S", "uay", body(3000, n));
+            }
+            send.sync();
+        }
+        assertEquals(0, (int) OnLoop.get(a, () -> session(a, recv.uniqueName).output().committedBytes().length),
+                "nothing committed outside the pool: the scratch was dropped after the flush");
+        bus = handOver(bus);
+        for (int i = 0; i < n; i++) {
+            Msg m = recv.read();
+            assertEquals("S", m.member(), "message " + i);
+            assertArrayEquals(body(3000, i), bodyOf(m), "message " + i + " byte for byte, in order");
+        }
+        assertEquals(0, recv.sync(), "each once");
     }
 }
