@@ -39,8 +39,11 @@ import org.kdbusbridge.core.bus.UserQuota;
  * R1 fd check, R3 listeners, R4 connections and sessions, R5 the core through {@link Restore}:
  * names, rules, then queued messages (each once, with its fds and facts), pools, PeekQueued
  * positions and reply slots, R6 the slots' deadlines less the pause, R9 the carried output
- * first, reading again). Both buses may live in one JVM (tests); step 2 puts an execve between
- * the two halves.
+ * first, reading again). Step 5: every session's partial I/O (SASL in progress and connections
+ * before Hello, the input read and not handled, fds ahead of their frame, the fds on the first
+ * committed byte) is captured and restored, the input through the new assembler before the
+ * socket is read. Both buses may live in one JVM (tests); step 2 puts an execve between the two
+ * halves.
  */
 public final class HandOverRestore {
 
