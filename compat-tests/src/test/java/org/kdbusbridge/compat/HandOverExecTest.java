@@ -39,7 +39,8 @@ import org.kdbusbridge.compat.harness.RawClient;
  * for a client that does not read, and a call held unanswered, cross the hand-over and arrive
  * exactly once. Step 5: a 1 MiB call half-read by the bus at the exec arrives whole, once, byte
  * for byte, once its sender writes the rest; clients cut mid-SASL-line, between AUTH and BEGIN
- * (after NEGOTIATE_UNIX_FD), and after BEGIN before Hello finish, say Hello and call normally.
+ * (after NEGOTIATE_UNIX_FD), and after BEGIN before Hello finish, say Hello and call normally; a
+ * call whose two fds come in two batches around the hand-over arrives once with both.
  */
 class HandOverExecTest {
     static final String EXT = "org.kdbusbridge.Extensions1";
@@ -434,6 +435,35 @@ class HandOverExecTest {
                 assertEquals(name, reply(raw, "GetNameOwner", "s", name), "known to the bus");
             }
             assertEquals(3, new java.util.HashSet<>(names).size(), String.valueOf(names));
+        }
+    }
+
+    @Test
+    void aCallWhoseFdsComeInTwoBatchesAroundTheHandOverArrivesWithBoth(@TempDir Path dir) throws Exception {
+        for (String n : List.of("handover/pending_fds.py", "rawconn.py", "rawwire.py")) {
+            Path p = dir.resolve(Path.of(n).getFileName());
+            try (InputStream in = HandOverExecTest.class.getResourceAsStream(n)) {
+                assertNotNull(in, n);
+                Files.copy(in, p);
+            }
+        }
+        try (WaitedBus bus = start(dir, "default");
+             RawClient ctl = RawClient.connectHello(bus.address(), Buses.T);
+             Background py = Background.start(List.of("/usr/bin/python3", dir.resolve("pending_fds.py").toString(),
+                     bus.address()), null)) {
+            assertNotNull(py.stdout().awaitLine(l -> l.startsWith("half "), Buses.T), py.describe());
+            Message ok = reexec(ctl);
+            assertNotNull(ok, bus.describe());
+            assertEquals(Message.METHOD_RETURN, ok.type, ok + "\n" + bus.describe());
+            assertEquals(10, carried(bus, "bytes of input"), "the first batch's bytes crossed\n" + bus.describe());
+            assertEquals(1, carried(bus, "unclaimed or unsent fds"), "and its fd, unclaimed\n" + bus.describe());
+            py.process().getOutputStream().write("go\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            py.process().getOutputStream().flush();
+            String got = py.stdout().awaitLine(l -> l.startsWith("got "), Buses.T);
+            assertEquals("got serial=2 fds=2 same=[True, True] through=through-0,through-1", got, // serial 1 was its Hello
+                    py.describe() + "\n" + bus.describe());
+            String done = py.stdout().awaitLine(l -> l.startsWith("done "), Buses.T);
+            assertEquals("done extra=0", done, "the call once, nothing else\n" + py.describe());
         }
     }
 }
