@@ -26,6 +26,40 @@ class SaslServerTest {
         return new String(s.takeOutput(), StandardCharsets.US_ASCII);
     }
 
+    /**
+     * Hand-over: an exchange taken as Progress at every byte and resumed in a new server answers
+     * exactly as the uninterrupted one (replies, result, uid, fd passing, where BEGIN ends).
+     */
+    @Test
+    void progressResumedAtAnyByteAnswersAsTheUninterruptedExchange() {
+        String all = "\0AUTH\r\nAUTH EXTERNAL " + HEX_UID + "\r\nFOO\r\nNEGOTIATE_UNIX_FD\r\nBEGIN\r\nrest";
+        SaslServer whole = server(false, true);
+        ByteBuffer wb = in(all);
+        assertEquals(AUTHENTICATED, whole.feed(wb));
+        String expected = out(whole);
+        int restAt = wb.position();
+        int end = all.indexOf("BEGIN") + "BEGIN\r\n".length() - 1; // up to the last byte before authentication
+        for (int cut = 0; cut < end; cut++) {
+            SaslServer first = server(false, true);
+            assertEquals(CONTINUE, first.feed(in(all.substring(0, cut))));
+            String before = out(first);
+            SaslServer.Progress p = first.progress();
+            assertEquals(GUID, p.serverGuid());
+            SaslServer second = SaslServer.resume(new SaslServer.Config(true, false, UID, uid -> uid == UID, GUID, true), p);
+            ByteBuffer rest = in(all.substring(cut));
+            assertEquals(AUTHENTICATED, second.feed(rest), "cut at " + cut);
+            assertEquals(expected, before + out(second), "cut at " + cut);
+            assertEquals(restAt - cut, rest.position(), "BEGIN ends where it did, cut at " + cut);
+            assertEquals(UID, second.authenticatedUid());
+            assertTrue(second.unixFdNegotiated());
+        }
+        assertThrows(IllegalStateException.class, whole::progress, "no progress once authenticated");
+        SaslServer.Progress bad = new SaslServer.Progress("WAIT_AUTH", new byte[0], 0, SaslServer.MAX_FAILURES, 0, -1,
+                false, false, GUID);
+        assertThrows(IllegalArgumentException.class, () -> SaslServer.resume(new SaslServer.Config(true, false, UID,
+                null, GUID, true), bad), "an exchange that must already have ended");
+    }
+
     @Test
     void libdbusFlow() {
         SaslServer s = server(false, true);
