@@ -63,6 +63,24 @@ final class FieldStrip {
         return false;
     }
 
+    /**
+     * The header as dbus-java's {@code MessageFactory.createMessage} takes it, from the array
+     * content {@code f[0, length)}, without field 107 if {@link #find} found it: the array
+     * length, 4 bytes of padding, the array at 8 (its message offset 16 minus 8, so alignment is
+     * kept), zeros up to a multiple of 8.
+     */
+    byte[] dbusJavaHeader(byte[] f, int length, boolean big, boolean found) {
+        int n = found ? strippedLength() : length;
+        byte[] header = new byte[8 + align8(n)];
+        putInt(header, 0, n, big);
+        if (found) {
+            copyStripped(f, header, 8);
+        } else {
+            System.arraycopy(f, 0, header, 8, n);
+        }
+        return header;
+    }
+
     /** The array's length without the found element. */
     int strippedLength() {
         // A last element leaves the array ending where the one before it ended (no padding).

@@ -112,16 +112,7 @@ final class MetadataMessageReader implements IMessageReader {
             // The frame was read whole, so the stream is still in step: only this message is lost.
             throw new MessageFormatException("malformed header fields: " + e.getMessage());
         }
-        int length = found ? strip.strippedLength() : fieldsLength;
-        // dbus-java's header layout: the array length, 4 bytes of padding, the array at 8 (its
-        // message offset 16 minus 8, so alignment is kept), zeros up to a multiple of 8.
-        byte[] header = new byte[8 + FieldStrip.align8(length)];
-        FieldStrip.putInt(header, 0, length, big);
-        if (found) {
-            strip.copyStripped(fields, header, 8);
-        } else {
-            System.arraycopy(fields, 0, header, 8, length);
-        }
+        byte[] header = strip.dbusJavaHeader(fields, fieldsLength, big, found);
         System.arraycopy(fixed, 0, fixed12, 0, 12);
         Message m = MessageFactory.createMessage(fixed[1], fixed12, header, body, null);
         if (found) {
