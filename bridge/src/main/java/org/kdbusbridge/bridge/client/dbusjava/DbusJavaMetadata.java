@@ -53,6 +53,9 @@ public final class DbusJavaMetadata {
     /**
      * Builds {@code builder}'s connection with the metadata reader. Its messages are read by
      * this helper (field 107 kept aside) whether or not it opts in; call {@link #attach} next.
+     * The connection is always a private one ({@code withShared(false)} is set on the builder):
+     * a shared one might be an older connection without the reader, or be handed to code that
+     * does not expect AttachMetadata.
      *
      * @throws IllegalStateException if dbus-java did not use the reader (the connection
      *         negotiated unix fd passing, or another socket provider took it): the connection is
@@ -63,7 +66,7 @@ public final class DbusJavaMetadata {
         DBusConnection c;
         BUILDING.set(installed);
         try {
-            c = builder.build();
+            c = builder.withShared(false).build();
         } finally {
             BUILDING.remove();
         }
