@@ -201,6 +201,8 @@ class DbusJavaMetadataTest {
             BlockingQueue<Seen> signals = new LinkedBlockingQueue<>();
             try (AutoCloseable reg = rx.addSigHandler(MetaCompat.Tick.class,
                     s -> signals.add(new Seen(s.getPayload(), s.getSource(), DbusJavaMetadata.of(s))))) {
+                // Also the round trip after which tx's socket passes send-time creds (the bus turns
+                // SO_PASSCRED on at its next read; docs/extensions.md "Send-time credentials").
                 tx.requestBusName("org.kdbusbridge.MetaJavaSender");
                 MetaCompat remote = tx.getRemoteObject(rx.getUniqueName(), "/org/kdbusbridge/MetaCompat", MetaCompat.class);
                 assertEquals("echo:fromJava", remote.Echo("fromJava"), "the opted-in dbus-java service answers");
@@ -208,7 +210,9 @@ class DbusJavaMetadataTest {
                     tx.sendMessage(new MetaCompat.Tick("/org/kdbusbridge/MetaCompat", "tick-" + i));
                 }
                 List<Seen> seen = new ArrayList<>();
-                seen.add(service.calls.poll(20, TimeUnit.SECONDS));
+                Seen echo = service.calls.poll(20, TimeUnit.SECONDS);
+                assertNotNull(echo, "the Echo call was served");
+                seen.add(echo);
                 for (int i = 0; i < 5; i++) {
                     Seen s = signals.poll(20, TimeUnit.SECONDS);
                     assertNotNull(s, "signal " + i + " reached the opted-in dbus-java receiver");
@@ -257,6 +261,42 @@ class DbusJavaMetadataTest {
                 assertEquals(Optional.of("dbus-send"), m.comm());
                 assertEquals(List.of(), m.names().orElse(List.of()), "dbus-send owns no name");
                 assertTrue(m.seq().getAsLong() > lastSeq);
+            }
+        }
+    }
+
+    /**
+     * The text form through the helper: a dbus-java receiver that asked for
+     * {@code format=text,creds,seq} reads its fielded replies and a signal, whose metadata
+     * (parsed from the string) holds the sender's pid and a seq.
+     */
+    @Test
+    void dbusJavaReadsTheTextFormThroughTheHelper() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(
+                getClass().getClassLoader().getResource("org/freedesktop/dbus/transport/jre/NativeTransportProvider.class") != null,
+                "the native transport's execution");
+        List<String> items = List.of("creds", "seq", "format=text");
+        try (BusUnderTest bus = BusKind.KDBUS_BRIDGE.start();
+             DBusConnection rx = DbusJavaMetadata.connect(DBusConnectionBuilder.forAddress(bus.address()));
+             DBusConnection tx = DBusConnectionBuilder.forAddress(bus.address()).withShared(false).build()) {
+            DbusJavaMetadata.attach(rx, items);
+            assertEquals(items, rx.getRemoteObject("org.freedesktop.DBus", "/org/freedesktop/DBus",
+                    DbusJavaMetadata.Extensions1.class).GetAttachedMetadata());
+            BlockingQueue<Seen> signals = new LinkedBlockingQueue<>();
+            try (AutoCloseable reg = rx.addSigHandler(MetaCompat.Tick.class,
+                    s -> signals.add(new Seen(s.getPayload(), s.getSource(), DbusJavaMetadata.of(s))))) {
+                // One round trip first: the bus turns SO_PASSCRED on at a socket's next read, so
+                // the first bytes tx wrote after AttachMetadata carry connect-time creds
+                // (creds-at-send false, docs/extensions.md "Send-time credentials").
+                tx.requestBusName("org.kdbusbridge.MetaJavaTextSender");
+                tx.sendMessage(new MetaCompat.Tick("/org/kdbusbridge/MetaCompat", "tick-text"));
+                Seen s = signals.poll(20, TimeUnit.SECONDS);
+                assertNotNull(s, "the signal reached the text-form receiver");
+                assertEquals("tick-text", s.what());
+                MessageMetadata m = s.metadata().orElseThrow();
+                assertEquals(ProcessHandle.current().pid(), m.pid().getAsLong());
+                assertEquals(Optional.of(true), m.credsAtSend());
+                assertTrue(m.seq().isPresent(), m.toString());
             }
         }
     }
