@@ -124,6 +124,35 @@ class DbusJavaFdTest {
         }
     }
 
+    /**
+     * The AttachMetadata helper for dbus-java (bridge.client.dbusjava) cannot read fds, so it
+     * declines a junixsocket connection whatever the providers' order, and its connect says so
+     * instead of handing out a connection that AttachMetadata would stop (docs/extensions.md).
+     */
+    @org.junit.jupiter.api.Test
+    void theMetadataHelperRefusesAJunixsocketConnection() throws Exception {
+        Assumptions.assumeFalse(classPresent("org.freedesktop.dbus.transport.jre.NativeTransportProvider"),
+                "runs in the junixsocket-fds surefire execution, where it is the only transport");
+        try (BusUnderTest bus = BusKind.KDBUS_BRIDGE.start()) {
+            IllegalStateException e = assertThrows(IllegalStateException.class,
+                    () -> org.kdbusbridge.bridge.client.dbusjava.DbusJavaMetadata.connect(
+                            DBusConnectionBuilder.forAddress(bus.address()).withShared(false)));
+            assertTrue(e.getMessage().contains("junixsocket"), e.getMessage());
+            // Nothing of the refusal sticks: the next connection is dbus-java's own, with fds.
+            try (DBusConnection plain = DBusConnectionBuilder.forAddress(bus.address()).withShared(false).build();
+                 DBusConnection server = DBusConnectionBuilder.forAddress(bus.address()).withShared(false).build()) {
+                server.exportObject("/com/example/JavaFds", new FdsImpl());
+                int mine = filled("after-refusal");
+                try {
+                    assertEquals("after-refusal", plain.getRemoteObject(server.getUniqueName(), "/com/example/JavaFds",
+                            Fds.class).read(new FileDescriptor(mine)));
+                } finally {
+                    LIBC.close(mine);
+                }
+            }
+        }
+    }
+
     private static boolean classPresent(String name) {
         try {
             Class.forName(name, false, DbusJavaFdTest.class.getClassLoader());

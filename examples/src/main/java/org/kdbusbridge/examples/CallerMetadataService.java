@@ -8,9 +8,10 @@
 // when it connected), its comm, the well-known names it owned when the bus admitted the call,
 // and the call's global sequence number and admission time.
 //
-// Why not dbus-java, as the other examples: dbus-java 5.2.2 cannot receive a message carrying
-// the field (it throws in its reader thread for header field codes >= 10), so this one is written
-// on the bridge artifact's small client, org.kdbusbridge.bridge.client.BusConnection, whose
+// Why not dbus-java, as the other examples: dbus-java 5.2.2 on its own cannot receive a message
+// carrying the field (it throws in its reader thread for header field codes >= 10); it can
+// through org.kdbusbridge.bridge.client.dbusjava.DbusJavaMetadata (docs/extensions.md). This one
+// shows the bridge artifact's small client, org.kdbusbridge.bridge.client.BusConnection, whose
 // BusMessage.metadata() parses the field (org.kdbusbridge.bridge.metadata.MessageMetadata).
 //
 // Invariants: AttachMetadata is set before the name is requested, so every call to the name

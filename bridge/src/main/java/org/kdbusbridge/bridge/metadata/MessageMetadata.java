@@ -26,9 +26,10 @@ import org.kdbusbridge.bridge.protocol.WireFormat;
  * {@code a{sv}}). A client that called {@code org.kdbusbridge.Extensions1.AttachMetadata} gets
  * the field on every message delivered to it; parse each received message's raw bytes with
  * {@link #parse(byte[])}; the text form ({@code format=text}: one string) is read into the same
- * values. dbus-java cannot receive such messages in either form, so in Java read them
+ * values. dbus-java on its own cannot receive such messages in either form: in Java read them
  * with a client that keeps the raw bytes ({@code bridge.client.BusConnection}:
- * {@code BusMessage.metadata()}).
+ * {@code BusMessage.metadata()}) or, with dbus-java, through
+ * {@code bridge.client.dbusjava.DbusJavaMetadata}.
  */
 public final class MessageMetadata {
     /** The header field code the bus uses ('k'). */
